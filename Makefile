@@ -1,0 +1,96 @@
+# cell — build, test, install.  `make help` lists the targets.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+
+CC      ?= gcc
+PKGS    := yajl libcap libseccomp libmnl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+           -fno-strict-aliasing -D_GNU_SOURCE $(PKG_CFLAGS) -Ilib
+LDLIBS  += $(PKG_LIBS)
+SAN_FLAGS ?=
+
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_ASM  := $(sort $(wildcard lib/*.S))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_ASM:%.S=$(BUILD)/%.o)
+LIBCELL  := $(BUILD)/libcell.a
+PROGRAMS := $(BUILD)/cell
+UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages the build and the tests need (make deps).
+DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev
+DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod
+
+.PHONY: all deps check unit bats asan install uninstall clean demo rootfs help
+
+all: $(PROGRAMS) $(LIBCELL)
+
+help:
+	@echo "make            build $(BUILD)/cell and $(BUILD)/libcell.a"
+	@echo "make deps       apt-get install what the build and tests need"
+	@echo "make check      unit tests + bats end-to-end tests"
+	@echo "make asan       build and run every test under ASan + UBSan"
+	@echo "make demo       build a busybox rootfs and run a demo container"
+	@echo "make install    install into \$$DESTDIR\$$PREFIX"
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_BUILD) $(DEB_TEST)
+
+$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+$(BUILD)/lib/%.o: lib/%.S $(wildcard config/*.json) | $(BUILD)/lib
+	$(CC) $(SAN_FLAGS) -c -o $@ $<
+
+$(LIBCELL): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/cell: $(wildcard cmd/cell/*.c) $(wildcard cmd/cell/*.h) $(LIBCELL)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.c,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBCELL) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
+
+$(BUILD)/lib $(BUILD)/tests:
+	mkdir -p $@
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
+
+# End-to-end tests drive the real binary; they need root.
+bats: $(PROGRAMS)
+	CELL=$(abspath $(BUILD)/cell) bats --timing tests/bats
+
+check: all unit bats
+
+asan:
+	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  CFLAGS="-O1 -g" check
+
+rootfs: $(BUILD)/rootfs/bin/busybox
+$(BUILD)/rootfs/bin/busybox:
+	rootfs-tools/mkrootfs-busybox $(BUILD)/rootfs
+
+demo: all rootfs
+	rootfs-tools/demo $(abspath $(BUILD)/cell) $(abspath $(BUILD)/rootfs)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cell
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 rootfs-tools/mkrootfs-busybox $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
+	install -m 0644 config/*.json $(DESTDIR)$(PREFIX)/share/cell/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/cell $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
+	rm -rf $(DESTDIR)$(PREFIX)/share/cell
+
+clean:
+	rm -rf build build-asan

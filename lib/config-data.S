@@ -1,0 +1,11 @@
+/* Files from config/ compiled into libcell as NUL-terminated strings. */
+	.section .rodata
+	.global cell_config_spec_json
+cell_config_spec_json:
+	.incbin "config/spec.json"
+	.byte 0
+	.global cell_config_spec_rootless_json
+cell_config_spec_rootless_json:
+	.incbin "config/spec-rootless.json"
+	.byte 0
+	.section .note.GNU-stack,"",@progbits
