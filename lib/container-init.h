@@ -1,0 +1,25 @@
+/* The container process: what runs between clone() in the runtime and the
+ * exec of the container's program.  It never returns. */
+#ifndef CELL_CONTAINER_INIT_H
+#define CELL_CONTAINER_INIT_H
+
+#include <stdbool.h>
+
+#include "namespaces.h"
+#include "spec.h"
+
+struct init_args {
+  const struct spec *spec;
+  const struct ns_plan *ns;
+  const char *rootfs;  /* absolute host path */
+  int sync_fd;         /* our end of the socketpair with the runtime */
+  int state_dirfd;     /* <root>/<id>: holds exec.fifo */
+  bool no_pivot;
+  bool wait_for_start; /* false for `run`: exec at once, no fifo */
+  int preserve_fds;    /* fds 3 .. 3+N-1 stay open across exec */
+  int console_fd;      /* connected --console-socket, -1 without terminal */
+};
+
+__attribute__((noreturn)) void container_init(const struct init_args *a);
+
+#endif

@@ -1,0 +1,34 @@
+/* linux.seccomp with libseccomp.  The filter is compiled in the runtime
+ * (errors at create, before any process exists) and loaded by the
+ * container process as its last step before exec. */
+#ifndef CELL_SECCOMP_H
+#define CELL_SECCOMP_H
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "spec.h"
+
+struct seccomp_program; /* a compiled BPF program */
+
+/* Compile linux.seccomp (NULL → *out = NULL, nothing to load).  Errors
+ * name the field: "linux.seccomp.syscalls[3].action: unknown action
+ * `SCMP_ACT_FOO`", "linux.seccomp.syscalls[0].args[1].op: unknown operator".
+ * Syscall names unknown to this kernel/libseccomp are skipped with a
+ * log_debug, as runc does. */
+int seccomp_compile(const struct spec_seccomp *s, struct seccomp_program **out,
+                    cell_error **err);
+void seccomp_program_free(struct seccomp_program *p);
+
+/* In the container process: install the filter (with the spec's flags).
+ * When the profile uses SCMP_ACT_NOTIFY, *notify_fd gets the listener fd
+ * (else -1). */
+int seccomp_load(const struct seccomp_program *p, int *notify_fd,
+                 cell_error **err);
+
+/* Send a notify fd to linux.seccomp.listenerPath with the container state
+ * JSON and listenerMetadata, as runtime-spec's seccomp notify describes. */
+int seccomp_send_notify_fd(const struct spec_seccomp *s, int notify_fd,
+                           const char *state_json, cell_error **err);
+
+#endif
