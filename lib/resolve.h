@@ -1,7 +1,10 @@
 /* Path resolution inside a container rootfs that can never escape it:
  * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), and where openat2 is
  * missing a component-by-component walk that treats every symlink target
- * (absolute or with "..") as relative to the rootfs, as a chroot would. */
+ * (absolute or with "..") as relative to the rootfs, as a chroot would.
+ *
+ * Tests: CELL_RESOLVE_NO_OPENAT2=1 in the environment (read once, at the
+ * first call) forces the manual walk even where openat2 exists. */
 #ifndef CELL_RESOLVE_H
 #define CELL_RESOLVE_H
 
