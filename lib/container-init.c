@@ -176,9 +176,7 @@ void container_init(const struct init_args *a) {
 
   /* Die with the runtime while it still owns us (during create). */
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
+  cell_reset_signals();
 
   if (setup_before_hooks(&c, &rc, &err) < 0)
     fail(&c, err);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -322,4 +323,20 @@ char *cell_rfc3339_now(void) {
   char date[64];
   strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
   return xasprintf("%s.%09ldZ", date, ts.tv_nsec);
+}
+
+void cell_reset_signals(void) {
+  /* The raw syscall: glibc refuses the two real-time signals it reserves
+   * for itself, and an ignored one would still be inherited. */
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+  } dfl = {.handler = SIG_DFL};
+  for (int sig = 1; sig < NSIG; sig++)
+    syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
 }

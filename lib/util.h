@@ -89,6 +89,9 @@ unsigned long long cell_proc_start_time(pid_t pid);
 /* True when pid is alive (not a zombie) and has the given start time. */
 bool cell_proc_alive(pid_t pid, unsigned long long start_time);
 int cell_pidfd_open(pid_t pid);
+/* Default disposition for every signal (ignored ones survive exec) and an
+ * empty mask: for a process about to exec something else. */
+void cell_reset_signals(void);
 /* Close every fd >= from except those in keep[0..nkeep). */
 void cell_close_fds_from(int from, const int *keep, size_t nkeep);
 /* Parse a decimal integer in [min,max]; false on any garbage. */
