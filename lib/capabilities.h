@@ -3,10 +3,21 @@
 #ifndef CELL_CAPABILITIES_H
 #define CELL_CAPABILITIES_H
 
+#include <stdint.h>
+
 #include "error.h"
 #include "spec.h"
 
 struct caps_plan; /* the resolved sets, ready to apply */
+
+enum caps_set {
+  CAPS_BOUNDING,
+  CAPS_EFFECTIVE,
+  CAPS_INHERITABLE,
+  CAPS_PERMITTED,
+  CAPS_AMBIENT,
+  CAPS_SET_COUNT
+};
 
 /* In the runtime, at create: resolve names ("CAP_SYS_ADMIN").  A name that
  * is no capability at all is an error naming it
@@ -16,6 +27,9 @@ struct caps_plan; /* the resolved sets, ready to apply */
 int caps_plan_make(const struct spec_process *p, struct caps_plan **out,
                    cell_error **err);
 void caps_plan_free(struct caps_plan *plan);
+/* One resolved set as a mask of capability numbers (bit 1 << CAP_KILL ...),
+ * for tests and debug logs. */
+uint64_t caps_plan_mask(const struct caps_plan *plan, enum caps_set set);
 
 /* In the container process, before setresuid: drop what is not in the
  * bounding set and arrange for the permitted set to survive the uid change. */

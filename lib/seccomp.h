@@ -1,6 +1,15 @@
 /* linux.seccomp with libseccomp.  The filter is compiled in the runtime
  * (errors at create, before any process exists) and loaded by the
- * container process as its last step before exec. */
+ * container process as its last step before exec (see
+ * seccomp_program_load for when it must come earlier).
+ *
+ * This header shadows libseccomp's <seccomp.h> on the -Ilib path:
+ * lib/seccomp.c defines CELL_SECCOMP_WANT_LIBSECCOMP and includes
+ * <seccomp.h> to get both. */
+#ifdef CELL_SECCOMP_WANT_LIBSECCOMP
+#include_next <seccomp.h>
+#endif
+
 #ifndef CELL_SECCOMP_H
 #define CELL_SECCOMP_H
 
@@ -19,12 +28,18 @@ struct seccomp_program; /* a compiled BPF program */
 int seccomp_compile(const struct spec_seccomp *s, struct seccomp_program **out,
                     cell_error **err);
 void seccomp_program_free(struct seccomp_program *p);
+/* True when the program uses SCMP_ACT_NOTIFY: seccomp_program_load then
+ * returns a listener fd that must reach listenerPath (through the runtime,
+ * seccomp_send_notify_fd). */
+bool seccomp_program_notifies(const struct seccomp_program *p);
 
 /* In the container process: install the filter (with the spec's flags).
- * When the profile uses SCMP_ACT_NOTIFY, *notify_fd gets the listener fd
- * (else -1). */
-int seccomp_load(const struct seccomp_program *p, int *notify_fd,
-                 cell_error **err);
+ * When the profile uses SCMP_ACT_NOTIFY, *notify_fd gets the listener fd,
+ * close-on-exec (else -1).  Without no_new_privs the kernel wants
+ * CAP_SYS_ADMIN: call it then before the capabilities are dropped.
+ * (Not "seccomp_load": libseccomp exports that name.) */
+int seccomp_program_load(const struct seccomp_program *p, int *notify_fd,
+                         cell_error **err);
 
 /* Send a notify fd to linux.seccomp.listenerPath with the container state
  * JSON and listenerMetadata, as runtime-spec's seccomp notify describes. */
