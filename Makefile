@@ -11,7 +11,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
-           -fno-strict-aliasing -D_GNU_SOURCE $(PKG_CFLAGS) -Ilib
+           -fno-strict-aliasing -D_GNU_SOURCE $(PKG_CFLAGS) -iquote lib
 LDLIBS  += $(PKG_LIBS)
 SAN_FLAGS ?=
 
@@ -57,7 +57,7 @@ $(BUILD)/cell: $(wildcard cmd/cell/*.c) $(wildcard cmd/cell/*.h) $(LIBCELL)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.c,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBCELL) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -iquote tests/unit -o $@ $< $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
 
 $(BUILD)/lib $(BUILD)/tests:
 	mkdir -p $@

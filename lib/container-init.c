@@ -17,6 +17,7 @@
 #include "process.h"
 #include "rootfs.h"
 #include "state.h"
+#include "sysctl.h"
 #include "sync.h"
 #include "terminal.h"
 #include "util.h"
@@ -27,7 +28,8 @@
 
 struct init_ctx {
   const struct init_args *a;
-  char *state_json; /* for createContainer/startContainer hooks */
+  char *state_json;         /* for createContainer hooks */
+  char *created_state_json; /* for startContainer hooks */
   int start_fd;     /* exec.fifo write end once start opened it, else -1 */
 };
 
@@ -148,7 +150,12 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
   if (sync_expect(a->sync_fd, SYNC_STATE, &m, err) < 0)
     return -1;
   c->state_json = m.payload; /* taken over */
-  if (set_uts_names(s, err) < 0)
+  if (s->hooks.start_container.len > 0) {
+    if (sync_expect(a->sync_fd, SYNC_STATE, &m, err) < 0)
+      return -1;
+    c->created_state_json = m.payload;
+  }
+  if (set_uts_names(s, err) < 0 || sysctl_apply(s, err) < 0)
     return -1;
   if (process_set_oom_score_adj(s->process, err) < 0)
     return -1;
@@ -161,6 +168,46 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
   return run_runtime_hooks(c, err);
 }
 
+static int load_seccomp(struct init_ctx *c, cell_error **err) {
+  int notify_fd = -1;
+  if (seccomp_program_load(c->a->seccomp, &notify_fd, err) < 0)
+    return -1;
+  if (notify_fd < 0)
+    return 0;
+  /* The runtime passes it on to linux.seccomp.listenerPath. */
+  int r = sync_send_fd(c->a->sync_fd, SYNC_SECCOMP_FD, notify_fd, err);
+  close(notify_fd);
+  return r;
+}
+
+/* process.rlimits, user, capabilities, noNewPrivileges and (mostly) seccomp,
+ * in the order the kernel allows: a filter without no_new_privs needs
+ * CAP_SYS_ADMIN, so it goes in before the capabilities are dropped; with
+ * no_new_privs it waits until just before exec (see container_init),
+ * unless its listener fd must reach the runtime while create still runs. */
+static int drop_privileges(struct init_ctx *c, cell_error **err) {
+  const struct init_args *a = c->a;
+  const struct spec_process *p = a->spec->process;
+  bool early_seccomp = a->seccomp && (!p->no_new_privileges ||
+                                      seccomp_program_notifies(a->seccomp));
+  if (process_set_rlimits(p, err) < 0)
+    return -1;
+  if (early_seccomp && !p->no_new_privileges && load_seccomp(c, err) < 0)
+    return -1;
+  if (caps_before_setuid(a->caps, err) < 0 || process_set_user(p, err) < 0 ||
+      caps_after_setuid(a->caps, err) < 0 ||
+      process_set_no_new_privileges(p, err) < 0)
+    return -1;
+  if (early_seccomp && p->no_new_privileges && load_seccomp(c, err) < 0)
+    return -1;
+  return 0;
+}
+
+static bool seccomp_loaded_late(const struct init_args *a) {
+  return a->seccomp && a->spec->process->no_new_privileges &&
+         !seccomp_program_notifies(a->seccomp);
+}
+
 void container_init(const struct init_args *a) {
   struct init_ctx c = {.a = a, .start_fd = -1};
   cell_error *err = NULL;
@@ -171,6 +218,7 @@ void container_init(const struct init_args *a) {
       .rootfs = a->rootfs,
       .no_pivot = a->no_pivot,
       .in_userns = a->ns->new_userns || a->ns->join_fds[SPEC_NS_USER] >= 0,
+      .bind_fds = a->bind_fds,
   };
   cleanup_free char *exe = NULL;
 
@@ -192,7 +240,7 @@ void container_init(const struct init_args *a) {
   }
   if (process_chdir(p, &err) < 0 || process_find_executable(p, &exe, &err) < 0)
     fail(&c, err);
-  if (process_set_rlimits(p, &err) < 0 || process_set_user(p, &err) < 0)
+  if (drop_privileges(&c, &err) < 0)
     fail(&c, err);
   close_fds_on_exec(a);
 
@@ -201,10 +249,10 @@ void container_init(const struct init_args *a) {
     fail(&c, err);
   if (wait_for_start(&c, &err) < 0)
     fail(&c, err);
-  if (hooks_run(&s->hooks.start_container, "startContainer", c.state_json,
+  if (hooks_run(&s->hooks.start_container, "startContainer", c.created_state_json,
                 &err) < 0)
     fail(&c, err);
-  if (process_set_no_new_privileges(p, &err) < 0)
+  if (seccomp_loaded_late(a) && seccomp_program_load(a->seccomp, NULL, &err) < 0)
     fail(&c, err);
   execve(exe, p->args, p->env ? p->env : (char *[]){NULL});
   cell_fail_errno(&err, "exec `%s`", p->args[0]);

@@ -5,7 +5,9 @@
 
 #include <stdbool.h>
 
+#include "capabilities.h"
 #include "namespaces.h"
+#include "seccomp.h"
 #include "spec.h"
 
 struct init_args {
@@ -17,6 +19,9 @@ struct init_args {
   bool no_pivot;
   bool wait_for_start; /* false for `run`: exec at once, no fifo */
   int preserve_fds;    /* fds 3 .. 3+N-1 stay open across exec */
+  const int *bind_fds; /* see rootfs_config */
+  const struct caps_plan *caps;
+  const struct seccomp_program *seccomp; /* NULL: no filter */
   int console_fd;      /* connected --console-socket, -1 without terminal */
 };
 

@@ -20,12 +20,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "container-init.h"
+#include "container-internal.h"
 #include "hooks.h"
 #include "log.h"
 #include "namespaces.h"
+#include "rootfs.h"
 #include "spec.h"
 #include "sync.h"
+#include "sysctl.h"
 #include "terminal.h"
 #include "util.h"
 
@@ -43,8 +47,13 @@ struct creation {
   char *bundle;
   char *rootfs;
   struct ns_plan ns;
+  int *bind_fds; /* see rootfs_open_bind_sources */
+  struct caps_plan *caps;
+  struct seccomp_program *seccomp;
+  struct cgroup *cgroup;
   int rootfd;
   int dirfd; /* locked container directory */
+  int fifo_dirfd; /* the same directory, unlocked, for the container process */
   bool dir_made;
   int sync_fd;
   int console_fd; /* connected --console-socket */
@@ -58,7 +67,7 @@ static void creation_init(struct creation *c, const struct container_opts *o,
   memset(c, 0, sizeof(*c));
   c->opts = o;
   c->wait_for_start = wait_for_start;
-  c->rootfd = c->dirfd = c->sync_fd = c->console_fd = -1;
+  c->rootfd = c->dirfd = c->fifo_dirfd = c->sync_fd = c->console_fd = -1;
   for (int t = 0; t < SPEC_NS_COUNT; t++)
     c->ns.join_fds[t] = -1;
 }
@@ -76,6 +85,17 @@ static void creation_cleanup(struct creation *c, bool failed) {
     close(c->sync_fd);
   if (c->console_fd >= 0)
     close(c->console_fd);
+  if (failed && c->cgroup) {
+    cell_error *ignored = NULL;
+    cgroup_destroy(c->cgroup, &ignored);
+    cell_error_free(&ignored);
+  }
+  cgroup_free(c->cgroup);
+  c->cgroup = NULL;
+  caps_plan_free(c->caps);
+  seccomp_program_free(c->seccomp);
+  c->caps = NULL;
+  c->seccomp = NULL;
   if (failed && c->dir_made) {
     cell_error *ignored = NULL;
     state_dir_remove(c->rootfd, c->opts->id, &ignored);
@@ -83,15 +103,22 @@ static void creation_cleanup(struct creation *c, bool failed) {
   }
   if (c->dirfd >= 0)
     close(c->dirfd);
+  if (c->fifo_dirfd >= 0)
+    close(c->fifo_dirfd);
   if (c->rootfd >= 0)
     close(c->rootfd);
   ns_plan_close(&c->ns);
+  if (c->spec)
+    rootfs_close_bind_sources(c->bind_fds, c->spec->n_mounts);
+  c->bind_fds = NULL;
   spec_free(c->spec);
   free(c->config_text);
   free(c->bundle);
   free(c->rootfs);
   free(c->st.created);
-  c->sync_fd = c->dirfd = c->rootfd = c->console_fd = -1;
+  free(c->st.cgroup_path);
+  c->st.cgroup_path = NULL;
+  c->sync_fd = c->dirfd = c->fifo_dirfd = c->rootfd = c->console_fd = -1;
   c->spec = NULL;
   c->config_text = c->bundle = c->rootfs = c->st.created = NULL;
 }
@@ -128,10 +155,17 @@ static int load_config(struct creation *c, cell_error **err) {
   return 0;
 }
 
-/* clone(2) without a new stack: the child goes on like after fork(). */
-static pid_t clone_process(int flags) {
+/* clone(2) without a new stack: the child goes on like after fork().  With
+ * a cgroup fd the child starts in that cgroup (CLONE_INTO_CGROUP): it never
+ * runs a single instruction outside it.  *in_cgroup says whether it did. */
+static pid_t clone_process(int flags, int cgroup_fd, bool *in_cgroup) {
   struct clone_args args = {.flags = (uint64_t)flags, .exit_signal = SIGCHLD};
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = (uint64_t)cgroup_fd;
+  }
   pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+  *in_cgroup = pid >= 0 && cgroup_fd >= 0;
   if (pid < 0 && errno == ENOSYS)
     pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, 0, 0, 0);
   return pid;
@@ -149,10 +183,24 @@ static int run_runtime_hooks(struct creation *c, cell_error **err) {
   return sync_send(c->sync_fd, SYNC_RUNTIME_HOOKS_DONE, NULL, err);
 }
 
+/* The state the in-container hooks read: "creating" for createContainer,
+ * then, when there are startContainer hooks, "created" for those. */
 static int send_state(struct creation *c, cell_error **err) {
   c->st.pid = c->init_pid;
   cleanup_free char *json = state_json_now(c, CELL_STATUS_CREATING);
-  return sync_send(c->sync_fd, SYNC_STATE, json, err);
+  if (sync_send(c->sync_fd, SYNC_STATE, json, err) < 0)
+    return -1;
+  if (c->spec->hooks.start_container.len == 0)
+    return 0;
+  cleanup_free char *created = state_json_now(c, CELL_STATUS_CREATED);
+  return sync_send(c->sync_fd, SYNC_STATE, created, err);
+}
+
+static int pass_seccomp_fd(struct creation *c, int fd, cell_error **err) {
+  if (fd < 0)
+    return cell_fail(err, EPROTO, "seccomp listener fd missing");
+  cleanup_free char *json = state_json_now(c, CELL_STATUS_CREATING);
+  return seccomp_send_notify_fd(c->spec->linux_->seccomp, fd, json, err);
 }
 
 /* Serve the container process until it reports it is created. */
@@ -167,6 +215,10 @@ static int serve_child(struct creation *c, cell_error **err) {
     if (type == SYNC_ERROR) {
       cell_fail(err, 0, "%s", m.payload ? m.payload : "container setup failed");
       (*err)->errnum = m.errnum;
+      sync_msg_clear(&m);
+      return -1;
+    }
+    if (type == SYNC_SECCOMP_FD && pass_seccomp_fd(c, m.fd, err) < 0) {
       sync_msg_clear(&m);
       return -1;
     }
@@ -228,22 +280,31 @@ static int start_child(struct creation *c, cell_error **err) {
     close(sv[1]);
     return -1;
   }
-  pid_t pid = clone_process(c->ns.clone_flags);
+  bool in_cgroup = false;
+  pid_t pid = clone_process(c->ns.clone_flags, cgroup_clone_fd(c->cgroup),
+                            &in_cgroup);
   if (pid < 0) {
     close(sv[1]);
     return cell_fail_errno(err, "clone the container process");
   }
   if (pid == 0) {
     close(sv[0]);
+    /* Our copy of the locked directory fd would keep the lock after the
+     * runtime exits (flock belongs to the open file description). */
+    close(c->dirfd);
+    close(c->rootfd);
     struct init_args a = {
         .spec = c->spec,
         .ns = &c->ns,
         .rootfs = c->rootfs,
         .sync_fd = sv[1],
-        .state_dirfd = c->dirfd,
+        .state_dirfd = c->fifo_dirfd,
         .no_pivot = c->opts->no_pivot,
         .wait_for_start = c->wait_for_start,
         .preserve_fds = c->opts->preserve_fds,
+        .bind_fds = c->bind_fds,
+        .caps = c->caps,
+        .seccomp = c->seccomp,
         .console_fd = c->console_fd,
     };
     container_init(&a);
@@ -252,6 +313,8 @@ static int start_child(struct creation *c, cell_error **err) {
   c->child = pid;
   if (!c->ns.fork_after_unshare)
     c->init_pid = pid;
+  if (!in_cgroup && cgroup_enter(c->cgroup, pid, err) < 0)
+    return -1;
   if (c->ns.new_userns && ns_write_id_maps(pid, c->spec, err) < 0)
     return -1;
   return sync_send(c->sync_fd, SYNC_IDMAP_DONE, NULL, err);
@@ -264,15 +327,36 @@ static int create_container(struct creation *c, cell_error **err) {
     return -1;
   if (ns_plan_make(c->spec, &c->ns, err) < 0)
     return cell_error_wrap(err, "config.json");
+  const struct spec_linux *l = c->spec->linux_;
+  if (caps_plan_make(c->spec->process, &c->caps, err) < 0 ||
+      seccomp_compile(l ? l->seccomp : NULL, &c->seccomp, err) < 0 ||
+      sysctl_validate(c->spec, err) < 0)
+    return cell_error_wrap(err, "config.json");
+  bool userns = c->ns.new_userns || c->ns.join_fds[SPEC_NS_USER] >= 0;
+  if (userns && rootfs_open_bind_sources(c->spec, &c->bind_fds, err) < 0)
+    return cell_error_wrap(err, "config.json");
   if (state_root_open(o->root, &c->rootfd, err) < 0 ||
       state_dir_create(c->rootfd, o->id, &c->dirfd, err) < 0)
     return -1;
   c->dir_made = true;
+  /* Others may enter the directory, not list it: the container process,
+   * maybe root of a user namespace or another uid, opens exec.fifo. */
+  if (fchmod(c->dirfd, 0711) < 0)
+    return cell_fail_errno(err, "chmod the state directory");
+  if (cgroup_create(c->spec, o->id, &c->cgroup, err) < 0)
+    return -1;
+  c->st.cgroup_path = xstrdup(cgroup_path(c->cgroup));
   if (cell_write_file_atomic_at(c->dirfd, CELL_CONFIG_FILE, c->config_text,
                                 c->config_len, 0600, err) < 0)
     return -1;
-  if (c->wait_for_start && mkfifoat(c->dirfd, CELL_EXEC_FIFO, 0600) < 0)
-    return cell_fail_errno(err, "mkfifo exec.fifo");
+  if (c->wait_for_start) {
+    if (mkfifoat(c->dirfd, CELL_EXEC_FIFO, 0600) < 0 ||
+        fchmodat(c->dirfd, CELL_EXEC_FIFO, 0622, 0) < 0)
+      return cell_fail_errno(err, "mkfifo exec.fifo");
+    c->fifo_dirfd = openat(c->dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (c->fifo_dirfd < 0)
+      return cell_fail_errno(err, "open the state directory");
+  }
   fill_state(c);
   if (c->spec->process->terminal &&
       terminal_connect(o->console_socket, &c->console_fd, err) < 0)
@@ -296,8 +380,8 @@ int container_create(const struct container_opts *o, cell_error **err) {
 
 /* ---- start ---------------------------------------------------------------- */
 
-static int open_container(const char *root, const char *id, int *rootfd,
-                          int *dirfd, struct cell_state **st, cell_error **err) {
+int container_open(const char *root, const char *id, int *rootfd,
+                   int *dirfd, struct cell_state **st, cell_error **err) {
   if (state_check_id(id, err) < 0 || state_root_open(root, rootfd, err) < 0)
     return -1;
   if (state_dir_open(*rootfd, id, dirfd, err) < 0)
@@ -358,8 +442,30 @@ static int read_start_result(int fifo, int pidfd, cell_error **err) {
   return 0;
 }
 
-static int check_startable(const struct cell_state *st, cell_error **err) {
+struct cgroup *container_cgroup(const struct cell_state *st) {
+  struct cgroup *cg = NULL;
+  cell_error *e = NULL;
+  if (st->cgroup_path && cgroup_open(st->cgroup_path, &cg, &e) < 0) {
+    log_debug("cgroup of `%s`: %s", st->id, e->msg);
+    cell_error_free(&e);
+  }
+  return cg;
+}
+
+/* The state's status, plus "paused" which only the cgroup knows. */
+enum cell_status container_status(const struct cell_state *st) {
   enum cell_status s = state_status(st);
+  if (s == CELL_STATUS_STOPPED || st->cgroup_path == NULL)
+    return s;
+  struct cgroup *cg = container_cgroup(st);
+  if (cg && cgroup_is_frozen(cg))
+    s = CELL_STATUS_PAUSED;
+  cgroup_free(cg);
+  return s;
+}
+
+static int check_startable(const struct cell_state *st, cell_error **err) {
+  enum cell_status s = container_status(st);
   if (s == CELL_STATUS_CREATED)
     return 0;
   if (s == CELL_STATUS_STOPPED)
@@ -378,7 +484,7 @@ static void run_poststart(int dirfd, const struct cell_state *st) {
 int container_start(const char *root, const char *id, cell_error **err) {
   cleanup_close int rootfd = -1, dirfd = -1;
   cleanup_state struct cell_state *st = NULL;
-  if (open_container(root, id, &rootfd, &dirfd, &st, err) < 0 ||
+  if (container_open(root, id, &rootfd, &dirfd, &st, err) < 0 ||
       check_startable(st, err) < 0)
     return -1;
   cleanup_close int fifo =
@@ -412,9 +518,15 @@ static ino_t pid_ns_inode(pid_t pid) {
   return stat(path, &st) == 0 ? st.st_ino : 0;
 }
 
-/* Signal every process of the container: all members of its pid namespace
- * when it has its own, else only its init. */
+/* Signal every process of the container: all members of its cgroup, or
+ * without one, of its pid namespace when it has its own, else its init. */
 static int signal_all(const struct cell_state *st, int signo, cell_error **err) {
+  struct cgroup *cg = container_cgroup(st);
+  if (cg) {
+    int r = cgroup_kill_all(cg, signo, err);
+    cgroup_free(cg);
+    return r;
+  }
   ino_t ns = pid_ns_inode(st->pid);
   if (ns == 0 || ns == pid_ns_inode(getpid())) {
     if (kill(st->pid, signo) < 0 && errno != ESRCH)
@@ -452,9 +564,9 @@ int container_kill(const char *root, const char *id, int signo, bool all,
                    cell_error **err) {
   cleanup_close int rootfd = -1, dirfd = -1;
   cleanup_state struct cell_state *st = NULL;
-  if (open_container(root, id, &rootfd, &dirfd, &st, err) < 0)
+  if (container_open(root, id, &rootfd, &dirfd, &st, err) < 0)
     return -1;
-  if (state_status(st) == CELL_STATUS_STOPPED)
+  if (container_status(st) == CELL_STATUS_STOPPED)
     return cell_fail(err, 0, "container not running");
   if (all)
     return signal_all(st, signo, err);
@@ -486,9 +598,20 @@ static void run_poststop(int dirfd, const struct cell_state *st) {
   hooks_run_warn(&s->hooks.poststop, "poststop", json);
 }
 
+/* Whatever is left in the cgroup (processes outside the pid namespace,
+ * or all of them without one) goes with it. */
+static int destroy_cgroup(const struct cell_state *st, cell_error **err) {
+  struct cgroup *cg = container_cgroup(st);
+  if (cg == NULL)
+    return 0;
+  int r = cgroup_destroy(cg, err);
+  cgroup_free(cg);
+  return r;
+}
+
 static int destroy_locked(int rootfd, int dirfd, const struct cell_state *st,
                           bool force, cell_error **err) {
-  enum cell_status s = state_status(st);
+  enum cell_status s = container_status(st);
   if (s == CELL_STATUS_RUNNING || s == CELL_STATUS_PAUSED) {
     if (!force)
       return cell_fail(err, 0,
@@ -499,6 +622,8 @@ static int destroy_locked(int rootfd, int dirfd, const struct cell_state *st,
     if (signal_all(st, SIGKILL, err) < 0 || wait_gone(st, err) < 0)
       return -1;
   }
+  if (destroy_cgroup(st, err) < 0)
+    return -1;
   run_poststop(dirfd, st);
   return state_dir_remove(rootfd, st->id, err);
 }
@@ -507,7 +632,7 @@ int container_delete(const char *root, const char *id, bool force,
                      cell_error **err) {
   cleanup_close int rootfd = -1, dirfd = -1;
   cleanup_state struct cell_state *st = NULL;
-  if (open_container(root, id, &rootfd, &dirfd, &st, err) < 0) {
+  if (container_open(root, id, &rootfd, &dirfd, &st, err) < 0) {
     /* A directory with no usable state (a crash mid-create) is removed by
      * delete -f rather than kept forever. */
     if (force && dirfd >= 0 && st == NULL) {
@@ -525,9 +650,9 @@ int container_state_json(const char *root, const char *id, char **json,
                          cell_error **err) {
   cleanup_close int rootfd = -1, dirfd = -1;
   cleanup_state struct cell_state *st = NULL;
-  if (open_container(root, id, &rootfd, &dirfd, &st, err) < 0)
+  if (container_open(root, id, &rootfd, &dirfd, &st, err) < 0)
     return -1;
-  *json = state_to_json(st, state_status(st), true);
+  *json = state_to_json(st, container_status(st), true);
   return 0;
 }
 
@@ -554,7 +679,7 @@ int container_list(const char *root, struct container_info **out, size_t *n,
       continue;
     }
     list[used].state = st;
-    list[used].status = state_status(st);
+    list[used].status = container_status(st);
     used++;
   }
   *out = list;
@@ -636,6 +761,8 @@ static int block_all_signals(sigset_t *old, int *sfd, cell_error **err) {
 
 static int remove_after_run(struct creation *c, cell_error **err) {
   c->st.pid = c->init_pid;
+  if (cgroup_destroy(c->cgroup, err) < 0)
+    return -1;
   run_poststop(c->dirfd, &c->st);
   return state_dir_remove(c->rootfd, c->opts->id, err);
 }

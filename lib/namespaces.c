@@ -39,6 +39,10 @@ int ns_plan_make(const struct spec *s, struct ns_plan *plan, cell_error **err) {
    * can only get offsets before its first process enters it: unshare, write
    * the offsets, then fork. */
   int late = new_flags & (CLONE_NEWCGROUP | CLONE_NEWTIME);
+  /* ...and that first member must then be the pid namespace's init too,
+   * or it would die with the process that forked it. */
+  if (late & CLONE_NEWTIME)
+    late |= new_flags & CLONE_NEWPID;
   if (plan->join_fds[SPEC_NS_USER] >= 0) {
     /* Namespaces created after joining a user namespace must be owned by it,
      * so none can be made by clone() in the runtime's user namespace. */

@@ -283,6 +283,7 @@ struct mount_job {
   struct mount_options opts;
   bool bind;
   bool recursive_flags; /* a host tree was bound instead of a new fs */
+  int tree_fd;          /* detached copy of the bind source, or -1 */
 };
 
 static const char *job_what(const struct mount_job *j) {
@@ -393,6 +394,11 @@ static int attach(struct mount_job *j, const char *target) {
   const struct mount_options *o = &j->opts;
   if (o->flags & MS_REMOUNT)
     return mount(m->source, target, m->type, o->flags, o->data);
+  /* target is /proc/self/fd/N: a magic link, which move_mount follows only
+   * when told to. */
+  if (j->bind && j->tree_fd >= 0)
+    return (int)syscall(SYS_move_mount, j->tree_fd, "", AT_FDCWD, target,
+                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS);
   if (j->bind)
     return mount(m->source, target, NULL, o->flags & (MS_BIND | MS_REC), NULL);
   if (streq(m->type, "sysfs"))
@@ -430,6 +436,10 @@ static bool data_has_mode(const char *data) {
   return false;
 }
 
+static bool is_bind(const struct spec_mount *m, const struct mount_options *o) {
+  return (o->flags & MS_BIND) || streq(m->type, "bind") || streq(m->type, "none");
+}
+
 static int mount_entry(struct mount_job *j, cell_error **err) {
   const struct spec_mount *m = j->m;
   const char *dest = m->destination;
@@ -439,8 +449,7 @@ static int mount_entry(struct mount_job *j, cell_error **err) {
     return job_wrap(j, err);
   if (j->opts.idmap || m->n_uid_mappings || m->n_gid_mappings)
     return job_fail(j, err, 0, "idmapped mounts are not supported");
-  j->bind = (j->opts.flags & MS_BIND) || streq(m->type, "bind") ||
-            streq(m->type, "none");
+  j->bind = is_bind(m, &j->opts);
   if (j->bind)
     j->opts.flags |= MS_BIND;
 
@@ -449,7 +458,8 @@ static int mount_entry(struct mount_job *j, cell_error **err) {
     struct stat st;
     if (m->source == NULL)
       return job_fail(j, err, 0, "bind mount without a source");
-    if (stat(m->source, &st) < 0)
+    int r = j->tree_fd >= 0 ? fstat(j->tree_fd, &st) : stat(m->source, &st);
+    if (r < 0)
       return job_fail(j, err, errno, "stat source");
     as_file = !S_ISDIR(st.st_mode);
   }
@@ -503,13 +513,54 @@ static int mount_all(const struct rootfs_config *cfg, int rootfd,
                      cell_error **err) {
   const struct spec *s = cfg->spec;
   for (size_t i = 0; i < s->n_mounts; i++) {
-    struct mount_job j = {.cfg = cfg, .m = &s->mounts[i], .rootfd = rootfd};
+    struct mount_job j = {.cfg = cfg,
+                          .m = &s->mounts[i],
+                          .rootfd = rootfd,
+                          .tree_fd = cfg->bind_fds ? cfg->bind_fds[i] : -1};
     int r = mount_entry(&j, err);
     mount_options_free(&j.opts);
     if (r < 0)
       return -1;
   }
   return 0;
+}
+
+/* ---- bind sources opened by the runtime ---------------------------------- */
+
+int rootfs_open_bind_sources(const struct spec *s, int **fds, cell_error **err) {
+  int *out = xmalloc((s->n_mounts ? s->n_mounts : 1) * sizeof(int));
+  for (size_t i = 0; i < s->n_mounts; i++)
+    out[i] = -1;
+  for (size_t i = 0; i < s->n_mounts; i++) {
+    const struct spec_mount *m = &s->mounts[i];
+    struct mount_options o = {0};
+    if (mount_options_parse(m->options, &o, err) < 0) {
+      rootfs_close_bind_sources(out, s->n_mounts);
+      return cell_error_wrap(err, "mounts[%zu]", i);
+    }
+    bool bind = is_bind(m, &o) && m->source && !(o.flags & MS_REMOUNT);
+    unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                     ((o.flags & MS_REC) ? AT_RECURSIVE : 0);
+    mount_options_free(&o);
+    if (!bind)
+      continue;
+    out[i] = (int)syscall(SYS_open_tree, AT_FDCWD, m->source, flags);
+    if (out[i] < 0) {
+      int e = errno;
+      rootfs_close_bind_sources(out, s->n_mounts);
+      return cell_fail(err, e, "mount `%s` on `%s`: open source", m->source,
+                       m->destination);
+    }
+  }
+  *fds = out;
+  return 0;
+}
+
+void rootfs_close_bind_sources(int *fds, size_t n) {
+  for (size_t i = 0; fds && i < n; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  free(fds);
 }
 
 /* ---- the three steps -------------------------------------------------------- */

@@ -17,7 +17,16 @@ struct rootfs_config {
   const char *rootfs;  /* absolute, symlink-free host path of root.path */
   bool no_pivot;       /* --no-pivot: MS_MOVE + chroot */
   bool in_userns;      /* in a user namespace: bind devices instead of mknod */
+  const int *bind_fds; /* per spec mount: a detached copy of a bind source,
+                          or -1; NULL when there are none */
 };
+
+/* In the runtime, before the container process enters its user namespace:
+ * open every bind mount source as a detached mount (open_tree), because
+ * the container's root may not be allowed to even look the source up
+ * (a 0700 directory of the host).  *fds gets one entry per spec mount. */
+int rootfs_open_bind_sources(const struct spec *s, int **fds, cell_error **err);
+void rootfs_close_bind_sources(int *fds, size_t n);
 
 int rootfs_prepare(const struct rootfs_config *cfg, cell_error **err);
 int rootfs_pivot(const struct rootfs_config *cfg, cell_error **err);

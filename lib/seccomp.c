@@ -5,9 +5,8 @@
  * libseccomp 2.5 cannot export into memory, so the program goes through a
  * memfd. */
 
-/* Both this module's header and libseccomp's (see seccomp.h). */
-#define CELL_SECCOMP_WANT_LIBSECCOMP
-#include <seccomp.h>
+#include "seccomp.h" /* ours, found through -iquote */
+#include <seccomp.h> /* libseccomp's */
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,15 +1,7 @@
 /* linux.seccomp with libseccomp.  The filter is compiled in the runtime
  * (errors at create, before any process exists) and loaded by the
  * container process as its last step before exec (see
- * seccomp_program_load for when it must come earlier).
- *
- * This header shadows libseccomp's <seccomp.h> on the -Ilib path:
- * lib/seccomp.c defines CELL_SECCOMP_WANT_LIBSECCOMP and includes
- * <seccomp.h> to get both. */
-#ifdef CELL_SECCOMP_WANT_LIBSECCOMP
-#include_next <seccomp.h>
-#endif
-
+ * seccomp_program_load for when it must come earlier). */
 #ifndef CELL_SECCOMP_H
 #define CELL_SECCOMP_H
 

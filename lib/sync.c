@@ -15,13 +15,28 @@ struct sync_header {
   int errnum;
 };
 
-static int send_raw(int fd, int type, int errnum, const char *payload) {
+static int send_raw(int fd, int type, int errnum, const char *payload,
+                    int passed_fd) {
   struct sync_header h = {.type = type, .errnum = errnum};
   size_t len = payload ? strlen(payload) : 0;
   if (len > SYNC_MAX_PAYLOAD)
     len = SYNC_MAX_PAYLOAD;
   struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)payload, len}};
   struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  if (passed_fd >= 0) {
+    memset(&control, 0, sizeof(control));
+    mh.msg_control = control.buf;
+    mh.msg_controllen = sizeof(control.buf);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passed_fd, sizeof(int));
+  }
   ssize_t r;
   do
     r = sendmsg(fd, &mh, MSG_NOSIGNAL);
@@ -30,13 +45,19 @@ static int send_raw(int fd, int type, int errnum, const char *payload) {
 }
 
 int sync_send(int fd, int type, const char *payload, cell_error **err) {
-  if (send_raw(fd, type, 0, payload) < 0)
+  if (send_raw(fd, type, 0, payload, -1) < 0)
+    return cell_fail_errno(err, "sync with the container process");
+  return 0;
+}
+
+int sync_send_fd(int fd, int type, int passed_fd, cell_error **err) {
+  if (send_raw(fd, type, 0, NULL, passed_fd) < 0)
     return cell_fail_errno(err, "sync with the container process");
   return 0;
 }
 
 void sync_send_error(int fd, const cell_error *e) {
-  send_raw(fd, SYNC_ERROR, e ? e->errnum : 0, e ? e->msg : "unknown error");
+  send_raw(fd, SYNC_ERROR, e ? e->errnum : 0, e ? e->msg : "unknown error", -1);
 }
 
 int sync_recv(int fd, struct sync_msg *msg, cell_error **err) {
@@ -45,9 +66,10 @@ int sync_recv(int fd, struct sync_msg *msg, cell_error **err) {
   cleanup_free char *buf = xmalloc(SYNC_MAX_PAYLOAD + 1);
   struct iovec iov[2] = {{&h, sizeof(h)}, {buf, SYNC_MAX_PAYLOAD}};
   union {
-    char buf[CMSG_SPACE(sizeof(struct ucred))];
+    char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
   } control;
+  msg->fd = -1;
   struct msghdr mh = {.msg_iov = iov,
                       .msg_iovlen = 2,
                       .msg_control = control.buf,
@@ -68,6 +90,8 @@ int sync_recv(int fd, struct sync_msg *msg, cell_error **err) {
       memcpy(&cred, CMSG_DATA(c), sizeof(cred));
       msg->sender_pid = cred.pid;
     }
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      memcpy(&msg->fd, CMSG_DATA(c), sizeof(int));
   }
   msg->type = h.type;
   msg->errnum = h.errnum;
@@ -98,5 +122,8 @@ int sync_expect(int fd, int type, struct sync_msg *msg, cell_error **err) {
 
 void sync_msg_clear(struct sync_msg *msg) {
   free(msg->payload);
+  if (msg->fd >= 0)
+    close(msg->fd);
   memset(msg, 0, sizeof(*msg));
+  msg->fd = -1;
 }

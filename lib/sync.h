@@ -17,6 +17,7 @@ enum sync_type {
   SYNC_RUNTIME_HOOKS_DONE, /* parent -> child */
   SYNC_CREATED,         /* child -> parent: all set up, about to wait for start */
   SYNC_START,           /* parent -> child: `run` releases the process (no exec.fifo) */
+  SYNC_SECCOMP_FD,      /* child -> parent: the seccomp listener fd (SCM_RIGHTS) */
   SYNC_ERROR,           /* child -> parent: errnum + message, then the child exits */
 };
 
@@ -24,11 +25,14 @@ struct sync_msg {
   int type;
   int errnum;
   pid_t sender_pid; /* filled on receive from SCM_CREDENTIALS, 0 if unknown */
+  int fd;           /* received with SCM_RIGHTS, -1 if none (caller owns it) */
   size_t len;
   char *payload; /* NUL-terminated, NULL when len == 0 */
 };
 
 int sync_send(int fd, int type, const char *payload, cell_error **err);
+/* Send a message carrying an fd (SCM_RIGHTS). */
+int sync_send_fd(int fd, int type, int passed_fd, cell_error **err);
 /* Send an error as a SYNC_ERROR message (best effort, never fails). */
 void sync_send_error(int fd, const cell_error *e);
 /* Receive one message; "container process exited before ..." on EOF. */
