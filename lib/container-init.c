@@ -168,44 +168,19 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
   return run_runtime_hooks(c, err);
 }
 
-static int load_seccomp(struct init_ctx *c, cell_error **err) {
+/* Credentials and confinement (process_drop_privileges); a seccomp
+ * listener fd goes to the runtime, which hands it to listenerPath. */
+static int drop_privileges(struct init_ctx *c, cell_error **err) {
+  const struct init_args *a = c->a;
   int notify_fd = -1;
-  if (seccomp_program_load(c->a->seccomp, &notify_fd, err) < 0)
+  if (process_drop_privileges(a->spec->process, a->caps, a->seccomp,
+                              &notify_fd, err) < 0)
     return -1;
   if (notify_fd < 0)
     return 0;
-  /* The runtime passes it on to linux.seccomp.listenerPath. */
-  int r = sync_send_fd(c->a->sync_fd, SYNC_SECCOMP_FD, notify_fd, err);
+  int r = sync_send_fd(a->sync_fd, SYNC_SECCOMP_FD, notify_fd, err);
   close(notify_fd);
   return r;
-}
-
-/* process.rlimits, user, capabilities, noNewPrivileges and (mostly) seccomp,
- * in the order the kernel allows: a filter without no_new_privs needs
- * CAP_SYS_ADMIN, so it goes in before the capabilities are dropped; with
- * no_new_privs it waits until just before exec (see container_init),
- * unless its listener fd must reach the runtime while create still runs. */
-static int drop_privileges(struct init_ctx *c, cell_error **err) {
-  const struct init_args *a = c->a;
-  const struct spec_process *p = a->spec->process;
-  bool early_seccomp = a->seccomp && (!p->no_new_privileges ||
-                                      seccomp_program_notifies(a->seccomp));
-  if (process_set_rlimits(p, err) < 0)
-    return -1;
-  if (early_seccomp && !p->no_new_privileges && load_seccomp(c, err) < 0)
-    return -1;
-  if (caps_before_setuid(a->caps, err) < 0 || process_set_user(p, err) < 0 ||
-      caps_after_setuid(a->caps, err) < 0 ||
-      process_set_no_new_privileges(p, err) < 0)
-    return -1;
-  if (early_seccomp && p->no_new_privileges && load_seccomp(c, err) < 0)
-    return -1;
-  return 0;
-}
-
-static bool seccomp_loaded_late(const struct init_args *a) {
-  return a->seccomp && a->spec->process->no_new_privileges &&
-         !seccomp_program_notifies(a->seccomp);
 }
 
 void container_init(const struct init_args *a) {
@@ -234,7 +209,7 @@ void container_init(const struct init_args *a) {
   if (rootfs_pivot(&rc, &err) < 0 || rootfs_finalize(&rc, &err) < 0)
     fail(&c, err);
   if (p->terminal) {
-    if (terminal_setup(a->console_fd, p, &err) < 0)
+    if (terminal_setup(a->console_fd, p, true, &err) < 0)
       fail(&c, err);
     close(a->console_fd);
   }
@@ -252,7 +227,7 @@ void container_init(const struct init_args *a) {
   if (hooks_run(&s->hooks.start_container, "startContainer", c.created_state_json,
                 &err) < 0)
     fail(&c, err);
-  if (seccomp_loaded_late(a) && seccomp_program_load(a->seccomp, NULL, &err) < 0)
+  if (process_load_late_seccomp(p, a->seccomp, &err) < 0)
     fail(&c, err);
   execve(exe, p->args, p->env ? p->env : (char *[]){NULL});
   cell_fail_errno(&err, "exec `%s`", p->args[0]);

@@ -16,4 +16,8 @@ enum cell_status container_status(const struct cell_state *st);
 /* The container's cgroup, NULL when it has none (or it is gone). */
 struct cgroup *container_cgroup(const struct cell_state *st);
 
+/* The config as it was at create (for hooks, exec); NULL with a warning
+ * logged when it cannot be read. */
+struct spec *container_stored_spec(int dirfd);
+
 #endif

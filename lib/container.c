@@ -23,6 +23,7 @@
 #include "cgroup.h"
 #include "container-init.h"
 #include "container-internal.h"
+#include "foreground.h"
 #include "hooks.h"
 #include "log.h"
 #include "namespaces.h"
@@ -41,6 +42,7 @@
 struct creation {
   const struct container_opts *opts;
   bool wait_for_start;
+  bool proxy_terminal; /* run in the foreground on a terminal */
   struct spec *spec;
   char *config_text;
   size_t config_len;
@@ -56,7 +58,8 @@ struct creation {
   int fifo_dirfd; /* the same directory, unlocked, for the container process */
   bool dir_made;
   int sync_fd;
-  int console_fd; /* connected --console-socket */
+  int console_fd;   /* connected --console-socket, or our socketpair's end */
+  int console_peer; /* run's end of that socketpair, when it proxies */
   pid_t child;    /* our direct child */
   pid_t init_pid; /* the container process (child, or its child) */
   struct cell_state st;
@@ -68,6 +71,7 @@ static void creation_init(struct creation *c, const struct container_opts *o,
   c->opts = o;
   c->wait_for_start = wait_for_start;
   c->rootfd = c->dirfd = c->fifo_dirfd = c->sync_fd = c->console_fd = -1;
+  c->console_peer = -1;
   for (int t = 0; t < SPEC_NS_COUNT; t++)
     c->ns.join_fds[t] = -1;
 }
@@ -85,6 +89,8 @@ static void creation_cleanup(struct creation *c, bool failed) {
     close(c->sync_fd);
   if (c->console_fd >= 0)
     close(c->console_fd);
+  if (c->console_peer >= 0)
+    close(c->console_peer);
   if (failed && c->cgroup) {
     cell_error *ignored = NULL;
     cgroup_destroy(c->cgroup, &ignored);
@@ -119,6 +125,7 @@ static void creation_cleanup(struct creation *c, bool failed) {
   free(c->st.cgroup_path);
   c->st.cgroup_path = NULL;
   c->sync_fd = c->dirfd = c->fifo_dirfd = c->rootfd = c->console_fd = -1;
+  c->console_peer = -1;
   c->spec = NULL;
   c->config_text = c->bundle = c->rootfs = c->st.created = NULL;
 }
@@ -145,10 +152,12 @@ static int load_config(struct creation *c, cell_error **err) {
   struct stat st;
   if (stat(c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
     return cell_fail(err, ENOTDIR, "config.json: root.path: `%s`", joined);
-  if (c->spec->process->terminal && c->opts->console_socket == NULL)
+  if (c->spec->process->terminal && c->opts->console_socket == NULL &&
+      !c->proxy_terminal)
     return cell_fail(err, 0,
                      "config.json: process.terminal: a terminal needs "
-                     "--console-socket");
+                     "--console-socket%s",
+                     c->wait_for_start ? "" : " (or run in the foreground on a terminal)");
   if (c->spec->hostname && !spec_find_namespace(c->spec, SPEC_NS_UTS))
     return cell_fail(err, 0,
                      "config.json: hostname: needs a uts namespace");
@@ -358,8 +367,11 @@ static int create_container(struct creation *c, cell_error **err) {
       return cell_fail_errno(err, "open the state directory");
   }
   fill_state(c);
-  if (c->spec->process->terminal &&
+  if (c->spec->process->terminal && o->console_socket &&
       terminal_connect(o->console_socket, &c->console_fd, err) < 0)
+    return -1;
+  if (c->spec->process->terminal && !o->console_socket &&
+      terminal_pair(&c->console_peer, &c->console_fd, err) < 0)
     return -1;
   if (start_child(c, err) < 0 || serve_child(c, err) < 0)
     return -1;
@@ -389,8 +401,7 @@ int container_open(const char *root, const char *id, int *rootfd,
   return state_read(*dirfd, st, err);
 }
 
-/* The stored config, for the hooks that run after create. */
-static struct spec *stored_spec(int dirfd) {
+struct spec *container_stored_spec(int dirfd) {
   cleanup_free char *text = NULL;
   size_t len = 0;
   cell_error *e = NULL;
@@ -474,7 +485,7 @@ static int check_startable(const struct cell_state *st, cell_error **err) {
 }
 
 static void run_poststart(int dirfd, const struct cell_state *st) {
-  cleanup_spec struct spec *s = stored_spec(dirfd);
+  cleanup_spec struct spec *s = container_stored_spec(dirfd);
   if (s == NULL || s->hooks.poststart.len == 0)
     return;
   cleanup_free char *json = state_to_json(st, CELL_STATUS_RUNNING, false);
@@ -591,7 +602,7 @@ static int wait_gone(const struct cell_state *st, cell_error **err) {
 }
 
 static void run_poststop(int dirfd, const struct cell_state *st) {
-  cleanup_spec struct spec *s = stored_spec(dirfd);
+  cleanup_spec struct spec *s = container_stored_spec(dirfd);
   if (s == NULL || s->hooks.poststop.len == 0)
     return;
   cleanup_free char *json = state_to_json(st, CELL_STATUS_STOPPED, false);
@@ -715,50 +726,6 @@ static int release_and_wait_exec(struct creation *c, cell_error **err) {
   return 0;
 }
 
-static int exit_code_of(int status) {
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  if (WIFSIGNALED(status))
-    return 128 + WTERMSIG(status);
-  return 255;
-}
-
-/* Forward every signal we get to the container process and reap children
- * until it exits. */
-static int wait_forwarding(pid_t init_pid, int sfd, int *exit_code,
-                           cell_error **err) {
-  for (;;) {
-    struct signalfd_siginfo si;
-    ssize_t n = read(sfd, &si, sizeof(si));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n != (ssize_t)sizeof(si))
-      return cell_fail_errno(err, "read signalfd");
-    if (si.ssi_signo != SIGCHLD) {
-      kill(init_pid, (int)si.ssi_signo);
-      continue;
-    }
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (pid == init_pid) {
-        *exit_code = exit_code_of(status);
-        return 0;
-      }
-    }
-  }
-}
-
-static int block_all_signals(sigset_t *old, int *sfd, cell_error **err) {
-  sigset_t all;
-  sigfillset(&all);
-  sigprocmask(SIG_BLOCK, &all, old);
-  *sfd = signalfd(-1, &all, SFD_CLOEXEC);
-  if (*sfd < 0)
-    return cell_fail_errno(err, "signalfd");
-  return 0;
-}
-
 static int remove_after_run(struct creation *c, cell_error **err) {
   c->st.pid = c->init_pid;
   if (cgroup_destroy(c->cgroup, err) < 0)
@@ -767,31 +734,43 @@ static int remove_after_run(struct creation *c, cell_error **err) {
   return state_dir_remove(c->rootfd, c->opts->id, err);
 }
 
+/* Without --console-socket, run proxies the container's terminal itself:
+ * the container process sends the pty master to us over a socketpair. */
+static int take_terminal(struct creation *c, struct foreground *fg,
+                         cell_error **err) {
+  int master = -1;
+  if (terminal_recv_fd(c->console_peer, &master, err) < 0)
+    return -1;
+  return foreground_attach_terminal(fg, master, err);
+}
+
 static int run_container(struct creation *c, bool detach, int *exit_code,
                          cell_error **err) {
   if (create_container(c, err) < 0)
     return -1;
-  sigset_t old;
-  cleanup_close int sfd = -1;
-  if (!detach && block_all_signals(&old, &sfd, err) < 0)
+  struct foreground fg = {.sfd = -1, .master = -1};
+  if (!detach && foreground_begin(&fg, err) < 0)
     return -1;
+  int r = -1;
+  if (c->console_peer >= 0 && take_terminal(c, &fg, err) < 0)
+    goto out;
   if (release_and_wait_exec(c, err) < 0)
-    return -1;
+    goto out;
   c->st.started = true;
   if (state_write(c->dirfd, &c->st, err) < 0)
-    return -1;
+    goto out;
   run_poststart(c->dirfd, &c->st);
   if (detach) {
     *exit_code = 0;
-    return 0;
+    r = 0;
+    goto out;
   }
   /* Let other commands (state, kill, exec) at the container while we wait. */
   close(c->dirfd);
   c->dirfd = -1;
-  int r = wait_forwarding(c->init_pid, sfd, exit_code, err);
-  sigprocmask(SIG_SETMASK, &old, NULL);
-  if (r < 0)
-    return -1;
+  if (foreground_wait(&fg, c->init_pid, exit_code, err) < 0)
+    goto out;
+  foreground_end(&fg);
   c->child = 0;
   if (state_dir_open(c->rootfd, c->opts->id, &c->dirfd, err) < 0) {
     /* Someone deleted it meanwhile: nothing left to remove. */
@@ -799,12 +778,18 @@ static int run_container(struct creation *c, bool detach, int *exit_code,
     return 0;
   }
   return remove_after_run(c, err);
+out:
+  if (!detach)
+    foreground_end(&fg);
+  return r;
 }
 
 int container_run(const struct container_opts *o, bool detach, int *exit_code,
                   cell_error **err) {
   struct creation c;
   creation_init(&c, o, false);
+  c.proxy_terminal = !detach && o->console_socket == NULL &&
+                     foreground_has_terminal();
   /* With a pid namespace made by unshare the container process is our
    * grandchild: become its reaper so that we can wait for it. */
   if (!detach)

@@ -119,3 +119,34 @@ int process_find_executable(const struct spec_process *p, char **path,
     return cell_fail(err, 0, "exec `%s`: executable file not found in $PATH", name);
   return cell_fail(err, why, "exec `%s`", name);
 }
+
+int process_drop_privileges(const struct spec_process *p,
+                            const struct caps_plan *caps,
+                            const struct seccomp_program *seccomp,
+                            int *notify_fd, cell_error **err) {
+  bool early = seccomp && (!p->no_new_privileges ||
+                           seccomp_program_notifies(seccomp));
+  *notify_fd = -1;
+  if (process_set_rlimits(p, err) < 0)
+    return -1;
+  if (early && !p->no_new_privileges &&
+      seccomp_program_load(seccomp, notify_fd, err) < 0)
+    return -1;
+  if (caps_before_setuid(caps, err) < 0 || process_set_user(p, err) < 0 ||
+      caps_after_setuid(caps, err) < 0 ||
+      process_set_no_new_privileges(p, err) < 0)
+    return -1;
+  if (early && p->no_new_privileges &&
+      seccomp_program_load(seccomp, notify_fd, err) < 0)
+    return -1;
+  return 0;
+}
+
+int process_load_late_seccomp(const struct spec_process *p,
+                              const struct seccomp_program *seccomp,
+                              cell_error **err) {
+  if (seccomp == NULL || !p->no_new_privileges ||
+      seccomp_program_notifies(seccomp))
+    return 0;
+  return seccomp_program_load(seccomp, NULL, err);
+}

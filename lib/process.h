@@ -4,7 +4,9 @@
 #ifndef CELL_PROCESS_H
 #define CELL_PROCESS_H
 
+#include "capabilities.h"
 #include "error.h"
+#include "seccomp.h"
 #include "spec.h"
 
 int process_set_rlimits(const struct spec_process *p, cell_error **err);
@@ -22,5 +24,20 @@ int process_chdir(const struct spec_process *p, cell_error **err);
  * executable regular file. */
 int process_find_executable(const struct spec_process *p, char **path,
                             cell_error **err);
+
+/* process.rlimits, user, capabilities, noNewPrivileges and seccomp, in
+ * the order the kernel allows: a filter without no_new_privs needs
+ * CAP_SYS_ADMIN, so it goes in before the capabilities are dropped; with
+ * no_new_privs it waits for process_load_late_seccomp just before exec,
+ * unless it has a listener, whose fd (*notify_fd, else -1) must reach
+ * listenerPath before create returns. */
+int process_drop_privileges(const struct spec_process *p,
+                            const struct caps_plan *caps,
+                            const struct seccomp_program *seccomp,
+                            int *notify_fd, cell_error **err);
+/* The filter process_drop_privileges left for the last moment, if any. */
+int process_load_late_seccomp(const struct spec_process *p,
+                              const struct seccomp_program *seccomp,
+                              cell_error **err);
 
 #endif

@@ -70,7 +70,7 @@ static int bind_console(const char *slave, cell_error **err) {
 }
 
 int terminal_setup(int console_fd, const struct spec_process *p,
-                   cell_error **err) {
+                   bool bind_dev_console, cell_error **err) {
   cleanup_close int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0)
     return cell_fail_errno(err, "process.terminal: open /dev/ptmx");
@@ -88,7 +88,7 @@ int terminal_setup(int console_fd, const struct spec_process *p,
   }
   if (fchown(sfd, p->user.uid, (gid_t)-1) < 0 && errno != EINVAL)
     return cell_fail_errno(err, "process.terminal: chown `%s`", slave);
-  if (bind_console(slave, err) < 0)
+  if (bind_dev_console && bind_console(slave, err) < 0)
     return -1;
   if (terminal_send_fd(console_fd, master, slave, err) < 0)
     return -1;
@@ -97,5 +97,38 @@ int terminal_setup(int console_fd, const struct spec_process *p,
   for (int fd = 0; fd < 3; fd++)
     if (dup2(sfd, fd) < 0)
       return cell_fail_errno(err, "process.terminal: dup2");
+  return 0;
+}
+
+int terminal_recv_fd(int sock, int *fd, cell_error **err) {
+  char name[256];
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {name, sizeof(name)};
+  struct msghdr mh = {.msg_iov = &iov,
+                      .msg_iovlen = 1,
+                      .msg_control = control.buf,
+                      .msg_controllen = sizeof(control.buf)};
+  ssize_t r;
+  do
+    r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return cell_fail_errno(err, "receive the terminal");
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  if (r == 0 || c == NULL || c->cmsg_type != SCM_RIGHTS)
+    return cell_fail(err, EPROTO, "receive the terminal: no fd");
+  memcpy(fd, CMSG_DATA(c), sizeof(int));
+  return 0;
+}
+
+int terminal_pair(int *ours, int *theirs, cell_error **err) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return cell_fail_errno(err, "socketpair for the terminal");
+  *ours = sv[0];
+  *theirs = sv[1];
   return 0;
 }

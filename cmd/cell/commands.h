@@ -22,6 +22,14 @@ int cmd_state(const struct global *g, int argc, char **argv);
 int cmd_kill(const struct global *g, int argc, char **argv);
 int cmd_delete(const struct global *g, int argc, char **argv);
 int cmd_list(const struct global *g, int argc, char **argv);
+/* exec.c */
+int cmd_exec(const struct global *g, int argc, char **argv);
+/* cgroup-commands.c */
+int cmd_pause(const struct global *g, int argc, char **argv);
+int cmd_resume(const struct global *g, int argc, char **argv);
+int cmd_ps(const struct global *g, int argc, char **argv);
+int cmd_update(const struct global *g, int argc, char **argv);
+int cmd_events(const struct global *g, int argc, char **argv);
 int cmd_spec(const struct global *g, int argc, char **argv);
 int cmd_features(const struct global *g, int argc, char **argv);
 

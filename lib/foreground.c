@@ -1,0 +1,135 @@
+#include "foreground.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int foreground_begin(struct foreground *f, cell_error **err) {
+  memset(f, 0, sizeof(*f));
+  f->master = -1;
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &f->old_mask);
+  f->sfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (f->sfd < 0) {
+    sigprocmask(SIG_SETMASK, &f->old_mask, NULL);
+    return cell_fail_errno(err, "signalfd");
+  }
+  return 0;
+}
+
+bool foreground_has_terminal(void) { return isatty(STDIN_FILENO) == 1; }
+
+static void copy_window_size(int master) {
+  struct winsize ws;
+  if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+    ioctl(master, TIOCSWINSZ, &ws);
+}
+
+int foreground_attach_terminal(struct foreground *f, int master,
+                               cell_error **err) {
+  f->master = master;
+  if (!foreground_has_terminal())
+    return 0;
+  if (tcgetattr(STDIN_FILENO, &f->saved) < 0)
+    return cell_fail_errno(err, "tcgetattr");
+  struct termios raw = f->saved;
+  cfmakeraw(&raw);
+  raw.c_oflag = f->saved.c_oflag; /* keep our output processing as it was */
+  if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) < 0)
+    return cell_fail_errno(err, "tcsetattr");
+  f->raw = true;
+  copy_window_size(master);
+  return 0;
+}
+
+/* Copy what is readable from `from` to `to`; false on EOF or error. */
+static bool pump(int from, int to) {
+  char buf[16384];
+  ssize_t n = read(from, buf, sizeof(buf));
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0)
+    return false;
+  return cell_write_all(to, buf, (size_t)n) >= 0;
+}
+
+static int exit_code_of(int status) {
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return 255;
+}
+
+/* Handle pending signals; true once pid has been reaped. */
+static bool handle_signals(struct foreground *f, pid_t pid, int *exit_code) {
+  struct signalfd_siginfo si;
+  bool done = false;
+  while (read(f->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+    if (si.ssi_signo == SIGWINCH && f->master >= 0) {
+      copy_window_size(f->master);
+    } else if (si.ssi_signo != SIGCHLD) {
+      kill(pid, (int)si.ssi_signo);
+    }
+  }
+  int status;
+  pid_t r;
+  /* We may reap others too (we are a subreaper for run's grandchild). */
+  while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (r == pid) {
+      *exit_code = exit_code_of(status);
+      done = true;
+    }
+  }
+  return done;
+}
+
+int foreground_wait(struct foreground *f, pid_t pid, int *exit_code,
+                    cell_error **err) {
+  bool stdin_open = f->master >= 0;
+  for (;;) {
+    struct pollfd p[3] = {{f->sfd, POLLIN, 0},
+                          {f->master, POLLIN, 0},
+                          {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}};
+    if (poll(p, 3, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return cell_fail_errno(err, "poll");
+    }
+    if ((p[1].revents & (POLLIN | POLLHUP)) && !pump(f->master, STDOUT_FILENO)) {
+      close(f->master);
+      f->master = -1;
+      stdin_open = false;
+    }
+    if ((p[2].revents & (POLLIN | POLLHUP)) && !pump(STDIN_FILENO, f->master))
+      stdin_open = false;
+    if ((p[0].revents & POLLIN) && handle_signals(f, pid, exit_code)) {
+      /* Drain what the process wrote last. */
+      while (f->master >= 0 && pump(f->master, STDOUT_FILENO)) {
+        struct pollfd q = {f->master, POLLIN, 0};
+        if (poll(&q, 1, 0) <= 0)
+          break;
+      }
+      return 0;
+    }
+  }
+}
+
+void foreground_end(struct foreground *f) {
+  if (f->raw)
+    tcsetattr(STDIN_FILENO, TCSANOW, &f->saved);
+  if (f->master >= 0)
+    close(f->master);
+  if (f->sfd >= 0)
+    close(f->sfd);
+  sigprocmask(SIG_SETMASK, &f->old_mask, NULL);
+  f->master = f->sfd = -1;
+}
