@@ -27,7 +27,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod
 
-.PHONY: all deps check unit bats asan install uninstall clean demo rootfs help
+.PHONY: all deps check unit bats asan install uninstall clean demo rootfs help bench
 
 all: $(PROGRAMS) $(LIBCELL)
 
@@ -38,6 +38,7 @@ help:
 	@echo "make asan       build and run every test under ASan + UBSan"
 	@echo "make demo       build a busybox rootfs and run a demo container"
 	@echo "make install    install into \$$DESTDIR\$$PREFIX"
+	@echo "make bench      cell against crun and runc (figures, not tests)"
 
 deps:
 	apt-get update
@@ -74,6 +75,13 @@ check: all unit bats
 asan:
 	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  CFLAGS="-O1 -g" check
+
+# Figures, not tests: cell against crun and runc on one bundle (needs root).
+bench: all rootfs $(BUILD)/timeit
+	tests/bench/bench.sh $(BUILD)
+
+$(BUILD)/timeit: tests/bench/timeit.c
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 rootfs: $(BUILD)/rootfs/bin/busybox
 $(BUILD)/rootfs/bin/busybox:
