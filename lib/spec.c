@@ -28,9 +28,6 @@
  * enough that a wrong path cannot make us read gigabytes. */
 #define SPEC_MAX_SIZE (16u << 20)
 
-extern const char cell_config_spec_json[];
-extern const char cell_config_spec_rootless_json[];
-
 /* ---- paths and errors ---- */
 
 /* "path.key"; the document itself has the empty path. */
@@ -1195,6 +1192,28 @@ int spec_parse(const char *json, size_t len, struct spec **out,
   return 0;
 }
 
+/* A linux.resources object on its own (`cell update -r FILE`).  Member
+ * paths start at the object ("memory.limit: ..."); the caller prefixes the
+ * name of the file it came from. */
+int spec_parse_resources(const char *json, size_t len,
+                         struct spec_resources **out, cell_error **err) {
+  cleanup_json struct json_value *doc = NULL;
+  if (json_parse(json, len, &doc, err) < 0)
+    return -1;
+  if (doc->type != JSON_OBJECT)
+    return cell_fail(err, 0,
+                     "the resources must be a JSON object, not %s %s",
+                     doc->type == JSON_ARRAY ? "an" : "a",
+                     json_type_name(doc->type));
+  struct spec_resources *r = xcalloc(1, sizeof(*r));
+  if (parse_resources(doc, "", r, err) < 0) {
+    spec_resources_free(r);
+    return -1;
+  }
+  *out = r;
+  return 0;
+}
+
 /* The absolute form of path, for messages (the file may not exist). */
 static char *absolute_path(const char *path) {
   if (path[0] == '/')
@@ -1460,6 +1479,8 @@ void spec_free(struct spec *s) {
   free(s);
 }
 
+void spec_resources_free(struct spec_resources *r) { free_resources(r); }
+
 /* ---- whole-document checks ---- */
 
 const struct spec_namespace *spec_find_namespace(const struct spec *s,
@@ -1536,37 +1557,4 @@ int spec_validate_for_create(const struct spec *s, cell_error **err) {
       check_id_mappings(s, err) < 0 || check_time_offsets(s, err) < 0)
     return -1;
   return 0;
-}
-
-/* ---- the default config ---- */
-
-/* A copy of text with every occurrence of token replaced by value. */
-static char *replace_all(const char *text, const char *token,
-                         const char *value) {
-  size_t tlen = strlen(token), vlen = strlen(value), count = 0;
-  for (const char *p = strstr(text, token); p; p = strstr(p + tlen, token))
-    count++;
-  char *out = xmalloc(strlen(text) + count * vlen + 1);
-  char *o = out;
-  const char *p = text;
-  for (const char *hit = strstr(p, token); hit; hit = strstr(p, token)) {
-    memcpy(o, p, (size_t)(hit - p));
-    o += hit - p;
-    memcpy(o, value, vlen);
-    o += vlen;
-    p = hit + tlen;
-  }
-  strcpy(o, p);
-  return out;
-}
-
-char *spec_default_json(bool rootless, uid_t uid, gid_t gid) {
-  if (!rootless)
-    return xstrdup(cell_config_spec_json);
-  char uid_text[16], gid_text[16];
-  snprintf(uid_text, sizeof(uid_text), "%u", (unsigned)uid);
-  snprintf(gid_text, sizeof(gid_text), "%u", (unsigned)gid);
-  cleanup_free char *with_uid =
-      replace_all(cell_config_spec_rootless_json, "@UID@", uid_text);
-  return replace_all(with_uid, "@GID@", gid_text);
 }

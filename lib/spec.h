@@ -363,6 +363,17 @@ void spec_free(struct spec *s);
 static inline void spec_freep(struct spec **s) { spec_free(*s); }
 #define cleanup_spec __attribute__((cleanup(spec_freep)))
 
+/* A linux.resources object alone, as `cell update -r FILE` reads it.
+ * Errors name the member path inside it ("memory.limit: must be a number
+ * ..."), without a file name: the caller adds that. */
+int spec_parse_resources(const char *json, size_t len,
+                         struct spec_resources **out, cell_error **err);
+void spec_resources_free(struct spec_resources *r);
+static inline void spec_resources_freep(struct spec_resources **r) {
+  spec_resources_free(*r);
+}
+#define cleanup_resources __attribute__((cleanup(spec_resources_freep)))
+
 /* Checks that need the whole document and a runtime operation (create):
  * process and root present, mappings only with a user namespace, ... */
 int spec_validate_for_create(const struct spec *s, cell_error **err);

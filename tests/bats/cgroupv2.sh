@@ -1,0 +1,74 @@
+#!/bin/bash
+# The cgroup tests once more on a cgroup v2 only kernel: boot the VM of
+# VM_RUN once and run build/tests/test-cgroup and tests/bats/cgroups.bats
+# in it (make check-cgroupv2).
+#
+# Usage: tests/bats/cgroupv2.sh VM_RUN [BUILD_DIR]
+#
+# Everything is made on the host first (the guest runs programs ~50 times
+# slower): the build, and the busybox rootfs of the tests in
+# BUILD_DIR/test-rootfs, since the guest's /var/tmp is a fresh tmpfs.  The
+# repository is shared read-write into the guest at the same path, so the
+# build directory must be inside it.  The guest's /tmp and /run, where the
+# tests keep their bundles and state, are writable tmpfs.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd -P)
+vm_run=${1:?usage: $0 VM_RUN [BUILD_DIR]}
+build=$(cd "${2:-$repo/build}" && pwd -P)
+
+die() {
+  echo "check-cgroupv2: $*" >&2
+  exit 1
+}
+
+[ -x "$vm_run" ] ||
+  die "no VM tool at \`$vm_run' (VM_RUN=...): the cgroup v2 tests cannot run"
+case "$build/" in
+"$repo"/*) ;;
+*) die "the build directory \`$build' must be inside \`$repo', which the VM shares" ;;
+esac
+for f in cell tests/test-cgroup; do
+  [ -x "$build/$f" ] || die "\`$build/$f' is missing: build it first (make check-cgroupv2 does)"
+done
+
+# The same stamp as helpers.bash's ensure_test_rootfs, so that the guest
+# takes this rootfs as it is.
+mkrootfs=$repo/rootfs-tools/mkrootfs-busybox
+rootfs=$build/test-rootfs
+stamp=$rootfs/.cell-test-rootfs
+if ! [ -f "$stamp" ] || ! [ "$stamp" -nt "$mkrootfs" ]; then
+  rm -rf "$rootfs"
+  "$mkrootfs" "$rootfs" >/dev/null
+  mkdir -p "$rootfs/host"
+  touch "$stamp"
+fi
+
+# Runs in the guest: $1 the repository, $2 the build directory.
+# shellcheck disable=SC2016 # expanded in the guest
+guest_script='
+set -eu
+cd "$1"
+if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]; then
+  echo "check-cgroupv2: the guest has no cgroup v2 hierarchy at /sys/fs/cgroup" >&2
+  exit 1
+fi
+echo "# cgroup v2 guest, controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+echo "# $2/tests/test-cgroup"
+"$2/tests/test-cgroup"
+# A copy in a tmpfs of the guest: containers start faster than from 9p.
+rootfs=/var/tmp/cell-test-rootfs
+cp -a "$2/test-rootfs" "$rootfs"
+echo "# tests/bats/cgroups.bats"
+# Everything takes ~50 times longer in the guest: so may the waits.
+CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
+  BATS_TEST_TIMEOUT=600 bats --timing tests/bats/cgroups.bats
+'
+
+start=$(date +%s)
+# A guest that hangs fails the run rather than the CI job's time limit.
+rc=0
+VM_TIMEOUT=${VM_TIMEOUT:-1800} "$vm_run" "$repo" bash -c "$guest_script" \
+  guest "$repo" "$build" || rc=$?
+echo "# check-cgroupv2: exit status $rc after $(($(date +%s) - start)) s"
+exit "$rc"
