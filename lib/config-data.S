@@ -8,4 +8,8 @@ cell_config_spec_json:
 cell_config_spec_rootless_json:
 	.incbin "config/spec-rootless.json"
 	.byte 0
+	.global cell_config_seccomp_json
+cell_config_seccomp_json:
+	.incbin "config/seccomp.json"
+	.byte 0
 	.section .note.GNU-stack,"",@progbits

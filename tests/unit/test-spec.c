@@ -843,6 +843,10 @@ TEST(default_spec) {
         !s->linux_->resources->devices[0].allow);
   CHECK(cell_strv_len(s->linux_->masked_paths) == 10);
   CHECK(cell_strv_len(s->linux_->readonly_paths) == 5);
+  /* Confined out of the box: config/seccomp.json is linux.seccomp. */
+  CHECK(s->linux_->seccomp && s->linux_->seccomp->n_syscalls > 0 &&
+        s->linux_->seccomp->default_action &&
+        strcmp(s->linux_->seccomp->default_action, "SCMP_ACT_ERRNO") == 0);
   /* The uid and gid only matter to the rootless variant. */
   CHECK(strstr(json, "1234") == NULL);
 }
@@ -867,6 +871,8 @@ TEST(default_rootless_spec) {
   CHECK(s->linux_->n_gid_mappings == 1 &&
         s->linux_->gid_mappings[0].host_id == 5678);
   CHECK(s->linux_->resources == NULL);
+  CHECK(s->linux_->seccomp && s->linux_->seccomp->default_action &&
+        strcmp(s->linux_->seccomp->default_action, "SCMP_ACT_ERRNO") == 0);
   for (size_t i = 0; i < s->n_mounts; i++) {
     for (char **o = s->mounts[i].options; o && *o; o++)
       CHECK(strncmp(*o, "gid=", 4) != 0);
