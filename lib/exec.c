@@ -41,6 +41,7 @@ struct execution {
   struct caps_plan *caps;
   struct seccomp_program *seccomp;
   struct cgroup *cgroup;
+  struct cgroup_join cgroup_join;
   int pidfd;
   int ns_flags; /* namespaces of the container that are not ours */
   int console_fd;   /* --console-socket, or our socketpair's far end */
@@ -54,6 +55,7 @@ static void execution_free(struct execution *x) {
   cell_state_free(x->st);
   caps_plan_free(x->caps);
   seccomp_program_free(x->seccomp);
+  cgroup_join_close(&x->cgroup_join);
   cgroup_free(x->cgroup);
   int fds[] = {x->pidfd, x->console_fd, x->console_peer, x->err_pipe[0],
                x->err_pipe[1]};
@@ -147,6 +149,8 @@ static int build_process(struct execution *x, cell_error **err) {
     return cell_fail(err, 0,
                      "exec: a terminal needs --console-socket, or a terminal "
                      "on stdin when not detached");
+  if (p->terminal && !o->console_socket)
+    foreground_size_process(p);
   return 0;
 }
 
@@ -200,12 +204,19 @@ static int prepare(struct execution *x, cell_error **err) {
     return cell_fail(err, 0, "the container's stored config cannot be read");
   const struct spec_linux *l = x->spec->linux_;
   if (build_process(x, err) < 0 ||
-      caps_plan_make(x->spec->process, &x->caps, err) < 0 ||
-      seccomp_compile(l ? l->seccomp : NULL, &x->seccomp, err) < 0)
+      caps_plan_make(x->spec->process, &x->caps, err) < 0)
     return -1;
+  if (l && l->seccomp) {
+    cleanup_close int cache = state_open_seccomp_cache(rootfd);
+    if (seccomp_compile_cached(l->seccomp, cache, &x->seccomp, err) < 0)
+      return -1;
+  }
   if (x->seccomp && seccomp_program_notifies(x->seccomp))
     return cell_fail(err, 0, "exec: seccomp notify profiles are not supported for exec");
   x->cgroup = container_cgroup(x->st);
+  if (x->cgroup && cgroup_join_open(x->cgroup, cgroup_clone_fd(x->cgroup) >= 0,
+                                    &x->cgroup_join, err) < 0)
+    return -1;
   if (namespaces_to_join(x, err) < 0)
     return -1;
   const struct spec_process *p = x->spec->process;
@@ -234,14 +245,14 @@ static void close_fds_on_exec(int preserve_fds) {
   syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
 }
 
-__attribute__((noreturn)) static void child(struct execution *x, bool in_cgroup) {
+__attribute__((noreturn)) static void child(struct execution *x) {
   cell_error *err = NULL;
   const struct spec_process *p = x->spec->process;
   /* Until exec, nothing in the container may open our /proc entries: our
    * image is the host's cell binary (CVE-2019-5736). */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   cell_reset_signals();
-  if (!in_cgroup && x->cgroup && cgroup_enter(x->cgroup, 0, &err) < 0)
+  if (cgroup_join_self(&x->cgroup_join, &err) < 0)
     child_fail(x, err);
   if ((x->ns_flags & ~CLONE_NEWPID) &&
       setns(x->pidfd, x->ns_flags & ~CLONE_NEWPID) < 0) {
@@ -315,25 +326,43 @@ static int write_pid_file(const char *path, pid_t pid, cell_error **err) {
 
 static int run_exec(struct execution *x, int *exit_code, cell_error **err) {
   const struct exec_opts *o = x->o;
+  cleanup_close int own_pidns = -1;
   if (prepare(x, err) < 0)
     return -1;
   struct foreground fg = {.sfd = -1, .master = -1};
   if (!o->detach && foreground_begin(&fg, err) < 0)
     return -1;
   int r = -1;
-  /* Only our children enter the pid namespace. */
-  if ((x->ns_flags & CLONE_NEWPID) && setns(x->pidfd, CLONE_NEWPID) < 0) {
-    cell_fail_errno(err, "join the container's pid namespace");
-    goto out;
+  /* Only our children enter the pid namespace, and only the one we make
+   * now: a child made later in there could not see us (LSan's tracer at
+   * exit, under ASan, would wait for us forever). */
+  if (x->ns_flags & CLONE_NEWPID) {
+    own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (own_pidns < 0 || setns(x->pidfd, CLONE_NEWPID) < 0) {
+      cell_fail_errno(err, "join the container's pid namespace");
+      goto out;
+    }
   }
   bool in_cgroup = false;
   pid_t pid = clone_into(x, &in_cgroup);
+  if (pid == 0)
+    child(x);
+  /* Our own namespace: cannot fail, and would only matter to later
+   * children. */
+  if (own_pidns >= 0)
+    (void)setns(own_pidns, CLONE_NEWPID);
   if (pid < 0) {
     cell_fail_errno(err, "clone");
     goto out;
   }
-  if (pid == 0)
-    child(x, in_cgroup);
+  cgroup_join_close(&x->cgroup_join);
+  /* Without clone3 the v2 side was not joined at birth: the slow way. */
+  if (x->cgroup && cgroup_clone_fd(x->cgroup) >= 0 && !in_cgroup &&
+      cgroup_enter(x->cgroup, pid, err) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    goto out;
+  }
   if (read_child_result(x, pid, err) < 0)
     goto out;
   if (x->console_peer >= 0) {

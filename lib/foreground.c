@@ -27,10 +27,22 @@ int foreground_begin(struct foreground *f, cell_error **err) {
 
 bool foreground_has_terminal(void) { return isatty(STDIN_FILENO) == 1; }
 
+/* A terminal without a size (0x0, as script's pty is when script's own
+ * stdin is no terminal) leaves process.consoleSize in place. */
 static void copy_window_size(int master) {
   struct winsize ws;
-  if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+  if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
     ioctl(master, TIOCSWINSZ, &ws);
+}
+
+void foreground_size_process(struct spec_process *p) {
+  struct winsize ws;
+  if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0 || ws.ws_col == 0)
+    return;
+  if (p->console_size == NULL)
+    p->console_size = xcalloc(1, sizeof(*p->console_size));
+  p->console_size->height = ws.ws_row;
+  p->console_size->width = ws.ws_col;
 }
 
 int foreground_attach_terminal(struct foreground *f, int master,
@@ -40,9 +52,11 @@ int foreground_attach_terminal(struct foreground *f, int master,
     return 0;
   if (tcgetattr(STDIN_FILENO, &f->saved) < 0)
     return cell_fail_errno(err, "tcgetattr");
+  /* Output processing too: the container's pty already did its own, and
+   * doing it again turns its "\n" into "\r\r\n" (or breaks programs that
+   * turned onlcr off). */
   struct termios raw = f->saved;
   cfmakeraw(&raw);
-  raw.c_oflag = f->saved.c_oflag; /* keep our output processing as it was */
   if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) < 0)
     return cell_fail_errno(err, "tcsetattr");
   f->raw = true;
@@ -69,20 +83,12 @@ static int exit_code_of(int status) {
   return 255;
 }
 
-/* Handle pending signals; true once pid has been reaped. */
-static bool handle_signals(struct foreground *f, pid_t pid, int *exit_code) {
-  struct signalfd_siginfo si;
+/* Reap what has exited; true once pid has been.  We may reap others too
+ * (we are a subreaper for run's grandchild). */
+static bool reap(pid_t pid, int *exit_code) {
   bool done = false;
-  while (read(f->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-    if (si.ssi_signo == SIGWINCH && f->master >= 0) {
-      copy_window_size(f->master);
-    } else if (si.ssi_signo != SIGCHLD) {
-      kill(pid, (int)si.ssi_signo);
-    }
-  }
   int status;
   pid_t r;
-  /* We may reap others too (we are a subreaper for run's grandchild). */
   while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
     if (r == pid) {
       *exit_code = exit_code_of(status);
@@ -92,10 +98,36 @@ static bool handle_signals(struct foreground *f, pid_t pid, int *exit_code) {
   return done;
 }
 
+/* Handle pending signals; true once pid has been reaped. */
+static bool handle_signals(struct foreground *f, pid_t pid, int *exit_code) {
+  struct signalfd_siginfo si;
+  while (read(f->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+    if (si.ssi_signo == SIGWINCH && f->master >= 0) {
+      copy_window_size(f->master);
+    } else if (si.ssi_signo != SIGCHLD) {
+      kill(pid, (int)si.ssi_signo);
+    }
+  }
+  return reap(pid, exit_code);
+}
+
+/* What the process wrote last, without waiting for more: a child it left
+ * behind may hold the terminal open. */
+static void drain_terminal(struct foreground *f) {
+  while (f->master >= 0) {
+    struct pollfd q = {f->master, POLLIN, 0};
+    if (poll(&q, 1, 0) <= 0 || !pump(f->master, STDOUT_FILENO))
+      return;
+  }
+}
+
 int foreground_wait(struct foreground *f, pid_t pid, int *exit_code,
                     cell_error **err) {
   bool stdin_open = f->master >= 0;
-  for (;;) {
+  /* A process that exited before foreground_begin blocked SIGCHLD (run's
+   * does not wait for a start) sent its SIGCHLD to nobody: look first. */
+  bool exited = reap(pid, exit_code);
+  while (!exited) {
     struct pollfd p[3] = {{f->sfd, POLLIN, 0},
                           {f->master, POLLIN, 0},
                           {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}};
@@ -111,16 +143,11 @@ int foreground_wait(struct foreground *f, pid_t pid, int *exit_code,
     }
     if ((p[2].revents & (POLLIN | POLLHUP)) && !pump(STDIN_FILENO, f->master))
       stdin_open = false;
-    if ((p[0].revents & POLLIN) && handle_signals(f, pid, exit_code)) {
-      /* Drain what the process wrote last. */
-      while (f->master >= 0 && pump(f->master, STDOUT_FILENO)) {
-        struct pollfd q = {f->master, POLLIN, 0};
-        if (poll(&q, 1, 0) <= 0)
-          break;
-      }
-      return 0;
-    }
+    if (p[0].revents & POLLIN)
+      exited = handle_signals(f, pid, exit_code);
   }
+  drain_terminal(f);
+  return 0;
 }
 
 void foreground_end(struct foreground *f) {

@@ -10,6 +10,7 @@
 #include <termios.h>
 
 #include "error.h"
+#include "spec.h"
 
 struct foreground {
   int sfd;            /* signalfd of every signal (all blocked) */
@@ -34,5 +35,11 @@ void foreground_end(struct foreground *f);
 
 /* A terminal is only proxied to a terminal. */
 bool foreground_has_terminal(void);
+
+/* Before the process is made, when its terminal will be proxied: our
+ * terminal's size as its process.consoleSize, so that it has it from the
+ * start (foreground_attach_terminal comes too late for a process that asks
+ * at once).  A terminal without a size leaves consoleSize as it was. */
+void foreground_size_process(struct spec_process *p);
 
 #endif
