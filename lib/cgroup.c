@@ -615,8 +615,51 @@ static int open_dir(const char *mount, const char *path) {
 
 const char *cgroup_path(const struct cgroup *cg) { return cg->encoded; }
 
-int cgroup_clone_fd(const struct cgroup *cg) {
-  return cg->layout == CGROUP_UNIFIED ? cg->v2_fd : -1;
+int cgroup_clone_fd(const struct cgroup *cg) { return cg->v2_fd; }
+
+int cgroup_join_open(const struct cgroup *cg, bool skip_v2,
+                     struct cgroup_join *j, cell_error **err) {
+  j->n = 0;
+  for (size_t i = 0; i < cg->n_v1; i++) {
+    const struct cgroup_hier *h = &cg->v1[i];
+    if (h->fd < 0)
+      continue;
+    if (j->n == sizeof(j->fds) / sizeof(j->fds[0]))
+      break;
+    int fd = openat(h->fd, "tasks", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      cgroup_join_close(j);
+      return cell_fail_errno(err, "open `%s%s/tasks`", h->mount, h->path);
+    }
+    j->fds[j->n++] = fd;
+  }
+  if (cg->v2_fd >= 0 && !skip_v2 && j->n < sizeof(j->fds) / sizeof(j->fds[0])) {
+    int fd = openat(cg->v2_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      cgroup_join_close(j);
+      return cell_fail_errno(err, "open `%s%s/cgroup.procs`", cg->v2_mount,
+                             cg->v2_path);
+    }
+    j->fds[j->n++] = fd;
+  }
+  return 0;
+}
+
+int cgroup_join_self(struct cgroup_join *j, cell_error **err) {
+  int r = 0;
+  for (size_t i = 0; i < j->n; i++) {
+    if (r == 0 && write(j->fds[i], "0", 1) < 0)
+      r = cell_fail_errno(err, "join the container's cgroup");
+    close(j->fds[i]);
+  }
+  j->n = 0;
+  return r;
+}
+
+void cgroup_join_close(struct cgroup_join *j) {
+  for (size_t i = 0; i < j->n; i++)
+    close(j->fds[i]);
+  j->n = 0;
 }
 
 int cgroup_open(const char *path, struct cgroup **out, cell_error **err) {

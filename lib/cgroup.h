@@ -26,11 +26,29 @@ int cgroup_detect(enum cgroup_layout *layout, cell_error **err);
  * BPF_PROG_TYPE_CGROUP_DEVICE program). */
 int cgroup_create(const struct spec *s, const char *id, struct cgroup **out,
                   cell_error **err);
-/* The v2 cgroup directory fd for clone3(CLONE_INTO_CGROUP), -1 when the
- * process must be moved with cgroup_enter instead. */
+/* The v2 cgroup directory fd for clone3(CLONE_INTO_CGROUP) (also the
+ * cgroup2 twin on a hybrid host), -1 when there is none. */
 int cgroup_clone_fd(const struct cgroup *cg);
 /* Move pid into the container's cgroup(s) (every v1 hierarchy). */
 int cgroup_enter(const struct cgroup *cg, pid_t pid, cell_error **err);
+
+/* The cheap way in, for a process the runtime has just cloned.  The
+ * runtime opens the cgroup files (the kernel checks the opener's
+ * credentials, so this works for a process already in a user namespace);
+ * the new process writes "0" to them itself.  Into a v1 `tasks` file that
+ * moves just the writer and skips the global lock that every cgroup.procs
+ * write takes, which costs a whole RCU grace period (~10 ms here).  With
+ * skip_v2 (the process was cloned into the v2 cgroup), the v2 side is left
+ * alone. */
+struct cgroup_join {
+  int fds[16];
+  size_t n;
+};
+int cgroup_join_open(const struct cgroup *cg, bool skip_v2,
+                     struct cgroup_join *j, cell_error **err);
+/* In the new process: join, closing the fds. */
+int cgroup_join_self(struct cgroup_join *j, cell_error **err);
+void cgroup_join_close(struct cgroup_join *j);
 /* What to store in the state so that later commands find it again, and
  * how they do. */
 const char *cgroup_path(const struct cgroup *cg);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "personality.h"
 #include "process.h"
 #include "rootfs.h"
 #include "state.h"
@@ -52,6 +53,17 @@ static int set_uts_names(const struct spec *s, cell_error **err) {
   return 0;
 }
 
+/* No other process may open our /proc/PID entries (exe, fd) or ptrace us:
+ * we run the host's cell binary and hold fds of the host (CVE-2016-9962,
+ * CVE-2019-5736).  This is the first thing the container process does,
+ * except when it must first write its own /proc/self/timens_offsets,
+ * which the kernel then no longer lets it do in a user namespace. */
+static int make_undumpable(cell_error **err) {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    return cell_fail_errno(err, "prctl(PR_SET_DUMPABLE)");
+  return 0;
+}
+
 /* In a new pid or time namespace made by unshare, only children are
  * members: fork, and let the child carry on as the container process.  The
  * runtime learns its pid from the credentials of the HELLO message. */
@@ -61,6 +73,8 @@ static int enter_late_namespaces(struct init_ctx *c, cell_error **err) {
     return -1;
   if (!a->ns->fork_after_unshare)
     return 0;
+  if (make_undumpable(err) < 0)
+    return -1;
   pid_t pid = fork();
   if (pid < 0)
     return cell_fail_errno(err, "fork into the new pid namespace");
@@ -139,17 +153,21 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
   if (ns_join_user(a->ns, err) < 0)
     return -1;
   struct sync_msg m;
-  if (sync_expect(a->sync_fd, SYNC_IDMAP_DONE, &m, err) < 0)
-    return -1;
-  sync_msg_clear(&m);
+  if (container_init_waits_for_maps(a->ns)) {
+    if (sync_expect(a->sync_fd, SYNC_IDMAP_DONE, &m, err) < 0)
+      return -1;
+    sync_msg_clear(&m);
+  }
   if (become_root_in_userns(a) < 0)
     return cell_fail_errno(err, "become root in the user namespace");
   if (ns_join_others(a->ns, err) < 0 || enter_late_namespaces(c, err) < 0)
     return -1;
   /* The runtime knows our pid only now (we may have forked). */
-  if (sync_expect(a->sync_fd, SYNC_STATE, &m, err) < 0)
-    return -1;
-  c->state_json = m.payload; /* taken over */
+  if (container_init_wants_state(s)) {
+    if (sync_expect(a->sync_fd, SYNC_STATE, &m, err) < 0)
+      return -1;
+    c->state_json = m.payload; /* taken over */
+  }
   if (s->hooks.start_container.len > 0) {
     if (sync_expect(a->sync_fd, SYNC_STATE, &m, err) < 0)
       return -1;
@@ -157,12 +175,6 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
   }
   if (set_uts_names(s, err) < 0 || sysctl_apply(s, err) < 0)
     return -1;
-  if (process_set_oom_score_adj(s->process, err) < 0)
-    return -1;
-  /* From here on, no other process of the container may open our
-   * /proc/PID/fd or ptrace us: we hold fds of the host (CVE-2016-9962). */
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-    return cell_fail_errno(err, "prctl(PR_SET_DUMPABLE)");
   if (rootfs_prepare(rc, err) < 0)
     return -1;
   return run_runtime_hooks(c, err);
@@ -200,6 +212,10 @@ void container_init(const struct init_args *a) {
   /* Die with the runtime while it still owns us (during create). */
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   cell_reset_signals();
+  if (!a->ns->fork_after_unshare && make_undumpable(&err) < 0)
+    fail(&c, err);
+  if (cgroup_join_self(a->cgroup_join, &err) < 0)
+    fail(&c, err);
 
   if (setup_before_hooks(&c, &rc, &err) < 0)
     fail(&c, err);
@@ -215,7 +231,7 @@ void container_init(const struct init_args *a) {
   }
   if (process_chdir(p, &err) < 0 || process_find_executable(p, &exe, &err) < 0)
     fail(&c, err);
-  if (drop_privileges(&c, &err) < 0)
+  if (personality_apply(s, &err) < 0 || drop_privileges(&c, &err) < 0)
     fail(&c, err);
   close_fds_on_exec(a);
 
@@ -224,6 +240,11 @@ void container_init(const struct init_args *a) {
     fail(&c, err);
   if (wait_for_start(&c, &err) < 0)
     fail(&c, err);
+  /* Close-on-exec is not enough: an exec path through /proc/self/fd/N
+   * would still reach them (CVE-2024-21626).  Only the channel that
+   * reports an exec failure stays, until the exec closes it. */
+  int keep[] = {c.start_fd, a->sync_fd};
+  cell_close_fds_from(3 + a->preserve_fds, keep, 2);
   if (hooks_run(&s->hooks.start_container, "startContainer", c.created_state_json,
                 &err) < 0)
     fail(&c, err);

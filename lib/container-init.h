@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "capabilities.h"
+#include "cgroup.h"
 #include "namespaces.h"
 #include "seccomp.h"
 #include "spec.h"
@@ -20,11 +21,23 @@ struct init_args {
   bool wait_for_start; /* false for `run`: exec at once, no fifo */
   int preserve_fds;    /* fds 3 .. 3+N-1 stay open across exec */
   const int *bind_fds; /* see rootfs_config */
+  struct cgroup_join *cgroup_join; /* written first thing (see cgroup.h) */
   const struct caps_plan *caps;
   const struct seccomp_program *seccomp; /* NULL: no filter */
   int console_fd;      /* connected --console-socket, -1 without terminal */
 };
 
 __attribute__((noreturn)) void container_init(const struct init_args *a);
+
+/* The messages of the setup, sent only when needed (each is a round trip
+ * on the path of every container start): the id maps are written by the
+ * runtime only for a new user namespace; the state JSON is only read by
+ * hooks that run in the container. */
+static inline bool container_init_waits_for_maps(const struct ns_plan *ns) {
+  return ns->new_userns;
+}
+static inline bool container_init_wants_state(const struct spec *s) {
+  return s->hooks.create_container.len > 0 || s->hooks.start_container.len > 0;
+}
 
 #endif

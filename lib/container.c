@@ -27,6 +27,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "namespaces.h"
+#include "process.h"
 #include "rootfs.h"
 #include "spec.h"
 #include "sync.h"
@@ -53,6 +54,7 @@ struct creation {
   struct caps_plan *caps;
   struct seccomp_program *seccomp;
   struct cgroup *cgroup;
+  struct cgroup_join cgroup_join;
   int rootfd;
   int dirfd; /* locked container directory */
   int fifo_dirfd; /* the same directory, unlocked, for the container process */
@@ -96,6 +98,7 @@ static void creation_cleanup(struct creation *c, bool failed) {
     cgroup_destroy(c->cgroup, &ignored);
     cell_error_free(&ignored);
   }
+  cgroup_join_close(&c->cgroup_join);
   cgroup_free(c->cgroup);
   c->cgroup = NULL;
   caps_plan_free(c->caps);
@@ -158,6 +161,10 @@ static int load_config(struct creation *c, cell_error **err) {
                      "config.json: process.terminal: a terminal needs "
                      "--console-socket%s",
                      c->wait_for_start ? "" : " (or run in the foreground on a terminal)");
+  /* The process must start with the caller's window size: it may read it
+   * before we could set it on the pty. */
+  if (c->spec->process->terminal && c->proxy_terminal)
+    foreground_size_process(c->spec->process);
   if (c->spec->hostname && !spec_find_namespace(c->spec, SPEC_NS_UTS))
     return cell_fail(err, 0,
                      "config.json: hostname: needs a uts namespace");
@@ -196,6 +203,8 @@ static int run_runtime_hooks(struct creation *c, cell_error **err) {
  * then, when there are startContainer hooks, "created" for those. */
 static int send_state(struct creation *c, cell_error **err) {
   c->st.pid = c->init_pid;
+  if (!container_init_wants_state(c->spec))
+    return 0;
   cleanup_free char *json = state_json_now(c, CELL_STATUS_CREATING);
   if (sync_send(c->sync_fd, SYNC_STATE, json, err) < 0)
     return -1;
@@ -243,7 +252,7 @@ static int serve_child(struct creation *c, cell_error **err) {
     if (type == SYNC_RUNTIME_HOOKS && run_runtime_hooks(c, err) < 0)
       return -1;
     if (type == SYNC_CREATED)
-      return 0;
+      return process_set_oom_score_adj_of(c->init_pid, c->spec->process, err);
   }
 }
 
@@ -289,9 +298,13 @@ static int start_child(struct creation *c, cell_error **err) {
     close(sv[1]);
     return -1;
   }
+  int cgroup_fd = cgroup_clone_fd(c->cgroup);
+  if (cgroup_join_open(c->cgroup, cgroup_fd >= 0, &c->cgroup_join, err) < 0) {
+    close(sv[1]);
+    return -1;
+  }
   bool in_cgroup = false;
-  pid_t pid = clone_process(c->ns.clone_flags, cgroup_clone_fd(c->cgroup),
-                            &in_cgroup);
+  pid_t pid = clone_process(c->ns.clone_flags, cgroup_fd, &in_cgroup);
   if (pid < 0) {
     close(sv[1]);
     return cell_fail_errno(err, "clone the container process");
@@ -312,6 +325,7 @@ static int start_child(struct creation *c, cell_error **err) {
         .wait_for_start = c->wait_for_start,
         .preserve_fds = c->opts->preserve_fds,
         .bind_fds = c->bind_fds,
+        .cgroup_join = &c->cgroup_join,
         .caps = c->caps,
         .seccomp = c->seccomp,
         .console_fd = c->console_fd,
@@ -319,12 +333,16 @@ static int start_child(struct creation *c, cell_error **err) {
     container_init(&a);
   }
   close(sv[1]);
+  cgroup_join_close(&c->cgroup_join);
   c->child = pid;
   if (!c->ns.fork_after_unshare)
     c->init_pid = pid;
-  if (!in_cgroup && cgroup_enter(c->cgroup, pid, err) < 0)
+  /* Without clone3 the v2 side was not joined at birth: the slow way. */
+  if (cgroup_fd >= 0 && !in_cgroup && cgroup_enter(c->cgroup, pid, err) < 0)
     return -1;
-  if (c->ns.new_userns && ns_write_id_maps(pid, c->spec, err) < 0)
+  if (!container_init_waits_for_maps(&c->ns))
+    return 0;
+  if (ns_write_id_maps(pid, c->spec, err) < 0)
     return -1;
   return sync_send(c->sync_fd, SYNC_IDMAP_DONE, NULL, err);
 }
@@ -336,16 +354,21 @@ static int create_container(struct creation *c, cell_error **err) {
     return -1;
   if (ns_plan_make(c->spec, &c->ns, err) < 0)
     return cell_error_wrap(err, "config.json");
-  const struct spec_linux *l = c->spec->linux_;
   if (caps_plan_make(c->spec->process, &c->caps, err) < 0 ||
-      seccomp_compile(l ? l->seccomp : NULL, &c->seccomp, err) < 0 ||
       sysctl_validate(c->spec, err) < 0)
     return cell_error_wrap(err, "config.json");
   bool userns = c->ns.new_userns || c->ns.join_fds[SPEC_NS_USER] >= 0;
   if (userns && rootfs_open_bind_sources(c->spec, &c->bind_fds, err) < 0)
     return cell_error_wrap(err, "config.json");
-  if (state_root_open(o->root, &c->rootfd, err) < 0 ||
-      state_dir_create(c->rootfd, o->id, &c->dirfd, err) < 0)
+  if (state_root_open(o->root, &c->rootfd, err) < 0)
+    return -1;
+  const struct spec_linux *l = c->spec->linux_;
+  if (l && l->seccomp) {
+    cleanup_close int cache = state_open_seccomp_cache(c->rootfd);
+    if (seccomp_compile_cached(l->seccomp, cache, &c->seccomp, err) < 0)
+      return cell_error_wrap(err, "config.json");
+  }
+  if (state_dir_create(c->rootfd, o->id, &c->dirfd, err) < 0)
     return -1;
   c->dir_made = true;
   /* Others may enter the directory, not list it: the container process,
@@ -375,6 +398,14 @@ static int create_container(struct creation *c, cell_error **err) {
     return -1;
   if (start_child(c, err) < 0 || serve_child(c, err) < 0)
     return -1;
+  /* run: let the process go at once; the state written below already says
+   * started (nobody sees it before we unlock, and a failed exec removes
+   * everything). */
+  if (!c->wait_for_start) {
+    if (sync_send(c->sync_fd, SYNC_START, NULL, err) < 0)
+      return -1;
+    c->st.started = true;
+  }
   c->st.pid = c->init_pid;
   c->st.start_time = cell_proc_start_time(c->init_pid);
   if (state_write(c->dirfd, &c->st, err) < 0)
@@ -706,16 +737,15 @@ void container_list_free(struct container_info *list, size_t n) {
 
 /* ---- run ---------------------------------------------------------------------- */
 
-/* Release the process and wait until it has exec'd: EOF on the sync
- * socket (close-on-exec), or an error message. */
-static int release_and_wait_exec(struct creation *c, cell_error **err) {
-  if (sync_send(c->sync_fd, SYNC_START, NULL, err) < 0)
-    return -1;
+/* Wait until the released process has exec'd: EOF on the sync socket
+ * (close-on-exec), or an error message. */
+static int wait_exec(struct creation *c, cell_error **err) {
   struct sync_msg m;
   cell_error *e = NULL;
   if (sync_recv(c->sync_fd, &m, &e) == 0) {
     if (m.type == SYNC_ERROR) {
-      cell_fail(err, m.errnum, "%s", m.payload ? m.payload : "start failed");
+      cell_fail(err, 0, "%s", m.payload ? m.payload : "start failed");
+      (*err)->errnum = m.errnum;
       sync_msg_clear(&m);
       return -1;
     }
@@ -746,18 +776,17 @@ static int take_terminal(struct creation *c, struct foreground *fg,
 
 static int run_container(struct creation *c, bool detach, int *exit_code,
                          cell_error **err) {
-  if (create_container(c, err) < 0)
-    return -1;
+  /* Signals are blocked (and read from a signalfd) before the process
+   * exists: its SIGCHLD must not be lost however soon it exits. */
   struct foreground fg = {.sfd = -1, .master = -1};
   if (!detach && foreground_begin(&fg, err) < 0)
     return -1;
   int r = -1;
+  if (create_container(c, err) < 0)
+    goto out;
   if (c->console_peer >= 0 && take_terminal(c, &fg, err) < 0)
     goto out;
-  if (release_and_wait_exec(c, err) < 0)
-    goto out;
-  c->st.started = true;
-  if (state_write(c->dirfd, &c->st, err) < 0)
+  if (wait_exec(c, err) < 0)
     goto out;
   run_poststart(c->dirfd, &c->st);
   if (detach) {

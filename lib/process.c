@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -23,12 +25,14 @@ int process_set_rlimits(const struct spec_process *p, cell_error **err) {
   return 0;
 }
 
-int process_set_oom_score_adj(const struct spec_process *p, cell_error **err) {
+int process_set_oom_score_adj_of(pid_t pid, const struct spec_process *p,
+                                 cell_error **err) {
   if (p->oom_score_adj == NULL)
     return 0;
-  char buf[16];
+  char buf[16], path[64];
   int n = snprintf(buf, sizeof(buf), "%d", *p->oom_score_adj);
-  if (cell_write_knob("/proc/self/oom_score_adj", buf, (size_t)n, err) < 0)
+  snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)pid);
+  if (cell_write_knob(path, buf, (size_t)n, err) < 0)
     return cell_error_wrap(err, "process.oomScoreAdj");
   return 0;
 }
@@ -93,6 +97,33 @@ static const char *env_path(char *const *env) {
   return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }
 
+/* execve resolves the path again, as the container process that still
+ * holds the runtime's fds and whose /proc/self/exe is the runtime's binary:
+ * a magic link on the way (/proc/self/exe, /proc/self/fd/N, or a symlink
+ * of the image to them) would exec a file of the host (CVE-2019-5736,
+ * CVE-2024-21626).  Kernels without openat2 go unchecked. */
+static int check_no_magic_links(const char *name, const char *path,
+                                cell_error **err) {
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                         .resolve = RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+  if (fd >= 0) {
+    close(fd);
+    return 0;
+  }
+  if (errno != ELOOP)
+    return 0;
+  if (strcmp(name, path) == 0)
+    return cell_fail(err, 0,
+                     "exec `%s`: goes through a /proc magic link, which could "
+                     "lead out of the container: refused",
+                     name);
+  return cell_fail(err, 0,
+                   "exec `%s`: `%s` goes through a /proc magic link, which "
+                   "could lead out of the container: refused",
+                   name, path);
+}
+
 int process_find_executable(const struct spec_process *p, char **path,
                             cell_error **err) {
   const char *name = p->args[0];
@@ -100,6 +131,8 @@ int process_find_executable(const struct spec_process *p, char **path,
   if (strchr(name, '/')) {
     if (!is_executable_file(name, &why))
       return cell_fail(err, why, "exec `%s`", name);
+    if (check_no_magic_links(name, name, err) < 0)
+      return -1;
     *path = xstrdup(name);
     return 0;
   }
@@ -109,6 +142,8 @@ int process_find_executable(const struct spec_process *p, char **path,
     cleanup_free char *candidate = xasprintf("%s/%s", *d ? d : ".", name);
     int e;
     if (is_executable_file(candidate, &e)) {
+      if (check_no_magic_links(name, candidate, err) < 0)
+        return -1;
       *path = steal_pointer(&candidate);
       return 0;
     }

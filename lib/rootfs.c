@@ -1,5 +1,6 @@
 #include "rootfs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,7 +28,7 @@ static bool streq(const char *a, const char *b) {
 
 /* ---- mount options ---------------------------------------------------------- */
 
-enum opt_kind { OPT_SET, OPT_CLEAR, OPT_PROPAGATION, OPT_IDMAP };
+enum opt_kind { OPT_SET, OPT_CLEAR, OPT_PROPAGATION, OPT_IDMAP, OPT_TMPCOPYUP };
 
 struct opt_def {
   const char *name;
@@ -77,6 +78,7 @@ static const struct opt_def opt_defs[] = {
     {"runbindable", MS_UNBINDABLE | MS_REC, OPT_PROPAGATION},
     {"idmap", 0, OPT_IDMAP},
     {"ridmap", 0, OPT_IDMAP},
+    {"tmpcopyup", 0, OPT_TMPCOPYUP},
 };
 
 static const struct opt_def *find_opt(const char *name) {
@@ -122,6 +124,9 @@ int mount_options_parse(char *const *options, struct mount_options *out,
       break;
     case OPT_IDMAP:
       out->idmap = true;
+      break;
+    case OPT_TMPCOPYUP:
+      out->tmpcopyup = true;
       break;
     }
   }
@@ -436,6 +441,78 @@ static bool data_has_mode(const char *data) {
   return false;
 }
 
+/* ---- tmpcopyup --------------------------------------------------------------- */
+
+static int copy_entry(int from, int to, const char *name, cell_error **err);
+
+/* Copy the contents of directory `from` into `to` (both inside the
+ * rootfs), keeping modes and owners; symlinks are copied, never followed. */
+static int copy_tree(int from_fd, int to_fd, cell_error **err) {
+  int from = openat(from_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (from < 0)
+    return cell_fail_errno(err, "tmpcopyup: open the covered directory");
+  DIR *d = fdopendir(from);
+  if (d == NULL) {
+    close(from);
+    return cell_fail_errno(err, "tmpcopyup: read the covered directory");
+  }
+  cleanup_close int to = openat(to_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int r = to < 0 ? cell_fail_errno(err, "tmpcopyup: open the tmpfs") : 0;
+  struct dirent *de;
+  while (r == 0 && (de = readdir(d)) != NULL)
+    if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+      r = copy_entry(dirfd(d), to, de->d_name, err);
+  closedir(d);
+  return r;
+}
+
+static int copy_file(int from, int to, const char *name, const struct stat *st,
+                     cell_error **err) {
+  cleanup_close int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int out =
+      openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+             st->st_mode & 07777);
+  if (in < 0 || out < 0)
+    return cell_fail_errno(err, "tmpcopyup: `%s`", name);
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(in, buf, sizeof(buf))) > 0)
+    if (cell_write_all(out, buf, (size_t)n) < 0)
+      return cell_fail_errno(err, "tmpcopyup: write `%s`", name);
+  return n < 0 ? cell_fail_errno(err, "tmpcopyup: read `%s`", name) : 0;
+}
+
+static int copy_entry(int from, int to, const char *name, cell_error **err) {
+  struct stat st;
+  if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "tmpcopyup: stat `%s`", name);
+  int r = 0;
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdirat(to, name, st.st_mode & 07777) < 0)
+      return cell_fail_errno(err, "tmpcopyup: mkdir `%s`", name);
+    cleanup_close int sub_from = openat(from, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_close int sub_to = openat(to, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub_from < 0 || sub_to < 0)
+      return cell_fail_errno(err, "tmpcopyup: open `%s`", name);
+    r = copy_tree(sub_from, sub_to, err);
+  } else if (S_ISLNK(st.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(from, name, target, sizeof(target) - 1);
+    if (n < 0)
+      return cell_fail_errno(err, "tmpcopyup: readlink `%s`", name);
+    target[n] = '\0';
+    if (symlinkat(target, to, name) < 0)
+      return cell_fail_errno(err, "tmpcopyup: symlink `%s`", name);
+  } else if (S_ISREG(st.st_mode)) {
+    r = copy_file(from, to, name, &st, err);
+  } else {
+    return 0; /* devices, fifos, sockets: not copied, as runc */
+  }
+  if (r == 0 && fchownat(to, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "tmpcopyup: chown `%s`", name);
+  return r;
+}
+
 static bool is_bind(const struct spec_mount *m, const struct mount_options *o) {
   return (o->flags & MS_BIND) || streq(m->type, "bind") || streq(m->type, "none");
 }
@@ -501,6 +578,9 @@ static int mount_entry(struct mount_job *j, cell_error **err) {
     if (remount_bind(j, mfd) < 0)
       return job_fail(j, err, errno, "remount with the mount options");
   }
+  if (j->opts.tmpcopyup && streq(m->type, "tmpfs") &&
+      copy_tree(dfd, mfd, err) < 0)
+    return job_wrap(j, err);
   if (old_mode && streq(m->type, "tmpfs") && !data_has_mode(j->opts.data) &&
       chmod(resolve_fd_path(mfd, p), old_mode) < 0)
     return job_fail(j, err, errno, "chmod");

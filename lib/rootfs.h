@@ -41,6 +41,7 @@ struct mount_options {
   unsigned long propagation; /* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE (+MS_REC) */
   char *data;                /* NULL when none */
   bool idmap;                /* "idmap" / "ridmap" */
+  bool tmpcopyup;            /* tmpfs starts with what it covers (podman) */
 };
 int mount_options_parse(char *const *options, struct mount_options *out,
                         cell_error **err);

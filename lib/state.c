@@ -410,3 +410,10 @@ int state_list_ids(int rootfd, char ***ids, cell_error **err) {
   *ids = steal_pointer(&list);
   return 0;
 }
+
+int state_open_seccomp_cache(int rootfd) {
+  static const char name[] = ".seccomp-cache";
+  if (mkdirat(rootfd, name, 0700) < 0 && errno != EEXIST)
+    return -1;
+  return openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}

@@ -49,6 +49,10 @@ static inline void cell_state_freep(struct cell_state **st) {
 /* IDs: [A-Za-z0-9_.+-]+, no leading dot, at most 1024 bytes. */
 int state_check_id(const char *id, cell_error **err);
 
+/* <root>/.seccomp-cache (made 0700 when missing), -1 when it cannot be
+ * had: the cache is an optimisation, never a reason to fail. */
+int state_open_seccomp_cache(int rootfd);
+
 /* Open (creating it 0700 if needed) the root directory. */
 int state_root_open(const char *root, int *rootfd, cell_error **err);
 

@@ -280,27 +280,26 @@ bool cell_proc_alive(pid_t pid, unsigned long long start_time) {
 
 int cell_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
+static int cmp_int(const void *a, const void *b) {
+  return *(const int *)a - *(const int *)b;
+}
+
+/* close_range(2) over the gaps between the kept fds: no /proc needed (the
+ * container process calls this after pivot_root), no fd missed. */
 void cell_close_fds_from(int from, const int *keep, size_t nkeep) {
-  DIR *d = opendir("/proc/self/fd");
-  if (d == NULL) {
-    /* No /proc: close_range when nothing must be kept. */
-    if (nkeep == 0)
-      syscall(SYS_close_range, from, ~0U, 0);
-    return;
+  int sorted[16];
+  size_t n = 0;
+  for (size_t i = 0; i < nkeep && n < sizeof(sorted) / sizeof(sorted[0]); i++)
+    if (keep[i] >= from)
+      sorted[n++] = keep[i];
+  qsort(sorted, n, sizeof(int), cmp_int);
+  unsigned lo = (unsigned)from;
+  for (size_t i = 0; i < n; i++) {
+    if ((unsigned)sorted[i] > lo)
+      syscall(SYS_close_range, lo, (unsigned)sorted[i] - 1, 0);
+    lo = (unsigned)sorted[i] + 1;
   }
-  int self = dirfd(d);
-  struct dirent *de;
-  while ((de = readdir(d)) != NULL) {
-    long long fd;
-    if (!cell_parse_ll(de->d_name, 0, INT_MAX, &fd) || fd < from || fd == self)
-      continue;
-    bool kept = false;
-    for (size_t i = 0; i < nkeep; i++)
-      kept |= keep[i] == fd;
-    if (!kept)
-      close((int)fd);
-  }
-  closedir(d);
+  syscall(SYS_close_range, lo, ~0U, 0);
 }
 
 bool cell_parse_ll(const char *s, long long min, long long max, long long *out) {

@@ -9,7 +9,7 @@ load helpers
 nothing_left() {
   run -1 cell state "$1"
   [ -z "$(cell list -q)" ]
-  [ -z "$(ls -A "$ROOT")" ]
+  [ -z "$(state_entries)" ]
   [ -z "$(leaked_pids)" ]
 }
 
@@ -92,7 +92,7 @@ nothing_left() {
   setup_bundle true
   for id in a/b .. ../escape ""; do
     run ! cell_detached create "$id"
-    [ -z "$(ls -A "$ROOT")" ]
+    [ -z "$(state_entries)" ]
   done
   [ ! -e "$BATS_TEST_TMPDIR/escape" ]
   nothing_left x

@@ -157,7 +157,7 @@ ran_before() {
   expect_message "createRuntime"
   run -1 cell state "$CID"
   [ -z "$(cell list -q)" ]
-  [ -z "$(ls -A "$ROOT")" ]
+  [ -z "$(state_entries)" ]
   [ -z "$(leaked_pids)" ]
 }
 

@@ -37,7 +37,7 @@ wait_for_stop_script='echo "$$" > /host/started; while [ ! -e /host/stop ]; do s
   run -1 cell state "$CID"
   run -0 cell list -q
   [ -z "$output" ]
-  [ -z "$(ls -A "$ROOT")" ]
+  [ -z "$(state_entries)" ]
 }
 
 @test "start of a started container fails" {
@@ -296,7 +296,7 @@ touch /host/ready; sleep 1000 & wait'
       cell delete -f "$CID"
     fi
     [ -z "$(cell list -q)" ]
-    [ -z "$(ls -A "$ROOT")" ]
+    [ -z "$(state_entries)" ]
     [ -z "$(leaked_pids)" ]
   done
 }

@@ -105,4 +105,4 @@ row "run /bin/true, p90 ms" run.p90
 row "run + userns, median ms" userns.med
 row "run + userns, p90 ms" userns.p90
 row "exec /bin/true, median ms" exec.med
-row "peak RSS of run, KiB" run.rss
+row "peak RSS of run, KiB (median)" run.rss

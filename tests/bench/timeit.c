@@ -4,7 +4,9 @@
  * measures, it asserts nothing.
  *
  *   timeit N LABEL CMD [ARG...]
- * prints: LABEL median_ms p90_ms max_rss_kib failures */
+ * prints: LABEL median_ms p90_ms median_peak_rss_kib failures
+ * (the median of each run's peak RSS: a first run that fills a cache is
+ * not what the runtime usually costs) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +51,7 @@ int main(int argc, char **argv) {
   int n = atoi(argv[1]);
   const char *label = argv[2];
   double *ms = calloc((size_t)n, sizeof(double));
-  long max_rss = 0;
+  double *rss = calloc((size_t)n, sizeof(double));
   int failures = 0;
   for (int i = 0; i < n; i++) {
     char **args = expand(argv + 3, argc - 3, i);
@@ -65,15 +67,16 @@ int main(int argc, char **argv) {
     ms[i] = now_ms() - t0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
       failures++;
-    if (ru.ru_maxrss > max_rss)
-      max_rss = ru.ru_maxrss;
+    rss[i] = (double)ru.ru_maxrss;
     for (char **a = args; *a; a++)
       free(*a);
     free(args);
   }
   qsort(ms, (size_t)n, sizeof(double), cmp_double);
-  printf("%s %.2f %.2f %ld %d\n", label, ms[n / 2], ms[(n * 9) / 10], max_rss,
-         failures);
+  qsort(rss, (size_t)n, sizeof(double), cmp_double);
+  printf("%s %.2f %.2f %.0f %d\n", label, ms[n / 2], ms[(n * 9) / 10],
+         rss[n / 2], failures);
   free(ms);
+  free(rss);
   return 0;
 }
