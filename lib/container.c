@@ -29,6 +29,7 @@
 #include "namespaces.h"
 #include "process.h"
 #include "rootfs.h"
+#include "selfexe.h"
 #include "spec.h"
 #include "sync.h"
 #include "sysctl.h"
@@ -145,6 +146,9 @@ static int load_config(struct creation *c, cell_error **err) {
   if (spec_parse(c->config_text, c->config_len, &c->spec, err) < 0 ||
       spec_validate_for_create(c->spec, err) < 0)
     return cell_error_wrap(err, "config.json");
+  /* Before anything exists: a re-exec starts this command over. */
+  if (selfexe_needs_sealed_copy(c->spec) && selfexe_reexec_sealed(err) < 0)
+    return -1;
 
   const char *root = c->spec->root->path;
   cleanup_free char *joined =

@@ -23,6 +23,7 @@
 #include "foreground.h"
 #include "process.h"
 #include "seccomp.h"
+#include "selfexe.h"
 #include "spec.h"
 #include "terminal.h"
 #include "util.h"
@@ -205,6 +206,9 @@ static int prepare(struct execution *x, cell_error **err) {
   const struct spec_linux *l = x->spec->linux_;
   if (build_process(x, err) < 0 ||
       caps_plan_make(x->spec->process, &x->caps, err) < 0)
+    return -1;
+  /* Nothing made yet, and the lock goes with the exec. */
+  if (selfexe_needs_sealed_copy(x->spec) && selfexe_reexec_sealed(err) < 0)
     return -1;
   if (l && l->seccomp) {
     cleanup_close int cache = state_open_seccomp_cache(rootfd);
