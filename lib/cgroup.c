@@ -645,6 +645,75 @@ int cgroup_join_open(const struct cgroup *cg, bool skip_v2,
   return 0;
 }
 
+static bool names_controller(const char *list, const char *controller) {
+  size_t n = strlen(controller);
+  for (const char *p = list; p && *p;) {
+    if (strncmp(p, controller, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+      return true;
+    p = strchr(p, ',');
+    p = p ? p + 1 : NULL;
+  }
+  return false;
+}
+
+/* The sub path asked for a hierarchy with these controllers (NULL: v2). */
+static const char *sub_for(char *const *subs, const char *controllers) {
+  const char *any = NULL;
+  for (size_t i = 0; subs && subs[i]; i++) {
+    const char *colon = strchr(subs[i], ':');
+    if (colon == NULL) {
+      any = subs[i];
+      continue;
+    }
+    cleanup_free char *ctl = xstrndup(subs[i], (size_t)(colon - subs[i]));
+    if (controllers && names_controller(controllers, ctl))
+      return colon + 1;
+  }
+  return any;
+}
+
+static int open_join_file(int dirfd, const char *sub, const char *file,
+                          cell_error **err) {
+  cleanup_close int subfd = -1;
+  if (sub && *sub) {
+    if (sub[0] == '/' || strstr(sub, ".."))
+      return cell_fail(err, EINVAL, "--cgroup: `%s` must be a path below the container's cgroup", sub);
+    subfd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (subfd < 0)
+      return cell_fail_errno(err, "--cgroup: sub-cgroup `%s`", sub);
+    dirfd = subfd;
+  }
+  int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open cgroup file `%s`", file);
+  return fd;
+}
+
+int cgroup_join_open_sub(const struct cgroup *cg, char *const *subs,
+                         struct cgroup_join *j, cell_error **err) {
+  j->n = 0;
+  for (size_t i = 0; i < cg->n_v1 && j->n < 15; i++) {
+    const struct cgroup_hier *h = &cg->v1[i];
+    if (h->fd < 0)
+      continue;
+    int fd = open_join_file(h->fd, sub_for(subs, h->controllers), "tasks", err);
+    if (fd < 0) {
+      cgroup_join_close(j);
+      return -1;
+    }
+    j->fds[j->n++] = fd;
+  }
+  if (cg->v2_fd >= 0) {
+    int fd = open_join_file(cg->v2_fd, sub_for(subs, NULL), "cgroup.procs", err);
+    if (fd < 0) {
+      cgroup_join_close(j);
+      return -1;
+    }
+    j->fds[j->n++] = fd;
+  }
+  return 0;
+}
+
 int cgroup_join_self(struct cgroup_join *j, cell_error **err) {
   int r = 0;
   for (size_t i = 0; i < j->n; i++) {

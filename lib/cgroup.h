@@ -46,6 +46,12 @@ struct cgroup_join {
 };
 int cgroup_join_open(const struct cgroup *cg, bool skip_v2,
                      struct cgroup_join *j, cell_error **err);
+/* The same into existing sub-cgroups (`exec --cgroup`, runc's format):
+ * each entry is "PATH" (every hierarchy) or "CONTROLLER:PATH" (the v1
+ * hierarchy of that controller), PATH relative to the container's cgroup;
+ * hierarchies no entry names are joined at the container's cgroup. */
+int cgroup_join_open_sub(const struct cgroup *cg, char *const *subs,
+                         struct cgroup_join *j, cell_error **err);
 /* In the new process: join, closing the fds. */
 int cgroup_join_self(struct cgroup_join *j, cell_error **err);
 void cgroup_join_close(struct cgroup_join *j);

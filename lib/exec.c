@@ -218,9 +218,15 @@ static int prepare(struct execution *x, cell_error **err) {
   if (x->seccomp && seccomp_program_notifies(x->seccomp))
     return cell_fail(err, 0, "exec: seccomp notify profiles are not supported for exec");
   x->cgroup = container_cgroup(x->st);
-  if (x->cgroup && cgroup_join_open(x->cgroup, cgroup_clone_fd(x->cgroup) >= 0,
-                                    &x->cgroup_join, err) < 0)
+  if (o->cgroups && x->cgroup == NULL)
+    return cell_fail(err, 0, "--cgroup: the container has no cgroup");
+  if (o->cgroups) {
+    if (cgroup_join_open_sub(x->cgroup, o->cgroups, &x->cgroup_join, err) < 0)
+      return -1;
+  } else if (x->cgroup && cgroup_join_open(x->cgroup, cgroup_clone_fd(x->cgroup) >= 0,
+                                           &x->cgroup_join, err) < 0) {
     return -1;
+  }
   if (namespaces_to_join(x, err) < 0)
     return -1;
   const struct spec_process *p = x->spec->process;
@@ -290,7 +296,8 @@ __attribute__((noreturn)) static void child(struct execution *x) {
 }
 
 static pid_t clone_into(struct execution *x, bool *in_cgroup) {
-  int cgfd = x->cgroup ? cgroup_clone_fd(x->cgroup) : -1;
+  /* A sub-cgroup (--cgroup) is joined by the process itself. */
+  int cgfd = x->cgroup && !x->o->cgroups ? cgroup_clone_fd(x->cgroup) : -1;
   struct clone_args args = {.exit_signal = SIGCHLD};
   if (cgfd >= 0) {
     args.flags = CLONE_INTO_CGROUP;
@@ -361,7 +368,7 @@ static int run_exec(struct execution *x, int *exit_code, cell_error **err) {
   }
   cgroup_join_close(&x->cgroup_join);
   /* Without clone3 the v2 side was not joined at birth: the slow way. */
-  if (x->cgroup && cgroup_clone_fd(x->cgroup) >= 0 && !in_cgroup &&
+  if (x->cgroup && !x->o->cgroups && cgroup_clone_fd(x->cgroup) >= 0 && !in_cgroup &&
       cgroup_enter(x->cgroup, pid, err) < 0) {
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);

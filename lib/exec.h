@@ -29,6 +29,7 @@ struct exec_opts {
   const char *pid_file;
   int preserve_fds;
   bool no_new_privs;
+  char **cgroups;           /* --cgroup [CONTROLLER:]PATH, sub-cgroups to join */
 };
 
 /* Runs the process; unless detached waits for it, forwarding signals, and

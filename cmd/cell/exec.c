@@ -23,10 +23,11 @@ static const char exec_help[] =
     "  -d, --detach              do not wait for the process\n"
     "  --pid-file FILE           write the process's pid to FILE\n"
     "  --preserve-fds N          pass N extra fds (from fd 3) to the process\n"
-    "  --no-new-privs            set no_new_privs for the process\n";
+    "  --no-new-privs            set no_new_privs for the process\n"
+    "  --cgroup [CTL:]PATH       join this existing sub-cgroup of the container\n";
 
 enum { OPT_CWD = 256, OPT_CONSOLE_SOCKET, OPT_PID_FILE, OPT_PRESERVE_FDS,
-       OPT_NO_NEW_PRIVS, OPT_IGNORED_ARG, OPT_IGNORED };
+       OPT_NO_NEW_PRIVS, OPT_IGNORED_ARG, OPT_IGNORED, OPT_CGROUP };
 
 static int fail(const char *fmt, const char *arg) {
   log_error(fmt, arg);
@@ -69,11 +70,12 @@ int cmd_exec(const struct global *g, int argc, char **argv) {
       {"process-label", required_argument, NULL, OPT_IGNORED_ARG},
       {"apparmor", required_argument, NULL, OPT_IGNORED_ARG},
       {"ignore-paused", no_argument, NULL, OPT_IGNORED},
+      {"cgroup", required_argument, NULL, OPT_CGROUP},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   struct exec_opts o = {.root = g->root};
-  cleanup_strv char **env = NULL, **caps = NULL;
+  cleanup_strv char **env = NULL, **caps = NULL, **cgroups = NULL;
   cleanup_free gid_t *gids = NULL;
   size_t ngids = 0;
   long long n;
@@ -105,6 +107,7 @@ int cmd_exec(const struct global *g, int argc, char **argv) {
       o.preserve_fds = (int)n;
       break;
     case OPT_NO_NEW_PRIVS: o.no_new_privs = true; break;
+    case OPT_CGROUP: cell_strv_push(&cgroups, optarg); break;
     case OPT_IGNORED_ARG:
     case OPT_IGNORED: break;
     case 'h': fputs(exec_help, stdout); return 0;
@@ -121,6 +124,7 @@ int cmd_exec(const struct global *g, int argc, char **argv) {
   o.args = optind < argc ? argv + optind : NULL;
   o.env = env;
   o.caps = caps;
+  o.cgroups = cgroups;
   o.additional_gids = gids;
   o.n_additional_gids = ngids;
   cell_error *err = NULL;

@@ -174,6 +174,33 @@ cap_sys_admin_effective() {
   jq -e --argjson pid "$pid" 'index($pid)' <<<"$output"
 }
 
+@test "exec --cgroup: the process joins an existing sub-cgroup of the container" {
+  cell_only
+  start_container
+  # The container's cgroup in every hierarchy, as its init sees it from the
+  # host; make the sub-cgroup "sub" below each.
+  while IFS=: read -r _ ctl path; do
+    dir=/sys/fs/cgroup/${ctl#name=}
+    [ -z "$ctl" ] && dir=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+    [ -d "$dir$path" ] || continue
+    mkdir -p "$dir$path/sub"
+    # a v1 cpuset cgroup takes no task before it has cpus and mems
+    for f in cpuset.cpus cpuset.mems; do
+      [ -f "$dir$path/sub/$f" ] && cat "$dir$path/$f" >"$dir$path/sub/$f"
+    done
+  done <"/proc/$INIT_PID/cgroup"
+  cell_detached exec -d --cgroup sub --pid-file "$BATS_TEST_TMPDIR/exec.pid" "$CID" sleep 999
+  pid=$(cat "$BATS_TEST_TMPDIR/exec.pid")
+  # Every hierarchy of the exec'd process ends in /sub, under the init's.
+  paste -d' ' "/proc/$INIT_PID/cgroup" "/proc/$pid/cgroup" | while read -r init exec; do
+    [ "$exec" = "$init/sub" ] || [ "$exec" = "${init%/}/sub" ]
+  done
+  # A sub-cgroup that does not exist is a clear error.
+  run ! cell exec --cgroup nosuch "$CID" true
+  expect_message "nosuch"
+  run ! cell exec --cgroup ../escape "$CID" true
+}
+
 @test "exec --process FILE: args, env, cwd and user from a process JSON" {
   start_container
   cat >"$BATS_TEST_TMPDIR/process.json" <<'EOF'
