@@ -1,7 +1,8 @@
 #!/bin/bash
 # make bench: cell against crun and runc, measured side by side in one run
-# on the same bundle.  Installs nothing; a runtime that is not installed is
-# skipped.  Prints a table of milliseconds (median, p90) and peak RSS.
+# on the same bundle (the default config of `cell spec`, with its seccomp
+# profile; one row without it).  Installs nothing; a runtime that is not
+# installed is skipped.  Prints a table of milliseconds (median, p90) and peak RSS.
 #
 #   tests/bench/bench.sh BUILD_DIR      (BENCH_N=100 runs per figure)
 set -euo pipefail
@@ -42,14 +43,17 @@ in_ns() {
   fi
 }
 
-make_bundle() { # DIR ARGS-JSON [userns]
-  local dir=$1 args=$2 userns=${3:-}
+make_bundle() { # DIR ARGS-JSON [userns|noseccomp]
+  local dir=$1 args=$2 variant=${3:-}
   mkdir -p "$dir"
   "$build/cell" spec -b "$dir"
   # 1.0.2: what crun 1.8 and runc 1.1 accept
   local filter='.ociVersion = "1.0.2" | .process.terminal = false | .process.args = $args
     | .root = {path: $rootfs, readonly: true}'
-  if [ -n "$userns" ]; then
+  if [ "$variant" = noseccomp ]; then
+    filter+=' | del(.linux.seccomp)'
+  fi
+  if [ "$variant" = userns ]; then
     filter+=' | .linux.namespaces += [{type: "user"}]
       | .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
       | .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]'
@@ -60,6 +64,7 @@ make_bundle() { # DIR ARGS-JSON [userns]
 
 make_bundle "$work/true" '["/bin/true"]'
 make_bundle "$work/true-userns" '["/bin/true"]' userns
+make_bundle "$work/true-noseccomp" '["/bin/true"]' noseccomp
 make_bundle "$work/sleep" '["/bin/sleep", "1000"]'
 
 declare -A result
@@ -79,6 +84,7 @@ for rt in "${order[@]}"; do
   root=$work/$rt
   measure run "$rt" "$bin" --root "$root" run -b "$work/true" "r{}"
   measure userns "$rt" "$bin" --root "$root" run -b "$work/true-userns" "u{}"
+  measure plain "$rt" "$bin" --root "$root" run -b "$work/true-noseccomp" "p{}"
   # exec needs a running container, in the same mount namespace for crun
   in_ns "$rt" sh -c '"$1" --root "$2" run -d -b "$3" sleeper >/dev/null 2>&1 &&
     exec "$4" "$5" x "$1" --root "$2" exec sleeper /bin/true' sh \
@@ -104,5 +110,6 @@ row "run /bin/true, median ms" run.med
 row "run /bin/true, p90 ms" run.p90
 row "run + userns, median ms" userns.med
 row "run + userns, p90 ms" userns.p90
+row "run, no seccomp, median ms" plain.med
 row "exec /bin/true, median ms" exec.med
 row "peak RSS of run, KiB (median)" run.rss
