@@ -647,39 +647,6 @@ static int connect_listener(const char *path, cell_error **err) {
   return fd;
 }
 
-/* The whole payload, the fd riding on the first sendmsg only (as the spec
- * asks when the data takes several calls). */
-static int send_with_fd(int sock, const char *data, size_t len, int fd) {
-  bool fd_sent = false;
-  while (len > 0) {
-    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-    union {
-      char buf[CMSG_SPACE(sizeof(int))];
-      struct cmsghdr align;
-    } control;
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (!fd_sent) {
-      memset(&control, 0, sizeof(control));
-      mh.msg_control = control.buf;
-      mh.msg_controllen = sizeof(control.buf);
-      struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    fd_sent = true;
-    data += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 int seccomp_send_notify_fd(const struct spec_seccomp *s, int notify_fd,
                            const char *state_json, cell_error **err) {
   if (s == NULL || s->listener_path == NULL)
@@ -691,7 +658,7 @@ int seccomp_send_notify_fd(const struct spec_seccomp *s, int notify_fd,
   cleanup_close int sock = connect_listener(s->listener_path, err);
   if (sock < 0)
     return -1;
-  if (send_with_fd(sock, msg, len, notify_fd) < 0)
+  if (cell_send_with_fd(sock, msg, len, notify_fd) < 0)
     return cell_fail_errno(err, "linux.seccomp.listenerPath: send to `%s`",
                            s->listener_path);
   return 0;

@@ -30,26 +30,7 @@ int terminal_connect(const char *socket_path, int *fd, cell_error **err) {
 }
 
 int terminal_send_fd(int sock, int fd, const char *name, cell_error **err) {
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
-  memset(&control, 0, sizeof(control));
-  struct iovec iov = {(void *)name, strlen(name)};
-  struct msghdr mh = {.msg_iov = &iov,
-                      .msg_iovlen = 1,
-                      .msg_control = control.buf,
-                      .msg_controllen = sizeof(control.buf)};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t r;
-  do
-    r = sendmsg(sock, &mh, MSG_NOSIGNAL);
-  while (r < 0 && errno == EINTR);
-  if (r < 0)
+  if (cell_send_with_fd(sock, name, strlen(name), fd) < 0)
     return cell_fail_errno(err, "send the terminal to --console-socket");
   return 0;
 }

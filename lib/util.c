@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -339,3 +341,37 @@ void cell_reset_signals(void) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
 }
+
+/* The whole payload, the fd riding on the first sendmsg only (as the spec
+ * asks when the data takes several calls). */
+int cell_send_with_fd(int sock, const char *data, size_t len, int fd) {
+  bool fd_sent = false;
+  while (len > 0) {
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    union {
+      char buf[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } control;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (!fd_sent) {
+      memset(&control, 0, sizeof(control));
+      mh.msg_control = control.buf;
+      mh.msg_controllen = sizeof(control.buf);
+      struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    fd_sent = true;
+    data += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+

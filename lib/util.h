@@ -97,6 +97,10 @@ void cell_close_fds_from(int from, const int *keep, size_t nkeep);
 /* Parse a decimal integer in [min,max]; false on any garbage. */
 bool cell_parse_ll(const char *s, long long min, long long max, long long *out);
 
+/* Send all of data over a unix stream socket, fd riding along
+ * (SCM_RIGHTS) on the first sendmsg.  -1 with errno on failure. */
+int cell_send_with_fd(int sock, const char *data, size_t len, int fd);
+
 /* Current time as RFC 3339 with nanoseconds, UTC ("2026-01-02T03:04:05.123456789Z"). */
 char *cell_rfc3339_now(void);
 
