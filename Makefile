@@ -24,7 +24,7 @@ LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_ASM  := $(sort $(wildcard lib/*.S))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_ASM:%.S=$(BUILD)/%.o)
 LIBCELL  := $(BUILD)/libcell.a
-PROGRAMS := $(BUILD)/cell
+PROGRAMS := $(BUILD)/cell $(BUILD)/celld $(BUILD)/cellctl
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats tests use (tests/helpers).
@@ -65,6 +65,12 @@ $(LIBCELL): $(LIB_OBJ)
 $(BUILD)/cell: $(wildcard cmd/cell/*.c) $(wildcard cmd/cell/*.h) $(LIBCELL)
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.c,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
 
+$(BUILD)/celld: $(wildcard cmd/celld/*.c) $(wildcard cmd/celld/*.h) $(LIBCELL)
+	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.c,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
+
+$(BUILD)/cellctl: $(wildcard cmd/cellctl/*.c) $(wildcard cmd/cellctl/*.h) $(LIBCELL)
+	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.c,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
+
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBCELL) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -iquote tests/unit -o $@ $< $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
 
@@ -79,7 +85,7 @@ unit: $(UNIT_BIN)
 
 # End-to-end tests drive the real binary; they need root.
 bats: $(PROGRAMS) $(TEST_HELPERS)
-	CELL=$(abspath $(BUILD)/cell) CELL_TEST_HELPERS=$(abspath $(BUILD)/tests) bats --timing tests/bats
+	CELL=$(abspath $(BUILD)/cell) CELLD=$(abspath $(BUILD)/celld) CELLCTL=$(abspath $(BUILD)/cellctl) CELL_TEST_HELPERS=$(abspath $(BUILD)/tests) bats --timing tests/bats
 
 check: all unit bats
 
@@ -113,9 +119,10 @@ install: all
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 rootfs-tools/mkrootfs-busybox $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
 	install -m 0644 config/*.json $(DESTDIR)$(PREFIX)/share/cell/
+	install -m 0644 config/celld.conf config/celld.service $(DESTDIR)$(PREFIX)/share/cell/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/cell $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
+	rm -f $(DESTDIR)$(PREFIX)/bin/cell $(DESTDIR)$(PREFIX)/bin/celld $(DESTDIR)$(PREFIX)/bin/cellctl $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
 	rm -rf $(DESTDIR)$(PREFIX)/share/cell
 
 clean:

@@ -1,0 +1,37 @@
+/* celld: one event-driven process (epoll, no threads) that owns every
+ * instance: it starts them through libcell, is their parent and child
+ * subreaper, watches them with pidfds, applies their restart policies and
+ * serves the JSON-lines API of docs/api.md on a unix socket. */
+#ifndef CELL_DAEMON_H
+#define CELL_DAEMON_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "idrange.h"
+
+#define DAEMON_API_VERSION 1
+#define DAEMON_MAX_REQUEST 65536
+
+struct daemon_config {
+  char *state_dir;      /* default /var/lib/cell */
+  char *socket_path;    /* default /run/cell/celld.sock */
+  mode_t socket_mode;   /* default 0660 */
+  char *group;          /* members may manage their own instances; NULL: none */
+  struct idrange_pool pool;
+  int stop_timeout;     /* seconds before SIGKILL; default 10 */
+  bool force_copy;      /* idmap = copy: never idmap (tests, old kernels) */
+  bool autostart;       /* start the autostart instances at startup */
+};
+
+void daemon_config_defaults(struct daemon_config *c);
+void daemon_config_clear(struct daemon_config *c);
+/* key = value lines, `#` comments; errors name the file and line. */
+int daemon_config_load(struct daemon_config *c, const char *path,
+                       cell_error **err);
+
+/* Serve until SIGTERM or SIGINT; instances keep running after it returns. */
+int daemon_run(const struct daemon_config *c, cell_error **err);
+
+#endif

@@ -1,0 +1,285 @@
+# shellcheck shell=bash disable=SC2016
+# celld and cellctl end to end, against a private daemon (its own state
+# dir, socket and id pool) started once for this file.
+
+bats_require_minimum_version 1.5.0
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+CELLD=${CELLD:-$REPO/build/celld}
+CELLCTL=${CELLCTL:-$REPO/build/cellctl}
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
+POOL_START=400000
+
+setup_file() {
+  [ "$(id -u)" = 0 ] || skip "celld tests need root"
+  export D=$BATS_FILE_TMPDIR
+  export STATE=$D/state SOCK=$D/celld.sock
+  export TEMPLATE=$D/template
+  if [ -x "$REPO/build/rootfs/bin/busybox" ]; then
+    cp -a "$REPO/build/rootfs" "$TEMPLATE"
+  else
+    "$REPO/rootfs-tools/mkrootfs-busybox" "$TEMPLATE" >/dev/null
+  fi
+  mkdir -p "$D/notroot"
+  # The instances' roots (unprivileged uids) and the refused user must be
+  # able to traverse down to the state dir and the socket.
+  local p=$D
+  while [ "$p" != / ]; do
+    chmod o+x "$p"
+    p=$(dirname "$p")
+  done
+  cat >"$D/celld.conf" <<EOF
+socket_mode = 0666
+pool_start = $POOL_START
+pool_count = $((65536 * 200))
+range_size = 65536
+stop_timeout = 5
+group = 4242
+EOF
+  start_daemon
+}
+
+start_daemon() {
+  "$CELLD" --foreground --debug --config "$D/celld.conf" --state-dir "$STATE" \
+    --socket "$SOCK" 2>>"$D/celld.log" 3>&- &
+  echo $! >"$D/celld.pid"
+  # A socket file may be left by a killed daemon: wait for one that answers.
+  for _ in $(seq 100); do
+    "$CELLCTL" --socket "$SOCK" list >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  cat "$D/celld.log" >&2
+  return 1
+}
+
+teardown_file() {
+  [ -n "$D" ] || return 0
+  for n in $(ctl list --json 2>/dev/null | jq -r '.[].name'); do
+    ctl destroy "$n" -f || true
+  done
+  kill "$(cat "$D/celld.pid")" 2>/dev/null || true
+  sleep 0.2
+  local left=0
+  if grep -q " $STATE/" /proc/self/mountinfo; then
+    echo "mounts left under $STATE:" >&2
+    grep " $STATE/" /proc/self/mountinfo >&2
+    left=1
+  fi
+  for _ in $(seq 20); do
+    pgrep -u "$POOL_START" >/dev/null || break
+    sleep 0.1
+  done
+  if pgrep -u "$POOL_START" >/dev/null; then
+    echo "processes left in the pool" >&2
+    left=1
+  fi
+  if [ -n "$(find /sys/fs/cgroup -path '*cell-instances/*' -maxdepth 3 -type d 2>/dev/null)" ]; then
+    echo "cgroups left" >&2
+    left=1
+  fi
+  return $left
+}
+
+ctl() {
+  "$CELLCTL" --socket "$SOCK" "$@"
+}
+
+# jq on `show --json`.
+field() {
+  ctl show "$1" --json | jq -r "$2"
+}
+
+wait_state() { # name state
+  for _ in $(seq 100); do
+    [ "$(field "$1" .state)" = "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "$1 is $(field "$1" .state), not $2" >&2
+  return 1
+}
+
+@test "lifecycle: create, start, list, show, stop, destroy" {
+  run -0 ctl create life --template "$TEMPLATE" --memory 64M --cpus 0.5 --pids 100 --hostname life-host
+  run -0 ctl show life --json
+  [ "$(echo "$output" | jq -r .state)" = created ]
+  run -0 ctl start life
+  [ "$(field life .state)" = running ]
+  pid=$(field life .pid)
+  [ "$pid" -gt 0 ]
+  # busybox init is the instance's PID 1, run by the instance's root.
+  [ "$(cat /proc/"$pid"/comm)" = init ]
+  [ "$(stat -c %u /proc/"$pid")" = "$(field life .id_start)" ]
+  run -0 "$REPO/build/cell" --root "$STATE/run" exec life hostname
+  [ "$output" = life-host ]
+  run -0 ctl list
+  [[ "$output" == *life*running* ]]
+  run -0 ctl restart life --timeout 10
+  [ "$(field life .state)" = running ]
+  [ "$(field life .pid)" != "$pid" ]
+  run -0 ctl set life memory=128M pids=200
+  [ "$(field life .memory)" = $((128 << 20)) ]
+  run -0 ctl stop life --timeout 10
+  [ "$(field life .state)" = stopped ]
+  ! grep -q " $STATE/instances/life/" /proc/self/mountinfo
+  run -0 ctl destroy life
+  run -1 ctl show life
+  [[ "$output" == *"does not exist"* ]]
+  [ ! -e "$STATE/instances/life.json" ]
+  [ ! -e "$STATE/instances/life" ]
+}
+
+@test "two instances: disjoint ranges, roots cannot touch each other's or the host's files" {
+  ctl create iso-a --template "$TEMPLATE" --init "/bin/sleep 100000"
+  ctl create iso-b --template "$TEMPLATE" --init "/bin/sleep 100000"
+  ctl start iso-a
+  ctl start iso-b
+  a=$(field iso-a .id_start)
+  b=$(field iso-b .id_start)
+  [ "$a" != "$b" ]
+  [ $((a >= b + 65536 || b >= a + 65536)) = 1 ]
+  x() { "$REPO/build/cell" --root "$STATE/run" exec "$@"; }
+  # Files of the template appear owned by root inside, by the range on the host.
+  run -0 x iso-a sh -c 'id -u; stat -c %u /bin/busybox'
+  [ "$output" = $'0\n0' ]
+  [ "$(stat -c %u "$STATE/instances/iso-a/rootfs/bin/busybox")" = "$a" ]
+  [ "$(stat -c %u "$TEMPLATE/bin/busybox")" = 0 ]
+  x iso-a sh -c 'echo secret > /root-of-a; chmod 600 /root-of-a'
+  [ "$(stat -c %u "$STATE/instances/iso-a/upper/root-of-a")" = "$a" ]
+  # The template is shared and read-only: a's write went to its upper layer.
+  [ ! -e "$TEMPLATE/root-of-a" ]
+  run x iso-b cat /root-of-a
+  [ "$status" -ne 0 ]
+  # b's root is a stranger to a's files even when handed one.
+  cp -a "$STATE/instances/iso-a/upper/root-of-a" "$STATE/instances/iso-b/upper/from-a"
+  run x iso-b sh -c 'cat /from-a'
+  [ "$status" -ne 0 ]
+  run x iso-b sh -c 'echo x >> /from-a'
+  [ "$status" -ne 0 ]
+  # The host's /etc is not there.
+  echo "host-marker-$$" >/etc/cell-test-marker
+  run x iso-a sh -c 'cat /etc/cell-test-marker'
+  rm -f /etc/cell-test-marker
+  [ "$status" -ne 0 ]
+  ctl destroy iso-a -f
+  ctl destroy iso-b -f
+}
+
+@test "kill -9 of celld: instances keep running and are found again" {
+  ctl create surv --template "$TEMPLATE"
+  ctl start surv
+  pid=$(field surv .pid)
+  kill -9 "$(cat "$D/celld.pid")"
+  sleep 0.3
+  kill -0 "$pid"
+  start_daemon
+  [ "$(field surv .state)" = running ]
+  [ "$(field surv .pid)" = "$pid" ]
+  run -0 ctl stop surv
+  [ "$(field surv .state)" = stopped ]
+  ! kill -0 "$pid" 2>/dev/null
+  ctl destroy surv
+}
+
+@test "restart policy on-failure: the init killed from the host comes back" {
+  ctl create pol --template "$TEMPLATE" --restart on-failure:3 --init "/bin/sleep 100000"
+  ctl start pol
+  pid=$(field pol .pid)
+  kill -9 "$pid"
+  for _ in $(seq 50); do
+    p=$(field pol .pid)
+    [ "$p" != 0 ] && [ "$p" != "$pid" ] && break
+    sleep 0.1
+  done
+  [ "$(field pol .state)" = running ]
+  [ "$(field pol .pid)" != "$pid" ]
+  [ "$(field pol .restarts)" = 1 ]
+  [ "$(field pol .exit_code)" = 137 ]
+  # A stop is not a failure: no restart.
+  ctl stop pol --timeout 1
+  sleep 1.5
+  [ "$(field pol .state)" = stopped ]
+  ctl destroy pol
+}
+
+@test "a user neither root nor in the group is refused" {
+  ctl create mine --template "$TEMPLATE"
+  run -1 setpriv --reuid 65534 --regid 65534 --clear-groups "$CELLCTL" --socket "$SOCK" list
+  [[ "$output" == *"permission denied"* ]]
+  run -1 setpriv --reuid 65534 --regid 65534 --clear-groups "$CELLCTL" --socket "$SOCK" destroy mine
+  [[ "$output" == *"permission denied"* ]]
+  ctl show mine
+  # A member of the group (gid 4242 in celld.conf) manages its own only.
+  member() { setpriv --reuid 4243 --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" "$@"; }
+  run -0 member create theirs --template "$TEMPLATE" --init "/bin/sleep 100000"
+  run -0 member start theirs
+  run -0 member list --json
+  [ "$(echo "$output" | jq -r '[.[].name] | join(",")')" = theirs ]
+  [ "$(field theirs .owner)" = 4243 ]
+  run -1 member destroy mine -f
+  [[ "$output" == *"does not exist"* ]]
+  run -1 member stop mine
+  run -0 member destroy theirs -f
+  ctl destroy mine
+}
+
+@test "bad input: clear errors, nothing half-made, the daemon keeps serving" {
+  ctl create dup --template "$TEMPLATE"
+  run -1 ctl create dup --template "$TEMPLATE"
+  [[ "$output" == *"already exists"* ]]
+  run -1 ctl start nosuch
+  [[ "$output" == *"does not exist"* ]]
+  run -1 ctl create 'a/b' --template "$TEMPLATE"
+  [[ "$output" == *"not allowed"* ]]
+  run -1 ctl create notroot --template "$D/notroot"
+  [[ "$output" == *"not a root filesystem"* ]]
+  [ ! -e "$STATE/instances/notroot" ] && [ ! -e "$STATE/instances/notroot.json" ]
+  run -1 ctl create badpol --template "$TEMPLATE" --restart sometimes
+  [[ "$output" == *"restart policy"* ]]
+  run -2 ctl create x --memory lots --template "$TEMPLATE"
+  run -3 "$CELLCTL" --socket "$D/nosocket" list
+  # Raw requests: malformed, wrong version, unknown op and field, wrong type.
+  run -0 ctl raw <<'EOF'
+{"version":1,"op":
+not json
+{"version":2,"op":"list"}
+{"version":1,"op":"fly"}
+{"version":1,"op":"show","name":"dup","colour":"red"}
+{"version":1,"op":"create","name":7,"template":"/"}
+{"version":1,"op":"list"}
+EOF
+  [ "${#lines[@]}" = 7 ]
+  [[ "${lines[0]}" == *'"ok":false'*malformed* ]]
+  [[ "${lines[1]}" == *malformed* ]]
+  [[ "${lines[2]}" == *"not supported"* ]]
+  [[ "${lines[3]}" == *"unknown"* ]]
+  [[ "${lines[4]}" == *"unknown field"* ]]
+  [[ "${lines[5]}" == *"must be a string"* ]]
+  [[ "${lines[6]}" == *'"ok":true'* ]]
+  # Oversized: an error, then the connection closes.
+  run ctl raw < <(head -c 70000 /dev/zero | tr '\0' 'x'; echo)
+  [[ "$output" == *"larger than 65536"* ]]
+  run -0 ctl show dup
+  ctl destroy dup
+}
+
+@test "20 instances created, started, listed and destroyed without a leak" {
+  n=${CELLD_TEST_COUNT:-20}
+  start=$(date +%s%N)
+  for i in $(seq "$n"); do
+    ctl create "many-$i" --template "$TEMPLATE" --memory 32M --pids 50 --init "/bin/sleep 100000"
+    ctl start "many-$i"
+  done
+  end=$(date +%s%N)
+  echo "# create+start of $n: $(((end - start) / 1000000)) ms" >&3
+  echo "# celld RSS with $n running: $(awk '/VmRSS/{print $2, $3}' /proc/"$(cat "$D/celld.pid")"/status)" >&3
+  many='[.[] | select(.name | startswith("many-"))]'
+  [ "$(ctl list --json | jq "$many"' | map(select(.state == "running")) | length')" = "$n" ]
+  [ "$(ctl list --json | jq "$many"' | map(.id_start) | unique | length')" = "$n" ]
+  for i in $(seq "$n"); do
+    ctl destroy "many-$i" -f
+  done
+  [ "$(ctl list --json | jq "$many | length")" = 0 ]
+  ! grep -q " $STATE/instances/many-" /proc/self/mountinfo
+  [ -z "$(ls "$STATE/instances" | grep many-)" ]
+  [ -z "$(ls "$STATE/run" | grep many-)" ]
+}
