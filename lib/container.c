@@ -260,26 +260,6 @@ static int serve_child(struct creation *c, cell_error **err) {
   }
 }
 
-static int write_pid_file(const char *path, pid_t pid, cell_error **err) {
-  if (path == NULL)
-    return 0;
-  cleanup_free char *copy = xstrdup(path);
-  char *slash = strrchr(copy, '/');
-  const char *dir = ".", *name = copy;
-  if (slash) {
-    *slash = '\0';
-    dir = slash == copy ? "/" : copy;
-    name = slash + 1;
-  }
-  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return cell_fail_errno(err, "--pid-file `%s`", path);
-  char buf[32];
-  int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
-  if (cell_write_file_atomic_at(dfd, name, buf, (size_t)n, 0644, err) < 0)
-    return cell_error_wrap(err, "--pid-file `%s`", path);
-  return 0;
-}
 
 static void fill_state(struct creation *c) {
   c->st.id = (char *)c->opts->id;
@@ -414,7 +394,7 @@ static int create_container(struct creation *c, cell_error **err) {
   c->st.start_time = cell_proc_start_time(c->init_pid);
   if (state_write(c->dirfd, &c->st, err) < 0)
     return -1;
-  return write_pid_file(o->pid_file, c->init_pid, err);
+  return cell_write_pid_file(o->pid_file, c->init_pid, err);
 }
 
 int container_create(const struct container_opts *o, cell_error **err) {

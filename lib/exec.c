@@ -323,17 +323,6 @@ static int read_child_result(struct execution *x, pid_t pid, cell_error **err) {
   return cell_fail(err, 0, "%s", buf);
 }
 
-static int write_pid_file(const char *path, pid_t pid, cell_error **err) {
-  if (path == NULL)
-    return 0;
-  char buf[32];
-  int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
-  cleanup_free char *tmp = xasprintf("%s.tmp", path);
-  cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || cell_write_all(fd, buf, (size_t)n) < 0 || rename(tmp, path) < 0)
-    return cell_fail_errno(err, "--pid-file `%s`", path);
-  return 0;
-}
 
 static int run_exec(struct execution *x, int *exit_code, cell_error **err) {
   const struct exec_opts *o = x->o;
@@ -382,7 +371,7 @@ static int run_exec(struct execution *x, int *exit_code, cell_error **err) {
         foreground_attach_terminal(&fg, master, err) < 0)
       goto out;
   }
-  if (write_pid_file(o->pid_file, pid, err) < 0)
+  if (cell_write_pid_file(o->pid_file, pid, err) < 0)
     goto out;
   if (o->detach) {
     *exit_code = 0;

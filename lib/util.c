@@ -156,8 +156,10 @@ int cell_read_file_at(int dirfd, const char *path, size_t max, char **out,
   return 0;
 }
 
-int cell_write_file_atomic_at(int dirfd, const char *name, const void *data,
-                              size_t len, mode_t mode, cell_error **err) {
+/* name may be a path: the temporary file goes beside it, in its directory,
+ * which is the one to fsync. */
+static int write_atomic_in_dir(int dirfd, const char *name, const void *data,
+                               size_t len, mode_t mode, cell_error **err) {
   cleanup_free char *tmp = xasprintf(".%s.tmp", name);
   cleanup_close int fd =
       openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -174,8 +176,32 @@ int cell_write_file_atomic_at(int dirfd, const char *name, const void *data,
     return cell_fail(err, e, "rename `%s`", tmp);
   }
   /* Make the rename itself durable. */
-  if (dirfd != AT_FDCWD)
-    fsync(dirfd);
+  fsync(dirfd);
+  return 0;
+}
+
+int cell_write_file_atomic_at(int dirfd, const char *name, const void *data,
+                              size_t len, mode_t mode, cell_error **err) {
+  const char *slash = strrchr(name, '/');
+  if (slash == NULL && dirfd != AT_FDCWD)
+    return write_atomic_in_dir(dirfd, name, data, len, mode, err);
+  cleanup_free char *dir =
+      slash == NULL ? xstrdup(".")
+                    : xstrndup(name, slash == name ? 1 : (size_t)(slash - name));
+  cleanup_close int dfd =
+      openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return cell_fail_errno(err, "open directory `%s`", dir);
+  return write_atomic_in_dir(dfd, slash ? slash + 1 : name, data, len, mode, err);
+}
+
+int cell_write_pid_file(const char *path, pid_t pid, cell_error **err) {
+  if (path == NULL)
+    return 0;
+  char buf[32];
+  int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
+  if (cell_write_file_atomic_at(AT_FDCWD, path, buf, (size_t)n, 0644, err) < 0)
+    return cell_error_wrap(err, "--pid-file `%s`", path);
   return 0;
 }
 

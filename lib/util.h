@@ -66,9 +66,13 @@ void cell_strv_push(char ***v, const char *s);
 int cell_read_file_at(int dirfd, const char *path, size_t max, char **out,
                       size_t *len, cell_error **err);
 /* Write data to a file, replacing it atomically: temp file in the same
- * directory, fsync, rename, fsync of the directory. */
+ * directory, fsync, rename, fsync of the directory.  name may be a path
+ * (relative to dirfd). */
 int cell_write_file_atomic_at(int dirfd, const char *name, const void *data,
                               size_t len, mode_t mode, cell_error **err);
+/* --pid-file: the pid, written atomically (runc's readers may poll it);
+ * nothing when path is NULL. */
+int cell_write_pid_file(const char *path, pid_t pid, cell_error **err);
 /* Open, write all, close.  For /proc and /sys knobs (no O_CREAT). */
 int cell_write_knob(const char *path, const char *data, size_t len,
                     cell_error **err);
