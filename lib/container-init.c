@@ -153,7 +153,7 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
   if (ns_join_user(a->ns, err) < 0)
     return -1;
   struct sync_msg m;
-  if (container_init_waits_for_maps(a->ns)) {
+  if (container_init_waits_for_maps(a->ns, a->spec)) {
     if (sync_expect(a->sync_fd, SYNC_IDMAP_DONE, &m, err) < 0)
       return -1;
     sync_msg_clear(&m);

@@ -33,8 +33,11 @@ __attribute__((noreturn)) void container_init(const struct init_args *a);
  * on the path of every container start): the id maps are written by the
  * runtime only for a new user namespace; the state JSON is only read by
  * hooks that run in the container. */
-static inline bool container_init_waits_for_maps(const struct ns_plan *ns) {
-  return ns->new_userns;
+static inline bool container_init_waits_for_maps(const struct ns_plan *ns,
+                                                 const struct spec *s) {
+  /* ...and for linux.netDevices, moved in by the runtime before the
+   * container's sysctls and hooks look for them. */
+  return ns->new_userns || (s->linux_ && s->linux_->n_net_devices > 0);
 }
 static inline bool container_init_wants_state(const struct spec *s) {
   return s->hooks.create_container.len > 0 || s->hooks.start_container.len > 0;

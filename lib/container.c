@@ -27,6 +27,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "namespaces.h"
+#include "network.h"
 #include "process.h"
 #include "rootfs.h"
 #include "selfexe.h"
@@ -324,9 +325,11 @@ static int start_child(struct creation *c, cell_error **err) {
   /* Without clone3 the v2 side was not joined at birth: the slow way. */
   if (cgroup_fd >= 0 && !in_cgroup && cgroup_enter(c->cgroup, pid, err) < 0)
     return -1;
-  if (!container_init_waits_for_maps(&c->ns))
+  if (!container_init_waits_for_maps(&c->ns, c->spec))
     return 0;
-  if (ns_write_id_maps(pid, c->spec, err) < 0)
+  if (network_move_devices(c->spec, pid, err) < 0)
+    return -1;
+  if (c->ns.new_userns && ns_write_id_maps(pid, c->spec, err) < 0)
     return -1;
   return sync_send(c->sync_fd, SYNC_IDMAP_DONE, NULL, err);
 }
@@ -339,7 +342,8 @@ static int create_container(struct creation *c, cell_error **err) {
   if (ns_plan_make(c->spec, &c->ns, err) < 0)
     return cell_error_wrap(err, "config.json");
   if (caps_plan_make(c->spec->process, &c->caps, err) < 0 ||
-      sysctl_validate(c->spec, err) < 0)
+      sysctl_validate(c->spec, err) < 0 ||
+      network_check_devices(c->spec, err) < 0)
     return cell_error_wrap(err, "config.json");
   bool userns = c->ns.new_userns || c->ns.join_fds[SPEC_NS_USER] >= 0;
   if (userns && rootfs_open_bind_sources(c->spec, &c->bind_fds, err) < 0)
