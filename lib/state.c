@@ -342,9 +342,8 @@ const char *state_status_name(enum cell_status s) {
 }
 
 /* Keys in the order `runc state` prints them. */
-char *state_to_json(const struct cell_state *st, enum cell_status status,
-                    bool pretty) {
-  struct json_gen *g = json_gen_new(pretty);
+void state_gen_json(struct json_gen *g, const struct cell_state *st,
+                    enum cell_status status) {
   json_gen_object_open(g);
   json_gen_kv_string(g, "ociVersion", CELL_OCI_VERSION);
   json_gen_kv_string(g, "id", st->id ? st->id : "");
@@ -357,8 +356,13 @@ char *state_to_json(const struct cell_state *st, enum cell_status status,
   if (st->n_annotations > 0)
     gen_annotations(g, st);
   json_gen_object_close(g);
-  size_t len = 0;
-  char *doc = json_gen_finish(g, &len);
+}
+
+char *state_to_json(const struct cell_state *st, enum cell_status status,
+                    bool pretty) {
+  struct json_gen *g = json_gen_new(pretty);
+  state_gen_json(g, st, status);
+  char *doc = json_gen_finish(g, NULL);
   json_gen_free(g);
   return doc;
 }

@@ -79,6 +79,11 @@ const char *state_status_name(enum cell_status s);
 char *state_to_json(const struct cell_state *st, enum cell_status status,
                     bool pretty);
 
+/* The same document into a generator (for `list -f json`'s array). */
+struct json_gen;
+void state_gen_json(struct json_gen *g, const struct cell_state *st,
+                    enum cell_status status);
+
 /* IDs of every container under the root, sorted. */
 int state_list_ids(int rootfd, char ***ids, cell_error **err);
 

@@ -288,15 +288,8 @@ static void list_table(const struct container_info *l, size_t n) {
 static void list_json(const struct container_info *l, size_t n) {
   struct json_gen *gen = json_gen_new(false);
   json_gen_array_open(gen);
-  for (size_t i = 0; i < n; i++) {
-    cleanup_free char *one = state_to_json(l[i].state, l[i].status, false);
-    struct json_value *v = NULL;
-    cell_error *e = NULL;
-    if (json_parse(one, strlen(one), &v, &e) == 0)
-      json_gen_value(gen, v);
-    cell_error_free(&e);
-    json_free(v);
-  }
+  for (size_t i = 0; i < n; i++)
+    state_gen_json(gen, l[i].state, l[i].status);
   json_gen_array_close(gen);
   char *out = json_gen_finish(gen, NULL);
   json_gen_free(gen);
