@@ -134,7 +134,9 @@ wait_for_events_end() {
 
 @test "resources: a memory hog is OOM-killed and events reports it" {
   setup_bundle sh -c 'while [ ! -e /host/go ]; do sleep 0.1; done
-    head -c 67108864 /dev/zero | tail; echo "hog $?" > /host/hog; exec sleep 100'
+    head -c 67108864 /dev/zero |
+      sh -c "echo 1000 >/proc/self/oom_score_adj; exec tail"
+    echo "hog $?" > /host/hog; exec sleep 100'
   update_config '.linux.resources.memory = {limit: 33554432}'
   cell_detached run -d "$CID"
   local events=$BATS_TEST_TMPDIR/events events_pid
@@ -147,7 +149,9 @@ wait_for_events_end() {
   retry grep -q '"type":"oom"' "$events"
   grep '"type":"oom"' "$events" | head -n1 | jq -e --arg id "$CID" '.id == $id'
   wait_for_file "$HOSTDIR/hog"
-  # tail, the one holding the memory, died of SIGKILL; the container lives.
+  # tail, the one holding the memory and made the OOM killer's first
+  # choice (oom_score_adj 1000, not the shell that reports), died of SIGKILL;
+  # the container lives.
   [ "$(<"$HOSTDIR/hog")" = "hog 137" ]
   [ "$(container_status "$CID")" = running ]
   run -0 cell events --stats "$CID"
