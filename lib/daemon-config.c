@@ -16,6 +16,7 @@ void daemon_config_defaults(struct daemon_config *c) {
       .group = NULL,
       .pool = {.start = 200000, .count = 65536u * 1000, .size = 65536},
       .stop_timeout = 10,
+      .cgroup_parent = xstrdup("/cell-instances"),
   };
 }
 
@@ -23,7 +24,8 @@ void daemon_config_clear(struct daemon_config *c) {
   free(c->state_dir);
   free(c->socket_path);
   free(c->group);
-  c->state_dir = c->socket_path = c->group = NULL;
+  free(c->cgroup_parent);
+  c->state_dir = c->socket_path = c->group = c->cgroup_parent = NULL;
 }
 
 static char *trim(char *s) {
@@ -72,6 +74,13 @@ static int apply(struct daemon_config *c, const char *key, const char *v) {
       c->force_copy = true;
     else
       return -1;
+  } else if (strcmp(key, "cgroup_parent") == 0) {
+    /* One path below the root: /a/b is fine, `..` and `//` are not. */
+    if (v[0] != '/' || strlen(v) < 2 || strstr(v, "//") || strstr(v, "/.") ||
+        v[strlen(v) - 1] == '/')
+      return -1;
+    free(c->cgroup_parent);
+    c->cgroup_parent = xstrdup(v);
   } else if (strcmp(key, "state_dir") == 0) {
     free(c->state_dir);
     c->state_dir = xstrdup(v);

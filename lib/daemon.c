@@ -1,6 +1,7 @@
 /* celld's event loop: instances, clients, signals, timers. */
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -19,17 +20,22 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "cgroup.h"
 #include "container-cgroup.h"
 #include "container.h"
+#include "exec.h"
 #include "instance.h"
 #include "json.h"
 #include "log.h"
 #include "spec.h"
+#include "terminal.h"
 #include "util.h"
 
 #define DEFAULT_INIT "/sbin/init"
 #define MAX_OUTBUF (1 << 20)
 #define RESTART_DELAY_MS 1000
+/* How often the OOM kill counters of running instances are read. */
+#define OOM_POLL_MS 500
 
 enum after_exit { AFTER_NOTHING, AFTER_START, AFTER_DESTROY };
 
@@ -44,6 +50,8 @@ struct instance {
   bool timer_restart; /* the timer is the restart delay */
   uint64_t *waiters;  /* clients waiting for it to stop */
   size_t n_waiters;
+  struct cgroup *cgroup;        /* while running: for its OOM kill count */
+  unsigned long long oom_kills; /* the count already reported */
 };
 
 struct conn {
@@ -57,14 +65,19 @@ struct conn {
   char *out;
   size_t out_len;
   bool closing; /* close once out is flushed */
+  int fds[3];   /* received with SCM_RIGHTS, for the next request */
+  size_t n_fds;
+  pid_t exec_pid;  /* the exec running for this client */
+  int exec_pidfd;  /* -1 when none */
 };
 
-enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER };
+enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
+           TAG_OOM };
 
 struct daemon {
   const struct daemon_config *cfg;
-  int epfd, listenfd, sigfd, instdirfd;
-  char *instances_dir, *runroot;
+  int epfd, listenfd, sigfd, instdirfd, oomfd;
+  char *instances_dir, *runroot, *execdir;
   gid_t group_gid;
   bool have_group;
   struct instance **inst;
@@ -87,6 +100,8 @@ static int watch(struct daemon *d, int fd, enum tag t, uint32_t events) {
 static void unwatch(struct daemon *d, int fd) {
   epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
+
+static void on_exec_exit(struct daemon *d, int pidfd);
 
 /* ---- instances ------------------------------------------------------------ */
 
@@ -121,6 +136,7 @@ static void free_instance(struct daemon *d, struct instance *in) {
     unwatch(d, in->timerfd);
     close(in->timerfd);
   }
+  cgroup_free(in->cgroup);
   instance_record_free(in->rec);
   free(in->waiters);
   free(in);
@@ -170,6 +186,12 @@ static struct conn *conn_by_fd(struct daemon *d, int fd) {
   return NULL;
 }
 
+static void drop_fds(struct conn *c) {
+  for (size_t i = 0; i < c->n_fds; i++)
+    close(c->fds[i]);
+  c->n_fds = 0;
+}
+
 static void close_conn(struct daemon *d, struct conn *c) {
   for (size_t i = 0; i < d->n_conns; i++) {
     if (d->conns[i] != c)
@@ -180,6 +202,13 @@ static void close_conn(struct daemon *d, struct conn *c) {
   }
   unwatch(d, c->fd);
   close(c->fd);
+  drop_fds(c);
+  if (c->exec_pidfd >= 0) {
+    /* The client went: its command loses its terminal (or its reader). */
+    syscall(SYS_pidfd_send_signal, c->exec_pidfd, SIGHUP, NULL, 0);
+    unwatch(d, c->exec_pidfd);
+    close(c->exec_pidfd);
+  }
   free(c->in);
   free(c->out);
   free(c);
@@ -280,6 +309,10 @@ static void emit_event(struct daemon *d, struct instance *in, const char *event)
     else
       json_gen_null(g);
   }
+  if (strcmp(event, "oom") == 0) {
+    json_gen_key(g, "oom_kills");
+    json_gen_int(g, (int64_t)in->oom_kills);
+  }
   json_gen_object_close(g);
   cleanup_free char *line = json_gen_finish(g, NULL);
   json_gen_free(g);
@@ -295,6 +328,46 @@ static void emit_event(struct daemon *d, struct instance *in, const char *event)
       send_line(d, c, line);
   }
   free(ids);
+}
+
+/* Start counting the instance's OOM kills from what they are now. */
+static void watch_oom(struct instance *in) {
+  cgroup_free(in->cgroup);
+  in->cgroup = NULL;
+  cell_error *err = NULL;
+  if (cgroup_open(in->rec->cgroup, &in->cgroup, &err) < 0 ||
+      cgroup_oom_count(in->cgroup, &in->oom_kills, &err) < 0) {
+    log_debug("%s: no OOM events: %s", in->rec->name, err->msg);
+    cell_error_free(&err);
+    cgroup_free(in->cgroup);
+    in->cgroup = NULL;
+  }
+}
+
+static void unwatch_oom(struct instance *in) {
+  cgroup_free(in->cgroup);
+  in->cgroup = NULL;
+}
+
+static void on_oom_check(struct daemon *d, struct instance *in) {
+  unsigned long long n = 0;
+  cell_error *err = NULL;
+  if (!in->cgroup || cgroup_oom_count(in->cgroup, &n, &err) < 0) {
+    cell_error_free(&err);
+    return;
+  }
+  if (n > in->oom_kills) {
+    in->oom_kills = n;
+    emit_event(d, in, "oom");
+  }
+}
+
+static void on_oom_tick(struct daemon *d) {
+  uint64_t ticks;
+  if (read(d->oomfd, &ticks, sizeof(ticks)) < 0)
+    return;
+  for (size_t i = 0; i < d->n_inst; i++)
+    on_oom_check(d, d->inst[i]);
 }
 
 static void answer_waiters(struct daemon *d, struct instance *in,
@@ -491,6 +564,7 @@ static int start_instance(struct daemon *d, struct instance *in,
   }
   in->stopping = false;
   in->after = AFTER_NOTHING;
+  watch_oom(in);
   set_state(in, "running");
   if (save(d, in, err) < 0)
     return -1;
@@ -568,6 +642,9 @@ static void instance_exited(struct daemon *d, struct instance *in, int code) {
   in->pidfd = -1;
   in->pid = 0;
   disarm_timer(d, in);
+  /* An OOM kill of the init itself is seen before it is forgotten. */
+  on_oom_check(d, in);
+  unwatch_oom(in);
   runtime_delete(d, in->rec->name);
   rootfs_umount(d, in->rec->name);
   in->rec->exit_code = code;
@@ -633,6 +710,14 @@ static void reap_orphans(struct daemon *d) {
         owner = d->inst[i];
     if (owner) {
       on_pidfd(d, owner->pidfd);
+      continue;
+    }
+    struct conn *execer = NULL;
+    for (size_t i = 0; i < d->n_conns; i++)
+      if (d->conns[i]->exec_pidfd >= 0 && d->conns[i]->exec_pid == si.si_pid)
+        execer = d->conns[i];
+    if (execer) {
+      on_exec_exit(d, execer->exec_pidfd);
       continue;
     }
     waitpid(si.si_pid, NULL, WNOHANG);
@@ -844,9 +929,21 @@ static int fill_record(struct daemon *d, struct conn *c,
   r->state = xstrdup("created");
   r->exit_code = -1;
   r->created = cell_rfc3339_now();
+  r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, name);
   cleanup_free uint32_t *used = NULL;
   used_ranges(d, &used);
   return idrange_alloc(&d->cfg->pool, used, d->n_inst, &r->id_start, err);
+}
+
+/* Test-only (docs/api.md): CELLD_TEST_PAUSE=create stops celld for 60 s
+ * in the middle of a create (directory made, root mounted, no record yet),
+ * so that a test can kill -9 it there. */
+static void test_pause(const char *where) {
+  const char *want = getenv("CELLD_TEST_PAUSE");
+  if (want && strcmp(want, where) == 0) {
+    log_warn("CELLD_TEST_PAUSE=%s: pausing", where);
+    sleep(60);
+  }
 }
 
 static int prepare_instance_dir(struct daemon *d, struct instance *in,
@@ -856,6 +953,7 @@ static int prepare_instance_dir(struct daemon *d, struct instance *in,
     return cell_fail_errno(err, "mkdir `%s/%s`", d->instances_dir, r->name);
   if (mount_root(d, in, err) < 0)
     return -1;
+  test_pause("create");
   cleanup_free char *dir = inst_dir(d, r->name);
   int rc = 0;
   if (strcmp(r->init[0], DEFAULT_INIT) == 0 &&
@@ -1098,6 +1196,205 @@ static void op_show(struct daemon *d, struct conn *c, struct instance *in) {
   send_line(d, c, out);
 }
 
+/* ---- exec -------------------------------------------------------------------- */
+
+/* Strings of a JSON array, with a bound on their count; NULL on error. */
+static char **strv_field(const struct json_value *v, const char *key,
+                         size_t max, cell_error **err) {
+  const struct json_value *a = json_object_get(v, key);
+  if (!a)
+    return xcalloc(1, sizeof(char *));
+  if (a->u.array.len > max)
+    return cell_fail(err, 0, "field `%s`: at most %zu strings", key, max), NULL;
+  char **out = xcalloc(a->u.array.len + 1, sizeof(char *));
+  for (size_t i = 0; i < a->u.array.len; i++) {
+    const struct json_value *s = a->u.array.items[i];
+    if (s->type != JSON_STRING) {
+      cell_strv_free(out);
+      return cell_fail(err, 0, "field `%s[%zu]`: must be a string", key, i), NULL;
+    }
+    out[i] = xstrdup(s->u.string);
+  }
+  return out;
+}
+
+static int check_exec_request(const struct json_value *v, char **args,
+                              char **env, cell_error **err) {
+  if (!args[0] || !args[0][0])
+    return cell_fail(err, 0, "field `args`: a command is needed");
+  for (size_t i = 0; env[i]; i++)
+    if (env[i][0] == '=' || !strchr(env[i], '='))
+      return cell_fail(err, 0, "field `env[%zu]`: `%s` is not KEY=VALUE", i, env[i]);
+  const char *cwd = str_field(v, "cwd");
+  if (cwd && cwd[0] != '/')
+    return cell_fail(err, 0, "field `cwd`: must be an absolute path");
+  return 0;
+}
+
+/* A listening socket for the exec's pty master (exec_opts.console_socket
+ * is a path). */
+static int console_listener(const char *path, cell_error **err) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(sa.sun_path))
+    return cell_fail(err, 0, "socket `%s`: path too long", path);
+  strcpy(sa.sun_path, path);
+  unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return cell_fail_errno(err, "socket");
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+    cell_fail_errno(err, "socket `%s`", path);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int read_pid_file(const char *path, pid_t *pid, cell_error **err) {
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  long long n;
+  if (cell_read_file_at(AT_FDCWD, path, 64, &text, &len, err) < 0)
+    return -1;
+  if (!cell_parse_ll(text, 1, INT32_MAX, &n))
+    return cell_fail(err, 0, "`%s`: not a pid", path);
+  *pid = (pid_t)n;
+  return 0;
+}
+
+/* Run the command in the instance, detached: it is our child, its stdio
+ * the client's fds (or a pty whose master goes back to the client). */
+static int spawn_exec(struct daemon *d, struct conn *c, struct instance *in,
+                      char **args, char **env, const char *cwd, bool tty,
+                      pid_t *pid, int *master, cell_error **err) {
+  cleanup_free char *pidfile = xasprintf("%s/%llu.pid", d->execdir,
+                                         (unsigned long long)c->id);
+  cleanup_free char *sockpath = xasprintf("%s/%llu.sock", d->execdir,
+                                          (unsigned long long)c->id);
+  cleanup_close int listener = -1;
+  if (tty && (listener = console_listener(sockpath, err)) < 0)
+    return -1;
+  struct exec_opts o = {.root = d->runroot, .id = in->rec->name, .args = args,
+                        .env = env, .cwd = cwd, .tty = tty, .detach = true,
+                        .pid_file = pidfile,
+                        .console_socket = tty ? sockpath : NULL};
+  int saved[3] = {-1, -1, -1};
+  if (!tty) {
+    for (int i = 0; i < 3; i++)
+      saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+    for (int i = 0; i < 3; i++)
+      dup2(c->fds[i], i);
+  }
+  int code = 0;
+  int r = container_exec(&o, &code, err);
+  restore_stdio(saved);
+  if (tty)
+    unlink(sockpath);
+  if (r < 0) {
+    unlink(pidfile);
+    return -1;
+  }
+  r = read_pid_file(pidfile, pid, err);
+  unlink(pidfile);
+  if (r < 0)
+    return -1;
+  if (tty) {
+    /* The command connected and sent its master before it exec'd. */
+    cleanup_close int peer = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    if (peer < 0 || terminal_recv_fd(peer, master, err) < 0) {
+      if (peer < 0)
+        cell_fail_errno(err, "exec: receive the terminal");
+      kill(*pid, SIGKILL);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void op_exec(struct daemon *d, struct conn *c, struct instance *in,
+                    const struct json_value *v) {
+  cell_error *err = NULL;
+  cleanup_strv char **args = strv_field(v, "args", 4096, &err);
+  cleanup_strv char **env = args ? strv_field(v, "env", 4096, &err) : NULL;
+  const struct json_value *t = json_object_get(v, "tty");
+  bool tty = t && t->u.boolean;
+  pid_t pid = 0;
+  int master = -1;
+  cleanup_free char *line = NULL;
+  if (!args || !env || check_exec_request(v, args, env, &err) < 0)
+    goto fail;
+  if (in->pidfd < 0) {
+    cell_fail(&err, 0, "instance `%s` is not running", in->rec->name);
+    goto fail;
+  }
+  if (!tty && c->n_fds != 3) {
+    cell_fail(&err, 0, "exec without a tty: stdin, stdout and stderr must "
+                       "come with the request (SCM_RIGHTS)");
+    goto fail;
+  }
+  if (spawn_exec(d, c, in, args, env, str_field(v, "cwd"), tty, &pid, &master,
+                 &err) < 0) {
+    cell_error_wrap(&err, "exec in `%s`", in->rec->name);
+    goto fail;
+  }
+  drop_fds(c);
+  c->exec_pid = pid;
+  c->exec_pidfd = cell_pidfd_open(pid);
+  if (c->exec_pidfd >= 0)
+    watch(d, c->exec_pidfd, TAG_EXEC, EPOLLIN);
+  line = xasprintf("{\"ok\":true,\"pid\":%d}\n", (int)pid);
+  if (master >= 0) {
+    /* The master rides with the answer; we keep no copy of it. */
+    int rc = cell_send_with_fd(c->fd, line, strlen(line), master);
+    close(master);
+    if (rc < 0)
+      close_conn(d, c);
+    return;
+  }
+  line[strlen(line) - 1] = '\0';
+  send_line(d, c, line);
+  return;
+fail:
+  reply_error(d, c, err->msg);
+  cell_error_free(&err);
+}
+
+/* No answer: the exit line is what the client waits for. */
+static void op_signal(struct daemon *d, struct conn *c,
+                      const struct json_value *v) {
+  int64_t sig = 0;
+  const struct json_value *s = json_object_get(v, "signal");
+  if (!s || !json_get_int64(s, &sig) || sig < 1 || sig > 64) {
+    reply_error(d, c, "field `signal`: required, an integer in [1, 64]");
+    return;
+  }
+  if (c->exec_pidfd < 0) {
+    reply_error(d, c, "signal: no exec runs on this connection");
+    return;
+  }
+  if (pidfd_signal(c->exec_pidfd, (int)sig) < 0)
+    log_debug("exec %d: signal %d: %s", (int)c->exec_pid, (int)sig, strerror(errno));
+}
+
+static void on_exec_exit(struct daemon *d, int pidfd) {
+  struct conn *c = NULL;
+  for (size_t i = 0; i < d->n_conns && !c; i++)
+    if (d->conns[i]->exec_pidfd == pidfd)
+      c = d->conns[i];
+  if (!c)
+    return;
+  siginfo_t si = {0};
+  if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+    return;
+  unwatch(d, pidfd);
+  close(pidfd);
+  c->exec_pidfd = -1;
+  c->exec_pid = 0;
+  cleanup_free char *line = xasprintf("{\"ok\":true,\"exit_code\":%d}",
+                                      exit_code_of(&si));
+  send_line(d, c, line);
+}
+
 static void dispatch(struct daemon *d, struct conn *c, const struct json_value *v) {
   cell_error *err = NULL;
   int64_t version = 0;
@@ -1136,6 +1433,26 @@ static void dispatch(struct daemon *d, struct conn *c, const struct json_value *
       c->subscriber = true;
       send_line(d, c, "{\"ok\":true}");
     }
+    return;
+  }
+  if (c->exec_pidfd >= 0 && strcmp(op, "signal") != 0) {
+    reply_error(d, c, "an exec runs on this connection: only `signal` until it exits");
+    return;
+  }
+  if (strcmp(op, "exec") == 0 || strcmp(op, "signal") == 0) {
+    static const char *const exec_fields[] = {"sname", "aargs", "btty", "aenv",
+                                              "scwd", NULL};
+    static const char *const signal_fields[] = {"nsignal", NULL};
+    if (check_fields(v, op[0] == 'e' ? exec_fields : signal_fields, &err) < 0)
+      goto fail;
+    if (op[0] == 's') {
+      op_signal(d, c, v);
+      return;
+    }
+    struct instance *in = NULL;
+    if (lookup(d, c, str_field(v, "name"), &in, &err) < 0)
+      goto fail;
+    op_exec(d, c, in, v);
     return;
   }
   static const char *const name_only[] = {"sname", NULL};
@@ -1195,10 +1512,39 @@ static void handle_line(struct daemon *d, struct conn *c, const char *line,
   dispatch(d, c, v);
 }
 
+/* recv, keeping up to 3 fds sent along (exec's stdio); more are closed. */
+static ssize_t recv_with_fds(struct conn *c, char *buf, size_t len) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * 8)];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {buf, len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                      .msg_control = control.buf,
+                      .msg_controllen = sizeof(control.buf)};
+  ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0)
+    return n;
+  for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+    if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+      if (c->n_fds < 3)
+        c->fds[c->n_fds++] = fd;
+      else
+        close(fd);
+    }
+  }
+  return n;
+}
+
 static void on_conn_readable(struct daemon *d, struct conn *c) {
   uint64_t id = c->id;
   char buf[8192];
-  ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+  ssize_t n = recv_with_fds(c, buf, sizeof(buf));
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     return;
   if (n <= 0) {
@@ -1239,6 +1585,9 @@ static void on_conn_readable(struct daemon *d, struct conn *c) {
     }
     if (len > 0)
       handle_line(d, c, line, len);
+    /* Fds are for the request they came with, not a later one. */
+    if ((c = find_conn(d, id)))
+      drop_fds(c);
   }
 }
 
@@ -1259,6 +1608,7 @@ static void on_accept(struct daemon *d) {
     return;
   struct conn *c = xcalloc(1, sizeof(*c));
   c->fd = fd;
+  c->exec_pidfd = -1;
   c->id = ++d->next_conn_id;
   socklen_t len = sizeof(c->cred);
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
@@ -1307,6 +1657,7 @@ static void adopt(struct daemon *d, struct instance *in) {
     in->pidfd = pidfd;
     in->child = parent_of(pid) == getpid();
     watch(d, pidfd, TAG_PIDFD, EPOLLIN);
+    watch_oom(in);
     set_state(in, "running");
     save_or_log(d, in);
     log_info("%s: found running as pid %d", name, (int)pid);
@@ -1334,6 +1685,45 @@ static int cmp_created(const void *a, const void *b) {
   return r ? r : strcmp(x->rec->name, y->rec->name);
 }
 
+/* What a celld killed in the middle of a create or destroy left: an
+ * instance directory (maybe with mounts) or runtime state without a
+ * record.  Ranges need nothing: they are taken only by records. */
+static void sweep_orphans(struct daemon *d, const char *dirpath, bool runtime) {
+  DIR *dir = opendir(dirpath);
+  if (!dir)
+    return;
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    if (e->d_name[0] == '.' || e->d_type != DT_DIR || find_instance(d, e->d_name))
+      continue;
+    cell_error *err = NULL;
+    if (instance_check_name(e->d_name, &err) < 0) {
+      cell_error_free(&err);
+      continue;
+    }
+    log_warn("%s: left half-made by an earlier celld: removing it", e->d_name);
+    if (runtime) {
+      runtime_delete(d, e->d_name);
+      continue;
+    }
+    rootfs_umount(d, e->d_name);
+    if (cell_rm_rf_at(d->instdirfd, e->d_name, &err) < 0) {
+      log_error("%s", err->msg);
+      cell_error_free(&err);
+    }
+  }
+  closedir(dir);
+}
+
+static void sweep_exec_dir(struct daemon *d) {
+  cell_error *err = NULL;
+  if (cell_rm_rf_at(AT_FDCWD, d->execdir, &err) < 0 ||
+      cell_mkdir_p(d->execdir, 0700, &err) < 0) {
+    log_warn("%s", err->msg);
+    cell_error_free(&err);
+  }
+}
+
 static int load_instances(struct daemon *d, cell_error **err) {
   struct instance_record **recs = NULL;
   size_t n = 0;
@@ -1352,6 +1742,9 @@ static int load_instances(struct daemon *d, cell_error **err) {
   free(recs);
   if (d->n_inst > 1)
     qsort(d->inst, d->n_inst, sizeof(*d->inst), cmp_created);
+  sweep_orphans(d, d->runroot, true);
+  sweep_orphans(d, d->instances_dir, false);
+  sweep_exec_dir(d);
   for (size_t i = 0; i < d->n_inst; i++)
     adopt(d, d->inst[i]);
   return 0;
@@ -1426,8 +1819,10 @@ static int open_state(struct daemon *d, int *lockfd, cell_error **err) {
   chmod(c->state_dir, 0711);
   d->instances_dir = xasprintf("%s/instances", c->state_dir);
   d->runroot = xasprintf("%s/run", c->state_dir);
+  d->execdir = xasprintf("%s/exec", c->state_dir);
   if (cell_mkdir_p(d->instances_dir, 0711, err) < 0 ||
-      cell_mkdir_p(d->runroot, 0711, err) < 0)
+      cell_mkdir_p(d->runroot, 0711, err) < 0 ||
+      cell_mkdir_p(d->execdir, 0700, err) < 0)
     return -1;
   chmod(d->instances_dir, 0711);
   cleanup_free char *lock = xasprintf("%s/celld.lock", c->state_dir);
@@ -1455,6 +1850,18 @@ static int open_signals(struct daemon *d, sigset_t *old, cell_error **err) {
   if (d->sigfd < 0)
     return cell_fail_errno(err, "signalfd");
   return 0;
+}
+
+static int open_oom_timer(struct daemon *d, cell_error **err) {
+  d->oomfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (d->oomfd < 0)
+    return cell_fail_errno(err, "timerfd_create");
+  struct timespec every = {OOM_POLL_MS / 1000, (OOM_POLL_MS % 1000) * 1000000L};
+  struct itimerspec its = {.it_interval = every, .it_value = every};
+  if (timerfd_settime(d->oomfd, 0, &its, NULL) < 0)
+    return cell_fail_errno(err, "timerfd_settime");
+  return watch(d, d->oomfd, TAG_OOM, EPOLLIN) < 0
+             ? cell_fail_errno(err, "epoll_ctl") : 0;
 }
 
 static void on_signal(struct daemon *d) {
@@ -1490,6 +1897,10 @@ static void loop(struct daemon *d) {
         on_pidfd(d, fd);
       } else if (t == TAG_TIMER) {
         on_timer(d, fd);
+      } else if (t == TAG_OOM) {
+        on_oom_tick(d);
+      } else if (t == TAG_EXEC) {
+        on_exec_exit(d, fd);
       } else {
         struct conn *c = conn_by_fd(d, fd);
         if (!c)
@@ -1516,12 +1927,15 @@ static void teardown(struct daemon *d) {
   }
   if (d->sigfd >= 0)
     close(d->sigfd);
+  if (d->oomfd >= 0)
+    close(d->oomfd);
   if (d->epfd >= 0)
     close(d->epfd);
   if (d->instdirfd >= 0)
     close(d->instdirfd);
   free(d->instances_dir);
   free(d->runroot);
+  free(d->execdir);
 }
 
 static int resolve_group(struct daemon *d, cell_error **err) {
@@ -1542,7 +1956,7 @@ static int resolve_group(struct daemon *d, cell_error **err) {
 
 int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   struct daemon d = {.cfg = cfg, .epfd = -1, .listenfd = -1, .sigfd = -1,
-                     .instdirfd = -1};
+                     .instdirfd = -1, .oomfd = -1};
   cleanup_close int lockfd = -1;
   sigset_t old;
   int r = -1;
@@ -1564,6 +1978,8 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
     goto out;
   watch(&d, d.listenfd, TAG_LISTEN, EPOLLIN);
   watch(&d, d.sigfd, TAG_SIGNAL, EPOLLIN);
+  if (open_oom_timer(&d, err) < 0)
+    goto out;
   if (cfg->autostart)
     autostart(&d);
   log_info("serving on %s (state %s, %zu instances)", cfg->socket_path,

@@ -23,6 +23,7 @@ struct daemon_config {
   int stop_timeout;     /* seconds before SIGKILL; default 10 */
   bool force_copy;      /* idmap = copy: never idmap (tests, old kernels) */
   bool autostart;       /* start the autostart instances at startup */
+  char *cgroup_parent;  /* instances' cgroups go under it; default /cell-instances */
 };
 
 void daemon_config_defaults(struct daemon_config *c);

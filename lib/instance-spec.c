@@ -135,8 +135,7 @@ static void gen_linux(struct json_gen *g, const struct json_value *l,
   }
   gen_mapping(g, "uidMappings", r);
   gen_mapping(g, "gidMappings", r);
-  cleanup_free char *cg = xasprintf("/cell-instances/%s", r->name);
-  json_gen_kv_string(g, "cgroupsPath", cg);
+  json_gen_kv_string(g, "cgroupsPath", r->cgroup);
   json_gen_object_close(g);
 }
 

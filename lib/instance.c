@@ -18,6 +18,7 @@ void instance_record_free(struct instance_record *r) {
   free(r->name);
   free(r->template_dir);
   free(r->hostname);
+  free(r->cgroup);
   cell_strv_free(r->init);
   free(r->state);
   free(r->exit_time);
@@ -112,6 +113,7 @@ char *instance_record_to_json(const struct instance_record *r, bool pretty) {
     json_gen_null(g);
   json_gen_kv_string(g, "created", r->created);
   json_gen_kv_string(g, "rootfs_mode", r->rootfs_mode ? r->rootfs_mode : "");
+  json_gen_kv_string(g, "cgroup", r->cgroup);
   json_gen_object_close(g);
   char *out = json_gen_finish(g, NULL);
   json_gen_free(g);
@@ -158,8 +160,11 @@ static int read_record(const struct json_value *o, struct instance_record *r,
       get_string(o, "state", false, &r->state, err) < 0 ||
       get_string(o, "exit_time", true, &r->exit_time, err) < 0 ||
       get_string(o, "created", false, &r->created, err) < 0 ||
-      get_string(o, "rootfs_mode", true, &r->rootfs_mode, err) < 0)
+      get_string(o, "rootfs_mode", true, &r->rootfs_mode, err) < 0 ||
+      get_string(o, "cgroup", true, &r->cgroup, err) < 0)
     return -1;
+  if (r->cgroup && r->cgroup[0] != '/')
+    return cell_fail(err, 0, "cgroup: must be an absolute path");
   if (instance_check_name(r->name, err) < 0 ||
       instance_parse_restart(restart, &r->restart, &r->restart_max, err) < 0)
     return -1;
@@ -184,6 +189,9 @@ static int read_record(const struct json_value *o, struct instance_record *r,
   r->restarts = (int)restarts;
   r->exit_code = (int)code;
   r->autostart = autostart->u.boolean;
+  /* Records written before the field existed used the fixed parent. */
+  if (!r->cgroup)
+    r->cgroup = xasprintf("/cell-instances/%s", r->name);
   return 0;
 }
 

@@ -42,6 +42,7 @@ struct instance_record {
   char *exit_time;      /* RFC 3339; NULL: never exited */
   char *created;        /* RFC 3339 */
   char *rootfs_mode;    /* "idmap" or "copy" */
+  char *cgroup;         /* its cgroup path, fixed at create: <cgroup_parent>/<name> */
 };
 
 void instance_record_free(struct instance_record *r);

@@ -3,18 +3,25 @@
  * connect (or the connection broke). */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "foreground.h"
 #include "json.h"
 #include "util.h"
 
-enum { EXIT_OK = 0, EXIT_DAEMON = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
+/* exec and enter exit with the command's status, or EXIT_EXEC when it could
+ * not be run (the daemon refused, the connection failed). */
+enum { EXIT_OK = 0, EXIT_DAEMON = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3,
+       EXIT_EXEC = 125 };
 
 static const char *socket_path(const char *flag) {
   if (flag)
@@ -207,8 +214,10 @@ static void usage(FILE *f) {
           "  start NAME | stop NAME [--timeout S] | restart NAME [--timeout S]\n"
           "  destroy NAME [-f] | list [--json] | show NAME [--json]\n"
           "  set NAME memory=SIZE cpus=N pids=N | events [--json]\n"
+          "  exec NAME [-t] -- CMD... | enter NAME (a login shell as its root)\n"
           "  raw            send stdin lines as they are, print the answers\n"
-          "exit: 0 ok, 1 error from the daemon, 2 usage, 3 cannot connect\n");
+          "exit: 0 ok, 1 error from the daemon, 2 usage, 3 cannot connect;\n"
+          "exec/enter: the command's status, 125 when it could not be run\n");
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -356,6 +365,233 @@ static int raw_mode(struct client *c) {
   return rc;
 }
 
+/* ---- exec and enter -------------------------------------------------------- */
+
+/* Send the request with our stdin, stdout and stderr riding along. */
+static int send_with_stdio(int sock, const char *data, size_t len) {
+  union {
+    char buf[CMSG_SPACE(3 * sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof(control));
+  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                      .msg_control = control.buf,
+                      .msg_controllen = sizeof(control.buf)};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+  const int fds[3] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
+  memcpy(CMSG_DATA(c), fds, sizeof(fds));
+  ssize_t n;
+  do
+    n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return -1;
+  return cell_write_all(sock, data + n, len - (size_t)n) < 0 ? -1 : 0;
+}
+
+/* The first answer line, with the pty master when one rides along. */
+static char *read_answer(struct client *c, int *fd) {
+  *fd = -1;
+  for (;;) {
+    char *nl = c->buf ? memchr(c->buf, '\n', c->len) : NULL;
+    if (nl)
+      return read_line(c->fd, &c->buf, &c->len);
+    char tmp[4096];
+    union {
+      char buf[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } control;
+    struct iovec iov = {tmp, sizeof(tmp)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof(control.buf)};
+    ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return NULL;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+    if (h && h->cmsg_type == SCM_RIGHTS && *fd < 0)
+      memcpy(fd, CMSG_DATA(h), sizeof(int));
+    c->buf = xrealloc(c->buf, c->len + (size_t)r);
+    memcpy(c->buf + c->len, tmp, (size_t)r);
+    c->len += (size_t)r;
+  }
+}
+
+static void forward_signal(struct client *c, int sig) {
+  char req[80];
+  int n = snprintf(req, sizeof(req),
+                   "{\"version\":1,\"op\":\"signal\",\"signal\":%d}\n", sig);
+  cell_write_all(c->fd, req, (size_t)n);
+}
+
+/* An answer line with exit_code: the command is done. */
+static bool exit_line(const char *line, int *code) {
+  cleanup_json struct json_value *v = NULL;
+  cell_error *err = NULL;
+  if (json_parse(line, strlen(line), &v, &err) < 0) {
+    cell_error_free(&err);
+    return false;
+  }
+  long long n = n_of(v, "exit_code", -1);
+  if (n < 0) {
+    const struct json_value *e = json_object_get(v, "error");
+    if (e && e->type == JSON_STRING)
+      fprintf(stderr, "cellctl: %s\n", e->u.string);
+    return false;
+  }
+  *code = (int)n;
+  return true;
+}
+
+static bool copy_some(int from, int to) {
+  char buf[16384];
+  ssize_t n = read(from, buf, sizeof(buf));
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0)
+    return false;
+  return cell_write_all(to, buf, (size_t)n) >= 0;
+}
+
+/* What the pty still holds once the command is gone. */
+static void drain(int master) {
+  struct pollfd p = {.fd = master, .events = POLLIN};
+  while (poll(&p, 1, 50) > 0 && (p.revents & POLLIN) &&
+         copy_some(master, STDOUT_FILENO))
+    ;
+}
+
+/* Until the exit line: signals to the command (through celld), and with a
+ * terminal, our terminal to and from its pty. */
+static int proxy(struct client *c, struct foreground *fg, int *code) {
+  bool in_open = fg->master >= 0, out_open = fg->master >= 0;
+  for (;;) {
+    struct pollfd p[4] = {{.fd = fg->sfd, .events = POLLIN},
+                          {.fd = c->fd, .events = POLLIN},
+                          {.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN},
+                          {.fd = out_open ? fg->master : -1, .events = POLLIN}};
+    bool pending = c->buf && memchr(c->buf, '\n', c->len);
+    if (poll(p, 4, pending ? 0 : -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (p[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(fg->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGWINCH && fg->master >= 0) {
+          struct winsize ws;
+          if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+            ioctl(fg->master, TIOCSWINSZ, &ws);
+        } else if (sig != SIGCHLD && sig != SIGPIPE && sig != SIGURG &&
+                   sig != SIGWINCH) {
+          forward_signal(c, sig);
+        }
+      }
+    }
+    if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
+      in_open = copy_some(STDIN_FILENO, fg->master);
+    if (p[3].revents & (POLLIN | POLLHUP | POLLERR))
+      out_open = copy_some(fg->master, STDOUT_FILENO);
+    /* The exit line may have come in the same read as the first answer. */
+    bool buffered = c->buf && memchr(c->buf, '\n', c->len);
+    if (buffered || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      cleanup_free char *line = read_line(c->fd, &c->buf, &c->len);
+      if (!line) {
+        fprintf(stderr, "cellctl: lost the connection to celld: the command's "
+                        "status is unknown\n");
+        return -1;
+      }
+      if (exit_line(line, code)) {
+        if (out_open)
+          drain(fg->master);
+        return 0;
+      }
+    }
+  }
+}
+
+static int run_exec(const char *sock, const char *name, char **argv, bool tty) {
+  if (tty && !foreground_has_terminal()) {
+    fprintf(stderr, "cellctl: exec -t: stdin is not a terminal\n");
+    return EXIT_USAGE;
+  }
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_int(g, "version", 1);
+  json_gen_kv_string(g, "op", "exec");
+  json_gen_kv_string(g, "name", name);
+  json_gen_key(g, "args");
+  json_gen_array_open(g);
+  for (char **a = argv; *a; a++)
+    json_gen_string(g, *a);
+  json_gen_array_close(g);
+  json_gen_kv_bool(g, "tty", tty);
+  const char *term = getenv("TERM");
+  if (tty && term && *term) {
+    cleanup_free char *kv = xasprintf("TERM=%s", term);
+    json_gen_key(g, "env");
+    json_gen_array_open(g);
+    json_gen_string(g, kv);
+    json_gen_array_close(g);
+  }
+  json_gen_object_close(g);
+  cleanup_free char *body = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  cleanup_free char *req = xasprintf("%s\n", body);
+  struct client c = {.fd = dial(socket_path(sock))};
+  if (c.fd < 0)
+    return EXIT_EXEC;
+  int rc = EXIT_EXEC, master = -1, code = 0;
+  cleanup_json struct json_value *resp = NULL;
+  int sent = tty ? (int)cell_write_all(c.fd, req, strlen(req))
+                 : send_with_stdio(c.fd, req, strlen(req));
+  cleanup_free char *line = sent < 0 ? NULL : read_answer(&c, &master);
+  cell_error *err = NULL;
+  if (!line) {
+    fprintf(stderr, "cellctl: the daemon closed the connection\n");
+    goto out;
+  }
+  if (json_parse(line, strlen(line), &resp, &err) < 0) {
+    fprintf(stderr, "cellctl: bad response: %s\n", err->msg);
+    cell_error_free(&err);
+    goto out;
+  }
+  const struct json_value *ok = json_object_get(resp, "ok");
+  if (!ok || ok->type != JSON_BOOL || !ok->u.boolean) {
+    fprintf(stderr, "cellctl: %s\n", s_of(resp, "error"));
+    goto out;
+  }
+  if (tty && master < 0) {
+    fprintf(stderr, "cellctl: exec: the daemon sent no terminal\n");
+    goto out;
+  }
+  struct foreground fg;
+  if (foreground_begin(&fg, &err) < 0 ||
+      (master >= 0 && foreground_attach_terminal(&fg, steal_fd(&master), &err) < 0)) {
+    fprintf(stderr, "cellctl: %s\n", err->msg);
+    cell_error_free(&err);
+    foreground_end(&fg);
+    goto out;
+  }
+  if (proxy(&c, &fg, &code) == 0)
+    rc = code;
+  foreground_end(&fg);
+out:
+  if (master >= 0)
+    close(master);
+  free(c.buf);
+  close(c.fd);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   const char *sock = NULL;
   int i = 1;
@@ -377,6 +613,29 @@ int main(int argc, char **argv) {
   const char *cmd = argv[i++];
   int rest = argc - i;
   char **args = argv + i;
+  if (strcmp(cmd, "exec") == 0 || strcmp(cmd, "enter") == 0) {
+    if (rest < 1 || args[0][0] == '-')
+      return usage_error("%s: NAME is needed", cmd);
+    const char *name = args[0];
+    if (cmd[1] == 'n') {
+      if (rest != 1)
+        return usage_error("enter: unexpected `%s`", args[1]);
+      /* A login shell as the instance's root; a terminal when we have one. */
+      char *shell[] = {"/bin/sh", "-l", NULL};
+      return run_exec(sock, name, shell, foreground_has_terminal());
+    }
+    bool tty = false;
+    int k = 1;
+    for (; k < rest && strcmp(args[k], "--") != 0; k++) {
+      if (strcmp(args[k], "-t") == 0 || strcmp(args[k], "--tty") == 0)
+        tty = true;
+      else
+        return usage_error("exec: unexpected `%s` (NAME [-t] -- CMD...)", args[k]);
+    }
+    if (k + 1 >= rest)
+      return usage_error("%s", "exec: NAME [-t] -- CMD... (the command is missing)");
+    return run_exec(sock, name, args + k + 1, tty);
+  }
   bool json = false, force = false;
   int timeout = -1;
   struct json_gen *g = json_gen_new(false);

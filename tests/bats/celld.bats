@@ -15,6 +15,8 @@ setup_file() {
   export D=$BATS_FILE_TMPDIR
   export STATE=$D/state SOCK=$D/celld.sock
   export TEMPLATE=$D/template
+  # Our own cgroup parent: no collision with another daemon or an earlier run.
+  export CGPARENT=/cell-test-celld-$$
   if [ -x "$REPO/build/rootfs/bin/busybox" ]; then
     cp -a "$REPO/build/rootfs" "$TEMPLATE"
   else
@@ -35,6 +37,7 @@ pool_count = $((65536 * 200))
 range_size = 65536
 stop_timeout = 5
 group = 4242
+cgroup_parent = $CGPARENT
 EOF
   start_daemon
 }
@@ -65,19 +68,32 @@ teardown_file() {
     grep " $STATE/" /proc/self/mountinfo >&2
     left=1
   fi
+  # Any process still running as an id of the pool is a leak.
+  local pool_end=$((POOL_START + 65536 * 200))
   for _ in $(seq 20); do
-    pgrep -u "$POOL_START" >/dev/null || break
+    [ -z "$(pool_pids "$pool_end")" ] && break
     sleep 0.1
   done
-  if pgrep -u "$POOL_START" >/dev/null; then
-    echo "processes left in the pool" >&2
+  if [ -n "$(pool_pids "$pool_end")" ]; then
+    echo "processes left in the pool: $(pool_pids "$pool_end")" >&2
+    pool_pids "$pool_end" | xargs -r kill -9
     left=1
   fi
-  if [ -n "$(find /sys/fs/cgroup -path '*cell-instances/*' -maxdepth 3 -type d 2>/dev/null)" ]; then
-    echo "cgroups left" >&2
-    left=1
-  fi
+  local cg
+  for cg in /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT"; do
+    [ -d "$cg" ] || continue
+    if [ -n "$(find "$cg" -mindepth 1 -type d)" ]; then
+      echo "cgroups left: $(find "$cg" -mindepth 1 -type d)" >&2
+      left=1
+    fi
+    rmdir "$cg" 2>/dev/null || true
+  done
   return $left
+}
+
+pool_pids() { # end of the pool
+  ps -eo pid=,uid=,stat= | awk -v s="$POOL_START" -v e="$1" \
+    '$2 >= s && $2 < e && $3 !~ /^Z/ {print $1}'
 }
 
 ctl() {
@@ -282,4 +298,80 @@ EOF
   ! grep -q " $STATE/instances/many-" /proc/self/mountinfo
   [ -z "$(ls "$STATE/instances" | grep many-)" ]
   [ -z "$(ls "$STATE/run" | grep many-)" ]
+}
+
+@test "exec and enter: through celld, exit code and output, a pty for enter" {
+  ctl create ex --template "$TEMPLATE" --init "/bin/sleep 100000" --hostname ex-host
+  run -125 ctl exec ex -- true
+  [[ "$output" == *"not running"* ]]
+  ctl start ex
+  run -7 ctl exec ex -- sh -c 'echo out; id -u; hostname; exit 7'
+  [ "$output" = $'out\n0\nex-host' ]
+  run -0 bash -c 'echo piped | "$0" --socket "$1" exec ex -- cat' "$CELLCTL" "$SOCK"
+  [ "$output" = piped ]
+  run -125 ctl exec ex -- /no/such/command
+  [[ "$output" == *"/no/such/command"* ]]
+  # A signal to cellctl goes to the command.
+  # exec: $! must be cellctl itself, not a subshell running it
+  ( exec "$CELLCTL" --socket "$SOCK" exec ex -- sleep 100 ) &
+  pid=$!
+  sleep 0.5
+  kill -TERM "$pid"
+  status=0
+  wait "$pid" || status=$?
+  [ "$status" = 143 ]
+  # enter: a login shell with a terminal (script gives us a pty).
+  run -5 script -qec "$CELLCTL --socket $SOCK enter ex" /dev/null <<<$'tty; id -u; exit 5'
+  [[ "$output" == *"/dev/pts/"* ]]
+  [[ "$output" == *$'\n0\r'* ]] || [[ "$output" == *$'0\r\n'* ]]
+  # Without a terminal: the same shell reading stdin.
+  run -4 bash -c 'printf "echo in-\$(hostname); exit 4\n" | "$0" --socket "$1" enter ex' "$CELLCTL" "$SOCK"
+  [ "$output" = in-ex-host ]
+  # A member of the group cannot exec in an instance that is not its own.
+  run -125 setpriv --reuid 4243 --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" exec ex -- true
+  [[ "$output" == *"does not exist"* ]]
+  ctl destroy ex -f
+}
+
+@test "events: oom when a memory hog hits the limit, died with the exit code" {
+  ctl create hog --template "$TEMPLATE" --memory 16M --init "/bin/sleep 100000"
+  ctl events --json >"$D/events" &
+  ev=$!
+  ctl start hog
+  run -137 ctl exec hog -- dd if=/dev/zero of=/dev/null bs=64M count=1
+  kill -9 "$(field hog .pid)"
+  for _ in $(seq 30); do
+    grep -q '"died"' "$D/events" && grep -q '"oom"' "$D/events" && break
+    sleep 0.1
+  done
+  kill "$ev"
+  grep '"event":"oom","name":"hog"' "$D/events"
+  grep '"event":"died","name":"hog".*"exit_code":137' "$D/events"
+  ctl destroy hog
+}
+
+@test "kill -9 of celld in the middle of a create: cleaned up at restart" {
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  CELLD_TEST_PAUSE=create start_daemon
+  ctl create half --template "$TEMPLATE" &
+  client=$!
+  for _ in $(seq 100); do
+    grep -q " $STATE/instances/half/" /proc/self/mountinfo && break
+    sleep 0.1
+  done
+  grep -q " $STATE/instances/half/" /proc/self/mountinfo
+  kill -9 "$(cat "$D/celld.pid")"
+  # not `run wait`: run's subshell cannot wait for this shell's children
+  status=0
+  wait "$client" || status=$?
+  [ "$status" = 3 ]
+  [ -d "$STATE/instances/half" ] && [ ! -e "$STATE/instances/half.json" ]
+  start_daemon
+  ! grep -q " $STATE/instances/half/" /proc/self/mountinfo
+  [ ! -e "$STATE/instances/half" ]
+  run -1 ctl show half
+  # Nothing was lost or leaked: the name and the range can be used again.
+  run -0 ctl create half --template "$TEMPLATE"
+  ctl destroy half
 }
