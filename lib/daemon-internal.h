@@ -4,7 +4,8 @@
  *                  restart policy), startup and adoption of running instances
  *   daemon-conn.c  client connections: framing, replies, events, rights
  *   daemon-ops.c   the API's ops (create, start, stop, destroy, set, ...)
- *   daemon-exec.c  exec/enter: commands run in an instance for a client */
+ *   daemon-exec.c  exec/enter: commands run in an instance for a client
+ *   daemon-console.c  the console keeper's client and the `console` op */
 #ifndef CELL_DAEMON_INTERNAL_H
 #define CELL_DAEMON_INTERNAL_H
 
@@ -73,6 +74,7 @@ struct daemon {
   size_t n_conns;
   uint64_t next_conn_id;
   bool quit;
+  int keeperfd; /* the console keeper (daemon-console.c); -1: none yet */
 };
 
 /* epoll data: a tag in the low byte, an index-free handle above.  The
@@ -130,5 +132,22 @@ void exec_op(struct daemon *d, struct conn *c, struct instance *in,
 void exec_op_signal(struct daemon *d, struct conn *c,
                     const struct json_value *v);
 void exec_on_exit(struct daemon *d, int pidfd);
+
+
+/* ---- daemon-console.c ---- */
+/* Connect to the console keeper of our state dir, or start one. */
+void daemon_console_init(struct daemon *d);
+void daemon_console_close(struct daemon *d);
+/* Around container_create: a socket for the init's pty master (*path is
+ * its console_socket), then the master handed to the keeper (or, when the
+ * create failed, only the socket removed).  A failure after the create
+ * costs the instance its console, not its start. */
+int daemon_console_listen(struct daemon *d, struct instance *in, char **path,
+                          cell_error **err);
+void daemon_console_take(struct daemon *d, struct instance *in, int listener,
+                         const char *path, bool created);
+/* The instance is destroyed: its console and buffer go. */
+void daemon_console_remove(struct daemon *d, const char *name);
+void console_op(struct daemon *d, struct conn *c, struct instance *in);
 
 #endif

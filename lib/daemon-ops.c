@@ -128,13 +128,18 @@ static bool template_lacks_inittab(const char *template_dir) {
 }
 
 /* busybox init without /etc/inittab wants ttys that an instance does not
- * have: give it one that runs rcS (when there is one) and keeps going with
- * no console. */
+ * have: give it one that runs rcS (when there is one) and a login shell on
+ * the console (the init's pty, `cellctl console`), respawned when it exits.
+ * The init holds that pty as its controlling terminal (the runtime makes it
+ * so), so Ctrl-C and Ctrl-Z would signal the init, not the shell's command
+ * (Ctrl-Z would stop busybox init until SIGCONT): the shell turns them into
+ * plain characters (stty -isig). */
 static int write_default_inittab(const char *dir, uint32_t owner,
                                  cell_error **err) {
   static const char text[] =
       "# written by celld: the template has no inittab\n"
       "::sysinit:/bin/sh -c '[ -x /etc/init.d/rcS ] && exec /etc/init.d/rcS; exit 0'\n"
+      "::respawn:/bin/sh -c 'stty -isig 2>/dev/null; exec /bin/sh -l'\n"
       "::shutdown:/bin/sh -c 'kill -TERM -1 2>/dev/null; exit 0'\n";
   cleanup_free char *etc = xasprintf("%s/rootfs/etc", dir);
   cleanup_close int etcfd = open(etc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -535,6 +540,15 @@ static void dispatch(struct daemon *d, struct conn *c, const struct json_value *
     if (lookup(d, c, request_str(v, "name"), &in, &err) < 0)
       goto fail;
     exec_op(d, c, in, v);
+    return;
+  }
+  if (strcmp(op, "console") == 0) {
+    static const char *const console_fields[] = {"sname", NULL};
+    struct instance *in = NULL;
+    if (check_fields(v, console_fields, &err) < 0 ||
+        lookup(d, c, request_str(v, "name"), &in, &err) < 0)
+      goto fail;
+    console_op(d, c, in);
     return;
   }
   static const char *const name_only[] = {"sname", NULL};

@@ -304,17 +304,22 @@ static int create_and_start(struct daemon *d, struct instance *in,
   int saved[3] = {-1, -1, -1};
   if (swap_stdio(dir, saved, err) < 0)
     return -1;
-  int r = container_create(&o, err);
+  /* The init's terminal: its pty master goes to the console keeper. */
+  cleanup_free char *console_path = NULL;
+  cleanup_close int console = daemon_console_listen(d, in, &console_path, err);
+  o.console_socket = console_path;
+  int r = console < 0 ? -1 : container_create(&o, err);
   daemon_restore_stdio(saved);
+  daemon_console_take(d, in, console, console_path, r == 0);
   if (r < 0)
     return -1;
   pid_t pid;
   if (runtime_pid(d, in->rec->name, &pid, err) < 0)
     return -1;
   /* Out of our process group: a signal to celld's group (^C, a service
-   * manager) must not reach the instances.  The init has not exec'd yet,
-   * so setpgid still may move it. */
-  if (setpgid(pid, pid) < 0)
+   * manager) must not reach the instances.  An init on its console pty
+   * leads a session of its own already (EPERM here). */
+  if (setpgid(pid, pid) < 0 && errno != EPERM)
     log_debug("%s: setpgid %d: %s", in->rec->name, (int)pid, strerror(errno));
   int pidfd = cell_pidfd_open(pid);
   if (pidfd < 0)
@@ -370,6 +375,7 @@ void inst_destroy_now(struct daemon *d, struct instance *in,
                       cell_error **err) {
   const char *name = in->rec->name;
   runtime_delete(d, name);
+  daemon_console_remove(d, name);
   rootfs_umount(d, name);
   cleanup_free char *dir = daemon_inst_dir(d, name);
   cleanup_free char *still_mounted = xasprintf("%s/rootfs", dir);
@@ -820,6 +826,7 @@ static void loop(struct daemon *d) {
 }
 
 static void teardown(struct daemon *d) {
+  daemon_console_close(d);
   while (d->n_conns)
     conn_close(d, d->conns[0]);
   free(d->conns);
@@ -861,7 +868,7 @@ static int resolve_group(struct daemon *d, cell_error **err) {
 
 int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   struct daemon d = {.cfg = cfg, .epfd = -1, .listenfd = -1, .sigfd = -1,
-                     .instdirfd = -1, .oomfd = -1};
+                     .instdirfd = -1, .oomfd = -1, .keeperfd = -1};
   cleanup_close int lockfd = -1;
   sigset_t old;
   int r = -1;
@@ -881,6 +888,7 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
       open_state(&d, &lockfd, err) < 0 || load_instances(&d, err) < 0 ||
       open_listener(&d, err) < 0)
     goto out;
+  daemon_console_init(&d);
   daemon_watch(&d, d.listenfd, TAG_LISTEN, EPOLLIN);
   daemon_watch(&d, d.sigfd, TAG_SIGNAL, EPOLLIN);
   if (open_oom_timer(&d, err) < 0)

@@ -42,7 +42,8 @@ static void gen_process(struct json_gen *g, const struct json_value *p,
     json_gen_key(g, k);
     json_gen_value(g, p->u.object.values[i]);
   }
-  json_gen_kv_bool(g, "terminal", false);
+  /* A pty for the init: its console, held by celld's console keeper. */
+  json_gen_kv_bool(g, "terminal", true);
   /* A server's root must be able to run su, ping and the like. */
   json_gen_kv_bool(g, "noNewPrivileges", false);
   json_gen_key(g, "args");

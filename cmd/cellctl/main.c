@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "foreground.h"
 #include "json.h"
 #include "util.h"
@@ -215,6 +216,7 @@ static void usage(FILE *f) {
           "  destroy NAME [-f] | list [--json] | show NAME [--json]\n"
           "  set NAME memory=SIZE cpus=N pids=N | events [--json]\n"
           "  exec NAME [-t] -- CMD... | enter NAME (a login shell as its root)\n"
+          "  console NAME   its console (the last 64 KiB first); Ctrl-] detaches\n"
           "  raw            send stdin lines as they are, print the answers\n"
           "exit: 0 ok, 1 error from the daemon, 2 usage, 3 cannot connect;\n"
           "exec/enter: the command's status, 125 when it could not be run\n");
@@ -592,6 +594,66 @@ out:
   return rc;
 }
 
+/* ---- console ------------------------------------------------------------------ */
+
+/* Attached until the detach key or the end of the console: 0 then, 1 when
+ * refused, 3 without a daemon. */
+static int run_console(const char *sock, const char *name) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_int(g, "version", 1);
+  json_gen_kv_string(g, "op", "console");
+  json_gen_kv_string(g, "name", name);
+  json_gen_object_close(g);
+  cleanup_free char *body = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  cleanup_free char *req = xasprintf("%s\n", body);
+  struct client c = {.fd = dial(socket_path(sock))};
+  if (c.fd < 0)
+    return EXIT_CONNECT;
+  int fd = -1, rc = EXIT_DAEMON;
+  cleanup_json struct json_value *resp = NULL;
+  cell_error *err = NULL;
+  enum console_end end = CONSOLE_CLOSED;
+  cleanup_free char *line =
+      cell_write_all(c.fd, req, strlen(req)) < 0 ? NULL : read_answer(&c, &fd);
+  free(c.buf);
+  close(c.fd);
+  if (!line) {
+    fprintf(stderr, "cellctl: the daemon closed the connection\n");
+    rc = EXIT_CONNECT;
+    goto out;
+  }
+  if (json_parse(line, strlen(line), &resp, &err) < 0) {
+    fprintf(stderr, "cellctl: bad response: %s\n", err->msg);
+    goto out;
+  }
+  const struct json_value *ok = json_object_get(resp, "ok");
+  if (!ok || ok->type != JSON_BOOL || !ok->u.boolean) {
+    fprintf(stderr, "cellctl: %s\n", s_of(resp, "error"));
+    goto out;
+  }
+  if (fd < 0) {
+    fprintf(stderr, "cellctl: console: the daemon sent no socket\n");
+    goto out;
+  }
+  fprintf(stderr, "cellctl: console of `%s`; detach with Ctrl-]\n", name);
+  if (console_client(fd, &end, &err) < 0) {
+    fprintf(stderr, "cellctl: %s\n", err->msg);
+    goto out;
+  }
+  rc = EXIT_OK;
+  if (end == CONSOLE_DETACHED)
+    fputc('\n', stderr);
+  else if (end == CONSOLE_CLOSED)
+    fprintf(stderr, "\ncellctl: the console of `%s` closed (the instance stopped)\n", name);
+out:
+  cell_error_free(&err);
+  if (fd >= 0)
+    close(fd);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   const char *sock = NULL;
   int i = 1;
@@ -613,6 +675,11 @@ int main(int argc, char **argv) {
   const char *cmd = argv[i++];
   int rest = argc - i;
   char **args = argv + i;
+  if (strcmp(cmd, "console") == 0) {
+    if (rest != 1 || args[0][0] == '-')
+      return usage_error("%s", "console: NAME (and nothing else)");
+    return run_console(sock, args[0]);
+  }
   if (strcmp(cmd, "exec") == 0 || strcmp(cmd, "enter") == 0) {
     if (rest < 1 || args[0][0] == '-')
       return usage_error("%s: NAME is needed", cmd);
