@@ -1534,6 +1534,21 @@ int cgroup_stats_json(const struct cgroup *cg, char **json, cell_error **err) {
   return 0;
 }
 
+void cgroup_keep_only(struct cgroup *cg, const char *controller) {
+  struct cgroup_hier *keep =
+      cg->layout != CGROUP_UNIFIED ? v1_find(cg, controller) : NULL;
+  for (size_t h = 0; h < cg->n_v1; h++) {
+    if (&cg->v1[h] != keep && cg->v1[h].fd >= 0) {
+      close(cg->v1[h].fd);
+      cg->v1[h].fd = -1;
+    }
+  }
+  if (keep && cg->v2_fd >= 0) {
+    close(cg->v2_fd);
+    cg->v2_fd = -1;
+  }
+}
+
 int cgroup_oom_count(const struct cgroup *cg, unsigned long long *n,
                      cell_error **err) {
   bool v2;

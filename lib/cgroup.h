@@ -65,6 +65,10 @@ void cgroup_free(struct cgroup *cg);
  * remove the cgroup(s), retrying while the kernel says EBUSY. */
 int cgroup_destroy(struct cgroup *cg, cell_error **err);
 
+/* Close the directories of every hierarchy but the one that serves the
+ * controller: a long-lived watcher (celld, per instance) then holds one fd,
+ * not one per hierarchy. */
+void cgroup_keep_only(struct cgroup *cg, const char *controller);
 int cgroup_kill_all(const struct cgroup *cg, int signo, cell_error **err);
 int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n,
                 cell_error **err);

@@ -231,6 +231,11 @@ void container_init(const struct init_args *a) {
   }
   if (process_chdir(p, &err) < 0 || process_find_executable(p, &exe, &err) < 0)
     fail(&c, err);
+  /* What the runtime's process had open (celld: an fd or more per
+   * instance) goes before process.rlimits apply: under a low
+   * RLIMIT_NOFILE no fd above it could be opened any more (exec.fifo). */
+  int needed[] = {a->sync_fd, a->state_dirfd};
+  cell_close_fds_from(3 + a->preserve_fds, needed, 2);
   if (personality_apply(s, &err) < 0 || drop_privileges(&c, &err) < 0)
     fail(&c, err);
   close_fds_on_exec(a);

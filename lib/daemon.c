@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -115,7 +116,9 @@ static void watch_oom(struct instance *in) {
   cgroup_free(in->cgroup);
   in->cgroup = NULL;
   cell_error *err = NULL;
-  if (cgroup_open(in->rec->cgroup, &in->cgroup, &err) < 0 ||
+  if (cgroup_open(in->rec->cgroup, &in->cgroup, &err) == 0)
+    cgroup_keep_only(in->cgroup, "memory");
+  if (!in->cgroup ||
       cgroup_oom_count(in->cgroup, &in->oom_kills, &err) < 0) {
     log_debug("%s: no OOM events: %s", in->rec->name, err->msg);
     cell_error_free(&err);
@@ -866,6 +869,17 @@ static int resolve_group(struct daemon *d, cell_error **err) {
   return 0;
 }
 
+/* A few fds per instance: the usual soft limit of 1024 would stop celld
+ * at a few hundred.  The hard limit is what the admin allows. */
+static void raise_fd_limit(void) {
+  struct rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) < 0)
+      log_warn("raise RLIMIT_NOFILE: %s", strerror(errno));
+  }
+}
+
 int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   struct daemon d = {.cfg = cfg, .epfd = -1, .listenfd = -1, .sigfd = -1,
                      .instdirfd = -1, .oomfd = -1, .keeperfd = -1};
@@ -879,6 +893,7 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
     return -1;
   }
   signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
   d.epfd = epoll_create1(EPOLL_CLOEXEC);
   if (d.epfd < 0) {
     cell_fail_errno(err, "epoll_create1");
