@@ -106,6 +106,7 @@ void inst_destroy_now(struct daemon *d, struct instance *in,
                       cell_error **err);
 int daemon_exit_code(const siginfo_t *si);
 void inst_finish_destroy(struct daemon *d, struct instance *in);
+void daemon_test_pause(const char *where);
 
 /* ---- daemon-conn.c ---- */
 struct conn *daemon_find_conn(struct daemon *d, uint64_t id);

@@ -221,16 +221,6 @@ static int fill_record(struct daemon *d, struct conn *c,
   return idrange_alloc(&d->cfg->pool, used, d->n_inst, &r->id_start, err);
 }
 
-/* Test-only (docs/api.md): CELLD_TEST_PAUSE=create stops celld for 60 s
- * in the middle of a create (directory made, root mounted, no record yet),
- * so that a test can kill -9 it there. */
-static void test_pause(const char *where) {
-  const char *want = getenv("CELLD_TEST_PAUSE");
-  if (want && strcmp(want, where) == 0) {
-    log_warn("CELLD_TEST_PAUSE=%s: pausing", where);
-    sleep(60);
-  }
-}
 
 static int prepare_instance_dir(struct daemon *d, struct instance *in,
                                 cell_error **err) {
@@ -239,7 +229,7 @@ static int prepare_instance_dir(struct daemon *d, struct instance *in,
     return cell_fail_errno(err, "mkdir `%s/%s`", d->instances_dir, r->name);
   if (inst_mount_root(d, in, err) < 0)
     return -1;
-  test_pause("create");
+  daemon_test_pause("create");
   cleanup_free char *dir = daemon_inst_dir(d, r->name);
   int rc = 0;
   if (strcmp(r->init[0], DEFAULT_INIT) == 0 &&

@@ -374,6 +374,18 @@ void inst_stop(struct daemon *d, struct instance *in, int timeout) {
   arm_timer(d, in, timeout * 1000L, false);
 }
 
+/* Test-only (docs/api.md): CELLD_TEST_PAUSE=create stops celld for 60 s
+ * in the middle of a create (directory made, root mounted, no record yet),
+ * =destroy in the middle of a destroy (init killed, root unmounted, record
+ * still there), so that a test can kill -9 it there. */
+void daemon_test_pause(const char *where) {
+  const char *want = getenv("CELLD_TEST_PAUSE");
+  if (want && strcmp(want, where) == 0) {
+    log_warn("CELLD_TEST_PAUSE=%s: pausing", where);
+    sleep(60);
+  }
+}
+
 void inst_destroy_now(struct daemon *d, struct instance *in,
                       cell_error **err) {
   const char *name = in->rec->name;
@@ -386,6 +398,7 @@ void inst_destroy_now(struct daemon *d, struct instance *in,
     cell_fail(err, 0, "destroy `%s`: `%s` is still mounted", name, still_mounted);
     return;
   }
+  daemon_test_pause("destroy");
   if (cell_rm_rf_at(d->instdirfd, name, err) < 0)
     return;
   if (instance_record_remove(d->instdirfd, name, err) < 0)

@@ -375,3 +375,33 @@ EOF
   run -0 ctl create half --template "$TEMPLATE"
   ctl destroy half
 }
+
+@test "kill -9 of celld in the middle of a destroy: the next destroy finishes it" {
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  CELLD_TEST_PAUSE=destroy start_daemon
+  ctl create gone --template "$TEMPLATE" --init "/bin/sleep 100000"
+  ctl start gone
+  pid=$(field gone .pid)
+  ctl destroy gone -f &
+  client=$!
+  for _ in $(seq 100); do
+    grep -q "CELLD_TEST_PAUSE=destroy" "$D/celld.log" && break
+    sleep 0.1
+  done
+  grep -q "CELLD_TEST_PAUSE=destroy" "$D/celld.log"
+  kill -9 "$(cat "$D/celld.pid")"
+  status=0
+  wait "$client" || status=$?
+  [ "$status" = 3 ]
+  # Cut short: the init is gone, its root unmounted, its record still there.
+  ! kill -0 "$pid" 2>/dev/null
+  [ -e "$STATE/instances/gone.json" ]
+  start_daemon
+  [ "$(field gone .state)" = stopped ]
+  run -0 ctl destroy gone
+  [ ! -e "$STATE/instances/gone.json" ] && [ ! -e "$STATE/instances/gone" ]
+  ! grep -q " $STATE/instances/gone/" /proc/self/mountinfo
+  [ -z "$(find /sys/fs/cgroup/*"$CGPARENT" -name gone 2>/dev/null)" ]
+  run -1 ctl show gone
+}
