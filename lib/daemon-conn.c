@@ -2,7 +2,6 @@
  * and who the peer is (SO_PEERCRED). */
 #include "daemon.h"
 
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,6 @@
  * back to the client. */
 #include "daemon.h"
 
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -134,6 +134,21 @@ void exec_op_signal(struct daemon *d, struct conn *c,
                     const struct json_value *v);
 void exec_on_exit(struct daemon *d, int pidfd);
 
+/* ---- daemon-net.c ---- */
+/* The request's `networks` (may be NULL) into r->nets: names checked,
+ * addresses chosen (or the ones asked for checked), host veth names. */
+int daemon_net_plan(struct daemon *d, const struct json_value *networks,
+                    struct instance_record *r, cell_error **err);
+/* Give the namespace of pid its interfaces (loopback only without
+ * networks); on failure what was made is gone. */
+int daemon_net_attach(struct daemon *d, const struct instance_record *r,
+                      pid_t pid, cell_error **err);
+/* Remove the instance's veth pairs (gone ones are fine) and, when asked,
+ * the bridges no other instance uses (unless kept by the config). */
+void daemon_net_detach(struct daemon *d, const struct instance_record *r,
+                       bool remove_bridges);
+/* At startup: the bridges of networks no instance is on. */
+void daemon_net_sweep_bridges(struct daemon *d);
 
 /* ---- daemon-console.c ---- */
 /* Connect to the console keeper of our state dir, or start one. */

@@ -1,7 +1,6 @@
 /* celld's API ops: validation of each request and what it does. */
 #include "daemon.h"
 
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -218,9 +217,10 @@ static int fill_record(struct daemon *d, struct conn *c,
   r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, name);
   cleanup_free uint32_t *used = NULL;
   used_ranges(d, &used);
-  return idrange_alloc(&d->cfg->pool, used, d->n_inst, &r->id_start, err);
+  if (idrange_alloc(&d->cfg->pool, used, d->n_inst, &r->id_start, err) < 0)
+    return -1;
+  return daemon_net_plan(d, json_object_get(v, "networks"), r, err);
 }
-
 
 static int prepare_instance_dir(struct daemon *d, struct instance *in,
                                 cell_error **err) {
@@ -251,7 +251,7 @@ static void op_create(struct daemon *d, struct conn *c,
                       const struct json_value *v) {
   static const char *const allowed[] = {
       "sname", "stemplate", "nmemory", "ncpus", "npids", "ainit",
-      "bautostart", "srestart", "shostname", NULL};
+      "bautostart", "srestart", "shostname", "anetworks", NULL};
   cell_error *err = NULL;
   if (!c->root && !c->member) {
     conn_error(d, c, "permission denied: only root and members of the celld group may create instances");

@@ -1,7 +1,6 @@
 /* celld's event loop and the lifecycle of its instances. */
 #include "daemon.h"
 
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -327,7 +326,9 @@ static int create_and_start(struct daemon *d, struct instance *in,
   int pidfd = cell_pidfd_open(pid);
   if (pidfd < 0)
     return cell_fail_errno(err, "pidfd_open %d", (int)pid);
-  if (container_start(d->runroot, in->rec->name, err) < 0) {
+  /* Its network namespace exists and its init has not run yet. */
+  if (daemon_net_attach(d, in->rec, pid, err) < 0 ||
+      container_start(d->runroot, in->rec->name, err) < 0) {
     close(pidfd);
     return -1;
   }
@@ -347,6 +348,7 @@ int inst_start(struct daemon *d, struct instance *in,
   runtime_delete(d, in->rec->name);
   if (inst_mount_root(d, in, err) < 0 || create_and_start(d, in, dir, err) < 0) {
     runtime_delete(d, in->rec->name);
+    daemon_net_detach(d, in->rec, false);
     rootfs_umount(d, in->rec->name);
     return cell_error_wrap(err, "start `%s`", in->rec->name);
   }
@@ -391,6 +393,7 @@ void inst_destroy_now(struct daemon *d, struct instance *in,
   const char *name = in->rec->name;
   runtime_delete(d, name);
   daemon_console_remove(d, name);
+  daemon_net_detach(d, in->rec, true);
   rootfs_umount(d, name);
   cleanup_free char *dir = daemon_inst_dir(d, name);
   cleanup_free char *still_mounted = xasprintf("%s/rootfs", dir);
@@ -448,6 +451,7 @@ static void instance_exited(struct daemon *d, struct instance *in, int code) {
   on_oom_check(d, in);
   unwatch_oom(in);
   runtime_delete(d, in->rec->name);
+  daemon_net_detach(d, in->rec, false);
   rootfs_umount(d, in->rec->name);
   in->rec->exit_code = code;
   free(in->rec->exit_time);
@@ -672,6 +676,7 @@ static int load_instances(struct daemon *d, cell_error **err) {
   sweep_orphans(d, d->runroot, true);
   sweep_orphans(d, d->instances_dir, false);
   sweep_exec_dir(d);
+  daemon_net_sweep_bridges(d);
   for (size_t i = 0; i < d->n_inst; i++)
     adopt(d, d->inst[i]);
   return 0;

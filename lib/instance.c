@@ -19,6 +19,13 @@ void instance_record_free(struct instance_record *r) {
   free(r->template_dir);
   free(r->hostname);
   free(r->cgroup);
+  for (size_t i = 0; i < r->n_nets; i++) {
+    free(r->nets[i].network);
+    free(r->nets[i].ifname);
+    free(r->nets[i].host_veth);
+    free(r->nets[i].ipv4);
+    free(r->nets[i].ipv6);
+  }
   cell_strv_free(r->init);
   free(r->state);
   free(r->exit_time);
@@ -114,6 +121,21 @@ char *instance_record_to_json(const struct instance_record *r, bool pretty) {
   json_gen_kv_string(g, "created", r->created);
   json_gen_kv_string(g, "rootfs_mode", r->rootfs_mode ? r->rootfs_mode : "");
   json_gen_kv_string(g, "cgroup", r->cgroup);
+  json_gen_key(g, "networks");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < r->n_nets; i++) {
+    const struct instance_net *n = &r->nets[i];
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "network", n->network);
+    json_gen_kv_string(g, "interface", n->ifname);
+    json_gen_kv_string(g, "host_veth", n->host_veth);
+    json_gen_key(g, "ipv4");
+    n->ipv4 ? json_gen_string(g, n->ipv4) : json_gen_null(g);
+    json_gen_key(g, "ipv6");
+    n->ipv6 ? json_gen_string(g, n->ipv6) : json_gen_null(g);
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
   json_gen_object_close(g);
   char *out = json_gen_finish(g, NULL);
   json_gen_free(g);
@@ -142,6 +164,29 @@ static int get_int(const struct json_value *o, const char *key, int64_t min,
   return 0;
 }
 
+static int read_nets(const struct json_value *o, struct instance_record *r,
+                     cell_error **err) {
+  const struct json_value *a = json_object_get(o, "networks");
+  if (!a)
+    return 0; /* written before networks existed */
+  if (a->type != JSON_ARRAY || a->u.array.len > INSTANCE_MAX_NETS)
+    return cell_fail(err, 0, "networks: must be an array of at most %d",
+                     INSTANCE_MAX_NETS);
+  for (size_t i = 0; i < a->u.array.len; i++) {
+    const struct json_value *e = a->u.array.items[i];
+    struct instance_net *n = &r->nets[r->n_nets++];
+    if (e->type != JSON_OBJECT)
+      return cell_fail(err, 0, "networks[%zu]: must be an object", i);
+    if (get_string(e, "network", false, &n->network, err) < 0 ||
+        get_string(e, "interface", false, &n->ifname, err) < 0 ||
+        get_string(e, "host_veth", false, &n->host_veth, err) < 0 ||
+        get_string(e, "ipv4", true, &n->ipv4, err) < 0 ||
+        get_string(e, "ipv6", true, &n->ipv6, err) < 0)
+      return cell_error_wrap(err, "networks[%zu]", i);
+  }
+  return 0;
+}
+
 static int read_record(const struct json_value *o, struct instance_record *r,
                        cell_error **err) {
   int64_t owner, start, count, restarts, code = -1;
@@ -162,6 +207,8 @@ static int read_record(const struct json_value *o, struct instance_record *r,
       get_string(o, "created", false, &r->created, err) < 0 ||
       get_string(o, "rootfs_mode", true, &r->rootfs_mode, err) < 0 ||
       get_string(o, "cgroup", true, &r->cgroup, err) < 0)
+    return -1;
+  if (read_nets(o, r, err) < 0)
     return -1;
   if (r->cgroup && r->cgroup[0] != '/')
     return cell_fail(err, 0, "cgroup: must be an absolute path");
@@ -263,6 +310,15 @@ int instance_record_load_all(int dirfd, struct instance_record ***out,
       if (warn)
         warn(e->d_name, e2->msg);
       cell_error_free(&e2);
+      continue;
+    }
+    /* A record is found by its file name: one that names another instance
+     * would give two instances one name. */
+    size_t stem = strlen(e->d_name) - strlen(".json");
+    if (strlen(r->name) != stem || strncmp(r->name, e->d_name, stem) != 0) {
+      if (warn)
+        warn(e->d_name, "the record names another instance");
+      instance_record_free(r);
       continue;
     }
     list = xrealloc(list, (count + 1) * sizeof(*list));

@@ -20,6 +20,17 @@
 
 #define INSTANCE_NAME_MAX 63
 
+#define INSTANCE_MAX_NETS 8
+
+/* The instance's place on one network, fixed at create. */
+struct instance_net {
+  char *network;   /* name in celld.conf */
+  char *ifname;    /* inside: eth0, eth1, ... in the order given */
+  char *host_veth; /* the host end, on the network's bridge */
+  char *ipv4;      /* NULL when the network has no IPv4 subnet */
+  char *ipv6;      /* NULL when the network has no IPv6 subnet */
+};
+
 enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
 struct instance_record {
@@ -43,6 +54,8 @@ struct instance_record {
   char *created;        /* RFC 3339 */
   char *rootfs_mode;    /* "idmap" or "copy" */
   char *cgroup;         /* its cgroup path, fixed at create: <cgroup_parent>/<name> */
+  struct instance_net nets[INSTANCE_MAX_NETS]; /* none: loopback only */
+  size_t n_nets;
 };
 
 void instance_record_free(struct instance_record *r);

@@ -338,6 +338,7 @@ struct link_change {
   uint16_t attr;
   uint32_t u32;
   const char *str;
+  const uint8_t *mac; /* 6 bytes, for IFLA_ADDRESS */
   unsigned flags, change;
 };
 
@@ -350,7 +351,9 @@ static int link_modify(struct nl_sock *nl, uint16_t type, const char *name,
   if (c) {
     ifi->ifi_flags = c->flags;
     ifi->ifi_change = c->change;
-    if (c->str)
+    if (c->mac)
+      mnl_attr_put(h, c->attr, 6, c->mac);
+    else if (c->str)
       mnl_attr_put_strz(h, c->attr, c->str);
     else if (c->attr)
       mnl_attr_put_u32(h, c->attr, c->u32);
@@ -397,6 +400,13 @@ int nl_link_set_mtu(struct nl_sock *nl, const char *name, unsigned mtu,
   if (r < 0)
     return cell_fail(err, -r, "set the MTU of `%s` to %u", name, mtu);
   return 0;
+}
+
+int nl_link_set_mac(struct nl_sock *nl, const char *name, const uint8_t mac[6],
+                    cell_error **err) {
+  struct link_change c = {.attr = IFLA_ADDRESS, .mac = mac};
+  int r = link_modify(nl, RTM_NEWLINK, name, &c);
+  return r < 0 ? fail_link(err, r, "set the MAC address", name) : 0;
 }
 
 int nl_link_set_up(struct nl_sock *nl, const char *name, bool up,

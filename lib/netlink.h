@@ -77,6 +77,8 @@ int nl_link_rename(struct nl_sock *nl, const char *name, const char *new_name,
                    cell_error **err);
 int nl_link_set_mtu(struct nl_sock *nl, const char *name, unsigned mtu,
                     cell_error **err);
+int nl_link_set_mac(struct nl_sock *nl, const char *name, const uint8_t mac[6],
+                    cell_error **err);
 int nl_link_set_up(struct nl_sock *nl, const char *name, bool up,
                    cell_error **err);
 /* Make name a port of the bridge `master`. */

@@ -292,12 +292,15 @@ int network_bridge_ensure(const char *bridge, const struct net_addr *gateways,
 /* lo, then ifname: MTU, addresses, up, and the routes (they need the link
  * up and the gateway's subnet on it). */
 static int configure_inside(struct nl_sock *nl, const char *ifname,
-                            unsigned mtu, const struct net_addr *addrs,
+                            const uint8_t *mac, unsigned mtu,
+                            const struct net_addr *addrs,
                             size_t n_addrs, const struct net_ip *gateways,
                             size_t n_gateways, cell_error **err) {
   if (nl_link_set_up(nl, "lo", true, err) < 0)
     return -1;
   if (mtu && nl_link_set_mtu(nl, ifname, mtu, err) < 0)
+    return -1;
+  if (mac && nl_link_set_mac(nl, ifname, mac, err) < 0)
     return -1;
   for (size_t i = 0; i < n_addrs; i++)
     if (nl_addr_add(nl, ifname, &addrs[i], err) < 0)
@@ -319,7 +322,7 @@ static void temp_peer_name(const char *host_veth, char out[IFNAMSIZ]) {
 
 static int attach_steps(struct nl_sock *host, int netns_fd, const char *bridge,
                         const char *host_veth, const char *peer,
-                        const char *ifname, unsigned mtu,
+                        const char *ifname, const uint8_t *mac, unsigned mtu,
                         const struct net_addr *addrs, size_t n_addrs,
                         const struct net_ip *gateways, size_t n_gateways,
                         cell_error **err) {
@@ -333,12 +336,13 @@ static int attach_steps(struct nl_sock *host, int netns_fd, const char *bridge,
   if (strcmp(peer, ifname) != 0 &&
       nl_link_rename(inside, peer, ifname, err) < 0)
     return -1;
-  return configure_inside(inside, ifname, mtu, addrs, n_addrs, gateways,
+  return configure_inside(inside, ifname, mac, mtu, addrs, n_addrs, gateways,
                           n_gateways, err);
 }
 
 int network_attach(int netns_fd, const char *bridge, const char *host_veth,
-                   const char *ifname, unsigned mtu, const struct net_addr *addrs,
+                   const char *ifname, const uint8_t *mac, unsigned mtu,
+                   const struct net_addr *addrs,
                    size_t n_addrs, const struct net_ip *gateways,
                    size_t n_gateways, cell_error **err) {
   if (net_ifname_validate(host_veth, err) < 0 ||
@@ -351,7 +355,7 @@ int network_attach(int netns_fd, const char *bridge, const char *host_veth,
     return -1;
   if (nl_veth_add(host, host_veth, peer, mtu, err) < 0)
     return -1;
-  if (attach_steps(host, netns_fd, bridge, host_veth, peer, ifname, mtu, addrs,
+  if (attach_steps(host, netns_fd, bridge, host_veth, peer, ifname, mac, mtu, addrs,
                    n_addrs, gateways, n_gateways, err) == 0)
     return 0;
   /* Deleting the host end takes the peer with it, wherever it is. */

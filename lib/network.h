@@ -72,11 +72,13 @@ int network_bridge_ensure(const char *bridge, const struct net_addr *gateways,
                           size_t n_gateways, unsigned mtu, cell_error **err);
 /* A veth pair host_veth <-> a temporary peer; host_veth joins the bridge
  * and comes up; the peer moves into the namespace netns_fd, becomes ifname
- * with the MTU (0: leave it), the addresses and default routes via the
+ * with the MAC address mac (6 bytes; NULL: a random one), the
+ * MTU (0: leave it), the addresses and default routes via the
  * gateways (one per family at most, may be none), and comes up with lo.
  * On failure the pair is deleted. */
 int network_attach(int netns_fd, const char *bridge, const char *host_veth,
-                   const char *ifname, unsigned mtu, const struct net_addr *addrs,
+                   const char *ifname, const uint8_t *mac, unsigned mtu,
+                   const struct net_addr *addrs,
                    size_t n_addrs, const struct net_ip *gateways,
                    size_t n_gateways, cell_error **err);
 /* Only lo, up: a namespace without networks. */

@@ -134,17 +134,31 @@ static char *limits_text(const struct json_value *i) {
   return xasprintf("%s/%s/%s", m, c, p);
 }
 
+/* The first address of the first network (IPv4 before IPv6), or "-". */
+static const char *address_text(const struct json_value *i) {
+  const struct json_value *nets = json_object_get(i, "networks");
+  if (!nets || nets->type != JSON_ARRAY || nets->u.array.len == 0)
+    return "-";
+  const struct json_value *n = nets->u.array.items[0];
+  for (const char *const *k = (const char *const[]){"ipv4", "ipv6", NULL}; *k; k++) {
+    const struct json_value *a = json_object_get(n, *k);
+    if (a && a->type == JSON_STRING)
+      return a->u.string;
+  }
+  return "-";
+}
+
 static void print_table(const struct json_value *list) {
-  printf("%-20s %-10s %-8s %-10s %-5s %-18s %s\n", "NAME", "STATE", "PID",
-         "IDS", "EXIT", "MEM/CPU/PIDS", "TEMPLATE");
+  printf("%-20s %-10s %-8s %-10s %-5s %-18s %-16s %s\n", "NAME", "STATE", "PID",
+         "IDS", "EXIT", "MEM/CPU/PIDS", "ADDRESS", "TEMPLATE");
   for (size_t k = 0; list && k < list->u.array.len; k++) {
     const struct json_value *i = list->u.array.items[k];
     long long code = n_of(i, "exit_code", -1);
     cleanup_free char *exit = code >= 0 ? xasprintf("%lld", code) : xstrdup("-");
     cleanup_free char *lim = limits_text(i);
-    printf("%-20s %-10s %-8lld %-10lld %-5s %-18s %s\n", s_of(i, "name"),
+    printf("%-20s %-10s %-8lld %-10lld %-5s %-18s %-16s %s\n", s_of(i, "name"),
            s_of(i, "state"), n_of(i, "pid", 0), n_of(i, "id_start", 0), exit,
-           lim, s_of(i, "template"));
+           lim, address_text(i), s_of(i, "template"));
   }
 }
 
@@ -165,6 +179,16 @@ static void print_show(const struct json_value *i) {
   printf("%-12s %s\n", "limits", lim);
   printf("%-12s %lld\n", "owner", n_of(i, "owner", 0));
   printf("%-12s %lld\n", "restarts", n_of(i, "restarts", 0));
+  const struct json_value *nets = json_object_get(i, "networks");
+  for (size_t k = 0; nets && nets->type == JSON_ARRAY && k < nets->u.array.len; k++) {
+    const struct json_value *n = nets->u.array.items[k];
+    printf("%-12s %s on %s:", "network", s_of(n, "interface"), s_of(n, "network"));
+    if (json_object_get(n, "ipv4") && json_object_get(n, "ipv4")->type == JSON_STRING)
+      printf(" %s", s_of(n, "ipv4"));
+    if (json_object_get(n, "ipv6") && json_object_get(n, "ipv6")->type == JSON_STRING)
+      printf(" %s", s_of(n, "ipv6"));
+    printf(" (host side %s)\n", s_of(n, "host_veth"));
+  }
   const struct json_value *init = json_object_get(i, "init");
   printf("%-12s", "init");
   for (size_t k = 0; init && init->type == JSON_ARRAY && k < init->u.array.len; k++)
@@ -211,7 +235,7 @@ static void usage(FILE *f) {
           "usage: cellctl [--socket PATH] COMMAND ...\n"
           "  create NAME --template DIR [--memory SIZE] [--cpus N] [--pids N]\n"
           "         [--init CMD] [--autostart] [--restart no|on-failure[:N]|always]\n"
-          "         [--hostname H]\n"
+          "         [--hostname H] [--net NETWORK[:ADDRESS]]... (eth0, eth1, ...)\n"
           "  start NAME | stop NAME [--timeout S] | restart NAME [--timeout S]\n"
           "  destroy NAME [-f] | list [--json] | show NAME [--json]\n"
           "  set NAME memory=SIZE cpus=N pids=N | events [--json]\n"
@@ -241,6 +265,24 @@ static void gen_init(struct json_gen *g, const char *cmd) {
   json_gen_array_close(g);
 }
 
+/* --net NAME[:ADDR], in order: eth0, eth1, ...  NAME has no `:`, so an
+ * IPv6 ADDR keeps all of its own. */
+static void gen_networks(struct json_gen *g, const char *const *nets, size_t n) {
+  json_gen_key(g, "networks");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < n; i++) {
+    const char *colon = strchr(nets[i], ':');
+    cleanup_free char *name =
+        colon ? xstrndup(nets[i], (size_t)(colon - nets[i])) : xstrdup(nets[i]);
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "network", name);
+    if (colon)
+      json_gen_kv_string(g, "address", colon + 1);
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+}
+
 static int build_create(int argc, char **argv, struct json_gen *g) {
   static const struct option opts[] = {
       {"template", required_argument, NULL, 't'},
@@ -251,8 +293,11 @@ static int build_create(int argc, char **argv, struct json_gen *g) {
       {"autostart", no_argument, NULL, 'a'},
       {"restart", required_argument, NULL, 'r'},
       {"hostname", required_argument, NULL, 'H'},
+      {"net", required_argument, NULL, 'n'},
       {NULL, 0, NULL, 0},
   };
+  const char *nets[16];
+  size_t n_nets = 0;
   int o;
   while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
     long long n;
@@ -285,11 +330,18 @@ static int build_create(int argc, char **argv, struct json_gen *g) {
     case 'a': json_gen_kv_bool(g, "autostart", true); break;
     case 'r': json_gen_kv_string(g, "restart", optarg); break;
     case 'H': json_gen_kv_string(g, "hostname", optarg); break;
+    case 'n':
+      if (n_nets == sizeof(nets) / sizeof(*nets))
+        return usage_error("--net `%s`: too many networks", optarg);
+      nets[n_nets++] = optarg;
+      break;
     default: return EXIT_USAGE;
     }
   }
   if (optind != argc)
     return usage_error("create: unexpected `%s`", argv[optind]);
+  if (n_nets > 0)
+    gen_networks(g, nets, n_nets);
   return EXIT_OK;
 }
 
