@@ -46,7 +46,7 @@ help:
 	@echo "make asan       build and run every test under ASan + UBSan"
 	@echo "make demo       build a busybox rootfs and run a demo container"
 	@echo "make install    install into \$$DESTDIR\$$PREFIX"
-	@echo "make bench      cell against crun and runc (figures, not tests)"
+	@echo "make bench      cell against crun and runc, celld's cost per instance (figures)"
 
 deps:
 	apt-get update
@@ -100,9 +100,11 @@ asan:
 	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  CFLAGS="-O1 -g" check
 
-# Figures, not tests: cell against crun and runc on one bundle (needs root).
+# Figures, not tests: cell against crun and runc on one bundle, and what an
+# instance costs celld (needs root).
 bench: all rootfs $(BUILD)/timeit
 	tests/bench/bench.sh $(BUILD)
+	tests/bench/bench-celld.sh $(BUILD)
 
 $(BUILD)/timeit: tests/bench/timeit.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<

@@ -278,19 +278,19 @@ EOF
   ctl destroy dup
 }
 
-@test "20 instances created, started, listed and destroyed without a leak" {
-  n=${CELLD_TEST_COUNT:-20}
-  start=$(date +%s%N)
+@test "100 instances created, started, listed and destroyed without a leak" {
+  n=${CELLD_TEST_COUNT:-100}
+  ctl create first --template "$TEMPLATE"
+  lowest=$(field first .id_start)
+  ctl destroy first
   for i in $(seq "$n"); do
     ctl create "many-$i" --template "$TEMPLATE" --memory 32M --pids 50 --init "/bin/sleep 100000"
     ctl start "many-$i"
   done
-  end=$(date +%s%N)
-  echo "# create+start of $n: $(((end - start) / 1000000)) ms" >&3
-  echo "# celld RSS with $n running: $(awk '/VmRSS/{print $2, $3}' /proc/"$(cat "$D/celld.pid")"/status)" >&3
   many='[.[] | select(.name | startswith("many-"))]'
   [ "$(ctl list --json | jq "$many"' | map(select(.state == "running")) | length')" = "$n" ]
   [ "$(ctl list --json | jq "$many"' | map(.id_start) | unique | length')" = "$n" ]
+  [ "$(ctl list | grep -c '^many-.* running ')" = "$n" ]
   for i in $(seq "$n"); do
     ctl destroy "many-$i" -f
   done
@@ -298,6 +298,12 @@ EOF
   ! grep -q " $STATE/instances/many-" /proc/self/mountinfo
   [ -z "$(ls "$STATE/instances" | grep many-)" ]
   [ -z "$(ls "$STATE/run" | grep many-)" ]
+  [ -z "$(find /sys/fs/cgroup/*"$CGPARENT" -name 'many-*' 2>/dev/null)" ]
+  [ -z "$(pool_pids $((POOL_START + 65536 * 200)))" ]
+  # Every range is free again: the next instance gets the lowest one.
+  ctl create again --template "$TEMPLATE"
+  [ "$(field again .id_start)" = "$lowest" ]
+  ctl destroy again
 }
 
 @test "exec and enter: through celld, exit code and output, a pty for enter" {
