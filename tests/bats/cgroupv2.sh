@@ -1,7 +1,7 @@
 #!/bin/bash
 # The cgroup tests once more on a cgroup v2 only kernel: boot the VM of
 # VM_RUN once and run build/tests/test-cgroup and tests/bats/cgroups.bats
-# in it (make check-cgroupv2).
+# in it (make check-cgroupv2), and a selection of the celld tests.
 #
 # Usage: tests/bats/cgroupv2.sh VM_RUN [BUILD_DIR]
 #
@@ -63,6 +63,13 @@ echo "# tests/bats/cgroups.bats"
 # Everything takes ~50 times longer in the guest: so may the waits.
 CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
   BATS_TEST_TIMEOUT=600 bats --timing tests/bats/cgroups.bats
+# celld on cgroup v2 alone: an instance'"'"'s lifecycle and limits, its OOM
+# event, a console, and two instances on a network.
+echo "# tests/bats/celld*.bats (a selection)"
+export CELLD="$2/celld" CELLCTL="$2/cellctl" BATS_TEST_TIMEOUT=600
+bats --timing -f "lifecycle|events: oom" tests/bats/celld.bats
+bats --timing -f "ring buffer on attach" tests/bats/celld-console.bats
+bats --timing -f "reach each other" tests/bats/celld-net.bats
 '
 
 start=$(date +%s)
