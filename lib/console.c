@@ -111,21 +111,9 @@ int console_send(int sock, char type, const void *data, size_t len, int fd,
                  int flags) {
   struct iovec iov[2] = {{.iov_base = &type, .iov_len = 1},
                          {.iov_base = (void *)data, .iov_len = len}};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
-  memset(&control, 0, sizeof(control));
+  union cell_fd_control control;
   struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
-  if (fd >= 0) {
-    mh.msg_control = control.buf;
-    mh.msg_controllen = sizeof(control.buf);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
+  cell_msg_attach_fds(&mh, &control, &fd, fd >= 0);
   ssize_t n;
   do
     n = sendmsg(sock, &mh, flags | MSG_NOSIGNAL);

@@ -80,25 +80,31 @@ static int keeper_send(struct daemon *d, char type, const char *name, int fd,
   return cell_fail(err, 0, "console keeper: does not answer");
 }
 
+int daemon_pty_listener(const char *path, cell_error **err) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(sa.sun_path))
+    return cell_fail(err, ENAMETOOLONG, "console socket `%s`", path);
+  strcpy(sa.sun_path, path);
+  unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return cell_fail_errno(err, "socket");
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+    cell_fail_errno(err, "console socket `%s`", path);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 int daemon_console_listen(struct daemon *d, struct instance *in, char **path,
                           cell_error **err) {
   /* Short (sun_path is 108 bytes) and unique among running instances. */
   cleanup_free char *p = xasprintf("%s/console-%u.sock", d->execdir,
                                    (unsigned)in->rec->id_start);
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(p) >= sizeof(sa.sun_path))
-    return cell_fail(err, ENAMETOOLONG, "console socket `%s`", p);
-  strcpy(sa.sun_path, p);
-  unlink(p);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return cell_fail_errno(err, "socket");
-  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-    cell_fail_errno(err, "console socket `%s`", p);
-    close(fd);
-    return -1;
-  }
-  *path = steal_pointer(&p);
+  int fd = daemon_pty_listener(p, err);
+  if (fd >= 0)
+    *path = steal_pointer(&p);
   return fd;
 }
 

@@ -70,25 +70,6 @@ static int check_exec_request(const struct json_value *v, char **args,
   return 0;
 }
 
-/* A listening socket for the exec's pty master (exec_opts.console_socket
- * is a path). */
-static int console_listener(const char *path, cell_error **err) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof(sa.sun_path))
-    return cell_fail(err, 0, "socket `%s`: path too long", path);
-  strcpy(sa.sun_path, path);
-  unlink(path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return cell_fail_errno(err, "socket");
-  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-    cell_fail_errno(err, "socket `%s`", path);
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 static int read_pid_file(const char *path, pid_t *pid, cell_error **err) {
   cleanup_free char *text = NULL;
   size_t len = 0;
@@ -111,7 +92,7 @@ static int spawn_exec(struct daemon *d, struct conn *c, struct instance *in,
   cleanup_free char *sockpath = xasprintf("%s/%llu.sock", d->execdir,
                                           (unsigned long long)c->id);
   cleanup_close int listener = -1;
-  if (tty && (listener = console_listener(sockpath, err)) < 0)
+  if (tty && (listener = daemon_pty_listener(sockpath, err)) < 0)
     return -1;
   struct exec_opts o = {.root = d->runroot, .id = in->rec->name, .args = args,
                         .env = env, .cwd = cwd, .tty = tty, .detach = true,

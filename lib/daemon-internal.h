@@ -151,6 +151,9 @@ void daemon_net_detach(struct daemon *d, const struct instance_record *r,
 void daemon_net_sweep_bridges(struct daemon *d);
 
 /* ---- daemon-console.c ---- */
+/* A listening socket at path for a pty master (the runtime's
+ * console_socket): an instance's console, an exec's terminal. */
+int daemon_pty_listener(const char *path, cell_error **err);
 /* Connect to the console keeper of our state dir, or start one. */
 void daemon_console_init(struct daemon *d);
 void daemon_console_close(struct daemon *d);

@@ -64,8 +64,7 @@ int foreground_attach_terminal(struct foreground *f, int master,
   return 0;
 }
 
-/* Copy what is readable from `from` to `to`; false on EOF or error. */
-static bool pump(int from, int to) {
+bool foreground_pump(int from, int to) {
   char buf[16384];
   ssize_t n = read(from, buf, sizeof(buf));
   if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -116,7 +115,7 @@ static bool handle_signals(struct foreground *f, pid_t pid, int *exit_code) {
 static void drain_terminal(struct foreground *f) {
   while (f->master >= 0) {
     struct pollfd q = {f->master, POLLIN, 0};
-    if (poll(&q, 1, 0) <= 0 || !pump(f->master, STDOUT_FILENO))
+    if (poll(&q, 1, 0) <= 0 || !foreground_pump(f->master, STDOUT_FILENO))
       return;
   }
 }
@@ -136,12 +135,14 @@ int foreground_wait(struct foreground *f, pid_t pid, int *exit_code,
         continue;
       return cell_fail_errno(err, "poll");
     }
-    if ((p[1].revents & (POLLIN | POLLHUP)) && !pump(f->master, STDOUT_FILENO)) {
+    if ((p[1].revents & (POLLIN | POLLHUP)) &&
+        !foreground_pump(f->master, STDOUT_FILENO)) {
       close(f->master);
       f->master = -1;
       stdin_open = false;
     }
-    if ((p[2].revents & (POLLIN | POLLHUP)) && !pump(STDIN_FILENO, f->master))
+    if ((p[2].revents & (POLLIN | POLLHUP)) &&
+        !foreground_pump(STDIN_FILENO, f->master))
       stdin_open = false;
     if (p[0].revents & POLLIN)
       exited = handle_signals(f, pid, exit_code);

@@ -42,4 +42,7 @@ bool foreground_has_terminal(void);
  * at once).  A terminal without a size leaves consoleSize as it was. */
 void foreground_size_process(struct spec_process *p);
 
+/* Copy what is readable now from `from` to `to`; false on EOF or error. */
+bool foreground_pump(int from, int to);
+
 #endif

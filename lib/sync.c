@@ -23,20 +23,8 @@ static int send_raw(int fd, int type, int errnum, const char *payload,
     len = SYNC_MAX_PAYLOAD;
   struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)payload, len}};
   struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
-  if (passed_fd >= 0) {
-    memset(&control, 0, sizeof(control));
-    mh.msg_control = control.buf;
-    mh.msg_controllen = sizeof(control.buf);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &passed_fd, sizeof(int));
-  }
+  union cell_fd_control control;
+  cell_msg_attach_fds(&mh, &control, &passed_fd, passed_fd >= 0);
   ssize_t r;
   do
     r = sendmsg(fd, &mh, MSG_NOSIGNAL);

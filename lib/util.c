@@ -368,27 +368,29 @@ void cell_reset_signals(void) {
   sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+void cell_msg_attach_fds(struct msghdr *mh, union cell_fd_control *ctl,
+                         const int *fds, size_t n) {
+  if (n == 0)
+    return;
+  memset(ctl, 0, sizeof(*ctl));
+  mh->msg_control = ctl->buf;
+  mh->msg_controllen = CMSG_SPACE(n * sizeof(int));
+  struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(n * sizeof(int));
+  memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+}
+
 /* The whole payload, the fd riding on the first sendmsg only (as the spec
  * asks when the data takes several calls). */
 int cell_send_with_fd(int sock, const char *data, size_t len, int fd) {
   bool fd_sent = false;
   while (len > 0) {
     struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-    union {
-      char buf[CMSG_SPACE(sizeof(int))];
-      struct cmsghdr align;
-    } control;
+    union cell_fd_control control;
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (!fd_sent) {
-      memset(&control, 0, sizeof(control));
-      mh.msg_control = control.buf;
-      mh.msg_controllen = sizeof(control.buf);
-      struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
+    cell_msg_attach_fds(&mh, &control, &fd, fd_sent ? 0 : 1);
     ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR)
       continue;

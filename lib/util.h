@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -100,6 +101,17 @@ void cell_reset_signals(void);
 void cell_close_fds_from(int from, const int *keep, size_t nkeep);
 /* Parse a decimal integer in [min,max]; false on any garbage. */
 bool cell_parse_ll(const char *s, long long min, long long max, long long *out);
+
+/* Control data with room for up to CELL_MAX_PASSED_FDS fds. */
+#define CELL_MAX_PASSED_FDS 4
+union cell_fd_control {
+  char buf[CMSG_SPACE(CELL_MAX_PASSED_FDS * sizeof(int))];
+  struct cmsghdr align;
+};
+/* Attach n fds (SCM_RIGHTS; n <= CELL_MAX_PASSED_FDS, 0: none) to mh, its
+ * control data in ctl. */
+void cell_msg_attach_fds(struct msghdr *mh, union cell_fd_control *ctl,
+                         const int *fds, size_t n);
 
 /* Send all of data over a unix stream socket, fd riding along
  * (SCM_RIGHTS) on the first sendmsg.  -1 with errno on failure. */

@@ -423,21 +423,11 @@ static int raw_mode(struct client *c) {
 
 /* Send the request with our stdin, stdout and stderr riding along. */
 static int send_with_stdio(int sock, const char *data, size_t len) {
-  union {
-    char buf[CMSG_SPACE(3 * sizeof(int))];
-    struct cmsghdr align;
-  } control;
-  memset(&control, 0, sizeof(control));
+  union cell_fd_control control;
   struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-                      .msg_control = control.buf,
-                      .msg_controllen = sizeof(control.buf)};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
   const int fds[3] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
-  memcpy(CMSG_DATA(c), fds, sizeof(fds));
+  cell_msg_attach_fds(&mh, &control, fds, 3);
   ssize_t n;
   do
     n = sendmsg(sock, &mh, MSG_NOSIGNAL);
@@ -503,21 +493,11 @@ static bool exit_line(const char *line, int *code) {
   return true;
 }
 
-static bool copy_some(int from, int to) {
-  char buf[16384];
-  ssize_t n = read(from, buf, sizeof(buf));
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return true;
-  if (n <= 0)
-    return false;
-  return cell_write_all(to, buf, (size_t)n) >= 0;
-}
-
 /* What the pty still holds once the command is gone. */
 static void drain(int master) {
   struct pollfd p = {.fd = master, .events = POLLIN};
   while (poll(&p, 1, 50) > 0 && (p.revents & POLLIN) &&
-         copy_some(master, STDOUT_FILENO))
+         foreground_pump(master, STDOUT_FILENO))
     ;
 }
 
@@ -551,9 +531,9 @@ static int proxy(struct client *c, struct foreground *fg, int *code) {
       }
     }
     if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
-      in_open = copy_some(STDIN_FILENO, fg->master);
+      in_open = foreground_pump(STDIN_FILENO, fg->master);
     if (p[3].revents & (POLLIN | POLLHUP | POLLERR))
-      out_open = copy_some(fg->master, STDOUT_FILENO);
+      out_open = foreground_pump(fg->master, STDOUT_FILENO);
     /* The exit line may have come in the same read as the first answer. */
     bool buffered = c->buf && memchr(c->buf, '\n', c->len);
     if (buffered || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
