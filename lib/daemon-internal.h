@@ -149,6 +149,9 @@ void daemon_net_detach(struct daemon *d, const struct instance_record *r,
                        bool remove_bridges);
 /* At startup: the bridges of networks no instance is on. */
 void daemon_net_sweep_bridges(struct daemon *d);
+/* The `networks` op: the configured networks, with how many of the
+ * instances the peer may see are on each. */
+void daemon_net_op_list(struct daemon *d, struct conn *c);
 
 /* ---- daemon-console.c ---- */
 /* A listening socket at path for a pty master (the runtime's

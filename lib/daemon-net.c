@@ -286,3 +286,46 @@ void daemon_net_sweep_bridges(struct daemon *d) {
   for (size_t i = 0; i < d->cfg->n_networks; i++)
     remove_bridge_if_unused(d, &d->cfg->networks[i], NULL);
 }
+
+/* How many instances the peer may see are on the network. */
+static size_t instances_on(struct daemon *d, struct conn *c, const char *network) {
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_inst; i++) {
+    const struct instance_record *r = d->inst[i]->rec;
+    if (!conn_may_see(c, d->inst[i]))
+      continue;
+    for (size_t j = 0; j < r->n_nets; j++)
+      n += strcmp(r->nets[j].network, network) == 0;
+  }
+  return n;
+}
+
+void daemon_net_op_list(struct daemon *d, struct conn *c) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_key(g, "networks");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < d->cfg->n_networks; i++) {
+    const struct daemon_network *net = &d->cfg->networks[i];
+    char buf[64];
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "name", net->name);
+    json_gen_kv_string(g, "bridge", net->bridge);
+    json_gen_key(g, "subnet4");
+    net->has4 ? json_gen_string(g, net_subnet_to_string(&net->subnet4, buf, sizeof(buf)))
+              : json_gen_null(g);
+    json_gen_key(g, "subnet6");
+    net->has6 ? json_gen_string(g, net_subnet_to_string(&net->subnet6, buf, sizeof(buf)))
+              : json_gen_null(g);
+    json_gen_kv_int(g, "mtu", net->mtu);
+    json_gen_kv_bool(g, "keep_bridge", net->keep_bridge);
+    json_gen_kv_int(g, "instances", (int64_t)instances_on(d, c, net->name));
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}

@@ -500,12 +500,15 @@ static void dispatch(struct daemon *d, struct conn *c, const struct json_value *
     conn_error(d, c, "permission denied: not root and not a member of the celld group");
     return;
   }
-  if (strcmp(op, "list") == 0 || strcmp(op, "events") == 0) {
+  if (strcmp(op, "list") == 0 || strcmp(op, "events") == 0 ||
+      strcmp(op, "networks") == 0) {
     static const char *const none[] = {NULL};
     if (check_fields(v, none, &err) < 0)
       goto fail;
     if (op[0] == 'l') {
       op_list(d, c);
+    } else if (op[0] == 'n') {
+      daemon_net_op_list(d, c);
     } else {
       c->subscriber = true;
       conn_send(d, c, "{\"ok\":true}");

@@ -162,6 +162,24 @@ static void print_table(const struct json_value *list) {
   }
 }
 
+static const char *str_or_dash(const struct json_value *o, const char *key) {
+  const struct json_value *v = json_object_get(o, key);
+  return v && v->type == JSON_STRING ? v->u.string : "-";
+}
+
+static void print_networks(const struct json_value *list) {
+  printf("%-16s %-16s %-18s %-24s %-6s %s\n", "NAME", "BRIDGE", "IPV4", "IPV6",
+         "MTU", "INSTANCES");
+  for (size_t k = 0; list && list->type == JSON_ARRAY && k < list->u.array.len; k++) {
+    const struct json_value *n = list->u.array.items[k];
+    long long mtu = n_of(n, "mtu", 0);
+    cleanup_free char *m = mtu ? xasprintf("%lld", mtu) : xstrdup("-");
+    printf("%-16s %-16s %-18s %-24s %-6s %lld\n", s_of(n, "name"),
+           s_of(n, "bridge"), str_or_dash(n, "subnet4"), str_or_dash(n, "subnet6"),
+           m, n_of(n, "instances", 0));
+  }
+}
+
 static void print_show(const struct json_value *i) {
   const char *keys[] = {"name", "state", "template", "hostname", "restart",
                         "created", "exit_time", "rootfs_mode"};
@@ -241,6 +259,7 @@ static void usage(FILE *f) {
           "  set NAME memory=SIZE cpus=N pids=N | events [--json]\n"
           "  exec NAME [-t] -- CMD... | enter NAME (a login shell as its root)\n"
           "  console NAME   its console (the last 64 KiB first); Ctrl-] detaches\n"
+          "  networks [--json]  the networks instances can join (celld.conf)\n"
           "  raw            send stdin lines as they are, print the answers\n"
           "exit: 0 ok, 1 error from the daemon, 2 usage, 3 cannot connect;\n"
           "exec/enter: the command's status, 125 when it could not be run\n");
@@ -747,7 +766,8 @@ int main(int argc, char **argv) {
   for (const char *const *n = named; *n; n++)
     needs_name |= strcmp(cmd, *n) == 0;
   bool known = needs_name || strcmp(cmd, "list") == 0 ||
-               strcmp(cmd, "events") == 0 || strcmp(cmd, "raw") == 0;
+               strcmp(cmd, "events") == 0 || strcmp(cmd, "raw") == 0 ||
+               strcmp(cmd, "networks") == 0;
   if (!known) {
     json_gen_free(g);
     return usage_error("unknown command `%s`", cmd);
@@ -772,7 +792,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < rest && rc == EXIT_OK; k++) {
       if (strcmp(args[k], "--json") == 0 &&
           (strcmp(cmd, "list") == 0 || strcmp(cmd, "show") == 0 ||
-           strcmp(cmd, "events") == 0))
+           strcmp(cmd, "events") == 0 || strcmp(cmd, "networks") == 0))
         json = true;
       else if ((strcmp(args[k], "-f") == 0 || strcmp(args[k], "--force") == 0) &&
                strcmp(cmd, "destroy") == 0)
@@ -816,6 +836,12 @@ int main(int argc, char **argv) {
       print_json(list);
     else
       print_table(list);
+  } else if (strcmp(cmd, "networks") == 0) {
+    const struct json_value *nets = json_object_get(resp, "networks");
+    if (json)
+      print_json(nets);
+    else
+      print_networks(nets);
   } else if (strcmp(cmd, "show") == 0) {
     const struct json_value *inst = json_object_get(resp, "instance");
     if (json)

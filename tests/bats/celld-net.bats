@@ -188,6 +188,25 @@ new() { # NAME [--net ...]: created and started, an idle init
   ctl destroy both -f
 }
 
+@test "networks: what is configured, and how many instances are on each" {
+  new on-a --net a
+  ctl create on-both --template "$TEMPLATE" --net a --net b
+  run -0 ctl networks --json
+  [ "$(echo "$output" | jq -r '[.[].name] | sort | join(",")')" = a,b,default,tiny ]
+  [ "$(echo "$output" | jq -r '.[] | select(.name == "a") | .instances')" = 2 ]
+  [ "$(echo "$output" | jq -r '.[] | select(.name == "b") | "\(.instances) \(.mtu) \(.subnet6)"')" = "1 1400 null" ]
+  [ "$(echo "$output" | jq -r '.[] | select(.name == "default") | "\(.bridge) \(.subnet4) \(.subnet6)"')" = \
+    "cell0 10.210.0.0/16 fd00:ce11::/64" ]
+  run -0 ctl networks
+  [[ "${lines[0]}" == NAME*BRIDGE*IPV4*IPV6*MTU*INSTANCES ]]
+  [[ "$output" == *"a "*"$BRA"*"10.99.1.0/24"*"fd99:1::/64"*" 2"* ]]
+  # And the table of instances shows each one's first address.
+  run -0 ctl list
+  [[ "$output" == *"on-a "*"10.99.1."* ]]
+  ctl destroy on-a -f
+  ctl destroy on-both
+}
+
 @test "no network: loopback only, up" {
   new lonely
   run -0 x lonely ip -o link
