@@ -271,7 +271,7 @@ TEST(allocate_exhausted) {
   CHECK_CONTAINS(last_msg, "exhausted");
   /* A /24 filled by 253 instances plus the gateway. */
   const char *many[253];
-  char store[253][16];
+  char store[253][24]; /* room for any int, as -O1 cannot see i < 253 */
   for (int i = 0; i < 253; i++) {
     snprintf(store[i], sizeof(store[i]), "10.1.2.%d", i + 2);
     many[i] = store[i];
