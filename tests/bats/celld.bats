@@ -42,9 +42,9 @@ EOF
   start_daemon
 }
 
-start_daemon() {
+start_daemon() { # [celld flags...]
   "$CELLD" --foreground --debug --config "$D/celld.conf" --state-dir "$STATE" \
-    --socket "$SOCK" 2>>"$D/celld.log" 3>&- &
+    --socket "$SOCK" "$@" 2>>"$D/celld.log" 3>&- &
   echo $! >"$D/celld.pid"
   # A socket file may be left by a killed daemon: wait for one that answers.
   for _ in $(seq 100); do
@@ -410,4 +410,31 @@ EOF
   ! grep -q " $STATE/instances/gone/" /proc/self/mountinfo
   [ -z "$(find /sys/fs/cgroup/*"$CGPARENT" -name gone 2>/dev/null)" ]
   run -1 ctl show gone
+}
+
+@test "celld --autostart starts the instances marked autostart, in their order" {
+  ctl create auto-1 --template "$TEMPLATE" --init "/bin/sleep 100000" --autostart
+  ctl create plain --template "$TEMPLATE" --init "/bin/sleep 100000"
+  ctl create auto-2 --template "$TEMPLATE" --init "/bin/sleep 100000" --autostart
+  [ "$(field auto-1 .autostart)" = true ] && [ "$(field plain .autostart)" = false ]
+  # As at boot: the daemon comes up with nothing running.
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  lines_before=$(wc -l <"$D/celld.log")
+  start_daemon --autostart
+  [ "$(field auto-1 .state)" = running ]
+  [ "$(field auto-2 .state)" = running ]
+  [ "$(field plain .state)" = created ]
+  # In the order they were made: auto-1 first.
+  started=$(tail -n +"$((lines_before + 1))" "$D/celld.log" | grep -o 'auto-[12]: started' | tr '\n' ' ')
+  [ "$started" = "auto-1: started auto-2: started " ]
+  # Without the flag (a plain restart) nothing more is started.
+  ctl stop auto-2 --timeout 1
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  start_daemon
+  [ "$(field auto-2 .state)" = stopped ]
+  ctl destroy auto-1 -f
+  ctl destroy auto-2
+  ctl destroy plain
 }
