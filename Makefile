@@ -122,10 +122,12 @@ install: all
 	install -m 0755 rootfs-tools/mkrootfs-busybox $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
 	install -m 0644 config/*.json $(DESTDIR)$(PREFIX)/share/cell/
 	install -m 0644 config/celld.conf config/celld.service $(DESTDIR)$(PREFIX)/share/cell/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/cell
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/cell/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cell $(DESTDIR)$(PREFIX)/bin/celld $(DESTDIR)$(PREFIX)/bin/cellctl $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
-	rm -rf $(DESTDIR)$(PREFIX)/share/cell
+	rm -rf $(DESTDIR)$(PREFIX)/share/cell $(DESTDIR)$(PREFIX)/share/doc/cell
 
 clean:
 	rm -rf build build-asan
