@@ -60,6 +60,8 @@ start_daemon() {
   nsenter --net="/run/netns/$NETNS" "$CELLD" --foreground --debug --config "$D/celld.conf" --state-dir "$STATE" \
     --socket "$SOCK" 2>>"$D/celld.log" 3>&- &
   echo $! >"$D/celld.pid"
+  # Not a job of the test's shell: its kill -9 is no news to report.
+  disown $!
   for _ in $(seq 100); do
     "$CELLCTL" --socket "$SOCK" list >/dev/null 2>&1 && return 0
     sleep 0.1

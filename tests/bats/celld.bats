@@ -46,6 +46,8 @@ start_daemon() { # [celld flags...]
   "$CELLD" --foreground --debug --config "$D/celld.conf" --state-dir "$STATE" \
     --socket "$SOCK" "$@" 2>>"$D/celld.log" 3>&- &
   echo $! >"$D/celld.pid"
+  # Not a job of the test's shell: its kill -9 is no news to report.
+  disown $!
   # A socket file may be left by a killed daemon: wait for one that answers.
   for _ in $(seq 100); do
     "$CELLCTL" --socket "$SOCK" list >/dev/null 2>&1 && return 0
