@@ -440,3 +440,28 @@ EOF
   ctl destroy auto-2
   ctl destroy plain
 }
+
+@test "idmap = copy: the instance gets a copy of the template shifted to its range" {
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  cp "$D/celld.conf" "$D/celld.conf.idmap"
+  echo "idmap = copy" >>"$D/celld.conf"
+  start_daemon
+  ctl create copied --template "$TEMPLATE" --init "/bin/sleep 100000"
+  [ "$(field copied .rootfs_mode)" = copy ]
+  start=$(field copied .id_start)
+  # On the host the copy belongs to the range; the template is untouched.
+  [ "$(stat -c %u "$STATE/instances/copied/lower/bin/busybox")" = "$start" ]
+  [ "$(stat -c %u "$TEMPLATE/bin/busybox")" = 0 ]
+  ctl start copied
+  run -0 ctl exec copied -- sh -c 'id -u; stat -c %u /bin/busybox; echo made > /new-file'
+  [ "$output" = $'0\n0' ]
+  [ "$(stat -c %u "$STATE/instances/copied/upper/new-file")" = "$start" ]
+  [ ! -e "$TEMPLATE/new-file" ]
+  ctl destroy copied -f
+  [ ! -e "$STATE/instances/copied" ]
+  mv "$D/celld.conf.idmap" "$D/celld.conf"
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  start_daemon
+}
