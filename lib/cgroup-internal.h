@@ -112,6 +112,7 @@ int cgv1_set_devices(int fd, const struct dev_rule *rules, size_t n,
 int cgv1_freeze(int fd, bool frozen, cell_error **err);
 bool cgv1_is_frozen(int fd);
 int cgv1_oom_count(int fd, unsigned long long *n, cell_error **err);
+int cgv1_oom_eventfd(int fd, cell_error **err);
 void cgv1_stats_cpu(int cpu_fd, int cpuacct_fd, struct json_gen *g);
 void cgv1_stats_memory(int fd, struct json_gen *g);
 void cgv1_stats_blkio(int fd, struct json_gen *g);
@@ -146,6 +147,7 @@ bool cgv2_is_frozen(int fd);
 /* cgroup.kill: 1 when written, 0 when the kernel has no such file. */
 int cgv2_kill(int fd, cell_error **err);
 int cgv2_oom_count(int fd, unsigned long long *n, cell_error **err);
+int cgv2_oom_inotify(int fd, cell_error **err);
 void cgv2_stats_cpu(int fd, struct json_gen *g);
 void cgv2_stats_memory(int fd, struct json_gen *g);
 void cgv2_stats_io(int fd, struct json_gen *g);

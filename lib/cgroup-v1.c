@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "cgroup-internal.h"
@@ -396,6 +397,26 @@ int cgv1_oom_count(int fd, unsigned long long *n, cell_error **err) {
   cg_keyed_u64(text, "oom_kill", &v); /* absent before Linux 4.13 */
   *n = v;
   return 0;
+}
+
+/* The memory controller's OOM notification: an eventfd registered through
+ * cgroup.event_control on memory.oom_control (cgroup v1 only). */
+int cgv1_oom_eventfd(int fd, cell_error **err) {
+  cleanup_close int oc = openat(fd, "memory.oom_control", O_RDONLY | O_CLOEXEC);
+  cleanup_close int ec = openat(fd, "cgroup.event_control", O_WRONLY | O_CLOEXEC);
+  if (oc < 0 || ec < 0)
+    return cell_fail_errno(err, "open memory.oom_control, cgroup.event_control");
+  int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0)
+    return cell_fail_errno(err, "eventfd");
+  char line[32];
+  int n = snprintf(line, sizeof(line), "%d %d", efd, oc);
+  if (write(ec, line, (size_t)n) != n) {
+    cell_fail_errno(err, "register an OOM eventfd");
+    close(efd);
+    return -1;
+  }
+  return efd;
 }
 
 /* ---- stats --------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -494,6 +495,21 @@ int cgv2_oom_count(int fd, unsigned long long *n, cell_error **err) {
   cg_keyed_u64(text, "oom_kill", &v);
   *n = v;
   return 0;
+}
+
+/* cgroup v2 notifies changes of memory.events as file modifications. */
+int cgv2_oom_inotify(int fd, cell_error **err) {
+  int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (ifd < 0)
+    return cell_fail_errno(err, "inotify_init1");
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/fd/%d/memory.events", fd);
+  if (inotify_add_watch(ifd, path, IN_MODIFY) < 0) {
+    cell_fail_errno(err, "watch memory.events");
+    close(ifd);
+    return -1;
+  }
+  return ifd;
 }
 
 /* ---- stats --------------------------------------------------------------- */

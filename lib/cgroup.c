@@ -1549,6 +1549,21 @@ void cgroup_keep_only(struct cgroup *cg, const char *controller) {
   }
 }
 
+int cgroup_oom_watch(const struct cgroup *cg, cell_error **err) {
+  bool v2;
+  int fd = stats_fd(cg, "memory", "memory.events", &v2);
+  if (fd < 0)
+    return cell_fail(err, ENODEV, "cgroup `%s`: no memory controller",
+                     cg->path);
+  return v2 ? cgv2_oom_inotify(fd, err) : cgv1_oom_eventfd(fd, err);
+}
+
+void cgroup_oom_watch_ack(int fd) {
+  char buf[4096] __attribute__((aligned(8)));
+  while (read(fd, buf, sizeof(buf)) > 0)
+    ;
+}
+
 int cgroup_oom_count(const struct cgroup *cg, unsigned long long *n,
                      cell_error **err) {
   bool v2;

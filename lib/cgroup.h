@@ -69,6 +69,13 @@ int cgroup_destroy(struct cgroup *cg, cell_error **err);
  * controller: a long-lived watcher (celld, per instance) then holds one fd,
  * not one per hierarchy. */
 void cgroup_keep_only(struct cgroup *cg, const char *controller);
+/* An fd that becomes readable when the cgroup may have had an OOM event:
+ * an eventfd registered on memory.oom_control (v1), an inotify watch of
+ * memory.events (v2).  Read the count with cgroup_oom_count; on v1 the
+ * notice can come before the kill is counted.  cgroup_oom_watch_ack
+ * drains the fd. */
+int cgroup_oom_watch(const struct cgroup *cg, cell_error **err);
+void cgroup_oom_watch_ack(int fd);
 int cgroup_kill_all(const struct cgroup *cg, int signo, cell_error **err);
 int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n,
                 cell_error **err);

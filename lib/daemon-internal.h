@@ -40,6 +40,8 @@ struct instance {
   size_t n_waiters;
   struct cgroup *cgroup;        /* while running: for its OOM kill count */
   unsigned long long oom_kills; /* the count already reported */
+  int oom_fd;                   /* readable on an OOM event; -1: polled */
+  int oom_recheck;              /* ticks left to read the count again */
 };
 
 struct conn {
@@ -60,7 +62,7 @@ struct conn {
 };
 
 enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
-           TAG_OOM };
+           TAG_OOM, TAG_OOM_EVENT };
 
 struct daemon {
   const struct daemon_config *cfg;

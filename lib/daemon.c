@@ -62,10 +62,13 @@ struct instance *daemon_add_instance(struct daemon *d,
   in->rec = rec;
   in->pidfd = -1;
   in->timerfd = -1;
+  in->oom_fd = -1;
   d->inst = xrealloc(d->inst, (d->n_inst + 1) * sizeof(*d->inst));
   d->inst[d->n_inst++] = in;
   return in;
 }
+
+static void unwatch_oom(struct daemon *d, struct instance *in);
 
 static void free_instance(struct daemon *d, struct instance *in) {
   if (in->pidfd >= 0) {
@@ -76,7 +79,7 @@ static void free_instance(struct daemon *d, struct instance *in) {
     daemon_unwatch(d, in->timerfd);
     close(in->timerfd);
   }
-  cgroup_free(in->cgroup);
+  unwatch_oom(d, in);
   instance_record_free(in->rec);
   free(in->waiters);
   free(in);
@@ -110,10 +113,11 @@ void inst_save_or_log(struct daemon *d, struct instance *in) {
   }
 }
 
-/* Start counting the instance's OOM kills from what they are now. */
-static void watch_oom(struct instance *in) {
-  cgroup_free(in->cgroup);
-  in->cgroup = NULL;
+/* Start counting the instance's OOM kills from what they are now, and
+ * listen for the kernel's notice of the next one (read the count on it:
+ * no polling).  Without a notice fd the 500 ms tick reads the count. */
+static void watch_oom(struct daemon *d, struct instance *in) {
+  unwatch_oom(d, in);
   cell_error *err = NULL;
   if (cgroup_open(in->rec->cgroup, &in->cgroup, &err) == 0)
     cgroup_keep_only(in->cgroup, "memory");
@@ -123,10 +127,24 @@ static void watch_oom(struct instance *in) {
     cell_error_free(&err);
     cgroup_free(in->cgroup);
     in->cgroup = NULL;
+    return;
+  }
+  in->oom_fd = cgroup_oom_watch(in->cgroup, &err);
+  if (in->oom_fd < 0) {
+    log_debug("%s: OOM kill count polled: %s", in->rec->name, err->msg);
+    cell_error_free(&err);
+  } else {
+    daemon_watch(d, in->oom_fd, TAG_OOM_EVENT, EPOLLIN);
   }
 }
 
-static void unwatch_oom(struct instance *in) {
+static void unwatch_oom(struct daemon *d, struct instance *in) {
+  if (in->oom_fd >= 0) {
+    daemon_unwatch(d, in->oom_fd);
+    close(in->oom_fd);
+  }
+  in->oom_fd = -1;
+  in->oom_recheck = 0;
   cgroup_free(in->cgroup);
   in->cgroup = NULL;
 }
@@ -140,7 +158,23 @@ static void on_oom_check(struct daemon *d, struct instance *in) {
   }
   if (n > in->oom_kills) {
     in->oom_kills = n;
+    in->oom_recheck = 0;
     daemon_emit_event(d, in, "oom");
+  }
+}
+
+/* The kernel's notice.  On cgroup v1 it comes as the cgroup runs out of
+ * memory, maybe before the killer has counted its kill: the next ticks
+ * read the count again. */
+static void on_oom_event(struct daemon *d, int fd) {
+  cgroup_oom_watch_ack(fd);
+  for (size_t i = 0; i < d->n_inst; i++) {
+    struct instance *in = d->inst[i];
+    if (in->oom_fd != fd)
+      continue;
+    in->oom_recheck = 4;
+    on_oom_check(d, in);
+    return;
   }
 }
 
@@ -148,8 +182,14 @@ static void on_oom_tick(struct daemon *d) {
   uint64_t ticks;
   if (read(d->oomfd, &ticks, sizeof(ticks)) < 0)
     return;
-  for (size_t i = 0; i < d->n_inst; i++)
-    on_oom_check(d, d->inst[i]);
+  for (size_t i = 0; i < d->n_inst; i++) {
+    struct instance *in = d->inst[i];
+    if (in->oom_fd >= 0 && in->oom_recheck == 0)
+      continue;
+    if (in->oom_recheck > 0)
+      in->oom_recheck--;
+    on_oom_check(d, in);
+  }
 }
 
 static void answer_waiters(struct daemon *d, struct instance *in,
@@ -354,7 +394,7 @@ int inst_start(struct daemon *d, struct instance *in,
   }
   in->stopping = false;
   in->after = AFTER_NOTHING;
-  watch_oom(in);
+  watch_oom(d, in);
   inst_set_state(in, "running");
   if (inst_save(d, in, err) < 0)
     return -1;
@@ -449,7 +489,7 @@ static void instance_exited(struct daemon *d, struct instance *in, int code) {
   inst_disarm_timer(d, in);
   /* An OOM kill of the init itself is seen before it is forgotten. */
   on_oom_check(d, in);
-  unwatch_oom(in);
+  unwatch_oom(d, in);
   runtime_delete(d, in->rec->name);
   daemon_net_detach(d, in->rec, false);
   rootfs_umount(d, in->rec->name);
@@ -588,7 +628,7 @@ static void adopt(struct daemon *d, struct instance *in) {
     in->pidfd = pidfd;
     in->child = parent_of(pid) == getpid();
     daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
-    watch_oom(in);
+    watch_oom(d, in);
     inst_set_state(in, "running");
     inst_save_or_log(d, in);
     log_info("%s: found running as pid %d", name, (int)pid);
@@ -831,6 +871,8 @@ static void loop(struct daemon *d) {
         on_timer(d, fd);
       } else if (t == TAG_OOM) {
         on_oom_tick(d);
+      } else if (t == TAG_OOM_EVENT) {
+        on_oom_event(d, fd);
       } else if (t == TAG_EXEC) {
         exec_on_exit(d, fd);
       } else {

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -908,6 +909,60 @@ TEST(kill_all) {
     CHECK(destroy(opened) == 0);
 }
 
+/* ---- OOM notices ---------------------------------------------------------- */
+
+/* Touch 64 MiB: more than the 16 MiB the test cgroup allows. */
+static int hog(void *arg) {
+  (void)arg;
+  size_t n = 64 << 20;
+  volatile char *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return 1;
+  for (size_t i = 0; i < n; i += 4096)
+    p[i] = 1;
+  return 0;
+}
+
+TEST(oom_watch_fd_wakes_on_a_kill) {
+  struct fixture f;
+  fixture_init(&f, "oom");
+  int64_t limit = 16 << 20;
+  f.mem.limit = &limit;
+  f.res.memory = &f.mem;
+  struct cgroup *cg = create(&f);
+  CHECK(cg != NULL);
+  if (cg == NULL)
+    return;
+  cell_error *err = NULL;
+  /* As celld keeps it: a handle of its own, the memory hierarchy alone. */
+  struct cgroup *w = NULL;
+  CHECK_STR(msg_of(cgroup_open(f.path, &w, &err), &err), "");
+  if (w == NULL) {
+    destroy(cg);
+    return;
+  }
+  cgroup_keep_only(w, "memory");
+  int fd = cgroup_oom_watch(w, &err);
+  CHECK_STR(msg_of(fd < 0 ? -1 : 0, &err), "");
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  CHECK(poll(&p, 1, 0) == 0); /* quiet before */
+  struct child c = spawn(hog, NULL);
+  CHECK(enter(cg, c.pid) == 0);
+  release(&c);
+  int st = wait_status(c.pid);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  CHECK(poll(&p, 1, 2000) == 1 && (p.revents & POLLIN));
+  unsigned long long n = 0;
+  CHECK(cgroup_oom_count(w, &n, &err) == 0);
+  CHECK(n == 1);
+  cgroup_oom_watch_ack(fd);
+  CHECK(poll(&p, 1, 0) == 0); /* drained */
+  close(fd);
+  cgroup_free(w);
+  CHECK(destroy(cg) == 0);
+}
+
 int main(void) {
   if (geteuid() != 0) {
     printf("skipped: needs root\n");
@@ -933,6 +988,7 @@ int main(void) {
   RUN(errors_name_field_and_file);
   RUN(hugetlb_on_unified);
   RUN(kill_all);
+  RUN(oom_watch_fd_wakes_on_a_kill);
   /* Only the leaves go with cgroup_destroy; the test's parent is ours. */
   remove_everywhere(parent);
   CHECK(!exists_anywhere(parent));
