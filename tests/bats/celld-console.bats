@@ -5,64 +5,34 @@
 
 bats_require_minimum_version 1.5.0
 
-REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-CELL=${CELL:-$REPO/build/cell}
-CELLD=${CELLD:-$REPO/build/celld}
-CELLCTL=${CELLCTL:-$REPO/build/cellctl}
-BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
-# Ids 2000000 to 4621439: clear of the other celld test files' pools
-# (celld-net.bats starts at 5000000), whose processes our leak check
-# would otherwise take for ours.
+load celld-helpers
+# Clear of the other celld test files' pools (celld.bats ends below,
+# celld-net.bats starts at 17000000), whose processes the leak check would
+# otherwise take for ours.
 POOL_START=14000000
-POOL_RANGES=40
+POOL_COUNT=$((65536 * 40))
 
 setup_file() {
   [ "$(id -u)" = 0 ] || skip "celld tests need root"
-  export D=$BATS_FILE_TMPDIR
-  export STATE=$D/state SOCK=$D/celld.sock
-  export TEMPLATE=$D/template
   # Our own cgroup parent: no collision with another daemon or an earlier run.
   export CGPARENT=/cell-test-console-$$
-  if [ -x "$REPO/build/rootfs/bin/busybox" ]; then
-    cp -a "$REPO/build/rootfs" "$TEMPLATE"
-  else
-    "$REPO/rootfs-tools/mkrootfs-busybox" "$TEMPLATE" >/dev/null
-  fi
+  celld_files
   # The template has no inittab: celld writes one with a shell on the console.
   [ ! -e "$TEMPLATE/etc/inittab" ]
   # An init of our own that writes to its stdio (--init splits on blanks,
   # without shell quoting: a script it is).
   printf '#!/bin/sh\necho "console-of-$(hostname)"\nexec sleep 100000\n' >"$TEMPLATE/hello-init"
   chmod 755 "$TEMPLATE/hello-init"
-  local p=$D
-  while [ "$p" != / ]; do
-    chmod o+x "$p"
-    p=$(dirname "$p")
-  done
   cat >"$D/celld.conf" <<EOF
 socket_mode = 0666
 pool_start = $POOL_START
-pool_count = $((65536 * POOL_RANGES))
+pool_count = $POOL_COUNT
 range_size = 65536
 stop_timeout = 5
 group = 4242
 cgroup_parent = $CGPARENT
 EOF
   start_daemon
-}
-
-start_daemon() {
-  "$CELLD" --foreground --debug --config "$D/celld.conf" --state-dir "$STATE" \
-    --socket "$SOCK" 2>>"$D/celld.log" 3>&- &
-  echo $! >"$D/celld.pid"
-  # Not a job of the test's shell: its kill -9 is no news to report.
-  disown $!
-  for _ in $(seq 100); do
-    "$CELLCTL" --socket "$SOCK" list >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  cat "$D/celld.log" >&2
-  return 1
 }
 
 stop_daemon() {
@@ -102,27 +72,11 @@ teardown_file() {
   [ -n "$D" ] || return 0
   # A test that failed with celld killed: bring it back to clean up.
   ctl list >/dev/null 2>&1 || start_daemon || true
-  for n in $(ctl list --json 2>/dev/null | jq -r '.[].name'); do
-    ctl destroy "$n" -f || true
-  done
+  destroy_all
   stop_daemon || kill -9 "$(cat "$D/celld.pid")" 2>/dev/null || true
   sleep 0.2
   local left=0
-  if grep -q " $STATE/" /proc/self/mountinfo; then
-    echo "mounts left under $STATE:" >&2
-    grep " $STATE/" /proc/self/mountinfo >&2
-    left=1
-  fi
-  local pool_end=$((POOL_START + 65536 * POOL_RANGES))
-  for _ in $(seq 20); do
-    [ -z "$(pool_pids "$pool_end")" ] && break
-    sleep 0.1
-  done
-  if [ -n "$(pool_pids "$pool_end")" ]; then
-    echo "processes left in the pool: $(pool_pids "$pool_end")" >&2
-    pool_pids "$pool_end" | xargs -r kill -9
-    left=1
-  fi
+  celld_leaks || left=1
   # No instance left, no daemon: the keeper has nothing to hold and goes.
   if ! wait_no_keeper; then
     keeper_pids | xargs -r kill -9
@@ -132,29 +86,7 @@ teardown_file() {
     echo "console.sock left" >&2
     left=1
   fi
-  local cg
-  for cg in /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT"; do
-    [ -d "$cg" ] || continue
-    if [ -n "$(find "$cg" -mindepth 1 -type d)" ]; then
-      echo "cgroups left: $(find "$cg" -mindepth 1 -type d)" >&2
-      left=1
-    fi
-    rmdir "$cg" 2>/dev/null || true
-  done
   return $left
-}
-
-pool_pids() { # end of the pool
-  ps -eo pid=,uid=,stat= | awk -v s="$POOL_START" -v e="$1" \
-    '$2 >= s && $2 < e && $3 !~ /^Z/ {print $1}'
-}
-
-ctl() {
-  "$CELLCTL" --socket "$SOCK" "$@"
-}
-
-field() {
-  ctl show "$1" --json | jq -r "$2"
 }
 
 # A command in the instance, through the runtime (not celld: it works

@@ -4,29 +4,16 @@
 
 bats_require_minimum_version 1.5.0
 
-REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-CELLD=${CELLD:-$REPO/build/celld}
-CELLCTL=${CELLCTL:-$REPO/build/cellctl}
-BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
+load celld-helpers
 POOL_START=17000000
 POOL_COUNT=$((65536 * 100))
 
 setup_file() {
   [ "$(id -u)" = 0 ] || skip "celld tests need root"
-  export D=$BATS_FILE_TMPDIR
-  export STATE=$D/state SOCK=$D/celld.sock TEMPLATE=$D/template
   export NETNS=cellnet-$$ CGPARENT=/cell-test-net-$$
   export BRA=cta$$ BRB=ctb$$ BRT=ctt$$
-  if [ -x "$REPO/build/rootfs/bin/busybox" ]; then
-    cp -a "$REPO/build/rootfs" "$TEMPLATE"
-  else
-    "$REPO/rootfs-tools/mkrootfs-busybox" "$TEMPLATE" >/dev/null
-  fi
-  local p=$D
-  while [ "$p" != / ]; do
-    chmod o+x "$p"
-    p=$(dirname "$p")
-  done
+  export CELLD_PREFIX="nsenter --net=/run/netns/$NETNS"
+  celld_files
   ip netns add "$NETNS"
   # The namespace routes nothing between its bridges (the isolation test
   # relies on it, as a host without NAT rules does).
@@ -55,26 +42,9 @@ host() {
   nsenter --net="/run/netns/$NETNS" "$@"
 }
 
-start_daemon() {
-  # nsenter execs celld: $! is the daemon itself.
-  nsenter --net="/run/netns/$NETNS" "$CELLD" --foreground --debug --config "$D/celld.conf" --state-dir "$STATE" \
-    --socket "$SOCK" 2>>"$D/celld.log" 3>&- &
-  echo $! >"$D/celld.pid"
-  # Not a job of the test's shell: its kill -9 is no news to report.
-  disown $!
-  for _ in $(seq 100); do
-    "$CELLCTL" --socket "$SOCK" list >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  cat "$D/celld.log" >&2
-  return 1
-}
-
 teardown_file() {
   [ -n "$D" ] || return 0
-  for n in $(ctl list --json 2>/dev/null | jq -r '.[].name'); do
-    ctl destroy "$n" -f || true
-  done
+  destroy_all
   kill "$(cat "$D/celld.pid")" 2>/dev/null || true
   sleep 0.2
   local left=0
@@ -88,34 +58,14 @@ teardown_file() {
     left=1
   fi
   ip netns del "$NETNS"
-  if grep -q " $STATE/" /proc/self/mountinfo; then
-    echo "mounts left under $STATE" >&2
-    left=1
-  fi
-  local cg
-  for cg in /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT"; do
-    [ -d "$cg" ] || continue
-    if [ -n "$(find "$cg" -mindepth 1 -type d)" ]; then
-      echo "cgroups left: $(find "$cg" -mindepth 1 -type d)" >&2
-      left=1
-    fi
-    rmdir "$cg" 2>/dev/null || true
-  done
+  celld_leaks || left=1
   return $left
-}
-
-ctl() {
-  "$CELLCTL" --socket "$SOCK" "$@"
 }
 
 x() { # NAME CMD...: run in the instance
   local name=$1
   shift
   "$CELLCTL" --socket "$SOCK" exec "$name" -- "$@" </dev/null
-}
-
-field() {
-  ctl show "$1" --json | jq -r "$2"
 }
 
 new() { # NAME [--net ...]: created and started, an idle init

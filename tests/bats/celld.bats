@@ -4,36 +4,20 @@
 
 bats_require_minimum_version 1.5.0
 
-REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-CELLD=${CELLD:-$REPO/build/celld}
-CELLCTL=${CELLCTL:-$REPO/build/cellctl}
-BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
+load celld-helpers
 POOL_START=400000
+POOL_COUNT=$((65536 * 200))
 
 setup_file() {
   [ "$(id -u)" = 0 ] || skip "celld tests need root"
-  export D=$BATS_FILE_TMPDIR
-  export STATE=$D/state SOCK=$D/celld.sock
-  export TEMPLATE=$D/template
   # Our own cgroup parent: no collision with another daemon or an earlier run.
   export CGPARENT=/cell-test-celld-$$
-  if [ -x "$REPO/build/rootfs/bin/busybox" ]; then
-    cp -a "$REPO/build/rootfs" "$TEMPLATE"
-  else
-    "$REPO/rootfs-tools/mkrootfs-busybox" "$TEMPLATE" >/dev/null
-  fi
+  celld_files
   mkdir -p "$D/notroot"
-  # The instances' roots (unprivileged uids) and the refused user must be
-  # able to traverse down to the state dir and the socket.
-  local p=$D
-  while [ "$p" != / ]; do
-    chmod o+x "$p"
-    p=$(dirname "$p")
-  done
   cat >"$D/celld.conf" <<EOF
 socket_mode = 0666
 pool_start = $POOL_START
-pool_count = $((65536 * 200))
+pool_count = $POOL_COUNT
 range_size = 65536
 stop_timeout = 5
 group = 4242
@@ -42,69 +26,12 @@ EOF
   start_daemon
 }
 
-start_daemon() { # [celld flags...]
-  "$CELLD" --foreground --debug --config "$D/celld.conf" --state-dir "$STATE" \
-    --socket "$SOCK" "$@" 2>>"$D/celld.log" 3>&- &
-  echo $! >"$D/celld.pid"
-  # Not a job of the test's shell: its kill -9 is no news to report.
-  disown $!
-  # A socket file may be left by a killed daemon: wait for one that answers.
-  for _ in $(seq 100); do
-    "$CELLCTL" --socket "$SOCK" list >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  cat "$D/celld.log" >&2
-  return 1
-}
-
 teardown_file() {
   [ -n "$D" ] || return 0
-  for n in $(ctl list --json 2>/dev/null | jq -r '.[].name'); do
-    ctl destroy "$n" -f || true
-  done
+  destroy_all
   kill "$(cat "$D/celld.pid")" 2>/dev/null || true
   sleep 0.2
-  local left=0
-  if grep -q " $STATE/" /proc/self/mountinfo; then
-    echo "mounts left under $STATE:" >&2
-    grep " $STATE/" /proc/self/mountinfo >&2
-    left=1
-  fi
-  # Any process still running as an id of the pool is a leak.
-  local pool_end=$((POOL_START + 65536 * 200))
-  for _ in $(seq 20); do
-    [ -z "$(pool_pids "$pool_end")" ] && break
-    sleep 0.1
-  done
-  if [ -n "$(pool_pids "$pool_end")" ]; then
-    echo "processes left in the pool: $(pool_pids "$pool_end")" >&2
-    pool_pids "$pool_end" | xargs -r kill -9
-    left=1
-  fi
-  local cg
-  for cg in /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT"; do
-    [ -d "$cg" ] || continue
-    if [ -n "$(find "$cg" -mindepth 1 -type d)" ]; then
-      echo "cgroups left: $(find "$cg" -mindepth 1 -type d)" >&2
-      left=1
-    fi
-    rmdir "$cg" 2>/dev/null || true
-  done
-  return $left
-}
-
-pool_pids() { # end of the pool
-  ps -eo pid=,uid=,stat= | awk -v s="$POOL_START" -v e="$1" \
-    '$2 >= s && $2 < e && $3 !~ /^Z/ {print $1}'
-}
-
-ctl() {
-  "$CELLCTL" --socket "$SOCK" "$@"
-}
-
-# jq on `show --json`.
-field() {
-  ctl show "$1" --json | jq -r "$2"
+  celld_leaks
 }
 
 wait_state() { # name state
@@ -127,7 +54,7 @@ wait_state() { # name state
   # busybox init is the instance's PID 1, run by the instance's root.
   [ "$(cat /proc/"$pid"/comm)" = init ]
   [ "$(stat -c %u /proc/"$pid")" = "$(field life .id_start)" ]
-  run -0 "$REPO/build/cell" --root "$STATE/run" exec life hostname
+  run -0 "$CELL" --root "$STATE/run" exec life hostname
   [ "$output" = life-host ]
   run -0 ctl list
   [[ "$output" == *life*running* ]]
@@ -155,7 +82,7 @@ wait_state() { # name state
   b=$(field iso-b .id_start)
   [ "$a" != "$b" ]
   [ $((a >= b + 65536 || b >= a + 65536)) = 1 ]
-  x() { "$REPO/build/cell" --root "$STATE/run" exec "$@"; }
+  x() { "$CELL" --root "$STATE/run" exec "$@"; }
   # Files of the template appear owned by root inside, by the range on the host.
   run -0 x iso-a sh -c 'id -u; stat -c %u /bin/busybox'
   [ "$output" = $'0\n0' ]
@@ -301,7 +228,7 @@ EOF
   [ -z "$(ls "$STATE/instances" | grep many-)" ]
   [ -z "$(ls "$STATE/run" | grep many-)" ]
   [ -z "$(find /sys/fs/cgroup/*"$CGPARENT" -name 'many-*' 2>/dev/null)" ]
-  [ -z "$(pool_pids $((POOL_START + 65536 * 200)))" ]
+  [ -z "$(pool_pids)" ]
   # Every range is free again: the next instance gets the lowest one.
   ctl create again --template "$TEMPLATE"
   [ "$(field again .id_start)" = "$lowest" ]

@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# What the celld test files share: a private daemon (its own state dir,
+# socket, id pool and cgroup parent), started once per file, and the check
+# that nothing of it is left.  A file sets POOL_START, POOL_COUNT and, in
+# setup_file, CGPARENT; CELLD_PREFIX is a command to run celld under (for
+# celld-net.bats: nsenter into its network namespace).
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+CELL=${CELL:-$REPO/build/cell}
+CELLD=${CELLD:-$REPO/build/celld}
+CELLCTL=${CELLCTL:-$REPO/build/cellctl}
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
+
+# D, STATE, SOCK and TEMPLATE (a copy of the busybox rootfs); every
+# directory above D traversable by the instances' roots (unprivileged
+# uids) and by the refused users of the tests.
+celld_files() {
+  export D=$BATS_FILE_TMPDIR
+  export STATE=$D/state SOCK=$D/celld.sock TEMPLATE=$D/template
+  if [ -x "$REPO/build/rootfs/bin/busybox" ]; then
+    cp -a "$REPO/build/rootfs" "$TEMPLATE"
+  else
+    "$REPO/rootfs-tools/mkrootfs-busybox" "$TEMPLATE" >/dev/null
+  fi
+  local p=$D
+  while [ "$p" != / ]; do
+    chmod o+x "$p"
+    p=$(dirname "$p")
+  done
+}
+
+start_daemon() { # [celld flags...]
+  # shellcheck disable=SC2086 # CELLD_PREFIX is words, or nothing
+  ${CELLD_PREFIX:-} "$CELLD" --foreground --debug --config "$D/celld.conf" \
+    --state-dir "$STATE" --socket "$SOCK" "$@" 2>>"$D/celld.log" 3>&- &
+  # (nsenter execs celld: $! is the daemon itself either way.)
+  echo $! >"$D/celld.pid"
+  # Not a job of the test's shell: its kill -9 is no news to report.
+  disown $!
+  # A socket file may be left by a killed daemon: wait for one that answers.
+  for _ in $(seq 100); do
+    "$CELLCTL" --socket "$SOCK" list >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  cat "$D/celld.log" >&2
+  return 1
+}
+
+destroy_all() {
+  for n in $(ctl list --json 2>/dev/null | jq -r '.[].name'); do
+    ctl destroy "$n" -f || true
+  done
+}
+
+# Processes (not zombies) running as an id of the pool.
+pool_pids() {
+  ps -eo pid=,uid=,stat= |
+    awk -v s="$POOL_START" -v e="$((POOL_START + POOL_COUNT))" \
+      '$2 >= s && $2 < e && $3 !~ /^Z/ {print $1}'
+}
+
+# With the daemon gone: 1 (and what) when a mount under the state dir, a
+# process of the pool or a cgroup under the parent is left.  Leftover
+# processes are killed and the empty cgroup parents removed.
+celld_leaks() {
+  local left=0
+  if grep -q " $STATE/" /proc/self/mountinfo; then
+    echo "mounts left under $STATE:" >&2
+    grep " $STATE/" /proc/self/mountinfo >&2
+    left=1
+  fi
+  for _ in $(seq 20); do
+    [ -z "$(pool_pids)" ] && break
+    sleep 0.1
+  done
+  if [ -n "$(pool_pids)" ]; then
+    echo "processes left in the pool: $(pool_pids)" >&2
+    pool_pids | xargs -r kill -9
+    left=1
+  fi
+  local cg
+  for cg in /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT"; do
+    [ -d "$cg" ] || continue
+    if [ -n "$(find "$cg" -mindepth 1 -type d)" ]; then
+      echo "cgroups left: $(find "$cg" -mindepth 1 -type d)" >&2
+      left=1
+    fi
+    rmdir "$cg" 2>/dev/null || true
+  done
+  return $left
+}
+
+ctl() {
+  "$CELLCTL" --socket "$SOCK" "$@"
+}
+
+# jq on `show --json`.
+field() {
+  ctl show "$1" --json | jq -r "$2"
+}
