@@ -274,14 +274,22 @@ EOF
   ev=$!
   ctl start hog
   run -137 ctl exec hog -- dd if=/dev/zero of=/dev/null bs=64M count=1
+  # Reported while the instance still runs (not only when its init dies).
+  for _ in $(seq 30); do
+    grep -q '"oom"' "$D/events" && break
+    sleep 0.1
+  done
+  grep '"event":"oom","name":"hog"' "$D/events"
+  [ "$(field hog .state)" = running ]
   kill -9 "$(field hog .pid)"
   for _ in $(seq 30); do
-    grep -q '"died"' "$D/events" && grep -q '"oom"' "$D/events" && break
+    grep -q '"died"' "$D/events" && break
     sleep 0.1
   done
   kill "$ev"
-  grep '"event":"oom","name":"hog"' "$D/events"
   grep '"event":"died","name":"hog".*"exit_code":137' "$D/events"
+  # One OOM kill, one event.
+  [ "$(grep -c '"event":"oom"' "$D/events")" = 1 ]
   ctl destroy hog
 }
 
