@@ -140,12 +140,8 @@ static const char *address_text(const struct json_value *i) {
   if (!nets || nets->type != JSON_ARRAY || nets->u.array.len == 0)
     return "-";
   const struct json_value *n = nets->u.array.items[0];
-  for (const char *const *k = (const char *const[]){"ipv4", "ipv6", NULL}; *k; k++) {
-    const struct json_value *a = json_object_get(n, *k);
-    if (a && a->type == JSON_STRING)
-      return a->u.string;
-  }
-  return "-";
+  const char *v4 = s_of(n, "ipv4");
+  return strcmp(v4, "-") != 0 ? v4 : s_of(n, "ipv6");
 }
 
 static void print_table(const struct json_value *list) {
@@ -162,11 +158,6 @@ static void print_table(const struct json_value *list) {
   }
 }
 
-static const char *str_or_dash(const struct json_value *o, const char *key) {
-  const struct json_value *v = json_object_get(o, key);
-  return v && v->type == JSON_STRING ? v->u.string : "-";
-}
-
 static void print_networks(const struct json_value *list) {
   printf("%-16s %-16s %-18s %-24s %-6s %s\n", "NAME", "BRIDGE", "IPV4", "IPV6",
          "MTU", "INSTANCES");
@@ -175,7 +166,7 @@ static void print_networks(const struct json_value *list) {
     long long mtu = n_of(n, "mtu", 0);
     cleanup_free char *m = mtu ? xasprintf("%lld", mtu) : xstrdup("-");
     printf("%-16s %-16s %-18s %-24s %-6s %lld\n", s_of(n, "name"),
-           s_of(n, "bridge"), str_or_dash(n, "subnet4"), str_or_dash(n, "subnet6"),
+           s_of(n, "bridge"), s_of(n, "subnet4"), s_of(n, "subnet6"),
            m, n_of(n, "instances", 0));
   }
 }
@@ -201,10 +192,9 @@ static void print_show(const struct json_value *i) {
   for (size_t k = 0; nets && nets->type == JSON_ARRAY && k < nets->u.array.len; k++) {
     const struct json_value *n = nets->u.array.items[k];
     printf("%-12s %s on %s:", "network", s_of(n, "interface"), s_of(n, "network"));
-    if (json_object_get(n, "ipv4") && json_object_get(n, "ipv4")->type == JSON_STRING)
-      printf(" %s", s_of(n, "ipv4"));
-    if (json_object_get(n, "ipv6") && json_object_get(n, "ipv6")->type == JSON_STRING)
-      printf(" %s", s_of(n, "ipv6"));
+    for (const char *const *k = (const char *const[]){"ipv4", "ipv6", NULL}; *k; k++)
+      if (strcmp(s_of(n, *k), "-") != 0)
+        printf(" %s", s_of(n, *k));
     printf(" (host side %s)\n", s_of(n, "host_veth"));
   }
   const struct json_value *init = json_object_get(i, "init");
