@@ -358,11 +358,9 @@ static int create_and_start(struct daemon *d, struct instance *in,
   pid_t pid;
   if (runtime_pid(d, in->rec->name, &pid, err) < 0)
     return -1;
-  /* Out of our process group: a signal to celld's group (^C, a service
-   * manager) must not reach the instances.  An init on its console pty
-   * leads a session of its own already (EPERM here). */
-  if (setpgid(pid, pid) < 0 && errno != EPERM)
-    log_debug("%s: setpgid %d: %s", in->rec->name, (int)pid, strerror(errno));
+  /* No setpgid: the init runs on its console pty and so leads a session
+   * of its own; a signal to celld's group (^C, a service manager) does
+   * not reach it. */
   int pidfd = cell_pidfd_open(pid);
   if (pidfd < 0)
     return cell_fail_errno(err, "pidfd_open %d", (int)pid);

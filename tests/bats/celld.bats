@@ -53,6 +53,10 @@ wait_state() { # name state
   [ "$pid" -gt 0 ]
   # busybox init is the instance's PID 1, run by the instance's root.
   [ "$(cat /proc/"$pid"/comm)" = init ]
+  # Out of celld's process group (a ^C to celld's group must not reach it):
+  # it leads a session of its own, on its console.
+  [ "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid" ]
+  [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" != "$(ps -o pgid= -p "$(cat "$D/celld.pid")" | tr -d ' ')" ]
   [ "$(stat -c %u /proc/"$pid")" = "$(field life .id_start)" ]
   run -0 "$CELL" --root "$STATE/run" exec life hostname
   [ "$output" = life-host ]
