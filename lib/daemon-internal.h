@@ -142,7 +142,8 @@ void exec_on_exit(struct daemon *d, int pidfd);
 int daemon_net_plan(struct daemon *d, const struct json_value *networks,
                     struct instance_record *r, cell_error **err);
 /* Give the namespace of pid its interfaces (loopback only without
- * networks); on failure what was made is gone. */
+ * networks).  On failure the caller's daemon_net_detach removes what was
+ * made (it also runs when the start fails later). */
 int daemon_net_attach(struct daemon *d, const struct instance_record *r,
                       pid_t pid, cell_error **err);
 /* Remove the instance's veth pairs (gone ones are fine) and, when asked,

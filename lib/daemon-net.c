@@ -229,11 +229,9 @@ int daemon_net_attach(struct daemon *d, const struct instance_record *r,
                : 0;
   bool routed[2] = {false, false};
   for (size_t i = 0; i < r->n_nets; i++) {
-    if (attach_one(nsfd, &r->nets[i], d->cfg, routed, err) < 0) {
-      daemon_net_detach(d, r, false);
+    if (attach_one(nsfd, &r->nets[i], d->cfg, routed, err) < 0)
       return cell_error_wrap(err, "network `%s` of `%s`", r->nets[i].network,
                              r->name);
-    }
   }
   return 0;
 }

@@ -386,7 +386,8 @@ int inst_start(struct daemon *d, struct instance *in,
   runtime_delete(d, in->rec->name);
   if (inst_mount_root(d, in, err) < 0 || create_and_start(d, in, dir, err) < 0) {
     runtime_delete(d, in->rec->name);
-    daemon_net_detach(d, in->rec, false);
+    /* With the bridge, when it was made for this start alone. */
+    daemon_net_detach(d, in->rec, true);
     rootfs_umount(d, in->rec->name);
     return cell_error_wrap(err, "start `%s`", in->rec->name);
   }

@@ -398,8 +398,13 @@ int network_bridge_remove_if_unused(const char *bridge, bool *removed,
   if (r <= 0)
     return r;
   unsigned ports;
-  if (nl_link_get(nl, bridge, &info, err) < 0 ||
-      nl_link_count_ports(nl, info.index, &ports, err) < 0)
+  if (nl_link_get(nl, bridge, &info, err) < 0)
+    return -1;
+  /* A link of that name that is no bridge is someone else's: never ours
+   * to delete (network_bridge_ensure refuses to use it too). */
+  if (strcmp(info.kind, "bridge") != 0)
+    return 0;
+  if (nl_link_count_ports(nl, info.index, &ports, err) < 0)
     return -1;
   if (ports > 0)
     return 0;

@@ -87,7 +87,8 @@ int network_loopback_up(int netns_fd, cell_error **err);
  * already gone is not an error (cleanup after a crash). */
 int network_detach(const char *host_veth, cell_error **err);
 /* Delete the bridge when no link is a port of it any more; *removed says
- * whether it did.  A missing bridge is not an error. */
+ * whether it did.  A missing bridge is not an error; a link of that name
+ * that is not a bridge is left alone. */
 int network_bridge_remove_if_unused(const char *bridge, bool *removed,
                                     cell_error **err);
 

@@ -239,6 +239,23 @@ new() { # NAME [--net ...]: created and started, an idle init
   ctl destroy crash
 }
 
+@test "a start that fails on its network leaves no veth, and another's link of the bridge's name stays" {
+  # A link that is not a bridge holds the name of network tiny's bridge.
+  host ip link add "$BRT" type veth peer name "$BRT-x"
+  ctl create blocked --template "$TEMPLATE" --init "/bin/sleep 100000" --net tiny
+  veth=$(field blocked '.networks[0].host_veth')
+  run -1 ctl start blocked
+  [[ "$output" == *"$BRT"* ]]
+  [ "$(field blocked .state)" != running ]
+  ! host ip link show "$veth" 2>/dev/null
+  # Not celld's to delete, at the failed start or at destroy.
+  host ip link show "$BRT" >/dev/null
+  ctl destroy blocked
+  host ip link show "$BRT" >/dev/null
+  host ip link del "$BRT"
+  [ -z "$(pool_pids)" ]
+}
+
 @test "bad input: unknown network, address outside or taken, exhausted subnet; nothing half-made" {
   run -1 ctl create bad1 --template "$TEMPLATE" --net nosuch
   [[ "$output" == *"network \`nosuch\` does not exist"* ]]
