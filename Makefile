@@ -13,15 +13,17 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # CELL_CFLAGS so that `make CFLAGS=...` cannot drop it.
 CFLAGS  ?= -O2 -g
 CELL_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
-           -fno-strict-aliasing -D_GNU_SOURCE $(PKG_CFLAGS) -iquote lib
+           -fno-strict-aliasing -D_GNU_SOURCE $(PKG_CFLAGS) -iquote lib -MMD -MP
 # yajl, libcap and libseccomp are linked statically (Debian ships the .a
 # files): no dynamic loading of them at every container start.  libmnl has
 # no static archive; --as-needed drops it from programs that do not use it.
 LDLIBS  += -Wl,--as-needed -Wl,-Bstatic -lyajl_s -lcap -lseccomp -Wl,-Bdynamic -lmnl
 SAN_FLAGS ?=
 
-LIB_SRC  := $(sort $(wildcard lib/*.c))
-LIB_ASM  := $(sort $(wildcard lib/*.S))
+# libcell: one folder per layer (docs/architecture.md).
+LAYERS   := base oci cgroup net runtime storage daemon
+LIB_SRC  := $(sort $(foreach l,$(LAYERS),$(wildcard lib/$(l)/*.c)))
+LIB_ASM  := $(sort $(foreach l,$(LAYERS),$(wildcard lib/$(l)/*.S)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_ASM:%.S=$(BUILD)/%.o)
 LIBCELL  := $(BUILD)/libcell.a
 PROGRAMS := $(BUILD)/cell $(BUILD)/celld $(BUILD)/cellctl
@@ -52,24 +54,28 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_BUILD) $(DEB_TEST)
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
+$(BUILD)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
-$(BUILD)/lib/%.o: lib/%.S $(wildcard config/*.json) | $(BUILD)/lib
+$(BUILD)/lib/%.o: lib/%.S $(wildcard config/*.json)
+	@mkdir -p $(@D)
 	$(CC) $(SAN_FLAGS) -c -o $@ $<
 
 $(LIBCELL): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/cell: $(wildcard cmd/cell/*.c) $(wildcard cmd/cell/*.h) $(LIBCELL)
-	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.c,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
+# Each program is the objects of its folder in cmd/, linked with libcell.
+CMD_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard cmd/$(1)/*.c)))
 
-$(BUILD)/celld: $(wildcard cmd/celld/*.c) $(wildcard cmd/celld/*.h) $(LIBCELL)
-	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.c,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
+$(BUILD)/cmd/%.o: cmd/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
-$(BUILD)/cellctl: $(wildcard cmd/cellctl/*.c) $(wildcard cmd/cellctl/*.h) $(LIBCELL)
-	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.c,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
+.SECONDEXPANSION:
+$(PROGRAMS): $(BUILD)/%: $$(call CMD_OBJ,%) $(LIBCELL)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBCELL) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -iquote tests/unit -o $@ $< $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
@@ -77,7 +83,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBCELL) | $(BUILD)/tests
 $(BUILD)/tests/recvtty: tests/helpers/recvtty.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_FLAGS)
 
-$(BUILD)/lib $(BUILD)/tests:
+$(BUILD)/tests:
 	mkdir -p $@
 
 unit: $(UNIT_BIN)
@@ -128,6 +134,9 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cell $(DESTDIR)$(PREFIX)/bin/celld $(DESTDIR)$(PREFIX)/bin/cellctl $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
 	rm -rf $(DESTDIR)$(PREFIX)/share/cell $(DESTDIR)$(PREFIX)/share/doc/cell
+
+# Header dependencies, written by -MMD.
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 clean:
 	rm -rf build build-asan

@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "container-cgroup.h"
-#include "log.h"
-#include "spec.h"
-#include "util.h"
+#include "runtime/container-cgroup.h"
+#include "base/log.h"
+#include "oci/spec.h"
+#include "base/util.h"
 
 /* Larger than any linux.resources object a person writes. */
 #define RESOURCES_MAX_SIZE (4u << 20)

@@ -11,13 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "container.h"
-#include "oci-features.h"
-#include "json.h"
-#include "log.h"
-#include "signals.h"
-#include "spec.h"
-#include "util.h"
+#include "runtime/container.h"
+#include "oci/oci-features.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/signals.h"
+#include "oci/spec.h"
+#include "base/util.h"
 
 static int report(cell_error *err) {
   log_error("%s", err ? err->msg : "unknown error");

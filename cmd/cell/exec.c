@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "commands.h"
-#include "exec.h"
-#include "log.h"
-#include "util.h"
+#include "runtime/exec.h"
+#include "base/log.h"
+#include "base/util.h"
 
 static const char exec_help[] =
     "Usage: cell exec [options] ID [COMMAND [ARG...]]\n\n"

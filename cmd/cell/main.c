@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "commands.h"
-#include "log.h"
-#include "state.h"
-#include "version.h"
+#include "base/log.h"
+#include "oci/state.h"
+#include "base/version.h"
 
 static const struct command commands[] = {
     {"create", cmd_create, "create a container"},

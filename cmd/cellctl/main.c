@@ -14,10 +14,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "console.h"
-#include "foreground.h"
-#include "json.h"
-#include "util.h"
+#include "daemon/console.h"
+#include "runtime/foreground.h"
+#include "base/json.h"
+#include "base/util.h"
 
 /* exec and enter exit with the command's status, or EXIT_EXEC when it could
  * not be run (the daemon refused, the connection failed). */

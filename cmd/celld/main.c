@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
-#include "log.h"
-#include "util.h"
+#include "daemon/daemon.h"
+#include "base/log.h"
+#include "base/util.h"
 
 static void usage(FILE *f) {
   fprintf(f,

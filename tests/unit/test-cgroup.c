@@ -14,10 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bpf-devices.h"
-#include "cgroup.h"
+#include "cgroup/bpf-devices.h"
+#include "cgroup/cgroup.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static enum cgroup_layout layout;
 static char parent[64]; /* "/cell-test-cg-<pid>" */

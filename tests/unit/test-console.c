@@ -1,5 +1,5 @@
 /* The console ring buffer and packets of celld's consoles (lib/console.c). */
-#include "console.h"
+#include "daemon/console.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,10 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hooks.h"
-#include "log.h"
+#include "oci/hooks.h"
+#include "base/log.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static char tmpdir[] = "/tmp/cell-test-hooks-XXXXXX";
 

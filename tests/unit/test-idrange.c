@@ -1,5 +1,5 @@
 /* The uid/gid range allocator of celld (lib/idrange.c). */
-#include "idrange.h"
+#include "daemon/idrange.h"
 
 #include "unit.h"
 

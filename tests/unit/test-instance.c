@@ -7,10 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "instance.h"
-#include "json.h"
+#include "daemon/instance.h"
+#include "base/json.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static char tmpdir[] = "/tmp/cell-test-instance-XXXXXX";
 

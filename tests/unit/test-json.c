@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "base/json.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static struct json_value *parse(const char *text) {
   struct json_value *v = NULL;

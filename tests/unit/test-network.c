@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "network.h"
+#include "net/network.h"
 #include "unit.h"
 
 static struct net_subnet subnet(const char *text) {

@@ -5,12 +5,12 @@
 #include <string.h>
 #include <sys/capability.h>
 
-#include "capabilities.h"
-#include "json.h"
-#include "oci-features.h"
-#include "seccomp.h"
+#include "runtime/capabilities.h"
+#include "base/json.h"
+#include "oci/oci-features.h"
+#include "runtime/seccomp.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static struct json_value *features(void) {
   cleanup_free char *text = features_json();

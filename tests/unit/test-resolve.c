@@ -10,9 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "resolve.h"
+#include "base/resolve.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static char base[PATH_MAX]; /* <tmp>/cell-resolve-XXXXXX */
 static char rootdir[PATH_MAX + 8];

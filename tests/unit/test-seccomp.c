@@ -20,10 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "json.h"
-#include "seccomp.h"
+#include "base/json.h"
+#include "runtime/seccomp.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,6 +1,6 @@
 #include <signal.h>
 
-#include "signals.h"
+#include "base/signals.h"
 #include "unit.h"
 
 static int parsed(const char *s) {

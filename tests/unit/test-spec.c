@@ -8,9 +8,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "spec.h"
+#include "oci/spec.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Test documents are written with ' for " to keep them readable. */
 static char *dq(const char *s) {

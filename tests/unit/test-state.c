@@ -6,10 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "json.h"
-#include "state.h"
+#include "base/json.h"
+#include "oci/state.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static char tmpdir[] = "/tmp/cell-test-state-XXXXXX";
 

@@ -1,0 +1,353 @@
+/* Instance records: validation, JSON, durable storage. */
+#include "daemon/instance.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/json.h"
+#include "base/util.h"
+
+void instance_record_free(struct instance_record *r) {
+  if (!r)
+    return;
+  free(r->name);
+  free(r->template_dir);
+  free(r->hostname);
+  free(r->cgroup);
+  for (size_t i = 0; i < r->n_nets; i++) {
+    free(r->nets[i].network);
+    free(r->nets[i].ifname);
+    free(r->nets[i].host_veth);
+    free(r->nets[i].ipv4);
+    free(r->nets[i].ipv6);
+  }
+  cell_strv_free(r->init);
+  free(r->state);
+  free(r->exit_time);
+  free(r->created);
+  free(r->rootfs_mode);
+  free(r);
+}
+
+int instance_check_name(const char *name, cell_error **err) {
+  size_t len = strlen(name);
+  if (len == 0)
+    return cell_fail(err, 0, "name: must not be empty");
+  if (len > INSTANCE_NAME_MAX)
+    return cell_fail(err, 0, "name `%.20s...`: longer than %d bytes",
+                     name, INSTANCE_NAME_MAX);
+  if (!isalnum((unsigned char)name[0]))
+    return cell_fail(err, 0,
+                     "name `%s`: must start with a letter or digit", name);
+  for (const char *p = name; *p; p++)
+    if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
+      return cell_fail(err, 0,
+                       "name `%s`: `%c` is not allowed (letters, digits, `_.-`)",
+                       name, *p);
+  return 0;
+}
+
+int instance_parse_restart(const char *s, enum restart_policy *p, int *max,
+                           cell_error **err) {
+  *max = 0;
+  if (strcmp(s, "no") == 0) {
+    *p = RESTART_NO;
+    return 0;
+  }
+  if (strcmp(s, "always") == 0) {
+    *p = RESTART_ALWAYS;
+    return 0;
+  }
+  if (strncmp(s, "on-failure", 10) == 0) {
+    *p = RESTART_ON_FAILURE;
+    if (s[10] == '\0')
+      return 0;
+    long long n;
+    if (s[10] == ':' && cell_parse_ll(s + 11, 1, 1000000, &n)) {
+      *max = (int)n;
+      return 0;
+    }
+  }
+  return cell_fail(err, 0,
+                   "restart policy `%s`: expected no, on-failure[:N] or always",
+                   s);
+}
+
+char *instance_restart_string(enum restart_policy p, int max) {
+  if (p == RESTART_ALWAYS)
+    return xstrdup("always");
+  if (p == RESTART_ON_FAILURE)
+    return max ? xasprintf("on-failure:%d", max) : xstrdup("on-failure");
+  return xstrdup("no");
+}
+
+char *instance_record_to_json(const struct instance_record *r, bool pretty) {
+  struct json_gen *g = json_gen_new(pretty);
+  json_gen_object_open(g);
+  json_gen_kv_string(g, "name", r->name);
+  json_gen_kv_string(g, "template", r->template_dir);
+  json_gen_kv_int(g, "owner", r->owner);
+  json_gen_kv_int(g, "id_start", r->id_start);
+  json_gen_kv_int(g, "id_count", r->id_count);
+  json_gen_kv_int(g, "memory", r->memory);
+  json_gen_kv_int(g, "cpu_milli", r->cpu_milli);
+  json_gen_kv_int(g, "pids", r->pids);
+  cleanup_free char *restart = instance_restart_string(r->restart, r->restart_max);
+  json_gen_kv_string(g, "restart", restart);
+  json_gen_kv_int(g, "restarts", r->restarts);
+  json_gen_kv_bool(g, "autostart", r->autostart);
+  json_gen_kv_string(g, "hostname", r->hostname);
+  json_gen_key(g, "init");
+  json_gen_array_open(g);
+  for (char **a = r->init; a && *a; a++)
+    json_gen_string(g, *a);
+  json_gen_array_close(g);
+  json_gen_kv_string(g, "state", r->state);
+  json_gen_key(g, "exit_code");
+  if (r->exit_code >= 0)
+    json_gen_int(g, r->exit_code);
+  else
+    json_gen_null(g);
+  json_gen_key(g, "exit_time");
+  if (r->exit_time)
+    json_gen_string(g, r->exit_time);
+  else
+    json_gen_null(g);
+  json_gen_kv_string(g, "created", r->created);
+  json_gen_kv_string(g, "rootfs_mode", r->rootfs_mode ? r->rootfs_mode : "");
+  json_gen_kv_string(g, "cgroup", r->cgroup);
+  json_gen_key(g, "networks");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < r->n_nets; i++) {
+    const struct instance_net *n = &r->nets[i];
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "network", n->network);
+    json_gen_kv_string(g, "interface", n->ifname);
+    json_gen_kv_string(g, "host_veth", n->host_veth);
+    json_gen_key(g, "ipv4");
+    n->ipv4 ? json_gen_string(g, n->ipv4) : json_gen_null(g);
+    json_gen_key(g, "ipv6");
+    n->ipv6 ? json_gen_string(g, n->ipv6) : json_gen_null(g);
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+  json_gen_object_close(g);
+  char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  return out;
+}
+
+static int get_string(const struct json_value *o, const char *key,
+                      bool nullable, char **out, cell_error **err) {
+  const struct json_value *v = json_object_get(o, key);
+  if (nullable && (v == NULL || v->type == JSON_NULL)) {
+    *out = NULL;
+    return 0;
+  }
+  if (v == NULL || v->type != JSON_STRING)
+    return cell_fail(err, 0, "%s: must be a string", key);
+  *out = xstrdup(v->u.string);
+  return 0;
+}
+
+static int get_int(const struct json_value *o, const char *key, int64_t min,
+                   int64_t max, int64_t *out, cell_error **err) {
+  const struct json_value *v = json_object_get(o, key);
+  if (v == NULL || !json_get_int64(v, out) || *out < min || *out > max)
+    return cell_fail(err, 0, "%s: must be an integer in [%lld, %lld]",
+                     key, (long long)min, (long long)max);
+  return 0;
+}
+
+static int read_nets(const struct json_value *o, struct instance_record *r,
+                     cell_error **err) {
+  const struct json_value *a = json_object_get(o, "networks");
+  if (!a)
+    return 0; /* written before networks existed */
+  if (a->type != JSON_ARRAY || a->u.array.len > INSTANCE_MAX_NETS)
+    return cell_fail(err, 0, "networks: must be an array of at most %d",
+                     INSTANCE_MAX_NETS);
+  for (size_t i = 0; i < a->u.array.len; i++) {
+    const struct json_value *e = a->u.array.items[i];
+    struct instance_net *n = &r->nets[r->n_nets++];
+    if (e->type != JSON_OBJECT)
+      return cell_fail(err, 0, "networks[%zu]: must be an object", i);
+    if (get_string(e, "network", false, &n->network, err) < 0 ||
+        get_string(e, "interface", false, &n->ifname, err) < 0 ||
+        get_string(e, "host_veth", false, &n->host_veth, err) < 0 ||
+        get_string(e, "ipv4", true, &n->ipv4, err) < 0 ||
+        get_string(e, "ipv6", true, &n->ipv6, err) < 0)
+      return cell_error_wrap(err, "networks[%zu]", i);
+  }
+  return 0;
+}
+
+static int read_record(const struct json_value *o, struct instance_record *r,
+                       cell_error **err) {
+  int64_t owner, start, count, restarts, code = -1;
+  cleanup_free char *restart = NULL;
+  if (get_string(o, "name", false, &r->name, err) < 0 ||
+      get_string(o, "template", false, &r->template_dir, err) < 0 ||
+      get_int(o, "owner", 0, UINT32_MAX, &owner, err) < 0 ||
+      get_int(o, "id_start", 0, UINT32_MAX, &start, err) < 0 ||
+      get_int(o, "id_count", 1, UINT32_MAX, &count, err) < 0 ||
+      get_int(o, "memory", 0, INT64_MAX, &r->memory, err) < 0 ||
+      get_int(o, "cpu_milli", 0, INT64_MAX, &r->cpu_milli, err) < 0 ||
+      get_int(o, "pids", 0, INT64_MAX, &r->pids, err) < 0 ||
+      get_string(o, "restart", false, &restart, err) < 0 ||
+      get_int(o, "restarts", 0, INT32_MAX, &restarts, err) < 0 ||
+      get_string(o, "hostname", false, &r->hostname, err) < 0 ||
+      get_string(o, "state", false, &r->state, err) < 0 ||
+      get_string(o, "exit_time", true, &r->exit_time, err) < 0 ||
+      get_string(o, "created", false, &r->created, err) < 0 ||
+      get_string(o, "rootfs_mode", true, &r->rootfs_mode, err) < 0 ||
+      get_string(o, "cgroup", true, &r->cgroup, err) < 0)
+    return -1;
+  if (read_nets(o, r, err) < 0)
+    return -1;
+  if (r->cgroup && r->cgroup[0] != '/')
+    return cell_fail(err, 0, "cgroup: must be an absolute path");
+  if (instance_check_name(r->name, err) < 0 ||
+      instance_parse_restart(restart, &r->restart, &r->restart_max, err) < 0)
+    return -1;
+  const struct json_value *ec = json_object_get(o, "exit_code");
+  if (ec && ec->type != JSON_NULL &&
+      get_int(o, "exit_code", 0, 255, &code, err) < 0)
+    return -1;
+  const struct json_value *autostart = json_object_get(o, "autostart");
+  if (autostart == NULL || autostart->type != JSON_BOOL)
+    return cell_fail(err, 0, "autostart: must be a boolean");
+  const struct json_value *init = json_object_get(o, "init");
+  if (init == NULL || init->type != JSON_ARRAY || init->u.array.len == 0)
+    return cell_fail(err, 0, "init: must be a non-empty array of strings");
+  for (size_t i = 0; i < init->u.array.len; i++) {
+    if (init->u.array.items[i]->type != JSON_STRING)
+      return cell_fail(err, 0, "init[%zu]: must be a string", i);
+    cell_strv_push(&r->init, init->u.array.items[i]->u.string);
+  }
+  r->owner = (uid_t)owner;
+  r->id_start = (uint32_t)start;
+  r->id_count = (uint32_t)count;
+  r->restarts = (int)restarts;
+  r->exit_code = (int)code;
+  r->autostart = autostart->u.boolean;
+  /* Records written before the field existed used the fixed parent. */
+  if (!r->cgroup)
+    r->cgroup = xasprintf("/cell-instances/%s", r->name);
+  return 0;
+}
+
+int instance_record_from_json(const char *text, size_t len,
+                              struct instance_record **out, cell_error **err) {
+  cleanup_json struct json_value *v = NULL;
+  if (json_parse(text, len, &v, err) < 0)
+    return -1;
+  if (v->type != JSON_OBJECT)
+    return cell_fail(err, 0, "not a JSON object");
+  struct instance_record *r = xcalloc(1, sizeof(*r));
+  if (read_record(v, r, err) < 0) {
+    instance_record_free(r);
+    return -1;
+  }
+  *out = r;
+  return 0;
+}
+
+int instance_record_save(int dirfd, const struct instance_record *r,
+                         cell_error **err) {
+  cleanup_free char *json = instance_record_to_json(r, true);
+  cleanup_free char *file = xasprintf("%s.json", r->name);
+  if (cell_write_file_atomic_at(dirfd, file, json, strlen(json), 0600, err) < 0)
+    return cell_error_wrap(err, "record of `%s`", r->name);
+  /* The rename is durable only once the directory is on disk too. */
+  if (fsync(dirfd) < 0)
+    return cell_fail_errno(err, "record of `%s`: fsync the directory", r->name);
+  return 0;
+}
+
+int instance_record_remove(int dirfd, const char *name, cell_error **err) {
+  cleanup_free char *file = xasprintf("%s.json", name);
+  if (unlinkat(dirfd, file, 0) < 0 && errno != ENOENT)
+    return cell_fail_errno(err, "remove the record of `%s`", name);
+  if (fsync(dirfd) < 0)
+    return cell_fail_errno(err, "record of `%s`: fsync the directory", name);
+  return 0;
+}
+
+static bool is_record_file(const char *name) {
+  size_t len = strlen(name);
+  return len > 5 && name[0] != '.' && strcmp(name + len - 5, ".json") == 0;
+}
+
+int instance_record_load_all(int dirfd, struct instance_record ***out,
+                             size_t *n,
+                             void (*warn)(const char *file, const char *msg),
+                             cell_error **err) {
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open the instances directory");
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return cell_fail_errno(err, "read the instances directory");
+  }
+  struct instance_record **list = NULL;
+  size_t count = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!is_record_file(e->d_name))
+      continue;
+    cleanup_free char *text = NULL;
+    size_t len = 0;
+    cell_error *e2 = NULL;
+    struct instance_record *r = NULL;
+    if (cell_read_file_at(dirfd, e->d_name, 1 << 20, &text, &len, &e2) < 0 ||
+        instance_record_from_json(text, len, &r, &e2) < 0) {
+      if (warn)
+        warn(e->d_name, e2->msg);
+      cell_error_free(&e2);
+      continue;
+    }
+    /* A record is found by its file name: one that names another instance
+     * would give two instances one name. */
+    size_t stem = strlen(e->d_name) - strlen(".json");
+    if (strlen(r->name) != stem || strncmp(r->name, e->d_name, stem) != 0) {
+      if (warn)
+        warn(e->d_name, "the record names another instance");
+      instance_record_free(r);
+      continue;
+    }
+    list = xrealloc(list, (count + 1) * sizeof(*list));
+    list[count++] = r;
+  }
+  closedir(d);
+  *out = list;
+  *n = count;
+  return 0;
+}
+
+int instance_check_template(const char *dir, cell_error **err) {
+  struct stat st;
+  if (dir[0] != '/')
+    return cell_fail(err, 0, "template `%s`: must be an absolute path", dir);
+  if (stat(dir, &st) < 0)
+    return cell_fail_errno(err, "template `%s`", dir);
+  if (!S_ISDIR(st.st_mode))
+    return cell_fail(err, ENOTDIR, "template `%s`", dir);
+  cleanup_free char *sh = xasprintf("%s/bin/sh", dir);
+  cleanup_free char *init = xasprintf("%s/sbin/init", dir);
+  cleanup_free char *etc = xasprintf("%s/etc", dir);
+  bool has_program = fstatat(AT_FDCWD, sh, &st, 0) == 0 ||
+                     fstatat(AT_FDCWD, init, &st, 0) == 0;
+  bool has_etc = stat(etc, &st) == 0 && S_ISDIR(st.st_mode);
+  if (!has_program || !has_etc)
+    return cell_fail(err, 0,
+                     "template `%s`: not a root filesystem (no bin/sh or "
+                     "sbin/init, or no etc/)",
+                     dir);
+  return 0;
+}

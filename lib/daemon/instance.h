@@ -1,0 +1,108 @@
+/* celld's instances: named, long-lived containers, each with its own
+ * uid/gid range, an overlay root over a shared read-only template, and a
+ * durable record under <state-dir>/instances/<name>.json.
+ *
+ * Layout under <state-dir>/instances/<name>/:
+ *   lower/   the template, idmapped to the instance's range (or a chowned
+ *            copy where the kernel cannot idmap it)
+ *   upper/   the instance's own files (overlay upper layer)
+ *   work/    overlay work dir
+ *   rootfs/  the merged view: the instance's root
+ *   config.json  the OCI config the runtime gets */
+#ifndef CELL_INSTANCE_H
+#define CELL_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/error.h"
+
+#define INSTANCE_NAME_MAX 63
+
+#define INSTANCE_MAX_NETS 8
+
+/* The instance's place on one network, fixed at create. */
+struct instance_net {
+  char *network;   /* name in celld.conf */
+  char *ifname;    /* inside: eth0, eth1, ... in the order given */
+  char *host_veth; /* the host end, on the network's bridge */
+  char *ipv4;      /* NULL when the network has no IPv4 subnet */
+  char *ipv6;      /* NULL when the network has no IPv6 subnet */
+};
+
+enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
+
+struct instance_record {
+  char *name;
+  char *template_dir;   /* absolute */
+  uid_t owner;          /* uid of who created it */
+  uint32_t id_start;    /* host uid = host gid of the instance's root */
+  uint32_t id_count;
+  int64_t memory;       /* bytes; 0: no limit */
+  int64_t cpu_milli;    /* thousandths of a cpu; 0: no limit */
+  int64_t pids;         /* 0: no limit */
+  enum restart_policy restart;
+  int restart_max;      /* on-failure:N; 0: no bound */
+  int restarts;         /* restarts done by the policy since the last start */
+  bool autostart;
+  char *hostname;
+  char **init;          /* argv */
+  char *state;          /* created | running | stopped */
+  int exit_code;        /* -1: unknown; 128+N: killed by signal N */
+  char *exit_time;      /* RFC 3339; NULL: never exited */
+  char *created;        /* RFC 3339 */
+  char *rootfs_mode;    /* "idmap" or "copy" */
+  char *cgroup;         /* its cgroup path, fixed at create: <cgroup_parent>/<name> */
+  struct instance_net nets[INSTANCE_MAX_NETS]; /* none: loopback only */
+  size_t n_nets;
+};
+
+void instance_record_free(struct instance_record *r);
+
+/* [A-Za-z0-9][A-Za-z0-9_.-]*, at most INSTANCE_NAME_MAX bytes. */
+int instance_check_name(const char *name, cell_error **err);
+/* no | on-failure | on-failure:N | always */
+int instance_parse_restart(const char *s, enum restart_policy *p, int *max,
+                           cell_error **err);
+/* "on-failure:3" etc; the caller frees. */
+char *instance_restart_string(enum restart_policy p, int max);
+
+/* The record as JSON (one line) and back. */
+char *instance_record_to_json(const struct instance_record *r, bool pretty);
+int instance_record_from_json(const char *text, size_t len,
+                              struct instance_record **out, cell_error **err);
+
+/* <name>.json under dirfd: temp + fsync + rename + fsync of dirfd. */
+int instance_record_save(int dirfd, const struct instance_record *r,
+                         cell_error **err);
+int instance_record_remove(int dirfd, const char *name, cell_error **err);
+/* Every *.json record under dirfd; records that cannot be read are
+ * reported through warn (name, error) and skipped. */
+int instance_record_load_all(int dirfd, struct instance_record ***out,
+                             size_t *n,
+                             void (*warn)(const char *file, const char *msg),
+                             cell_error **err);
+
+/* A template must be a directory that looks like a root filesystem:
+ * bin/sh (or sbin/init) and etc/ present. */
+int instance_check_template(const char *dir, cell_error **err);
+
+/* Mount the instance's root: lower/ (idmapped template, or a copy
+ * shifted to the range when force_copy or the kernel refuses the idmap),
+ * then the overlay on rootfs/.  Idempotent: what is mounted already stays.
+ * *mode is set to "idmap" or "copy" (static strings).  On failure nothing
+ * this call mounted stays mounted. */
+int instance_rootfs_mount(const char *inst_dir, const struct instance_record *r,
+                          bool force_copy, const char **mode, cell_error **err);
+/* Unmount rootfs/ and lower/ (lazily; no error when not mounted). */
+int instance_rootfs_umount(const char *inst_dir, cell_error **err);
+/* Whether path is a mount point. */
+bool instance_is_mountpoint(const char *path);
+
+/* The OCI config.json text for the instance (the default spec changed for
+ * a user namespace with the range, hostname, init, limits and root). */
+char *instance_spec_json(const struct instance_record *r, const char *rootfs,
+                         cell_error **err);
+
+#endif

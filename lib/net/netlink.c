@@ -1,0 +1,560 @@
+/* rtnetlink through libmnl (see netlink.h). */
+#include "net/netlink.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "base/util.h"
+
+struct nl_sock {
+  struct mnl_socket *sock;
+  unsigned portid;
+  unsigned seq;
+};
+
+/* ---- opening ------------------------------------------------------------- */
+
+static int nl_wrap_fd(int fd, struct nl_sock **out, cell_error **err) {
+  struct mnl_socket *s = mnl_socket_fdopen(fd);
+  if (s == NULL) {
+    int e = errno;
+    close(fd);
+    return cell_fail(err, e, "open a netlink socket");
+  }
+  if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) {
+    int e = errno;
+    mnl_socket_close(s);
+    return cell_fail(err, e, "bind a netlink socket");
+  }
+  struct nl_sock *nl = xcalloc(1, sizeof(*nl));
+  nl->sock = s;
+  nl->portid = mnl_socket_get_portid(s);
+  nl->seq = (unsigned)time(NULL);
+  *out = nl;
+  return 0;
+}
+
+static int recv_fd(int sock, int *fd_out) {
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = u.buf,
+                       .msg_controllen = sizeof(u.buf)};
+  ssize_t n;
+  do
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0)
+    return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    memcpy(fd_out, CMSG_DATA(c), sizeof(int));
+    return 0;
+  }
+  /* No fd: the child sent its errno instead. */
+  errno = byte ? byte : EPROTO;
+  return -1;
+}
+
+/* The child: enter the namespace, make the socket, send it back (or the
+ * errno as the one byte when there is none).  Only async-signal-safe calls:
+ * the parent may have threads. */
+static void __attribute__((noreturn)) open_in_child(int netns_fd, int sock) {
+  int fd = -1;
+  if (setns(netns_fd, CLONE_NEWNET) == 0)
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  char byte = fd < 0 ? (char)(errno < 128 ? errno : EIO) : 0;
+  if (fd >= 0)
+    cell_send_with_fd(sock, &byte, 1, fd);
+  else
+    cell_write_all(sock, &byte, 1);
+  _exit(0);
+}
+
+static int socket_in_netns(int netns_fd, cell_error **err) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return cell_fail_errno(err, "socketpair");
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(sv[0]);
+    close(sv[1]);
+    return cell_fail(err, e, "fork to enter a network namespace");
+  }
+  if (pid == 0) {
+    close(sv[0]);
+    open_in_child(netns_fd, sv[1]);
+  }
+  close(sv[1]);
+  int fd = -1;
+  int r = recv_fd(sv[0], &fd);
+  int e = errno;
+  close(sv[0]);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (r < 0)
+    return cell_fail(err, e, "open a netlink socket in the network namespace");
+  return fd;
+}
+
+int nl_open(int netns_fd, struct nl_sock **out, cell_error **err) {
+  *out = NULL;
+  int fd = netns_fd < 0
+               ? socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
+               : socket_in_netns(netns_fd, err);
+  if (fd < 0)
+    return netns_fd < 0 ? cell_fail_errno(err, "open a netlink socket") : -1;
+  return nl_wrap_fd(fd, out, err);
+}
+
+void nl_close(struct nl_sock *nl) {
+  if (nl == NULL)
+    return;
+  mnl_socket_close(nl->sock);
+  free(nl);
+}
+
+/* ---- one request, one answer ---------------------------------------------- */
+
+/* Send a request built in buf and read until its ACK (or the end of a dump),
+ * feeding data messages to cb.  Returns 0 or -errno of the kernel. */
+static int nl_talk(struct nl_sock *nl, struct nlmsghdr *req, mnl_cb_t cb,
+                   void *data) {
+  req->nlmsg_seq = ++nl->seq;
+  req->nlmsg_flags |= NLM_F_ACK;
+  if (mnl_socket_sendto(nl->sock, req, req->nlmsg_len) < 0)
+    return -errno;
+  /* Dumps come in messages of up to a page or more: 32 KiB keeps them whole. */
+  char buf[32768];
+  for (;;) {
+    ssize_t n = mnl_socket_recvfrom(nl->sock, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    /* mnl_cb_run turns NLMSG_ERROR into -1 with errno, an ACK (error 0) and
+     * NLMSG_DONE into MNL_CB_STOP. */
+    int r = mnl_cb_run(buf, (size_t)n, req->nlmsg_seq, nl->portid, cb, data);
+    if (r < 0)
+      return -errno;
+    if (r == MNL_CB_STOP)
+      return 0;
+  }
+}
+
+static struct nlmsghdr *link_request(char *buf, uint16_t type, uint16_t flags,
+                                     struct ifinfomsg **ifi) {
+  struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+  h->nlmsg_type = type;
+  h->nlmsg_flags = NLM_F_REQUEST | flags;
+  *ifi = mnl_nlmsg_put_extra_header(h, sizeof(**ifi));
+  (*ifi)->ifi_family = AF_UNSPEC;
+  return h;
+}
+
+/* ---- reading links ---------------------------------------------------------- */
+
+struct link_parse {
+  struct nl_link_info *info;
+  unsigned want_master; /* for counting ports */
+  unsigned count;
+};
+
+static int info_attr_cb(const struct nlattr *a, void *data) {
+  struct nl_link_info *info = data;
+  if (mnl_attr_get_type(a) == IFLA_INFO_KIND &&
+      mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
+    snprintf(info->kind, sizeof(info->kind), "%s", mnl_attr_get_str(a));
+  return MNL_CB_OK;
+}
+
+static int link_attr_cb(const struct nlattr *a, void *data) {
+  struct nl_link_info *info = data;
+  switch (mnl_attr_get_type(a)) {
+  case IFLA_MASTER:
+    if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+      info->master = mnl_attr_get_u32(a);
+    break;
+  case IFLA_MTU:
+    if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+      info->mtu = mnl_attr_get_u32(a);
+    break;
+  case IFLA_LINKINFO:
+    if (mnl_attr_validate(a, MNL_TYPE_NESTED) >= 0)
+      mnl_attr_parse_nested(a, info_attr_cb, info);
+    break;
+  }
+  return MNL_CB_OK;
+}
+
+static int link_msg_cb(const struct nlmsghdr *h, void *data) {
+  struct link_parse *p = data;
+  if (h->nlmsg_type != RTM_NEWLINK)
+    return MNL_CB_OK;
+  const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(h);
+  struct nl_link_info info = {.index = (unsigned)ifi->ifi_index};
+  mnl_attr_parse(h, sizeof(*ifi), link_attr_cb, &info);
+  if (p->info)
+    *p->info = info;
+  if (p->want_master && info.master == p->want_master)
+    p->count++;
+  return MNL_CB_OK;
+}
+
+static int link_get_raw(struct nl_sock *nl, const char *name,
+                        struct nl_link_info *out) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct ifinfomsg *ifi;
+  struct nlmsghdr *h = link_request(buf, RTM_GETLINK, 0, &ifi);
+  mnl_attr_put_strz(h, IFLA_IFNAME, name);
+  memset(out, 0, sizeof(*out));
+  struct link_parse p = {.info = out};
+  return nl_talk(nl, h, link_msg_cb, &p);
+}
+
+static int fail_no_device(cell_error **err, const char *prefix,
+                          const char *name) {
+  cell_fail(err, 0, "%s%snetwork device `%s` does not exist", prefix ? prefix : "",
+            prefix ? ": " : "", name);
+  (*err)->errnum = ENODEV;
+  return -1;
+}
+
+static int fail_link(cell_error **err, int r, const char *op,
+                     const char *name) {
+  if (r == -ENODEV)
+    return fail_no_device(err, op, name);
+  return cell_fail(err, -r, "%s `%s`", op, name);
+}
+
+int nl_link_get(struct nl_sock *nl, const char *name, struct nl_link_info *out,
+                cell_error **err) {
+  int r = link_get_raw(nl, name, out);
+  if (r == -ENODEV)
+    return fail_no_device(err, NULL, name);
+  if (r < 0)
+    return cell_fail(err, -r, "look up network device `%s`", name);
+  return 0;
+}
+
+int nl_link_index(struct nl_sock *nl, const char *name, unsigned *index,
+                  cell_error **err) {
+  struct nl_link_info info;
+  if (nl_link_get(nl, name, &info, err) < 0)
+    return -1;
+  *index = info.index;
+  return 0;
+}
+
+int nl_link_exists(struct nl_sock *nl, const char *name, cell_error **err) {
+  struct nl_link_info info;
+  int r = link_get_raw(nl, name, &info);
+  if (r == -ENODEV)
+    return 0;
+  if (r < 0)
+    return cell_fail(err, -r, "look up network device `%s`", name);
+  return 1;
+}
+
+int nl_link_count_ports(struct nl_sock *nl, unsigned master_index,
+                        unsigned *count, cell_error **err) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct ifinfomsg *ifi;
+  struct nlmsghdr *h = link_request(buf, RTM_GETLINK, NLM_F_DUMP, &ifi);
+  struct link_parse p = {.want_master = master_index};
+  int r = nl_talk(nl, h, link_msg_cb, &p);
+  if (r < 0)
+    return cell_fail(err, -r, "list network devices");
+  *count = p.count;
+  return 0;
+}
+
+/* ---- changing links ------------------------------------------------------- */
+
+static int link_new(struct nl_sock *nl, const char *kind, const char *name,
+                    const char *peer, unsigned mtu) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct ifinfomsg *ifi;
+  struct nlmsghdr *h =
+      link_request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi);
+  mnl_attr_put_strz(h, IFLA_IFNAME, name);
+  if (mtu)
+    mnl_attr_put_u32(h, IFLA_MTU, mtu);
+  struct nlattr *linkinfo = mnl_attr_nest_start(h, IFLA_LINKINFO);
+  mnl_attr_put_strz(h, IFLA_INFO_KIND, kind);
+  if (peer) {
+    struct nlattr *data = mnl_attr_nest_start(h, IFLA_INFO_DATA);
+    struct nlattr *p = mnl_attr_nest_start(h, VETH_INFO_PEER);
+    struct ifinfomsg *pifi = mnl_nlmsg_put_extra_header(h, sizeof(*pifi));
+    pifi->ifi_family = AF_UNSPEC;
+    mnl_attr_put_strz(h, IFLA_IFNAME, peer);
+    if (mtu)
+      mnl_attr_put_u32(h, IFLA_MTU, mtu);
+    mnl_attr_nest_end(h, p);
+    mnl_attr_nest_end(h, data);
+  }
+  mnl_attr_nest_end(h, linkinfo);
+  return nl_talk(nl, h, NULL, NULL);
+}
+
+int nl_bridge_add(struct nl_sock *nl, const char *name, unsigned mtu,
+                  cell_error **err) {
+  int r = link_new(nl, "bridge", name, NULL, mtu);
+  if (r < 0)
+    return cell_fail(err, -r, "create bridge `%s`", name);
+  return 0;
+}
+
+int nl_veth_add(struct nl_sock *nl, const char *name, const char *peer,
+                unsigned mtu, cell_error **err) {
+  int r = link_new(nl, "veth", name, peer, mtu);
+  if (r < 0)
+    return cell_fail(err, -r, "create veth pair `%s` - `%s`", name, peer);
+  return 0;
+}
+
+/* RTM_NEWLINK (set) or RTM_DELLINK on the link called name, with one u32 or
+ * string attribute (type 0: none) and the given flags change. */
+struct link_change {
+  uint16_t attr;
+  uint32_t u32;
+  const char *str;
+  const uint8_t *mac; /* 6 bytes, for IFLA_ADDRESS */
+  unsigned flags, change;
+};
+
+static int link_modify(struct nl_sock *nl, uint16_t type, const char *name,
+                       const struct link_change *c) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct ifinfomsg *ifi;
+  struct nlmsghdr *h = link_request(buf, type, 0, &ifi);
+  mnl_attr_put_strz(h, IFLA_IFNAME, name);
+  if (c) {
+    ifi->ifi_flags = c->flags;
+    ifi->ifi_change = c->change;
+    if (c->mac)
+      mnl_attr_put(h, c->attr, 6, c->mac);
+    else if (c->str)
+      mnl_attr_put_strz(h, c->attr, c->str);
+    else if (c->attr)
+      mnl_attr_put_u32(h, c->attr, c->u32);
+  }
+  return nl_talk(nl, h, NULL, NULL);
+}
+
+int nl_link_del(struct nl_sock *nl, const char *name, cell_error **err) {
+  int r = link_modify(nl, RTM_DELLINK, name, NULL);
+  return r < 0 ? fail_link(err, r, "delete", name) : 0;
+}
+
+int nl_link_set_netns(struct nl_sock *nl, const char *name, int netns_fd,
+                      cell_error **err) {
+  struct link_change c = {.attr = IFLA_NET_NS_FD, .u32 = (uint32_t)netns_fd};
+  int r = link_modify(nl, RTM_NEWLINK, name, &c);
+  return r < 0 ? fail_link(err, r, "move to another network namespace", name)
+               : 0;
+}
+
+int nl_link_rename(struct nl_sock *nl, const char *name, const char *new_name,
+                   cell_error **err) {
+  /* IFLA_IFNAME names the link to change, so address it by index. */
+  unsigned index;
+  if (nl_link_index(nl, name, &index, err) < 0)
+    return cell_error_wrap(err, "rename `%s` to `%s`", name, new_name);
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct ifinfomsg *ifi;
+  struct nlmsghdr *h = link_request(buf, RTM_NEWLINK, 0, &ifi);
+  ifi->ifi_index = (int)index;
+  mnl_attr_put_strz(h, IFLA_IFNAME, new_name);
+  int r = nl_talk(nl, h, NULL, NULL);
+  if (r < 0)
+    return cell_fail(err, -r, "rename `%s` to `%s`", name, new_name);
+  return 0;
+}
+
+int nl_link_set_mtu(struct nl_sock *nl, const char *name, unsigned mtu,
+                    cell_error **err) {
+  struct link_change c = {.attr = IFLA_MTU, .u32 = mtu};
+  int r = link_modify(nl, RTM_NEWLINK, name, &c);
+  if (r == -ENODEV)
+    return fail_link(err, r, "set the MTU", name);
+  if (r < 0)
+    return cell_fail(err, -r, "set the MTU of `%s` to %u", name, mtu);
+  return 0;
+}
+
+int nl_link_set_mac(struct nl_sock *nl, const char *name, const uint8_t mac[6],
+                    cell_error **err) {
+  struct link_change c = {.attr = IFLA_ADDRESS, .mac = mac};
+  int r = link_modify(nl, RTM_NEWLINK, name, &c);
+  return r < 0 ? fail_link(err, r, "set the MAC address", name) : 0;
+}
+
+int nl_link_set_up(struct nl_sock *nl, const char *name, bool up,
+                   cell_error **err) {
+  struct link_change c = {.flags = up ? IFF_UP : 0, .change = IFF_UP};
+  int r = link_modify(nl, RTM_NEWLINK, name, &c);
+  return r < 0 ? fail_link(err, r, up ? "bring up" : "bring down", name) : 0;
+}
+
+int nl_link_set_master(struct nl_sock *nl, const char *name,
+                       const char *master, cell_error **err) {
+  unsigned index;
+  if (nl_link_index(nl, master, &index, err) < 0)
+    return cell_error_wrap(err, "attach `%s` to bridge `%s`", name, master);
+  struct link_change c = {.attr = IFLA_MASTER, .u32 = index};
+  int r = link_modify(nl, RTM_NEWLINK, name, &c);
+  if (r == -ENODEV)
+    return fail_link(err, r, "attach to a bridge", name);
+  if (r < 0)
+    return cell_fail(err, -r, "attach `%s` to bridge `%s`", name, master);
+  return 0;
+}
+
+/* ---- addresses and routes ------------------------------------------------- */
+
+const char *net_ip_to_string(const struct net_ip *ip, char *buf, size_t len) {
+  if (inet_ntop(ip->family, ip->bytes, buf, (socklen_t)len) == NULL)
+    snprintf(buf, len, "?");
+  return buf;
+}
+
+static size_t ip_len(const struct net_ip *ip) {
+  return ip->family == AF_INET ? 4 : 16;
+}
+
+int nl_addr_add(struct nl_sock *nl, const char *name, const struct net_addr *a,
+                cell_error **err) {
+  char text[INET6_ADDRSTRLEN];
+  net_ip_to_string(&a->ip, text, sizeof(text));
+  unsigned index;
+  if (nl_link_index(nl, name, &index, err) < 0)
+    return cell_error_wrap(err, "add address %s/%u", text, a->prefix);
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+  h->nlmsg_type = RTM_NEWADDR;
+  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
+  struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(h, sizeof(*ifa));
+  ifa->ifa_family = (uint8_t)a->ip.family;
+  ifa->ifa_prefixlen = (uint8_t)a->prefix;
+  ifa->ifa_index = index;
+  ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+  mnl_attr_put(h, IFA_LOCAL, ip_len(&a->ip), a->ip.bytes);
+  mnl_attr_put(h, IFA_ADDRESS, ip_len(&a->ip), a->ip.bytes);
+  if (a->ip.family == AF_INET6) {
+    ifa->ifa_flags = IFA_F_NODAD;
+    mnl_attr_put_u32(h, IFA_FLAGS, IFA_F_NODAD);
+  }
+  int r = nl_talk(nl, h, NULL, NULL);
+  if (r < 0)
+    return cell_fail(err, -r, "add address %s/%u to `%s`", text, a->prefix,
+                     name);
+  return 0;
+}
+
+struct addr_list {
+  unsigned index;
+  struct net_addr *v;
+  size_t n;
+};
+
+static int addr_msg_cb(const struct nlmsghdr *h, void *data) {
+  struct addr_list *l = data;
+  if (h->nlmsg_type != RTM_NEWADDR)
+    return MNL_CB_OK;
+  const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(h);
+  if (ifa->ifa_index != l->index || ifa->ifa_scope != RT_SCOPE_UNIVERSE ||
+      (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
+    return MNL_CB_OK;
+  uint32_t flags = ifa->ifa_flags;
+  const struct nlattr *local = NULL, *address = NULL, *a;
+  mnl_attr_for_each(a, h, sizeof(*ifa)) {
+    uint16_t t = mnl_attr_get_type(a);
+    if (t == IFA_LOCAL)
+      local = a;
+    else if (t == IFA_ADDRESS)
+      address = a;
+    else if (t == IFA_FLAGS && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+      flags = mnl_attr_get_u32(a);
+  }
+  const struct nlattr *ip = local ? local : address;
+  size_t want = ifa->ifa_family == AF_INET ? 4 : 16;
+  if (!(flags & IFA_F_PERMANENT) || ip == NULL ||
+      mnl_attr_get_payload_len(ip) != want)
+    return MNL_CB_OK;
+  l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+  struct net_addr *out = &l->v[l->n++];
+  memset(out, 0, sizeof(*out));
+  out->ip.family = ifa->ifa_family;
+  memcpy(out->ip.bytes, mnl_attr_get_payload(ip), want);
+  out->prefix = ifa->ifa_prefixlen;
+  return MNL_CB_OK;
+}
+
+int nl_addr_list(struct nl_sock *nl, const char *name, struct net_addr **out,
+                 size_t *n, cell_error **err) {
+  *out = NULL;
+  *n = 0;
+  struct addr_list l = {0};
+  if (nl_link_index(nl, name, &l.index, err) < 0)
+    return cell_error_wrap(err, "list the addresses of `%s`", name);
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+  h->nlmsg_type = RTM_GETADDR;
+  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(h, sizeof(*ifa));
+  ifa->ifa_family = AF_UNSPEC;
+  int r = nl_talk(nl, h, addr_msg_cb, &l);
+  if (r < 0) {
+    free(l.v);
+    return cell_fail(err, -r, "list the addresses of `%s`", name);
+  }
+  *out = l.v;
+  *n = l.n;
+  return 0;
+}
+
+int nl_route_add_default(struct nl_sock *nl, const char *name,
+                         const struct net_ip *gateway, cell_error **err) {
+  char text[INET6_ADDRSTRLEN];
+  net_ip_to_string(gateway, text, sizeof(text));
+  unsigned index;
+  if (nl_link_index(nl, name, &index, err) < 0)
+    return cell_error_wrap(err, "add default route via %s", text);
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+  h->nlmsg_type = RTM_NEWROUTE;
+  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
+  struct rtmsg *rt = mnl_nlmsg_put_extra_header(h, sizeof(*rt));
+  rt->rtm_family = (uint8_t)gateway->family;
+  rt->rtm_dst_len = 0;
+  rt->rtm_table = RT_TABLE_MAIN;
+  rt->rtm_protocol = RTPROT_BOOT;
+  rt->rtm_scope = RT_SCOPE_UNIVERSE;
+  rt->rtm_type = RTN_UNICAST;
+  mnl_attr_put(h, RTA_GATEWAY, ip_len(gateway), gateway->bytes);
+  mnl_attr_put_u32(h, RTA_OIF, index);
+  int r = nl_talk(nl, h, NULL, NULL);
+  if (r < 0)
+    return cell_fail(err, -r, "add default route via %s on `%s`", text, name);
+  return 0;
+}

@@ -1,0 +1,23 @@
+/* What the lifecycle modules (container.c, container-cgroup.c, exec.c)
+ * share and the CLI does not need. */
+#ifndef CELL_CONTAINER_INTERNAL_H
+#define CELL_CONTAINER_INTERNAL_H
+
+#include "cgroup/cgroup.h"
+#include "oci/state.h"
+
+/* Check the id, open the root, open and lock the container's directory and
+ * read its state.  The caller closes *rootfd and *dirfd (which holds the
+ * lock) and frees *st. */
+int container_open(const char *root, const char *id, int *rootfd, int *dirfd,
+                   struct cell_state **st, cell_error **err);
+/* The status, with "paused" when the cgroup is frozen. */
+enum cell_status container_status(const struct cell_state *st);
+/* The container's cgroup, NULL when it has none (or it is gone). */
+struct cgroup *container_cgroup(const struct cell_state *st);
+
+/* The config as it was at create (for hooks, exec); NULL with a warning
+ * logged when it cannot be read. */
+struct spec *container_stored_spec(int dirfd);
+
+#endif

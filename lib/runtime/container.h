@@ -1,0 +1,45 @@
+/* The OCI lifecycle: create, start, run, kill, delete, state, list.
+ * This is the API the `cell` command calls; each function does one
+ * command's work and returns an error for the CLI to print. */
+#ifndef CELL_CONTAINER_H
+#define CELL_CONTAINER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/error.h"
+#include "oci/state.h"
+
+struct container_opts {
+  const char *root;           /* state root (--root) */
+  const char *id;
+  const char *bundle;         /* -b; "." when NULL */
+  const char *pid_file;       /* NULL: none */
+  const char *console_socket; /* NULL: none */
+  bool no_pivot;
+  int preserve_fds;
+};
+
+int container_create(const struct container_opts *o, cell_error **err);
+int container_start(const char *root, const char *id, cell_error **err);
+/* create + start + (unless detach) wait, forwarding signals, and delete.
+ * *exit_code is the container's exit status, or 128+N when killed by N. */
+int container_run(const struct container_opts *o, bool detach, int *exit_code,
+                  cell_error **err);
+int container_kill(const char *root, const char *id, int signo, bool all,
+                   cell_error **err);
+int container_delete(const char *root, const char *id, bool force,
+                     cell_error **err);
+/* The OCI state JSON of one container (pretty). */
+int container_state_json(const char *root, const char *id, char **json,
+                         cell_error **err);
+
+struct container_info {
+  struct cell_state *state;
+  enum cell_status status;
+};
+int container_list(const char *root, struct container_info **out, size_t *n,
+                   cell_error **err);
+void container_list_free(struct container_info *list, size_t n);
+
+#endif

@@ -1,0 +1,858 @@
+#include "runtime/rootfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "runtime/devices.h"
+#include "base/resolve.h"
+#include "base/util.h"
+
+/* The per-mount flags a bind remount can change, and which a user
+ * namespace locks on mounts it inherited. */
+#define LOCKABLE_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+static bool streq(const char *a, const char *b) {
+  return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* ---- mount options ---------------------------------------------------------- */
+
+enum opt_kind { OPT_SET, OPT_CLEAR, OPT_PROPAGATION, OPT_IDMAP, OPT_TMPCOPYUP };
+
+struct opt_def {
+  const char *name;
+  unsigned long flag;
+  enum opt_kind kind;
+};
+
+static const struct opt_def opt_defs[] = {
+    {"defaults", 0, OPT_SET},
+    {"ro", MS_RDONLY, OPT_SET},
+    {"rw", MS_RDONLY, OPT_CLEAR},
+    {"nosuid", MS_NOSUID, OPT_SET},
+    {"suid", MS_NOSUID, OPT_CLEAR},
+    {"nodev", MS_NODEV, OPT_SET},
+    {"dev", MS_NODEV, OPT_CLEAR},
+    {"noexec", MS_NOEXEC, OPT_SET},
+    {"exec", MS_NOEXEC, OPT_CLEAR},
+    {"sync", MS_SYNCHRONOUS, OPT_SET},
+    {"async", MS_SYNCHRONOUS, OPT_CLEAR},
+    {"dirsync", MS_DIRSYNC, OPT_SET},
+    {"remount", MS_REMOUNT, OPT_SET},
+    {"mand", MS_MANDLOCK, OPT_SET},
+    {"nomand", MS_MANDLOCK, OPT_CLEAR},
+    {"noatime", MS_NOATIME, OPT_SET},
+    {"atime", MS_NOATIME, OPT_CLEAR},
+    {"nodiratime", MS_NODIRATIME, OPT_SET},
+    {"diratime", MS_NODIRATIME, OPT_CLEAR},
+    {"relatime", MS_RELATIME, OPT_SET},
+    {"norelatime", MS_RELATIME, OPT_CLEAR},
+    {"strictatime", MS_STRICTATIME, OPT_SET},
+    {"nostrictatime", MS_STRICTATIME, OPT_CLEAR},
+    {"lazytime", MS_LAZYTIME, OPT_SET},
+    {"nolazytime", MS_LAZYTIME, OPT_CLEAR},
+    {"silent", MS_SILENT, OPT_SET},
+    {"loud", MS_SILENT, OPT_CLEAR},
+    {"nosymfollow", MS_NOSYMFOLLOW, OPT_SET},
+    {"symfollow", MS_NOSYMFOLLOW, OPT_CLEAR},
+    {"bind", MS_BIND, OPT_SET},
+    {"rbind", MS_BIND | MS_REC, OPT_SET},
+    {"shared", MS_SHARED, OPT_PROPAGATION},
+    {"rshared", MS_SHARED | MS_REC, OPT_PROPAGATION},
+    {"slave", MS_SLAVE, OPT_PROPAGATION},
+    {"rslave", MS_SLAVE | MS_REC, OPT_PROPAGATION},
+    {"private", MS_PRIVATE, OPT_PROPAGATION},
+    {"rprivate", MS_PRIVATE | MS_REC, OPT_PROPAGATION},
+    {"unbindable", MS_UNBINDABLE, OPT_PROPAGATION},
+    {"runbindable", MS_UNBINDABLE | MS_REC, OPT_PROPAGATION},
+    {"idmap", 0, OPT_IDMAP},
+    {"ridmap", 0, OPT_IDMAP},
+    {"tmpcopyup", 0, OPT_TMPCOPYUP},
+};
+
+static const struct opt_def *find_opt(const char *name) {
+  for (size_t i = 0; i < sizeof(opt_defs) / sizeof(opt_defs[0]); i++)
+    if (strcmp(opt_defs[i].name, name) == 0)
+      return &opt_defs[i];
+  return NULL;
+}
+
+static void data_append(char **data, const char *opt) {
+  if (*data == NULL) {
+    *data = xstrdup(opt);
+    return;
+  }
+  char *joined = xasprintf("%s,%s", *data, opt);
+  free(*data);
+  *data = joined;
+}
+
+int mount_options_parse(char *const *options, struct mount_options *out,
+                        cell_error **err) {
+  memset(out, 0, sizeof(*out));
+  for (size_t i = 0; options != NULL && options[i] != NULL; i++) {
+    const char *opt = options[i];
+    if (*opt == '\0')
+      continue;
+    const struct opt_def *d = find_opt(opt);
+    if (d == NULL) {
+      data_append(&out->data, opt);
+      continue;
+    }
+    switch (d->kind) {
+    case OPT_SET:
+      out->flags |= d->flag;
+      out->clear_flags &= ~d->flag;
+      break;
+    case OPT_CLEAR:
+      out->clear_flags |= d->flag;
+      out->flags &= ~d->flag;
+      break;
+    case OPT_PROPAGATION:
+      out->propagation |= d->flag;
+      break;
+    case OPT_IDMAP:
+      out->idmap = true;
+      break;
+    case OPT_TMPCOPYUP:
+      out->tmpcopyup = true;
+      break;
+    }
+  }
+  return 0;
+}
+
+void mount_options_free(struct mount_options *o) {
+  if (o == NULL)
+    return;
+  free(o->data);
+  o->data = NULL;
+}
+
+int rootfs_propagation_flags(const char *name, unsigned long *flags,
+                             cell_error **err) {
+  *flags = 0;
+  if (name == NULL)
+    return 0;
+  const struct opt_def *d = find_opt(name);
+  if (d == NULL || d->kind != OPT_PROPAGATION)
+    return cell_fail(err, 0, "linux.rootfsPropagation: invalid value `%s`",
+                     name);
+  *flags = d->flag;
+  return 0;
+}
+
+/* ---- small mount helpers ---------------------------------------------------- */
+
+static unsigned long long mount_id_of(int fd) {
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0 ||
+      !(stx.stx_mask & STATX_MNT_ID))
+    return 0;
+  return stx.stx_mnt_id;
+}
+
+static unsigned long lockable_flags_of(int fd) {
+  struct statfs sfs;
+  if (fstatfs(fd, &sfs) < 0)
+    return 0;
+  return (unsigned long)sfs.f_flags & LOCKABLE_FLAGS;
+}
+
+/* Change the propagation of the mount at fd: one mount(2) call per type,
+ * as the kernel accepts only one at a time. */
+static int apply_propagation(int fd, unsigned long propagation) {
+  static const unsigned long types[] = {MS_SHARED, MS_SLAVE, MS_PRIVATE,
+                                        MS_UNBINDABLE};
+  char p[32];
+  for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+    if (!(propagation & types[i]))
+      continue;
+    if (mount(NULL, resolve_fd_path(fd, p), NULL,
+              types[i] | (propagation & MS_REC), NULL) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Add ro/nosuid/nodev/noexec to the mount at fd and all mounts below it:
+ * for host trees bound recursively (/sys, /sys/fs/cgroup), where a remount
+ * of the top alone would leave the submounts writable. */
+static int set_flags_recursive(int fd, unsigned long flags) {
+  struct mount_attr attr = {0};
+  if (flags & MS_RDONLY)
+    attr.attr_set |= MOUNT_ATTR_RDONLY;
+  if (flags & MS_NOSUID)
+    attr.attr_set |= MOUNT_ATTR_NOSUID;
+  if (flags & MS_NODEV)
+    attr.attr_set |= MOUNT_ATTR_NODEV;
+  if (flags & MS_NOEXEC)
+    attr.attr_set |= MOUNT_ATTR_NOEXEC;
+  if (attr.attr_set == 0)
+    return 0;
+  if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                    sizeof(attr)) == 0)
+    return 0;
+  if (errno != ENOSYS)
+    return -1;
+  /* Old kernel: at least the top of the tree. */
+  char p[32];
+  return mount(NULL, resolve_fd_path(fd, p), NULL,
+               MS_REMOUNT | MS_BIND | (flags & LOCKABLE_FLAGS) |
+                   lockable_flags_of(fd),
+               NULL);
+}
+
+/* Where mount `id` is mounted (decoded from /proc/self/mountinfo) and
+ * whether it is shared. */
+static int find_mount_point(unsigned long long id, char **mount_point,
+                            bool *shared, cell_error **err) {
+  cleanup_free char *info = NULL;
+  if (cell_read_file_at(AT_FDCWD, "/proc/self/mountinfo", 0, &info, NULL,
+                        err) < 0)
+    return -1;
+  for (char *line = info; line && *line;) {
+    char *next = strchr(line, '\n');
+    if (next)
+      *next++ = '\0';
+    unsigned long long mid;
+    int off = 0;
+    if (sscanf(line, "%llu %*u %*s %*s %n", &mid, &off) == 1 && off > 0 &&
+        mid == id) {
+      char *mp = line + off;
+      char *end = strchr(mp, ' ');
+      if (end == NULL)
+        break;
+      *end = '\0';
+      char *sep = strstr(end + 1, " - ");
+      if (sep)
+        *sep = '\0';
+      *shared = strstr(end + 1, "shared:") != NULL;
+      /* mountinfo escapes space, tab, newline and backslash as \ooo. */
+      char *w = mp;
+      for (char *r = mp; *r; r++) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' &&
+            r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+          *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+          r += 3;
+        } else {
+          *w++ = *r;
+        }
+      }
+      *w = '\0';
+      *mount_point = xstrdup(mp);
+      return 0;
+    }
+    line = next;
+  }
+  return cell_fail(err, ENOENT, "mount %llu not found in /proc/self/mountinfo",
+                   id);
+}
+
+/* pivot_root refuses a new root whose parent mount is shared, and binding
+ * the rootfs from a shared mount would put the bind in the host's peer
+ * group: make that one mount private. */
+static int make_rootfs_parent_private(const char *rootfs, cell_error **err) {
+  cleanup_close int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open rootfs `%s`", rootfs);
+  unsigned long long id = mount_id_of(fd);
+  if (id == 0)
+    return 0; /* no STATX_MNT_ID: nothing we can check */
+  cleanup_free char *mount_point = NULL;
+  bool shared = false;
+  if (find_mount_point(id, &mount_point, &shared, err) < 0)
+    return -1;
+  if (shared && mount(NULL, mount_point, NULL, MS_PRIVATE, NULL) < 0)
+    return cell_fail_errno(err, "make `%s` private", mount_point);
+  return 0;
+}
+
+/* ---- one spec mount --------------------------------------------------------- */
+
+struct mount_job {
+  const struct rootfs_config *cfg;
+  const struct spec_mount *m;
+  int rootfd;
+  struct mount_options opts;
+  bool bind;
+  bool recursive_flags; /* a host tree was bound instead of a new fs */
+  int tree_fd;          /* detached copy of the bind source, or -1 */
+};
+
+static const char *job_what(const struct mount_job *j) {
+  if (j->m->source)
+    return j->m->source;
+  return j->m->type ? j->m->type : "none";
+}
+
+/* "mount `src` on `/dest`[: <what failed>]: <strerror>" */
+__attribute__((format(printf, 4, 5))) static int
+job_fail(const struct mount_job *j, cell_error **err, int errnum,
+         const char *fmt, ...) {
+  cleanup_free char *detail = NULL;
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&detail, fmt, ap) < 0)
+      abort();
+    va_end(ap);
+  }
+  return cell_fail(err, errnum, "mount `%s` on `%s`%s%s", job_what(j),
+                   j->m->destination, detail ? ": " : "", detail ? detail : "");
+}
+
+static int job_wrap(const struct mount_job *j, cell_error **err) {
+  return cell_error_wrap(err, "mount `%s` on `%s`", job_what(j),
+                         j->m->destination);
+}
+
+/* Destinations in /proc are refused, except /proc itself for a procfs and
+ * the files LXCFS-like tools overlay: mounting over /proc/self/attr or
+ * /proc/sys would undo the LSM and sysctl protections. */
+static const char *const proc_allowed[] = {
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo",   "/proc/stat",
+    "/proc/swaps",   "/proc/uptime",    "/proc/loadavg",   "/proc/slabinfo",
+    "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
+};
+
+static bool source_is_procfs(const char *source) {
+  struct statfs sfs;
+  return source && statfs(source, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+}
+
+static int check_proc_destination(const struct mount_job *j, int dfd,
+                                  cell_error **err) {
+  char p[32], real[PATH_MAX];
+  ssize_t n = readlink(resolve_fd_path(dfd, p), real, sizeof(real) - 1);
+  if (n < 0)
+    return job_fail(j, err, errno, "readlink destination");
+  real[n] = '\0';
+  size_t rlen = strlen(j->cfg->rootfs);
+  while (rlen > 1 && j->cfg->rootfs[rlen - 1] == '/')
+    rlen--;
+  if (strncmp(real, j->cfg->rootfs, rlen) != 0 ||
+      (real[rlen] != '/' && real[rlen] != '\0'))
+    return job_fail(j, err, 0, "destination resolved outside the rootfs (`%s`)",
+                    real);
+  const char *inside = real[rlen] ? real + rlen : "/";
+  if (strcmp(inside, "/proc") == 0) {
+    if (streq(j->m->type, "proc") || (j->bind && source_is_procfs(j->m->source)))
+      return 0;
+    return job_fail(j, err, 0, "only a proc filesystem may be mounted there");
+  } else if (strncmp(inside, "/proc/", 6) == 0) {
+    for (size_t i = 0; i < sizeof(proc_allowed) / sizeof(proc_allowed[0]); i++)
+      if (strcmp(inside, proc_allowed[i]) == 0)
+        return 0;
+  } else {
+    return 0;
+  }
+  return job_fail(j, err, 0, "`%s` is inside /proc: refused", inside);
+}
+
+/* sysfs needs a network namespace owned by our user namespace; without
+ * one, bind the host's /sys instead. */
+static int attach_sysfs(struct mount_job *j, const char *target) {
+  unsigned long flags = j->opts.flags & ~(MS_BIND | MS_REC);
+  if (mount(j->m->source ? j->m->source : "sysfs", target, "sysfs", flags,
+            j->opts.data) == 0)
+    return 0;
+  if (errno != EPERM || !j->cfg->in_userns)
+    return -1;
+  j->recursive_flags = true;
+  return mount("/sys", target, NULL, MS_BIND | MS_REC, NULL);
+}
+
+static bool host_is_cgroup2_only(void) {
+  struct statfs sfs;
+  return statfs("/sys/fs/cgroup", &sfs) == 0 &&
+         sfs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* type "cgroup": a cgroup2 mount on a unified host (it shows our cgroup
+ * namespace), else the host's whole /sys/fs/cgroup tree. */
+static int attach_cgroup(struct mount_job *j, const char *target) {
+  unsigned long flags = j->opts.flags & ~(MS_BIND | MS_REC);
+  if (host_is_cgroup2_only()) {
+    if (mount("cgroup2", target, "cgroup2", flags, j->opts.data) == 0)
+      return 0;
+    if (errno != EPERM && errno != EBUSY)
+      return -1;
+  }
+  j->recursive_flags = true;
+  return mount("/sys/fs/cgroup", target, NULL, MS_BIND | MS_REC, NULL);
+}
+
+static int attach(struct mount_job *j, const char *target) {
+  const struct spec_mount *m = j->m;
+  const struct mount_options *o = &j->opts;
+  if (o->flags & MS_REMOUNT)
+    return mount(m->source, target, m->type, o->flags, o->data);
+  /* target is /proc/self/fd/N: a magic link, which move_mount follows only
+   * when told to. */
+  if (j->bind && j->tree_fd >= 0)
+    return (int)syscall(SYS_move_mount, j->tree_fd, "", AT_FDCWD, target,
+                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS);
+  if (j->bind)
+    return mount(m->source, target, NULL, o->flags & (MS_BIND | MS_REC), NULL);
+  if (streq(m->type, "sysfs"))
+    return attach_sysfs(j, target);
+  if (streq(m->type, "cgroup"))
+    return attach_cgroup(j, target);
+  return mount(m->source ? m->source : m->type, target, m->type, o->flags,
+               o->data);
+}
+
+/* A bind mount takes its flags from the source; ro, nosuid, ... need a
+ * remount.  Flags the source has and the user did not clear are kept,
+ * and in a user namespace the locked ones are kept whatever was asked. */
+static int remount_bind(const struct mount_job *j, int fd) {
+  unsigned long want = j->opts.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+  if (want == 0 && j->opts.clear_flags == 0)
+    return 0;
+  unsigned long keep = lockable_flags_of(fd);
+  if (!j->cfg->in_userns)
+    keep &= ~j->opts.clear_flags;
+  char p[32];
+  return mount(NULL, resolve_fd_path(fd, p), NULL,
+               MS_REMOUNT | MS_BIND | want | keep, NULL);
+}
+
+/* A tmpfs on an existing directory keeps the directory's mode (/tmp's
+ * 1777), unless mode= says otherwise. */
+static bool data_has_mode(const char *data) {
+  for (const char *p = data; p && *p;) {
+    if (strncmp(p, "mode=", 5) == 0)
+      return true;
+    p = strchr(p, ',');
+    p = p ? p + 1 : NULL;
+  }
+  return false;
+}
+
+/* ---- tmpcopyup --------------------------------------------------------------- */
+
+static int copy_entry(int from, int to, const char *name, cell_error **err);
+
+/* Copy the contents of directory `from` into `to` (both inside the
+ * rootfs), keeping modes and owners; symlinks are copied, never followed. */
+static int copy_tree(int from_fd, int to_fd, cell_error **err) {
+  int from = openat(from_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (from < 0)
+    return cell_fail_errno(err, "tmpcopyup: open the covered directory");
+  DIR *d = fdopendir(from);
+  if (d == NULL) {
+    close(from);
+    return cell_fail_errno(err, "tmpcopyup: read the covered directory");
+  }
+  cleanup_close int to = openat(to_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int r = to < 0 ? cell_fail_errno(err, "tmpcopyup: open the tmpfs") : 0;
+  struct dirent *de;
+  while (r == 0 && (de = readdir(d)) != NULL)
+    if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+      r = copy_entry(dirfd(d), to, de->d_name, err);
+  closedir(d);
+  return r;
+}
+
+static int copy_file(int from, int to, const char *name, const struct stat *st,
+                     cell_error **err) {
+  cleanup_close int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int out =
+      openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+             st->st_mode & 07777);
+  if (in < 0 || out < 0)
+    return cell_fail_errno(err, "tmpcopyup: `%s`", name);
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(in, buf, sizeof(buf))) > 0)
+    if (cell_write_all(out, buf, (size_t)n) < 0)
+      return cell_fail_errno(err, "tmpcopyup: write `%s`", name);
+  return n < 0 ? cell_fail_errno(err, "tmpcopyup: read `%s`", name) : 0;
+}
+
+static int copy_entry(int from, int to, const char *name, cell_error **err) {
+  struct stat st;
+  if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "tmpcopyup: stat `%s`", name);
+  int r = 0;
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdirat(to, name, st.st_mode & 07777) < 0)
+      return cell_fail_errno(err, "tmpcopyup: mkdir `%s`", name);
+    cleanup_close int sub_from = openat(from, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_close int sub_to = openat(to, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub_from < 0 || sub_to < 0)
+      return cell_fail_errno(err, "tmpcopyup: open `%s`", name);
+    r = copy_tree(sub_from, sub_to, err);
+  } else if (S_ISLNK(st.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(from, name, target, sizeof(target) - 1);
+    if (n < 0)
+      return cell_fail_errno(err, "tmpcopyup: readlink `%s`", name);
+    target[n] = '\0';
+    if (symlinkat(target, to, name) < 0)
+      return cell_fail_errno(err, "tmpcopyup: symlink `%s`", name);
+  } else if (S_ISREG(st.st_mode)) {
+    r = copy_file(from, to, name, &st, err);
+  } else {
+    return 0; /* devices, fifos, sockets: not copied, as runc */
+  }
+  if (r == 0 && fchownat(to, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "tmpcopyup: chown `%s`", name);
+  return r;
+}
+
+static bool is_bind(const struct spec_mount *m, const struct mount_options *o) {
+  return (o->flags & MS_BIND) || streq(m->type, "bind") || streq(m->type, "none");
+}
+
+static int mount_entry(struct mount_job *j, cell_error **err) {
+  const struct spec_mount *m = j->m;
+  const char *dest = m->destination;
+  if (dest == NULL)
+    return cell_fail(err, 0, "mount `%s`: no destination", job_what(j));
+  if (mount_options_parse(m->options, &j->opts, err) < 0)
+    return job_wrap(j, err);
+  if (j->opts.idmap || m->n_uid_mappings || m->n_gid_mappings)
+    return job_fail(j, err, 0, "idmapped mounts are not supported");
+  j->bind = is_bind(m, &j->opts);
+  if (j->bind)
+    j->opts.flags |= MS_BIND;
+
+  bool as_file = false;
+  if (j->bind) {
+    struct stat st;
+    if (m->source == NULL)
+      return job_fail(j, err, 0, "bind mount without a source");
+    int r = j->tree_fd >= 0 ? fstat(j->tree_fd, &st) : stat(m->source, &st);
+    if (r < 0)
+      return job_fail(j, err, errno, "stat source");
+    as_file = !S_ISDIR(st.st_mode);
+  }
+
+  /* Remember an existing directory's mode before covering it. */
+  mode_t old_mode = 0;
+  cleanup_close int dfd = resolve_open(j->rootfd, dest, O_PATH, NULL);
+  if (dfd >= 0) {
+    struct stat st;
+    if (fstat(dfd, &st) == 0 && S_ISDIR(st.st_mode))
+      old_mode = st.st_mode & 07777;
+  } else {
+    dfd = resolve_create(j->rootfd, dest, as_file, err);
+    if (dfd < 0)
+      return job_wrap(j, err);
+  }
+  if (check_proc_destination(j, dfd, err) < 0)
+    return -1;
+
+  unsigned long long old_id = mount_id_of(dfd);
+  char p[32];
+  if (attach(j, resolve_fd_path(dfd, p)) < 0)
+    return job_fail(j, err, errno, NULL);
+  if (j->opts.flags & MS_REMOUNT)
+    return 0;
+
+  /* The fd still names what was covered: look the destination up again,
+   * which also checks the mount landed where the config says. */
+  cleanup_close int mfd = resolve_open(j->rootfd, dest, O_PATH, err);
+  if (mfd < 0)
+    return job_wrap(j, err);
+  if (old_id != 0 && mount_id_of(mfd) == old_id)
+    return job_fail(j, err, 0, "destination changed while mounting");
+
+  if (j->recursive_flags) {
+    if (set_flags_recursive(mfd, j->opts.flags) < 0)
+      return job_fail(j, err, errno, "apply mount flags to the host tree");
+  } else if (j->bind) {
+    if (remount_bind(j, mfd) < 0)
+      return job_fail(j, err, errno, "remount with the mount options");
+  }
+  if (j->opts.tmpcopyup && streq(m->type, "tmpfs") &&
+      copy_tree(dfd, mfd, err) < 0)
+    return job_wrap(j, err);
+  if (old_mode && streq(m->type, "tmpfs") && !data_has_mode(j->opts.data) &&
+      chmod(resolve_fd_path(mfd, p), old_mode) < 0)
+    return job_fail(j, err, errno, "chmod");
+  if (apply_propagation(mfd, j->opts.propagation) < 0)
+    return job_fail(j, err, errno, "set propagation");
+  return 0;
+}
+
+static int mount_all(const struct rootfs_config *cfg, int rootfd,
+                     cell_error **err) {
+  const struct spec *s = cfg->spec;
+  for (size_t i = 0; i < s->n_mounts; i++) {
+    struct mount_job j = {.cfg = cfg,
+                          .m = &s->mounts[i],
+                          .rootfd = rootfd,
+                          .tree_fd = cfg->bind_fds ? cfg->bind_fds[i] : -1};
+    int r = mount_entry(&j, err);
+    mount_options_free(&j.opts);
+    if (r < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* ---- bind sources opened by the runtime ---------------------------------- */
+
+int rootfs_open_bind_sources(const struct spec *s, int **fds, cell_error **err) {
+  int *out = xmalloc((s->n_mounts ? s->n_mounts : 1) * sizeof(int));
+  for (size_t i = 0; i < s->n_mounts; i++)
+    out[i] = -1;
+  for (size_t i = 0; i < s->n_mounts; i++) {
+    const struct spec_mount *m = &s->mounts[i];
+    struct mount_options o = {0};
+    if (mount_options_parse(m->options, &o, err) < 0) {
+      rootfs_close_bind_sources(out, s->n_mounts);
+      return cell_error_wrap(err, "mounts[%zu]", i);
+    }
+    bool bind = is_bind(m, &o) && m->source && !(o.flags & MS_REMOUNT);
+    unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                     ((o.flags & MS_REC) ? AT_RECURSIVE : 0);
+    mount_options_free(&o);
+    if (!bind)
+      continue;
+    out[i] = (int)syscall(SYS_open_tree, AT_FDCWD, m->source, flags);
+    if (out[i] < 0) {
+      int e = errno;
+      rootfs_close_bind_sources(out, s->n_mounts);
+      return cell_fail(err, e, "mount `%s` on `%s`: open source", m->source,
+                       m->destination);
+    }
+  }
+  *fds = out;
+  return 0;
+}
+
+void rootfs_close_bind_sources(int *fds, size_t n) {
+  for (size_t i = 0; fds && i < n; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  free(fds);
+}
+
+/* ---- the three steps -------------------------------------------------------- */
+
+static const char *rootfs_propagation_name(const struct spec *s) {
+  return s->linux_ ? s->linux_->rootfs_propagation : NULL;
+}
+
+/* What / gets before anything is mounted: the asked propagation, rslave by
+ * default.  Unbindable would forbid binding the rootfs, so it waits for
+ * rootfs_pivot and private stands in until then. */
+static unsigned long initial_root_propagation(unsigned long asked) {
+  if (asked == 0)
+    return MS_SLAVE | MS_REC;
+  if (asked & MS_UNBINDABLE)
+    return MS_PRIVATE | (asked & MS_REC);
+  return asked;
+}
+
+int rootfs_prepare(const struct rootfs_config *cfg, cell_error **err) {
+  unsigned long asked;
+  if (rootfs_propagation_flags(rootfs_propagation_name(cfg->spec), &asked,
+                               err) < 0)
+    return -1;
+  if (mount(NULL, "/", NULL, initial_root_propagation(asked), NULL) < 0)
+    return cell_fail_errno(err, "set the propagation of `/`");
+  if (make_rootfs_parent_private(cfg->rootfs, err) < 0)
+    return -1;
+  if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+    return cell_fail_errno(err, "bind rootfs `%s` onto itself", cfg->rootfs);
+  cleanup_close int rootfd =
+      open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "open rootfs `%s`", cfg->rootfs);
+  if (mount_all(cfg, rootfd, err) < 0)
+    return -1;
+  return devices_setup(rootfd, cfg->spec, cfg->in_userns, err);
+}
+
+static int pivot_into(const char *rootfs, cell_error **err) {
+  cleanup_close int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (oldroot < 0)
+    return cell_fail_errno(err, "open `/`");
+  cleanup_close int newroot = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (newroot < 0)
+    return cell_fail_errno(err, "open rootfs `%s`", rootfs);
+  if (fchdir(newroot) < 0)
+    return cell_fail_errno(err, "chdir to rootfs `%s`", rootfs);
+  /* new_root == put_old: the old root ends up stacked on the new one,
+   * reachable through oldroot, with no directory needed in the rootfs. */
+  if (syscall(SYS_pivot_root, ".", ".") < 0)
+    return cell_fail_errno(err, "pivot_root to `%s`", rootfs);
+  if (fchdir(oldroot) < 0)
+    return cell_fail_errno(err, "chdir to the old root");
+  /* Our unmounts must not reach the host's mounts through shared peers. */
+  if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+    return cell_fail_errno(err, "make the old root rslave");
+  if (umount2(".", MNT_DETACH) < 0)
+    return cell_fail_errno(err, "detach the old root");
+  return 0;
+}
+
+static int move_into(const char *rootfs, cell_error **err) {
+  if (chdir(rootfs) < 0)
+    return cell_fail_errno(err, "chdir to rootfs `%s`", rootfs);
+  /* Moving onto a shared / would propagate the move to the host. */
+  if (mount(NULL, "/", NULL, MS_PRIVATE, NULL) < 0)
+    return cell_fail_errno(err, "make `/` private");
+  if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+    return cell_fail_errno(err, "move rootfs `%s` to `/`", rootfs);
+  if (chroot(".") < 0)
+    return cell_fail_errno(err, "chroot to rootfs `%s`", rootfs);
+  return 0;
+}
+
+static int set_root_propagation(const struct spec *s, unsigned long flags,
+                                cell_error **err) {
+  if (mount(NULL, "/", NULL, flags, NULL) < 0)
+    return cell_fail_errno(err, "set the propagation of `/` to `%s`",
+                           rootfs_propagation_name(s));
+  return 0;
+}
+
+int rootfs_pivot(const struct rootfs_config *cfg, cell_error **err) {
+  unsigned long asked;
+  if (rootfs_propagation_flags(rootfs_propagation_name(cfg->spec), &asked,
+                               err) < 0)
+    return -1;
+  int r = cfg->no_pivot ? move_into(cfg->rootfs, err)
+                        : pivot_into(cfg->rootfs, err);
+  if (r < 0)
+    return -1;
+  if (chdir("/") < 0)
+    return cell_fail_errno(err, "chdir `/`");
+  /* The rootfs bind was made private (or slave) so that pivot_root would
+   * take it; shared can only be given to the final /. */
+  if (asked & MS_SHARED)
+    return set_root_propagation(cfg->spec, asked, err);
+  return 0;
+}
+
+/* ---- finalize --------------------------------------------------------------- */
+
+/* Open path if it exists: 1 with *fd set, 0 when missing, -1 on error. */
+static int open_if_exists(int rootfd, const char *path, int *fd,
+                          cell_error **err) {
+  cell_error *e = NULL;
+  *fd = resolve_open(rootfd, path, O_PATH, &e);
+  if (*fd >= 0)
+    return 1;
+  if (e->errnum == ENOENT) {
+    cell_error_free(&e);
+    return 0;
+  }
+  *err = e;
+  return -1;
+}
+
+static int open_dev_null(int rootfd, int *out, cell_error **err) {
+  cleanup_close int fd =
+      resolve_open(rootfd, "/dev/null", O_PATH | O_NOFOLLOW, err);
+  if (fd < 0)
+    return -1;
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return cell_fail_errno(err, "stat `/dev/null`");
+  if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+    return cell_fail(err, 0, "`/dev/null` is not the null device (1:3)");
+  *out = steal_fd(&fd);
+  return 0;
+}
+
+static int mask_paths(int rootfd, char *const *paths, cell_error **err) {
+  cleanup_close int devnull = -1;
+  for (size_t i = 0; paths && paths[i]; i++) {
+    cleanup_close int fd = -1;
+    int r = open_if_exists(rootfd, paths[i], &fd, err);
+    if (r < 0)
+      return cell_error_wrap(err, "linux.maskedPaths");
+    if (r == 0)
+      continue;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+      return cell_fail_errno(err, "linux.maskedPaths: stat `%s`", paths[i]);
+    char target[32], source[32];
+    resolve_fd_path(fd, target);
+    if (S_ISDIR(st.st_mode)) {
+      r = mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL);
+    } else {
+      if (devnull < 0 && open_dev_null(rootfd, &devnull, err) < 0)
+        return cell_error_wrap(err, "linux.maskedPaths: mask `%s`", paths[i]);
+      r = mount(resolve_fd_path(devnull, source), target, NULL, MS_BIND, NULL);
+    }
+    if (r < 0)
+      return cell_fail_errno(err, "linux.maskedPaths: mask `%s`", paths[i]);
+  }
+  return 0;
+}
+
+static int make_paths_readonly(int rootfd, char *const *paths,
+                               cell_error **err) {
+  for (size_t i = 0; paths && paths[i]; i++) {
+    cleanup_close int fd = -1;
+    int r = open_if_exists(rootfd, paths[i], &fd, err);
+    if (r < 0)
+      return cell_error_wrap(err, "linux.readonlyPaths");
+    if (r == 0)
+      continue;
+    char p[32];
+    if (mount(resolve_fd_path(fd, p), p, NULL, MS_BIND | MS_REC, NULL) < 0)
+      return cell_fail_errno(err, "linux.readonlyPaths: bind `%s`", paths[i]);
+    cleanup_close int mfd = resolve_open(rootfd, paths[i], O_PATH, err);
+    if (mfd < 0)
+      return cell_error_wrap(err, "linux.readonlyPaths");
+    if (mount(NULL, resolve_fd_path(mfd, p), NULL,
+              MS_BIND | MS_REMOUNT | MS_RDONLY | lockable_flags_of(mfd),
+              NULL) < 0)
+      return cell_fail_errno(err, "linux.readonlyPaths: remount `%s` read-only",
+                             paths[i]);
+  }
+  return 0;
+}
+
+static int make_root_readonly(cell_error **err) {
+  cleanup_close int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open `/`");
+  if (mount(NULL, "/", NULL,
+            MS_BIND | MS_REMOUNT | MS_RDONLY | lockable_flags_of(fd), NULL) < 0)
+    return cell_fail_errno(err, "root.readonly: remount `/` read-only");
+  return 0;
+}
+
+int rootfs_finalize(const struct rootfs_config *cfg, cell_error **err) {
+  const struct spec *s = cfg->spec;
+  cleanup_close int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "open `/`");
+  if (s->linux_) {
+    if (make_paths_readonly(rootfd, s->linux_->readonly_paths, err) < 0)
+      return -1;
+    if (mask_paths(rootfd, s->linux_->masked_paths, err) < 0)
+      return -1;
+  }
+  if (s->root && s->root->readonly && make_root_readonly(err) < 0)
+    return -1;
+  /* Last: an unbindable tree refuses the binds of readonlyPaths and
+   * maskedPaths above. */
+  unsigned long asked;
+  if (rootfs_propagation_flags(rootfs_propagation_name(s), &asked, err) < 0)
+    return -1;
+  if (asked & MS_UNBINDABLE)
+    return set_root_propagation(s, asked, err);
+  return 0;
+}

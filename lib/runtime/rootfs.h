@@ -1,0 +1,54 @@
+/* The container's filesystem view, built in its mount namespace by the
+ * container process before exec, in three steps around the
+ * createContainer hooks (which must see the host's filesystem):
+ *   rootfs_prepare   propagation of /, rootfs bind, every spec mount, /dev
+ *   rootfs_pivot     pivot_root (or chroot with --no-pivot), chdir /
+ *   rootfs_finalize  root.readonly, maskedPaths, readonlyPaths */
+#ifndef CELL_ROOTFS_H
+#define CELL_ROOTFS_H
+
+#include <stdbool.h>
+
+#include "base/error.h"
+#include "oci/spec.h"
+
+struct rootfs_config {
+  const struct spec *spec;
+  const char *rootfs;  /* absolute, symlink-free host path of root.path */
+  bool no_pivot;       /* --no-pivot: MS_MOVE + chroot */
+  bool in_userns;      /* in a user namespace: bind devices instead of mknod */
+  const int *bind_fds; /* per spec mount: a detached copy of a bind source,
+                          or -1; NULL when there are none */
+};
+
+/* In the runtime, before the container process enters its user namespace:
+ * open every bind mount source as a detached mount (open_tree), because
+ * the container's root may not be allowed to even look the source up
+ * (a 0700 directory of the host).  *fds gets one entry per spec mount. */
+int rootfs_open_bind_sources(const struct spec *s, int **fds, cell_error **err);
+void rootfs_close_bind_sources(int *fds, size_t n);
+
+int rootfs_prepare(const struct rootfs_config *cfg, cell_error **err);
+int rootfs_pivot(const struct rootfs_config *cfg, cell_error **err);
+int rootfs_finalize(const struct rootfs_config *cfg, cell_error **err);
+
+/* mounts[].options -> mount(2) arguments.  Unknown options that look like
+ * fs data ("size=65536k", "mode=755", "lowerdir=...") go to data,
+ * comma-joined. Exposed for unit tests. */
+struct mount_options {
+  unsigned long flags;       /* MS_RDONLY, MS_NOSUID, MS_BIND|MS_REC, ... */
+  unsigned long clear_flags; /* set by "rw", "suid", "dev", "exec", ... */
+  unsigned long propagation; /* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE (+MS_REC) */
+  char *data;                /* NULL when none */
+  bool idmap;                /* "idmap" / "ridmap" */
+  bool tmpcopyup;            /* tmpfs starts with what it covers (podman) */
+};
+int mount_options_parse(char *const *options, struct mount_options *out,
+                        cell_error **err);
+void mount_options_free(struct mount_options *o);
+
+/* rootfsPropagation name -> MS_* flags (0 for NULL). */
+int rootfs_propagation_flags(const char *name, unsigned long *flags,
+                             cell_error **err);
+
+#endif
