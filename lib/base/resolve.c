@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/util.h"
+#include "base/syscalls.h"
 
 /* Linux gives up after 40 symlinks in one lookup; do the same. */
 #define RESOLVE_MAX_SYMLINKS 40
@@ -43,7 +43,7 @@ static int openat2_in_root(int rootfd, const char *path, int flags) {
       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
   };
   for (int i = 0; i < RESOLVE_OPENAT2_RETRIES; i++) {
-    int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+    int fd = sys_openat2(rootfd, path, &how);
     if (fd >= 0 || (errno != EAGAIN && errno != EINTR))
       return fd;
   }

@@ -1,4 +1,5 @@
 #include "base/util.h"
+#include "base/syscalls.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 
 void *xmalloc(size_t n) {
@@ -306,7 +306,7 @@ bool cell_proc_alive(pid_t pid, unsigned long long start_time) {
   return st != 0 && st == start_time;
 }
 
-int cell_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int cell_pidfd_open(pid_t pid) { return sys_pidfd_open(pid, 0); }
 
 static int cmp_int(const void *a, const void *b) {
   return *(const int *)a - *(const int *)b;
@@ -324,10 +324,10 @@ void cell_close_fds_from(int from, const int *keep, size_t nkeep) {
   unsigned lo = (unsigned)from;
   for (size_t i = 0; i < n; i++) {
     if ((unsigned)sorted[i] > lo)
-      syscall(SYS_close_range, lo, (unsigned)sorted[i] - 1, 0);
+      sys_close_range(lo, (unsigned)sorted[i] - 1, 0);
     lo = (unsigned)sorted[i] + 1;
   }
-  syscall(SYS_close_range, lo, ~0U, 0);
+  sys_close_range(lo, ~0U, 0);
 }
 
 bool cell_parse_ll(const char *s, long long min, long long max, long long *out) {
@@ -355,14 +355,9 @@ char *cell_rfc3339_now(void) {
 void cell_reset_signals(void) {
   /* The raw syscall: glibc refuses the two real-time signals it reserves
    * for itself, and an ignored one would still be inherited. */
-  struct {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)(void);
-    unsigned long mask;
-  } dfl = {.handler = SIG_DFL};
+  struct kernel_sigaction dfl = {.handler = SIG_DFL};
   for (int sig = 1; sig < NSIG; sig++)
-    syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+    sys_rt_sigaction(sig, &dfl, NULL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);

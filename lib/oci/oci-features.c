@@ -6,17 +6,13 @@
 #include <seccomp.h>
 #include <string.h>
 #include <sys/capability.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/json.h"
 #include "oci/spec.h"
 #include "base/util.h"
 #include "base/version.h"
-
-#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
-#endif
+#include "base/syscalls.h"
 
 static const char *const hook_kinds[] = {
     "prestart", "createRuntime", "createContainer", "startContainer",
@@ -137,7 +133,7 @@ static bool arch_usable(const char *name) {
  * missing) program, EFAULT; an unknown one is EINVAL.  Nothing is
  * installed either way. */
 static bool kernel_takes_flag(unsigned long flags) {
-  return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL) < 0 &&
+  return sys_seccomp(SECCOMP_SET_MODE_FILTER, flags, NULL) < 0 &&
          errno == EFAULT;
 }
 

@@ -19,10 +19,7 @@
 
 #include "base/json.h"
 #include "base/util.h"
-
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
+#include "base/syscalls.h"
 
 /* Larger than any sane config (a big seccomp profile is ~100 KiB), small
  * enough that a wrong path cannot make us read gigabytes. */

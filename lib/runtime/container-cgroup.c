@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cgroup/cgroup.h"
-#include "runtime/container-internal.h"
+#include "runtime/container-open.h"
 #include "base/json.h"
 #include "base/util.h"
 

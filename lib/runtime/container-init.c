@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,10 +21,7 @@
 #include "base/sync.h"
 #include "runtime/terminal.h"
 #include "base/util.h"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
+#include "base/syscalls.h"
 
 struct init_ctx {
   const struct init_args *a;
@@ -137,7 +133,7 @@ static int wait_for_start(struct init_ctx *c, cell_error **err) {
  * (CVE-2024-21626 is a leaked fd to the host's cgroupfs). */
 static void close_fds_on_exec(const struct init_args *a) {
   unsigned first = 3u + (unsigned)a->preserve_fds;
-  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+  if (sys_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
     for (int fd = (int)first; fd < 65536; fd++) {
       int fl = fcntl(fd, F_GETFD);
       if (fl >= 0)

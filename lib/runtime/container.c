@@ -16,13 +16,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroup/cgroup.h"
 #include "runtime/container-init.h"
-#include "runtime/container-internal.h"
+#include "runtime/container-open.h"
 #include "runtime/foreground.h"
 #include "oci/hooks.h"
 #include "base/log.h"
@@ -36,6 +35,7 @@
 #include "runtime/sysctl.h"
 #include "runtime/terminal.h"
 #include "base/util.h"
+#include "base/syscalls.h"
 
 /* How long delete waits for a killed container to go away. */
 #define KILL_WAIT_MS 10000
@@ -185,10 +185,10 @@ static pid_t clone_process(int flags, int cgroup_fd, bool *in_cgroup) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)cgroup_fd;
   }
-  pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+  pid_t pid = sys_clone3(&args);
   *in_cgroup = pid >= 0 && cgroup_fd >= 0;
   if (pid < 0 && errno == ENOSYS)
-    pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, 0, 0, 0);
+    pid = sys_clone_fork((unsigned long)flags);
   return pid;
 }
 
@@ -260,7 +260,6 @@ static int serve_child(struct creation *c, cell_error **err) {
       return process_set_oom_score_adj_of(c->init_pid, c->spec->process, err);
   }
 }
-
 
 static void fill_state(struct creation *c) {
   c->st.id = (char *)c->opts->id;
@@ -411,29 +410,6 @@ int container_create(const struct container_opts *o, cell_error **err) {
 
 /* ---- start ---------------------------------------------------------------- */
 
-int container_open(const char *root, const char *id, int *rootfd,
-                   int *dirfd, struct cell_state **st, cell_error **err) {
-  if (state_check_id(id, err) < 0 || state_root_open(root, rootfd, err) < 0)
-    return -1;
-  if (state_dir_open(*rootfd, id, dirfd, err) < 0)
-    return -1;
-  return state_read(*dirfd, st, err);
-}
-
-struct spec *container_stored_spec(int dirfd) {
-  cleanup_free char *text = NULL;
-  size_t len = 0;
-  cell_error *e = NULL;
-  struct spec *s = NULL;
-  if (cell_read_file_at(dirfd, CELL_CONFIG_FILE, 0, &text, &len, &e) < 0 ||
-      spec_parse(text, len, &s, &e) < 0) {
-    log_warn("stored config: %s", e->msg);
-    cell_error_free(&e);
-    return NULL;
-  }
-  return s;
-}
-
 /* Read what the container process writes to exec.fifo: "0", then an error
  * message if something failed before exec; EOF once it has exec'd. */
 static int read_start_result(int fifo, int pidfd, cell_error **err) {
@@ -470,28 +446,6 @@ static int read_start_result(int fifo, int pidfd, cell_error **err) {
   if (len > 1)
     return cell_fail(err, 0, "%s", buf + 1);
   return 0;
-}
-
-struct cgroup *container_cgroup(const struct cell_state *st) {
-  struct cgroup *cg = NULL;
-  cell_error *e = NULL;
-  if (st->cgroup_path && cgroup_open(st->cgroup_path, &cg, &e) < 0) {
-    log_debug("cgroup of `%s`: %s", st->id, e->msg);
-    cell_error_free(&e);
-  }
-  return cg;
-}
-
-/* The state's status, plus "paused" which only the cgroup knows. */
-enum cell_status container_status(const struct cell_state *st) {
-  enum cell_status s = state_status(st);
-  if (s == CELL_STATUS_STOPPED || st->cgroup_path == NULL)
-    return s;
-  struct cgroup *cg = container_cgroup(st);
-  if (cg && cgroup_is_frozen(cg))
-    s = CELL_STATUS_PAUSED;
-  cgroup_free(cg);
-  return s;
 }
 
 static int check_startable(const struct cell_state *st, cell_error **err) {
@@ -584,7 +538,7 @@ static int signal_init(const struct cell_state *st, int signo, cell_error **err)
   cleanup_close int pidfd = cell_pidfd_open(st->pid);
   if (pidfd < 0 || !cell_proc_alive(st->pid, st->start_time))
     return cell_fail(err, 0, "container not running");
-  if (syscall(SYS_pidfd_send_signal, pidfd, signo, NULL, 0) < 0 &&
+  if (sys_pidfd_send_signal(pidfd, signo) < 0 &&
       errno != ESRCH)
     return cell_fail_errno(err, "send signal %d", signo);
   return 0;

@@ -13,13 +13,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/capabilities.h"
 #include "cgroup/cgroup.h"
-#include "runtime/container-internal.h"
+#include "runtime/container-open.h"
 #include "runtime/foreground.h"
 #include "runtime/process.h"
 #include "runtime/seccomp.h"
@@ -27,13 +26,7 @@
 #include "oci/spec.h"
 #include "runtime/terminal.h"
 #include "base/util.h"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
+#include "base/syscalls.h"
 
 struct execution {
   const struct exec_opts *o;
@@ -252,7 +245,7 @@ __attribute__((noreturn)) static void child_fail(struct execution *x,
 
 static void close_fds_on_exec(int preserve_fds) {
   unsigned first = 3u + (unsigned)preserve_fds;
-  syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
+  sys_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC);
 }
 
 __attribute__((noreturn)) static void child(struct execution *x) {
@@ -303,7 +296,7 @@ static pid_t clone_into(struct execution *x, bool *in_cgroup) {
     args.flags = CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)cgfd;
   }
-  pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+  pid_t pid = sys_clone3(&args);
   *in_cgroup = pid >= 0 && cgfd >= 0;
   if (pid < 0)
     pid = fork();
@@ -322,7 +315,6 @@ static int read_child_result(struct execution *x, pid_t pid, cell_error **err) {
   waitpid(pid, NULL, 0);
   return cell_fail(err, 0, "%s", buf);
 }
-
 
 static int run_exec(struct execution *x, int *exit_code, cell_error **err) {
   const struct exec_opts *o = x->o;

@@ -7,10 +7,7 @@
 #include <string.h>
 
 #include "base/util.h"
-
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
+#include "base/syscalls.h"
 
 int ns_plan_make(const struct spec *s, struct ns_plan *plan, cell_error **err) {
   memset(plan, 0, sizeof(*plan));

@@ -8,10 +8,10 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/util.h"
+#include "base/syscalls.h"
 
 int process_set_rlimits(const struct spec_process *p, cell_error **err) {
   for (size_t i = 0; i < p->n_rlimits; i++) {
@@ -106,7 +106,7 @@ static int check_no_magic_links(const char *name, const char *path,
                                 cell_error **err) {
   struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                          .resolve = RESOLVE_NO_MAGICLINKS};
-  int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+  int fd = sys_openat2(AT_FDCWD, path, &how);
   if (fd >= 0) {
     close(fd);
     return 0;

@@ -10,13 +10,13 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "runtime/devices.h"
 #include "base/resolve.h"
 #include "base/util.h"
+#include "base/syscalls.h"
 
 /* The per-mount flags a bind remount can change, and which a user
  * namespace locks on mounts it inherited. */
@@ -402,8 +402,8 @@ static int attach(struct mount_job *j, const char *target) {
   /* target is /proc/self/fd/N: a magic link, which move_mount follows only
    * when told to. */
   if (j->bind && j->tree_fd >= 0)
-    return (int)syscall(SYS_move_mount, j->tree_fd, "", AT_FDCWD, target,
-                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS);
+    return sys_move_mount(j->tree_fd, "", AT_FDCWD, target,
+                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS);
   if (j->bind)
     return mount(m->source, target, NULL, o->flags & (MS_BIND | MS_REC), NULL);
   if (streq(m->type, "sysfs"))
@@ -624,7 +624,7 @@ int rootfs_open_bind_sources(const struct spec *s, int **fds, cell_error **err) 
     mount_options_free(&o);
     if (!bind)
       continue;
-    out[i] = (int)syscall(SYS_open_tree, AT_FDCWD, m->source, flags);
+    out[i] = sys_open_tree(AT_FDCWD, m->source, flags);
     if (out[i] < 0) {
       int e = errno;
       rootfs_close_bind_sources(out, s->n_mounts);
@@ -691,7 +691,7 @@ static int pivot_into(const char *rootfs, cell_error **err) {
     return cell_fail_errno(err, "chdir to rootfs `%s`", rootfs);
   /* new_root == put_old: the old root ends up stacked on the new one,
    * reachable through oldroot, with no directory needed in the rootfs. */
-  if (syscall(SYS_pivot_root, ".", ".") < 0)
+  if (sys_pivot_root(".", ".") < 0)
     return cell_fail_errno(err, "pivot_root to `%s`", rootfs);
   if (fchdir(oldroot) < 0)
     return cell_fail_errno(err, "chdir to the old root");

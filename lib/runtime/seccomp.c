@@ -25,13 +25,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
-
-#ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
-#define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
-#endif
-#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
-#endif
+#include "base/syscalls.h"
 
 /* The kernel refuses longer programs (BPF_MAXINSNS). */
 #define SECCOMP_MAX_INSNS 4096
@@ -579,7 +573,7 @@ int seccomp_program_load(const struct seccomp_program *p, int *notify_fd,
   if (p == NULL)
     return 0;
   struct sock_fprog prog = {.len = p->len, .filter = p->insns};
-  long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->flags, &prog);
+  long rc = sys_seccomp(SECCOMP_SET_MODE_FILTER, p->flags, &prog);
   if (rc < 0) {
     if (errno == EACCES)
       return cell_fail_errno(err, "linux.seccomp: load the filter (without "

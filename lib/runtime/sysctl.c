@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/util.h"
+#include "base/syscalls.h"
 
 /* IPC sysctls that the kernel keeps per ipc namespace. */
 static const char *const ipc_keys[] = {
@@ -166,7 +166,7 @@ static int open_beneath(int dirfd, const char *path) {
       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
                  RESOLVE_NO_XDEV,
   };
-  int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+  int fd = sys_openat2(dirfd, path, &how);
   if (fd < 0 && errno == ENOSYS)
     return open_by_walking(dirfd, path);
   return fd;

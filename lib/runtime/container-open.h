@@ -1,9 +1,12 @@
-/* What the lifecycle modules (container.c, container-cgroup.c, exec.c)
- * share and the CLI does not need. */
-#ifndef CELL_CONTAINER_INTERNAL_H
-#define CELL_CONTAINER_INTERNAL_H
+/* Opening an existing container: its state directory, locked, with its
+ * state, its cgroup and the config it was created with.  Shared by the
+ * commands on a container (container.c, container-cgroup.c, exec.c); the
+ * CLI goes through container.h. */
+#ifndef CELL_CONTAINER_OPEN_H
+#define CELL_CONTAINER_OPEN_H
 
 #include "cgroup/cgroup.h"
+#include "oci/spec.h"
 #include "oci/state.h"
 
 /* Check the id, open the root, open and lock the container's directory and
