@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "cgroup-commands.h"
 #include "runtime/container-cgroup.h"
 #include "base/log.h"
 #include "oci/spec.h"

@@ -16,6 +16,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/signals.h"
+#include "oci/spec-default.h"
 #include "oci/spec.h"
 #include "base/util.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "exec.h"
 #include "runtime/exec.h"
 #include "base/log.h"
 #include "base/util.h"

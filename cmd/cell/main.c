@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup-commands.h"
 #include "commands.h"
+#include "exec.h"
 #include "base/log.h"
 #include "oci/state.h"
 #include "base/version.h"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "oci/spec-default.h"
 #include "oci/spec.h"
 #include "base/util.h"
 

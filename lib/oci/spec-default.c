@@ -2,7 +2,7 @@
  * rootless variant) with the seccomp profile of config/seccomp.json put in
  * as linux.seccomp, so that a default container is confined out of the
  * box.  All three files are compiled in (config-data.S). */
-#include "oci/spec.h"
+#include "oci/spec-default.h"
 
 #include <stdio.h>
 #include <string.h>

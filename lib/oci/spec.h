@@ -387,8 +387,4 @@ int spec_ns_clone_flag(enum spec_ns_type t);
 /* The value of an annotation, NULL when absent. */
 const char *spec_annotation(const struct spec *s, const char *key);
 
-/* The default config.json that `cell spec` writes (config/spec.json, or
- * the rootless variant mapping the caller's uid/gid). */
-char *spec_default_json(bool rootless, uid_t uid, gid_t gid);
-
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "oci/spec-default.h"
 #include "oci/spec.h"
 #include "unit.h"
 #include "base/util.h"
