@@ -37,14 +37,15 @@ DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev li
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod \
              bsdutils podman containerd
 
-.PHONY: all deps check unit bats asan install uninstall clean demo rootfs help bench
+.PHONY: all deps check lint unit bats asan install uninstall clean demo rootfs help bench
 
 all: $(PROGRAMS) $(LIBCELL)
 
 help:
 	@echo "make            build $(BUILD)/cell and $(BUILD)/libcell.a"
 	@echo "make deps       apt-get install what the build and tests need"
-	@echo "make check      unit tests + bats end-to-end tests"
+	@echo "make check      layer check + unit tests + bats end-to-end tests"
+	@echo "make lint       check that lib/'s includes follow its layers"
 	@echo "make asan       build and run every test under ASan + UBSan"
 	@echo "make demo       build a busybox rootfs and run a demo container"
 	@echo "make install    install into \$$DESTDIR\$$PREFIX"
@@ -93,7 +94,12 @@ unit: $(UNIT_BIN)
 bats: $(PROGRAMS) $(TEST_HELPERS)
 	CELL=$(abspath $(BUILD)/cell) CELLD=$(abspath $(BUILD)/celld) CELLCTL=$(abspath $(BUILD)/cellctl) CELL_TEST_HELPERS=$(abspath $(BUILD)/tests) bats --timing tests/bats
 
-check: all unit bats
+# The layers of lib/ (docs/architecture.md), and the checker's own tests.
+lint:
+	tests/lint/check-includes
+	bats tests/lint
+
+check: all lint unit bats
 
 # The cgroup tests once more, in a VM whose kernel has cgroup v2 only
 # (tests/bats/cgroupv2.sh).  Fails when there is no VM tool.
