@@ -1,4 +1,4 @@
-/* The uid/gid range allocator of celld (lib/idrange.c). */
+/* The uid/gid range allocator of celld (lib/daemon/idrange.c). */
 #include "daemon/idrange.h"
 
 #include "unit.h"

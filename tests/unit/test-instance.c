@@ -1,6 +1,6 @@
-/* celld's instance records (lib/instance.c): name and restart-policy
+/* celld's instance records (lib/daemon/instance.c): name and restart-policy
  * validation, the JSON form and its checks, durable storage in a
- * directory, and the OCI config made for an instance (lib/instance-spec.c). */
+ * directory, and the OCI config made for an instance (lib/daemon/instance-spec.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* IP address management and interface names (lib/network.c). */
+/* IP address management and interface names (lib/net/network.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
