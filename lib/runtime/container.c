@@ -145,7 +145,8 @@ static int load_config(struct creation *c, cell_error **err) {
                         err) < 0)
     return cell_error_wrap(err, "config.json");
   if (spec_parse(c->config_text, c->config_len, &c->spec, err) < 0 ||
-      spec_validate_for_create(c->spec, err) < 0)
+      spec_validate_for_create(c->spec, err) < 0 ||
+      rootfs_bind_sources_in_bundle(c->spec, c->bundle, err) < 0)
     return cell_error_wrap(err, "config.json");
   /* Before anything exists: a re-exec starts this command over. */
   if (selfexe_needs_sealed_copy(c->spec) && selfexe_reexec_sealed(err) < 0)

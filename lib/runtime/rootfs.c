@@ -607,6 +607,24 @@ static int mount_all(const struct rootfs_config *cfg, int rootfd,
 
 /* ---- bind sources opened by the runtime ---------------------------------- */
 
+int rootfs_bind_sources_in_bundle(struct spec *s, const char *bundle,
+                                  cell_error **err) {
+  for (size_t i = 0; i < s->n_mounts; i++) {
+    struct spec_mount *m = &s->mounts[i];
+    struct mount_options o = {0};
+    if (mount_options_parse(m->options, &o, err) < 0)
+      return cell_error_wrap(err, "mounts[%zu]", i);
+    bool bind = is_bind(m, &o);
+    mount_options_free(&o);
+    if (!bind || m->source == NULL || m->source[0] == '/')
+      continue;
+    char *joined = xasprintf("%s/%s", bundle, m->source);
+    free(m->source);
+    m->source = joined;
+  }
+  return 0;
+}
+
 int rootfs_open_bind_sources(const struct spec *s, int **fds, cell_error **err) {
   int *out = xmalloc((s->n_mounts ? s->n_mounts : 1) * sizeof(int));
   for (size_t i = 0; i < s->n_mounts; i++)

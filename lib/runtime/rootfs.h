@@ -25,6 +25,11 @@ struct rootfs_config {
  * open every bind mount source as a detached mount (open_tree), because
  * the container's root may not be allowed to even look the source up
  * (a 0700 directory of the host).  *fds gets one entry per spec mount. */
+/* A bind mount's relative source names a path in the bundle, as in runc:
+ * make it absolute there, so that it never depends on the caller's working
+ * directory. */
+int rootfs_bind_sources_in_bundle(struct spec *s, const char *bundle,
+                                  cell_error **err);
 int rootfs_open_bind_sources(const struct spec *s, int **fds, cell_error **err);
 void rootfs_close_bind_sources(int *fds, size_t n);
 

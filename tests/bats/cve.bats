@@ -422,3 +422,18 @@ runtime_dir_fds() {
     done
   done
 }
+
+# --- bind sources -------------------------------------------------------------
+
+@test "a relative bind source run from / cannot bind the host's etc: it names a path in the bundle" {
+  setup_bundle sh -c 'cat /mnt/marker > /host/seen 2>&1; ls /mnt > /host/ls'
+  mkdir "$BUNDLE/etc"
+  echo from-the-bundle >"$BUNDLE/etc/marker"
+  update_config '.mounts += [{destination: "/mnt", type: "bind", source: "etc",
+                              options: ["rbind", "ro"]}]'
+  cd /
+  run cell run --bundle "$BUNDLE" "$CID"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$HOSTDIR/seen")" = from-the-bundle ]
+  ! grep -qx passwd "$HOSTDIR/ls"
+}
