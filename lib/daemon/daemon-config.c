@@ -1,5 +1,5 @@
 /* celld.conf: `key = value` lines. */
-#include "daemon/daemon.h"
+#include "daemon/daemon-config.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,12 +1,12 @@
-/* celld.conf (lib/daemon-config.c): the defaults, every key, and errors
- * that point at the file, the line and the key. */
+/* celld.conf (lib/daemon/daemon-config.c): the defaults, every key, and
+ * errors that point at the file, the line and the key. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "daemon/daemon-config.h"
 #include "unit.h"
 #include "base/util.h"
 
