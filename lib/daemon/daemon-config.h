@@ -51,4 +51,10 @@ void daemon_config_clear(struct daemon_config *c);
 int daemon_config_load(struct daemon_config *c, const char *path,
                        cell_error **err);
 
+/* The keys celld.conf takes, for checking that config/celld.conf documents
+ * each: the i-th one's name, NULL past the last.  daemon_config_network_key
+ * gives the KEY of the network.NAME.KEY keys. */
+const char *daemon_config_key(size_t i);
+const char *daemon_config_network_key(size_t i);
+
 #endif
