@@ -1,9 +1,17 @@
-/* celld.conf: `key = value` lines. */
-#include "daemon/daemon.h"
+/* celld.conf: `key = value` lines.
+ *
+ * Each key is a row of a table, as systemd's ConfigTableItem and LXC's
+ * config_jump_table: its name, the parser of its type, and where the value
+ * goes (an offset into struct daemon_config, or into struct daemon_network
+ * for the network.NAME.KEY keys).  A new key is one row, and one line of
+ * config/celld.conf (a unit test holds the two together). */
+#include "daemon/daemon-config.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -55,14 +63,6 @@ static char *trim(char *s) {
   return s;
 }
 
-static int set_u32(const char *v, long long min, uint32_t *out) {
-  long long n;
-  if (!cell_parse_ll(v, min, UINT32_MAX, &n))
-    return -1;
-  *out = (uint32_t)n;
-  return 0;
-}
-
 const struct daemon_network *daemon_config_network(const struct daemon_config *c,
                                                    const char *name) {
   for (size_t i = 0; i < c->n_networks; i++)
@@ -79,63 +79,6 @@ static bool network_name_ok(const char *s, size_t len) {
     if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
       return false;
   return true;
-}
-
-/* network.NAME.KEY = VALUE; -2 for an unknown key, -1 for a bad value. */
-static int apply_network(struct daemon_config *c, const char *key,
-                         const char *v) {
-  const char *name = key + strlen("network.");
-  const char *dot = strrchr(name, '.');
-  if (!dot || !network_name_ok(name, (size_t)(dot - name)))
-    return -2;
-  cleanup_free char *nname = xstrndup(name, (size_t)(dot - name));
-  const char *field = dot + 1;
-  struct daemon_network *n =
-      (struct daemon_network *)daemon_config_network(c, nname);
-  if (!n) {
-    if (c->n_networks == DAEMON_MAX_NETWORKS)
-      return -1;
-    n = &c->networks[c->n_networks++];
-    *n = (struct daemon_network){.name = steal_pointer(&nname)};
-  }
-  cell_error *e = NULL;
-  if (strcmp(field, "bridge") == 0) {
-    if (net_ifname_validate(v, &e) < 0) {
-      cell_error_free(&e);
-      return -1;
-    }
-    free(n->bridge);
-    n->bridge = xstrdup(v);
-  } else if (strcmp(field, "subnet4") == 0 || strcmp(field, "subnet6") == 0) {
-    bool six = field[6] == '6';
-    struct net_subnet s;
-    if (strcmp(v, "none") == 0) {
-      *(six ? &n->has6 : &n->has4) = false;
-      return 0;
-    }
-    if (net_subnet_parse(v, &s, &e) < 0 ||
-        s.base.family != (six ? AF_INET6 : AF_INET)) {
-      cell_error_free(&e);
-      return -1;
-    }
-    /* Room for the gateway and at least one instance. */
-    if ((!six && s.prefix > 30) || (six && s.prefix > 126))
-      return -1;
-    *(six ? &n->subnet6 : &n->subnet4) = s;
-    *(six ? &n->has6 : &n->has4) = true;
-  } else if (strcmp(field, "mtu") == 0) {
-    long long mtu;
-    if (!cell_parse_ll(v, 68, 65535, &mtu))
-      return -1;
-    n->mtu = (unsigned)mtu;
-  } else if (strcmp(field, "keep_bridge") == 0) {
-    if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
-      return -1;
-    n->keep_bridge = v[0] == 'y';
-  } else {
-    return -2;
-  }
-  return 0;
 }
 
 /* Every network complete, bridges distinct, no subnets overlapping. */
@@ -162,54 +105,247 @@ static int check_networks(const struct daemon_config *c, cell_error **err) {
   return net_check_no_overlap(subnets, n, err);
 }
 
-static int apply(struct daemon_config *c, const char *key, const char *v) {
-  long long n;
-  if (strcmp(key, "socket_mode") == 0) {
-    char *end;
-    errno = 0;
-    unsigned long m = strtoul(v, &end, 8);
-    if (errno || *end || end == v || m > 0777)
-      return -1;
-    c->socket_mode = (mode_t)m;
-  } else if (strcmp(key, "group") == 0) {
-    free(c->group);
-    c->group = *v ? xstrdup(v) : NULL;
-  } else if (strcmp(key, "pool_start") == 0) {
-    return set_u32(v, 65536, &c->pool.start);
-  } else if (strcmp(key, "pool_count") == 0) {
-    return set_u32(v, 1, &c->pool.count);
-  } else if (strcmp(key, "range_size") == 0) {
-    return set_u32(v, 1, &c->pool.size);
-  } else if (strcmp(key, "stop_timeout") == 0) {
-    if (!cell_parse_ll(v, 1, 3600, &n))
-      return -1;
-    c->stop_timeout = (int)n;
-  } else if (strcmp(key, "idmap") == 0) {
-    if (strcmp(v, "auto") == 0)
-      c->force_copy = false;
-    else if (strcmp(v, "copy") == 0)
-      c->force_copy = true;
-    else
-      return -1;
-  } else if (strcmp(key, "cgroup_parent") == 0) {
-    /* One path below the root: /a/b is fine, `..` and `//` are not. */
-    if (v[0] != '/' || strlen(v) < 2 || strstr(v, "//") || strstr(v, "/.") ||
-        v[strlen(v) - 1] == '/')
-      return -1;
-    free(c->cgroup_parent);
-    c->cgroup_parent = xstrdup(v);
-  } else if (strncmp(key, "network.", 8) == 0) {
-    return apply_network(c, key, v);
-  } else if (strcmp(key, "state_dir") == 0) {
-    free(c->state_dir);
-    c->state_dir = xstrdup(v);
-  } else if (strcmp(key, "socket") == 0) {
-    free(c->socket_path);
-    c->socket_path = xstrdup(v);
-  } else {
-    return -2;
-  }
+/* ---- the typed parsers -------------------------------------------------- */
+
+struct config_key;
+
+/* Store value into the field of target that k names; -1 when the value is
+ * bad (the caller says so, naming the file, the line and the key). */
+typedef int config_parser(const struct config_key *k, const char *value,
+                          void *target);
+
+struct config_key {
+  const char *name;
+  config_parser *parse;
+  size_t offset;         /* of the field in the target struct */
+  size_t present_offset; /* subnets: of the bool that says there is one */
+  long long min, max;    /* numbers: the range; subnets: the longest prefix */
+  const char *no, *yes;  /* bools: the words for false and for true */
+};
+
+#define N_KEYS(table) (sizeof(table) / sizeof((table)[0]))
+
+static void *field_of(const struct config_key *k, void *target) {
+  return (char *)target + k->offset;
+}
+
+/* Any text, the empty one too. */
+static int parse_string(const struct config_key *k, const char *v,
+                        void *target) {
+  char **field = field_of(k, target);
+  free(*field);
+  *field = xstrdup(v);
   return 0;
+}
+
+/* Empty means none: NULL. */
+static int parse_string_or_none(const struct config_key *k, const char *v,
+                                void *target) {
+  char **field = field_of(k, target);
+  free(*field);
+  *field = *v ? xstrdup(v) : NULL;
+  return 0;
+}
+
+/* One path below the cgroup root: /a/b is fine, `..` and `//` are not. */
+static int parse_cgroup_path(const struct config_key *k, const char *v,
+                             void *target) {
+  size_t len = strlen(v);
+  if (v[0] != '/' || len < 2 || strstr(v, "//") || strstr(v, "/.") ||
+      v[len - 1] == '/')
+    return -1;
+  return parse_string(k, v, target);
+}
+
+/* Permission bits in octal, as chmod takes them: 0660 or 660. */
+static int parse_mode(const struct config_key *k, const char *v,
+                      void *target) {
+  char *end;
+  errno = 0;
+  unsigned long m = strtoul(v, &end, 8);
+  if (errno || *end || end == v || m > 0777)
+    return -1;
+  *(mode_t *)field_of(k, target) = (mode_t)m;
+  return 0;
+}
+
+/* The three integer parsers differ only in the field's type. */
+static int parse_u32(const struct config_key *k, const char *v, void *target) {
+  long long n;
+  if (!cell_parse_ll(v, k->min, k->max, &n))
+    return -1;
+  *(uint32_t *)field_of(k, target) = (uint32_t)n;
+  return 0;
+}
+
+static int parse_unsigned(const struct config_key *k, const char *v,
+                          void *target) {
+  long long n;
+  if (!cell_parse_ll(v, k->min, k->max, &n))
+    return -1;
+  *(unsigned *)field_of(k, target) = (unsigned)n;
+  return 0;
+}
+
+static int parse_int(const struct config_key *k, const char *v, void *target) {
+  long long n;
+  if (!cell_parse_ll(v, k->min, k->max, &n))
+    return -1;
+  *(int *)field_of(k, target) = (int)n;
+  return 0;
+}
+
+/* Exactly one of the key's two words: no case folding, no synonyms. */
+static int parse_bool(const struct config_key *k, const char *v,
+                      void *target) {
+  bool *field = field_of(k, target);
+  if (strcmp(v, k->yes) == 0)
+    *field = true;
+  else if (strcmp(v, k->no) == 0)
+    *field = false;
+  else
+    return -1;
+  return 0;
+}
+
+/* A name the kernel takes for a link (at most 15 characters). */
+static int parse_ifname(const struct config_key *k, const char *v,
+                        void *target) {
+  cleanup_error cell_error *ignored = NULL;
+  if (net_ifname_validate(v, &ignored) < 0)
+    return -1;
+  return parse_string(k, v, target);
+}
+
+/* A network address of that family, its prefix at most k->max so that the
+ * subnet has room for the gateway and at least one instance; or `none`: no
+ * subnet of that family (the present flag only, the address stays). */
+static int parse_subnet(const struct config_key *k, const char *v,
+                        void *target, int family) {
+  bool *present = (bool *)((char *)target + k->present_offset);
+  if (strcmp(v, "none") == 0) {
+    *present = false;
+    return 0;
+  }
+  cleanup_error cell_error *ignored = NULL;
+  struct net_subnet s;
+  if (net_subnet_parse(v, &s, &ignored) < 0 || s.base.family != family ||
+      s.prefix > k->max)
+    return -1;
+  *(struct net_subnet *)field_of(k, target) = s;
+  *present = true;
+  return 0;
+}
+
+static int parse_subnet4(const struct config_key *k, const char *v,
+                         void *target) {
+  return parse_subnet(k, v, target, AF_INET);
+}
+
+static int parse_subnet6(const struct config_key *k, const char *v,
+                         void *target) {
+  return parse_subnet(k, v, target, AF_INET6);
+}
+
+/* ---- the keys ------------------------------------------------------------ */
+
+#define CONFIG(field) offsetof(struct daemon_config, field)
+#define NETWORK(field) offsetof(struct daemon_network, field)
+
+/* `autostart` is missing on purpose: a command-line flag only. */
+static const struct config_key keys[] = {
+    {.name = "state_dir", .parse = parse_string, .offset = CONFIG(state_dir)},
+    {.name = "socket", .parse = parse_string, .offset = CONFIG(socket_path)},
+    {.name = "socket_mode", .parse = parse_mode, .offset = CONFIG(socket_mode)},
+    {.name = "group", .parse = parse_string_or_none, .offset = CONFIG(group)},
+    /* Below 65536: host users. */
+    {.name = "pool_start", .parse = parse_u32, .offset = CONFIG(pool.start),
+     .min = 65536, .max = UINT32_MAX},
+    {.name = "pool_count", .parse = parse_u32, .offset = CONFIG(pool.count),
+     .min = 1, .max = UINT32_MAX},
+    {.name = "range_size", .parse = parse_u32, .offset = CONFIG(pool.size),
+     .min = 1, .max = UINT32_MAX},
+    /* Seconds: at least one, at most an hour. */
+    {.name = "stop_timeout", .parse = parse_int, .offset = CONFIG(stop_timeout),
+     .min = 1, .max = 3600},
+    {.name = "idmap", .parse = parse_bool, .offset = CONFIG(force_copy),
+     .no = "auto", .yes = "copy"},
+    {.name = "cgroup_parent", .parse = parse_cgroup_path,
+     .offset = CONFIG(cgroup_parent)},
+};
+
+/* The KEY of network.NAME.KEY. */
+static const struct config_key network_keys[] = {
+    {.name = "bridge", .parse = parse_ifname, .offset = NETWORK(bridge)},
+    {.name = "subnet4", .parse = parse_subnet4, .offset = NETWORK(subnet4),
+     .present_offset = NETWORK(has4), .max = 30},
+    {.name = "subnet6", .parse = parse_subnet6, .offset = NETWORK(subnet6),
+     .present_offset = NETWORK(has6), .max = 126},
+    /* The smallest MTU IPv4 allows, the largest a link takes. */
+    {.name = "mtu", .parse = parse_unsigned, .offset = NETWORK(mtu),
+     .min = 68, .max = 65535},
+    {.name = "keep_bridge", .parse = parse_bool, .offset = NETWORK(keep_bridge),
+     .no = "no", .yes = "yes"},
+};
+
+const char *daemon_config_key(size_t i) {
+  return i < N_KEYS(keys) ? keys[i].name : NULL;
+}
+
+const char *daemon_config_network_key(size_t i) {
+  return i < N_KEYS(network_keys) ? network_keys[i].name : NULL;
+}
+
+static const struct config_key *find_key(const struct config_key *table,
+                                         size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(table[i].name, name) == 0)
+      return &table[i];
+  return NULL;
+}
+
+/* What applying a line gives besides 0. */
+enum { BAD_VALUE = -1, UNKNOWN_KEY = -2 };
+
+/* The network of that name, a new empty one when there is none yet; NULL
+ * when there is no room for one more. */
+static struct daemon_network *network_named(struct daemon_config *c,
+                                            const char *name, size_t len) {
+  cleanup_free char *nname = xstrndup(name, len);
+  struct daemon_network *n =
+      (struct daemon_network *)daemon_config_network(c, nname);
+  if (n || c->n_networks == DAEMON_MAX_NETWORKS)
+    return n;
+  n = &c->networks[c->n_networks++];
+  *n = (struct daemon_network){.name = steal_pointer(&nname)};
+  return n;
+}
+
+/* network.NAME.KEY = VALUE: NAME is all up to the last dot, since a
+ * network's name may hold dots itself. */
+static int apply_network(struct daemon_config *c, const char *key,
+                         const char *v) {
+  const char *name = key + strlen("network.");
+  const char *dot = strrchr(name, '.');
+  if (!dot || !network_name_ok(name, (size_t)(dot - name)))
+    return UNKNOWN_KEY;
+  const struct config_key *k =
+      find_key(network_keys, N_KEYS(network_keys), dot + 1);
+  if (!k)
+    return UNKNOWN_KEY;
+  struct daemon_network *n = network_named(c, name, (size_t)(dot - name));
+  if (!n)
+    return BAD_VALUE;
+  return k->parse(k, v, n) < 0 ? BAD_VALUE : 0;
+}
+
+static int apply(struct daemon_config *c, const char *key, const char *v) {
+  if (strncmp(key, "network.", strlen("network.")) == 0)
+    return apply_network(c, key, v);
+  const struct config_key *k = find_key(keys, N_KEYS(keys), key);
+  if (!k)
+    return UNKNOWN_KEY;
+  return k->parse(k, v, c) < 0 ? BAD_VALUE : 0;
 }
 
 int daemon_config_load(struct daemon_config *c, const char *path,
@@ -239,7 +375,7 @@ int daemon_config_load(struct daemon_config *c, const char *path,
     *eq = '\0';
     char *key = trim(l), *value = trim(eq + 1);
     int r = apply(c, key, value);
-    if (r == -2)
+    if (r == UNKNOWN_KEY)
       return cell_fail(err, 0, "%s: line %d: unknown key `%s`", path,
                        lineno, key);
     if (r < 0)

@@ -1,12 +1,12 @@
-/* celld.conf (lib/daemon-config.c): the defaults, every key, and errors
- * that point at the file, the line and the key. */
+/* celld.conf (lib/daemon/daemon-config.c): the defaults, every key, and
+ * errors that point at the file, the line and the key. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "daemon/daemon-config.h"
 #include "unit.h"
 #include "base/util.h"
 
@@ -350,6 +350,72 @@ TEST(bad_networks) {
   daemon_config_clear(&c);
 }
 
+/* The key a line of celld.conf shows, set (`key = value`) or commented
+ * out (`# key = value`); NULL when the line shows none (prose). */
+static char *shown_key(const char *line) {
+  line += strspn(line, " \t");
+  if (*line == '#')
+    line += 1 + strspn(line + 1, " \t");
+  size_t len = strcspn(line, " \t=\n");
+  const char *after = line + len + strspn(line + len, " \t");
+  return len > 0 && *after == '=' ? xstrndup(line, len) : NULL;
+}
+
+/* Whether shown is key; for a network key, network.NAME.key, any NAME. */
+static bool is_key(const char *shown, const char *key, bool network) {
+  if (!network)
+    return strcmp(shown, key) == 0;
+  size_t prefix = strlen("network."), len = strlen(shown), klen = strlen(key);
+  return strncmp(shown, "network.", prefix) == 0 && len > prefix + klen + 1 &&
+         shown[len - klen - 1] == '.' && strcmp(shown + len - klen, key) == 0;
+}
+
+/* The keys the lines of text show; NULL when none. */
+static char **shown_keys(const char *text) {
+  char **keys = NULL;
+  for (const char *line = text; line; line = strchr(line, '\n')) {
+    line += *line == '\n';
+    cleanup_free char *key = shown_key(line);
+    if (key)
+      cell_strv_push(&keys, key);
+  }
+  return keys;
+}
+
+static void check_documented(char *const *shown, const char *key,
+                             bool network) {
+  bool found = false;
+  for (size_t i = 0; shown && shown[i] && !found; i++)
+    found = is_key(shown[i], key, network);
+  CHECK(found);
+  if (!found)
+    fprintf(stderr, "  config/celld.conf: no `%s%s =` nor `# %s%s =` line\n",
+            network ? "network.NAME." : "", key,
+            network ? "network.NAME." : "", key);
+}
+
+TEST(every_key_documented) {
+  /* make unit runs from the top of the tree. */
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  cell_error *err = NULL;
+  if (cell_read_file_at(AT_FDCWD, "config/celld.conf", 1 << 20, &text, &len,
+                        &err) < 0) {
+    fprintf(stderr, "  %s\n", err->msg);
+    cell_error_free(&err);
+    CHECK(!"config/celld.conf is readable");
+    return;
+  }
+  cleanup_strv char **shown = shown_keys(text);
+  size_t n = 0, n_network = 0;
+  for (const char *key; (key = daemon_config_key(n)); n++)
+    check_documented(shown, key, false);
+  for (const char *key; (key = daemon_config_network_key(n_network));
+       n_network++)
+    check_documented(shown, key, true);
+  CHECK(n > 0 && n_network > 0);
+}
+
 int main(void) {
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
@@ -371,6 +437,7 @@ int main(void) {
   RUN(default_network);
   RUN(networks_defined_and_changed);
   RUN(bad_networks);
+  RUN(every_key_documented);
   remove_tmpdir();
   UNIT_DONE();
 }

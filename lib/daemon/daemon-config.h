@@ -1,0 +1,60 @@
+/* celld.conf: `key = value` lines that set up celld (config/celld.conf
+ * documents every key), read into a struct daemon_config. */
+#ifndef CELL_DAEMON_CONFIG_H
+#define CELL_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/error.h"
+#include "daemon/idrange.h"
+#include "net/network.h"
+
+/* A network instances can join (celld.conf `network.NAME.KEY = VALUE`):
+ * a host bridge with the gateway addresses (the first host of each subnet)
+ * and, per instance, a veth pair with addresses from the subnets. */
+struct daemon_network {
+  char *name;
+  char *bridge;               /* at most 15 characters */
+  struct net_subnet subnet4;  /* has4: an IPv4 subnet */
+  struct net_subnet subnet6;  /* has6: an IPv6 subnet */
+  bool has4, has6;
+  unsigned mtu;               /* 0: the kernel's default */
+  bool keep_bridge;           /* the bridge stays when its last instance goes */
+};
+
+#define DAEMON_DEFAULT_NETWORK "default"
+#define DAEMON_MAX_NETWORKS 64
+
+struct daemon_config {
+  char *state_dir;      /* default /var/lib/cell */
+  char *socket_path;    /* default /run/cell/celld.sock */
+  mode_t socket_mode;   /* default 0660 */
+  char *group;          /* members may manage their own instances; NULL: none */
+  struct idrange_pool pool;
+  int stop_timeout;     /* seconds before SIGKILL; default 10 */
+  bool force_copy;      /* idmap = copy: never idmap (tests, old kernels) */
+  bool autostart;       /* start the autostart instances at startup */
+  char *cgroup_parent;  /* instances' cgroups go under it; default /cell-instances */
+  struct daemon_network networks[DAEMON_MAX_NETWORKS];
+  size_t n_networks;    /* networks[0] is `default` unless the config drops it */
+};
+
+/* The network of that name; NULL when there is none. */
+const struct daemon_network *daemon_config_network(const struct daemon_config *c,
+                                                   const char *name);
+
+void daemon_config_defaults(struct daemon_config *c);
+void daemon_config_clear(struct daemon_config *c);
+/* key = value lines, `#` comments; errors name the file and line. */
+int daemon_config_load(struct daemon_config *c, const char *path,
+                       cell_error **err);
+
+/* The keys celld.conf takes, for checking that config/celld.conf documents
+ * each: the i-th one's name, NULL past the last.  daemon_config_network_key
+ * gives the KEY of the network.NAME.KEY keys. */
+const char *daemon_config_key(size_t i);
+const char *daemon_config_network_key(size_t i);
+
+#endif
