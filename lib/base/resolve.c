@@ -296,6 +296,63 @@ int resolve_open(int rootfd, const char *path, int flags, cell_error **err) {
   return fd;
 }
 
+/* The manual walk for resolve_open_no_symlinks: each component opened
+ * O_NOFOLLOW and refused if it is a symlink; ".." is refused too, since a
+ * path that needs it is not an ordinary one. */
+static int walk_no_symlinks(int rootfd, const char *path, int flags) {
+  cleanup_free char *copy = xstrdup(path);
+  cleanup_close int dir = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+  if (dir < 0)
+    return -1;
+  char *save = NULL;
+  char *next = strtok_r(copy, "/", &save);
+  while (next) {
+    char *name = next;
+    next = strtok_r(NULL, "/", &save);
+    if (strcmp(name, ".") == 0)
+      continue;
+    if (strcmp(name, "..") == 0) {
+      errno = ELOOP;
+      return -1;
+    }
+    int fd = openat(dir, name, (next ? O_PATH : flags) | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+      close(fd);
+      errno = ELOOP;
+      return -1;
+    }
+    close(dir);
+    dir = fd;
+  }
+  return steal_fd(&dir);
+}
+
+int resolve_open_no_symlinks(int rootfd, const char *path, int flags,
+                             cell_error **err) {
+  int fd = -1;
+  if (!manual_walk_wanted()) {
+    struct open_how how = {
+        .flags = (unsigned long long)(flags | O_CLOEXEC),
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    for (int i = 0; i < RESOLVE_OPENAT2_RETRIES; i++) {
+      fd = sys_openat2(rootfd, path, &how);
+      if (fd >= 0 || (errno != EAGAIN && errno != EINTR))
+        break;
+    }
+  }
+  if (fd < 0 && (manual_walk_wanted() || errno == ENOSYS))
+    fd = walk_no_symlinks(rootfd, path, flags);
+  if (fd < 0 && errno == ELOOP)
+    return cell_fail(err, ELOOP, "`%s` is reached through a symlink", path);
+  if (fd < 0)
+    return cell_fail_errno(err, "open `%s` in the rootfs", path);
+  return fd;
+}
+
 int resolve_create(int rootfd, const char *path, bool as_file,
                    cell_error **err) {
   /* The common case: it is already there. */

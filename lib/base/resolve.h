@@ -18,6 +18,12 @@
  * Returns the fd, or -1 with *err set. */
 int resolve_open(int rootfd, const char *path, int flags, cell_error **err);
 
+/* Like resolve_open, but no component of path may be a symlink (nor
+ * ".."): for the places whose meaning must not depend on a link in the
+ * rootfs, such as where procfs and sysfs go.  ELOOP when one is. */
+int resolve_open_no_symlinks(int rootfd, const char *path, int flags,
+                             cell_error **err);
+
 /* Like resolve_open with O_PATH, creating what is missing: the parents as
  * directories (mode 0755) and the last component as a directory, or as an
  * empty regular file when as_file is true.  Returns an O_PATH fd. */

@@ -196,12 +196,14 @@ void container_init(const struct init_args *a) {
   cell_error *err = NULL;
   const struct spec *s = a->spec;
   const struct spec_process *p = s->process;
+  struct rootfs_kernel_mounts kernel_mounts = {0};
   struct rootfs_config rc = {
       .spec = s,
       .rootfs = a->rootfs,
       .no_pivot = a->no_pivot,
       .in_userns = a->ns->new_userns || a->ns->join_fds[SPEC_NS_USER] >= 0,
       .bind_fds = a->bind_fds,
+      .kernel_mounts = &kernel_mounts,
   };
   cleanup_free char *exe = NULL;
 
@@ -220,6 +222,7 @@ void container_init(const struct init_args *a) {
     fail(&c, err);
   if (rootfs_pivot(&rc, &err) < 0 || rootfs_finalize(&rc, &err) < 0)
     fail(&c, err);
+  rootfs_kernel_mounts_clear(&kernel_mounts);
   if (p->terminal) {
     if (terminal_setup(a->console_fd, p, true, &err) < 0)
       fail(&c, err);

@@ -513,6 +513,66 @@ static int copy_entry(int from, int to, const char *name, cell_error **err) {
   return r;
 }
 
+void rootfs_kernel_mounts_clear(struct rootfs_kernel_mounts *k) {
+  for (size_t i = 0; i < k->n; i++) {
+    free(k->list[i].destination);
+    close(k->list[i].fd);
+  }
+  free(k->list);
+  *k = (struct rootfs_kernel_mounts){0};
+}
+
+/* procfs and sysfs (or a bind of the host's procfs): what maskedPaths and
+ * readonlyPaths protect. */
+static bool is_kernel_fs(const struct mount_job *j) {
+  return streq(j->m->type, "proc") || streq(j->m->type, "sysfs") ||
+         (j->bind && source_is_procfs(j->m->source));
+}
+
+/* runc's rule: procfs and sysfs go on an ordinary directory, one reached
+ * without symlinks, so that where they land cannot change with a later
+ * mount that gives a link in the rootfs another meaning. */
+static int open_kernel_fs_destination(const struct mount_job *j,
+                                      cell_error **err) {
+  cleanup_close int made = resolve_create(j->rootfd, j->m->destination, false, err);
+  if (made < 0)
+    return job_wrap(j, err);
+  cell_error *e = NULL;
+  int fd = resolve_open_no_symlinks(j->rootfd, j->m->destination,
+                                    O_PATH | O_DIRECTORY, &e);
+  if (fd < 0) {
+    int errnum = e->errnum;
+    cleanup_free char *why = xstrdup(e->msg);
+    cell_error_free(&e);
+    return job_fail(j, err, errnum,
+                    "%s must be mounted on an ordinary directory (%s): "
+                    "make it a real directory in the rootfs",
+                    j->m->type, why);
+  }
+  return fd;
+}
+
+/* Keep an fd of the kernel filesystem just mounted, after checking that it
+ * is one. */
+static int remember_kernel_mount(const struct mount_job *j, int mfd,
+                                 cell_error **err) {
+  struct statfs sfs;
+  if (fstatfs(mfd, &sfs) < 0)
+    return job_fail(j, err, errno, "statfs");
+  if (sfs.f_type != PROC_SUPER_MAGIC && sfs.f_type != SYSFS_MAGIC)
+    return job_fail(j, err, 0, "the destination is not the filesystem just mounted");
+  struct rootfs_kernel_mounts *k = j->cfg->kernel_mounts;
+  if (k == NULL)
+    return 0;
+  int fd = fcntl(mfd, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0)
+    return job_fail(j, err, errno, "dup");
+  k->list = xrealloc(k->list, (k->n + 1) * sizeof(*k->list));
+  k->list[k->n++] = (struct rootfs_kernel_mount){
+      .destination = xstrdup(j->m->destination), .fd = fd};
+  return 0;
+}
+
 static bool is_bind(const struct spec_mount *m, const struct mount_options *o) {
   return (o->flags & MS_BIND) || streq(m->type, "bind") || streq(m->type, "none");
 }
@@ -543,7 +603,11 @@ static int mount_entry(struct mount_job *j, cell_error **err) {
 
   /* Remember an existing directory's mode before covering it. */
   mode_t old_mode = 0;
-  cleanup_close int dfd = resolve_open(j->rootfd, dest, O_PATH, NULL);
+  bool kernel_fs = !(j->opts.flags & MS_REMOUNT) && is_kernel_fs(j);
+  cleanup_close int dfd = kernel_fs ? open_kernel_fs_destination(j, err)
+                                    : resolve_open(j->rootfd, dest, O_PATH, NULL);
+  if (kernel_fs && dfd < 0)
+    return -1;
   if (dfd >= 0) {
     struct stat st;
     if (fstat(dfd, &st) == 0 && S_ISDIR(st.st_mode))
@@ -565,11 +629,15 @@ static int mount_entry(struct mount_job *j, cell_error **err) {
 
   /* The fd still names what was covered: look the destination up again,
    * which also checks the mount landed where the config says. */
-  cleanup_close int mfd = resolve_open(j->rootfd, dest, O_PATH, err);
+  cleanup_close int mfd = kernel_fs
+      ? resolve_open_no_symlinks(j->rootfd, dest, O_PATH | O_DIRECTORY, err)
+      : resolve_open(j->rootfd, dest, O_PATH, err);
   if (mfd < 0)
     return job_wrap(j, err);
   if (old_id != 0 && mount_id_of(mfd) == old_id)
     return job_fail(j, err, 0, "destination changed while mounting");
+  if (kernel_fs && remember_kernel_mount(j, mfd, err) < 0)
+    return -1;
 
   if (j->recursive_flags) {
     if (set_flags_recursive(mfd, j->opts.flags) < 0)
@@ -763,10 +831,50 @@ int rootfs_pivot(const struct rootfs_config *cfg, cell_error **err) {
 /* ---- finalize --------------------------------------------------------------- */
 
 /* Open path if it exists: 1 with *fd set, 0 when missing, -1 on error. */
-static int open_if_exists(int rootfd, const char *path, int *fd,
-                          cell_error **err) {
+/* The kernel mount whose destination holds path, the longest one when
+ * several do, with the rest of the path below it in *rest. */
+static const struct rootfs_kernel_mount *
+kernel_mount_of(const struct rootfs_kernel_mounts *k, const char *path,
+                const char **rest) {
+  const struct rootfs_kernel_mount *best = NULL;
+  size_t best_len = 0;
+  for (size_t i = 0; k && i < k->n; i++) {
+    const char *d = k->list[i].destination;
+    size_t len = strlen(d);
+    while (len > 1 && d[len - 1] == '/')
+      len--;
+    if (strncmp(path, d, len) != 0 || (path[len] != '/' && path[len] != '\0'))
+      continue;
+    if (best == NULL || len > best_len) {
+      best = &k->list[i];
+      best_len = len;
+    }
+  }
+  if (best) {
+    *rest = path + best_len;
+    while (**rest == '/')
+      (*rest)++;
+    if (**rest == '\0')
+      *rest = ".";
+  }
+  return best;
+}
+
+/* Open path for a masked or read-only path: under a procfs or sysfs mount,
+ * from that mount's fd and without following any symlink; elsewhere by
+ * name inside the root.  1 found, 0 absent (the kernel or the image has no
+ * such file), -1 error: one that should be there but cannot be reached is
+ * an error, never a skip. */
+static int open_if_exists(const struct rootfs_config *cfg, int rootfd,
+                          const char *path, int *fd, cell_error **err) {
   cell_error *e = NULL;
-  *fd = resolve_open(rootfd, path, O_PATH, &e);
+  const char *rest = NULL;
+  const struct rootfs_kernel_mount *km =
+      kernel_mount_of(cfg->kernel_mounts, path, &rest);
+  if (km)
+    *fd = resolve_open_no_symlinks(km->fd, rest, O_PATH, &e);
+  else
+    *fd = resolve_open(rootfd, path, O_PATH, &e);
   if (*fd >= 0)
     return 1;
   if (e->errnum == ENOENT) {
@@ -791,11 +899,12 @@ static int open_dev_null(int rootfd, int *out, cell_error **err) {
   return 0;
 }
 
-static int mask_paths(int rootfd, char *const *paths, cell_error **err) {
+static int mask_paths(const struct rootfs_config *cfg, int rootfd,
+                      char *const *paths, cell_error **err) {
   cleanup_close int devnull = -1;
   for (size_t i = 0; paths && paths[i]; i++) {
     cleanup_close int fd = -1;
-    int r = open_if_exists(rootfd, paths[i], &fd, err);
+    int r = open_if_exists(cfg, rootfd, paths[i], &fd, err);
     if (r < 0)
       return cell_error_wrap(err, "linux.maskedPaths");
     if (r == 0)
@@ -818,11 +927,11 @@ static int mask_paths(int rootfd, char *const *paths, cell_error **err) {
   return 0;
 }
 
-static int make_paths_readonly(int rootfd, char *const *paths,
-                               cell_error **err) {
+static int make_paths_readonly(const struct rootfs_config *cfg, int rootfd,
+                               char *const *paths, cell_error **err) {
   for (size_t i = 0; paths && paths[i]; i++) {
     cleanup_close int fd = -1;
-    int r = open_if_exists(rootfd, paths[i], &fd, err);
+    int r = open_if_exists(cfg, rootfd, paths[i], &fd, err);
     if (r < 0)
       return cell_error_wrap(err, "linux.readonlyPaths");
     if (r == 0)
@@ -830,9 +939,13 @@ static int make_paths_readonly(int rootfd, char *const *paths,
     char p[32];
     if (mount(resolve_fd_path(fd, p), p, NULL, MS_BIND | MS_REC, NULL) < 0)
       return cell_fail_errno(err, "linux.readonlyPaths: bind `%s`", paths[i]);
-    cleanup_close int mfd = resolve_open(rootfd, paths[i], O_PATH, err);
-    if (mfd < 0)
-      return cell_error_wrap(err, "linux.readonlyPaths");
+    /* The bind covers fd's file: look it up again, the same way. */
+    cleanup_close int mfd = -1;
+    r = open_if_exists(cfg, rootfd, paths[i], &mfd, err);
+    if (r <= 0)
+      return r < 0 ? cell_error_wrap(err, "linux.readonlyPaths")
+                   : cell_fail(err, ENOENT, "linux.readonlyPaths: `%s` is gone",
+                               paths[i]);
     if (mount(NULL, resolve_fd_path(mfd, p), NULL,
               MS_BIND | MS_REMOUNT | MS_RDONLY | lockable_flags_of(mfd),
               NULL) < 0)
@@ -858,9 +971,9 @@ int rootfs_finalize(const struct rootfs_config *cfg, cell_error **err) {
   if (rootfd < 0)
     return cell_fail_errno(err, "open `/`");
   if (s->linux_) {
-    if (make_paths_readonly(rootfd, s->linux_->readonly_paths, err) < 0)
+    if (make_paths_readonly(cfg, rootfd, s->linux_->readonly_paths, err) < 0)
       return -1;
-    if (mask_paths(rootfd, s->linux_->masked_paths, err) < 0)
+    if (mask_paths(cfg, rootfd, s->linux_->masked_paths, err) < 0)
       return -1;
   }
   if (s->root && s->root->readonly && make_root_readonly(err) < 0)

@@ -12,6 +12,20 @@
 #include "base/error.h"
 #include "oci/spec.h"
 
+/* The procfs and sysfs mounts rootfs_prepare made, each with an O_PATH fd
+ * of its root: maskedPaths and readonlyPaths under them are looked up from
+ * these fds, never by name again (a symlink in the rootfs could make the
+ * name mean another place by then). */
+struct rootfs_kernel_mount {
+  char *destination;
+  int fd;
+};
+struct rootfs_kernel_mounts {
+  struct rootfs_kernel_mount *list;
+  size_t n;
+};
+void rootfs_kernel_mounts_clear(struct rootfs_kernel_mounts *k);
+
 struct rootfs_config {
   const struct spec *spec;
   const char *rootfs;  /* absolute, symlink-free host path of root.path */
@@ -19,17 +33,19 @@ struct rootfs_config {
   bool in_userns;      /* in a user namespace: bind devices instead of mknod */
   const int *bind_fds; /* per spec mount: a detached copy of a bind source,
                           or -1; NULL when there are none */
+  struct rootfs_kernel_mounts *kernel_mounts; /* filled by rootfs_prepare */
 };
 
-/* In the runtime, before the container process enters its user namespace:
- * open every bind mount source as a detached mount (open_tree), because
- * the container's root may not be allowed to even look the source up
- * (a 0700 directory of the host).  *fds gets one entry per spec mount. */
 /* A bind mount's relative source names a path in the bundle, as in runc:
  * make it absolute there, so that it never depends on the caller's working
  * directory. */
 int rootfs_bind_sources_in_bundle(struct spec *s, const char *bundle,
                                   cell_error **err);
+
+/* In the runtime, before the container process enters its user namespace:
+ * open every bind mount source as a detached mount (open_tree), because
+ * the container's root may not be allowed to even look the source up
+ * (a 0700 directory of the host).  *fds gets one entry per spec mount. */
 int rootfs_open_bind_sources(const struct spec *s, int **fds, cell_error **err);
 void rootfs_close_bind_sources(int *fds, size_t n);
 

@@ -423,6 +423,39 @@ runtime_dir_fds() {
   done
 }
 
+@test "a /proc symlink whose meaning changes after a later mount cannot leave /proc/sys writable" {
+  # procfs would land where /proc leads while /dev/shm is still a link to
+  # /B/C/D; once /dev/shm is mounted, /proc leads elsewhere, and masked and
+  # read-only paths looked up by name again would not be found.
+  setup_bundle sh -c '[ -w /proc/sys/kernel/core_pattern ] && echo WRITABLE
+    [ -s /proc/kcore ] && echo KCORE; echo ran'
+  use_private_rootfs
+  rm -rf "$BUNDLE/rootfs/proc" "$BUNDLE/rootfs/dev/shm"
+  mkdir -p "$BUNDLE/rootfs/A" "$BUNDLE/rootfs/B/C/D"
+  ln -s /dev/shm/../../A "$BUNDLE/rootfs/proc"
+  ln -s /B/C/D "$BUNDLE/rootfs/dev/shm"
+  # Only /proc's own masked paths: nothing else may stop the run first.
+  update_config '.linux.maskedPaths |= map(select(startswith("/proc")))'
+  run cell run "$CID"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ $output == *"proc must be mounted on an ordinary directory"* ]]
+  [[ $output != *WRITABLE* && $output != *KCORE* && $output != *ran* ]]
+}
+
+@test "a /proc reached through a symlinked parent inside the rootfs is refused, not followed" {
+  setup_bundle true
+  use_private_rootfs
+  update_config '.mounts |= map(if .destination == "/proc" then .destination = "/lnk/proc" else . end)'
+  mkdir -p "$BUNDLE/rootfs/real/proc"
+  ln -s /real "$BUNDLE/rootfs/lnk"
+  run cell run "$CID"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ $output == *"must be mounted on an ordinary directory"* ]]
+  [[ $output == *"/lnk/proc"* ]]
+}
+
 # --- bind sources -------------------------------------------------------------
 
 @test "a relative bind source run from / cannot bind the host's etc: it names a path in the bundle" {

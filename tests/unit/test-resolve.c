@@ -352,6 +352,40 @@ TEST(nothing_created_outside) {
   CHECK(stat("/etc/created", &st) < 0 && errno == ENOENT);
 }
 
+/* resolve_open_no_symlinks: plain paths open; any symlink on the way, or
+ * "..", is ELOOP with a message naming the path. */
+static void check_no_symlinks_fails(const char *path) {
+  cell_error *err = NULL;
+  int fd = resolve_open_no_symlinks(rootfd, path, O_PATH, &err);
+  CHECK(fd == -1);
+  CHECK(err != NULL);
+  if (err) {
+    CHECK(err->errnum == ELOOP);
+    CHECK_CONTAINS(err->msg, path);
+    CHECK_CONTAINS(err->msg, "symlink");
+  }
+  cell_error_free(&err);
+}
+
+TEST(no_symlinks) {
+  cell_error *err = NULL;
+  int fd = resolve_open_no_symlinks(rootfd, "/dir/sub/f", O_PATH, &err);
+  CHECK(is_in_root(fd, "dir/sub/f"));
+  if (fd >= 0)
+    close(fd);
+  fd = resolve_open_no_symlinks(rootfd, "dir/sub", O_PATH | O_DIRECTORY, &err);
+  CHECK(is_in_root(fd, "dir/sub"));
+  if (fd >= 0)
+    close(fd);
+  check_no_symlinks_fails("/abs/passwd");     /* a link in the middle */
+  check_no_symlinks_fails("/chain1");         /* a link at the end */
+  check_no_symlinks_fails("/deep/a/etclink"); /* deeper */
+  check_no_symlinks_fails("/hostabs/secret"); /* one that leads out */
+  fd = resolve_open_no_symlinks(rootfd, "/dir/nothing", O_PATH, &err);
+  CHECK(fd == -1 && err && err->errnum == ENOENT);
+  cell_error_free(&err);
+}
+
 static int run_manual_walk_suite(const char *self) {
   pid_t pid = fork();
   must(pid, "fork");
@@ -388,6 +422,7 @@ int main(int argc, char **argv) {
   RUN(create_failures);
   RUN(fd_path);
   RUN(nothing_created_outside);
+  RUN(no_symlinks);
   close(rootfd);
   cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, base, &err) < 0) {
