@@ -32,7 +32,10 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-/* struct daemon_config and struct daemon_network (celld.conf). */
+/* struct daemon_config and struct daemon_network (celld.conf), which every
+ * layer reads.  They are in daemon.h for now, beside daemon_run of the top
+ * file: the one edge that goes up.  Once they have a header of their own
+ * (daemon-config.h), include that one here instead. */
 #include "daemon/daemon.h"
 #include "daemon/instance.h"
 
