@@ -1,8 +1,8 @@
 /* celld's side of the instance consoles (lib/console.h): the console
  * keeper that holds the pty master of every running instance, fed at each
- * start and told at each destroy, and the `console` op that hands a client
- * a socket attached to one. */
-#include "daemon/daemon.h"
+ * start and told at each destroy, and that attaches clients to one (for
+ * the `console` op of daemon-exec.c). */
+#include "daemon/daemon-console.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +16,6 @@
 #include "base/log.h"
 #include "runtime/terminal.h"
 #include "base/util.h"
-
-#include "daemon/daemon-internal.h"
 
 static size_t running_instances(struct daemon *d) {
   size_t n = 0;
@@ -144,32 +142,7 @@ void daemon_console_remove(struct daemon *d, const char *name) {
   }
 }
 
-void console_op(struct daemon *d, struct conn *c, struct instance *in) {
-  if (in->pidfd < 0) {
-    cleanup_free char *msg = xasprintf("instance `%s` is not running", in->rec->name);
-    conn_error(d, c, msg);
-    return;
-  }
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-    cleanup_free char *msg = xasprintf("console: socketpair: %s", strerror(errno));
-    conn_error(d, c, msg);
-    return;
-  }
-  cell_error *err = NULL;
-  int r = keeper_send(d, CONSOLE_CTL_ATTACH, in->rec->name, sv[0], &err);
-  close(sv[0]);
-  if (r < 0) {
-    close(sv[1]);
-    cleanup_free char *msg = xasprintf("console of `%s`: %s", in->rec->name, err->msg);
-    cell_error_free(&err);
-    conn_error(d, c, msg);
-    return;
-  }
-  /* The client's end rides with the answer; we keep no copy of it. */
-  static const char line[] = "{\"ok\":true}\n";
-  r = cell_send_with_fd(c->fd, line, sizeof(line) - 1, sv[1]);
-  close(sv[1]);
-  if (r < 0)
-    conn_close(d, c);
+int daemon_console_attach(struct daemon *d, const char *name, int fd,
+                          cell_error **err) {
+  return keeper_send(d, CONSOLE_CTL_ATTACH, name, fd, err);
 }

@@ -1,41 +1,26 @@
-/* exec and enter through celld: a command run in a running instance with
- * the client's stdio (received over SCM_RIGHTS) or a pty whose master goes
- * back to the client. */
-#include "daemon/daemon.h"
+/* The ops that connect a client to a running instance: exec (a command
+ * run with the client's stdio, received over SCM_RIGHTS, or a pty whose
+ * master goes back to the client), signal (to that command) and console
+ * (a socket attached to the instance's console by the keeper). */
+#include "daemon/daemon-exec.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/file.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/timerfd.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
+#include <unistd.h>
 
-#include "cgroup/cgroup.h"
-#include "runtime/container-cgroup.h"
-#include "runtime/container.h"
-#include "runtime/exec.h"
-#include "daemon/instance.h"
-#include "base/json.h"
 #include "base/log.h"
-#include "oci/spec.h"
-#include "runtime/terminal.h"
 #include "base/util.h"
-
-#include "daemon/daemon-internal.h"
-
-/* ---- exec -------------------------------------------------------------------- */
+#include "daemon/daemon-conn.h"
+#include "daemon/daemon-console.h"
+#include "daemon/daemon-request.h"
+#include "daemon/daemon-runtime.h"
+#include "runtime/exec.h"
+#include "runtime/terminal.h"
 
 /* Strings of a JSON array, with a bound on their count; NULL on error. */
 static char **strv_field(const struct json_value *v, const char *key,
@@ -141,21 +126,26 @@ void exec_op(struct daemon *d, struct conn *c, struct instance *in,
   pid_t pid = 0;
   int master = -1;
   cleanup_free char *line = NULL;
-  if (!args || !env || check_exec_request(v, args, env, &err) < 0)
-    goto fail;
+  if (!args || !env || check_exec_request(v, args, env, &err) < 0) {
+    conn_fail(d, c, API_INVALID_REQUEST, &err);
+    return;
+  }
   if (in->pidfd < 0) {
     cell_fail(&err, 0, "instance `%s` is not running", in->rec->name);
-    goto fail;
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
   }
   if (!tty && c->n_fds != 3) {
     cell_fail(&err, 0, "exec without a tty: stdin, stdout and stderr must "
                        "come with the request (SCM_RIGHTS)");
-    goto fail;
+    conn_fail(d, c, API_INVALID_REQUEST, &err);
+    return;
   }
   if (spawn_exec(d, c, in, args, env, request_str(v, "cwd"), tty, &pid, &master,
                  &err) < 0) {
     cell_error_wrap(&err, "exec in `%s`", in->rec->name);
-    goto fail;
+    conn_fail(d, c, API_FAILED, &err);
+    return;
   }
   conn_drop_fds(c);
   c->exec_pid = pid;
@@ -173,23 +163,20 @@ void exec_op(struct daemon *d, struct conn *c, struct instance *in,
   }
   line[strlen(line) - 1] = '\0';
   conn_send(d, c, line);
-  return;
-fail:
-  conn_error(d, c, err->msg);
-  cell_error_free(&err);
 }
 
 /* No answer: the exit line is what the client waits for. */
-void exec_op_signal(struct daemon *d, struct conn *c,
+void exec_op_signal(struct daemon *d, struct conn *c, struct instance *in,
                     const struct json_value *v) {
   int64_t sig = 0;
   const struct json_value *s = json_object_get(v, "signal");
   if (!s || !json_get_int64(s, &sig) || sig < 1 || sig > 64) {
-    conn_error(d, c, "field `signal`: required, an integer in [1, 64]");
+    conn_error(d, c, API_INVALID_REQUEST,
+               "field `signal`: required, an integer in [1, 64]");
     return;
   }
   if (c->exec_pidfd < 0) {
-    conn_error(d, c, "signal: no exec runs on this connection");
+    conn_error(d, c, API_WRONG_STATE, "signal: no exec runs on this connection");
     return;
   }
   if (daemon_pidfd_signal(c->exec_pidfd, (int)sig) < 0)
@@ -215,3 +202,33 @@ void exec_on_exit(struct daemon *d, int pidfd) {
   conn_send(d, c, line);
 }
 
+void console_op(struct daemon *d, struct conn *c, struct instance *in,
+                const struct json_value *v) {
+  if (in->pidfd < 0) {
+    cleanup_free char *msg = xasprintf("instance `%s` is not running", in->rec->name);
+    conn_error(d, c, API_WRONG_STATE, msg);
+    return;
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    cleanup_free char *msg = xasprintf("console: socketpair: %s", strerror(errno));
+    conn_error(d, c, API_FAILED, msg);
+    return;
+  }
+  cell_error *err = NULL;
+  int r = daemon_console_attach(d, in->rec->name, sv[0], &err);
+  close(sv[0]);
+  if (r < 0) {
+    close(sv[1]);
+    cleanup_free char *msg = xasprintf("console of `%s`: %s", in->rec->name, err->msg);
+    cell_error_free(&err);
+    conn_error(d, c, API_FAILED, msg);
+    return;
+  }
+  /* The client's end rides with the answer; we keep no copy of it. */
+  static const char line[] = "{\"ok\":true}\n";
+  r = cell_send_with_fd(c->fd, line, sizeof(line) - 1, sv[1]);
+  close(sv[1]);
+  if (r < 0)
+    conn_close(d, c);
+}

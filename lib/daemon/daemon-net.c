@@ -3,7 +3,7 @@
  * its veth pairs are made at every start, between the runtime's create
  * (the network namespace exists) and start (the init runs); they go when
  * the instance exits and at destroy, with the bridge when nothing uses it. */
-#include "daemon/daemon.h"
+#include "daemon/daemon-net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/daemon-internal.h"
 #include "base/log.h"
-#include "net/network.h"
 #include "base/util.h"
+#include "daemon/daemon-request.h"
+#include "net/network.h"
 
 static char *ip_string(const struct net_ip *ip) {
   char buf[INET6_ADDRSTRLEN];
@@ -45,10 +45,10 @@ static size_t used_addresses(struct daemon *d, const char *network, bool six,
 }
 
 /* An address of the subnet for the instance: the one asked for (checked)
- * or the lowest free one. */
+ * or the lowest free one (none left: the request was fine, it failed). */
 static int pick_address(struct daemon *d, const struct daemon_network *net,
                         bool six, const struct net_ip *wanted, char **out,
-                        cell_error **err) {
+                        enum api_code *code, cell_error **err) {
   const struct net_subnet *s = six ? &net->subnet6 : &net->subnet4;
   struct net_ip gateway = net_subnet_first_host(s);
   cleanup_free struct net_ip *used = NULL;
@@ -59,6 +59,7 @@ static int pick_address(struct daemon *d, const struct daemon_network *net,
       return -1;
     ip = *wanted;
   } else if (net_allocate(s, &gateway, used, n, &ip, err) < 0) {
+    *code = API_FAILED;
     return -1;
   }
   *out = ip_string(&ip);
@@ -88,7 +89,8 @@ static char *new_host_veth(struct daemon *d, const struct instance_record *self)
 
 /* One `networks[i]` of a create request: {"network": N, "address": A}. */
 static int plan_one(struct daemon *d, const struct json_value *e, size_t i,
-                    struct instance_record *r, cell_error **err) {
+                    struct instance_record *r, enum api_code *code,
+                    cell_error **err) {
   if (e->type != JSON_OBJECT)
     return cell_fail(err, 0, "field `networks[%zu]`: must be an object", i);
   for (size_t k = 0; k < e->u.object.len; k++) {
@@ -103,8 +105,10 @@ static int plan_one(struct daemon *d, const struct json_value *e, size_t i,
   if (addr && addr->type != JSON_STRING)
     return cell_fail(err, 0, "field `networks[%zu].address`: must be a string", i);
   const struct daemon_network *net = daemon_config_network(d->cfg, name);
-  if (!net)
+  if (!net) {
+    *code = API_NOT_FOUND;
     return cell_fail(err, 0, "network `%s` does not exist", name);
+  }
   for (size_t k = 0; k < r->n_nets; k++)
     if (strcmp(r->nets[k].network, name) == 0)
       return cell_fail(err, 0, "network `%s`: given twice", name);
@@ -125,21 +129,23 @@ static int plan_one(struct daemon *d, const struct json_value *e, size_t i,
   n->host_veth = new_host_veth(d, r);
   const struct net_ip *want4 = have_wanted && wanted.family == AF_INET ? &wanted : NULL;
   const struct net_ip *want6 = have_wanted && wanted.family == AF_INET6 ? &wanted : NULL;
-  if ((net->has4 && pick_address(d, net, false, want4, &n->ipv4, err) < 0) ||
-      (net->has6 && pick_address(d, net, true, want6, &n->ipv6, err) < 0))
+  if ((net->has4 && pick_address(d, net, false, want4, &n->ipv4, code, err) < 0) ||
+      (net->has6 && pick_address(d, net, true, want6, &n->ipv6, code, err) < 0))
     return cell_error_wrap(err, "network `%s`", name);
   return 0;
 }
 
 int daemon_net_plan(struct daemon *d, const struct json_value *networks,
-                    struct instance_record *r, cell_error **err) {
+                    struct instance_record *r, enum api_code *code,
+                    cell_error **err) {
+  *code = API_INVALID_REQUEST;
   if (!networks)
     return 0;
   if (networks->u.array.len > INSTANCE_MAX_NETS)
     return cell_fail(err, 0, "field `networks`: at most %d networks",
                      INSTANCE_MAX_NETS);
   for (size_t i = 0; i < networks->u.array.len; i++)
-    if (plan_one(d, networks->u.array.items[i], i, r, err) < 0)
+    if (plan_one(d, networks->u.array.items[i], i, r, code, err) < 0)
       return -1;
   return 0;
 }
@@ -283,47 +289,4 @@ void daemon_net_detach(struct daemon *d, const struct instance_record *r,
 void daemon_net_sweep_bridges(struct daemon *d) {
   for (size_t i = 0; i < d->cfg->n_networks; i++)
     remove_bridge_if_unused(d, &d->cfg->networks[i], NULL);
-}
-
-/* How many instances the peer may see are on the network. */
-static size_t instances_on(struct daemon *d, struct conn *c, const char *network) {
-  size_t n = 0;
-  for (size_t i = 0; i < d->n_inst; i++) {
-    const struct instance_record *r = d->inst[i]->rec;
-    if (!conn_may_see(c, d->inst[i]))
-      continue;
-    for (size_t j = 0; j < r->n_nets; j++)
-      n += strcmp(r->nets[j].network, network) == 0;
-  }
-  return n;
-}
-
-void daemon_net_op_list(struct daemon *d, struct conn *c) {
-  struct json_gen *g = json_gen_new(false);
-  json_gen_object_open(g);
-  json_gen_kv_bool(g, "ok", true);
-  json_gen_key(g, "networks");
-  json_gen_array_open(g);
-  for (size_t i = 0; i < d->cfg->n_networks; i++) {
-    const struct daemon_network *net = &d->cfg->networks[i];
-    char buf[64];
-    json_gen_object_open(g);
-    json_gen_kv_string(g, "name", net->name);
-    json_gen_kv_string(g, "bridge", net->bridge);
-    json_gen_key(g, "subnet4");
-    net->has4 ? json_gen_string(g, net_subnet_to_string(&net->subnet4, buf, sizeof(buf)))
-              : json_gen_null(g);
-    json_gen_key(g, "subnet6");
-    net->has6 ? json_gen_string(g, net_subnet_to_string(&net->subnet6, buf, sizeof(buf)))
-              : json_gen_null(g);
-    json_gen_kv_int(g, "mtu", net->mtu);
-    json_gen_kv_bool(g, "keep_bridge", net->keep_bridge);
-    json_gen_kv_int(g, "instances", (int64_t)instances_on(d, c, net->name));
-    json_gen_object_close(g);
-  }
-  json_gen_array_close(g);
-  json_gen_object_close(g);
-  cleanup_free char *out = json_gen_finish(g, NULL);
-  json_gen_free(g);
-  conn_send(d, c, out);
 }

@@ -1,0 +1,34 @@
+/* celld's side of the instance consoles: the console keeper (console.h)
+ * that holds the pty master of every running instance, fed at each start
+ * and told at each destroy; pty listeners for the runtime's
+ * console_socket. */
+#ifndef CELL_DAEMON_CONSOLE_H
+#define CELL_DAEMON_CONSOLE_H
+
+#include <stdbool.h>
+
+#include "base/error.h"
+#include "daemon/daemon-types.h"
+
+/* A listening socket at path for a pty master (the runtime's
+ * console_socket): an instance's console, an exec's terminal. */
+int daemon_pty_listener(const char *path, cell_error **err);
+/* Connect to the console keeper of our state dir, or start one. */
+void daemon_console_init(struct daemon *d);
+void daemon_console_close(struct daemon *d);
+/* Around container_create: a socket for the init's pty master (*path is
+ * its console_socket), then the master handed to the keeper (or, when the
+ * create failed, only the socket removed).  A failure after the create
+ * costs the instance its console, not its start. */
+int daemon_console_listen(struct daemon *d, struct instance *in, char **path,
+                          cell_error **err);
+void daemon_console_take(struct daemon *d, struct instance *in, int listener,
+                         const char *path, bool created);
+/* The instance is destroyed: its console and buffer go. */
+void daemon_console_remove(struct daemon *d, const char *name);
+/* The keeper attaches fd (one end of a socketpair) to the console of the
+ * instance name: the buffer, then live output; input to the pty. */
+int daemon_console_attach(struct daemon *d, const char *name, int fd,
+                          cell_error **err);
+
+#endif

@@ -1,0 +1,187 @@
+/* The create op: a new instance's record (name, template, limits, init,
+ * restart policy, id range, networks), its directory with its root
+ * prepared, and its record on disk; nothing half-made on failure. */
+#include "daemon/daemon-create.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "daemon/daemon-conn.h"
+#include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-net.h"
+#include "daemon/daemon-records.h"
+#include "daemon/daemon-request.h"
+#include "daemon/daemon-runtime.h"
+#include "daemon/idrange.h"
+
+static int used_ranges(struct daemon *d, uint32_t **out) {
+  uint32_t *used = xcalloc(d->n_inst ? d->n_inst : 1, sizeof(*used));
+  for (size_t i = 0; i < d->n_inst; i++)
+    used[i] = d->inst[i]->rec->id_start;
+  *out = used;
+  return 0;
+}
+
+static bool template_lacks_inittab(const char *template_dir) {
+  cleanup_free char *p = xasprintf("%s/etc/inittab", template_dir);
+  return access(p, F_OK) != 0;
+}
+
+/* busybox init without /etc/inittab wants ttys that an instance does not
+ * have: give it one that runs rcS (when there is one) and a login shell on
+ * the console (the init's pty, `cellctl console`), respawned when it exits.
+ * The init holds that pty as its controlling terminal (the runtime makes it
+ * so), so Ctrl-C and Ctrl-Z would signal the init, not the shell's command
+ * (Ctrl-Z would stop busybox init until SIGCONT): the shell turns them into
+ * plain characters (stty -isig). */
+static int write_default_inittab(const char *dir, uint32_t owner,
+                                 cell_error **err) {
+  static const char text[] =
+      "# written by celld: the template has no inittab\n"
+      "::sysinit:/bin/sh -c '[ -x /etc/init.d/rcS ] && exec /etc/init.d/rcS; exit 0'\n"
+      "::respawn:/bin/sh -c 'stty -isig 2>/dev/null; exec /bin/sh -l'\n"
+      "::shutdown:/bin/sh -c 'kill -TERM -1 2>/dev/null; exit 0'\n";
+  cleanup_free char *etc = xasprintf("%s/rootfs/etc", dir);
+  cleanup_close int etcfd = open(etc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (etcfd < 0)
+    return cell_fail_errno(err, "open `%s`", etc);
+  if (cell_write_file_atomic_at(etcfd, "inittab", text, sizeof(text) - 1, 0644,
+                                err) < 0)
+    return -1;
+  if (fchownat(etcfd, "inittab", owner, owner, 0) < 0)
+    return cell_fail_errno(err, "chown `%s/inittab`", etc);
+  return 0;
+}
+
+/* The record of a create request; on failure *code says why. */
+static int fill_record(struct daemon *d, struct conn *c,
+                       const struct json_value *v, struct instance_record *r,
+                       enum api_code *code, cell_error **err) {
+  *code = API_INVALID_REQUEST;
+  const char *name = request_str(v, "name");
+  const char *tmpl = request_str(v, "template");
+  if (!name)
+    return cell_fail(err, 0, "field `name`: required");
+  if (instance_check_name(name, err) < 0)
+    return -1;
+  if (daemon_find_instance(d, name)) {
+    *code = API_EXISTS;
+    return cell_fail(err, 0, "instance `%s` already exists", name);
+  }
+  if (!tmpl)
+    return cell_fail(err, 0, "field `template`: required");
+  if (instance_check_template(tmpl, err) < 0)
+    return -1;
+  r->name = xstrdup(name);
+  r->template_dir = realpath(tmpl, NULL);
+  if (!r->template_dir)
+    return cell_fail_errno(err, "template `%s`", tmpl);
+  bool given;
+  int64_t milli = 0;
+  if (request_limit(v, "memory", &r->memory, &given, err) < 0 ||
+      request_limit(v, "pids", &r->pids, &given, err) < 0 ||
+      request_cpus(v, &milli, &given, err) < 0)
+    return -1;
+  r->cpu_milli = milli;
+  if (r->memory > 0 && r->memory < (4 << 20))
+    return cell_fail(err, 0, "field `memory`: at least 4 MiB");
+  const char *restart = request_str(v, "restart");
+  if (instance_parse_restart(restart ? restart : "no", &r->restart,
+                             &r->restart_max, err) < 0)
+    return -1;
+  const struct json_value *autostart = json_object_get(v, "autostart");
+  r->autostart = autostart && autostart->u.boolean;
+  const char *hostname = request_str(v, "hostname");
+  if (hostname && (strlen(hostname) == 0 || strlen(hostname) > 64 ||
+                   strspn(hostname, "abcdefghijklmnopqrstuvwxyz"
+                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") !=
+                       strlen(hostname)))
+    return cell_fail(err, 0, "field `hostname`: `%s` is not a host name",
+                     hostname);
+  r->hostname = xstrdup(hostname ? hostname : name);
+  const struct json_value *init = json_object_get(v, "init");
+  if (init) {
+    if (init->u.array.len == 0 || init->u.array.len > 256)
+      return cell_fail(err, 0, "field `init`: 1 to 256 strings");
+    for (size_t i = 0; i < init->u.array.len; i++) {
+      const struct json_value *a = init->u.array.items[i];
+      if (a->type != JSON_STRING)
+        return cell_fail(err, 0, "field `init[%zu]`: must be a string", i);
+      cell_strv_push(&r->init, a->u.string);
+    }
+    if (r->init[0][0] != '/')
+      return cell_fail(err, 0, "field `init[0]`: must be an absolute path");
+  } else {
+    cell_strv_push(&r->init, DEFAULT_INIT);
+  }
+  r->owner = c->cred.uid;
+  r->id_count = d->cfg->pool.size;
+  r->state = xstrdup("created");
+  r->exit_code = -1;
+  r->created = cell_rfc3339_now();
+  r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, name);
+  cleanup_free uint32_t *used = NULL;
+  used_ranges(d, &used);
+  if (idrange_alloc(&d->cfg->pool, used, d->n_inst, &r->id_start, err) < 0) {
+    *code = API_FAILED;
+    return -1;
+  }
+  return daemon_net_plan(d, json_object_get(v, "networks"), r, code, err);
+}
+
+static int prepare_instance_dir(struct daemon *d, struct instance *in,
+                                cell_error **err) {
+  const struct instance_record *r = in->rec;
+  if (mkdirat(d->instdirfd, r->name, 0711) < 0)
+    return cell_fail_errno(err, "mkdir `%s/%s`", d->instances_dir, r->name);
+  if (inst_mount_root(d, in, err) < 0)
+    return -1;
+  daemon_test_pause("create");
+  cleanup_free char *dir = daemon_inst_dir(d, r->name);
+  int rc = 0;
+  if (strcmp(r->init[0], DEFAULT_INIT) == 0 &&
+      template_lacks_inittab(r->template_dir))
+    rc = write_default_inittab(dir, r->id_start, err);
+  /* Mounted only while running. */
+  cell_error *uerr = NULL;
+  if (instance_rootfs_umount(dir, &uerr) < 0) {
+    if (rc == 0) {
+      *err = uerr;
+      return -1;
+    }
+    cell_error_free(&uerr);
+  }
+  return rc;
+}
+
+void op_create(struct daemon *d, struct conn *c, struct instance *unused,
+               const struct json_value *v) {
+  cell_error *err = NULL;
+  enum api_code code;
+  struct instance_record *r = xcalloc(1, sizeof(*r));
+  if (fill_record(d, c, v, r, &code, &err) < 0) {
+    instance_record_free(r);
+    conn_fail(d, c, code, &err);
+    return;
+  }
+  struct instance *in = daemon_add_instance(d, r);
+  if (prepare_instance_dir(d, in, &err) < 0 || inst_save(d, in, &err) < 0) {
+    /* No half-made instance: mounts, directory, record all go. */
+    cell_error *e2 = NULL;
+    inst_destroy_now(d, in, &e2);
+    if (e2)
+      log_error("%s", e2->msg);
+    cell_error_free(&e2);
+    daemon_remove_instance(d, in);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  daemon_emit(d, in, "created");
+  conn_reply_instance(d, c, in);
+}

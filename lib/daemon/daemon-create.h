@@ -1,0 +1,12 @@
+/* The create op (a handler of the ops[] table in daemon-ops.c). */
+#ifndef CELL_DAEMON_CREATE_H
+#define CELL_DAEMON_CREATE_H
+
+#include "base/json.h"
+#include "daemon/daemon-types.h"
+
+/* The instance is made, not started; in is unused (NULL). */
+void op_create(struct daemon *d, struct conn *c, struct instance *in,
+               const struct json_value *v);
+
+#endif

@@ -1,0 +1,21 @@
+/* The ops that connect a client to a running instance: exec, signal (to
+ * the exec of the connection) and console.  Handlers of the ops[] table
+ * (daemon-ops.c): in is the instance named by the request, NULL for
+ * signal. */
+#ifndef CELL_DAEMON_EXEC_H
+#define CELL_DAEMON_EXEC_H
+
+#include "base/json.h"
+#include "daemon/daemon-types.h"
+
+void exec_op(struct daemon *d, struct conn *c, struct instance *in,
+             const struct json_value *v);
+/* No answer: the exit line is what the client waits for. */
+void exec_op_signal(struct daemon *d, struct conn *c, struct instance *in,
+                    const struct json_value *v);
+void console_op(struct daemon *d, struct conn *c, struct instance *in,
+                const struct json_value *v);
+/* The exec's pidfd (TAG_EXEC) is readable: its exit line to the client. */
+void exec_on_exit(struct daemon *d, int pidfd);
+
+#endif

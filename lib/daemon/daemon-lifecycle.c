@@ -1,0 +1,265 @@
+/* An instance's lifecycle in celld: its start (root mounted, container
+ * created with its console, networks attached, init started), its stop,
+ * its exit (what it leaves is undone; the restart policy), its destroy.
+ * Clients hear of it through the hooks of struct daemon. */
+#include "daemon/daemon-lifecycle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "daemon/daemon-console.h"
+#include "daemon/daemon-net.h"
+#include "daemon/daemon-oom.h"
+#include "daemon/daemon-records.h"
+#include "daemon/daemon-runtime.h"
+#include "runtime/container.h"
+
+void inst_arm_timer(struct daemon *d, struct instance *in, long ms,
+                    bool restart) {
+  if (in->timerfd < 0) {
+    in->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (in->timerfd < 0) {
+      log_error("%s: timerfd: %s", in->rec->name, strerror(errno));
+      return;
+    }
+    daemon_watch(d, in->timerfd, TAG_TIMER, EPOLLIN);
+  }
+  struct itimerspec its = {.it_value = {ms / 1000, (ms % 1000) * 1000000}};
+  timerfd_settime(in->timerfd, 0, &its, NULL);
+  in->timer_restart = restart;
+}
+
+void inst_disarm_timer(struct daemon *d, struct instance *in) {
+  if (in->timerfd < 0)
+    return;
+  daemon_unwatch(d, in->timerfd);
+  close(in->timerfd);
+  in->timerfd = -1;
+}
+
+static int create_and_start(struct daemon *d, struct instance *in,
+                            const char *dir, cell_error **err) {
+  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+  cleanup_free char *spec = instance_spec_json(in->rec, rootfs, err);
+  cleanup_close int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!spec || dirfd < 0)
+    return spec ? cell_fail_errno(err, "open `%s`", dir) : -1;
+  if (cell_write_file_atomic_at(dirfd, "config.json", spec, strlen(spec), 0600,
+                                err) < 0)
+    return -1;
+  struct container_opts o = {.root = d->runroot, .id = in->rec->name, .bundle = dir};
+  int saved[3] = {-1, -1, -1};
+  if (daemon_swap_stdio(dir, saved, err) < 0)
+    return -1;
+  /* The init's terminal: its pty master goes to the console keeper. */
+  cleanup_free char *console_path = NULL;
+  cleanup_close int console = daemon_console_listen(d, in, &console_path, err);
+  o.console_socket = console_path;
+  int r = console < 0 ? -1 : container_create(&o, err);
+  daemon_restore_stdio(saved);
+  daemon_console_take(d, in, console, console_path, r == 0);
+  if (r < 0)
+    return -1;
+  pid_t pid;
+  if (daemon_runtime_pid(d, in->rec->name, &pid, err) < 0)
+    return -1;
+  /* No setpgid: the init runs on its console pty and so leads a session
+   * of its own; a signal to celld's group (^C, a service manager) does
+   * not reach it. */
+  int pidfd = cell_pidfd_open(pid);
+  if (pidfd < 0)
+    return cell_fail_errno(err, "pidfd_open %d", (int)pid);
+  /* Its network namespace exists and its init has not run yet. */
+  if (daemon_net_attach(d, in->rec, pid, err) < 0 ||
+      container_start(d->runroot, in->rec->name, err) < 0) {
+    close(pidfd);
+    return -1;
+  }
+  in->pid = pid;
+  in->pidfd = pidfd;
+  in->child = daemon_parent_of(pid) == getpid();
+  daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
+  return 0;
+}
+
+int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
+  if (in->pidfd >= 0)
+    return cell_fail(err, 0, "instance `%s` is already running", in->rec->name);
+  inst_disarm_timer(d, in);
+  cleanup_free char *dir = daemon_inst_dir(d, in->rec->name);
+  daemon_runtime_delete(d, in->rec->name);
+  if (inst_mount_root(d, in, err) < 0 || create_and_start(d, in, dir, err) < 0) {
+    daemon_runtime_delete(d, in->rec->name);
+    /* With the bridge, when it was made for this start alone. */
+    daemon_net_detach(d, in->rec, true);
+    daemon_rootfs_umount(d, in->rec->name);
+    return cell_error_wrap(err, "start `%s`", in->rec->name);
+  }
+  in->stopping = false;
+  in->after = AFTER_NOTHING;
+  oom_watch(d, in);
+  inst_set_state(in, "running");
+  if (inst_save(d, in, err) < 0)
+    return -1;
+  return 0;
+}
+
+static int halt_signal(const struct instance *in) {
+  /* busybox (and sysvinit-like) init: SIGUSR2 is poweroff; anything else
+   * gets the conventional SIGTERM. */
+  return strcmp(in->rec->init[0], DEFAULT_INIT) == 0 ? SIGUSR2 : SIGTERM;
+}
+
+void inst_stop(struct daemon *d, struct instance *in, int timeout) {
+  if (in->stopping)
+    return;
+  in->stopping = true;
+  if (daemon_pidfd_signal(in->pidfd, halt_signal(in)) < 0)
+    log_warn("%s: signal the init: %s", in->rec->name, strerror(errno));
+  inst_arm_timer(d, in, timeout * 1000L, false);
+}
+
+void inst_destroy_now(struct daemon *d, struct instance *in, cell_error **err) {
+  const char *name = in->rec->name;
+  daemon_runtime_delete(d, name);
+  daemon_console_remove(d, name);
+  daemon_net_detach(d, in->rec, true);
+  daemon_rootfs_umount(d, name);
+  cleanup_free char *dir = daemon_inst_dir(d, name);
+  cleanup_free char *still_mounted = xasprintf("%s/rootfs", dir);
+  if (instance_is_mountpoint(still_mounted)) {
+    cell_fail(err, 0, "destroy `%s`: `%s` is still mounted", name, still_mounted);
+    return;
+  }
+  daemon_test_pause("destroy");
+  if (cell_rm_rf_at(d->instdirfd, name, err) < 0)
+    return;
+  if (instance_record_remove(d->instdirfd, name, err) < 0)
+    return;
+}
+
+static bool wants_restart(const struct instance *in) {
+  const struct instance_record *r = in->rec;
+  if (in->stopping || r->restart == RESTART_NO)
+    return false;
+  if (r->restart == RESTART_ALWAYS)
+    return true;
+  /* on-failure: an unknown status (we were not its parent) counts as a
+   * failure: the instance did not stop through us. */
+  if (r->exit_code == 0)
+    return false;
+  return r->restart_max == 0 || r->restarts < r->restart_max;
+}
+
+void inst_finish_destroy(struct daemon *d, struct instance *in) {
+  cell_error *err = NULL;
+  inst_destroy_now(d, in, &err);
+  if (err) {
+    inst_answer_waiters(d, in, err->msg);
+    cell_error_free(&err);
+    return;
+  }
+  daemon_emit(d, in, "destroyed");
+  inst_answer_waiters(d, in, NULL);
+  daemon_remove_instance(d, in);
+}
+
+/* The init is gone (code -1: unknown). */
+static void instance_exited(struct daemon *d, struct instance *in, int code) {
+  daemon_unwatch(d, in->pidfd);
+  close(in->pidfd);
+  in->pidfd = -1;
+  in->pid = 0;
+  inst_disarm_timer(d, in);
+  /* An OOM kill of the init itself is seen before it is forgotten. */
+  oom_check(d, in);
+  oom_unwatch(d, in);
+  daemon_runtime_delete(d, in->rec->name);
+  daemon_net_detach(d, in->rec, false);
+  daemon_rootfs_umount(d, in->rec->name);
+  in->rec->exit_code = code;
+  free(in->rec->exit_time);
+  in->rec->exit_time = cell_rfc3339_now();
+  inst_set_state(in, "stopped");
+  bool stopping = in->stopping;
+  daemon_emit(d, in, stopping ? "stopped" : "died");
+  if (in->after == AFTER_DESTROY) {
+    inst_finish_destroy(d, in);
+    return;
+  }
+  if (in->after == AFTER_START) {
+    in->after = AFTER_NOTHING;
+    cell_error *err = NULL;
+    if (inst_start(d, in, &err) < 0) {
+      inst_save_or_log(d, in);
+      inst_answer_waiters(d, in, err->msg);
+      cell_error_free(&err);
+      return;
+    }
+    daemon_emit(d, in, "restarted");
+    inst_answer_waiters(d, in, NULL);
+    return;
+  }
+  if (wants_restart(in)) {
+    in->rec->restarts++;
+    inst_set_state(in, "restarting");
+    inst_arm_timer(d, in, RESTART_DELAY_MS, true);
+  }
+  in->stopping = false;
+  inst_save_or_log(d, in);
+  inst_answer_waiters(d, in, NULL);
+}
+
+void lifecycle_on_pidfd(struct daemon *d, int fd) {
+  for (size_t i = 0; i < d->n_inst; i++) {
+    struct instance *in = d->inst[i];
+    if (in->pidfd != fd)
+      continue;
+    int code = -1;
+    if (in->child) {
+      siginfo_t si = {0};
+      if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+        return; /* not gone yet (or reaped elsewhere: the pidfd stays readable) */
+      code = daemon_exit_code(&si);
+    }
+    instance_exited(d, in, code);
+    return;
+  }
+}
+
+void lifecycle_on_timer(struct daemon *d, int fd) {
+  for (size_t i = 0; i < d->n_inst; i++) {
+    struct instance *in = d->inst[i];
+    if (in->timerfd != fd)
+      continue;
+    uint64_t ticks;
+    if (read(fd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN)
+      return;
+    if (in->timer_restart) {
+      inst_disarm_timer(d, in);
+      cell_error *err = NULL;
+      if (inst_start(d, in, &err) < 0) {
+        log_error("%s", err->msg);
+        cell_error_free(&err);
+        inst_set_state(in, "stopped");
+        inst_save_or_log(d, in);
+        return;
+      }
+      daemon_emit(d, in, "restarted");
+      return;
+    }
+    log_warn("%s: did not stop in time: SIGKILL", in->rec->name);
+    if (in->pidfd >= 0)
+      daemon_pidfd_signal(in->pidfd, SIGKILL);
+    inst_disarm_timer(d, in);
+    return;
+  }
+}

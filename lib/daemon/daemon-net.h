@@ -1,0 +1,33 @@
+/* celld's networks (celld.conf `network.NAME.*`): an instance's addresses
+ * chosen at create, its veth pairs made at each start and removed at its
+ * exit, bridges made when needed and removed when unused. */
+#ifndef CELL_DAEMON_NET_H
+#define CELL_DAEMON_NET_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "base/error.h"
+#include "base/json.h"
+#include "daemon/daemon-types.h"
+
+/* The request's `networks` (may be NULL) into r->nets: names checked,
+ * addresses chosen (or the ones asked for checked), host veth names.
+ * On failure *code says why: not-found (no such network), failed (no
+ * address left) or invalid-request. */
+int daemon_net_plan(struct daemon *d, const struct json_value *networks,
+                    struct instance_record *r, enum api_code *code,
+                    cell_error **err);
+/* Give the namespace of pid its interfaces (loopback only without
+ * networks).  On failure the caller's daemon_net_detach removes what was
+ * made (it also runs when the start fails later). */
+int daemon_net_attach(struct daemon *d, const struct instance_record *r,
+                      pid_t pid, cell_error **err);
+/* Remove the instance's veth pairs (gone ones are fine) and, when asked,
+ * the bridges no other instance uses (unless kept by the config). */
+void daemon_net_detach(struct daemon *d, const struct instance_record *r,
+                       bool remove_bridges);
+/* At startup: the bridges of networks no instance is on. */
+void daemon_net_sweep_bridges(struct daemon *d);
+
+#endif

@@ -1,0 +1,118 @@
+/* The ops that only read: list, show, networks, and events (a
+ * subscription to the instances' events). */
+#include "daemon/daemon-query.h"
+
+#include <string.h>
+
+#include "base/util.h"
+#include "daemon/daemon-conn.h"
+#include "net/network.h"
+
+void op_list(struct daemon *d, struct conn *c, struct instance *unused,
+             const struct json_value *req) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_key(g, "instances");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < d->n_inst; i++) {
+    struct instance *in = d->inst[i];
+    if (!conn_may_see(c, in))
+      continue;
+    cleanup_free char *rec = instance_record_to_json(in->rec, false);
+    cleanup_json struct json_value *v = NULL;
+    cell_error *err = NULL;
+    if (json_parse(rec, strlen(rec), &v, &err) < 0) {
+      cell_error_free(&err);
+      continue;
+    }
+    json_gen_object_open(g);
+    for (size_t k = 0; k < v->u.object.len; k++) {
+      json_gen_key(g, v->u.object.keys[k]);
+      json_gen_value(g, v->u.object.values[k]);
+    }
+    json_gen_kv_int(g, "pid", in->pidfd >= 0 ? in->pid : 0);
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}
+
+void op_show(struct daemon *d, struct conn *c, struct instance *in,
+             const struct json_value *req) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  cleanup_free char *rec = instance_record_to_json(in->rec, false);
+  cleanup_json struct json_value *v = NULL;
+  cell_error *err = NULL;
+  if (json_parse(rec, strlen(rec), &v, &err) == 0) {
+    json_gen_key(g, "instance");
+    json_gen_object_open(g);
+    for (size_t k = 0; k < v->u.object.len; k++) {
+      json_gen_key(g, v->u.object.keys[k]);
+      json_gen_value(g, v->u.object.values[k]);
+    }
+    json_gen_kv_int(g, "pid", in->pidfd >= 0 ? in->pid : 0);
+    json_gen_kv_bool(g, "exit_status_known", in->pidfd < 0 || in->child);
+    json_gen_object_close(g);
+  }
+  cell_error_free(&err);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}
+
+/* How many instances the peer may see are on the network. */
+static size_t instances_on(struct daemon *d, struct conn *c, const char *network) {
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_inst; i++) {
+    const struct instance_record *r = d->inst[i]->rec;
+    if (!conn_may_see(c, d->inst[i]))
+      continue;
+    for (size_t j = 0; j < r->n_nets; j++)
+      n += strcmp(r->nets[j].network, network) == 0;
+  }
+  return n;
+}
+
+void op_networks(struct daemon *d, struct conn *c, struct instance *unused,
+                 const struct json_value *req) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_key(g, "networks");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < d->cfg->n_networks; i++) {
+    const struct daemon_network *net = &d->cfg->networks[i];
+    char buf[64];
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "name", net->name);
+    json_gen_kv_string(g, "bridge", net->bridge);
+    json_gen_key(g, "subnet4");
+    net->has4 ? json_gen_string(g, net_subnet_to_string(&net->subnet4, buf, sizeof(buf)))
+              : json_gen_null(g);
+    json_gen_key(g, "subnet6");
+    net->has6 ? json_gen_string(g, net_subnet_to_string(&net->subnet6, buf, sizeof(buf)))
+              : json_gen_null(g);
+    json_gen_kv_int(g, "mtu", net->mtu);
+    json_gen_kv_bool(g, "keep_bridge", net->keep_bridge);
+    json_gen_kv_int(g, "instances", (int64_t)instances_on(d, c, net->name));
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}
+
+void op_events(struct daemon *d, struct conn *c, struct instance *unused,
+               const struct json_value *req) {
+  c->subscriber = true;
+  conn_send(d, c, "{\"ok\":true}");
+}

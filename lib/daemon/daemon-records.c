@@ -1,0 +1,92 @@
+/* celld's instances: the list in memory, their records on disk, and who
+ * waits for them. */
+#include "daemon/daemon-records.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "daemon/daemon-oom.h"
+
+char *daemon_inst_dir(struct daemon *d, const char *name) {
+  return xasprintf("%s/%s", d->instances_dir, name);
+}
+
+struct instance *daemon_find_instance(struct daemon *d, const char *name) {
+  for (size_t i = 0; i < d->n_inst; i++)
+    if (strcmp(d->inst[i]->rec->name, name) == 0)
+      return d->inst[i];
+  return NULL;
+}
+
+struct instance *daemon_add_instance(struct daemon *d,
+                                     struct instance_record *rec) {
+  struct instance *in = xcalloc(1, sizeof(*in));
+  in->rec = rec;
+  in->pidfd = -1;
+  in->timerfd = -1;
+  in->oom_fd = -1;
+  d->inst = xrealloc(d->inst, (d->n_inst + 1) * sizeof(*d->inst));
+  d->inst[d->n_inst++] = in;
+  return in;
+}
+
+void daemon_free_instance(struct daemon *d, struct instance *in) {
+  if (in->pidfd >= 0) {
+    daemon_unwatch(d, in->pidfd);
+    close(in->pidfd);
+  }
+  if (in->timerfd >= 0) {
+    daemon_unwatch(d, in->timerfd);
+    close(in->timerfd);
+  }
+  oom_unwatch(d, in);
+  instance_record_free(in->rec);
+  free(in->waiters);
+  free(in);
+}
+
+void daemon_remove_instance(struct daemon *d, struct instance *in) {
+  for (size_t i = 0; i < d->n_inst; i++) {
+    if (d->inst[i] != in)
+      continue;
+    memmove(&d->inst[i], &d->inst[i + 1], (d->n_inst - i - 1) * sizeof(*d->inst));
+    d->n_inst--;
+    break;
+  }
+  daemon_free_instance(d, in);
+}
+
+void inst_set_state(struct instance *in, const char *state) {
+  free(in->rec->state);
+  in->rec->state = xstrdup(state);
+}
+
+int inst_save(struct daemon *d, struct instance *in, cell_error **err) {
+  return instance_record_save(d->instdirfd, in->rec, err);
+}
+
+void inst_save_or_log(struct daemon *d, struct instance *in) {
+  cell_error *err = NULL;
+  if (inst_save(d, in, &err) < 0) {
+    log_error("%s", err->msg);
+    cell_error_free(&err);
+  }
+}
+
+void inst_add_waiter(struct instance *in, uint64_t conn_id) {
+  in->waiters = xrealloc(in->waiters, (in->n_waiters + 1) * sizeof(*in->waiters));
+  in->waiters[in->n_waiters++] = conn_id;
+}
+
+void inst_answer_waiters(struct daemon *d, struct instance *in,
+                         const char *error) {
+  for (size_t i = 0; i < in->n_waiters; i++)
+    if (d->answer_waiter)
+      d->answer_waiter(d, in->waiters[i], in, error);
+  free(in->waiters);
+  in->waiters = NULL;
+  in->n_waiters = 0;
+}

@@ -1,0 +1,32 @@
+/* celld's instances in memory (struct instance around its record) and
+ * their records on disk; the clients waiting for an instance to stop. */
+#ifndef CELL_DAEMON_RECORDS_H
+#define CELL_DAEMON_RECORDS_H
+
+#include <stdint.h>
+
+#include "base/error.h"
+#include "daemon/daemon-types.h"
+
+/* <state>/instances/<name>, freed by the caller. */
+char *daemon_inst_dir(struct daemon *d, const char *name);
+struct instance *daemon_find_instance(struct daemon *d, const char *name);
+/* Takes rec. */
+struct instance *daemon_add_instance(struct daemon *d,
+                                     struct instance_record *rec);
+void daemon_remove_instance(struct daemon *d, struct instance *in);
+/* Its fds unwatched and closed, its memory freed; it stays in d->inst. */
+void daemon_free_instance(struct daemon *d, struct instance *in);
+
+void inst_set_state(struct instance *in, const char *state);
+int inst_save(struct daemon *d, struct instance *in, cell_error **err);
+void inst_save_or_log(struct daemon *d, struct instance *in);
+
+/* The client conn_id waits for the instance to stop (or be destroyed). */
+void inst_add_waiter(struct instance *in, uint64_t conn_id);
+/* Answer every waiter (through the answer_waiter hook): the instance, or
+ * the error when there is one. */
+void inst_answer_waiters(struct daemon *d, struct instance *in,
+                         const char *error);
+
+#endif

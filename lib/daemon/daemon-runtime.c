@@ -1,0 +1,127 @@
+/* celld's use of the runtime and the kernel for an instance: pids,
+ * signals, runtime state, root mounts, the runtime's stdio. */
+#include "daemon/daemon-runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "daemon/daemon-records.h"
+#include "runtime/container.h"
+
+int daemon_pidfd_signal(int pidfd, int sig) {
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+pid_t daemon_parent_of(pid_t pid) {
+  cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  cell_error *err = NULL;
+  if (cell_read_file_at(AT_FDCWD, path, 4096, &text, &len, &err) < 0) {
+    cell_error_free(&err);
+    return -1;
+  }
+  const char *p = strrchr(text, ')');
+  int ppid = -1;
+  if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+    return -1;
+  return ppid;
+}
+
+int daemon_runtime_pid(struct daemon *d, const char *name, pid_t *pid,
+                       cell_error **err) {
+  cleanup_free char *json = NULL;
+  if (container_state_json(d->runroot, name, &json, err) < 0)
+    return -1;
+  cleanup_json struct json_value *v = NULL;
+  if (json_parse(json, strlen(json), &v, err) < 0)
+    return -1;
+  int64_t p = 0;
+  if (!json_get_int64(json_object_get(v, "pid"), &p) || p <= 0)
+    return cell_fail(err, 0, "instance `%s`: no process", name);
+  *pid = (pid_t)p;
+  return 0;
+}
+
+void daemon_runtime_delete(struct daemon *d, const char *name) {
+  cell_error *err = NULL;
+  if (container_delete(d->runroot, name, true, &err) < 0) {
+    if (!strstr(err->msg, "does not exist"))
+      log_warn("%s: delete the container: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+}
+
+void daemon_rootfs_umount(struct daemon *d, const char *name) {
+  cleanup_free char *dir = daemon_inst_dir(d, name);
+  cell_error *err = NULL;
+  if (instance_rootfs_umount(dir, &err) < 0) {
+    log_error("%s: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+}
+
+int inst_mount_root(struct daemon *d, struct instance *in, cell_error **err) {
+  cleanup_free char *dir = daemon_inst_dir(d, in->rec->name);
+  const char *mode = NULL;
+  if (instance_rootfs_mount(dir, in->rec, d->cfg->force_copy, &mode, err) < 0)
+    return -1;
+  if (!in->rec->rootfs_mode || strcmp(in->rec->rootfs_mode, mode) != 0) {
+    free(in->rec->rootfs_mode);
+    in->rec->rootfs_mode = xstrdup(mode);
+  }
+  return 0;
+}
+
+/* The container's stdio: /dev/null in, <dir>/console.log out, so that an
+ * instance never writes to (or dies with) our own stderr. */
+int daemon_swap_stdio(const char *dir, int saved[3], cell_error **err) {
+  cleanup_free char *logpath = xasprintf("%s/console.log", dir);
+  cleanup_close int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  cleanup_close int logfd =
+      open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (null < 0 || logfd < 0)
+    return cell_fail_errno(err, "open `%s`", logpath);
+  for (int i = 0; i < 3; i++)
+    saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+  dup2(null, 0);
+  dup2(logfd, 1);
+  dup2(logfd, 2);
+  return 0;
+}
+
+void daemon_restore_stdio(int saved[3]) {
+  for (int i = 0; i < 3; i++) {
+    if (saved[i] >= 0) {
+      dup2(saved[i], i);
+      close(saved[i]);
+    }
+  }
+}
+
+int daemon_exit_code(const siginfo_t *si) {
+  if (si->si_code == CLD_EXITED)
+    return si->si_status & 0xff;
+  return 128 + si->si_status;
+}
+
+/* Test-only (docs/api.md): CELLD_TEST_PAUSE=create stops celld for 60 s
+ * in the middle of a create (directory made, root mounted, no record yet),
+ * =destroy in the middle of a destroy (init killed, root unmounted, record
+ * still there), so that a test can kill -9 it there. */
+void daemon_test_pause(const char *where) {
+  const char *want = getenv("CELLD_TEST_PAUSE");
+  if (want && strcmp(want, where) == 0) {
+    log_warn("CELLD_TEST_PAUSE=%s: pausing", where);
+    sleep(60);
+  }
+}

@@ -1,0 +1,157 @@
+/* celld's startup: the records loaded, what a killed celld left half-made
+ * swept away, the instances that still run adopted, and the autostart
+ * ones started. */
+#include "daemon/daemon-startup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-net.h"
+#include "daemon/daemon-oom.h"
+#include "daemon/daemon-records.h"
+#include "daemon/daemon-runtime.h"
+#include "daemon/idrange.h"
+#include "runtime/container.h"
+
+static void warn_record(const char *file, const char *msg) {
+  log_error("instances/%s: %s: skipped", file, msg);
+}
+
+/* Match the records against the runtime: what still runs is watched again
+ * (through a pidfd: it is no longer our child, so its exit status will be
+ * unknown); what died meanwhile is cleaned up. */
+static void adopt(struct daemon *d, struct instance *in) {
+  const char *name = in->rec->name;
+  const char *state = in->rec->state;
+  bool was_running = strcmp(state, "running") == 0 || strcmp(state, "restarting") == 0;
+  pid_t pid = 0;
+  cell_error *err = NULL;
+  int pidfd = -1;
+  if (daemon_runtime_pid(d, name, &pid, &err) == 0) {
+    cleanup_free char *json = NULL;
+    if (container_state_json(d->runroot, name, &json, &err) == 0 &&
+        strstr(json, "\"running\"")) {
+      pidfd = cell_pidfd_open(pid);
+    }
+  }
+  cell_error_free(&err);
+  if (pidfd >= 0) {
+    in->pid = pid;
+    in->pidfd = pidfd;
+    in->child = daemon_parent_of(pid) == getpid();
+    daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
+    oom_watch(d, in);
+    inst_set_state(in, "running");
+    inst_save_or_log(d, in);
+    log_info("%s: found running as pid %d", name, (int)pid);
+    return;
+  }
+  daemon_runtime_delete(d, name);
+  daemon_rootfs_umount(d, name);
+  if (was_running) {
+    /* It died while we were away: when and how is not known. */
+    inst_set_state(in, "stopped");
+    in->rec->exit_code = -1;
+    free(in->rec->exit_time);
+    in->rec->exit_time = NULL;
+    inst_save_or_log(d, in);
+    log_warn("%s: died while celld was not running (exit status unknown)", name);
+    if (in->rec->restart != RESTART_NO)
+      inst_arm_timer(d, in, 0 + 1, true);
+  }
+}
+
+static int cmp_created(const void *a, const void *b) {
+  const struct instance *x = *(struct instance *const *)a;
+  const struct instance *y = *(struct instance *const *)b;
+  int r = strcmp(x->rec->created, y->rec->created);
+  return r ? r : strcmp(x->rec->name, y->rec->name);
+}
+
+/* What a celld killed in the middle of a create or destroy left: an
+ * instance directory (maybe with mounts) or runtime state without a
+ * record.  Ranges need nothing: they are taken only by records. */
+static void sweep_orphans(struct daemon *d, const char *dirpath, bool runtime) {
+  DIR *dir = opendir(dirpath);
+  if (!dir)
+    return;
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    if (e->d_name[0] == '.' || e->d_type != DT_DIR || daemon_find_instance(d, e->d_name))
+      continue;
+    cell_error *err = NULL;
+    if (instance_check_name(e->d_name, &err) < 0) {
+      cell_error_free(&err);
+      continue;
+    }
+    log_warn("%s: left half-made by an earlier celld: removing it", e->d_name);
+    if (runtime) {
+      daemon_runtime_delete(d, e->d_name);
+      continue;
+    }
+    daemon_rootfs_umount(d, e->d_name);
+    if (cell_rm_rf_at(d->instdirfd, e->d_name, &err) < 0) {
+      log_error("%s", err->msg);
+      cell_error_free(&err);
+    }
+  }
+  closedir(dir);
+}
+
+static void sweep_exec_dir(struct daemon *d) {
+  cell_error *err = NULL;
+  if (cell_rm_rf_at(AT_FDCWD, d->execdir, &err) < 0 ||
+      cell_mkdir_p(d->execdir, 0700, &err) < 0) {
+    log_warn("%s", err->msg);
+    cell_error_free(&err);
+  }
+}
+
+int daemon_load_instances(struct daemon *d, cell_error **err) {
+  struct instance_record **recs = NULL;
+  size_t n = 0;
+  if (instance_record_load_all(d->instdirfd, &recs, &n, warn_record, err) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    cell_error *e = NULL;
+    if (idrange_check_block(&d->cfg->pool, recs[i]->id_start, &e) < 0 ||
+        recs[i]->id_count != d->cfg->pool.size) {
+      /* Keep it (its range stays taken) but say so. */
+      log_warn("%s: %s", recs[i]->name, e ? e->msg : "range size differs from the pool's");
+      cell_error_free(&e);
+    }
+    daemon_add_instance(d, recs[i]);
+  }
+  free(recs);
+  if (d->n_inst > 1)
+    qsort(d->inst, d->n_inst, sizeof(*d->inst), cmp_created);
+  sweep_orphans(d, d->runroot, true);
+  sweep_orphans(d, d->instances_dir, false);
+  sweep_exec_dir(d);
+  daemon_net_sweep_bridges(d);
+  for (size_t i = 0; i < d->n_inst; i++)
+    adopt(d, d->inst[i]);
+  return 0;
+}
+
+void daemon_autostart(struct daemon *d) {
+  for (size_t i = 0; i < d->n_inst; i++) {
+    struct instance *in = d->inst[i];
+    if (!in->rec->autostart || in->pidfd >= 0)
+      continue;
+    cell_error *err = NULL;
+    if (inst_start(d, in, &err) < 0) {
+      log_error("autostart: %s", err->msg);
+      cell_error_free(&err);
+      inst_save_or_log(d, in);
+      continue;
+    }
+    daemon_emit(d, in, "started");
+  }
+}

@@ -1,0 +1,143 @@
+/* The types celld's files share: the daemon, its instances, its client
+ * connections, the API's error codes, and the epoll tags (types and inline
+ * helpers only: no .c goes with this header).
+ *
+ * celld's files, bottom to top; each includes only headers of files below
+ * it (its own layer's types come from here):
+ *   daemon-types.h      these types
+ *   daemon-request.c    fields of a JSON request: types, limits
+ *   daemon-oom.c        counting an instance's OOM kills
+ *   daemon-records.c    the instances in memory and their records on disk
+ *   daemon-runtime.c    what the runtime does for an instance (delete,
+ *                       rootfs mounts, stdio, pids)
+ *   daemon-net.c        networks: addresses at create, veths at each start
+ *   daemon-console.c    the console keeper's client
+ *   daemon-lifecycle.c  start, stop, exit, restart policy, destroy
+ *   daemon-startup.c    loading the records, adoption, autostart
+ *   daemon-conn.c       client connections: replies, events, rights
+ *   daemon-exec.c       the exec, signal and console ops
+ *   daemon-control.c    the start, stop, restart, destroy and set ops
+ *   daemon-create.c     the create op
+ *   daemon-query.c      the list, show, networks and events ops
+ *   daemon-ops.c        the ops[] table and the dispatch of a request
+ *   daemon.c            the event loop: startup, accept, reading requests
+ * A lower file tells a higher one something through the hooks of struct
+ * daemon (set by daemon.c), never by a call up. */
+#ifndef CELL_DAEMON_TYPES_H
+#define CELL_DAEMON_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* struct daemon_config and struct daemon_network (celld.conf), which every
+ * layer reads.  They are in daemon.h for now, beside daemon_run of the top
+ * file: the one edge that goes up.  Once they have a header of their own
+ * (daemon-config.h), include that one here instead. */
+#include "daemon/daemon.h"
+#include "daemon/instance.h"
+
+#define DEFAULT_INIT "/sbin/init"
+#define MAX_OUTBUF (1 << 20)
+#define RESTART_DELAY_MS 1000
+/* How often the OOM kill counters of running instances are read. */
+#define OOM_POLL_MS 500
+
+/* The "code" beside "error" in every error reply (docs/api.md): stable
+ * names that clients (cellctl's exit status) go by, not the message. */
+enum api_code {
+  API_INVALID_REQUEST, /* malformed, missing or wrong field, bad value */
+  API_UNKNOWN_OP,
+  API_PERMISSION_DENIED,
+  API_NOT_FOUND,       /* no such instance (or network) */
+  API_EXISTS,          /* an instance of that name exists already */
+  API_WRONG_STATE,     /* running / not running / an exec runs */
+  API_FAILED,          /* tried, and it failed */
+};
+
+enum after_exit { AFTER_NOTHING, AFTER_START, AFTER_DESTROY };
+
+struct instance {
+  struct instance_record *rec;
+  pid_t pid;
+  int pidfd;          /* -1 when not running */
+  bool child;         /* ours to wait for: the exit status is known */
+  bool stopping;      /* we asked it to stop: not a failure */
+  enum after_exit after;
+  int timerfd;        /* SIGKILL deadline, or the restart delay */
+  bool timer_restart; /* the timer is the restart delay */
+  uint64_t *waiters;  /* ids of the clients waiting for it to stop */
+  size_t n_waiters;
+  struct cgroup *cgroup;        /* while running: for its OOM kill count */
+  unsigned long long oom_kills; /* the count already reported */
+  int oom_fd;                   /* readable on an OOM event; -1: polled */
+  int oom_recheck;              /* ticks left to read the count again */
+};
+
+struct conn {
+  uint64_t id;
+  int fd;
+  struct ucred cred;
+  bool root, member;
+  bool subscriber;
+  char *in;
+  size_t in_len;
+  char *out;
+  size_t out_len;
+  bool closing; /* close once out is flushed */
+  int fds[3];   /* received with SCM_RIGHTS, for the next request */
+  size_t n_fds;
+  pid_t exec_pid;  /* the exec running for this client */
+  int exec_pidfd;  /* -1 when none */
+};
+
+enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
+           TAG_OOM, TAG_OOM_EVENT };
+
+struct daemon {
+  const struct daemon_config *cfg;
+  int epfd, listenfd, sigfd, instdirfd, oomfd;
+  char *instances_dir, *runroot, *execdir;
+  gid_t group_gid;
+  bool have_group;
+  struct instance **inst;
+  size_t n_inst;
+  struct conn **conns;
+  size_t n_conns;
+  uint64_t next_conn_id;
+  bool quit;
+  int keeperfd; /* the console keeper (daemon-console.c); -1: none yet */
+  /* Hooks: how the instances' side reaches the clients without calling
+   * up.  An event of the instance for the subscribers; the answer to a
+   * client that waited for the instance to stop (error NULL: it did). */
+  void (*emit_event)(struct daemon *d, struct instance *in, const char *event);
+  void (*answer_waiter)(struct daemon *d, uint64_t conn_id,
+                        struct instance *in, const char *error);
+};
+
+/* epoll data: a tag in the low byte, an index-free handle above.  The
+ * handle is the fd: each fd is in one place only. */
+static inline uint64_t ev_data(enum tag t, int fd) {
+  return ((uint64_t)fd << 8) | t;
+}
+
+static inline int daemon_watch(struct daemon *d, int fd, enum tag t,
+                               uint32_t events) {
+  struct epoll_event ev = {.events = events, .data.u64 = ev_data(t, fd)};
+  return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static inline void daemon_unwatch(struct daemon *d, int fd) {
+  epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* An event of the instance, for the clients that subscribed. */
+static inline void daemon_emit(struct daemon *d, struct instance *in,
+                               const char *event) {
+  if (d->emit_event)
+    d->emit_event(d, in, event);
+}
+
+#endif
