@@ -6,11 +6,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/syscalls.h"
 #include "base/util.h"
 
 struct conn *daemon_find_conn(struct daemon *d, uint64_t id) {
@@ -46,7 +46,7 @@ void conn_close(struct daemon *d, struct conn *c) {
   conn_drop_fds(c);
   if (c->exec_pidfd >= 0) {
     /* The client went: its command loses its terminal (or its reader). */
-    syscall(SYS_pidfd_send_signal, c->exec_pidfd, SIGHUP, NULL, 0);
+    sys_pidfd_send_signal(c->exec_pidfd, SIGHUP);
     daemon_unwatch(d, c->exec_pidfd);
     close(c->exec_pidfd);
   }

@@ -18,6 +18,7 @@
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-runtime.h"
+#include "daemon/instance-rootfs.h"
 #include "daemon/idrange.h"
 
 static int used_ranges(struct daemon *d, uint32_t **out) {

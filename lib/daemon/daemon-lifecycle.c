@@ -20,6 +20,8 @@
 #include "daemon/daemon-oom.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-runtime.h"
+#include "daemon/instance-rootfs.h"
+#include "daemon/instance-spec.h"
 #include "runtime/container.h"
 
 void inst_arm_timer(struct daemon *d, struct instance *in, long ms,

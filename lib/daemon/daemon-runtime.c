@@ -7,18 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/syscalls.h"
 #include "base/util.h"
 #include "daemon/daemon-records.h"
+#include "daemon/instance-rootfs.h"
 #include "runtime/container.h"
 
 int daemon_pidfd_signal(int pidfd, int sig) {
-  return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+  return sys_pidfd_send_signal(pidfd, sig);
 }
 
 pid_t daemon_parent_of(pid_t pid) {

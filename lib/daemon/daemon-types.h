@@ -32,12 +32,13 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-/* struct daemon_config and struct daemon_network (celld.conf), which every
- * layer reads.  They are in daemon.h for now, beside daemon_run of the top
- * file: the one edge that goes up.  Once they have a header of their own
- * (daemon-config.h), include that one here instead. */
-#include "daemon/daemon.h"
+/* celld.conf, which every file reads. */
+#include "daemon/daemon-config.h"
 #include "daemon/instance.h"
+
+/* The version of the API (docs/api.md) and the longest request line. */
+#define DAEMON_API_VERSION 1
+#define DAEMON_MAX_REQUEST 65536
 
 #define DEFAULT_INIT "/sbin/init"
 #define MAX_OUTBUF (1 << 20)

@@ -1,6 +1,6 @@
 /* An instance's root: the shared template under an overlay, idmapped so
  * that the template's uid 0 is the instance's first host id. */
-#include "daemon/instance.h"
+#include "daemon/instance-rootfs.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* The OCI config of an instance: the default spec, with a user namespace
  * mapping the instance's range, its root, hostname, init and limits. */
-#include "daemon/instance.h"
+#include "daemon/instance-spec.h"
 
 #include <string.h>
 

@@ -88,21 +88,4 @@ int instance_record_load_all(int dirfd, struct instance_record ***out,
  * bin/sh (or sbin/init) and etc/ present. */
 int instance_check_template(const char *dir, cell_error **err);
 
-/* Mount the instance's root: lower/ (idmapped template, or a copy
- * shifted to the range when force_copy or the kernel refuses the idmap),
- * then the overlay on rootfs/.  Idempotent: what is mounted already stays.
- * *mode is set to "idmap" or "copy" (static strings).  On failure nothing
- * this call mounted stays mounted. */
-int instance_rootfs_mount(const char *inst_dir, const struct instance_record *r,
-                          bool force_copy, const char **mode, cell_error **err);
-/* Unmount rootfs/ and lower/ (lazily; no error when not mounted). */
-int instance_rootfs_umount(const char *inst_dir, cell_error **err);
-/* Whether path is a mount point. */
-bool instance_is_mountpoint(const char *path);
-
-/* The OCI config.json text for the instance (the default spec changed for
- * a user namespace with the range, hostname, init, limits and root). */
-char *instance_spec_json(const struct instance_record *r, const char *rootfs,
-                         cell_error **err);
-
 #endif

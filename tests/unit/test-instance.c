@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon/instance.h"
+#include "daemon/instance-spec.h"
 #include "base/json.h"
 #include "unit.h"
 #include "base/util.h"

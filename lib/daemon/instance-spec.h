@@ -1,0 +1,13 @@
+/* The OCI config that celld gives the runtime for an instance. */
+#ifndef CELL_INSTANCE_SPEC_H
+#define CELL_INSTANCE_SPEC_H
+
+#include "base/error.h"
+#include "daemon/instance.h"
+
+/* The OCI config.json text for the instance (the default spec changed for
+ * a user namespace with the range, hostname, init, limits and root). */
+char *instance_spec_json(const struct instance_record *r, const char *rootfs,
+                         cell_error **err);
+
+#endif
