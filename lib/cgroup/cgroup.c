@@ -82,9 +82,44 @@ static int open_dir(const char *mount, const char *path) {
   return open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+int cgroup_open(const char *path, struct cgroup **out, cell_error **err) {
+  enum cgroup_layout layout;
+  if (cgroup_detect(&layout, err) < 0)
+    return -1;
+  cleanup_strv char **parts = cgroup_dirs_decode(path);
+  if (parts[0][0] != '/')
+    return cell_fail(err, EINVAL, "invalid cgroup path `%s`", path);
+  cleanup_cgroup struct cgroup *cg = cgroup_dirs_new(layout);
+  if (cgroup_dirs_resolve(cg, parts[0], NULL, err) < 0)
+    return -1;
+  /* The hierarchies whose path differs from the main one. */
+  for (size_t i = 1; parts[i]; i++) {
+    char *colon = strchr(parts[i], ':');
+    if (colon == NULL || colon[1] != '/')
+      return cell_fail(err, EINVAL, "invalid cgroup path `%s`", path);
+    *colon = '\0';
+    for (size_t h = 0; h < cg->n_v1; h++) {
+      if (strcmp(cg->v1[h].controllers, parts[i]) == 0) {
+        free(cg->v1[h].path);
+        cg->v1[h].path = xstrdup(colon + 1);
+      }
+    }
+  }
+  free(cg->encoded);
+  cg->encoded = cgroup_dirs_encode(cg);
+  for (size_t h = 0; h < cg->n_v1; h++)
+    cg->v1[h].fd = open_dir(cg->v1[h].mount, cg->v1[h].path);
+  if (cg->v2_mount)
+    cg->v2_fd = open_dir(cg->v2_mount, cg->v2_path);
+  *out = steal_pointer(&cg);
+  return 0;
+}
+
 const char *cgroup_path(const struct cgroup *cg) { return cg->encoded; }
 
 int cgroup_clone_fd(const struct cgroup *cg) { return cg->v2_fd; }
+
+/* ---- joining ------------------------------------------------------------- */
 
 int cgroup_join_open(const struct cgroup *cg, bool skip_v2,
                      struct cgroup_join *j, cell_error **err) {
@@ -201,39 +236,6 @@ void cgroup_join_close(struct cgroup_join *j) {
   for (size_t i = 0; i < j->n; i++)
     close(j->fds[i]);
   j->n = 0;
-}
-
-int cgroup_open(const char *path, struct cgroup **out, cell_error **err) {
-  enum cgroup_layout layout;
-  if (cgroup_detect(&layout, err) < 0)
-    return -1;
-  cleanup_strv char **parts = cgroup_dirs_decode(path);
-  if (parts[0][0] != '/')
-    return cell_fail(err, EINVAL, "invalid cgroup path `%s`", path);
-  cleanup_cgroup struct cgroup *cg = cgroup_dirs_new(layout);
-  if (cgroup_dirs_resolve(cg, parts[0], NULL, err) < 0)
-    return -1;
-  /* The hierarchies whose path differs from the main one. */
-  for (size_t i = 1; parts[i]; i++) {
-    char *colon = strchr(parts[i], ':');
-    if (colon == NULL || colon[1] != '/')
-      return cell_fail(err, EINVAL, "invalid cgroup path `%s`", path);
-    *colon = '\0';
-    for (size_t h = 0; h < cg->n_v1; h++) {
-      if (strcmp(cg->v1[h].controllers, parts[i]) == 0) {
-        free(cg->v1[h].path);
-        cg->v1[h].path = xstrdup(colon + 1);
-      }
-    }
-  }
-  free(cg->encoded);
-  cg->encoded = cgroup_dirs_encode(cg);
-  for (size_t h = 0; h < cg->n_v1; h++)
-    cg->v1[h].fd = open_dir(cg->v1[h].mount, cg->v1[h].path);
-  if (cg->v2_mount)
-    cg->v2_fd = open_dir(cg->v2_mount, cg->v2_path);
-  *out = steal_pointer(&cg);
-  return 0;
 }
 
 /* ---- creation ------------------------------------------------------------ */
@@ -554,6 +556,8 @@ int cgroup_destroy(struct cgroup *cg, cell_error **err) {
     r = -1;
   return r;
 }
+
+/* ---- one directory for a long-lived watcher ------------------------------ */
 
 void cgroup_keep_only(struct cgroup *cg, const char *controller) {
   struct cgroup_hier *keep =
