@@ -1,17 +1,23 @@
 /* The cgroup v1 backend: one directory per controller hierarchy, each
- * function given the container's directory in its controller's
- * hierarchy. */
+ * operation given the container's directory in its controller's
+ * hierarchy.  The operations both versions have are reached through
+ * cgroup_ops_v1 (the table is at the end); what only v1 has (making a
+ * cgroup with its cpuset, net_cls, net_prio) is declared in cgroup-v1.h.
+ * It builds on cgroup-common.c alone, never on the interface above it. */
+#include "cgroup/cgroup-v1.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroup/cgroup-internal.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "cgroup/cgroup-common.h"
 
 static int write_i64(int fd, const char *file, int64_t v, const char *field,
                      cell_error **err) {
@@ -91,8 +97,8 @@ static int set_limit_and_swap(int fd, const struct spec_memory *m,
   return 0;
 }
 
-int cgv1_set_memory(int fd, const struct spec_memory *m, bool update,
-                    cell_error **err) {
+static int set_memory(int fd, const struct spec_memory *m, bool update,
+                      cell_error **err) {
   if (update && m->check_before_update && *m->check_before_update && m->limit &&
       check_usage(fd, *m->limit, "memory.usage_in_bytes", err) < 0)
     return -1;
@@ -130,7 +136,8 @@ int cgv1_set_memory(int fd, const struct spec_memory *m, bool update,
 
 /* ---- cpu, cpuset --------------------------------------------------------- */
 
-int cgv1_set_cpu(int fd, const struct spec_cpu *c, cell_error **err) {
+static int set_cpu(int fd, const struct spec_cpu *c, bool update,
+                   cell_error **err) {
   if (c->shares && *c->shares != 0 &&
       write_u64(fd, "cpu.shares", *c->shares, "linux.resources.cpu.shares",
                 err) < 0)
@@ -218,11 +225,14 @@ static int inherit_at(const char *mount, const char *path, int depth,
   return 0;
 }
 
-int cgv1_cpuset_inherit(const char *mount, const char *path, cell_error **err) {
+/* Give a new cpuset cgroup (and its parents, while they are empty) the
+ * cpus and mems of its parent: an empty cpuset cannot take tasks. */
+static int cpuset_inherit(const char *mount, const char *path,
+                          cell_error **err) {
   return inherit_at(mount, path, 0, err);
 }
 
-int cgv1_set_cpuset(int fd, const struct spec_cpu *c, cell_error **err) {
+static int set_cpuset(int fd, const struct spec_cpu *c, cell_error **err) {
   if (c->cpus && *c->cpus &&
       cg_write(fd, "cpuset.cpus", c->cpus, "linux.resources.cpu.cpus", err) < 0)
     return -1;
@@ -230,6 +240,45 @@ int cgv1_set_cpuset(int fd, const struct spec_cpu *c, cell_error **err) {
       cg_write(fd, "cpuset.mems", c->mems, "linux.resources.cpu.mems", err) < 0)
     return -1;
   return 0;
+}
+
+/* ---- making a cgroup ----------------------------------------------------- */
+
+/* mkdir -p, trying the leaf first: its parents exist nearly always. */
+static int make_dirs(const char *full, bool *made, cell_error **err) {
+  if (mkdir(full, 0755) == 0) {
+    *made = true;
+    return 0;
+  }
+  if (errno == EEXIST) {
+    *made = false;
+    return 0;
+  }
+  if (errno != ENOENT)
+    return cell_fail_errno(err, "create cgroup `%s`", full);
+  cleanup_free char *parent = xstrdup(full);
+  char *slash = strrchr(parent, '/');
+  if (slash == NULL || slash == parent)
+    return cell_fail(err, ENOENT, "create cgroup `%s`", full);
+  *slash = '\0';
+  bool parent_made;
+  if (make_dirs(parent, &parent_made, err) < 0)
+    return -1;
+  return make_dirs(full, made, err);
+}
+
+int cgv1_make(const char *mount, const char *path, const char *controllers,
+              bool *made, cell_error **err) {
+  cleanup_free char *full = xasprintf("%s%s", mount, path);
+  if (make_dirs(full, made, err) < 0)
+    return -1;
+  if (cg_list_has(controllers, "cpuset") &&
+      cpuset_inherit(mount, path, err) < 0)
+    return -1;
+  int fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open cgroup `%s`", full);
+  return fd;
 }
 
 /* ---- blkio --------------------------------------------------------------- */
@@ -252,7 +301,7 @@ static int set_throttle(int fd, const char *file, const char *name,
   return 0;
 }
 
-int cgv1_set_blkio(int fd, const struct spec_block_io *b, cell_error **err) {
+static int set_blkio(int fd, const struct spec_block_io *b, cell_error **err) {
   if (b->weight &&
       write_u64(fd, weight_file(fd, "blkio.weight", "blkio.bfq.weight"),
                 *b->weight, "linux.resources.blockIO.weight", err) < 0)
@@ -298,8 +347,8 @@ int cgv1_set_blkio(int fd, const struct spec_block_io *b, cell_error **err) {
 
 /* ---- hugetlb, network ---------------------------------------------------- */
 
-int cgv1_set_hugetlb(int fd, const struct spec_hugepage_limit *h, size_t n,
-                     cell_error **err) {
+static int set_hugetlb(int fd, const struct spec_hugepage_limit *h, size_t n,
+                       cell_error **err) {
   for (size_t i = 0; i < n; i++) {
     char file[64];
     snprintf(file, sizeof(file), "hugetlb.%s.limit_in_bytes", h[i].page_size);
@@ -330,8 +379,8 @@ int cgv1_set_net_prio(int fd, const struct spec_net_priority *p, size_t n,
 
 /* ---- devices ------------------------------------------------------------- */
 
-int cgv1_set_devices(int fd, const struct dev_rule *rules, size_t n,
-                     cell_error **err) {
+static int set_devices(int fd, const struct dev_rule *rules, size_t n,
+                       cell_error **err) {
   for (size_t i = 0; i < n; i++) {
     char line[64];
     dev_rule_format(&rules[i], line, sizeof(line));
@@ -362,7 +411,7 @@ static bool state_is(int fd, const char *want, char *seen, size_t size) {
 
 /* FROZEN is reached through FREEZING, which can stall on a task that is
  * busy in the kernel; writing FROZEN again retries the stragglers. */
-int cgv1_freeze(int fd, bool frozen, cell_error **err) {
+static int freeze(int fd, bool frozen, cell_error **err) {
   if (!frozen)
     return cg_write(fd, "freezer.state", "THAWED", NULL, err);
   long long deadline = cg_now_ms() + FREEZE_TIMEOUT_MS;
@@ -384,12 +433,15 @@ int cgv1_freeze(int fd, bool frozen, cell_error **err) {
                    FREEZE_TIMEOUT_MS);
 }
 
-bool cgv1_is_frozen(int fd) {
+static bool is_frozen(int fd) {
   char seen[32];
   return state_is(fd, "FROZEN", seen, sizeof(seen));
 }
 
-int cgv1_oom_count(int fd, unsigned long long *n, cell_error **err) {
+/* v1 has no cgroup.kill: the interface signals each process instead. */
+static int kill_at_once(int fd, cell_error **err) { return 0; }
+
+static int oom_count(int fd, unsigned long long *n, cell_error **err) {
   cleanup_free char *text = NULL;
   if (cg_read(fd, "memory.oom_control", &text, err) < 0)
     return -1;
@@ -401,11 +453,13 @@ int cgv1_oom_count(int fd, unsigned long long *n, cell_error **err) {
 
 /* The memory controller's OOM notification: an eventfd registered through
  * cgroup.event_control on memory.oom_control (cgroup v1 only). */
-int cgv1_oom_eventfd(int fd, cell_error **err) {
+static int oom_watch(int fd, cell_error **err) {
   cleanup_close int oc = openat(fd, "memory.oom_control", O_RDONLY | O_CLOEXEC);
-  cleanup_close int ec = openat(fd, "cgroup.event_control", O_WRONLY | O_CLOEXEC);
+  cleanup_close int ec =
+      openat(fd, "cgroup.event_control", O_WRONLY | O_CLOEXEC);
   if (oc < 0 || ec < 0)
-    return cell_fail_errno(err, "open memory.oom_control, cgroup.event_control");
+    return cell_fail_errno(err,
+                           "open memory.oom_control, cgroup.event_control");
   int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (efd < 0)
     return cell_fail_errno(err, "eventfd");
@@ -448,7 +502,7 @@ static void gen_number_list(struct json_gen *g, int fd, const char *file,
   json_gen_array_close(g);
 }
 
-void cgv1_stats_cpu(int cpu_fd, int cpuacct_fd, struct json_gen *g) {
+static void stats_cpu(int cpu_fd, int cpuacct_fd, struct json_gen *g) {
   json_gen_object_open(g);
   json_gen_key(g, "usage");
   json_gen_object_open(g);
@@ -497,7 +551,7 @@ static void gen_v1_memory_entry(struct json_gen *g, int fd, const char *key,
                       read_u64_or_0(fd, failcnt));
 }
 
-void cgv1_stats_memory(int fd, struct json_gen *g) {
+static void stats_memory(int fd, struct json_gen *g) {
   json_gen_object_open(g);
   if (fd >= 0) {
     uint64_t cache = 0;
@@ -547,7 +601,7 @@ static void gen_blkio_entries(struct json_gen *g, int fd, const char *file,
     json_gen_array_close(g);
 }
 
-void cgv1_stats_blkio(int fd, struct json_gen *g) {
+static void stats_blkio(int fd, struct json_gen *g) {
   json_gen_object_open(g);
   if (fd >= 0) {
     /* CFQ's files, else BFQ's, else the throttling layer's. */
@@ -565,7 +619,7 @@ void cgv1_stats_blkio(int fd, struct json_gen *g) {
   json_gen_object_close(g);
 }
 
-void cgv1_stats_hugetlb(int fd, char *const *sizes, struct json_gen *g) {
+static void stats_hugetlb(int fd, char *const *sizes, struct json_gen *g) {
   json_gen_object_open(g);
   for (size_t i = 0; fd >= 0 && sizes && sizes[i]; i++) {
     char file[96];
@@ -582,3 +636,25 @@ void cgv1_stats_hugetlb(int fd, char *const *sizes, struct json_gen *g) {
   }
   json_gen_object_close(g);
 }
+
+/* ---- the table ----------------------------------------------------------- */
+
+const struct cgroup_ops cgroup_ops_v1 = {
+    .set_memory = set_memory,
+    .set_cpu = set_cpu,
+    .set_cpuset = set_cpuset,
+    .set_pids = cg_set_pids,
+    .set_blkio = set_blkio,
+    .set_hugetlb = set_hugetlb,
+    .set_rdma = cg_set_rdma,
+    .set_devices = set_devices,
+    .freeze = freeze,
+    .is_frozen = is_frozen,
+    .kill = kill_at_once,
+    .oom_count = oom_count,
+    .oom_watch = oom_watch,
+    .stats_cpu = stats_cpu,
+    .stats_memory = stats_memory,
+    .stats_blkio = stats_blkio,
+    .stats_hugetlb = stats_hugetlb,
+};

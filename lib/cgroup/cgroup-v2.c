@@ -1,5 +1,12 @@
 /* The cgroup v2 backend: one tree, controllers enabled per level through
- * cgroup.subtree_control, devices filtered by an eBPF program. */
+ * cgroup.subtree_control, devices filtered by an eBPF program.  The
+ * operations both versions have are reached through cgroup_ops_v2 (the
+ * table is at the end); what only v2 has (the tree itself, enabling a
+ * controller, linux.resources.unified) is declared in cgroup-v2.h.  It
+ * builds on cgroup-common.c and bpf-devices.c, never on the interface
+ * above it. */
+#include "cgroup/cgroup-v2.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,9 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroup/cgroup-internal.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "cgroup/bpf-devices.h"
+#include "cgroup/cgroup-common.h"
 
 /* ---- writing, with the usual reason for a missing file spelled out ------- */
 
@@ -196,8 +204,8 @@ static int swap_max_value(int64_t limit, int64_t swap, char *buf, size_t size,
   return 0;
 }
 
-int cgv2_set_memory(int fd, const struct spec_memory *m, bool update,
-                    cell_error **err) {
+static int set_memory(int fd, const struct spec_memory *m, bool update,
+                      cell_error **err) {
   int64_t limit = m->limit ? *m->limit : 0;
   int64_t swap = m->swap ? *m->swap : 0;
   if (update && m->check_before_update && *m->check_before_update &&
@@ -288,8 +296,8 @@ static int set_cpu_max(int fd, const struct spec_cpu *c, bool update,
   return v2_write(fd, "cpu.max", quota, field, err);
 }
 
-int cgv2_set_cpu(int fd, const struct spec_cpu *c, bool update,
-                 cell_error **err) {
+static int set_cpu(int fd, const struct spec_cpu *c, bool update,
+                   cell_error **err) {
   if ((c->realtime_runtime && *c->realtime_runtime != 0) ||
       (c->realtime_period && *c->realtime_period != 0))
     return cell_fail(err, ENOTSUP,
@@ -312,7 +320,7 @@ int cgv2_set_cpu(int fd, const struct spec_cpu *c, bool update,
   return 0;
 }
 
-int cgv2_set_cpuset(int fd, const struct spec_cpu *c, cell_error **err) {
+static int set_cpuset(int fd, const struct spec_cpu *c, cell_error **err) {
   if (c->cpus && *c->cpus &&
       v2_write(fd, "cpuset.cpus", c->cpus, "linux.resources.cpu.cpus", err) < 0)
     return -1;
@@ -349,7 +357,7 @@ static int set_io_max(int fd, const char *key, const char *name,
 
 /* BFQ takes blkio's 1..1000 weights as they are; the io.weight of the
  * io.cost controller wants them scaled. */
-int cgv2_set_io(int fd, const struct spec_block_io *b, cell_error **err) {
+static int set_io(int fd, const struct spec_block_io *b, cell_error **err) {
   bool bfq = cg_exists(fd, "io.bfq.weight");
   if (b->weight) {
     int r =
@@ -393,8 +401,8 @@ int cgv2_set_io(int fd, const struct spec_block_io *b, cell_error **err) {
 
 /* ---- hugetlb, unified, devices ------------------------------------------- */
 
-int cgv2_set_hugetlb(int fd, const struct spec_hugepage_limit *h, size_t n,
-                     cell_error **err) {
+static int set_hugetlb(int fd, const struct spec_hugepage_limit *h, size_t n,
+                       cell_error **err) {
   for (size_t i = 0; i < n; i++) {
     char file[64];
     snprintf(file, sizeof(file), "hugetlb.%s.max", h[i].page_size);
@@ -419,8 +427,8 @@ int cgv2_set_unified(int fd, const struct spec_kv *kv, size_t n,
   return 0;
 }
 
-int cgv2_set_devices(int fd, const struct dev_rule *rules, size_t n,
-                     cell_error **err) {
+static int set_devices(int fd, const struct dev_rule *rules, size_t n,
+                       cell_error **err) {
   if (bpf_devices_apply(fd, rules, n, err) < 0)
     return cell_error_wrap(err, "linux.resources.devices");
   return 0;
@@ -441,7 +449,7 @@ static int read_frozen(int events_fd, uint64_t *frozen) {
 
 /* cgroup.events says "frozen 1" once every task has stopped; the kernel
  * signals its changes as POLLPRI. */
-int cgv2_freeze(int fd, bool frozen, cell_error **err) {
+static int freeze(int fd, bool frozen, cell_error **err) {
   if (cg_write(fd, "cgroup.freeze", frozen ? "1" : "0", NULL, err) < 0)
     return -1;
   cleanup_close int events = openat(fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
@@ -474,12 +482,13 @@ int cgv2_freeze(int fd, bool frozen, cell_error **err) {
 
 /* What was asked (cgroup.freeze), as runc reports it: cgroup.events
  * flickers to "frozen 0" while a frozen task handles a signal. */
-bool cgv2_is_frozen(int fd) {
+static bool is_frozen(int fd) {
   uint64_t v = 0;
   return cg_read_u64(fd, "cgroup.freeze", &v) && v == 1;
 }
 
-int cgv2_kill(int fd, cell_error **err) {
+/* cgroup.kill: 1 when written, 0 when the kernel has no such file. */
+static int kill_at_once(int fd, cell_error **err) {
   if (!cg_exists(fd, "cgroup.kill"))
     return 0; /* before Linux 5.14 */
   if (cg_write(fd, "cgroup.kill", "1", NULL, err) < 0)
@@ -487,7 +496,7 @@ int cgv2_kill(int fd, cell_error **err) {
   return 1;
 }
 
-int cgv2_oom_count(int fd, unsigned long long *n, cell_error **err) {
+static int oom_count(int fd, unsigned long long *n, cell_error **err) {
   cleanup_free char *text = NULL;
   if (cg_read(fd, "memory.events", &text, err) < 0)
     return -1;
@@ -498,7 +507,7 @@ int cgv2_oom_count(int fd, unsigned long long *n, cell_error **err) {
 }
 
 /* cgroup v2 notifies changes of memory.events as file modifications. */
-int cgv2_oom_inotify(int fd, cell_error **err) {
+static int oom_watch(int fd, cell_error **err) {
   int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (ifd < 0)
     return cell_fail_errno(err, "inotify_init1");
@@ -531,7 +540,9 @@ static char *read_or_null(int fd, const char *file) {
   return text;
 }
 
-void cgv2_stats_cpu(int fd, struct json_gen *g) {
+/* cpu.stat has what v1 splits between cpu and cpuacct: cpuacct_fd is the
+ * same directory, unused. */
+static void stats_cpu(int fd, int cpuacct_fd, struct json_gen *g) {
   cleanup_free char *stat = read_or_null(fd, "cpu.stat");
   json_gen_object_open(g);
   json_gen_key(g, "usage");
@@ -557,7 +568,7 @@ static uint64_t u64_or(int fd, const char *file, uint64_t dflt) {
   return cg_read_u64(fd, file, &v) ? v : dflt;
 }
 
-void cgv2_stats_memory(int fd, struct json_gen *g) {
+static void stats_memory(int fd, struct json_gen *g) {
   json_gen_object_open(g);
   if (fd >= 0) {
     cleanup_free char *stat = read_or_null(fd, "memory.stat");
@@ -620,7 +631,7 @@ static void gen_io_entries(struct json_gen *g, const char *stat,
     json_gen_array_close(g);
 }
 
-void cgv2_stats_io(int fd, struct json_gen *g) {
+static void stats_io(int fd, struct json_gen *g) {
   cleanup_free char *stat = read_or_null(fd, "io.stat");
   json_gen_object_open(g);
   gen_io_entries(g, stat, "ioServiceBytesRecursive", "rbytes", "wbytes");
@@ -628,7 +639,7 @@ void cgv2_stats_io(int fd, struct json_gen *g) {
   json_gen_object_close(g);
 }
 
-void cgv2_stats_hugetlb(int fd, char *const *sizes, struct json_gen *g) {
+static void stats_hugetlb(int fd, char *const *sizes, struct json_gen *g) {
   json_gen_object_open(g);
   for (size_t i = 0; fd >= 0 && sizes && sizes[i]; i++) {
     char file[96];
@@ -647,3 +658,25 @@ void cgv2_stats_hugetlb(int fd, char *const *sizes, struct json_gen *g) {
   }
   json_gen_object_close(g);
 }
+
+/* ---- the table ----------------------------------------------------------- */
+
+const struct cgroup_ops cgroup_ops_v2 = {
+    .set_memory = set_memory,
+    .set_cpu = set_cpu,
+    .set_cpuset = set_cpuset,
+    .set_pids = cg_set_pids,
+    .set_blkio = set_io,
+    .set_hugetlb = set_hugetlb,
+    .set_rdma = cg_set_rdma,
+    .set_devices = set_devices,
+    .freeze = freeze,
+    .is_frozen = is_frozen,
+    .kill = kill_at_once,
+    .oom_count = oom_count,
+    .oom_watch = oom_watch,
+    .stats_cpu = stats_cpu,
+    .stats_memory = stats_memory,
+    .stats_blkio = stats_io,
+    .stats_hugetlb = stats_hugetlb,
+};

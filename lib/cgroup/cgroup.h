@@ -1,7 +1,13 @@
-/* Control groups of a container: one interface, a v1 backend
- * (cgroup-v1.c) and a v2 backend (cgroup-v2.c), chosen by the host's
- * layout: unified (v2 only), hybrid (v1 controllers + a cgroup2 mount with
- * few or no controllers, like these build machines) or legacy (v1 only). */
+/* Control groups of a container: one interface (cgroup.c) in front of a
+ * v1 backend (cgroup-v1.c) and a v2 backend (cgroup-v2.c), each a table of
+ * operations, chosen per controller by the host's layout: unified (v2
+ * only), hybrid (v1 controllers + a cgroup2 mount with few or no
+ * controllers, like these build machines) or legacy (v1 only).
+ *
+ * This is libcell's cgroup API: it includes the headers of the layout
+ * (cgroup_detect), the resources (cgroup_update) and the statistics
+ * (cgroup_stats_json, the OOM watch), whose functions live in their own
+ * files. */
 #ifndef CELL_CGROUP_H
 #define CELL_CGROUP_H
 
@@ -10,13 +16,12 @@
 #include <sys/types.h>
 
 #include "base/error.h"
+#include "cgroup/cgroup-layout.h"
+#include "cgroup/cgroup-resources.h"
+#include "cgroup/cgroup-stats.h"
 #include "oci/spec.h"
 
-enum cgroup_layout { CGROUP_UNIFIED, CGROUP_HYBRID, CGROUP_LEGACY };
-
 struct cgroup; /* a container's cgroup(s), opaque */
-
-int cgroup_detect(enum cgroup_layout *layout, cell_error **err);
 
 /* In the runtime at create, before the container process runs anything of
  * its own: make the cgroup from linux.cgroupsPath (absolute, or relative to
@@ -69,25 +74,10 @@ int cgroup_destroy(struct cgroup *cg, cell_error **err);
  * controller: a long-lived watcher (celld, per instance) then holds one fd,
  * not one per hierarchy. */
 void cgroup_keep_only(struct cgroup *cg, const char *controller);
-/* An fd that becomes readable when the cgroup may have had an OOM event:
- * an eventfd registered on memory.oom_control (v1), an inotify watch of
- * memory.events (v2).  Read the count with cgroup_oom_count; on v1 the
- * notice can come before the kill is counted.  cgroup_oom_watch_ack
- * drains the fd. */
-int cgroup_oom_watch(const struct cgroup *cg, cell_error **err);
-void cgroup_oom_watch_ack(int fd);
 int cgroup_kill_all(const struct cgroup *cg, int signo, cell_error **err);
 int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n,
                 cell_error **err);
 int cgroup_freeze(const struct cgroup *cg, bool frozen, cell_error **err);
 bool cgroup_is_frozen(const struct cgroup *cg);
-/* `cell update`: apply a new linux.resources to a live container. */
-int cgroup_update(const struct cgroup *cg, const struct spec_resources *r,
-                  cell_error **err);
-/* `cell events`: runc's stats JSON object ("cpu", "memory", "pids",
- * "blkio", "hugetlb" ...) and the count of OOM kills so far. */
-int cgroup_stats_json(const struct cgroup *cg, char **json, cell_error **err);
-int cgroup_oom_count(const struct cgroup *cg, unsigned long long *n,
-                     cell_error **err);
 
 #endif

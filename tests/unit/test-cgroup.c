@@ -1,4 +1,5 @@
-/* cgroup.c, cgroup-v1.c, cgroup-v2.c, bpf-devices.c against the real
+/* The cgroup layer (cgroup.c and the files behind it: the v1 and v2
+ * backends, bpf-devices.c) against the real
  * kernel: run as root, on a hybrid host (v1 controllers) or a cgroup v2
  * one.  Everything is made under /cell-test-cg-<pid> and removed. */
 #include <dirent.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include "cgroup/bpf-devices.h"
+#include "cgroup/cgroup-v1.h"
+#include "cgroup/cgroup-v2.h"
 #include "cgroup/cgroup.h"
 #include "unit.h"
 #include "base/util.h"
@@ -280,6 +283,33 @@ static bool has_pid(struct cgroup *cg, pid_t pid) {
 }
 
 /* ---- device policy (no kernel) ------------------------------------------- */
+
+/* ---- the backends' tables ------------------------------------------------ */
+
+typedef void (*any_fn)(void);
+_Static_assert(sizeof(struct cgroup_ops) % sizeof(any_fn) == 0,
+               "struct cgroup_ops holds function pointers only");
+enum { N_OPS = sizeof(struct cgroup_ops) / sizeof(any_fn) };
+
+/* The entries of a table left NULL, whatever fields it has now. */
+static size_t null_entries(const struct cgroup_ops *ops) {
+  any_fn slots[N_OPS];
+  memcpy(slots, ops, sizeof(slots));
+  size_t n = 0;
+  for (size_t i = 0; i < N_OPS; i++)
+    n += slots[i] == NULL;
+  return n;
+}
+
+/* The interface calls through either table without checking for NULL. */
+TEST(ops_tables_are_complete) {
+  CHECK(null_entries(&cgroup_ops_v1) == 0);
+  CHECK(null_entries(&cgroup_ops_v2) == 0);
+  struct cgroup_ops partial = {0};
+  CHECK(null_entries(&partial) == N_OPS);
+  partial.freeze = cgroup_ops_v1.freeze;
+  CHECK(null_entries(&partial) == N_OPS - 1);
+}
 
 TEST(device_policy_replays_v1_semantics) {
   struct dev_policy p;
@@ -977,6 +1007,7 @@ int main(void) {
   printf("# layout: %s\n", layout == CGROUP_UNIFIED  ? "unified"
                            : layout == CGROUP_HYBRID ? "hybrid"
                                                      : "legacy");
+  RUN(ops_tables_are_complete);
   RUN(device_policy_replays_v1_semantics);
   RUN(detect_layout);
   RUN(path_rules);
