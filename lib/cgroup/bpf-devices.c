@@ -4,9 +4,9 @@
 #include <linux/bpf.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/syscalls.h"
 #include "base/util.h"
 
 /* ---- the policy: the v1 kernel's default + exceptions -------------------- */
@@ -219,10 +219,6 @@ static void build_program(const struct dev_policy *p, struct program *prog) {
 }
 
 /* ---- bpf(2) -------------------------------------------------------------- */
-
-static int sys_bpf(int cmd, union bpf_attr *attr) {
-  return (int)syscall(SYS_bpf, cmd, attr, sizeof(*attr));
-}
 
 static uint64_t ptr_to_u64(const void *p) { return (uint64_t)(uintptr_t)p; }
 
