@@ -2,7 +2,8 @@
  * interface above them share: files of a cgroup directory given as an fd,
  * runc's stats JSON pieces, the resources v1 and v2 write alike.  Not part
  * of libcell's API.  Nothing here knows about struct cgroup: this is the
- * bottom of the cgroup layer. */
+ * bottom of the cgroup layer.
+ * Internal to lib/cgroup. */
 #ifndef CELL_CGROUP_COMMON_H
 #define CELL_CGROUP_COMMON_H
 

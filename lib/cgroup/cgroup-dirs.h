@@ -2,7 +2,8 @@
  * hierarchy, and which directory, with which version's table of
  * operations, serves a controller.  Shared by the interface (cgroup.c),
  * cgroup-resources.c and cgroup-stats.c; not part of libcell's API, where
- * struct cgroup stays opaque. */
+ * struct cgroup stays opaque.
+ * Internal to lib/cgroup. */
 #ifndef CELL_CGROUP_DIRS_H
 #define CELL_CGROUP_DIRS_H
 

@@ -10,7 +10,8 @@
  *
  * What only one version has stays out of the table and is declared in
  * that version's header: v1's cpuset inheritance and net_cls/net_prio
- * hierarchies, v2's subtree_control and linux.resources.unified. */
+ * hierarchies, v2's subtree_control and linux.resources.unified.
+ * Internal to lib/cgroup. */
 #ifndef CELL_CGROUP_OPS_H
 #define CELL_CGROUP_OPS_H
 

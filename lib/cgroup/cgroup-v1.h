@@ -1,5 +1,6 @@
 /* The cgroup v1 backend (cgroup-v1.c): its table of operations, and what
- * only v1 has, which the interface calls by name for v1 hierarchies. */
+ * only v1 has, which the interface calls by name for v1 hierarchies.
+ * Internal to lib/cgroup. */
 #ifndef CELL_CGROUP_V1_H
 #define CELL_CGROUP_V1_H
 

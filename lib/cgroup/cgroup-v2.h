@@ -1,5 +1,6 @@
 /* The cgroup v2 backend (cgroup-v2.c): its table of operations, and what
- * only v2 has, which the interface calls by name for the cgroup2 side. */
+ * only v2 has, which the interface calls by name for the cgroup2 side.
+ * Internal to lib/cgroup. */
 #ifndef CELL_CGROUP_V2_H
 #define CELL_CGROUP_V2_H
 

@@ -1,6 +1,7 @@
 /* celld's client connections: output buffering, replies (errors carry a
  * stable code beside the message), events for the subscribers, and the
- * peer's rights (SO_PEERCRED). */
+ * peer's rights (SO_PEERCRED).
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_CONN_H
 #define CELL_DAEMON_CONN_H
 

@@ -1,7 +1,8 @@
 /* celld's side of the instance consoles: the console keeper (console.h)
  * that holds the pty master of every running instance, fed at each start
  * and told at each destroy; pty listeners for the runtime's
- * console_socket. */
+ * console_socket.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_CONSOLE_H
 #define CELL_DAEMON_CONSOLE_H
 

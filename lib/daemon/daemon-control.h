@@ -1,5 +1,6 @@
 /* The ops that change an existing instance (handlers of the ops[] table
- * in daemon-ops.c; in is the instance the request names). */
+ * in daemon-ops.c; in is the instance the request names).
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_CONTROL_H
 #define CELL_DAEMON_CONTROL_H
 

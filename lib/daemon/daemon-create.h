@@ -1,4 +1,5 @@
-/* The create op (a handler of the ops[] table in daemon-ops.c). */
+/* The create op (a handler of the ops[] table in daemon-ops.c).
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_CREATE_H
 #define CELL_DAEMON_CREATE_H
 

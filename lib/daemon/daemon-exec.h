@@ -1,7 +1,8 @@
 /* The ops that connect a client to a running instance: exec, signal (to
  * the exec of the connection) and console.  Handlers of the ops[] table
  * (daemon-ops.c): in is the instance named by the request, NULL for
- * signal. */
+ * signal.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_EXEC_H
 #define CELL_DAEMON_EXEC_H
 

@@ -1,5 +1,6 @@
 /* An instance's lifecycle in celld: start, stop (halt signal, SIGKILL at
- * the deadline), its exit, the restart policy, destroy. */
+ * the deadline), its exit, the restart policy, destroy.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_LIFECYCLE_H
 #define CELL_DAEMON_LIFECYCLE_H
 

@@ -1,6 +1,7 @@
 /* celld's networks (celld.conf `network.NAME.*`): an instance's addresses
  * chosen at create, its veth pairs made at each start and removed at its
- * exit, bridges made when needed and removed when unused. */
+ * exit, bridges made when needed and removed when unused.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_NET_H
 #define CELL_DAEMON_NET_H
 

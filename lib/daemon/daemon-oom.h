@@ -1,6 +1,7 @@
 /* An instance's OOM kills: counted from the kernel's notice (an eventfd on
  * cgroup v1, an inotify watch on v2) or, without one, read every 500 ms;
- * each new kill is an `oom` event. */
+ * each new kill is an `oom` event.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_OOM_H
 #define CELL_DAEMON_OOM_H
 

@@ -1,5 +1,6 @@
 /* The ops that only read (handlers of the ops[] table in daemon-ops.c;
- * in is the named instance for show, NULL for the others). */
+ * in is the named instance for show, NULL for the others).
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_QUERY_H
 #define CELL_DAEMON_QUERY_H
 

@@ -1,5 +1,6 @@
 /* celld's instances in memory (struct instance around its record) and
- * their records on disk; the clients waiting for an instance to stop. */
+ * their records on disk; the clients waiting for an instance to stop.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_RECORDS_H
 #define CELL_DAEMON_RECORDS_H
 

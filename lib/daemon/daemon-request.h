@@ -1,5 +1,6 @@
 /* The members of a celld API request: their names and types, and the
- * values that several ops read the same way. */
+ * values that several ops read the same way.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_REQUEST_H
 #define CELL_DAEMON_REQUEST_H
 

@@ -1,6 +1,7 @@
 /* What celld asks of the runtime (lib/runtime) and the kernel for one
  * instance: its container's pid and deletion, its root's mounts, the stdio
- * the runtime runs with, signals and exit statuses. */
+ * the runtime runs with, signals and exit statuses.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_RUNTIME_H
 #define CELL_DAEMON_RUNTIME_H
 

@@ -1,5 +1,6 @@
 /* celld's startup: its instances from their records, matched against
- * what still runs. */
+ * what still runs.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_STARTUP_H
 #define CELL_DAEMON_STARTUP_H
 

@@ -22,7 +22,8 @@
  *   daemon-ops.c        the ops[] table and the dispatch of a request
  *   daemon.c            the event loop: startup, accept, reading requests
  * A lower file tells a higher one something through the hooks of struct
- * daemon (set by daemon.c), never by a call up. */
+ * daemon (set by daemon.c), never by a call up.
+ * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_TYPES_H
 #define CELL_DAEMON_TYPES_H
 

@@ -1,7 +1,8 @@
 /* Opening an existing container: its state directory, locked, with its
  * state, its cgroup and the config it was created with.  Shared by the
  * commands on a container (container.c, container-cgroup.c, exec.c); the
- * CLI goes through container.h. */
+ * CLI goes through container.h.
+ * Internal to lib/runtime. */
 #ifndef CELL_CONTAINER_OPEN_H
 #define CELL_CONTAINER_OPEN_H
 
