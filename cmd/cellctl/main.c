@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/console.h"
+#include "daemon/console-client.h"
 #include "runtime/foreground.h"
 #include "base/json.h"
 #include "base/util.h"
