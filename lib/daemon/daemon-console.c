@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/console.h"
+#include "daemon/console-keeper.h"
 #include "base/log.h"
 #include "runtime/terminal.h"
 #include "base/util.h"

@@ -1,5 +1,7 @@
-/* The console ring buffer and packets of celld's consoles (lib/console.c). */
-#include "daemon/console.h"
+/* The console ring buffer, packets and keeper of celld's consoles
+ * (lib/daemon/console-ring.c, lib/daemon/console-keeper.c). */
+#include "daemon/console-keeper.h"
+#include "daemon/console-ring.h"
 
 #include <errno.h>
 #include <fcntl.h>

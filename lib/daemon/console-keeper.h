@@ -1,11 +1,12 @@
-/* Instance consoles of celld.
+/* Instance consoles of celld: the console keeper and its protocol.
  *
  * Each running instance's init has a pty (process.terminal); its master
  * lives in the console keeper: one process per celld state dir, forked by
  * celld, in its own session, that outlives celld.  The keeper reads every
  * master all the time (an instance never blocks on its console, whether
  * or not anyone is attached and whether or not celld runs), keeps the last
- * output of each in a ring buffer, and relays attached clients.
+ * output of each in a ring buffer (console-ring.h), and relays attached
+ * clients (console-client.h is cellctl's end).
  *
  * celld talks to the keeper over <state_dir>/console.sock (SOCK_SEQPACKET,
  * mode 0600, uid 0 only).  Every message is one packet: a type byte, then
@@ -19,8 +20,8 @@
  *   'w' struct winsize     from the client: its terminal's size
  *   'e' text               from the keeper: why it cannot attach; then EOF
  * EOF from the keeper: the console went away (the instance stopped). */
-#ifndef CELL_CONSOLE_H
-#define CELL_CONSOLE_H
+#ifndef CELL_CONSOLE_KEEPER_H
+#define CELL_CONSOLE_KEEPER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,31 +29,9 @@
 
 #include "base/error.h"
 
-/* ---- ring buffer -------------------------------------------------------- */
-
-/* The last `max` bytes written.  Memory grows with what was written, up to
- * max: a quiet instance costs little. */
-struct console_ring {
-  char *buf;
-  size_t cap;   /* allocated, <= max */
-  size_t max;
-  size_t start; /* index of the oldest byte */
-  size_t len;   /* bytes held */
-};
-
-void console_ring_init(struct console_ring *r, size_t max);
-void console_ring_append(struct console_ring *r, const void *data, size_t n);
-/* The bytes held, oldest first, as one or two spans (the second may be
- * empty). */
-void console_ring_spans(const struct console_ring *r, const char *span[2],
-                        size_t len[2]);
-/* Copy the bytes held, oldest first, into out (r->len bytes). */
-size_t console_ring_copy(const struct console_ring *r, char *out);
-void console_ring_free(struct console_ring *r);
-
 /* ---- messages ----------------------------------------------------------- */
 
-#define CONSOLE_RING_MAX (64 * 1024)
+#define CONSOLE_RING_MAX (64 * 1024) /* bytes of output kept per console */
 #define CONSOLE_MSG_MAX 16384 /* payload bytes of one packet */
 #define CONSOLE_DETACH_KEY 0x1d /* Ctrl-] */
 #define CONSOLE_SOCKET "console.sock"
@@ -87,19 +66,5 @@ int console_keeper_connect(const char *state_dir, bool *spawned, pid_t *pid,
  * celld is connected. */
 void console_keeper_run(int listenfd, const char *path)
     __attribute__((noreturn));
-
-/* ---- the client (cellctl console) ---------------------------------------- */
-
-enum console_end {
-  CONSOLE_DETACHED,   /* the detach key, or a signal */
-  CONSOLE_CLOSED,     /* the console went away */
-  CONSOLE_INPUT_DONE, /* input was not a terminal and ended; output settled */
-};
-
-/* Relay stdin/stdout to an attached socket: raw mode and the window size
- * (SIGWINCH) when stdin is a terminal, the detach key.  With stdin not a
- * terminal, its end detaches once the console has been quiet for a
- * second.  The keeper's refusal is an error. */
-int console_client(int sock, enum console_end *end, cell_error **err);
 
 #endif

@@ -1,10 +1,13 @@
-/* Instance consoles: the ring buffer, the packets, the console keeper and
- * the client's relay (see console.h for the protocol). */
-#include "daemon/console.h"
+/* Instance consoles of celld: the keeper and its protocol.
+ *
+ * The packets (console_send/console_recv), the keeper process that holds
+ * every console's pty master and its ring buffer (console-ring.c), and
+ * celld's way to reach or start it.  See console-keeper.h for the
+ * protocol. */
+#include "daemon/console-keeper.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,97 +16,14 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "daemon/console-ring.h"
 #include "base/log.h"
 #include "base/util.h"
-
-/* ---- ring buffer ------------------------------------------------------------ */
-
-/* The first allocation; then it doubles up to max. */
-#define RING_MIN 1024
-
-void console_ring_init(struct console_ring *r, size_t max) {
-  memset(r, 0, sizeof(*r));
-  r->max = max;
-}
-
-void console_ring_spans(const struct console_ring *r, const char *span[2],
-                        size_t len[2]) {
-  span[0] = span[1] = r->buf;
-  len[0] = len[1] = 0;
-  if (r->len == 0)
-    return;
-  size_t first = r->cap - r->start;
-  if (first > r->len)
-    first = r->len;
-  span[0] = r->buf + r->start;
-  len[0] = first;
-  len[1] = r->len - first;
-}
-
-size_t console_ring_copy(const struct console_ring *r, char *out) {
-  const char *span[2];
-  size_t len[2];
-  console_ring_spans(r, span, len);
-  if (len[0])
-    memcpy(out, span[0], len[0]);
-  if (len[1])
-    memcpy(out + len[0], span[1], len[1]);
-  return r->len;
-}
-
-static void ring_grow(struct console_ring *r, size_t need) {
-  size_t cap = r->cap ? r->cap : RING_MIN;
-  while (cap < need && cap < r->max)
-    cap *= 2;
-  if (cap > r->max)
-    cap = r->max;
-  if (cap <= r->cap)
-    return;
-  char *buf = xmalloc(cap);
-  console_ring_copy(r, buf);
-  free(r->buf);
-  r->buf = buf;
-  r->cap = cap;
-  r->start = 0;
-}
-
-void console_ring_append(struct console_ring *r, const void *data, size_t n) {
-  const char *p = data;
-  if (n == 0 || r->max == 0)
-    return;
-  if (n >= r->max) {
-    /* Only its tail survives, and nothing older. */
-    p += n - r->max;
-    n = r->max;
-    r->start = 0;
-    r->len = 0;
-  }
-  if (r->len + n > r->cap)
-    ring_grow(r, r->len + n);
-  if (r->len + n > r->cap) {
-    /* Full at max: the oldest bytes make room. */
-    size_t drop = r->len + n - r->cap;
-    r->start = (r->start + drop) % r->cap;
-    r->len -= drop;
-  }
-  size_t end = (r->start + r->len) % r->cap;
-  size_t first = r->cap - end < n ? r->cap - end : n;
-  memcpy(r->buf + end, p, first);
-  memcpy(r->buf, p + first, n - first);
-  r->len += n;
-}
-
-void console_ring_free(struct console_ring *r) {
-  free(r->buf);
-  console_ring_init(r, r->max);
-}
 
 /* ---- packets ---------------------------------------------------------------- */
 
@@ -760,130 +680,4 @@ int console_keeper_connect(const char *state_dir, bool *spawned, pid_t *pid,
   *pid = child;
   set_send_timeout(s);
   return steal_fd(&s);
-}
-
-/* ---- the client ------------------------------------------------------------- */
-
-/* Quiet time after the end of a non-terminal input. */
-#define QUIET_MS 1000
-
-static void send_winsize(int sock) {
-  struct winsize ws;
-  if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
-    console_send(sock, CONSOLE_MSG_WINSIZE, &ws, sizeof(ws), -1, 0);
-}
-
-/* Our stdin to the console, up to the detach key.  False: detach. */
-static bool relay_input(int sock, bool *in_open) {
-  char buf[CONSOLE_MSG_MAX];
-  ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return true;
-  if (n <= 0) {
-    *in_open = false;
-    return true;
-  }
-  char *key = memchr(buf, CONSOLE_DETACH_KEY, (size_t)n);
-  size_t len = key ? (size_t)(key - buf) : (size_t)n;
-  /* A failed send: the console went; the socket's EOF says so next. */
-  if (len)
-    console_send(sock, CONSOLE_MSG_DATA, buf, len, -1, 0);
-  return key == NULL;
-}
-
-int console_client(int sock, enum console_end *end, cell_error **err) {
-  bool tty = isatty(STDIN_FILENO) == 1;
-  struct termios saved;
-  bool raw = false;
-  int rc = 0;
-  sigset_t set, old;
-  sigemptyset(&set);
-  sigaddset(&set, SIGWINCH);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGQUIT);
-  sigprocmask(SIG_BLOCK, &set, &old);
-  int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0) {
-    rc = cell_fail_errno(err, "signalfd");
-    goto out;
-  }
-  if (tty) {
-    if (tcgetattr(STDIN_FILENO, &saved) < 0) {
-      rc = cell_fail_errno(err, "tcgetattr");
-      goto out;
-    }
-    /* Output processing off too: the instance's pty did its own. */
-    struct termios t = saved;
-    cfmakeraw(&t);
-    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) < 0) {
-      rc = cell_fail_errno(err, "tcsetattr");
-      goto out;
-    }
-    raw = true;
-    send_winsize(sock);
-  }
-  bool in_open = true;
-  *end = CONSOLE_CLOSED;
-  char buf[1 + CONSOLE_MSG_MAX];
-  for (;;) {
-    struct pollfd p[3] = {{.fd = sock, .events = POLLIN},
-                          {.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN},
-                          {.fd = sfd, .events = POLLIN}};
-    int n = poll(p, 3, in_open ? -1 : QUIET_MS);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      rc = cell_fail_errno(err, "poll");
-      break;
-    }
-    if (n == 0) {
-      *end = CONSOLE_INPUT_DONE;
-      break;
-    }
-    if (p[2].revents & POLLIN) {
-      struct signalfd_siginfo si;
-      bool quit = false;
-      while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGWINCH && tty)
-          send_winsize(sock);
-        else if (si.ssi_signo != SIGWINCH)
-          quit = true;
-      }
-      if (quit) {
-        *end = CONSOLE_DETACHED;
-        break;
-      }
-    }
-    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      ssize_t r = console_recv(sock, buf, sizeof(buf), NULL, 0);
-      if (r < 0) {
-        rc = cell_fail_errno(err, "console: receive");
-        break;
-      }
-      if (r == 0)
-        break; /* CONSOLE_CLOSED */
-      if (buf[0] == CONSOLE_MSG_DATA && r > 1 &&
-          cell_write_all(STDOUT_FILENO, buf + 1, (size_t)r - 1) < 0) {
-        rc = cell_fail_errno(err, "console: write to stdout");
-        break;
-      }
-      if (buf[0] == CONSOLE_MSG_ERROR) {
-        rc = cell_fail(err, 0, "%.*s", (int)(r - 1), buf + 1);
-        break;
-      }
-    }
-    if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && !relay_input(sock, &in_open)) {
-      *end = CONSOLE_DETACHED;
-      break;
-    }
-  }
-out:
-  if (raw)
-    tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-  if (sfd >= 0)
-    close(sfd);
-  sigprocmask(SIG_SETMASK, &old, NULL);
-  return rc;
 }

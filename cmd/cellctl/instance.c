@@ -1,0 +1,269 @@
+/* The verbs on one instance (instance.h). */
+#include "instance.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "client.h"
+#include "output.h"
+#include "base/util.h"
+
+/* SIZE: bytes, or with K/M/G (powers of 1024). */
+static bool parse_size(const char *s, long long *out) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(s, &end, 10);
+  if (errno || end == s || n < 0)
+    return false;
+  long long mul = 1;
+  if (*end == 'k' || *end == 'K')
+    mul = 1LL << 10;
+  else if (*end == 'm' || *end == 'M')
+    mul = 1LL << 20;
+  else if (*end == 'g' || *end == 'G')
+    mul = 1LL << 30;
+  else if (*end != '\0')
+    return false;
+  if (*end && end[1] != '\0' && strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0)
+    return false;
+  if (n > INT64_MAX / mul)
+    return false;
+  *out = n * mul;
+  return true;
+}
+
+static bool parse_cpus(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double d = strtod(s, &end);
+  if (errno || end == s || *end || d < 0 || d > 4096)
+    return false;
+  *out = d;
+  return true;
+}
+
+static void gen_init(struct json_gen *g, const char *cmd) {
+  /* --init "CMD ARGS": split on blanks (no shell quoting). */
+  json_gen_key(g, "init");
+  json_gen_array_open(g);
+  cleanup_free char *copy = xstrdup(cmd);
+  for (char *save = NULL, *w = strtok_r(copy, " \t", &save); w;
+       w = strtok_r(NULL, " \t", &save))
+    json_gen_string(g, w);
+  json_gen_array_close(g);
+}
+
+/* --net NAME[:ADDR], in order: eth0, eth1, ...  NAME has no `:`, so an
+ * IPv6 ADDR keeps all of its own. */
+static void gen_networks(struct json_gen *g, const char *const *nets, size_t n) {
+  json_gen_key(g, "networks");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < n; i++) {
+    const char *colon = strchr(nets[i], ':');
+    cleanup_free char *name =
+        colon ? xstrndup(nets[i], (size_t)(colon - nets[i])) : xstrdup(nets[i]);
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "network", name);
+    if (colon)
+      json_gen_kv_string(g, "address", colon + 1);
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+}
+
+static const struct option create_options[] = {
+    {"template", required_argument, NULL, 't'},
+    {"memory", required_argument, NULL, 'm'},
+    {"cpus", required_argument, NULL, 'c'},
+    {"pids", required_argument, NULL, 'p'},
+    {"init", required_argument, NULL, 'i'},
+    {"autostart", no_argument, NULL, 'a'},
+    {"restart", required_argument, NULL, 'r'},
+    {"hostname", required_argument, NULL, 'H'},
+    {"net", required_argument, NULL, 'n'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option of create (o as getopt_long returned it) into the request. */
+static int gen_create_option(struct json_gen *g, int o, const char *arg,
+                             cell_error **err) {
+  long long n;
+  double d;
+  switch (o) {
+  case 't': {
+    cleanup_free char *abs = realpath(arg, NULL);
+    json_gen_kv_string(g, "template", abs ? abs : arg);
+    return EXIT_OK;
+  }
+  case 'm':
+    if (!parse_size(arg, &n))
+      return usage_error(err, "--memory `%s`: expected a size like 256M", arg);
+    json_gen_key(g, "memory");
+    json_gen_int(g, n);
+    return EXIT_OK;
+  case 'c':
+    if (!parse_cpus(arg, &d))
+      return usage_error(err, "--cpus `%s`: expected a number like 0.5", arg);
+    json_gen_key(g, "cpus");
+    json_gen_double(g, d);
+    return EXIT_OK;
+  case 'p':
+    if (!cell_parse_ll(arg, 1, INT32_MAX, &n))
+      return usage_error(err, "--pids `%s`: expected a positive integer", arg);
+    json_gen_key(g, "pids");
+    json_gen_int(g, n);
+    return EXIT_OK;
+  case 'i': gen_init(g, arg); return EXIT_OK;
+  case 'a': json_gen_kv_bool(g, "autostart", true); return EXIT_OK;
+  case 'r': json_gen_kv_string(g, "restart", arg); return EXIT_OK;
+  case 'H': json_gen_kv_string(g, "hostname", arg); return EXIT_OK;
+  }
+  return usage_error(err, "create: unknown option");
+}
+
+/* create's options after NAME (argv[1]) into the request. */
+static int gen_create(const struct invocation *inv, struct json_gen *g,
+                      cell_error **err) {
+  /* getopt sees NAME as its argv[0]; it reports nothing itself. */
+  int argc = inv->argc - 1;
+  char **argv = inv->argv + 1;
+  const char *nets[16];
+  size_t n_nets = 0;
+  optind = 0;
+  opterr = 0;
+  int o;
+  while ((o = getopt_long(argc, argv, "+:", create_options, NULL)) != -1) {
+    int rc = EXIT_OK;
+    if (o == '?')
+      rc = usage_error(err, "create: unknown option `%s`", argv[optind - 1]);
+    else if (o == ':')
+      rc = usage_error(err, "create: `%s` needs a value", argv[optind - 1]);
+    else if (o == 'n' && n_nets == sizeof(nets) / sizeof(*nets))
+      rc = usage_error(err, "--net `%s`: too many networks", optarg);
+    else if (o == 'n')
+      nets[n_nets++] = optarg;
+    else
+      rc = gen_create_option(g, o, optarg, err);
+    if (rc != EXIT_OK)
+      return rc;
+  }
+  if (optind != argc)
+    return usage_error(err, "create: unexpected `%s`", argv[optind]);
+  if (n_nets)
+    gen_networks(g, nets, n_nets);
+  return EXIT_OK;
+}
+
+int cmd_create(const struct invocation *inv, cell_error **err) {
+  const char *name;
+  int rc = verb_name(inv, &name, err);
+  if (rc != EXIT_OK)
+    return rc;
+  cleanup_json_gen struct json_gen *g = request_new("create", name);
+  rc = gen_create(inv, g, err);
+  if (rc != EXIT_OK)
+    return rc;
+  cleanup_free char *req = request_finish(g);
+  cleanup_json struct json_value *answer = NULL;
+  return client_request(inv->socket, req, &answer, err);
+}
+
+/* A verb whose request is its name and flags (the allowed ones), and
+ * whose answer is only ok. */
+static int plain_verb(const struct invocation *inv, unsigned allowed,
+                      cell_error **err) {
+  const char *name;
+  struct verb_flags flags;
+  int rc = verb_name(inv, &name, err);
+  if (rc == EXIT_OK)
+    rc = verb_flags(inv, 2, allowed, &flags, err);
+  if (rc != EXIT_OK)
+    return rc;
+  cleanup_json_gen struct json_gen *g = request_new(inv->verb->name, name);
+  if (flags.force)
+    json_gen_kv_bool(g, "force", true);
+  if (flags.timeout >= 0)
+    json_gen_kv_int(g, "timeout", flags.timeout);
+  cleanup_free char *req = request_finish(g);
+  cleanup_json struct json_value *answer = NULL;
+  return client_request(inv->socket, req, &answer, err);
+}
+
+int cmd_start(const struct invocation *inv, cell_error **err) {
+  return plain_verb(inv, 0, err);
+}
+
+int cmd_stop(const struct invocation *inv, cell_error **err) {
+  return plain_verb(inv, FLAG_TIMEOUT, err);
+}
+
+int cmd_restart(const struct invocation *inv, cell_error **err) {
+  return plain_verb(inv, FLAG_TIMEOUT, err);
+}
+
+int cmd_destroy(const struct invocation *inv, cell_error **err) {
+  return plain_verb(inv, FLAG_FORCE, err);
+}
+
+int cmd_show(const struct invocation *inv, cell_error **err) {
+  const char *name;
+  struct verb_flags flags;
+  int rc = verb_name(inv, &name, err);
+  if (rc == EXIT_OK)
+    rc = verb_flags(inv, 2, FLAG_JSON, &flags, err);
+  if (rc != EXIT_OK)
+    return rc;
+  cleanup_json_gen struct json_gen *g = request_new("show", name);
+  cleanup_free char *req = request_finish(g);
+  cleanup_json struct json_value *answer = NULL;
+  rc = client_request(inv->socket, req, &answer, err);
+  if (rc != EXIT_OK)
+    return rc;
+  const struct json_value *inst = json_object_get(answer, "instance");
+  if (flags.json)
+    print_json(inst);
+  else if (inst)
+    print_instance(inst);
+  return EXIT_OK;
+}
+
+/* One KEY=VALUE of set into the request. */
+static bool gen_setting(struct json_gen *g, const char *arg) {
+  long long n;
+  double d;
+  if (strncmp(arg, "memory=", 7) == 0 && parse_size(arg + 7, &n)) {
+    json_gen_key(g, "memory");
+    json_gen_int(g, n);
+  } else if (strncmp(arg, "cpus=", 5) == 0 && parse_cpus(arg + 5, &d)) {
+    json_gen_key(g, "cpus");
+    json_gen_double(g, d);
+  } else if (strncmp(arg, "pids=", 5) == 0 &&
+             cell_parse_ll(arg + 5, 0, INT32_MAX, &n)) {
+    json_gen_key(g, "pids");
+    json_gen_int(g, n);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+int cmd_set(const struct invocation *inv, cell_error **err) {
+  const char *name;
+  int rc = verb_name(inv, &name, err);
+  if (rc != EXIT_OK)
+    return rc;
+  if (inv->argc < 3)
+    return usage_error(err, "set: memory=.. cpus=.. pids=..");
+  cleanup_json_gen struct json_gen *g = request_new("set", name);
+  for (int k = 2; k < inv->argc; k++)
+    if (!gen_setting(g, inv->argv[k]))
+      return usage_error(err, "set: `%s`: expected memory=SIZE, cpus=N or pids=N",
+                         inv->argv[k]);
+  cleanup_free char *req = request_finish(g);
+  cleanup_json struct json_value *answer = NULL;
+  return client_request(inv->socket, req, &answer, err);
+}

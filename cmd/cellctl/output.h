@@ -1,0 +1,22 @@
+/* How cellctl prints celld's answers for people: the instance table, one
+ * instance, the networks, an event; or the JSON as it came. */
+#ifndef CELLCTL_OUTPUT_H
+#define CELLCTL_OUTPUT_H
+
+#include <stdbool.h>
+
+#include "base/json.h"
+
+/* Pretty-printed, for --json. */
+void print_json(const struct json_value *v);
+/* `list`: one line per instance. */
+void print_instances(const struct json_value *list);
+/* `networks`: one line per network. */
+void print_networks(const struct json_value *list);
+/* `show`: one line per field. */
+void print_instance(const struct json_value *inst);
+/* `events`: one event line as it came (json) or as text; a line that is
+ * not JSON is skipped as text. */
+void print_event(const char *line, bool json);
+
+#endif
