@@ -102,7 +102,7 @@ MEMBER=(setpriv --reuid=4243 --regid=4242 --clear-groups --)
   [ "$(code_of '{"version":1,"op":"start","name":"ghost"}')" = not-found ]
   [ "$(code_of '{"version":1,"op":"destroy","name":"ghost","force":true}')" = not-found ]
   [ "$(code_of '{"version":1,"op":"create","name":"nonet","template":"'"$TEMPLATE"'","networks":[{"network":"nosuchnet"}]}')" = not-found ]
-  run -1 ctl show nonet
+  run -4 ctl show nonet
 }
 
 @test "api: a name taken: exists" {

@@ -198,7 +198,7 @@ wait_rc() { # tag -> echoes the exit code
   exec 4>&- 5>&-
   grep -q "closed" "$D/c.err"
   # Stopped: refused.  Started again: the buffer kept the earlier boot.
-  run -1 ctl console con4 </dev/null
+  run -7 ctl console con4 </dev/null
   [[ "$output" == *"not running"* ]]
   ctl start con4
   run -0 ctl console con4 </dev/null
@@ -244,12 +244,12 @@ wait_rc() { # tag -> echoes the exit code
 @test "console: a missing instance, a user without rights, usage" {
   ctl create mine --template "$TEMPLATE" --init "/bin/sleep 100000"
   ctl start mine
-  run -1 ctl console nosuch
+  run -4 ctl console nosuch
   [[ "$output" == *"does not exist"* ]]
-  run -1 setpriv --reuid 65534 --regid 65534 --clear-groups "$CELLCTL" --socket "$SOCK" console mine
+  run -5 setpriv --reuid 65534 --regid 65534 --clear-groups "$CELLCTL" --socket "$SOCK" console mine
   [[ "$output" == *"permission denied"* ]]
   # A member of the group: not someone else's instance.
-  run -1 setpriv --reuid 4243 --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" console mine
+  run -4 setpriv --reuid 4243 --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" console mine
   [[ "$output" == *"does not exist"* ]]
   # ... but its own.
   member() { setpriv --reuid 4243 --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" "$@"; }

@@ -189,7 +189,7 @@ new() { # NAME [--net ...]: created and started, an idle init
   start_daemon
   [ "$(field keep .pid)" = "$pid" ]
   [ "$(field keep '.networks[0].ipv4')" = 10.99.1.9 ]
-  run -1 ctl create dup --template "$TEMPLATE" --net a:10.99.1.9
+  run -8 ctl create dup --template "$TEMPLATE" --net a:10.99.1.9
   [[ "$output" == *"10.99.1.9"*"in use"* ]]
   # The instance keeps its address over a restart of its own.
   ctl restart keep --timeout 1
@@ -257,17 +257,17 @@ new() { # NAME [--net ...]: created and started, an idle init
 }
 
 @test "bad input: unknown network, address outside or taken, exhausted subnet; nothing half-made" {
-  run -1 ctl create bad1 --template "$TEMPLATE" --net nosuch
+  run -4 ctl create bad1 --template "$TEMPLATE" --net nosuch
   [[ "$output" == *"network \`nosuch\` does not exist"* ]]
-  run -1 ctl create bad2 --template "$TEMPLATE" --net a:10.98.0.5
+  run -8 ctl create bad2 --template "$TEMPLATE" --net a:10.98.0.5
   [[ "$output" == *"10.98.0.5"* ]]
-  run -1 ctl create bad3 --template "$TEMPLATE" --net a:10.99.1.1
+  run -8 ctl create bad3 --template "$TEMPLATE" --net a:10.99.1.1
   [[ "$output" == *"10.99.1.1"* ]]
-  run -1 ctl create bad4 --template "$TEMPLATE" --net b:fd99:1::5
+  run -8 ctl create bad4 --template "$TEMPLATE" --net b:fd99:1::5
   [[ "$output" == *"no IPv6 subnet"* ]]
-  run -1 ctl create bad5 --template "$TEMPLATE" --net a --net a
+  run -8 ctl create bad5 --template "$TEMPLATE" --net a --net a
   [[ "$output" == *"given twice"* ]]
-  run -1 ctl create bad6 --template "$TEMPLATE" --net a:not-an-address
+  run -8 ctl create bad6 --template "$TEMPLATE" --net a:not-an-address
   [[ "$output" == *"not-an-address"* ]]
   # /30: the gateway and one instance.
   ctl create t1 --template "$TEMPLATE" --net tiny

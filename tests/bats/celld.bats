@@ -71,7 +71,7 @@ wait_state() { # name state
   [ "$(field life .state)" = stopped ]
   ! grep -q " $STATE/instances/life/" /proc/self/mountinfo
   run -0 ctl destroy life
-  run -1 ctl show life
+  run -4 ctl show life
   [[ "$output" == *"does not exist"* ]]
   [ ! -e "$STATE/instances/life.json" ]
   [ ! -e "$STATE/instances/life" ]
@@ -152,9 +152,9 @@ wait_state() { # name state
 
 @test "a user neither root nor in the group is refused" {
   ctl create mine --template "$TEMPLATE"
-  run -1 setpriv --reuid 65534 --regid 65534 --clear-groups "$CELLCTL" --socket "$SOCK" list
+  run -5 setpriv --reuid 65534 --regid 65534 --clear-groups "$CELLCTL" --socket "$SOCK" list
   [[ "$output" == *"permission denied"* ]]
-  run -1 setpriv --reuid 65534 --regid 65534 --clear-groups "$CELLCTL" --socket "$SOCK" destroy mine
+  run -5 setpriv --reuid 65534 --regid 65534 --clear-groups "$CELLCTL" --socket "$SOCK" destroy mine
   [[ "$output" == *"permission denied"* ]]
   ctl show mine
   # A member of the group (gid 4242 in celld.conf) manages its own only.
@@ -164,25 +164,25 @@ wait_state() { # name state
   run -0 member list --json
   [ "$(echo "$output" | jq -r '[.[].name] | join(",")')" = theirs ]
   [ "$(field theirs .owner)" = 4243 ]
-  run -1 member destroy mine -f
+  run -4 member destroy mine -f
   [[ "$output" == *"does not exist"* ]]
-  run -1 member stop mine
+  run -4 member stop mine
   run -0 member destroy theirs -f
   ctl destroy mine
 }
 
 @test "bad input: clear errors, nothing half-made, the daemon keeps serving" {
   ctl create dup --template "$TEMPLATE"
-  run -1 ctl create dup --template "$TEMPLATE"
+  run -6 ctl create dup --template "$TEMPLATE"
   [[ "$output" == *"already exists"* ]]
-  run -1 ctl start nosuch
+  run -4 ctl start nosuch
   [[ "$output" == *"does not exist"* ]]
-  run -1 ctl create 'a/b' --template "$TEMPLATE"
+  run -8 ctl create 'a/b' --template "$TEMPLATE"
   [[ "$output" == *"not allowed"* ]]
-  run -1 ctl create notroot --template "$D/notroot"
+  run -8 ctl create notroot --template "$D/notroot"
   [[ "$output" == *"not a root filesystem"* ]]
   [ ! -e "$STATE/instances/notroot" ] && [ ! -e "$STATE/instances/notroot.json" ]
-  run -1 ctl create badpol --template "$TEMPLATE" --restart sometimes
+  run -8 ctl create badpol --template "$TEMPLATE" --restart sometimes
   [[ "$output" == *"restart policy"* ]]
   run -2 ctl create x --memory lots --template "$TEMPLATE"
   run -3 "$CELLCTL" --socket "$D/nosocket" list
@@ -317,7 +317,7 @@ EOF
   start_daemon
   ! grep -q " $STATE/instances/half/" /proc/self/mountinfo
   [ ! -e "$STATE/instances/half" ]
-  run -1 ctl show half
+  run -4 ctl show half
   # Nothing was lost or leaked: the name and the range can be used again.
   run -0 ctl create half --template "$TEMPLATE"
   ctl destroy half
@@ -350,7 +350,7 @@ EOF
   [ ! -e "$STATE/instances/gone.json" ] && [ ! -e "$STATE/instances/gone" ]
   ! grep -q " $STATE/instances/gone/" /proc/self/mountinfo
   [ -z "$(find /sys/fs/cgroup/*"$CGPARENT" -name gone 2>/dev/null)" ]
-  run -1 ctl show gone
+  run -4 ctl show gone
 }
 
 @test "celld --autostart starts the instances marked autostart, in their order" {
