@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "cgroup-commands.h"
-#include "runtime/container-cgroup.h"
 #include "base/log.h"
-#include "oci/spec.h"
 #include "base/util.h"
+#include "oci/spec.h"
+#include "runtime/container-cgroup.h"
 
 /* Larger than any linux.resources object a person writes. */
 #define RESOURCES_MAX_SIZE (4u << 20)

@@ -11,14 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/container.h"
-#include "oci/oci-features.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/signals.h"
+#include "base/util.h"
+#include "oci/oci-features.h"
 #include "oci/spec-default.h"
 #include "oci/spec.h"
-#include "base/util.h"
+#include "runtime/container.h"
 
 static int report(cell_error *err) {
   log_error("%s", err ? err->msg : "unknown error");

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "exec.h"
-#include "runtime/exec.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "runtime/exec.h"
 
 static const char exec_help[] =
     "Usage: cell exec [options] ID [COMMAND [ARG...]]\n\n"

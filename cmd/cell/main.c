@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
+#include "base/version.h"
 #include "cgroup-commands.h"
 #include "commands.h"
 #include "exec.h"
-#include "base/log.h"
 #include "oci/state.h"
-#include "base/version.h"
 
 static const struct command commands[] = {
     {"create", cmd_create, "create a container"},

@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "base/util.h"
 #include "client.h"
 #include "daemon/console-client.h"
 #include "runtime/foreground.h"
-#include "base/util.h"
 
 /* ---- exec and enter -------------------------------------------------------- */
 

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 
 #include "args.h"
+#include "base/util.h"
 #include "client.h"
 #include "output.h"
-#include "base/util.h"
 
 /* Ask op (no name, no fields) and print the member `key` of the answer:
  * as JSON with --json, else with print. */

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cellctl.h"
 #include "base/json.h"
+#include "cellctl.h"
 
 struct client {
   int fd;

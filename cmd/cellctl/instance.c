@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "args.h"
+#include "base/util.h"
 #include "client.h"
 #include "output.h"
-#include "base/util.h"
 
 /* SIZE: bytes, or with K/M/G (powers of 1024). */
 static bool parse_size(const char *s, long long *out) {

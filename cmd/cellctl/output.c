@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client.h"
 #include "base/util.h"
+#include "client.h"
 
 void print_json(const struct json_value *v) {
   struct json_gen *g = json_gen_new(true);

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "daemon/daemon.h"
 
 static void usage(FILE *f) {
   fprintf(f,

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/util.h"
 #include "base/syscalls.h"
+#include "base/util.h"
 
 /* Linux gives up after 40 symlinks in one lookup; do the same. */
 #define RESOLVE_MAX_SYMLINKS 40

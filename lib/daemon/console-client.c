@@ -13,8 +13,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "daemon/console-keeper.h"
 #include "base/util.h"
+#include "daemon/console-keeper.h"
 
 /* Quiet time after the end of a non-terminal input. */
 #define QUIET_MS 1000

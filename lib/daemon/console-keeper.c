@@ -21,9 +21,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/console-ring.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "daemon/console-ring.h"
 
 /* ---- packets ---------------------------------------------------------------- */
 

@@ -12,10 +12,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/console-keeper.h"
 #include "base/log.h"
-#include "runtime/terminal.h"
 #include "base/util.h"
+#include "daemon/console-keeper.h"
+#include "runtime/terminal.h"
 
 static size_t running_instances(struct daemon *d) {
   size_t n = 0;

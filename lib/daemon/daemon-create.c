@@ -18,8 +18,8 @@
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-runtime.h"
-#include "daemon/instance-rootfs.h"
 #include "daemon/idrange.h"
+#include "daemon/instance-rootfs.h"
 
 static int used_ranges(struct daemon *d, uint32_t **out) {
   uint32_t *used = xcalloc(d->n_inst ? d->n_inst : 1, sizeof(*used));

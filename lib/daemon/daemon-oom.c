@@ -6,8 +6,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "cgroup/cgroup.h"
 #include "base/log.h"
+#include "cgroup/cgroup.h"
 
 /* Start counting the instance's OOM kills from what they are now, and
  * listen for the kernel's notice of the next one (read the count on it:

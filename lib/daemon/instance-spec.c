@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "base/util.h"
 #include "oci/spec-default.h"
 #include "oci/spec.h"
-#include "base/util.h"
 
 /* Namespaced to the instance's user namespace, so they give its root power
  * over its own files and processes only.  CAP_SYS_BOOT lets an init halt

@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "base/json.h"
-#include "oci/spec.h"
+#include "base/syscalls.h"
 #include "base/util.h"
 #include "base/version.h"
-#include "base/syscalls.h"
+#include "oci/spec.h"
 
 static const char *const hook_kinds[] = {
     "prestart", "createRuntime", "createContainer", "startContainer",

@@ -18,8 +18,8 @@
 #include <sys/resource.h>
 
 #include "base/json.h"
-#include "base/util.h"
 #include "base/syscalls.h"
+#include "base/util.h"
 
 /* Larger than any sane config (a big seccomp profile is ~100 KiB), small
  * enough that a wrong path cannot make us read gigabytes. */

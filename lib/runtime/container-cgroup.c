@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cgroup/cgroup.h"
-#include "runtime/container-open.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "cgroup/cgroup.h"
+#include "runtime/container-open.h"
 
 /* How often events looks at the OOM kill count between two stats. */
 #define OOM_POLL_MS 100

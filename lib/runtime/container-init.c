@@ -12,16 +12,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/sync.h"
+#include "base/syscalls.h"
+#include "base/util.h"
 #include "oci/hooks.h"
+#include "oci/state.h"
 #include "runtime/personality.h"
 #include "runtime/process.h"
 #include "runtime/rootfs.h"
-#include "oci/state.h"
 #include "runtime/sysctl.h"
-#include "base/sync.h"
 #include "runtime/terminal.h"
-#include "base/util.h"
-#include "base/syscalls.h"
 
 struct init_ctx {
   const struct init_args *a;

@@ -5,11 +5,11 @@
 
 #include <stdbool.h>
 
-#include "runtime/capabilities.h"
 #include "cgroup/cgroup.h"
+#include "oci/spec.h"
+#include "runtime/capabilities.h"
 #include "runtime/namespaces.h"
 #include "runtime/seccomp.h"
-#include "oci/spec.h"
 
 struct init_args {
   const struct spec *spec;

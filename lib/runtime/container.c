@@ -19,23 +19,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/log.h"
+#include "base/sync.h"
+#include "base/syscalls.h"
+#include "base/util.h"
 #include "cgroup/cgroup.h"
+#include "net/network.h"
+#include "oci/hooks.h"
+#include "oci/spec.h"
 #include "runtime/container-init.h"
 #include "runtime/container-open.h"
 #include "runtime/foreground.h"
-#include "oci/hooks.h"
-#include "base/log.h"
 #include "runtime/namespaces.h"
-#include "net/network.h"
 #include "runtime/process.h"
 #include "runtime/rootfs.h"
 #include "runtime/selfexe.h"
-#include "oci/spec.h"
-#include "base/sync.h"
 #include "runtime/sysctl.h"
 #include "runtime/terminal.h"
-#include "base/util.h"
-#include "base/syscalls.h"
 
 /* How long delete waits for a killed container to go away. */
 #define KILL_WAIT_MS 10000

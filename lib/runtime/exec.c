@@ -16,17 +16,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/capabilities.h"
+#include "base/syscalls.h"
+#include "base/util.h"
 #include "cgroup/cgroup.h"
+#include "oci/spec.h"
+#include "runtime/capabilities.h"
 #include "runtime/container-open.h"
 #include "runtime/foreground.h"
 #include "runtime/process.h"
 #include "runtime/seccomp.h"
 #include "runtime/selfexe.h"
-#include "oci/spec.h"
 #include "runtime/terminal.h"
-#include "base/util.h"
-#include "base/syscalls.h"
 
 struct execution {
   const struct exec_opts *o;

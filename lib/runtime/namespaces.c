@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/util.h"
 #include "base/syscalls.h"
+#include "base/util.h"
 
 int ns_plan_make(const struct spec *s, struct ns_plan *plan, cell_error **err) {
   memset(plan, 0, sizeof(*plan));

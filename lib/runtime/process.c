@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/util.h"
 #include "base/syscalls.h"
+#include "base/util.h"
 
 int process_set_rlimits(const struct spec_process *p, cell_error **err) {
   for (size_t i = 0; i < p->n_rlimits; i++) {

@@ -4,10 +4,10 @@
 #ifndef CELL_PROCESS_H
 #define CELL_PROCESS_H
 
-#include "runtime/capabilities.h"
 #include "base/error.h"
-#include "runtime/seccomp.h"
 #include "oci/spec.h"
+#include "runtime/capabilities.h"
+#include "runtime/seccomp.h"
 
 int process_set_rlimits(const struct spec_process *p, cell_error **err);
 /* Written by the runtime into /proc/PID: the container process is

@@ -13,10 +13,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "runtime/devices.h"
 #include "base/resolve.h"
-#include "base/util.h"
 #include "base/syscalls.h"
+#include "base/util.h"
+#include "runtime/devices.h"
 
 /* The per-mount flags a bind remount can change, and which a user
  * namespace locks on mounts it inherited. */

@@ -24,8 +24,8 @@
 
 #include "base/json.h"
 #include "base/log.h"
-#include "base/util.h"
 #include "base/syscalls.h"
+#include "base/util.h"
 
 /* The kernel refuses longer programs (BPF_MAXINSNS). */
 #define SECCOMP_MAX_INSNS 4096

@@ -12,8 +12,8 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "base/util.h"
 #include "base/syscalls.h"
+#include "base/util.h"
 
 /* IPC sysctls that the kernel keeps per ipc namespace. */
 static const char *const ipc_keys[] = {

@@ -10,9 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "runtime/capabilities.h"
 #include "unit.h"
-#include "base/util.h"
 
 #define BIT(cap) (UINT64_C(1) << (cap))
 

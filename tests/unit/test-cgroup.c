@@ -15,12 +15,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "cgroup/bpf-devices.h"
 #include "cgroup/cgroup-v1.h"
 #include "cgroup/cgroup-v2.h"
 #include "cgroup/cgroup.h"
 #include "unit.h"
-#include "base/util.h"
 
 static enum cgroup_layout layout;
 static char parent[64]; /* "/cell-test-cg-<pid>" */

@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "daemon/daemon-config.h"
 #include "unit.h"
-#include "base/util.h"
 
 static char tmpdir[] = "/tmp/cell-test-daemon-config-XXXXXX";
 static int file_seq;

@@ -7,10 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "oci/hooks.h"
 #include "base/log.h"
-#include "unit.h"
 #include "base/util.h"
+#include "oci/hooks.h"
+#include "unit.h"
 
 static char tmpdir[] = "/tmp/cell-test-hooks-XXXXXX";
 

@@ -7,11 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/instance.h"
-#include "daemon/instance-spec.h"
 #include "base/json.h"
-#include "unit.h"
 #include "base/util.h"
+#include "daemon/instance-spec.h"
+#include "daemon/instance.h"
+#include "unit.h"
 
 static char tmpdir[] = "/tmp/cell-test-instance-XXXXXX";
 

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "unit.h"
 #include "base/util.h"
+#include "unit.h"
 
 static struct json_value *parse(const char *text) {
   struct json_value *v = NULL;

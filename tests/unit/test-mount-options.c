@@ -1,8 +1,8 @@
 #include <sys/mount.h>
 
+#include "base/util.h"
 #include "runtime/rootfs.h"
 #include "unit.h"
-#include "base/util.h"
 
 static void parse(char *const *options, struct mount_options *o) {
   cell_error *err = NULL;

@@ -5,12 +5,12 @@
 #include <string.h>
 #include <sys/capability.h>
 
-#include "runtime/capabilities.h"
 #include "base/json.h"
+#include "base/util.h"
 #include "oci/oci-features.h"
+#include "runtime/capabilities.h"
 #include "runtime/seccomp.h"
 #include "unit.h"
-#include "base/util.h"
 
 static struct json_value *features(void) {
   cleanup_free char *text = features_json();

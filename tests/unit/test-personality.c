@@ -5,9 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "runtime/personality.h"
 #include "unit.h"
-#include "base/util.h"
 
 /* Apply p in a child: "M<uname machine>" when it worked, "E<message>"
  * when personality_apply failed. */

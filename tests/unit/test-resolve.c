@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "base/resolve.h"
-#include "unit.h"
 #include "base/util.h"
+#include "unit.h"
 
 static char base[PATH_MAX]; /* <tmp>/cell-resolve-XXXXXX */
 static char rootdir[PATH_MAX + 8];

@@ -21,9 +21,9 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "base/util.h"
 #include "runtime/seccomp.h"
 #include "unit.h"
-#include "base/util.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

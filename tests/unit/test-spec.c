@@ -8,10 +8,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "base/util.h"
 #include "oci/spec-default.h"
 #include "oci/spec.h"
 #include "unit.h"
-#include "base/util.h"
 
 /* Test documents are written with ' for " to keep them readable. */
 static char *dq(const char *s) {

@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "base/util.h"
 #include "oci/state.h"
 #include "unit.h"
-#include "base/util.h"
 
 static char tmpdir[] = "/tmp/cell-test-state-XXXXXX";
 

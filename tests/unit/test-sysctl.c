@@ -8,9 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "runtime/sysctl.h"
 #include "unit.h"
-#include "base/util.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
