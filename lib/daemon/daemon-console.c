@@ -1,4 +1,4 @@
-/* celld's side of the instance consoles (lib/daemon/console-keeper.h): the console
+/* celld's side of the instance consoles (console-keeper.h): the console
  * keeper that holds the pty master of every running instance, fed at each
  * start and told at each destroy, and that attaches clients to one (for
  * the `console` op of daemon-exec.c). */
