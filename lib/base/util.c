@@ -272,24 +272,34 @@ int cell_rm_rf_at(int dirfd, const char *name, cell_error **err) {
   return 0;
 }
 
-unsigned long long cell_proc_start_time(pid_t pid) {
+/* The start time of pid (field 22 of /proc/PID/stat): 0 and *gone when
+ * the process is gone or a zombie, 0 and !*gone when /proc could not tell. */
+static unsigned long long read_start_time(pid_t pid, bool *gone) {
   char path[64], buf[1024];
   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  *gone = false;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (fd < 0) {
+    *gone = errno == ENOENT || errno == ESRCH;
     return 0;
+  }
   ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  int read_errno = errno;
   close(fd);
-  if (n <= 0)
+  if (n <= 0) {
+    *gone = n == 0 || read_errno == ESRCH;
     return 0;
+  }
   buf[n] = '\0';
   /* comm may contain spaces and parens: parse after the last ')'. */
   char *p = strrchr(buf, ')');
   if (p == NULL)
     return 0;
   p += 2; /* now at field 3 (state) */
-  if (*p == 'Z' || *p == 'X')
+  if (*p == 'Z' || *p == 'X') {
+    *gone = true;
     return 0;
+  }
   for (int field = 3; field < 22; field++) {
     p = strchr(p, ' ');
     if (p == NULL)
@@ -299,11 +309,22 @@ unsigned long long cell_proc_start_time(pid_t pid) {
   return strtoull(p, NULL, 10);
 }
 
+unsigned long long cell_proc_start_time(pid_t pid) {
+  bool gone;
+  return read_start_time(pid, &gone);
+}
+
 bool cell_proc_alive(pid_t pid, unsigned long long start_time) {
   if (pid <= 0)
     return false;
-  unsigned long long st = cell_proc_start_time(pid);
-  return st != 0 && st == start_time;
+  bool gone;
+  unsigned long long st = read_start_time(pid, &gone);
+  /* When /proc cannot tell, the process counts as alive: taking a running
+   * container for a stopped one would let delete remove it from under its
+   * processes. */
+  if (st == 0)
+    return !gone;
+  return st == start_time;
 }
 
 int cell_pidfd_open(pid_t pid) { return sys_pidfd_open(pid, 0); }

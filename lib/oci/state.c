@@ -92,12 +92,16 @@ int state_dir_create(int rootfd, const char *id, int *dirfd, cell_error **err) {
   }
   cleanup_close int fd =
       openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return cell_fail_errno(err, "open container directory `%s`", id);
-  if (lock_dir(fd, id, err) < 0)
-    return -1;
-  *dirfd = steal_fd(&fd);
-  return 0;
+  if (fd < 0) {
+    cell_fail_errno(err, "open container directory `%s`", id);
+  } else if (lock_dir(fd, id, err) == 0) {
+    *dirfd = steal_fd(&fd);
+    return 0;
+  }
+  /* The directory is ours and still empty: an id whose create failed
+   * must not stay taken. */
+  unlinkat(rootfd, id, AT_REMOVEDIR);
+  return -1;
 }
 
 enum dir_check { DIR_LIVE, DIR_GONE, DIR_REPLACED };
@@ -154,6 +158,26 @@ int state_dir_remove(int rootfd, const char *id, cell_error **err) {
     return -1;
   if (cell_rm_rf_at(rootfd, id, err) < 0)
     return cell_error_wrap(err, "remove container `%s`", id);
+  return 0;
+}
+
+int state_dir_remove_stateless(int rootfd, const char *id, bool *removed,
+                               cell_error **err) {
+  *removed = false;
+  cleanup_close int fd =
+      openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? 0 : cell_fail_errno(err, "open container directory `%s`", id);
+  /* A create still at work holds the lock: wait for it to finish. */
+  if (lock_dir(fd, id, err) < 0)
+    return -1;
+  struct stat st;
+  if (fstatat(fd, CELL_STATE_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+      errno != ENOENT)
+    return 0;
+  if (state_dir_remove(rootfd, id, err) < 0)
+    return -1;
+  *removed = true;
   return 0;
 }
 

@@ -64,6 +64,11 @@ int state_dir_create(int rootfd, const char *id, int *dirfd, cell_error **err);
 int state_dir_open(int rootfd, const char *id, int *dirfd, cell_error **err);
 /* Remove <root>/<id> and everything in it (the caller holds the lock). */
 int state_dir_remove(int rootfd, const char *id, cell_error **err);
+/* The directory of id when it holds no state.json: what a create killed
+ * before it wrote one leaves behind.  *removed says whether it was such a
+ * directory (waiting for a create still at work to finish). */
+int state_dir_remove_stateless(int rootfd, const char *id, bool *removed,
+                               cell_error **err);
 
 int state_write(int dirfd, const struct cell_state *st, cell_error **err);
 int state_read(int dirfd, struct cell_state **out, cell_error **err);

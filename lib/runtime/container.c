@@ -396,6 +396,8 @@ static int create_container(struct creation *c, cell_error **err) {
   }
   c->st.pid = c->init_pid;
   c->st.start_time = cell_proc_start_time(c->init_pid);
+  if (c->st.start_time == 0)
+    return cell_fail_errno(err, "read the start time of the container process");
   if (state_write(c->dirfd, &c->st, err) < 0)
     return -1;
   return cell_write_pid_file(o->pid_file, c->init_pid, err);
@@ -618,12 +620,22 @@ int container_delete(const char *root, const char *id, bool force,
   cleanup_close int rootfd = -1, dirfd = -1;
   cleanup_state struct cell_state *st = NULL;
   if (container_open(root, id, &rootfd, &dirfd, &st, err) < 0) {
-    /* A directory with no usable state (a crash mid-create) is removed by
-     * delete -f rather than kept forever. */
-    if (force && dirfd >= 0 && st == NULL) {
+    if (force && dirfd >= 0)
+      /* The state is there but unreadable: its container may be running,
+       * so nothing is removed. */
+      return cell_error_wrap(err, "delete `%s`: its state cannot be read; "
+                             "once its processes are gone, remove %s/%s by hand",
+                             id, root, id);
+    /* A directory without state.json (a create killed midway) is removed
+     * by delete -f rather than kept forever, holding the id. */
+    bool removed = false;
+    cell_error *e = NULL;
+    if (force && rootfd >= 0 &&
+        state_dir_remove_stateless(rootfd, id, &removed, &e) == 0 && removed) {
       cell_error_free(err);
-      return state_dir_remove(rootfd, id, err);
+      return 0;
     }
+    cell_error_free(&e);
     return -1;
   }
   return destroy_locked(rootfd, dirfd, st, force, err);

@@ -88,6 +88,32 @@ nothing_left() {
   [ "$(container_pid "$CID")" = "$pid" ]
 }
 
+@test "delete -f frees the id a create killed before its state left behind" {
+  setup_bundle true
+  # What a create killed with -9 between its mkdir and state.json leaves.
+  mkdir -p "$ROOT/$CID"
+  run -1 cell_detached create "$CID"
+  [[ "$output" == *exists* ]]
+  run -0 cell delete -f "$CID"
+  [ ! -e "$ROOT/$CID" ]
+  run -0 cell run "$CID"
+}
+
+@test "delete -f of a container whose state cannot be read leaves it running and says how to proceed" {
+  cell_only
+  setup_bundle sleep 1000
+  cell_detached run -d "$CID"
+  pid=$(container_pid "$CID")
+  cp "$ROOT/$CID/state.json" "$BATS_TEST_TMPDIR/state.json"
+  echo garbage >"$ROOT/$CID/state.json"
+  run ! cell delete -f "$CID"
+  expect_message "state cannot be read"
+  kill -0 "$pid"
+  [ -d "$ROOT/$CID" ]
+  cp "$BATS_TEST_TMPDIR/state.json" "$ROOT/$CID/state.json"
+  cell delete -f "$CID"
+}
+
 @test "invalid ids: a/b, .., empty" {
   setup_bundle true
   for id in a/b .. ../escape ""; do
