@@ -60,10 +60,30 @@ static int write_default_inittab(const char *dir, uint32_t owner,
   return 0;
 }
 
+/* The template, opened once and checked (root: any directory; a member:
+ * only beneath template_dirs); r->template_dir gets where it is.  Every
+ * later use at this create goes through the fd returned. */
+static int open_template(struct daemon *d, struct conn *c, const char *tmpl,
+                         struct instance_record *r, enum api_code *code,
+                         cell_error **err) {
+  cleanup_strv char **allowed =
+      c->root ? NULL : daemon_config_template_dirs(d->cfg);
+  cleanup_close int fd =
+      instance_template_open(tmpl, allowed, &r->template_dir, err);
+  if (fd < 0) {
+    if ((*err)->errnum == EACCES)
+      *code = API_PERMISSION_DENIED;
+    return -1;
+  }
+  if (instance_check_template(fd, tmpl, err) < 0)
+    return -1;
+  return steal_fd(&fd);
+}
+
 /* The record of a create request; on failure *code says why. */
 static int fill_record(struct daemon *d, struct conn *c,
                        const struct json_value *v, struct instance_record *r,
-                       enum api_code *code, cell_error **err) {
+                       int *templatefd, enum api_code *code, cell_error **err) {
   *code = API_INVALID_REQUEST;
   const char *name = request_str(v, "name");
   const char *tmpl = request_str(v, "template");
@@ -77,12 +97,10 @@ static int fill_record(struct daemon *d, struct conn *c,
   }
   if (!tmpl)
     return cell_fail(err, 0, "field `template`: required");
-  if (instance_check_template(tmpl, err) < 0)
+  *templatefd = open_template(d, c, tmpl, r, code, err);
+  if (*templatefd < 0)
     return -1;
   r->name = xstrdup(name);
-  r->template_dir = realpath(tmpl, NULL);
-  if (!r->template_dir)
-    return cell_fail_errno(err, "template `%s`", tmpl);
   bool given;
   int64_t milli = 0;
   if (request_limit(v, "memory", &r->memory, &given, err) < 0 ||
@@ -137,14 +155,17 @@ static int fill_record(struct daemon *d, struct conn *c,
 }
 
 static int prepare_instance_dir(struct daemon *d, struct instance *in,
-                                cell_error **err) {
-  const struct instance_record *r = in->rec;
+                                int templatefd, cell_error **err) {
+  struct instance_record *r = in->rec;
   if (mkdirat(d->instdirfd, r->name, 0711) < 0)
     return cell_fail_errno(err, "mkdir `%s/%s`", d->instances_dir, r->name);
-  if (inst_mount_root(d, in, err) < 0)
-    return -1;
-  daemon_test_pause("create");
   cleanup_free char *dir = daemon_inst_dir(d, r->name);
+  const char *mode = NULL;
+  if (instance_rootfs_mount_at(dir, r, templatefd, d->cfg->force_copy, &mode,
+                               err) < 0)
+    return -1;
+  r->rootfs_mode = xstrdup(mode);
+  daemon_test_pause("create");
   int rc = 0;
   if (strcmp(r->init[0], DEFAULT_INIT) == 0 &&
       template_lacks_inittab(r->template_dir))
@@ -165,14 +186,16 @@ void op_create(struct daemon *d, struct conn *c, struct instance *unused,
                const struct json_value *v) {
   cell_error *err = NULL;
   enum api_code code;
+  cleanup_close int templatefd = -1;
   struct instance_record *r = xcalloc(1, sizeof(*r));
-  if (fill_record(d, c, v, r, &code, &err) < 0) {
+  if (fill_record(d, c, v, r, &templatefd, &code, &err) < 0) {
     instance_record_free(r);
     conn_fail(d, c, code, &err);
     return;
   }
   struct instance *in = daemon_add_instance(d, r);
-  if (prepare_instance_dir(d, in, &err) < 0 || inst_save(d, in, &err) < 0) {
+  if (prepare_instance_dir(d, in, templatefd, &err) < 0 ||
+      inst_save(d, in, &err) < 0) {
     /* No half-made instance: mounts, directory, record all go. */
     cell_error *e2 = NULL;
     inst_destroy_now(d, in, &e2);
