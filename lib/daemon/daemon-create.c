@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/resolve.h"
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-lifecycle.h"
@@ -29,18 +30,19 @@ static int used_ranges(struct daemon *d, uint32_t **out) {
   return 0;
 }
 
-static bool template_lacks_inittab(const char *template_dir) {
-  cleanup_free char *p = xasprintf("%s/etc/inittab", template_dir);
-  return access(p, F_OK) != 0;
-}
-
 /* busybox init without /etc/inittab wants ttys that an instance does not
  * have: give it one that runs rcS (when there is one) and a login shell on
  * the console (the init's pty, `cellctl console`), respawned when it exits.
  * The init holds that pty as its controlling terminal (the runtime makes it
  * so), so Ctrl-C and Ctrl-Z would signal the init, not the shell's command
  * (Ctrl-Z would stop busybox init until SIGCONT): the shell turns them into
- * plain characters (stty -isig). */
+ * plain characters (stty -isig).
+ *
+ * It goes into the instance's own layer, through its mounted root: /etc is
+ * resolved inside that root (a template's etc that is a symlink, even to
+ * an absolute host path, leads where it leads inside the instance, never
+ * onto the host), and the file is made new (O_EXCL, O_NOFOLLOW), so that
+ * nothing the template holds can redirect the write. */
 static int write_default_inittab(const char *dir, uint32_t owner,
                                  cell_error **err) {
   static const char text[] =
@@ -48,15 +50,26 @@ static int write_default_inittab(const char *dir, uint32_t owner,
       "::sysinit:/bin/sh -c '[ -x /etc/init.d/rcS ] && exec /etc/init.d/rcS; exit 0'\n"
       "::respawn:/bin/sh -c 'stty -isig 2>/dev/null; exec /bin/sh -l'\n"
       "::shutdown:/bin/sh -c 'kill -TERM -1 2>/dev/null; exit 0'\n";
-  cleanup_free char *etc = xasprintf("%s/rootfs/etc", dir);
-  cleanup_close int etcfd = open(etc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+  cleanup_close int rootfd =
+      open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "open `%s`", rootfs);
+  cleanup_close int etcfd =
+      resolve_open(rootfd, "/etc", O_RDONLY | O_DIRECTORY, err);
   if (etcfd < 0)
-    return cell_fail_errno(err, "open `%s`", etc);
-  if (cell_write_file_atomic_at(etcfd, "inittab", text, sizeof(text) - 1, 0644,
-                                err) < 0)
-    return -1;
-  if (fchownat(etcfd, "inittab", owner, owner, 0) < 0)
-    return cell_fail_errno(err, "chown `%s/inittab`", etc);
+    return cell_error_wrap(err, "the instance's /etc");
+  struct stat st;
+  if (fstatat(etcfd, "inittab", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return 0; /* the template has one (whatever it is, it is the instance's) */
+  if (errno != ENOENT)
+    return cell_fail_errno(err, "the instance's /etc/inittab");
+  cleanup_close int fd =
+      openat(etcfd, "inittab",
+             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 || cell_write_all(fd, text, sizeof(text) - 1) < 0 ||
+      fchown(fd, owner, owner) < 0 || fsync(fd) < 0)
+    return cell_fail_errno(err, "write the instance's /etc/inittab");
   return 0;
 }
 
@@ -167,8 +180,7 @@ static int prepare_instance_dir(struct daemon *d, struct instance *in,
   r->rootfs_mode = xstrdup(mode);
   daemon_test_pause("create");
   int rc = 0;
-  if (strcmp(r->init[0], DEFAULT_INIT) == 0 &&
-      template_lacks_inittab(r->template_dir))
+  if (strcmp(r->init[0], DEFAULT_INIT) == 0)
     rc = write_default_inittab(dir, r->id_start, err);
   /* Mounted only while running. */
   cell_error *uerr = NULL;
