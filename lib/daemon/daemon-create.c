@@ -73,6 +73,25 @@ static int write_default_inittab(const char *dir, uint32_t owner,
   return 0;
 }
 
+/* Names are global (they are host names, cgroup and directory names), so a
+ * name another owner uses cannot be given out.  Root and the name's owner
+ * hear that it exists; any other member only that it is not available, as
+ * for any name it may not take, and not whose it is nor that an instance
+ * of that name is there (docs/api.md). */
+static int check_name_free(struct daemon *d, struct conn *c, const char *name,
+                           enum api_code *code, cell_error **err) {
+  struct instance *taken = daemon_find_instance(d, name);
+  if (!taken)
+    return 0;
+  if (c->root || taken->rec->owner == c->cred.uid) {
+    *code = API_EXISTS;
+    return cell_fail(err, 0, "instance `%s` already exists", name);
+  }
+  *code = API_PERMISSION_DENIED;
+  return cell_fail(err, 0, "name `%s` is not available: choose another name",
+                   name);
+}
+
 /* The template, opened once and checked (root: any directory; a member:
  * only beneath template_dirs); r->template_dir gets where it is.  Every
  * later use at this create goes through the fd returned. */
@@ -104,10 +123,8 @@ static int fill_record(struct daemon *d, struct conn *c,
     return cell_fail(err, 0, "field `name`: required");
   if (instance_check_name(name, err) < 0)
     return -1;
-  if (daemon_find_instance(d, name)) {
-    *code = API_EXISTS;
-    return cell_fail(err, 0, "instance `%s` already exists", name);
-  }
+  if (check_name_free(d, c, name, code, err) < 0)
+    return -1;
   if (!tmpl)
     return cell_fail(err, 0, "field `template`: required");
   *templatefd = open_template(d, c, tmpl, r, code, err);
