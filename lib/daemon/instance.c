@@ -374,8 +374,11 @@ static const char *find_allowed(const char *path, char *const *allowed,
                                 int *dirfd) {
   for (size_t i = 0; allowed[i]; i++) {
     cleanup_free char *real = realpath(allowed[i], NULL);
+    /* One that is / after all (a symlink to it) would hand out the host. */
+    if (!real || strcmp(real, "/") == 0)
+      continue;
     const char *rest = below(path, allowed[i]);
-    if (!rest && real)
+    if (!rest)
       rest = below(path, real);
     if (!rest)
       continue;

@@ -770,6 +770,17 @@ TEST(member_cannot_use_root_or_a_symlink_to_it_as_template) {
   CHECK_CONTAINS(open_as_member(outside, &e), "not in a template directory");
   CHECK_CONTAINS(open_as_member(itself, &e), "not in a template directory");
   CHECK_CONTAINS(open_as_member("relative/path", &e), "must be an absolute path");
+  /* A template directory that turns out to be / (a symlink to it) is no
+   * template directory. */
+  tpl_symlink("/", "rootlink");
+  cleanup_free char *rootlink = tpl_path("rootlink");
+  char *to_root[] = {rootlink, NULL};
+  cell_error *lerr = NULL;
+  CHECK(instance_template_open("/etc", to_root, NULL, &lerr) < 0);
+  CHECK_CONTAINS(msg_of(-1, &lerr), "not in a template directory");
+  cleanup_free char *via_link = xasprintf("%s/etc", rootlink);
+  CHECK(instance_template_open(via_link, to_root, NULL, &lerr) < 0);
+  CHECK_CONTAINS(msg_of(-1, &lerr), "not in a template directory");
   /* No template directories at all: members may use none. */
   cleanup_free char *good = tpl_path("templates/good");
   char *none[] = {NULL};
