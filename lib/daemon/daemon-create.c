@@ -75,9 +75,9 @@ static int write_default_inittab(const char *dir, uint32_t owner,
 
 /* Names are global (they are host names, cgroup and directory names), so a
  * name another owner uses cannot be given out.  Root and the name's owner
- * hear that it exists; any other member only that it is not available, as
- * for any name it may not take, and not whose it is nor that an instance
- * of that name is there (docs/api.md). */
+ * hear that it exists; any other member only that the name is not
+ * available to it: not that an instance holds it, nor whose it is
+ * (docs/api.md). */
 static int check_name_free(struct daemon *d, struct conn *c, const char *name,
                            enum api_code *code, cell_error **err) {
   struct instance *taken = daemon_find_instance(d, name);

@@ -431,16 +431,21 @@ int instance_template_open(const char *path, char *const *allowed,
                            char **canonical, cell_error **err) {
   if (path[0] != '/')
     return cell_fail(err, 0, "template `%s`: must be an absolute path", path);
-  cleanup_close int fd =
-      allowed ? open_allowed_template(path, allowed, err)
-              : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return *err ? -1 : cell_fail_errno(err, "template `%s`", path);
+  cleanup_close int fd = -1;
+  if (allowed) {
+    fd = open_allowed_template(path, allowed, err);
+    if (fd < 0)
+      return -1;
+  } else {
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+      return cell_fail_errno(err, "template `%s`", path);
+  }
   if (canonical) {
     char buf[32];
     *canonical = realpath(resolve_fd_path(fd, buf), NULL);
     if (!*canonical)
-      return cell_fail_errno(err, "template `%s`: where is it", path);
+      return cell_fail_errno(err, "template `%s`: find its path", path);
   }
   return steal_fd(&fd);
 }
