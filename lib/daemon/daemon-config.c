@@ -46,12 +46,28 @@ void daemon_config_clear(struct daemon_config *c) {
   free(c->socket_path);
   free(c->group);
   free(c->cgroup_parent);
+  free(c->template_dirs);
   for (size_t i = 0; i < c->n_networks; i++) {
     free(c->networks[i].name);
     free(c->networks[i].bridge);
   }
   c->n_networks = 0;
   c->state_dir = c->socket_path = c->group = c->cgroup_parent = NULL;
+  c->template_dirs = NULL;
+}
+
+char **daemon_config_template_dirs(const struct daemon_config *c) {
+  char **dirs = xcalloc(1, sizeof(*dirs));
+  if (!c->template_dirs) {
+    cleanup_free char *dflt = xasprintf("%s/templates", c->state_dir);
+    cell_strv_push(&dirs, dflt);
+    return dirs;
+  }
+  cleanup_free char *copy = xstrdup(c->template_dirs);
+  char *save = NULL;
+  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+    cell_strv_push(&dirs, d);
+  return dirs;
 }
 
 static char *trim(char *s) {
@@ -154,6 +170,38 @@ static int parse_cgroup_path(const struct config_key *k, const char *v,
   if (v[0] != '/' || len < 2 || strstr(v, "//") || strstr(v, "/.") ||
       v[len - 1] == '/')
     return -1;
+  return parse_string(k, v, target);
+}
+
+/* An absolute path of plain components: no `.`, `..` nor empty ones, no
+ * trailing `/`; not `/` itself. */
+static bool plain_absolute_path(const char *p, size_t len) {
+  if (len < 2 || p[0] != '/' || p[len - 1] == '/')
+    return false;
+  for (size_t i = 0; i < len;) {
+    size_t n = 0;
+    while (i + 1 + n < len && p[i + 1 + n] != '/')
+      n++;
+    if (n == 0 || (n == 1 && p[i + 1] == '.') ||
+        (n == 2 && p[i + 1] == '.' && p[i + 2] == '.'))
+      return false;
+    i += 1 + n;
+  }
+  return true;
+}
+
+/* `:`-separated plain absolute paths; empty: none.  `/` is refused: as a
+ * template directory it would hand members the whole host. */
+static int parse_path_list(const struct config_key *k, const char *v,
+                           void *target) {
+  for (const char *p = v; *p;) {
+    size_t len = strcspn(p, ":");
+    if (!plain_absolute_path(p, len))
+      return -1;
+    p += len + (p[len] == ':');
+    if (p[-1] == ':' && *p == '\0')
+      return -1;
+  }
   return parse_string(k, v, target);
 }
 
@@ -272,6 +320,8 @@ static const struct config_key keys[] = {
      .no = "auto", .yes = "copy"},
     {.name = "cgroup_parent", .parse = parse_cgroup_path,
      .offset = CONFIG(cgroup_parent)},
+    {.name = "template_dirs", .parse = parse_path_list,
+     .offset = CONFIG(template_dirs)},
 };
 
 /* The KEY of network.NAME.KEY. */

@@ -37,6 +37,9 @@ struct daemon_config {
   bool force_copy;      /* idmap = copy: never idmap (tests, old kernels) */
   bool autostart;       /* start the autostart instances at startup */
   char *cgroup_parent;  /* instances' cgroups go under it; default /cell-instances */
+  /* Where members' templates may be: absolute directories, `:`-separated;
+   * "" none (root only); NULL the default, <state_dir>/templates. */
+  char *template_dirs;
   struct daemon_network networks[DAEMON_MAX_NETWORKS];
   size_t n_networks;    /* networks[0] is `default` unless the config drops it */
 };
@@ -44,6 +47,11 @@ struct daemon_config {
 /* The network of that name; NULL when there is none. */
 const struct daemon_network *daemon_config_network(const struct daemon_config *c,
                                                    const char *name);
+
+/* The directories members' templates must be in (template_dirs, or
+ * <state_dir>/templates when unset), a new NULL-terminated list, never
+ * NULL: empty when there are none (members may create nothing). */
+char **daemon_config_template_dirs(const struct daemon_config *c);
 
 void daemon_config_defaults(struct daemon_config *c);
 void daemon_config_clear(struct daemon_config *c);

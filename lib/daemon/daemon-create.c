@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/resolve.h"
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-lifecycle.h"
@@ -29,18 +30,19 @@ static int used_ranges(struct daemon *d, uint32_t **out) {
   return 0;
 }
 
-static bool template_lacks_inittab(const char *template_dir) {
-  cleanup_free char *p = xasprintf("%s/etc/inittab", template_dir);
-  return access(p, F_OK) != 0;
-}
-
 /* busybox init without /etc/inittab wants ttys that an instance does not
  * have: give it one that runs rcS (when there is one) and a login shell on
  * the console (the init's pty, `cellctl console`), respawned when it exits.
  * The init holds that pty as its controlling terminal (the runtime makes it
  * so), so Ctrl-C and Ctrl-Z would signal the init, not the shell's command
  * (Ctrl-Z would stop busybox init until SIGCONT): the shell turns them into
- * plain characters (stty -isig). */
+ * plain characters (stty -isig).
+ *
+ * It goes into the instance's own layer, through its mounted root: /etc is
+ * resolved inside that root (a template's etc that is a symlink, even to
+ * an absolute host path, leads where it leads inside the instance, never
+ * onto the host), and the file is made new (O_EXCL, O_NOFOLLOW), so that
+ * nothing the template holds can redirect the write. */
 static int write_default_inittab(const char *dir, uint32_t owner,
                                  cell_error **err) {
   static const char text[] =
@@ -48,22 +50,72 @@ static int write_default_inittab(const char *dir, uint32_t owner,
       "::sysinit:/bin/sh -c '[ -x /etc/init.d/rcS ] && exec /etc/init.d/rcS; exit 0'\n"
       "::respawn:/bin/sh -c 'stty -isig 2>/dev/null; exec /bin/sh -l'\n"
       "::shutdown:/bin/sh -c 'kill -TERM -1 2>/dev/null; exit 0'\n";
-  cleanup_free char *etc = xasprintf("%s/rootfs/etc", dir);
-  cleanup_close int etcfd = open(etc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+  cleanup_close int rootfd =
+      open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "open `%s`", rootfs);
+  cleanup_close int etcfd =
+      resolve_open(rootfd, "/etc", O_RDONLY | O_DIRECTORY, err);
   if (etcfd < 0)
-    return cell_fail_errno(err, "open `%s`", etc);
-  if (cell_write_file_atomic_at(etcfd, "inittab", text, sizeof(text) - 1, 0644,
-                                err) < 0)
-    return -1;
-  if (fchownat(etcfd, "inittab", owner, owner, 0) < 0)
-    return cell_fail_errno(err, "chown `%s/inittab`", etc);
+    return cell_error_wrap(err, "the instance's /etc");
+  struct stat st;
+  if (fstatat(etcfd, "inittab", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return 0; /* the template has one (whatever it is, it is the instance's) */
+  if (errno != ENOENT)
+    return cell_fail_errno(err, "the instance's /etc/inittab");
+  cleanup_close int fd =
+      openat(etcfd, "inittab",
+             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 || cell_write_all(fd, text, sizeof(text) - 1) < 0 ||
+      fchown(fd, owner, owner) < 0 || fsync(fd) < 0)
+    return cell_fail_errno(err, "write the instance's /etc/inittab");
   return 0;
+}
+
+/* Names are global (they are host names, cgroup and directory names), so a
+ * name another owner uses cannot be given out.  Root and the name's owner
+ * hear that it exists; any other member only that the name is not
+ * available to it: not that an instance holds it, nor whose it is
+ * (docs/api.md). */
+static int check_name_free(struct daemon *d, struct conn *c, const char *name,
+                           enum api_code *code, cell_error **err) {
+  struct instance *taken = daemon_find_instance(d, name);
+  if (!taken)
+    return 0;
+  if (c->root || taken->rec->owner == c->cred.uid) {
+    *code = API_EXISTS;
+    return cell_fail(err, 0, "instance `%s` already exists", name);
+  }
+  *code = API_PERMISSION_DENIED;
+  return cell_fail(err, 0, "name `%s` is not available: choose another name",
+                   name);
+}
+
+/* The template, opened once and checked (root: any directory; a member:
+ * only beneath template_dirs); r->template_dir gets where it is.  Every
+ * later use at this create goes through the fd returned. */
+static int open_template(struct daemon *d, struct conn *c, const char *tmpl,
+                         struct instance_record *r, enum api_code *code,
+                         cell_error **err) {
+  cleanup_strv char **allowed =
+      c->root ? NULL : daemon_config_template_dirs(d->cfg);
+  cleanup_close int fd =
+      instance_template_open(tmpl, allowed, &r->template_dir, err);
+  if (fd < 0) {
+    if ((*err)->errnum == EACCES)
+      *code = API_PERMISSION_DENIED;
+    return -1;
+  }
+  if (instance_check_template(fd, tmpl, err) < 0)
+    return -1;
+  return steal_fd(&fd);
 }
 
 /* The record of a create request; on failure *code says why. */
 static int fill_record(struct daemon *d, struct conn *c,
                        const struct json_value *v, struct instance_record *r,
-                       enum api_code *code, cell_error **err) {
+                       int *templatefd, enum api_code *code, cell_error **err) {
   *code = API_INVALID_REQUEST;
   const char *name = request_str(v, "name");
   const char *tmpl = request_str(v, "template");
@@ -71,18 +123,14 @@ static int fill_record(struct daemon *d, struct conn *c,
     return cell_fail(err, 0, "field `name`: required");
   if (instance_check_name(name, err) < 0)
     return -1;
-  if (daemon_find_instance(d, name)) {
-    *code = API_EXISTS;
-    return cell_fail(err, 0, "instance `%s` already exists", name);
-  }
+  if (check_name_free(d, c, name, code, err) < 0)
+    return -1;
   if (!tmpl)
     return cell_fail(err, 0, "field `template`: required");
-  if (instance_check_template(tmpl, err) < 0)
+  *templatefd = open_template(d, c, tmpl, r, code, err);
+  if (*templatefd < 0)
     return -1;
   r->name = xstrdup(name);
-  r->template_dir = realpath(tmpl, NULL);
-  if (!r->template_dir)
-    return cell_fail_errno(err, "template `%s`", tmpl);
   bool given;
   int64_t milli = 0;
   if (request_limit(v, "memory", &r->memory, &given, err) < 0 ||
@@ -137,17 +185,19 @@ static int fill_record(struct daemon *d, struct conn *c,
 }
 
 static int prepare_instance_dir(struct daemon *d, struct instance *in,
-                                cell_error **err) {
-  const struct instance_record *r = in->rec;
+                                int templatefd, cell_error **err) {
+  struct instance_record *r = in->rec;
   if (mkdirat(d->instdirfd, r->name, 0711) < 0)
     return cell_fail_errno(err, "mkdir `%s/%s`", d->instances_dir, r->name);
-  if (inst_mount_root(d, in, err) < 0)
-    return -1;
-  daemon_test_pause("create");
   cleanup_free char *dir = daemon_inst_dir(d, r->name);
+  const char *mode = NULL;
+  if (instance_rootfs_mount_at(dir, r, templatefd, d->cfg->force_copy, &mode,
+                               err) < 0)
+    return -1;
+  r->rootfs_mode = xstrdup(mode);
+  daemon_test_pause("create");
   int rc = 0;
-  if (strcmp(r->init[0], DEFAULT_INIT) == 0 &&
-      template_lacks_inittab(r->template_dir))
+  if (strcmp(r->init[0], DEFAULT_INIT) == 0)
     rc = write_default_inittab(dir, r->id_start, err);
   /* Mounted only while running. */
   cell_error *uerr = NULL;
@@ -165,14 +215,16 @@ void op_create(struct daemon *d, struct conn *c, struct instance *unused,
                const struct json_value *v) {
   cell_error *err = NULL;
   enum api_code code;
+  cleanup_close int templatefd = -1;
   struct instance_record *r = xcalloc(1, sizeof(*r));
-  if (fill_record(d, c, v, r, &code, &err) < 0) {
+  if (fill_record(d, c, v, r, &templatefd, &code, &err) < 0) {
     instance_record_free(r);
     conn_fail(d, c, code, &err);
     return;
   }
   struct instance *in = daemon_add_instance(d, r);
-  if (prepare_instance_dir(d, in, &err) < 0 || inst_save(d, in, &err) < 0) {
+  if (prepare_instance_dir(d, in, templatefd, &err) < 0 ||
+      inst_save(d, in, &err) < 0) {
     /* No half-made instance: mounts, directory, record all go. */
     cell_error *e2 = NULL;
     inst_destroy_now(d, in, &e2);

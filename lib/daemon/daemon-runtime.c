@@ -74,7 +74,7 @@ void daemon_rootfs_umount(struct daemon *d, const char *name) {
 int inst_mount_root(struct daemon *d, struct instance *in, cell_error **err) {
   cleanup_free char *dir = daemon_inst_dir(d, in->rec->name);
   const char *mode = NULL;
-  if (instance_rootfs_mount(dir, in->rec, d->cfg->force_copy, &mode, err) < 0)
+  if (instance_rootfs_mount(dir, in->rec, d->cfg, &mode, err) < 0)
     return -1;
   if (!in->rec->rootfs_mode || strcmp(in->rec->rootfs_mode, mode) != 0) {
     free(in->rec->rootfs_mode);

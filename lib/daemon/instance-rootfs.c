@@ -108,13 +108,16 @@ static int userns_fd_for_range(uint32_t start, uint32_t count,
 
 /* 1: idmapped mount made; 0: the kernel or filesystem cannot idmap it (the
  * caller copies instead); -1: another error. */
-static int mount_idmapped(const char *template_dir, const char *target,
-                          uint32_t start, uint32_t count, cell_error **err) {
+static int mount_idmapped(int templatefd, const char *template_dir,
+                          const char *target, uint32_t start, uint32_t count,
+                          cell_error **err) {
   cleanup_close int userns = userns_fd_for_range(start, count, err);
   if (userns < 0)
     return -1;
-  cleanup_close int tree = open_tree(AT_FDCWD, template_dir,
-                                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  /* The very directory that was checked: no lookup by name again. */
+  cleanup_close int tree = open_tree(templatefd, "",
+                                     AT_EMPTY_PATH | OPEN_TREE_CLONE |
+                                         OPEN_TREE_CLOEXEC);
   if (tree < 0 && errno == ENOSYS) {
     log_warn("open_tree: no new mount API: falling back to a chowned copy");
     return 0;
@@ -227,8 +230,9 @@ static int copy_tree(int srcdir, int dstdir, uint32_t shift, cell_error **err) {
   return r;
 }
 
-static int copy_shifted(const char *inst_dir, const char *template_dir,
-                        const char *lower, uint32_t shift, cell_error **err) {
+static int copy_shifted(const char *inst_dir, int templatefd,
+                        const char *template_dir, const char *lower,
+                        uint32_t shift, cell_error **err) {
   cleanup_free char *done = xasprintf("%s/lower.copied", inst_dir);
   if (access(done, F_OK) == 0)
     return 0;
@@ -238,7 +242,7 @@ static int copy_shifted(const char *inst_dir, const char *template_dir,
     return cell_fail_errno(err, "open `%s`", inst_dir);
   if (cell_rm_rf_at(inst, "lower", err) < 0 || mkdirat(inst, "lower", 0755) < 0)
     return *err ? -1 : cell_fail_errno(err, "mkdir `%s`", lower);
-  cleanup_close int src = open(template_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_close int src = openat(templatefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_close int dst = open(lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (src < 0 || dst < 0)
     return cell_fail_errno(err, "copy `%s` to `%s`", template_dir, lower);
@@ -268,8 +272,10 @@ static int mount_overlay(const char *inst_dir, cell_error **err) {
   return 0;
 }
 
-int instance_rootfs_mount(const char *inst_dir, const struct instance_record *r,
-                          bool force_copy, const char **mode, cell_error **err) {
+int instance_rootfs_mount_at(const char *inst_dir,
+                             const struct instance_record *r, int templatefd,
+                             bool force_copy, const char **mode,
+                             cell_error **err) {
   cleanup_free char *lower = xasprintf("%s/lower", inst_dir);
   cleanup_free char *upper = xasprintf("%s/upper", inst_dir);
   cleanup_free char *work = xasprintf("%s/work", inst_dir);
@@ -281,13 +287,15 @@ int instance_rootfs_mount(const char *inst_dir, const struct instance_record *r,
   bool copy = force_copy || (r->rootfs_mode && strcmp(r->rootfs_mode, "copy") == 0);
   bool lower_mounted = false;
   if (!copy && !instance_is_mountpoint(lower)) {
-    int m = mount_idmapped(r->template_dir, lower, r->id_start, r->id_count, err);
+    int m = mount_idmapped(templatefd, r->template_dir, lower, r->id_start,
+                           r->id_count, err);
     if (m < 0)
       return -1;
     copy = m == 0;
     lower_mounted = m == 1;
   }
-  if (copy && copy_shifted(inst_dir, r->template_dir, lower, r->id_start, err) < 0)
+  if (copy && copy_shifted(inst_dir, templatefd, r->template_dir, lower,
+                           r->id_start, err) < 0)
     return -1;
   if (!instance_is_mountpoint(rootfs) && mount_overlay(inst_dir, err) < 0) {
     if (lower_mounted)
@@ -296,6 +304,22 @@ int instance_rootfs_mount(const char *inst_dir, const struct instance_record *r,
   }
   *mode = copy ? "copy" : "idmap";
   return 0;
+}
+
+int instance_rootfs_mount(const char *inst_dir, const struct instance_record *r,
+                          const struct daemon_config *cfg, const char **mode,
+                          cell_error **err) {
+  /* Root's instances: root named the template and is trusted.  Members':
+   * checked again at every mount, so that a template directory root has
+   * since taken out of template_dirs is no longer used. */
+  cleanup_strv char **allowed =
+      r->owner == 0 ? NULL : daemon_config_template_dirs(cfg);
+  cleanup_close int templatefd =
+      instance_template_open(r->template_dir, allowed, NULL, err);
+  if (templatefd < 0)
+    return cell_error_wrap(err, "instance `%s`", r->name);
+  return instance_rootfs_mount_at(inst_dir, r, templatefd, cfg->force_copy,
+                                  mode, err);
 }
 
 static int umount_all(const char *path, cell_error **err) {

@@ -5,11 +5,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "base/json.h"
+#include "base/resolve.h"
 #include "base/util.h"
 
 void instance_record_free(struct instance_record *r) {
@@ -330,24 +332,141 @@ int instance_record_load_all(int dirfd, struct instance_record ***out,
   return 0;
 }
 
-int instance_check_template(const char *dir, cell_error **err) {
+/* A refusal: EACCES, without ": Permission denied" in the message, which
+ * says what to do instead. */
+__attribute__((format(printf, 2, 3))) static int refuse(cell_error **err,
+                                                       const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  cell_vfail(err, 0, fmt, ap);
+  va_end(ap);
+  (*err)->errnum = EACCES;
+  return -1;
+}
+
+/* What path holds below dir ("a/b" for dir /t and path /t/a/b); NULL when
+ * it is not strictly beneath dir. */
+static const char *below(const char *path, const char *dir) {
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/')
+    n--;
+  if (strncmp(path, dir, n) != 0 || path[n] != '/')
+    return NULL;
+  const char *rest = path + n;
+  rest += strspn(rest, "/");
+  return *rest ? rest : NULL;
+}
+
+static bool has_dot_component(const char *path) {
+  for (const char *p = path; *p;) {
+    p += strspn(p, "/");
+    size_t n = strcspn(p, "/");
+    if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+      return true;
+    p += n;
+  }
+  return false;
+}
+
+/* The part of path below one of the allowed directories, with that
+ * directory opened in *dirfd; NULL when path is below none. */
+static const char *find_allowed(const char *path, char *const *allowed,
+                                int *dirfd) {
+  for (size_t i = 0; allowed[i]; i++) {
+    cleanup_free char *real = realpath(allowed[i], NULL);
+    /* One that is / after all (a symlink to it) would hand out the host. */
+    if (!real || strcmp(real, "/") == 0)
+      continue;
+    const char *rest = below(path, allowed[i]);
+    if (!rest)
+      rest = below(path, real);
+    if (!rest)
+      continue;
+    /* The list is root's: its own symlinks may be followed. */
+    *dirfd = open(allowed[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd >= 0)
+      return rest;
+  }
+  return NULL;
+}
+
+/* "a:b:c", for the errors. */
+static char *joined(char *const *v) {
+  char *s = xstrdup(v[0]);
+  for (size_t i = 1; v[i]; i++) {
+    char *t = xasprintf("%s:%s", s, v[i]);
+    free(s);
+    s = t;
+  }
+  return s;
+}
+
+static int open_allowed_template(const char *path, char *const *allowed,
+                                 cell_error **err) {
+  if (!allowed || !allowed[0])
+    return refuse(err, "template `%s`: no template directories are set "
+                       "(template_dirs in celld.conf): only root may create "
+                       "instances", path);
+  cleanup_free char *list = joined(allowed);
+  if (has_dot_component(path))
+    return refuse(err, "template `%s`: `.` and `..` are not allowed; name it "
+                       "by its path in a template directory (%s)", path, list);
+  cleanup_close int dirfd = -1;
+  const char *rest = find_allowed(path, allowed, &dirfd);
+  if (!rest)
+    return refuse(err, "template `%s`: not in a template directory (%s); "
+                       "ask root to put it there", path, list);
+  cleanup_error cell_error *e = NULL;
+  int fd = resolve_open_no_symlinks(dirfd, rest, O_RDONLY | O_DIRECTORY, &e);
+  if (fd < 0 && e->errnum == ELOOP)
+    return refuse(err, "template `%s`: reached through a symlink, which "
+                       "templates may not be; name the directory itself",
+                  path);
+  if (fd < 0)
+    return cell_fail(err, e->errnum, "template `%s`", path);
+  return fd;
+}
+
+int instance_template_open(const char *path, char *const *allowed,
+                           char **canonical, cell_error **err) {
+  if (path[0] != '/')
+    return cell_fail(err, 0, "template `%s`: must be an absolute path", path);
+  cleanup_close int fd = -1;
+  if (allowed) {
+    fd = open_allowed_template(path, allowed, err);
+    if (fd < 0)
+      return -1;
+  } else {
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+      return cell_fail_errno(err, "template `%s`", path);
+  }
+  if (canonical) {
+    char buf[32];
+    *canonical = realpath(resolve_fd_path(fd, buf), NULL);
+    if (!*canonical)
+      return cell_fail_errno(err, "template `%s`: find its path", path);
+  }
+  return steal_fd(&fd);
+}
+
+/* Whether name (symlinks resolved inside the template) is there, and a
+ * directory when dir is true. */
+static bool template_has(int templatefd, const char *name, bool dir) {
+  cleanup_error cell_error *ignored = NULL;
+  cleanup_close int fd = resolve_open(templatefd, name, O_PATH, &ignored);
   struct stat st;
-  if (dir[0] != '/')
-    return cell_fail(err, 0, "template `%s`: must be an absolute path", dir);
-  if (stat(dir, &st) < 0)
-    return cell_fail_errno(err, "template `%s`", dir);
-  if (!S_ISDIR(st.st_mode))
-    return cell_fail(err, ENOTDIR, "template `%s`", dir);
-  cleanup_free char *sh = xasprintf("%s/bin/sh", dir);
-  cleanup_free char *init = xasprintf("%s/sbin/init", dir);
-  cleanup_free char *etc = xasprintf("%s/etc", dir);
-  bool has_program = fstatat(AT_FDCWD, sh, &st, 0) == 0 ||
-                     fstatat(AT_FDCWD, init, &st, 0) == 0;
-  bool has_etc = stat(etc, &st) == 0 && S_ISDIR(st.st_mode);
-  if (!has_program || !has_etc)
+  return fd >= 0 && fstat(fd, &st) == 0 && (!dir || S_ISDIR(st.st_mode));
+}
+
+int instance_check_template(int templatefd, const char *shown,
+                            cell_error **err) {
+  bool has_program = template_has(templatefd, "bin/sh", false) ||
+                     template_has(templatefd, "sbin/init", false);
+  if (!has_program || !template_has(templatefd, "etc", true))
     return cell_fail(err, 0,
                      "template `%s`: not a root filesystem (no bin/sh or "
                      "sbin/init, or no etc/)",
-                     dir);
+                     shown);
   return 0;
 }

@@ -84,8 +84,21 @@ int instance_record_load_all(int dirfd, struct instance_record ***out,
                              void (*warn)(const char *file, const char *msg),
                              cell_error **err);
 
+/* Open the template directory path for an instance, O_RDONLY|O_DIRECTORY;
+ * every use of the template after the check goes through this fd, so that
+ * a rename or a symlink swapped in meanwhile cannot redirect it.
+ * allowed NULL: the caller is trusted (root), any directory, symlinks
+ * followed.  Otherwise path must be strictly beneath one of the allowed
+ * directories (as written, or as they resolve), and what lies below that
+ * one is opened without following a symlink and without `..`; a refusal
+ * has errnum EACCES.  *canonical (when not NULL) gets where the template
+ * is, for the record and for display. */
+int instance_template_open(const char *path, char *const *allowed,
+                           char **canonical, cell_error **err);
 /* A template must be a directory that looks like a root filesystem:
- * bin/sh (or sbin/init) and etc/ present. */
-int instance_check_template(const char *dir, cell_error **err);
+ * bin/sh (or sbin/init) and etc/ present, symlinks resolved inside the
+ * template (never on the host).  shown names it in the error. */
+int instance_check_template(int templatefd, const char *shown,
+                            cell_error **err);
 
 #endif

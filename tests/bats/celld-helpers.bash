@@ -11,12 +11,14 @@ CELLD=${CELLD:-$REPO/build/celld}
 CELLCTL=${CELLCTL:-$REPO/build/cellctl}
 BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
 
-# D, STATE, SOCK and TEMPLATE (a copy of the busybox rootfs); every
-# directory above D traversable by the instances' roots (unprivileged
-# uids) and by the refused users of the tests.
+# D, STATE, SOCK and TEMPLATE (a copy of the busybox rootfs, in the default
+# template directory, where members may use it too); every directory above
+# D traversable by the instances' roots (unprivileged uids) and by the
+# refused users of the tests.
 celld_files() {
   export D=$BATS_FILE_TMPDIR
-  export STATE=$D/state SOCK=$D/celld.sock TEMPLATE=$D/template
+  export STATE=$D/state SOCK=$D/celld.sock TEMPLATE=$D/state/templates/busybox
+  mkdir -p "$STATE/templates"
   if [ -x "$REPO/build/rootfs/bin/busybox" ]; then
     cp -a "$REPO/build/rootfs" "$TEMPLATE"
   else

@@ -73,6 +73,7 @@ static void check_defaults(const struct daemon_config *c) {
   CHECK(!c->force_copy);
   CHECK(!c->autostart);
   CHECK_STR(c->cgroup_parent, "/cell-instances");
+  CHECK(c->template_dirs == NULL);
 }
 
 TEST(defaults) {
@@ -116,6 +117,7 @@ TEST(every_key) {
       "stop_timeout = 3600\n"
       "idmap = copy\n"
       "cgroup_parent = /system.slice/celld-test\r\n"
+      "template_dirs = /srv/templates:/var/lib/cell tmpl\n"
       "# trailing comment without newline";
   CHECK_STR(load(text, &c, NULL), "");
   CHECK_STR(c.state_dir, "/srv/cell state");
@@ -129,6 +131,7 @@ TEST(every_key) {
   CHECK(c.force_copy);
   CHECK(!c.autostart); /* a command-line flag, never from the file */
   CHECK_STR(c.cgroup_parent, "/system.slice/celld-test");
+  CHECK_STR(c.template_dirs, "/srv/templates:/var/lib/cell tmpl");
   daemon_config_clear(&c);
 }
 
@@ -240,6 +243,18 @@ TEST(bad_values) {
       {"cgroup_parent = /", "cgroup_parent", "/"},
       {"cgroup_parent = /a//b", "cgroup_parent", "/a//b"},
       {"cgroup_parent =", "cgroup_parent", ""},
+      /* `/` would hand members the whole host; relative, dotted or empty
+       * entries would mean something else than they seem. */
+      {"template_dirs = /", "template_dirs", "/"},
+      {"template_dirs = /srv:/", "template_dirs", "/srv:/"},
+      {"template_dirs = templates", "template_dirs", "templates"},
+      {"template_dirs = /srv/../etc", "template_dirs", "/srv/../etc"},
+      {"template_dirs = /srv/./t", "template_dirs", "/srv/./t"},
+      {"template_dirs = /srv//t", "template_dirs", "/srv//t"},
+      {"template_dirs = /srv/t/", "template_dirs", "/srv/t/"},
+      {"template_dirs = /a::/b", "template_dirs", "/a::/b"},
+      {"template_dirs = :/a", "template_dirs", ":/a"},
+      {"template_dirs = /a:", "template_dirs", "/a:"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
     /* On line 2, after a valid line, so the number is checked too. */
@@ -272,6 +287,32 @@ TEST(missing_file) {
   }
   cell_error_free(&err);
   check_defaults(&c);
+  daemon_config_clear(&c);
+}
+
+TEST(template_dirs_default_follows_the_state_dir) {
+  struct daemon_config c;
+  daemon_config_defaults(&c);
+  free(c.state_dir);
+  c.state_dir = xstrdup("/srv/state"); /* as --state-dir does, after loading */
+  cleanup_strv char **dirs = daemon_config_template_dirs(&c);
+  CHECK(cell_strv_len(dirs) == 1);
+  CHECK_STR(dirs[0], "/srv/state/templates");
+  daemon_config_clear(&c);
+}
+
+TEST(template_dirs_listed_or_none) {
+  struct daemon_config c;
+  CHECK_STR(load("template_dirs = /srv/t:/data/more t\n", &c, NULL), "");
+  cleanup_strv char **dirs = daemon_config_template_dirs(&c);
+  CHECK(cell_strv_len(dirs) == 2);
+  CHECK_STR(dirs[0], "/srv/t");
+  CHECK_STR(dirs[1], "/data/more t");
+  daemon_config_clear(&c);
+  /* Empty: none at all, which is not the default (members use nothing). */
+  CHECK_STR(load("template_dirs =\n", &c, NULL), "");
+  cleanup_strv char **none = daemon_config_template_dirs(&c);
+  CHECK(none != NULL && none[0] == NULL);
   daemon_config_clear(&c);
 }
 
@@ -437,6 +478,8 @@ int main(void) {
   RUN(default_network);
   RUN(networks_defined_and_changed);
   RUN(bad_networks);
+  RUN(template_dirs_default_follows_the_state_dir);
+  RUN(template_dirs_listed_or_none);
   RUN(every_key_documented);
   remove_tmpdir();
   UNIT_DONE();

@@ -695,6 +695,157 @@ TEST(spec_without_limits) {
   instance_record_free(r);
 }
 
+/* ---- templates ------------------------------------------------------------ */
+
+/* <tmpdir>/tpl: templates/ (the allowed directory) holding a minimal root
+ * filesystem `good` (bin/sh, etc/), and outside/ beside it. */
+static char *tpl_path(const char *rel) {
+  return xasprintf("%s/tpl/%s", tmpdir, rel);
+}
+
+static void tpl_mkdir(const char *rel) {
+  cleanup_free char *p = tpl_path(rel);
+  cell_error *err = NULL;
+  if (cell_mkdir_p(p, 0755, &err) < 0) {
+    fprintf(stderr, "%s\n", err->msg);
+    abort();
+  }
+}
+
+static void tpl_file(const char *rel) {
+  cleanup_free char *p = tpl_path(rel);
+  cleanup_close int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+  CHECK(fd >= 0);
+}
+
+static void tpl_symlink(const char *target, const char *rel) {
+  cleanup_free char *p = tpl_path(rel);
+  CHECK(symlink(target, p) == 0);
+}
+
+static void make_templates(void) {
+  tpl_mkdir("templates/good/bin");
+  tpl_mkdir("templates/good/etc");
+  tpl_file("templates/good/bin/sh");
+  tpl_mkdir("outside");
+}
+
+/* Open path as a member would (the allowed directory: templates/); the
+ * error message, "" when it opened; errnum in *errnum. */
+static const char *open_as_member(const char *path, int *errnum) {
+  cleanup_free char *allowed_dir = tpl_path("templates");
+  char *allowed[] = {allowed_dir, NULL};
+  cell_error *err = NULL;
+  int fd = instance_template_open(path, allowed, NULL, &err);
+  *errnum = err ? err->errnum : 0;
+  if (fd >= 0)
+    close(fd);
+  return msg_of(fd, &err);
+}
+
+TEST(member_cannot_use_root_or_a_symlink_to_it_as_template) {
+  make_templates();
+  tpl_symlink("/", "templates/host");
+  tpl_symlink("../../../../../..", "templates/up");
+  tpl_symlink("good", "templates/alias");
+  tpl_symlink("/", "outside/host");
+  cleanup_free char *host = tpl_path("templates/host");
+  cleanup_free char *below_host = tpl_path("templates/host/etc");
+  cleanup_free char *up = tpl_path("templates/up");
+  cleanup_free char *alias = tpl_path("templates/alias");
+  cleanup_free char *dotdot = tpl_path("templates/good/../../../..");
+  cleanup_free char *outside = tpl_path("outside/host");
+  cleanup_free char *itself = tpl_path("templates");
+  int e;
+  CHECK_CONTAINS(open_as_member("/", &e), "not in a template directory");
+  CHECK(e == EACCES);
+  const char *through_symlinks[] = {host, below_host, up, alias};
+  for (size_t i = 0; i < 4; i++) {
+    CHECK_CONTAINS(open_as_member(through_symlinks[i], &e),
+                   "reached through a symlink");
+    CHECK(e == EACCES);
+  }
+  CHECK_CONTAINS(open_as_member(dotdot, &e), "`..` are not allowed");
+  CHECK(e == EACCES);
+  CHECK_CONTAINS(open_as_member(outside, &e), "not in a template directory");
+  CHECK_CONTAINS(open_as_member(itself, &e), "not in a template directory");
+  CHECK_CONTAINS(open_as_member("relative/path", &e), "must be an absolute path");
+  /* A template directory that turns out to be / (a symlink to it) is no
+   * template directory. */
+  tpl_symlink("/", "rootlink");
+  cleanup_free char *rootlink = tpl_path("rootlink");
+  char *to_root[] = {rootlink, NULL};
+  cell_error *lerr = NULL;
+  CHECK(instance_template_open("/etc", to_root, NULL, &lerr) < 0);
+  CHECK_CONTAINS(msg_of(-1, &lerr), "not in a template directory");
+  cleanup_free char *via_link = xasprintf("%s/etc", rootlink);
+  CHECK(instance_template_open(via_link, to_root, NULL, &lerr) < 0);
+  CHECK_CONTAINS(msg_of(-1, &lerr), "not in a template directory");
+  /* No template directories at all: members may use none. */
+  cleanup_free char *good = tpl_path("templates/good");
+  char *none[] = {NULL};
+  cell_error *err = NULL;
+  CHECK(instance_template_open(good, none, NULL, &err) < 0);
+  CHECK_CONTAINS(msg_of(-1, &err), "only root may create");
+}
+
+TEST(member_template_in_an_allowed_directory_opens) {
+  cleanup_free char *good = tpl_path("templates/good");
+  cleanup_free char *allowed_dir = tpl_path("templates");
+  cleanup_free char *slashed = xasprintf("%s//", allowed_dir);
+  char *allowed[] = {tpl_path("nosuch"), slashed, NULL};
+  cell_error *err = NULL;
+  cleanup_free char *canonical = NULL;
+  cleanup_close int fd = instance_template_open(good, allowed, &canonical, &err);
+  CHECK_STR(msg_of(fd, &err), "");
+  cleanup_free char *real = realpath(good, NULL);
+  CHECK_STR(canonical, real);
+  CHECK(instance_check_template(fd, good, &err) == 0);
+  cell_error_free(&err);
+  free(allowed[0]);
+}
+
+TEST(root_may_name_any_directory_symlinks_followed) {
+  cleanup_free char *link = tpl_path("outside/to-good");
+  cleanup_free char *good = tpl_path("templates/good");
+  tpl_symlink(good, "outside/to-good");
+  cell_error *err = NULL;
+  cleanup_free char *canonical = NULL;
+  cleanup_close int fd = instance_template_open(link, NULL, &canonical, &err);
+  CHECK_STR(msg_of(fd, &err), "");
+  cleanup_free char *real = realpath(good, NULL);
+  CHECK_STR(canonical, real);
+}
+
+static const char *check_template_at(const char *rel) {
+  cleanup_free char *p = tpl_path(rel);
+  cell_error *err = NULL;
+  cleanup_close int fd = instance_template_open(p, NULL, NULL, &err);
+  if (fd < 0)
+    return msg_of(fd, &err);
+  return msg_of(instance_check_template(fd, p, &err), &err);
+}
+
+TEST(template_whose_etc_and_sh_link_to_the_host_is_not_a_root_filesystem) {
+  /* The host has /etc and /bin/sh; the template only links to them: they
+   * are looked up inside the template, where there is nothing. */
+  tpl_mkdir("templates/links/bin");
+  tpl_symlink("/bin/sh", "templates/links/bin/sh");
+  tpl_symlink("/etc", "templates/links/etc");
+  CHECK_CONTAINS(check_template_at("templates/links"), "not a root filesystem");
+  /* Links that stay inside the template are followed there. */
+  tpl_mkdir("templates/links/usr/bin");
+  tpl_file("templates/links/usr/bin/sh");
+  tpl_mkdir("templates/links/etc.real");
+  cleanup_free char *etc = tpl_path("templates/links/etc");
+  CHECK(unlink(etc) == 0);
+  tpl_symlink("/etc.real", "templates/links/etc");
+  cleanup_free char *sh = tpl_path("templates/links/bin/sh");
+  CHECK(unlink(sh) == 0);
+  tpl_symlink("../usr/bin/sh", "templates/links/bin/sh");
+  CHECK_STR(check_template_at("templates/links"), "");
+}
+
 static void remove_tmpdir(void) {
   cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, tmpdir, &err) < 0) {
@@ -722,6 +873,10 @@ int main(void) {
   RUN(load_all_empty_dir);
   RUN(spec_of_an_instance);
   RUN(spec_without_limits);
+  RUN(member_cannot_use_root_or_a_symlink_to_it_as_template);
+  RUN(member_template_in_an_allowed_directory_opens);
+  RUN(root_may_name_any_directory_symlinks_followed);
+  RUN(template_whose_etc_and_sh_link_to_the_host_is_not_a_root_filesystem);
   remove_tmpdir();
   UNIT_DONE();
 }
