@@ -293,6 +293,7 @@ static unsigned long long read_start_time(pid_t pid, bool *gone) {
   buf[n] = '\0';
   /* comm may contain spaces and parens: parse after the last ')'. */
   char *p = strrchr(buf, ')');
+  errno = EIO; /* for the returns below: /proc/PID/stat is not as expected */
   if (p == NULL)
     return 0;
   p += 2; /* now at field 3 (state) */
@@ -311,7 +312,10 @@ static unsigned long long read_start_time(pid_t pid, bool *gone) {
 
 unsigned long long cell_proc_start_time(pid_t pid) {
   bool gone;
-  return read_start_time(pid, &gone);
+  unsigned long long st = read_start_time(pid, &gone);
+  if (st == 0 && gone)
+    errno = ESRCH;
+  return st;
 }
 
 bool cell_proc_alive(pid_t pid, unsigned long long start_time) {

@@ -89,7 +89,8 @@ int cell_rm_rf_at(int dirfd, const char *name, cell_error **err);
 
 /* ---- processes ----------------------------------------------------------- */
 /* Start time of pid in clock ticks since boot (field 22 of /proc/PID/stat);
- * 0 when the process does not exist. */
+ * 0 when the process does not exist or is a zombie (errno ESRCH), or when
+ * /proc could not tell (errno says why). */
 unsigned long long cell_proc_start_time(pid_t pid);
 /* True when pid is alive (not a zombie) and has the given start time. */
 bool cell_proc_alive(pid_t pid, unsigned long long start_time);

@@ -386,6 +386,12 @@ static int create_container(struct creation *c, cell_error **err) {
     return -1;
   if (start_child(c, err) < 0 || serve_child(c, err) < 0)
     return -1;
+  /* While it waits for SYNC_START the process cannot have exited: its
+   * start time can be read. */
+  c->st.pid = c->init_pid;
+  c->st.start_time = cell_proc_start_time(c->init_pid);
+  if (c->st.start_time == 0)
+    return cell_fail_errno(err, "read the start time of the container process");
   /* run: let the process go at once; the state written below already says
    * started (nobody sees it before we unlock, and a failed exec removes
    * everything). */
@@ -394,10 +400,6 @@ static int create_container(struct creation *c, cell_error **err) {
       return -1;
     c->st.started = true;
   }
-  c->st.pid = c->init_pid;
-  c->st.start_time = cell_proc_start_time(c->init_pid);
-  if (c->st.start_time == 0)
-    return cell_fail_errno(err, "read the start time of the container process");
   if (state_write(c->dirfd, &c->st, err) < 0)
     return -1;
   return cell_write_pid_file(o->pid_file, c->init_pid, err);
@@ -539,6 +541,8 @@ static int signal_init(const struct cell_state *st, int signo, cell_error **err)
   /* A pidfd pins the process: the pid cannot be reused between our check
    * of its start time and the signal. */
   cleanup_close int pidfd = cell_pidfd_open(st->pid);
+  if (pidfd < 0 && errno != ESRCH)
+    return cell_fail_errno(err, "open a pidfd of the container process");
   if (pidfd < 0 || !cell_proc_alive(st->pid, st->start_time))
     return cell_fail(err, 0, "container not running");
   if (sys_pidfd_send_signal(pidfd, signo) < 0 &&
@@ -564,6 +568,8 @@ int container_kill(const char *root, const char *id, int signo, bool all,
 
 static int wait_gone(const struct cell_state *st, cell_error **err) {
   cleanup_close int pidfd = cell_pidfd_open(st->pid);
+  if (pidfd < 0 && errno != ESRCH)
+    return cell_fail_errno(err, "open a pidfd of the container process");
   if (pidfd < 0 || !cell_proc_alive(st->pid, st->start_time))
     return 0;
   struct pollfd p = {pidfd, POLLIN, 0};
@@ -588,9 +594,14 @@ static void run_poststop(int dirfd, const struct cell_state *st) {
 /* Whatever is left in the cgroup (processes outside the pid namespace,
  * or all of them without one) goes with it. */
 static int destroy_cgroup(const struct cell_state *st, cell_error **err) {
-  struct cgroup *cg = container_cgroup(st);
-  if (cg == NULL)
+  if (st->cgroup_path == NULL)
     return 0;
+  /* Not container_cgroup(), which takes any failure for "no cgroup": the
+   * state must stay until the cgroup is really gone, or nothing would
+   * remember it. */
+  struct cgroup *cg = NULL;
+  if (cgroup_open(st->cgroup_path, &cg, err) < 0)
+    return cell_error_wrap(err, "cgroup of `%s`", st->id);
   int r = cgroup_destroy(cg, err);
   cgroup_free(cg);
   return r;

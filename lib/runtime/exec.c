@@ -191,6 +191,8 @@ static int prepare(struct execution *x, cell_error **err) {
   if (s == CELL_STATUS_PAUSED)
     return cell_fail(err, 0, "cannot exec in a paused container");
   x->pidfd = cell_pidfd_open(x->st->pid);
+  if (x->pidfd < 0 && errno != ESRCH)
+    return cell_fail_errno(err, "open a pidfd of the container process");
   if (x->pidfd < 0 || !cell_proc_alive(x->st->pid, x->st->start_time))
     return cell_fail(err, 0, "cannot exec in a stopped container");
   x->spec = container_stored_spec(dirfd);
