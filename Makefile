@@ -30,12 +30,12 @@ PROGRAMS := $(BUILD)/cell $(BUILD)/celld $(BUILD)/cellctl
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats tests use (tests/helpers).
-TEST_HELPERS := $(BUILD)/tests/recvtty
+TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so
 
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod \
-             bsdutils podman containerd
+             bsdutils podman containerd python3
 
 .PHONY: all deps check lint unit bats asan install uninstall clean demo rootfs help bench
 
@@ -46,10 +46,12 @@ help:
 	@echo "make deps       apt-get install what the build and tests need"
 	@echo "make check      layer check + unit tests + bats end-to-end tests"
 	@echo "make lint       check that lib/'s includes follow its layers"
+	@echo "make fault      fail each fallible call of cell's commands in turn"
 	@echo "make asan       build and run every test under ASan + UBSan"
 	@echo "make demo       build a busybox rootfs and run a demo container"
 	@echo "make install    install into \$$DESTDIR\$$PREFIX"
 	@echo "make bench      cell against crun and runc, celld's cost per instance (figures)"
+	@echo "make soak       1000 instance lifecycles with celld killed -9 in 50; checks for leaks"
 
 deps:
 	apt-get update
@@ -81,6 +83,10 @@ $(PROGRAMS): $(BUILD)/%: $$(call CMD_OBJ,%) $(LIBCELL)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBCELL) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -iquote tests/unit -o $@ $< $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
 
+# Preloaded into cell by tests/bats/fault.bats; never sanitized itself.
+$(BUILD)/tests/fault-inject.so: tests/fault/fault-inject.c | $(BUILD)/tests
+	$(CC) -O1 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
 $(BUILD)/tests/recvtty: tests/helpers/recvtty.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_FLAGS)
 
@@ -99,7 +105,12 @@ lint:
 	tests/lint/check-includes
 	bats tests/lint
 
-check: all lint unit bats
+# Every fallible call of cell's commands failed in turn (tests/fault).
+.PHONY: fault
+fault: $(PROGRAMS) $(TEST_HELPERS)
+	CELL=$(abspath $(BUILD)/cell) CELL_TEST_HELPERS=$(abspath $(BUILD)/tests) bats --timing tests/fault
+
+check: all lint unit bats fault
 
 # The cgroup tests once more, in a VM whose kernel has cgroup v2 only
 # (tests/bats/cgroupv2.sh).  Fails when there is no VM tool.
@@ -110,7 +121,7 @@ check-cgroupv2: all $(BUILD)/tests/test-cgroup
 
 asan:
 	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  CFLAGS="-O1 -g" check
+	  CFLAGS="-O1 -g" all lint unit bats
 
 # Figures, not tests: cell against crun and runc on one bundle, and what an
 # instance costs celld (needs root).
@@ -120,6 +131,12 @@ bench: all rootfs $(BUILD)/timeit
 
 $(BUILD)/timeit: tests/bench/timeit.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+# Not in make check: 1000 cycles of an instance's life through celld, with
+# celld killed -9 in 50 of them; nothing may be left (needs root).
+.PHONY: soak
+soak: all rootfs
+	tests/soak/soak.sh $(BUILD)
 
 rootfs: $(BUILD)/rootfs/bin/busybox
 $(BUILD)/rootfs/bin/busybox:

@@ -1,0 +1,147 @@
+# shellcheck shell=bash disable=SC2016
+# Fault injection in celld: each fallible call celld makes (and the
+# runtime in it, and the processes it forks) while it creates, starts,
+# stops and destroys an instance with a network is failed in turn with
+# EIO (tests/fault/fault-inject.c).  After each: the client got one clear
+# line, celld still serves, a destroy -f clears what is left, nothing
+# leaked (mounts, processes of the pool, cgroups, veths, celld's fds), and
+# the whole life of an instance works again.
+
+bats_require_minimum_version 1.5.0
+
+# Every call of a whole life, one by one, takes minutes.
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-1200}
+load ../bats/celld-helpers
+POOL_START=29000000
+POOL_COUNT=$((65536 * 8))
+SHIM=${CELL_TEST_HELPERS:-$REPO/build/tests}/fault-inject.so
+
+setup_file() {
+  [ "$(id -u)" = 0 ] || skip "celld tests need root"
+  [ -f "$SHIM" ] || skip "no $SHIM"
+  export NETNS=cellfault-$$ CGPARENT=/cell-test-fault-$$ BR=ctf$$
+  export FAULT_STATE=$BATS_FILE_TMPDIR/fault-state
+  head -c 4096 /dev/zero >"$FAULT_STATE"
+  celld_files
+  ip netns add "$NETNS"
+  cat >"$D/celld.conf" <<EOF
+pool_start = $POOL_START
+pool_count = $POOL_COUNT
+stop_timeout = 2
+cgroup_parent = $CGPARENT
+network.f.bridge = $BR
+network.f.subnet4 = 10.97.1.0/24
+network.f.subnet6 = none
+EOF
+  export CELLD_PREFIX="nsenter --net=/run/netns/$NETNS env LD_PRELOAD=$SHIM CELL_FAULT_STATE=$FAULT_STATE CELL_FAULT_AT=file ASAN_OPTIONS=verify_asan_link_order=0"
+  start_daemon
+}
+
+teardown_file() {
+  [ -n "$D" ] || return 0
+  set_fault 0
+  destroy_all
+  kill "$(cat "$D/celld.pid")" 2>/dev/null || true
+  sleep 0.2
+  ip netns del "$NETNS" 2>/dev/null || true
+  celld_leaks
+}
+
+# set_fault N: from now on, fail celld's Nth counted call (0: none), the
+# count starting over.
+set_fault() {
+  python3 - "$FAULT_STATE" "$1" <<'EOF'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.write(struct.pack("qq", 0, 0) + bytes(256))
+    f.seek(272)
+    f.write(struct.pack("q", int(sys.argv[2])))
+EOF
+}
+
+fault_calls() {
+  od -An -t d8 -N 8 "$FAULT_STATE" | tr -d ' '
+}
+fault_site() {
+  dd if="$FAULT_STATE" bs=1 skip=16 count=256 2>/dev/null | tr -d '\0'
+}
+
+celld_fds() {
+  ls "/proc/$(cat "$D/celld.pid")/fd" | wc -l
+}
+
+# The life of instance w, stopping at the first refusal; its output (one
+# line from cellctl when something fails) in $LIFE_OUT.
+life() {
+  {
+    ctl create w --template "$TEMPLATE" --memory 64M --net f &&
+      ctl start w &&
+      ctl stop w --timeout 2 &&
+      ctl destroy w
+  } >"$LIFE_OUT" 2>&1 </dev/null
+}
+
+# What celld left of w after a failure, once destroy -f has run.
+leftovers() {
+  grep " $STATE/" /proc/self/mountinfo | awk '{print "mount " $5}'
+  pool_pids | sed 's/^/process /'
+  find /sys/fs/cgroup/*"$CGPARENT" -mindepth 1 -type d 2>/dev/null | sed 's/^/cgroup /'
+  nsenter --net="/run/netns/$NETNS" ip -o link show master "$BR" 2>/dev/null |
+    awk -F': ' '{print "veth " $2}'
+}
+
+@test "fault injection in celld: every failure point of an instance's life fails cleanly and leaves nothing" {
+  LIFE_OUT=$BATS_TEST_TMPDIR/life
+  # The baseline: one whole life, counted.
+  life
+  set_fault 0
+  life
+  total=$(fault_calls)
+  fds=$(celld_fds)
+  [ "$total" -gt 50 ]
+  # As in fault.bats: no tracing of the loop by bats.
+  trap - DEBUG
+  set +o functrace
+  failed=0 sites=$BATS_TEST_TMPDIR/sites
+  : >"$sites"
+  for ((n = 1; n <= total; n++)); do
+    set_fault "$n"
+    rc=0
+    life || rc=$?
+    site=$(fault_site)
+    set_fault 0
+    [ -z "$site" ] || echo "$site" >>"$sites"
+    if ! ctl list >/dev/null; then
+      echo "call $n ($site): celld no longer serves" >&2
+      return 1
+    fi
+    if [ "$rc" -ne 0 ]; then
+      failed=$((failed + 1))
+      if [ "$(wc -l <"$LIFE_OUT")" -ne 1 ] || ! grep -q '^cellctl: ' "$LIFE_OUT"; then
+        echo "call $n ($site): not one clear line: $(cat "$LIFE_OUT")" >&2
+        return 1
+      fi
+    fi
+    if ! ctl destroy w -f >/dev/null 2>&1 && ctl show w >/dev/null 2>&1; then
+      echo "call $n ($site): destroy -f cannot remove what is left" >&2
+      return 1
+    fi
+    left=$(leftovers)
+    if [ -n "$left" ]; then
+      sleep 1
+      left=$(leftovers)
+    fi
+    if [ -n "$left" ]; then
+      echo "call $n ($site): left behind: $left" >&2
+      return 1
+    fi
+    if [ "$(celld_fds)" -gt "$fds" ]; then
+      echo "call $n ($site): celld holds $(celld_fds) fds, $fds before" >&2
+      return 1
+    fi
+  done
+  set -o functrace
+  # And the life of an instance works as before.
+  life
+  echo "# celld: $total calls of create, start, stop and destroy failed one at a time: $failed made the life fail cleanly, the rest were survived; $(sort -u "$sites" | wc -l) distinct call sites" >&3
+}
