@@ -36,8 +36,11 @@ TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod \
              bsdutils podman containerd python3
+# The fuzzers (make fuzz): clang and its libFuzzer runtime.
+DEB_FUZZ  := clang libclang-rt-14-dev
 
-.PHONY: all deps check lint unit bats asan install uninstall clean demo rootfs help bench
+.PHONY: all deps check lint unit bats asan install uninstall clean demo rootfs help bench \
+        fuzz fuzz-ci fuzz-build
 
 all: $(PROGRAMS) $(LIBCELL)
 
@@ -48,6 +51,8 @@ help:
 	@echo "make lint       check that lib/'s includes follow its layers"
 	@echo "make fault      fail each fallible call of cell's commands in turn"
 	@echo "make asan       build and run every test under ASan + UBSan"
+	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (300) under ASan + UBSan"
+	@echo "make fuzz-ci    the same, 60 s each: fails on a crash, leak or timeout"
 	@echo "make demo       build a busybox rootfs and run a demo container"
 	@echo "make install    install into \$$DESTDIR\$$PREFIX"
 	@echo "make bench      cell against crun and runc, celld's cost per instance (figures)"
@@ -55,7 +60,7 @@ help:
 
 deps:
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_BUILD) $(DEB_TEST)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)
 
 $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -123,6 +128,32 @@ asan:
 	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  CFLAGS="-O1 -g" all lint unit bats
 
+# libFuzzer targets (tests/fuzz/fuzz-*.c): libcell built again with clang in
+# build-fuzz, instrumented for the fuzzer, ASan and UBSan.  New inputs go to
+# build-fuzz/corpus, crashes to build-fuzz/artifacts; tests/fuzz/corpus holds
+# the seeds (tests/fuzz/run).
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_CI_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+fuzz-build:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="-O1 -g" \
+	  SAN_FLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	  $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/fuzz-%)
+
+$(BUILD)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard tests/fuzz/*.h) $(LIBCELL)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CELL_CFLAGS) -iquote tests/fuzz -fsanitize=fuzzer $(FUZZ_SAN) \
+	  -o $@ $< $(LIBCELL) $(LDLIBS)
+
+fuzz: fuzz-build
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
+
 # Figures, not tests: cell against crun and runc on one bundle, and what an
 # instance costs celld (needs root).
 bench: all rootfs $(BUILD)/timeit
@@ -162,4 +193,4 @@ uninstall:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -88,10 +88,10 @@ static const struct op *find_op(const char *name) {
 
 /* An unknown op is refused as any op would be, before it is called
  * unknown: a stranger learns nothing of the API. */
-static bool may_call(const struct conn *c, const struct op *op) {
+static bool may_call(const struct request_peer *peer, const struct op *op) {
   if (op && op->access == ACCESS_ROOT)
-    return c->root;
-  return c->root || c->member;
+    return peer->root;
+  return peer->root || peer->member;
 }
 
 static int check_version(const struct json_value *v, cell_error **err) {
@@ -106,79 +106,95 @@ static int check_version(const struct json_value *v, cell_error **err) {
   return 0;
 }
 
-/* The instance `name` names, when the peer may see it. */
-static int lookup(struct daemon *d, struct conn *c, const char *name,
-                  struct instance **out, enum api_code *code, cell_error **err) {
+/* A refusal: its code, and the message in *err. */
+static int refuse(enum api_code *code, enum api_code c, cell_error **err,
+                  const char *msg) {
+  *code = c;
+  return cell_fail(err, 0, "%s", msg);
+}
+
+/* The checks of a parsed request, in the order the API promises: the
+ * version, the op's name, the peer's rights (before the op is known to
+ * exist), a running exec, the op, its fields, the instance's name. */
+static int check_request(const struct json_value *v,
+                         const struct request_peer *peer, const struct op **out,
+                         enum api_code *code, cell_error **err) {
   *code = API_INVALID_REQUEST;
-  if (!name)
-    return cell_fail(err, 0, "field `name`: required");
-  if (instance_check_name(name, err) < 0)
+  if (check_version(v, err) < 0)
     return -1;
-  struct instance *in = daemon_find_instance(d, name);
-  if (!in || !conn_may_see(c, in)) {
-    *code = API_NOT_FOUND;
-    return cell_fail(err, 0, "instance `%s` does not exist", name);
+  const char *name = request_str(v, "op");
+  if (!name)
+    return cell_fail(err, 0, "field `op`: required, a string");
+  const struct op *op = find_op(name);
+  if (!may_call(peer, op))
+    return refuse(code, API_PERMISSION_DENIED, err,
+                  op && op->denied ? op->denied
+                                   : "permission denied: not root and not a "
+                                     "member of the celld group");
+  if (peer->exec_running && !(op && op->during_exec))
+    return refuse(code, API_WRONG_STATE, err,
+                  "an exec runs on this connection: only `signal` until it "
+                  "exits");
+  if (!op) {
+    *code = API_UNKNOWN_OP;
+    return cell_fail(err, 0, "op `%s`: unknown", name);
   }
+  if (request_check_fields(v, op->fields, err) < 0)
+    return -1;
+  if (op->needs_instance) {
+    const char *iname = request_str(v, "name");
+    if (!iname)
+      return cell_fail(err, 0, "field `name`: required");
+    if (instance_check_name(iname, err) < 0)
+      return -1;
+  }
+  *out = op;
+  return 0;
+}
+
+int ops_check_request(const char *line, size_t len,
+                      const struct request_peer *peer, struct json_value **req,
+                      const struct op **op, enum api_code *code,
+                      cell_error **err) {
+  *code = API_INVALID_REQUEST;
+  cleanup_json struct json_value *v = NULL;
+  if (json_parse(line, len, &v, err) < 0)
+    return cell_error_wrap(err, "malformed request");
+  if (v->type != JSON_OBJECT)
+    return cell_fail(err, 0, "malformed request: not a JSON object");
+  if (check_request(v, peer, op, code, err) < 0)
+    return -1;
+  *req = steal_pointer(&v);
+  return 0;
+}
+
+/* The instance the checked request names, when the peer may see it. */
+static int lookup(struct daemon *d, struct conn *c, const char *name,
+                  struct instance **out, cell_error **err) {
+  struct instance *in = daemon_find_instance(d, name);
+  if (!in || !conn_may_see(c, in))
+    return cell_fail(err, 0, "instance `%s` does not exist", name);
   *out = in;
   return 0;
 }
 
-static void dispatch(struct daemon *d, struct conn *c, const struct json_value *v) {
-  cell_error *err = NULL;
-  if (check_version(v, &err) < 0) {
-    conn_fail(d, c, API_INVALID_REQUEST, &err);
-    return;
-  }
-  const char *name = request_str(v, "op");
-  if (!name) {
-    conn_error(d, c, API_INVALID_REQUEST, "field `op`: required, a string");
-    return;
-  }
-  const struct op *op = find_op(name);
-  if (!may_call(c, op)) {
-    conn_error(d, c, API_PERMISSION_DENIED,
-               op && op->denied ? op->denied
-                                : "permission denied: not root and not a "
-                                  "member of the celld group");
-    return;
-  }
-  if (c->exec_pidfd >= 0 && !(op && op->during_exec)) {
-    conn_error(d, c, API_WRONG_STATE,
-               "an exec runs on this connection: only `signal` until it exits");
-    return;
-  }
-  if (!op) {
-    cleanup_free char *msg = xasprintf("op `%s`: unknown", name);
-    conn_error(d, c, API_UNKNOWN_OP, msg);
-    return;
-  }
-  if (request_check_fields(v, op->fields, &err) < 0) {
-    conn_fail(d, c, API_INVALID_REQUEST, &err);
-    return;
-  }
-  struct instance *in = NULL;
+void ops_handle_line(struct daemon *d, struct conn *c, const char *line,
+                     size_t len) {
+  const struct request_peer peer = {
+      .root = c->root, .member = c->member, .exec_running = c->exec_pidfd >= 0};
+  cleanup_json struct json_value *v = NULL;
+  const struct op *op = NULL;
   enum api_code code;
-  if (op->needs_instance &&
-      lookup(d, c, request_str(v, "name"), &in, &code, &err) < 0) {
+  cell_error *err = NULL;
+  if (ops_check_request(line, len, &peer, &v, &op, &code, &err) < 0) {
     conn_fail(d, c, code, &err);
     return;
   }
+  struct instance *in = NULL;
+  if (op->needs_instance &&
+      lookup(d, c, request_str(v, "name"), &in, &err) < 0) {
+    conn_fail(d, c, API_NOT_FOUND, &err);
+    return;
+  }
   op->run(d, c, in, v);
-}
-
-void ops_handle_line(struct daemon *d, struct conn *c, const char *line,
-                     size_t len) {
-  cleanup_json struct json_value *v = NULL;
-  cell_error *err = NULL;
-  if (json_parse(line, len, &v, &err) < 0) {
-    cleanup_free char *msg = xasprintf("malformed request: %s", err->msg);
-    cell_error_free(&err);
-    conn_error(d, c, API_INVALID_REQUEST, msg);
-    return;
-  }
-  if (v->type != JSON_OBJECT) {
-    conn_error(d, c, API_INVALID_REQUEST, "malformed request: not a JSON object");
-    return;
-  }
-  dispatch(d, c, v);
 }

@@ -1,9 +1,11 @@
-/* celld's request checks (lib/daemon/daemon-request.c) and the names of
- * its error codes (daemon-conn.c): what clients rely on. */
+/* celld's request checks (lib/daemon/daemon-request.c, the whole line in
+ * daemon-ops.c) and the names of its error codes (daemon-conn.c): what
+ * clients rely on. */
 #include <stdlib.h>
 
 #include "base/json.h"
 #include "daemon/daemon-conn.h"
+#include "daemon/daemon-ops.h"
 #include "daemon/daemon-request.h"
 #include "unit.h"
 
@@ -72,11 +74,78 @@ TEST(code_names) {
   CHECK_STR(api_code_name((enum api_code)99), "failed");
 }
 
+static const struct request_peer root = {.root = true};
+static const struct request_peer member = {.member = true};
+static const struct request_peer stranger = {0};
+static const struct request_peer member_in_exec = {.member = true,
+                                                   .exec_running = true};
+
+/* "code: message" of ops_check_request on text; "ok" when it passes. */
+static char *check_line(const char *text, const struct request_peer *peer) {
+  static char msg[512];
+  cell_error *err = NULL;
+  cleanup_json struct json_value *v = NULL;
+  const struct op *op = NULL;
+  enum api_code code = API_FAILED;
+  if (ops_check_request(text, strlen(text), peer, &v, &op, &code, &err) < 0)
+    snprintf(msg, sizeof(msg), "%s: %s", api_code_name(code), err->msg);
+  else
+    snprintf(msg, sizeof(msg), "%s", v && op ? "ok" : "no request");
+  cell_error_free(&err);
+  return msg;
+}
+
+TEST(line_passes) {
+  CHECK_STR(check_line("{\"version\":1,\"op\":\"list\"}", &member), "ok");
+  CHECK_STR(check_line("{\"version\":1,\"op\":\"start\",\"name\":\"web-1\"}",
+                       &root), "ok");
+  CHECK_STR(check_line("{\"version\":1,\"op\":\"signal\",\"signal\":2}",
+                       &member_in_exec), "ok");
+}
+
+TEST(line_malformed) {
+  CHECK_CONTAINS(check_line("{\"version\":1,", &root),
+                 "invalid-request: malformed request: line 1");
+  CHECK_STR(check_line("[1]", &root),
+            "invalid-request: malformed request: not a JSON object");
+  CHECK_STR(check_line("{\"op\":\"list\"}", &root),
+            "invalid-request: field `version`: required, an integer");
+  CHECK_CONTAINS(check_line("{\"version\":2,\"op\":\"list\"}", &root),
+                 "invalid-request: version 2: not supported");
+  CHECK_STR(check_line("{\"version\":1,\"op\":7}", &root),
+            "invalid-request: field `op`: required, a string");
+}
+
+/* A stranger is refused before the op is known to exist or its fields are
+ * read: the refusal tells nothing of the API. */
+TEST(line_refusal_order) {
+  CHECK_CONTAINS(check_line("{\"version\":1,\"op\":\"nope\",\"x\":1}",
+                            &stranger),
+                 "permission-denied: permission denied");
+  CHECK_CONTAINS(check_line("{\"version\":1,\"op\":\"create\"}", &stranger),
+                 "permission-denied: permission denied: only root");
+  CHECK_CONTAINS(check_line("{\"version\":1,\"op\":\"show\"}",
+                            &member_in_exec),
+                 "wrong-state: an exec runs");
+  CHECK_STR(check_line("{\"version\":1,\"op\":\"nope\"}", &member),
+            "unknown-op: op `nope`: unknown");
+  CHECK_STR(check_line("{\"version\":1,\"op\":\"list\",\"name\":\"a\"}", &root),
+            "invalid-request: unknown field `name`");
+  CHECK_STR(check_line("{\"version\":1,\"op\":\"show\"}", &root),
+            "invalid-request: field `name`: required");
+  CHECK_CONTAINS(check_line("{\"version\":1,\"op\":\"show\",\"name\":\"../x\"}",
+                            &root),
+                 "invalid-request: name `../x`: must start with");
+}
+
 int main(void) {
   RUN(known_fields_pass);
   RUN(unknown_field_is_named);
   RUN(wrong_type_is_named);
   RUN(limits);
   RUN(code_names);
+  RUN(line_passes);
+  RUN(line_malformed);
+  RUN(line_refusal_order);
   UNIT_DONE();
 }
