@@ -37,7 +37,7 @@ TEST_HELPERS := $(BUILD)/tests/recvtty
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
              libnftables-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod \
-             bsdutils podman containerd nftables
+             bsdutils podman containerd nftables python3
 
 .PHONY: all deps check lint unit bats asan install uninstall clean demo rootfs help bench
 
