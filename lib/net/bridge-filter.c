@@ -57,17 +57,24 @@ static void ip6_hex(const struct net_ip *ip, char buf[35]) {
     p += sprintf(p, "%02x", ip->bytes[i]);
 }
 
-/* The table with its map and its prerouting chain, whose one rule is
- * re-made (flush, add) so that running this again never doubles it. */
+/* The table with its map and its two base chains, whose one rule each is
+ * re-made (flush, add) so that running this again never doubles it.
+ * Prerouting sees every frame a port sends before the bridge learns its
+ * source MAC; input also sees the frames for the bridge's own link-local
+ * groups (01:80:c2:00:00:0X), which skip prerouting but are learnt from. */
 static void table_commands(FILE *f, const char *t) {
   fprintf(f,
-          "add table bridge %s\n"
-          "add map bridge %s ports { type ifname : verdict; }\n"
-          "add chain bridge %s prerouting { type filter hook prerouting "
-          "priority -200; policy accept; }\n"
-          "flush chain bridge %s prerouting\n"
-          "add rule bridge %s prerouting iifname vmap @ports\n",
-          t, t, t, t, t);
+          "add table bridge %1$s\n"
+          "add map bridge %1$s ports { type ifname : verdict; }\n",
+          t);
+  const char *hooks[] = {"prerouting", "input"};
+  for (size_t i = 0; i < 2; i++)
+    fprintf(f,
+            "add chain bridge %1$s %2$s { type filter hook %2$s priority -200; "
+            "policy accept; }\n"
+            "flush chain bridge %1$s %2$s\n"
+            "add rule bridge %1$s %2$s iifname vmap @ports\n",
+            t, hooks[i]);
 }
 
 /* No anonymous set (`{ a, b }`) in a port's rules: nftables reads every

@@ -2,9 +2,9 @@
  * (libnftables: the only file of libcell that knows it).
  *
  * Each filtered bridge has a table `bridge cell-BRIDGE` of its own (so that
- * two programs never share one): a `prerouting` chain that sends each
- * filtered port's frames, through the verdict map `ports` keyed by the
- * port's name (iifname), to a chain `port-PORT` of that port alone.  That
+ * two programs never share one): a `prerouting` and an `input` chain that
+ * send each filtered port's frames, through the verdict map `ports` keyed
+ * by the port's name (iifname), to a chain `port-PORT` of that port alone.  That
  * chain lets through only the frames whose source MAC is the port's, ARP
  * that claims the port's own IPv4 address and MAC, IPv4 from that address,
  * IPv6 from the port's addresses (its MAC's EUI-64 link-local address
@@ -13,7 +13,10 @@
  * router advertisements, redirects) is dropped.  Prerouting sees a frame
  * before the bridge learns its source MAC and before it goes to the host
  * or to another port, so a dropped frame poisons neither the bridge's
- * forwarding table nor anyone's neighbour table.
+ * forwarding table nor anyone's neighbour table; input sees the frames to
+ * the bridge's link-local groups, which skip prerouting.  (LLDP frames,
+ * 01:80:c2:00:00:0e, pass no hook at all: the bridge's no_linklocal_learn
+ * option is what keeps them from being learnt.)
  *
  * Each call is one nftables transaction: it completes or changes nothing.
  * Errors carry libnftables' message: "filter port `cv1` of bridge `br0`

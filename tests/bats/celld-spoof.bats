@@ -127,6 +127,8 @@ elif kind == 'arp-reply':  # SRC_MAC CLAIMED_IP DST_MAC DST_IP
     frame = arp(a[0], 2, a[0], a[1], a[2], a[3], dst=a[2])
 elif kind == 'echo4':    # SRC_MAC SRC_IP DST_MAC DST_IP
     frame = echo4(a[0], a[2], a[1], a[3])
+elif kind == 'link-local':  # SRC_MAC GROUP: to a group the bridge keeps
+    frame = mac(a[1]) + mac(a[0]) + b'\x88\x8e' + bytes(46)
 elif kind == 'advert':   # SRC_MAC SRC_IP6 TARGET_IP6 TARGET_MAC
     frame = advert(a[0], a[1], a[2], a[3])
 else:
@@ -255,6 +257,15 @@ EOF
   [ "$(snmp b Icmp InEchos)" -ge $((b0 + 2)) ]
   run -0 host bridge fdb show br "$BR"
   [[ "$output" == *"$B_MAC dev $veth_b "* ]]
+}
+
+@test "frames with another instance's MAC to a link-local group (802.1X) do not move its MAC to the spoofer's port" {
+  veth_a=$(field a '.networks[0].host_veth')
+  # 01:80:c2:00:00:03: the bridge takes it for itself, through the input
+  # hook but not prerouting, and learns its source.
+  spoof a link-local "$B_MAC" 01:80:c2:00:00:03
+  run -0 host bridge fdb show br "$BR"
+  [[ "$output" != *"$B_MAC dev $veth_a "* ]]
 }
 
 @test "an IPv6 neighbour advertisement for another instance's address, or with another MAC, is dropped" {
