@@ -25,12 +25,10 @@ static bool name_ok(const char *s) {
 }
 
 static int check_names(const char *bridge, const char *port, cell_error **err) {
-  if (!name_ok(bridge))
-    return cell_fail(err, EINVAL, "bridge `%s`: only a name of letters, digits, "
-                     "`.`, `_` and `-` can be filtered", bridge);
-  if (port && !name_ok(port))
-    return cell_fail(err, EINVAL, "port `%s`: only a name of letters, digits, "
-                     "`.`, `_` and `-` can be filtered", port);
+  const char *bad = !name_ok(bridge) ? bridge : port && !name_ok(port) ? port : NULL;
+  if (bad)
+    return cell_fail(err, 0, "`%s`: nftables takes only names of letters, "
+                     "digits, `.`, `_` and `-`", bad);
   return 0;
 }
 
