@@ -2,7 +2,9 @@
  * in its record (so they survive celld and are never handed out twice);
  * its veth pairs are made at every start, between the runtime's create
  * (the network namespace exists) and start (the init runs); they go when
- * the instance exits and at destroy, with the bridge when nothing uses it. */
+ * the instance exits and at destroy, with the bridge when nothing uses it.
+ * Each port is filtered (net/bridge-filter) so that an instance can claim
+ * only its own MAC and addresses on the bridge. */
 #include "daemon/daemon-net.h"
 
 #include <arpa/inet.h>
