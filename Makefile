@@ -5,7 +5,7 @@ DESTDIR ?=
 BUILD   ?= build
 
 CC      ?= gcc
-PKGS    := yajl libcap libseccomp libmnl
+PKGS    := yajl libcap libseccomp libmnl libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -15,9 +15,10 @@ CFLAGS  ?= -O2 -g
 CELL_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
            -fno-strict-aliasing -D_GNU_SOURCE $(PKG_CFLAGS) -iquote lib -MMD -MP
 # yajl, libcap and libseccomp are linked statically (Debian ships the .a
-# files): no dynamic loading of them at every container start.  libmnl has
-# no static archive; --as-needed drops it from programs that do not use it.
-LDLIBS  += -Wl,--as-needed -Wl,-Bstatic -lyajl_s -lcap -lseccomp -Wl,-Bdynamic -lmnl
+# files): no dynamic loading of them at every container start.  libmnl and
+# libnftables have no static archive; --as-needed drops them from programs
+# that do not use them (only celld filters bridge ports).
+LDLIBS  += -Wl,--as-needed -Wl,-Bstatic -lyajl_s -lcap -lseccomp -Wl,-Bdynamic -lmnl -lnftables
 SAN_FLAGS ?=
 
 # libcell: one folder per layer (docs/architecture.md).
@@ -33,9 +34,10 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so
 
 # Debian packages the build and the tests need (make deps).
-DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev
+DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
+             libnftables-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod \
-             bsdutils podman containerd python3
+             bsdutils podman containerd nftables python3
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.
 DEB_FUZZ  := clang libclang-rt-14-dev
 

@@ -23,7 +23,7 @@ static void add_default_network(struct daemon_config *c) {
   cell_error *ignored = NULL;
   *n = (struct daemon_network){.name = xstrdup(DAEMON_DEFAULT_NETWORK),
                                .bridge = xstrdup("cell0"),
-                               .has4 = true, .has6 = true};
+                               .has4 = true, .has6 = true, .filter = true};
   net_subnet_parse("10.210.0.0/16", &n->subnet4, &ignored);
   net_subnet_parse("fd00:ce11::/64", &n->subnet6, &ignored);
 }
@@ -336,6 +336,8 @@ static const struct config_key network_keys[] = {
      .min = 68, .max = 65535},
     {.name = "keep_bridge", .parse = parse_bool, .offset = NETWORK(keep_bridge),
      .no = "no", .yes = "yes"},
+    {.name = "filter", .parse = parse_bool, .offset = NETWORK(filter),
+     .no = "no", .yes = "yes"},
 };
 
 const char *daemon_config_key(size_t i) {
@@ -367,7 +369,7 @@ static struct daemon_network *network_named(struct daemon_config *c,
   if (n || c->n_networks == DAEMON_MAX_NETWORKS)
     return n;
   n = &c->networks[c->n_networks++];
-  *n = (struct daemon_network){.name = steal_pointer(&nname)};
+  *n = (struct daemon_network){.name = steal_pointer(&nname), .filter = true};
   return n;
 }
 

@@ -22,6 +22,7 @@ struct daemon_network {
   bool has4, has6;
   unsigned mtu;               /* 0: the kernel's default */
   bool keep_bridge;           /* the bridge stays when its last instance goes */
+  bool filter;                /* anti-spoofing on its ports; default yes */
 };
 
 #define DAEMON_DEFAULT_NETWORK "default"

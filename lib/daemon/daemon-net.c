@@ -2,7 +2,9 @@
  * in its record (so they survive celld and are never handed out twice);
  * its veth pairs are made at every start, between the runtime's create
  * (the network namespace exists) and start (the init runs); they go when
- * the instance exits and at destroy, with the bridge when nothing uses it. */
+ * the instance exits and at destroy, with the bridge when nothing uses it.
+ * Each port is filtered (net/bridge-filter) so that an instance can claim
+ * only its own MAC and addresses on the bridge. */
 #include "daemon/daemon-net.h"
 
 #include <arpa/inet.h>
@@ -17,6 +19,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "daemon/daemon-request.h"
+#include "net/bridge-filter.h"
 #include "net/network.h"
 
 static char *ip_string(const struct net_ip *ip) {
@@ -192,6 +195,32 @@ static void stable_mac(const char *host_veth, uint8_t mac[6]) {
     mac[i] = (uint8_t)(h >> (8 * (i - 1)));
 }
 
+/* What the instance's port on the bridge may claim: its MAC, its
+ * addresses.  Without the filter an instance's root (CAP_NET_RAW in its
+ * namespace) could take over another's address with a gratuitous ARP. */
+static int filter_port(const struct daemon_network *net,
+                       const struct instance_net *in, const uint8_t mac[6],
+                       const struct net_addr *addrs, size_t n_addrs,
+                       cell_error **err) {
+  struct bridge_port_identity id = {.port = in->host_veth};
+  memcpy(id.mac, mac, sizeof(id.mac));
+  for (size_t i = 0; i < n_addrs; i++) {
+    if (addrs[i].ip.family == AF_INET)
+      id.ipv4 = &addrs[i].ip;
+    else
+      id.ipv6 = &addrs[i].ip;
+  }
+  if (bridge_filter_port_add(net->bridge, &id, err) < 0) {
+    /* The way out, after what went wrong. */
+    char *msg = xasprintf("%s (without the filter: network.%s.filter = no "
+                          "in celld.conf)", (*err)->msg, net->name);
+    free((*err)->msg);
+    (*err)->msg = msg;
+    return -1;
+  }
+  return 0;
+}
+
 /* routed[0], routed[1]: an earlier interface has the IPv4, IPv6 default
  * route.  The first network of a family gets it (eth0 before eth1). */
 static int attach_one(int nsfd, const struct instance_net *in,
@@ -219,6 +248,9 @@ static int attach_one(int nsfd, const struct instance_net *in,
    * right when the instance restarts with its address. */
   uint8_t mac[6];
   stable_mac(in->host_veth, mac);
+  /* Before the port exists: its first frame is filtered already. */
+  if (net->filter && filter_port(net, in, mac, addrs, n_addrs, err) < 0)
+    return -1;
   return network_attach(nsfd, net->bridge, in->host_veth, in->ifname, mac, net->mtu,
                         addrs, n_addrs, gw_ips, n_routes, err);
 }
@@ -263,6 +295,11 @@ static void remove_bridge_if_unused(struct daemon *d,
     return;
   bool removed = false;
   cell_error *err = NULL;
+  /* No instance of ours on it: no port of ours to filter. */
+  if (net->filter && bridge_filter_remove(net->bridge, &err) < 0) {
+    log_warn("network `%s`: %s", net->name, err->msg);
+    cell_error_free(&err);
+  }
   if (network_bridge_remove_if_unused(net->bridge, &removed, &err) < 0) {
     log_warn("network `%s`: %s", net->name, err->msg);
     cell_error_free(&err);
@@ -281,6 +318,11 @@ void daemon_net_detach(struct daemon *d, const struct instance_record *r,
       cell_error_free(&err);
     }
     const struct daemon_network *net = daemon_config_network(d->cfg, r->nets[i].network);
+    if (net && net->filter &&
+        bridge_filter_port_remove(net->bridge, r->nets[i].host_veth, &err) < 0) {
+      log_warn("%s: %s", r->name, err->msg);
+      cell_error_free(&err);
+    }
     if (remove_bridges && net)
       remove_bridge_if_unused(d, net, r);
   }

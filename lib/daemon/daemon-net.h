@@ -1,6 +1,7 @@
 /* celld's networks (celld.conf `network.NAME.*`): an instance's addresses
- * chosen at create, its veth pairs made at each start and removed at its
- * exit, bridges made when needed and removed when unused.
+ * chosen at create, its veth pairs made at each start, each with a filter
+ * on its bridge port against spoofing, and removed at its exit, bridges
+ * made when needed and removed when unused.
  * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_NET_H
 #define CELL_DAEMON_NET_H
@@ -24,11 +25,13 @@ int daemon_net_plan(struct daemon *d, const struct json_value *networks,
  * made (it also runs when the start fails later). */
 int daemon_net_attach(struct daemon *d, const struct instance_record *r,
                       pid_t pid, cell_error **err);
-/* Remove the instance's veth pairs (gone ones are fine) and, when asked,
- * the bridges no other instance uses (unless kept by the config). */
+/* Remove the instance's veth pairs (gone ones are fine) and their port
+ * filters and, when asked, the bridges no other instance uses (unless
+ * kept by the config) with their filter tables. */
 void daemon_net_detach(struct daemon *d, const struct instance_record *r,
                        bool remove_bridges);
-/* At startup: the bridges of networks no instance is on. */
+/* At startup: the bridges and filter tables of networks no instance is
+ * on (what a crash left). */
 void daemon_net_sweep_bridges(struct daemon *d);
 
 #endif
