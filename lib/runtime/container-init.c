@@ -65,7 +65,7 @@ static int make_undumpable(cell_error **err) {
  * runtime learns its pid from the credentials of the HELLO message. */
 static int enter_late_namespaces(struct init_ctx *c, cell_error **err) {
   const struct init_args *a = c->a;
-  if (ns_unshare(a->ns, a->spec, err) < 0)
+  if (ns_unshare(a->ns, a->spec, a->procfs, err) < 0)
     return -1;
   if (!a->ns->fork_after_unshare)
     return 0;
@@ -169,7 +169,7 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
       return -1;
     c->created_state_json = m.payload;
   }
-  if (set_uts_names(s, err) < 0 || sysctl_apply(s, err) < 0)
+  if (set_uts_names(s, err) < 0 || sysctl_apply(s, a->procfs, err) < 0)
     return -1;
   if (rootfs_prepare(rc, err) < 0)
     return -1;

@@ -470,3 +470,33 @@ runtime_dir_fds() {
   [ "$(cat "$HOSTDIR/seen")" = from-the-bundle ]
   ! grep -qx passwd "$HOSTDIR/ls"
 }
+
+# --- writes to /proc --------------------------------------------------------
+
+# A container decides what is mounted at /proc in its own mount namespace.
+# A config that joins that namespace must not let it choose the file that
+# the runtime, as root of the host, writes its /proc knobs to.
+@test "a joined mount namespace whose /proc is a tmpfs does not get the runtime's timens_offsets write" {
+  requires_namespace time
+  requires_kernel_file /proc/self/timens_offsets
+  setup_bundle sh -c 'mount -t tmpfs tmpfs /proc && mkdir /proc/self &&
+    echo planted >/proc/self/timens_offsets && touch /host/ready && sleep 1000'
+  use_user_namespace
+  update_config '.process.capabilities |= with_entries(.value += ["CAP_SYS_ADMIN"])
+    | del(.linux.seccomp)'
+  cell_detached run -d "$CID-victim"
+  wait_for_file "$HOSTDIR/ready"
+  pid=$(container_pid "$CID-victim")
+  planted=/proc/$pid/root/proc/self/timens_offsets
+  [ "$(cat "$planted")" = planted ]
+
+  rm "$BUNDLE/config.json"
+  setup_bundle true
+  update_config '(.linux.namespaces[] | select(.type == "mount")) |= . + {path: $p}
+    | .linux.namespaces += [{type: "time"}]
+    | .linux.timeOffsets = {monotonic: {secs: 86400, nanosecs: 0}}' \
+    --arg p "/proc/$pid/ns/mnt"
+  run cell run "$CID-attacker"
+  echo "$output"
+  [ "$(cat "$planted")" = planted ]
+}
