@@ -93,6 +93,19 @@ static int become_root_in_userns(const struct init_args *a) {
 
 static bool has_hooks(const struct spec_hook_list *l) { return l->len > 0; }
 
+/* New or joined.  Without one the runtime's is shared (see oci/spec). */
+static bool has_mount_namespace(const struct spec *s) {
+  return spec_find_namespace(s, SPEC_NS_MOUNT) != NULL;
+}
+
+static int enter_rootfs(const struct rootfs_config *rc, cell_error **err) {
+  if (!has_mount_namespace(rc->spec))
+    return rootfs_chroot(rc, err);
+  if (rootfs_pivot(rc, err) < 0 || rootfs_finalize(rc, err) < 0)
+    return -1;
+  return 0;
+}
+
 static int run_runtime_hooks(struct init_ctx *c, cell_error **err) {
   const struct spec_hooks *h = &c->a->spec->hooks;
   if (!has_hooks(&h->prestart) && !has_hooks(&h->create_runtime))
@@ -171,7 +184,7 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
   }
   if (set_uts_names(s, err) < 0 || sysctl_apply(s, a->procfs, err) < 0)
     return -1;
-  if (rootfs_prepare(rc, err) < 0)
+  if (has_mount_namespace(s) && rootfs_prepare(rc, err) < 0)
     return -1;
   return run_runtime_hooks(c, err);
 }
@@ -220,7 +233,7 @@ void container_init(const struct init_args *a) {
   if (hooks_run(&s->hooks.create_container, "createContainer", c.state_json,
                 &err) < 0)
     fail(&c, err);
-  if (rootfs_pivot(&rc, &err) < 0 || rootfs_finalize(&rc, &err) < 0)
+  if (enter_rootfs(&rc, &err) < 0)
     fail(&c, err);
   rootfs_kernel_mounts_clear(&kernel_mounts);
   if (p->terminal) {

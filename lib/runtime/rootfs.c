@@ -828,6 +828,16 @@ int rootfs_pivot(const struct rootfs_config *cfg, cell_error **err) {
   return 0;
 }
 
+int rootfs_chroot(const struct rootfs_config *cfg, cell_error **err) {
+  if (chdir(cfg->rootfs) < 0)
+    return cell_fail_errno(err, "chdir to rootfs `%s`", cfg->rootfs);
+  if (chroot(".") < 0)
+    return cell_fail_errno(err, "chroot to rootfs `%s`", cfg->rootfs);
+  if (chdir("/") < 0)
+    return cell_fail_errno(err, "chdir `/`");
+  return 0;
+}
+
 /* ---- finalize --------------------------------------------------------------- */
 
 /* Open path if it exists: 1 with *fd set, 0 when missing, -1 on error. */
