@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "oci/hooks.h"
 #include "oci/state.h"
+#include "runtime/lsm.h"
 #include "runtime/personality.h"
 #include "runtime/process.h"
 #include "runtime/rootfs.h"
@@ -242,6 +243,10 @@ void container_init(const struct init_args *a) {
     close(a->console_fd);
   }
   if (process_chdir(p, &err) < 0 || process_find_executable(p, &exe, &err) < 0)
+    fail(&c, err);
+  /* Before no_new_privs, which would narrow the profiles we may ask for,
+   * and while the procfs root is still open. */
+  if (lsm_apply_on_exec(a->procfs, p, &err) < 0)
     fail(&c, err);
   /* What the runtime's process had open (celld: an fd or more per
    * instance) goes before process.rlimits apply: under a low

@@ -31,6 +31,7 @@
 #include "runtime/container-init.h"
 #include "runtime/container-open.h"
 #include "runtime/foreground.h"
+#include "runtime/lsm.h"
 #include "runtime/namespaces.h"
 #include "runtime/process.h"
 #include "runtime/rootfs.h"
@@ -201,6 +202,11 @@ static char *state_json_now(const struct creation *c, enum cell_status s) {
   return state_to_json(&c->st, s, false);
 }
 
+/* prestart, createRuntime and createContainer hooks read "creating": the
+ * spec's config.md says each "MUST be called as part of the create
+ * operation", and runtime.md's "created" is "the runtime has finished the
+ * create operation", which it has not while they run (runc says
+ * "creating" too).  startContainer hooks, part of start, read "created". */
 static int run_runtime_hooks(struct creation *c, cell_error **err) {
   cleanup_free char *json = state_json_now(c, CELL_STATUS_CREATING);
   if (hooks_run(&c->spec->hooks.prestart, "prestart", json, err) < 0 ||
@@ -353,6 +359,7 @@ static int create_container(struct creation *c, cell_error **err) {
   if (ns_plan_make(c->spec, &c->ns, err) < 0)
     return cell_error_wrap(err, "config.json");
   if (caps_plan_make(c->spec->process, &c->caps, err) < 0 ||
+      lsm_validate(c->spec->process, err) < 0 ||
       sysctl_validate(c->spec, err) < 0 ||
       network_check_devices(c->spec, err) < 0)
     return cell_error_wrap(err, "config.json");

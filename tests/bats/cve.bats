@@ -500,3 +500,30 @@ runtime_dir_fds() {
   echo "$output"
   [ "$(cat "$planted")" = planted ]
 }
+
+# --- LSM labels -------------------------------------------------------------
+
+# A profile the caller asked for that cannot be applied must not leave the
+# program unconfined without a word (runc refuses it too).
+@test "an apparmorProfile on a host without AppArmor is refused, never run unconfined" {
+  if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; then
+    skip "AppArmor is enabled on this host"
+  fi
+  setup_bundle touch /host/ran
+  update_config '.process.apparmorProfile = "cell-test-profile"'
+  run ! cell run "$CID"
+  expect_message "process.apparmorProfile: AppArmor is not enabled on this host"
+  [ ! -e "$HOSTDIR/ran" ]
+  run -1 cell state "$CID"
+}
+
+@test "a selinuxLabel on a host without SELinux is refused, never run unlabelled" {
+  if [ "$(stat -f -c %T /sys/fs/selinux 2>/dev/null)" = selinuxfs ]; then
+    skip "SELinux is enabled on this host"
+  fi
+  setup_bundle touch /host/ran
+  update_config '.process.selinuxLabel = "system_u:system_r:container_t:s0"'
+  run ! cell run "$CID"
+  expect_message "process.selinuxLabel: SELinux is not enabled on this host"
+  [ ! -e "$HOSTDIR/ran" ]
+}
