@@ -180,6 +180,32 @@ int procfs_open_thread_file(int procfs, const char *file, int flags,
   return procfs_open_beneath(procfs, path, flags, err);
 }
 
+int procfs_read_pid_file(int procfs, pid_t pid, const char *file, char **out,
+                         cell_error **err) {
+  cleanup_close int fd = procfs_open_pid_file(procfs, pid, file, O_RDONLY, err);
+  if (fd < 0)
+    return -1;
+  size_t cap = 4096, n = 0;
+  cleanup_free char *buf = xmalloc(cap + 1);
+  for (;;) {
+    if (n == cap) {
+      cap *= 2;
+      buf = xrealloc(buf, cap + 1);
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return cell_fail_errno(err, "read `/proc/%s`", file);
+    if (r == 0)
+      break;
+    n += (size_t)r;
+  }
+  buf[n] = '\0';
+  *out = steal_pointer(&buf);
+  return 0;
+}
+
 int procfs_write_pid_file(int procfs, pid_t pid, const char *file,
                           const char *data, size_t len, cell_error **err) {
   cleanup_close int fd = procfs_open_pid_file(procfs, pid, file, O_WRONLY, err);

@@ -45,6 +45,12 @@ int procfs_open_pid_file(int procfs, pid_t pid, const char *file, int flags,
 int procfs_open_thread_file(int procfs, const char *file, int flags,
                             cell_error **err);
 
+/* Read all of /proc/PID/file (PID may be PROCFS_SELF) into a
+ * NUL-terminated buffer: for files whose content decides what we do
+ * (mountinfo), which a /proc of someone else's could forge. */
+int procfs_read_pid_file(int procfs, pid_t pid, const char *file, char **out,
+                         cell_error **err);
+
 /* Write data to /proc/PID/file in one write(2) (the kernel parses each
  * write of a knob on its own).  Errors name the file as /proc/PID/file. */
 int procfs_write_pid_file(int procfs, pid_t pid, const char *file,

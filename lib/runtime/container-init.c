@@ -218,6 +218,7 @@ void container_init(const struct init_args *a) {
       .in_userns = a->ns->new_userns || a->ns->join_fds[SPEC_NS_USER] >= 0,
       .bind_fds = a->bind_fds,
       .kernel_mounts = &kernel_mounts,
+      .procfs = a->procfs,
   };
   cleanup_free char *exe = NULL;
 

@@ -34,6 +34,8 @@ struct rootfs_config {
   const int *bind_fds; /* per spec mount: a detached copy of a bind source,
                           or -1; NULL when there are none */
   struct rootfs_kernel_mounts *kernel_mounts; /* filled by rootfs_prepare */
+  int procfs;          /* verified procfs root (base/procfs.h): the /proc of
+                          a joined mount namespace is its owner's */
 };
 
 /* A bind mount's relative source names a path in the bundle, as in runc:

@@ -64,10 +64,21 @@ TEST(links_and_dotdot_are_refused) {
   cell_error_free(&err);
 }
 
+TEST(our_mountinfo_is_read_through_the_handle) {
+  cell_error *err = NULL;
+  cleanup_close int procfs = procfs_open_root(&err);
+  cleanup_free char *info = NULL;
+  CHECK(procfs_read_pid_file(procfs, PROCFS_SELF, "mountinfo", &info, &err) ==
+        0);
+  CHECK_CONTAINS(info ? info : "", " / / ");
+  cell_error_free(&err);
+}
+
 int main(void) {
   RUN(the_root_is_a_procfs_root);
   RUN(other_directories_are_no_procfs_root);
   RUN(self_is_opened_by_number);
   RUN(links_and_dotdot_are_refused);
+  RUN(our_mountinfo_is_read_through_the_handle);
   UNIT_DONE();
 }
