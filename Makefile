@@ -35,7 +35,7 @@ TEST_HELPERS := $(BUILD)/tests/recvtty
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod \
-             bsdutils podman containerd
+             bsdutils podman containerd apparmor
 
 .PHONY: all deps check lint unit bats asan install uninstall clean demo rootfs help bench
 
