@@ -26,6 +26,7 @@
 #include "runtime/foreground.h"
 #include "runtime/lsm.h"
 #include "runtime/process.h"
+#include "runtime/rootfs.h"
 #include "runtime/seccomp.h"
 #include "runtime/selfexe.h"
 #include "runtime/terminal.h"
@@ -278,6 +279,14 @@ __attribute__((noreturn)) static void child(struct execution *x) {
       cell_fail_errno(&err, "become root in the user namespace");
       child_fail(x, err);
     }
+  }
+  /* A container without a mount namespace of its own shares ours, and
+   * its process was chrooted into the rootfs: so is this one, or it would
+   * run in the host's /. */
+  if (!spec_find_namespace(x->spec, SPEC_NS_MOUNT)) {
+    struct rootfs_config shared = {.spec = x->spec, .rootfs = x->st->rootfs};
+    if (rootfs_chroot(&shared, &err) < 0)
+      child_fail(x, err);
   }
   if (p->terminal) {
     if (terminal_setup(x->console_fd, p, false, &err) < 0)

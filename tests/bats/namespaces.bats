@@ -142,6 +142,10 @@ load helpers
   pid=$(container_pid "$CID")
   [ "$(ns_of "$pid" mnt)" = "$(ns_of $$ mnt)" ]
   [ "$(readlink "/proc/$pid/root")" = "$(readlink -f "$TEST_ROOTFS")" ]
+  # exec joins no mount namespace there: it must still land in the rootfs,
+  # not in the host's /.
+  run -0 cell exec "$CID" ls -a /
+  grep -qx .cell-test-rootfs <<<"$output"
 
   if ! is_runc; then
     update_config '.mounts = [{destination: "/proc", type: "proc", source: "proc"}]'
