@@ -79,6 +79,20 @@ static inline int sys_move_mount(int from_dirfd, const char *from_path,
                       to_path, flags);
 }
 
+/* The new mount API, for a procfs instance of our own (base/procfs). */
+static inline int sys_fsopen(const char *fsname, unsigned flags) {
+  return (int)syscall(SYS_fsopen, fsname, flags);
+}
+
+static inline int sys_fsconfig(int fsfd, unsigned cmd, const char *key,
+                               const void *value, int aux) {
+  return (int)syscall(SYS_fsconfig, fsfd, cmd, key, value, aux);
+}
+
+static inline int sys_fsmount(int fsfd, unsigned flags, unsigned attr_flags) {
+  return (int)syscall(SYS_fsmount, fsfd, flags, attr_flags);
+}
+
 /* The kernel's struct sigaction (not glibc's): glibc's sigaction refuses
  * the real-time signals it reserves for itself. */
 struct kernel_sigaction {

@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "base/log.h"
 #include "base/util.h"
 #include "cgroup/bpf-devices.h"
 #include "cgroup/cgroup-common.h"
@@ -111,8 +110,9 @@ static int apply_hugetlb(const struct cgroup *cg,
                             err);
 }
 
-/* net_cls and net_prio exist only as v1 hierarchies; like runc, a host
- * without them just does not get those settings. */
+/* net_cls and net_prio exist only as v1 hierarchies.  A config that asks
+ * for them on a host without them is refused, as runc refuses it: the
+ * traffic class or priority a caller relies on must not silently go. */
 static int apply_network(const struct cgroup *cg, const struct spec_network *n,
                          cell_error **err) {
   struct cgroup_hier *cls =
@@ -121,17 +121,20 @@ static int apply_network(const struct cgroup *cg, const struct spec_network *n,
       cg->layout == CGROUP_UNIFIED ? NULL : cgroup_dirs_find_v1(cg, "net_prio");
   if (n->class_id) {
     if (cls == NULL)
-      log_debug("cgroup: no net_cls hierarchy, linux.resources.network.classID "
-                "ignored");
-    else if (cgv1_set_net_cls(cls->fd, *n->class_id, err) < 0)
+      return cell_fail(err, 0,
+                       "linux.resources.network.classID: this host has no "
+                       "net_cls cgroup controller (cgroup v2 has none): "
+                       "remove the setting");
+    if (cgv1_set_net_cls(cls->fd, *n->class_id, err) < 0)
       return -1;
   }
   if (n->n_priorities) {
     if (prio == NULL)
-      log_debug("cgroup: no net_prio hierarchy, "
-                "linux.resources.network.priorities ignored");
-    else if (cgv1_set_net_prio(prio->fd, n->priorities, n->n_priorities, err) <
-             0)
+      return cell_fail(err, 0,
+                       "linux.resources.network.priorities: this host has no "
+                       "net_prio cgroup controller (cgroup v2 has none): "
+                       "remove the setting");
+    if (cgv1_set_net_prio(prio->fd, n->priorities, n->n_priorities, err) < 0)
       return -1;
   }
   return 0;

@@ -182,7 +182,7 @@ static void gen_linux(struct json_gen *g) {
   gen_capabilities(g);
   gen_cgroup(g);
   gen_seccomp(g);
-  gen_enabled(g, "apparmor", false);
+  gen_enabled(g, "apparmor", true); /* process.apparmorProfile: runtime/lsm */
   gen_enabled(g, "selinux", false);
   gen_enabled(g, "intelRdt", false);
   gen_mount_extensions(g);

@@ -1543,13 +1543,52 @@ static int check_time_offsets(const struct spec *s, cell_error **err) {
   return 0;
 }
 
+/* A config whose linux.namespaces leaves out "mount" shares the runtime's
+ * mount namespace, as the spec says of any type left out.  runc then makes
+ * the config's mounts in the host's namespace, where they outlive the
+ * container and change the host (it refuses only maskedPaths and
+ * readonlyPaths); cell refuses everything that needs a mount, and enters
+ * the rootfs with chroot, as runc does without a mount namespace. */
+static int needs_mount(const struct spec *s, const char **what) {
+  const struct spec_linux *l = s->linux_;
+  if (s->n_mounts > 0)
+    *what = "mounts";
+  else if (s->root->readonly)
+    *what = "root.readonly";
+  else if (s->process->terminal)
+    *what = "process.terminal"; /* the pty is bound onto /dev/console */
+  else if (l && l->n_devices > 0)
+    *what = "linux.devices";
+  else if (l && l->masked_paths && l->masked_paths[0])
+    *what = "linux.maskedPaths";
+  else if (l && l->readonly_paths && l->readonly_paths[0])
+    *what = "linux.readonlyPaths";
+  else if (l && l->rootfs_propagation)
+    *what = "linux.rootfsPropagation";
+  else
+    return 0;
+  return 1;
+}
+
+static int check_without_mount_namespace(const struct spec *s,
+                                         cell_error **err) {
+  const char *what = NULL;
+  if (spec_find_namespace(s, SPEC_NS_MOUNT) != NULL || !needs_mount(s, &what))
+    return 0;
+  return cell_fail(err, 0,
+                   "%s: needs a mount namespace of the container's own, or "
+                   "it would change the host's: add {\"type\": \"mount\"} "
+                   "to linux.namespaces, or leave %s out",
+                   what, what);
+}
+
 int spec_validate_for_create(const struct spec *s, cell_error **err) {
   if (s->process == NULL)
     return cell_fail(err, 0, "process: is required");
   if (s->root == NULL || s->root->path == NULL || s->root->path[0] == '\0')
     return cell_fail(err, 0, "root.path: is required");
-  if (spec_find_namespace(s, SPEC_NS_MOUNT) == NULL)
-    return cell_fail(err, 0, "linux.namespaces: a mount namespace is required");
+  if (check_without_mount_namespace(s, err) < 0)
+    return -1;
   if (check_namespace_paths(s->linux_, err) < 0 ||
       check_id_mappings(s, err) < 0 || check_time_offsets(s, err) < 0)
     return -1;

@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "oci/hooks.h"
 #include "oci/state.h"
+#include "runtime/lsm.h"
 #include "runtime/personality.h"
 #include "runtime/process.h"
 #include "runtime/rootfs.h"
@@ -65,7 +66,7 @@ static int make_undumpable(cell_error **err) {
  * runtime learns its pid from the credentials of the HELLO message. */
 static int enter_late_namespaces(struct init_ctx *c, cell_error **err) {
   const struct init_args *a = c->a;
-  if (ns_unshare(a->ns, a->spec, err) < 0)
+  if (ns_unshare(a->ns, a->spec, a->procfs, err) < 0)
     return -1;
   if (!a->ns->fork_after_unshare)
     return 0;
@@ -92,6 +93,19 @@ static int become_root_in_userns(const struct init_args *a) {
 }
 
 static bool has_hooks(const struct spec_hook_list *l) { return l->len > 0; }
+
+/* New or joined.  Without one the runtime's is shared (see oci/spec). */
+static bool has_mount_namespace(const struct spec *s) {
+  return spec_find_namespace(s, SPEC_NS_MOUNT) != NULL;
+}
+
+static int enter_rootfs(const struct rootfs_config *rc, cell_error **err) {
+  if (!has_mount_namespace(rc->spec))
+    return rootfs_chroot(rc, err);
+  if (rootfs_pivot(rc, err) < 0 || rootfs_finalize(rc, err) < 0)
+    return -1;
+  return 0;
+}
 
 static int run_runtime_hooks(struct init_ctx *c, cell_error **err) {
   const struct spec_hooks *h = &c->a->spec->hooks;
@@ -169,9 +183,9 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
       return -1;
     c->created_state_json = m.payload;
   }
-  if (set_uts_names(s, err) < 0 || sysctl_apply(s, err) < 0)
+  if (set_uts_names(s, err) < 0 || sysctl_apply(s, a->procfs, err) < 0)
     return -1;
-  if (rootfs_prepare(rc, err) < 0)
+  if (has_mount_namespace(s) && rootfs_prepare(rc, err) < 0)
     return -1;
   return run_runtime_hooks(c, err);
 }
@@ -204,6 +218,7 @@ void container_init(const struct init_args *a) {
       .in_userns = a->ns->new_userns || a->ns->join_fds[SPEC_NS_USER] >= 0,
       .bind_fds = a->bind_fds,
       .kernel_mounts = &kernel_mounts,
+      .procfs = a->procfs,
   };
   cleanup_free char *exe = NULL;
 
@@ -220,7 +235,7 @@ void container_init(const struct init_args *a) {
   if (hooks_run(&s->hooks.create_container, "createContainer", c.state_json,
                 &err) < 0)
     fail(&c, err);
-  if (rootfs_pivot(&rc, &err) < 0 || rootfs_finalize(&rc, &err) < 0)
+  if (enter_rootfs(&rc, &err) < 0)
     fail(&c, err);
   rootfs_kernel_mounts_clear(&kernel_mounts);
   if (p->terminal) {
@@ -229,6 +244,10 @@ void container_init(const struct init_args *a) {
     close(a->console_fd);
   }
   if (process_chdir(p, &err) < 0 || process_find_executable(p, &exe, &err) < 0)
+    fail(&c, err);
+  /* Before no_new_privs, which would narrow the profiles we may ask for,
+   * and while the procfs root is still open. */
+  if (lsm_apply_on_exec(a->procfs, p, &err) < 0)
     fail(&c, err);
   /* What the runtime's process had open (celld: an fd or more per
    * instance) goes before process.rlimits apply: under a low

@@ -25,6 +25,9 @@ struct init_args {
   const struct caps_plan *caps;
   const struct seccomp_program *seccomp; /* NULL: no filter */
   int console_fd;      /* connected --console-socket, -1 without terminal */
+  int procfs;          /* verified procfs root (base/procfs.h), opened by
+                          the runtime before any namespace was joined: every
+                          write to /proc goes beneath it */
 };
 
 __attribute__((noreturn)) void container_init(const struct init_args *a);

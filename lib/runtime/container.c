@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/procfs.h"
 #include "base/sync.h"
 #include "base/syscalls.h"
 #include "base/util.h"
@@ -30,6 +31,7 @@
 #include "runtime/container-init.h"
 #include "runtime/container-open.h"
 #include "runtime/foreground.h"
+#include "runtime/lsm.h"
 #include "runtime/namespaces.h"
 #include "runtime/process.h"
 #include "runtime/rootfs.h"
@@ -64,6 +66,7 @@ struct creation {
   int sync_fd;
   int console_fd;   /* connected --console-socket, or our socketpair's end */
   int console_peer; /* run's end of that socketpair, when it proxies */
+  int procfs;       /* verified procfs root, for every write to /proc */
   pid_t child;    /* our direct child */
   pid_t init_pid; /* the container process (child, or its child) */
   struct cell_state st;
@@ -75,7 +78,7 @@ static void creation_init(struct creation *c, const struct container_opts *o,
   c->opts = o;
   c->wait_for_start = wait_for_start;
   c->rootfd = c->dirfd = c->fifo_dirfd = c->sync_fd = c->console_fd = -1;
-  c->console_peer = -1;
+  c->console_peer = c->procfs = -1;
   for (int t = 0; t < SPEC_NS_COUNT; t++)
     c->ns.join_fds[t] = -1;
 }
@@ -95,6 +98,8 @@ static void creation_cleanup(struct creation *c, bool failed) {
     close(c->console_fd);
   if (c->console_peer >= 0)
     close(c->console_peer);
+  if (c->procfs >= 0)
+    close(c->procfs);
   if (failed && c->cgroup) {
     cell_error *ignored = NULL;
     cgroup_destroy(c->cgroup, &ignored);
@@ -130,7 +135,7 @@ static void creation_cleanup(struct creation *c, bool failed) {
   free(c->st.cgroup_path);
   c->st.cgroup_path = NULL;
   c->sync_fd = c->dirfd = c->fifo_dirfd = c->rootfd = c->console_fd = -1;
-  c->console_peer = -1;
+  c->console_peer = c->procfs = -1;
   c->spec = NULL;
   c->config_text = c->bundle = c->rootfs = c->st.created = NULL;
 }
@@ -197,6 +202,11 @@ static char *state_json_now(const struct creation *c, enum cell_status s) {
   return state_to_json(&c->st, s, false);
 }
 
+/* prestart, createRuntime and createContainer hooks read "creating": the
+ * spec's config.md says each "MUST be called as part of the create
+ * operation", and runtime.md's "created" is "the runtime has finished the
+ * create operation", which it has not while they run (runc says
+ * "creating" too).  startContainer hooks, part of start, read "created". */
 static int run_runtime_hooks(struct creation *c, cell_error **err) {
   cleanup_free char *json = state_json_now(c, CELL_STATUS_CREATING);
   if (hooks_run(&c->spec->hooks.prestart, "prestart", json, err) < 0 ||
@@ -258,7 +268,8 @@ static int serve_child(struct creation *c, cell_error **err) {
     if (type == SYNC_RUNTIME_HOOKS && run_runtime_hooks(c, err) < 0)
       return -1;
     if (type == SYNC_CREATED)
-      return process_set_oom_score_adj_of(c->init_pid, c->spec->process, err);
+      return process_set_oom_score_adj_of(c->procfs, c->init_pid,
+                                          c->spec->process, err);
   }
 }
 
@@ -273,6 +284,11 @@ static void fill_state(struct creation *c) {
 }
 
 static int start_child(struct creation *c, cell_error **err) {
+  /* Before any namespace is joined (the pid one, here, for our
+   * children): the container process joins the others with it in hand. */
+  c->procfs = procfs_open_root(err);
+  if (c->procfs < 0)
+    return -1;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cell_fail_errno(err, "socketpair");
@@ -314,6 +330,7 @@ static int start_child(struct creation *c, cell_error **err) {
         .caps = c->caps,
         .seccomp = c->seccomp,
         .console_fd = c->console_fd,
+        .procfs = c->procfs,
     };
     container_init(&a);
   }
@@ -329,7 +346,7 @@ static int start_child(struct creation *c, cell_error **err) {
     return 0;
   if (network_move_devices(c->spec, pid, err) < 0)
     return -1;
-  if (c->ns.new_userns && ns_write_id_maps(pid, c->spec, err) < 0)
+  if (c->ns.new_userns && ns_write_id_maps(c->procfs, pid, c->spec, err) < 0)
     return -1;
   return sync_send(c->sync_fd, SYNC_IDMAP_DONE, NULL, err);
 }
@@ -342,6 +359,7 @@ static int create_container(struct creation *c, cell_error **err) {
   if (ns_plan_make(c->spec, &c->ns, err) < 0)
     return cell_error_wrap(err, "config.json");
   if (caps_plan_make(c->spec->process, &c->caps, err) < 0 ||
+      lsm_validate(c->spec->process, err) < 0 ||
       sysctl_validate(c->spec, err) < 0 ||
       network_check_devices(c->spec, err) < 0)
     return cell_error_wrap(err, "config.json");

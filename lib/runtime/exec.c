@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/procfs.h"
 #include "base/syscalls.h"
 #include "base/util.h"
 #include "cgroup/cgroup.h"
@@ -23,7 +24,9 @@
 #include "runtime/capabilities.h"
 #include "runtime/container-open.h"
 #include "runtime/foreground.h"
+#include "runtime/lsm.h"
 #include "runtime/process.h"
+#include "runtime/rootfs.h"
 #include "runtime/seccomp.h"
 #include "runtime/selfexe.h"
 #include "runtime/terminal.h"
@@ -41,6 +44,7 @@ struct execution {
   int console_fd;   /* --console-socket, or our socketpair's far end */
   int console_peer; /* our end when we proxy the terminal */
   int err_pipe[2];  /* the child's error message, EOF on exec */
+  int procfs;       /* verified procfs root, opened before any setns */
   char *exe;
 };
 
@@ -51,8 +55,8 @@ static void execution_free(struct execution *x) {
   seccomp_program_free(x->seccomp);
   cgroup_join_close(&x->cgroup_join);
   cgroup_free(x->cgroup);
-  int fds[] = {x->pidfd, x->console_fd, x->console_peer, x->err_pipe[0],
-               x->err_pipe[1]};
+  int fds[] = {x->pidfd,       x->console_fd,  x->console_peer,
+               x->err_pipe[0], x->err_pipe[1], x->procfs};
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
     if (fds[i] >= 0)
       close(fds[i]);
@@ -200,7 +204,8 @@ static int prepare(struct execution *x, cell_error **err) {
     return cell_fail(err, 0, "the container's stored config cannot be read");
   const struct spec_linux *l = x->spec->linux_;
   if (build_process(x, err) < 0 ||
-      caps_plan_make(x->spec->process, &x->caps, err) < 0)
+      caps_plan_make(x->spec->process, &x->caps, err) < 0 ||
+      lsm_validate(x->spec->process, err) < 0)
     return -1;
   /* Nothing made yet, and the lock goes with the exec. */
   if (selfexe_needs_sealed_copy(x->spec) && selfexe_reexec_sealed(err) < 0)
@@ -223,6 +228,11 @@ static int prepare(struct execution *x, cell_error **err) {
     return -1;
   }
   if (namespaces_to_join(x, err) < 0)
+    return -1;
+  /* The child joins the container's mount namespace, whose /proc the
+   * container decides: its /proc writes go beneath this one. */
+  x->procfs = procfs_open_root(err);
+  if (x->procfs < 0)
     return -1;
   const struct spec_process *p = x->spec->process;
   if (p->terminal && o->console_socket &&
@@ -272,6 +282,14 @@ __attribute__((noreturn)) static void child(struct execution *x) {
       child_fail(x, err);
     }
   }
+  /* A container without a mount namespace of its own shares ours, and
+   * its process was chrooted into the rootfs: so is this one, or it would
+   * run in the host's /. */
+  if (!spec_find_namespace(x->spec, SPEC_NS_MOUNT)) {
+    struct rootfs_config shared = {.spec = x->spec, .rootfs = x->st->rootfs};
+    if (rootfs_chroot(&shared, &err) < 0)
+      child_fail(x, err);
+  }
   if (p->terminal) {
     if (terminal_setup(x->console_fd, p, false, &err) < 0)
       child_fail(x, err);
@@ -280,6 +298,7 @@ __attribute__((noreturn)) static void child(struct execution *x) {
   int notify_fd = -1;
   if (process_chdir(p, &err) < 0 ||
       process_find_executable(p, &x->exe, &err) < 0 ||
+      lsm_apply_on_exec(x->procfs, p, &err) < 0 ||
       process_drop_privileges(p, x->caps, x->seccomp, &notify_fd, &err) < 0)
     child_fail(x, err);
   close_fds_on_exec(x->o->preserve_fds);
@@ -380,7 +399,8 @@ out:
 
 int container_exec(const struct exec_opts *o, int *exit_code, cell_error **err) {
   struct execution x = {.o = o, .pidfd = -1, .console_fd = -1,
-                        .console_peer = -1, .err_pipe = {-1, -1}};
+                        .console_peer = -1, .err_pipe = {-1, -1},
+                        .procfs = -1};
   int r = run_exec(&x, exit_code, err);
   execution_free(&x);
   return r;

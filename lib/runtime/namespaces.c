@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/procfs.h"
 #include "base/syscalls.h"
 #include "base/util.h"
 
@@ -87,7 +88,8 @@ int ns_join_others(const struct ns_plan *plan, cell_error **err) {
   return 0;
 }
 
-static int write_time_offsets(const struct spec *s, cell_error **err) {
+static int write_time_offsets(const struct spec *s, int procfs,
+                              cell_error **err) {
   const struct spec_linux *l = s->linux_;
   char buf[128];
   int n = 0;
@@ -99,18 +101,20 @@ static int write_time_offsets(const struct spec *s, cell_error **err) {
                   (long long)l->time_boottime->secs, l->time_boottime->nanosecs);
   if (n == 0)
     return 0;
-  /* One write per line: the kernel parses a single offset per write. */
+  /* One write per line: the kernel parses a single offset per write.
+   * Through our own procfs: the mount namespace joined by now may be
+   * another container's, with a /proc of its choice. */
   for (char *line = buf; *line;) {
     char *nl = strchr(line, '\n');
-    if (cell_write_knob("/proc/self/timens_offsets", line,
-                        (size_t)(nl - line + 1), err) < 0)
+    if (procfs_write_pid_file(procfs, PROCFS_SELF, "timens_offsets", line,
+                              (size_t)(nl - line + 1), err) < 0)
       return cell_error_wrap(err, "linux.timeOffsets");
     line = nl + 1;
   }
   return 0;
 }
 
-int ns_unshare(const struct ns_plan *plan, const struct spec *s,
+int ns_unshare(const struct ns_plan *plan, const struct spec *s, int procfs,
                cell_error **err) {
   if (plan->unshare_flags == 0)
     return 0;
@@ -118,7 +122,7 @@ int ns_unshare(const struct ns_plan *plan, const struct spec *s,
     return cell_fail_errno(err, "unshare namespaces (flags 0x%x)",
                            plan->unshare_flags);
   if ((plan->unshare_flags & CLONE_NEWTIME) && s->linux_)
-    return write_time_offsets(s, err);
+    return write_time_offsets(s, procfs, err);
   return 0;
 }
 
@@ -132,22 +136,21 @@ char *ns_format_id_map(const struct spec_id_mapping *m, size_t n) {
   return out;
 }
 
-static int write_map(pid_t pid, const char *file,
+static int write_map(int procfs, pid_t pid, const char *file,
                      const struct spec_id_mapping *m, size_t n,
                      cell_error **err) {
   if (n == 0)
     return 0;
   cleanup_free char *text = ns_format_id_map(m, n);
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-  if (cell_write_knob(path, text, strlen(text), err) < 0)
-    return cell_error_wrap(err, "write %s", file);
-  return 0;
+  return procfs_write_pid_file(procfs, pid, file, text, strlen(text), err);
 }
 
-int ns_write_id_maps(pid_t pid, const struct spec *s, cell_error **err) {
+int ns_write_id_maps(int procfs, pid_t pid, const struct spec *s,
+                     cell_error **err) {
   const struct spec_linux *l = s->linux_;
-  if (write_map(pid, "uid_map", l->uid_mappings, l->n_uid_mappings, err) < 0)
+  if (write_map(procfs, pid, "uid_map", l->uid_mappings, l->n_uid_mappings,
+                err) < 0)
     return -1;
-  return write_map(pid, "gid_map", l->gid_mappings, l->n_gid_mappings, err);
+  return write_map(procfs, pid, "gid_map", l->gid_mappings, l->n_gid_mappings,
+                   err);
 }

@@ -27,8 +27,10 @@ void ns_plan_close(struct ns_plan *plan);
  * entered for the children of the runtime (setns affects only those). */
 int ns_join_pid_for_children(const struct ns_plan *plan, cell_error **err);
 
-/* In the runtime: write /proc/PID/{uid_map,gid_map} from the spec. */
-int ns_write_id_maps(pid_t pid, const struct spec *s, cell_error **err);
+/* In the runtime: write /proc/PID/{uid_map,gid_map} from the spec,
+ * beneath the verified procfs root procfs (base/procfs.h). */
+int ns_write_id_maps(int procfs, pid_t pid, const struct spec *s,
+                     cell_error **err);
 
 /* In the container process: join the user namespace given by path (first,
  * so that the others are joined with its privileges). */
@@ -36,8 +38,9 @@ int ns_join_user(const struct ns_plan *plan, cell_error **err);
 /* In the container process: join the other namespaces given by path. */
 int ns_join_others(const struct ns_plan *plan, cell_error **err);
 /* In the container process: unshare plan->unshare_flags and write the time
- * namespace offsets before any process lives in it. */
-int ns_unshare(const struct ns_plan *plan, const struct spec *s,
+ * namespace offsets before any process lives in it, through procfs, a
+ * procfs root verified before any namespace was joined. */
+int ns_unshare(const struct ns_plan *plan, const struct spec *s, int procfs,
                cell_error **err);
 
 /* id mapping text "0 100000 65536\n..." for uid_map/gid_map. */

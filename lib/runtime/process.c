@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/procfs.h"
 #include "base/syscalls.h"
 #include "base/util.h"
 
@@ -25,14 +26,15 @@ int process_set_rlimits(const struct spec_process *p, cell_error **err) {
   return 0;
 }
 
-int process_set_oom_score_adj_of(pid_t pid, const struct spec_process *p,
+int process_set_oom_score_adj_of(int procfs, pid_t pid,
+                                 const struct spec_process *p,
                                  cell_error **err) {
   if (p->oom_score_adj == NULL)
     return 0;
-  char buf[16], path[64];
+  char buf[16];
   int n = snprintf(buf, sizeof(buf), "%d", *p->oom_score_adj);
-  snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)pid);
-  if (cell_write_knob(path, buf, (size_t)n, err) < 0)
+  if (procfs_write_pid_file(procfs, pid, "oom_score_adj", buf, (size_t)n,
+                            err) < 0)
     return cell_error_wrap(err, "process.oomScoreAdj");
   return 0;
 }

@@ -10,10 +10,12 @@
 #include "runtime/seccomp.h"
 
 int process_set_rlimits(const struct spec_process *p, cell_error **err);
-/* Written by the runtime into /proc/PID: the container process is
- * non-dumpable by then, and in a user namespace can no longer write its own
- * /proc files.  The value survives exec. */
-int process_set_oom_score_adj_of(pid_t pid, const struct spec_process *p,
+/* Written by the runtime into /proc/PID, beneath the verified procfs root
+ * procfs: the container process is non-dumpable by then, and in a user
+ * namespace can no longer write its own /proc files.  The value survives
+ * exec. */
+int process_set_oom_score_adj_of(int procfs, pid_t pid,
+                                 const struct spec_process *p,
                                  cell_error **err);
 /* setgroups(additionalGids), setresgid, setresuid, umask.  Capabilities
  * are kept across the uid change by the capability code. */

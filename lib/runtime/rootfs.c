@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "base/procfs.h"
 #include "base/resolve.h"
 #include "base/syscalls.h"
 #include "base/util.h"
@@ -214,13 +215,13 @@ static int set_flags_recursive(int fd, unsigned long flags) {
                NULL);
 }
 
-/* Where mount `id` is mounted (decoded from /proc/self/mountinfo) and
- * whether it is shared. */
-static int find_mount_point(unsigned long long id, char **mount_point,
-                            bool *shared, cell_error **err) {
+/* Where mount `id` is mounted (decoded from our mountinfo, read through
+ * the verified procfs: a forged one could name a host path to remount)
+ * and whether it is shared. */
+static int find_mount_point(int procfs, unsigned long long id,
+                            char **mount_point, bool *shared, cell_error **err) {
   cleanup_free char *info = NULL;
-  if (cell_read_file_at(AT_FDCWD, "/proc/self/mountinfo", 0, &info, NULL,
-                        err) < 0)
+  if (procfs_read_pid_file(procfs, PROCFS_SELF, "mountinfo", &info, err) < 0)
     return -1;
   for (char *line = info; line && *line;) {
     char *next = strchr(line, '\n');
@@ -263,7 +264,8 @@ static int find_mount_point(unsigned long long id, char **mount_point,
 /* pivot_root refuses a new root whose parent mount is shared, and binding
  * the rootfs from a shared mount would put the bind in the host's peer
  * group: make that one mount private. */
-static int make_rootfs_parent_private(const char *rootfs, cell_error **err) {
+static int make_rootfs_parent_private(int procfs, const char *rootfs,
+                                      cell_error **err) {
   cleanup_close int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return cell_fail_errno(err, "open rootfs `%s`", rootfs);
@@ -272,7 +274,7 @@ static int make_rootfs_parent_private(const char *rootfs, cell_error **err) {
     return 0; /* no STATX_MNT_ID: nothing we can check */
   cleanup_free char *mount_point = NULL;
   bool shared = false;
-  if (find_mount_point(id, &mount_point, &shared, err) < 0)
+  if (find_mount_point(procfs, id, &mount_point, &shared, err) < 0)
     return -1;
   if (shared && mount(NULL, mount_point, NULL, MS_PRIVATE, NULL) < 0)
     return cell_fail_errno(err, "make `%s` private", mount_point);
@@ -753,7 +755,7 @@ int rootfs_prepare(const struct rootfs_config *cfg, cell_error **err) {
     return -1;
   if (mount(NULL, "/", NULL, initial_root_propagation(asked), NULL) < 0)
     return cell_fail_errno(err, "set the propagation of `/`");
-  if (make_rootfs_parent_private(cfg->rootfs, err) < 0)
+  if (make_rootfs_parent_private(cfg->procfs, cfg->rootfs, err) < 0)
     return -1;
   if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
     return cell_fail_errno(err, "bind rootfs `%s` onto itself", cfg->rootfs);
@@ -825,6 +827,16 @@ int rootfs_pivot(const struct rootfs_config *cfg, cell_error **err) {
    * take it; shared can only be given to the final /. */
   if (asked & MS_SHARED)
     return set_root_propagation(cfg->spec, asked, err);
+  return 0;
+}
+
+int rootfs_chroot(const struct rootfs_config *cfg, cell_error **err) {
+  if (chdir(cfg->rootfs) < 0)
+    return cell_fail_errno(err, "chdir to rootfs `%s`", cfg->rootfs);
+  if (chroot(".") < 0)
+    return cell_fail_errno(err, "chroot to rootfs `%s`", cfg->rootfs);
+  if (chdir("/") < 0)
+    return cell_fail_errno(err, "chdir `/`");
   return 0;
 }
 

@@ -34,6 +34,8 @@ struct rootfs_config {
   const int *bind_fds; /* per spec mount: a detached copy of a bind source,
                           or -1; NULL when there are none */
   struct rootfs_kernel_mounts *kernel_mounts; /* filled by rootfs_prepare */
+  int procfs;          /* verified procfs root (base/procfs.h): the /proc of
+                          a joined mount namespace is its owner's */
 };
 
 /* A bind mount's relative source names a path in the bundle, as in runc:
@@ -52,6 +54,10 @@ void rootfs_close_bind_sources(int *fds, size_t n);
 int rootfs_prepare(const struct rootfs_config *cfg, cell_error **err);
 int rootfs_pivot(const struct rootfs_config *cfg, cell_error **err);
 int rootfs_finalize(const struct rootfs_config *cfg, cell_error **err);
+/* Without a mount namespace of the container's own (the runtime's is
+ * shared, and nothing may be mounted in it: oci/spec refuses what would
+ * be), in place of the three above: chroot into the rootfs, chdir /. */
+int rootfs_chroot(const struct rootfs_config *cfg, cell_error **err);
 
 /* mounts[].options -> mount(2) arguments.  Unknown options that look like
  * fs data ("size=65536k", "mode=755", "lowerdir=...") go to data,

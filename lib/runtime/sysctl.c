@@ -4,15 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/magic.h>
-#include <linux/openat2.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <unistd.h>
 
-#include "base/syscalls.h"
+#include "base/procfs.h"
 #include "base/util.h"
 
 /* IPC sysctls that the kernel keeps per ipc namespace. */
@@ -124,77 +120,32 @@ int sysctl_validate(const struct spec *s, cell_error **err) {
   return 0;
 }
 
-static int open_proc_sys(cell_error **err) {
-  int fd = open("/proc/sys", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return cell_fail_errno(err, "linux.sysctl: open `/proc/sys`");
-  struct statfs sfs;
-  if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) {
-    close(fd);
-    return cell_fail(err, 0, "linux.sysctl: `/proc/sys` is not procfs");
-  }
-  return fd;
-}
-
-/* Kernels before 5.6 have no openat2: walk one level at a time, never
- * following a symlink.  The key has no "." or ".." level (checked). */
-static int open_by_walking(int dirfd, const char *path) {
-  cleanup_free char *copy = xstrdup(path);
-  cleanup_close int dir = -1;
-  int at = dirfd;
-  char *save = NULL;
-  char *name = strtok_r(copy, "/", &save);
-  for (char *next; name; name = next) {
-    next = strtok_r(NULL, "/", &save);
-    if (next == NULL)
-      return openat(at, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    int fd = openat(at, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-      return -1;
-    cell_closep(&dir);
-    at = dir = fd;
-  }
-  errno = EINVAL;
-  return -1;
-}
-
-/* Opens path strictly inside dirfd: no symlink, no "..", no mount crossing
- * (procfs has no symlinks under sys/; one there would be an attack). */
-static int open_beneath(int dirfd, const char *path) {
-  struct open_how how = {
-      .flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
-      .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-                 RESOLVE_NO_XDEV,
-  };
-  int fd = sys_openat2(dirfd, path, &how);
-  if (fd < 0 && errno == ENOSYS)
-    return open_by_walking(dirfd, path);
-  return fd;
-}
-
-static int write_key(int procsys, const char *key, const char *value,
+/* The key opened beneath our own procfs root: no symlink, no "..", no
+ * mount crossing (procfs has no symlinks under sys/; one there, or a file
+ * bind-mounted over a net.* knob in a joined mount namespace, would be an
+ * attack).  The kernel picks the namespace of a net or ipc knob from the
+ * process that opens it, not from the procfs mount. */
+static int write_key(int procfs, const char *key, const char *value,
                      cell_error **err) {
   if (!key_is_well_formed(key))
     return cell_fail(err, 0, "linux.sysctl: `%s` is not a valid key", key);
   cleanup_free char *path = key_to_path(key);
-  cleanup_close int fd = open_beneath(procsys, path);
+  cleanup_free char *beneath = xasprintf("sys/%s", path);
+  cleanup_close int fd = procfs_open_beneath(procfs, beneath, O_WRONLY, err);
   if (fd < 0)
-    return cell_fail_errno(err, "linux.sysctl: open `/proc/sys/%s`", path);
+    return cell_error_wrap(err, "linux.sysctl");
   const char *v = value ? value : "";
   if (cell_write_all(fd, v, strlen(v)) < 0)
     return cell_fail_errno(err, "linux.sysctl: set `%s` to `%s`", key, v);
   return 0;
 }
 
-int sysctl_apply(const struct spec *s, cell_error **err) {
+int sysctl_apply(const struct spec *s, int procfs, cell_error **err) {
   const struct spec_linux *l = s->linux_;
   if (l == NULL || l->n_sysctl == 0)
     return 0;
-  cleanup_close int procsys = open_proc_sys(err);
-  if (procsys < 0)
-    return -1;
   for (size_t i = 0; i < l->n_sysctl; i++)
-    if (write_key(procsys, l->sysctl[i].key, l->sysctl[i].value, err) < 0)
+    if (write_key(procfs, l->sysctl[i].key, l->sysctl[i].value, err) < 0)
       return -1;
   return 0;
 }

@@ -11,7 +11,9 @@
 /* In the runtime: "linux.sysctl: `kernel.domainname` cannot be set in a
  * container" / "... needs a network namespace". */
 int sysctl_validate(const struct spec *s, cell_error **err);
-/* In the container process, before pivot_root (writes /proc/sys/...). */
-int sysctl_apply(const struct spec *s, cell_error **err);
+/* In the container process, before pivot_root: writes sys/... beneath
+ * procfs, a procfs root verified before any namespace was joined
+ * (base/procfs.h). */
+int sysctl_apply(const struct spec *s, int procfs, cell_error **err);
 
 #endif

@@ -397,3 +397,30 @@ wait_for_events_end() {
   no_cgroup_left
   run -1 cell state "$CID"
 }
+
+# net_cls and net_prio exist only as cgroup v1 hierarchies: a host without
+# them refuses the settings (as runc does) instead of dropping them.
+@test "linux.resources.network: applied where net_cls and net_prio exist, refused where they do not" {
+  setup_bundle sleep 100
+  update_config '.linux.resources.network = {classID: 1048577}'
+  if grep -q '[:,]net_cls[,:]' /proc/self/cgroup; then
+    cell_detached run -d "$CID"
+    [ "$(cg_read "$(container_pid "$CID")" net_cls net_cls.classid)" = 1048577 ]
+  else
+    run -1 cell_detached create "$CID"
+    expect_message "linux.resources.network.classID: this host has no net_cls cgroup controller"
+    no_cgroup_left
+    run -1 cell state "$CID"
+  fi
+
+  update_config 'del(.linux.resources.network.classID)
+    | .linux.resources.network.priorities = [{name: "lo", priority: 3}]'
+  if grep -q '[:,]net_prio[,:]' /proc/self/cgroup; then
+    cell_detached run -d "$CID-b"
+    grep -qx 'lo 3' <<<"$(cg_read "$(container_pid "$CID-b")" net_prio net_prio.ifpriomap)"
+  else
+    run -1 cell_detached create "$CID-b"
+    expect_message "linux.resources.network.priorities: this host has no net_prio cgroup controller"
+    no_cgroup_left
+  fi
+}

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The cgroup tests once more on a cgroup v2 only kernel: boot the VM of
 # VM_RUN once and run build/tests/test-cgroup and tests/bats/cgroups.bats
-# in it (make check-cgroupv2), and a selection of the celld tests.
+# in it (make check-cgroupv2), a selection of the celld tests, and the
+# AppArmor test (the guest kernel has AppArmor enabled).
 #
 # Usage: tests/bats/cgroupv2.sh VM_RUN [BUILD_DIR]
 #
@@ -70,6 +71,10 @@ export CELLD="$2/celld" CELLCTL="$2/cellctl" BATS_TEST_TIMEOUT=600
 bats --timing -f "lifecycle|events: oom" tests/bats/celld.bats
 bats --timing -f "ring buffer on attach" tests/bats/celld-console.bats
 bats --timing -f "reach each other" tests/bats/celld-net.bats
+# AppArmor, which the guest kernel has enabled: process.apparmorProfile.
+echo "# tests/bats/apparmor.bats"
+CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
+  bats --timing tests/bats/apparmor.bats
 '
 
 start=$(date +%s)

@@ -470,3 +470,60 @@ runtime_dir_fds() {
   [ "$(cat "$HOSTDIR/seen")" = from-the-bundle ]
   ! grep -qx passwd "$HOSTDIR/ls"
 }
+
+# --- writes to /proc --------------------------------------------------------
+
+# A container decides what is mounted at /proc in its own mount namespace.
+# A config that joins that namespace must not let it choose the file that
+# the runtime, as root of the host, writes its /proc knobs to.
+@test "a joined mount namespace whose /proc is a tmpfs does not get the runtime's timens_offsets write" {
+  requires_namespace time
+  requires_kernel_file /proc/self/timens_offsets
+  setup_bundle sh -c 'mount -t tmpfs tmpfs /proc && mkdir /proc/self &&
+    echo planted >/proc/self/timens_offsets && touch /host/ready && sleep 1000'
+  use_user_namespace
+  update_config '.process.capabilities |= with_entries(.value += ["CAP_SYS_ADMIN"])
+    | del(.linux.seccomp)'
+  cell_detached run -d "$CID-victim"
+  wait_for_file "$HOSTDIR/ready"
+  pid=$(container_pid "$CID-victim")
+  planted=/proc/$pid/root/proc/self/timens_offsets
+  [ "$(cat "$planted")" = planted ]
+
+  rm "$BUNDLE/config.json"
+  setup_bundle true
+  update_config '(.linux.namespaces[] | select(.type == "mount")) |= . + {path: $p}
+    | .linux.namespaces += [{type: "time"}]
+    | .linux.timeOffsets = {monotonic: {secs: 86400, nanosecs: 0}}' \
+    --arg p "/proc/$pid/ns/mnt"
+  run cell run "$CID-attacker"
+  echo "$output"
+  [ "$(cat "$planted")" = planted ]
+}
+
+# --- LSM labels -------------------------------------------------------------
+
+# A profile the caller asked for that cannot be applied must not leave the
+# program unconfined without a word (runc refuses it too).
+@test "an apparmorProfile on a host without AppArmor is refused, never run unconfined" {
+  if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; then
+    skip "AppArmor is enabled on this host"
+  fi
+  setup_bundle touch /host/ran
+  update_config '.process.apparmorProfile = "cell-test-profile"'
+  run ! cell run "$CID"
+  expect_message "process.apparmorProfile: AppArmor is not enabled on this host"
+  [ ! -e "$HOSTDIR/ran" ]
+  run -1 cell state "$CID"
+}
+
+@test "a selinuxLabel on a host without SELinux is refused, never run unlabelled" {
+  if [ "$(stat -f -c %T /sys/fs/selinux 2>/dev/null)" = selinuxfs ]; then
+    skip "SELinux is enabled on this host"
+  fi
+  setup_bundle touch /host/ran
+  update_config '.process.selinuxLabel = "system_u:system_r:container_t:s0"'
+  run ! cell run "$CID"
+  expect_message "process.selinuxLabel: SELinux is not enabled on this host"
+  [ ! -e "$HOSTDIR/ran" ]
+}

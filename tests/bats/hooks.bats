@@ -88,6 +88,8 @@ ran_before() {
   all_hooks_config
   run -0 cell run "$CID"
 
+  # config.md: these three are called "as part of the create operation",
+  # which is not finished yet: "creating" (runc agrees).
   [ "$(hook_status prestart)" = creating ]
   [ "$(hook_status createRuntime)" = creating ]
   [ "$(hook_status createContainer)" = creating ]

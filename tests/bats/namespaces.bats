@@ -129,3 +129,27 @@ load helpers
   host_uptime=$(cut -d. -f1 /proc/uptime)
   [ "${lines[2]%.*}" -ge $((host_uptime + 864000)) ]
 }
+
+# A type left out of linux.namespaces is shared with the runtime, the mount
+# namespace too (runc runs such a config, chrooted).  What would mount
+# something in the host's namespace is refused (runc would do it).
+@test "no mount namespace: the container shares the runtime's, and a config that would mount in it is refused" {
+  setup_bundle sleep 100
+  update_config '.mounts = []
+    | .linux.namespaces |= map(select(.type != "mount"))
+    | del(.linux.maskedPaths, .linux.readonlyPaths)'
+  cell_detached run -d "$CID"
+  pid=$(container_pid "$CID")
+  [ "$(ns_of "$pid" mnt)" = "$(ns_of $$ mnt)" ]
+  [ "$(readlink "/proc/$pid/root")" = "$(readlink -f "$TEST_ROOTFS")" ]
+  # exec joins no mount namespace there: it must still land in the rootfs,
+  # not in the host's /.
+  run -0 cell exec "$CID" ls -a /
+  grep -qx .cell-test-rootfs <<<"$output"
+
+  if ! is_runc; then
+    update_config '.mounts = [{destination: "/proc", type: "proc", source: "proc"}]'
+    run -1 cell run "$CID-b"
+    expect_message "mounts: needs a mount namespace of the container's own"
+  fi
+}

@@ -174,7 +174,7 @@ TEST(other_linux_features) {
   CHECK(is_false(f, "linux.cgroup.systemd"));
   CHECK(is_false(f, "linux.cgroup.systemdUser"));
   CHECK(is_true(f, "linux.cgroup.rdma"));
-  CHECK(is_false(f, "linux.apparmor.enabled"));
+  CHECK(is_true(f, "linux.apparmor.enabled"));
   CHECK(is_false(f, "linux.selinux.enabled"));
   CHECK(is_false(f, "linux.mountExtensions.idmap.enabled"));
   size_t n;

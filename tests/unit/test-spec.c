@@ -676,6 +676,8 @@ TEST(linux_misc_errors) {
 
 #define MNT_NS "'namespaces':[{'type':'mount'}"
 
+static void create_linux_error(const char *linux_members, const char *msg);
+
 TEST(validate_for_create) {
   expect_create_error("{'ociVersion':'1.2.0','root':{'path':'r'},"
                       "'linux':{'namespaces':[{'type':'mount'}]}}",
@@ -689,14 +691,22 @@ TEST(validate_for_create) {
       "'root':{'path':''},"
       "'linux':{'namespaces':[{'type':'mount'}]}}",
       "root.path: is required");
+  /* Without a mount namespace the container shares the runtime's: fine,
+   * as long as nothing would be mounted in it. */
   expect_create_error(
       "{'ociVersion':'1.2.0','process':{'args':['a'],'cwd':'/'},"
-      "'root':{'path':'r'}}",
-      "linux.namespaces: a mount namespace is required");
+      "'root':{'path':'r'},'mounts':[{'destination':'/proc','type':'proc',"
+      "'source':'proc'}],'linux':{'namespaces':[{'type':'pid'}]}}",
+      "mounts: needs a mount namespace of the container's own, or it would "
+      "change the host's: add {\"type\": \"mount\"} to linux.namespaces, "
+      "or leave mounts out");
   expect_create_error(
       "{'ociVersion':'1.2.0','process':{'args':['a'],'cwd':'/'},"
-      "'root':{'path':'r'},'linux':{'namespaces':[{'type':'pid'}]}}",
-      "linux.namespaces: a mount namespace is required");
+      "'root':{'path':'r'},'linux':{'maskedPaths':['/proc/kcore']}}",
+      "linux.maskedPaths: needs a mount namespace of the container's own, or "
+      "it would change the host's: add {\"type\": \"mount\"} to "
+      "linux.namespaces, or leave linux.maskedPaths out");
+  create_linux_error("'namespaces':[{'type':'pid'}]", NULL);
 }
 
 static void create_linux_error(const char *linux_members, const char *msg) {

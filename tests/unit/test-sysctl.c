@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/procfs.h"
 #include "base/util.h"
 #include "runtime/sysctl.h"
 #include "unit.h"
@@ -100,11 +101,11 @@ TEST(nothing_to_validate) {
   struct spec s = {0};
   cell_error *err = NULL;
   CHECK(sysctl_validate(&s, &err) == 0);
-  CHECK(sysctl_apply(&s, &err) == 0);
+  CHECK(sysctl_apply(&s, -1, &err) == 0);
   struct spec_linux l = {0};
   s.linux_ = &l;
   CHECK(sysctl_validate(&s, &err) == 0);
-  CHECK(sysctl_apply(&s, &err) == 0);
+  CHECK(sysctl_apply(&s, -1, &err) == 0);
   CHECK(err == NULL);
 }
 
@@ -118,7 +119,8 @@ static void child_apply(struct spec_kv *kv, size_t n,
     cell_write_all(fd, "ERR: unshare", 12);
     return;
   }
-  if (sysctl_apply(&s, &err) < 0) {
+  cleanup_close int procfs = procfs_open_root(&err);
+  if (procfs < 0 || sysctl_apply(&s, procfs, &err) < 0) {
     char *m = xasprintf("ERR: %s", err->msg);
     cell_write_all(fd, m, strlen(m));
     free(m);
