@@ -77,9 +77,15 @@ static int plan_cgroup(const char *cgroups_path, const char *id,
   return 0;
 }
 
-static int open_dir(const char *mount, const char *path) {
+/* The cgroup's directory in one hierarchy: -1 when it does not exist,
+ * -1 with *err when it could not be opened (a cgroup that is there but
+ * unseen would outlive its destroy). */
+static int open_dir(const char *mount, const char *path, cell_error **err) {
   cleanup_free char *full = xasprintf("%s%s", mount, path);
-  return open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 && errno != ENOENT)
+    return cell_fail_errno(err, "open cgroup `%s`", full);
+  return fd;
 }
 
 int cgroup_open(const char *path, struct cgroup **out, cell_error **err) {
@@ -107,10 +113,15 @@ int cgroup_open(const char *path, struct cgroup **out, cell_error **err) {
   }
   free(cg->encoded);
   cg->encoded = cgroup_dirs_encode(cg);
-  for (size_t h = 0; h < cg->n_v1; h++)
-    cg->v1[h].fd = open_dir(cg->v1[h].mount, cg->v1[h].path);
-  if (cg->v2_mount)
-    cg->v2_fd = open_dir(cg->v2_mount, cg->v2_path);
+  cell_error *e = NULL;
+  for (size_t h = 0; h < cg->n_v1 && e == NULL; h++)
+    cg->v1[h].fd = open_dir(cg->v1[h].mount, cg->v1[h].path, &e);
+  if (cg->v2_mount && e == NULL)
+    cg->v2_fd = open_dir(cg->v2_mount, cg->v2_path, &e);
+  if (e) {
+    *err = e;
+    return -1;
+  }
   *out = steal_pointer(&cg);
   return 0;
 }

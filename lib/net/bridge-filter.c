@@ -7,7 +7,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/util.h"
 
@@ -192,7 +195,7 @@ static void nft_ctx_freep(struct nft_ctx **c) {
 }
 
 /* One transaction: all the commands of text, or none. */
-static int run(const char *text, cell_error **err) {
+static int run_here(const char *text, cell_error **err) {
   __attribute__((cleanup(nft_ctx_freep))) struct nft_ctx *ctx =
       nft_ctx_new(NFT_CTX_DEFAULT);
   if (!ctx)
@@ -203,6 +206,49 @@ static int run(const char *text, cell_error **err) {
     return 0;
   cleanup_free char *why = first_error_line(nft_ctx_get_error_buffer(ctx));
   return cell_fail(err, 0, "nftables: %s", why);
+}
+
+/* The child of run(): the transaction, its error on the pipe. */
+static void run_child(const char *text, int out) {
+  cell_error *e = NULL;
+  if (run_here(text, &e) == 0)
+    _exit(0);
+  size_t len = strlen(e->msg);
+  _exit(write(out, e->msg, len) == (ssize_t)len ? 1 : 2);
+}
+
+/* libnftables exits the whole process when it cannot open its netlink
+ * socket (out of fds, say), as the nft tool would: each transaction runs
+ * in a child, so that this never takes celld with it. */
+static int run(const char *text, cell_error **err) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return cell_fail_errno(err, "nftables: pipe");
+  cleanup_close int rd = p[0], wr = p[1];
+  pid_t pid = fork();
+  if (pid < 0)
+    return cell_fail_errno(err, "nftables: fork");
+  if (pid == 0)
+    run_child(text, wr);
+  close(steal_fd(&wr));
+  char why[512];
+  size_t len = 0;
+  ssize_t n;
+  while (len < sizeof(why) - 1 &&
+         ((n = read(rd, why + len, sizeof(why) - 1 - len)) > 0 ||
+          (n < 0 && errno == EINTR)))
+    len += n > 0 ? (size_t)n : 0;
+  why[len] = '\0';
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return cell_fail_errno(err, "nftables: wait");
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return 0;
+  if (len > 0)
+    return cell_fail(err, 0, "%s", why);
+  return cell_fail(err, 0, "nftables: could not talk to the kernel (exit status %d)",
+                   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 static int port_add(const char *bridge, const struct bridge_port_identity *id,

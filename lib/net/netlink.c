@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
+#include <linux/if_bridge.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -321,6 +322,28 @@ int nl_bridge_add(struct nl_sock *nl, const char *name, unsigned mtu,
   int r = link_new(nl, "bridge", name, NULL, mtu);
   if (r < 0)
     return cell_fail(err, -r, "create bridge `%s`", name);
+  return 0;
+}
+
+int nl_bridge_no_linklocal_learn(struct nl_sock *nl, const char *name,
+                                 cell_error **err) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct ifinfomsg *ifi;
+  struct nlmsghdr *h = link_request(buf, RTM_NEWLINK, 0, &ifi);
+  mnl_attr_put_strz(h, IFLA_IFNAME, name);
+  struct nlattr *linkinfo = mnl_attr_nest_start(h, IFLA_LINKINFO);
+  mnl_attr_put_strz(h, IFLA_INFO_KIND, "bridge");
+  struct nlattr *data = mnl_attr_nest_start(h, IFLA_INFO_DATA);
+  struct br_boolopt_multi opt = {
+      .optval = 1u << BR_BOOLOPT_NO_LL_LEARN,
+      .optmask = 1u << BR_BOOLOPT_NO_LL_LEARN,
+  };
+  mnl_attr_put(h, IFLA_BR_MULTI_BOOLOPT, sizeof(opt), &opt);
+  mnl_attr_nest_end(h, data);
+  mnl_attr_nest_end(h, linkinfo);
+  int r = nl_talk(nl, h, NULL, NULL);
+  if (r < 0)
+    return cell_fail(err, -r, "bridge `%s`: no_linklocal_learn", name);
   return 0;
 }
 

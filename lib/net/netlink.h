@@ -67,6 +67,11 @@ int nl_bridge_add(struct nl_sock *nl, const char *name, unsigned mtu,
                   cell_error **err);
 /* A veth pair name <-> peer, both in the socket's namespace; mtu 0 leaves
  * the kernel's default. */
+/* The bridge learns no MAC from link-local frames (01:80:c2:00:00:0X,
+ * LLDP among them), which no netfilter hook filters: a port could
+ * otherwise take another's MAC with them. */
+int nl_bridge_no_linklocal_learn(struct nl_sock *nl, const char *name,
+                                 cell_error **err);
 int nl_veth_add(struct nl_sock *nl, const char *name, const char *peer,
                 unsigned mtu, cell_error **err);
 int nl_link_del(struct nl_sock *nl, const char *name, cell_error **err);

@@ -274,7 +274,8 @@ int network_bridge_ensure(const char *bridge, const struct net_addr *gateways,
                        "network device `%s` exists and is not a bridge",
                        bridge);
   }
-  int r = 0;
+  /* Also on a bridge that was there: every start makes sure of it. */
+  int r = nl_bridge_no_linklocal_learn(nl, bridge, err);
   for (size_t i = 0; r == 0 && i < n_gateways; i++)
     r = nl_addr_add(nl, bridge, &gateways[i], err);
   if (r == 0 && mtu && !made)

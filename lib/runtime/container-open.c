@@ -13,16 +13,24 @@ int container_open(const char *root, const char *id, int *rootfd,
   return state_read(*dirfd, st, err);
 }
 
-struct spec *container_stored_spec(int dirfd) {
+struct spec *container_stored_spec(int dirfd, cell_error **err) {
   cleanup_free char *text = NULL;
   size_t len = 0;
-  cell_error *e = NULL;
   struct spec *s = NULL;
-  if (cell_read_file_at(dirfd, CELL_CONFIG_FILE, 0, &text, &len, &e) < 0 ||
-      spec_parse(text, len, &s, &e) < 0) {
-    log_warn("stored config: %s", e->msg);
-    cell_error_free(&e);
+  if (cell_read_file_at(dirfd, CELL_CONFIG_FILE, 0, &text, &len, err) < 0 ||
+      spec_parse(text, len, &s, err) < 0) {
+    cell_error_wrap(err, "the container's stored config");
     return NULL;
+  }
+  return s;
+}
+
+struct spec *container_stored_spec_or_warn(int dirfd) {
+  cell_error *e = NULL;
+  struct spec *s = container_stored_spec(dirfd, &e);
+  if (s == NULL) {
+    log_warn("%s", e->msg);
+    cell_error_free(&e);
   }
   return s;
 }

@@ -20,8 +20,11 @@ enum cell_status container_status(const struct cell_state *st);
 /* The container's cgroup, NULL when it has none (or it is gone). */
 struct cgroup *container_cgroup(const struct cell_state *st);
 
-/* The config as it was at create (for hooks, exec); NULL with a warning
- * logged when it cannot be read. */
-struct spec *container_stored_spec(int dirfd);
+/* The config as it was at create (for hooks, exec); NULL with *err set
+ * when it cannot be read. */
+struct spec *container_stored_spec(int dirfd, cell_error **err);
+/* The same, with a warning logged instead of an error: for the hooks that
+ * run after the fact (poststart, poststop), whose failures are warnings. */
+struct spec *container_stored_spec_or_warn(int dirfd);
 
 #endif

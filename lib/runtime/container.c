@@ -481,7 +481,7 @@ static int check_startable(const struct cell_state *st, cell_error **err) {
 }
 
 static void run_poststart(int dirfd, const struct cell_state *st) {
-  cleanup_spec struct spec *s = container_stored_spec(dirfd);
+  cleanup_spec struct spec *s = container_stored_spec_or_warn(dirfd);
   if (s == NULL || s->hooks.poststart.len == 0)
     return;
   cleanup_free char *json = state_to_json(st, CELL_STATUS_RUNNING, false);
@@ -602,7 +602,7 @@ static int wait_gone(const struct cell_state *st, cell_error **err) {
 }
 
 static void run_poststop(int dirfd, const struct cell_state *st) {
-  cleanup_spec struct spec *s = container_stored_spec(dirfd);
+  cleanup_spec struct spec *s = container_stored_spec_or_warn(dirfd);
   if (s == NULL || s->hooks.poststop.len == 0)
     return;
   cleanup_free char *json = state_to_json(st, CELL_STATUS_STOPPED, false);

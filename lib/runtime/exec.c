@@ -199,9 +199,9 @@ static int prepare(struct execution *x, cell_error **err) {
     return cell_fail_errno(err, "open a pidfd of the container process");
   if (x->pidfd < 0 || !cell_proc_alive(x->st->pid, x->st->start_time))
     return cell_fail(err, 0, "cannot exec in a stopped container");
-  x->spec = container_stored_spec(dirfd);
+  x->spec = container_stored_spec(dirfd, err);
   if (x->spec == NULL)
-    return cell_fail(err, 0, "the container's stored config cannot be read");
+    return -1;
   const struct spec_linux *l = x->spec->linux_;
   if (build_process(x, err) < 0 ||
       caps_plan_make(x->spec->process, &x->caps, err) < 0 ||

@@ -270,6 +270,15 @@ EOF
   [[ "$output" != *"$B_MAC dev $veth_a "* ]]
 }
 
+@test "LLDP frames with another instance's MAC do not move its MAC to the spoofer's port" {
+  veth_a=$(field a '.networks[0].host_veth')
+  # 01:80:c2:00:00:0e: no netfilter hook sees it with STP off, so only the
+  # bridge's no_linklocal_learn keeps it from teaching the bridge.
+  spoof a link-local "$B_MAC" 01:80:c2:00:00:0e
+  run -0 host bridge fdb show br "$BR"
+  [[ "$output" != *"$B_MAC dev $veth_a "* ]]
+}
+
 @test "an IPv6 neighbour advertisement for another instance's address, or with another MAC, is dropped" {
   a_ll=$(x a ip -6 -o addr show dev eth0 scope link | awk '{print $4}' | cut -d/ -f1)
   spoof a advert "$A_MAC" "$a_ll" "$B_IP6" "$A_MAC"
