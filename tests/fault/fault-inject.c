@@ -15,8 +15,9 @@
  * "the Nth call" means the same call in each run of the same command.
  *
  * Environment:
- *   CELL_FAULT_STATE  a file of at least 4 KiB the test made (required;
- *                     without it the library does nothing)
+ *   CELL_FAULT_STATE  a file of 516 KiB (4 KiB + 8 bytes per call) the
+ *                     test made (required; without it the library does
+ *                     nothing)
  *   CELL_FAULT_AT     fail the Nth counted call (1-based); 0 or unset:
  *                     only count; "file": the number is read from the
  *                     state file at each call (for a daemon, whose test
@@ -25,9 +26,12 @@
  * The state file holds, after the run: the number of counted calls, and
  * whether the fault was injected and where ("mount /path/cell+0x1234",
  * for addr2line).  Its layout: calls (int64 at 0), injected (int64 at 8),
- * site (256 bytes at 16), fail_at (int64 at 272). */
+ * site (256 bytes at 16), fail_at (int64 at 272), and from 4096 the hash
+ * of each call's path (uint64 each). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <execinfo.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -46,11 +50,18 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#define FAULT_MAX_CALLS 65536
+
 struct fault_state {
   atomic_long calls;    /* counted so far, by every process */
   atomic_long injected; /* the call number that failed; 0: none yet */
   char site[256];       /* "NAME FILE+0xOFFSET" of the call that failed */
   atomic_long fail_at;  /* with CELL_FAULT_AT=file: the call to fail */
+  char pad[4096 - 3 * sizeof(long) - 256];
+  /* At 4096: for each call counted (the first FAULT_MAX_CALLS), a hash of
+   * the call and its last callers, so that a test can fail one call of
+   * each distinct path instead of every call. */
+  uint64_t path[FAULT_MAX_CALLS];
 };
 
 static struct fault_state *state;
@@ -65,11 +76,20 @@ __attribute__((constructor)) static void fault_init(void) {
   int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDWR | O_CLOEXEC);
   if (fd < 0)
     return;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(struct fault_state)) {
+    close(fd);
+    return;
+  }
   void *p = mmap(NULL, sizeof(struct fault_state), PROT_READ | PROT_WRITE,
                  MAP_SHARED, fd, 0);
   close(fd);
   if (p == MAP_FAILED)
     return;
+  /* backtrace() loads libgcc on its first call: not in the middle of a
+   * hooked call. */
+  void *frames[1];
+  backtrace(frames, 1);
   state = p;
   const char *at = getenv("CELL_FAULT_AT");
   fail_at_from_file = at && strcmp(at, "file") == 0;
@@ -81,10 +101,29 @@ __attribute__((constructor)) static void fault_init(void) {
 
 /* Count one call made from caller; true when it is the one to fail
  * (errno is then set). */
-static bool fault_hit_from(const char *name, void *caller) {
-  if (state == NULL)
-    return false;
+/* The call and its last few callers, as offsets in their files (the same
+ * in every run, whatever the address space layout). */
+static uint64_t path_hash(const char *name) {
+  void *frames[6];
+  int n = backtrace(frames, 6);
+  uint64_t h = 1469598103934665603ull;
+  for (const char *c = name; *c; c++)
+    h = (h ^ (unsigned char)*c) * 1099511628211ull;
+  /* Frame 0 is here, frame 1 the wrapper: the callers start at 2. */
+  for (int i = 2; i < n; i++) {
+    Dl_info info;
+    uintptr_t off = (uintptr_t)frames[i];
+    if (dladdr(frames[i], &info) && info.dli_fbase)
+      off -= (uintptr_t)info.dli_fbase;
+    h = (h ^ off) * 1099511628211ull;
+  }
+  return h;
+}
+
+static bool fault_count(const char *name, void *caller) {
   long n = atomic_fetch_add(&state->calls, 1) + 1;
+  if (n <= FAULT_MAX_CALLS)
+    state->path[n - 1] = path_hash(name);
   long at = fail_at_from_file ? atomic_load(&state->fail_at) : fail_at;
   if (n != at)
     return false;
@@ -98,6 +137,19 @@ static bool fault_hit_from(const char *name, void *caller) {
   atomic_store(&state->injected, n);
   errno = fail_errno;
   return true;
+}
+static __thread bool in_hook; /* backtrace() itself may open files */
+
+static bool fault_hit_from(const char *name, void *caller) {
+  if (state == NULL || in_hook)
+    return false;
+  in_hook = true;
+  int saved = errno;
+  bool hit = fault_count(name, caller);
+  if (!hit)
+    errno = saved;
+  in_hook = false;
+  return hit;
 }
 #define fault_hit(name) fault_hit_from(name, __builtin_return_address(0))
 

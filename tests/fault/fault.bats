@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# Fault injection: every fallible call a command makes (mount, mkdir, open,
+# Fault injection: the fallible calls a command makes (mount, mkdir, open,
 # clone3, a cgroup write, a netlink message, ...; tests/fault/fault-inject.c
-# lists them) is made to fail, one at a time, with EIO.  After each, what a
+# lists them) are made to fail with EIO, one at a time: the first call of
+# each distinct path (the call and its callers).  After each, what a
 # user would check: the command failed with one clear line (or went on, if
 # it can do without that call), nothing is left behind (mounts, processes,
 # cgroups, state), and the same command then works.
@@ -27,7 +28,7 @@ setup() {
 cell_faulty() {
   local n=$1
   shift
-  head -c 4096 /dev/zero >"$FAULT_STATE"
+  head -c $((4096 + 65536 * 8)) /dev/zero >"$FAULT_STATE"
   CELL_FAULT_STATE=$FAULT_STATE CELL_FAULT_AT=$n LD_PRELOAD=$SHIM \
     ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
     timeout -k 5 30 "$CELL" --root "$ROOT" "$@" </dev/null >"$FAULT_OUT" 2>&1 3>&-
@@ -40,9 +41,16 @@ fault_calls() {
 fault_site() {
   dd if="$FAULT_STATE" bs=1 skip=16 count=256 2>/dev/null | tr -d '\0'
 }
+# After a counting run: the number of the first call of each distinct path
+# (the call and its callers).  Failing those covers every path a failure
+# can take; failing each of a loop's thousand opens would only repeat one.
+fault_points() {
+  od -An -v -w8 -t u8 -j 4096 -N $(($(fault_calls) * 8)) "$FAULT_STATE" |
+    awk '!seen[$1]++ {print NR}'
+}
 
-# walk SETUP CMD CHECK [LEAKS]: for each counted call of `cell CMD` (after
-# SETUP each time), fail it and check the result; CHECK makes sure the
+# walk SETUP CMD CHECK [LEAKS]: for each distinct path of the counted
+# calls of `cell CMD` (after SETUP each time), fail it and check the result; CHECK makes sure the
 # state is whole again (a retry, a delete); LEAKS (default check_leaks)
 # that nothing was left behind.
 walk() {
@@ -57,9 +65,10 @@ walk() {
   eval "$setup"
   cell_faulty 0 $cmd
   total=$(fault_calls)
+  points=$(fault_points)
   eval "$check"
   [ "$total" -gt 10 ]
-  for ((n = 1; n <= total; n++)); do
+  for n in $points; do
     eval "$setup"
     rc=0
     cell_faulty "$n" $cmd || rc=$?
@@ -95,7 +104,7 @@ walk() {
   done
   set -o functrace
   eval "$debug_trap"
-  echo "# cell $cmd: $total calls failed one at a time: $failed failed cleanly, $tolerated went on without; $(sort -u "$SITES" | wc -l) distinct call sites" >&3
+  echo "# cell $cmd: $total calls on $(echo "$points" | wc -w) paths, one of each failed in turn: $failed failed cleanly, $tolerated went on without; $(sort -u "$SITES" | wc -l) distinct call sites" >&3
 }
 
 # What a user does after a failure: delete whatever is there, run again.
