@@ -122,7 +122,11 @@ static void on_readable(struct daemon *d, struct conn *c) {
       return;
     }
     size_t len = (size_t)(nl - c->in);
-    cleanup_free char *line = xstrndup(c->in, len);
+    /* Every byte received, a NUL too: the parser gets exactly len bytes
+     * (a copy cut at a NUL would be shorter than len). */
+    cleanup_free char *line = xmalloc(len + 1);
+    memcpy(line, c->in, len);
+    line[len] = '\0';
     memmove(c->in, nl + 1, c->in_len - len - 1);
     c->in_len -= len + 1;
     if (len > DAEMON_MAX_REQUEST) {
