@@ -22,6 +22,7 @@ range_size = 65536
 stop_timeout = 5
 group = 4242
 cgroup_parent = $CGPARENT
+exec_timeout = 3
 EOF
   start_daemon
 }
@@ -39,6 +40,11 @@ teardown_file() {
 PYTHON=/usr/bin/python3
 
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+
+# uid 65534's `list`: its refusal.
+nobody_list() {
+  "${NOBODY[@]}" "$CELLCTL" --socket "$SOCK" list 2>&1 || true
+}
 
 # Root's `list` answers within a few seconds.
 root_still_served() {
@@ -58,4 +64,133 @@ sys.stdout.write(s.makefile("rb").readline().decode())
   [[ "$output" == *'column 22: a NUL byte'* ]]
   kill -0 "$(cat "$D/celld.pid")"
   root_still_served
+}
+
+# utime + stime of celld, in clock ticks.
+celld_cpu() {
+  awk '{print $14 + $15}' "/proc/$(cat "$D/celld.pid")/stat"
+}
+
+@test "dos: a connection flood by a peer with no rights leaves root served, celld idle" {
+  # 20,000 connections held open by uid 65534, who may do nothing (more
+  # than celld had fds for); each flood says how many connected and what
+  # its last connection was told.
+  local flood=() i
+  for i in 1 2; do
+    "${NOBODY[@]}" "$PYTHON" -c '
+import resource, socket, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (10100, 10100))
+held = []
+for _ in range(10000):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(sys.argv[1])
+    except OSError:
+        s.close()
+        continue
+    held.append(s)
+told = b""
+if held:
+    held[-1].settimeout(5)
+    try:
+        told = held[-1].makefile("rb").readline()
+    except OSError:
+        pass
+print(len(held), told.decode().strip(), flush=True)
+time.sleep(60)
+' "$SOCK" >"$D/flood.$i" &
+    flood+=($!)
+  done
+  for _ in $(seq 300); do
+    [ -s "$D/flood.1" ] && [ -s "$D/flood.2" ] && break
+    sleep 0.1
+  done
+  [ -s "$D/flood.1" ] && [ -s "$D/flood.2" ]
+  root_still_served
+  # celld does not spin (on accept, out of fds): at most 0.2 s of CPU in 2 s.
+  local before after
+  before=$(celld_cpu)
+  sleep 2
+  after=$(celld_cpu)
+  echo "flood: $(cut -d" " -f1 "$D"/flood.* | paste -sd+) connected; celld CPU over 2 s: $((after - before)) ticks" >&3
+  [ $((after - before)) -le 20 ]
+  root_still_served
+  # Past the per-uid cap, a connection is told why (and closed).
+  grep 'too many connections of uid 65534 (max_connections_per_uid = 32' "$D/flood.2"
+  kill "${flood[@]}"
+  wait "${flood[@]}" || true
+  kill -0 "$(cat "$D/celld.pid")"
+  # The flood's connections go (closed by the peer, or idle): uid 65534 is
+  # let in again.
+  for _ in $(seq 100); do
+    nobody_list | grep -q "permission denied" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+@test "dos: a peer with no rights is closed after its refusal and when idle" {
+  # After its refusal the connection ends: a second request gets nothing.
+  run -0 "${NOBODY[@]}" "$PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+f = s.makefile("rb")
+s.sendall(b"{\"version\":1,\"op\":\"list\"}\n")
+print(f.readline().decode().strip())
+try:
+    s.sendall(b"{\"version\":1,\"op\":\"list\"}\n")
+except OSError:
+    pass
+print(repr(f.readline()))
+' "$SOCK"
+  [[ "${lines[0]}" == *permission-denied* ]]
+  [ "${lines[1]}" = "b''" ]
+  # Silent, it is closed within a few seconds.
+  run -0 timeout 15 "${NOBODY[@]}" "$PYTHON" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+t = time.time()
+print(repr(s.recv(100)), round(time.time() - t))
+' "$SOCK"
+  [[ "$output" == "b'' "* ]]
+}
+
+# The file's celld, again (with the environment of the call).
+restart_daemon() {
+  kill "$(cat "$D/celld.pid")"
+  for _ in $(seq 50); do
+    kill -0 "$(cat "$D/celld.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  start_daemon
+}
+
+@test "dos: an exec whose command the instance stops does not block celld" {
+  ctl create stall --template "$TEMPLATE" --init "/bin/sleep 100000"
+  ctl start stall
+  # The command is stopped before it execs, as the instance's root can do
+  # with kill -STOP: celld must not wait for it.
+  CELLD_TEST_PAUSE=exec restart_daemon
+  local t0=$SECONDS
+  ( exec "$CELLCTL" --socket "$SOCK" exec stall -- true >"$D/stall.out" 2>&1 ) &
+  local client=$!
+  sleep 0.5
+  root_still_served
+  [ $((SECONDS - t0)) -lt 3 ]
+  # The exec client gets its error once exec_timeout (3 s) has passed.
+  local status=0
+  wait "$client" || status=$?
+  cat "$D/stall.out"
+  [ "$status" = 125 ]
+  grep -q 'did not start within 3 s (exec_timeout in celld.conf)' "$D/stall.out"
+  [ $((SECONDS - t0)) -lt 10 ]
+  # The stopped command is gone; the instance serves execs again.
+  restart_daemon
+  run -0 ctl exec stall -- echo alive
+  [ "$output" = alive ]
+  [ "$(ps -eo stat=,args= | grep -c '^T.* true$' || true)" = 0 ]
+  ctl destroy stall -f
 }
