@@ -95,9 +95,14 @@ static void report_spawn(int pidfd, pid_t pid, void *arg) {
   (void)pid;
   if (pidfd < 0)
     return;
-  if (test_stop_exec())
+  bool stop = test_stop_exec();
+  if (stop)
     daemon_pidfd_signal(pidfd, SIGSTOP);
   cell_send_with_fd(sock, "S", 1, pidfd);
+  /* The stop may land only after the exec: wait here, as we would for a
+   * command stopped before it, so that the test does not race. */
+  while (stop)
+    pause();
 }
 
 /* Run the command in the instance, detached: its stdio is ours (the
