@@ -326,8 +326,24 @@ static char *yajl_short_message(yajl_handle h, const char *buf, size_t len) {
   return msg;
 }
 
+/* JSON text never holds a raw NUL byte, and C strings end at one: a text
+ * with one is refused by name, not left to whoever reads it next as a C
+ * string and stops short. */
+static int refuse_nul_byte(const char *buf, size_t len, cell_error **err) {
+  const char *nul = memchr(buf, '\0', len);
+  if (nul == NULL)
+    return 0;
+  size_t line, col;
+  locate(buf, len, (size_t)(nul - buf), &line, &col);
+  return cell_fail(err, 0,
+                   "line %zu, column %zu: a NUL byte, which JSON text never "
+                   "holds", line, col);
+}
+
 int json_parse(const char *buf, size_t len, struct json_value **out,
                cell_error **err) {
+  if (refuse_nul_byte(buf, len, err) < 0)
+    return -1;
   struct builder b = {0};
   yajl_handle h = yajl_alloc(&dom_callbacks, NULL, &b);
   if (h == NULL)

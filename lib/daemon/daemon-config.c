@@ -36,6 +36,9 @@ void daemon_config_defaults(struct daemon_config *c) {
       .group = NULL,
       .pool = {.start = 200000, .count = 65536u * 1000, .size = 65536},
       .stop_timeout = 10,
+      .max_connections = 256,
+      .max_connections_per_uid = 32,
+      .exec_timeout = 30,
       .cgroup_parent = xstrdup("/cell-instances"),
   };
   add_default_network(c);
@@ -315,6 +318,13 @@ static const struct config_key keys[] = {
      .min = 1, .max = UINT32_MAX},
     /* Seconds: at least one, at most an hour. */
     {.name = "stop_timeout", .parse = parse_int, .offset = CONFIG(stop_timeout),
+     .min = 1, .max = 3600},
+    /* Root is never counted: the fds above these are root's. */
+    {.name = "max_connections", .parse = parse_int,
+     .offset = CONFIG(max_connections), .min = 1, .max = 65536},
+    {.name = "max_connections_per_uid", .parse = parse_int,
+     .offset = CONFIG(max_connections_per_uid), .min = 1, .max = 65536},
+    {.name = "exec_timeout", .parse = parse_int, .offset = CONFIG(exec_timeout),
      .min = 1, .max = 3600},
     {.name = "idmap", .parse = parse_bool, .offset = CONFIG(force_copy),
      .no = "auto", .yes = "copy"},

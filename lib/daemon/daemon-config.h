@@ -35,6 +35,9 @@ struct daemon_config {
   char *group;          /* members may manage their own instances; NULL: none */
   struct idrange_pool pool;
   int stop_timeout;     /* seconds before SIGKILL; default 10 */
+  int max_connections;  /* of all peers but root together; default 256 */
+  int max_connections_per_uid; /* of one peer uid (not root); default 32 */
+  int exec_timeout;     /* seconds for an exec to start; default 30 */
   bool force_copy;      /* idmap = copy: never idmap (tests, old kernels) */
   bool autostart;       /* start the autostart instances at startup */
   char *cgroup_parent;  /* instances' cgroups go under it; default /cell-instances */

@@ -33,6 +33,31 @@ void conn_drop_fds(struct conn *c) {
   c->n_fds = 0;
 }
 
+static void close_fd(int *fd) {
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+}
+
+void conn_end_exec_helper(struct daemon *d, struct conn *c, bool kill_all) {
+  if (c->helper_sock < 0)
+    return;
+  if (kill_all) {
+    /* Stopped or stuck in the instance: SIGKILL ends either. */
+    if (c->spawn_pidfd >= 0)
+      sys_pidfd_send_signal(c->spawn_pidfd, SIGKILL);
+    if (c->helper_pidfd >= 0)
+      sys_pidfd_send_signal(c->helper_pidfd, SIGKILL);
+  }
+  daemon_unwatch(d, c->helper_sock);
+  close_fd(&c->helper_sock);
+  close_fd(&c->helper_pidfd);
+  close_fd(&c->spawn_pidfd);
+  free(c->exec_instance);
+  c->exec_instance = NULL;
+  c->deadline_ms = 0;
+}
+
 void conn_close(struct daemon *d, struct conn *c) {
   for (size_t i = 0; i < d->n_conns; i++) {
     if (d->conns[i] != c)
@@ -44,6 +69,7 @@ void conn_close(struct daemon *d, struct conn *c) {
   daemon_unwatch(d, c->fd);
   close(c->fd);
   conn_drop_fds(c);
+  conn_end_exec_helper(d, c, true);
   if (c->exec_pidfd >= 0) {
     /* The client went: its command loses its terminal (or its reader). */
     sys_pidfd_send_signal(c->exec_pidfd, SIGHUP);

@@ -15,7 +15,10 @@ struct conn *daemon_find_conn(struct daemon *d, uint64_t id);
 struct conn *daemon_conn_by_fd(struct daemon *d, int fd);
 /* Close the fds that came with the request. */
 void conn_drop_fds(struct conn *c);
-/* Close and free it (its exec gets SIGHUP). */
+/* Forget the helper starting an exec for c (with kill_all: SIGKILL it
+ * and the command it made first); nothing when there is none. */
+void conn_end_exec_helper(struct daemon *d, struct conn *c, bool kill_all);
+/* Close and free it (its exec gets SIGHUP, its exec helper SIGKILL). */
 void conn_close(struct daemon *d, struct conn *c);
 /* Write what the socket takes now; the rest waits for EPOLLOUT.  False
  * when the connection was closed. */

@@ -16,6 +16,12 @@ void exec_op_signal(struct daemon *d, struct conn *c, struct instance *in,
                     const struct json_value *v);
 void console_op(struct daemon *d, struct conn *c, struct instance *in,
                 const struct json_value *v);
+/* The socket of an exec's helper (TAG_EXEC_HELPER) is readable: the
+ * command exists, has started (the answer to the client) or failed. */
+void exec_on_helper(struct daemon *d, int sock);
+/* The helper of c's exec missed its deadline: it and the command are
+ * killed, the client told. */
+void exec_on_timeout(struct daemon *d, struct conn *c);
 /* The exec's pidfd (TAG_EXEC) is readable: its exit line to the client. */
 void exec_on_exit(struct daemon *d, int pidfd);
 

@@ -32,6 +32,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* celld.conf, which every file reads. */
 #include "daemon/daemon-config.h"
@@ -46,6 +47,9 @@
 #define RESTART_DELAY_MS 1000
 /* How often the OOM kill counters of running instances are read. */
 #define OOM_POLL_MS 500
+/* A peer with no rights (neither root nor in the group) that sends nothing
+ * is closed after this long. */
+#define STRANGER_IDLE_MS 5000
 
 /* The "code" beside "error" in every error reply (docs/api.md): stable
  * names that clients (cellctl's exit status) go by, not the message. */
@@ -93,10 +97,17 @@ struct conn {
   size_t n_fds;
   pid_t exec_pid;  /* the exec running for this client */
   int exec_pidfd;  /* -1 when none */
+  /* An exec being started by its helper process (daemon-exec.c), which
+   * reports on helper_sock; -1 when none. */
+  int helper_sock;
+  int helper_pidfd;
+  int spawn_pidfd; /* the command, before it is known to have exec'd */
+  char *exec_instance;
+  uint64_t deadline_ms; /* CLOCK_MONOTONIC ms when its wait ends; 0: none */
 };
 
 enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
-           TAG_OOM, TAG_OOM_EVENT };
+           TAG_OOM, TAG_OOM_EVENT, TAG_DEADLINE, TAG_EXEC_HELPER };
 
 struct daemon {
   const struct daemon_config *cfg;
@@ -111,6 +122,8 @@ struct daemon {
   uint64_t next_conn_id;
   bool quit;
   int keeperfd; /* the console keeper (daemon-console.c); -1: none yet */
+  int deadlinefd; /* timerfd: the earliest deadline_ms of the connections */
+  int sparefd;    /* given up to accept-and-close a peer when out of fds */
   /* Hooks: how the instances' side reaches the clients without calling
    * up.  An event of the instance for the subscribers; the answer to a
    * client that waited for the instance to stop (error NULL: it did). */
@@ -118,6 +131,12 @@ struct daemon {
   void (*answer_waiter)(struct daemon *d, uint64_t conn_id,
                         struct instance *in, const char *error);
 };
+
+static inline uint64_t daemon_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* epoll data: a tag in the low byte, an index-free handle above.  The
  * handle is the fd: each fd is in one place only. */

@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -122,7 +123,11 @@ static void on_readable(struct daemon *d, struct conn *c) {
       return;
     }
     size_t len = (size_t)(nl - c->in);
-    cleanup_free char *line = xstrndup(c->in, len);
+    /* Every byte received, a NUL too: the parser gets exactly len bytes
+     * (a copy cut at a NUL would be shorter than len). */
+    cleanup_free char *line = xmalloc(len + 1);
+    memcpy(line, c->in, len);
+    line[len] = '\0';
     memmove(c->in, nl + 1, c->in_len - len - 1);
     c->in_len -= len + 1;
     if (len > DAEMON_MAX_REQUEST) {
@@ -135,6 +140,13 @@ static void on_readable(struct daemon *d, struct conn *c) {
     /* Fds are for the request they came with, not a later one. */
     if ((c = daemon_find_conn(d, id)))
       conn_drop_fds(c);
+    /* A peer with no rights has read its refusal: it has no use for the
+     * connection, and must not hold one of ours. */
+    if (c && !c->root && !c->member && len > 0) {
+      c->closing = true;
+      conn_flush(d, c);
+      return;
+    }
   }
 }
 
@@ -149,13 +161,52 @@ static bool peer_in_group(int fd, gid_t gid) {
   return false;
 }
 
+/* Out of fds, the pending peer would stay in the backlog and the listener
+ * readable: epoll would wake us at once, forever.  The spare fd makes room
+ * to accept that peer and close it. */
+static void shed_pending_peer(struct daemon *d) {
+  if (d->sparefd < 0)
+    return;
+  close(d->sparefd);
+  int fd = accept4(d->listenfd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd >= 0)
+    close(fd);
+  d->sparefd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  log_warn("out of file descriptors: a connection was closed unanswered");
+}
+
+/* Over max_connections_per_uid or max_connections (root is never counted,
+ * so that it always gets in): why, or NULL when the peer may stay. */
+static char *over_limit(struct daemon *d, const struct conn *c) {
+  if (c->root)
+    return NULL;
+  int of_uid = 0, all = 0;
+  for (size_t i = 0; i < d->n_conns; i++) {
+    const struct conn *o = d->conns[i];
+    if (o == c || o->root)
+      continue;
+    all++;
+    of_uid += o->cred.uid == c->cred.uid;
+  }
+  if (of_uid >= d->cfg->max_connections_per_uid)
+    return xasprintf("too many connections of uid %u (max_connections_per_uid "
+                     "= %d in celld.conf): close some, then retry",
+                     (unsigned)c->cred.uid, d->cfg->max_connections_per_uid);
+  if (all >= d->cfg->max_connections)
+    return xasprintf("too many connections (max_connections = %d in "
+                     "celld.conf): retry later", d->cfg->max_connections);
+  return NULL;
+}
+
 static void on_accept(struct daemon *d) {
   int fd = accept4(d->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd < 0 && (errno == EMFILE || errno == ENFILE))
+    shed_pending_peer(d);
   if (fd < 0)
     return;
   struct conn *c = xcalloc(1, sizeof(*c));
   c->fd = fd;
-  c->exec_pidfd = -1;
+  c->exec_pidfd = c->helper_sock = c->helper_pidfd = c->spawn_pidfd = -1;
   c->id = ++d->next_conn_id;
   socklen_t len = sizeof(c->cred);
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
@@ -169,10 +220,66 @@ static void on_accept(struct daemon *d) {
   d->conns = xrealloc(d->conns, (d->n_conns + 1) * sizeof(*d->conns));
   d->conns[d->n_conns++] = c;
   daemon_watch(d, fd, TAG_CONN, EPOLLIN);
-  /* Refused per request (every op checks), so that the peer reads why. */
-  if (!c->root && !c->member)
-    log_info("uid %u (pid %d) connected: not root, not in the celld group",
-             (unsigned)c->cred.uid, (int)c->cred.pid);
+  cleanup_free char *refusal = over_limit(d, c);
+  if (refusal) {
+    log_debug("uid %u (pid %d): %s", (unsigned)c->cred.uid, (int)c->cred.pid,
+              refusal);
+    uint64_t id = c->id;
+    conn_error(d, c, API_FAILED, refusal);
+    if ((c = daemon_find_conn(d, id))) {
+      c->closing = true;
+      conn_flush(d, c);
+    }
+    return;
+  }
+  /* Refused per request (every op checks), so that the peer reads why;
+   * until it asks, it may wait a little, not hold the connection. */
+  if (!c->root && !c->member) {
+    c->deadline_ms = daemon_now_ms() + STRANGER_IDLE_MS;
+    log_debug("uid %u (pid %d) connected: not root, not in the celld group",
+              (unsigned)c->cred.uid, (int)c->cred.pid);
+  }
+}
+
+/* The deadline timer rings at the earliest deadline of the connections
+ * (a peer with no rights that idles, an exec that does not start). */
+static void arm_deadline(struct daemon *d) {
+  uint64_t first = 0;
+  for (size_t i = 0; i < d->n_conns; i++) {
+    uint64_t t = d->conns[i]->deadline_ms;
+    if (t && (!first || t < first))
+      first = t;
+  }
+  struct itimerspec its = {0};
+  if (first) {
+    its.it_value.tv_sec = (time_t)(first / 1000);
+    its.it_value.tv_nsec = (long)(first % 1000) * 1000000;
+  }
+  timerfd_settime(d->deadlinefd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void on_deadline(struct daemon *d) {
+  uint64_t ticks;
+  if (read(d->deadlinefd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN)
+    return;
+  uint64_t now = daemon_now_ms();
+  /* Closing one changes the array: start over after each. */
+  for (size_t i = 0; i < d->n_conns;) {
+    struct conn *c = d->conns[i];
+    if (!c->deadline_ms || c->deadline_ms > now) {
+      i++;
+      continue;
+    }
+    c->deadline_ms = 0;
+    if (c->helper_sock >= 0) {
+      exec_on_timeout(d, c);
+    } else {
+      log_debug("uid %u (pid %d): idle with no rights: closed",
+                (unsigned)c->cred.uid, (int)c->cred.pid);
+      conn_close(d, c);
+    }
+    i = 0;
+  }
 }
 
 static int open_listener(struct daemon *d, cell_error **err) {
@@ -217,6 +324,17 @@ static int open_listener(struct daemon *d, cell_error **err) {
     return -1;
   }
   d->listenfd = fd;
+  return 0;
+}
+
+static int open_deadline_timer(struct daemon *d, cell_error **err) {
+  d->deadlinefd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (d->deadlinefd < 0)
+    return cell_fail_errno(err, "timerfd");
+  d->sparefd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (d->sparefd < 0)
+    return cell_fail_errno(err, "open `/dev/null`");
+  daemon_watch(d, d->deadlinefd, TAG_DEADLINE, EPOLLIN);
   return 0;
 }
 
@@ -300,6 +418,10 @@ static void loop(struct daemon *d) {
         oom_on_event(d, fd);
       } else if (t == TAG_EXEC) {
         exec_on_exit(d, fd);
+      } else if (t == TAG_EXEC_HELPER) {
+        exec_on_helper(d, fd);
+      } else if (t == TAG_DEADLINE) {
+        on_deadline(d);
       } else {
         struct conn *c = daemon_conn_by_fd(d, fd);
         if (!c)
@@ -310,6 +432,7 @@ static void loop(struct daemon *d) {
           conn_flush(d, c);
       }
     }
+    arm_deadline(d);
   }
 }
 
@@ -327,6 +450,10 @@ static void teardown(struct daemon *d) {
   }
   if (d->sigfd >= 0)
     close(d->sigfd);
+  if (d->deadlinefd >= 0)
+    close(d->deadlinefd);
+  if (d->sparefd >= 0)
+    close(d->sparefd);
   if (d->oomfd >= 0)
     close(d->oomfd);
   if (d->epfd >= 0)
@@ -368,6 +495,7 @@ static void raise_fd_limit(void) {
 int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   struct daemon d = {.cfg = cfg, .epfd = -1, .listenfd = -1, .sigfd = -1,
                      .instdirfd = -1, .oomfd = -1, .keeperfd = -1,
+                     .deadlinefd = -1, .sparefd = -1,
                      .emit_event = conn_emit_event,
                      .answer_waiter = conn_answer_waiter};
   cleanup_close int lockfd = -1;
@@ -389,6 +517,8 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   if (resolve_group(&d, err) < 0 || open_signals(&d, &old, err) < 0 ||
       open_state(&d, &lockfd, err) < 0 || daemon_load_instances(&d, err) < 0 ||
       open_listener(&d, err) < 0)
+    goto out;
+  if (open_deadline_timer(&d, err) < 0)
     goto out;
   daemon_console_init(&d);
   daemon_watch(&d, d.listenfd, TAG_LISTEN, EPOLLIN);

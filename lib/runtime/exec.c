@@ -368,6 +368,10 @@ static int run_exec(struct execution *x, int *exit_code, cell_error **err) {
     cell_fail_errno(err, "clone");
     goto out;
   }
+  if (o->on_spawn) {
+    cleanup_close int pidfd = cell_pidfd_open(pid);
+    o->on_spawn(pidfd, pid, o->on_spawn_arg);
+  }
   cgroup_join_close(&x->cgroup_join);
   /* Without clone3 the v2 side was not joined at birth: the slow way. */
   if (x->cgroup && !x->o->cgroups && cgroup_clone_fd(x->cgroup) >= 0 && !in_cgroup &&

@@ -30,6 +30,11 @@ struct exec_opts {
   int preserve_fds;
   bool no_new_privs;
   char **cgroups;           /* --cgroup [CONTROLLER:]PATH, sub-cgroups to join */
+  /* Called with the new process's pidfd (not kept: dup it) as soon as the
+   * process exists, before it has exec'd: a caller that must not wait on
+   * the container for long (celld) can kill it. */
+  void (*on_spawn)(int pidfd, pid_t pid, void *arg);
+  void *on_spawn_arg;
 };
 
 /* Runs the process; unless detached waits for it, forwarding signals, and

@@ -195,7 +195,22 @@ TEST(bad_strings_refused) {
   CHECK_CONTAINS(m, "invalid bytes in UTF8 string");
   /* A raw NUL byte is not JSON either. */
   cleanup_free char *m2 = parse_error("[1]\0[2]", 7);
-  CHECK_CONTAINS(m2, "line 1, column 4: ");
+  CHECK_STR(m2, "line 1, column 4: a NUL byte, which JSON text never holds");
+}
+
+/* A request line with a NUL byte inside a string: refused as such, by the
+ * byte's position, and no byte past the given length is read (the buffer
+ * has no terminator for a reader to stop at). */
+TEST(nul_byte_in_request_refused_within_length) {
+  static const char text[] = "{\"version\":1,\"op\":\"li\0st\"}";
+  size_t len = sizeof(text) - 1;
+  char *exact = xmalloc(len);
+  memcpy(exact, text, len);
+  cleanup_free char *m = parse_error(exact, len);
+  free(exact);
+  CHECK_STR(m, "line 1, column 22: a NUL byte, which JSON text never holds");
+  cleanup_free char *m2 = parse_error("{\"a\":\n\0}", 7);
+  CHECK_STR(m2, "line 2, column 1: a NUL byte, which JSON text never holds");
 }
 
 static char *nested_arrays(size_t depth) {
@@ -337,6 +352,7 @@ int main(void) {
   RUN(trailing_garbage_refused);
   RUN(comments_refused);
   RUN(bad_strings_refused);
+  RUN(nul_byte_in_request_refused_within_length);
   RUN(deep_nesting_refused);
   RUN(generator_compact);
   RUN(generator_pretty);
