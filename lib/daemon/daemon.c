@@ -338,6 +338,21 @@ static int open_deadline_timer(struct daemon *d, cell_error **err) {
   return 0;
 }
 
+/* How long a new celld waits for the state dir's lock: the processes a
+ * celld killed with -9 had forked (an exec helper, a container's init
+ * before it closes celld's fds) hold it for moments after it died. */
+#define STATE_LOCK_WAIT_MS 5000
+
+static int lock_state_dir(int fd) {
+  for (int waited = 0;; waited += 50) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+      return 0;
+    if (errno != EWOULDBLOCK || waited >= STATE_LOCK_WAIT_MS)
+      return -1;
+    usleep(50 * 1000);
+  }
+}
+
 static int open_state(struct daemon *d, int *lockfd, cell_error **err) {
   const struct daemon_config *c = d->cfg;
   if (cell_mkdir_p(c->state_dir, 0711, err) < 0)
@@ -356,7 +371,7 @@ static int open_state(struct daemon *d, int *lockfd, cell_error **err) {
   *lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (*lockfd < 0)
     return cell_fail_errno(err, "open `%s`", lock);
-  if (flock(*lockfd, LOCK_EX | LOCK_NB) < 0)
+  if (lock_state_dir(*lockfd) < 0)
     return cell_fail_errno(err, "state dir `%s`: another celld uses it", c->state_dir);
   d->instdirfd = open(d->instances_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (d->instdirfd < 0)
