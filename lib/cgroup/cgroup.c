@@ -584,3 +584,44 @@ void cgroup_keep_only(struct cgroup *cg, const char *controller) {
     cg->v2_fd = -1;
   }
 }
+
+/* Add the names of the directories below the cgroup directory fd to *names
+ * (n of them), each once. */
+static void add_children(int fd, char ***names, size_t *n) {
+  int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+  if (dir == NULL) {
+    if (dup_fd >= 0)
+      close(dup_fd);
+    return;
+  }
+  rewinddir(dir);
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+      continue;
+    bool seen = false;
+    for (size_t i = 0; i < *n && !seen; i++)
+      seen = strcmp((*names)[i], e->d_name) == 0;
+    if (seen)
+      continue;
+    *names = xrealloc(*names, (*n + 2) * sizeof(**names));
+    (*names)[(*n)++] = xstrdup(e->d_name);
+    (*names)[*n] = NULL;
+  }
+  closedir(dir);
+}
+
+int cgroup_children(const char *parent, char ***names, cell_error **err) {
+  cleanup_cgroup struct cgroup *cg = NULL;
+  if (cgroup_open(parent, &cg, err) < 0)
+    return -1;
+  size_t n = 0;
+  *names = xcalloc(1, sizeof(**names));
+  for (size_t h = 0; h < cg->n_v1; h++)
+    if (cg->v1[h].fd >= 0)
+      add_children(cg->v1[h].fd, names, &n);
+  if (cg->v2_fd >= 0)
+    add_children(cg->v2_fd, names, &n);
+  return 0;
+}

@@ -75,6 +75,9 @@ int cgroup_destroy(struct cgroup *cg, cell_error **err);
  * not one per hierarchy. */
 void cgroup_keep_only(struct cgroup *cg, const char *controller);
 int cgroup_kill_all(const struct cgroup *cg, int signo, cell_error **err);
+/* The names of the cgroups right below the cgroup at path, in any
+ * hierarchy (a NULL-terminated list, empty when there is none). */
+int cgroup_children(const char *path, char ***names, cell_error **err);
 int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n,
                 cell_error **err);
 int cgroup_freeze(const struct cgroup *cg, bool frozen, cell_error **err);

@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/util.h"
+#include "cgroup/cgroup.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-net.h"
 #include "daemon/daemon-oom.h"
@@ -104,6 +106,68 @@ static void sweep_orphans(struct daemon *d, const char *dirpath, bool runtime) {
   closedir(dir);
 }
 
+/* Whether every process in cg runs as an id of celld's pool: only then is
+ * a cgroup ours to empty (cgroup_parent may be shared, or badly chosen). */
+static bool only_pool_processes(struct daemon *d, const struct cgroup *cg) {
+  cleanup_free pid_t *pids = NULL;
+  size_t n = 0;
+  cell_error *err = NULL;
+  if (cgroup_pids(cg, &pids, &n, &err) < 0) {
+    cell_error_free(&err);
+    return false;
+  }
+  const struct idrange_pool *pool = &d->cfg->pool;
+  for (size_t i = 0; i < n; i++) {
+    char path[32];
+    struct stat st;
+    snprintf(path, sizeof(path), "/proc/%d", (int)pids[i]);
+    if (stat(path, &st) < 0)
+      continue; /* gone meanwhile */
+    if (st.st_uid < pool->start || st.st_uid - pool->start >= pool->count)
+      return false;
+  }
+  return true;
+}
+
+/* A cgroup below cgroup_parent with no instance of that name: what is
+ * left of an instance whose create or destroy a killed celld cut short,
+ * with whatever still runs in it (an init whose record was never made). */
+static void sweep_cgroups(struct daemon *d) {
+  cleanup_strv char **names = NULL;
+  cell_error *err = NULL;
+  if (cgroup_children(d->cfg->cgroup_parent, &names, &err) < 0) {
+    log_warn("cgroups below %s: %s", d->cfg->cgroup_parent, err->msg);
+    cell_error_free(&err);
+    return;
+  }
+  for (size_t i = 0; names[i]; i++) {
+    if (daemon_find_instance(d, names[i]) ||
+        instance_check_name(names[i], &err) < 0) {
+      cell_error_free(&err);
+      continue;
+    }
+    cleanup_free char *path = xasprintf("%s/%s", d->cfg->cgroup_parent, names[i]);
+    struct cgroup *cg = NULL;
+    if (cgroup_open(path, &cg, &err) < 0) {
+      log_error("%s", err->msg);
+      cell_error_free(&err);
+      continue;
+    }
+    if (!only_pool_processes(d, cg)) {
+      log_warn("%s: a cgroup below %s with processes outside celld's ids: left alone",
+               names[i], d->cfg->cgroup_parent);
+    } else {
+      log_warn("%s: a cgroup left by an earlier celld: killing what runs in it, removing it",
+               names[i]);
+      if (cgroup_destroy(cg, &err) < 0) {
+        log_error("%s", err->msg);
+        cell_error_free(&err);
+      }
+    }
+    cgroup_free(cg);
+  }
+}
+
 static void sweep_exec_dir(struct daemon *d) {
   cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, d->execdir, &err) < 0 ||
@@ -133,6 +197,7 @@ int daemon_load_instances(struct daemon *d, cell_error **err) {
     qsort(d->inst, d->n_inst, sizeof(*d->inst), cmp_created);
   sweep_orphans(d, d->runroot, true);
   sweep_orphans(d, d->instances_dir, false);
+  sweep_cgroups(d);
   sweep_exec_dir(d);
   daemon_net_sweep_bridges(d);
   for (size_t i = 0; i < d->n_inst; i++)

@@ -353,6 +353,43 @@ EOF
   run -4 ctl show gone
 }
 
+# ghost_cgroup NAME UID: a cgroup NAME below celld's parent in every
+# hierarchy, with a process of UID in it; its pid on stdout.
+ghost_cgroup() {
+  local cg pid
+  setpriv --reuid "$2" --regid "$2" --clear-groups sleep 100000 </dev/null >/dev/null 2>&1 &
+  pid=$!
+  disown "$pid"
+  for cg in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+    [ -e "$cg/cgroup.procs" ] && [ -d "$cg${CGPARENT#/}" ] || continue
+    mkdir -p "$cg${CGPARENT#/}/$1"
+    echo "$pid" >"$cg${CGPARENT#/}/$1/cgroup.procs"
+  done
+  echo "$pid"
+}
+
+@test "a cgroup a killed celld left, with a process of its pool in it, is emptied at the next start; others are left alone" {
+  ctl create anchor --template "$TEMPLATE" --init "/bin/sleep 100000"
+  ctl start anchor # the parent cgroup exists in every hierarchy
+  ours=$(ghost_cgroup ghost $((POOL_START + 70000)))
+  theirs=$(ghost_cgroup foreign 4243)
+  kill -9 "$(cat "$D/celld.pid")"
+  start_daemon
+  for _ in $(seq 50); do
+    kill -0 "$ours" 2>/dev/null || break
+    sleep 0.1
+  done
+  ! kill -0 "$ours" 2>/dev/null
+  [ -z "$(find /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT" -name ghost 2>/dev/null)" ]
+  # Not celld's: a process outside its ids.
+  kill -0 "$theirs"
+  grep -q "foreign: a cgroup below $CGPARENT with processes outside celld's ids: left alone" "$D/celld.log"
+  kill -9 "$theirs"
+  sleep 0.2
+  find /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT" -depth -name foreign -type d -exec rmdir {} + 2>/dev/null || true
+  ctl destroy anchor -f
+}
+
 @test "celld --autostart starts the instances marked autostart, in their order" {
   ctl create auto-1 --template "$TEMPLATE" --init "/bin/sleep 100000" --autostart
   ctl create plain --template "$TEMPLATE" --init "/bin/sleep 100000"
