@@ -22,7 +22,8 @@ cellctl=$build/cellctl
 D=$(mktemp -d /var/tmp/cell-soak.XXXXXX)
 chmod 755 "$D"
 STATE=$D/state SOCK=$D/celld.sock TEMPLATE=$D/template
-POOL_START=23000000
+# Far from the pools of the bats files, so that both can run at once.
+POOL_START=41000000
 POOL_COUNT=$((65536 * 64))
 CGPARENT=/cell-soak-$$
 BRIDGE=cellsoak$$
