@@ -69,6 +69,10 @@ celld_leaks() {
   if grep -q " $STATE/" /proc/self/mountinfo; then
     echo "mounts left under $STATE:" >&2
     grep " $STATE/" /proc/self/mountinfo >&2
+    # Reported, then removed, deepest first: a failed test must not leave
+    # the host with them.
+    grep " $STATE/" /proc/self/mountinfo | awk '{print $5}' | sort -r |
+      xargs -r -n1 umount -l 2>/dev/null || true
     left=1
   fi
   for _ in $(seq 20); do
