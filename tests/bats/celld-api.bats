@@ -29,9 +29,7 @@ EOF
 
 teardown_file() {
   [ -n "$D" ] || return 0
-  destroy_all
-  kill "$(cat "$D/celld.pid")" 2>/dev/null || true
-  sleep 0.2
+  celld_stop
   celld_leaks
 }
 

@@ -54,6 +54,13 @@ destroy_all() {
   done
 }
 
+# For teardown_file: destroy every instance, then stop the daemon.
+celld_stop() {
+  destroy_all
+  kill "$(cat "$D/celld.pid")" 2>/dev/null || true
+  sleep 0.2
+}
+
 # Processes (not zombies) running as an id of the pool.
 pool_pids() {
   ps -eo pid=,uid=,stat= |

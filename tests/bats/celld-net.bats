@@ -44,9 +44,7 @@ host() {
 
 teardown_file() {
   [ -n "$D" ] || return 0
-  destroy_all
-  kill "$(cat "$D/celld.pid")" 2>/dev/null || true
-  sleep 0.2
+  celld_stop
   local left=0
   # Every veth and bridge went with the last instance: only lo is left.
   if [ "$(host ip -o link | grep -vc ': lo:')" != 0 ]; then

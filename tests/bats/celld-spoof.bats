@@ -45,9 +45,7 @@ host() {
 
 teardown_file() {
   [ -n "$D" ] || return 0
-  destroy_all
-  kill "$(cat "$D/celld.pid")" 2>/dev/null || true
-  sleep 0.2
+  celld_stop
   local left=0
   if [ "$(host ip -o link | grep -vc ': lo:')" != 0 ]; then
     echo "links left: $(host ip -o link)" >&2

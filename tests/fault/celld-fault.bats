@@ -40,9 +40,7 @@ EOF
 teardown_file() {
   [ -n "$D" ] || return 0
   set_fault 0
-  destroy_all
-  kill "$(cat "$D/celld.pid")" 2>/dev/null || true
-  sleep 0.2
+  celld_stop
   ip netns del "$NETNS" 2>/dev/null || true
   celld_leaks
 }
