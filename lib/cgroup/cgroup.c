@@ -390,6 +390,21 @@ int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n,
   return 0;
 }
 
+int cgroup_pids_everywhere(const struct cgroup *cg, pid_t **pids, size_t *n,
+                           cell_error **err) {
+  *pids = NULL;
+  *n = 0;
+  for (size_t h = 0; h <= cg->n_v1; h++) {
+    int fd = h < cg->n_v1 ? cg->v1[h].fd : cg->v2_fd;
+    if (fd >= 0 && cg_read_pids(fd, true, pids, n, err) < 0) {
+      if ((*err)->errnum != ENOENT)
+        return cell_error_wrap(err, "processes of cgroup `%s`", cg->path);
+      cell_error_free(err); /* removed under our open directory */
+    }
+  }
+  return 0;
+}
+
 /* ---- freezer ------------------------------------------------------------- */
 
 /* The v1 freezer hierarchy, else cgroup.freeze on the cgroup2 side (a

@@ -80,6 +80,11 @@ int cgroup_kill_all(const struct cgroup *cg, int signo, cell_error **err);
 int cgroup_children(const char *path, char ***names, cell_error **err);
 int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n,
                 cell_error **err);
+/* The processes in every hierarchy, not only the one cgroup_pids reads
+ * (which is enough for a cgroup made whole by cgroup_create): for one of
+ * unknown origin.  A pid may appear more than once. */
+int cgroup_pids_everywhere(const struct cgroup *cg, pid_t **pids, size_t *n,
+                           cell_error **err);
 int cgroup_freeze(const struct cgroup *cg, bool frozen, cell_error **err);
 bool cgroup_is_frozen(const struct cgroup *cg);
 

@@ -112,7 +112,7 @@ static bool only_pool_processes(struct daemon *d, const struct cgroup *cg) {
   cleanup_free pid_t *pids = NULL;
   size_t n = 0;
   cell_error *err = NULL;
-  if (cgroup_pids(cg, &pids, &n, &err) < 0) {
+  if (cgroup_pids_everywhere(cg, &pids, &n, &err) < 0) {
     cell_error_free(&err);
     return false;
   }

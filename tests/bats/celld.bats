@@ -351,8 +351,9 @@ EOF
   run -4 ctl show gone
 }
 
-# ghost_cgroup NAME UID: a cgroup NAME below celld's parent in every
-# hierarchy, with a process of UID in it; its pid on stdout.
+# ghost_cgroup NAME UID [HIERARCHY]: a cgroup NAME below celld's parent in
+# every hierarchy, with a process of UID in it (in HIERARCHY only, e.g.
+# memory, where there is one); its pid on stdout.
 ghost_cgroup() {
   local cg pid
   setpriv --reuid "$2" --regid "$2" --clear-groups sleep 100000 </dev/null >/dev/null 2>&1 &
@@ -361,7 +362,10 @@ ghost_cgroup() {
   for cg in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
     [ -e "$cg/cgroup.procs" ] && [ -d "$cg${CGPARENT#/}" ] || continue
     mkdir -p "$cg${CGPARENT#/}/$1"
-    echo "$pid" >"$cg${CGPARENT#/}/$1/cgroup.procs"
+    if [ -z "${3:-}" ] || [ "$cg" = "/sys/fs/cgroup/$3/" ] ||
+      [ ! -d "/sys/fs/cgroup/$3${CGPARENT}" ]; then
+      echo "$pid" >"$cg${CGPARENT#/}/$1/cgroup.procs"
+    fi
   done
   echo "$pid"
 }
@@ -371,6 +375,9 @@ ghost_cgroup() {
   ctl start anchor # the parent cgroup exists in every hierarchy
   ours=$(ghost_cgroup ghost $((POOL_START + 70000)))
   theirs=$(ghost_cgroup foreign 4243)
+  # Its process in one hierarchy only: not the one whose cgroup.procs
+  # celld reads for its own instances.
+  partly=$(ghost_cgroup partly 4243 memory)
   kill -9 "$(cat "$D/celld.pid")"
   start_daemon
   for _ in $(seq 50); do
@@ -381,10 +388,12 @@ ghost_cgroup() {
   [ -z "$(find /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT" -name ghost 2>/dev/null)" ]
   # Not celld's: a process outside its ids.
   kill -0 "$theirs"
+  kill -0 "$partly"
   grep -q "foreign: a cgroup below $CGPARENT with processes outside celld's ids: left alone" "$D/celld.log"
-  kill -9 "$theirs"
+  grep -q "partly: a cgroup below $CGPARENT with processes outside celld's ids: left alone" "$D/celld.log"
+  kill -9 "$theirs" "$partly"
   sleep 0.2
-  find /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT" -depth -name foreign -type d -exec rmdir {} + 2>/dev/null || true
+  find /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT" -depth \( -name foreign -o -name partly \) -type d -exec rmdir {} + 2>/dev/null || true
   ctl destroy anchor -f
 }
 
