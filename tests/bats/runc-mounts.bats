@@ -1,0 +1,147 @@
+#!/usr/bin/env bats
+# shellcheck disable=SC2016 # jq filters and container scripts are single-quoted on purpose
+# Mount behaviours runc's users rely on: the recursive options (rro,
+# rnosuid, ...), a read-only /dev, --no-pivot, and what a container sees
+# of the cgroup tree.
+
+load helpers
+
+add_mount() {
+  update_config '.mounts += [$m]' --argjson m "$1"
+}
+
+# A host directory with a tmpfs mounted on its sub/, unmounted at teardown:
+# a tree whose submount a non-recursive remount would miss.
+make_tree_with_submount() {
+  TREE=$BATS_TEST_TMPDIR/tree
+  mkdir -p "$TREE/sub"
+  mount -t tmpfs -o size=1m cell-test "$TREE/sub"
+  on_teardown "umount $TREE/sub"
+}
+
+# mount_opts_of DEST: the per-mount options (field 6) of the topmost mount
+# on DEST in $output, a copy of /proc/self/mountinfo.
+mount_opts_of() {
+  awk -v d="$1" '$5 == d { o = $6 } END { if (o == "") exit 1; print o }' <<<"$output"
+}
+
+has_option() {
+  [[ ",$1," == *",$2,"* ]]
+}
+
+@test "rro on an rbind mount makes its submounts read-only too" {
+  make_tree_with_submount
+  setup_bundle sh -c 'touch /mnt/top; touch /mnt/sub/below; true'
+  add_mount "$(jq -n --arg s "$TREE" \
+    '{destination: "/mnt", type: "bind", source: $s, options: ["rbind", "rro"]}')"
+  run -0 cell run "$CID"
+  [[ "${lines[0]}" == *"/mnt/top"*"Read-only file system"* ]]
+  [[ "${lines[1]}" == *"/mnt/sub/below"*"Read-only file system"* ]]
+  [ ! -e "$TREE/top" ]
+  [ ! -e "$TREE/sub/below" ]
+}
+
+@test "ro on an rbind mount leaves its submounts writable, as in runc" {
+  make_tree_with_submount
+  setup_bundle sh -c 'touch /mnt/sub/below'
+  add_mount "$(jq -n --arg s "$TREE" \
+    '{destination: "/mnt", type: "bind", source: $s, options: ["rbind", "ro"]}')"
+  run -0 cell run "$CID"
+  [ -e "$TREE/sub/below" ]
+}
+
+@test "rnoexec, rnosuid and rnodev reach the submounts of an rbind mount" {
+  make_tree_with_submount
+  setup_bundle cat /proc/self/mountinfo
+  add_mount "$(jq -n --arg s "$TREE" \
+    '{destination: "/mnt", type: "bind", source: $s,
+      options: ["rbind", "rnoexec", "rnosuid", "rnodev"]}')"
+  run -0 cell run "$CID"
+  for dest in /mnt /mnt/sub; do
+    opts=$(mount_opts_of "$dest")
+    has_option "$opts" noexec
+    has_option "$opts" nosuid
+    has_option "$opts" nodev
+  done
+}
+
+@test "rnoatime and rnosymfollow reach the submounts of an rbind mount" {
+  make_tree_with_submount
+  setup_bundle cat /proc/self/mountinfo
+  add_mount "$(jq -n --arg s "$TREE" \
+    '{destination: "/mnt", type: "bind", source: $s,
+      options: ["rbind", "rnoatime", "rnosymfollow"]}')"
+  run -0 cell run "$CID"
+  opts=$(mount_opts_of /mnt/sub)
+  has_option "$opts" noatime
+  has_option "$opts" nosymfollow
+}
+
+@test "rro on a tmpfs mount" {
+  if is_runc; then
+    skip "runc 1.1.5 applies the recursive options to bind mounts only"
+  fi
+  setup_bundle sh -c 'touch /run/file'
+  add_mount '{"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+              "options": ["size=1m", "rro"]}'
+  run -1 cell run "$CID"
+  [[ "$output" == *"Read-only file system"* ]]
+}
+
+@test "an unknown option on a bind mount is refused, naming the option and the mount" {
+  if is_runc; then
+    skip "runc 1.1.5 passes the option as data, which a bind ignores"
+  fi
+  src=$BATS_TEST_TMPDIR/src
+  mkdir "$src"
+  setup_bundle true
+  add_mount "$(jq -n --arg s "$src" \
+    '{destination: "/mnt", type: "bind", source: $s, options: ["rbind", "nosuch"]}')"
+  run ! cell run "$CID"
+  expect_message "unknown option \`nosuch\` for a bind mount"
+  expect_message "on \`/mnt\`"
+  [ -z "$(cell list -q)" ]
+}
+
+@test "an unknown option on a tmpfs goes to the filesystem, which refuses it" {
+  setup_bundle true
+  add_mount '{"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+              "options": ["nosuch=1"]}'
+  run ! cell run "$CID"
+  [ -z "$(cell list -q)" ]
+}
+
+@test "a read-only tmpfs /dev is filled first, then read-only" {
+  setup_bundle sh -c 'echo x >/dev/null && echo null-works
+    [ -L /dev/ptmx ] && echo ptmx-link
+    [ -d /dev/pts ] && echo pts-dir
+    touch /dev/new 2>&1; true'
+  update_config '(.mounts[] | select(.destination == "/dev") | .options) += ["ro"]'
+  run -0 cell run "$CID"
+  [ "${lines[0]}" = null-works ]
+  [ "${lines[1]}" = ptmx-link ]
+  [ "${lines[2]}" = pts-dir ]
+  [[ "${lines[3]}" == *"Read-only file system"* ]]
+}
+
+@test "no-pivot: a nested user namespace cannot mount a fresh procfs to reach sysrq-trigger" {
+  # The chroot of --no-pivot only hides the host's /proc: unless the
+  # runtime detaches it, it stays in the container's mount namespace,
+  # fully visible, and the kernel then lets a user namespace mount a
+  # procfs of its own, unmasked.  The helper leaves the chroot (it needs
+  # CAP_SYS_CHROOT: docker's default set has it), unshares a user, mount
+  # and pid namespace and tries the mount.
+  setup_bundle sh -c 'awk "\$5 == \"/proc\" { print \$5, \$(NF - 2) }" /proc/self/mountinfo
+    /host/nested-procfs /host/escape; echo "status $?"'
+  cp "${CELL_TEST_HELPERS:-$REPO/build/tests}/nested-procfs" "$HOSTDIR/"
+  use_user_namespace
+  update_config 'del(.linux.seccomp)
+    | .process.capabilities[] += ["CAP_SYS_CHROOT"]'
+  run -0 cell run --no-pivot "$CID"
+  # The container's own /proc is there, as usual.
+  [ "${lines[0]}" = "/proc proc" ]
+  [ "${lines[1]}" = "chroot left" ]
+  [ "${lines[2]}" = "unshare: ok" ]
+  [ "${lines[3]}" = "mount proc: Operation not permitted" ]
+  [ "${lines[4]}" = "status 1" ]
+}
