@@ -17,6 +17,7 @@
 #include "base/resolve.h"
 #include "base/syscalls.h"
 #include "base/util.h"
+#include "cgroup/cgroup-layout.h"
 #include "runtime/devices.h"
 
 /* The per-mount flags a bind remount can change, and which a user
@@ -399,6 +400,7 @@ struct mount_job {
   struct mount_options opts;
   bool bind;
   bool recursive_flags; /* a host tree was bound instead of a new fs */
+  bool cgroup_tree;     /* a tmpfs to fill with the v1 hierarchies */
   int tree_fd;          /* detached copy of the bind source, or -1 */
 };
 
@@ -492,7 +494,10 @@ static bool host_is_cgroup2_only(void) {
 }
 
 /* type "cgroup": a cgroup2 mount on a unified host (it shows our cgroup
- * namespace), else the host's whole /sys/fs/cgroup tree. */
+ * namespace).  On a v1 or hybrid host, a tmpfs that fill_cgroup_tree
+ * gives one mount per hierarchy of the host, as runc's mountCgroupV1
+ * does: binding the host's /sys/fs/cgroup would show every cgroup of the
+ * host, other containers' included. */
 static int attach_cgroup(struct mount_job *j, const char *target) {
   unsigned long flags = j->opts.flags & ~(MS_BIND | MS_REC);
   if (host_is_cgroup2_only()) {
@@ -500,9 +505,222 @@ static int attach_cgroup(struct mount_job *j, const char *target) {
       return 0;
     if (errno != EPERM && errno != EBUSY)
       return -1;
+    j->recursive_flags = true;
+    return mount("/sys/fs/cgroup", target, NULL, MS_BIND | MS_REC, NULL);
   }
-  j->recursive_flags = true;
-  return mount("/sys/fs/cgroup", target, NULL, MS_BIND | MS_REC, NULL);
+  /* Read-write until it is filled; fill_cgroup_tree applies "ro". */
+  j->cgroup_tree = true;
+  return mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+               "mode=755");
+}
+
+/* ---- the cgroup hierarchies of a v1 or hybrid host ------------------------ */
+
+/* A hierarchy mounted at /sys/fs/cgroup/<dir> in our mount namespace (a
+ * copy of the host's). */
+struct cgroup_hierarchy {
+  char *dir;         /* "cpu,cpuacct", "systemd", "unified" */
+  char *host_mount;  /* "/sys/fs/cgroup/cpu,cpuacct" */
+  char *subsystems;  /* "cpu,cpuacct", "name=systemd"; "" for cgroup2 */
+  bool v2;
+};
+
+struct cgroup_hierarchies {
+  struct cgroup_hierarchy *list;
+  size_t n;
+};
+
+static void cgroup_hierarchies_free(struct cgroup_hierarchies *h) {
+  for (size_t i = 0; i < h->n; i++) {
+    free(h->list[i].dir);
+    free(h->list[i].host_mount);
+    free(h->list[i].subsystems);
+  }
+  free(h->list);
+  *h = (struct cgroup_hierarchies){0};
+}
+
+/* The controllers and name= of a v1 mount's super options
+ * ("rw,cpu,cpuacct", "rw,xattr,name=systemd"): what names the hierarchy
+ * to mount(2) and in /proc/self/cgroup.  Flags like xattr or noprefix are
+ * the existing superblock's, which a new mount of it gets anyway. */
+static char *v1_subsystems(const char *super_opts) {
+  static const char *const not_subsystems[] = {
+      "rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode",
+      "favordynmods", "none"};
+  cleanup_free char *copy = xstrdup(super_opts);
+  char *out = NULL, *save = NULL;
+  for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+    bool skip = strncmp(o, "release_agent=", 14) == 0;
+    for (size_t i = 0; i < sizeof(not_subsystems) / sizeof(*not_subsystems); i++)
+      skip = skip || strcmp(o, not_subsystems[i]) == 0;
+    if (!skip)
+      data_append(&out, o);
+  }
+  return out ? out : xstrdup("");
+}
+
+static int add_cgroup_hierarchy(const struct mountinfo_entry *e, void *arg) {
+  struct cgroup_hierarchies *h = arg;
+  bool v2 = strcmp(e->fstype, "cgroup2") == 0;
+  if (!v2 && strcmp(e->fstype, "cgroup") != 0)
+    return 0;
+  const char *prefix = CGROUP_MOUNT "/";
+  if (strncmp(e->mount_point, prefix, strlen(prefix)) != 0)
+    return 0;
+  const char *dir = e->mount_point + strlen(prefix);
+  if (*dir == '\0' || strchr(dir, '/') != NULL || strcmp(dir, ".") == 0 ||
+      strcmp(dir, "..") == 0)
+    return 0;
+  for (size_t i = 0; i < h->n; i++)
+    if (strcmp(h->list[i].dir, dir) == 0)
+      return 0; /* mounted twice there: the first will do */
+  h->list = xrealloc(h->list, (h->n + 1) * sizeof(*h->list));
+  h->list[h->n++] = (struct cgroup_hierarchy){
+      .dir = xstrdup(dir),
+      .host_mount = xstrdup(e->mount_point),
+      .subsystems = v2 ? xstrdup("") : v1_subsystems(e->super_opts),
+      .v2 = v2};
+  return 0;
+}
+
+/* Same comma-separated names, in any order. */
+static bool same_name_set(const char *a, const char *b) {
+  size_t na = 0, nb = 0;
+  cleanup_free char *copy = xstrdup(a);
+  char *save = NULL;
+  for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+    na++;
+    size_t len = strlen(o);
+    const char *p = b;
+    bool found = false;
+    while (p && *p && !found) {
+      found = strncmp(p, o, len) == 0 && (p[len] == ',' || p[len] == '\0');
+      p = strchr(p, ',');
+      p = p ? p + 1 : NULL;
+    }
+    if (!found)
+      return false;
+  }
+  for (const char *p = b; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+    nb++;
+  return na == nb;
+}
+
+/* Our cgroup in the hierarchy (from /proc/self/cgroup, read through the
+ * verified procfs): NULL when we have none there. */
+static char *own_cgroup_path(const char *own, const struct cgroup_hierarchy *h) {
+  cleanup_free char *copy = xstrdup(own);
+  char *save = NULL;
+  for (char *line = strtok_r(copy, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *c1 = strchr(line, ':');
+    char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (c2 == NULL)
+      continue;
+    *c2 = '\0';
+    bool match = h->v2 ? c1[1] == '\0'
+                       : c1[1] != '\0' && same_name_set(c1 + 1, h->subsystems);
+    if (match)
+      return xstrdup(c2 + 1);
+  }
+  return NULL;
+}
+
+/* With a cgroup namespace: a new mount of the hierarchy, whose root the
+ * kernel makes the namespace's, i.e. the container's cgroup. */
+static int mount_cgroup_fresh(const struct cgroup_hierarchy *h, int fd,
+                              unsigned long flags) {
+  char p[32];
+  if (h->v2)
+    return mount("cgroup2", resolve_fd_path(fd, p), "cgroup2", flags, NULL);
+  return mount("cgroup", resolve_fd_path(fd, p), "cgroup", flags, h->subsystems);
+}
+
+/* Without one: a bind of the container's own cgroup directory.  A
+ * hierarchy the container has no cgroup of its own in stays an empty
+ * directory, never the host's root. */
+static int bind_own_cgroup(const struct cgroup_hierarchy *h, const char *own,
+                           int tree, int fd, unsigned long flags,
+                           cell_error **err) {
+  cleanup_free char *path = own_cgroup_path(own, h);
+  if (path == NULL || strcmp(path, "/") == 0)
+    return 0;
+  cleanup_free char *source = xasprintf("%s%s", h->host_mount, path);
+  cleanup_close int src = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (src < 0)
+    return cell_fail_errno(err, "open `%s`", source);
+  char sp[32], tp[32];
+  resolve_fd_path(fd, tp);
+  if (mount(resolve_fd_path(src, sp), tp, NULL, MS_BIND, NULL) < 0)
+    return cell_fail_errno(err, "bind `%s`", source);
+  /* fd still names the covered directory: look the bind up again. */
+  cleanup_close int mfd =
+      openat(tree, h->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (mfd < 0)
+    return cell_fail_errno(err, "open the bind of `%s`", source);
+  if (mount(NULL, resolve_fd_path(mfd, tp), NULL,
+            MS_REMOUNT | MS_BIND | flags | lockable_flags_of(mfd), NULL) < 0)
+    return cell_fail_errno(err, "remount the bind of `%s`", source);
+  return 0;
+}
+
+/* "cpu,cpuacct" also answers to cpu and cpuacct, as on the host. */
+static int link_merged_names(int tree, const struct cgroup_hierarchy *h,
+                             cell_error **err) {
+  if (h->v2 || strchr(h->dir, ',') == NULL)
+    return 0;
+  cleanup_free char *copy = xstrdup(h->dir);
+  char *save = NULL;
+  for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save))
+    if (symlinkat(h->dir, tree, n) < 0 && errno != EEXIST)
+      return cell_fail_errno(err, "symlink `%s` to `%s`", n, h->dir);
+  return 0;
+}
+
+static int mount_hierarchy(int tree, const struct cgroup_hierarchy *h,
+                           const char *own,
+                           unsigned long flags, cell_error **err) {
+  if (mkdirat(tree, h->dir, 0755) < 0 && errno != EEXIST)
+    return cell_fail_errno(err, "mkdir `%s`", h->dir);
+  cleanup_close int fd =
+      openat(tree, h->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open `%s`", h->dir);
+  if (own != NULL)
+    return bind_own_cgroup(h, own, tree, fd, flags, err);
+  if (mount_cgroup_fresh(h, fd, flags) < 0)
+    return cell_fail_errno(err, "mount the %s hierarchy `%s`",
+                           h->v2 ? "cgroup2" : "cgroup", h->dir);
+  return 0;
+}
+
+/* One mount per hierarchy of the host in the tmpfs at tree, then "ro". */
+static int fill_cgroup_tree(const struct mount_job *j, int tree,
+                            cell_error **err) {
+  unsigned long flags = (j->opts.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)) |
+                        MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  bool cgroupns = spec_find_namespace(j->cfg->spec, SPEC_NS_CGROUP) != NULL;
+  cleanup_free char *own = NULL;
+  if (!cgroupns &&
+      procfs_read_pid_file(j->cfg->procfs, PROCFS_SELF, "cgroup", &own, err) < 0)
+    return job_wrap(j, err);
+  struct cgroup_hierarchies h = {0};
+  int r = mountinfo_each(j->cfg->procfs, add_cgroup_hierarchy, &h, err);
+  for (size_t i = 0; r == 0 && i < h.n; i++) {
+    r = mount_hierarchy(tree, &h.list[i], own, flags, err);
+    if (r == 0)
+      r = link_merged_names(tree, &h.list[i], err);
+  }
+  cgroup_hierarchies_free(&h);
+  if (r < 0)
+    return job_wrap(j, err);
+  char p[32];
+  if ((j->opts.flags & MS_RDONLY) &&
+      mount(NULL, resolve_fd_path(tree, p), NULL,
+            MS_REMOUNT | MS_BIND | MS_RDONLY | lockable_flags_of(tree), NULL) < 0)
+    return job_fail(j, err, errno, "make the tmpfs read-only");
+  return 0;
 }
 
 static int attach(struct mount_job *j, const char *target) {
@@ -795,6 +1013,8 @@ static int mount_entry(struct mount_job *j, cell_error **err) {
   if (kernel_fs && remember_kernel_mount(j, mfd, err) < 0)
     return -1;
 
+  if (j->cgroup_tree && fill_cgroup_tree(j, mfd, err) < 0)
+    return -1;
   if (j->recursive_flags) {
     if (set_flags_recursive(mfd, j->opts.flags) < 0)
       return job_fail(j, err, errno, "apply mount flags to the host tree");

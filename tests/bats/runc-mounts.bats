@@ -145,3 +145,93 @@ has_option() {
   [ "${lines[3]}" = "mount proc: Operation not permitted" ]
   [ "${lines[4]}" = "status 1" ]
 }
+
+# --- /sys/fs/cgroup on a v1 or hybrid host ------------------------------------
+
+requires_cgroup_v1() {
+  if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+    skip "the host is cgroup v2 only (tests/bats/cgroupv2.sh covers it)"
+  fi
+}
+
+# with_cgroup_namespace yes|no: the config's namespaces with or without a
+# cgroup namespace, and the runc spec's /sys/fs/cgroup mount.
+with_cgroup_namespace() {
+  update_config '.linux.namespaces |= map(select(.type != "cgroup"))
+    | if $ns == "yes" then .linux.namespaces += [{type: "cgroup"}] else . end
+    | .mounts |= map(select(.destination != "/sys/fs/cgroup"))
+    | .mounts += [{destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup",
+                   options: ["nosuid", "noexec", "nodev", "relatime", "ro"]}]' \
+    --arg ns "$1"
+}
+
+# A sibling container, running, whose cgroup the host shows.
+start_sibling() {
+  setup_bundle sleep 100
+  cell_detached run -d "$CID-a"
+  [ -n "$(find /sys/fs/cgroup -maxdepth 6 -type d -name "*$CID-a*")" ]
+}
+
+@test "cgroup namespace: every cgroup mount inside has the container's cgroup as its root" {
+  requires_cgroup_v1
+  requires_namespace cgroup
+  setup_bundle sh -c 'awk "\$(NF - 2) ~ /^cgroup2?\$/ { print \$4, \$5, \$(NF - 2) }" /proc/self/mountinfo'
+  with_cgroup_namespace yes
+  run -0 cell run "$CID"
+  # One mount per hierarchy of the host (the v1 ones at least).
+  [ "${#lines[@]}" -ge "$(awk '$3 == "cgroup"' /proc/mounts | wc -l)" ]
+  for line in "${lines[@]}"; do
+    read -r root dest _ <<<"$line"
+    [[ "$dest" == /sys/fs/cgroup/* ]]
+    [ "$root" = / ] || {
+      echo "host hierarchy visible: $line" >&2
+      return 1
+    }
+  done
+}
+
+@test "cgroup namespace: memory.limit_in_bytes at /sys/fs/cgroup/memory is the container's limit" {
+  requires_cgroup_v1
+  requires_namespace cgroup
+  [ -d /sys/fs/cgroup/memory ] || skip "the host has no v1 memory hierarchy"
+  setup_bundle cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+  with_cgroup_namespace yes
+  update_config '.linux.resources.memory.limit = 67108864'
+  run -0 cell run "$CID"
+  [ "$output" = 67108864 ]
+}
+
+@test "cgroup namespace: a sibling container's cgroup is nowhere under /sys/fs/cgroup" {
+  requires_cgroup_v1
+  requires_namespace cgroup
+  start_sibling
+  set_args find /sys/fs/cgroup
+  with_cgroup_namespace yes
+  run -0 cell run "$CID"
+  [ "${#lines[@]}" -gt 1 ]
+  [[ "$output" != *"$CID-a"* ]]
+}
+
+@test "no cgroup namespace: a sibling container's cgroup is nowhere under /sys/fs/cgroup" {
+  requires_cgroup_v1
+  start_sibling
+  set_args sh -c 'find /sys/fs/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes'
+  with_cgroup_namespace no
+  update_config '.linux.resources.memory.limit = 67108864'
+  run -0 cell run "$CID"
+  [ "${lines[-1]}" = 67108864 ]
+  [[ "$output" != *"$CID-a"* ]]
+}
+
+@test "the cgroup mount's ro makes every hierarchy read-only; without it name=systemd is writable" {
+  requires_cgroup_v1
+  requires_namespace cgroup
+  [ -d /sys/fs/cgroup/systemd ] || skip "the host has no name=systemd hierarchy"
+  setup_bundle sh -c 'mkdir /sys/fs/cgroup/systemd/sub 2>&1 && rmdir /sys/fs/cgroup/systemd/sub && echo writable; true'
+  with_cgroup_namespace yes
+  run -0 cell run "$CID"
+  [[ "$output" == *"Read-only file system"* ]]
+  update_config '(.mounts[] | select(.destination == "/sys/fs/cgroup") | .options) -= ["ro"]'
+  run -0 cell run "$CID"
+  [ "$output" = writable ]
+}
