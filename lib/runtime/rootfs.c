@@ -1222,10 +1222,11 @@ static int detach_if_full_kernel_fs(const struct mountinfo_entry *e, void *arg) 
       (strcmp(e->fstype, "proc") != 0 && strcmp(e->fstype, "sysfs") != 0) ||
       path_is_under(e->mount_point, c->rootfs))
     return 0;
-  /* The unmount must not reach the host through a shared peer.  ENOENT:
-   * a parent was detached already, and this one with it. */
+  /* The unmount must not reach the host through a shared peer.  ENOENT
+   * or EINVAL (no mount there any more): a parent was detached already,
+   * and this one with it. */
   if (mount(NULL, e->mount_point, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
-    if (errno == ENOENT)
+    if (errno == ENOENT || errno == EINVAL)
       return 0;
     cell_fail_errno(c->err, "--no-pivot: make `%s` a slave", e->mount_point);
     return -1;
