@@ -235,3 +235,14 @@ start_sibling() {
   run -0 cell run "$CID"
   [ "$output" = writable ]
 }
+
+@test "features lists the recursive mount options" {
+  run -0 "$CELL" features
+  for opt in rro rrw rnosuid rsuid rnodev rdev rnoexec rexec rnosymfollow \
+    rsymfollow ratime rnoatime rstrictatime rrelatime rnorelatime rnodiratime rdiratime; do
+    jq -e --arg o "$opt" '.mountOptions | index($o)' <<<"$output" >/dev/null || {
+      echo "missing: $opt" >&2
+      return 1
+    }
+  done
+}
