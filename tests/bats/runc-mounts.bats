@@ -246,3 +246,12 @@ start_sibling() {
     }
   done
 }
+
+@test "a read-only tmpfs /dev with a terminal: /dev/console is still the terminal" {
+  setup_bundle sh -c '[ -c /dev/console ] && echo console-ok; touch /dev/new; true'
+  update_config '.process.terminal = true
+    | (.mounts[] | select(.destination == "/dev") | .options) += ["ro"]'
+  run -0 script -qec "$CELL --root $ROOT run $CID" /dev/null
+  [[ "$output" == *console-ok* ]]
+  [[ "$output" == *"Read-only file system"* ]]
+}
