@@ -16,7 +16,9 @@ struct seccomp_program; /* a compiled BPF program */
  * name the field: "linux.seccomp.syscalls[3].action: unknown action
  * `SCMP_ACT_FOO`", "linux.seccomp.syscalls[0].args[1].op: unknown operator".
  * Syscall names unknown to this kernel/libseccomp are skipped with a
- * log_debug, as runc does. */
+ * log_debug, as runc does.  When the default action refuses, a syscall
+ * newer than any the profile names, and clone3 unless the profile names
+ * it, answer ENOSYS instead, so that programs fall back (see seccomp.c). */
 int seccomp_compile(const struct spec_seccomp *s, struct seccomp_program **out,
                     cell_error **err);
 void seccomp_program_free(struct seccomp_program *p);

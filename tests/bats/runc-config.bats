@@ -109,3 +109,73 @@ runc_spec_bundle() {
   wait_for_file "$HOSTDIR/ran"
   [ -d "$HOSTDIR/by-hook" ]
 }
+
+# --- seccomp: syscalls the profile does not know --------------------------------
+
+# The static syscall-probe (tests/helpers) into HOSTDIR, /host in the
+# container: the busybox rootfs has no libc for it.
+use_syscall_probe() {
+  local bin=${CELL_TEST_HELPERS:-$REPO/build/tests}/syscall-probe
+  [ -x "$bin" ] || {
+    echo "no $bin: make $REPO/build/tests/syscall-probe" >&2
+    return 1
+  }
+  cp "$bin" "$HOSTDIR/syscall-probe"
+}
+
+# The repository's default profile (docker's shape) with defaultAction
+# SCMP_ACT_ERRNO (EPERM), and without clone3, which it denies with ENOSYS
+# on purpose: the profile of someone who did not think of clone3.
+profile_without_clone3() {
+  jq '.defaultAction = "SCMP_ACT_ERRNO" | .defaultErrnoRet = 1
+      | .syscalls |= map(.names -= ["clone3"] | select(.names | length > 0))' \
+    "$REPO/config/seccomp.json"
+}
+
+@test "seccomp: a syscall newer than the profile gets ENOSYS, not the default errno" {
+  setup_bundle /host/syscall-probe nr:1000 nr:165
+  use_syscall_probe
+  update_config '.linux.seccomp = $profile' --argjson profile "$(profile_without_clone3)"
+  run -0 cell run "$CID"
+  [ "${lines[0]}" = "nr:1000: ENOSYS" ]
+  # mount (165), older and left to the default: the default's EPERM.
+  [ "${lines[1]}" = "nr:165: EPERM" ]
+}
+
+@test "seccomp: a profile that does not name clone3 gives ENOSYS for it, so threads fall back to clone" {
+  if is_runc; then
+    skip "runc 1.1.5 gives clone3 the default errno when the profile names a newer syscall (close_range ...)"
+  fi
+  setup_bundle /host/syscall-probe clone3 thread
+  use_syscall_probe
+  update_config '.linux.seccomp = $profile' --argjson profile "$(profile_without_clone3)"
+  [ "$(jq '[.linux.seccomp.syscalls[].names[]] | index("clone3")' config.json)" = null ]
+  [ "$(jq '[.linux.seccomp.syscalls[].names[]] | index("close_range")' config.json)" != null ]
+  run -0 cell run "$CID"
+  [ "${lines[0]}" = "clone3: ENOSYS" ]
+  [ "${lines[1]}" = "thread: ok" ]
+}
+
+@test "seccomp: a profile that names clone3 keeps its choice for it" {
+  setup_bundle /host/syscall-probe clone3
+  use_syscall_probe
+  update_config '.linux.seccomp = $profile
+    | .linux.seccomp.syscalls += [{names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 1}]' \
+    --argjson profile "$(profile_without_clone3)"
+  run -0 cell run "$CID"
+  [ "$output" = "clone3: EPERM" ]
+}
+
+@test "seccomp: syscall names this libseccomp does not know warn nobody, --debug names them" {
+  setup_bundle true
+  update_config '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", syscalls: [
+      {names: ["no_such_syscall_cell_test", "mkdir"], action: "SCMP_ACT_ERRNO"}]}'
+  if ! is_runc; then
+    # The first run compiles the profile (later ones read it from a cache).
+    run -0 --separate-stderr cell --debug run "$CID"
+    [[ "$stderr" == *'unknown syscall `no_such_syscall_cell_test`'* ]]
+  fi
+  run -0 --separate-stderr cell run "$CID"
+  [ -z "$stderr" ]
+  [ -z "$output" ]
+}
