@@ -31,7 +31,8 @@ PROGRAMS := $(BUILD)/cell $(BUILD)/celld $(BUILD)/cellctl
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats tests use (tests/helpers).
-TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so $(BUILD)/tests/syscall-probe
+TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so $(BUILD)/tests/syscall-probe \
+                $(BUILD)/tests/seccomp-agent
 
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
@@ -95,6 +96,9 @@ $(BUILD)/tests/fault-inject.so: tests/fault/fault-inject.c | $(BUILD)/tests
 	$(CC) -O1 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/recvtty: tests/helpers/recvtty.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_FLAGS)
+
+$(BUILD)/tests/seccomp-agent: tests/helpers/seccomp-agent.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_FLAGS)
 
 # Runs inside the busybox test rootfs, which has no libc: static, and never

@@ -764,15 +764,16 @@ int seccomp_program_load(const struct seccomp_program *p, int *notify_fd,
 
 /* ---- notify -------------------------------------------------------------- */
 /* The container process state of runtime-spec's config-linux.md: the
- * state, the container's pid, the fd names and listenerMetadata. */
+ * state, the pid of the process the filter confines (the container's
+ * own, or an exec'd one), the fd names and listenerMetadata. */
 static int process_state_json(const struct spec_seccomp *s,
-                              const char *state_json, char **out, size_t *len,
-                              cell_error **err) {
+                              const char *state_json, pid_t process_pid,
+                              char **out, size_t *len, cell_error **err) {
   cleanup_json struct json_value *state = NULL;
   if (json_parse(state_json, strlen(state_json), &state, err) < 0)
     return cell_error_wrap(err, "seccomp notify: container state");
-  int64_t pid;
-  if (!json_get_int64(json_object_get(state, "pid"), &pid))
+  int64_t pid = process_pid;
+  if (process_pid <= 0 && !json_get_int64(json_object_get(state, "pid"), &pid))
     return cell_fail(err, 0, "seccomp notify: container state has no pid");
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
@@ -814,12 +815,13 @@ static int connect_listener(const char *path, cell_error **err) {
 }
 
 int seccomp_send_notify_fd(const struct spec_seccomp *s, int notify_fd,
-                           const char *state_json, cell_error **err) {
+                           pid_t process_pid, const char *state_json,
+                           cell_error **err) {
   if (s == NULL || s->listener_path == NULL)
     return cell_fail(err, 0, "linux.seccomp.listenerPath: not set");
   cleanup_free char *msg = NULL;
   size_t len;
-  if (process_state_json(s, state_json, &msg, &len, err) < 0)
+  if (process_state_json(s, state_json, process_pid, &msg, &len, err) < 0)
     return -1;
   cleanup_close int sock = connect_listener(s->listener_path, err);
   if (sock < 0)

@@ -6,6 +6,7 @@
 #define CELL_SECCOMP_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 #include "oci/spec.h"
@@ -45,8 +46,11 @@ int seccomp_program_load(const struct seccomp_program *p, int *notify_fd,
                          cell_error **err);
 
 /* Send a notify fd to linux.seccomp.listenerPath with the container state
- * JSON and listenerMetadata, as runtime-spec's seccomp notify describes. */
+ * JSON and listenerMetadata, as runtime-spec's seccomp notify describes.
+ * process_pid is the confined process (an exec'd one); 0 for the
+ * container's own, the state's pid. */
 int seccomp_send_notify_fd(const struct spec_seccomp *s, int notify_fd,
-                           const char *state_json, cell_error **err);
+                           pid_t process_pid, const char *state_json,
+                           cell_error **err);
 
 #endif

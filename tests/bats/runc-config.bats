@@ -179,3 +179,62 @@ profile_without_clone3() {
   [ -z "$stderr" ]
   [ -z "$output" ]
 }
+
+# --- exec with a seccomp notify profile -----------------------------------------
+
+# Start tests/helpers/seccomp-agent on $HOSTDIR/agent.sock: it writes each
+# connection's state to $HOSTDIR/state-N.json and answers every notified
+# syscall with EXDEV (18), an errno mkdir never gives here by itself.
+start_seccomp_agent() {
+  local bin=${CELL_TEST_HELPERS:-$REPO/build/tests}/seccomp-agent
+  [ -x "$bin" ] || {
+    echo "no $bin: make $REPO/build/tests/seccomp-agent" >&2
+    return 1
+  }
+  "$bin" "$HOSTDIR/agent.sock" "$HOSTDIR" 18 3>&- &
+  local pid=$!
+  on_teardown "kill $pid; wait $pid"
+  wait_for_file "$HOSTDIR/agent.sock"
+}
+
+@test "exec: a SCMP_ACT_NOTIFY profile sends the exec'd process's listener fd to listenerPath" {
+  setup_bundle sleep 1000
+  start_seccomp_agent
+  update_config '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW",
+      listenerPath: $sock, listenerMetadata: "from-the-test",
+      syscalls: [{names: ["mkdir", "mkdirat"], action: "SCMP_ACT_NOTIFY"}]}' \
+    --arg sock "$HOSTDIR/agent.sock"
+  cell_detached create "$CID"
+  cell start "$CID"
+  wait_for_file "$HOSTDIR/state-1.json"
+
+  # The agent answers the exec'd process's mkdir.
+  run -0 cell exec "$CID" sh -c 'mkdir /tmp/by-exec 2>&1; test -d /tmp/by-exec || echo absent'
+  [[ "${lines[0]}" == *"Invalid cross-device link"* ]]
+  [ "${lines[1]}" = absent ]
+
+  # The state it got, as for create: this process's pid, the container's.
+  cell_detached exec -d --pid-file "$BATS_TEST_TMPDIR/exec.pid" "$CID" sleep 1000
+  wait_for_file "$HOSTDIR/state-3.json"
+  local state=$HOSTDIR/state-3.json
+  [ "$(jq -r .pid "$state")" = "$(cat "$BATS_TEST_TMPDIR/exec.pid")" ]
+  [ "$(jq -r .state.pid "$state")" = "$(container_pid "$CID")" ]
+  [ "$(jq -r .state.status "$state")" = running ]
+  [ "$(jq -r .state.id "$state")" = "$CID" ]
+  [ "$(jq -c .fds "$state")" = '["seccompFd"]' ]
+  [ "$(jq -r .metadata "$state")" = from-the-test ]
+}
+
+@test "exec: with a notify profile and no agent on listenerPath, exec fails and the program never runs" {
+  setup_bundle sleep 1000
+  start_seccomp_agent
+  update_config '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", listenerPath: $sock,
+      syscalls: [{names: ["mkdir", "mkdirat"], action: "SCMP_ACT_NOTIFY"}]}' \
+    --arg sock "$HOSTDIR/agent.sock"
+  cell_detached create "$CID"
+  cell start "$CID"
+  rm "$HOSTDIR/agent.sock"
+  run ! cell exec "$CID" touch /host/ran
+  [ ! -e "$HOSTDIR/ran" ]
+  status_is "$CID" running
+}

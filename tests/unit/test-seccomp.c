@@ -448,7 +448,7 @@ TEST(notify_fd_goes_to_the_listener_with_the_process_state) {
   struct spec_seccomp s = {.listener_path = sock,
                            .listener_metadata = "MKNOD=/dev/null"};
   cell_error *err = NULL;
-  CHECK(seccomp_send_notify_fd(&s, pipefd[0], state_doc, &err) == 0);
+  CHECK(seccomp_send_notify_fd(&s, pipefd[0], 0, state_doc, &err) == 0);
   CHECK(err == NULL);
   char buf[4096];
   int got = -1;
@@ -480,7 +480,7 @@ TEST(notify_fd_goes_to_the_listener_with_the_process_state) {
   /* Nobody listening: an error naming the path. */
   close(lfd);
   unlink(sock);
-  CHECK(seccomp_send_notify_fd(&s, pipefd[0], state_doc, &err) < 0);
+  CHECK(seccomp_send_notify_fd(&s, pipefd[0], 0, state_doc, &err) < 0);
   CHECK_CONTAINS(err ? err->msg : NULL, "linux.seccomp.listenerPath: connect");
   CHECK_CONTAINS(err ? err->msg : NULL, sock);
   cell_error_free(&err);
@@ -500,7 +500,7 @@ static void notify_child_main(const struct notify_child *nc) {
   cell_error *err = NULL;
   int nfd = -1;
   if (seccomp_program_load(nc->p, &nfd, &err) < 0 ||
-      seccomp_send_notify_fd(nc->s, nfd, state_doc, &err) < 0) {
+      seccomp_send_notify_fd(nc->s, nfd, 0, state_doc, &err) < 0) {
     cell_error_free(&err);
     _exit(2);
   }
