@@ -273,6 +273,8 @@ static void close_fds_on_exec(int preserve_fds) {
  * (sendmsg cannot be a notify rule, see seccomp.c.) */
 static int hand_over_notify_fd(struct execution *x, int notify_fd,
                                cell_error **err) {
+  /* Only the runtime's end open there: EOF here if the runtime dies. */
+  close(steal_fd(&x->notify_sock[0]));
   int r = sync_send_fd(x->notify_sock[1], SYNC_SECCOMP_FD, notify_fd, err);
   close(notify_fd);
   if (r < 0)
