@@ -785,6 +785,8 @@ static int run_container(struct creation *c, bool detach, int *exit_code,
     goto out;
   foreground_end(&fg);
   c->child = 0;
+  if (c->opts->keep)
+    return 0;
   if (state_dir_open(c->rootfd, c->opts->id, &c->dirfd, err) < 0) {
     /* Someone deleted it meanwhile: nothing left to remove. */
     cell_error_free(err);
