@@ -192,8 +192,9 @@ static int prepare(struct execution *x, cell_error **err) {
   enum cell_status s = container_status(x->st);
   if (s == CELL_STATUS_STOPPED)
     return cell_fail(err, 0, "cannot exec in a stopped container");
-  if (s == CELL_STATUS_PAUSED)
-    return cell_fail(err, 0, "cannot exec in a paused container");
+  if (s == CELL_STATUS_PAUSED && !o->ignore_paused)
+    return cell_fail(err, 0, "cannot exec in a paused container "
+                             "(use --ignore-paused to override)");
   x->pidfd = cell_pidfd_open(x->st->pid);
   if (x->pidfd < 0 && errno != ESRCH)
     return cell_fail_errno(err, "open a pidfd of the container process");

@@ -31,3 +31,35 @@ load helpers
   run -0 cell run "$CID" </dev/null
   [ -z "$(state_entries)" ]
 }
+
+# ---- exec --ignore-paused ----------------------------------------------------
+
+@test "exec into a paused container is refused without --ignore-paused" {
+  setup_bundle sleep 1000
+  cell_detached run -d "$CID"
+  cell pause "$CID"
+  run ! cell exec "$CID" sh -c 'touch /host/ran'
+  [[ "$output" == *"cannot exec in a paused container (use --ignore-paused to override)"* ]]
+  cell resume "$CID"
+  [ ! -e "$HOSTDIR/ran" ]
+}
+
+@test "exec --ignore-paused: the process runs once the container is resumed" {
+  setup_bundle sleep 1000
+  cell_detached run -d "$CID"
+  cell pause "$CID"
+  # The new process joins the frozen cgroup and freezes before it execs:
+  # exec, even with -d, returns only after resume (runc's too).
+  timeout -k 5 60 "$CELL" --root "$ROOT" exec --ignore-paused -d "$CID" \
+    sh -c 'touch /host/ran' </dev/null >"$BATS_TEST_TMPDIR/exec.out" 2>&1 3>&- &
+  exec_pid=$!
+  on_teardown "kill -9 $exec_pid"
+  sleep 1
+  [ ! -e "$HOSTDIR/ran" ]
+  kill -0 "$exec_pid" # still waiting for its frozen process
+  [ "$(container_status "$CID")" = paused ]
+  cell resume "$CID"
+  wait "$exec_pid" || { cat "$BATS_TEST_TMPDIR/exec.out" >&2; false; }
+  wait_for_file "$HOSTDIR/ran"
+  [ "$(container_status "$CID")" = running ]
+}
