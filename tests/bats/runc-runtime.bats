@@ -63,3 +63,122 @@ load helpers
   wait_for_file "$HOSTDIR/ran"
   [ "$(container_status "$CID")" = running ]
 }
+
+# ---- a container cgroup that already exists ----------------------------------
+# `make check-cgroupv2` runs these in a VM with cgroup v2 alone too.
+
+# Seconds a runtime gets before it counts as hung: 30 here, more in the
+# slow VM (which raises CELL_TEST_POLL_TENTHS).
+runtime_timeout() {
+  echo $((POLL_TENTHS * 3 / 10))
+}
+
+cgroup_v2_only() {
+  [ -f /sys/fs/cgroup/cgroup.controllers ]
+}
+
+# The mounts a cgroup path lives in: the v1 hierarchies and the cgroup2
+# mount, or /sys/fs/cgroup alone on a v2 only host.
+cgroup_mounts() {
+  local d
+  if cgroup_v2_only; then
+    echo /sys/fs/cgroup
+    return
+  fi
+  for d in /sys/fs/cgroup/*/; do
+    [ -f "$d/cgroup.procs" ] && echo "${d%/}"
+  done
+}
+
+# The directory whose freezer a runtime reads for PATH.
+freezer_dir() {
+  if cgroup_v2_only; then echo "/sys/fs/cgroup$1"; else echo "/sys/fs/cgroup/freezer$1"; fi
+}
+
+freeze_cgroup() {
+  if cgroup_v2_only; then
+    echo 1 >"$(freezer_dir "$1")/cgroup.freeze"
+  else
+    echo FROZEN >"$(freezer_dir "$1")/freezer.state"
+  fi
+}
+
+is_frozen() {
+  if cgroup_v2_only; then
+    [ "$(cat "$(freezer_dir "$1")/cgroup.freeze")" = 1 ]
+  else
+    [ "$(cat "$(freezer_dir "$1")/freezer.state")" = FROZEN ]
+  fi
+}
+
+# PATH in every hierarchy; a v1 cpuset takes no process before it has
+# cpus and mems.
+make_cgroup_everywhere() {
+  local m
+  for m in $(cgroup_mounts); do
+    mkdir -p "$m$1"
+    if [ "$(basename "$m")" = cpuset ]; then
+      cat "$m/cpuset.cpus" >"$m$1/cpuset.cpus"
+      cat "$m/cpuset.mems" >"$m$1/cpuset.mems"
+    fi
+  done
+}
+
+join_cgroup_everywhere() {
+  local m
+  for m in $(cgroup_mounts); do
+    echo "$2" >"$m$1/cgroup.procs"
+  done
+}
+
+# Thaw and remove PATH wherever it is (at teardown, after its processes
+# were killed).
+remove_cgroup_everywhere() {
+  local m f
+  f=$(freezer_dir "$1")
+  if [ -d "$f" ]; then
+    if cgroup_v2_only; then echo 0 >"$f/cgroup.freeze"; else echo THAWED >"$f/freezer.state"; fi
+  fi
+  for m in $(cgroup_mounts); do
+    [ ! -d "$m$1" ] || retry rmdir "$m$1"
+  done
+}
+
+@test "pre-existing cgroup: a frozen one is refused at once and left as it was" {
+  setup_bundle sh -c 'touch /host/ran'
+  cg=/$CID-frozen
+  update_config '.linux.cgroupsPath = $cg' --arg cg "$cg"
+  # The user's cgroup: only where the freezer is.
+  mkdir "$(freezer_dir "$cg")"
+  on_teardown "remove_cgroup_everywhere $cg"
+  freeze_cgroup "$cg"
+
+  run ! timeout -k 5 "$(runtime_timeout)" "$CELL" --root "$ROOT" create "$CID" </dev/null 3>&-
+  [ "$status" -ne 124 ] # not a hang
+  [[ "$output" == *"cgroup unexpectedly frozen"* ]]
+  [ ! -e "$HOSTDIR/ran" ]
+  run ! cell state "$CID"
+  [ -z "$(state_entries)" ]
+  # The user's cgroup is still there, still frozen; the hierarchies the
+  # runtime made the cgroup in itself are cleaned up.
+  is_frozen "$cg"
+  [ "$(leaked_cgroups)" = "$(freezer_dir "$cg")" ]
+}
+
+@test "pre-existing cgroup: one with a process in it gets a warning and the container runs" {
+  setup_bundle sh -c 'echo ran'
+  cg=/$CID-busy
+  update_config '.linux.cgroupsPath = $cg' --arg cg "$cg"
+  make_cgroup_everywhere "$cg"
+  sleep 1000 </dev/null >/dev/null 2>&1 3>&- &
+  sleeper=$!
+  # In this order: the cgroup can only go once its process has.
+  on_teardown "kill -9 $sleeper"
+  on_teardown "remove_cgroup_everywhere $cg"
+  join_cgroup_everywhere "$cg" "$sleeper"
+
+  run -0 timeout -k 5 "$(runtime_timeout)" "$CELL" --root "$ROOT" run "$CID" </dev/null 3>&-
+  [[ "$output" == *"container's cgroup is not empty"* ]]
+  [[ "$output" == *ran* ]]
+  [ -z "$(state_entries)" ]
+}
