@@ -143,10 +143,11 @@ static int build_process(struct execution *x, cell_error **err) {
   add_caps(p, o->caps);
   if (o->no_new_privs)
     p->no_new_privileges = true;
-  if (p->terminal && !o->console_socket && (o->detach || !foreground_has_terminal()))
+  /* In the foreground we proxy the pty ourselves, whatever stdin is. */
+  if (p->terminal && !o->console_socket && o->detach)
     return cell_fail(err, 0,
-                     "exec: a terminal needs --console-socket, or a terminal "
-                     "on stdin when not detached");
+                     "exec: a terminal with --detach needs --console-socket "
+                     "(or run exec in the foreground)");
   if (p->terminal && !o->console_socket)
     foreground_size_process(p);
   return 0;

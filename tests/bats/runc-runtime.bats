@@ -64,6 +64,90 @@ load helpers
   [ "$(container_status "$CID")" = running ]
 }
 
+# ---- process.terminal without a terminal on stdin ---------------------------
+# In the foreground without --console-socket the runtime makes the pty and
+# copies stdin to it and it to stdout, whatever stdin is.
+
+# runc 1.1.5 opens /dev/tty (to put the caller's terminal in raw mode) and
+# fails without a controlling terminal, whatever stdin is.
+runc_needs_controlling_terminal() {
+  if is_runc && ! (: </dev/tty) 2>/dev/null; then
+    skip "runc 1.1.5 needs a controlling terminal (/dev/tty), and this test has none"
+  fi
+}
+
+# The output without the CRs the container's pty adds.
+strip_cr() {
+  output=$(tr -d '\r' <<<"$output")
+}
+
+# A fifo held open for reading and writing on fd 7: a stdin that never
+# ends.
+open_endless_stdin() {
+  mkfifo "$BATS_TEST_TMPDIR/stdin"
+  exec 7<>"$BATS_TEST_TMPDIR/stdin"
+}
+
+@test "process.terminal: run with stdin from /dev/null proxies its own pty" {
+  runc_needs_controlling_terminal
+  setup_bundle sh -c 'tty; test -t 0 && echo stdin-is-a-tty; echo hi'
+  update_config '.process.terminal = true'
+  run -0 cell run "$CID" </dev/null
+  strip_cr
+  [[ "$output" == *"/dev/pts/"* ]]
+  [[ "$output" == *stdin-is-a-tty* ]]
+  [[ "$output" == *hi* ]]
+  run -0 cell list -q
+  [ -z "$output" ]
+}
+
+@test "process.terminal: run with stdin from a pipe passes input and the exit status" {
+  runc_needs_controlling_terminal
+  setup_bundle sh -c 'read -r line; echo "got [$line]"; exit 3'
+  update_config '.process.terminal = true'
+  run -3 bash -c 'echo typed words | "$0" --root "$1" run "$2"' "$CELL" "$ROOT" "$CID"
+  strip_cr
+  [[ "$output" == *"got [typed words]"* ]]
+  run -0 cell list -q
+  [ -z "$output" ]
+}
+
+@test "process.terminal: run ends with its program though stdin stays open" {
+  if is_runc; then
+    skip "runc 1.1.5 does not return here: it waits on the pty after its program exits"
+  fi
+  # A child left behind holds the pty open too.
+  setup_bundle sh -c 'sleep 1000 & echo started; exit 3'
+  update_config '.process.terminal = true'
+  open_endless_stdin
+  run -3 timeout -k 5 30 "$CELL" --root "$ROOT" run "$CID" <&7
+  exec 7>&-
+  strip_cr
+  [[ "$output" == *started* ]]
+  run -0 cell list -q
+  [ -z "$output" ]
+}
+
+@test "process.terminal: exec -t with stdin that is no terminal" {
+  if is_runc; then
+    skip "runc 1.1.5's exec -t does not return when stdin is no terminal (even /dev/null)"
+  fi
+  setup_bundle sh -c 'touch /host/ready; exec sleep 1000'
+  cell_detached run -d "$CID"
+  wait_for_file "$HOSTDIR/ready"
+  open_endless_stdin
+  run -4 timeout -k 5 30 "$CELL" --root "$ROOT" exec -t "$CID" \
+    sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 4' <&7
+  exec 7>&-
+  strip_cr
+  [[ "$output" == *"/dev/pts/"* ]]
+  [[ "$output" == *stdin-is-a-tty* ]]
+  run -0 cell exec -t "$CID" echo hi </dev/null
+  strip_cr
+  [ "$output" = hi ]
+  [ "$(container_status "$CID")" = running ]
+}
+
 # ---- a container cgroup that already exists ----------------------------------
 # `make check-cgroupv2` runs these in a VM with cgroup v2 alone too.
 
