@@ -314,7 +314,7 @@ static int check_existing(const struct cgroup *cg, cell_error **err) {
   if (cgroup_is_frozen(cg) ||
       (cg->v2_fd >= 0 && cg_exists(cg->v2_fd, "cgroup.freeze") &&
        cgroup_ops_v2.is_frozen(cg->v2_fd)))
-    return cell_fail(err, EBUSY,
+    return cell_fail(err, 0,
                      "container's cgroup unexpectedly frozen: `%s` (thaw it, "
                      "or give linux.cgroupsPath another cgroup)",
                      cg->path);
