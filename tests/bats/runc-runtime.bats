@@ -7,6 +7,12 @@
 
 load helpers
 
+# The output without the CRs the container's pty adds.
+strip_cr() {
+  # shellcheck disable=SC2154 # set by bats' run
+  output=$(tr -d '\r' <<<"$output")
+}
+
 @test "run --keep: the stopped container stays, with its cgroup, until delete" {
   setup_bundle sh -c 'exit 3'
   run -3 cell run --keep "$CID" </dev/null
@@ -74,11 +80,6 @@ runc_needs_controlling_terminal() {
   if is_runc && ! (: </dev/tty) 2>/dev/null; then
     skip "runc 1.1.5 needs a controlling terminal (/dev/tty), and this test has none"
   fi
-}
-
-# The output without the CRs the container's pty adds.
-strip_cr() {
-  output=$(tr -d '\r' <<<"$output")
 }
 
 # A fifo held open for reading and writing on fd 7: a stdin that never
@@ -254,7 +255,7 @@ remove_cgroup_everywhere() {
   cg=/$CID-busy
   update_config '.linux.cgroupsPath = $cg' --arg cg "$cg"
   make_cgroup_everywhere "$cg"
-  sleep 1000 </dev/null >/dev/null 2>&1 3>&- &
+  sleep 1000 >/dev/null 2>&1 3>&- &
   sleeper=$!
   # In this order: the cgroup can only go once its process has.
   on_teardown "kill -9 $sleeper"
