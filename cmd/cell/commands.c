@@ -53,7 +53,7 @@ static void print_help(const char *text) { fputs(text, stdout); }
 /* ---- create / run ------------------------------------------------------- */
 
 enum { OPT_PID_FILE = 256, OPT_CONSOLE_SOCKET, OPT_NO_PIVOT, OPT_PRESERVE_FDS,
-       OPT_IGNORED };
+       OPT_KEEP, OPT_IGNORED };
 
 static const char create_help[] =
     "Usage: cell create [options] ID\n\n"
@@ -70,6 +70,8 @@ static const char run_help[] =
     "Exits with the container's exit status (128+N when killed by signal N).\n\n"
     "  -b, --bundle DIR         bundle directory (default: current directory)\n"
     "  -d, --detach             return once the container runs; keep it\n"
+    "  --keep                   keep the stopped container (and its cgroup)\n"
+    "                           after it exits, until `cell delete`\n"
     "  --pid-file FILE          write the container process's pid to FILE\n"
     "  --console-socket SOCK    send the terminal's master fd to SOCK\n"
     "  --no-pivot               use chroot instead of pivot_root\n"
@@ -86,7 +88,7 @@ static int parse_create_opts(const char *cmd, int argc, char **argv,
       {"preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS},
       {"no-new-keyring", no_argument, NULL, OPT_IGNORED},
       {"no-subreaper", no_argument, NULL, OPT_IGNORED},
-      {"keep", no_argument, NULL, OPT_IGNORED},
+      {"keep", no_argument, NULL, OPT_KEEP},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -110,6 +112,11 @@ static int parse_create_opts(const char *cmd, int argc, char **argv,
       if (!cell_parse_ll(optarg, 0, 65536, &n))
         return usage_error(cmd, "--preserve-fds: not a number `%s`", optarg);
       o->preserve_fds = (int)n;
+      break;
+    case OPT_KEEP:
+      if (!is_run)
+        return bad_option(cmd, argv);
+      o->keep = true;
       break;
     case OPT_IGNORED: break;
     case 'h': print_help(is_run ? run_help : create_help); return 2;

@@ -24,10 +24,12 @@ static const char exec_help[] =
     "  --pid-file FILE           write the process's pid to FILE\n"
     "  --preserve-fds N          pass N extra fds (from fd 3) to the process\n"
     "  --no-new-privs            set no_new_privs for the process\n"
-    "  --cgroup [CTL:]PATH       join this existing sub-cgroup of the container\n";
+    "  --cgroup [CTL:]PATH       join this existing sub-cgroup of the container\n"
+    "  --ignore-paused           exec into a paused container too (the process\n"
+    "                            stays frozen, and exec waits, until resume)\n";
 
 enum { OPT_CWD = 256, OPT_CONSOLE_SOCKET, OPT_PID_FILE, OPT_PRESERVE_FDS,
-       OPT_NO_NEW_PRIVS, OPT_IGNORED_ARG, OPT_IGNORED, OPT_CGROUP };
+       OPT_NO_NEW_PRIVS, OPT_IGNORED_ARG, OPT_IGNORE_PAUSED, OPT_CGROUP };
 
 static int fail(const char *fmt, const char *arg) {
   log_error(fmt, arg);
@@ -69,7 +71,7 @@ int cmd_exec(const struct global *g, int argc, char **argv) {
       {"no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS},
       {"process-label", required_argument, NULL, OPT_IGNORED_ARG},
       {"apparmor", required_argument, NULL, OPT_IGNORED_ARG},
-      {"ignore-paused", no_argument, NULL, OPT_IGNORED},
+      {"ignore-paused", no_argument, NULL, OPT_IGNORE_PAUSED},
       {"cgroup", required_argument, NULL, OPT_CGROUP},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -108,8 +110,8 @@ int cmd_exec(const struct global *g, int argc, char **argv) {
       break;
     case OPT_NO_NEW_PRIVS: o.no_new_privs = true; break;
     case OPT_CGROUP: cell_strv_push(&cgroups, optarg); break;
-    case OPT_IGNORED_ARG:
-    case OPT_IGNORED: break;
+    case OPT_IGNORE_PAUSED: o.ignore_paused = true; break;
+    case OPT_IGNORED_ARG: break;
     case 'h': fputs(exec_help, stdout); return 0;
     default:
       return fail("exec: unknown option or missing argument `%s` (see cell exec --help)",

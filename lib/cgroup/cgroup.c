@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -273,34 +274,66 @@ static int make_v2(struct cgroup *cg, cell_error **err) {
   return 0;
 }
 
-/* A cgroup that was already there must not hold processes: they would
- * become part of the container. */
-static int check_empty(int fd, const char *mount, const char *path,
-                       cell_error **err) {
+static int compare_pid(const void *a, const void *b) {
+  pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* How many processes, each counted once, the cgroup holds in all of its
+ * hierarchies. */
+static size_t count_processes(const struct cgroup *cg) {
   cleanup_free pid_t *pids = NULL;
-  size_t n = 0;
-  if (cg_read_pids(fd, false, &pids, &n, err) < 0)
-    return cell_error_wrap(err, "cgroup `%s%s`", mount, path);
+  size_t n = 0, distinct = 0;
+  cell_error *ignored = NULL;
+  if (cgroup_pids_everywhere(cg, &pids, &n, &ignored) < 0) {
+    cell_error_free(&ignored);
+    return 0;
+  }
+  qsort(pids, n, sizeof(*pids), compare_pid);
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || pids[i] != pids[i - 1])
+      distinct++;
+  return distinct;
+}
+
+static bool made_everywhere(const struct cgroup *cg) {
+  for (size_t i = 0; i < cg->n_v1; i++)
+    if (!cg->v1[i].made)
+      return false;
+  return cg->v2_fd < 0 || cg->v2_made;
+}
+
+/* A cgroup that was already there.  Frozen, the container's process
+ * would freeze the moment it joined, and create would wait for it
+ * forever: refused, in runc's words.  Holding processes, it is used all
+ * the same with a warning, as runc 1.1 does (those processes become part
+ * of the container: delete kills them with it). */
+static int check_existing(const struct cgroup *cg, cell_error **err) {
+  /* A hybrid host's cgroup2 twin freezes too, and clone3 starts the
+   * process there. */
+  if (cgroup_is_frozen(cg) ||
+      (cg->v2_fd >= 0 && cg_exists(cg->v2_fd, "cgroup.freeze") &&
+       cgroup_ops_v2.is_frozen(cg->v2_fd)))
+    return cell_fail(err, 0,
+                     "container's cgroup unexpectedly frozen: `%s` (thaw it, "
+                     "or give linux.cgroupsPath another cgroup)",
+                     cg->path);
+  if (made_everywhere(cg))
+    return 0;
+  size_t n = count_processes(cg);
   if (n > 0)
-    return cell_fail(err, EBUSY,
-                     "cgroup `%s%s` already exists and is not empty (pid %d)",
-                     mount, path, (int)pids[0]);
+    log_warn("container's cgroup is not empty: %zu process(es) found in `%s`",
+             n, cg->path);
   return 0;
 }
 
 static int make_cgroup(struct cgroup *cg, cell_error **err) {
-  for (size_t i = 0; i < cg->n_v1; i++) {
-    struct cgroup_hier *h = &cg->v1[i];
-    if (make_v1(h, err) < 0 ||
-        (!h->made && check_empty(h->fd, h->mount, h->path, err) < 0))
+  for (size_t i = 0; i < cg->n_v1; i++)
+    if (make_v1(&cg->v1[i], err) < 0)
       return -1;
-  }
   if (cg->v2_mount && make_v2(cg, err) < 0)
     return -1;
-  if (cg->v2_fd >= 0 && !cg->v2_made &&
-      check_empty(cg->v2_fd, cg->v2_mount, cg->v2_path, err) < 0)
-    return -1;
-  return 0;
+  return check_existing(cg, err);
 }
 
 /* Undo a failed create: only what we made, and only the leaves. */

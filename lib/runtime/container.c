@@ -171,7 +171,7 @@ static int load_config(struct creation *c, cell_error **err) {
     return cell_fail(err, 0,
                      "config.json: process.terminal: a terminal needs "
                      "--console-socket%s",
-                     c->wait_for_start ? "" : " (or run in the foreground on a terminal)");
+                     c->wait_for_start ? "" : " (or run in the foreground)");
   /* The process must start with the caller's window size: it may read it
    * before we could set it on the pty. */
   if (c->spec->process->terminal && c->proxy_terminal)
@@ -785,6 +785,8 @@ static int run_container(struct creation *c, bool detach, int *exit_code,
     goto out;
   foreground_end(&fg);
   c->child = 0;
+  if (c->opts->keep)
+    return 0;
   if (state_dir_open(c->rootfd, c->opts->id, &c->dirfd, err) < 0) {
     /* Someone deleted it meanwhile: nothing left to remove. */
     cell_error_free(err);
@@ -801,8 +803,9 @@ int container_run(const struct container_opts *o, bool detach, int *exit_code,
                   cell_error **err) {
   struct creation c;
   creation_init(&c, o, false);
-  c.proxy_terminal = !detach && o->console_socket == NULL &&
-                     foreground_has_terminal();
+  /* In the foreground without --console-socket the pty is ours to proxy,
+   * whatever stdin is (a pipe, /dev/null), as runc does. */
+  c.proxy_terminal = !detach && o->console_socket == NULL;
   /* With a pid namespace made by unshare the container process is our
    * grandchild: become its reaper so that we can wait for it. */
   if (!detach)

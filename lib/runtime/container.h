@@ -18,12 +18,15 @@ struct container_opts {
   const char *console_socket; /* NULL: none */
   bool no_pivot;
   int preserve_fds;
+  bool keep; /* run: leave the stopped container for `delete` (--keep) */
 };
 
 int container_create(const struct container_opts *o, cell_error **err);
 int container_start(const char *root, const char *id, cell_error **err);
-/* create + start + (unless detach) wait, forwarding signals, and delete.
- * *exit_code is the container's exit status, or 128+N when killed by N. */
+/* create + start + (unless detach) wait, forwarding signals, and delete
+ * (unless o->keep: then the stopped container, cgroup included, stays
+ * until `delete`, as runc's --keep leaves it).  *exit_code is the
+ * container's exit status, or 128+N when killed by N. */
 int container_run(const struct container_opts *o, bool detach, int *exit_code,
                   cell_error **err);
 int container_kill(const char *root, const char *id, int signo, bool all,

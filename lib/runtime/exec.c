@@ -148,10 +148,11 @@ static int build_process(struct execution *x, cell_error **err) {
   add_caps(p, o->caps);
   if (o->no_new_privs)
     p->no_new_privileges = true;
-  if (p->terminal && !o->console_socket && (o->detach || !foreground_has_terminal()))
+  /* In the foreground we proxy the pty ourselves, whatever stdin is. */
+  if (p->terminal && !o->console_socket && o->detach)
     return cell_fail(err, 0,
-                     "exec: a terminal needs --console-socket, or a terminal "
-                     "on stdin when not detached");
+                     "exec: a terminal with --detach needs --console-socket "
+                     "(or run exec in the foreground)");
   if (p->terminal && !o->console_socket)
     foreground_size_process(p);
   return 0;
@@ -197,8 +198,9 @@ static int prepare(struct execution *x, cell_error **err) {
   enum cell_status s = container_status(x->st);
   if (s == CELL_STATUS_STOPPED)
     return cell_fail(err, 0, "cannot exec in a stopped container");
-  if (s == CELL_STATUS_PAUSED)
-    return cell_fail(err, 0, "cannot exec in a paused container");
+  if (s == CELL_STATUS_PAUSED && !o->ignore_paused)
+    return cell_fail(err, 0, "cannot exec in a paused container "
+                             "(use --ignore-paused to override)");
   x->pidfd = cell_pidfd_open(x->st->pid);
   if (x->pidfd < 0 && errno != ESRCH)
     return cell_fail_errno(err, "open a pidfd of the container process");

@@ -30,6 +30,10 @@ struct exec_opts {
   int preserve_fds;
   bool no_new_privs;
   char **cgroups;           /* --cgroup [CONTROLLER:]PATH, sub-cgroups to join */
+  /* --ignore-paused: exec into a paused container too.  The process joins
+   * the frozen cgroup and freezes with it before it execs, so the exec
+   * (even with detach) returns only once the container is resumed. */
+  bool ignore_paused;
   /* Called with the new process's pidfd (not kept: dup it) as soon as the
    * process exists, before it has exec'd: a caller that must not wait on
    * the container for long (celld) can kill it. */

@@ -22,8 +22,9 @@ struct foreground {
 
 /* Block every signal and take them through a signalfd. */
 int foreground_begin(struct foreground *f, cell_error **err);
-/* Proxy the pty: our stdin/stdout to/from master; raw mode and the window
- * size when stdin is a terminal.  Takes ownership of master. */
+/* Proxy the pty: our stdin/stdout to/from master, whatever they are (a
+ * pipe, /dev/null, a file); raw mode and the window size when stdin is a
+ * terminal.  Takes ownership of master. */
 int foreground_attach_terminal(struct foreground *f, int master,
                                cell_error **err);
 /* Forward signals, copy terminal data, reap children until pid exits;
@@ -33,7 +34,7 @@ int foreground_wait(struct foreground *f, pid_t pid, int *exit_code,
 /* Restore the terminal and the signal mask. */
 void foreground_end(struct foreground *f);
 
-/* A terminal is only proxied to a terminal. */
+/* Whether stdin is a terminal (raw mode, window size to copy). */
 bool foreground_has_terminal(void);
 
 /* Before the process is made, when its terminal will be proxied: our

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The cgroup tests once more on a cgroup v2 only kernel: boot the VM of
 # VM_RUN once and run build/tests/test-cgroup and tests/bats/cgroups.bats
-# in it (make check-cgroupv2), a selection of the celld tests, and the
+# in it (make check-cgroupv2), runc-runtime.bats' tests of a pre-existing
+# container cgroup (cgroup.freeze), a selection of the celld tests, and the
 # AppArmor test (the guest kernel has AppArmor enabled).
 #
 # Usage: tests/bats/cgroupv2.sh VM_RUN [BUILD_DIR]
@@ -64,6 +65,9 @@ echo "# tests/bats/cgroups.bats"
 # Everything takes ~50 times longer in the guest: so may the waits.
 CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
   BATS_TEST_TIMEOUT=600 bats --timing tests/bats/cgroups.bats
+echo "# tests/bats/runc-runtime.bats (its pre-existing cgroup tests)"
+CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
+  BATS_TEST_TIMEOUT=600 bats --timing -f "pre-existing cgroup" tests/bats/runc-runtime.bats
 # celld on cgroup v2 alone: an instance'"'"'s lifecycle and limits, its OOM
 # event, a console, and two instances on a network.
 echo "# tests/bats/celld*.bats (a selection)"

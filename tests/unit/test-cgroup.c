@@ -698,12 +698,23 @@ TEST(lifecycle) {
   check_update(cg, f.path);
   check_stats(cg);
 
-  /* A second create of the same, populated, cgroup is refused. */
+  /* A second create of the same, populated, cgroup goes on (with a
+   * warning, as runc's); frozen, it is refused and left as it was. */
   struct cgroup *dup = NULL;
   cell_error *err = NULL;
   f.linux_.resources = NULL;
+  CHECK(cgroup_create(&f.spec, "x", &dup, &err) == 0);
+  cell_error_free(&err);
+  cgroup_free(dup);
+  dup = NULL;
+  CHECK(cgroup_freeze(cg, true, &err) == 0);
+  cell_error_free(&err);
   CHECK_CONTAINS(msg_of(cgroup_create(&f.spec, "x", &dup, &err), &err),
-                 "already exists and is not empty");
+                 "cgroup unexpectedly frozen");
+  CHECK(cgroup_is_frozen(cg));
+  CHECK(cgroup_freeze(cg, false, &err) == 0);
+  cell_error_free(&err);
+  CHECK(has_pid(cg, c.pid));
 
   /* A cgroup the container made below its own goes with it. */
   cleanup_free char *nested_path = xasprintf("%s/nested", f.path);
