@@ -84,17 +84,17 @@ $(BUILD)/cmd/%.o: cmd/%.c
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 # The commit `cell --version` prints ("unknown" outside a git tree, as in a
-# tarball build).  The header is rewritten only when the commit changes, so
+# tarball build).  The stamp is rewritten only when the commit changes, so
 # main.o is rebuilt then and only then.
 CELL_COMMIT := $(or $(if $(wildcard .git),$(shell git describe --tags --always --dirty 2>/dev/null)),unknown)
 
-$(BUILD)/cell-commit.h: FORCE
+$(BUILD)/cell-commit.stamp: FORCE
 	@mkdir -p $(@D)
-	@echo '#define CELL_COMMIT "$(CELL_COMMIT)"' >$@.tmp
+	@echo '$(CELL_COMMIT)' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
-$(BUILD)/cmd/cell/main.o: $(BUILD)/cell-commit.h
-$(BUILD)/cmd/cell/main.o: CELL_CFLAGS += -iquote $(BUILD)
+$(BUILD)/cmd/cell/main.o: $(BUILD)/cell-commit.stamp
+$(BUILD)/cmd/cell/main.o: CELL_CFLAGS += -DCELL_COMMIT='"$(CELL_COMMIT)"'
 
 FORCE:
 

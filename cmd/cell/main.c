@@ -10,7 +10,6 @@
 #include "args.h"
 #include "base/log.h"
 #include "base/version.h"
-#include "cell-commit.h"
 #include "cgroup-commands.h"
 #include "commands.h"
 #include "exec.h"
@@ -57,6 +56,10 @@ static void usage(FILE *out) {
     fprintf(out, "  %-10s %s\n", c->name, c->summary);
   fprintf(out, "\nRun 'cell COMMAND --help' for a command's options.\n");
 }
+
+#ifndef CELL_COMMIT
+#define CELL_COMMIT "unknown" /* the Makefile passes git describe */
+#endif
 
 /* runc's layout, which tools parse line by line ("runc version X",
  * "commit: ...", "spec: ..."); cell has no go: line. */
