@@ -561,6 +561,15 @@ static int signal_all(const struct cell_state *st, int signo, cell_error **err) 
   return 0;
 }
 
+/* "container not running" is the phrase containerd's shim matches to treat
+ * a kill of an exited process as done (docs/client-phrases.md). */
+static int already_stopped(const struct cell_state *st, cell_error **err) {
+  return cell_fail(err, 0,
+                   "container not running: `%s` has stopped; "
+                   "`delete %s` removes it",
+                   st->id, st->id);
+}
+
 static int signal_cgroup_leftovers(const struct cell_state *st, int signo,
                                    cell_error **err) {
   struct cgroup *cg = container_cgroup(st);
@@ -578,7 +587,7 @@ static int signal_init(const struct cell_state *st, int signo, cell_error **err)
   if (pidfd < 0 && errno != ESRCH)
     return cell_fail_errno(err, "open a pidfd of the container process");
   if (pidfd < 0 || !cell_proc_alive(st->pid, st->start_time))
-    return cell_fail(err, 0, "container not running");
+    return already_stopped(st, err);
   if (sys_pidfd_send_signal(pidfd, signo) < 0 &&
       errno != ESRCH)
     return cell_fail_errno(err, "send signal %d", signo);
@@ -597,7 +606,7 @@ int container_kill(const char *root, const char *id, int signo, bool all,
      * without a cgroup nothing is signalled. */
     if (all)
       return signal_cgroup_leftovers(st, signo, err);
-    return cell_fail(err, 0, "container not running");
+    return already_stopped(st, err);
   }
   if (all)
     return signal_all(st, signo, err);
