@@ -54,7 +54,9 @@ static void usage(FILE *out) {
           "Commands:\n");
   for (const struct command *c = commands; c->name; c++)
     fprintf(out, "  %-10s %s\n", c->name, c->summary);
-  fprintf(out, "\nRun 'cell COMMAND --help' for a command's options.\n");
+  fprintf(out, "\nRun 'cell COMMAND --help' for a command's options.  As with runc, a\n"
+               "command's options may also follow the container ID, except for\n"
+               "exec and ps, where what follows the ID is the command's.\n");
 }
 
 #ifndef CELL_COMMIT
