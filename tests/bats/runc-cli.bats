@@ -150,6 +150,12 @@ LOGRUS_TEXT='^time="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z" leve
   grep -E "${LOGRUS_TEXT}\".*does not exist.*\"\$" "$log" | grep -q ' level=error '
 }
 
+@test "--log-format json without --log: the error on stderr is a JSON line" {
+  mkdir -p "$ROOT"
+  run -1 --separate-stderr cell --log-format json state "$CID-nope"
+  jq -e '.level == "error" and (.msg | test("does not exist"))' <<<"$stderr"
+}
+
 # ---- --version -------------------------------------------------------------------
 
 @test "--version prints version, commit, spec and libseccomp lines as runc does" {
