@@ -153,6 +153,7 @@ LOGRUS_TEXT='^time="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z" leve
 @test "--log-format json without --log: the error on stderr is a JSON line" {
   mkdir -p "$ROOT"
   run -1 --separate-stderr cell --log-format json state "$CID-nope"
+  # shellcheck disable=SC2154 # set by bats' run
   jq -e '.level == "error" and (.msg | test("does not exist"))' <<<"$stderr"
 }
 
