@@ -87,6 +87,21 @@ $(BUILD)/cmd/%.o: cmd/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
+# The commit `cell --version` prints ("unknown" outside a git tree, as in a
+# tarball build).  The stamp is rewritten only when the commit changes, so
+# main.o is rebuilt then and only then.
+CELL_COMMIT := $(or $(if $(wildcard .git),$(shell git describe --tags --always --dirty 2>/dev/null)),unknown)
+
+$(BUILD)/cell-commit.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CELL_COMMIT)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/cmd/cell/main.o: $(BUILD)/cell-commit.stamp
+$(BUILD)/cmd/cell/main.o: CELL_CFLAGS += -DCELL_COMMIT='"$(CELL_COMMIT)"'
+
+FORCE:
+
 .SECONDEXPANSION:
 $(PROGRAMS): $(BUILD)/%: $$(call CMD_OBJ,%) $(LIBCELL)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)

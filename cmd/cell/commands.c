@@ -208,7 +208,7 @@ int cmd_state(const struct global *g, int argc, char **argv) {
 static const char kill_help[] =
     "Usage: cell kill [--all] ID [SIGNAL]\n\n"
     "Send SIGNAL (a name like TERM or SIGKILL, or a number; default TERM)\n"
-    "to the container's process.\n\n"
+    "to the container's process.  Signal 0 only checks that it runs.\n\n"
     "  -a, --all    signal every process of the container\n";
 
 int cmd_kill(const struct global *g, int argc, char **argv) {
@@ -232,7 +232,11 @@ int cmd_kill(const struct global *g, int argc, char **argv) {
     return usage_error("kill", "expected ID [SIGNAL]%s", "");
   cell_error *err = NULL;
   int signo = 15;
-  if (nargs == 2 && signal_parse(argv[optind + 1], &signo, &err) < 0)
+  /* Signal 0 sends nothing and only checks that the container's process
+   * is alive (exit 0) or not ("container not running"), as with runc. */
+  if (nargs == 2 && strcmp(argv[optind + 1], "0") == 0)
+    signo = 0;
+  else if (nargs == 2 && signal_parse(argv[optind + 1], &signo, &err) < 0)
     return report(err);
   if (container_kill(g->root, argv[optind], signo, all, &err) < 0)
     return report(err);

@@ -31,6 +31,9 @@ static const char exec_help[] =
 enum { OPT_CWD = 256, OPT_CONSOLE_SOCKET, OPT_PID_FILE, OPT_PRESERVE_FDS,
        OPT_NO_NEW_PRIVS, OPT_IGNORED_ARG, OPT_IGNORE_PAUSED, OPT_CGROUP };
 
+/* What `runc exec` exits with when the process could not be run. */
+#define EXEC_FAILED 255
+
 static int fail(const char *fmt, const char *arg) {
   log_error(fmt, arg);
   return 1;
@@ -132,9 +135,13 @@ int cmd_exec(const struct global *g, int argc, char **argv) {
   cell_error *err = NULL;
   int code = 0;
   if (container_exec(&o, &code, &err) < 0) {
+    /* runc's status and prefix for an exec that did not run: 255 cannot be
+     * told from a process that exits 255, but it is what scripts and
+     * podman's conmon expect. */
+    cell_error_wrap(&err, "exec failed");
     log_error("%s", err->msg);
     cell_error_free(&err);
-    return 1;
+    return EXEC_FAILED;
   }
   return code;
 }

@@ -1,10 +1,13 @@
 /* cell: an OCI runtime with runc's command line.  This file parses the
  * global flags and dispatches; commands.c has one function per command. */
 #include <getopt.h>
+#include <stdbool.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "base/log.h"
 #include "base/version.h"
 #include "cgroup-commands.h"
@@ -31,6 +34,13 @@ static const struct command commands[] = {
     {NULL, NULL, NULL},
 };
 
+/* exec and ps: what follows the ID belongs to a command (`exec ID sh -c`,
+ * `ps ID -o pid`), so their flags are not moved in front as for the other
+ * commands; runc's parser makes the same exception. */
+static bool args_are_a_command(const char *name) {
+  return strcmp(name, "exec") == 0 || strcmp(name, "ps") == 0;
+}
+
 static void usage(FILE *out) {
   fprintf(out,
           "Usage: cell [global options] COMMAND [options] [arguments]\n\n"
@@ -44,11 +54,23 @@ static void usage(FILE *out) {
           "Commands:\n");
   for (const struct command *c = commands; c->name; c++)
     fprintf(out, "  %-10s %s\n", c->name, c->summary);
-  fprintf(out, "\nRun 'cell COMMAND --help' for a command's options.\n");
+  fprintf(out, "\nRun 'cell COMMAND --help' for a command's options.  As with runc, a\n"
+               "command's options may also follow the container ID, except for\n"
+               "exec and ps, where what follows the ID is the command's.\n");
 }
 
+#ifndef CELL_COMMIT
+#define CELL_COMMIT "unknown" /* the Makefile passes git describe */
+#endif
+
+/* runc's layout, which tools parse line by line ("runc version X",
+ * "commit: ...", "spec: ..."); cell has no go: line. */
 static void version(void) {
-  printf("cell version %s\nspec: %s\n", CELL_VERSION, CELL_OCI_VERSION);
+  const struct scmp_version *v = seccomp_version();
+  printf("cell version %s\ncommit: %s\nspec: %s\n", CELL_VERSION,
+         CELL_COMMIT, CELL_OCI_VERSION);
+  if (v)
+    printf("libseccomp: %u.%u.%u\n", v->major, v->minor, v->micro);
 }
 
 enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG, OPT_IGNORED };
@@ -100,6 +122,8 @@ int main(int argc, char **argv) {
   const char *name = argv[optind];
   for (const struct command *c = commands; c->name; c++) {
     if (strcmp(c->name, name) == 0) {
+      if (!args_are_a_command(c->name))
+        args_flags_first(argc - optind, argv + optind);
       int r = c->fn(&g, argc - optind, argv + optind);
       log_close();
       return r;

@@ -1,10 +1,12 @@
 #include "base/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/json.h"
@@ -79,6 +81,25 @@ void log_close(void) {
   logger.debug = false;
 }
 
+/* logrus quotes a text value only when it holds a character outside this
+ * set; runc's lines look the same from cell. */
+static bool needs_quoting(const char *s) {
+  for (const char *p = s; *p; p++)
+    if (!isalnum((unsigned char)*p) && strchr("-._/@^+", *p) == NULL)
+      return true;
+  return false;
+}
+
+/* logrus's timestamps: RFC 3339 in seconds, UTC here. */
+static char *log_time_now(void) {
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char buf[32];
+  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return xstrdup(buf);
+}
+
 /* Quote like Go's strconv.Quote (what logrus uses for text values), so a
  * message with quotes or newlines stays one parseable line. */
 static void append_quoted(FILE *out, const char *s) {
@@ -116,9 +137,12 @@ static char *format_text_line(enum log_level level, const char *msg) {
   FILE *out = open_memstream(&line, &len);
   if (out == NULL)
     abort();
-  cleanup_free char *now = cell_rfc3339_now();
+  cleanup_free char *now = log_time_now();
   fprintf(out, "time=\"%s\" level=%s msg=", now, level_name(level));
-  append_quoted(out, msg);
+  if (needs_quoting(msg))
+    append_quoted(out, msg);
+  else
+    fputs(msg, out);
   fputc('\n', out);
   if (fclose(out) != 0)
     abort();
@@ -126,7 +150,7 @@ static char *format_text_line(enum log_level level, const char *msg) {
 }
 
 static char *format_json_line(enum log_level level, const char *msg) {
-  cleanup_free char *now = cell_rfc3339_now();
+  cleanup_free char *now = log_time_now();
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
   json_gen_kv_string(g, "level", level_name(level));
@@ -148,12 +172,12 @@ static void write_to_stderr(const char *msg) {
   (void)cell_write_all(STDERR_FILENO, line, strlen(line));
 }
 
-static void write_to_file(enum log_level level, const char *msg) {
+static void write_formatted(int fd, enum log_level level, const char *msg) {
   cleanup_free char *line = logger.format == LOG_FORMAT_JSON
                                 ? format_json_line(level, msg)
                                 : format_text_line(level, msg);
   /* One write per line: O_APPEND keeps lines of concurrent writers whole. */
-  (void)cell_write_all(logger.fd, line, strlen(line));
+  (void)cell_write_all(fd, line, strlen(line));
 }
 
 void log_msg(enum log_level level, const char *fmt, ...) {
@@ -168,10 +192,14 @@ void log_msg(enum log_level level, const char *fmt, ...) {
   va_end(ap);
 
   if (logger.fd >= 0) {
-    write_to_file(level, msg);
+    write_formatted(logger.fd, level, msg);
     if (level == LOG_LEVEL_ERROR)
       write_to_stderr(msg);
-  } else if (level <= LOG_LEVEL_WARN || logger.debug) {
+  } else if (logger.debug || logger.format == LOG_FORMAT_JSON) {
+    /* As runc: with --debug or --log-format json and no --log, stderr gets
+     * the log's own lines, which a reader can then parse. */
+    write_formatted(STDERR_FILENO, level, msg);
+  } else if (level <= LOG_LEVEL_WARN) {
     write_to_stderr(msg);
   }
   errno = saved_errno;

@@ -1,7 +1,9 @@
 /* Diagnostics: --log FILE, --log-format text|json, --debug.
- * Without --log, messages go to stderr as "cell: msg".  With --log, they go
- * to the file (json lines {"level","msg","time"} as containerd expects, or
- * text lines), and errors also to stderr. */
+ * Lines are runc's (logrus): text `time="..." level=debug msg="..."`, or
+ * json {"level","msg","time"} as containerd's shim reads them.
+ * Without --log, messages go to stderr as "cell: msg", or as log lines with
+ * --debug or --log-format json.  With --log, they go to the file, and
+ * errors also to stderr as "cell: msg". */
 #ifndef CELL_LOG_H
 #define CELL_LOG_H
 

@@ -425,8 +425,13 @@ static int create_container(struct creation *c, cell_error **err) {
 
 int container_create(const struct container_opts *o, cell_error **err) {
   struct creation c;
+  log_debug("create: container `%s` from bundle `%s`", o->id,
+            o->bundle ? o->bundle : ".");
   creation_init(&c, o, true);
   int r = create_container(&c, err);
+  if (r == 0)
+    log_debug("create: container `%s` created, its process is pid %d", o->id,
+              (int)c.init_pid);
   creation_cleanup(&c, r < 0);
   return r;
 }
@@ -494,6 +499,7 @@ int container_start(const char *root, const char *id, cell_error **err) {
   if (container_open(root, id, &rootfd, &dirfd, &st, err) < 0 ||
       check_startable(st, err) < 0)
     return -1;
+  log_debug("start: container `%s`, pid %d", id, (int)st->pid);
   cleanup_close int fifo =
       openat(dirfd, CELL_EXEC_FIFO, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fifo < 0)
@@ -555,6 +561,25 @@ static int signal_all(const struct cell_state *st, int signo, cell_error **err) 
   return 0;
 }
 
+/* "container not running" is the phrase containerd's shim matches to treat
+ * a kill of an exited process as done (docs/client-phrases.md). */
+static int already_stopped(const struct cell_state *st, cell_error **err) {
+  return cell_fail(err, 0,
+                   "container not running: `%s` has stopped; "
+                   "`delete %s` removes it",
+                   st->id, st->id);
+}
+
+static int signal_cgroup_leftovers(const struct cell_state *st, int signo,
+                                   cell_error **err) {
+  struct cgroup *cg = container_cgroup(st);
+  if (cg == NULL)
+    return 0;
+  int r = cgroup_kill_all(cg, signo, err);
+  cgroup_free(cg);
+  return r;
+}
+
 static int signal_init(const struct cell_state *st, int signo, cell_error **err) {
   /* A pidfd pins the process: the pid cannot be reused between our check
    * of its start time and the signal. */
@@ -562,7 +587,7 @@ static int signal_init(const struct cell_state *st, int signo, cell_error **err)
   if (pidfd < 0 && errno != ESRCH)
     return cell_fail_errno(err, "open a pidfd of the container process");
   if (pidfd < 0 || !cell_proc_alive(st->pid, st->start_time))
-    return cell_fail(err, 0, "container not running");
+    return already_stopped(st, err);
   if (sys_pidfd_send_signal(pidfd, signo) < 0 &&
       errno != ESRCH)
     return cell_fail_errno(err, "send signal %d", signo);
@@ -575,8 +600,14 @@ int container_kill(const char *root, const char *id, int signo, bool all,
   cleanup_state struct cell_state *st = NULL;
   if (container_open(root, id, &rootfd, &dirfd, &st, err) < 0)
     return -1;
-  if (container_status(st) == CELL_STATUS_STOPPED)
-    return cell_fail(err, 0, "container not running");
+  if (container_status(st) == CELL_STATUS_STOPPED) {
+    /* runc lets kill --all through for a stopped container: what may be
+     * left is in its cgroup.  Its pid may be another process's by now, so
+     * without a cgroup nothing is signalled. */
+    if (all)
+      return signal_cgroup_leftovers(st, signo, err);
+    return already_stopped(st, err);
+  }
   if (all)
     return signal_all(st, signo, err);
   return signal_init(st, signo, err);
@@ -644,6 +675,11 @@ static int destroy_locked(int rootfd, int dirfd, const struct cell_state *st,
   return state_dir_remove(rootfd, st->id, err);
 }
 
+static bool id_absent(int rootfd, const char *id) {
+  struct stat sb;
+  return fstatat(rootfd, id, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
 int container_delete(const char *root, const char *id, bool force,
                      cell_error **err) {
   cleanup_close int rootfd = -1, dirfd = -1;
@@ -665,8 +701,18 @@ int container_delete(const char *root, const char *id, bool force,
       return 0;
     }
     cell_error_free(&e);
+    /* delete -f of a container that does not exist succeeds, as with
+     * runc: what is asked for (no such container) is already true, and
+     * cleanup scripts delete -f whatever they may have created. */
+    if (force && rootfd >= 0 && id_absent(rootfd, id)) {
+      log_debug("delete: container `%s` does not exist, nothing to do", id);
+      cell_error_free(err);
+      return 0;
+    }
     return -1;
   }
+  log_debug("delete: container `%s` (%s, pid %d)", id,
+            state_status_name(container_status(st)), (int)st->pid);
   return destroy_locked(rootfd, dirfd, st, force, err);
 }
 
@@ -802,6 +848,8 @@ out:
 int container_run(const struct container_opts *o, bool detach, int *exit_code,
                   cell_error **err) {
   struct creation c;
+  log_debug("run: container `%s` from bundle `%s`%s", o->id,
+            o->bundle ? o->bundle : ".", detach ? ", detached" : "");
   creation_init(&c, o, false);
   /* In the foreground without --console-socket the pty is ours to proxy,
    * whatever stdin is (a pipe, /dev/null), as runc does. */

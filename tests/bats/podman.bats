@@ -209,6 +209,10 @@ teardown() {
   [ "${lines[1]}" -gt 1 ]
   run -4 podman exec -e FOO=bar "$CID" sh -c 'echo "$FOO"; exit 4'
   [ "$output" = bar ]
+  # podman tells a missing program (127) from one it may not run (126) by
+  # the phrases of the runtime's message (docs/client-phrases.md).
+  run -127 podman exec "$CID" no-such-program
+  run -126 podman exec "$CID" /etc/passwd
 
   # stop sends SIGTERM through the runtime; the trap makes it exit 0.
   run -0 podman stop -t 10 "$CID"

@@ -329,12 +329,31 @@ TEST(log_to_stderr) {
   cleanup_free char *quiet = capture_stderr(log_each_level);
   CHECK_STR(quiet, "cell: an error: 1\ncell: a warning\n");
 
+  /* With --debug, stderr gets runc's (logrus's) text lines, every level. */
   CHECK(log_init("mycell", NULL, NULL, true, &err) == 0);
   CHECK(log_debug_enabled());
   cleanup_free char *loud = capture_stderr(log_each_level);
-  CHECK_STR(loud, "mycell: an error: 1\nmycell: a warning\nmycell: some info\n"
-                  "mycell: a debug line\n");
+  CHECK(strncmp(loud, "time=\"20", 8) == 0);
+  CHECK_CONTAINS(loud, "Z\" level=error msg=\"an error: 1\"\n");
+  CHECK_CONTAINS(loud, "Z\" level=warning msg=\"a warning\"\n");
+  CHECK_CONTAINS(loud, "Z\" level=info msg=\"some info\"\n");
+  CHECK_CONTAINS(loud, "Z\" level=debug msg=\"a debug line\"\n");
+  CHECK(strstr(loud, "mycell:") == NULL);
   log_close();
+}
+
+/* logrus leaves a value unquoted when it needs no quoting; its timestamps
+ * are RFC 3339 in seconds. */
+static void log_plain_word(void) { log_error("plain-word_1.2/x@y^z+"); }
+
+TEST(log_text_quotes_like_logrus) {
+  cell_error *err = NULL;
+  CHECK(log_init("cell", NULL, "text", true, &err) == 0);
+  cleanup_free char *out = capture_stderr(log_plain_word);
+  log_close();
+  CHECK_CONTAINS(out, " level=error msg=plain-word_1.2/x@y^z+\n");
+  /* time="YYYY-MM-DDTHH:MM:SSZ": the Z closes the 20 characters in quotes. */
+  CHECK(strlen(out) > 26 && out[25] == 'Z' && out[26] == '"');
 }
 
 TEST(log_text_file) {
@@ -451,6 +470,7 @@ int main(void) {
   RUN(order_and_stop_at_first_failure);
   RUN(clean_process_state);
   RUN(log_to_stderr);
+  RUN(log_text_quotes_like_logrus);
   RUN(log_text_file);
   RUN(log_json_file);
   RUN(log_init_errors);
