@@ -43,6 +43,12 @@ enum {
   CONSOLE_CTL_ADD = 'a',
   CONSOLE_CTL_REMOVE = 'r',
   CONSOLE_CTL_ATTACH = 'c',
+  /* The console's buffer into the file that comes along (after what its
+   * pty still holds), for when the instance stopped. */
+  CONSOLE_CTL_SAVE = 's',
+  /* A stopped instance's console made again from the file that comes
+   * along (a save of an earlier keeper); nothing when the keeper has it. */
+  CONSOLE_CTL_LOAD = 'l',
 };
 
 /* One packet: type, payload, and fd when >= 0.  flags for sendmsg

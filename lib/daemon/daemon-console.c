@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "daemon/console-keeper.h"
+#include "daemon/daemon-records.h"
 #include "runtime/terminal.h"
 
 static size_t running_instances(struct daemon *d) {
@@ -145,4 +146,37 @@ void daemon_console_remove(struct daemon *d, const char *name) {
 int daemon_console_attach(struct daemon *d, const char *name, int fd,
                           cell_error **err) {
   return keeper_send(d, CONSOLE_CTL_ATTACH, name, fd, err);
+}
+
+#define CONSOLE_LOG "console.log"
+
+/* <instance dir>/console.log, opened with flags; the instance directory
+ * is celld's own (the instance writes only below its rootfs). */
+static int console_log_open(struct daemon *d, const char *name, int flags,
+                            cell_error **err) {
+  cleanup_free char *dir = daemon_inst_dir(d, name);
+  cleanup_close int dirfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd < 0)
+    return cell_fail_errno(err, "open `%s`", dir);
+  int fd = openat(dirfd, CONSOLE_LOG, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return cell_fail_errno(err, "`%s/%s`", dir, CONSOLE_LOG);
+  return fd;
+}
+
+void daemon_console_save(struct daemon *d, const char *name) {
+  cell_error *err = NULL;
+  cleanup_close int fd =
+      console_log_open(d, name, O_WRONLY | O_CREAT | O_TRUNC, &err);
+  if (fd < 0 || keeper_send(d, CONSOLE_CTL_SAVE, name, fd, &err) < 0) {
+    log_warn("%s: keep its console: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+}
+
+int daemon_console_load(struct daemon *d, const char *name, cell_error **err) {
+  cleanup_close int fd = console_log_open(d, name, O_RDONLY, err);
+  if (fd < 0)
+    return -1;
+  return keeper_send(d, CONSOLE_CTL_LOAD, name, fd, err);
 }

@@ -187,6 +187,8 @@ static void instance_exited(struct daemon *d, struct instance *in, int code) {
   daemon_runtime_delete(d, in->rec->name);
   daemon_net_detach(d, in->rec, false);
   daemon_rootfs_umount(d, in->rec->name);
+  /* Its last words stay readable (cellctl console) past a celld restart. */
+  daemon_console_save(d, in->rec->name);
   in->rec->exit_code = code;
   free(in->rec->exit_time);
   in->rec->exit_time = cell_rfc3339_now();

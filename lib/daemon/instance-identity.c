@@ -176,6 +176,15 @@ static enum init_kind kind_of_name(const char *base) {
   return INIT_OTHER;
 }
 
+/* busybox runs the applet its argv[0] names: it is the init only as
+ * init (or linuxrc); /bin/sleep -> busybox is sleep. */
+static enum init_kind busybox_as(const char *path) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  return strcmp(base, "init") == 0 || strcmp(base, "linuxrc") == 0 ? INIT_BUSYBOX
+                                                                   : INIT_OTHER;
+}
+
 enum init_kind identity_init_kind(int rootfd, const char *path) {
   cleanup_free char *p = xstrdup(path);
   /* At most 16 links, as the kernel's own limit is 40: a loop ends. */
@@ -185,6 +194,8 @@ enum init_kind identity_init_kind(int rootfd, const char *path) {
         slash ? xstrndup(p, slash == p ? 1 : (size_t)(slash - p)) : xstrdup(".");
     const char *base = slash ? slash + 1 : p;
     enum init_kind k = kind_of_name(base);
+    if (k == INIT_BUSYBOX)
+      return busybox_as(path);
     if (k != INIT_OTHER)
       return k;
     cleanup_error cell_error *ignored = NULL;

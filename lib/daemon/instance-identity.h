@@ -36,8 +36,9 @@ int identity_write(int rootfd, const struct instance_record *r,
 enum init_kind { INIT_OTHER, INIT_SYSTEMD, INIT_BUSYBOX, INIT_SYSVINIT };
 
 /* What the program at path (inside the root at rootfd) is, following its
- * symlinks inside that root: a link chain through `systemd` or `busybox`
- * names them; an ELF binary that says it is sysvinit is sysvinit. */
+ * symlinks inside that root: a link chain through `systemd` names it, one
+ * through `busybox` when path is called init (busybox runs the applet its
+ * argv[0] names); an ELF binary that says it is sysvinit is sysvinit. */
 enum init_kind identity_init_kind(int rootfd, const char *path);
 /* systemd SIGRTMIN+3, busybox SIGUSR2, sysvinit SIGPWR, else SIGTERM. */
 int identity_halt_signal(enum init_kind kind);

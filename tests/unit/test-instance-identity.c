@@ -117,6 +117,9 @@ TEST(init_kind_follows_links_inside_the_root) {
   CHECK(symlinkat("busybox", root, "bin/bb") == 0);
   CHECK(identity_init_kind(root, "/sbin/init") == INIT_BUSYBOX);
   CHECK(identity_init_kind(root, "/usr/sbin/sysv") == INIT_SYSVINIT);
+  /* busybox as sleep is not an init */
+  CHECK(symlinkat("busybox", root, "bin/sleep") == 0);
+  CHECK(identity_init_kind(root, "/bin/sleep") == INIT_OTHER);
   CHECK(identity_init_kind(root, "/bin/sh") == INIT_OTHER);
   CHECK(identity_init_kind(root, "/nowhere") == INIT_OTHER);
   /* a loop ends */
