@@ -148,9 +148,9 @@ int daemon_console_attach(struct daemon *d, const char *name, int fd,
   return keeper_send(d, CONSOLE_CTL_ATTACH, name, fd, err);
 }
 
-#define CONSOLE_LOG "console.log"
+#define CONSOLE_SAVED "console.saved"
 
-/* <instance dir>/console.log, opened with flags; the instance directory
+/* <instance dir>/console.saved, opened with flags; the instance directory
  * is celld's own (the instance writes only below its rootfs). */
 static int console_log_open(struct daemon *d, const char *name, int flags,
                             cell_error **err) {
@@ -158,9 +158,9 @@ static int console_log_open(struct daemon *d, const char *name, int flags,
   cleanup_close int dirfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dirfd < 0)
     return cell_fail_errno(err, "open `%s`", dir);
-  int fd = openat(dirfd, CONSOLE_LOG, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = openat(dirfd, CONSOLE_SAVED, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
-    return cell_fail_errno(err, "`%s/%s`", dir, CONSOLE_LOG);
+    return cell_fail_errno(err, "`%s/%s`", dir, CONSOLE_SAVED);
   return fd;
 }
 

@@ -251,7 +251,7 @@ debian_template() {
   [[ "$output" == *line-2999-of-the-console* ]]
   # The last 64 KiB only: the first lines are gone.
   [[ "$output" != *line-10-of-the-console* ]]
-  [ "$(wc -c <"$STATE/instances/died/console.log")" -eq 65536 ]
+  [ "$(wc -c <"$STATE/instances/died/console.saved")" -eq 65536 ]
   # celld and its console keeper both gone: the file brings it back.
   kill "$(cat "$D/celld.pid")"
   for p in $(pgrep -x celld-console); do
