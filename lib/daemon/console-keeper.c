@@ -414,7 +414,9 @@ static void ctl_save(struct keeper *kp, const char *name, int fd) {
     const char *span[2];
     size_t len[2];
     console_ring_spans(&con->ring, span, len);
-    if (cell_write_all(fd, span[0], len[0]) < 0 ||
+    /* Emptied only here: a keeper that has no such console (a new one)
+     * leaves an earlier save as it was. */
+    if (ftruncate(fd, 0) < 0 || cell_write_all(fd, span[0], len[0]) < 0 ||
         cell_write_all(fd, span[1], len[1]) < 0 || fsync(fd) < 0)
       log_warn("console keeper: %s: save the console: %s", name, strerror(errno));
   }

@@ -167,7 +167,7 @@ static int console_log_open(struct daemon *d, const char *name, int flags,
 void daemon_console_save(struct daemon *d, const char *name) {
   cell_error *err = NULL;
   cleanup_close int fd =
-      console_log_open(d, name, O_WRONLY | O_CREAT | O_TRUNC, &err);
+      console_log_open(d, name, O_WRONLY | O_CREAT, &err);
   if (fd < 0 || keeper_send(d, CONSOLE_CTL_SAVE, name, fd, &err) < 0) {
     log_warn("%s: keep its console: %s", name, err->msg);
     cell_error_free(&err);

@@ -165,7 +165,8 @@ static bool is_sysvinit_binary(int dirfd, const char *name) {
   ssize_t n = pread(fd, buf, size, 0);
   if (n < 4 || memcmp(buf, "\177ELF", 4) != 0)
     return false;
-  return memmem(buf, (size_t)n, "sysvinit", 8) != NULL;
+  static const char mark[] = "INIT_VERSION=sysvinit";
+  return memmem(buf, (size_t)n, mark, sizeof(mark) - 1) != NULL;
 }
 
 static enum init_kind kind_of_name(const char *base) {

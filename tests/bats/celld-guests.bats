@@ -12,8 +12,10 @@ load celld-helpers
 # celld-spoof and the soak, start at 41000000).
 POOL_START=50000000
 POOL_COUNT=$((65536 * 32))
-# The Debian guest, built once and kept between runs (27 s when apt is fast).
-DEBIAN_CACHE=${CELL_TEST_CACHE:-/var/cache/cell-test}/debian-bookworm
+# The Debian guest, built once and kept between runs (27 s when apt is
+# fast), named for the builder's content: a changed builder builds anew.
+CACHE_DIR=${CELL_TEST_CACHE:-/var/cache/cell-test}
+DEBIAN_CACHE=$CACHE_DIR/debian-bookworm-$(sha256sum "$BATS_TEST_DIRNAME/../../rootfs-tools/mkrootfs-debian" | cut -c1-12)
 
 setup_file() {
   [ "$(id -u)" = 0 ] || skip "celld tests need root"
@@ -60,16 +62,17 @@ snapshot() { (cd "$1" && find . -printf '%p %U %G %m %s %l\n' | sort && cat etc/
 # lock; a half-built one is never used: it is renamed into place).
 debian_template() {
   command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (make deps)"
-  mkdir -p "${DEBIAN_CACHE%/*}"
+  mkdir -p "$CACHE_DIR"
   (
     flock 9
     if [ ! -e "$DEBIAN_CACHE/sbin/init" ]; then
-      rm -rf "$DEBIAN_CACHE.new"
+      # Those of earlier builders go.
+      rm -rf "$CACHE_DIR"/debian-bookworm-*
       "$REPO/rootfs-tools/mkrootfs-debian" "$DEBIAN_CACHE.new" >"$D/mkrootfs.log" 2>&1 ||
-        { cat "$D/mkrootfs.log" >&2; exit 1; }
+        { cat "$D/mkrootfs.log" >&2; rm -rf "$DEBIAN_CACHE.new"; exit 1; }
       mv "$DEBIAN_CACHE.new" "$DEBIAN_CACHE"
     fi
-  ) 9>"$DEBIAN_CACHE.lock"
+  ) 9>"$CACHE_DIR/debian.lock"
 }
 
 @test "identity: hostname, hosts, resolv.conf and machine-id are the instance's own; the template is unchanged" {
