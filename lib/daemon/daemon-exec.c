@@ -414,9 +414,11 @@ void console_op(struct daemon *d, struct conn *c, struct instance *in,
     conn_error(d, c, API_FAILED, msg);
     return;
   }
-  /* The client's end rides with the answer; we keep no copy of it. */
-  static const char line[] = "{\"ok\":true}\n";
-  r = cell_send_with_fd(c->fd, line, sizeof(line) - 1, sv[1]);
+  /* The client's end rides with the answer; we keep no copy of it.  A
+   * stopped instance's is its last output only (the client says so). */
+  const char *line = in->pidfd < 0 ? "{\"ok\":true,\"stopped\":true}\n"
+                                   : "{\"ok\":true}\n";
+  r = cell_send_with_fd(c->fd, line, strlen(line), sv[1]);
   close(sv[1]);
   if (r < 0)
     conn_close(d, c);

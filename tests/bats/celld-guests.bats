@@ -250,6 +250,7 @@ debian_template() {
   done
   [ "$(field died .state)" = stopped ]
   run -0 ctl console died </dev/null
+  [[ "${lines[0]}" == "cellctl: \`died\` is stopped: the last output of its console" ]]
   [[ "$output" == *last-words-42* ]]
   [[ "$output" == *line-2999-of-the-console* ]]
   # The last 64 KiB only: the first lines are gone.
