@@ -122,6 +122,10 @@ struct console {
   size_t in_len;
   struct client **clients;
   size_t n_clients;
+  /* Its instance stopped and celld has not saved the buffer yet (it
+   * does at the exit, or at its next startup when it was away then): the
+   * keeper stays for it. */
+  bool unsaved;
 };
 
 struct keeper {
@@ -262,6 +266,7 @@ static void console_hangup(struct keeper *kp, struct console *con) {
   log_debug("console keeper: %s: the instance closed its console", con->name);
   unwatch_close(kp, &con->k);
   console_close_clients(kp, con);
+  con->unsaved = true;
   free(con->in);
   con->in = NULL;
   con->in_len = 0;
@@ -419,6 +424,8 @@ static void ctl_save(struct keeper *kp, const char *name, int fd) {
     if (ftruncate(fd, 0) < 0 || cell_write_all(fd, span[0], len[0]) < 0 ||
         cell_write_all(fd, span[1], len[1]) < 0 || fsync(fd) < 0)
       log_warn("console keeper: %s: save the console: %s", name, strerror(errno));
+    else
+      con->unsaved = false;
   }
   close(fd);
 }
@@ -592,7 +599,7 @@ static bool holds_something(const struct keeper *kp) {
   if (kp->n_ctls)
     return true;
   for (size_t i = 0; i < kp->n_cons; i++)
-    if (kp->cons[i]->k.fd >= 0)
+    if (kp->cons[i]->k.fd >= 0 || kp->cons[i]->unsaved)
       return true;
   return false;
 }

@@ -49,6 +49,10 @@ static int keeper_connect(struct daemon *d, cell_error **err) {
 
 void daemon_console_init(struct daemon *d) {
   cell_error *err = NULL;
+  /* Already connected: the startup saved the console of an instance that
+   * died while celld was away. */
+  if (d->keeperfd >= 0)
+    return;
   if (keeper_connect(d, &err) < 0) {
     log_error("no consoles: %s", err->msg);
     cell_error_free(&err);

@@ -265,6 +265,25 @@ debian_template() {
   start_daemon
   run -0 ctl console died </dev/null
   [[ "$output" == *last-words-42* ]]
+  # One that dies while celld is away: saved when celld finds it dead.
+  ctl create away --template "$TEMPLATE" \
+    --init "/bin/sh -c 'trap \"echo died-while-away-7; exit 3\" TERM; echo up; while :; do sleep 0.1; done'"
+  ctl start away
+  pid=$(field away .pid)
+  kill -9 "$(cat "$D/celld.pid")"
+  sleep 0.3
+  kill -TERM "$pid"
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  ! kill -0 "$pid" 2>/dev/null
+  start_daemon
+  [ "$(field away .state)" = stopped ]
+  grep -q died-while-away-7 "$STATE/instances/away/console.saved"
+  run -0 ctl console away </dev/null
+  [[ "$output" == *died-while-away-7* ]]
+  ctl destroy away
   # One that never ran has none: a clear refusal.
   ctl create never --template "$TEMPLATE"
   run -7 ctl console never </dev/null
