@@ -301,6 +301,16 @@ debian_template() {
   [ ! -e "$D/nodeb" ]
   run -1 "$REPO/rootfs-tools/mkrootfs-debian" --init upstart "$D/nodeb"
   [[ "$output" == *"--init \`upstart': expected systemd or busybox"* ]]
+  # A suite the archive does not have: mmdebstrap's own words, then ours,
+  # and nothing half-built.
+  if command -v mmdebstrap >/dev/null; then
+    run -1 "$REPO/rootfs-tools/mkrootfs-debian" --suite nosuchsuite "$D/nodeb"
+    [[ "${lines[-1]}" == "mkrootfs-debian: mmdebstrap failed (see above): "* ]]
+    [ ! -e "$D/nodeb" ]
+  fi
+  mkdir -p "$D/full" && touch "$D/full/x"
+  run -1 "$REPO/rootfs-tools/mkrootfs-debian" "$D/full"
+  [[ "$output" == *"is not empty"* ]]
   run -0 "$REPO/rootfs-tools/mkrootfs-debian" --help
   [[ "$output" == *"--init busybox"* ]]
 }
