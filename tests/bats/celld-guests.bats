@@ -292,7 +292,7 @@ debian_template() {
   ctl destroy died
 }
 
-@test "mkrootfs-debian: a clear one-line error without mmdebstrap, or with bad options" {
+@test "mkrootfs-debian: a clear one-line error without mmdebstrap, for a bad option, an unknown suite, a non-empty directory" {
   mkdir -p "$D/nobin"
   ln -sf "$(command -v id)" "$D/nobin/id"
   run -1 env PATH="$D/nobin" /bin/bash "$REPO/rootfs-tools/mkrootfs-debian" "$D/nodeb"
