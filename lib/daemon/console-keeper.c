@@ -421,7 +421,8 @@ static void ctl_save(struct keeper *kp, const char *name, int fd) {
     console_ring_spans(&con->ring, span, len);
     /* Emptied only here: a keeper that has no such console (a new one)
      * leaves an earlier save as it was. */
-    if (ftruncate(fd, 0) < 0 || cell_write_all(fd, span[0], len[0]) < 0 ||
+    if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0 ||
+        cell_write_all(fd, span[0], len[0]) < 0 ||
         cell_write_all(fd, span[1], len[1]) < 0 || fsync(fd) < 0)
       log_warn("console keeper: %s: save the console: %s", name, strerror(errno));
     else
@@ -435,8 +436,12 @@ static void ctl_load(struct keeper *kp, const char *name, int fd) {
     struct console *con = console_new(kp, name);
     cleanup_free char *buf = xmalloc(CONSOLE_RING_MAX);
     ssize_t n;
-    while ((n = read(fd, buf, CONSOLE_RING_MAX)) > 0)
+    off_t off = 0;
+    /* From its start, wherever its offset is. */
+    while ((n = pread(fd, buf, CONSOLE_RING_MAX, off)) > 0) {
       console_ring_append(&con->ring, buf, (size_t)n);
+      off += n;
+    }
     log_debug("console keeper: %s: console loaded (%zu bytes)", name, con->ring.len);
   }
   close(fd);
