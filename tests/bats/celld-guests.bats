@@ -339,6 +339,12 @@ debian_template() {
   [[ "$output" == *deb2*"nameserver 10.98.1.1"* ]]
   run -0 x deb2 sh -c '. /etc/os-release; echo $ID'
   [ "$output" = debian ]
+  # Debian's own hostname (glibc's resolver over the hosts file).
+  run -0 x deb2 hostname -f
+  [ "$output" = deb2 ]
+  addr=$(field deb2 '.networks[0].ipv4')
+  run -0 x deb2 getent hosts deb2
+  [[ "$output" == "$addr"*deb2* ]]
   [ "$(x deb2 cat /etc/machine-id)" != "$(cat "$STATE/instances/deb1/upper/etc/machine-id")" ]
   ctl destroy deb1
   ctl destroy deb2 -f
