@@ -41,11 +41,11 @@ TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
              libnftables-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod \
-             bsdutils podman containerd nftables python3 apparmor
+             bsdutils podman containerd nftables python3 apparmor mmdebstrap
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.
 DEB_FUZZ  := clang libclang-rt-14-dev
 
-.PHONY: all deps check lint unit bats asan install uninstall clean demo rootfs help bench \
+.PHONY: all deps check lint unit bats asan install uninstall clean demo rootfs rootfs-debian help bench \
         fuzz fuzz-ci fuzz-build
 
 all: $(PROGRAMS) $(LIBCELL)
@@ -60,6 +60,7 @@ help:
 	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (300) under ASan + UBSan"
 	@echo "make fuzz-ci    the same, 60 s each: fails on a crash, leak or timeout"
 	@echo "make demo       build a busybox rootfs and run a demo container"
+	@echo "make rootfs-debian  a systemd Debian guest in $(BUILD)/rootfs-debian (mmdebstrap)"
 	@echo "make install    install into \$$DESTDIR\$$PREFIX"
 	@echo "make bench      cell against crun and runc, celld's cost per instance (figures)"
 	@echo "make soak       1000 instance lifecycles with celld killed -9 in 50; checks for leaks"
@@ -202,6 +203,13 @@ rootfs: $(BUILD)/rootfs/bin/busybox
 $(BUILD)/rootfs/bin/busybox:
 	rootfs-tools/mkrootfs-busybox $(BUILD)/rootfs
 
+# A standard Debian guest (systemd, networkd) for celld templates; minutes
+# of apt the first time, nothing after (remove the directory to rebuild).
+rootfs-debian: $(BUILD)/rootfs-debian/sbin/init
+$(BUILD)/rootfs-debian/sbin/init:
+	rm -rf $(BUILD)/rootfs-debian
+	rootfs-tools/mkrootfs-debian $(BUILD)/rootfs-debian
+
 demo: all rootfs
 	rootfs-tools/demo $(abspath $(BUILD)/cell) $(abspath $(BUILD)/rootfs)
 
@@ -209,13 +217,14 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cell
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 rootfs-tools/mkrootfs-busybox $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
+	install -m 0755 rootfs-tools/mkrootfs-debian $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-debian
 	install -m 0644 config/*.json $(DESTDIR)$(PREFIX)/share/cell/
 	install -m 0644 config/celld.conf config/celld.service $(DESTDIR)$(PREFIX)/share/cell/
 	install -d $(DESTDIR)$(PREFIX)/share/doc/cell
 	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/cell/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/cell $(DESTDIR)$(PREFIX)/bin/celld $(DESTDIR)$(PREFIX)/bin/cellctl $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
+	rm -f $(DESTDIR)$(PREFIX)/bin/cell $(DESTDIR)$(PREFIX)/bin/celld $(DESTDIR)$(PREFIX)/bin/cellctl $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-debian
 	rm -rf $(DESTDIR)$(PREFIX)/share/cell $(DESTDIR)$(PREFIX)/share/doc/cell
 
 # Header dependencies, written by -MMD.

@@ -223,14 +223,19 @@ int cmd_enter(const struct invocation *inv, cell_error **err) {
 
 /* Relay the attached socket until the detach key or the end of the
  * console, saying which on stderr. */
-static int relay_console(int sock, const char *name, cell_error **err) {
-  fprintf(stderr, "cellctl: console of `%s`; detach with Ctrl-]\n", name);
+static int relay_console(int sock, const char *name, bool stopped,
+                         cell_error **err) {
+  if (stopped)
+    fprintf(stderr, "cellctl: `%s` is stopped: the last output of its console\n",
+            name);
+  else
+    fprintf(stderr, "cellctl: console of `%s`; detach with Ctrl-]\n", name);
   enum console_end end = CONSOLE_CLOSED;
   if (console_client(sock, &end, err) < 0)
     return EXIT_FAILED;
   if (end == CONSOLE_DETACHED)
     fputc('\n', stderr);
-  else if (end == CONSOLE_CLOSED)
+  else if (end == CONSOLE_CLOSED && !stopped)
     fprintf(stderr, "\ncellctl: the console of `%s` closed (the instance stopped)\n", name);
   return EXIT_OK;
 }
@@ -266,5 +271,8 @@ int cmd_console(const struct invocation *inv, cell_error **err) {
     cell_fail(err, 0, "console: the daemon sent no socket");
     return EXIT_FAILED;
   }
-  return relay_console(sock, name, err);
+  const struct json_value *stopped = json_object_get(answer, "stopped");
+  return relay_console(sock, name, stopped && stopped->type == JSON_BOOL &&
+                                       stopped->u.boolean,
+                       err);
 }

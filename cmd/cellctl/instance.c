@@ -3,11 +3,15 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "args.h"
+#include "base/shell-words.h"
+#include "base/signals.h"
 #include "base/util.h"
 #include "client.h"
 #include "output.h"
@@ -46,15 +50,32 @@ static bool parse_cpus(const char *s, double *out) {
   return true;
 }
 
-static void gen_init(struct json_gen *g, const char *cmd) {
-  /* --init "CMD ARGS": split on blanks (no shell quoting). */
+/* --init "CMD ARGS": split as a shell would, without expansion
+ * (base/shell-words.h): quotes and backslashes keep blanks in a word. */
+static int gen_init(struct json_gen *g, const char *cmd, cell_error **err) {
+  cleanup_strv char **words = NULL;
+  cleanup_error cell_error *why = NULL;
+  if (shell_words_split(cmd, &words, &why) < 0)
+    return usage_error(err, "--init %s", why->msg);
+  if (!words[0])
+    return usage_error(err, "--init `%s`: no command", cmd);
   json_gen_key(g, "init");
   json_gen_array_open(g);
-  cleanup_free char *copy = xstrdup(cmd);
-  for (char *save = NULL, *w = strtok_r(copy, " \t", &save); w;
-       w = strtok_r(NULL, " \t", &save))
-    json_gen_string(g, w);
+  for (char **w = words; *w; w++)
+    json_gen_string(g, *w);
   json_gen_array_close(g);
+  return EXIT_OK;
+}
+
+/* --halt-signal SIG: a name (SIGPWR, PWR, RTMIN+3) or a number, checked
+ * here so that a typo is a usage error; celld gets it as it was typed. */
+static int gen_halt_signal(struct json_gen *g, const char *arg, cell_error **err) {
+  int signo;
+  cleanup_error cell_error *why = NULL;
+  if (signal_parse(arg, &signo, &why) < 0)
+    return usage_error(err, "--halt-signal: %s", why->msg);
+  json_gen_kv_string(g, "halt_signal", arg);
+  return EXIT_OK;
 }
 
 /* --net NAME[:ADDR], in order: eth0, eth1, ...  NAME has no `:`, so an
@@ -85,6 +106,7 @@ static const struct option create_options[] = {
     {"restart", required_argument, NULL, 'r'},
     {"hostname", required_argument, NULL, 'H'},
     {"net", required_argument, NULL, 'n'},
+    {"halt-signal", required_argument, NULL, 's'},
     {NULL, 0, NULL, 0},
 };
 
@@ -117,7 +139,8 @@ static int gen_create_option(struct json_gen *g, int o, const char *arg,
     json_gen_key(g, "pids");
     json_gen_int(g, n);
     return EXIT_OK;
-  case 'i': gen_init(g, arg); return EXIT_OK;
+  case 'i': return gen_init(g, arg, err);
+  case 's': return gen_halt_signal(g, arg, err);
   case 'a': json_gen_kv_bool(g, "autostart", true); return EXIT_OK;
   case 'r': json_gen_kv_string(g, "restart", arg); return EXIT_OK;
   case 'H': json_gen_kv_string(g, "hostname", arg); return EXIT_OK;
@@ -197,8 +220,50 @@ int cmd_start(const struct invocation *inv, cell_error **err) {
   return plain_verb(inv, 0, err);
 }
 
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What stop is about to do, from the instance's record: its halt signal
+ * and how long celld waits before SIGKILL.  Nothing when it is not
+ * running (celld's answer says so). */
+static void say_stopping(const struct invocation *inv, const char *name,
+                         int timeout) {
+  cleanup_json_gen struct json_gen *g = request_new("show", name);
+  cleanup_free char *req = request_finish(g);
+  cleanup_json struct json_value *answer = NULL;
+  cleanup_error cell_error *ignored = NULL;
+  if (client_request(inv->socket, req, &answer, &ignored) != EXIT_OK)
+    return;
+  const struct json_value *inst = json_object_get(answer, "instance");
+  if (strcmp(field_string(inst, "state"), "running") != 0)
+    return;
+  char buf[32];
+  const char *sig = signal_name((int)field_int(inst, "halt_signal", SIGTERM),
+                                buf, sizeof(buf));
+  if (timeout < 0)
+    timeout = (int)field_int(answer, "stop_timeout", 10);
+  printf("stopping %s: sent %s to its init, waiting up to %d s\n", name,
+         sig ? sig : "SIGTERM", timeout);
+  fflush(stdout);
+}
+
 int cmd_stop(const struct invocation *inv, cell_error **err) {
-  return plain_verb(inv, FLAG_TIMEOUT, err);
+  const char *name;
+  struct verb_flags flags;
+  int rc = verb_name(inv, &name, err);
+  if (rc == EXIT_OK)
+    rc = verb_flags(inv, 2, FLAG_TIMEOUT, &flags, err);
+  if (rc != EXIT_OK)
+    return rc;
+  say_stopping(inv, name, flags.timeout);
+  double start = now_seconds();
+  rc = plain_verb(inv, FLAG_TIMEOUT, err);
+  if (rc == EXIT_OK)
+    printf("stopped %s in %.2f s\n", name, now_seconds() - start);
+  return rc;
 }
 
 int cmd_restart(const struct invocation *inv, cell_error **err) {

@@ -18,10 +18,18 @@ static const struct verb verbs[] = {
     {"create", cmd_create,
      "NAME --template DIR [--memory SIZE] [--cpus N] [--pids N]\n"
      "[--init CMD] [--autostart] [--restart no|on-failure[:N]|always]\n"
-     "[--hostname H] [--net NETWORK[:ADDRESS]]...",
-     "create an instance of a template (--net: eth0, eth1, ... in order)"},
+     "[--hostname H] [--net NETWORK[:ADDRESS]]... [--halt-signal SIG]",
+     "create an instance of a template (--net: eth0, eth1, ... in order).\n"
+     "      --init CMD is split into words as a shell would, without any\n"
+     "      expansion: 'single' and \"double\" quotes and \\ keep blanks in a\n"
+     "      word ($, *, ; are plain).  Without it: /sbin/init, which the\n"
+     "      template must have.  --halt-signal (name or number) is what\n"
+     "      stop sends the init; default from the init: systemd SIGRTMIN+3,\n"
+     "      busybox SIGUSR2, sysvinit SIGPWR, else SIGTERM"},
     {"start", cmd_start, "NAME", "start an instance"},
-    {"stop", cmd_stop, "NAME [--timeout S]", "stop an instance"},
+    {"stop", cmd_stop, "NAME [--timeout S]",
+     "stop an instance: its halt signal, SIGKILL after S seconds\n"
+     "      (celld.conf stop_timeout); says what it sent and how long it took"},
     {"restart", cmd_restart, "NAME [--timeout S]", "stop and start an instance"},
     {"destroy", cmd_destroy, "NAME [-f]",
      "remove an instance and all of its files (-f: even a running one)"},
@@ -33,7 +41,8 @@ static const struct verb verbs[] = {
     {"exec", cmd_exec, "NAME [-t] -- CMD...", "run a command in a running instance"},
     {"enter", cmd_enter, "NAME", "a login shell as its root"},
     {"console", cmd_console, "NAME",
-     "its console (the last 64 KiB first); Ctrl-] detaches"},
+     "its console (the last 64 KiB first); Ctrl-] detaches.  Of a stopped\n"
+     "      instance: what its console last said (64 KiB), then exits"},
     {"networks", cmd_networks, "[--json]",
      "the networks instances can join (celld.conf)"},
     {"raw", cmd_raw, "", "send stdin lines as they are, print the answers"},

@@ -1,9 +1,11 @@
 /* How cellctl prints celld's answers (output.h). */
 #include "output.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/signals.h"
 #include "base/util.h"
 #include "client.h"
 
@@ -100,6 +102,10 @@ void print_instance(const struct json_value *i) {
   for (size_t k = 0; init && init->type == JSON_ARRAY && k < init->u.array.len; k++)
     printf(" %s", init->u.array.items[k]->u.string);
   printf("\n");
+  char buf[32];
+  const char *sig = signal_name((int)field_int(i, "halt_signal", SIGTERM), buf,
+                                sizeof(buf));
+  printf("%-12s %s\n", "halt_signal", sig ? sig : "?");
 }
 
 void print_event(const char *line, bool json) {

@@ -122,6 +122,10 @@ struct console {
   size_t in_len;
   struct client **clients;
   size_t n_clients;
+  /* Its instance stopped and celld has not saved the buffer yet (it
+   * does at the exit, or at its next startup when it was away then): the
+   * keeper stays for it. */
+  bool unsaved;
 };
 
 struct keeper {
@@ -262,6 +266,7 @@ static void console_hangup(struct keeper *kp, struct console *con) {
   log_debug("console keeper: %s: the instance closed its console", con->name);
   unwatch_close(kp, &con->k);
   console_close_clients(kp, con);
+  con->unsaved = true;
   free(con->in);
   con->in = NULL;
   con->in_len = 0;
@@ -373,16 +378,22 @@ static bool set_nonblock(int fd) {
   return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
 }
 
+/* A console of that name with no pty yet (an empty buffer). */
+static struct console *console_new(struct keeper *kp, const char *name) {
+  struct console *con = xcalloc(1, sizeof(*con));
+  con->k.kind = K_CONSOLE;
+  con->k.fd = -1;
+  con->name = xstrdup(name);
+  console_ring_init(&con->ring, CONSOLE_RING_MAX);
+  kp->cons = xrealloc(kp->cons, (kp->n_cons + 1) * sizeof(*kp->cons));
+  kp->cons[kp->n_cons++] = con;
+  return con;
+}
+
 static void ctl_add(struct keeper *kp, const char *name, int master) {
   struct console *con = console_find(kp, name);
   if (!con) {
-    con = xcalloc(1, sizeof(*con));
-    con->k.kind = K_CONSOLE;
-    con->k.fd = -1;
-    con->name = xstrdup(name);
-    console_ring_init(&con->ring, CONSOLE_RING_MAX);
-    kp->cons = xrealloc(kp->cons, (kp->n_cons + 1) * sizeof(*kp->cons));
-    kp->cons[kp->n_cons++] = con;
+    con = console_new(kp, name);
   } else if (con->k.fd >= 0) {
     /* A restart before we saw the old pty go: its clients follow. */
     unwatch_close(kp, &con->k);
@@ -392,6 +403,63 @@ static void ctl_add(struct keeper *kp, const char *name, int master) {
   con->k.fd = master;
   watch(kp, &con->k, EPOLLIN);
   log_debug("console keeper: %s: console added", name);
+}
+
+/* What the pty of a console still holds, into its buffer: its instance is
+ * gone, and its last words may not have been read yet. */
+static void console_drain(struct keeper *kp, struct console *con) {
+  for (int i = 0; i < 64 && con->k.fd >= 0; i++)
+    console_readable(kp, con);
+}
+
+static void ctl_save(struct keeper *kp, const char *name, int fd) {
+  struct console *con = console_find(kp, name);
+  if (con) {
+    console_drain(kp, con);
+    const char *span[2];
+    size_t len[2];
+    console_ring_spans(&con->ring, span, len);
+    /* Emptied only here: a keeper that has no such console (a new one)
+     * leaves an earlier save as it was. */
+    if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0 ||
+        cell_write_all(fd, span[0], len[0]) < 0 ||
+        cell_write_all(fd, span[1], len[1]) < 0 || fsync(fd) < 0)
+      log_warn("console keeper: %s: save the console: %s", name, strerror(errno));
+    else
+      con->unsaved = false;
+  }
+  close(fd);
+}
+
+static void ctl_load(struct keeper *kp, const char *name, int fd) {
+  if (!console_find(kp, name)) {
+    struct console *con = console_new(kp, name);
+    cleanup_free char *buf = xmalloc(CONSOLE_RING_MAX);
+    ssize_t n;
+    off_t off = 0;
+    /* From its start, wherever its offset is. */
+    while ((n = pread(fd, buf, CONSOLE_RING_MAX, off)) > 0) {
+      console_ring_append(&con->ring, buf, (size_t)n);
+      off += n;
+    }
+    log_debug("console keeper: %s: console loaded (%zu bytes)", name, con->ring.len);
+  }
+  close(fd);
+}
+
+/* A stopped instance's console: its buffer, then EOF.  The socket is new
+ * and empty, so 64 KiB go in without waiting. */
+static void send_buffer_and_close(struct console *con, int fd) {
+  const char *span[2];
+  size_t len[2];
+  console_ring_spans(&con->ring, span, len);
+  for (int s = 0; s < 2; s++)
+    for (size_t off = 0; off < len[s]; off += CONSOLE_MSG_MAX) {
+      size_t n = len[s] - off < CONSOLE_MSG_MAX ? len[s] - off : CONSOLE_MSG_MAX;
+      if (console_send(fd, CONSOLE_MSG_DATA, span[s] + off, n, -1, MSG_DONTWAIT) < 0)
+        break;
+    }
+  close(fd);
 }
 
 /* Refuse an attach: the reason, then EOF. */
@@ -409,7 +477,7 @@ static void ctl_attach(struct keeper *kp, const char *name, int fd) {
     return;
   }
   if (con->k.fd < 0) {
-    refuse(fd, "the console of `%s` is closed: the instance stopped", name);
+    send_buffer_and_close(con, fd);
     return;
   }
   set_nonblock(fd);
@@ -468,6 +536,14 @@ static void ctl_message(struct keeper *kp, const char *msg, size_t n, int fd) {
       return;
     }
     ctl_attach(kp, name, fd);
+    return;
+  case CONSOLE_CTL_SAVE:
+  case CONSOLE_CTL_LOAD:
+    if (fd < 0) {
+      log_warn("console keeper: %s: save or load without a file", name);
+      return;
+    }
+    (msg[0] == CONSOLE_CTL_SAVE ? ctl_save : ctl_load)(kp, name, fd);
     return;
   case CONSOLE_CTL_REMOVE: {
     if (fd >= 0)
@@ -528,7 +604,7 @@ static bool holds_something(const struct keeper *kp) {
   if (kp->n_ctls)
     return true;
   for (size_t i = 0; i < kp->n_cons; i++)
-    if (kp->cons[i]->k.fd >= 0)
+    if (kp->cons[i]->k.fd >= 0 || kp->cons[i]->unsaved)
       return true;
   return false;
 }

@@ -43,6 +43,12 @@ enum {
   CONSOLE_CTL_ADD = 'a',
   CONSOLE_CTL_REMOVE = 'r',
   CONSOLE_CTL_ATTACH = 'c',
+  /* The console's buffer into the file that comes along (after what its
+   * pty still holds), for when the instance stopped. */
+  CONSOLE_CTL_SAVE = 's',
+  /* A stopped instance's console made again from the file that comes
+   * along (a save of an earlier keeper); nothing when the keeper has it. */
+  CONSOLE_CTL_LOAD = 'l',
 };
 
 /* One packet: type, payload, and fd when >= 0.  flags for sendmsg
@@ -62,7 +68,8 @@ ssize_t console_recv(int sock, void *buf, size_t size, int *fd, int flags);
 int console_keeper_connect(const char *state_dir, bool *spawned, pid_t *pid,
                            cell_error **err);
 /* The keeper's loop on an already listening socket bound at path (removed
- * when it exits).  Exits the process when it holds no live console and no
+ * when it exits).  Exits the process when it holds no live console, no
+ * console of a stopped instance that celld has not saved yet, and no
  * celld is connected. */
 void console_keeper_run(int listenfd, const char *path)
     __attribute__((noreturn));

@@ -50,13 +50,21 @@ void daemon_config_clear(struct daemon_config *c) {
   free(c->group);
   free(c->cgroup_parent);
   free(c->template_dirs);
+  free(c->dns);
+  c->dns = NULL;
   for (size_t i = 0; i < c->n_networks; i++) {
     free(c->networks[i].name);
     free(c->networks[i].bridge);
+    free(c->networks[i].dns);
   }
   c->n_networks = 0;
   c->state_dir = c->socket_path = c->group = c->cgroup_parent = NULL;
   c->template_dirs = NULL;
+}
+
+const char *daemon_config_dns(const struct daemon_config *c,
+                              const struct daemon_network *net) {
+  return net && net->dns ? net->dns : c->dns;
 }
 
 char **daemon_config_template_dirs(const struct daemon_config *c) {
@@ -298,6 +306,30 @@ static int parse_subnet6(const struct config_key *k, const char *v,
   return parse_subnet(k, v, target, AF_INET6);
 }
 
+/* Name servers: IPv4 or IPv6 addresses, `,`-separated, at most 3 (what
+ * the C library's resolver reads); empty or `none`: none. */
+static int parse_dns(const struct config_key *k, const char *v, void *target) {
+  char **field = field_of(k, target);
+  if (*v == '\0' || strcmp(v, "none") == 0) {
+    free(*field);
+    *field = NULL;
+    return 0;
+  }
+  int n = 0;
+  for (const char *p = v; *p; n++) {
+    size_t len = strcspn(p, ",");
+    cleanup_free char *one = xstrndup(p, len);
+    cleanup_error cell_error *ignored = NULL;
+    struct net_ip ip;
+    if (n == 3 || net_ip_parse(one, &ip, &ignored) < 0)
+      return -1;
+    p += len + (p[len] == ',');
+    if (p[-1] == ',' && *p == '\0')
+      return -1;
+  }
+  return parse_string(k, v, target);
+}
+
 /* ---- the keys ------------------------------------------------------------ */
 
 #define CONFIG(field) offsetof(struct daemon_config, field)
@@ -332,6 +364,7 @@ static const struct config_key keys[] = {
      .offset = CONFIG(cgroup_parent)},
     {.name = "template_dirs", .parse = parse_path_list,
      .offset = CONFIG(template_dirs)},
+    {.name = "dns", .parse = parse_dns, .offset = CONFIG(dns)},
 };
 
 /* The KEY of network.NAME.KEY. */
@@ -348,6 +381,7 @@ static const struct config_key network_keys[] = {
      .no = "no", .yes = "yes"},
     {.name = "filter", .parse = parse_bool, .offset = NETWORK(filter),
      .no = "no", .yes = "yes"},
+    {.name = "dns", .parse = parse_dns, .offset = NETWORK(dns)},
 };
 
 const char *daemon_config_key(size_t i) {

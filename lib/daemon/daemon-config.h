@@ -23,6 +23,7 @@ struct daemon_network {
   unsigned mtu;               /* 0: the kernel's default */
   bool keep_bridge;           /* the bridge stays when its last instance goes */
   bool filter;                /* anti-spoofing on its ports; default yes */
+  char *dns;                  /* ADDR[,ADDR]: its instances' resolv.conf; NULL: the global dns */
 };
 
 #define DAEMON_DEFAULT_NETWORK "default"
@@ -44,6 +45,7 @@ struct daemon_config {
   /* Where members' templates may be: absolute directories, `:`-separated;
    * "" none (root only); NULL the default, <state_dir>/templates. */
   char *template_dirs;
+  char *dns;            /* ADDR[,ADDR]: the instances' name servers; NULL: none */
   struct daemon_network networks[DAEMON_MAX_NETWORKS];
   size_t n_networks;    /* networks[0] is `default` unless the config drops it */
 };
@@ -51,6 +53,11 @@ struct daemon_config {
 /* The network of that name; NULL when there is none. */
 const struct daemon_network *daemon_config_network(const struct daemon_config *c,
                                                    const char *name);
+
+/* The name servers of an instance on net (NULL: none on a network): the
+ * network's dns, else the global one; NULL when there is none. */
+const char *daemon_config_dns(const struct daemon_config *c,
+                              const struct daemon_network *net);
 
 /* The directories members' templates must be in (template_dirs, or
  * <state_dir>/templates when unset), a new NULL-terminated list, never

@@ -166,6 +166,8 @@ void conn_reply_instance(struct daemon *d, struct conn *c, struct instance *in) 
   json_gen_object_open(g);
   json_gen_kv_bool(g, "ok", true);
   if (in) {
+    /* What `stop` without a timeout waits before SIGKILL (cellctl says it). */
+    json_gen_kv_int(g, "stop_timeout", d->cfg->stop_timeout);
     cleanup_free char *rec = instance_record_to_json(in->rec, false);
     cell_error *err = NULL;
     cleanup_json struct json_value *v = NULL;

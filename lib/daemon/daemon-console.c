@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "daemon/console-keeper.h"
+#include "daemon/daemon-records.h"
 #include "runtime/terminal.h"
 
 static size_t running_instances(struct daemon *d) {
@@ -48,6 +49,10 @@ static int keeper_connect(struct daemon *d, cell_error **err) {
 
 void daemon_console_init(struct daemon *d) {
   cell_error *err = NULL;
+  /* Already connected: the startup saved the console of an instance that
+   * died while celld was away. */
+  if (d->keeperfd >= 0)
+    return;
   if (keeper_connect(d, &err) < 0) {
     log_error("no consoles: %s", err->msg);
     cell_error_free(&err);
@@ -145,4 +150,37 @@ void daemon_console_remove(struct daemon *d, const char *name) {
 int daemon_console_attach(struct daemon *d, const char *name, int fd,
                           cell_error **err) {
   return keeper_send(d, CONSOLE_CTL_ATTACH, name, fd, err);
+}
+
+#define CONSOLE_SAVED "console.saved"
+
+/* <instance dir>/console.saved, opened with flags; the instance directory
+ * is celld's own (the instance writes only below its rootfs). */
+static int console_log_open(struct daemon *d, const char *name, int flags,
+                            cell_error **err) {
+  cleanup_free char *dir = daemon_inst_dir(d, name);
+  cleanup_close int dirfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd < 0)
+    return cell_fail_errno(err, "open `%s`", dir);
+  int fd = openat(dirfd, CONSOLE_SAVED, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return cell_fail_errno(err, "`%s/%s`", dir, CONSOLE_SAVED);
+  return fd;
+}
+
+void daemon_console_save(struct daemon *d, const char *name) {
+  cell_error *err = NULL;
+  cleanup_close int fd =
+      console_log_open(d, name, O_WRONLY | O_CREAT, &err);
+  if (fd < 0 || keeper_send(d, CONSOLE_CTL_SAVE, name, fd, &err) < 0) {
+    log_warn("%s: keep its console: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+}
+
+int daemon_console_load(struct daemon *d, const char *name, cell_error **err) {
+  cleanup_close int fd = console_log_open(d, name, O_RDONLY, err);
+  if (fd < 0)
+    return -1;
+  return keeper_send(d, CONSOLE_CTL_LOAD, name, fd, err);
 }

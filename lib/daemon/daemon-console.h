@@ -27,6 +27,16 @@ void daemon_console_take(struct daemon *d, struct instance *in, int listener,
                          const char *path, bool created);
 /* The instance is destroyed: its console and buffer go. */
 void daemon_console_remove(struct daemon *d, const char *name);
+/* The instance stopped: the keeper writes its console's buffer (what the
+ * pty still held included) to <instance dir>/console.saved (console.log
+ * is the runtime's own stderr), so that it is
+ * there after celld and the keeper are gone. */
+void daemon_console_save(struct daemon *d, const char *name);
+/* For a stopped instance: the keeper gets its console back from
+ * console.saved when it has none (a new keeper); -1 with ENOENT in *err
+ * when there is no such file (it never ran, or ran before files were
+ * kept). */
+int daemon_console_load(struct daemon *d, const char *name, cell_error **err);
 /* The keeper attaches fd (one end of a socketpair) to the console of the
  * instance name: the buffer, then live output; input to the pty. */
 int daemon_console_attach(struct daemon *d, const char *name, int fd,

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 
 #include "base/log.h"
 #include "base/resolve.h"
+#include "base/signals.h"
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-lifecycle.h"
@@ -20,6 +22,7 @@
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-runtime.h"
 #include "daemon/idrange.h"
+#include "daemon/instance-identity.h"
 #include "daemon/instance-rootfs.h"
 
 static int used_ranges(struct daemon *d, uint32_t **out) {
@@ -43,18 +46,13 @@ static int used_ranges(struct daemon *d, uint32_t **out) {
  * an absolute host path, leads where it leads inside the instance, never
  * onto the host), and the file is made new (O_EXCL, O_NOFOLLOW), so that
  * nothing the template holds can redirect the write. */
-static int write_default_inittab(const char *dir, uint32_t owner,
+static int write_default_inittab(int rootfd, uint32_t owner,
                                  cell_error **err) {
   static const char text[] =
       "# written by celld: the template has no inittab\n"
       "::sysinit:/bin/sh -c '[ -x /etc/init.d/rcS ] && exec /etc/init.d/rcS; exit 0'\n"
       "::respawn:/bin/sh -c 'stty -isig 2>/dev/null; exec /bin/sh -l'\n"
       "::shutdown:/bin/sh -c 'kill -TERM -1 2>/dev/null; exit 0'\n";
-  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-  cleanup_close int rootfd =
-      open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (rootfd < 0)
-    return cell_fail_errno(err, "open `%s`", rootfs);
   cleanup_close int etcfd =
       resolve_open(rootfd, "/etc", O_RDONLY | O_DIRECTORY, err);
   if (etcfd < 0)
@@ -110,6 +108,43 @@ static int open_template(struct daemon *d, struct conn *c, const char *tmpl,
   if (instance_check_template(fd, tmpl, err) < 0)
     return -1;
   return steal_fd(&fd);
+}
+
+/* The init must be in the template; without --init that is /sbin/init,
+ * which a minbase Debian or a bare rootfs lacks: say what to do. */
+static int check_init_present(int templatefd, const char *tmpl,
+                              const char *init, bool given, cell_error **err) {
+  cleanup_error cell_error *ignored = NULL;
+  cleanup_close int fd = resolve_open(templatefd, init, O_PATH, &ignored);
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    return 0;
+  if (!given)
+    return cell_fail(err, 0,
+                     "template `%s` has no /sbin/init: give the instance its "
+                     "init with --init CMD (e.g. --init /bin/sh), or build the "
+                     "template with one (rootfs-tools/mkrootfs-debian)",
+                     tmpl);
+  return cell_fail(err, 0, "field `init[0]`: template `%s` has no program `%s`",
+                   tmpl, init);
+}
+
+/* The signal that halts the init: the request's halt_signal (a name or a
+ * number, as text), else what the init is (instance-identity.h). */
+static int choose_halt_signal(int templatefd, const struct json_value *v,
+                              struct instance_record *r, cell_error **err) {
+  const char *given = request_str(v, "halt_signal");
+  if (!given) {
+    r->halt_signal =
+        identity_halt_signal(identity_init_kind(templatefd, r->init[0]));
+    return 0;
+  }
+  if (signal_parse(given, &r->halt_signal, err) < 0)
+    return cell_error_wrap(err, "field `halt_signal`");
+  if (r->halt_signal == SIGKILL || r->halt_signal == SIGSTOP)
+    return cell_fail(err, 0, "field `halt_signal`: %s cannot halt an init "
+                             "cleanly (a signal it handles, e.g. SIGTERM)", given);
+  return 0;
 }
 
 /* The record of a create request; on failure *code says why. */
@@ -169,6 +204,9 @@ static int fill_record(struct daemon *d, struct conn *c,
   } else {
     cell_strv_push(&r->init, DEFAULT_INIT);
   }
+  if (check_init_present(*templatefd, tmpl, r->init[0], init != NULL, err) < 0 ||
+      choose_halt_signal(*templatefd, v, r, err) < 0)
+    return -1;
   r->owner = c->cred.uid;
   r->id_count = d->cfg->pool.size;
   r->state = xstrdup("created");
@@ -184,6 +222,32 @@ static int fill_record(struct daemon *d, struct conn *c,
   return daemon_net_plan(d, json_object_get(v, "networks"), r, code, err);
 }
 
+/* The name servers of the instance's first network (celld.conf dns); NULL
+ * with no network: from loopback alone no server is reachable. */
+static const char *instance_dns(const struct daemon_config *cfg,
+                                const struct instance_record *r) {
+  if (r->n_nets == 0)
+    return NULL;
+  return daemon_config_dns(cfg, daemon_config_network(cfg, r->nets[0].network));
+}
+
+/* The instance's own files, in its mounted root (so in its own layer):
+ * its identity, and busybox's inittab where busybox init would need one. */
+static int write_identity(struct daemon *d, const struct instance_record *r,
+                          const char *dir, cell_error **err) {
+  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+  cleanup_close int rootfd =
+      open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "open `%s`", rootfs);
+  if (identity_write(rootfd, r, instance_dns(d->cfg, r), r->id_start, err) < 0)
+    return -1;
+  if (strcmp(r->init[0], DEFAULT_INIT) == 0 &&
+      identity_init_kind(rootfd, DEFAULT_INIT) == INIT_BUSYBOX)
+    return write_default_inittab(rootfd, r->id_start, err);
+  return 0;
+}
+
 static int prepare_instance_dir(struct daemon *d, struct instance *in,
                                 int templatefd, cell_error **err) {
   struct instance_record *r = in->rec;
@@ -196,9 +260,7 @@ static int prepare_instance_dir(struct daemon *d, struct instance *in,
     return -1;
   r->rootfs_mode = xstrdup(mode);
   daemon_test_pause("create");
-  int rc = 0;
-  if (strcmp(r->init[0], DEFAULT_INIT) == 0)
-    rc = write_default_inittab(dir, r->id_start, err);
+  int rc = write_identity(d, r, dir, err);
   /* Mounted only while running. */
   cell_error *uerr = NULL;
   if (instance_rootfs_umount(dir, &uerr) < 0) {

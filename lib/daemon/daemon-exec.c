@@ -384,9 +384,18 @@ void exec_on_exit(struct daemon *d, int pidfd) {
 
 void console_op(struct daemon *d, struct conn *c, struct instance *in,
                 const struct json_value *v) {
-  if (in->pidfd < 0) {
-    cleanup_free char *msg = xasprintf("instance `%s` is not running", in->rec->name);
-    conn_error(d, c, API_WRONG_STATE, msg);
+  /* A stopped instance's console: what it last said (the keeper sends its
+   * buffer and closes), from the file when the keeper is a new one. */
+  cell_error *lerr = NULL;
+  if (in->pidfd < 0 && daemon_console_load(d, in->rec->name, &lerr) < 0) {
+    bool never = lerr->errnum == ENOENT;
+    cleanup_free char *msg =
+        never ? xasprintf("instance `%s` is not running and has no console "
+                          "kept (it never ran): start it",
+                          in->rec->name)
+              : xasprintf("console of `%s`: %s", in->rec->name, lerr->msg);
+    cell_error_free(&lerr);
+    conn_error(d, c, never ? API_WRONG_STATE : API_FAILED, msg);
     return;
   }
   int sv[2];
@@ -405,9 +414,11 @@ void console_op(struct daemon *d, struct conn *c, struct instance *in,
     conn_error(d, c, API_FAILED, msg);
     return;
   }
-  /* The client's end rides with the answer; we keep no copy of it. */
-  static const char line[] = "{\"ok\":true}\n";
-  r = cell_send_with_fd(c->fd, line, sizeof(line) - 1, sv[1]);
+  /* The client's end rides with the answer; we keep no copy of it.  A
+   * stopped instance's is its last output only (the client says so). */
+  const char *line = in->pidfd < 0 ? "{\"ok\":true,\"stopped\":true}\n"
+                                   : "{\"ok\":true}\n";
+  r = cell_send_with_fd(c->fd, line, strlen(line), sv[1]);
   close(sv[1]);
   if (r < 0)
     conn_close(d, c);

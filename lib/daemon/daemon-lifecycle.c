@@ -115,9 +115,9 @@ int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
 }
 
 static int halt_signal(const struct instance *in) {
-  /* busybox (and sysvinit-like) init: SIGUSR2 is poweroff; anything else
-   * gets the conventional SIGTERM. */
-  return strcmp(in->rec->init[0], DEFAULT_INIT) == 0 ? SIGUSR2 : SIGTERM;
+  /* Chosen at create from the init (or given); records from before that
+   * have none: the conventional SIGTERM. */
+  return in->rec->halt_signal > 0 ? in->rec->halt_signal : SIGTERM;
 }
 
 void inst_stop(struct daemon *d, struct instance *in, int timeout) {
@@ -187,6 +187,8 @@ static void instance_exited(struct daemon *d, struct instance *in, int code) {
   daemon_runtime_delete(d, in->rec->name);
   daemon_net_detach(d, in->rec, false);
   daemon_rootfs_umount(d, in->rec->name);
+  /* Its last words stay readable (cellctl console) past a celld restart. */
+  daemon_console_save(d, in->rec->name);
   in->rec->exit_code = code;
   free(in->rec->exit_time);
   in->rec->exit_time = cell_rfc3339_now();

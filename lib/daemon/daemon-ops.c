@@ -44,7 +44,7 @@ struct op {
 static const struct request_field create_fields[] = {
     {"name", S}, {"template", S}, {"memory", N}, {"cpus", N}, {"pids", N},
     {"init", A}, {"autostart", B}, {"restart", S}, {"hostname", S},
-    {"networks", A}, {NULL, 0}};
+    {"networks", A}, {"halt_signal", S}, {NULL, 0}};
 static const struct request_field no_fields[] = {{NULL, 0}};
 static const struct request_field name_only[] = {{"name", S}, {NULL, 0}};
 static const struct request_field with_timeout[] = {

@@ -61,6 +61,8 @@ void op_show(struct daemon *d, struct conn *c, struct instance *in,
     json_gen_object_close(g);
   }
   cell_error_free(&err);
+  /* What a stop without a timeout waits before SIGKILL (cellctl stop says it). */
+  json_gen_kv_int(g, "stop_timeout", d->cfg->stop_timeout);
   json_gen_object_close(g);
   cleanup_free char *out = json_gen_finish(g, NULL);
   json_gen_free(g);

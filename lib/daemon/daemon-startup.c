@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cgroup/cgroup.h"
+#include "daemon/daemon-console.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-net.h"
 #include "daemon/daemon-oom.h"
@@ -64,6 +65,8 @@ static void adopt(struct daemon *d, struct instance *in) {
     in->rec->exit_time = NULL;
     inst_save_or_log(d, in);
     log_warn("%s: died while celld was not running (exit status unknown)", name);
+    /* Its last words, as at any exit (the keeper may have kept them). */
+    daemon_console_save(d, name);
     if (in->rec->restart != RESTART_NO)
       inst_arm_timer(d, in, 0 + 1, true);
   }

@@ -109,6 +109,8 @@ char *instance_record_to_json(const struct instance_record *r, bool pretty) {
   for (char **a = r->init; a && *a; a++)
     json_gen_string(g, *a);
   json_gen_array_close(g);
+  if (r->halt_signal > 0)
+    json_gen_kv_int(g, "halt_signal", r->halt_signal);
   json_gen_kv_string(g, "state", r->state);
   json_gen_key(g, "exit_code");
   if (r->exit_code >= 0)
@@ -191,7 +193,7 @@ static int read_nets(const struct json_value *o, struct instance_record *r,
 
 static int read_record(const struct json_value *o, struct instance_record *r,
                        cell_error **err) {
-  int64_t owner, start, count, restarts, code = -1;
+  int64_t owner, start, count, restarts, code = -1, halt = 0;
   cleanup_free char *restart = NULL;
   if (get_string(o, "name", false, &r->name, err) < 0 ||
       get_string(o, "template", false, &r->template_dir, err) < 0 ||
@@ -221,6 +223,11 @@ static int read_record(const struct json_value *o, struct instance_record *r,
   if (ec && ec->type != JSON_NULL &&
       get_int(o, "exit_code", 0, 255, &code, err) < 0)
     return -1;
+  /* Records from before halt_signal existed have none. */
+  if (json_object_get(o, "halt_signal") &&
+      get_int(o, "halt_signal", 1, 64, &halt, err) < 0)
+    return -1;
+  r->halt_signal = (int)halt;
   const struct json_value *autostart = json_object_get(o, "autostart");
   if (autostart == NULL || autostart->type != JSON_BOOL)
     return cell_fail(err, 0, "autostart: must be a boolean");

@@ -48,6 +48,7 @@ struct instance_record {
   bool autostart;
   char *hostname;
   char **init;          /* argv */
+  int halt_signal;      /* what stops its init; 0 (older records): SIGTERM */
   char *state;          /* created | running | stopped */
   int exit_code;        /* -1: unknown; 128+N: killed by signal N */
   char *exit_time;      /* RFC 3339; NULL: never exited */

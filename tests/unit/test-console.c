@@ -332,7 +332,43 @@ TEST(keeper_end_to_end) {
   close(a);
   close(b);
 
-  /* No live console and no celld: the keeper leaves, and its name. */
+  /* Stopped: an attach gets the buffer, then EOF (no error). */
+  int c = attach(ctl, "t1");
+  seen = read_until(c, NULL, &eof, &type);
+  CHECK(eof && type == CONSOLE_MSG_DATA);
+  CHECK_CONTAINS(seen, "live-line");
+  free(seen);
+  close(c);
+
+  /* celld saves it into a file; the keeper fills the file (what was there
+   * goes), and a new console made from such a file (a new keeper's) gives
+   * it back.  Requests on one socket are handled in order: the attach's
+   * answer says the save is done. */
+  char saved[128];
+  snprintf(saved, sizeof(saved), "%s/saved", dir);
+  int f = open(saved, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  CHECK(f >= 0 && write(f, "stale-stale-stale-stale-stale-stale", 35) == 35);
+  CHECK(console_send(ctl, CONSOLE_CTL_SAVE, "t1", 2, f, 0) == 0);
+  c = attach(ctl, "t1");
+  free(read_until(c, NULL, &eof, &type));
+  close(c);
+  static char text[CONSOLE_RING_MAX + 64];
+  ssize_t got_len = pread(f, text, sizeof(text), 0);
+  CHECK(got_len > 0 && got_len <= CONSOLE_RING_MAX);
+  CHECK(got_len > 0 && memmem(text, (size_t)got_len, "live-line", 9) != NULL);
+  CHECK(got_len > 0 && memmem(text, (size_t)got_len, "stale", 5) == NULL);
+  CHECK(console_send(ctl, CONSOLE_CTL_LOAD, "t2", 2, f, 0) == 0);
+  close(f);
+  c = attach(ctl, "t2");
+  seen = read_until(c, NULL, &eof, &type);
+  CHECK(eof && type == CONSOLE_MSG_DATA);
+  CHECK_CONTAINS(seen, "live-line");
+  free(seen);
+  close(c);
+  unlink(saved);
+
+  /* No live console, nothing unsaved and no celld: the keeper leaves, and
+   * its name. */
   close(ctl);
   close(ctl2);
   int status = -1;

@@ -135,6 +135,26 @@ TEST(every_key) {
   daemon_config_clear(&c);
 }
 
+TEST(dns_global_and_per_network) {
+  struct daemon_config c;
+  CHECK_STR(load("dns = 10.0.0.1,fd00::53\n"
+                 "network.lan.bridge = lan0\n"
+                 "network.lan.subnet4 = 192.168.7.0/24\n"
+                 "network.lan.dns = 192.168.7.1\n",
+                 &c, NULL),
+            "");
+  CHECK_STR(c.dns, "10.0.0.1,fd00::53");
+  CHECK_STR(daemon_config_dns(&c, NULL), "10.0.0.1,fd00::53");
+  CHECK_STR(daemon_config_dns(&c, daemon_config_network(&c, "default")),
+            "10.0.0.1,fd00::53");
+  CHECK_STR(daemon_config_dns(&c, daemon_config_network(&c, "lan")),
+            "192.168.7.1");
+  daemon_config_clear(&c);
+  CHECK_STR(load("dns = 10.0.0.1\ndns = none\n", &c, NULL), "");
+  CHECK(daemon_config_dns(&c, NULL) == NULL);
+  daemon_config_clear(&c);
+}
+
 TEST(later_lines_win) {
   struct daemon_config c;
   CHECK_STR(load("group = wheel\nidmap = copy\ngroup =\nidmap = auto\n"
@@ -255,6 +275,13 @@ TEST(bad_values) {
       {"template_dirs = /a::/b", "template_dirs", "/a::/b"},
       {"template_dirs = :/a", "template_dirs", ":/a"},
       {"template_dirs = /a:", "template_dirs", "/a:"},
+      /* Name servers: addresses only, at most the 3 the resolver reads. */
+      {"dns = resolver.example", "dns", "resolver.example"},
+      {"dns = 10.0.0.1,", "dns", "10.0.0.1,"},
+      {"dns = 10.0.0.1,,10.0.0.2", "dns", "10.0.0.1,,10.0.0.2"},
+      {"dns = 10.0.0.1, 10.0.0.2", "dns", "10.0.0.1, 10.0.0.2"},
+      {"dns = 1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4", "dns", "1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4"},
+      {"network.default.dns = 10.0.0.300", "network.default.dns", "10.0.0.300"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
     /* On line 2, after a valid line, so the number is checked too. */
@@ -465,6 +492,7 @@ int main(void) {
   RUN(defaults);
   RUN(empty_and_comment_only_files);
   RUN(every_key);
+  RUN(dns_global_and_per_network);
   RUN(later_lines_win);
   RUN(value_may_hold_equals);
   RUN(edge_values_accepted);

@@ -154,6 +154,7 @@ static struct instance_record *full_record(void) {
   cell_strv_push(&r->init, "/sbin/init");
   cell_strv_push(&r->init, "--log-level=\"debug\"");
   cell_strv_push(&r->init, "caf\xc3\xa9 \\ tab\t");
+  r->halt_signal = 37; /* SIGRTMIN+3 with glibc: any number, kept as it is */
   r->state = xstrdup("stopped");
   r->exit_code = 137;
   r->exit_time = xstrdup("2024-05-01T12:00:00.000000001Z");
@@ -184,6 +185,7 @@ static void check_same(const struct instance_record *a,
   CHECK(a->restart_max == b->restart_max);
   CHECK(a->restarts == b->restarts);
   CHECK(a->autostart == b->autostart);
+  CHECK(a->halt_signal == b->halt_signal);
   CHECK_STR(a->hostname, b->hostname);
   CHECK(cell_strv_len(a->init) == cell_strv_len(b->init));
   for (size_t i = 0; a->init && b->init && a->init[i] && b->init[i]; i++)
@@ -402,6 +404,17 @@ TEST(old_record_gets_default_cgroup) {
   cleanup_free char *no_code = mutate("exit_code", NULL);
   r = from_text(no_code);
   CHECK(r && r->exit_code == -1);
+  instance_record_free(r);
+  /* Records from before halt_signal: none (stop sends SIGTERM then). */
+  cleanup_free char *no_halt = mutate("halt_signal", NULL);
+  CHECK(strstr(no_halt, "halt_signal") == NULL);
+  r = from_text(no_halt);
+  CHECK(r && r->halt_signal == 0);
+  instance_record_free(r);
+  cleanup_free char *bad_halt = mutate("halt_signal", "99");
+  r = from_text(bad_halt);
+  CHECK(r == NULL);
+  CHECK_CONTAINS(last_msg, "halt_signal");
   instance_record_free(r);
 }
 

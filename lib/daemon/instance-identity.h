@@ -1,0 +1,46 @@
+/* An instance's identity in its own root: /etc/hostname, /etc/hosts,
+ * /etc/resolv.conf and /etc/machine-id, written at create into the
+ * instance's writable layer (never into its template), and what its init
+ * is (systemd, busybox, sysvinit), which decides the halt signal and
+ * whether it needs celld's default inittab. */
+#ifndef CELL_INSTANCE_IDENTITY_H
+#define CELL_INSTANCE_IDENTITY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/error.h"
+#include "daemon/instance.h"
+
+/* "NAME\n". */
+char *identity_hostname_text(const char *hostname);
+/* localhost lines, then the instance's name on each of its static
+ * addresses (or on 127.0.1.1 when it has none, as Debian does), so that
+ * `hostname -f` resolves.  A dotted name also gets its first label. */
+char *identity_hosts_text(const struct instance_record *r);
+/* One `nameserver` line per address of dns (comma-separated); with none,
+ * a comment that says so and where to set one. */
+char *identity_resolv_text(const char *dns);
+/* 32 lowercase hex digits and a newline, from 16 random bytes made a
+ * version 4 UUID as systemd makes its own (never all zeros). */
+void identity_machine_id_text(const uint8_t bytes[16], char out[34]);
+
+/* Write the four files into the root at rootfd (the instance's mounted
+ * root), owned by owner (the instance's root) with mode 0644.  /etc is
+ * resolved inside that root (never out of it), and each file is made new and
+ * renamed over what the template had: a template's symlink at
+ * /etc/hostname is replaced, never followed. */
+int identity_write(int rootfd, const struct instance_record *r,
+                   const char *dns, uid_t owner, cell_error **err);
+
+enum init_kind { INIT_OTHER, INIT_SYSTEMD, INIT_BUSYBOX, INIT_SYSVINIT };
+
+/* What the program at path (inside the root at rootfd) is, following its
+ * symlinks inside that root: a link chain through `systemd` names it, one
+ * through `busybox` when path is called init (busybox runs the applet its
+ * argv[0] names); an ELF binary that says it is sysvinit is sysvinit. */
+enum init_kind identity_init_kind(int rootfd, const char *path);
+/* systemd SIGRTMIN+3, busybox SIGUSR2, sysvinit SIGPWR, else SIGTERM. */
+int identity_halt_signal(enum init_kind kind);
+
+#endif
