@@ -40,6 +40,7 @@ void daemon_config_defaults(struct daemon_config *c) {
       .max_connections_per_uid = 32,
       .exec_timeout = 30,
       .cgroup_parent = xstrdup("/cell-instances"),
+      .lxcfs = xstrdup("auto"),
   };
   add_default_network(c);
 }
@@ -50,13 +51,14 @@ void daemon_config_clear(struct daemon_config *c) {
   free(c->group);
   free(c->cgroup_parent);
   free(c->template_dirs);
+  free(c->lxcfs);
   for (size_t i = 0; i < c->n_networks; i++) {
     free(c->networks[i].name);
     free(c->networks[i].bridge);
   }
   c->n_networks = 0;
   c->state_dir = c->socket_path = c->group = c->cgroup_parent = NULL;
-  c->template_dirs = NULL;
+  c->template_dirs = c->lxcfs = NULL;
 }
 
 char **daemon_config_template_dirs(const struct daemon_config *c) {
@@ -208,6 +210,15 @@ static int parse_path_list(const struct config_key *k, const char *v,
   return parse_string(k, v, target);
 }
 
+/* auto, off, or a plain absolute path (a binary, or a mount point). */
+static int parse_lxcfs(const struct config_key *k, const char *v,
+                       void *target) {
+  if (strcmp(v, "auto") != 0 && strcmp(v, "off") != 0 &&
+      !plain_absolute_path(v, strlen(v)))
+    return -1;
+  return parse_string(k, v, target);
+}
+
 /* Permission bits in octal, as chmod takes them: 0660 or 660. */
 static int parse_mode(const struct config_key *k, const char *v,
                       void *target) {
@@ -332,6 +343,7 @@ static const struct config_key keys[] = {
      .offset = CONFIG(cgroup_parent)},
     {.name = "template_dirs", .parse = parse_path_list,
      .offset = CONFIG(template_dirs)},
+    {.name = "lxcfs", .parse = parse_lxcfs, .offset = CONFIG(lxcfs)},
 };
 
 /* The KEY of network.NAME.KEY. */

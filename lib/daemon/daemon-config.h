@@ -44,6 +44,10 @@ struct daemon_config {
   /* Where members' templates may be: absolute directories, `:`-separated;
    * "" none (root only); NULL the default, <state_dir>/templates. */
   char *template_dirs;
+  /* The view of /proc instances get (daemon-lxcfs.c): "auto" (run the
+   * lxcfs in $PATH), "off" (the host's), an executable to run, or the
+   * directory an lxcfs already serves on. */
+  char *lxcfs;
   struct daemon_network networks[DAEMON_MAX_NETWORKS];
   size_t n_networks;    /* networks[0] is `default` unless the config drops it */
 };
