@@ -50,7 +50,7 @@ void inst_disarm_timer(struct daemon *d, struct instance *in) {
 static int create_and_start(struct daemon *d, struct instance *in,
                             const char *dir, cell_error **err) {
   cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-  cleanup_free char *spec = instance_spec_json(in->rec, rootfs, err);
+  cleanup_free char *spec = instance_spec_json(in->rec, rootfs, NULL, err);
   cleanup_close int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!spec || dirfd < 0)
     return spec ? cell_fail_errno(err, "open `%s`", dir) : -1;
