@@ -1,25 +1,30 @@
 /* celld's lxcfs: started as a child in the foreground (-f, so that its
  * pid is the server's and a pidfd tells when it ends), in a session of its
- * own (a ^C to celld's terminal is celld's to handle), told to end with
- * celld (PR_SET_PDEATHSIG), its output in <state_dir>/lxcfs.log.
+ * own (a ^C to celld's terminal is celld's to handle), its output in
+ * <state_dir>/lxcfs.log.
+ *
+ * It outlives celld while instances run: their /proc files are binds of
+ * its FUSE connection, and a new lxcfs is a new connection that those
+ * binds never see (reads of a dead one fail with ENOTCONN).  So celld
+ * leaves it running when it exits with instances running (or is killed),
+ * and the next celld finds it by its pid file and uses it again; with no
+ * instance running, celld's exit ends it.  For the same reason a lxcfs
+ * that died and was restarted serves the instances started after it only;
+ * the others get it back at their next start.
  *
  * Whether it serves is read from the mount table, never by touching its
  * files: a FUSE server that hangs would hang the reader, and celld's event
- * loop must not wait on anything (docs/architecture.md).
- *
- * A restarted lxcfs is a new FUSE connection: instances started before
- * keep binds of the old, dead one (reads fail with ENOTCONN) until they
- * restart; only a restart of the instance can rebind them. */
+ * loop must not wait on anything (docs/architecture.md). */
 #include "daemon/daemon-lxcfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -40,6 +45,7 @@ struct daemon_lxcfs {
   char *dir;           /* the mount point */
   char *pidfile, *logfile;
   pid_t pid;           /* LXCFS_RUN: while it runs, 0 otherwise */
+  bool adopted;        /* started by an earlier celld: not our child */
   int pidfd;
   int timerfd;         /* the restart delay; -1 when none */
   uint64_t started_ms;
@@ -131,42 +137,65 @@ static char *find_in_path(const char *name) {
   return NULL;
 }
 
-/* An lxcfs a killed celld left (its pid file names it, and it serves on
- * our directory), then whatever is still mounted there. */
-static void sweep_leftover(struct daemon_lxcfs *l) {
-  cleanup_free char *text = NULL;
+/* The pid in the pid file when that process is an lxcfs serving on our
+ * directory (one an earlier celld started); 0 otherwise. */
+static pid_t leftover_pid(const struct daemon_lxcfs *l) {
+  cleanup_free char *text = NULL, *cmdline = NULL;
   size_t len = 0;
   long long pid;
   cell_error *err = NULL;
-  if (cell_read_file_at(AT_FDCWD, l->pidfile, 64, &text, &len, &err) == 0 &&
-      (text[strcspn(text, "\n")] = '\0', cell_parse_ll(text, 2, INT32_MAX, &pid))) {
-    cleanup_free char *cmdline = NULL;
-    cleanup_free char *path = xasprintf("/proc/%lld/cmdline", pid);
-    size_t n = 0;
-    if (cell_read_file_at(AT_FDCWD, path, 1 << 16, &cmdline, &n, &err) == 0) {
-      for (size_t i = 0; i + 1 < n; i++)
-        if (cmdline[i] == '\0')
-          cmdline[i] = ' ';
-      if (strstr(cmdline, "lxcfs") && strstr(cmdline, l->dir)) {
-        log_warn("lxcfs (pid %lld) left by an earlier celld: killing it", pid);
-        kill((pid_t)pid, SIGKILL);
-      }
-    }
+  if (cell_read_file_at(AT_FDCWD, l->pidfile, 64, &text, &len, &err) < 0) {
+    cell_error_free(&err);
+    return 0;
   }
-  cell_error_free(&err);
-  if (mounted_type(l->dir) == NULL)
-    return;
-  log_warn("%s: a mount left by an earlier celld: unmounting it", l->dir);
-  unmount_all(l->dir);
+  text[strcspn(text, "\n")] = '\0';
+  if (!cell_parse_ll(text, 2, INT32_MAX, &pid))
+    return 0;
+  cleanup_free char *path = xasprintf("/proc/%lld/cmdline", pid);
+  if (cell_read_file_at(AT_FDCWD, path, 1 << 16, &cmdline, &len, &err) < 0) {
+    cell_error_free(&err);
+    return 0;
+  }
+  for (size_t i = 0; i + 1 < len; i++)
+    if (cmdline[i] == '\0')
+      cmdline[i] = ' ';
+  return strstr(cmdline, "lxcfs") && strstr(cmdline, l->dir) ? (pid_t)pid : 0;
 }
 
-static void exec_lxcfs(const struct daemon_lxcfs *l, pid_t parent,
-                       char *const argv[]) {
+/* What an earlier celld left: its lxcfs, still serving, is used again (the
+ * instances it left running read their binds of it); else that lxcfs is
+ * ended, and whatever is still mounted unmounted.  true: adopted. */
+static bool take_over_leftover(struct daemon *d) {
+  struct daemon_lxcfs *l = d->lxcfs;
+  pid_t pid = leftover_pid(l);
+  if (pid && lxcfs_mounted(l->dir)) {
+    int pidfd = cell_pidfd_open(pid);
+    if (pidfd >= 0) {
+      l->pid = pid;
+      l->pidfd = pidfd;
+      l->adopted = true;
+      l->started_ms = daemon_now_ms();
+      daemon_watch(d, pidfd, TAG_LXCFS, EPOLLIN);
+      log_info("lxcfs (pid %d), left running by an earlier celld, serves on "
+               "%s: using it", (int)pid, l->dir);
+      return true;
+    }
+  }
+  if (pid) {
+    log_warn("lxcfs (pid %d) left by an earlier celld does not serve: killing it",
+             (int)pid);
+    kill(pid, SIGKILL);
+  }
+  cleanup_free char *type = mounted_type(l->dir);
+  if (type) {
+    log_warn("%s: a mount left by an earlier celld: unmounting it", l->dir);
+    unmount_all(l->dir);
+  }
+  return false;
+}
+
+static void exec_lxcfs(const struct daemon_lxcfs *l, char *const argv[]) {
   setsid();
-  /* celld's end is lxcfs's: an orphaned server would hold the mount.
-   * SIGKILL: lxcfs may not heed SIGTERM; the next celld unmounts. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
-    _exit(127);
   int logfd = open(l->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (logfd < 0 || null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 ||
@@ -189,13 +218,13 @@ static int spawn(struct daemon *d, cell_error **err) {
   char *const argv[] = {l->binary,     "-f", "--enable-cfs", "--enable-loadavg",
                         "--enable-pidfd", "-p", l->pidfile,   l->dir,
                         NULL};
-  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0)
     return cell_fail_errno(err, "fork");
   if (pid == 0)
-    exec_lxcfs(l, parent, argv);
+    exec_lxcfs(l, argv);
   l->pid = pid;
+  l->adopted = false;
   l->pidfd = cell_pidfd_open(pid);
   if (l->pidfd >= 0)
     daemon_watch(d, l->pidfd, TAG_LXCFS, EPOLLIN);
@@ -228,8 +257,9 @@ static void drop_pidfd(struct daemon *d) {
 static char *forget_child(struct daemon *d) {
   struct daemon_lxcfs *l = d->lxcfs;
   int status = 0;
-  char *how = waitpid(l->pid, &status, WNOHANG) == l->pid ? status_text(status)
-                                                           : xstrdup("ended");
+  char *how = !l->adopted && waitpid(l->pid, &status, WNOHANG) == l->pid
+                  ? status_text(status)
+                  : xstrdup("ended");
   drop_pidfd(d);
   return how;
 }
@@ -291,10 +321,9 @@ void lxcfs_init(struct daemon *d) {
   configure(l, d->cfg);
   l->pidfile = xasprintf("%s/lxcfs.pid", d->cfg->state_dir);
   l->logfile = xasprintf("%s/lxcfs.log", d->cfg->state_dir);
-  if (l->mode != LXCFS_EXTERNAL)
-    sweep_leftover(l);
+  bool adopted = l->mode != LXCFS_EXTERNAL && take_over_leftover(d);
   cell_error *err = NULL;
-  if (l->mode == LXCFS_RUN) {
+  if (l->mode == LXCFS_RUN && !adopted) {
     /* A fresh log for each celld: it says why the last start failed. */
     truncate(l->logfile, 0);
     if (spawn(d, &err) < 0) {
@@ -395,24 +424,41 @@ void lxcfs_on_timer(struct daemon *d) {
 }
 
 /* SIGKILL at once: lxcfs keeps nothing to save, and it heeds neither
- * SIGTERM nor the loss of its mount for seconds (its threads sleep). */
-static void end_child(struct daemon_lxcfs *l) {
+ * SIGTERM nor the loss of its mount for seconds (its threads sleep).  One
+ * an earlier celld started is not ours to reap: its pidfd says it ended. */
+static void end_lxcfs(struct daemon_lxcfs *l) {
   kill(l->pid, SIGKILL);
-  waitpid(l->pid, NULL, 0);
+  if (l->adopted) {
+    struct pollfd p = {.fd = l->pidfd, .events = POLLIN};
+    poll(&p, 1, 1000);
+  } else {
+    waitpid(l->pid, NULL, 0);
+  }
   unmount_all(l->dir);
+}
+
+static size_t running_instances(const struct daemon *d) {
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_inst; i++)
+    n += d->inst[i]->pidfd >= 0;
+  return n;
 }
 
 void lxcfs_stop(struct daemon *d) {
   struct daemon_lxcfs *l = d->lxcfs;
   if (!l)
     return;
-  if (l->pid) {
-    end_child(l);
-    if (l->pidfd >= 0)
-      close(l->pidfd);
+  size_t running = running_instances(d);
+  if (l->pid && running) {
+    log_info("lxcfs (pid %d) left running for the %zu running instances: the "
+             "next celld uses it again", (int)l->pid, running);
+  } else if (l->pid) {
+    end_lxcfs(l);
     unlink(l->pidfile);
     rmdir(l->dir);
   }
+  if (l->pidfd >= 0)
+    close(l->pidfd);
   if (l->timerfd >= 0)
     close(l->timerfd);
   free(l->binary);

@@ -2,8 +2,9 @@
  * instance's /proc files, show the instance's own memory, cpus, uptime and
  * load (celld.conf `lxcfs`).  celld runs one on <state_dir>/lxcfs as its
  * child, supervises it (restarted at most once per LXCFS_RESTART_MS) and
- * stops it when it exits; or it uses one that serves on a configured
- * directory.  Without one, instances start with the host's /proc.
+ * ends it when it exits with no instance running (else the next celld
+ * uses it again); or it uses one that serves on a configured directory.
+ * Without one, instances start with the host's /proc.
  * Internal to lib/daemon. */
 #ifndef CELL_DAEMON_LXCFS_H
 #define CELL_DAEMON_LXCFS_H
@@ -17,9 +18,9 @@
 /* How long celld's startup waits for lxcfs's mount to appear. */
 #define LXCFS_MOUNT_WAIT_MS 3000
 
-/* At startup: a mount and an lxcfs left by a killed celld removed, then
- * lxcfs started (a bounded wait for its mount) or the configured one
- * checked.  Never fails: without lxcfs, the reason is logged once and
+/* At startup: the lxcfs an earlier celld left serving used again, or
+ * what it left (a dead mount, a stuck lxcfs) removed and lxcfs started (a
+ * bounded wait for its mount); or the configured mount checked.  Never fails: without lxcfs, the reason is logged once and
  * shown by lxcfs_proc_view. */
 void lxcfs_init(struct daemon *d);
 
@@ -40,7 +41,8 @@ void lxcfs_on_exit(struct daemon *d);
 /* The restart delay is over. */
 void lxcfs_on_timer(struct daemon *d);
 
-/* At celld's exit: the lxcfs it started stopped and unmounted. */
+/* At celld's exit: its lxcfs ended and unmounted, unless instances still
+ * run (their /proc files are binds of it). */
 void lxcfs_stop(struct daemon *d);
 
 #endif
