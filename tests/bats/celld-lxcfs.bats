@@ -183,6 +183,33 @@ in_instance() { # name command...
   grep -q "cannot serve" "$STATE/lxcfs.log"
 }
 
+@test "lxcfs = a directory where an lxcfs serves: celld uses it, and leaves it running" {
+  mkdir -p "$D/ext"
+  lxcfs -f -p "$D/ext.pid" "$D/ext" >/dev/null 2>&1 &
+  local ext=$!
+  disown "$ext"
+  for _ in $(seq 50); do
+    grep -q " $D/ext .* - fuse.lxcfs " /proc/self/mountinfo && break
+    sleep 0.1
+  done
+  restart_daemon "$D/ext"
+  [ -z "$(our_lxcfs)" ]
+  ctl create ext --template "$TEMPLATE" --memory 200M
+  ctl start ext
+  [ "$(field ext .proc_view)" = lxcfs ]
+  run -0 in_instance ext head -1 /proc/meminfo
+  [[ "$output" =~ ^MemTotal:\ +204800\ kB$ ]]
+  destroy_all
+  stop_daemon
+  # Not celld's to end.
+  kill -0 "$ext"
+  grep -q " $D/ext .* - fuse.lxcfs " /proc/self/mountinfo
+  kill -9 "$ext"
+  umount -l "$D/ext"
+  write_config
+  start_daemon
+}
+
 @test "lxcfs killed: celld restarts it, and the next instances use it again" {
   restart_daemon
   local old
