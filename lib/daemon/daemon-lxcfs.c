@@ -401,8 +401,14 @@ void lxcfs_on_exit(struct daemon *d) {
     return;
   pid_t pid = l->pid;
   cleanup_free char *how = forget_child(d);
-  set_why(l, xasprintf("lxcfs %s", how));
   unmount_all(l->dir);
+  if (l->mode != LXCFS_RUN) {
+    /* One an earlier celld left, which this one is not to run. */
+    log_warn("lxcfs (pid %d) %s: the instances that used it keep a broken "
+             "view until they restart", (int)pid, how);
+    return;
+  }
+  set_why(l, xasprintf("lxcfs %s", how));
   uint64_t since = daemon_now_ms() - l->started_ms;
   uint64_t wait = since >= LXCFS_RESTART_MS ? 0 : LXCFS_RESTART_MS - since;
   log_warn("lxcfs (pid %d) %s: restarting it in %llu ms; until then instances "
