@@ -420,6 +420,16 @@ void lxcfs_on_exit(struct daemon *d) {
     arm_restart(d, wait);
 }
 
+void lxcfs_on_pidfd(struct daemon *d, int fd) {
+  struct daemon_lxcfs *l = d->lxcfs;
+  /* An event of the same batch may be of a pidfd SIGCHLD's handler has
+   * already closed, its number now the new lxcfs's: only a readable one
+   * of the current lxcfs means it ended. */
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  if (l && fd == l->pidfd && poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
+    lxcfs_on_exit(d);
+}
+
 void lxcfs_on_timer(struct daemon *d) {
   struct daemon_lxcfs *l = d->lxcfs;
   uint64_t ticks;

@@ -36,8 +36,10 @@ char *lxcfs_proc_view(struct daemon *d);
 /* The pid of the lxcfs celld runs; 0 when none. */
 pid_t lxcfs_pid(const struct daemon *d);
 
-/* Its pidfd became readable (or SIGCHLD for it): it exited. */
+/* It exited (SIGCHLD for its pid). */
 void lxcfs_on_exit(struct daemon *d);
+/* An event of a pidfd of lxcfs: it exited, if fd is still its pidfd. */
+void lxcfs_on_pidfd(struct daemon *d, int fd);
 /* The restart delay is over. */
 void lxcfs_on_timer(struct daemon *d);
 

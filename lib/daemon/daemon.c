@@ -443,7 +443,7 @@ static void loop(struct daemon *d) {
       } else if (t == TAG_DEADLINE) {
         on_deadline(d);
       } else if (t == TAG_LXCFS) {
-        lxcfs_on_exit(d);
+        lxcfs_on_pidfd(d, fd);
       } else if (t == TAG_LXCFS_TIMER) {
         lxcfs_on_timer(d);
       } else {
