@@ -325,7 +325,8 @@ void lxcfs_init(struct daemon *d) {
   cell_error *err = NULL;
   if (l->mode == LXCFS_RUN && !adopted) {
     /* A fresh log for each celld: it says why the last start failed. */
-    truncate(l->logfile, 0);
+    if (truncate(l->logfile, 0) < 0 && errno != ENOENT)
+      log_warn("truncate `%s`: %s", l->logfile, strerror(errno));
     if (spawn(d, &err) < 0) {
       set_why(l, xasprintf("start lxcfs: %s", err->msg));
       cell_error_free(&err);
