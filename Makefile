@@ -40,7 +40,7 @@ TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
              libnftables-dev
-DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod \
+DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod lxcfs \
              bsdutils podman containerd nftables python3 apparmor mmdebstrap
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.
 DEB_FUZZ  := clang libclang-rt-14-dev

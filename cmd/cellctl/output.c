@@ -81,7 +81,7 @@ static void print_instance_networks(const struct json_value *i) {
 
 void print_instance(const struct json_value *i) {
   const char *keys[] = {"name", "state", "template", "hostname", "restart",
-                        "created", "exit_time", "rootfs_mode"};
+                        "created", "exit_time", "rootfs_mode", "proc_view"};
   for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
     printf("%-12s %s\n", keys[k], field_string(i, keys[k]));
   printf("%-12s %lld\n", "pid", field_int(i, "pid", 0));

@@ -40,6 +40,7 @@ void daemon_config_defaults(struct daemon_config *c) {
       .max_connections_per_uid = 32,
       .exec_timeout = 30,
       .cgroup_parent = xstrdup("/cell-instances"),
+      .lxcfs = xstrdup("auto"),
   };
   add_default_network(c);
 }
@@ -52,6 +53,7 @@ void daemon_config_clear(struct daemon_config *c) {
   free(c->template_dirs);
   free(c->dns);
   c->dns = NULL;
+  free(c->lxcfs);
   for (size_t i = 0; i < c->n_networks; i++) {
     free(c->networks[i].name);
     free(c->networks[i].bridge);
@@ -59,7 +61,7 @@ void daemon_config_clear(struct daemon_config *c) {
   }
   c->n_networks = 0;
   c->state_dir = c->socket_path = c->group = c->cgroup_parent = NULL;
-  c->template_dirs = NULL;
+  c->template_dirs = c->lxcfs = NULL;
 }
 
 const char *daemon_config_dns(const struct daemon_config *c,
@@ -216,6 +218,15 @@ static int parse_path_list(const struct config_key *k, const char *v,
   return parse_string(k, v, target);
 }
 
+/* auto, off, or a plain absolute path (a binary, or a mount point). */
+static int parse_lxcfs(const struct config_key *k, const char *v,
+                       void *target) {
+  if (strcmp(v, "auto") != 0 && strcmp(v, "off") != 0 &&
+      !plain_absolute_path(v, strlen(v)))
+    return -1;
+  return parse_string(k, v, target);
+}
+
 /* Permission bits in octal, as chmod takes them: 0660 or 660. */
 static int parse_mode(const struct config_key *k, const char *v,
                       void *target) {
@@ -365,6 +376,7 @@ static const struct config_key keys[] = {
     {.name = "template_dirs", .parse = parse_path_list,
      .offset = CONFIG(template_dirs)},
     {.name = "dns", .parse = parse_dns, .offset = CONFIG(dns)},
+    {.name = "lxcfs", .parse = parse_lxcfs, .offset = CONFIG(lxcfs)},
 };
 
 /* The KEY of network.NAME.KEY. */

@@ -46,6 +46,10 @@ struct daemon_config {
    * "" none (root only); NULL the default, <state_dir>/templates. */
   char *template_dirs;
   char *dns;            /* ADDR[,ADDR]: the instances' name servers; NULL: none */
+  /* The view of /proc instances get (daemon-lxcfs.c): "auto" (run the
+   * lxcfs in $PATH), "off" (the host's), an executable to run, or the
+   * directory an lxcfs already serves on. */
+  char *lxcfs;
   struct daemon_network networks[DAEMON_MAX_NETWORKS];
   size_t n_networks;    /* networks[0] is `default` unless the config drops it */
 };

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "daemon/daemon-console.h"
+#include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-net.h"
 #include "daemon/daemon-oom.h"
 #include "daemon/daemon-records.h"
@@ -50,7 +51,10 @@ void inst_disarm_timer(struct daemon *d, struct instance *in) {
 static int create_and_start(struct daemon *d, struct instance *in,
                             const char *dir, cell_error **err) {
   cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-  cleanup_free char *spec = instance_spec_json(in->rec, rootfs, err);
+  const char *lxcfs_dir = lxcfs_dir_for_start(d);
+  free(in->proc_view);
+  in->proc_view = lxcfs_proc_view(d);
+  cleanup_free char *spec = instance_spec_json(in->rec, rootfs, lxcfs_dir, err);
   cleanup_close int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!spec || dirfd < 0)
     return spec ? cell_fail_errno(err, "open `%s`", dir) : -1;

@@ -6,6 +6,7 @@
 
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
+#include "daemon/daemon-lxcfs.h"
 #include "net/network.h"
 
 void op_list(struct daemon *d, struct conn *c, struct instance *unused,
@@ -58,6 +59,11 @@ void op_show(struct daemon *d, struct conn *c, struct instance *in,
     }
     json_gen_kv_int(g, "pid", in->pidfd >= 0 ? in->pid : 0);
     json_gen_kv_bool(g, "exit_status_known", in->pidfd < 0 || in->child);
+    /* Running: what it got at its start; else what a start gets now. */
+    cleanup_free char *view = in->pidfd >= 0 && in->proc_view
+                                  ? xstrdup(in->proc_view)
+                                  : lxcfs_proc_view(d);
+    json_gen_kv_string(g, "proc_view", view);
     json_gen_object_close(g);
   }
   cell_error_free(&err);

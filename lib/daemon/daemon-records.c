@@ -44,6 +44,7 @@ void daemon_free_instance(struct daemon *d, struct instance *in) {
   }
   oom_unwatch(d, in);
   instance_record_free(in->rec);
+  free(in->proc_view);
   free(in->waiters);
   free(in);
 }

@@ -10,6 +10,7 @@
  *   daemon-records.c    the instances in memory and their records on disk
  *   daemon-runtime.c    what the runtime does for an instance (delete,
  *                       rootfs mounts, stdio, pids)
+ *   daemon-lxcfs.c      the lxcfs that gives instances their own /proc view
  *   daemon-net.c        networks: addresses at create, veths at each start
  *   daemon-console.c    the console keeper's client
  *   daemon-lifecycle.c  start, stop, exit, restart policy, destroy
@@ -80,6 +81,9 @@ struct instance {
   unsigned long long oom_kills; /* the count already reported */
   int oom_fd;                   /* readable on an OOM event; -1: polled */
   int oom_recheck;              /* ticks left to read the count again */
+  /* What its /proc shows since this celld started it ("lxcfs", or "host
+   * (lxcfs unavailable: WHY)"); NULL: not started by this celld. */
+  char *proc_view;
 };
 
 struct conn {
@@ -107,7 +111,10 @@ struct conn {
 };
 
 enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
-           TAG_OOM, TAG_OOM_EVENT, TAG_DEADLINE, TAG_EXEC_HELPER };
+           TAG_OOM, TAG_OOM_EVENT, TAG_DEADLINE, TAG_EXEC_HELPER, TAG_LXCFS,
+           TAG_LXCFS_TIMER };
+
+struct daemon_lxcfs; /* daemon-lxcfs.c's own */
 
 struct daemon {
   const struct daemon_config *cfg;
@@ -124,6 +131,7 @@ struct daemon {
   int keeperfd; /* the console keeper (daemon-console.c); -1: none yet */
   int deadlinefd; /* timerfd: the earliest deadline_ms of the connections */
   int sparefd;    /* given up to accept-and-close a peer when out of fds */
+  struct daemon_lxcfs *lxcfs; /* NULL until lxcfs_init */
   /* Hooks: how the instances' side reaches the clients without calling
    * up.  An event of the instance for the subscribers; the answer to a
    * client that waited for the instance to stop (error NULL: it did). */

@@ -29,6 +29,7 @@
 #include "daemon/daemon-console.h"
 #include "daemon/daemon-exec.h"
 #include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-oom.h"
 #include "daemon/daemon-ops.h"
 #include "daemon/daemon-records.h"
@@ -42,6 +43,10 @@ static void reap_orphans(struct daemon *d) {
     siginfo_t si = {0};
     if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
       return;
+    if (si.si_pid == lxcfs_pid(d)) {
+      lxcfs_on_exit(d);
+      continue;
+    }
     struct instance *owner = NULL;
     for (size_t i = 0; i < d->n_inst; i++)
       if (d->inst[i]->pidfd >= 0 && d->inst[i]->pid == si.si_pid)
@@ -437,6 +442,10 @@ static void loop(struct daemon *d) {
         exec_on_helper(d, fd);
       } else if (t == TAG_DEADLINE) {
         on_deadline(d);
+      } else if (t == TAG_LXCFS) {
+        lxcfs_on_pidfd(d, fd);
+      } else if (t == TAG_LXCFS_TIMER) {
+        lxcfs_on_timer(d);
       } else {
         struct conn *c = daemon_conn_by_fd(d, fd);
         if (!c)
@@ -453,6 +462,7 @@ static void loop(struct daemon *d) {
 
 static void teardown(struct daemon *d) {
   daemon_console_close(d);
+  lxcfs_stop(d);
   while (d->n_conns)
     conn_close(d, d->conns[0]);
   free(d->conns);
@@ -536,6 +546,7 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   if (open_deadline_timer(&d, err) < 0)
     goto out;
   daemon_console_init(&d);
+  lxcfs_init(&d);
   daemon_watch(&d, d.listenfd, TAG_LISTEN, EPOLLIN);
   daemon_watch(&d, d.sigfd, TAG_SIGNAL, EPOLLIN);
   if (oom_open_timer(&d, err) < 0)

@@ -6,6 +6,7 @@
 
 #include "base/json.h"
 #include "base/util.h"
+#include "daemon/instance-lxcfs.h"
 #include "oci/spec-default.h"
 #include "oci/spec.h"
 
@@ -142,7 +143,7 @@ static void gen_linux(struct json_gen *g, const struct json_value *l,
 }
 
 char *instance_spec_json(const struct instance_record *r, const char *rootfs,
-                         cell_error **err) {
+                         const char *lxcfs_dir, cell_error **err) {
   cleanup_free char *base = spec_default_json(false, 0, 0);
   cleanup_json struct json_value *spec = NULL;
   if (json_parse(base, strlen(base), &spec, err) < 0)
@@ -156,7 +157,10 @@ char *instance_spec_json(const struct instance_record *r, const char *rootfs,
         strcmp(k, "hostname") == 0 || strcmp(k, "linux") == 0)
       continue;
     json_gen_key(g, k);
-    json_gen_value(g, v);
+    if (strcmp(k, "mounts") == 0)
+      instance_lxcfs_gen_mounts(g, v, lxcfs_dir);
+    else
+      json_gen_value(g, v);
   }
   json_gen_key(g, "process");
   gen_process(g, json_object_get(spec, "process"), r);

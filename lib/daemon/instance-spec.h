@@ -6,8 +6,10 @@
 #include "daemon/instance.h"
 
 /* The OCI config.json text for the instance (the default spec changed for
- * a user namespace with the range, hostname, init, limits and root). */
+ * a user namespace with the range, hostname, init, limits and root; with
+ * lxcfs's files bound over /proc's when lxcfs_dir, the lxcfs mount, is
+ * not NULL). */
 char *instance_spec_json(const struct instance_record *r, const char *rootfs,
-                         cell_error **err);
+                         const char *lxcfs_dir, cell_error **err);
 
 #endif

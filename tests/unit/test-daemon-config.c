@@ -74,6 +74,7 @@ static void check_defaults(const struct daemon_config *c) {
   CHECK(!c->autostart);
   CHECK_STR(c->cgroup_parent, "/cell-instances");
   CHECK(c->template_dirs == NULL);
+  CHECK_STR(c->lxcfs, "auto");
 }
 
 TEST(defaults) {
@@ -118,6 +119,7 @@ TEST(every_key) {
       "idmap = copy\n"
       "cgroup_parent = /system.slice/celld-test\r\n"
       "template_dirs = /srv/templates:/var/lib/cell tmpl\n"
+      "lxcfs = /opt/lxcfs/bin/lxcfs\n"
       "# trailing comment without newline";
   CHECK_STR(load(text, &c, NULL), "");
   CHECK_STR(c.state_dir, "/srv/cell state");
@@ -132,6 +134,7 @@ TEST(every_key) {
   CHECK(!c.autostart); /* a command-line flag, never from the file */
   CHECK_STR(c.cgroup_parent, "/system.slice/celld-test");
   CHECK_STR(c.template_dirs, "/srv/templates:/var/lib/cell tmpl");
+  CHECK_STR(c.lxcfs, "/opt/lxcfs/bin/lxcfs");
   daemon_config_clear(&c);
 }
 
@@ -261,6 +264,10 @@ TEST(bad_values) {
       {"cgroup_parent = /a/./b", "cgroup_parent", "/a/./b"},
       {"cgroup_parent = /cell-instances/", "cgroup_parent", "/cell-instances/"},
       {"cgroup_parent = /", "cgroup_parent", "/"},
+      {"lxcfs = yes", "lxcfs", "yes"},
+      {"lxcfs = lxcfs", "lxcfs", "lxcfs"},
+      {"lxcfs = /usr/bin/../bin/lxcfs", "lxcfs", "/usr/bin/../bin/lxcfs"},
+      {"lxcfs =", "lxcfs", ""},
       {"cgroup_parent = /a//b", "cgroup_parent", "/a//b"},
       {"cgroup_parent =", "cgroup_parent", ""},
       /* `/` would hand members the whole host; relative, dotted or empty

@@ -9,6 +9,7 @@
 
 #include "base/json.h"
 #include "base/util.h"
+#include "daemon/instance-lxcfs.h"
 #include "daemon/instance-spec.h"
 #include "daemon/instance.h"
 #include "unit.h"
@@ -602,16 +603,22 @@ static const char *str_at(const struct json_value *v, const char *path) {
   return m && m->type == JSON_STRING ? m->u.string : NULL;
 }
 
-static struct json_value *spec_of(const struct instance_record *r,
-                                  const char *rootfs) {
+static struct json_value *spec_with_lxcfs(const struct instance_record *r,
+                                          const char *rootfs,
+                                          const char *lxcfs_dir) {
   cell_error *err = NULL;
-  cleanup_free char *text = instance_spec_json(r, rootfs, &err);
+  cleanup_free char *text = instance_spec_json(r, rootfs, lxcfs_dir, &err);
   CHECK_STR(msg_of(text ? 0 : -1, &err), "");
   if (!text)
     return NULL;
   struct json_value *spec = NULL;
   CHECK_STR(msg_of(json_parse(text, strlen(text), &spec, &err), &err), "");
   return spec;
+}
+
+static struct json_value *spec_of(const struct instance_record *r,
+                                  const char *rootfs) {
+  return spec_with_lxcfs(r, rootfs, NULL);
 }
 
 static void check_mapping(const struct json_value *spec, const char *key,
@@ -706,6 +713,42 @@ TEST(spec_without_limits) {
     check_mapping(spec, "linux.gidMappings", r);
   }
   instance_record_free(r);
+}
+
+static const char *mount_dest(const struct json_value *mounts, size_t i) {
+  return str_at(mounts->u.array.items[i], "destination");
+}
+
+TEST(spec_with_lxcfs_binds_its_files_after_the_defaults) {
+  struct instance_record *r = full_record();
+  cleanup_json struct json_value *plain = spec_of(r, "/x/rootfs");
+  cleanup_json struct json_value *spec =
+      spec_with_lxcfs(r, "/x/rootfs", "/var/lib/cell/lxcfs");
+  instance_record_free(r);
+  const struct json_value *pm = plain ? at(plain, "mounts") : NULL;
+  const struct json_value *m = spec ? at(spec, "mounts") : NULL;
+  CHECK(pm && m && pm->type == JSON_ARRAY && m->type == JSON_ARRAY);
+  if (!pm || !m || pm->type != JSON_ARRAY || m->type != JSON_ARRAY)
+    return;
+  size_t n_plain = pm->u.array.len, n_files = 0;
+  while (instance_lxcfs_files[n_files])
+    n_files++;
+  CHECK(n_files == 8);
+  CHECK(m->u.array.len == n_plain + n_files);
+  /* The defaults first and unchanged: /proc and /sys are mounted before
+   * the binds over their files. */
+  for (size_t i = 0; i < n_plain && i < m->u.array.len; i++)
+    CHECK_STR(mount_dest(m, i), mount_dest(pm, i));
+  for (size_t i = 0; i < n_files && n_plain + i < m->u.array.len; i++) {
+    const struct json_value *b = m->u.array.items[n_plain + i];
+    cleanup_free char *dest = xasprintf("/%s", instance_lxcfs_files[i]);
+    cleanup_free char *src = xasprintf("/var/lib/cell/lxcfs/%s", instance_lxcfs_files[i]);
+    CHECK_STR(str_at(b, "destination"), dest);
+    CHECK_STR(str_at(b, "source"), src);
+    CHECK_STR(str_at(b, "type"), "bind");
+  }
+  CHECK_STR(mount_dest(m, n_plain + 3), "/proc/meminfo");
+  CHECK_STR(mount_dest(m, n_plain + 7), "/sys/devices/system/cpu/online");
 }
 
 /* ---- templates ------------------------------------------------------------ */
@@ -886,6 +929,7 @@ int main(void) {
   RUN(load_all_empty_dir);
   RUN(spec_of_an_instance);
   RUN(spec_without_limits);
+  RUN(spec_with_lxcfs_binds_its_files_after_the_defaults);
   RUN(member_cannot_use_root_or_a_symlink_to_it_as_template);
   RUN(member_template_in_an_allowed_directory_opens);
   RUN(root_may_name_any_directory_symlinks_followed);
