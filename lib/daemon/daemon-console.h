@@ -26,6 +26,8 @@ int daemon_console_listen(struct daemon *d, struct instance *in, char **path,
 void daemon_console_take(struct daemon *d, struct instance *in, int listener,
                          const char *path, bool created);
 /* The instance is destroyed: its console and buffer go. */
+/* The instance stopped: the keeper closes its pty (its buffer stays). */
+void daemon_console_hangup(struct daemon *d, const char *name);
 void daemon_console_remove(struct daemon *d, const char *name);
 /* The keeper attaches fd (one end of a socketpair) to the console of the
  * instance name: the buffer, then live output; input to the pty. */

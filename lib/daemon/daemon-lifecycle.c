@@ -185,6 +185,7 @@ static void instance_exited(struct daemon *d, struct instance *in, int code) {
   oom_check(d, in);
   oom_unwatch(d, in);
   daemon_runtime_delete(d, in->rec->name);
+  daemon_console_hangup(d, in->rec->name);
   daemon_net_detach(d, in->rec, false);
   daemon_rootfs_umount(d, in->rec->name);
   in->rec->exit_code = code;

@@ -5,8 +5,8 @@
 #include "base/error.h"
 #include "daemon/instance.h"
 
-/* The OCI config.json text for the instance (the default spec changed for
- * a user namespace with the range, hostname, init, limits and root). */
+/* The OCI config.json text for the instance: the instance profile
+ * (config/instance.json) with its range, hostname, init, limits and root. */
 char *instance_spec_json(const struct instance_record *r, const char *rootfs,
                          cell_error **err);
 
