@@ -57,7 +57,10 @@ static int create_and_start(struct daemon *d, struct instance *in,
   if (cell_write_file_atomic_at(dirfd, "config.json", spec, strlen(spec), 0600,
                                 err) < 0)
     return -1;
-  struct container_opts o = {.root = d->runroot, .id = in->rec->name, .bundle = dir};
+  struct container_opts o = {.root = d->runroot,
+                             .id = in->rec->name,
+                             .bundle = dir,
+                             .writable_net_sysctls = true};
   int saved[3] = {-1, -1, -1};
   if (daemon_swap_stdio(dir, saved, err) < 0)
     return -1;

@@ -324,6 +324,7 @@ static int start_child(struct creation *c, cell_error **err) {
         .sync_fd = sv[1],
         .state_dirfd = c->fifo_dirfd,
         .no_pivot = c->opts->no_pivot,
+        .writable_net_sysctls = c->opts->writable_net_sysctls,
         .wait_for_start = c->wait_for_start,
         .preserve_fds = c->opts->preserve_fds,
         .bind_fds = c->bind_fds,

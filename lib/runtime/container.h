@@ -18,6 +18,10 @@ struct container_opts {
   const char *console_socket; /* NULL: none */
   bool no_pivot;
   int preserve_fds;
+  /* celld's instances: /proc/sys/net stays writable when linux.readonlyPaths
+   * makes /proc/sys read-only.  Needs a network namespace of the
+   * container's own (refused otherwise); not an OCI field. */
+  bool writable_net_sysctls;
 };
 
 int container_create(const struct container_opts *o, cell_error **err);
