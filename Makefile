@@ -31,7 +31,8 @@ PROGRAMS := $(BUILD)/cell $(BUILD)/celld $(BUILD)/cellctl
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats tests use (tests/helpers).
-TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so
+TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
+                $(BUILD)/tests/try-syscall
 
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
@@ -96,6 +97,10 @@ $(BUILD)/tests/fault-inject.so: tests/fault/fault-inject.c | $(BUILD)/tests
 
 $(BUILD)/tests/recvtty: tests/helpers/recvtty.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_FLAGS)
+
+# Static: copied into the busybox rootfs of instances.
+$(BUILD)/tests/try-syscall: tests/helpers/try-syscall.c | $(BUILD)/tests
+	$(CC) -O1 -g -Wall -Wextra -Werror -static -o $@ $<
 
 $(BUILD)/tests:
 	mkdir -p $@

@@ -939,9 +939,9 @@ static int mask_paths(const struct rootfs_config *cfg, int rootfd,
   return 0;
 }
 
-/* /proc/sys/net as a mount of its own, which the recursive bind of
- * /proc/sys then carries along and its read-only remount (of the top mount
- * only) leaves writable: what LXC calls proc:mixed.  Only with a network
+/* /proc/sys/net as a mount of its own on the bind of /proc/sys, which
+ * the read-only remount of that bind (the top mount only) leaves writable:
+ * what LXC calls proc:mixed.  Only with a network
  * namespace of the container's own, whose sysctls are all it reaches. */
 static int keep_net_sysctls_writable(const struct rootfs_config *cfg,
                                      int rootfd, cell_error **err) {
@@ -965,9 +965,6 @@ static int keep_net_sysctls_writable(const struct rootfs_config *cfg,
 static int make_paths_readonly(const struct rootfs_config *cfg, int rootfd,
                                char *const *paths, cell_error **err) {
   for (size_t i = 0; paths && paths[i]; i++) {
-    if (cfg->writable_net_sysctls && streq(paths[i], "/proc/sys") &&
-        keep_net_sysctls_writable(cfg, rootfd, err) < 0)
-      return -1;
     cleanup_close int fd = -1;
     int r = open_if_exists(cfg, rootfd, paths[i], &fd, err);
     if (r < 0)
@@ -984,6 +981,9 @@ static int make_paths_readonly(const struct rootfs_config *cfg, int rootfd,
       return r < 0 ? cell_error_wrap(err, "linux.readonlyPaths")
                    : cell_fail(err, ENOENT, "linux.readonlyPaths: `%s` is gone",
                                paths[i]);
+    if (cfg->writable_net_sysctls && streq(paths[i], "/proc/sys") &&
+        keep_net_sysctls_writable(cfg, rootfd, err) < 0)
+      return -1;
     if (mount(NULL, resolve_fd_path(mfd, p), NULL,
               MS_BIND | MS_REMOUNT | MS_RDONLY | lockable_flags_of(mfd),
               NULL) < 0)
