@@ -31,8 +31,10 @@ PROGRAMS := $(BUILD)/cell $(BUILD)/celld $(BUILD)/cellctl
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats tests use (tests/helpers).
+# Static helpers run inside the busybox rootfs of containers and instances.
+STATIC_HELPERS := $(BUILD)/tests/try-syscall $(BUILD)/tests/nested-procfs
 TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
-                $(BUILD)/tests/try-syscall
+                $(STATIC_HELPERS)
 
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
@@ -98,9 +100,9 @@ $(BUILD)/tests/fault-inject.so: tests/fault/fault-inject.c | $(BUILD)/tests
 $(BUILD)/tests/recvtty: tests/helpers/recvtty.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_FLAGS)
 
-# Static: copied into the busybox rootfs of instances.
-$(BUILD)/tests/try-syscall: tests/helpers/try-syscall.c | $(BUILD)/tests
-	$(CC) -O1 -g -Wall -Wextra -Werror -static -o $@ $<
+# Static, and never sanitized: they run inside a busybox rootfs.
+$(STATIC_HELPERS): $(BUILD)/tests/%: tests/helpers/%.c | $(BUILD)/tests
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
 $(BUILD)/tests:
 	mkdir -p $@

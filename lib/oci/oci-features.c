@@ -22,10 +22,13 @@ static const char *const mount_options[] = {
     "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync",
     "exec", "lazytime", "loud", "mand", "noatime", "nodev",
     "nodiratime", "noexec", "nolazytime", "nomand",
-    "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private", "rbind", "relatime",
-    "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
-    "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync",
-    "tmpcopyup", "unbindable",
+    "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private",
+    "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec",
+    "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnorelatime",
+    "rnostrictatime", "rnosuid", "rnosymfollow", "ro", "rprivate",
+    "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid",
+    "rsymfollow", "runbindable", "rw", "shared", "silent", "slave",
+    "strictatime", "suid", "symfollow", "sync", "tmpcopyup", "unbindable",
     NULL};
 
 /* What lib/seccomp.c accepts in syscalls[].action and defaultAction. */

@@ -17,6 +17,7 @@
 #include "base/resolve.h"
 #include "base/syscalls.h"
 #include "base/util.h"
+#include "cgroup/cgroup-layout.h"
 #include "runtime/devices.h"
 
 /* The per-mount flags a bind remount can change, and which a user
@@ -29,7 +30,16 @@ static bool streq(const char *a, const char *b) {
 
 /* ---- mount options ---------------------------------------------------------- */
 
-enum opt_kind { OPT_SET, OPT_CLEAR, OPT_PROPAGATION, OPT_IDMAP, OPT_TMPCOPYUP };
+enum opt_kind {
+  OPT_SET,
+  OPT_CLEAR,
+  OPT_PROPAGATION,
+  OPT_IDMAP,
+  OPT_TMPCOPYUP,
+  OPT_REC_SET,   /* flag is a MOUNT_ATTR_*: set on the whole tree */
+  OPT_REC_CLEAR, /* flag is a MOUNT_ATTR_*: cleared on the whole tree */
+  OPT_REC_ATIME, /* flag is the MOUNT_ATTR_* atime mode of the whole tree */
+};
 
 struct opt_def {
   const char *name;
@@ -80,6 +90,31 @@ static const struct opt_def opt_defs[] = {
     {"idmap", 0, OPT_IDMAP},
     {"ridmap", 0, OPT_IDMAP},
     {"tmpcopyup", 0, OPT_TMPCOPYUP},
+    /* The recursive options of the runtime spec (runc's recAttrFlags),
+     * applied with mount_setattr(AT_RECURSIVE): a remount would reach the
+     * top mount only, and a submount of a bind would keep its own flags. */
+    {"rro", MOUNT_ATTR_RDONLY, OPT_REC_SET},
+    {"rrw", MOUNT_ATTR_RDONLY, OPT_REC_CLEAR},
+    {"rnosuid", MOUNT_ATTR_NOSUID, OPT_REC_SET},
+    {"rsuid", MOUNT_ATTR_NOSUID, OPT_REC_CLEAR},
+    {"rnodev", MOUNT_ATTR_NODEV, OPT_REC_SET},
+    {"rdev", MOUNT_ATTR_NODEV, OPT_REC_CLEAR},
+    {"rnoexec", MOUNT_ATTR_NOEXEC, OPT_REC_SET},
+    {"rexec", MOUNT_ATTR_NOEXEC, OPT_REC_CLEAR},
+    {"rnosymfollow", MOUNT_ATTR_NOSYMFOLLOW, OPT_REC_SET},
+    {"rsymfollow", MOUNT_ATTR_NOSYMFOLLOW, OPT_REC_CLEAR},
+    {"rnodiratime", MOUNT_ATTR_NODIRATIME, OPT_REC_SET},
+    {"rdiratime", MOUNT_ATTR_NODIRATIME, OPT_REC_CLEAR},
+    /* The atime modes are one value, not bits (mount_setattr(2)): each of
+     * these picks the mode.  "ratime" and "rnostrictatime" give relatime,
+     * the kernel's default once noatime or strictatime is dropped, and
+     * "rnorelatime" gives strictatime, atime updated on every access. */
+    {"rrelatime", MOUNT_ATTR_RELATIME, OPT_REC_ATIME},
+    {"rnoatime", MOUNT_ATTR_NOATIME, OPT_REC_ATIME},
+    {"rstrictatime", MOUNT_ATTR_STRICTATIME, OPT_REC_ATIME},
+    {"ratime", MOUNT_ATTR_RELATIME, OPT_REC_ATIME},
+    {"rnostrictatime", MOUNT_ATTR_RELATIME, OPT_REC_ATIME},
+    {"rnorelatime", MOUNT_ATTR_STRICTATIME, OPT_REC_ATIME},
 };
 
 static const struct opt_def *find_opt(const char *name) {
@@ -128,6 +163,20 @@ int mount_options_parse(char *const *options, struct mount_options *out,
       break;
     case OPT_TMPCOPYUP:
       out->tmpcopyup = true;
+      break;
+    case OPT_REC_SET:
+      out->rec_attr_set |= d->flag;
+      out->rec_attr_clr &= ~d->flag;
+      break;
+    case OPT_REC_CLEAR:
+      out->rec_attr_clr |= d->flag;
+      out->rec_attr_set &= ~d->flag;
+      break;
+    case OPT_REC_ATIME:
+      /* The kernel changes the atime mode only when attr_clr holds the
+       * whole MOUNT_ATTR__ATIME field. */
+      out->rec_attr_set = (out->rec_attr_set & ~MOUNT_ATTR__ATIME) | d->flag;
+      out->rec_attr_clr |= MOUNT_ATTR__ATIME;
       break;
     }
   }
@@ -215,11 +264,65 @@ static int set_flags_recursive(int fd, unsigned long flags) {
                NULL);
 }
 
-/* Where mount `id` is mounted (decoded from our mountinfo, read through
- * the verified procfs: a forged one could name a host path to remount)
- * and whether it is shared. */
-static int find_mount_point(int procfs, unsigned long long id,
-                            char **mount_point, bool *shared, cell_error **err) {
+/* One line of /proc/self/mountinfo, split in place. */
+struct mountinfo_entry {
+  unsigned long long id;
+  char *root;        /* the path of the filesystem mounted there */
+  char *mount_point; /* relative to our root */
+  char *fstype;
+  char *super_opts;  /* "rw,cpu,cpuacct" */
+  bool shared;
+};
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void mountinfo_unescape(char *s) {
+  char *w = s;
+  for (char *r = s; *r; r++) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' &&
+        r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+      r += 3;
+    } else {
+      *w++ = *r;
+    }
+  }
+  *w = '\0';
+}
+
+/* "id parent maj:min root mount_point opts [optional...] - fstype source
+ * super_opts": false for a line that does not read so. */
+static bool mountinfo_parse_line(char *line, struct mountinfo_entry *e) {
+  char *save = NULL;
+  char *f[5];
+  for (int i = 0; i < 5; i++)
+    if ((f[i] = strtok_r(i == 0 ? line : NULL, " ", &save)) == NULL)
+      return false;
+  char *tok;
+  e->shared = false;
+  while ((tok = strtok_r(NULL, " ", &save)) != NULL && strcmp(tok, "-") != 0)
+    if (strncmp(tok, "shared:", 7) == 0)
+      e->shared = true;
+  if (tok == NULL)
+    return false;
+  e->fstype = strtok_r(NULL, " ", &save);
+  char *source = strtok_r(NULL, " ", &save);
+  e->super_opts = strtok_r(NULL, " ", &save);
+  if (e->fstype == NULL || source == NULL || e->super_opts == NULL)
+    return false;
+  e->id = strtoull(f[0], NULL, 10);
+  e->root = f[3];
+  e->mount_point = f[4];
+  mountinfo_unescape(e->root);
+  mountinfo_unescape(e->mount_point);
+  return true;
+}
+
+/* Call fn for every mount of our mount namespace, read through the
+ * verified procfs (a forged mountinfo could name a host path to act on),
+ * until fn returns non-zero: that value is returned. */
+static int mountinfo_each(int procfs,
+                          int (*fn)(const struct mountinfo_entry *, void *),
+                          void *arg, cell_error **err) {
   cleanup_free char *info = NULL;
   if (procfs_read_pid_file(procfs, PROCFS_SELF, "mountinfo", &info, err) < 0)
     return -1;
@@ -227,38 +330,45 @@ static int find_mount_point(int procfs, unsigned long long id,
     char *next = strchr(line, '\n');
     if (next)
       *next++ = '\0';
-    unsigned long long mid;
-    int off = 0;
-    if (sscanf(line, "%llu %*u %*s %*s %n", &mid, &off) == 1 && off > 0 &&
-        mid == id) {
-      char *mp = line + off;
-      char *end = strchr(mp, ' ');
-      if (end == NULL)
-        break;
-      *end = '\0';
-      char *sep = strstr(end + 1, " - ");
-      if (sep)
-        *sep = '\0';
-      *shared = strstr(end + 1, "shared:") != NULL;
-      /* mountinfo escapes space, tab, newline and backslash as \ooo. */
-      char *w = mp;
-      for (char *r = mp; *r; r++) {
-        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' &&
-            r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
-          *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-          r += 3;
-        } else {
-          *w++ = *r;
-        }
-      }
-      *w = '\0';
-      *mount_point = xstrdup(mp);
-      return 0;
+    struct mountinfo_entry e;
+    if (mountinfo_parse_line(line, &e)) {
+      int r = fn(&e, arg);
+      if (r != 0)
+        return r;
     }
     line = next;
   }
-  return cell_fail(err, ENOENT, "mount %llu not found in /proc/self/mountinfo",
-                   id);
+  return 0;
+}
+
+struct mount_point_query {
+  unsigned long long id;
+  char *mount_point;
+  bool shared;
+};
+
+static int match_mount_id(const struct mountinfo_entry *e, void *arg) {
+  struct mount_point_query *q = arg;
+  if (e->id != q->id)
+    return 0;
+  q->mount_point = xstrdup(e->mount_point);
+  q->shared = e->shared;
+  return 1;
+}
+
+/* Where mount `id` is mounted, and whether it is shared. */
+static int find_mount_point(int procfs, unsigned long long id,
+                            char **mount_point, bool *shared, cell_error **err) {
+  struct mount_point_query q = {.id = id};
+  int r = mountinfo_each(procfs, match_mount_id, &q, err);
+  if (r < 0)
+    return -1;
+  if (r == 0)
+    return cell_fail(err, ENOENT, "mount %llu not found in /proc/self/mountinfo",
+                     id);
+  *mount_point = q.mount_point;
+  *shared = q.shared;
+  return 0;
 }
 
 /* pivot_root refuses a new root whose parent mount is shared, and binding
@@ -290,6 +400,7 @@ struct mount_job {
   struct mount_options opts;
   bool bind;
   bool recursive_flags; /* a host tree was bound instead of a new fs */
+  bool cgroup_tree;     /* a tmpfs to fill with the v1 hierarchies */
   int tree_fd;          /* detached copy of the bind source, or -1 */
 };
 
@@ -383,7 +494,10 @@ static bool host_is_cgroup2_only(void) {
 }
 
 /* type "cgroup": a cgroup2 mount on a unified host (it shows our cgroup
- * namespace), else the host's whole /sys/fs/cgroup tree. */
+ * namespace).  On a v1 or hybrid host, a tmpfs that fill_cgroup_tree
+ * gives one mount per hierarchy of the host, as runc's mountCgroupV1
+ * does: binding the host's /sys/fs/cgroup would show every cgroup of the
+ * host, other containers' included. */
 static int attach_cgroup(struct mount_job *j, const char *target) {
   unsigned long flags = j->opts.flags & ~(MS_BIND | MS_REC);
   if (host_is_cgroup2_only()) {
@@ -391,9 +505,222 @@ static int attach_cgroup(struct mount_job *j, const char *target) {
       return 0;
     if (errno != EPERM && errno != EBUSY)
       return -1;
+    j->recursive_flags = true;
+    return mount("/sys/fs/cgroup", target, NULL, MS_BIND | MS_REC, NULL);
   }
-  j->recursive_flags = true;
-  return mount("/sys/fs/cgroup", target, NULL, MS_BIND | MS_REC, NULL);
+  /* Read-write until it is filled; fill_cgroup_tree applies "ro". */
+  j->cgroup_tree = true;
+  return mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+               "mode=755");
+}
+
+/* ---- the cgroup hierarchies of a v1 or hybrid host ------------------------ */
+
+/* A hierarchy mounted at /sys/fs/cgroup/<dir> in our mount namespace (a
+ * copy of the host's). */
+struct cgroup_hierarchy {
+  char *dir;         /* "cpu,cpuacct", "systemd", "unified" */
+  char *host_mount;  /* "/sys/fs/cgroup/cpu,cpuacct" */
+  char *subsystems;  /* "cpu,cpuacct", "name=systemd"; "" for cgroup2 */
+  bool v2;
+};
+
+struct cgroup_hierarchies {
+  struct cgroup_hierarchy *list;
+  size_t n;
+};
+
+static void cgroup_hierarchies_free(struct cgroup_hierarchies *h) {
+  for (size_t i = 0; i < h->n; i++) {
+    free(h->list[i].dir);
+    free(h->list[i].host_mount);
+    free(h->list[i].subsystems);
+  }
+  free(h->list);
+  *h = (struct cgroup_hierarchies){0};
+}
+
+/* The controllers and name= of a v1 mount's super options
+ * ("rw,cpu,cpuacct", "rw,xattr,name=systemd"): what names the hierarchy
+ * to mount(2) and in /proc/self/cgroup.  Flags like xattr or noprefix are
+ * the existing superblock's, which a new mount of it gets anyway. */
+static char *v1_subsystems(const char *super_opts) {
+  static const char *const not_subsystems[] = {
+      "rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode",
+      "favordynmods", "none"};
+  cleanup_free char *copy = xstrdup(super_opts);
+  char *out = NULL, *save = NULL;
+  for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+    bool skip = strncmp(o, "release_agent=", 14) == 0;
+    for (size_t i = 0; i < sizeof(not_subsystems) / sizeof(*not_subsystems); i++)
+      skip = skip || strcmp(o, not_subsystems[i]) == 0;
+    if (!skip)
+      data_append(&out, o);
+  }
+  return out ? out : xstrdup("");
+}
+
+static int add_cgroup_hierarchy(const struct mountinfo_entry *e, void *arg) {
+  struct cgroup_hierarchies *h = arg;
+  bool v2 = strcmp(e->fstype, "cgroup2") == 0;
+  if (!v2 && strcmp(e->fstype, "cgroup") != 0)
+    return 0;
+  const char *prefix = CGROUP_MOUNT "/";
+  if (strncmp(e->mount_point, prefix, strlen(prefix)) != 0)
+    return 0;
+  const char *dir = e->mount_point + strlen(prefix);
+  if (*dir == '\0' || strchr(dir, '/') != NULL || strcmp(dir, ".") == 0 ||
+      strcmp(dir, "..") == 0)
+    return 0;
+  for (size_t i = 0; i < h->n; i++)
+    if (strcmp(h->list[i].dir, dir) == 0)
+      return 0; /* mounted twice there: the first will do */
+  h->list = xrealloc(h->list, (h->n + 1) * sizeof(*h->list));
+  h->list[h->n++] = (struct cgroup_hierarchy){
+      .dir = xstrdup(dir),
+      .host_mount = xstrdup(e->mount_point),
+      .subsystems = v2 ? xstrdup("") : v1_subsystems(e->super_opts),
+      .v2 = v2};
+  return 0;
+}
+
+/* Same comma-separated names, in any order. */
+static bool same_name_set(const char *a, const char *b) {
+  size_t na = 0, nb = 0;
+  cleanup_free char *copy = xstrdup(a);
+  char *save = NULL;
+  for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+    na++;
+    size_t len = strlen(o);
+    const char *p = b;
+    bool found = false;
+    while (p && *p && !found) {
+      found = strncmp(p, o, len) == 0 && (p[len] == ',' || p[len] == '\0');
+      p = strchr(p, ',');
+      p = p ? p + 1 : NULL;
+    }
+    if (!found)
+      return false;
+  }
+  for (const char *p = b; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+    nb++;
+  return na == nb;
+}
+
+/* Our cgroup in the hierarchy (from /proc/self/cgroup, read through the
+ * verified procfs): NULL when we have none there. */
+static char *own_cgroup_path(const char *own, const struct cgroup_hierarchy *h) {
+  cleanup_free char *copy = xstrdup(own);
+  char *save = NULL;
+  for (char *line = strtok_r(copy, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *c1 = strchr(line, ':');
+    char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (c2 == NULL)
+      continue;
+    *c2 = '\0';
+    bool match = h->v2 ? c1[1] == '\0'
+                       : c1[1] != '\0' && same_name_set(c1 + 1, h->subsystems);
+    if (match)
+      return xstrdup(c2 + 1);
+  }
+  return NULL;
+}
+
+/* With a cgroup namespace: a new mount of the hierarchy, whose root the
+ * kernel makes the namespace's, i.e. the container's cgroup. */
+static int mount_cgroup_fresh(const struct cgroup_hierarchy *h, int fd,
+                              unsigned long flags) {
+  char p[32];
+  if (h->v2)
+    return mount("cgroup2", resolve_fd_path(fd, p), "cgroup2", flags, NULL);
+  return mount("cgroup", resolve_fd_path(fd, p), "cgroup", flags, h->subsystems);
+}
+
+/* Without one: a bind of the container's own cgroup directory.  A
+ * hierarchy the container has no cgroup of its own in stays an empty
+ * directory, never the host's root. */
+static int bind_own_cgroup(const struct cgroup_hierarchy *h, const char *own,
+                           int tree, int fd, unsigned long flags,
+                           cell_error **err) {
+  cleanup_free char *path = own_cgroup_path(own, h);
+  if (path == NULL || strcmp(path, "/") == 0)
+    return 0;
+  cleanup_free char *source = xasprintf("%s%s", h->host_mount, path);
+  cleanup_close int src = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (src < 0)
+    return cell_fail_errno(err, "open `%s`", source);
+  char sp[32], tp[32];
+  resolve_fd_path(fd, tp);
+  if (mount(resolve_fd_path(src, sp), tp, NULL, MS_BIND, NULL) < 0)
+    return cell_fail_errno(err, "bind `%s`", source);
+  /* fd still names the covered directory: look the bind up again. */
+  cleanup_close int mfd =
+      openat(tree, h->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (mfd < 0)
+    return cell_fail_errno(err, "open the bind of `%s`", source);
+  if (mount(NULL, resolve_fd_path(mfd, tp), NULL,
+            MS_REMOUNT | MS_BIND | flags | lockable_flags_of(mfd), NULL) < 0)
+    return cell_fail_errno(err, "remount the bind of `%s`", source);
+  return 0;
+}
+
+/* "cpu,cpuacct" also answers to cpu and cpuacct, as on the host. */
+static int link_merged_names(int tree, const struct cgroup_hierarchy *h,
+                             cell_error **err) {
+  if (h->v2 || strchr(h->dir, ',') == NULL)
+    return 0;
+  cleanup_free char *copy = xstrdup(h->dir);
+  char *save = NULL;
+  for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save))
+    if (symlinkat(h->dir, tree, n) < 0 && errno != EEXIST)
+      return cell_fail_errno(err, "symlink `%s` to `%s`", n, h->dir);
+  return 0;
+}
+
+static int mount_hierarchy(int tree, const struct cgroup_hierarchy *h,
+                           const char *own,
+                           unsigned long flags, cell_error **err) {
+  if (mkdirat(tree, h->dir, 0755) < 0 && errno != EEXIST)
+    return cell_fail_errno(err, "mkdir `%s`", h->dir);
+  cleanup_close int fd =
+      openat(tree, h->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open `%s`", h->dir);
+  if (own != NULL)
+    return bind_own_cgroup(h, own, tree, fd, flags, err);
+  if (mount_cgroup_fresh(h, fd, flags) < 0)
+    return cell_fail_errno(err, "mount the %s hierarchy `%s`",
+                           h->v2 ? "cgroup2" : "cgroup", h->dir);
+  return 0;
+}
+
+/* One mount per hierarchy of the host in the tmpfs at tree, then "ro". */
+static int fill_cgroup_tree(const struct mount_job *j, int tree,
+                            cell_error **err) {
+  unsigned long flags = (j->opts.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)) |
+                        MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  bool cgroupns = spec_find_namespace(j->cfg->spec, SPEC_NS_CGROUP) != NULL;
+  cleanup_free char *own = NULL;
+  if (!cgroupns &&
+      procfs_read_pid_file(j->cfg->procfs, PROCFS_SELF, "cgroup", &own, err) < 0)
+    return job_wrap(j, err);
+  struct cgroup_hierarchies h = {0};
+  int r = mountinfo_each(j->cfg->procfs, add_cgroup_hierarchy, &h, err);
+  for (size_t i = 0; r == 0 && i < h.n; i++) {
+    r = mount_hierarchy(tree, &h.list[i], own, flags, err);
+    if (r == 0)
+      r = link_merged_names(tree, &h.list[i], err);
+  }
+  cgroup_hierarchies_free(&h);
+  if (r < 0)
+    return job_wrap(j, err);
+  char p[32];
+  if ((j->opts.flags & MS_RDONLY) &&
+      mount(NULL, resolve_fd_path(tree, p), NULL,
+            MS_REMOUNT | MS_BIND | MS_RDONLY | lockable_flags_of(tree), NULL) < 0)
+    return job_fail(j, err, errno, "make the tmpfs read-only");
+  return 0;
 }
 
 static int attach(struct mount_job *j, const char *target) {
@@ -429,6 +756,16 @@ static int remount_bind(const struct mount_job *j, int fd) {
   char p[32];
   return mount(NULL, resolve_fd_path(fd, p), NULL,
                MS_REMOUNT | MS_BIND | want | keep, NULL);
+}
+
+/* "rro", "rnosuid", ...: on the mount at fd and every mount below it. */
+static int apply_recursive_options(const struct mount_job *j, int fd) {
+  struct mount_attr attr = {.attr_set = j->opts.rec_attr_set,
+                            .attr_clr = j->opts.rec_attr_clr};
+  if (attr.attr_set == 0 && attr.attr_clr == 0)
+    return 0;
+  return mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                       sizeof(attr));
 }
 
 /* A tmpfs on an existing directory keeps the directory's mode (/tmp's
@@ -575,8 +912,34 @@ static int remember_kernel_mount(const struct mount_job *j, int mfd,
   return 0;
 }
 
+/* The first of options that is no mount option cell knows: what went to
+ * the filesystem data. */
+static const char *first_unknown_option(char *const *options) {
+  for (size_t i = 0; options && options[i]; i++)
+    if (options[i][0] != '\0' && find_opt(options[i]) == NULL)
+      return options[i];
+  return "";
+}
+
 static bool is_bind(const struct spec_mount *m, const struct mount_options *o) {
   return (o->flags & MS_BIND) || streq(m->type, "bind") || streq(m->type, "none");
+}
+
+/* "/dev", "/dev/", "//dev": mount destinations are absolute. */
+static bool is_dev(const char *path) {
+  while (*path == '/')
+    path++;
+  if (strncmp(path, "dev", 3) != 0)
+    return false;
+  for (path += 3; *path == '/'; path++)
+    ;
+  return *path == '\0';
+}
+
+static bool is_readonly_dev_tmpfs(const struct spec_mount *m,
+                                  const struct mount_options *o) {
+  return m->destination && is_dev(m->destination) && streq(m->type, "tmpfs") &&
+         !(o->flags & MS_REMOUNT) && (o->flags & MS_RDONLY);
 }
 
 static int mount_entry(struct mount_job *j, cell_error **err) {
@@ -591,6 +954,15 @@ static int mount_entry(struct mount_job *j, cell_error **err) {
   j->bind = is_bind(m, &j->opts);
   if (j->bind)
     j->opts.flags |= MS_BIND;
+  /* /dev is filled after the mounts (devpts on /dev/pts, the device
+   * nodes): rootfs_prepare makes it read-only at the end. */
+  if (is_readonly_dev_tmpfs(m, &j->opts))
+    j->opts.flags &= ~MS_RDONLY;
+  if (j->bind && j->opts.data != NULL)
+    return job_fail(j, err, 0,
+                    "unknown option `%s` for a bind mount: a bind takes no "
+                    "filesystem options; remove it from mounts[].options",
+                    first_unknown_option(m->options));
 
   bool as_file = false;
   if (j->bind) {
@@ -641,6 +1013,8 @@ static int mount_entry(struct mount_job *j, cell_error **err) {
   if (kernel_fs && remember_kernel_mount(j, mfd, err) < 0)
     return -1;
 
+  if (j->cgroup_tree && fill_cgroup_tree(j, mfd, err) < 0)
+    return -1;
   if (j->recursive_flags) {
     if (set_flags_recursive(mfd, j->opts.flags) < 0)
       return job_fail(j, err, errno, "apply mount flags to the host tree");
@@ -648,6 +1022,8 @@ static int mount_entry(struct mount_job *j, cell_error **err) {
     if (remount_bind(j, mfd) < 0)
       return job_fail(j, err, errno, "remount with the mount options");
   }
+  if (apply_recursive_options(j, mfd) < 0)
+    return job_fail(j, err, errno, "apply the recursive options (rro, rnosuid, ...)");
   if (j->opts.tmpcopyup && streq(m->type, "tmpfs") &&
       copy_tree(dfd, mfd, err) < 0)
     return job_wrap(j, err);
@@ -748,6 +1124,41 @@ static unsigned long initial_root_propagation(unsigned long asked) {
   return asked;
 }
 
+/* The last mount on /dev decides: a tmpfs with "ro", mounted read-write by
+ * mount_entry so that it could be filled, is now made read-only. */
+static int make_dev_readonly_if_asked(const struct spec *s, int rootfd,
+                                      cell_error **err) {
+  bool readonly = false;
+  for (size_t i = 0; i < s->n_mounts; i++) {
+    const struct spec_mount *m = &s->mounts[i];
+    if (m->destination == NULL || !is_dev(m->destination))
+      continue;
+    struct mount_options o;
+    if (mount_options_parse(m->options, &o, err) < 0)
+      return -1;
+    readonly = is_readonly_dev_tmpfs(m, &o);
+    mount_options_free(&o);
+  }
+  if (!readonly)
+    return 0;
+  /* The terminal's slave is bound on /dev/console after the pivot: the
+   * file it covers must exist before /dev can take no new one. */
+  if (s->process && s->process->terminal) {
+    cleanup_close int console = resolve_create(rootfd, "/dev/console", true, err);
+    if (console < 0)
+      return cell_error_wrap(err, "make `/dev` read-only");
+  }
+  cleanup_close int fd =
+      resolve_open_no_symlinks(rootfd, "/dev", O_PATH | O_DIRECTORY, err);
+  if (fd < 0)
+    return cell_error_wrap(err, "make `/dev` read-only");
+  char p[32];
+  if (mount(NULL, resolve_fd_path(fd, p), NULL,
+            MS_BIND | MS_REMOUNT | MS_RDONLY | lockable_flags_of(fd), NULL) < 0)
+    return cell_fail_errno(err, "make `/dev` read-only");
+  return 0;
+}
+
 int rootfs_prepare(const struct rootfs_config *cfg, cell_error **err) {
   unsigned long asked;
   if (rootfs_propagation_flags(rootfs_propagation_name(cfg->spec), &asked,
@@ -765,7 +1176,9 @@ int rootfs_prepare(const struct rootfs_config *cfg, cell_error **err) {
     return cell_fail_errno(err, "open rootfs `%s`", cfg->rootfs);
   if (mount_all(cfg, rootfd, err) < 0)
     return -1;
-  return devices_setup(rootfd, cfg->spec, cfg->in_userns, err);
+  if (devices_setup(rootfd, cfg->spec, cfg->in_userns, err) < 0)
+    return -1;
+  return make_dev_readonly_if_asked(cfg->spec, rootfd, err);
 }
 
 static int pivot_into(const char *rootfs, cell_error **err) {
@@ -791,7 +1204,63 @@ static int pivot_into(const char *rootfs, cell_error **err) {
   return 0;
 }
 
-static int move_into(const char *rootfs, cell_error **err) {
+static bool path_is_under(const char *path, const char *dir) {
+  size_t len = strlen(dir);
+  while (len > 1 && dir[len - 1] == '/')
+    len--;
+  return strncmp(path, dir, len) == 0 && (path[len] == '/' || path[len] == '\0');
+}
+
+struct detach_ctx {
+  const char *rootfs;
+  cell_error **err;
+};
+
+static int detach_if_full_kernel_fs(const struct mountinfo_entry *e, void *arg) {
+  struct detach_ctx *c = arg;
+  if (strcmp(e->root, "/") != 0 ||
+      (strcmp(e->fstype, "proc") != 0 && strcmp(e->fstype, "sysfs") != 0) ||
+      path_is_under(e->mount_point, c->rootfs))
+    return 0;
+  /* The unmount must not reach the host through a shared peer.  ENOENT
+   * or EINVAL (no mount there any more): a parent was detached already,
+   * and this one with it. */
+  if (mount(NULL, e->mount_point, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+    if (errno == ENOENT || errno == EINVAL)
+      return 0;
+    cell_fail_errno(c->err, "--no-pivot: make `%s` a slave", e->mount_point);
+    return -1;
+  }
+  if (umount2(e->mount_point, MNT_DETACH) == 0)
+    return 0;
+  if (errno != EINVAL && errno != EPERM) {
+    cell_fail_errno(c->err, "--no-pivot: detach `%s`", e->mount_point);
+    return -1;
+  }
+  /* Locked in our user namespace: cover it instead, which also makes it
+   * no longer fully visible. */
+  if (mount("tmpfs", e->mount_point, "tmpfs", 0, NULL) < 0) {
+    cell_fail_errno(c->err, "--no-pivot: cover `%s`", e->mount_point);
+    return -1;
+  }
+  return 0;
+}
+
+/* After a chroot, the host's mounts are still in our mount namespace.
+ * The kernel lets a user namespace mount a new procfs or sysfs when a
+ * full, uncovered one is in its mount namespace: a nested user namespace
+ * of the container would get an unmasked /proc (sysrq-trigger, ...).  So
+ * every full proc and sysfs outside the rootfs goes, as runc's
+ * msMoveRoot does. */
+static int detach_host_kernel_fs(int procfs, const char *rootfs,
+                                 cell_error **err) {
+  struct detach_ctx c = {.rootfs = rootfs, .err = err};
+  return mountinfo_each(procfs, detach_if_full_kernel_fs, &c, err) < 0 ? -1 : 0;
+}
+
+static int move_into(int procfs, const char *rootfs, cell_error **err) {
+  if (detach_host_kernel_fs(procfs, rootfs, err) < 0)
+    return -1;
   if (chdir(rootfs) < 0)
     return cell_fail_errno(err, "chdir to rootfs `%s`", rootfs);
   /* Moving onto a shared / would propagate the move to the host. */
@@ -817,7 +1286,7 @@ int rootfs_pivot(const struct rootfs_config *cfg, cell_error **err) {
   if (rootfs_propagation_flags(rootfs_propagation_name(cfg->spec), &asked,
                                err) < 0)
     return -1;
-  int r = cfg->no_pivot ? move_into(cfg->rootfs, err)
+  int r = cfg->no_pivot ? move_into(cfg->procfs, cfg->rootfs, err)
                         : pivot_into(cfg->rootfs, err);
   if (r < 0)
     return -1;

@@ -62,11 +62,16 @@ int rootfs_chroot(const struct rootfs_config *cfg, cell_error **err);
 
 /* mounts[].options -> mount(2) arguments.  Unknown options that look like
  * fs data ("size=65536k", "mode=755", "lowerdir=...") go to data,
- * comma-joined. Exposed for unit tests. */
+ * comma-joined (a bind mount, which has no filesystem data, refuses
+ * them when it is mounted). Exposed for unit tests. */
 struct mount_options {
   unsigned long flags;       /* MS_RDONLY, MS_NOSUID, MS_BIND|MS_REC, ... */
   unsigned long clear_flags; /* set by "rw", "suid", "dev", "exec", ... */
   unsigned long propagation; /* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE (+MS_REC) */
+  /* "rro", "rnosuid", "rnoatime", ...: MOUNT_ATTR_* for mount_setattr
+   * with AT_RECURSIVE, on the mount and every mount below it. */
+  unsigned long long rec_attr_set;
+  unsigned long long rec_attr_clr;
   char *data;                /* NULL when none */
   bool idmap;                /* "idmap" / "ridmap" */
   bool tmpcopyup;            /* tmpfs starts with what it covers (podman) */

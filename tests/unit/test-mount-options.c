@@ -150,6 +150,84 @@ TEST(idmap) {
   mount_options_free(&o);
 }
 
+TEST(recursive_options_are_mount_attrs_not_data) {
+  char *opts[] = {"rbind", "rro", "rnosuid", "rnodev", "rnoexec",
+                  "rnosymfollow", "rnodiratime", NULL};
+  struct mount_options o;
+  parse(opts, &o);
+  CHECK(o.flags == (MS_BIND | MS_REC));
+  CHECK(o.rec_attr_set == (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                           MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+                           MOUNT_ATTR_NOSYMFOLLOW | MOUNT_ATTR_NODIRATIME));
+  CHECK(o.rec_attr_clr == 0);
+  CHECK(o.data == NULL);
+  mount_options_free(&o);
+}
+
+TEST(recursive_clearing_options) {
+  char *opts[] = {"rrw", "rsuid", "rdev", "rexec", "rsymfollow", "rdiratime",
+                  NULL};
+  struct mount_options o;
+  parse(opts, &o);
+  CHECK(o.rec_attr_set == 0);
+  CHECK(o.rec_attr_clr == (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                           MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+                           MOUNT_ATTR_NOSYMFOLLOW | MOUNT_ATTR_NODIRATIME));
+  CHECK(o.flags == 0);
+  CHECK(o.data == NULL);
+  mount_options_free(&o);
+}
+
+TEST(later_recursive_option_wins) {
+  char *ro_rw[] = {"rro", "rrw", NULL};
+  char *rw_ro[] = {"rrw", "rro", NULL};
+  struct mount_options o;
+  parse(ro_rw, &o);
+  CHECK(o.rec_attr_set == 0);
+  CHECK(o.rec_attr_clr == MOUNT_ATTR_RDONLY);
+  mount_options_free(&o);
+  parse(rw_ro, &o);
+  CHECK(o.rec_attr_set == MOUNT_ATTR_RDONLY);
+  CHECK(o.rec_attr_clr == 0);
+  mount_options_free(&o);
+}
+
+/* The atime modes are one field: each option clears the whole of it (the
+ * kernel requires that to change it) and sets its mode, the last wins. */
+TEST(recursive_atime_modes) {
+  static const struct {
+    const char *name;
+    unsigned long long mode;
+  } cases[] = {
+      {"rnoatime", MOUNT_ATTR_NOATIME},
+      {"rstrictatime", MOUNT_ATTR_STRICTATIME},
+      {"rrelatime", MOUNT_ATTR_RELATIME},
+      {"ratime", MOUNT_ATTR_RELATIME},
+      {"rnostrictatime", MOUNT_ATTR_RELATIME},
+      {"rnorelatime", MOUNT_ATTR_STRICTATIME},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char *opts[] = {"rnoatime", (char *)cases[i].name, "rnodiratime", NULL};
+    struct mount_options o;
+    parse(opts, &o);
+    CHECK((o.rec_attr_set & MOUNT_ATTR__ATIME) == cases[i].mode);
+    CHECK(o.rec_attr_set & MOUNT_ATTR_NODIRATIME);
+    CHECK((o.rec_attr_clr & MOUNT_ATTR__ATIME) == MOUNT_ATTR__ATIME);
+    CHECK(o.flags == 0);
+    CHECK(o.data == NULL);
+    mount_options_free(&o);
+  }
+}
+
+TEST(non_recursive_options_leave_the_tree_alone) {
+  char *opts[] = {"rbind", "ro", "nosuid", "noatime", NULL};
+  struct mount_options o;
+  parse(opts, &o);
+  CHECK(o.rec_attr_set == 0);
+  CHECK(o.rec_attr_clr == 0);
+  mount_options_free(&o);
+}
+
 TEST(rootfs_propagation) {
   cell_error *err = NULL;
   unsigned long f = 123;
@@ -189,6 +267,11 @@ int main(void) {
   RUN(setting_options);
   RUN(propagation_options);
   RUN(idmap);
+  RUN(recursive_options_are_mount_attrs_not_data);
+  RUN(recursive_clearing_options);
+  RUN(later_recursive_option_wins);
+  RUN(recursive_atime_modes);
+  RUN(non_recursive_options_leave_the_tree_alone);
   RUN(rootfs_propagation);
   UNIT_DONE();
 }
