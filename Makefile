@@ -31,10 +31,12 @@ PROGRAMS := $(BUILD)/cell $(BUILD)/celld $(BUILD)/cellctl
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats tests use (tests/helpers).
-# Static helpers run inside the busybox rootfs of containers and instances.
-STATIC_HELPERS := $(BUILD)/tests/try-syscall $(BUILD)/tests/nested-procfs
+# Static helpers run inside the busybox rootfs of containers and instances,
+# which has no libc.
+STATIC_HELPERS := $(BUILD)/tests/nested-procfs $(BUILD)/tests/syscall-probe \
+                  $(BUILD)/tests/try-syscall
 TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
-                $(STATIC_HELPERS)
+                $(BUILD)/tests/seccomp-agent $(STATIC_HELPERS)
 
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
@@ -100,9 +102,13 @@ $(BUILD)/tests/fault-inject.so: tests/fault/fault-inject.c | $(BUILD)/tests
 $(BUILD)/tests/recvtty: tests/helpers/recvtty.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_FLAGS)
 
-# Static, and never sanitized: they run inside a busybox rootfs.
+$(BUILD)/tests/seccomp-agent: tests/helpers/seccomp-agent.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_FLAGS)
+
+# Static, and never sanitized (the sanitizers' runtimes do not link
+# statically).
 $(STATIC_HELPERS): $(BUILD)/tests/%: tests/helpers/%.c | $(BUILD)/tests
-	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+	$(CC) -O2 -g -Wall -Wextra -Werror -static -pthread -o $@ $<
 
 $(BUILD)/tests:
 	mkdir -p $@

@@ -1,4 +1,5 @@
-/* Messages between the runtime and the container process during create,
+/* Messages between the runtime and the container process during create
+ * (and an exec'd process's seccomp listener fd),
  * over a SOCK_SEQPACKET socketpair: one message per send, boundaries kept,
  * and EOF when the peer dies, so neither side can hang on a dead peer. */
 #ifndef CELL_SYNC_H
@@ -19,6 +20,7 @@ enum sync_type {
   SYNC_START,           /* parent -> child: `run` releases the process (no exec.fifo) */
   SYNC_SECCOMP_FD,      /* child -> parent: the seccomp listener fd (SCM_RIGHTS) */
   SYNC_ERROR,           /* child -> parent: errnum + message, then the child exits */
+  SYNC_SECCOMP_DONE,    /* parent -> exec'd child: its listener fd reached listenerPath */
 };
 
 struct sync_msg {

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 
 #include "base/json.h"
+#include "base/log.h"
 #include "base/syscalls.h"
 #include "base/util.h"
 
@@ -814,6 +815,29 @@ static int parse_device(const struct json_value *o, const char *path, void *out,
   return 0;
 }
 
+/* runc reads only the r, w and m of an access string and ignores any
+ * other letter (its own tests write "rwa"), so we keep those three and say
+ * what we dropped in the debug log.  An access string with none of them
+ * would allow or deny nothing: runc fails on it at start with an obscure
+ * cgroup message, we at parse with a clear one. */
+static int normalize_device_access(struct spec_device_rule *r, const char *path,
+                                   cell_error **err) {
+  char *a = r->access;
+  size_t kept = 0;
+  for (size_t i = 0; a[i]; i++) {
+    if (strchr("rwm", a[i]) && memchr(a, a[i], kept) == NULL)
+      a[kept++] = a[i];
+    else if (!strchr("rwm", a[i]))
+      log_debug("%s.access: `%c` is not r, w or m, ignored (as runc does)",
+                path, a[i]);
+  }
+  if (kept == 0)
+    return fail_at(err, path, "access",
+                   "`%s` names none of r, w and m (use \"rwm\" for all)", a);
+  a[kept] = '\0';
+  return 0;
+}
+
 static int parse_device_rule(const struct json_value *o, const char *path,
                              void *out, cell_error **err) {
   static const char *const types[] = {"a", "c", "b", NULL};
@@ -830,13 +854,12 @@ static int parse_device_rule(const struct json_value *o, const char *path,
       get_i64_ptr(o, path, "minor", &r->minor, err) < 0 ||
       get_string(o, path, "access", false, &r->access, err) < 0)
     return -1;
-  if (r->access && r->access[strspn(r->access, "rwm")] != '\0')
-    return fail_at(err, path, "access",
-                   "`%s` is not a combination of r, w and m", r->access);
   /* An empty access string is what some tools write for "everything". */
-  if (r->access && r->access[0] == '\0')
+  if (r->access && r->access[0] == '\0') {
     free(steal_pointer(&r->access));
-  return 0;
+    return 0;
+  }
+  return normalize_device_access(r, path, err);
 }
 
 static int parse_memory(const struct json_value *o, const char *path, void *out,

@@ -7,7 +7,10 @@
  *  - setresuid from uid 0 to another uid clears the permitted and effective
  *    sets unless PR_SET_KEEPCAPS is on, and always clears the ambient set;
  *  - an ambient capability must be in both the permitted and the
- *    inheritable set, so ambient comes last. */
+ *    inheritable set, so ambient comes last.  One that is not, the kernel
+ *    refuses to raise: runc ignores that refusal (its own `runc spec`
+ *    lists ambient capabilities without an inheritable set), and so do we,
+ *    with a debug line, rather than refuse the config. */
 #include "runtime/capabilities.h"
 
 #include <ctype.h>
@@ -107,11 +110,24 @@ static int check_plan(const struct caps_plan *plan, cell_error **err) {
   uint64_t extra = s[CAPS_EFFECTIVE] & ~s[CAPS_PERMITTED];
   if (extra)
     return fail_not_subset(err, CAPS_EFFECTIVE, extra, "the permitted set");
-  extra = s[CAPS_AMBIENT] & ~(s[CAPS_PERMITTED] & s[CAPS_INHERITABLE]);
-  if (extra)
-    return fail_not_subset(err, CAPS_AMBIENT, extra,
-                           "both the permitted and the inheritable set");
   return 0;
+}
+
+/* The ambient capabilities the kernel would refuse to raise are left out,
+ * as runc leaves them (it ignores PR_CAP_AMBIENT_RAISE's EPERM). */
+static void drop_unraisable_ambient(struct caps_plan *plan) {
+  uint64_t *s = plan->sets;
+  uint64_t extra = s[CAPS_AMBIENT] & ~(s[CAPS_PERMITTED] & s[CAPS_INHERITABLE]);
+  for (unsigned cap = 0; cap < CAPS_MASK_BITS; cap++) {
+    if (!(extra & cap_bit(cap)))
+      continue;
+    char name[64];
+    cap_display_name(cap, name, sizeof(name));
+    log_debug("process.capabilities.ambient: `%s` is not in both the permitted "
+              "and the inheritable set, the kernel would not raise it: skipped",
+              name);
+  }
+  s[CAPS_AMBIENT] &= ~extra;
 }
 
 int caps_plan_make(const struct spec_process *p, struct caps_plan **out,
@@ -136,6 +152,7 @@ int caps_plan_make(const struct spec_process *p, struct caps_plan **out,
     free(plan);
     return -1;
   }
+  drop_unraisable_ambient(plan);
   *out = plan;
   return 0;
 }
@@ -221,6 +238,13 @@ static int set_ambient(uint64_t mask, cell_error **err) {
     if (cap_set_ambient((cap_value_t)cap, CAP_SET) < 0) {
       char name[64];
       cap_display_name(cap, name, sizeof(name));
+      /* Refused by the kernel for a reason the plan could not see
+       * (SECBIT_NO_CAP_AMBIENT_RAISE): ignored, as runc does. */
+      if (errno == EPERM) {
+        log_debug("process.capabilities.ambient: raise `%s`: %s, skipped", name,
+                  strerror(errno));
+        continue;
+      }
       return cell_fail_errno(err, "process.capabilities.ambient: raise `%s`",
                              name);
     }

@@ -107,6 +107,14 @@ static int enter_rootfs(const struct rootfs_config *rc, cell_error **err) {
   return 0;
 }
 
+/* createContainer hooks run in the rootfs, as runc runs them (it chdirs
+ * there to prepare it): a hook may use paths relative to it. */
+static int chdir_rootfs(const struct rootfs_config *rc, cell_error **err) {
+  if (chdir(rc->rootfs) < 0)
+    return cell_fail_errno(err, "chdir to rootfs `%s`", rc->rootfs);
+  return 0;
+}
+
 static int run_runtime_hooks(struct init_ctx *c, cell_error **err) {
   const struct spec_hooks *h = &c->a->spec->hooks;
   if (!has_hooks(&h->prestart) && !has_hooks(&h->create_runtime))
@@ -191,12 +199,19 @@ static int setup_before_hooks(struct init_ctx *c, const struct rootfs_config *rc
 }
 
 /* Credentials and confinement (process_drop_privileges); a seccomp
- * listener fd goes to the runtime, which hands it to listenerPath. */
+ * listener fd goes to the runtime, which hands it to listenerPath.
+ *
+ * With no_new_privs the filter could wait until just before execve; runc
+ * loads it here, at create, before it waits for start, so startContainer
+ * hooks run under it, and a profile that blocks what such a hook does
+ * fails the start.  Users rely on that (a hook is part of the container,
+ * confined like it), so we do the same. */
 static int drop_privileges(struct init_ctx *c, cell_error **err) {
   const struct init_args *a = c->a;
   int notify_fd = -1;
   if (process_drop_privileges(a->spec->process, a->caps, a->seccomp,
-                              &notify_fd, err) < 0)
+                              &notify_fd, err) < 0 ||
+      process_load_late_seccomp(a->spec->process, a->seccomp, err) < 0)
     return -1;
   if (notify_fd < 0)
     return 0;
@@ -231,7 +246,7 @@ void container_init(const struct init_args *a) {
   if (cgroup_join_self(a->cgroup_join, &err) < 0)
     fail(&c, err);
 
-  if (setup_before_hooks(&c, &rc, &err) < 0)
+  if (setup_before_hooks(&c, &rc, &err) < 0 || chdir_rootfs(&rc, &err) < 0)
     fail(&c, err);
   if (hooks_run(&s->hooks.create_container, "createContainer", c.state_json,
                 &err) < 0)
@@ -271,8 +286,6 @@ void container_init(const struct init_args *a) {
   cell_close_fds_from(3 + a->preserve_fds, keep, 2);
   if (hooks_run(&s->hooks.start_container, "startContainer", c.created_state_json,
                 &err) < 0)
-    fail(&c, err);
-  if (process_load_late_seccomp(p, a->seccomp, &err) < 0)
     fail(&c, err);
   execve(exe, p->args, p->env ? p->env : (char *[]){NULL});
   cell_fail_errno(&err, "exec `%s`", p->args[0]);

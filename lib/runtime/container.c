@@ -235,7 +235,7 @@ static int pass_seccomp_fd(struct creation *c, int fd, cell_error **err) {
   if (fd < 0)
     return cell_fail(err, EPROTO, "seccomp listener fd missing");
   cleanup_free char *json = state_json_now(c, CELL_STATUS_CREATING);
-  return seccomp_send_notify_fd(c->spec->linux_->seccomp, fd, json, err);
+  return seccomp_send_notify_fd(c->spec->linux_->seccomp, fd, 0, json, err);
 }
 
 /* Serve the container process until it reports it is created. */

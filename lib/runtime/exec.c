@@ -12,15 +12,18 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/procfs.h"
+#include "base/sync.h"
 #include "base/syscalls.h"
 #include "base/util.h"
 #include "cgroup/cgroup.h"
 #include "oci/spec.h"
+#include "oci/state.h"
 #include "runtime/capabilities.h"
 #include "runtime/container-open.h"
 #include "runtime/foreground.h"
@@ -44,6 +47,7 @@ struct execution {
   int console_fd;   /* --console-socket, or our socketpair's far end */
   int console_peer; /* our end when we proxy the terminal */
   int err_pipe[2];  /* the child's error message, EOF on exec */
+  int notify_sock[2]; /* a SCMP_ACT_NOTIFY filter's listener fd, child -> us */
   int procfs;       /* verified procfs root, opened before any setns */
   char *exe;
 };
@@ -55,8 +59,9 @@ static void execution_free(struct execution *x) {
   seccomp_program_free(x->seccomp);
   cgroup_join_close(&x->cgroup_join);
   cgroup_free(x->cgroup);
-  int fds[] = {x->pidfd,       x->console_fd,  x->console_peer,
-               x->err_pipe[0], x->err_pipe[1], x->procfs};
+  int fds[] = {x->pidfd,          x->console_fd,     x->console_peer,
+               x->err_pipe[0],    x->err_pipe[1],    x->procfs,
+               x->notify_sock[0], x->notify_sock[1]};
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
     if (fds[i] >= 0)
       close(fds[i]);
@@ -224,8 +229,11 @@ static int prepare(struct execution *x, cell_error **err) {
     if (seccomp_compile_cached(l->seccomp, cache, &x->seccomp, err) < 0)
       return -1;
   }
-  if (x->seccomp && seccomp_program_notifies(x->seccomp))
-    return cell_fail(err, 0, "exec: seccomp notify profiles are not supported for exec");
+  /* The child loads the filter in the container's namespaces, where
+   * listenerPath (a host path) may not exist: its fd comes back to us. */
+  if (seccomp_program_notifies(x->seccomp) &&
+      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, x->notify_sock) < 0)
+    return cell_fail_errno(err, "socketpair for the seccomp listener fd");
   x->cgroup = container_cgroup(x->st);
   if (o->cgroups && x->cgroup == NULL)
     return cell_fail(err, 0, "--cgroup: the container has no cgroup");
@@ -271,6 +279,24 @@ static void close_fds_on_exec(int preserve_fds) {
   sys_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC);
 }
 
+/* The listener fd to the runtime, then wait until it reached the agent, as
+ * runc does: the process must not run before whoever answers for it can.
+ * (sendmsg cannot be a notify rule, see seccomp.c.) */
+static int hand_over_notify_fd(struct execution *x, int notify_fd,
+                               cell_error **err) {
+  /* Only the runtime's end open there: EOF here if the runtime dies. */
+  close(steal_fd(&x->notify_sock[0]));
+  int r = sync_send_fd(x->notify_sock[1], SYNC_SECCOMP_FD, notify_fd, err);
+  close(notify_fd);
+  if (r < 0)
+    return -1;
+  struct sync_msg m;
+  if (sync_expect(x->notify_sock[1], SYNC_SECCOMP_DONE, &m, err) < 0)
+    return -1;
+  sync_msg_clear(&m);
+  return 0;
+}
+
 __attribute__((noreturn)) static void child(struct execution *x) {
   cell_error *err = NULL;
   const struct spec_process *p = x->spec->process;
@@ -312,6 +338,8 @@ __attribute__((noreturn)) static void child(struct execution *x) {
       lsm_apply_on_exec(x->procfs, p, &err) < 0 ||
       process_drop_privileges(p, x->caps, x->seccomp, &notify_fd, &err) < 0)
     child_fail(x, err);
+  if (notify_fd >= 0 && hand_over_notify_fd(x, notify_fd, &err) < 0)
+    child_fail(x, err);
   close_fds_on_exec(x->o->preserve_fds);
   if (process_load_late_seccomp(p, x->seccomp, &err) < 0)
     child_fail(x, err);
@@ -333,6 +361,29 @@ static pid_t clone_into(struct execution *x, bool *in_cgroup) {
   if (pid < 0)
     pid = fork();
   return pid;
+}
+
+/* The exec'd process's listener fd to listenerPath, with the container's
+ * state (running, its pid the container's) and the process's own pid, as
+ * runc sends it; then the process may go on.  A child that failed before
+ * its filter sends nothing: its error comes through err_pipe. */
+static int pass_notify_fd(struct execution *x, pid_t pid, cell_error **err) {
+  close(steal_fd(&x->notify_sock[1]));
+  struct sync_msg m;
+  cell_error *ignored = NULL;
+  if (sync_recv(x->notify_sock[0], &m, &ignored) < 0) {
+    cell_error_free(&ignored);
+    return 0;
+  }
+  cleanup_close int fd = steal_fd(&m.fd);
+  int type = m.type;
+  sync_msg_clear(&m);
+  if (type != SYNC_SECCOMP_FD || fd < 0)
+    return cell_fail(err, EPROTO, "exec: seccomp listener fd missing");
+  cleanup_free char *state = state_to_json(x->st, CELL_STATUS_RUNNING, false);
+  if (seccomp_send_notify_fd(x->spec->linux_->seccomp, fd, pid, state, err) < 0)
+    return -1;
+  return sync_send(x->notify_sock[0], SYNC_SECCOMP_DONE, NULL, err);
 }
 
 /* Wait for the exec (EOF on the pipe) or the child's error message. */
@@ -391,6 +442,11 @@ static int run_exec(struct execution *x, int *exit_code, cell_error **err) {
     waitpid(pid, NULL, 0);
     goto out;
   }
+  if (x->notify_sock[0] >= 0 && pass_notify_fd(x, pid, err) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    goto out;
+  }
   if (read_child_result(x, pid, err) < 0)
     goto out;
   if (x->console_peer >= 0) {
@@ -415,7 +471,7 @@ out:
 int container_exec(const struct exec_opts *o, int *exit_code, cell_error **err) {
   struct execution x = {.o = o, .pidfd = -1, .console_fd = -1,
                         .console_peer = -1, .err_pipe = {-1, -1},
-                        .procfs = -1};
+                        .notify_sock = {-1, -1}, .procfs = -1};
   int r = run_exec(&x, exit_code, err);
   execution_free(&x);
   return r;

@@ -34,9 +34,10 @@ int process_find_executable(const struct spec_process *p, char **path,
 /* process.rlimits, user, capabilities, noNewPrivileges and seccomp, in
  * the order the kernel allows: a filter without no_new_privs needs
  * CAP_SYS_ADMIN, so it goes in before the capabilities are dropped; with
- * no_new_privs it waits for process_load_late_seccomp just before exec,
- * unless it has a listener, whose fd (*notify_fd, else -1) must reach
- * listenerPath before create returns. */
+ * no_new_privs it waits for process_load_late_seccomp (exec: just before
+ * execve; create: right after this, before the startContainer hooks, as
+ * runc), unless it has a listener, whose fd (*notify_fd, else -1) must
+ * reach listenerPath before create returns. */
 int process_drop_privileges(const struct spec_process *p,
                             const struct caps_plan *caps,
                             const struct seccomp_program *seccomp,

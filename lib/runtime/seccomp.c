@@ -14,6 +14,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -269,6 +270,172 @@ static int add_syscall_entry(scmp_filter_ctx ctx, uint32_t default_action,
   return 0;
 }
 
+/* ---- syscalls the profile does not know ------------------------------------
+ *
+ * A profile names the syscalls its author knew.  A newer one, unnamed, gets
+ * the default action; when that is an errno (EPERM mostly), a program that
+ * probes a new syscall and falls back on ENOSYS (clone3 -> clone,
+ * faccessat2 -> faccessat, close_range -> close ...) takes the EPERM as a
+ * real refusal and fails.  runc answers ENOSYS for them instead, and so do
+ * we, in the same two cases:
+ *
+ *  - a syscall number above the largest one the profile names for the
+ *    syscall's architecture: newer than the profile, whether or not this
+ *    libseccomp knows it.  libseccomp cannot say "nr > N", so a stub of
+ *    our own goes in front of its program (runc's patchbpf does the
+ *    same);
+ *  - clone3 when the profile does not name it.  Here we go further than
+ *    runc 1.1: glibc >= 2.34 tries clone3 first for every thread and
+ *    falls back to clone only on ENOSYS, and clone3's flags sit behind a
+ *    pointer no filter can inspect, so no profile can mean anything by
+ *    leaving it to an EPERM default (docker's and podman's profiles say
+ *    ENOSYS for it explicitly).  A profile that names clone3 keeps its
+ *    choice.
+ *
+ * Only when the default refuses: an allowing default lets the kernel
+ * answer (ENOSYS for what it lacks), and a default of ENOSYS already is. */
+
+#define X32_SYSCALL_BIT 0x40000000u
+/* Architectures one stub can cover (libseccomp has 20 or so). */
+#define STUB_MAX_ARCHES 32
+
+static bool default_refuses(uint32_t default_action) {
+  if (default_action == SCMP_ACT_ALLOW || default_action == SCMP_ACT_LOG)
+    return false;
+  return default_action != SCMP_ACT_ERRNO(ENOSYS);
+}
+
+static bool profile_names(const struct spec_seccomp *s, const char *syscall) {
+  for (size_t i = 0; i < s->n_syscalls; i++)
+    for (size_t j = 0; s->syscalls[i].names && s->syscalls[i].names[j]; j++)
+      if (strcmp(s->syscalls[i].names[j], syscall) == 0)
+        return true;
+  return false;
+}
+
+static int add_clone3_enosys(scmp_filter_ctx ctx, const struct spec_seccomp *s,
+                             cell_error **err) {
+  if (profile_names(s, "clone3"))
+    return 0;
+  int nr = seccomp_syscall_resolve_name("clone3");
+  if (nr == __NR_SCMP_ERROR)
+    return 0; /* too new for this libseccomp: the stub covers it */
+  int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
+  if (rc < 0)
+    return cell_fail(err, -rc, "linux.seccomp: add ENOSYS for `clone3`");
+  return 0;
+}
+
+struct stub_arch {
+  uint32_t arch; /* AUDIT_ARCH_*, as the kernel reports it */
+  int max_nr;    /* the largest syscall the profile names, -1 for none */
+};
+
+/* The largest number the profile names for arch, by libseccomp's table. */
+static int largest_named(const struct spec_seccomp *s, uint32_t arch) {
+  int max = -1;
+  for (size_t i = 0; i < s->n_syscalls; i++)
+    for (size_t j = 0; s->syscalls[i].names && s->syscalls[i].names[j]; j++) {
+      /* Negative: a multiplexed pseudo-syscall (socketcall on x86). */
+      int nr = seccomp_syscall_resolve_name_arch(arch, s->syscalls[i].names[j]);
+      if (nr > max)
+        max = nr;
+    }
+  return max;
+}
+
+static void add_stub_arch(struct stub_arch *a, size_t *n, uint32_t arch,
+                          const struct spec_seccomp *s) {
+  /* x32's syscalls reach the filter as x86_64's with X32_SYSCALL_BIT set;
+   * the x86_64 entry leaves them to libseccomp's program. */
+  if (arch == SCMP_ARCH_X32 || *n == STUB_MAX_ARCHES)
+    return;
+  for (size_t i = 0; i < *n; i++)
+    if (a[i].arch == arch)
+      return;
+  int max = largest_named(s, arch);
+  if (max >= 0) /* naming nothing, the profile says nothing of "newer" */
+    a[(*n)++] = (struct stub_arch){.arch = arch, .max_nr = max};
+}
+
+static size_t stub_arches(const struct spec_seccomp *s, struct stub_arch *a) {
+  size_t n = 0;
+  add_stub_arch(a, &n, seccomp_arch_native(), s);
+  for (size_t i = 0; s->architectures && s->architectures[i]; i++) {
+    uint32_t arch;
+    cell_error *e = NULL; /* resolved once already by add_architectures */
+    if (resolve_arch(s->architectures[i], i, &arch, &e) == 0)
+      add_stub_arch(a, &n, arch, s);
+    cell_error_free(&e);
+  }
+  return n;
+}
+
+/* Per architecture: "arch matches and nr > max: ENOSYS", else on to
+ * libseccomp's program, which follows the stub (and loads the arch again
+ * itself).  Jumps only go forward, to the ENOSYS return or past it. */
+static size_t build_enosys_stub(const struct stub_arch *a, size_t n,
+                                struct sock_filter *out) {
+  size_t len = 2; /* the jump over the return, the return */
+  for (size_t i = 0; i < n; i++)
+    len += a[i].arch == SCMP_ARCH_X86_64 ? 5 : 4;
+  const size_t enosys = len - 1, program = len;
+  size_t k = 0;
+#define JUMP_TO(target) ((unsigned char)((target) - k - 1))
+  for (size_t i = 0; i < n; i++) {
+    bool x86_64 = a[i].arch == SCMP_ARCH_X86_64;
+    out[k] = (struct sock_filter)BPF_STMT(
+        BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    k++;
+    out[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, a[i].arch,
+                                          0, x86_64 ? 3 : 2);
+    k++;
+    out[k] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, nr));
+    k++;
+    if (x86_64) {
+      out[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K,
+                                            X32_SYSCALL_BIT, JUMP_TO(program), 0);
+      k++;
+    }
+    out[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K,
+                                          (uint32_t)a[i].max_nr,
+                                          JUMP_TO(enosys), JUMP_TO(program));
+    k++;
+  }
+#undef JUMP_TO
+  out[k++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA | BPF_K, 1);
+  out[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+                                          SECCOMP_RET_ERRNO | ENOSYS);
+  return k;
+}
+
+static int prepend_enosys_stub(const struct spec_seccomp *s,
+                               struct seccomp_program *p, cell_error **err) {
+  struct stub_arch arches[STUB_MAX_ARCHES];
+  size_t n = stub_arches(s, arches);
+  if (n == 0)
+    return 0;
+  struct sock_filter stub[STUB_MAX_ARCHES * 5 + 2];
+  size_t len = build_enosys_stub(arches, n, stub);
+  if (p->len + len > SECCOMP_MAX_INSNS)
+    return cell_fail(err, 0,
+                     "linux.seccomp: the filter has %zu instructions, "
+                     "more than the kernel's %d",
+                     p->len + len, SECCOMP_MAX_INSNS);
+  struct sock_filter *insns = xmalloc((p->len + len) * sizeof(*insns));
+  memcpy(insns, stub, len * sizeof(*insns));
+  memcpy(insns + len, p->insns, p->len * sizeof(*insns));
+  free(p->insns);
+  p->insns = insns;
+  p->len = (unsigned short)(p->len + len);
+  for (size_t i = 0; i < n; i++)
+    log_debug("linux.seccomp: ENOSYS for syscalls above %d on arch %#x "
+              "(newer than the profile)",
+              arches[i].max_nr, arches[i].arch);
+  return 0;
+}
+
 /* ---- compile ------------------------------------------------------------- */
 static bool uses_notify(const struct spec_seccomp *s) {
   for (size_t i = 0; i < s->n_syscalls; i++)
@@ -382,13 +549,18 @@ static int build(const struct spec_seccomp *s, scmp_filter_ctx *ctxp,
   for (size_t i = 0; i < s->n_syscalls; i++)
     if (add_syscall_entry(ctx, default_action, &s->syscalls[i], i, err) < 0)
       return -1;
+  bool refuses = default_refuses(default_action);
+  if (refuses && add_clone3_enosys(ctx, s, err) < 0)
+    return -1;
   if (p->notify) {
     p->flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
     /* The kernel accepts TSYNC with a listener only in this form. */
     if (p->flags & SECCOMP_FILTER_FLAG_TSYNC)
       p->flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
   }
-  return export_program(ctx, p, err);
+  if (export_program(ctx, p, err) < 0)
+    return -1;
+  return refuses ? prepend_enosys_stub(s, p, err) : 0;
 }
 
 int seccomp_compile(const struct spec_seccomp *s, struct seccomp_program **out,
@@ -422,7 +594,7 @@ bool seccomp_program_notifies(const struct seccomp_program *p) {
 
 /* ---- cache ---------------------------------------------------------------- */
 
-#define CACHE_MAGIC "cell-seccomp-cache 2\n"
+#define CACHE_MAGIC "cell-seccomp-cache 3\n"
 
 static void key_add(char **key, size_t *len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -592,15 +764,16 @@ int seccomp_program_load(const struct seccomp_program *p, int *notify_fd,
 
 /* ---- notify -------------------------------------------------------------- */
 /* The container process state of runtime-spec's config-linux.md: the
- * state, the container's pid, the fd names and listenerMetadata. */
+ * state, the pid of the process the filter confines (the container's
+ * own, or an exec'd one), the fd names and listenerMetadata. */
 static int process_state_json(const struct spec_seccomp *s,
-                              const char *state_json, char **out, size_t *len,
-                              cell_error **err) {
+                              const char *state_json, pid_t process_pid,
+                              char **out, size_t *len, cell_error **err) {
   cleanup_json struct json_value *state = NULL;
   if (json_parse(state_json, strlen(state_json), &state, err) < 0)
     return cell_error_wrap(err, "seccomp notify: container state");
-  int64_t pid;
-  if (!json_get_int64(json_object_get(state, "pid"), &pid))
+  int64_t pid = process_pid;
+  if (process_pid <= 0 && !json_get_int64(json_object_get(state, "pid"), &pid))
     return cell_fail(err, 0, "seccomp notify: container state has no pid");
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
@@ -642,12 +815,13 @@ static int connect_listener(const char *path, cell_error **err) {
 }
 
 int seccomp_send_notify_fd(const struct spec_seccomp *s, int notify_fd,
-                           const char *state_json, cell_error **err) {
+                           pid_t process_pid, const char *state_json,
+                           cell_error **err) {
   if (s == NULL || s->listener_path == NULL)
     return cell_fail(err, 0, "linux.seccomp.listenerPath: not set");
   cleanup_free char *msg = NULL;
   size_t len;
-  if (process_state_json(s, state_json, &msg, &len, err) < 0)
+  if (process_state_json(s, state_json, process_pid, &msg, &len, err) < 0)
     return -1;
   cleanup_close int sock = connect_listener(s->listener_path, err);
   if (sock < 0)

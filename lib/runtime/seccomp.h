@@ -6,6 +6,7 @@
 #define CELL_SECCOMP_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 #include "oci/spec.h"
@@ -16,7 +17,9 @@ struct seccomp_program; /* a compiled BPF program */
  * name the field: "linux.seccomp.syscalls[3].action: unknown action
  * `SCMP_ACT_FOO`", "linux.seccomp.syscalls[0].args[1].op: unknown operator".
  * Syscall names unknown to this kernel/libseccomp are skipped with a
- * log_debug, as runc does. */
+ * log_debug, as runc does.  When the default action refuses, a syscall
+ * newer than any the profile names, and clone3 unless the profile names
+ * it, answer ENOSYS instead, so that programs fall back (see seccomp.c). */
 int seccomp_compile(const struct spec_seccomp *s, struct seccomp_program **out,
                     cell_error **err);
 void seccomp_program_free(struct seccomp_program *p);
@@ -43,8 +46,11 @@ int seccomp_program_load(const struct seccomp_program *p, int *notify_fd,
                          cell_error **err);
 
 /* Send a notify fd to linux.seccomp.listenerPath with the container state
- * JSON and listenerMetadata, as runtime-spec's seccomp notify describes. */
+ * JSON and listenerMetadata, as runtime-spec's seccomp notify describes.
+ * process_pid is the confined process (an exec'd one); 0 for the
+ * container's own, the state's pid. */
 int seccomp_send_notify_fd(const struct spec_seccomp *s, int notify_fd,
-                           const char *state_json, cell_error **err);
+                           pid_t process_pid, const char *state_json,
+                           cell_error **err);
 
 #endif

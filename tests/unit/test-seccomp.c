@@ -448,7 +448,7 @@ TEST(notify_fd_goes_to_the_listener_with_the_process_state) {
   struct spec_seccomp s = {.listener_path = sock,
                            .listener_metadata = "MKNOD=/dev/null"};
   cell_error *err = NULL;
-  CHECK(seccomp_send_notify_fd(&s, pipefd[0], state_doc, &err) == 0);
+  CHECK(seccomp_send_notify_fd(&s, pipefd[0], 0, state_doc, &err) == 0);
   CHECK(err == NULL);
   char buf[4096];
   int got = -1;
@@ -480,7 +480,7 @@ TEST(notify_fd_goes_to_the_listener_with_the_process_state) {
   /* Nobody listening: an error naming the path. */
   close(lfd);
   unlink(sock);
-  CHECK(seccomp_send_notify_fd(&s, pipefd[0], state_doc, &err) < 0);
+  CHECK(seccomp_send_notify_fd(&s, pipefd[0], 0, state_doc, &err) < 0);
   CHECK_CONTAINS(err ? err->msg : NULL, "linux.seccomp.listenerPath: connect");
   CHECK_CONTAINS(err ? err->msg : NULL, sock);
   cell_error_free(&err);
@@ -500,7 +500,7 @@ static void notify_child_main(const struct notify_child *nc) {
   cell_error *err = NULL;
   int nfd = -1;
   if (seccomp_program_load(nc->p, &nfd, &err) < 0 ||
-      seccomp_send_notify_fd(nc->s, nfd, state_doc, &err) < 0) {
+      seccomp_send_notify_fd(nc->s, nfd, 0, state_doc, &err) < 0) {
     cell_error_free(&err);
     _exit(2);
   }
@@ -710,6 +710,95 @@ TEST(default_profile_allows_a_userland_and_blocks_the_dangerous) {
   spec_free(s);
 }
 
+/* ---- syscalls the profile does not know ---------------------------------- */
+#ifndef __NR_clone3
+#define __NR_clone3 435
+#endif
+
+static void call_unknown_to_the_profile(int fd, void *arg) {
+  report(fd, "clone3", syscall(__NR_clone3, NULL, 0));
+  report(fd, "nr1000", syscall(1000));
+  report(fd, "umask", syscall(__NR_umask, 022));
+}
+
+/* What a program needs to report (and the sanitizers' runtimes, in an
+ * asan build), and close_range (436): a profile that names syscalls newer
+ * than clone3 (435).  Not umask, the older syscall left to the default. */
+static char *report_names[] = {
+    "write",        "exit",        "exit_group", "close_range",  "read",
+    "close",        "mmap",        "munmap",     "mprotect",     "madvise",
+    "brk",          "sigaltstack", "rt_sigaction", "rt_sigprocmask",
+    "rt_sigreturn", "getpid",      "gettid",     "tgkill",       "prctl",
+    "futex",        "sched_yield", "openat",     "fstat",        "newfstatat",
+    "readlink",     "readlinkat",  "getrlimit",  "prlimit64",    "sched_getaffinity",
+    NULL};
+
+TEST(syscalls_newer_than_the_profile_and_clone3_get_enosys) {
+  struct spec_seccomp_syscall rules[] = {
+      {.names = report_names, .action = "SCMP_ACT_ALLOW"},
+  };
+  struct spec_seccomp s = {.default_action = "SCMP_ACT_ERRNO",
+                           .syscalls = rules,
+                           .n_syscalls = 1};
+  struct seccomp_program *p = compile_ok(&s);
+  struct child_result r;
+  run_loaded(p, call_unknown_to_the_profile, NULL, &r);
+  CHECK(exited_cleanly(&r));
+  CHECK_CONTAINS(r.out, "clone3=E38\n");
+  CHECK_CONTAINS(r.out, "nr1000=E38\n");
+  /* Older than what the profile names: the default's EPERM. */
+  CHECK_CONTAINS(r.out, "umask=E1\n");
+  seccomp_program_free(p);
+
+  /* A profile that names clone3 keeps its answer. */
+  char *clone3[] = {"clone3", NULL};
+  struct spec_seccomp_syscall with_clone3[] = {
+      {.names = report_names, .action = "SCMP_ACT_ALLOW"},
+      {.names = clone3, .action = "SCMP_ACT_ERRNO", .errno_ret = ERRNO_PTR(13)},
+  };
+  s.syscalls = with_clone3;
+  s.n_syscalls = 2;
+  p = compile_ok(&s);
+  run_loaded(p, call_unknown_to_the_profile, NULL, &r);
+  CHECK_CONTAINS(r.out, "clone3=E13\n");
+  CHECK_CONTAINS(r.out, "nr1000=E38\n");
+  seccomp_program_free(p);
+}
+
+TEST(an_allowing_default_or_an_enosys_default_gets_no_stub) {
+  char *umask_names[] = {"umask", NULL};
+  struct spec_seccomp_syscall rules[] = {
+      {.names = umask_names, .action = "SCMP_ACT_ERRNO",
+       .errno_ret = ERRNO_PTR(13)},
+  };
+  /* The kernel answers for itself: EINVAL for clone3(NULL, 0). */
+  struct spec_seccomp s = {.default_action = "SCMP_ACT_ALLOW",
+                           .syscalls = rules,
+                           .n_syscalls = 1};
+  struct seccomp_program *p = compile_ok(&s);
+  struct child_result r;
+  run_loaded(p, call_unknown_to_the_profile, NULL, &r);
+  CHECK(exited_cleanly(&r));
+  CHECK_CONTAINS(r.out, "clone3=E22\n");
+  CHECK_CONTAINS(r.out, "nr1000=E38\n");
+  CHECK_CONTAINS(r.out, "umask=E13\n");
+  seccomp_program_free(p);
+
+  /* Every unnamed syscall already answers ENOSYS. */
+  struct spec_seccomp_syscall allow[] = {
+      {.names = report_names, .action = "SCMP_ACT_ALLOW"},
+  };
+  s = (struct spec_seccomp){.default_action = "SCMP_ACT_ERRNO",
+                            .default_errno_ret = ERRNO_PTR(38),
+                            .syscalls = allow,
+                            .n_syscalls = 1};
+  p = compile_ok(&s);
+  run_loaded(p, call_unknown_to_the_profile, NULL, &r);
+  CHECK_CONTAINS(r.out, "clone3=E38\n");
+  CHECK_CONTAINS(r.out, "umask=E38\n");
+  seccomp_program_free(p);
+}
+
 /* valgrind does not implement seccomp(2) (nor do some sandboxes): the
  * tests that load a filter can only run where the kernel is reachable. */
 static bool seccomp_available(void) {
@@ -738,5 +827,7 @@ int main(void) {
   RUN(kill_actions_end_the_process_with_sigsys);
   RUN(notify_rule_lets_an_agent_answer);
   RUN(default_profile_allows_a_userland_and_blocks_the_dangerous);
+  RUN(syscalls_newer_than_the_profile_and_clone3_get_enosys);
+  RUN(an_allowing_default_or_an_enosys_default_gets_no_stub);
   UNIT_DONE();
 }

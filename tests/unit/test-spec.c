@@ -414,6 +414,16 @@ TEST(empty_access_means_all) {
   CHECK(s && s->linux_->resources->devices[0].access == NULL);
 }
 
+/* runc reads r, w and m and ignores other letters ("rwa" in its tests). */
+TEST(access_letters_beyond_rwm_are_ignored) {
+  cleanup_spec struct spec *s =
+      parse_ok("{'ociVersion':'1.2.0','linux':{'resources':{'devices':"
+               "[{'allow':true,'access':'rwa'},{'allow':false,'access':'wxmw'}]}}}");
+  CHECK(s && s->linux_->resources->n_devices == 2);
+  CHECK_STR(s ? s->linux_->resources->devices[0].access : NULL, "rw");
+  CHECK_STR(s ? s->linux_->resources->devices[1].access : NULL, "wm");
+}
+
 TEST(duplicate_json_key_keeps_last) {
   cleanup_spec struct spec *s =
       parse_ok("{'ociVersion':'1.2.0','hostname':'a','hostname':'b'}");
@@ -600,9 +610,9 @@ TEST(device_errors) {
               "'fileMode':-1}]",
               "linux.devices[0].fileMode: must be a number between 0 and "
               "4294967295");
-  linux_error("'resources':{'devices':[{'allow':true,'access':'rwx'}]}",
-              "linux.resources.devices[0].access: `rwx` is not a combination "
-              "of r, w and m");
+  linux_error("'resources':{'devices':[{'allow':true,'access':'ax'}]}",
+              "linux.resources.devices[0].access: `ax` names none of r, w and "
+              "m (use \"rwm\" for all)");
   linux_error("'resources':{'devices':[{'allow':true,'type':'p'}]}",
               "linux.resources.devices[0].type: unknown device type `p` (a, c "
               "or b)");
@@ -908,6 +918,7 @@ int main(void) {
   RUN(null_is_absent_and_empty_string_is_a_value);
   RUN(unknown_fields_ignored);
   RUN(empty_access_means_all);
+  RUN(access_letters_beyond_rwm_are_ignored);
   RUN(duplicate_json_key_keeps_last);
   RUN(oci_versions);
   RUN(malformed_json);
