@@ -160,3 +160,28 @@ inside() { # name cmd...
   grep -q ' poweroff  *rb$' "$BATS_TEST_TMPDIR/events"
   ctl destroy rb
 }
+
+@test "isolation: an instance's cgroup files are its own, its limit at the root of the hierarchy" {
+  run -0 inside r1 cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+  [ "$output" = $((64 << 20)) ]
+  # Every cgroup file system it has shows its own cgroup as the root.
+  run -0 inside r1 awk '$9 ~ /^cgroup/ {print $4}' /proc/self/mountinfo
+  [ "$(echo "$output" | sort -u)" = / ]
+}
+
+@test "attack: an instance looks for the host's or another instance's cgroups" {
+  run -0 inside r1 sh -c 'find /sys/fs/cgroup -name "r2*"; cat /proc/self/cgroup /proc/1/cgroup /proc/self/mountinfo'
+  [[ "$output" != *r2* ]]
+  [[ "$output" != *"$CGPARENT"* ]]
+}
+
+@test "delegation: an instance's root makes cgroups of its own, within its limits" {
+  run -0 inside r1 sh -c 'mkdir /sys/fs/cgroup/systemd/svc /sys/fs/cgroup/memory/svc &&
+    echo $((16 << 20)) >/sys/fs/cgroup/memory/svc/memory.limit_in_bytes &&
+    echo $$ >/sys/fs/cgroup/memory/svc/cgroup.procs && cat /proc/self/cgroup'
+  [[ "$output" == *":memory:/svc"* ]]
+  # The host sees them below the instance's cgroup; destroy removes them.
+  local cg
+  cg=$(awk -F: '$2 == "memory" {print $3}' "/proc/$(field r1 .pid)/cgroup")
+  [ "$(cat "/sys/fs/cgroup/memory$cg/svc/memory.limit_in_bytes")" = $((16 << 20)) ]
+}
