@@ -123,6 +123,14 @@ unexpected_failures() { # name
   run -0 inside deb nft delete table inet tenant
 }
 
+@test "the guest's root runs a nested unprivileged container" {
+  run -0 inside deb unshare --user --map-root-user --mount --pid --fork --mount-proc \
+    sh -c 'id -u; ps -e --no-headers | wc -l'
+  [ "${lines[0]}" = 0 ]
+  # Its own pid namespace: the shell and ps.
+  [ "${lines[1]}" -le 3 ]
+}
+
 @test "attack: a guest looks for the host's or another instance's cgroups" {
   ctl create other --template "$TEMPLATE"
   ctl start other
