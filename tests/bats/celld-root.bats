@@ -45,6 +45,23 @@ inside() { # name cmd...
   ctl exec "$name" -- "$@"
 }
 
+unified() { [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; }
+
+# The memory limit file, inside an instance (its cgroup is the root there)
+# and on the host (the instance's cgroup).
+limit_inside() {
+  if unified; then echo /sys/fs/cgroup/memory.max; else echo /sys/fs/cgroup/memory/memory.limit_in_bytes; fi
+}
+limit_on_host() { # name
+  local pid
+  pid=$(field "$1" .pid)
+  if unified; then
+    echo "/sys/fs/cgroup$(awk -F: '$1 == 0 {print $3}' "/proc/$pid/cgroup")/memory.max"
+  else
+    echo "/sys/fs/cgroup/memory$(awk -F: '$2 == "memory" {print $3}' "/proc/$pid/cgroup")/memory.limit_in_bytes"
+  fi
+}
+
 @test "root of an instance: the full capability set of its user namespace" {
   local last mask
   last=$(cat /proc/sys/kernel/cap_last_cap)
@@ -126,12 +143,9 @@ inside() { # name cmd...
 }
 
 @test "attack: an instance's root lifts its own memory limit" {
-  run inside r1 sh -c 'f=/sys/fs/cgroup/memory$(awk -F: "\$2==\"memory\" {print \$3}" /proc/self/cgroup)/memory.limit_in_bytes
-    echo -1 >"$f"'
+  run inside r1 sh -c "echo max >$(limit_inside) || echo -1 >$(limit_inside)"
   [ "$status" -ne 0 ]
-  local cg
-  cg=$(awk -F: '$2 == "memory" {print $3}' "/proc/$(field r1 .pid)/cgroup")
-  [ "$(cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes")" = $((64 << 20)) ]
+  [ "$(cat "$(limit_on_host r1)")" = $((64 << 20)) ]
 }
 
 @test "reboot inside an instance starts it again; poweroff stops it" {
@@ -162,7 +176,7 @@ inside() { # name cmd...
 }
 
 @test "isolation: an instance's cgroup files are its own, its limit at the root of the hierarchy" {
-  run -0 inside r1 cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+  run -0 inside r1 cat "$(limit_inside)"
   [ "$output" = $((64 << 20)) ]
   # Every cgroup file system it has shows its own cgroup as the root.
   run -0 inside r1 awk '$9 ~ /^cgroup/ {print $4}' /proc/self/mountinfo
@@ -176,12 +190,25 @@ inside() { # name cmd...
 }
 
 @test "delegation: an instance's root makes cgroups of its own, within its limits" {
-  run -0 inside r1 sh -c 'mkdir /sys/fs/cgroup/systemd/svc /sys/fs/cgroup/memory/svc &&
-    echo $((16 << 20)) >/sys/fs/cgroup/memory/svc/memory.limit_in_bytes &&
-    echo $$ >/sys/fs/cgroup/memory/svc/cgroup.procs && cat /proc/self/cgroup'
-  [[ "$output" == *":memory:/svc"* ]]
+  local svc
+  if unified; then
+    # Its init is in its cgroup, which then may not enable controllers
+    # below it (no internal processes): a cgroup for the init first, as
+    # systemd makes init.scope.
+    run -0 inside r1 sh -c 'cd /sys/fs/cgroup && mkdir init svc &&
+      echo 1 >init/cgroup.procs && echo +memory >cgroup.subtree_control &&
+      echo $((16 << 20)) >svc/memory.max && echo $$ >svc/cgroup.procs &&
+      cat /proc/self/cgroup'
+    [[ "$output" == *"0::/svc"* ]]
+    svc=$(dirname "$(limit_on_host r1)")
+    svc=$(dirname "$svc")/svc/memory.max
+  else
+    run -0 inside r1 sh -c 'mkdir /sys/fs/cgroup/systemd/svc /sys/fs/cgroup/memory/svc &&
+      echo $((16 << 20)) >/sys/fs/cgroup/memory/svc/memory.limit_in_bytes &&
+      echo $$ >/sys/fs/cgroup/memory/svc/cgroup.procs && cat /proc/self/cgroup'
+    [[ "$output" == *":memory:/svc"* ]]
+    svc=$(dirname "$(limit_on_host r1)")/svc/memory.limit_in_bytes
+  fi
   # The host sees them below the instance's cgroup; destroy removes them.
-  local cg
-  cg=$(awk -F: '$2 == "memory" {print $3}' "/proc/$(field r1 .pid)/cgroup")
-  [ "$(cat "/sys/fs/cgroup/memory$cg/svc/memory.limit_in_bytes")" = $((16 << 20)) ]
+  [ "$(cat "$svc")" = $((16 << 20)) ]
 }
