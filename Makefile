@@ -33,7 +33,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats tests use (tests/helpers).
 # Static helpers run inside the busybox rootfs of containers and instances,
 # which has no libc.
-STATIC_HELPERS := $(BUILD)/tests/nested-procfs $(BUILD)/tests/syscall-probe
+STATIC_HELPERS := $(BUILD)/tests/nested-procfs $(BUILD)/tests/syscall-probe \
+                  $(BUILD)/tests/try-syscall
 TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
                 $(BUILD)/tests/seccomp-agent $(STATIC_HELPERS)
 
@@ -151,7 +152,7 @@ check: all lint unit bats fault
 # (tests/bats/cgroupv2.sh).  Fails when there is no VM tool.
 VM_RUN ?= $(abspath ../shared/tools/vm-run)
 .PHONY: check-cgroupv2
-check-cgroupv2: all $(BUILD)/tests/test-cgroup
+check-cgroupv2: all $(BUILD)/tests/test-cgroup $(TEST_HELPERS)
 	tests/bats/cgroupv2.sh "$(VM_RUN)" "$(BUILD)"
 
 asan:

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/procfs.h"
 #include "base/util.h"
 #include "cgroup/cgroup-common.h"
 #include "cgroup/cgroup-dirs.h"
@@ -386,6 +387,52 @@ int cgroup_enter(const struct cgroup *cg, pid_t pid, cell_error **err) {
     if (cg_write(cg->v2_fd, "cgroup.procs", buf, what, err) < 0)
       return -1;
   }
+  return 0;
+}
+
+/* The cgroup v2 path of pid ("0::PATH" in /proc/PID/cgroup). */
+static int v2_path_of(int procfs, pid_t pid, char **out, cell_error **err) {
+  cleanup_free char *text = NULL;
+  if (procfs_read_pid_file(procfs, pid, "cgroup", &text, err) < 0)
+    return -1;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+    if (strncmp(line, "0::", 3) == 0) {
+      *out = xstrdup(line + 3);
+      return 0;
+    }
+  return cell_fail(err, ENOENT, "process %d has no cgroup v2 path", (int)pid);
+}
+
+static bool path_is_below(const char *path, const char *top) {
+  size_t n = strlen(top);
+  return strncmp(path, top, n) == 0 && path[n] == '/';
+}
+
+int cgroup_v2_follow_init(struct cgroup *cg, int procfs, pid_t init,
+                          cell_error **err) {
+  if (cg->v2_fd < 0)
+    return 0;
+  cleanup_free char *enabled = NULL;
+  if (cg_read(cg->v2_fd, "cgroup.subtree_control", &enabled, err) < 0)
+    return -1;
+  if (enabled[strspn(enabled, " \n")] == '\0')
+    return 0; /* no controller below: the cgroup takes processes */
+  cleanup_free char *path = NULL;
+  if (v2_path_of(procfs, init, &path, err) < 0)
+    return -1;
+  if (!path_is_below(path, cg->v2_path))
+    return cell_fail(err, EBUSY,
+                     "cgroup `%s%s` has controllers enabled below it, and the "
+                     "container's init is not in a cgroup beneath it",
+                     cg->v2_mount, cg->v2_path);
+  cleanup_free char *dir = xasprintf("%s%s", cg->v2_mount, path);
+  int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open cgroup `%s`", dir);
+  close(cg->v2_fd);
+  cg->v2_fd = fd;
+  free(cg->v2_path);
+  cg->v2_path = xstrdup(path);
   return 0;
 }
 

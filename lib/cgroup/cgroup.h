@@ -34,6 +34,14 @@ int cgroup_create(const struct spec *s, const char *id, struct cgroup **out,
 /* The v2 cgroup directory fd for clone3(CLONE_INTO_CGROUP) (also the
  * cgroup2 twin on a hybrid host), -1 when there is none. */
 int cgroup_clone_fd(const struct cgroup *cg);
+/* For a process to add to a running container on cgroup v2.  A cgroup
+ * with controllers enabled below it takes no process (the kernel's "no
+ * internal processes" rule), which is how an init that manages its own
+ * subtree (systemd) leaves the container's cgroup.  Then the v2 side of cg
+ * becomes the cgroup of the container's init, which must be beneath it, as
+ * runc does.  Nothing changes while the cgroup can take processes. */
+int cgroup_v2_follow_init(struct cgroup *cg, int procfs, pid_t init,
+                          cell_error **err);
 /* Move pid into the container's cgroup(s) (every v1 hierarchy). */
 int cgroup_enter(const struct cgroup *cg, pid_t pid, cell_error **err);
 

@@ -116,6 +116,12 @@ struct client {
 
 struct console {
   struct kobj k; /* fd: the pty master; -1 once the instance is gone */
+  /* Our own fd of the pty's instance side.  An init may close every fd of
+   * its console and open /dev/console again later (systemd does, at
+   * start): without a holder the pty would hang up in between, and the
+   * init's next open would fail with EIO.  So the pty lives until celld
+   * says the instance stopped (CONSOLE_CTL_HANGUP). */
+  int peer;
   char *name;
   struct console_ring ring;
   char *in; /* typed input the pty did not take yet */
@@ -260,11 +266,27 @@ static void console_close_clients(struct keeper *kp, struct console *con) {
     client_close(kp, con->clients[con->n_clients - 1]);
 }
 
+static void close_peer(struct console *con) {
+  if (con->peer >= 0)
+    close(con->peer);
+  con->peer = -1;
+}
+
+static void hold_peer(struct console *con) {
+  close_peer(con);
+  con->peer = ioctl(con->k.fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (con->peer < 0)
+    log_debug("console keeper: %s: cannot hold the pty's other side (%s): "
+              "an init that reopens its console may lose it",
+              con->name, strerror(errno));
+}
+
 /* The instance's side of the pty is closed: it stopped.  The buffer stays
  * for its next start (an `add` of the same name). */
 static void console_hangup(struct keeper *kp, struct console *con) {
   log_debug("console keeper: %s: the instance closed its console", con->name);
   unwatch_close(kp, &con->k);
+  close_peer(con);
   console_close_clients(kp, con);
   con->unsaved = true;
   free(con->in);
@@ -282,6 +304,7 @@ static void console_destroy(struct keeper *kp, struct console *con) {
     break;
   }
   unwatch_close(kp, &con->k);
+  close_peer(con);
   console_close_clients(kp, con);
   bury(kp, &con->k);
 }
@@ -329,6 +352,14 @@ static void console_readable(struct keeper *kp, struct console *con) {
       continue;
     if (n < 0 && errno == EAGAIN)
       return;
+    if (n < 0 && errno == EIO && con->peer >= 0) {
+      /* The init hung the console up (systemd calls vhangup(2) on it),
+       * which cut our hold too: take a fresh one.  The instance's end is
+       * celld's to say. */
+      hold_peer(con);
+      if (con->peer >= 0)
+        continue;
+    }
     if (n <= 0) {
       /* EIO: no process holds the pty's other side any more. */
       console_hangup(kp, con);
@@ -383,6 +414,7 @@ static struct console *console_new(struct keeper *kp, const char *name) {
   struct console *con = xcalloc(1, sizeof(*con));
   con->k.kind = K_CONSOLE;
   con->k.fd = -1;
+  con->peer = -1;
   con->name = xstrdup(name);
   console_ring_init(&con->ring, CONSOLE_RING_MAX);
   kp->cons = xrealloc(kp->cons, (kp->n_cons + 1) * sizeof(*kp->cons));
@@ -401,6 +433,7 @@ static void ctl_add(struct keeper *kp, const char *name, int master) {
   }
   set_nonblock(master);
   con->k.fd = master;
+  hold_peer(con);
   watch(kp, &con->k, EPOLLIN);
   log_debug("console keeper: %s: console added", name);
 }
@@ -545,6 +578,16 @@ static void ctl_message(struct keeper *kp, const char *msg, size_t n, int fd) {
     }
     (msg[0] == CONSOLE_CTL_SAVE ? ctl_save : ctl_load)(kp, name, fd);
     return;
+  case CONSOLE_CTL_HANGUP: {
+    if (fd >= 0)
+      close(fd);
+    struct console *con = console_find(kp, name);
+    if (con && con->k.fd >= 0)
+      console_readable(kp, con); /* its last words first */
+    if (con && con->k.fd >= 0)
+      console_hangup(kp, con);
+    return;
+  }
   case CONSOLE_CTL_REMOVE: {
     if (fd >= 0)
       close(fd);

@@ -42,6 +42,7 @@ enum {
   CONSOLE_MSG_ERROR = 'e',
   CONSOLE_CTL_ADD = 'a',
   CONSOLE_CTL_REMOVE = 'r',
+  CONSOLE_CTL_HANGUP = 'h', /* the instance stopped: close its pty */
   CONSOLE_CTL_ATTACH = 'c',
   /* The console's buffer into the file that comes along (after what its
    * pty still holds), for when the instance stopped. */

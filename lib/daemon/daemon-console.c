@@ -139,6 +139,14 @@ void daemon_console_take(struct daemon *d, struct instance *in, int listener,
     close(master);
 }
 
+void daemon_console_hangup(struct daemon *d, const char *name) {
+  cell_error *err = NULL;
+  if (keeper_send(d, CONSOLE_CTL_HANGUP, name, -1, &err) < 0) {
+    log_debug("%s: hang up its console: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+}
+
 void daemon_console_remove(struct daemon *d, const char *name) {
   cell_error *err = NULL;
   if (keeper_send(d, CONSOLE_CTL_REMOVE, name, -1, &err) < 0) {

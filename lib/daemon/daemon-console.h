@@ -26,6 +26,8 @@ int daemon_console_listen(struct daemon *d, struct instance *in, char **path,
 void daemon_console_take(struct daemon *d, struct instance *in, int listener,
                          const char *path, bool created);
 /* The instance is destroyed: its console and buffer go. */
+/* The instance stopped: the keeper closes its pty (its buffer stays). */
+void daemon_console_hangup(struct daemon *d, const char *name);
 void daemon_console_remove(struct daemon *d, const char *name);
 /* The instance stopped: the keeper writes its console's buffer (what the
  * pty still held included) to <instance dir>/console.saved (console.log

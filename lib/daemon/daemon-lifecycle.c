@@ -61,7 +61,10 @@ static int create_and_start(struct daemon *d, struct instance *in,
   if (cell_write_file_atomic_at(dirfd, "config.json", spec, strlen(spec), 0600,
                                 err) < 0)
     return -1;
-  struct container_opts o = {.root = d->runroot, .id = in->rec->name, .bundle = dir};
+  struct container_opts o = {.root = d->runroot,
+                             .id = in->rec->name,
+                             .bundle = dir,
+                             .writable_net_sysctls = true};
   int saved[3] = {-1, -1, -1};
   if (daemon_swap_stdio(dir, saved, err) < 0)
     return -1;
@@ -178,8 +181,38 @@ void inst_finish_destroy(struct daemon *d, struct instance *in) {
   daemon_remove_instance(d, in);
 }
 
+/* How an init ended.  reboot(2) in a pid namespace ends its init: killed
+ * by SIGHUP for a restart, by SIGINT for a power-off or halt
+ * (pid_namespaces(7)).  Nothing else sends it those: its own namespace
+ * cannot signal it unasked, and celld halts with the init's halt signal. */
+enum init_end { INIT_EXITED, INIT_REBOOTED, INIT_POWERED_OFF };
+
+static enum init_end init_end_of(const siginfo_t *si) {
+  if (si->si_code != CLD_KILLED && si->si_code != CLD_DUMPED)
+    return INIT_EXITED;
+  if (si->si_status == SIGHUP)
+    return INIT_REBOOTED;
+  if (si->si_status == SIGINT)
+    return INIT_POWERED_OFF;
+  return INIT_EXITED;
+}
+
+static const char *end_event(const struct instance *in, enum init_end end) {
+  if (in->stopping)
+    return "stopped";
+  switch (end) {
+  case INIT_REBOOTED:
+    return "rebooted";
+  case INIT_POWERED_OFF:
+    return "poweroff";
+  default:
+    return "died";
+  }
+}
+
 /* The init is gone (code -1: unknown). */
-static void instance_exited(struct daemon *d, struct instance *in, int code) {
+static void instance_exited(struct daemon *d, struct instance *in, int code,
+                            enum init_end end) {
   daemon_unwatch(d, in->pidfd);
   close(in->pidfd);
   in->pidfd = -1;
@@ -189,6 +222,7 @@ static void instance_exited(struct daemon *d, struct instance *in, int code) {
   oom_check(d, in);
   oom_unwatch(d, in);
   daemon_runtime_delete(d, in->rec->name);
+  daemon_console_hangup(d, in->rec->name);
   daemon_net_detach(d, in->rec, false);
   daemon_rootfs_umount(d, in->rec->name);
   /* Its last words stay readable (cellctl console) past a celld restart. */
@@ -197,8 +231,13 @@ static void instance_exited(struct daemon *d, struct instance *in, int code) {
   free(in->rec->exit_time);
   in->rec->exit_time = cell_rfc3339_now();
   inst_set_state(in, "stopped");
-  bool stopping = in->stopping;
-  daemon_emit(d, in, stopping ? "stopped" : "died");
+  daemon_emit(d, in, end_event(in, end));
+  /* `reboot` inside: start again at once, whatever the restart policy.
+   * `poweroff` inside: stopped, as if by `cellctl stop`. */
+  if (end == INIT_REBOOTED && !in->stopping && in->after == AFTER_NOTHING)
+    in->after = AFTER_START;
+  if (end == INIT_POWERED_OFF)
+    in->stopping = true;
   if (in->after == AFTER_DESTROY) {
     inst_finish_destroy(d, in);
     return;
@@ -232,13 +271,15 @@ void lifecycle_on_pidfd(struct daemon *d, int fd) {
     if (in->pidfd != fd)
       continue;
     int code = -1;
+    enum init_end end = INIT_EXITED;
     if (in->child) {
       siginfo_t si = {0};
       if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
         return; /* not gone yet (or reaped elsewhere: the pidfd stays readable) */
       code = daemon_exit_code(&si);
+      end = init_end_of(&si);
     }
-    instance_exited(d, in, code);
+    instance_exited(d, in, code, end);
     return;
   }
 }

@@ -5,10 +5,10 @@
 #include "base/error.h"
 #include "daemon/instance.h"
 
-/* The OCI config.json text for the instance (the default spec changed for
- * a user namespace with the range, hostname, init, limits and root; with
- * lxcfs's files bound over /proc's when lxcfs_dir, the lxcfs mount, is
- * not NULL). */
+/* The OCI config.json text for the instance: the instance profile
+ * (config/instance.json) with its range, hostname, init, limits and root;
+ * with lxcfs's files bound over /proc's when lxcfs_dir, the lxcfs mount,
+ * is not NULL. */
 char *instance_spec_json(const struct instance_record *r, const char *rootfs,
                          const char *lxcfs_dir, cell_error **err);
 

@@ -12,4 +12,8 @@ cell_config_spec_rootless_json:
 cell_config_seccomp_json:
 	.incbin "config/seccomp.json"
 	.byte 0
+	.global cell_config_instance_json
+cell_config_instance_json:
+	.incbin "config/instance.json"
+	.byte 0
 	.section .note.GNU-stack,"",@progbits

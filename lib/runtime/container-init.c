@@ -230,6 +230,7 @@ void container_init(const struct init_args *a) {
       .spec = s,
       .rootfs = a->rootfs,
       .no_pivot = a->no_pivot,
+      .writable_net_sysctls = a->writable_net_sysctls,
       .in_userns = a->ns->new_userns || a->ns->join_fds[SPEC_NS_USER] >= 0,
       .bind_fds = a->bind_fds,
       .kernel_mounts = &kernel_mounts,

@@ -18,6 +18,7 @@ struct init_args {
   int sync_fd;         /* our end of the socketpair with the runtime */
   int state_dirfd;     /* <root>/<id>: holds exec.fifo */
   bool no_pivot;
+  bool writable_net_sysctls; /* see container_opts */
   bool wait_for_start; /* false for `run`: exec at once, no fifo */
   int preserve_fds;    /* fds 3 .. 3+N-1 stay open across exec */
   const int *bind_fds; /* see rootfs_config */

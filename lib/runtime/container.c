@@ -24,6 +24,7 @@
 #include "base/sync.h"
 #include "base/syscalls.h"
 #include "base/util.h"
+#include "cgroup/cgroup-delegate.h"
 #include "cgroup/cgroup.h"
 #include "net/network.h"
 #include "oci/hooks.h"
@@ -323,6 +324,7 @@ static int start_child(struct creation *c, cell_error **err) {
         .sync_fd = sv[1],
         .state_dirfd = c->fifo_dirfd,
         .no_pivot = c->opts->no_pivot,
+        .writable_net_sysctls = c->opts->writable_net_sysctls,
         .wait_for_start = c->wait_for_start,
         .preserve_fds = c->opts->preserve_fds,
         .bind_fds = c->bind_fds,
@@ -352,6 +354,33 @@ static int start_child(struct creation *c, cell_error **err) {
 }
 
 /* Everything up to the "created" state; c holds the result. */
+
+/* The host id that a mapping gives the container's id 0, or -1. */
+static int64_t host_id_of_root(const struct spec_id_mapping *m, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (m[i].container_id == 0 && m[i].size > 0)
+      return m[i].host_id;
+  return -1;
+}
+
+/* A container with a user and a cgroup namespace of its own sees its
+ * cgroup as the root of every hierarchy: give that cgroup to its root, as
+ * crun does, so that an init like systemd can manage its own subtree.
+ * Its limits stay out of reach (cgroup-delegate.h). */
+static int delegate_cgroup(const struct spec *s, const struct cgroup *cg,
+                           cell_error **err) {
+  const struct spec_namespace *user = spec_find_namespace(s, SPEC_NS_USER);
+  const struct spec_namespace *cgns = spec_find_namespace(s, SPEC_NS_CGROUP);
+  if (!user || user->path || !cgns || cgns->path || !s->linux_)
+    return 0;
+  int64_t uid = host_id_of_root(s->linux_->uid_mappings,
+                                s->linux_->n_uid_mappings);
+  int64_t gid = host_id_of_root(s->linux_->gid_mappings,
+                                s->linux_->n_gid_mappings);
+  if (uid < 0 || gid < 0)
+    return 0;
+  return cgroup_delegate(cg, (uid_t)uid, (gid_t)gid, err);
+}
 static int create_container(struct creation *c, cell_error **err) {
   const struct container_opts *o = c->opts;
   if (state_check_id(o->id, err) < 0 || load_config(c, err) < 0)
@@ -382,6 +411,8 @@ static int create_container(struct creation *c, cell_error **err) {
   if (fchmod(c->dirfd, 0711) < 0)
     return cell_fail_errno(err, "chmod the state directory");
   if (cgroup_create(c->spec, o->id, &c->cgroup, err) < 0)
+    return -1;
+  if (delegate_cgroup(c->spec, c->cgroup, err) < 0)
     return -1;
   c->st.cgroup_path = xstrdup(cgroup_path(c->cgroup));
   if (cell_write_file_atomic_at(c->dirfd, CELL_CONFIG_FILE, c->config_text,

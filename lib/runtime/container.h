@@ -19,6 +19,10 @@ struct container_opts {
   bool no_pivot;
   int preserve_fds;
   bool keep; /* run: leave the stopped container for `delete` (--keep) */
+  /* celld's instances: /proc/sys/net stays writable when linux.readonlyPaths
+   * makes /proc/sys read-only.  Needs a network namespace of the
+   * container's own (refused otherwise); not an OCI field. */
+  bool writable_net_sysctls;
 };
 
 int container_create(const struct container_opts *o, cell_error **err);

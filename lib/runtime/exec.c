@@ -190,6 +190,15 @@ static int namespaces_to_join(struct execution *x, cell_error **err) {
   return 0;
 }
 
+
+/* Into the init's cgroup when the container's own takes no process
+ * (cgroup_v2_follow_init). */
+static int follow_init_cgroup(struct execution *x, cell_error **err) {
+  cleanup_close int procfs = procfs_open_root(err);
+  if (procfs < 0)
+    return -1;
+  return cgroup_v2_follow_init(x->cgroup, procfs, x->st->pid, err);
+}
 static int prepare(struct execution *x, cell_error **err) {
   const struct exec_opts *o = x->o;
   cleanup_close int rootfd = -1, dirfd = -1;
@@ -230,6 +239,8 @@ static int prepare(struct execution *x, cell_error **err) {
   x->cgroup = container_cgroup(x->st);
   if (o->cgroups && x->cgroup == NULL)
     return cell_fail(err, 0, "--cgroup: the container has no cgroup");
+  if (x->cgroup && !o->cgroups && follow_init_cgroup(x, err) < 0)
+    return -1;
   if (o->cgroups) {
     if (cgroup_join_open_sub(x->cgroup, o->cgroups, &x->cgroup_join, err) < 0)
       return -1;

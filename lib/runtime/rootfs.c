@@ -1408,6 +1408,29 @@ static int mask_paths(const struct rootfs_config *cfg, int rootfd,
   return 0;
 }
 
+/* /proc/sys/net as a mount of its own on the bind of /proc/sys, which
+ * the read-only remount of that bind (the top mount only) leaves writable:
+ * what LXC calls proc:mixed.  Only with a network
+ * namespace of the container's own, whose sysctls are all it reaches. */
+static int keep_net_sysctls_writable(const struct rootfs_config *cfg,
+                                     int rootfd, cell_error **err) {
+  const struct spec_namespace *net =
+      spec_find_namespace(cfg->spec, SPEC_NS_NETWORK);
+  if (!net || net->path)
+    return cell_fail(err, EINVAL,
+                     "writable net sysctls need a network namespace of the "
+                     "container's own: add {\"type\": \"network\"} to "
+                     "linux.namespaces");
+  cleanup_close int fd = -1;
+  int r = open_if_exists(cfg, rootfd, "/proc/sys/net", &fd, err);
+  if (r <= 0)
+    return r;
+  char p[32];
+  if (mount(resolve_fd_path(fd, p), p, NULL, MS_BIND, NULL) < 0)
+    return cell_fail_errno(err, "bind /proc/sys/net onto itself");
+  return 0;
+}
+
 static int make_paths_readonly(const struct rootfs_config *cfg, int rootfd,
                                char *const *paths, cell_error **err) {
   for (size_t i = 0; paths && paths[i]; i++) {
@@ -1427,6 +1450,9 @@ static int make_paths_readonly(const struct rootfs_config *cfg, int rootfd,
       return r < 0 ? cell_error_wrap(err, "linux.readonlyPaths")
                    : cell_fail(err, ENOENT, "linux.readonlyPaths: `%s` is gone",
                                paths[i]);
+    if (cfg->writable_net_sysctls && streq(paths[i], "/proc/sys") &&
+        keep_net_sysctls_writable(cfg, rootfd, err) < 0)
+      return -1;
     if (mount(NULL, resolve_fd_path(mfd, p), NULL,
               MS_BIND | MS_REMOUNT | MS_RDONLY | lockable_flags_of(mfd),
               NULL) < 0)

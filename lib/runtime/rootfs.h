@@ -30,6 +30,7 @@ struct rootfs_config {
   const struct spec *spec;
   const char *rootfs;  /* absolute, symlink-free host path of root.path */
   bool no_pivot;       /* --no-pivot: MS_MOVE + chroot */
+  bool writable_net_sysctls; /* /proc/sys/net out of readonlyPaths' reach */
   bool in_userns;      /* in a user namespace: bind devices instead of mknod */
   const int *bind_fds; /* per spec mount: a detached copy of a bind source,
                           or -1; NULL when there are none */

@@ -46,7 +46,20 @@ if ! [ -f "$stamp" ] || ! [ "$stamp" -nt "$mkrootfs" ]; then
   touch "$stamp"
 fi
 
-# Runs in the guest: $1 the repository, $2 the build directory.
+# The Debian guest image of celld-systemd.bats, built once on the host (the
+# guest sees the host's / under /host).
+debian=${CELL_TEST_DEBIAN:-/var/cache/cell-test/debian-systemd}
+if [ -z "${CELL_TEST_DEBIAN:-}" ] &&
+  { ! [ -f "$debian/.cell-test-image" ] ||
+    ! [ "$debian/.cell-test-image" -nt "$repo/rootfs-tools/mkrootfs-debian" ]; }; then
+  rm -rf "$debian"
+  mkdir -p "$(dirname "$debian")"
+  "$repo/rootfs-tools/mkrootfs-debian" --include nftables "$debian" >&2
+  touch "$debian/.cell-test-image"
+fi
+
+# Runs in the guest: $1 the repository, $2 the build directory, $3 the
+# Debian image.
 # shellcheck disable=SC2016 # expanded in the guest
 guest_script='
 set -eu
@@ -75,6 +88,12 @@ export CELLD="$2/celld" CELLCTL="$2/cellctl" BATS_TEST_TIMEOUT=600
 bats --timing -f "lifecycle|events: oom" tests/bats/celld.bats
 bats --timing -f "ring buffer on attach" tests/bats/celld-console.bats
 bats --timing -f "reach each other" tests/bats/celld-net.bats
+# Instances on cgroup v2 alone: their cgroups are their own and delegated,
+# and a Debian guest boots with systemd (the image built on the host).
+echo "# tests/bats/celld-root.bats, celld-systemd.bats (a selection)"
+bats --timing -f "cgroup|delegation" tests/bats/celld-root.bats
+CELL_TEST_DEBIAN=$3 bats --timing -f "boots|getty|nested|cgroups" \
+  tests/bats/celld-systemd.bats
 # AppArmor, which the guest kernel has enabled: process.apparmorProfile.
 echo "# tests/bats/apparmor.bats"
 CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
@@ -85,6 +104,6 @@ start=$(date +%s)
 # A guest that hangs fails the run rather than the CI job's time limit.
 rc=0
 VM_TIMEOUT=${VM_TIMEOUT:-1800} "$vm_run" "$repo" bash -c "$guest_script" \
-  guest "$repo" "$build" || rc=$?
+  guest "$repo" "$build" "/host$debian" || rc=$?
 echo "# check-cgroupv2: exit status $rc after $(($(date +%s) - start)) s"
 exit "$rc"
