@@ -324,8 +324,13 @@ TEST(keeper_end_to_end) {
   free(seen);
   close(u);
 
-  /* The instance goes: its clients see EOF. */
+  /* The instance closes every fd of its console: the keeper holds the
+   * pty (an init may open it again, as systemd does at start)... */
   close(slave);
+  struct pollfd pa = {.fd = a, .events = POLLIN};
+  CHECK(poll(&pa, 1, 200) == 0);
+  /* ... until celld says the instance stopped: its clients see EOF. */
+  CHECK(console_send(ctl, CONSOLE_CTL_HANGUP, "t1", 2, -1, 0) == 0);
   seen = read_until(a, NULL, &eof, &type);
   CHECK(eof);
   free(seen);
