@@ -12,69 +12,10 @@ load celld-helpers
 # celld-spoof and the soak, start at 41000000).
 POOL_START=50000000
 POOL_COUNT=$((65536 * 32))
-# The Debian guest, built once and kept between runs (27 s when apt is
-# fast), named for the builder's content: a changed builder builds anew.
-CACHE_DIR=${CELL_TEST_CACHE:-/var/cache/cell-test}
-DEBIAN_CACHE=$CACHE_DIR/debian-bookworm-$(sha256sum "$BATS_TEST_DIRNAME/../../rootfs-tools/mkrootfs-debian" | cut -c1-12)
-
-setup_file() {
-  [ "$(id -u)" = 0 ] || skip "celld tests need root"
-  export NETNS=cellguest-$$ CGPARENT=/cell-test-guests-$$ BRG=ctg$$
-  export CELLD_PREFIX="nsenter --net=/run/netns/$NETNS"
-  celld_files
-  ip netns add "$NETNS"
-  cat >"$D/celld.conf" <<EOF
-pool_start = $POOL_START
-pool_count = $POOL_COUNT
-# busybox init takes 2 to 3 s to power off (it sleeps between its
-# SIGTERM, its SIGKILL and the poweroff): well below this.
-stop_timeout = 10
-cgroup_parent = $CGPARENT
-dns = 10.98.0.53
-network.g.bridge = $BRG
-network.g.subnet4 = 10.98.1.0/24
-network.g.subnet6 = none
-network.g.dns = 10.98.1.1,fd98::53
-EOF
-  start_daemon
-}
-
-teardown_file() {
-  [ -n "$D" ] || return 0
-  celld_stop
-  local left=0
-  if [ "$(nsenter --net="/run/netns/$NETNS" ip -o link | grep -vc ': lo:')" != 0 ]; then
-    echo "links left: $(nsenter --net="/run/netns/$NETNS" ip -o link)" >&2
-    left=1
-  fi
-  ip netns del "$NETNS"
-  celld_leaks || left=1
-  return $left
-}
-
-x() { # NAME CMD...: run in the instance
-  local name=$1
-  shift
-  "$CELLCTL" --socket "$SOCK" exec "$name" -- "$@" </dev/null
-}
-
-snapshot() { (cd "$1" && find . -printf '%p %U %G %m %s %l\n' | sort && cat etc/* 2>/dev/null | md5sum); }
-
-# The Debian guest, built once (others may build it at the same time: a
-# lock; a half-built one is never used: it is renamed into place).
+# The Debian guest, built once (tests/bats/debian-image.sh).
 debian_template() {
   command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (make deps)"
-  mkdir -p "$CACHE_DIR"
-  (
-    flock 9
-    if [ ! -e "$DEBIAN_CACHE/sbin/init" ]; then
-      # Those of earlier builders go.
-      rm -rf "$CACHE_DIR"/debian-bookworm-*
-      "$REPO/rootfs-tools/mkrootfs-debian" "$DEBIAN_CACHE.new" >"$D/mkrootfs.log" 2>&1 ||
-        { cat "$D/mkrootfs.log" >&2; rm -rf "$DEBIAN_CACHE.new"; exit 1; }
-      mv "$DEBIAN_CACHE.new" "$DEBIAN_CACHE"
-    fi
-  ) 9>"$CACHE_DIR/debian.lock"
+  DEBIAN_CACHE=$("$BATS_TEST_DIRNAME/debian-image.sh")
 }
 
 @test "identity: hostname, hosts, resolv.conf and machine-id are the instance's own; the template is unchanged" {

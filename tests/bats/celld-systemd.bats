@@ -3,8 +3,7 @@
 # tenant's server: to running (or degraded with only units that need
 # hardware failing), with journald, logind and a getty on its console; it
 # stops quickly on the halt signal of systemd, reboots from inside, and its
-# root manages its own network.  The image is built once with
-# rootfs-tools/mkrootfs-debian and kept under /var/cache.  celld runs in a
+# root manages its own network.  The image: tests/bats/debian-image.sh.  celld runs in a
 # network namespace of this file's, with one bridge.
 
 bats_require_minimum_version 1.5.0
@@ -18,29 +17,13 @@ POOL_COUNT=$((65536 * 8))
 # debug or tracing file systems.
 HARDWARE_UNITS='sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount'
 
-# CELL_TEST_DEBIAN: an image of one's own, taken as it is.
-debian_image() {
-  if [ -n "${CELL_TEST_DEBIAN:-}" ]; then
-    echo "$CELL_TEST_DEBIAN"
-    return 0
-  fi
-  local image=/var/cache/cell-test/debian-systemd
-  local stamp=$image/.cell-test-image
-  if ! [ -f "$stamp" ] || ! [ "$stamp" -nt "$REPO/rootfs-tools/mkrootfs-debian" ]; then
-    rm -rf "$image"
-    mkdir -p "$(dirname "$image")"
-    "$REPO/rootfs-tools/mkrootfs-debian" --include nftables "$image" >&2 || return 1
-    touch "$stamp"
-  fi
-  echo "$image"
-}
-
 setup_file() {
   [ "$(id -u)" = 0 ] || skip "celld tests need root"
   export NETNS=cellsd-$$ CGPARENT=/cell-test-systemd-$$ BR=cts$$
   export CELLD_PREFIX="nsenter --net=/run/netns/$NETNS"
   celld_files
-  DEBIAN=$(debian_image)
+  command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (make deps)"
+  DEBIAN=$("$BATS_TEST_DIRNAME/debian-image.sh")
   export DEBIAN
   ip netns add "$NETNS"
   cat >"$D/celld.conf" <<EOF

@@ -48,15 +48,7 @@ fi
 
 # The Debian guest image of celld-systemd.bats, built once on the host (the
 # guest sees the host's / under /host).
-debian=${CELL_TEST_DEBIAN:-/var/cache/cell-test/debian-systemd}
-if [ -z "${CELL_TEST_DEBIAN:-}" ] &&
-  { ! [ -f "$debian/.cell-test-image" ] ||
-    ! [ "$debian/.cell-test-image" -nt "$repo/rootfs-tools/mkrootfs-debian" ]; }; then
-  rm -rf "$debian"
-  mkdir -p "$(dirname "$debian")"
-  "$repo/rootfs-tools/mkrootfs-debian" --include nftables "$debian" >&2
-  touch "$debian/.cell-test-image"
-fi
+debian=$("$repo/tests/bats/debian-image.sh")
 
 # Runs in the guest: $1 the repository, $2 the build directory, $3 the
 # Debian image.
