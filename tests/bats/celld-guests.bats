@@ -12,6 +12,50 @@ load celld-helpers
 # celld-spoof and the soak, start at 41000000).
 POOL_START=50000000
 POOL_COUNT=$((65536 * 32))
+
+setup_file() {
+  [ "$(id -u)" = 0 ] || skip "celld tests need root"
+  export NETNS=cellguest-$$ CGPARENT=/cell-test-guests-$$ BRG=ctg$$
+  export CELLD_PREFIX="nsenter --net=/run/netns/$NETNS"
+  celld_files
+  ip netns add "$NETNS"
+  cat >"$D/celld.conf" <<EOF
+pool_start = $POOL_START
+pool_count = $POOL_COUNT
+# busybox init takes 2 to 3 s to power off (it sleeps between its
+# SIGTERM, its SIGKILL and the poweroff): well below this.
+stop_timeout = 10
+cgroup_parent = $CGPARENT
+dns = 10.98.0.53
+network.g.bridge = $BRG
+network.g.subnet4 = 10.98.1.0/24
+network.g.subnet6 = none
+network.g.dns = 10.98.1.1,fd98::53
+EOF
+  start_daemon
+}
+
+teardown_file() {
+  [ -n "$D" ] || return 0
+  celld_stop
+  local left=0
+  if [ "$(nsenter --net="/run/netns/$NETNS" ip -o link | grep -vc ': lo:')" != 0 ]; then
+    echo "links left: $(nsenter --net="/run/netns/$NETNS" ip -o link)" >&2
+    left=1
+  fi
+  ip netns del "$NETNS"
+  celld_leaks || left=1
+  return $left
+}
+
+x() { # NAME CMD...: run in the instance
+  local name=$1
+  shift
+  "$CELLCTL" --socket "$SOCK" exec "$name" -- "$@" </dev/null
+}
+
+snapshot() { (cd "$1" && find . -printf '%p %U %G %m %s %l\n' | sort && cat etc/* 2>/dev/null | md5sum); }
+
 # The Debian guest, built once (tests/bats/debian-image.sh).
 debian_template() {
   command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (make deps)"

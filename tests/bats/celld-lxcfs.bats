@@ -11,7 +11,7 @@ bats_require_minimum_version 1.5.0
 load celld-helpers
 # Clear of the other celld test files' pools and of the soak's
 # (41000000 + 64 ranges).
-POOL_START=50000000
+POOL_START=54000000
 POOL_COUNT=$((65536 * 8))
 
 write_config() { # [lxcfs value]

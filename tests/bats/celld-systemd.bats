@@ -10,7 +10,7 @@ bats_require_minimum_version 1.5.0
 
 load celld-helpers
 # Clear of the other celld test files' pools.
-POOL_START=52000000
+POOL_START=56000000
 POOL_COUNT=$((65536 * 8))
 
 # Units that cannot start in any container: they need the host's kernel
