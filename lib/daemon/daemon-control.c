@@ -11,6 +11,7 @@
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-runtime.h"
+#include "daemon/instance-cpuset.h"
 #include "oci/spec.h"
 #include "runtime/container-cgroup.h"
 
@@ -113,6 +114,12 @@ static char *resources_json(const struct instance_record *r) {
   json_gen_object_open(g);
   json_gen_kv_int(g, "period", 100000);
   json_gen_kv_int(g, "quota", r->cpu_milli > 0 ? r->cpu_milli * 100 : -1);
+  /* Its CPUs follow the limit; without one, every CPU again. */
+  cleanup_free char *cpus = instance_cpuset(r);
+  if (!cpus)
+    cpus = instance_cpuset_all();
+  if (cpus)
+    json_gen_kv_string(g, "cpus", cpus);
   json_gen_object_close(g);
   json_gen_key(g, "pids");
   json_gen_object_open(g);

@@ -14,6 +14,7 @@
 
 #include "base/json.h"
 #include "base/util.h"
+#include "daemon/instance-cpuset.h"
 #include "daemon/instance-lxcfs.h"
 
 /* config/instance.json, from lib/oci/config-data.S. */
@@ -81,6 +82,9 @@ static void gen_resources(struct json_gen *g, const struct json_value *res,
     json_gen_object_open(g);
     json_gen_kv_int(g, "period", 100000);
     json_gen_kv_int(g, "quota", r->cpu_milli * 100);
+    cleanup_free char *cpus = instance_cpuset(r);
+    if (cpus)
+      json_gen_kv_string(g, "cpus", cpus);
     json_gen_object_close(g);
   }
   if (r->pids > 0)

@@ -118,7 +118,7 @@ in_instance() { # name command...
   [ "$(awk '/^MemTotal/ {print $2}' /proc/meminfo)" -gt 262144 ]
 }
 
-@test "a limit of one cpu: one processor in cpuinfo, one cpu online" {
+@test "a limit of one cpu: one processor in cpuinfo, one cpu online, nproc 1" {
   [ "$(grep -c ^processor /proc/cpuinfo)" -ge 2 ] || skip "the host has one cpu"
   ctl create cpu --template "$TEMPLATE" --cpus 1
   ctl start cpu
@@ -129,6 +129,16 @@ in_instance() { # name command...
   # glibc's count, which sysconf and the programs that size their thread
   # pools by it read.
   run -0 in_instance cpu /usr/bin/getconf _NPROCESSORS_ONLN
+  [ "$output" = 1 ]
+  # nproc counts the cpus it may run on: one, a cpuset of its own.
+  run -0 in_instance cpu nproc
+  [ "$output" = 1 ]
+  # Two, live, then no limit: every cpu again.
+  ctl set cpu cpus=2
+  run -0 in_instance cpu nproc
+  [ "$output" = 2 ]
+  ctl set cpu cpus=1
+  run -0 in_instance cpu nproc
   [ "$output" = 1 ]
   # Without a limit, every cpu of the host.
   ctl create nocpu --template "$TEMPLATE"
