@@ -87,7 +87,9 @@ life() {
 
 # What celld left of w after a failure, once destroy -f has run.
 leftovers() {
-  grep " $STATE/" /proc/self/mountinfo | awk '{print "mount " $5}'
+  # (celld's own lxcfs serves as long as celld runs.)
+  grep " $STATE/" /proc/self/mountinfo | grep -v " $STATE/lxcfs " |
+    awk '{print "mount " $5}'
   pool_pids | sed 's/^/process /'
   find /sys/fs/cgroup/*"$CGPARENT" -mindepth 1 -type d 2>/dev/null | sed 's/^/cgroup /'
   nsenter --net="/run/netns/$NETNS" ip -o link show master "$BR" 2>/dev/null |
@@ -122,6 +124,8 @@ leftovers() {
     fi
     if [ "$rc" -ne 0 ]; then
       failed=$((failed + 1))
+      # (stop's own report of what it does is not an error line.)
+      sed -i '/^stopping w: /d; /^stopped w in /d' "$LIFE_OUT"
       if [ "$(wc -l <"$LIFE_OUT")" -ne 1 ] || ! grep -q '^cellctl: ' "$LIFE_OUT"; then
         echo "call $n ($site): not one clear line: $(cat "$LIFE_OUT")" >&2
         return 1
