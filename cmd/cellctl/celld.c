@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "base/util.h"
@@ -89,4 +90,32 @@ int cmd_raw(const struct invocation *inv, cell_error **err) {
     printf("%s\n", answer);
   }
   return EXIT_OK;
+}
+
+/* Ask celld for its networks (any request would do) until it answers:
+ * for scripts and units that start celld some other way than `celld`,
+ * which itself returns only once it serves. */
+int cmd_wait_ready(const struct invocation *inv, cell_error **err) {
+  struct verb_flags flags;
+  int rc = verb_flags(inv, 1, FLAG_TIMEOUT, &flags, err);
+  if (rc != EXIT_OK)
+    return rc;
+  int timeout_ms = (flags.timeout >= 0 ? flags.timeout : 30) * 1000;
+  cleanup_json_gen struct json_gen *g = request_new("networks", NULL);
+  cleanup_free char *req = request_finish(g);
+  for (int waited = 0;; waited += 100) {
+    cell_error *e = NULL;
+    cleanup_json struct json_value *answer = NULL;
+    rc = client_request(inv->socket, req, &answer, &e);
+    cell_error_free(&e);
+    /* Any answer, a refusal too, says that celld serves. */
+    if (rc != EXIT_CONNECT)
+      return EXIT_OK;
+    if (waited >= timeout_ms) {
+      cell_fail(err, 0, "celld did not answer within %d s: is it running, "
+                "on this socket (--socket, $CELL_SOCKET)?", timeout_ms / 1000);
+      return EXIT_CONNECT;
+    }
+    usleep(100 * 1000);
+  }
 }

@@ -45,6 +45,8 @@ static const struct verb verbs[] = {
      "      instance: what its console last said (64 KiB), then exits"},
     {"networks", cmd_networks, "[--json]",
      "the networks instances can join (celld.conf)"},
+    {"wait-ready", cmd_wait_ready, "[--timeout S]",
+     "wait until celld answers (default 30 s; exit 3 if it does not)"},
     {"raw", cmd_raw, "", "send stdin lines as they are, print the answers"},
 };
 

@@ -39,6 +39,7 @@ void daemon_config_defaults(struct daemon_config *c) {
       .max_connections = 256,
       .max_connections_per_uid = 32,
       .exec_timeout = 30,
+      .ready_fd = -1,
       .cgroup_parent = xstrdup("/cell-instances"),
       .lxcfs = xstrdup("auto"),
   };
@@ -54,6 +55,8 @@ void daemon_config_clear(struct daemon_config *c) {
   free(c->dns);
   c->dns = NULL;
   free(c->lxcfs);
+  free(c->pidfile);
+  c->pidfile = NULL;
   for (size_t i = 0; i < c->n_networks; i++) {
     free(c->networks[i].name);
     free(c->networks[i].bridge);

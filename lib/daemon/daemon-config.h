@@ -41,6 +41,11 @@ struct daemon_config {
   int exec_timeout;     /* seconds for an exec to start; default 30 */
   bool force_copy;      /* idmap = copy: never idmap (tests, old kernels) */
   bool autostart;       /* start the autostart instances at startup */
+  /* Not from the file: how celld says it serves (daemon-ready.c).  An fd
+   * that gets "READY\n" then EOF (the parent of a daemonized celld), -1
+   * for none; and a pid file to write then, NULL for none. */
+  int ready_fd;
+  char *pidfile;
   char *cgroup_parent;  /* instances' cgroups go under it; default /cell-instances */
   /* Where members' templates may be: absolute directories, `:`-separated;
    * "" none (root only); NULL the default, <state_dir>/templates. */

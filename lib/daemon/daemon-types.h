@@ -119,6 +119,7 @@ struct daemon_lxcfs; /* daemon-lxcfs.c's own */
 struct daemon {
   const struct daemon_config *cfg;
   int epfd, listenfd, sigfd, instdirfd, oomfd;
+  int ready_fd; /* cfg->ready_fd until celld says it serves (daemon-ready.c) */
   char *instances_dir, *runroot, *execdir;
   gid_t group_gid;
   bool have_group;

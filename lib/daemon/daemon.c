@@ -32,6 +32,7 @@
 #include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-oom.h"
 #include "daemon/daemon-ops.h"
+#include "daemon/daemon-ready.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-startup.h"
 #include "daemon/daemon-types.h"
@@ -520,6 +521,7 @@ static void raise_fd_limit(void) {
 int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   struct daemon d = {.cfg = cfg, .epfd = -1, .listenfd = -1, .sigfd = -1,
                      .instdirfd = -1, .oomfd = -1, .keeperfd = -1,
+                     .ready_fd = cfg->ready_fd,
                      .deadlinefd = -1, .sparefd = -1,
                      .emit_event = conn_emit_event,
                      .answer_waiter = conn_answer_waiter};
@@ -551,11 +553,16 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   daemon_watch(&d, d.sigfd, TAG_SIGNAL, EPOLLIN);
   if (oom_open_timer(&d, err) < 0)
     goto out;
+  /* The socket accepts from here on: whoever waits may go on (requests
+   * that come during the autostart wait for it in the socket's queue). */
+  if (daemon_announce_ready(&d, err) < 0)
+    goto out;
   if (cfg->autostart)
     daemon_autostart(&d);
   log_info("serving on %s (state %s, %zu instances)", cfg->socket_path,
            cfg->state_dir, d.n_inst);
   loop(&d);
+  daemon_announce_stopping(&d);
   r = 0;
 out:
   teardown(&d);
