@@ -70,6 +70,21 @@ static bool path_set_has(const struct path_set *set, const char *p) {
   return set->cap > 0 && *path_set_slot(set, p) != NULL;
 }
 
+/* path and its ancestors: an opaque marker in "a" must keep "a/b" when
+ * this layer wrote "a/b/c" into a lower "a/b" without an entry for it. */
+static void path_set_add_with_parents(struct path_set *set, const char *p) {
+  cleanup_free char *copy = xstrdup(p);
+  for (;;) {
+    if (path_set_has(set, copy))
+      return; /* its ancestors are in already */
+    path_set_add(set, copy);
+    char *slash = strrchr(copy, '/');
+    if (slash == NULL)
+      return;
+    *slash = '\0';
+  }
+}
+
 static void path_set_free(struct path_set *set) {
   for (size_t i = 0; i < set->cap; i++)
     free(set->slots[i]);
@@ -232,7 +247,7 @@ static int make_parents(struct extract *x, const char *parent,
       if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST)
         return cell_fail_errno(err, "create its parent \"%s\"", sofar);
       if (x->oci_whiteouts)
-        path_set_add(&x->made, sofar);
+        path_set_add_with_parents(&x->made, sofar);
       next = open_beneath(cur, c, O_PATH | O_DIRECTORY);
     }
     if (next < 0)
@@ -536,11 +551,34 @@ static int make_hardlink(struct extract *x, int parentfd, const char *base,
   return 0;
 }
 
-/* ".wh..wh..opq": remove from path's directory what this layer did not
- * make there. */
-static int apply_opaque(struct extract *x, int parentfd, const char *parent,
-                        cell_error **err) {
-  int fd = openat(parentfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+static int clear_lower(struct extract *x, int dirfd, const char *dir,
+                       cell_error **err);
+
+/* One entry of a directory being made opaque: removed when this layer
+ * did not make it, looked into when it is a directory this layer made or
+ * wrote into (it may hold lower entries too). */
+static int clear_lower_entry(struct extract *x, int dirfd, const char *dir,
+                             const char *name, cell_error **err) {
+  cleanup_free char *path =
+      dir[0] ? xasprintf("%s/%s", dir, name) : xstrdup(name);
+  if (!path_set_has(&x->made, path))
+    return layer_remove_tree(dirfd, name, err);
+  struct stat st;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "stat \"%s\"", path);
+  if (!S_ISDIR(st.st_mode))
+    return 0;
+  cleanup_close int sub = open_beneath(dirfd, name, O_PATH | O_DIRECTORY);
+  if (sub < 0)
+    return cell_fail_errno(err, "open \"%s\"", path);
+  return clear_lower(x, sub, path, err);
+}
+
+/* ".wh..wh..opq": hide what lower layers put in dir (dirfd), keeping what
+ * this layer made, before the marker or inside directories. */
+static int clear_lower(struct extract *x, int dirfd, const char *dir,
+                       cell_error **err) {
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return cell_fail_errno(err, "open the opaque directory");
   DIR *d = fdopendir(fd);
@@ -551,13 +589,8 @@ static int apply_opaque(struct extract *x, int parentfd, const char *parent,
   int ret = 0;
   struct dirent *de;
   while (ret == 0 && (de = readdir(d)) != NULL) {
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-      continue;
-    cleanup_free char *child =
-        parent[0] ? xasprintf("%s/%s", parent, de->d_name)
-                  : xstrdup(de->d_name);
-    if (!path_set_has(&x->made, child))
-      ret = layer_remove_tree(parentfd, de->d_name, err);
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      ret = clear_lower_entry(x, fd, dir, de->d_name, err);
   }
   closedir(d);
   return ret;
@@ -570,7 +603,7 @@ static int apply_whiteout(struct extract *x, int parentfd, const char *parent,
   if (!x->oci_whiteouts || strncmp(base, WHITEOUT_PREFIX, 4) != 0)
     return 0;
   if (strcmp(base, WHITEOUT_OPAQUE) == 0)
-    return apply_opaque(x, parentfd, parent, err) < 0 ? -1 : 1;
+    return clear_lower(x, parentfd, parent, err) < 0 ? -1 : 1;
   const char *victim = base + strlen(WHITEOUT_PREFIX);
   if (victim[0] == '\0' || strcmp(victim, ".") == 0 ||
       strcmp(victim, "..") == 0)
@@ -607,7 +640,7 @@ static int apply_entry(struct extract *x, struct archive_entry *e,
   if (wh != 0)
     return wh < 0 ? -1 : 0;
   if (x->oci_whiteouts)
-    path_set_add(&x->made, full);
+    path_set_add_with_parents(&x->made, full);
   const char *hardlink = archive_entry_hardlink(e);
   if (hardlink != NULL)
     return make_hardlink(x, parentfd, base, full, hardlink, err);

@@ -56,7 +56,8 @@ struct layer_stats {
 };
 
 /* Apply the layer read from archive_fd (from its current position to EOF)
- * onto dirfd (an O_DIRECTORY fd of the layer or rootfs being built).
+ * onto dirfd, the layer or rootfs being built (opened O_RDONLY |
+ * O_DIRECTORY, not O_PATH: a "./" entry sets its owner and mode).
  *
  * oci_whiteouts: the OCI image-spec's whiteouts, for layers extracted in
  * order onto one tree: ".wh.NAME" removes NAME (lower content already in

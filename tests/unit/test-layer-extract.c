@@ -330,6 +330,7 @@ static const struct ent lower_layer[] = {
     {"a/gonedir/deep", REG, 0644, 0, 0, "deep", 0, 0, 0, NULL},
     {"b/x", REG, 0644, 0, 0, "x", 0, 0, 0, NULL},
     {"b/sub/y", REG, 0644, 0, 0, "y", 0, 0, 0, NULL},
+    {"c/sub/old", REG, 0644, 0, 0, "old", 0, 0, 0, NULL},
 };
 
 static const struct ent upper_layer[] = {
@@ -337,6 +338,9 @@ static const struct ent upper_layer[] = {
     {"a/.wh.gonedir", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
     {"b/new", REG, 0644, 0, 0, "new", 0, 0, 0, NULL},
     {"b/.wh..wh..opq", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
+    /* Into the lower c/sub, without an entry for it, then c opaque. */
+    {"c/sub/new", REG, 0644, 0, 0, "new", 0, 0, 0, NULL},
+    {"c/.wh..wh..opq", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
 };
 
 TEST(oci_whiteouts_remove_lower_files_and_opaque_empties_a_directory) {
@@ -352,6 +356,8 @@ TEST(oci_whiteouts_remove_lower_files_and_opaque_empties_a_directory) {
   CHECK(!exists("b/x") && !exists("b/sub"));
   CHECK_STR(read_in_root("b/new"), "new"); /* this layer's, before the marker */
   CHECK(!exists("b/.wh..wh..opq"));
+  CHECK_STR(read_in_root("c/sub/new"), "new");
+  CHECK(!exists("c/sub/old"));
   CHECK(outside_untouched());
 }
 
