@@ -104,7 +104,7 @@ struct extract {
   struct archive *ar;
   int archive_fd;
   int dirfd;
-  uint64_t max_bytes;
+  uint64_t max_bytes, max_entries;
   bool oci_whiteouts;
   struct layer_stats stats;
   digest_ctx *digest;
@@ -719,6 +719,11 @@ static int extract_all(struct extract *x, cell_error **err) {
                        "entries: %s",
                        (unsigned long long)x->stats.entries,
                        archive_error_string(x->ar));
+    if (x->max_entries != 0 && x->stats.entries == x->max_entries)
+      return cell_fail(err, 0,
+                       "the layer has more than %llu entries, its limit "
+                       "(raise the limit if the image is genuine)",
+                       (unsigned long long)x->max_entries);
     const char *raw = archive_entry_pathname(e);
     if (raw == NULL || raw[0] == '\0')
       return cell_fail(err, 0, "entry %llu of the layer has no name",
@@ -737,6 +742,7 @@ int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
       .archive_fd = archive_fd,
       .dirfd = dirfd,
       .max_bytes = lim ? lim->max_bytes : 0,
+      .max_entries = lim ? lim->max_entries : 0,
       .oci_whiteouts = oci_whiteouts,
       /* The digest costs as much CPU as the rest: only when asked. */
       .digest = stats ? digest_new() : NULL,

@@ -24,7 +24,8 @@
  *   security.selinux, ...) are ignored, they mean nothing in an instance.
  * - lim->max_bytes bounds the file contents (apparent sizes, so a sparse
  *   entry counts its full size): an entry whose header says it would pass
- *   the limit is refused before anything of it is written.
+ *   the limit is refused before anything of it is written; lim->max_entries
+ *   bounds the number of entries.
  * - paths deeper than LAYER_MAX_DEPTH components are refused (removing
  *   such a tree through fds would hold one fd per level).
  *
@@ -44,7 +45,10 @@
 #define LAYER_MAX_ID 65535
 
 struct layer_limits {
-  uint64_t max_bytes; /* total size of file contents; 0 = no limit */
+  uint64_t max_bytes;   /* total size of file contents; 0 = no limit */
+  uint64_t max_entries; /* entries (inodes, whiteouts); 0 = no limit.  A
+                           few MB of gzip can hold millions of empty files,
+                           which max_bytes does not see. */
 };
 
 struct layer_stats {

@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (root < 0)
     fail("open root");
 
-  struct layer_limits lim = {.max_bytes = 16 << 20};
+  struct layer_limits lim = {.max_bytes = 16 << 20, .max_entries = 10000};
   struct layer_stats stats;
   cleanup_error cell_error *err = NULL;
   if (layer_extract(archive, root, &lim, true, &stats, &err) < 0 &&

@@ -495,6 +495,23 @@ TEST(a_huge_expansion_past_the_limit_is_stopped) {
   CHECK(outside_untouched());
 }
 
+TEST(a_flood_of_empty_files_past_the_entry_limit_is_stopped) {
+  fresh_root();
+  struct ent many[100];
+  char names[100][16];
+  for (size_t i = 0; i < N(many); i++) {
+    snprintf(names[i], sizeof(names[i]), "e%03zu", i);
+    many[i] = (struct ent){names[i], REG, 0644, 0, 0, "", 0, 0, 0, NULL};
+  }
+  cleanup_close int fd = make_archive("gzip", many, N(many), false);
+  struct layer_limits lim = {.max_bytes = 1 << 20, .max_entries = 50};
+  cleanup_error cell_error *err = NULL;
+  CHECK(layer_extract(fd, rootfd, &lim, true, NULL, &err) < 0);
+  CHECK_CONTAINS(err ? err->msg : "", "more than 50 entries");
+  CHECK(count_dir(rootfd, ".") == 50);
+  CHECK(outside_untouched());
+}
+
 TEST(a_setuid_file_keeps_its_bit_with_its_owner) {
   fresh_root();
   /* chown after chmod would clear the bits: the order matters. */
@@ -616,6 +633,7 @@ int main(void) {
   RUN(a_block_device_node_8_0_is_refused);
   RUN(a_char_device_outside_the_default_set_is_refused);
   RUN(a_huge_expansion_past_the_limit_is_stopped);
+  RUN(a_flood_of_empty_files_past_the_entry_limit_is_stopped);
   RUN(a_setuid_file_keeps_its_bit_with_its_owner);
   RUN(an_id_beyond_65535_is_refused);
   RUN(garbage_is_not_a_layer);
