@@ -227,6 +227,22 @@ static int fail_open_parent(const char *parent, cell_error **err) {
   return cell_fail_errno(err, "open its parent \"%s\"", parent);
 }
 
+/* One missing parent, 0755 whatever the umask (a layer's tree must not
+ * depend on the daemon's).  Returns its fd. */
+static int make_parent(struct extract *x, int cur, const char *name,
+                       const char *path, cell_error **err) {
+  if (mkdirat(cur, name, 0700) < 0 && errno != EEXIST)
+    return cell_fail_errno(err, "create its parent \"%s\"", path);
+  cleanup_close int fd = open_beneath(cur, name, O_RDONLY | O_DIRECTORY);
+  if (fd < 0)
+    return fail_open_parent(path, err);
+  if (fchmod(fd, 0755) < 0)
+    return cell_fail_errno(err, "chmod its parent \"%s\"", path);
+  if (x->oci_whiteouts)
+    path_set_add_with_parents(&x->made, path);
+  return steal_fd(&fd);
+}
+
 /* The parent directory, created (0755, as tar does) where missing.  Each
  * missing component is made and opened one at a time, never following a
  * symlink. */
@@ -243,15 +259,12 @@ static int make_parents(struct extract *x, const char *parent,
       strcat(sofar, "/");
     strcat(sofar, c);
     int next = open_beneath(cur, c, O_PATH | O_DIRECTORY);
-    if (next < 0 && errno == ENOENT) {
-      if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST)
-        return cell_fail_errno(err, "create its parent \"%s\"", sofar);
-      if (x->oci_whiteouts)
-        path_set_add_with_parents(&x->made, sofar);
-      next = open_beneath(cur, c, O_PATH | O_DIRECTORY);
-    }
-    if (next < 0)
+    if (next < 0 && errno == ENOENT)
+      next = make_parent(x, cur, c, sofar, err);
+    else if (next < 0)
       return fail_open_parent(sofar, err);
+    if (next < 0)
+      return -1;
     close(cur);
     cur = next;
   }

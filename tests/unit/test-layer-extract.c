@@ -606,6 +606,7 @@ TEST(digest_verify_accepts_the_right_digest_and_names_a_wrong_one) {
 }
 
 int main(void) {
+  umask(077); /* modes come from the archive, not from the umask */
   const char *tmp = getenv("TMPDIR");
   snprintf(base, sizeof(base), "%s/cell-layer-XXXXXX", tmp ? tmp : "/tmp");
   if (mkdtemp(base) == NULL) {
