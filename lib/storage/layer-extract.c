@@ -546,14 +546,16 @@ static int make_hardlink(struct extract *x, int parentfd, const char *base,
   const char *tparent, *tbase;
   split_path(target, &tparent, &tbase);
   cleanup_close int tparentfd = open_parent(x, tparent, false, err);
-  if (tparentfd < 0)
-    return cell_error_wrap(err, "hardlink target \"%s\"", raw_target);
   struct stat st;
-  if (fstatat(tparentfd, tbase, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    return cell_fail_errno(err,
-                           "hardlink target \"%s\" is not in the layer "
-                           "(a layer's hardlinks point to its own files)",
-                           raw_target);
+  if (tparentfd < 0 && (*err)->errnum != ENOENT)
+    return cell_error_wrap(err, "hardlink target \"%s\"", raw_target);
+  if (tparentfd < 0 || fstatat(tparentfd, tbase, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    cell_error_free(err);
+    return cell_fail(err, 0,
+                     "hardlink target \"%s\" is not in the layer (refused: "
+                     "a layer's hardlinks point to its own files)",
+                     raw_target);
+  }
   if (S_ISDIR(st.st_mode))
     return cell_fail(err, 0, "a hardlink to the directory \"%s\"", raw_target);
   if (clear_slot(parentfd, base, false, err) < 0)

@@ -111,6 +111,8 @@ static int make_archive(const char *filter, const struct ent *ents, size_t n,
     archive_write_add_filter_gzip(a);
   else if (filter && strcmp(filter, "zstd") == 0)
     archive_write_add_filter_zstd(a);
+  else if (filter && strcmp(filter, "xz") == 0)
+    archive_write_add_filter_xz(a);
   /* No padding after the compressed stream (zstd readers refuse it). */
   archive_write_set_bytes_in_last_block(a, 1);
   if (truncated)
@@ -288,6 +290,8 @@ static void extract_with_filter(const char *filter) {
   CHECK(pread(fd, magic, 4, 0) == 4);
   if (strcmp(filter, "gzip") == 0)
     CHECK(magic[0] == 0x1f && magic[1] == 0x8b);
+  else if (strcmp(filter, "xz") == 0)
+    CHECK(magic[0] == 0xfd && magic[1] == '7' && magic[2] == 'z');
   else
     CHECK(magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f);
   cleanup_error cell_error *err = NULL;
@@ -299,6 +303,7 @@ static void extract_with_filter(const char *filter) {
 
 TEST(a_gzip_layer_is_extracted) { extract_with_filter("gzip"); }
 TEST(a_zstd_layer_is_extracted) { extract_with_filter("zstd"); }
+TEST(an_xz_layer_is_extracted) { extract_with_filter("xz"); }
 
 TEST(what_is_there_is_replaced_and_a_directory_stays) {
   fresh_root();
@@ -624,6 +629,7 @@ int main(void) {
   RUN(an_ordinary_layer_keeps_types_modes_owners_times_and_links);
   RUN(a_gzip_layer_is_extracted);
   RUN(a_zstd_layer_is_extracted);
+  RUN(an_xz_layer_is_extracted);
   RUN(what_is_there_is_replaced_and_a_directory_stays);
   RUN(oci_whiteouts_remove_lower_files_and_opaque_empties_a_directory);
   RUN(without_oci_whiteouts_the_names_are_kept_literally);
