@@ -517,6 +517,75 @@ TEST(a_flood_of_empty_files_past_the_entry_limit_is_stopped) {
   CHECK(outside_untouched());
 }
 
+#define SPARSE_SIZE (64LL << 20)
+
+/* A 64 MiB sparse file holding 4 KiB of 't' at its end, as pax writes it
+ * (GNU.sparse 1.0: the data regions only): raw memfd, rewound.  The
+ * writer takes the whole contents and skips the holes itself. */
+static int sparse_archive(void) {
+  int fd = memfd_create("sparse", MFD_CLOEXEC);
+  must(fd, "memfd_create");
+  struct archive *a = archive_write_new();
+  archive_write_set_format_pax(a);
+  struct sink sink = {fd, false};
+  archive_write_open2(a, &sink, NULL, sink_write, NULL, NULL);
+  struct archive_entry *ae = archive_entry_new();
+  archive_entry_set_pathname(ae, "sparse");
+  archive_entry_set_filetype(ae, AE_IFREG);
+  archive_entry_set_perm(ae, 0644);
+  archive_entry_set_size(ae, SPARSE_SIZE);
+  archive_entry_sparse_add_entry(ae, SPARSE_SIZE - 4096, 4096);
+  if (archive_write_header(a, ae) != ARCHIVE_OK) {
+    fprintf(stderr, "sparse header: %s\n", archive_error_string(a));
+    exit(2);
+  }
+  static char chunk[1 << 20];
+  for (long long off = 0; off < SPARSE_SIZE; off += sizeof(chunk)) {
+    if (off + (long long)sizeof(chunk) == SPARSE_SIZE)
+      memset(chunk + sizeof(chunk) - 4096, 't', 4096);
+    archive_write_data(a, chunk, sizeof(chunk));
+  }
+  archive_entry_free(ae);
+  archive_write_close(a);
+  archive_write_free(a);
+  struct stat st;
+  must(fstat(fd, &st), "fstat");
+  if (st.st_size > 1 << 20) {
+    fprintf(stderr, "the sparse archive is not sparse (%lld bytes)\n",
+            (long long)st.st_size);
+    exit(2);
+  }
+  must((int)lseek(fd, 0, SEEK_SET), "lseek");
+  return fd;
+}
+
+TEST(a_sparse_file_keeps_its_holes_and_counts_its_full_size) {
+  fresh_root();
+  cleanup_close int fd = sparse_archive();
+  struct layer_limits lim = {.max_bytes = 2 * SPARSE_SIZE};
+  struct layer_stats stats;
+  cleanup_error cell_error *err = NULL;
+  CHECK(layer_extract(fd, rootfd, &lim, true, &stats, &err) == 0);
+  struct stat st = stat_in_root("sparse");
+  CHECK(st.st_size == SPARSE_SIZE);
+  CHECK(st.st_blocks * 512 < 1 << 20); /* the hole was not written */
+  CHECK(stats.bytes == SPARSE_SIZE);
+  char c = 0;
+  int rfd = openat(rootfd, "sparse", O_RDONLY | O_CLOEXEC);
+  CHECK(pread(rfd, &c, 1, SPARSE_SIZE - 1) == 1 && c == 't');
+  CHECK(pread(rfd, &c, 1, SPARSE_SIZE - 4097) == 1 && c == 0);
+  close(rfd);
+
+  /* Its apparent size is what the limit sees. */
+  fresh_root();
+  cleanup_close int fd2 = sparse_archive();
+  lim.max_bytes = SPARSE_SIZE / 2;
+  cell_error_free(&err);
+  CHECK(layer_extract(fd2, rootfd, &lim, true, NULL, &err) < 0);
+  CHECK_CONTAINS(err ? err->msg : "", "past its limit");
+  CHECK(!exists("sparse"));
+}
+
 TEST(a_setuid_file_keeps_its_bit_with_its_owner) {
   fresh_root();
   /* chown after chmod would clear the bits: the order matters. */
@@ -641,6 +710,7 @@ int main(void) {
   RUN(a_char_device_outside_the_default_set_is_refused);
   RUN(a_huge_expansion_past_the_limit_is_stopped);
   RUN(a_flood_of_empty_files_past_the_entry_limit_is_stopped);
+  RUN(a_sparse_file_keeps_its_holes_and_counts_its_full_size);
   RUN(a_setuid_file_keeps_its_bit_with_its_owner);
   RUN(an_id_beyond_65535_is_refused);
   RUN(garbage_is_not_a_layer);
