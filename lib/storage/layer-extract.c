@@ -315,6 +315,58 @@ static int clear_slot(int parentfd, const char *name, bool keep_dir,
   return 0;
 }
 
+/* What an entry becomes: one *at() call in its parent. */
+struct node_spec {
+  enum { MK_FILE, MK_DIR, MK_SYMLINK, MK_NODE, MK_LINK } kind;
+  const char *what;   /* for the message: "the file", ... */
+  const char *target; /* MK_SYMLINK */
+  mode_t mode;        /* MK_NODE: type and permissions */
+  dev_t dev;          /* MK_NODE */
+  int tparentfd;      /* MK_LINK: the target's parent and name */
+  const char *tbase;
+};
+
+static int create_at(int parentfd, const char *base,
+                     const struct node_spec *n) {
+  switch (n->kind) {
+  case MK_FILE:
+    return openat(parentfd, base,
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  case MK_DIR:
+    return mkdirat(parentfd, base, 0700);
+  case MK_SYMLINK:
+    /* Whatever it points to: it is never followed while extracting. */
+    return symlinkat(n->target, parentfd, base);
+  case MK_NODE:
+    return mknodat(parentfd, base, n->mode, n->dev);
+  case MK_LINK:
+    /* No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink. */
+    return linkat(n->tparentfd, n->tbase, parentfd, base, 0);
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+/* Create the entry; when the name is taken, replace what is there as tar
+ * does (a directory stays for a directory) and create once more.  Trying
+ * first spares a stat per entry on a fresh tree.  Returns the fd for
+ * MK_FILE, 0 for the others. */
+static int create_replacing(int parentfd, const char *base,
+                            const struct node_spec *n, cell_error **err) {
+  int r = create_at(parentfd, base, n);
+  if (r < 0 && errno == EEXIST) {
+    int kept = clear_slot(parentfd, base, n->kind == MK_DIR, err);
+    if (kept < 0)
+      return -1;
+    if (kept)
+      return 0;
+    r = create_at(parentfd, base, n);
+  }
+  if (r < 0)
+    return cell_fail_errno(err, "create %s", n->what);
+  return r;
+}
+
 /* ---- metadata ----------------------------------------------------------- */
 
 static int check_ids(struct archive_entry *e, cell_error **err) {
@@ -442,14 +494,12 @@ static int write_contents(struct extract *x, int fd, la_int64_t size,
 
 static int make_file(struct extract *x, int parentfd, const char *base,
                      struct archive_entry *e, cell_error **err) {
-  if (check_size(x, e, err) < 0 || clear_slot(parentfd, base, false, err) < 0)
+  if (check_size(x, e, err) < 0)
     return -1;
-  cleanup_close int fd = openat(parentfd, base,
-                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                                    O_CLOEXEC,
-                                0600);
+  struct node_spec n = {.kind = MK_FILE, .what = "the file"};
+  cleanup_close int fd = create_replacing(parentfd, base, &n, err);
   if (fd < 0)
-    return cell_fail_errno(err, "create the file");
+    return -1;
   if (write_contents(x, fd, archive_entry_size(e), err) < 0 ||
       set_owner_mode_xattrs(fd, e, err) < 0)
     return -1;
@@ -474,11 +524,9 @@ static void defer_dir_times(struct extract *x, const char *path,
 static int make_dir(struct extract *x, int parentfd, const char *base,
                     const char *path, struct archive_entry *e,
                     cell_error **err) {
-  int kept = clear_slot(parentfd, base, true, err);
-  if (kept < 0)
+  struct node_spec n = {.kind = MK_DIR, .what = "the directory"};
+  if (create_replacing(parentfd, base, &n, err) < 0)
     return -1;
-  if (!kept && mkdirat(parentfd, base, 0700) < 0)
-    return cell_fail_errno(err, "create the directory");
   cleanup_close int fd = open_beneath(parentfd, base, O_RDONLY | O_DIRECTORY);
   if (fd < 0)
     return cell_fail_errno(err, "open the directory");
@@ -493,11 +541,10 @@ static int make_symlink(int parentfd, const char *base,
   const char *target = archive_entry_symlink(e);
   if (target == NULL || target[0] == '\0')
     return cell_fail(err, 0, "a symlink without a target");
-  if (clear_slot(parentfd, base, false, err) < 0)
+  struct node_spec n = {.kind = MK_SYMLINK, .what = "the symlink",
+                        .target = target};
+  if (create_replacing(parentfd, base, &n, err) < 0)
     return -1;
-  /* Whatever it points to: it is never followed while extracting. */
-  if (symlinkat(target, parentfd, base) < 0)
-    return cell_fail_errno(err, "create the symlink");
   return set_node_metadata(parentfd, base, e, false, err);
 }
 
@@ -527,10 +574,10 @@ static int make_node(int parentfd, const char *base, struct archive_entry *e,
                        maj, min);
     dev = makedev(maj, min);
   }
-  if (clear_slot(parentfd, base, false, err) < 0)
+  struct node_spec n = {.kind = MK_NODE, .what = "the node",
+                        .mode = type | 0600, .dev = dev};
+  if (create_replacing(parentfd, base, &n, err) < 0)
     return -1;
-  if (mknodat(parentfd, base, type | 0600, dev) < 0)
-    return cell_fail_errno(err, "create the node");
   return set_node_metadata(parentfd, base, e, true, err);
 }
 
@@ -558,12 +605,9 @@ static int make_hardlink(struct extract *x, int parentfd, const char *base,
   }
   if (S_ISDIR(st.st_mode))
     return cell_fail(err, 0, "a hardlink to the directory \"%s\"", raw_target);
-  if (clear_slot(parentfd, base, false, err) < 0)
-    return -1;
-  /* No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink. */
-  if (linkat(tparentfd, tbase, parentfd, base, 0) < 0)
-    return cell_fail_errno(err, "link to \"%s\"", raw_target);
-  return 0;
+  struct node_spec n = {.kind = MK_LINK, .what = "the hardlink",
+                        .tparentfd = tparentfd, .tbase = tbase};
+  return create_replacing(parentfd, base, &n, err) < 0 ? -1 : 0;
 }
 
 static int clear_lower(struct extract *x, int dirfd, const char *dir,
