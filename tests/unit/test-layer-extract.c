@@ -426,6 +426,36 @@ TEST(a_symlink_to_root_then_a_write_through_it_is_refused) {
   }
 }
 
+TEST(a_file_over_a_symlink_planted_below_replaces_the_link_not_its_target) {
+  char abs[PATH_MAX + 32];
+  snprintf(abs, sizeof(abs), "%s/outside/secret", base);
+  const struct ent lower[] = {
+      {"rel", SYMLINK, 0777, 0, 0, "../outside/secret", 0, 0, 0, NULL},
+      {"abs", SYMLINK, 0777, 0, 0, abs, 0, 0, 0, NULL},
+      {"dir", SYMLINK, 0777, 0, 0, "../outside", 0, 0, 0, NULL},
+      {"node", SYMLINK, 0777, 0, 0, abs, 0, 0, 0, NULL},
+      {"data", REG, 0644, 0, 0, "data", 0, 0, 0, NULL},
+      {"hard", SYMLINK, 0777, 0, 0, abs, 0, 0, 0, NULL},
+  };
+  const struct ent upper[] = {
+      {"rel", REG, 0644, 0, 0, "pwned", 0, 0, 0, NULL},
+      {"abs", REG, 04755, 0, 0, "pwned", 0, 0, 0, NULL},
+      {"dir", DIR_, 0777, 0, 0, NULL, 0, 0, 0, NULL},
+      {"node", FIFO, 0666, 0, 0, NULL, 0, 0, 0, NULL},
+      {"hard", HARDLINK, 0, 0, 0, "data", 0, 0, 0, NULL},
+  };
+  fresh_root();
+  char msg[512];
+  CHECK(extract(lower, N(lower), true, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(upper, N(upper), true, 0, msg, sizeof(msg)) == 0);
+  CHECK_STR(read_in_root("rel"), "pwned");
+  CHECK_STR(read_in_root("abs"), "pwned");
+  CHECK(S_ISDIR(stat_in_root("dir").st_mode));
+  CHECK(S_ISFIFO(stat_in_root("node").st_mode));
+  CHECK(stat_in_root("hard").st_ino == stat_in_root("data").st_ino);
+  CHECK(outside_untouched());
+}
+
 TEST(a_hardlink_to_a_file_outside_the_layer_is_refused) {
   char abs[PATH_MAX + 32];
   snprintf(abs, sizeof(abs), "%s/outside/secret", base);
@@ -705,6 +735,7 @@ int main(void) {
   RUN(path_traversal_with_dotdot_lands_nothing_outside);
   RUN(an_absolute_path_stays_inside);
   RUN(a_symlink_to_root_then_a_write_through_it_is_refused);
+  RUN(a_file_over_a_symlink_planted_below_replaces_the_link_not_its_target);
   RUN(a_hardlink_to_a_file_outside_the_layer_is_refused);
   RUN(a_block_device_node_8_0_is_refused);
   RUN(a_char_device_outside_the_default_set_is_refused);
