@@ -17,8 +17,11 @@ CELL_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 # yajl, libcap and libseccomp are linked statically (Debian ships the .a
 # files): no dynamic loading of them at every container start.  libmnl and
 # libnftables have no static archive; --as-needed drops them from programs
-# that do not use them (only celld filters bridge ports).
-LDLIBS  += -Wl,--as-needed -Wl,-Bstatic -lyajl_s -lcap -lseccomp -Wl,-Bdynamic -lmnl -lnftables
+# that do not use them (only celld filters bridge ports).  libarchive (layer
+# tarballs) and libcrypto (their sha256) are linked dynamically: the static
+# libarchive would drag in every compression library it knows.
+LDLIBS  += -Wl,--as-needed -Wl,-Bstatic -lyajl_s -lcap -lseccomp -Wl,-Bdynamic -lmnl -lnftables \
+           -larchive -lcrypto
 SAN_FLAGS ?=
 
 # libcell: one folder per layer (docs/architecture.md).
@@ -40,7 +43,7 @@ TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
 
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
-             libnftables-dev
+             libnftables-dev libarchive-dev libssl-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod lxcfs \
              bsdutils podman containerd nftables python3 apparmor mmdebstrap
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.
