@@ -1,0 +1,355 @@
+/* oci_image_read_layout against small layouts written here: JSON and
+ * blobs whose digests the test computes, then damaged one way at a time. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "storage/oci-image.h"
+#include "unit.h"
+
+#define LAYER_TYPE "application/vnd.oci.image.layer.v1.tar"
+#define GZIP_TYPE "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
+#define INDEX_TYPE "application/vnd.oci.image.index.v1+json"
+#define CONFIG_TYPE "application/vnd.oci.image.config.v1+json"
+
+static char base[PATH_MAX];
+static int layout_count;
+
+static void must(int r, const char *what) {
+  if (r < 0) {
+    perror(what);
+    exit(2);
+  }
+}
+
+static void sha256_hex(const void *data, size_t len, char out[65]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+  for (unsigned i = 0; i < n; i++)
+    sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static void write_at(int dirfd, const char *name, const char *data, size_t len) {
+  int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  must(fd, name);
+  must((int)cell_write_all(fd, data, len), name);
+  close(fd);
+}
+
+/* A fresh layout directory with oci-layout and blobs/sha256/. */
+static int new_layout(void) {
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof(path), "%s/layout%d", base, layout_count++);
+  must(mkdir(path, 0755), path);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  must(fd, path);
+  must(mkdirat(fd, "blobs", 0755), "blobs");
+  must(mkdirat(fd, "blobs/sha256", 0755), "blobs/sha256");
+  const char *v = "{\"imageLayoutVersion\":\"1.0.0\"}";
+  write_at(fd, "oci-layout", v, strlen(v));
+  return fd;
+}
+
+/* Store data as a blob; *digest gets "sha256:<hex>" (caller frees). */
+static char *add_blob(int fd, const char *data, size_t len) {
+  char hex[65], path[96];
+  sha256_hex(data, len, hex);
+  snprintf(path, sizeof(path), "blobs/sha256/%s", hex);
+  write_at(fd, path, data, len);
+  return xasprintf("sha256:%s", hex);
+}
+
+static char *descriptor(const char *type, const char *digest, size_t size) {
+  return xasprintf("{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
+                   type, digest, size);
+}
+
+/* A manifest of n layers "layer <i>" of type layer_type, with a config;
+ * returns the manifest's descriptor JSON. */
+static char *add_image(int fd, size_t n, const char *layer_type) {
+  cleanup_free char *layers = xstrdup("");
+  cleanup_free char *diff_ids = xstrdup("");
+  for (size_t i = 0; i < n; i++) {
+    char content[32];
+    snprintf(content, sizeof(content), "layer %zu", i);
+    cleanup_free char *d = add_blob(fd, content, strlen(content));
+    cleanup_free char *desc = descriptor(layer_type, d, strlen(content));
+    char *l = xasprintf("%s%s%s", layers, i ? "," : "", desc);
+    free(layers);
+    layers = l;
+    char *ids = xasprintf("%s%s\"%s\"", diff_ids, i ? "," : "", d);
+    free(diff_ids);
+    diff_ids = ids;
+  }
+  cleanup_free char *config = xasprintf(
+      "{\"architecture\":\"amd64\",\"os\":\"linux\","
+      "\"created\":\"2026-12-06T12:00:00Z\",\"config\":{"
+      "\"Entrypoint\":[\"/bin/sh\",\"-c\"],\"Cmd\":[\"echo hi\"],"
+      "\"Env\":[\"PATH=/bin\"],\"WorkingDir\":\"/srv\",\"User\":\"1000\","
+      "\"Labels\":{\"a\":\"b\"}},"
+      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[%s]}}",
+      diff_ids);
+  cleanup_free char *cd = add_blob(fd, config, strlen(config));
+  cleanup_free char *cdesc = descriptor(CONFIG_TYPE, cd, strlen(config));
+  cleanup_free char *manifest = xasprintf(
+      "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,"
+      "\"layers\":[%s]}",
+      MANIFEST_TYPE, cdesc, layers);
+  cleanup_free char *md = add_blob(fd, manifest, strlen(manifest));
+  return descriptor(MANIFEST_TYPE, md, strlen(manifest));
+}
+
+static void write_index(int fd, const char *entries) {
+  cleanup_free char *index =
+      xasprintf("{\"schemaVersion\":2,\"manifests\":[%s]}", entries);
+  write_at(fd, "index.json", index, strlen(index));
+}
+
+/* A layout holding one image of n layers; returns its fd. */
+static int simple_layout(size_t n, const char *layer_type) {
+  int fd = new_layout();
+  cleanup_free char *m = add_image(fd, n, layer_type);
+  write_index(fd, m);
+  return fd;
+}
+
+/* Read the layout expecting failure; returns the message (caller frees). */
+static char *read_fails(int fd, const char *ref) {
+  struct oci_image *img = NULL;
+  cell_error *err = NULL;
+  int r = oci_image_read_layout(fd, ref, &img, &err);
+  CHECK(r < 0);
+  CHECK(img == NULL);
+  oci_image_free(img);
+  char *msg = err ? xstrdup(err->msg) : xstrdup("(no error)");
+  cell_error_free(&err);
+  return msg;
+}
+
+static char *nth_layer_digest(size_t i) {
+  char content[32], hex[65];
+  snprintf(content, sizeof(content), "layer %zu", i);
+  sha256_hex(content, strlen(content), hex);
+  return xasprintf("sha256:%s", hex);
+}
+
+TEST(good_layout) {
+  cleanup_close int fd = simple_layout(3, LAYER_TYPE);
+  cleanup_oci_image struct oci_image *img = NULL;
+  cleanup_error cell_error *err = NULL;
+  CHECK(oci_image_read_layout(fd, NULL, &img, &err) == 0);
+  if (!img) {
+    fprintf(stderr, "%s\n", err ? err->msg : "?");
+    return;
+  }
+  CHECK(img->n_layers == 3);
+  for (size_t i = 0; i < img->n_layers; i++) {
+    cleanup_free char *want = nth_layer_digest(i);
+    CHECK_STR(img->layers[i].digest, want);
+    CHECK(img->layers[i].compression == OCI_COMPRESSION_NONE);
+    char buf[32] = {0};
+    CHECK(read(img->layers[i].fd, buf, sizeof(buf) - 1) == 7);
+    char content[32];
+    snprintf(content, sizeof(content), "layer %zu", i);
+    CHECK_STR(buf, content);
+    CHECK_STR(img->config.diff_ids[i], want);
+  }
+  CHECK(img->config_digest != NULL);
+  CHECK_STR(img->config.architecture, "amd64");
+  CHECK_STR(img->config.os, "linux");
+  CHECK_STR(img->config.entrypoint[0], "/bin/sh");
+  CHECK_STR(img->config.cmd[0], "echo hi");
+  CHECK_STR(img->config.env[0], "PATH=/bin");
+  CHECK_STR(img->config.working_dir, "/srv");
+  CHECK_STR(img->config.user, "1000");
+  CHECK_STR(img->config.labels[0], "a=b");
+  CHECK_STR(img->config.created, "2026-12-06T12:00:00Z");
+}
+
+TEST(gzip_layer_type) {
+  cleanup_close int fd = simple_layout(1, GZIP_TYPE);
+  cleanup_oci_image struct oci_image *img = NULL;
+  cleanup_error cell_error *err = NULL;
+  CHECK(oci_image_read_layout(fd, NULL, &img, &err) == 0);
+  CHECK(img && img->layers[0].compression == OCI_COMPRESSION_GZIP);
+}
+
+TEST(nested_image_index) {
+  cleanup_close int fd = new_layout();
+  cleanup_free char *m = add_image(fd, 2, LAYER_TYPE);
+  /* An arm64 entry that points nowhere: it must not be chosen. */
+  cleanup_free char *entries = xasprintf(
+      "{\"mediaType\":\"%s\",\"digest\":\"sha256:%064d\",\"size\":1,"
+      "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
+      "%.*s,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}",
+      MANIFEST_TYPE, 0, (int)strlen(m) - 1, m);
+  cleanup_free char *nested =
+      xasprintf("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[%s]}",
+                INDEX_TYPE, entries);
+  cleanup_free char *nd = add_blob(fd, nested, strlen(nested));
+  cleanup_free char *top = xasprintf(
+      "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,"
+      "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}",
+      INDEX_TYPE, nd, strlen(nested));
+  write_index(fd, top);
+  cleanup_oci_image struct oci_image *img = NULL;
+  cleanup_error cell_error *err = NULL;
+  CHECK(oci_image_read_layout(fd, "v1", &img, &err) == 0);
+  if (err)
+    fprintf(stderr, "%s\n", err->msg);
+  CHECK(img && img->n_layers == 2);
+  cleanup_free char *msg = read_fails(fd, "v2");
+  CHECK_CONTAINS(msg, "no image named `v2`");
+}
+
+TEST(several_images_need_a_ref) {
+  cleanup_close int fd = new_layout();
+  cleanup_free char *a = add_image(fd, 1, LAYER_TYPE);
+  cleanup_free char *b = add_image(fd, 2, GZIP_TYPE);
+  cleanup_free char *entries = xasprintf(
+      "%.*s,\"annotations\":{\"org.opencontainers.image.ref.name\":\"a\"}},"
+      "%.*s,\"annotations\":{\"org.opencontainers.image.ref.name\":\"b\"}}",
+      (int)strlen(a) - 1, a, (int)strlen(b) - 1, b);
+  write_index(fd, entries);
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "name one with a ref");
+  cleanup_oci_image struct oci_image *img = NULL;
+  cleanup_error cell_error *err = NULL;
+  CHECK(oci_image_read_layout(fd, "b", &img, &err) == 0);
+  CHECK(img && img->n_layers == 2);
+}
+
+/* Replace the content of layer i's blob (same name, so same claimed
+ * digest) with data. */
+static void damage_layer(int fd, size_t i, const char *data) {
+  cleanup_free char *d = nth_layer_digest(i);
+  char path[96];
+  snprintf(path, sizeof(path), "blobs/sha256/%s", d + 7);
+  write_at(fd, path, data, strlen(data));
+}
+
+TEST(wrong_digest_is_refused) {
+  cleanup_close int fd = simple_layout(3, LAYER_TYPE);
+  damage_layer(fd, 1, "LAYER 1"); /* same size, other bytes */
+  cleanup_free char *d = nth_layer_digest(1);
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "layer 1 blob");
+  CHECK_CONTAINS(msg, d);
+  CHECK_CONTAINS(msg, "its content has digest");
+}
+
+TEST(wrong_size_is_refused) {
+  cleanup_close int fd = simple_layout(2, LAYER_TYPE);
+  damage_layer(fd, 0, "layer 0 and more");
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "layer 0 blob");
+  CHECK_CONTAINS(msg, "16 bytes where the manifest says 7");
+}
+
+TEST(symlinked_blob_is_refused) {
+  cleanup_close int fd = simple_layout(2, LAYER_TYPE);
+  cleanup_free char *d = nth_layer_digest(1);
+  char path[96], outside[PATH_MAX + 16];
+  snprintf(path, sizeof(path), "blobs/sha256/%s", d + 7);
+  snprintf(outside, sizeof(outside), "%s/outside", base);
+  write_at(AT_FDCWD, outside, "layer 1", 7); /* even the right content */
+  must(unlinkat(fd, path, 0), path);
+  must(symlinkat(outside, fd, path), path);
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "layer 1 blob");
+  CHECK_CONTAINS(msg, "symlink");
+}
+
+TEST(symlinked_blobs_dir_is_refused) {
+  cleanup_close int fd = simple_layout(1, LAYER_TYPE);
+  must(renameat(fd, "blobs", fd, "real-blobs"), "rename");
+  must(symlinkat("real-blobs", fd, "blobs"), "symlink");
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "symlink");
+}
+
+TEST(too_many_layers) {
+  cleanup_close int fd = simple_layout(200, LAYER_TYPE);
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "200 layers, more than the 128 allowed");
+}
+
+TEST(missing_blob) {
+  cleanup_close int fd = simple_layout(2, LAYER_TYPE);
+  cleanup_free char *d = nth_layer_digest(0);
+  char path[96];
+  snprintf(path, sizeof(path), "blobs/sha256/%s", d + 7);
+  must(unlinkat(fd, path, 0), path);
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "layer 0 blob");
+  CHECK_CONTAINS(msg, d);
+}
+
+TEST(foreign_layer) {
+  cleanup_close int fd = simple_layout(
+      1, "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip");
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "foreign (non-distributable) layer");
+  cleanup_close int fd2 = simple_layout(1, "text/plain");
+  cleanup_free char *msg2 = read_fails(fd2, NULL);
+  CHECK_CONTAINS(msg2, "is not a tar layer");
+}
+
+TEST(bad_digest_syntax) {
+  cleanup_close int fd = new_layout();
+  write_index(fd, "{\"mediaType\":\"" MANIFEST_TYPE "\",\"digest\":"
+                  "\"sha256:../../../etc/passwd\",\"size\":1}");
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "is not sha256:<64 lowercase hex>");
+}
+
+TEST(not_a_layout) {
+  cleanup_close int fd = new_layout();
+  must(unlinkat(fd, "oci-layout", 0), "oci-layout");
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "not an OCI image layout");
+}
+
+TEST(oversized_manifest) {
+  cleanup_close int fd = new_layout();
+  cleanup_free char *idx = xasprintf(
+      "{\"mediaType\":\"%s\",\"digest\":\"sha256:%064d\",\"size\":%u}",
+      MANIFEST_TYPE, 0, OCI_IMAGE_MAX_JSON + 1);
+  write_index(fd, idx);
+  cleanup_free char *msg = read_fails(fd, NULL);
+  CHECK_CONTAINS(msg, "more than the 4194304 allowed");
+}
+
+int main(void) {
+  snprintf(base, sizeof(base), "%s/cell-oci-image-XXXXXX",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  if (!mkdtemp(base)) {
+    perror("mkdtemp");
+    return 2;
+  }
+  RUN(good_layout);
+  RUN(gzip_layer_type);
+  RUN(nested_image_index);
+  RUN(several_images_need_a_ref);
+  RUN(wrong_digest_is_refused);
+  RUN(wrong_size_is_refused);
+  RUN(symlinked_blob_is_refused);
+  RUN(symlinked_blobs_dir_is_refused);
+  RUN(too_many_layers);
+  RUN(missing_blob);
+  RUN(foreign_layer);
+  RUN(bad_digest_syntax);
+  RUN(not_a_layout);
+  RUN(oversized_manifest);
+  cleanup_error cell_error *err = NULL;
+  if (cell_rm_rf_at(AT_FDCWD, base, &err) < 0)
+    fprintf(stderr, "cleanup: %s\n", err->msg);
+  UNIT_DONE();
+}
