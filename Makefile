@@ -18,7 +18,7 @@ CELL_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 # files): no dynamic loading of them at every container start.  libmnl and
 # libnftables have no static archive; --as-needed drops them from programs
 # that do not use them (only celld filters bridge ports).
-LDLIBS  += -Wl,--as-needed -Wl,-Bstatic -lyajl_s -lcap -lseccomp -Wl,-Bdynamic -lmnl -lnftables -lcrypto
+LDLIBS  += -Wl,--as-needed -Wl,-Bstatic -lyajl_s -lcap -lseccomp -Wl,-Bdynamic -lmnl -lnftables -lcrypto -larchive
 SAN_FLAGS ?=
 
 # libcell: one folder per layer (docs/architecture.md).
@@ -40,7 +40,7 @@ TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
 
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
-             libnftables-dev libssl-dev
+             libnftables-dev libssl-dev libarchive-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod lxcfs \
              bsdutils podman containerd nftables python3 apparmor mmdebstrap
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.

@@ -1,14 +1,19 @@
 /* oci_image_read_layout against small layouts written here: JSON and
  * blobs whose digests the test computes, then damaged one way at a time. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/util.h"
+#include "storage/oci-archive.h"
 #include "storage/oci-image.h"
 #include "unit.h"
 
@@ -327,6 +332,134 @@ TEST(oversized_manifest) {
   CHECK_CONTAINS(msg, "more than the 4194304 allowed");
 }
 
+/* ---- oci-archive --------------------------------------------------------- */
+
+static void tar_add(struct archive *a, const char *name, mode_t type,
+                    const char *data, size_t len) {
+  struct archive_entry *e = archive_entry_new();
+  archive_entry_set_pathname(e, name);
+  archive_entry_set_filetype(e, type);
+  archive_entry_set_perm(e, 0644);
+  if (type == AE_IFLNK)
+    archive_entry_set_symlink(e, data);
+  archive_entry_set_size(e, type == AE_IFREG ? (la_int64_t)len : 0);
+  must(archive_write_header(a, e) == ARCHIVE_OK ? 0 : -1, name);
+  if (type == AE_IFREG)
+    must(archive_write_data(a, data, len) == (la_ssize_t)len ? 0 : -1, name);
+  archive_entry_free(e);
+}
+
+static void tar_add_file(struct archive *a, int dirfd, const char *path,
+                         const char *as) {
+  char *data = NULL;
+  size_t len = 0;
+  cleanup_error cell_error *err = NULL;
+  must(cell_read_file_at(dirfd, path, 0, &data, &len, &err), path);
+  tar_add(a, as, AE_IFREG, data, len);
+  free(data);
+}
+
+/* Tar the layout fd into a file of base; extra adds hostile entries.
+ * Returns the tarball's fd, open for reading. */
+static int tar_layout(int fd, bool extra, bool duplicate) {
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof(path), "%s/archive%d.tar", base, layout_count++);
+  struct archive *a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  must(archive_write_open_filename(a, path) == ARCHIVE_OK ? 0 : -1, path);
+  tar_add_file(a, fd, "oci-layout", "./oci-layout");
+  tar_add_file(a, fd, "index.json", "index.json");
+  tar_add(a, "blobs/", AE_IFDIR, NULL, 0);
+  if (extra) {
+    tar_add(a, "../escape", AE_IFREG, "x", 1);
+    tar_add(a, "/tmp/escape", AE_IFREG, "x", 1);
+    tar_add(a, "blobs/sha256/link", AE_IFLNK, "/etc/passwd", 0);
+    tar_add(a, "blobs/sha256/../../escape", AE_IFREG, "x", 1);
+  }
+  DIR *d = fdopendir(openat(fd, "blobs/sha256", O_RDONLY | O_DIRECTORY));
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.')
+      continue;
+    char name[300];
+    snprintf(name, sizeof(name), "blobs/sha256/%s", de->d_name);
+    tar_add_file(a, fd, name, name);
+    if (duplicate)
+      tar_add_file(a, fd, name, name);
+  }
+  closedir(d);
+  archive_write_free(a);
+  int tfd = open(path, O_RDONLY | O_CLOEXEC);
+  must(tfd, path);
+  return tfd;
+}
+
+static int open_workdir(void) {
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof(path), "%s/work%d", base, layout_count++);
+  must(mkdir(path, 0700), path);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  must(fd, path);
+  return fd;
+}
+
+static bool dir_is_empty(int dirfd) {
+  DIR *d = fdopendir(fcntl(dirfd, F_DUPFD_CLOEXEC, 3));
+  struct dirent *de;
+  bool empty = true;
+  rewinddir(d);
+  while ((de = readdir(d)))
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      empty = false;
+  closedir(d);
+  return empty;
+}
+
+TEST(oci_archive) {
+  cleanup_close int fd = simple_layout(3, GZIP_TYPE);
+  cleanup_close int tfd = tar_layout(fd, true, false);
+  cleanup_close int work = open_workdir();
+  cleanup_oci_image struct oci_image *img = NULL;
+  cleanup_error cell_error *err = NULL;
+  CHECK(oci_image_read_oci_archive(tfd, work, NULL, &img, &err) == 0);
+  if (err)
+    fprintf(stderr, "%s\n", err->msg);
+  CHECK(img && img->n_layers == 3);
+  if (img) {
+    char buf[16] = {0};
+    CHECK(read(img->layers[2].fd, buf, sizeof(buf) - 1) == 7);
+    CHECK_STR(buf, "layer 2"); /* still readable, its name removed */
+  }
+  CHECK(dir_is_empty(work));
+  char escape[PATH_MAX + 16];
+  snprintf(escape, sizeof(escape), "%s/escape", base);
+  CHECK(access(escape, F_OK) < 0);
+}
+
+TEST(oci_archive_duplicate_entry) {
+  cleanup_close int fd = simple_layout(1, LAYER_TYPE);
+  cleanup_close int tfd = tar_layout(fd, false, true);
+  cleanup_close int work = open_workdir();
+  struct oci_image *img = NULL;
+  cleanup_error cell_error *err = NULL;
+  CHECK(oci_image_read_oci_archive(tfd, work, NULL, &img, &err) < 0);
+  CHECK(err && strstr(err->msg, "is in the archive twice"));
+  CHECK(dir_is_empty(work));
+}
+
+TEST(oci_archive_not_a_tar) {
+  cleanup_close int work = open_workdir();
+  char path[PATH_MAX + 16];
+  snprintf(path, sizeof(path), "%s/junk", base);
+  write_at(AT_FDCWD, path, "this is no tar archive at all", 29);
+  cleanup_close int tfd = open(path, O_RDONLY | O_CLOEXEC);
+  struct oci_image *img = NULL;
+  cleanup_error cell_error *err = NULL;
+  CHECK(oci_image_read_oci_archive(tfd, work, NULL, &img, &err) < 0);
+  CHECK(err != NULL);
+  CHECK(dir_is_empty(work));
+}
+
 int main(void) {
   snprintf(base, sizeof(base), "%s/cell-oci-image-XXXXXX",
            getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -348,6 +481,9 @@ int main(void) {
   RUN(bad_digest_syntax);
   RUN(not_a_layout);
   RUN(oversized_manifest);
+  RUN(oci_archive);
+  RUN(oci_archive_duplicate_entry);
+  RUN(oci_archive_not_a_tar);
   cleanup_error cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, base, &err) < 0)
     fprintf(stderr, "cleanup: %s\n", err->msg);
