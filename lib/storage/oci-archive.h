@@ -14,4 +14,14 @@
 int oci_image_read_oci_archive(int archive_fd, int work_dirfd, const char *ref,
                                struct oci_image **out, cell_error **err);
 
+/* A docker-archive tarball (`docker save`, `podman save --format
+ * docker-archive`), the same way: manifest.json's Config and Layers (of
+ * the only image, or of the one whose RepoTags hold ref).  The config's
+ * digest is checked against its file name; the layers are uncompressed
+ * tars, each of whose sha256 must be its rootfs.diff_ids entry, and which
+ * is its digest in *out.  manifest_digest is NULL: docker has none. */
+int oci_image_read_docker_archive(int archive_fd, int work_dirfd,
+                                  const char *ref, struct oci_image **out,
+                                  cell_error **err);
+
 #endif

@@ -39,8 +39,7 @@ static void hex_encode(const unsigned char *md, unsigned n, char *out) {
 
 static void evp_ctx_freep(EVP_MD_CTX **ctx) { EVP_MD_CTX_free(*ctx); }
 
-/* sha256 of everything fd reads from its current offset, as 64 hex. */
-static int sha256_fd(int fd, char out[SHA256_HEX_LEN + 1], cell_error **err) {
+int oci_sha256_fd(int fd, char out[SHA256_HEX_LEN + 1], cell_error **err) {
   __attribute__((cleanup(evp_ctx_freep))) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
     return cell_fail(err, ENOMEM, "sha256: cannot set up libcrypto");
@@ -130,7 +129,7 @@ static int open_verified_blob(int layout_fd, const struct descriptor *d,
                      what, d->digest, (long long)st.st_size,
                      (unsigned long long)d->size);
   char hex[SHA256_HEX_LEN + 1];
-  if (sha256_fd(fd, hex, err) < 0)
+  if (oci_sha256_fd(fd, hex, err) < 0)
     return cell_error_wrap(err, "%s blob %s", what, d->digest);
   if (strcmp(hex, d->digest + 7) != 0)
     return cell_fail(err, EINVAL,
@@ -418,19 +417,11 @@ static int dup_labels(const struct json_value *obj, char ***out,
   return 0;
 }
 
-static int read_config(int layout_fd, const struct json_value *manifest,
-                       struct oci_image *img, cell_error **err) {
-  struct descriptor d;
-  if (parse_descriptor(json_object_get(manifest, "config"), "manifest config",
-                       &d, err) < 0)
-    return -1;
-  if (!in_list(d.media_type, CONFIG_TYPES))
-    return cell_fail(err, EINVAL, "manifest config: media type `%.100s` is not "
-                     "an image config", d.media_type ? d.media_type : "(none)");
-  cleanup_json struct json_value *cfg = NULL;
-  if (read_json_blob(layout_fd, &d, "config", &cfg, err) < 0)
-    return -1;
-  img->config_digest = xstrdup(d.digest);
+int oci_image_set_config(struct oci_image *img, const char *config_digest,
+                         const struct json_value *cfg, cell_error **err) {
+  if (!cfg || cfg->type != JSON_OBJECT)
+    return cell_fail(err, EINVAL, "config %s: not a JSON object", config_digest);
+  img->config_digest = xstrdup(config_digest);
   struct oci_image_config *c = &img->config;
   c->architecture = dup_string(cfg, "architecture");
   c->os = dup_string(cfg, "os");
@@ -447,12 +438,27 @@ static int read_config(int layout_fd, const struct json_value *manifest,
   size_t n_diff = cell_strv_len(c->diff_ids);
   if (c->diff_ids && n_diff != img->n_layers)
     return cell_fail(err, EINVAL, "config %s: %zu diff_ids for %zu layers",
-                     d.digest, n_diff, img->n_layers);
+                     config_digest, n_diff, img->n_layers);
   for (size_t i = 0; i < n_diff; i++)
     if (!is_sha256_digest(c->diff_ids[i]))
       return cell_fail(err, EINVAL, "config %s: diff_id %zu is not a sha256 "
-                       "digest", d.digest, i);
+                       "digest", config_digest, i);
   return 0;
+}
+
+static int read_config(int layout_fd, const struct json_value *manifest,
+                       struct oci_image *img, cell_error **err) {
+  struct descriptor d;
+  if (parse_descriptor(json_object_get(manifest, "config"), "manifest config",
+                       &d, err) < 0)
+    return -1;
+  if (!in_list(d.media_type, CONFIG_TYPES))
+    return cell_fail(err, EINVAL, "manifest config: media type `%.100s` is not "
+                     "an image config", d.media_type ? d.media_type : "(none)");
+  cleanup_json struct json_value *cfg = NULL;
+  if (read_json_blob(layout_fd, &d, "config", &cfg, err) < 0)
+    return -1;
+  return oci_image_set_config(img, d.digest, cfg, err);
 }
 
 /* ---- the whole ---------------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/json.h"
 
 #define OCI_IMAGE_MAX_JSON (4u << 20) /* index, manifest, config */
 #define OCI_IMAGE_MAX_LAYERS 128
@@ -68,6 +69,15 @@ static inline void oci_image_freep(struct oci_image **img) {
   oci_image_free(*img);
 }
 #define cleanup_oci_image __attribute__((cleanup(oci_image_freep)))
+
+/* Fill img's config (and config_digest) from a parsed image config; its
+ * diff_ids must number img->n_layers.  For the other image sources. */
+int oci_image_set_config(struct oci_image *img, const char *config_digest,
+                         const struct json_value *cfg, cell_error **err);
+
+/* sha256 of everything fd reads from its offset on, as 64 lowercase hex.
+ * (Moves to lib/storage/digest.c when that lands.) */
+int oci_sha256_fd(int fd, char out[65], cell_error **err);
 
 /* "none", "gzip", "zstd". */
 const char *oci_compression_name(enum oci_compression c);

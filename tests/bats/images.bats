@@ -40,6 +40,7 @@ CMD ["arg"]
 EOC
   p build -q -t "$IMAGE" -f "$ctx/Containerfile" "$ctx" >/dev/null
   p save -q --format oci-archive -o "$BATS_FILE_TMPDIR/image.tar" "$IMAGE"
+  p save -q --format docker-archive -o "$BATS_FILE_TMPDIR/docker.tar" "$IMAGE"
 }
 
 teardown_file() {
@@ -95,4 +96,33 @@ archive_blob() {
   run "$INSPECT" layout "$dir"
   [ "$status" -eq 1 ]
   [[ "$output" == *"layer 1 blob $layer: its content has digest"* ]]
+}
+
+@test "images: a docker-archive from podman reads as its manifest.json says" {
+  local docker=$BATS_FILE_TMPDIR/docker.tar config
+  run "$INSPECT" docker-archive "$docker"
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  config=$(tar -xOf "$docker" manifest.json | jq -r '.[0].Config')
+  [[ "$output" == *"config sha256:${config%.json}"* ]]
+  # Uncompressed layers: each digest is the config's diff_id.
+  diff <(echo "$output" | awk '$1 == "layer" { print $2 }') \
+    <(tar -xOf "$docker" "$config" | jq -r '.rootfs.diff_ids[]')
+  [ "$(echo "$output" | grep -c '^layer ')" -eq 3 ]
+  [[ "$output" == *"entrypoint /one"* ]]
+  [[ "$output" == *"env GREETING=hello"* ]]
+  # The same image as the oci-archive: the same diff_ids.
+  diff <(echo "$output" | awk '$1 == "diff_id"') \
+    <("$INSPECT" oci-archive "$ARCHIVE" | awk '$1 == "diff_id"')
+}
+
+@test "images: a docker-archive whose layer is not its diff_id is refused" {
+  local dir=$BATS_TEST_TMPDIR/docker layer
+  mkdir -p "$dir"
+  tar -C "$dir" -xf "$BATS_FILE_TMPDIR/docker.tar"
+  layer=$(jq -r '.[0].Layers[1]' "$dir/manifest.json")
+  printf 'X' | dd of="$dir/$layer" bs=1 seek=600 conv=notrunc 2>/dev/null
+  tar -C "$dir" -cf "$BATS_TEST_TMPDIR/bad.tar" .
+  run "$INSPECT" docker-archive "$BATS_TEST_TMPDIR/bad.tar"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"docker-archive layer 1: its content has digest"* ]]
 }

@@ -2,10 +2,12 @@
  * "key value" line each, for tests/bats/images.bats to compare with what
  * jq reads from the same archive.
  *
- * usage: oci-inspect layout DIR [REF] | oci-inspect oci-archive FILE [REF]
- * The oci-archive is unpacked beneath $TMPDIR (or /tmp). */
+ * usage: oci-inspect layout DIR [REF]
+ *        oci-inspect oci-archive|docker-archive FILE [REF]
+ * Archives are unpacked beneath $TMPDIR (or /tmp). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,7 @@ static void print_strv(const char *key, char **v) {
 }
 
 static void print_image(const struct oci_image *img) {
-  printf("manifest %s\n", img->manifest_digest);
+  printf("manifest %s\n", img->manifest_digest ? img->manifest_digest : "");
   printf("config %s\n", img->config_digest);
   for (size_t i = 0; i < img->n_layers; i++)
     printf("layer %s %s %llu\n", img->layers[i].digest,
@@ -48,7 +50,8 @@ static int read_image(const char *kind, const char *path, const char *ref,
       return cell_fail_errno(err, "open `%s`", path);
     return oci_image_read_layout(dir, ref, img, err);
   }
-  if (strcmp(kind, "oci-archive") == 0) {
+  bool docker = strcmp(kind, "docker-archive") == 0;
+  if (docker || strcmp(kind, "oci-archive") == 0) {
     cleanup_close int file = open(path, O_RDONLY | O_CLOEXEC);
     if (file < 0)
       return cell_fail_errno(err, "open `%s`", path);
@@ -56,15 +59,16 @@ static int read_image(const char *kind, const char *path, const char *ref,
     cleanup_close int work = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (work < 0)
       return cell_fail_errno(err, "open `%s`", tmp);
-    return oci_image_read_oci_archive(file, work, ref, img, err);
+    return docker ? oci_image_read_docker_archive(file, work, ref, img, err)
+                  : oci_image_read_oci_archive(file, work, ref, img, err);
   }
-  return cell_fail(err, 0, "unknown source kind `%s`: layout or oci-archive",
+  return cell_fail(err, 0, "unknown source kind `%s`: layout, oci-archive or docker-archive",
                    kind);
 }
 
 int main(int argc, char **argv) {
   if (argc < 3 || argc > 4) {
-    fprintf(stderr, "usage: oci-inspect layout|oci-archive PATH [REF]\n");
+    fprintf(stderr, "usage: oci-inspect layout|oci-archive|docker-archive PATH [REF]\n");
     return 2;
   }
   cleanup_oci_image struct oci_image *img = NULL;
