@@ -460,6 +460,84 @@ TEST(oci_archive_not_a_tar) {
   CHECK(dir_is_empty(work));
 }
 
+/* ---- docker-archive ------------------------------------------------------ */
+
+/* A docker-archive of one layer: "<hex>.tar" (content), "<hex>.json"
+ * config whose diff_id is diff_id (or the layer's true digest when NULL),
+ * and manifest.json naming layer_name (or the true one when NULL). */
+static int docker_tar(const char *content, const char *diff_id,
+                      const char *layer_name) {
+  char hex[65], path[PATH_MAX + 32];
+  sha256_hex(content, strlen(content), hex);
+  cleanup_free char *true_name = xasprintf("%s.tar", hex);
+  cleanup_free char *config = xasprintf(
+      "{\"os\":\"linux\",\"config\":{\"Cmd\":[\"sh\"]},"
+      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s%s\"]}}",
+      diff_id ? "" : "sha256:", diff_id ? diff_id : hex);
+  char chex[65];
+  sha256_hex(config, strlen(config), chex);
+  cleanup_free char *config_name = xasprintf("%s.json", chex);
+  cleanup_free char *manifest = xasprintf(
+      "[{\"Config\":\"%s\",\"RepoTags\":[\"t:1\"],\"Layers\":[\"%s\"]}]",
+      config_name, layer_name ? layer_name : true_name);
+  snprintf(path, sizeof(path), "%s/docker%d.tar", base, layout_count++);
+  struct archive *a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  must(archive_write_open_filename(a, path) == ARCHIVE_OK ? 0 : -1, path);
+  tar_add(a, true_name, AE_IFREG, content, strlen(content));
+  tar_add(a, config_name, AE_IFREG, config, strlen(config));
+  tar_add(a, "manifest.json", AE_IFREG, manifest, strlen(manifest));
+  archive_write_free(a);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  must(fd, path);
+  return fd;
+}
+
+static char *docker_read(int tfd, const char *ref, struct oci_image **img) {
+  cleanup_close int work = open_workdir();
+  cell_error *err = NULL;
+  int r = oci_image_read_docker_archive(tfd, work, ref, img, &err);
+  CHECK(dir_is_empty(work));
+  char *msg = r < 0 ? xstrdup(err ? err->msg : "?") : NULL;
+  cell_error_free(&err);
+  return msg;
+}
+
+TEST(docker_archive) {
+  cleanup_close int tfd = docker_tar("layer zero", NULL, NULL);
+  cleanup_oci_image struct oci_image *img = NULL;
+  cleanup_free char *msg = docker_read(tfd, "t:1", &img);
+  CHECK(msg == NULL);
+  if (msg)
+    fprintf(stderr, "%s\n", msg);
+  CHECK(img && img->n_layers == 1);
+  if (img) {
+    CHECK_STR(img->layers[0].digest, img->config.diff_ids[0]);
+    CHECK_STR(img->config.cmd[0], "sh");
+  }
+}
+
+TEST(docker_archive_bad_diff_id) {
+  char other[65];
+  sha256_hex("other", 5, other);
+  cleanup_free char *id = xasprintf("sha256:%s", other);
+  cleanup_close int tfd = docker_tar("layer zero", id, NULL);
+  struct oci_image *img = NULL;
+  cleanup_free char *msg = docker_read(tfd, NULL, &img);
+  CHECK_CONTAINS(msg, "docker-archive layer 0: its content has digest");
+  CHECK(img == NULL);
+}
+
+TEST(docker_archive_path_in_manifest) {
+  cleanup_close int tfd = docker_tar("layer zero", NULL, "../../etc/passwd");
+  struct oci_image *img = NULL;
+  cleanup_free char *msg = docker_read(tfd, NULL, &img);
+  CHECK_CONTAINS(msg, "names `../../etc/passwd`, not a file of a docker archive");
+  cleanup_close int tfd2 = docker_tar("layer zero", NULL, NULL);
+  cleanup_free char *msg2 = docker_read(tfd2, "t:2", &img);
+  CHECK_CONTAINS(msg2, "no image tagged `t:2`");
+}
+
 int main(void) {
   snprintf(base, sizeof(base), "%s/cell-oci-image-XXXXXX",
            getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -484,6 +562,9 @@ int main(void) {
   RUN(oci_archive);
   RUN(oci_archive_duplicate_entry);
   RUN(oci_archive_not_a_tar);
+  RUN(docker_archive);
+  RUN(docker_archive_bad_diff_id);
+  RUN(docker_archive_path_in_manifest);
   cleanup_error cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, base, &err) < 0)
     fprintf(stderr, "cleanup: %s\n", err->msg);
