@@ -39,7 +39,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 STATIC_HELPERS := $(BUILD)/tests/nested-procfs $(BUILD)/tests/syscall-probe \
                   $(BUILD)/tests/try-syscall
 TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
-                $(BUILD)/tests/seccomp-agent $(STATIC_HELPERS)
+                $(BUILD)/tests/seccomp-agent $(BUILD)/tests/oci-inspect $(STATIC_HELPERS)
 
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
@@ -123,6 +123,9 @@ $(BUILD)/tests/recvtty: tests/helpers/recvtty.c | $(BUILD)/tests
 
 $(BUILD)/tests/seccomp-agent: tests/helpers/seccomp-agent.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_FLAGS)
+
+$(BUILD)/tests/oci-inspect: tests/helpers/oci-inspect.c $(LIBCELL) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(CELL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
 
 # Static, and never sanitized (the sanitizers' runtimes do not link
 # statically).
