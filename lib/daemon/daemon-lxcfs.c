@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/mountinfo.h"
+#include "base/procfs.h"
 #include "base/util.h"
 
 enum lxcfs_mode {
@@ -59,51 +61,35 @@ static void set_why(struct daemon_lxcfs *l, char *why) {
 
 /* ---- the mount table ----------------------------------------------------- */
 
-/* A mountinfo path field decoded in place (\040 and the like). */
-static void unescape_octal(char *s) {
-  char *out = s;
-  for (char *in = s; *in;) {
-    if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' &&
-        in[2] <= '7' && in[3] >= '0' && in[3] <= '7') {
-      *out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
-      in += 4;
-    } else {
-      *out++ = *in++;
-    }
+struct topmost {
+  const char *dir;
+  char *type;
+};
+
+/* Later lines are mounted later: the last one on dir is on top. */
+static int note_mount_on(const struct mountinfo_entry *e, void *arg) {
+  struct topmost *t = arg;
+  if (strcmp(e->mount_point, t->dir) == 0) {
+    free(t->type);
+    t->type = xstrdup(e->fstype);
   }
-  *out = '\0';
+  return 0;
 }
 
 /* The filesystem type of the topmost mount on dir ("fuse.lxcfs"), NULL
- * when nothing is mounted there; the caller frees. */
+ * when nothing is mounted there (or the table cannot be read); the caller
+ * frees.  The table, never dir itself: a hung FUSE mount would block. */
 static char *mounted_type(const char *dir) {
-  cleanup_free char *text = NULL;
-  size_t len = 0;
   cell_error *err = NULL;
-  if (cell_read_file_at(AT_FDCWD, "/proc/self/mountinfo", 64 << 20, &text,
-                        &len, &err) < 0) {
+  cleanup_close int procfs = procfs_open_root(&err);
+  struct topmost t = {.dir = dir};
+  if (procfs < 0 || mountinfo_each(procfs, note_mount_on, &t, &err) < 0) {
+    log_debug("lxcfs: the mount table: %s", err->msg);
     cell_error_free(&err);
+    free(t.type);
     return NULL;
   }
-  char *type = NULL;
-  char *save = NULL;
-  for (char *line = strtok_r(text, "\n", &save); line;
-       line = strtok_r(NULL, "\n", &save)) {
-    char *sep = strstr(line, " - ");
-    char *fields[5] = {0};
-    char *fsave = NULL, *f = strtok_r(line, " ", &fsave);
-    for (size_t i = 0; f && i < 5; i++, f = strtok_r(NULL, " ", &fsave))
-      fields[i] = f;
-    if (!sep || !fields[4])
-      continue;
-    unescape_octal(fields[4]);
-    if (strcmp(fields[4], dir) != 0)
-      continue;
-    /* Later lines are mounted later: the last one is on top. */
-    free(type);
-    type = xstrndup(sep + 3, strcspn(sep + 3, " "));
-  }
-  return type;
+  return t.type;
 }
 
 static bool lxcfs_mounted(const char *dir) {
