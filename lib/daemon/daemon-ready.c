@@ -1,7 +1,6 @@
 /* celld's readiness (daemon-ready.h). */
 #include "daemon/daemon-ready.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,19 +10,6 @@
 #include "base/log.h"
 #include "base/sd-notify.h"
 #include "base/util.h"
-
-static void write_all(int fd, const char *s) {
-  size_t n = strlen(s);
-  while (n > 0) {
-    ssize_t w = write(fd, s, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return;
-    s += w;
-    n -= (size_t)w;
-  }
-}
 
 static int write_pidfile(const char *path, cell_error **err) {
   char text[32];
@@ -44,7 +30,7 @@ int daemon_announce_ready(struct daemon *d, cell_error **err) {
     cell_error_free(&e);
   }
   if (d->ready_fd >= 0) {
-    write_all(d->ready_fd, "READY\n");
+    cell_write_all(d->ready_fd, "READY\n", 6);
     close(d->ready_fd);
     d->ready_fd = -1;
   }
@@ -76,7 +62,7 @@ void daemon_announce_stopping(struct daemon *d) {
 void daemon_announce_failure(int ready_fd, const char *why) {
   if (ready_fd < 0)
     return;
-  write_all(ready_fd, why);
-  write_all(ready_fd, "\n");
+  cleanup_free char *line = xasprintf("%s\n", why);
+  cell_write_all(ready_fd, line, strlen(line));
   close(ready_fd);
 }

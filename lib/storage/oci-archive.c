@@ -17,6 +17,7 @@
 #include "base/json.h"
 #include "base/resolve.h"
 #include "base/util.h"
+#include "storage/digest.h"
 
 /* oci-layout is a one-line JSON; index.json is bounded like every JSON. */
 #define OCI_LAYOUT_FILE_MAX 4096
@@ -225,13 +226,13 @@ static int read_docker_config(int dirfd, const char *name,
   cleanup_close int fd = open_docker_file(dirfd, name, err);
   if (fd < 0)
     return -1;
-  char hex[65];
-  if (oci_sha256_fd(fd, hex, err) < 0)
+  char digest[DIGEST_STR_LEN];
+  if (digest_fd(fd, digest, err) < 0)
     return cell_error_wrap(err, "docker-archive config `%s`", name);
-  if (strncmp(name_hex(name), hex, 64) != 0)
+  if (strncmp(name_hex(name), digest + strlen("sha256:"), 64) != 0)
     return cell_fail(err, EINVAL, "docker-archive config `%s`: its content "
-                     "has digest sha256:%s; the archive is damaged or tampered "
-                     "with: save it again", name, hex);
+                     "has digest %s; the archive is damaged or tampered "
+                     "with: save it again", name, digest);
   cleanup_free char *buf = NULL;
   size_t len = 0;
   char stored[128];
@@ -241,7 +242,6 @@ static int read_docker_config(int dirfd, const char *name,
   cleanup_json struct json_value *cfg = NULL;
   if (json_parse(buf, len, &cfg, err) < 0)
     return cell_error_wrap(err, "docker-archive config `%s`", name);
-  cleanup_free char *digest = xasprintf("sha256:%s", hex);
   return oci_image_set_config(img, digest, cfg, err);
 }
 
@@ -255,12 +255,12 @@ static int read_docker_layer(int dirfd, const char *name,
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
     return cell_fail(err, EINVAL, "docker-archive layer `%s`: not a regular "
                      "file", name);
-  char hex[65];
-  if (oci_sha256_fd(fd, hex, err) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+  char digest[DIGEST_STR_LEN];
+  if (digest_fd(fd, digest, err) < 0 || lseek(fd, 0, SEEK_SET) < 0)
     return cell_error_wrap(err, "docker-archive layer `%s`", name);
   struct oci_layer *l = &img->layers[img->n_layers++];
   *l = (struct oci_layer){
-      .digest = xasprintf("sha256:%s", hex),
+      .digest = xstrdup(digest),
       .media_type = xstrdup("application/vnd.docker.image.rootfs.diff.tar"),
       .compression = OCI_COMPRESSION_NONE,
       .size = (uint64_t)st.st_size,

@@ -15,7 +15,6 @@
 #include "base/util.h"
 #include "storage/digest.h"
 
-#define SHA256_HEX_LEN 64
 #define REF_NAME_ANNOTATION "org.opencontainers.image.ref.name"
 
 #if defined(__x86_64__)
@@ -28,15 +27,6 @@
 
 /* ---- sha256 (TODO at merge: move to lib/storage/digest.c) ------------- */
 
-/* The hex of the blob's sha256: digest.c computes it. */
-int oci_sha256_fd(int fd, char out[SHA256_HEX_LEN + 1], cell_error **err) {
-  char digest[DIGEST_STR_LEN];
-  if (digest_fd(fd, digest, err) < 0)
-    return -1;
-  memcpy(out, digest + strlen("sha256:"), SHA256_HEX_LEN + 1);
-  return 0;
-}
-
 /* ---- descriptors -------------------------------------------------------- */
 
 struct descriptor {
@@ -44,15 +34,6 @@ struct descriptor {
   const char *digest;     /* "sha256:<64 lowercase hex>", checked */
   uint64_t size;
 };
-
-static bool is_sha256_digest(const char *s) {
-  if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + SHA256_HEX_LEN)
-    return false;
-  for (const char *p = s + 7; *p; p++)
-    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-      return false;
-  return true;
-}
 
 static const char *get_string(const struct json_value *obj, const char *key) {
   const struct json_value *v = json_object_get(obj, key);
@@ -67,7 +48,7 @@ static int parse_descriptor(const struct json_value *v, const char *what,
   d->digest = get_string(v, "digest");
   if (!d->digest)
     return cell_fail(err, EINVAL, "%s: no \"digest\"", what);
-  if (!is_sha256_digest(d->digest))
+  if (!digest_is_valid(d->digest))
     return cell_fail(err, EINVAL,
                      "%s: digest `%.80s` is not sha256:<64 lowercase hex> "
                      "(only sha256 digests are supported)",
@@ -84,7 +65,7 @@ static int parse_descriptor(const struct json_value *v, const char *what,
  * digest.  Returns the fd at offset 0. */
 static int open_verified_blob(int layout_fd, const struct descriptor *d,
                               const char *what, cell_error **err) {
-  char path[32 + SHA256_HEX_LEN];
+  char path[32 + DIGEST_STR_LEN];
   snprintf(path, sizeof(path), "blobs/sha256/%s", d->digest + 7);
   cleanup_close int fd = resolve_open_no_symlinks(layout_fd, path,
                                                   O_RDONLY | O_NOFOLLOW, err);
@@ -102,14 +83,14 @@ static int open_verified_blob(int layout_fd, const struct descriptor *d,
                      "the image is damaged: export it again",
                      what, d->digest, (long long)st.st_size,
                      (unsigned long long)d->size);
-  char hex[SHA256_HEX_LEN + 1];
-  if (oci_sha256_fd(fd, hex, err) < 0)
+  char got[DIGEST_STR_LEN];
+  if (digest_fd(fd, got, err) < 0)
     return cell_error_wrap(err, "%s blob %s", what, d->digest);
-  if (strcmp(hex, d->digest + 7) != 0)
+  if (strcmp(got, d->digest) != 0)
     return cell_fail(err, EINVAL,
-                     "%s blob %s: its content has digest sha256:%s; the "
-                     "image is damaged or tampered with: export it again",
-                     what, d->digest, hex);
+                     "%s blob %s: its content has digest %s; the image is "
+                     "damaged or tampered with: export it again",
+                     what, d->digest, got);
   if (lseek(fd, 0, SEEK_SET) < 0)
     return cell_fail_errno(err, "%s blob %s: seek", what, d->digest);
   return steal_fd(&fd);
@@ -414,7 +395,7 @@ int oci_image_set_config(struct oci_image *img, const char *config_digest,
     return cell_fail(err, EINVAL, "config %s: %zu diff_ids for %zu layers",
                      config_digest, n_diff, img->n_layers);
   for (size_t i = 0; i < n_diff; i++)
-    if (!is_sha256_digest(c->diff_ids[i]))
+    if (!digest_is_valid(c->diff_ids[i]))
       return cell_fail(err, EINVAL, "config %s: diff_id %zu is not a sha256 "
                        "digest", config_digest, i);
   return 0;

@@ -75,9 +75,6 @@ static inline void oci_image_freep(struct oci_image **img) {
 int oci_image_set_config(struct oci_image *img, const char *config_digest,
                          const struct json_value *cfg, cell_error **err);
 
-/* sha256 of everything fd reads from its offset on, as 64 lowercase hex.
- * (Moves to lib/storage/digest.c when that lands.) */
-int oci_sha256_fd(int fd, char out[65], cell_error **err);
 
 /* "none", "gzip", "zstd". */
 const char *oci_compression_name(enum oci_compression c);
