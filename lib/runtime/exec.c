@@ -191,14 +191,6 @@ static int namespaces_to_join(struct execution *x, cell_error **err) {
 }
 
 
-/* Into the init's cgroup when the container's own takes no process
- * (cgroup_v2_follow_init). */
-static int follow_init_cgroup(struct execution *x, cell_error **err) {
-  cleanup_close int procfs = procfs_open_root(err);
-  if (procfs < 0)
-    return -1;
-  return cgroup_v2_follow_init(x->cgroup, procfs, x->st->pid, err);
-}
 static int prepare(struct execution *x, cell_error **err) {
   const struct exec_opts *o = x->o;
   cleanup_close int rootfd = -1, dirfd = -1;
@@ -239,7 +231,14 @@ static int prepare(struct execution *x, cell_error **err) {
   x->cgroup = container_cgroup(x->st);
   if (o->cgroups && x->cgroup == NULL)
     return cell_fail(err, 0, "--cgroup: the container has no cgroup");
-  if (x->cgroup && !o->cgroups && follow_init_cgroup(x, err) < 0)
+  /* The child joins the container's mount namespace, whose /proc the
+   * container decides: its /proc writes go beneath this one. */
+  x->procfs = procfs_open_root(err);
+  if (x->procfs < 0)
+    return -1;
+  /* Into the init's cgroup when the container's own takes no process. */
+  if (x->cgroup && !o->cgroups &&
+      cgroup_v2_follow_init(x->cgroup, x->procfs, x->st->pid, err) < 0)
     return -1;
   if (o->cgroups) {
     if (cgroup_join_open_sub(x->cgroup, o->cgroups, &x->cgroup_join, err) < 0)
@@ -249,11 +248,6 @@ static int prepare(struct execution *x, cell_error **err) {
     return -1;
   }
   if (namespaces_to_join(x, err) < 0)
-    return -1;
-  /* The child joins the container's mount namespace, whose /proc the
-   * container decides: its /proc writes go beneath this one. */
-  x->procfs = procfs_open_root(err);
-  if (x->procfs < 0)
     return -1;
   const struct spec_process *p = x->spec->process;
   if (p->terminal && o->console_socket &&
