@@ -48,12 +48,6 @@ teardown_file() {
   return $left
 }
 
-x() { # NAME CMD...: run in the instance
-  local name=$1
-  shift
-  "$CELLCTL" --socket "$SOCK" exec "$name" -- "$@" </dev/null
-}
-
 snapshot() { (cd "$1" && find . -printf '%p %U %G %m %s %l\n' | sort && cat etc/* 2>/dev/null | md5sum); }
 
 # The Debian guest, built once (tests/bats/debian-image.sh).
@@ -69,25 +63,25 @@ debian_template() {
   ctl create id2 --template "$TEMPLATE" --init "/bin/sleep 100000"
   ctl start id1
   ctl start id2
-  run -0 x id1 cat /etc/hostname
+  run -0 inside id1 cat /etc/hostname
   [ "$output" = web1.example.org ]
-  run -0 x id1 hostname -f
+  run -0 inside id1 hostname -f
   [ "$output" = web1.example.org ]
-  run -0 x id1 cat /etc/hosts
+  run -0 inside id1 cat /etc/hosts
   [[ "$output" == *$'127.0.0.1\tlocalhost'* ]]
   [[ "$output" == *$'10.98.1.7\tweb1.example.org web1'* ]]
   # The network's name servers; the other has no network: none at all.
-  run -0 x id1 cat /etc/resolv.conf
+  run -0 inside id1 cat /etc/resolv.conf
   [[ "$output" == *$'nameserver 10.98.1.1\nnameserver fd98::53'* ]]
-  run -0 x id2 cat /etc/resolv.conf
+  run -0 inside id2 cat /etc/resolv.conf
   [[ "$output" != *nameserver* ]]
-  run -0 x id2 cat /etc/hosts
+  run -0 inside id2 cat /etc/hosts
   [[ "$output" == *$'127.0.1.1\tid2'* ]]
-  run -0 x id2 hostname
+  run -0 inside id2 hostname
   [ "$output" = id2 ]
   # Two instances of one template: two machine-ids, each 32 hex digits.
-  id1=$(x id1 cat /etc/machine-id)
-  id2=$(x id2 cat /etc/machine-id)
+  id1=$(inside id1 cat /etc/machine-id)
+  id2=$(inside id2 cat /etc/machine-id)
   [[ "$id1" =~ ^[0-9a-f]{32}$ ]] && [[ "$id2" =~ ^[0-9a-f]{32}$ ]]
   [ "$id1" != "$id2" ]
   # In the instance's own layer, its root's, mode 0644.
@@ -119,10 +113,10 @@ debian_template() {
     [ -f "$STATE/instances/evil/upper/etc/$f" ] && [ ! -L "$STATE/instances/evil/upper/etc/$f" ]
   done
   ctl start evil
-  run -0 x evil cat /etc/hostname
+  run -0 inside evil cat /etc/hostname
   [ "$output" = evil ]
   # Its own passwd, where the link led inside it, is untouched too.
-  run -0 x evil cat /etc/passwd
+  run -0 inside evil cat /etc/passwd
   [[ "$output" == root:x:0:0:* ]]
   ctl destroy evil -f
   [ "$(cat "$D/host-file")" = precious ]
@@ -140,7 +134,7 @@ debian_template() {
   [[ "$output" == *"has no program \`/bin/nothere\`"* ]]
   ctl create bare3 --template "$bare" --init "/bin/sh -c 'exec sleep 100000'"
   ctl start bare3
-  run -0 x bare3 echo alive
+  run -0 inside bare3 echo alive
   [ "$output" = alive ]
   # Not busybox's init: no inittab of celld's.
   [ ! -e "$STATE/instances/bare3/upper/etc/inittab" ]
@@ -218,7 +212,7 @@ debian_template() {
   run -0 field sp '.init | join("|")'
   [ "$output" = '/bin/sh|-c|echo "a  b" $HOME >/tmp/said; exec sleep 100000|x y' ]
   ctl start sp
-  run -0 x sp cat /tmp/said
+  run -0 inside sp cat /tmp/said
   # $HOME reached the instance's sh as it was written (the .init above):
   # sh expanded it there, to nothing (unset in the instance).
   [ "$output" = "a  b" ]
@@ -320,17 +314,17 @@ debian_template() {
   # Its shell as the init (the guest's own systemd boot is another test's).
   ctl create deb2 --template "$deb" --init "/bin/sh -c 'exec sleep 100000'" --net g
   ctl start deb2
-  run -0 x deb2 cat /etc/hostname /etc/resolv.conf
+  run -0 inside deb2 cat /etc/hostname /etc/resolv.conf
   [[ "$output" == *deb2*"nameserver 10.98.1.1"* ]]
-  run -0 x deb2 sh -c '. /etc/os-release; echo $ID'
+  run -0 inside deb2 sh -c '. /etc/os-release; echo $ID'
   [ "$output" = debian ]
   # Debian's own hostname (glibc's resolver over the hosts file).
-  run -0 x deb2 hostname -f
+  run -0 inside deb2 hostname -f
   [ "$output" = deb2 ]
   addr=$(field deb2 '.networks[0].ipv4')
-  run -0 x deb2 getent hosts deb2
+  run -0 inside deb2 getent hosts deb2
   [[ "$output" == "$addr"*deb2* ]]
-  [ "$(x deb2 cat /etc/machine-id)" != "$(cat "$STATE/instances/deb1/upper/etc/machine-id")" ]
+  [ "$(inside deb2 cat /etc/machine-id)" != "$(cat "$STATE/instances/deb1/upper/etc/machine-id")" ]
   ctl destroy deb1
   ctl destroy deb2 -f
   [ "$(snapshot "$deb")" = "$before" ]

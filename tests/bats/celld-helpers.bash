@@ -107,6 +107,13 @@ ctl() {
   "$CELLCTL" --socket "$SOCK" "$@"
 }
 
+# cmd run in the instance, as its root (cellctl exec).
+inside() { # name cmd...
+  local name=$1
+  shift
+  ctl exec "$name" -- "$@" </dev/null
+}
+
 # jq on `show --json`.
 field() {
   ctl show "$1" --json | jq -r "$2"

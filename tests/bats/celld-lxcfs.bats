@@ -90,12 +90,6 @@ restart_daemon() { # [lxcfs value]
   start_daemon
 }
 
-in_instance() { # name command...
-  local name=$1
-  shift
-  ctl exec "$name" -- "$@"
-}
-
 @test "celld runs one lxcfs on its state dir, and show says instances use it" {
   [ "$(our_lxcfs | wc -l)" = 1 ]
   lxcfs_mounted
@@ -110,9 +104,9 @@ in_instance() { # name command...
 @test "a memory limit is MemTotal in /proc/meminfo and the total of free" {
   ctl create mem --template "$TEMPLATE" --memory 256M
   ctl start mem
-  run -0 in_instance mem cat /proc/meminfo
+  run -0 inside mem cat /proc/meminfo
   [[ "${lines[0]}" =~ ^MemTotal:\ +262144\ kB$ ]]
-  run -0 in_instance mem /usr/bin/free -m
+  run -0 inside mem /usr/bin/free -m
   [[ "${lines[1]}" =~ ^Mem:\ +256\  ]]
   # The host's own file is untouched.
   [ "$(awk '/^MemTotal/ {print $2}' /proc/meminfo)" -gt 262144 ]
@@ -122,41 +116,41 @@ in_instance() { # name command...
   [ "$(grep -c ^processor /proc/cpuinfo)" -ge 2 ] || skip "the host has one cpu"
   ctl create cpu --template "$TEMPLATE" --cpus 1
   ctl start cpu
-  run -0 in_instance cpu grep -c ^processor /proc/cpuinfo
+  run -0 inside cpu grep -c ^processor /proc/cpuinfo
   [ "$output" = 1 ]
-  run -0 in_instance cpu cat /sys/devices/system/cpu/online
+  run -0 inside cpu cat /sys/devices/system/cpu/online
   [ "$output" = 0 ]
   # glibc's count, which sysconf and the programs that size their thread
   # pools by it read.
-  run -0 in_instance cpu /usr/bin/getconf _NPROCESSORS_ONLN
+  run -0 inside cpu /usr/bin/getconf _NPROCESSORS_ONLN
   [ "$output" = 1 ]
   # nproc counts the cpus it may run on: one, a cpuset of its own.
-  run -0 in_instance cpu nproc
+  run -0 inside cpu nproc
   [ "$output" = 1 ]
   # Two, live, then no limit: every cpu again.
   ctl set cpu cpus=2
-  run -0 in_instance cpu nproc
+  run -0 inside cpu nproc
   [ "$output" = 2 ]
   ctl set cpu cpus=1
-  run -0 in_instance cpu nproc
+  run -0 inside cpu nproc
   [ "$output" = 1 ]
   # Without a limit, every cpu of the host.
   ctl create nocpu --template "$TEMPLATE"
   ctl start nocpu
-  run -0 in_instance nocpu grep -c ^processor /proc/cpuinfo
+  run -0 inside nocpu grep -c ^processor /proc/cpuinfo
   [ "$output" = "$(grep -c ^processor /proc/cpuinfo)" ]
 }
 
 @test "uptime is the time since the instance started" {
   ctl create up --template "$TEMPLATE"
   ctl start up
-  run -0 in_instance up cat /proc/uptime
+  run -0 inside up cat /proc/uptime
   local inside=${output%%.*} host
   host=$(cut -d. -f1 /proc/uptime)
   [ "$inside" -lt 30 ]
   [ "$host" -gt 60 ] || skip "the host itself is up for less than a minute"
   # procps's uptime, as a guest's admin types it.
-  run -0 in_instance up /usr/bin/uptime
+  run -0 inside up /usr/bin/uptime
   [[ "$output" == *" up 0 min,"* ]]
 }
 
@@ -168,7 +162,7 @@ in_instance() { # name command...
   ctl start off
   [ "$(field off .state)" = running ]
   [ "$(field off .proc_view)" = "host (lxcfs unavailable: lxcfs = off in celld.conf)" ]
-  run -0 in_instance off head -1 /proc/meminfo
+  run -0 inside off head -1 /proc/meminfo
   [ "$output" = "$(head -1 /proc/meminfo)" ]
 }
 
@@ -207,7 +201,7 @@ in_instance() { # name command...
   ctl create ext --template "$TEMPLATE" --memory 200M
   ctl start ext
   [ "$(field ext .proc_view)" = lxcfs ]
-  run -0 in_instance ext head -1 /proc/meminfo
+  run -0 inside ext head -1 /proc/meminfo
   [[ "$output" =~ ^MemTotal:\ +204800\ kB$ ]]
   destroy_all
   stop_daemon
@@ -237,7 +231,7 @@ in_instance() { # name command...
   ctl create again --template "$TEMPLATE" --memory 128M
   ctl start again
   [ "$(field again .proc_view)" = lxcfs ]
-  run -0 in_instance again head -1 /proc/meminfo
+  run -0 inside again head -1 /proc/meminfo
   [[ "$output" =~ ^MemTotal:\ +131072\ kB$ ]]
 }
 
@@ -253,7 +247,7 @@ in_instance() { # name command...
   grep -q "lxcfs (pid $old), left running by an earlier celld, serves on $STATE/lxcfs: using it" "$D/celld.log"
   [ "$(our_lxcfs)" = "$old" ]
   # The binds the instance got at its start still answer.
-  run -0 in_instance keep head -1 /proc/meminfo
+  run -0 inside keep head -1 /proc/meminfo
   [[ "$output" =~ ^MemTotal:\ +98304\ kB$ ]]
   [ "$(field keep .proc_view)" = lxcfs ]
 }
@@ -278,7 +272,7 @@ in_instance() { # name command...
   [ "$(our_lxcfs | wc -l)" = 1 ]
   ctl create fresh --template "$TEMPLATE" --memory 64M
   ctl start fresh
-  run -0 in_instance fresh head -1 /proc/meminfo
+  run -0 inside fresh head -1 /proc/meminfo
   [[ "$output" =~ ^MemTotal:\ +65536\ kB$ ]]
 }
 

@@ -39,12 +39,6 @@ teardown_file() {
   celld_leaks
 }
 
-inside() { # name cmd...
-  local name=$1
-  shift
-  ctl exec "$name" -- "$@"
-}
-
 unified() { [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; }
 
 # The memory limit file, inside an instance (its cgroup is the root there)

@@ -47,12 +47,6 @@ teardown_file() {
   celld_leaks
 }
 
-inside() { # name cmd...
-  local name=$1
-  shift
-  ctl exec "$name" -- "$@"
-}
-
 # systemctl is-system-running, polled until it settles (at most 60 s).
 wait_booted() { # name
   local state
