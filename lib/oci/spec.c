@@ -854,8 +854,9 @@ static int parse_device_rule(const struct json_value *o, const char *path,
       get_i64_ptr(o, path, "minor", &r->minor, err) < 0 ||
       get_string(o, path, "access", false, &r->access, err) < 0)
     return -1;
-  /* An empty access string is what some tools write for "everything". */
-  if (r->access && r->access[0] == '\0') {
+  /* No access string, or an empty one (what some tools write), means
+   * "everything". */
+  if (r->access == NULL || r->access[0] == '\0') {
     free(steal_pointer(&r->access));
     return 0;
   }

@@ -414,6 +414,14 @@ TEST(empty_access_means_all) {
   CHECK(s && s->linux_->resources->devices[0].access == NULL);
 }
 
+/* Found by fuzz-spec: a rule without "access" was read through NULL. */
+TEST(missing_access_means_all) {
+  cleanup_spec struct spec *s =
+      parse_ok("{'ociVersion':'1.2.0','linux':{'resources':{'devices':"
+               "[{'allow':false,'type':'c','major':1}]}}}");
+  CHECK(s && s->linux_->resources->devices[0].access == NULL);
+}
+
 /* runc reads r, w and m and ignores other letters ("rwa" in its tests). */
 TEST(access_letters_beyond_rwm_are_ignored) {
   cleanup_spec struct spec *s =
@@ -918,6 +926,7 @@ int main(void) {
   RUN(null_is_absent_and_empty_string_is_a_value);
   RUN(unknown_fields_ignored);
   RUN(empty_access_means_all);
+  RUN(missing_access_means_all);
   RUN(access_letters_beyond_rwm_are_ignored);
   RUN(duplicate_json_key_keeps_last);
   RUN(oci_versions);
