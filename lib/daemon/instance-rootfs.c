@@ -46,76 +46,80 @@ bool instance_is_mountpoint(const char *path) {
   return false;
 }
 
-static int write_map(pid_t pid, const char *which, uint32_t start,
-                     uint32_t count, cell_error **err) {
-  cleanup_free char *path = xasprintf("/proc/%d/%s", (int)pid, which);
-  cleanup_free char *line = xasprintf("0 %u %u\n", start, count);
-  return cell_write_knob(path, line, strlen(line), err);
+/* "0 <start> <count>\n": container ids 0..count-1 to the host's start.. */
+static char *map_of_range(uint32_t start, uint32_t count) {
+  return xasprintf("0 %u %u\n", start, count);
 }
 
-/* A user namespace fd with 0..count-1 mapped to start..: a child made in
- * a new user namespace holds it while we write its maps and open it. */
-static int userns_fd_for_range(uint32_t start, uint32_t count,
-                               cell_error **err) {
-  /* ready: the child is in its namespace; done: we have what we need.
-   * fork + unshare rather than clone3: it also runs under valgrind. */
+static int write_maps(pid_t pid, const char *map, cell_error **err) {
+  cleanup_free char *uid_map = xasprintf("/proc/%d/uid_map", (int)pid);
+  cleanup_free char *gid_map = xasprintf("/proc/%d/gid_map", (int)pid);
+  if (cell_write_knob(uid_map, map, strlen(map), err) < 0 ||
+      cell_write_knob(gid_map, map, strlen(map), err) < 0)
+    return -1;
+  return 0;
+}
+
+/* The child of userns_fd_for_map: in a new user namespace, it tells the
+ * parent so and waits until the parent is done with it. */
+_Noreturn static void userns_holder(int ready, int done) {
+  char c = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+  if (write(ready, &c, 1) != 1)
+    _exit(1);
+  while (read(done, &c, 1) < 0 && errno == EINTR)
+    ;
+  _exit(0);
+}
+
+/* A user namespace fd whose uid_map and gid_map are map: a child made in a
+ * new user namespace holds it while we write its maps and open it.
+ * fork + unshare rather than clone3: it also runs under valgrind. */
+static int userns_fd_for_map(const char *map, cell_error **err) {
+  /* ready: the child is in its namespace; done: we have what we need (its
+   * write end closing lets the child go). */
   int ready[2], done[2];
   if (pipe2(ready, O_CLOEXEC) < 0)
     return cell_fail_errno(err, "pipe");
-  if (pipe2(done, O_CLOEXEC) < 0) {
-    close(ready[0]);
-    close(ready[1]);
+  cleanup_close int ready_r = ready[0], ready_w = ready[1];
+  if (pipe2(done, O_CLOEXEC) < 0)
     return cell_fail_errno(err, "pipe");
-  }
+  cleanup_close int done_r = done[0], done_w = done[1];
   pid_t pid = fork();
-  if (pid < 0) {
-    cell_fail_errno(err, "fork");
-    close(ready[0]);
-    close(ready[1]);
-    close(done[0]);
-    close(done[1]);
-    return -1;
-  }
+  if (pid < 0)
+    return cell_fail_errno(err, "fork");
   if (pid == 0) {
-    char c = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
-    close(ready[0]);
-    close(done[1]);
-    if (write(ready[1], &c, 1) != 1)
-      _exit(1);
-    while (read(done[0], &c, 1) < 0 && errno == EINTR)
-      ;
-    _exit(0);
+    close(ready_r);
+    close(done_w);
+    userns_holder(ready_w, done_r);
   }
-  close(ready[1]);
-  close(done[0]);
+  cell_closep(&ready_w);
+  cell_closep(&done_r);
   char c = 'n';
   int fd = -1;
-  if (read(ready[0], &c, 1) != 1 || c != 'y') {
+  if (read(ready_r, &c, 1) != 1 || c != 'y') {
     cell_fail(err, 0, "make a user namespace for the idmap: the child failed");
-  } else if (write_map(pid, "uid_map", start, count, err) == 0 &&
-             write_map(pid, "gid_map", start, count, err) == 0) {
+  } else if (write_maps(pid, map, err) == 0) {
     cleanup_free char *ns = xasprintf("/proc/%d/ns/user", (int)pid);
     fd = open(ns, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
       cell_fail_errno(err, "open `%s`", ns);
   }
-  close(ready[0]);
-  close(done[1]);
+  cell_closep(&done_w);
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
     ;
   return fd;
 }
 
-/* 1: idmapped mount made; 0: the kernel or filesystem cannot idmap it (the
- * caller copies instead); -1: another error. */
-static int mount_idmapped(int templatefd, const char *template_dir,
-                          const char *target, uint32_t start, uint32_t count,
-                          cell_error **err) {
-  cleanup_close int userns = userns_fd_for_range(start, count, err);
+/* 1: srcfd's tree mounted on target, idmapped by map, with the
+ * MOUNT_ATTR_* flags attrs; 0: the kernel or filesystem cannot idmap it
+ * (the caller copies instead); -1: another error. */
+static int mount_idmapped(int srcfd, const char *shown, const char *target,
+                          const char *map, uint64_t attrs, cell_error **err) {
+  cleanup_close int userns = userns_fd_for_map(map, err);
   if (userns < 0)
     return -1;
   /* The very directory that was checked: no lookup by name again. */
-  cleanup_close int tree = open_tree(templatefd, "",
+  cleanup_close int tree = open_tree(srcfd, "",
                                      AT_EMPTY_PATH | OPEN_TREE_CLONE |
                                          OPEN_TREE_CLOEXEC);
   if (tree < 0 && errno == ENOSYS) {
@@ -123,23 +127,23 @@ static int mount_idmapped(int templatefd, const char *template_dir,
     return 0;
   }
   if (tree < 0)
-    return cell_fail_errno(err, "open_tree `%s`", template_dir);
+    return cell_fail_errno(err, "open_tree `%s`", shown);
   struct mount_attr attr = {
-      .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV |
-                  MOUNT_ATTR_NOSUID,
+      .attr_set = MOUNT_ATTR_IDMAP | attrs,
       .userns_fd = (uint64_t)userns,
   };
   if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
     if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP ||
         errno == ENOSYS || errno == EPERM) {
       log_warn("idmapped mount of `%s`: %s: falling back to a chowned copy",
-               template_dir, strerror(errno));
+               shown, strerror(errno));
       return 0;
     }
-    return cell_fail_errno(err, "idmap `%s`", template_dir);
+    return cell_fail_errno(err, "idmap `%s`", shown);
   }
   if (move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-    return cell_fail_errno(err, "attach the idmapped template on `%s`", target);
+    return cell_fail_errno(err, "attach the idmapped `%s` on `%s`", shown,
+                           target);
   return 1;
 }
 
@@ -287,8 +291,11 @@ int instance_rootfs_mount_at(const char *inst_dir,
   bool copy = force_copy || (r->rootfs_mode && strcmp(r->rootfs_mode, "copy") == 0);
   bool lower_mounted = false;
   if (!copy && !instance_is_mountpoint(lower)) {
-    int m = mount_idmapped(templatefd, r->template_dir, lower, r->id_start,
-                           r->id_count, err);
+    cleanup_free char *map = map_of_range(r->id_start, r->id_count);
+    int m = mount_idmapped(templatefd, r->template_dir, lower, map,
+                           MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV |
+                               MOUNT_ATTR_NOSUID,
+                           err);
     if (m < 0)
       return -1;
     copy = m == 0;
