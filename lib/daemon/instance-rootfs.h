@@ -1,6 +1,7 @@
-/* An instance's root filesystem: its template mounted idmapped (or copied
- * and shifted to the instance's range) under an overlay with the
- * instance's own writable layer. */
+/* An instance's root filesystem: its image's read-only layers (or, the
+ * older way, its template) mounted idmapped (or copied and shifted to the
+ * instance's range) under an overlay with the instance's own writable
+ * layer. */
 #ifndef CELL_INSTANCE_ROOTFS_H
 #define CELL_INSTANCE_ROOTFS_H
 
@@ -27,7 +28,27 @@ int instance_rootfs_mount_at(const char *inst_dir,
 int instance_rootfs_mount(const char *inst_dir, const struct instance_record *r,
                           const struct daemon_config *cfg, const char **mode,
                           cell_error **err);
-/* Unmount rootfs/ and lower/ (lazily; no error when not mounted). */
+/* Mount the instance's root on its image: layers_dir (the store's layers
+ * directory, absolute) idmapped read-only at <inst_dir>/layers;
+ * <inst_dir>/disk (upper/ and work/, container-relative ids on disk)
+ * idmapped at <inst_dir>/disk.idmapped; the overlay on <inst_dir>/rootfs
+ * with lowerdir = the layers top first, upperdir/workdir in
+ * disk.idmapped.  layer_ids: 64-hex names, BOTTOM first, NULL-terminated.
+ * Idempotent (what is mounted stays); on failure nothing this call mounted
+ * stays mounted.  *mode = "idmap", or "copy" (static strings) when
+ * force_copy or the kernel/filesystem refuses idmapped mounts: then each
+ * layer is copied shifted to the range into <inst_dir>/lower.copy/<id> and
+ * disk/ holds host ids.  An instance whose record says one mode is never
+ * mounted in the other (its disk's owners depend on it).  Refused: more
+ * layers than overlayfs's options can name ("flatten it"), an overlay that
+ * would come up read-only. */
+int instance_rootfs_mount_layers(const char *inst_dir,
+                                 const struct instance_record *r,
+                                 const char *layers_dir,
+                                 char *const *layer_ids, bool force_copy,
+                                 const char **mode, cell_error **err);
+/* Unmount rootfs/, disk.idmapped/, layers/ and lower/ (lazily; no error
+ * when not mounted). */
 int instance_rootfs_umount(const char *inst_dir, cell_error **err);
 /* Whether path is a mount point. */
 bool instance_is_mountpoint(const char *path);

@@ -2,13 +2,22 @@
  * uid/gid range, an overlay root over a shared read-only template, and a
  * durable record under <state-dir>/instances/<name>.json.
  *
- * Layout under <state-dir>/instances/<name>/:
+ * Layout under <state-dir>/instances/<name>/ (instance-rootfs.c tells the
+ * mounts):
+ *   rootfs/  the merged view: the instance's root
+ *   config.json  the OCI config the runtime gets
+ * for an instance on an image:
+ *   layers/         mount point: the store's layers, idmapped read-only
+ *   disk/           the instance's writable layer, upper/ and work/, in
+ *                   container-relative ids (a plain layer, for snapshots,
+ *                   clones and exports); in host ids in copy mode
+ *   disk.idmapped/  mount point: disk/ idmapped for the overlay
+ *   lower.copy/     copy mode only: each layer copied, shifted to the range
+ * for an instance on a template (the older way):
  *   lower/   the template, idmapped to the instance's range (or a chowned
  *            copy where the kernel cannot idmap it)
- *   upper/   the instance's own files (overlay upper layer)
- *   work/    overlay work dir
- *   rootfs/  the merged view: the instance's root
- *   config.json  the OCI config the runtime gets */
+ *   upper/   the instance's own files (overlay upper layer), host ids
+ *   work/    overlay work dir */
 #ifndef CELL_INSTANCE_H
 #define CELL_INSTANCE_H
 
