@@ -282,6 +282,11 @@ TEST(idmapped_disk_holds_container_ids) {
   CHECK(owned(upper, "new-file", 0));
   CHECK(owned(upper, "seven", 7));
   CHECK(is_whiteout(upper, "etc/b"));
+  /* overlayfs's own files are host root's, on disk the id past the
+   * container's (disk_map). */
+  CHECK(owned(upper, "etc/b", 65536));
+  cleanup_free char *work = xasprintf("%s/disk/work", f.inst);
+  CHECK(owned(work, "work", 65536));
   /* Through the overlay the same files are the instance's host ids. */
   cleanup_free char *rootfs = xasprintf("%s/rootfs", f.inst);
   CHECK(owned(rootfs, "new-file", ID_START));
@@ -389,6 +394,41 @@ TEST(missing_layer_refused_nothing_mounted) {
   CHECK(mounts_under(f.inst) == 0);
 }
 
+TEST(recorded_mode_kept) {
+  cleanup_fixture struct fixture f = {0};
+  fixture_init(&f);
+  char *ids[] = {(char *)bottom_id, (char *)top_id, NULL};
+  struct instance_record r = record();
+  cleanup_error cell_error *err = NULL;
+  const char *mode = NULL;
+  /* A disk in container ids is never mounted as a copy. */
+  r.rootfs_mode = "idmap";
+  CHECK(instance_rootfs_mount_layers(f.inst, &r, f.layers, ids, true, &mode,
+                                     &err) < 0);
+  CHECK_CONTAINS(err ? err->msg : NULL, "cannot be mounted as a copy");
+  CHECK(mounts_under(f.inst) == 0);
+  cell_error_free(&err);
+  /* A disk in host ids stays a copy, asked or not. */
+  r.rootfs_mode = "copy";
+  CHECK(instance_rootfs_mount_layers(f.inst, &r, f.layers, ids, false, &mode,
+                                     &err) == 0);
+  CHECK_STR(mode, "copy");
+  CHECK(owned(f.inst, "disk/upper", ID_START));
+}
+
+TEST(bad_layer_id_refused) {
+  cleanup_fixture struct fixture f = {0};
+  fixture_init(&f);
+  char *ids[] = {(char *)bottom_id, "../../etc", NULL};
+  struct instance_record r = record();
+  cleanup_error cell_error *err = NULL;
+  const char *mode = NULL;
+  CHECK(instance_rootfs_mount_layers(f.inst, &r, f.layers, ids, false, &mode,
+                                     &err) < 0);
+  CHECK_CONTAINS(err ? err->msg : NULL, "is not a layer id");
+  CHECK(mounts_under(f.inst) == 0);
+}
+
 int main(void) {
   if (geteuid() != 0) {
     printf("skip: not root\n");
@@ -400,5 +440,7 @@ int main(void) {
   RUN(copy_fallback_same_view_host_ids);
   RUN(too_many_layers_refused_nothing_mounted);
   RUN(missing_layer_refused_nothing_mounted);
+  RUN(recorded_mode_kept);
+  RUN(bad_layer_id_refused);
   UNIT_DONE();
 }
