@@ -6,6 +6,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #define READ_BUF_SIZE (256 * 1024)
 #define WHITEOUT_PREFIX ".wh."
 #define WHITEOUT_OPAQUE ".wh..wh..opq"
+#define OVERLAY_OPAQUE_XATTR "trusted.overlay.opaque"
 
 /* ---- the paths this layer made (for opaque whiteouts) ------------------ */
 
@@ -105,7 +107,7 @@ struct extract {
   int archive_fd;
   int dirfd;
   uint64_t max_bytes, max_entries;
-  bool oci_whiteouts;
+  enum layer_whiteouts whiteouts;
   struct layer_stats stats;
   digest_ctx *digest;
   unsigned char *read_buf;
@@ -238,7 +240,7 @@ static int make_parent(struct extract *x, int cur, const char *name,
     return fail_open_parent(path, err);
   if (fchmod(fd, 0755) < 0)
     return cell_fail_errno(err, "chmod its parent \"%s\"", path);
-  if (x->oci_whiteouts)
+  if (x->whiteouts == LAYER_WHITEOUTS_APPLY)
     path_set_add_with_parents(&x->made, path);
   return steal_fd(&fd);
 }
@@ -391,9 +393,13 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2]) {
   }
 }
 
+/* "user.overlay.*" is what overlayfs reads instead of "trusted.overlay.*"
+ * when mounted with userxattr: an archive setting it could make a
+ * directory opaque or redirect it once the tree is an overlay layer. */
 static bool xattr_kept(const char *name) {
   return strcmp(name, "security.capability") == 0 ||
-         strncmp(name, "user.", 5) == 0;
+         (strncmp(name, "user.", 5) == 0 &&
+          strncmp(name, "user.overlay.", 13) != 0);
 }
 
 /* Owner, then mode (chown clears setuid/setgid), then xattrs (chown
@@ -655,19 +661,53 @@ static int clear_lower(struct extract *x, int dirfd, const char *dir,
   return ret;
 }
 
-/* A whiteout entry: returns 1 when base was one (and is applied), 0 when
- * it is an ordinary name. */
+/* overlayfs's whiteout of parentfd/name: a char device 0:0, mode 0, owned
+ * by 0:0, in place of whatever this layer put there. */
+static int make_overlay_whiteout(int parentfd, const char *name,
+                                 cell_error **err) {
+  struct node_spec n = {.kind = MK_NODE, .what = "the whiteout",
+                        .mode = S_IFCHR, .dev = makedev(0, 0)};
+  if (create_replacing(parentfd, name, &n, err) < 0)
+    return -1;
+  if (fchownat(parentfd, name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "chown the whiteout");
+  /* mknod's mode went through the umask; 0 it is, whatever that was. */
+  if (fchmodat(parentfd, name, 0, 0) < 0)
+    return cell_fail_errno(err, "chmod the whiteout");
+  return 0;
+}
+
+/* overlayfs's opaque directory: the xattr on the directory itself, set
+ * through an fd of it (parentfd is O_PATH, which fsetxattr refuses). */
+static int make_overlay_opaque(int parentfd, cell_error **err) {
+  cleanup_close int fd = open_beneath(parentfd, ".", O_RDONLY | O_DIRECTORY);
+  if (fd < 0)
+    return cell_fail_errno(err, "open the opaque directory");
+  if (fsetxattr(fd, OVERLAY_OPAQUE_XATTR, "y", 1, 0) < 0)
+    return cell_fail_errno(err, "set %s", OVERLAY_OPAQUE_XATTR);
+  return 0;
+}
+
+/* A whiteout entry: returns 1 when base was one (and is applied or
+ * stored), 0 when it is an ordinary name. */
 static int apply_whiteout(struct extract *x, int parentfd, const char *parent,
                           const char *base, cell_error **err) {
-  if (!x->oci_whiteouts || strncmp(base, WHITEOUT_PREFIX, 4) != 0)
+  if (x->whiteouts == LAYER_WHITEOUTS_NONE ||
+      strncmp(base, WHITEOUT_PREFIX, 4) != 0)
     return 0;
-  if (strcmp(base, WHITEOUT_OPAQUE) == 0)
-    return clear_lower(x, parentfd, parent, err) < 0 ? -1 : 1;
+  bool overlay = x->whiteouts == LAYER_WHITEOUTS_OVERLAY;
+  if (strcmp(base, WHITEOUT_OPAQUE) == 0) {
+    int r = overlay ? make_overlay_opaque(parentfd, err)
+                    : clear_lower(x, parentfd, parent, err);
+    return r < 0 ? -1 : 1;
+  }
   const char *victim = base + strlen(WHITEOUT_PREFIX);
   if (victim[0] == '\0' || strcmp(victim, ".") == 0 ||
       strcmp(victim, "..") == 0)
     return cell_fail(err, 0, "a whiteout of \"%s\" (refused)", victim);
-  return layer_remove_tree(parentfd, victim, err) < 0 ? -1 : 1;
+  int r = overlay ? make_overlay_whiteout(parentfd, victim, err)
+                  : layer_remove_tree(parentfd, victim, err);
+  return r < 0 ? -1 : 1;
 }
 
 /* The entry whose clean path is "": the layer's root itself.  Only a
@@ -698,7 +738,7 @@ static int apply_entry(struct extract *x, struct archive_entry *e,
   int wh = apply_whiteout(x, parentfd, parent, base, err);
   if (wh != 0)
     return wh < 0 ? -1 : 0;
-  if (x->oci_whiteouts)
+  if (x->whiteouts == LAYER_WHITEOUTS_APPLY)
     path_set_add_with_parents(&x->made, full);
   const char *hardlink = archive_entry_hardlink(e);
   if (hardlink != NULL)
@@ -795,14 +835,14 @@ static int extract_all(struct extract *x, cell_error **err) {
 }
 
 int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
-                  bool oci_whiteouts, struct layer_stats *stats,
+                  enum layer_whiteouts whiteouts, struct layer_stats *stats,
                   cell_error **err) {
   struct extract x = {
       .archive_fd = archive_fd,
       .dirfd = dirfd,
       .max_bytes = lim ? lim->max_bytes : 0,
       .max_entries = lim ? lim->max_entries : 0,
-      .oci_whiteouts = oci_whiteouts,
+      .whiteouts = whiteouts,
       /* The digest costs as much CPU as the rest: only when asked. */
       .digest = stats ? digest_new() : NULL,
       .read_buf = xmalloc(READ_BUF_SIZE),

@@ -34,7 +34,6 @@
 #ifndef CELL_LAYER_EXTRACT_H
 #define CELL_LAYER_EXTRACT_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -59,21 +58,36 @@ struct layer_stats {
   char digest[DIGEST_STR_LEN];
 };
 
+/* What ".wh." names mean (the OCI image-spec's whiteouts). */
+enum layer_whiteouts {
+  /* A plain rootfs tarball: ".wh." names are ordinary files, kept as they
+   * are. */
+  LAYER_WHITEOUTS_NONE,
+  /* Layers extracted in order onto one tree: ".wh.NAME" removes NAME
+   * (lower content already in dirfd) and ".wh..wh..opq" empties its
+   * directory of what lower layers put there (what this layer adds
+   * stays).  Neither is created. */
+  LAYER_WHITEOUTS_APPLY,
+  /* The layer alone in its own fresh directory, to be stacked as an
+   * overlayfs lower layer: whiteouts are stored the way overlayfs reads
+   * them.  ".wh.NAME" becomes NAME, a char device 0:0 (mode 0, owner
+   * 0:0) replacing whatever this layer put there; ".wh..wh..opq" sets
+   * "trusted.overlay.opaque" = "y" on its directory. */
+  LAYER_WHITEOUTS_OVERLAY,
+};
+
 /* Apply the layer read from archive_fd (from its current position to EOF)
  * onto dirfd, the layer or rootfs being built (opened O_RDONLY |
  * O_DIRECTORY, not O_PATH: a "./" entry sets its owner and mode).
  *
- * oci_whiteouts: the OCI image-spec's whiteouts, for layers extracted in
- * order onto one tree: ".wh.NAME" removes NAME (lower content already in
- * dirfd) and ".wh..wh..opq" empties its directory of what lower layers put
- * there (what this layer adds stays).  Neither is created.  false for a
- * plain rootfs tarball, whose ".wh." names are ordinary files kept as
- * they are.
+ * The archive's own xattrs never say what overlayfs reads: "trusted.*"
+ * and "user.overlay.*" (what overlayfs reads with userxattr) are ignored
+ * in every mode, so that only a ".wh." entry can hide a lower file.
  *
  * lim may be NULL (no limit), stats may be NULL (then the stream is not
  * hashed: sha256 costs about as much CPU as the extraction itself). */
 int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
-                  bool oci_whiteouts, struct layer_stats *stats,
+                  enum layer_whiteouts whiteouts, struct layer_stats *stats,
                   cell_error **err);
 
 /* rm -rf of parentfd/name through fds, never following a symlink (a link
