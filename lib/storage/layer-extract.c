@@ -103,13 +103,16 @@ struct dir_time {
 };
 
 struct extract {
-  struct archive *ar;
+  struct archive *raw; /* the stream as read from archive_fd, decompressed */
+  bool raw_done;       /* raw has no more data */
+  struct archive *ar;  /* the tar read from raw */
   int archive_fd;
   int dirfd;
   uint64_t max_bytes, max_entries;
   enum layer_whiteouts whiteouts;
   struct layer_stats stats;
-  digest_ctx *digest;
+  digest_ctx *digest;      /* of the bytes read from archive_fd */
+  digest_ctx *diff_digest; /* of the decompressed bytes, when compressed */
   unsigned char *read_buf;
   struct path_set made;
   struct dir_time *dirs;
@@ -119,7 +122,10 @@ struct extract {
 static void extract_free(struct extract *x) {
   if (x->ar)
     archive_read_free(x->ar);
+  if (x->raw)
+    archive_read_free(x->raw);
   digest_free(x->digest);
+  digest_free(x->diff_digest);
   free(x->read_buf);
   path_set_free(&x->made);
   for (size_t i = 0; i < x->ndirs; i++)
@@ -145,13 +151,45 @@ static la_ssize_t read_archive(struct archive *ar, void *data,
   return n;
 }
 
+/* The tar reader reads through here: the decompressed stream, straight
+ * from the raw reader's buffer (no copy), hashed once for the diff_id. */
+static la_ssize_t read_decompressed(struct archive *ar, void *data,
+                                    const void **buf) {
+  struct extract *x = data;
+  if (x->raw_done)
+    return 0;
+  size_t len;
+  la_int64_t off;
+  int r = archive_read_data_block(x->raw, buf, &len, &off);
+  if (r == ARCHIVE_EOF) {
+    x->raw_done = true;
+    return 0;
+  }
+  if (r < ARCHIVE_WARN) {
+    archive_set_error(ar, archive_errno(x->raw), "%s",
+                      archive_error_string(x->raw));
+    return -1;
+  }
+  if (x->diff_digest)
+    digest_update(x->diff_digest, *buf, len);
+  return (la_ssize_t)len;
+}
+
 /* The bytes after the tar end-of-archive blocks are part of the blob and
- * of its digest. */
+ * of its digests: the rest of the decompressed stream, then what the
+ * decompressor left unread in archive_fd. */
 static int digest_rest(struct extract *x, cell_error **err) {
   if (x->digest == NULL)
     return 0;
+  const void *buf;
+  la_ssize_t n;
+  while ((n = read_decompressed(x->ar, x, &buf)) > 0)
+    ;
+  if (n < 0)
+    return cell_fail(err, 0, "read the end of the layer: %s",
+                     archive_error_string(x->ar));
   for (;;) {
-    ssize_t n = read(x->archive_fd, x->read_buf, READ_BUF_SIZE);
+    n = read(x->archive_fd, x->read_buf, READ_BUF_SIZE);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -783,29 +821,57 @@ static int apply_dir_times(struct extract *x, cell_error **err) {
   return 0;
 }
 
-static struct archive *open_reader(struct extract *x, cell_error **err) {
-  struct archive *ar = archive_read_new();
-  if (ar == NULL)
-    return cell_fail(err, ENOMEM, "libarchive"), NULL;
+/* The first of two readers: archive_fd's bytes (hashed as they are read)
+ * through whichever filter libarchive recognises, as one raw entry; the
+ * tar reader reads that.  Two readers rather than one so that the
+ * decompressed stream passes through our hands once, for the diff_id,
+ * without decompressing twice. */
+static int open_raw_reader(struct extract *x, cell_error **err) {
+  x->raw = archive_read_new();
+  if (x->raw == NULL)
+    return cell_fail(err, ENOMEM, "libarchive");
   /* The filters libarchive does itself; none that would run a program. */
-  archive_read_support_filter_gzip(ar);
-  archive_read_support_filter_xz(ar);
-  archive_read_support_filter_zstd(ar);
-  archive_read_support_filter_bzip2(ar);
-  archive_read_support_format_tar(ar);
-  archive_read_support_format_empty(ar);
-  if (archive_read_open(ar, x, NULL, read_archive, NULL) != ARCHIVE_OK) {
-    cell_fail(err, 0, "the layer is not a tar archive: %s",
-              archive_error_string(ar));
-    archive_read_free(ar);
-    return NULL;
+  archive_read_support_filter_gzip(x->raw);
+  archive_read_support_filter_xz(x->raw);
+  archive_read_support_filter_zstd(x->raw);
+  archive_read_support_filter_bzip2(x->raw);
+  archive_read_support_format_raw(x->raw);
+  archive_read_support_format_empty(x->raw);
+  struct archive_entry *e;
+  int r = ARCHIVE_FATAL;
+  if (archive_read_open(x->raw, x, NULL, read_archive, NULL) == ARCHIVE_OK)
+    r = archive_read_next_header(x->raw, &e);
+  if (r == ARCHIVE_EOF) { /* an empty stream */
+    x->raw_done = true;
+    return 0;
   }
-  return ar;
+  if (r < ARCHIVE_WARN)
+    return cell_fail(err, 0, "the layer cannot be read: %s",
+                     archive_error_string(x->raw));
+  /* Filter 0 is the outermost; "none" when the stream is not compressed,
+   * and then the diff_id is the digest. */
+  if (x->digest && archive_filter_code(x->raw, 0) != ARCHIVE_FILTER_NONE)
+    x->diff_digest = digest_new();
+  return 0;
+}
+
+static int open_reader(struct extract *x, cell_error **err) {
+  if (open_raw_reader(x, err) < 0)
+    return -1;
+  x->ar = archive_read_new();
+  if (x->ar == NULL)
+    return cell_fail(err, ENOMEM, "libarchive");
+  archive_read_support_format_tar(x->ar);
+  archive_read_support_format_empty(x->ar);
+  if (archive_read_open(x->ar, x, NULL, read_decompressed, NULL) !=
+      ARCHIVE_OK)
+    return cell_fail(err, 0, "the layer is not a tar archive: %s",
+                     archive_error_string(x->ar));
+  return 0;
 }
 
 static int extract_all(struct extract *x, cell_error **err) {
-  x->ar = open_reader(x, err);
-  if (x->ar == NULL)
+  if (open_reader(x, err) < 0)
     return -1;
   for (;;) {
     struct archive_entry *e;
@@ -850,6 +916,10 @@ int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
   int r = extract_all(&x, err);
   if (r == 0 && stats) {
     digest_final(x.digest, x.stats.digest);
+    if (x.diff_digest)
+      digest_final(x.diff_digest, x.stats.diff_id);
+    else
+      memcpy(x.stats.diff_id, x.stats.digest, DIGEST_STR_LEN);
     *stats = x.stats;
   }
   extract_free(&x);

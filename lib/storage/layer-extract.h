@@ -56,6 +56,12 @@ struct layer_stats {
   /* sha256 of the stream as read from archive_fd (the compressed bytes,
    * to EOF): what an OCI manifest names the layer by. */
   char digest[DIGEST_STR_LEN];
+  /* sha256 of the decompressed tar stream (to its EOF, what follows the
+   * end-of-archive blocks included): what an OCI image config's
+   * rootfs.diff_ids names the layer by, and the store's key.  The same
+   * as digest when the stream is not compressed.  Both come from the
+   * one pass that extracts. */
+  char diff_id[DIGEST_STR_LEN];
 };
 
 /* What ".wh." names mean (the OCI image-spec's whiteouts). */
@@ -85,7 +91,8 @@ enum layer_whiteouts {
  * in every mode, so that only a ".wh." entry can hide a lower file.
  *
  * lim may be NULL (no limit), stats may be NULL (then the stream is not
- * hashed: sha256 costs about as much CPU as the extraction itself). */
+ * hashed: sha256 costs about as much CPU as the extraction itself, twice
+ * that for a compressed layer's digest and diff_id). */
 int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
                   enum layer_whiteouts whiteouts, struct layer_stats *stats,
                   cell_error **err);

@@ -22,6 +22,9 @@
 #include "storage/layer-extract.h"
 #include "unit.h"
 
+#define EMPTY_SHA256                                                           \
+  "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 static char base[PATH_MAX]; /* <tmp>/cell-layer-XXXXXX */
 static int basefd = -1;
 static int rootfd = -1; /* <base>/root, fresh for each test */
@@ -313,6 +316,44 @@ static void extract_with_filter(const char *filter) {
 TEST(a_gzip_layer_is_extracted) { extract_with_filter("gzip"); }
 TEST(a_zstd_layer_is_extracted) { extract_with_filter("zstd"); }
 TEST(an_xz_layer_is_extracted) { extract_with_filter("xz"); }
+
+/* Extract the archive in fd into a fresh root; its stats. */
+static struct layer_stats stats_of(int fd) {
+  fresh_root();
+  struct layer_stats stats;
+  memset(&stats, 0, sizeof(stats));
+  cleanup_error cell_error *err = NULL;
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, &stats,
+                      &err) == 0);
+  if (err)
+    fprintf(stderr, "%s\n", err->msg);
+  return stats;
+}
+
+TEST(diff_id_is_the_sha256_of_the_uncompressed_tar) {
+  cleanup_close int plain = make_archive(NULL, basic, N(basic), false);
+  char plain_sha[DIGEST_STR_LEN];
+  cell_error *err = NULL;
+  must(digest_fd(plain, plain_sha, &err), "digest");
+  must((int)lseek(plain, 0, SEEK_SET), "lseek");
+  struct layer_stats st = stats_of(plain);
+  CHECK_STR(st.diff_id, plain_sha);
+  CHECK_STR(st.digest, plain_sha);
+  check_basic_tree();
+
+  static const char *const filters[] = {"gzip", "zstd", "xz"};
+  for (size_t i = 0; i < N(filters); i++) {
+    cleanup_close int packed = make_archive(filters[i], basic, N(basic), false);
+    char packed_sha[DIGEST_STR_LEN];
+    must(digest_fd(packed, packed_sha, &err), "digest");
+    must((int)lseek(packed, 0, SEEK_SET), "lseek");
+    st = stats_of(packed);
+    CHECK_STR(st.diff_id, plain_sha);   /* the same tar inside */
+    CHECK_STR(st.digest, packed_sha);   /* the bytes as they came */
+    CHECK(strcmp(st.digest, plain_sha) != 0);
+    check_basic_tree();
+  }
+}
 
 TEST(what_is_there_is_replaced_and_a_directory_stays) {
   fresh_root();
@@ -841,6 +882,18 @@ TEST(garbage_is_not_a_layer) {
   close(fd);
 }
 
+TEST(an_empty_stream_is_an_empty_layer) {
+  fresh_root();
+  cleanup_close int fd = memfd_create("empty", MFD_CLOEXEC);
+  struct layer_stats stats;
+  cleanup_error cell_error *err = NULL;
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, &stats,
+                      &err) == 0);
+  CHECK(stats.entries == 0 && count_dir(rootfd, ".") == 0);
+  CHECK_STR(stats.digest, EMPTY_SHA256);
+  CHECK_STR(stats.diff_id, EMPTY_SHA256);
+}
+
 TEST(remove_tree_does_not_follow_symlinks) {
   fresh_root();
   char outside[PATH_MAX + 16];
@@ -876,7 +929,7 @@ TEST(digest_of_abc_is_the_known_sha256) {
   CHECK_STR(out, ABC_SHA256);
   cleanup_close int empty = memfd_with("");
   CHECK(digest_fd(empty, out, &err) == 0);
-  CHECK_STR(out, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK_STR(out, EMPTY_SHA256);
 }
 
 TEST(digest_verify_accepts_the_right_digest_and_names_a_wrong_one) {
@@ -914,6 +967,7 @@ int main(void) {
   RUN(a_gzip_layer_is_extracted);
   RUN(a_zstd_layer_is_extracted);
   RUN(an_xz_layer_is_extracted);
+  RUN(diff_id_is_the_sha256_of_the_uncompressed_tar);
   RUN(what_is_there_is_replaced_and_a_directory_stays);
   RUN(oci_whiteouts_remove_lower_files_and_opaque_empties_a_directory);
   RUN(without_oci_whiteouts_the_names_are_kept_literally);
@@ -934,6 +988,7 @@ int main(void) {
   RUN(a_setuid_file_keeps_its_bit_with_its_owner);
   RUN(an_id_beyond_65535_is_refused);
   RUN(garbage_is_not_a_layer);
+  RUN(an_empty_stream_is_an_empty_layer);
   RUN(remove_tree_does_not_follow_symlinks);
   RUN(digest_of_abc_is_the_known_sha256);
   RUN(digest_verify_accepts_the_right_digest_and_names_a_wrong_one);
