@@ -431,10 +431,7 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2]) {
   }
 }
 
-/* "user.overlay.*" is what overlayfs reads instead of "trusted.overlay.*"
- * when mounted with userxattr: an archive setting it could make a
- * directory opaque or redirect it once the tree is an overlay layer. */
-static bool xattr_kept(const char *name) {
+bool layer_xattr_kept(const char *name) {
   return strcmp(name, "security.capability") == 0 ||
          (strncmp(name, "user.", 5) == 0 &&
           strncmp(name, "user.overlay.", 13) != 0);
@@ -453,7 +450,7 @@ static int set_owner_mode_xattrs(int fd, struct archive_entry *e,
   size_t size;
   archive_entry_xattr_reset(e);
   while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-    if (!xattr_kept(name))
+    if (!layer_xattr_kept(name))
       continue;
     if (fsetxattr(fd, name, value, size, 0) < 0)
       return cell_fail_errno(err, "set xattr %s", name);

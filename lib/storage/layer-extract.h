@@ -34,6 +34,7 @@
 #ifndef CELL_LAYER_EXTRACT_H
 #define CELL_LAYER_EXTRACT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -96,6 +97,14 @@ enum layer_whiteouts {
 int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
                   enum layer_whiteouts whiteouts, struct layer_stats *stats,
                   cell_error **err);
+
+/* The xattrs a layer carries: "security.capability" (file capabilities)
+ * and "user.*", but "user.overlay.*", which overlayfs reads instead of
+ * "trusted.overlay.*" when mounted with userxattr: an archive setting it
+ * could make a directory opaque or redirect it once the tree is an
+ * overlay layer.  Others (trusted.*, security.selinux) mean nothing in an
+ * instance. */
+bool layer_xattr_kept(const char *name);
 
 /* rm -rf of parentfd/name through fds, never following a symlink (a link
  * is removed, not what it points to).  Absent is fine. */
