@@ -6,6 +6,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #define READ_BUF_SIZE (256 * 1024)
 #define WHITEOUT_PREFIX ".wh."
 #define WHITEOUT_OPAQUE ".wh..wh..opq"
+#define OVERLAY_OPAQUE_XATTR "trusted.overlay.opaque"
 
 /* ---- the paths this layer made (for opaque whiteouts) ------------------ */
 
@@ -101,13 +103,16 @@ struct dir_time {
 };
 
 struct extract {
-  struct archive *ar;
+  struct archive *raw; /* the stream as read from archive_fd, decompressed */
+  bool raw_done;       /* raw has no more data */
+  struct archive *ar;  /* the tar read from raw */
   int archive_fd;
   int dirfd;
   uint64_t max_bytes, max_entries;
-  bool oci_whiteouts;
+  enum layer_whiteouts whiteouts;
   struct layer_stats stats;
-  digest_ctx *digest;
+  digest_ctx *digest;      /* of the bytes read from archive_fd */
+  digest_ctx *diff_digest; /* of the decompressed bytes, when compressed */
   unsigned char *read_buf;
   struct path_set made;
   struct dir_time *dirs;
@@ -117,7 +122,10 @@ struct extract {
 static void extract_free(struct extract *x) {
   if (x->ar)
     archive_read_free(x->ar);
+  if (x->raw)
+    archive_read_free(x->raw);
   digest_free(x->digest);
+  digest_free(x->diff_digest);
   free(x->read_buf);
   path_set_free(&x->made);
   for (size_t i = 0; i < x->ndirs; i++)
@@ -143,13 +151,45 @@ static la_ssize_t read_archive(struct archive *ar, void *data,
   return n;
 }
 
+/* The tar reader reads through here: the decompressed stream, straight
+ * from the raw reader's buffer (no copy), hashed once for the diff_id. */
+static la_ssize_t read_decompressed(struct archive *ar, void *data,
+                                    const void **buf) {
+  struct extract *x = data;
+  if (x->raw_done)
+    return 0;
+  size_t len;
+  la_int64_t off;
+  int r = archive_read_data_block(x->raw, buf, &len, &off);
+  if (r == ARCHIVE_EOF) {
+    x->raw_done = true;
+    return 0;
+  }
+  if (r < ARCHIVE_WARN) {
+    archive_set_error(ar, archive_errno(x->raw), "%s",
+                      archive_error_string(x->raw));
+    return -1;
+  }
+  if (x->diff_digest)
+    digest_update(x->diff_digest, *buf, len);
+  return (la_ssize_t)len;
+}
+
 /* The bytes after the tar end-of-archive blocks are part of the blob and
- * of its digest. */
+ * of its digests: the rest of the decompressed stream, then what the
+ * decompressor left unread in archive_fd. */
 static int digest_rest(struct extract *x, cell_error **err) {
   if (x->digest == NULL)
     return 0;
+  const void *buf;
+  la_ssize_t n;
+  while ((n = read_decompressed(x->ar, x, &buf)) > 0)
+    ;
+  if (n < 0)
+    return cell_fail(err, 0, "read the end of the layer: %s",
+                     archive_error_string(x->ar));
   for (;;) {
-    ssize_t n = read(x->archive_fd, x->read_buf, READ_BUF_SIZE);
+    n = read(x->archive_fd, x->read_buf, READ_BUF_SIZE);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -238,7 +278,7 @@ static int make_parent(struct extract *x, int cur, const char *name,
     return fail_open_parent(path, err);
   if (fchmod(fd, 0755) < 0)
     return cell_fail_errno(err, "chmod its parent \"%s\"", path);
-  if (x->oci_whiteouts)
+  if (x->whiteouts == LAYER_WHITEOUTS_APPLY)
     path_set_add_with_parents(&x->made, path);
   return steal_fd(&fd);
 }
@@ -391,9 +431,10 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2]) {
   }
 }
 
-static bool xattr_kept(const char *name) {
+bool layer_xattr_kept(const char *name) {
   return strcmp(name, "security.capability") == 0 ||
-         strncmp(name, "user.", 5) == 0;
+         (strncmp(name, "user.", 5) == 0 &&
+          strncmp(name, "user.overlay.", 13) != 0);
 }
 
 /* Owner, then mode (chown clears setuid/setgid), then xattrs (chown
@@ -409,7 +450,7 @@ static int set_owner_mode_xattrs(int fd, struct archive_entry *e,
   size_t size;
   archive_entry_xattr_reset(e);
   while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-    if (!xattr_kept(name))
+    if (!layer_xattr_kept(name))
       continue;
     if (fsetxattr(fd, name, value, size, 0) < 0)
       return cell_fail_errno(err, "set xattr %s", name);
@@ -655,19 +696,53 @@ static int clear_lower(struct extract *x, int dirfd, const char *dir,
   return ret;
 }
 
-/* A whiteout entry: returns 1 when base was one (and is applied), 0 when
- * it is an ordinary name. */
+/* overlayfs's whiteout of parentfd/name: a char device 0:0, mode 0, owned
+ * by 0:0, in place of whatever this layer put there. */
+static int make_overlay_whiteout(int parentfd, const char *name,
+                                 cell_error **err) {
+  struct node_spec n = {.kind = MK_NODE, .what = "the whiteout",
+                        .mode = S_IFCHR, .dev = makedev(0, 0)};
+  if (create_replacing(parentfd, name, &n, err) < 0)
+    return -1;
+  if (fchownat(parentfd, name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "chown the whiteout");
+  /* mknod's mode went through the umask; 0 it is, whatever that was. */
+  if (fchmodat(parentfd, name, 0, 0) < 0)
+    return cell_fail_errno(err, "chmod the whiteout");
+  return 0;
+}
+
+/* overlayfs's opaque directory: the xattr on the directory itself, set
+ * through an fd of it (parentfd is O_PATH, which fsetxattr refuses). */
+static int make_overlay_opaque(int parentfd, cell_error **err) {
+  cleanup_close int fd = open_beneath(parentfd, ".", O_RDONLY | O_DIRECTORY);
+  if (fd < 0)
+    return cell_fail_errno(err, "open the opaque directory");
+  if (fsetxattr(fd, OVERLAY_OPAQUE_XATTR, "y", 1, 0) < 0)
+    return cell_fail_errno(err, "set %s", OVERLAY_OPAQUE_XATTR);
+  return 0;
+}
+
+/* A whiteout entry: returns 1 when base was one (and is applied or
+ * stored), 0 when it is an ordinary name. */
 static int apply_whiteout(struct extract *x, int parentfd, const char *parent,
                           const char *base, cell_error **err) {
-  if (!x->oci_whiteouts || strncmp(base, WHITEOUT_PREFIX, 4) != 0)
+  if (x->whiteouts == LAYER_WHITEOUTS_NONE ||
+      strncmp(base, WHITEOUT_PREFIX, 4) != 0)
     return 0;
-  if (strcmp(base, WHITEOUT_OPAQUE) == 0)
-    return clear_lower(x, parentfd, parent, err) < 0 ? -1 : 1;
+  bool overlay = x->whiteouts == LAYER_WHITEOUTS_OVERLAY;
+  if (strcmp(base, WHITEOUT_OPAQUE) == 0) {
+    int r = overlay ? make_overlay_opaque(parentfd, err)
+                    : clear_lower(x, parentfd, parent, err);
+    return r < 0 ? -1 : 1;
+  }
   const char *victim = base + strlen(WHITEOUT_PREFIX);
   if (victim[0] == '\0' || strcmp(victim, ".") == 0 ||
       strcmp(victim, "..") == 0)
     return cell_fail(err, 0, "a whiteout of \"%s\" (refused)", victim);
-  return layer_remove_tree(parentfd, victim, err) < 0 ? -1 : 1;
+  int r = overlay ? make_overlay_whiteout(parentfd, victim, err)
+                  : layer_remove_tree(parentfd, victim, err);
+  return r < 0 ? -1 : 1;
 }
 
 /* The entry whose clean path is "": the layer's root itself.  Only a
@@ -698,7 +773,7 @@ static int apply_entry(struct extract *x, struct archive_entry *e,
   int wh = apply_whiteout(x, parentfd, parent, base, err);
   if (wh != 0)
     return wh < 0 ? -1 : 0;
-  if (x->oci_whiteouts)
+  if (x->whiteouts == LAYER_WHITEOUTS_APPLY)
     path_set_add_with_parents(&x->made, full);
   const char *hardlink = archive_entry_hardlink(e);
   if (hardlink != NULL)
@@ -743,29 +818,57 @@ static int apply_dir_times(struct extract *x, cell_error **err) {
   return 0;
 }
 
-static struct archive *open_reader(struct extract *x, cell_error **err) {
-  struct archive *ar = archive_read_new();
-  if (ar == NULL)
-    return cell_fail(err, ENOMEM, "libarchive"), NULL;
+/* The first of two readers: archive_fd's bytes (hashed as they are read)
+ * through whichever filter libarchive recognises, as one raw entry; the
+ * tar reader reads that.  Two readers rather than one so that the
+ * decompressed stream passes through our hands once, for the diff_id,
+ * without decompressing twice. */
+static int open_raw_reader(struct extract *x, cell_error **err) {
+  x->raw = archive_read_new();
+  if (x->raw == NULL)
+    return cell_fail(err, ENOMEM, "libarchive");
   /* The filters libarchive does itself; none that would run a program. */
-  archive_read_support_filter_gzip(ar);
-  archive_read_support_filter_xz(ar);
-  archive_read_support_filter_zstd(ar);
-  archive_read_support_filter_bzip2(ar);
-  archive_read_support_format_tar(ar);
-  archive_read_support_format_empty(ar);
-  if (archive_read_open(ar, x, NULL, read_archive, NULL) != ARCHIVE_OK) {
-    cell_fail(err, 0, "the layer is not a tar archive: %s",
-              archive_error_string(ar));
-    archive_read_free(ar);
-    return NULL;
+  archive_read_support_filter_gzip(x->raw);
+  archive_read_support_filter_xz(x->raw);
+  archive_read_support_filter_zstd(x->raw);
+  archive_read_support_filter_bzip2(x->raw);
+  archive_read_support_format_raw(x->raw);
+  archive_read_support_format_empty(x->raw);
+  struct archive_entry *e;
+  int r = ARCHIVE_FATAL;
+  if (archive_read_open(x->raw, x, NULL, read_archive, NULL) == ARCHIVE_OK)
+    r = archive_read_next_header(x->raw, &e);
+  if (r == ARCHIVE_EOF) { /* an empty stream */
+    x->raw_done = true;
+    return 0;
   }
-  return ar;
+  if (r < ARCHIVE_WARN)
+    return cell_fail(err, 0, "the layer cannot be read: %s",
+                     archive_error_string(x->raw));
+  /* Filter 0 is the outermost; "none" when the stream is not compressed,
+   * and then the diff_id is the digest. */
+  if (x->digest && archive_filter_code(x->raw, 0) != ARCHIVE_FILTER_NONE)
+    x->diff_digest = digest_new();
+  return 0;
+}
+
+static int open_reader(struct extract *x, cell_error **err) {
+  if (open_raw_reader(x, err) < 0)
+    return -1;
+  x->ar = archive_read_new();
+  if (x->ar == NULL)
+    return cell_fail(err, ENOMEM, "libarchive");
+  archive_read_support_format_tar(x->ar);
+  archive_read_support_format_empty(x->ar);
+  if (archive_read_open(x->ar, x, NULL, read_decompressed, NULL) !=
+      ARCHIVE_OK)
+    return cell_fail(err, 0, "the layer is not a tar archive: %s",
+                     archive_error_string(x->ar));
+  return 0;
 }
 
 static int extract_all(struct extract *x, cell_error **err) {
-  x->ar = open_reader(x, err);
-  if (x->ar == NULL)
+  if (open_reader(x, err) < 0)
     return -1;
   for (;;) {
     struct archive_entry *e;
@@ -795,14 +898,14 @@ static int extract_all(struct extract *x, cell_error **err) {
 }
 
 int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
-                  bool oci_whiteouts, struct layer_stats *stats,
+                  enum layer_whiteouts whiteouts, struct layer_stats *stats,
                   cell_error **err) {
   struct extract x = {
       .archive_fd = archive_fd,
       .dirfd = dirfd,
       .max_bytes = lim ? lim->max_bytes : 0,
       .max_entries = lim ? lim->max_entries : 0,
-      .oci_whiteouts = oci_whiteouts,
+      .whiteouts = whiteouts,
       /* The digest costs as much CPU as the rest: only when asked. */
       .digest = stats ? digest_new() : NULL,
       .read_buf = xmalloc(READ_BUF_SIZE),
@@ -810,6 +913,10 @@ int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
   int r = extract_all(&x, err);
   if (r == 0 && stats) {
     digest_final(x.digest, x.stats.digest);
+    if (x.diff_digest)
+      digest_final(x.diff_digest, x.stats.diff_id);
+    else
+      memcpy(x.stats.diff_id, x.stats.digest, DIGEST_STR_LEN);
     *stats = x.stats;
   }
   extract_free(&x);

@@ -57,24 +57,54 @@ struct layer_stats {
   /* sha256 of the stream as read from archive_fd (the compressed bytes,
    * to EOF): what an OCI manifest names the layer by. */
   char digest[DIGEST_STR_LEN];
+  /* sha256 of the decompressed tar stream (to its EOF, what follows the
+   * end-of-archive blocks included): what an OCI image config's
+   * rootfs.diff_ids names the layer by, and the store's key.  The same
+   * as digest when the stream is not compressed.  Both come from the
+   * one pass that extracts. */
+  char diff_id[DIGEST_STR_LEN];
+};
+
+/* What ".wh." names mean (the OCI image-spec's whiteouts). */
+enum layer_whiteouts {
+  /* A plain rootfs tarball: ".wh." names are ordinary files, kept as they
+   * are. */
+  LAYER_WHITEOUTS_NONE,
+  /* Layers extracted in order onto one tree: ".wh.NAME" removes NAME
+   * (lower content already in dirfd) and ".wh..wh..opq" empties its
+   * directory of what lower layers put there (what this layer adds
+   * stays).  Neither is created. */
+  LAYER_WHITEOUTS_APPLY,
+  /* The layer alone in its own fresh directory, to be stacked as an
+   * overlayfs lower layer: whiteouts are stored the way overlayfs reads
+   * them.  ".wh.NAME" becomes NAME, a char device 0:0 (mode 0, owner
+   * 0:0) replacing whatever this layer put there; ".wh..wh..opq" sets
+   * "trusted.overlay.opaque" = "y" on its directory. */
+  LAYER_WHITEOUTS_OVERLAY,
 };
 
 /* Apply the layer read from archive_fd (from its current position to EOF)
  * onto dirfd, the layer or rootfs being built (opened O_RDONLY |
  * O_DIRECTORY, not O_PATH: a "./" entry sets its owner and mode).
  *
- * oci_whiteouts: the OCI image-spec's whiteouts, for layers extracted in
- * order onto one tree: ".wh.NAME" removes NAME (lower content already in
- * dirfd) and ".wh..wh..opq" empties its directory of what lower layers put
- * there (what this layer adds stays).  Neither is created.  false for a
- * plain rootfs tarball, whose ".wh." names are ordinary files kept as
- * they are.
+ * The archive's own xattrs never say what overlayfs reads: "trusted.*"
+ * and "user.overlay.*" (what overlayfs reads with userxattr) are ignored
+ * in every mode, so that only a ".wh." entry can hide a lower file.
  *
  * lim may be NULL (no limit), stats may be NULL (then the stream is not
- * hashed: sha256 costs about as much CPU as the extraction itself). */
+ * hashed: sha256 costs about as much CPU as the extraction itself, twice
+ * that for a compressed layer's digest and diff_id). */
 int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
-                  bool oci_whiteouts, struct layer_stats *stats,
+                  enum layer_whiteouts whiteouts, struct layer_stats *stats,
                   cell_error **err);
+
+/* The xattrs a layer carries: "security.capability" (file capabilities)
+ * and "user.*", but "user.overlay.*", which overlayfs reads instead of
+ * "trusted.overlay.*" when mounted with userxattr: an archive setting it
+ * could make a directory opaque or redirect it once the tree is an
+ * overlay layer.  Others (trusted.*, security.selinux) mean nothing in an
+ * instance. */
+bool layer_xattr_kept(const char *name);
 
 /* rm -rf of parentfd/name through fds, never following a symlink (a link
  * is removed, not what it points to).  Absent is fine. */

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -20,6 +21,9 @@
 #include "storage/digest.h"
 #include "storage/layer-extract.h"
 #include "unit.h"
+
+#define EMPTY_SHA256                                                           \
+  "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 static char base[PATH_MAX]; /* <tmp>/cell-layer-XXXXXX */
 static int basefd = -1;
@@ -134,16 +138,24 @@ static int make_archive(const char *filter, const struct ent *ents, size_t n,
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Extract ents (no filter) into root; returns layer_extract's result and
+/* Extract ents (no filter) into dirfd; returns layer_extract's result and
  * leaves its error message in msg (or ""). */
-static int extract(const struct ent *ents, size_t n, bool whiteouts,
-                   uint64_t max_bytes, char *msg, size_t msglen) {
+static int extract_into(int dirfd, const struct ent *ents, size_t n,
+                        enum layer_whiteouts whiteouts, uint64_t max_bytes,
+                        char *msg, size_t msglen) {
   cleanup_close int fd = make_archive(NULL, ents, n, false);
   struct layer_limits lim = {.max_bytes = max_bytes};
   cleanup_error cell_error *err = NULL;
-  int r = layer_extract(fd, rootfd, &lim, whiteouts, NULL, &err);
+  int r = layer_extract(fd, dirfd, &lim, whiteouts, NULL, &err);
   snprintf(msg, msglen, "%s", err ? err->msg : "");
   return r;
+}
+
+/* The same into root. */
+static int extract(const struct ent *ents, size_t n,
+                   enum layer_whiteouts whiteouts, uint64_t max_bytes,
+                   char *msg, size_t msglen) {
+  return extract_into(rootfd, ents, n, whiteouts, max_bytes, msg, msglen);
 }
 
 /* ---- the tree ----------------------------------------------------------- */
@@ -272,7 +284,7 @@ TEST(an_ordinary_layer_keeps_types_modes_owners_times_and_links) {
   must(digest_fd(fd, want, &err), "digest");
   must((int)lseek(fd, 0, SEEK_SET), "lseek");
   struct layer_stats stats;
-  int r = layer_extract(fd, rootfd, NULL, true, &stats, &err);
+  int r = layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, &stats, &err);
   CHECK(r == 0);
   if (err)
     fprintf(stderr, "%s\n", err->msg), cell_error_free(&err);
@@ -295,7 +307,7 @@ static void extract_with_filter(const char *filter) {
   else
     CHECK(magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f);
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, NULL, true, NULL, &err) == 0);
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, NULL, &err) == 0);
   if (err)
     fprintf(stderr, "%s: %s\n", filter, err->msg);
   check_basic_tree();
@@ -304,6 +316,44 @@ static void extract_with_filter(const char *filter) {
 TEST(a_gzip_layer_is_extracted) { extract_with_filter("gzip"); }
 TEST(a_zstd_layer_is_extracted) { extract_with_filter("zstd"); }
 TEST(an_xz_layer_is_extracted) { extract_with_filter("xz"); }
+
+/* Extract the archive in fd into a fresh root; its stats. */
+static struct layer_stats stats_of(int fd) {
+  fresh_root();
+  struct layer_stats stats;
+  memset(&stats, 0, sizeof(stats));
+  cleanup_error cell_error *err = NULL;
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, &stats,
+                      &err) == 0);
+  if (err)
+    fprintf(stderr, "%s\n", err->msg);
+  return stats;
+}
+
+TEST(diff_id_is_the_sha256_of_the_uncompressed_tar) {
+  cleanup_close int plain = make_archive(NULL, basic, N(basic), false);
+  char plain_sha[DIGEST_STR_LEN];
+  cell_error *err = NULL;
+  must(digest_fd(plain, plain_sha, &err), "digest");
+  must((int)lseek(plain, 0, SEEK_SET), "lseek");
+  struct layer_stats st = stats_of(plain);
+  CHECK_STR(st.diff_id, plain_sha);
+  CHECK_STR(st.digest, plain_sha);
+  check_basic_tree();
+
+  static const char *const filters[] = {"gzip", "zstd", "xz"};
+  for (size_t i = 0; i < N(filters); i++) {
+    cleanup_close int packed = make_archive(filters[i], basic, N(basic), false);
+    char packed_sha[DIGEST_STR_LEN];
+    must(digest_fd(packed, packed_sha, &err), "digest");
+    must((int)lseek(packed, 0, SEEK_SET), "lseek");
+    st = stats_of(packed);
+    CHECK_STR(st.diff_id, plain_sha);   /* the same tar inside */
+    CHECK_STR(st.digest, packed_sha);   /* the bytes as they came */
+    CHECK(strcmp(st.digest, plain_sha) != 0);
+    check_basic_tree();
+  }
+}
 
 TEST(what_is_there_is_replaced_and_a_directory_stays) {
   fresh_root();
@@ -318,8 +368,8 @@ TEST(what_is_there_is_replaced_and_a_directory_stays) {
       {"f", SYMLINK, 0777, 0, 0, "x", 0, 0, 0, NULL},
   };
   char msg[512];
-  CHECK(extract(lower, N(lower), true, 0, msg, sizeof(msg)) == 0);
-  CHECK(extract(upper, N(upper), true, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(lower, N(lower), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(upper, N(upper), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
   CHECK_STR(read_in_root("x"), "now a file");
   CHECK_STR(read_in_root("d/kept"), "lower");
   struct stat st = stat_in_root("d");
@@ -351,8 +401,8 @@ static const struct ent upper_layer[] = {
 TEST(oci_whiteouts_remove_lower_files_and_opaque_empties_a_directory) {
   fresh_root();
   char msg[512];
-  CHECK(extract(lower_layer, N(lower_layer), true, 0, msg, sizeof(msg)) == 0);
-  CHECK(extract(upper_layer, N(upper_layer), true, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(lower_layer, N(lower_layer), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(upper_layer, N(upper_layer), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
   CHECK_STR(msg, "");
   CHECK(exists("a/keep"));
   CHECK(!exists("a/gone"));
@@ -369,10 +419,186 @@ TEST(oci_whiteouts_remove_lower_files_and_opaque_empties_a_directory) {
 TEST(without_oci_whiteouts_the_names_are_kept_literally) {
   fresh_root();
   char msg[512];
-  CHECK(extract(lower_layer, N(lower_layer), false, 0, msg, sizeof(msg)) == 0);
-  CHECK(extract(upper_layer, N(upper_layer), false, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(lower_layer, N(lower_layer), LAYER_WHITEOUTS_NONE, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(upper_layer, N(upper_layer), LAYER_WHITEOUTS_NONE, 0, msg, sizeof(msg)) == 0);
   CHECK(exists("a/gone") && exists("a/.wh.gone"));
   CHECK(exists("b/x") && exists("b/.wh..wh..opq"));
+}
+
+/* ---- overlayfs whiteouts ------------------------------------------------ */
+
+static bool is_overlay_whiteout(const char *rel) {
+  struct stat st = stat_in_root(rel);
+  return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0) &&
+         (st.st_mode & 07777) == 0 && st.st_uid == 0 && st.st_gid == 0;
+}
+
+/* The value of xattr name on root/rel, "" when it has none. */
+static const char *xattr_in_root(const char *rel, const char *name) {
+  static char v[64];
+  v[0] = '\0';
+  int fd = openat(rootfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  ssize_t n = fgetxattr(fd, name, v, sizeof(v) - 1);
+  close(fd);
+  v[n > 0 ? n : 0] = '\0';
+  return v;
+}
+
+TEST(overlay_whiteouts_become_char_devices_and_opaque_xattrs) {
+  fresh_root();
+  static const struct ent layer[] = {
+      {"x", REG, 0644, 0, 0, "this layer's x", 0, 0, 0, NULL},
+      {".wh.x", REG, 0644, 1000, 1000, "", 0, 0, 0, NULL}, /* replaces x */
+      {"gonedir/inner", REG, 0644, 0, 0, "inner", 0, 0, 0, NULL},
+      {".wh.gonedir", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
+      {"d/new", REG, 0644, 0, 0, "new", 0, 0, 0, NULL},
+      {"d/.wh..wh..opq", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
+      {"e/.wh..wh..opq", REG, 0644, 0, 0, "", 0, 0, 0, NULL}, /* e made */
+      {"e/.wh.y", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
+  };
+  char msg[512];
+  CHECK(extract(layer, N(layer), LAYER_WHITEOUTS_OVERLAY, 0, msg,
+                sizeof(msg)) == 0);
+  CHECK_STR(msg, "");
+  CHECK(is_overlay_whiteout("x"));
+  CHECK(is_overlay_whiteout("gonedir"));
+  CHECK(is_overlay_whiteout("e/y"));
+  CHECK(!exists(".wh.x") && !exists(".wh.gonedir") && !exists("e/.wh.y"));
+  CHECK(!exists("d/.wh..wh..opq") && !exists("e/.wh..wh..opq"));
+  CHECK_STR(xattr_in_root("d", "trusted.overlay.opaque"), "y");
+  CHECK_STR(xattr_in_root("e", "trusted.overlay.opaque"), "y");
+  CHECK_STR(xattr_in_root(".", "trusted.overlay.opaque"), "");
+  CHECK_STR(read_in_root("d/new"), "new");
+  struct stat st = stat_in_root("e"); /* made as any missing parent */
+  CHECK(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755);
+  CHECK(outside_untouched());
+}
+
+TEST(an_overlay_whiteout_through_a_symlink_is_refused) {
+  fresh_root();
+  static const struct ent evil[] = {
+      {"up", SYMLINK, 0777, 0, 0, "../outside", 0, 0, 0, NULL},
+      {"up/.wh.secret", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
+  };
+  char msg[512];
+  CHECK(extract(evil, N(evil), LAYER_WHITEOUTS_OVERLAY, 0, msg,
+                sizeof(msg)) < 0);
+  CHECK_CONTAINS(msg, "symlink");
+  static const struct ent evil_opq[] = {
+      {"up", SYMLINK, 0777, 0, 0, "../outside", 0, 0, 0, NULL},
+      {"up/.wh..wh..opq", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
+  };
+  fresh_root();
+  CHECK(extract(evil_opq, N(evil_opq), LAYER_WHITEOUTS_OVERLAY, 0, msg,
+                sizeof(msg)) < 0);
+  CHECK_CONTAINS(msg, "symlink");
+  CHECK(outside_untouched());
+  char v[8];
+  int fd = openat(basefd, "outside", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  CHECK(fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v)) < 0);
+  close(fd);
+}
+
+/* The number of xattrs entry path carries in the archive in fd (rewound
+ * after), to show that the writer did put them there. */
+static int archived_xattrs(int fd, const char *path) {
+  struct archive *a = archive_read_new();
+  archive_read_support_format_tar(a);
+  int count = -1;
+  if (archive_read_open_fd(a, fd, 4096) == ARCHIVE_OK) {
+    struct archive_entry *e;
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK)
+      if (strcmp(archive_entry_pathname(e), path) == 0)
+        count = archive_entry_xattr_count(e);
+  }
+  archive_read_free(a);
+  must((int)lseek(fd, 0, SEEK_SET), "lseek");
+  return count;
+}
+
+TEST(an_archive_cannot_make_a_directory_opaque_with_its_own_xattrs) {
+  fresh_root();
+  static const struct ent evil[] = {
+      {"d/", DIR_, 0755, 0, 0, NULL, 0, 0, 0, "trusted.overlay.opaque=y"},
+      /* What overlayfs reads when mounted with userxattr. */
+      {"u/", DIR_, 0755, 0, 0, NULL, 0, 0, 0, "user.overlay.opaque=y"},
+      {"r/", DIR_, 0755, 0, 0, NULL, 0, 0, 0, "trusted.overlay.redirect=/x"},
+  };
+  cleanup_close int fd = make_archive(NULL, evil, N(evil), false);
+  CHECK(archived_xattrs(fd, "d/") > 0);
+  CHECK(archived_xattrs(fd, "u/") > 0);
+  CHECK(archived_xattrs(fd, "r/") > 0);
+  cleanup_error cell_error *err = NULL;
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_OVERLAY, NULL,
+                      &err) == 0);
+  CHECK(S_ISDIR(stat_in_root("d").st_mode) && S_ISDIR(stat_in_root("u").st_mode));
+  CHECK_STR(xattr_in_root("d", "trusted.overlay.opaque"), "");
+  CHECK_STR(xattr_in_root("u", "user.overlay.opaque"), "");
+  CHECK_STR(xattr_in_root("r", "trusted.overlay.redirect"), "");
+}
+
+/* Two layers extracted in OVERLAY mode under <base>/ovl, stacked by a
+ * read-only overlay mount on <base>/ovl/merged: what a container sees. */
+static void overlay_of_layers(void) {
+  static const struct ent lower[] = {
+      {"x", REG, 0644, 0, 0, "lower x", 0, 0, 0, NULL},
+      {"d/old", REG, 0644, 0, 0, "old", 0, 0, 0, NULL},
+      {"kept", REG, 0644, 0, 0, "kept", 0, 0, 0, NULL},
+  };
+  static const struct ent upper[] = {
+      {".wh.x", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
+      {"d/.wh..wh..opq", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
+      {"d/new", REG, 0644, 0, 0, "new", 0, 0, 0, NULL},
+  };
+  must(mkdirat(basefd, "ovl", 0755), "mkdir ovl");
+  must(mkdirat(basefd, "ovl/lower", 0755), "mkdir lower");
+  must(mkdirat(basefd, "ovl/upper", 0755), "mkdir upper");
+  must(mkdirat(basefd, "ovl/merged", 0755), "mkdir merged");
+  cleanup_close int lowerfd =
+      openat(basefd, "ovl/lower", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_close int upperfd =
+      openat(basefd, "ovl/upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char msg[512];
+  CHECK(extract_into(lowerfd, lower, N(lower), LAYER_WHITEOUTS_OVERLAY, 0, msg,
+                     sizeof(msg)) == 0);
+  CHECK(extract_into(upperfd, upper, N(upper), LAYER_WHITEOUTS_OVERLAY, 0, msg,
+                     sizeof(msg)) == 0);
+
+  char merged[PATH_MAX + 16], opts[3 * PATH_MAX];
+  snprintf(merged, sizeof(merged), "%s/ovl/merged", base);
+  snprintf(opts, sizeof(opts), "lowerdir=%s/ovl/upper:%s/ovl/lower", base,
+           base);
+  int r = mount("overlay", merged, "overlay", MS_RDONLY, opts);
+  CHECK(r == 0);
+  if (r < 0) {
+    perror("mount overlay");
+    return;
+  }
+  cleanup_close int mfd = open(merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
+  CHECK(fstatat(mfd, "x", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+  CHECK(count_dir(mfd, "d") == 1);
+  CHECK(fstatat(mfd, "d/new", &st, AT_SYMLINK_NOFOLLOW) == 0);
+  CHECK(fstatat(mfd, "d/old", &st, AT_SYMLINK_NOFOLLOW) < 0);
+  CHECK(fstatat(mfd, "kept", &st, AT_SYMLINK_NOFOLLOW) == 0);
+  CHECK(count_dir(mfd, ".") == 2); /* d and kept */
+  close(mfd);
+  mfd = -1;
+  if (umount2(merged, 0) < 0) {
+    perror("umount overlay");
+    must(umount2(merged, MNT_DETACH), "umount2 MNT_DETACH");
+  }
+}
+
+TEST(an_overlay_mount_of_overlay_layers_hides_what_the_upper_whites_out) {
+  overlay_of_layers(); /* unmounts before returning, whatever happened */
+  cell_error *err = NULL;
+  if (layer_remove_tree(basefd, "ovl", &err) < 0) {
+    fprintf(stderr, "%s\n", err->msg);
+    exit(2);
+  }
 }
 
 /* ---- attacks ------------------------------------------------------------ */
@@ -384,7 +610,7 @@ TEST(path_traversal_with_dotdot_lands_nothing_outside) {
     fresh_root();
     const struct ent evil[] = {{paths[i], REG, 0644, 0, 0, "pwned", 0, 0, 0, NULL}};
     char msg[512];
-    CHECK(extract(evil, 1, true, 0, msg, sizeof(msg)) < 0);
+    CHECK(extract(evil, 1, LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) < 0);
     CHECK_CONTAINS(msg, "\"..\" component");
     CHECK_CONTAINS(msg, paths[i]); /* names the entry */
     CHECK(count_dir(rootfd, ".") == 0);
@@ -399,7 +625,7 @@ TEST(an_absolute_path_stays_inside) {
   snprintf(abs, sizeof(abs), "%s/outside/evil", base);
   const struct ent evil[] = {{abs, REG, 0644, 0, 0, "inside", 0, 0, 0, NULL}};
   char msg[512];
-  CHECK(extract(evil, 1, true, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(evil, 1, LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
   CHECK_STR(read_in_root(abs + 1), "inside");
   CHECK(outside_untouched());
 }
@@ -420,7 +646,7 @@ TEST(a_symlink_to_root_then_a_write_through_it_is_refused) {
   for (size_t i = 0; i < N(evil); i++) {
     fresh_root();
     char msg[512];
-    CHECK(extract(evil[i], 2, true, 0, msg, sizeof(msg)) < 0);
+    CHECK(extract(evil[i], 2, LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) < 0);
     CHECK_CONTAINS(msg, "symlink");
     CHECK(outside_untouched());
   }
@@ -446,8 +672,8 @@ TEST(a_file_over_a_symlink_planted_below_replaces_the_link_not_its_target) {
   };
   fresh_root();
   char msg[512];
-  CHECK(extract(lower, N(lower), true, 0, msg, sizeof(msg)) == 0);
-  CHECK(extract(upper, N(upper), true, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(lower, N(lower), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(upper, N(upper), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
   CHECK_STR(read_in_root("rel"), "pwned");
   CHECK_STR(read_in_root("abs"), "pwned");
   CHECK(S_ISDIR(stat_in_root("dir").st_mode));
@@ -469,7 +695,7 @@ TEST(a_hardlink_to_a_file_outside_the_layer_is_refused) {
   for (size_t i = 0; i < N(evil); i++) {
     fresh_root();
     char msg[512];
-    CHECK(extract(evil[i], counts[i], true, 0, msg, sizeof(msg)) < 0);
+    CHECK(extract(evil[i], counts[i], LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) < 0);
     CHECK_CONTAINS(msg, "hardlink");
     CHECK(!exists("h"));
     CHECK(outside_untouched()); /* secret still has one link */
@@ -480,7 +706,7 @@ TEST(a_block_device_node_8_0_is_refused) {
   fresh_root();
   const struct ent evil[] = {{"dev/sda", BLK, 0660, 0, 0, NULL, 8, 0, 0, NULL}};
   char msg[512];
-  CHECK(extract(evil, 1, true, 0, msg, sizeof(msg)) < 0);
+  CHECK(extract(evil, 1, LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) < 0);
   CHECK_CONTAINS(msg, "block device 8:0");
   CHECK_CONTAINS(msg, "dev/sda");
   CHECK(!exists("dev/sda"));
@@ -492,7 +718,7 @@ TEST(a_char_device_outside_the_default_set_is_refused) {
   /* /dev/mem: the host's physical memory. */
   const struct ent evil[] = {{"dev/mem", CHR, 0660, 0, 0, NULL, 1, 1, 0, NULL}};
   char msg[512];
-  CHECK(extract(evil, 1, true, 0, msg, sizeof(msg)) < 0);
+  CHECK(extract(evil, 1, LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) < 0);
   CHECK_CONTAINS(msg, "char device 1:1");
   CHECK(!exists("dev/mem"));
   CHECK(outside_untouched());
@@ -507,7 +733,7 @@ TEST(a_huge_expansion_past_the_limit_is_stopped) {
   cleanup_close int fd = make_archive(NULL, huge, 1, true);
   struct layer_limits lim = {.max_bytes = 1 << 30};
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, &lim, true, NULL, &err) < 0);
+  CHECK(layer_extract(fd, rootfd, &lim, LAYER_WHITEOUTS_APPLY, NULL, &err) < 0);
   CHECK_CONTAINS(err ? err->msg : "", "past its limit");
   CHECK_CONTAINS(err ? err->msg : "", "\"big\"");
   CHECK(!exists("big"));
@@ -524,7 +750,7 @@ TEST(a_huge_expansion_past_the_limit_is_stopped) {
     many[i] = (struct ent){names[i], REG, 0644, 0, 0, chunk, 0, 0, 0, NULL};
   }
   char msg[512];
-  CHECK(extract(many, N(many), true, 1 << 20, msg, sizeof(msg)) < 0);
+  CHECK(extract(many, N(many), LAYER_WHITEOUTS_APPLY, 1 << 20, msg, sizeof(msg)) < 0);
   CHECK_CONTAINS(msg, "past its limit");
   CHECK(count_dir(rootfd, ".") == 16); /* 16 x 64 KiB = the limit */
   CHECK(outside_untouched());
@@ -541,7 +767,7 @@ TEST(a_flood_of_empty_files_past_the_entry_limit_is_stopped) {
   cleanup_close int fd = make_archive("gzip", many, N(many), false);
   struct layer_limits lim = {.max_bytes = 1 << 20, .max_entries = 50};
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, &lim, true, NULL, &err) < 0);
+  CHECK(layer_extract(fd, rootfd, &lim, LAYER_WHITEOUTS_APPLY, NULL, &err) < 0);
   CHECK_CONTAINS(err ? err->msg : "", "more than 50 entries");
   CHECK(count_dir(rootfd, ".") == 50);
   CHECK(outside_untouched());
@@ -595,7 +821,7 @@ TEST(a_sparse_file_keeps_its_holes_and_counts_its_full_size) {
   struct layer_limits lim = {.max_bytes = 2 * SPARSE_SIZE};
   struct layer_stats stats;
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, &lim, true, &stats, &err) == 0);
+  CHECK(layer_extract(fd, rootfd, &lim, LAYER_WHITEOUTS_APPLY, &stats, &err) == 0);
   struct stat st = stat_in_root("sparse");
   CHECK(st.st_size == SPARSE_SIZE);
   CHECK(st.st_blocks * 512 < 1 << 20); /* the hole was not written */
@@ -611,7 +837,7 @@ TEST(a_sparse_file_keeps_its_holes_and_counts_its_full_size) {
   cleanup_close int fd2 = sparse_archive();
   lim.max_bytes = SPARSE_SIZE / 2;
   cell_error_free(&err);
-  CHECK(layer_extract(fd2, rootfd, &lim, true, NULL, &err) < 0);
+  CHECK(layer_extract(fd2, rootfd, &lim, LAYER_WHITEOUTS_APPLY, NULL, &err) < 0);
   CHECK_CONTAINS(err ? err->msg : "", "past its limit");
   CHECK(!exists("sparse"));
 }
@@ -622,7 +848,7 @@ TEST(a_setuid_file_keeps_its_bit_with_its_owner) {
   const struct ent suid[] = {
       {"bin/tool", REG, 06755, 1000, 1000, "#!/bin/true\n", 0, 0, 0, NULL}};
   char msg[512];
-  CHECK(extract(suid, 1, true, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(suid, 1, LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
   struct stat st = stat_in_root("bin/tool");
   CHECK((st.st_mode & 07777) == 06755);
   CHECK(st.st_uid == 1000 && st.st_gid == 1000);
@@ -636,7 +862,7 @@ TEST(an_id_beyond_65535_is_refused) {
   for (size_t i = 0; i < N(evil); i++) {
     fresh_root();
     char msg[512];
-    CHECK(extract(evil[i], 1, true, 0, msg, sizeof(msg)) < 0);
+    CHECK(extract(evil[i], 1, LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) < 0);
     CHECK_CONTAINS(msg, "beyond 65535");
     CHECK(!exists("f"));
     CHECK(outside_untouched());
@@ -651,9 +877,21 @@ TEST(garbage_is_not_a_layer) {
   must((int)cell_write_all(fd, junk, sizeof(junk)), "write");
   must((int)lseek(fd, 0, SEEK_SET), "lseek");
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, NULL, true, NULL, &err) < 0);
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, NULL, &err) < 0);
   CHECK_CONTAINS(err ? err->msg : "", "not a tar archive");
   close(fd);
+}
+
+TEST(an_empty_stream_is_an_empty_layer) {
+  fresh_root();
+  cleanup_close int fd = memfd_create("empty", MFD_CLOEXEC);
+  struct layer_stats stats;
+  cleanup_error cell_error *err = NULL;
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, &stats,
+                      &err) == 0);
+  CHECK(stats.entries == 0 && count_dir(rootfd, ".") == 0);
+  CHECK_STR(stats.digest, EMPTY_SHA256);
+  CHECK_STR(stats.diff_id, EMPTY_SHA256);
 }
 
 TEST(remove_tree_does_not_follow_symlinks) {
@@ -691,7 +929,7 @@ TEST(digest_of_abc_is_the_known_sha256) {
   CHECK_STR(out, ABC_SHA256);
   cleanup_close int empty = memfd_with("");
   CHECK(digest_fd(empty, out, &err) == 0);
-  CHECK_STR(out, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK_STR(out, EMPTY_SHA256);
 }
 
 TEST(digest_verify_accepts_the_right_digest_and_names_a_wrong_one) {
@@ -729,9 +967,14 @@ int main(void) {
   RUN(a_gzip_layer_is_extracted);
   RUN(a_zstd_layer_is_extracted);
   RUN(an_xz_layer_is_extracted);
+  RUN(diff_id_is_the_sha256_of_the_uncompressed_tar);
   RUN(what_is_there_is_replaced_and_a_directory_stays);
   RUN(oci_whiteouts_remove_lower_files_and_opaque_empties_a_directory);
   RUN(without_oci_whiteouts_the_names_are_kept_literally);
+  RUN(overlay_whiteouts_become_char_devices_and_opaque_xattrs);
+  RUN(an_overlay_whiteout_through_a_symlink_is_refused);
+  RUN(an_archive_cannot_make_a_directory_opaque_with_its_own_xattrs);
+  RUN(an_overlay_mount_of_overlay_layers_hides_what_the_upper_whites_out);
   RUN(path_traversal_with_dotdot_lands_nothing_outside);
   RUN(an_absolute_path_stays_inside);
   RUN(a_symlink_to_root_then_a_write_through_it_is_refused);
@@ -745,6 +988,7 @@ int main(void) {
   RUN(a_setuid_file_keeps_its_bit_with_its_owner);
   RUN(an_id_beyond_65535_is_refused);
   RUN(garbage_is_not_a_layer);
+  RUN(an_empty_stream_is_an_empty_layer);
   RUN(remove_tree_does_not_follow_symlinks);
   RUN(digest_of_abc_is_the_known_sha256);
   RUN(digest_verify_accepts_the_right_digest_and_names_a_wrong_one);

@@ -1,0 +1,44 @@
+/* A directory tree written as a tar stream: what the layer store makes a
+ * layer of (an instance's changes, a built tree), and hashes to name it.
+ *
+ * The walk goes through fds only: each directory is opened from its
+ * parent's fd (O_NOFOLLOW | O_DIRECTORY), each name is looked at with
+ * fstatat(AT_SYMLINK_NOFOLLOW); no path is ever resolved from the root,
+ * no symlink is followed (a symlink is archived as one, whatever it
+ * points to).  A file or directory replaced between its fstatat and its
+ * open is an error, not a silent mix of two inodes.
+ *
+ * The output is DETERMINISTIC, the same tree gives the same bytes and so
+ * the same sha256 (the store's identity of the layer):
+ * - pax (ustar, with pax extended headers only where ustar cannot say
+ *   it: long names, xattrs), no padding after the end-of-archive blocks;
+ * - the directory itself as "./", then its contents depth first, names
+ *   sorted by strcmp in each directory ("./etc", "./etc/passwd");
+ * - numeric uid/gid only (no user or group names), the mode with
+ *   setuid/setgid/sticky, mtime in whole seconds, no atime or ctime;
+ * - xattrs "security.capability" and "user.*" on files and directories,
+ *   sorted by name ("user.overlay.*", overlayfs's own, is left out, as
+ *   layer_extract ignores it).
+ * Directories, regular files, symlinks, char and block devices and FIFOs
+ * are written; a second name of an inode (st_nlink > 1) is a hardlink to
+ * the first name written; sockets are skipped.  Paths deeper than
+ * LAYER_MAX_DEPTH components are refused.  layer_extract with
+ * LAYER_WHITEOUTS_NONE reads the stream back into the same tree (its
+ * limits apply: ids up to LAYER_MAX_ID, the default char devices). */
+#ifndef CELL_TREE_ARCHIVE_H
+#define CELL_TREE_ARCHIVE_H
+
+#include <stdint.h>
+
+#include "base/error.h"
+
+/* Write the tree beneath dirfd (a directory, O_PATH will do) as a tar
+ * stream to out_fd (a file or a pipe).  bytes_out,
+ * when not NULL, gets the total of the regular files' contents written.
+ * A write error on out_fd is an error (EPIPE too, when the reader went
+ * away: the caller ignores SIGPIPE); what was written of the stream is
+ * then incomplete. */
+int tree_archive_write(int dirfd, int out_fd, uint64_t *bytes_out,
+                       cell_error **err);
+
+#endif
