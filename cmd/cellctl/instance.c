@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,31 +15,8 @@
 #include "base/signals.h"
 #include "base/util.h"
 #include "client.h"
+#include "image.h"
 #include "output.h"
-
-/* SIZE: bytes, or with K/M/G (powers of 1024). */
-static bool parse_size(const char *s, long long *out) {
-  char *end;
-  errno = 0;
-  long long n = strtoll(s, &end, 10);
-  if (errno || end == s || n < 0)
-    return false;
-  long long mul = 1;
-  if (*end == 'k' || *end == 'K')
-    mul = 1LL << 10;
-  else if (*end == 'm' || *end == 'M')
-    mul = 1LL << 20;
-  else if (*end == 'g' || *end == 'G')
-    mul = 1LL << 30;
-  else if (*end != '\0')
-    return false;
-  if (*end && end[1] != '\0' && strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0)
-    return false;
-  if (n > INT64_MAX / mul)
-    return false;
-  *out = n * mul;
-  return true;
-}
 
 static bool parse_cpus(const char *s, double *out) {
   char *end;
@@ -98,6 +76,7 @@ static void gen_networks(struct json_gen *g, const char *const *nets, size_t n) 
 
 static const struct option create_options[] = {
     {"template", required_argument, NULL, 't'},
+    {"image", required_argument, NULL, 'I'},
     {"memory", required_argument, NULL, 'm'},
     {"cpus", required_argument, NULL, 'c'},
     {"pids", required_argument, NULL, 'p'},
@@ -116,13 +95,9 @@ static int gen_create_option(struct json_gen *g, int o, const char *arg,
   long long n;
   double d;
   switch (o) {
-  case 't': {
-    cleanup_free char *abs = realpath(arg, NULL);
-    json_gen_kv_string(g, "template", abs ? abs : arg);
-    return EXIT_OK;
-  }
+  case 'I': json_gen_kv_string(g, "image", arg); return EXIT_OK;
   case 'm':
-    if (!parse_size(arg, &n))
+    if (!cell_parse_size(arg, &n))
       return usage_error(err, "--memory `%s`: expected a size like 256M", arg);
     json_gen_key(g, "memory");
     json_gen_int(g, n);
@@ -150,7 +125,7 @@ static int gen_create_option(struct json_gen *g, int o, const char *arg,
 
 /* create's options after NAME (argv[1]) into the request. */
 static int gen_create(const struct invocation *inv, struct json_gen *g,
-                      cell_error **err) {
+                      const char **template_dir, cell_error **err) {
   /* getopt sees NAME as its argv[0]; it reports nothing itself. */
   int argc = inv->argc - 1;
   char **argv = inv->argv + 1;
@@ -169,6 +144,8 @@ static int gen_create(const struct invocation *inv, struct json_gen *g,
       rc = usage_error(err, "--net `%s`: too many networks", optarg);
     else if (o == 'n')
       nets[n_nets++] = optarg;
+    else if (o == 't')
+      *template_dir = optarg;
     else
       rc = gen_create_option(g, o, optarg, err);
     if (rc != EXIT_OK)
@@ -187,9 +164,21 @@ int cmd_create(const struct invocation *inv, cell_error **err) {
   if (rc != EXIT_OK)
     return rc;
   cleanup_json_gen struct json_gen *g = request_new("create", name);
-  rc = gen_create(inv, g, err);
+  const char *template_dir = NULL;
+  rc = gen_create(inv, g, &template_dir, err);
   if (rc != EXIT_OK)
     return rc;
+  if (template_dir) {
+    /* A template is imported: the instance is on an image, which neither
+     * a change to the directory nor its removal reaches. */
+    cleanup_free char *id = NULL;
+    rc = image_import_source(inv->socket, template_dir, NULL, false, &id, err);
+    if (rc != EXIT_OK)
+      return rc;
+    fprintf(stderr, "cellctl: --template %s: imported as image %.19s (a copy; "
+            "cellctl image list)\n", template_dir, id);
+    json_gen_kv_string(g, "image", id);
+  }
   cleanup_free char *req = request_finish(g);
   cleanup_json struct json_value *answer = NULL;
   return client_request(inv->socket, req, &answer, err);
@@ -300,7 +289,7 @@ int cmd_show(const struct invocation *inv, cell_error **err) {
 static bool gen_setting(struct json_gen *g, const char *arg) {
   long long n;
   double d;
-  if (strncmp(arg, "memory=", 7) == 0 && parse_size(arg + 7, &n)) {
+  if (strncmp(arg, "memory=", 7) == 0 && cell_parse_size(arg + 7, &n)) {
     json_gen_key(g, "memory");
     json_gen_int(g, n);
   } else if (strncmp(arg, "cpus=", 5) == 0 && parse_cpus(arg + 5, &d)) {

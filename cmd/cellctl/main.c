@@ -12,18 +12,21 @@
 #include "attach.h"
 #include "cellctl.h"
 #include "celld.h"
+#include "image.h"
 #include "instance.h"
 
 static const struct verb verbs[] = {
     {"create", cmd_create,
-     "NAME --template DIR [--memory SIZE] [--cpus N] [--pids N]\n"
+     "NAME --image IMAGE|--template DIR [--memory SIZE] [--cpus N] [--pids N]\n"
      "[--init CMD] [--autostart] [--restart no|on-failure[:N]|always]\n"
      "[--hostname H] [--net NETWORK[:ADDRESS]]... [--halt-signal SIG]",
-     "create an instance of a template (--net: eth0, eth1, ... in order).\n"
+     "create an instance of an image (cellctl image list); --template DIR\n"
+     "      imports DIR as an image first (a copy: DIR may change or go).\n"
+     "      --net: eth0, eth1, ... in order.\n"
      "      --init CMD is split into words as a shell would, without any\n"
      "      expansion: 'single' and \"double\" quotes and \\ keep blanks in a\n"
-     "      word ($, *, ; are plain).  Without it: /sbin/init, which the\n"
-     "      template must have.  --halt-signal (name or number) is what\n"
+     "      word ($, *, ; are plain).  Without it: /sbin/init, or an\n"
+     "      application image's entrypoint.  --halt-signal (name or number) is what\n"
      "      stop sends the init; default from the init: systemd SIGRTMIN+3,\n"
      "      busybox SIGUSR2, sysvinit SIGPWR, else SIGTERM"},
     {"start", cmd_start, "NAME", "start an instance"},
@@ -47,6 +50,16 @@ static const struct verb verbs[] = {
      "the networks instances can join (celld.conf)"},
     {"wait-ready", cmd_wait_ready, "[--timeout S]",
      "wait until celld answers (default 30 s; exit 3 if it does not)"},
+    {"image", cmd_image,
+     "import SOURCE [--name NAME[:TAG]] [--progress=auto|json|none]\n"
+     "| list [--json] | show IMAGE [--json] | tag IMAGE NAME[:TAG] | rm IMAGE...",
+     "the image store.  SOURCE: a root filesystem directory or tarball\n"
+     "      (.tar, .tar.gz/xz/zst), an OCI layout directory, an oci-archive or\n"
+     "      docker-archive (podman save, skopeo copy, docker save), - for\n"
+     "      standard input, or docker://, containers-storage:, ... through\n"
+     "      skopeo.  IMAGE: NAME[:TAG] (tag latest by default) or an id\n"
+     "      (12 or more hex digits).  rm is refused while an instance uses\n"
+     "      the image.  Members import their own; root's are theirs to use"},
     {"raw", cmd_raw, "", "send stdin lines as they are, print the answers"},
 };
 

@@ -40,7 +40,7 @@ static const char *address_text(const struct json_value *i) {
 
 void print_instances(const struct json_value *list) {
   printf("%-20s %-10s %-8s %-10s %-5s %-18s %-16s %s\n", "NAME", "STATE", "PID",
-         "IDS", "EXIT", "MEM/CPU/PIDS", "ADDRESS", "TEMPLATE");
+         "IDS", "EXIT", "MEM/CPU/PIDS", "ADDRESS", "IMAGE");
   for (size_t k = 0; list && k < list->u.array.len; k++) {
     const struct json_value *i = list->u.array.items[k];
     long long code = field_int(i, "exit_code", -1);
@@ -49,7 +49,9 @@ void print_instances(const struct json_value *list) {
     printf("%-20s %-10s %-8lld %-10lld %-5s %-18s %-16s %s\n",
            field_string(i, "name"), field_string(i, "state"),
            field_int(i, "pid", 0), field_int(i, "id_start", 0), exit, lim,
-           address_text(i), field_string(i, "template"));
+           address_text(i), json_object_get(i, "image_name")
+                                ? field_string(i, "image_name")
+                                : field_string(i, "template"));
   }
 }
 
@@ -80,10 +82,15 @@ static void print_instance_networks(const struct json_value *i) {
 }
 
 void print_instance(const struct json_value *i) {
-  const char *keys[] = {"name", "state", "template", "hostname", "restart",
-                        "created", "exit_time", "rootfs_mode", "proc_view"};
+  const char *keys[] = {"name", "state", "hostname", "restart", "created",
+                        "exit_time", "rootfs_mode", "proc_view"};
   for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
     printf("%-12s %s\n", keys[k], field_string(i, keys[k]));
+  if (json_object_get(i, "image"))
+    printf("%-12s %s (%s)\n", "image", field_string(i, "image_name"),
+           field_string(i, "image"));
+  else
+    printf("%-12s %s\n", "template", field_string(i, "template"));
   printf("%-12s %lld\n", "pid", field_int(i, "pid", 0));
   long long code = field_int(i, "exit_code", -1);
   if (code >= 0)
@@ -129,4 +136,74 @@ void print_event(const char *line, bool json) {
       printf(" exit_code=unknown");
   }
   printf("\n");
+}
+
+static char *size_text(long long bytes) {
+  if (bytes >= 10LL << 30)
+    return xasprintf("%lldG", bytes >> 30);
+  if (bytes >= 10LL << 20)
+    return xasprintf("%lldM", bytes >> 20);
+  return xasprintf("%lldK", (bytes + 1023) >> 10);
+}
+
+/* The first name of an image, or <none>. */
+static const char *image_name(const struct json_value *img) {
+  const struct json_value *names = json_object_get(img, "names");
+  if (names && names->type == JSON_ARRAY && names->u.array.len > 0 &&
+      names->u.array.items[0]->type == JSON_STRING)
+    return names->u.array.items[0]->u.string;
+  return "<none>";
+}
+
+static size_t array_len(const struct json_value *v) {
+  return v && v->type == JSON_ARRAY ? v->u.array.len : 0;
+}
+
+void print_images(const struct json_value *list) {
+  printf("%-32s %-12s %-7s %-6s %-9s %s\n", "NAME", "ID", "SIZE", "LAYERS",
+         "INSTANCES", "IMPORTED");
+  for (size_t k = 0; k < array_len(list); k++) {
+    const struct json_value *img = list->u.array.items[k];
+    const char *id = field_string(img, "id");
+    cleanup_free char *size = size_text(field_int(img, "size", 0));
+    printf("%-32s %-12.12s %-7s %-6lld %-9zu %.19s\n", image_name(img),
+           strncmp(id, "sha256:", 7) == 0 ? id + 7 : id, size,
+           field_int(img, "n_layers", 0),
+           array_len(json_object_get(img, "instances")),
+           field_string(img, "imported"));
+  }
+}
+
+static void print_strings(const char *label, const struct json_value *a) {
+  if (!a)
+    return;
+  printf("%-13s", label);
+  for (size_t i = 0; i < array_len(a); i++)
+    if (a->u.array.items[i]->type == JSON_STRING)
+      printf(" %s", a->u.array.items[i]->u.string);
+  printf("\n");
+}
+
+void print_image(const struct json_value *img) {
+  cleanup_free char *size = size_text(field_int(img, "size", 0));
+  printf("%-13s %s\n", "id:", field_string(img, "id"));
+  print_strings("names:", json_object_get(img, "names"));
+  printf("%-13s %s\n", "size:", size);
+  printf("%-13s %s\n", "architecture:", field_string(img, "architecture"));
+  printf("%-13s %s\n", "created:", field_string(img, "created"));
+  printf("%-13s %s\n", "imported:", field_string(img, "imported"));
+  printf("%-13s %s\n", "source:", field_string(img, "source"));
+  const struct json_value *cfg = json_object_get(img, "config");
+  print_strings("entrypoint:", json_object_get(cfg, "entrypoint"));
+  print_strings("cmd:", json_object_get(cfg, "cmd"));
+  print_strings("env:", json_object_get(cfg, "env"));
+  if (json_object_get(cfg, "working_dir"))
+    printf("%-13s %s\n", "working dir:", field_string(cfg, "working_dir"));
+  if (json_object_get(cfg, "user"))
+    printf("%-13s %s\n", "user:", field_string(cfg, "user"));
+  print_strings("instances:", json_object_get(img, "instances"));
+  const struct json_value *layers = json_object_get(img, "layers");
+  printf("layers:       %zu, bottom first\n", array_len(layers));
+  for (size_t i = 0; i < array_len(layers); i++)
+    printf("  %s\n", layers->u.array.items[i]->u.string);
 }

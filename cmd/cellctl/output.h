@@ -15,6 +15,9 @@ void print_instances(const struct json_value *list);
 void print_networks(const struct json_value *list);
 /* `show`: one line per field. */
 void print_instance(const struct json_value *inst);
+/* image list's table, and one image (image show). */
+void print_images(const struct json_value *list);
+void print_image(const struct json_value *img);
 /* `events`: one event line as it came (json) or as text; a line that is
  * not JSON is skipped as text. */
 void print_event(const char *line, bool json);

@@ -423,3 +423,23 @@ int cell_send_with_fd(int sock, const char *data, size_t len, int fd) {
   return 0;
 }
 
+
+bool cell_parse_size(const char *s, long long *out) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(s, &end, 10);
+  if (errno || end == s || n < 0)
+    return false;
+  static const char units[] = "kmgt";
+  const char *u = *end ? strchr(units, *end | 0x20) : NULL;
+  if (*end && !u)
+    return false;
+  if (*end && end[1] != '\0' && strcmp(end + 1, "iB") != 0 &&
+      strcmp(end + 1, "B") != 0)
+    return false;
+  long long mul = u ? 1LL << (10 * (u - units + 1)) : 1;
+  if (n > INT64_MAX / mul)
+    return false;
+  *out = n * mul;
+  return true;
+}

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@ void daemon_config_defaults(struct daemon_config *c) {
       .ready_fd = -1,
       .cgroup_parent = xstrdup("/cell-instances"),
       .lxcfs = xstrdup("auto"),
+      .image_max_size = 64ULL << 30,
+      .image_max_entries = 10000000,
   };
   add_default_network(c);
 }
@@ -260,6 +263,22 @@ static int parse_unsigned(const struct config_key *k, const char *v,
   return 0;
 }
 
+static int parse_size(const struct config_key *k, const char *v, void *target) {
+  long long n;
+  if (!cell_parse_size(v, &n) || n < k->min)
+    return -1;
+  *(uint64_t *)field_of(k, target) = (uint64_t)n;
+  return 0;
+}
+
+static int parse_u64(const struct config_key *k, const char *v, void *target) {
+  long long n;
+  if (!cell_parse_ll(v, k->min, LLONG_MAX, &n))
+    return -1;
+  *(uint64_t *)field_of(k, target) = (uint64_t)n;
+  return 0;
+}
+
 static int parse_int(const struct config_key *k, const char *v, void *target) {
   long long n;
   if (!cell_parse_ll(v, k->min, k->max, &n))
@@ -380,6 +399,11 @@ static const struct config_key keys[] = {
      .offset = CONFIG(template_dirs)},
     {.name = "dns", .parse = parse_dns, .offset = CONFIG(dns)},
     {.name = "lxcfs", .parse = parse_lxcfs, .offset = CONFIG(lxcfs)},
+    /* What an imported image may expand to: a bomb stops here. */
+    {.name = "image_max_size", .parse = parse_size,
+     .offset = CONFIG(image_max_size), .min = 1 << 20},
+    {.name = "image_max_entries", .parse = parse_u64,
+     .offset = CONFIG(image_max_entries), .min = 1000},
 };
 
 /* The KEY of network.NAME.KEY. */

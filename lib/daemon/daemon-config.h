@@ -40,6 +40,8 @@ struct daemon_config {
   int max_connections_per_uid; /* of one peer uid (not root); default 32 */
   int exec_timeout;     /* seconds for an exec to start; default 30 */
   bool force_copy;      /* idmap = copy: never idmap (tests, old kernels) */
+  uint64_t image_max_size;    /* bytes of content an image may expand to */
+  uint64_t image_max_entries; /* files an image may hold */
   bool autostart;       /* start the autostart instances at startup */
   /* Not from the file: how celld says it serves (daemon-ready.c).  An fd
    * that gets "READY\n" then EOF (the parent of a daemonized celld), -1

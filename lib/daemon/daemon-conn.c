@@ -70,6 +70,10 @@ void conn_close(struct daemon *d, struct conn *c) {
   close(c->fd);
   conn_drop_fds(c);
   conn_end_exec_helper(d, c, true);
+  /* A client that goes cancels its import (the worker's pipe tells the
+   * loop, which cleans up after it). */
+  if (c->import_pidfd >= 0)
+    sys_pidfd_send_signal(c->import_pidfd, SIGKILL);
   if (c->exec_pidfd >= 0) {
     /* The client went: its command loses its terminal (or its reader). */
     sys_pidfd_send_signal(c->exec_pidfd, SIGHUP);

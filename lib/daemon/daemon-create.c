@@ -16,6 +16,7 @@
 #include "base/signals.h"
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
+#include "daemon/daemon-image.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-net.h"
 #include "daemon/daemon-records.h"
@@ -112,21 +113,75 @@ static int open_template(struct daemon *d, struct conn *c, const char *tmpl,
 
 /* The init must be in the template; without --init that is /sbin/init,
  * which a minbase Debian or a bare rootfs lacks: say what to do. */
-static int check_init_present(int templatefd, const char *tmpl,
-                              const char *init, bool given, cell_error **err) {
+static bool has_program(int rootfd, const char *path) {
   cleanup_error cell_error *ignored = NULL;
-  cleanup_close int fd = resolve_open(templatefd, init, O_PATH, &ignored);
+  cleanup_close int fd = resolve_open(rootfd, path, O_PATH, &ignored);
   struct stat st;
-  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+  return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+         (st.st_mode & 0111);
+}
+
+static int check_init_present(int rootfd, const char *shown, const char *init,
+                              bool given, cell_error **err) {
+  if (has_program(rootfd, init))
     return 0;
   if (!given)
     return cell_fail(err, 0,
-                     "template `%s` has no /sbin/init: give the instance its "
+                     "%s has no /sbin/init: give the instance its "
                      "init with --init CMD (e.g. --init /bin/sh), or build the "
-                     "template with one (rootfs-tools/mkrootfs-debian)",
-                     tmpl);
-  return cell_fail(err, 0, "field `init[0]`: template `%s` has no program `%s`",
-                   tmpl, init);
+                     "image with one (rootfs-tools/mkrootfs-debian)",
+                     shown);
+  return cell_fail(err, 0, "field `init[0]`: %s has no program `%s`", shown,
+                   init);
+}
+
+/* A command of an image's entrypoint as an absolute path: looked up in the
+ * image's PATH (else the profile's) inside its root, as a shell would. */
+static char *find_in_path(int rootfd, const char *cmd, char *const *env) {
+  if (cmd[0] == '/')
+    return has_program(rootfd, cmd) ? xstrdup(cmd) : NULL;
+  if (strchr(cmd, '/'))
+    return NULL;
+  const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (size_t i = 0; env && env[i]; i++)
+    if (strncmp(env[i], "PATH=", 5) == 0)
+      path = env[i] + 5;
+  for (const char *p = path; *p;) {
+    size_t len = strcspn(p, ":");
+    cleanup_free char *full = xasprintf("%.*s/%s", (int)len, p, cmd);
+    if (p[0] == '/' && has_program(rootfd, full))
+      return steal_pointer(&full);
+    p += len + (p[len] == ':');
+  }
+  return NULL;
+}
+
+/* An image's init when none was given: /sbin/init when it has one (a
+ * system image); otherwise an application's, its entrypoint and cmd as
+ * OCI runs them. */
+static int choose_image_init(int rootfd, const struct image *img,
+                             struct instance_record *r, cell_error **err) {
+  if (has_program(rootfd, DEFAULT_INIT) || !img ||
+      (!img->entrypoint && !img->cmd)) {
+    cell_strv_push(&r->init, DEFAULT_INIT);
+    return 0;
+  }
+  char **words = img->entrypoint && img->entrypoint[0] ? img->entrypoint : img->cmd;
+  for (size_t i = 0; words && words[i]; i++)
+    cell_strv_push(&r->init, words[i]);
+  for (size_t i = 0; words == img->entrypoint && img->cmd && img->cmd[i]; i++)
+    cell_strv_push(&r->init, img->cmd[i]);
+  if (!r->init || !r->init[0])
+    return cell_fail(err, 0, "image `%s`: an empty entrypoint and cmd: give "
+                     "the instance its init with --init CMD", r->image_name);
+  char *abs = find_in_path(rootfd, r->init[0], r->env);
+  if (!abs)
+    return cell_fail(err, 0, "image `%s`: its entrypoint `%s` is not a program "
+                     "in its PATH: give the instance its init with --init CMD",
+                     r->image_name, r->init[0]);
+  free(r->init[0]);
+  r->init[0] = abs;
+  return 0;
 }
 
 /* The signal that halts the init: the request's halt_signal (a name or a
@@ -160,11 +215,20 @@ static int fill_record(struct daemon *d, struct conn *c,
     return -1;
   if (check_name_free(d, c, name, code, err) < 0)
     return -1;
-  if (!tmpl)
-    return cell_fail(err, 0, "field `template`: required");
-  *templatefd = open_template(d, c, tmpl, r, code, err);
-  if (*templatefd < 0)
+  const char *image = request_str(v, "image");
+  if (!tmpl == !image)
+    return cell_fail(err, 0, "fields `image` and `template`: give exactly one "
+                             "(the images there are: cellctl image list)");
+  if (image && daemon_image_for_instance(d, c, image, r, err) < 0) {
+    if ((*err)->errnum == ENOENT)
+      *code = API_NOT_FOUND;
     return -1;
+  }
+  if (tmpl) {
+    *templatefd = open_template(d, c, tmpl, r, code, err);
+    if (*templatefd < 0)
+      return -1;
+  }
   r->name = xstrdup(name);
   bool given;
   int64_t milli = 0;
@@ -201,12 +265,16 @@ static int fill_record(struct daemon *d, struct conn *c,
     }
     if (r->init[0][0] != '/')
       return cell_fail(err, 0, "field `init[0]`: must be an absolute path");
-  } else {
+  } else if (tmpl) {
     cell_strv_push(&r->init, DEFAULT_INIT);
   }
-  if (check_init_present(*templatefd, tmpl, r->init[0], init != NULL, err) < 0 ||
-      choose_halt_signal(*templatefd, v, r, err) < 0)
-    return -1;
+  /* An image's root is checked once it is mounted (check_image_root). */
+  if (tmpl) {
+    cleanup_free char *shown = xasprintf("template `%s`", tmpl);
+    if (check_init_present(*templatefd, shown, r->init[0], init != NULL, err) < 0 ||
+        choose_halt_signal(*templatefd, v, r, err) < 0)
+      return -1;
+  }
   r->owner = c->cred.uid;
   r->id_count = d->cfg->pool.size;
   r->state = xstrdup("created");
@@ -248,19 +316,51 @@ static int write_identity(struct daemon *d, const struct instance_record *r,
   return 0;
 }
 
+/* An image's instance, its root mounted: its init (given, /sbin/init, or
+ * the entrypoint) is there, and the signal that halts it. */
+static int check_image_root(struct daemon *d, const struct json_value *v,
+                            struct instance_record *r, const char *dir,
+                            cell_error **err) {
+  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+  cleanup_close int rootfd =
+      open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "open `%s`", rootfs);
+  bool given = r->init != NULL;
+  if (!given &&
+      choose_image_init(rootfd, daemon_image_of(d, r), r, err) < 0)
+    return -1;
+  cleanup_free char *shown = xasprintf("image `%s`", r->image_name);
+  if (check_init_present(rootfd, shown, r->init[0], given, err) < 0)
+    return -1;
+  return choose_halt_signal(rootfd, v, r, err);
+}
+
+static int mount_new_root(struct daemon *d, struct instance *in,
+                          int templatefd, const char *dir, cell_error **err) {
+  if (in->rec->image)
+    return inst_mount_root(d, in, err);
+  const char *mode = NULL;
+  if (instance_rootfs_mount_at(dir, in->rec, templatefd, d->cfg->force_copy,
+                               &mode, err) < 0)
+    return -1;
+  in->rec->rootfs_mode = xstrdup(mode);
+  return 0;
+}
+
 static int prepare_instance_dir(struct daemon *d, struct instance *in,
-                                int templatefd, cell_error **err) {
+                                int templatefd, const struct json_value *v,
+                                cell_error **err) {
   struct instance_record *r = in->rec;
   if (mkdirat(d->instdirfd, r->name, 0711) < 0)
     return cell_fail_errno(err, "mkdir `%s/%s`", d->instances_dir, r->name);
   cleanup_free char *dir = daemon_inst_dir(d, r->name);
-  const char *mode = NULL;
-  if (instance_rootfs_mount_at(dir, r, templatefd, d->cfg->force_copy, &mode,
-                               err) < 0)
+  if (mount_new_root(d, in, templatefd, dir, err) < 0)
     return -1;
-  r->rootfs_mode = xstrdup(mode);
   daemon_test_pause("create");
-  int rc = write_identity(d, r, dir, err);
+  int rc = r->image ? check_image_root(d, v, r, dir, err) : 0;
+  if (rc == 0)
+    rc = write_identity(d, r, dir, err);
   /* Mounted only while running. */
   cell_error *uerr = NULL;
   if (instance_rootfs_umount(dir, &uerr) < 0) {
@@ -285,7 +385,7 @@ void op_create(struct daemon *d, struct conn *c, struct instance *unused,
     return;
   }
   struct instance *in = daemon_add_instance(d, r);
-  if (prepare_instance_dir(d, in, templatefd, &err) < 0 ||
+  if (prepare_instance_dir(d, in, templatefd, v, &err) < 0 ||
       inst_save(d, in, &err) < 0) {
     /* No half-made instance: mounts, directory, record all go. */
     cell_error *e2 = NULL;

@@ -12,6 +12,7 @@
 #include "daemon/daemon-control.h"
 #include "daemon/daemon-create.h"
 #include "daemon/daemon-exec.h"
+#include "daemon/daemon-image.h"
 #include "daemon/daemon-query.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
@@ -42,7 +43,8 @@ struct op {
 #define B JSON_BOOL
 #define A JSON_ARRAY
 static const struct request_field create_fields[] = {
-    {"name", S}, {"template", S}, {"memory", N}, {"cpus", N}, {"pids", N},
+    {"name", S}, {"template", S}, {"image", S}, {"memory", N}, {"cpus", N},
+    {"pids", N},
     {"init", A}, {"autostart", B}, {"restart", S}, {"hostname", S},
     {"networks", A}, {"halt_signal", S}, {NULL, 0}};
 static const struct request_field no_fields[] = {{NULL, 0}};
@@ -56,6 +58,11 @@ static const struct request_field limits[] = {
 static const struct request_field exec_fields[] = {
     {"name", S}, {"args", A}, {"tty", B}, {"env", A}, {"cwd", S}, {NULL, 0}};
 static const struct request_field signal_fields[] = {{"signal", N}, {NULL, 0}};
+static const struct request_field import_fields[] = {
+    {"as", S}, {"source", S}, {NULL, 0}};
+static const struct request_field image_only[] = {{"image", S}, {NULL, 0}};
+static const struct request_field image_tag_fields[] = {
+    {"image", S}, {"as", S}, {NULL, 0}};
 #undef S
 #undef N
 #undef B
@@ -77,6 +84,13 @@ static const struct op ops[] = {
     {"exec", exec_fields, ACCESS_MEMBER, NULL, true, false, exec_op},
     {"signal", signal_fields, ACCESS_MEMBER, NULL, false, true, exec_op_signal},
     {"console", name_only, ACCESS_MEMBER, NULL, true, false, console_op},
+    {"image.import", import_fields, ACCESS_MEMBER, NULL, false, false,
+     op_image_import},
+    {"image.list", no_fields, ACCESS_MEMBER, NULL, false, true, op_image_list},
+    {"image.show", image_only, ACCESS_MEMBER, NULL, false, true, op_image_show},
+    {"image.tag", image_tag_fields, ACCESS_MEMBER, NULL, false, false,
+     op_image_tag},
+    {"image.rm", image_only, ACCESS_MEMBER, NULL, false, false, op_image_rm},
 };
 
 static const struct op *find_op(const char *name) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "base/util.h"
 #include "daemon/daemon-records.h"
 #include "daemon/instance-rootfs.h"
+#include "storage/image-store.h"
 #include "runtime/container.h"
 
 int daemon_pidfd_signal(int pidfd, int sig) {
@@ -71,10 +73,43 @@ void daemon_rootfs_umount(struct daemon *d, const char *name) {
   }
 }
 
+/* The image's layers as the overlay takes them: their hex names, bottom
+ * first, each once.  A layer an image holds twice (empty layers often are)
+ * keeps its upper place: what it shows lower down, it shows again above,
+ * over everything between. */
+static char **overlay_layer_names(char *const *layers) {
+  char **names = NULL;
+  size_t n = cell_strv_len(layers);
+  for (size_t i = 0; i < n; i++) {
+    bool again_above = false;
+    for (size_t j = i + 1; j < n && !again_above; j++)
+      again_above = strcmp(layers[i], layers[j]) == 0;
+    if (!again_above)
+      cell_strv_push(&names, layers[i] + strlen("sha256:"));
+  }
+  return names;
+}
+
+static int mount_image_root(struct daemon *d, const char *dir,
+                            const struct instance_record *r, const char **mode,
+                            cell_error **err) {
+  cleanup_strv char **names = overlay_layer_names(r->layers);
+  cleanup_free char *layers_dir = xasprintf("%s/layers", d->store->dir);
+  for (size_t i = 0; names && names[i]; i++) {
+    struct stat st;
+    if (fstatat(d->store->layersfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+      return cell_fail(err, 0, "instance `%s`: its image's layer %s is missing "
+                       "from the image store", r->name, names[i]);
+  }
+  return instance_rootfs_mount_layers(dir, r, layers_dir, names,
+                                      d->cfg->force_copy, mode, err);
+}
+
 int inst_mount_root(struct daemon *d, struct instance *in, cell_error **err) {
   cleanup_free char *dir = daemon_inst_dir(d, in->rec->name);
   const char *mode = NULL;
-  if (instance_rootfs_mount(dir, in->rec, d->cfg, &mode, err) < 0)
+  if (in->rec->image ? mount_image_root(d, dir, in->rec, &mode, err) < 0
+                     : instance_rootfs_mount(dir, in->rec, d->cfg, &mode, err) < 0)
     return -1;
   if (!in->rec->rootfs_mode || strcmp(in->rec->rootfs_mode, mode) != 0) {
     free(in->rec->rootfs_mode);

@@ -17,6 +17,7 @@
  *   daemon-startup.c    loading the records, adoption, autostart
  *   daemon-conn.c       client connections: replies, events, rights
  *   daemon-exec.c       the exec, signal and console ops
+ *   daemon-image.c      the image ops, and the image of a new instance
  *   daemon-control.c    the start, stop, restart, destroy and set ops
  *   daemon-create.c     the create op
  *   daemon-query.c      the list, show, networks and events ops
@@ -107,14 +108,30 @@ struct conn {
   int helper_pidfd;
   int spawn_pidfd; /* the command, before it is known to have exec'd */
   char *exec_instance;
+  int import_pidfd; /* the image import this client waits for; -1: none */
   uint64_t deadline_ms; /* CLOCK_MONOTONIC ms when its wait ends; 0: none */
 };
 
 enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
            TAG_OOM, TAG_OOM_EVENT, TAG_DEADLINE, TAG_EXEC_HELPER, TAG_LXCFS,
-           TAG_LXCFS_TIMER };
+           TAG_LXCFS_TIMER, TAG_IMAGE_JOB };
 
 struct daemon_lxcfs; /* daemon-lxcfs.c's own */
+struct image_store;  /* storage/image-store.h */
+
+/* An image import, run by a child process that reports progress and its
+ * result as JSON lines on pipefd (daemon-image.c). */
+struct image_job {
+  uint64_t conn_id; /* who asked */
+  pid_t pid;
+  int pidfd;
+  int pipefd;
+  char *buf;        /* a line not yet whole */
+  size_t len;
+  bool done;        /* its result has come */
+  uid_t owner;
+  char *name, *tag; /* the name it gets; NULL: none (anonymous) */
+};
 
 struct daemon {
   const struct daemon_config *cfg;
@@ -133,6 +150,9 @@ struct daemon {
   int deadlinefd; /* timerfd: the earliest deadline_ms of the connections */
   int sparefd;    /* given up to accept-and-close a peer when out of fds */
   struct daemon_lxcfs *lxcfs; /* NULL until lxcfs_init */
+  struct image_store *store;  /* <state_dir>/images */
+  struct image_job **jobs;    /* imports under way */
+  size_t n_jobs;
   /* Hooks: how the instances' side reaches the clients without calling
    * up.  An event of the instance for the subscribers; the answer to a
    * client that waited for the instance to stop (error NULL: it did). */

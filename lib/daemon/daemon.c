@@ -28,6 +28,7 @@
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-console.h"
 #include "daemon/daemon-exec.h"
+#include "daemon/daemon-image.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-oom.h"
@@ -213,6 +214,7 @@ static void on_accept(struct daemon *d) {
   struct conn *c = xcalloc(1, sizeof(*c));
   c->fd = fd;
   c->exec_pidfd = c->helper_sock = c->helper_pidfd = c->spawn_pidfd = -1;
+  c->import_pidfd = -1;
   c->id = ++d->next_conn_id;
   socklen_t len = sizeof(c->cred);
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
@@ -447,6 +449,8 @@ static void loop(struct daemon *d) {
         lxcfs_on_pidfd(d, fd);
       } else if (t == TAG_LXCFS_TIMER) {
         lxcfs_on_timer(d);
+      } else if (t == TAG_IMAGE_JOB) {
+        image_job_on_readable(d, fd);
       } else {
         struct conn *c = daemon_conn_by_fd(d, fd);
         if (!c)
@@ -462,6 +466,8 @@ static void loop(struct daemon *d) {
 }
 
 static void teardown(struct daemon *d) {
+  daemon_image_stop_jobs(d);
+  image_store_free(steal_pointer(&d->store));
   daemon_console_close(d);
   lxcfs_stop(d);
   while (d->n_conns)
@@ -542,7 +548,8 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
     return -1;
   }
   if (resolve_group(&d, err) < 0 || open_signals(&d, &old, err) < 0 ||
-      open_state(&d, &lockfd, err) < 0 || daemon_load_instances(&d, err) < 0 ||
+      open_state(&d, &lockfd, err) < 0 || daemon_image_open_store(&d, err) < 0 ||
+      daemon_load_instances(&d, err) < 0 ||
       open_listener(&d, err) < 0)
     goto out;
   if (open_deadline_timer(&d, err) < 0)

@@ -39,10 +39,43 @@ static void gen_members_except(struct json_gen *g, const struct json_value *obj,
   }
 }
 
+static bool env_has_key(char *const *env, const char *kv) {
+  size_t n = strcspn(kv, "=");
+  for (size_t i = 0; env && env[i]; i++)
+    if (strncmp(env[i], kv, n) == 0 && env[i][n] == '=')
+      return true;
+  return false;
+}
+
+/* The profile's environment under the image's (an image's PATH wins), but
+ * container=lxc is the profile's: guests go by it. */
+static void gen_env(struct json_gen *g, const struct json_value *profile,
+                    char *const *image_env) {
+  json_gen_key(g, "env");
+  json_gen_array_open(g);
+  for (size_t i = 0; image_env && image_env[i]; i++)
+    if (strncmp(image_env[i], "container=", 10) != 0)
+      json_gen_string(g, image_env[i]);
+  for (size_t i = 0; profile && profile->type == JSON_ARRAY &&
+                     i < profile->u.array.len; i++) {
+    const struct json_value *e = profile->u.array.items[i];
+    if (e->type == JSON_STRING &&
+        (strncmp(e->u.string, "container=", 10) == 0 ||
+         !env_has_key(image_env, e->u.string)))
+      json_gen_string(g, e->u.string);
+  }
+  json_gen_array_close(g);
+}
+
 static void gen_process(struct json_gen *g, const struct json_value *p,
                         const struct instance_record *r) {
   json_gen_object_open(g);
-  gen_members_except(g, p, (const char *const[]){"args", NULL});
+  gen_members_except(g, p, (const char *const[]){"args", "env", "cwd", NULL});
+  gen_env(g, json_object_get(p, "env"), r->env);
+  const struct json_value *cwd = json_object_get(p, "cwd");
+  json_gen_kv_string(g, "cwd", r->workdir && r->workdir[0] == '/' ? r->workdir
+                               : cwd && cwd->type == JSON_STRING ? cwd->u.string
+                                                                 : "/");
   json_gen_key(g, "args");
   json_gen_array_open(g);
   for (char **a = r->init; *a; a++)

@@ -19,6 +19,11 @@ void instance_record_free(struct instance_record *r) {
     return;
   free(r->name);
   free(r->template_dir);
+  free(r->image);
+  free(r->image_name);
+  cell_strv_free(r->layers);
+  cell_strv_free(r->env);
+  free(r->workdir);
   free(r->hostname);
   free(r->cgroup);
   for (size_t i = 0; i < r->n_nets; i++) {
@@ -88,11 +93,28 @@ char *instance_restart_string(enum restart_policy p, int max) {
   return xstrdup("no");
 }
 
+static void gen_strv(struct json_gen *g, const char *key, char *const *v) {
+  json_gen_key(g, key);
+  json_gen_array_open(g);
+  for (size_t i = 0; v && v[i]; i++)
+    json_gen_string(g, v[i]);
+  json_gen_array_close(g);
+}
+
 char *instance_record_to_json(const struct instance_record *r, bool pretty) {
   struct json_gen *g = json_gen_new(pretty);
   json_gen_object_open(g);
   json_gen_kv_string(g, "name", r->name);
-  json_gen_kv_string(g, "template", r->template_dir);
+  if (r->template_dir)
+    json_gen_kv_string(g, "template", r->template_dir);
+  if (r->image) {
+    json_gen_kv_string(g, "image", r->image);
+    json_gen_kv_string(g, "image_name", r->image_name ? r->image_name : "");
+    gen_strv(g, "layers", r->layers);
+    gen_strv(g, "env", r->env);
+    if (r->workdir)
+      json_gen_kv_string(g, "workdir", r->workdir);
+  }
   json_gen_kv_int(g, "owner", r->owner);
   json_gen_kv_int(g, "id_start", r->id_start);
   json_gen_kv_int(g, "id_count", r->id_count);
@@ -159,6 +181,22 @@ static int get_string(const struct json_value *o, const char *key,
   return 0;
 }
 
+/* An optional array of strings; absent: NULL. */
+static int get_strings(const struct json_value *o, const char *key,
+                       char ***out, cell_error **err) {
+  const struct json_value *a = json_object_get(o, key);
+  if (a == NULL)
+    return 0;
+  if (a->type != JSON_ARRAY)
+    return cell_fail(err, 0, "%s: must be an array of strings", key);
+  for (size_t i = 0; i < a->u.array.len; i++) {
+    if (a->u.array.items[i]->type != JSON_STRING)
+      return cell_fail(err, 0, "%s[%zu]: must be a string", key, i);
+    cell_strv_push(out, a->u.array.items[i]->u.string);
+  }
+  return 0;
+}
+
 static int get_int(const struct json_value *o, const char *key, int64_t min,
                    int64_t max, int64_t *out, cell_error **err) {
   const struct json_value *v = json_object_get(o, key);
@@ -196,7 +234,12 @@ static int read_record(const struct json_value *o, struct instance_record *r,
   int64_t owner, start, count, restarts, code = -1, halt = 0;
   cleanup_free char *restart = NULL;
   if (get_string(o, "name", false, &r->name, err) < 0 ||
-      get_string(o, "template", false, &r->template_dir, err) < 0 ||
+      get_string(o, "template", true, &r->template_dir, err) < 0 ||
+      get_string(o, "image", true, &r->image, err) < 0 ||
+      get_string(o, "image_name", true, &r->image_name, err) < 0 ||
+      get_string(o, "workdir", true, &r->workdir, err) < 0 ||
+      get_strings(o, "layers", &r->layers, err) < 0 ||
+      get_strings(o, "env", &r->env, err) < 0 ||
       get_int(o, "owner", 0, UINT32_MAX, &owner, err) < 0 ||
       get_int(o, "id_start", 0, UINT32_MAX, &start, err) < 0 ||
       get_int(o, "id_count", 1, UINT32_MAX, &count, err) < 0 ||
@@ -216,6 +259,16 @@ static int read_record(const struct json_value *o, struct instance_record *r,
     return -1;
   if (r->cgroup && r->cgroup[0] != '/')
     return cell_fail(err, 0, "cgroup: must be an absolute path");
+  if (!r->template_dir && !r->image)
+    return cell_fail(err, 0, "template or image: one is required");
+  /* Layer names become paths under the store: only digests. */
+  if (r->image && (!r->layers || !r->layers[0]))
+    return cell_fail(err, 0, "layers: an image's instance needs them");
+  for (size_t i = 0; r->layers && r->layers[i]; i++)
+    if (strncmp(r->layers[i], "sha256:", 7) != 0 ||
+        strlen(r->layers[i]) != 71 ||
+        strspn(r->layers[i] + 7, "0123456789abcdef") != 64)
+      return cell_fail(err, 0, "layers[%zu]: not a sha256 digest", i);
   if (instance_check_name(r->name, err) < 0 ||
       instance_parse_restart(restart, &r->restart, &r->restart_max, err) < 0)
     return -1;

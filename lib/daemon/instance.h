@@ -44,7 +44,12 @@ enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
 struct instance_record {
   char *name;
-  char *template_dir;   /* absolute */
+  char *template_dir;   /* absolute; NULL for an instance of an image */
+  char *image;          /* "sha256:<hex>" of its image; NULL: a template */
+  char *image_name;     /* NAME:TAG as given at create (what it showed as) */
+  char **layers;        /* its image's layers, "sha256:<hex>", bottom first */
+  char **env;           /* the image's environment for its init: KEY=value */
+  char *workdir;        /* the image's working directory for its init */
   uid_t owner;          /* uid of who created it */
   uint32_t id_start;    /* host uid = host gid of the instance's root */
   uint32_t id_count;
