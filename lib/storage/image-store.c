@@ -71,6 +71,40 @@ static void gen_opt_string(struct json_gen *g, const char *key, const char *s) {
     json_gen_kv_string(g, key, s);
 }
 
+static void gen_config(struct json_gen *g, const struct image *img) {
+  json_gen_object_open(g);
+  gen_strv(g, "entrypoint", img->entrypoint);
+  gen_strv(g, "cmd", img->cmd);
+  gen_strv(g, "env", img->env);
+  gen_opt_string(g, "working_dir", img->working_dir);
+  gen_opt_string(g, "user", img->user);
+  json_gen_object_close(g);
+}
+
+/* What makes the image what it is: its layers and config, not where or
+ * when it came from.  Its id is the sha256 of this text. */
+static char *identity_json(const struct image *img) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  gen_strv(g, "layers", img->layers);
+  gen_opt_string(g, "architecture", img->architecture);
+  gen_opt_string(g, "created", img->created);
+  json_gen_key(g, "config");
+  gen_config(g, img);
+  json_gen_object_close(g);
+  char *text = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  return text;
+}
+
+static void image_identity_digest(const struct image *img,
+                                  char out[static DIGEST_STR_LEN]) {
+  cleanup_free char *text = identity_json(img);
+  cleanup_digest digest_ctx *d = digest_new();
+  digest_update(d, text, strlen(text));
+  digest_final(d, out);
+}
+
 char *image_to_json(const struct image *img, bool pretty) {
   struct json_gen *g = json_gen_new(pretty);
   json_gen_object_open(g);
@@ -82,18 +116,13 @@ char *image_to_json(const struct image *img, bool pretty) {
   gen_opt_string(g, "architecture", img->architecture);
   gen_opt_string(g, "source", img->source);
   json_gen_key(g, "config");
-  json_gen_object_open(g);
-  gen_strv(g, "entrypoint", img->entrypoint);
-  gen_strv(g, "cmd", img->cmd);
-  gen_strv(g, "env", img->env);
-  gen_opt_string(g, "working_dir", img->working_dir);
-  gen_opt_string(g, "user", img->user);
-  json_gen_object_close(g);
+  gen_config(g, img);
   json_gen_object_close(g);
   char *text = json_gen_finish(g, NULL);
   json_gen_free(g);
   return text;
 }
+
 
 static int get_strv(const struct json_value *o, const char *key, char ***out,
                     cell_error **err) {
@@ -173,16 +202,19 @@ static int read_image(struct image_store *s, const char *hex,
   size_t len = 0;
   if (cell_read_file_at(s->imagesfd, name, MAX_DESCRIPTION, &text, &len, err) < 0)
     return -1;
-  /* The name is the content's digest: a changed file is not that image. */
-  cleanup_digest digest_ctx *d = digest_new();
-  digest_update(d, text, len);
-  char sum[DIGEST_STR_LEN];
-  digest_final(d, sum);
   cleanup_free char *id = xasprintf("sha256:%s", hex);
+  cleanup_image struct image *img = NULL;
+  if (image_from_json(text, len, id, &img, err) < 0)
+    return -1;
+  /* The name is the digest of what the image is: a changed file is not
+   * that image. */
+  char sum[DIGEST_STR_LEN];
+  image_identity_digest(img, sum);
   if (strcmp(sum, id) != 0)
     return cell_fail(err, 0, "image %s: its description does not match its "
                              "digest (%s): remove images/%s", id, sum, name);
-  return image_from_json(text, len, id, out, err);
+  *out = steal_pointer(&img);
+  return 0;
 }
 
 const struct image *image_store_load(struct image_store *s, const char *id,
@@ -204,14 +236,17 @@ const struct image *image_store_load(struct image_store *s, const char *id,
 
 int image_store_write(struct image_store *s, struct image *img,
                       cell_error **err) {
-  cleanup_free char *text = image_to_json(img, false);
-  cleanup_digest digest_ctx *d = digest_new();
-  digest_update(d, text, strlen(text));
   char sum[DIGEST_STR_LEN];
-  digest_final(d, sum);
+  image_identity_digest(img, sum);
   free(img->id);
   img->id = xstrdup(sum);
+  /* The same image again keeps its first description (when and whence it
+   * first came). */
   cleanup_free char *name = xasprintf("%s.json", image_id_hex(sum));
+  struct stat st;
+  if (fstatat(s->imagesfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return 0;
+  cleanup_free char *text = image_to_json(img, false);
   return cell_write_file_atomic_at(s->imagesfd, name, text, strlen(text), 0644,
                                    err);
 }

@@ -7,8 +7,9 @@
  *                            (its OCI diff_id).  Stored once, however many
  *                            images use it.
  *   <dir>/images/<hex>.json  one image (struct image); <hex> is the sha256 of
- *                            this description, so the same content imported
- *                            twice is one image.
+ *                            what it is (layers, config, architecture,
+ *                            created), so the same image imported twice,
+ *                            from anywhere, is one image.
  *   <dir>/refs.json          who calls which image what: owner, name, tag.
  *   <dir>/tmp/               imports under way; emptied at open.
  *
@@ -75,8 +76,8 @@ void image_free(struct image *img);
 static inline void image_freep(struct image **img) { image_free(*img); }
 #define cleanup_image __attribute__((cleanup(image_freep)))
 
-/* The image's description as JSON (without its id, which is the sha256
- * of exactly this text), and back (id given). */
+/* The image's description as JSON (without its id), and back (id
+ * given). */
 char *image_to_json(const struct image *img, bool pretty);
 int image_from_json(const char *text, size_t len, const char *id,
                     struct image **out, cell_error **err);
