@@ -6,9 +6,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
-#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -697,11 +697,14 @@ static int clear_lower(struct extract *x, int dirfd, const char *dir,
 }
 
 /* overlayfs's whiteout of parentfd/name: a char device 0:0, mode 0, owned
- * by 0:0, in place of whatever this layer put there. */
+ * by 0:0, in place of whatever this layer put there.  It takes the times
+ * of its ".wh." entry e, so that the same layer gives the same tree. */
 static int make_overlay_whiteout(int parentfd, const char *name,
-                                 cell_error **err) {
-  struct node_spec n = {.kind = MK_NODE, .what = "the whiteout",
-                        .mode = S_IFCHR, .dev = makedev(0, 0)};
+                                 struct archive_entry *e, cell_error **err) {
+  struct node_spec n = {.kind = MK_NODE,
+                        .what = "the whiteout",
+                        .mode = S_IFCHR,
+                        .dev = makedev(0, 0)};
   if (create_replacing(parentfd, name, &n, err) < 0)
     return -1;
   if (fchownat(parentfd, name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
@@ -709,6 +712,10 @@ static int make_overlay_whiteout(int parentfd, const char *name,
   /* mknod's mode went through the umask; 0 it is, whatever that was. */
   if (fchmodat(parentfd, name, 0, 0) < 0)
     return cell_fail_errno(err, "chmod the whiteout");
+  struct timespec ts[2];
+  entry_times(e, ts);
+  if (utimensat(parentfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "set the whiteout's times");
   return 0;
 }
 
@@ -726,7 +733,8 @@ static int make_overlay_opaque(int parentfd, cell_error **err) {
 /* A whiteout entry: returns 1 when base was one (and is applied or
  * stored), 0 when it is an ordinary name. */
 static int apply_whiteout(struct extract *x, int parentfd, const char *parent,
-                          const char *base, cell_error **err) {
+                          const char *base, struct archive_entry *e,
+                          cell_error **err) {
   if (x->whiteouts == LAYER_WHITEOUTS_NONE ||
       strncmp(base, WHITEOUT_PREFIX, 4) != 0)
     return 0;
@@ -740,7 +748,7 @@ static int apply_whiteout(struct extract *x, int parentfd, const char *parent,
   if (victim[0] == '\0' || strcmp(victim, ".") == 0 ||
       strcmp(victim, "..") == 0)
     return cell_fail(err, 0, "a whiteout of \"%s\" (refused)", victim);
-  int r = overlay ? make_overlay_whiteout(parentfd, victim, err)
+  int r = overlay ? make_overlay_whiteout(parentfd, victim, e, err)
                   : layer_remove_tree(parentfd, victim, err);
   return r < 0 ? -1 : 1;
 }
@@ -770,7 +778,7 @@ static int apply_entry(struct extract *x, struct archive_entry *e,
   cleanup_close int parentfd = open_parent(x, parent, true, err);
   if (parentfd < 0)
     return -1;
-  int wh = apply_whiteout(x, parentfd, parent, base, err);
+  int wh = apply_whiteout(x, parentfd, parent, base, e, err);
   if (wh != 0)
     return wh < 0 ? -1 : 0;
   if (x->whiteouts == LAYER_WHITEOUTS_APPLY)
@@ -860,8 +868,7 @@ static int open_reader(struct extract *x, cell_error **err) {
     return cell_fail(err, ENOMEM, "libarchive");
   archive_read_support_format_tar(x->ar);
   archive_read_support_format_empty(x->ar);
-  if (archive_read_open(x->ar, x, NULL, read_decompressed, NULL) !=
-      ARCHIVE_OK)
+  if (archive_read_open(x->ar, x, NULL, read_decompressed, NULL) != ARCHIVE_OK)
     return cell_fail(err, 0, "the layer is not a tar archive: %s",
                      archive_error_string(x->ar));
   return 0;

@@ -20,8 +20,9 @@
  *   setuid/setgid/sticky (chmod comes after chown, which clears them).
  *   Times are kept (directories' at the end, once nothing more is created
  *   in them).  xattrs: "security.capability" (file capabilities) and
- *   "user.*" are kept on files and directories; others (trusted.*,
- *   security.selinux, ...) are ignored, they mean nothing in an instance.
+ *   "user.*" are kept on files and directories, but "user.overlay.*"
+ *   (layer_xattr_kept); others (trusted.*, security.selinux, ...) are
+ *   ignored, they mean nothing in an instance.
  * - lim->max_bytes bounds the file contents (apparent sizes, so a sparse
  *   entry counts its full size): an entry whose header says it would pass
  *   the limit is refused before anything of it is written; lim->max_entries

@@ -137,8 +137,7 @@ static void entry_freep(struct archive_entry **e) {
 
 /* An entry of st, with only what the header promises (no atime, ctime,
  * names, inode numbers): the same inode, the same entry. */
-static struct archive_entry *entry_of(const char *path,
-                                      const struct stat *st) {
+static struct archive_entry *entry_of(const char *path, const struct stat *st) {
   struct archive_entry *e = archive_entry_new();
   if (e == NULL)
     abort(); /* as xmalloc does */
@@ -227,7 +226,7 @@ static int copy_contents(struct tree_writer *w, int fd, off_t size,
   off_t done = 0;
   while (done < size) {
     size_t want = (size_t)(size - done) < COPY_BUF_SIZE ? (size_t)(size - done)
-                                                         : COPY_BUF_SIZE;
+                                                        : COPY_BUF_SIZE;
     ssize_t n = read(fd, w->copy_buf, want);
     if (n < 0 && errno == EINTR)
       continue;
@@ -390,8 +389,7 @@ static int write_dir_contents(struct tree_writer *w, int dirfd,
  * holds. */
 static int write_root(struct tree_writer *w, int dirfd, cell_error **err) {
   /* Opened again: dirfd may be O_PATH, which cannot list xattrs. */
-  cleanup_close int fd =
-      openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_close int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) < 0)
     return cell_fail_errno(err, "open the directory");
@@ -403,8 +401,7 @@ static int write_root(struct tree_writer *w, int dirfd, cell_error **err) {
 
 int tree_archive_write(int dirfd, int out_fd, uint64_t *bytes_out,
                        cell_error **err) {
-  struct tree_writer w = {.out_fd = out_fd,
-                          .copy_buf = xmalloc(COPY_BUF_SIZE)};
+  struct tree_writer w = {.out_fd = out_fd, .copy_buf = xmalloc(COPY_BUF_SIZE)};
   int r = open_writer(&w, err);
   if (r == 0)
     r = write_root(&w, dirfd, err);

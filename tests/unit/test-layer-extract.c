@@ -307,7 +307,8 @@ static void extract_with_filter(const char *filter) {
   else
     CHECK(magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f);
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, NULL, &err) == 0);
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, NULL, &err) ==
+        0);
   if (err)
     fprintf(stderr, "%s: %s\n", filter, err->msg);
   check_basic_tree();
@@ -323,8 +324,8 @@ static struct layer_stats stats_of(int fd) {
   struct layer_stats stats;
   memset(&stats, 0, sizeof(stats));
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, &stats,
-                      &err) == 0);
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, &stats, &err) ==
+        0);
   if (err)
     fprintf(stderr, "%s\n", err->msg);
   return stats;
@@ -348,8 +349,8 @@ TEST(diff_id_is_the_sha256_of_the_uncompressed_tar) {
     must(digest_fd(packed, packed_sha, &err), "digest");
     must((int)lseek(packed, 0, SEEK_SET), "lseek");
     st = stats_of(packed);
-    CHECK_STR(st.diff_id, plain_sha);   /* the same tar inside */
-    CHECK_STR(st.digest, packed_sha);   /* the bytes as they came */
+    CHECK_STR(st.diff_id, plain_sha); /* the same tar inside */
+    CHECK_STR(st.digest, packed_sha); /* the bytes as they came */
     CHECK(strcmp(st.digest, plain_sha) != 0);
     check_basic_tree();
   }
@@ -368,8 +369,10 @@ TEST(what_is_there_is_replaced_and_a_directory_stays) {
       {"f", SYMLINK, 0777, 0, 0, "x", 0, 0, 0, NULL},
   };
   char msg[512];
-  CHECK(extract(lower, N(lower), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
-  CHECK(extract(upper, N(upper), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(lower, N(lower), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) ==
+        0);
+  CHECK(extract(upper, N(upper), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) ==
+        0);
   CHECK_STR(read_in_root("x"), "now a file");
   CHECK_STR(read_in_root("d/kept"), "lower");
   struct stat st = stat_in_root("d");
@@ -401,8 +404,10 @@ static const struct ent upper_layer[] = {
 TEST(oci_whiteouts_remove_lower_files_and_opaque_empties_a_directory) {
   fresh_root();
   char msg[512];
-  CHECK(extract(lower_layer, N(lower_layer), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
-  CHECK(extract(upper_layer, N(upper_layer), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(lower_layer, N(lower_layer), LAYER_WHITEOUTS_APPLY, 0, msg,
+                sizeof(msg)) == 0);
+  CHECK(extract(upper_layer, N(upper_layer), LAYER_WHITEOUTS_APPLY, 0, msg,
+                sizeof(msg)) == 0);
   CHECK_STR(msg, "");
   CHECK(exists("a/keep"));
   CHECK(!exists("a/gone"));
@@ -419,8 +424,10 @@ TEST(oci_whiteouts_remove_lower_files_and_opaque_empties_a_directory) {
 TEST(without_oci_whiteouts_the_names_are_kept_literally) {
   fresh_root();
   char msg[512];
-  CHECK(extract(lower_layer, N(lower_layer), LAYER_WHITEOUTS_NONE, 0, msg, sizeof(msg)) == 0);
-  CHECK(extract(upper_layer, N(upper_layer), LAYER_WHITEOUTS_NONE, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(lower_layer, N(lower_layer), LAYER_WHITEOUTS_NONE, 0, msg,
+                sizeof(msg)) == 0);
+  CHECK(extract(upper_layer, N(upper_layer), LAYER_WHITEOUTS_NONE, 0, msg,
+                sizeof(msg)) == 0);
   CHECK(exists("a/gone") && exists("a/.wh.gone"));
   CHECK(exists("b/x") && exists("b/.wh..wh..opq"));
 }
@@ -465,6 +472,7 @@ TEST(overlay_whiteouts_become_char_devices_and_opaque_xattrs) {
   CHECK(is_overlay_whiteout("x"));
   CHECK(is_overlay_whiteout("gonedir"));
   CHECK(is_overlay_whiteout("e/y"));
+  CHECK(stat_in_root("x").st_mtim.tv_sec == 1000000000); /* its entry's */
   CHECK(!exists(".wh.x") && !exists(".wh.gonedir") && !exists("e/.wh.y"));
   CHECK(!exists("d/.wh..wh..opq") && !exists("e/.wh..wh..opq"));
   CHECK_STR(xattr_in_root("d", "trusted.overlay.opaque"), "y");
@@ -483,8 +491,8 @@ TEST(an_overlay_whiteout_through_a_symlink_is_refused) {
       {"up/.wh.secret", REG, 0644, 0, 0, "", 0, 0, 0, NULL},
   };
   char msg[512];
-  CHECK(extract(evil, N(evil), LAYER_WHITEOUTS_OVERLAY, 0, msg,
-                sizeof(msg)) < 0);
+  CHECK(extract(evil, N(evil), LAYER_WHITEOUTS_OVERLAY, 0, msg, sizeof(msg)) <
+        0);
   CHECK_CONTAINS(msg, "symlink");
   static const struct ent evil_opq[] = {
       {"up", SYMLINK, 0777, 0, 0, "../outside", 0, 0, 0, NULL},
@@ -531,9 +539,10 @@ TEST(an_archive_cannot_make_a_directory_opaque_with_its_own_xattrs) {
   CHECK(archived_xattrs(fd, "u/") > 0);
   CHECK(archived_xattrs(fd, "r/") > 0);
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_OVERLAY, NULL,
-                      &err) == 0);
-  CHECK(S_ISDIR(stat_in_root("d").st_mode) && S_ISDIR(stat_in_root("u").st_mode));
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_OVERLAY, NULL, &err) ==
+        0);
+  CHECK(S_ISDIR(stat_in_root("d").st_mode) &&
+        S_ISDIR(stat_in_root("u").st_mode));
   CHECK_STR(xattr_in_root("d", "trusted.overlay.opaque"), "");
   CHECK_STR(xattr_in_root("u", "user.overlay.opaque"), "");
   CHECK_STR(xattr_in_root("r", "trusted.overlay.redirect"), "");
@@ -672,8 +681,10 @@ TEST(a_file_over_a_symlink_planted_below_replaces_the_link_not_its_target) {
   };
   fresh_root();
   char msg[512];
-  CHECK(extract(lower, N(lower), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
-  CHECK(extract(upper, N(upper), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) == 0);
+  CHECK(extract(lower, N(lower), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) ==
+        0);
+  CHECK(extract(upper, N(upper), LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) ==
+        0);
   CHECK_STR(read_in_root("rel"), "pwned");
   CHECK_STR(read_in_root("abs"), "pwned");
   CHECK(S_ISDIR(stat_in_root("dir").st_mode));
@@ -695,7 +706,8 @@ TEST(a_hardlink_to_a_file_outside_the_layer_is_refused) {
   for (size_t i = 0; i < N(evil); i++) {
     fresh_root();
     char msg[512];
-    CHECK(extract(evil[i], counts[i], LAYER_WHITEOUTS_APPLY, 0, msg, sizeof(msg)) < 0);
+    CHECK(extract(evil[i], counts[i], LAYER_WHITEOUTS_APPLY, 0, msg,
+                  sizeof(msg)) < 0);
     CHECK_CONTAINS(msg, "hardlink");
     CHECK(!exists("h"));
     CHECK(outside_untouched()); /* secret still has one link */
@@ -750,7 +762,8 @@ TEST(a_huge_expansion_past_the_limit_is_stopped) {
     many[i] = (struct ent){names[i], REG, 0644, 0, 0, chunk, 0, 0, 0, NULL};
   }
   char msg[512];
-  CHECK(extract(many, N(many), LAYER_WHITEOUTS_APPLY, 1 << 20, msg, sizeof(msg)) < 0);
+  CHECK(extract(many, N(many), LAYER_WHITEOUTS_APPLY, 1 << 20, msg,
+                sizeof(msg)) < 0);
   CHECK_CONTAINS(msg, "past its limit");
   CHECK(count_dir(rootfd, ".") == 16); /* 16 x 64 KiB = the limit */
   CHECK(outside_untouched());
@@ -821,7 +834,8 @@ TEST(a_sparse_file_keeps_its_holes_and_counts_its_full_size) {
   struct layer_limits lim = {.max_bytes = 2 * SPARSE_SIZE};
   struct layer_stats stats;
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, &lim, LAYER_WHITEOUTS_APPLY, &stats, &err) == 0);
+  CHECK(layer_extract(fd, rootfd, &lim, LAYER_WHITEOUTS_APPLY, &stats, &err) ==
+        0);
   struct stat st = stat_in_root("sparse");
   CHECK(st.st_size == SPARSE_SIZE);
   CHECK(st.st_blocks * 512 < 1 << 20); /* the hole was not written */
@@ -837,7 +851,8 @@ TEST(a_sparse_file_keeps_its_holes_and_counts_its_full_size) {
   cleanup_close int fd2 = sparse_archive();
   lim.max_bytes = SPARSE_SIZE / 2;
   cell_error_free(&err);
-  CHECK(layer_extract(fd2, rootfd, &lim, LAYER_WHITEOUTS_APPLY, NULL, &err) < 0);
+  CHECK(layer_extract(fd2, rootfd, &lim, LAYER_WHITEOUTS_APPLY, NULL, &err) <
+        0);
   CHECK_CONTAINS(err ? err->msg : "", "past its limit");
   CHECK(!exists("sparse"));
 }
@@ -887,8 +902,8 @@ TEST(an_empty_stream_is_an_empty_layer) {
   cleanup_close int fd = memfd_create("empty", MFD_CLOEXEC);
   struct layer_stats stats;
   cleanup_error cell_error *err = NULL;
-  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, &stats,
-                      &err) == 0);
+  CHECK(layer_extract(fd, rootfd, NULL, LAYER_WHITEOUTS_APPLY, &stats, &err) ==
+        0);
   CHECK(stats.entries == 0 && count_dir(rootfd, ".") == 0);
   CHECK_STR(stats.digest, EMPTY_SHA256);
   CHECK_STR(stats.diff_id, EMPTY_SHA256);

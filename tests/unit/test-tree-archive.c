@@ -45,8 +45,8 @@ static int fresh_dir(const char *name) {
   return fd;
 }
 
-static void put_file(int dirfd, const char *rel, const char *data,
-                     mode_t mode, uid_t uid, gid_t gid) {
+static void put_file(int dirfd, const char *rel, const char *data, mode_t mode,
+                     uid_t uid, gid_t gid) {
   int fd = openat(dirfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   must(fd, rel);
   must((int)cell_write_all(fd, data, strlen(data)), rel);
@@ -64,8 +64,7 @@ static void set_mtime(int dirfd, const char *rel, time_t sec) {
  * a hardlink pair, a symlink to / and a socket (which is left out). */
 static void build_tree(int src) {
   must(mkdirat(src, "etc", 0755), "etc");
-  put_file(src, "etc/passwd", "root:x:0:0::/root:/bin/sh\n", 0644, 1000,
-           1000);
+  put_file(src, "etc/passwd", "root:x:0:0::/root:/bin/sh\n", 0644, 1000, 1000);
   int fd = openat(src, "etc/passwd", O_RDONLY | O_CLOEXEC);
   must(fd, "open passwd");
   must(fsetxattr(fd, "user.x", "hello", 5, 0), "setxattr user.x");
@@ -103,8 +102,9 @@ static void build_tree(int src) {
   close(s);
 
   static const char *const all[] = {
-      "etc/passwd", "etc/hard", "bin/su", "link", "rootlink", "run/fifo",
-      "dev/null", "a/b/deep", "a/b", "a", "etc", "bin", "run", "dev", "."};
+      "etc/passwd", "etc/hard", "bin/su",   "link", "rootlink",
+      "run/fifo",   "dev/null", "a/b/deep", "a/b",  "a",
+      "etc",        "bin",      "run",      "dev",  "."};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     set_mtime(src, all[i], 1000000000 + (time_t)i);
 }
@@ -246,7 +246,7 @@ TEST(a_tree_read_back_by_layer_extract_is_the_same_tree) {
   compared = 0;
   check_same_node(src, dst, ".");
   check_same_tree(src, dst, ".");
-  CHECK(compared == 15); /* every node but the socket */
+  CHECK(compared == 15);                 /* every node but the socket */
   CHECK(count_entries(dst, "run") == 1); /* no socket */
 
   struct stat p, h;
