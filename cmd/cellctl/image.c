@@ -310,7 +310,7 @@ static int image_import(const struct invocation *inv, cell_error **err) {
     return rc;
   const struct json_value *img = json_object_get(answer, "image");
   if (a.progress == PROGRESS_JSON)
-    print_json(answer);
+    print_json_line(answer);
   else
     printf("%s\n", field_string(img, "id"));
   return EXIT_OK;

@@ -158,6 +158,18 @@ static int gen_create(const struct invocation *inv, struct json_gen *g,
   return EXIT_OK;
 }
 
+/* A create that failed leaves no image of its --template behind: our
+ * name for it goes (the image stays when another name or an instance
+ * holds it). */
+static void forget_import(const char *socket, const char *id) {
+  cleanup_json_gen struct json_gen *g = request_new("image.rm", NULL);
+  json_gen_kv_string(g, "image", id);
+  cleanup_free char *req = request_finish(g);
+  cleanup_json struct json_value *answer = NULL;
+  cleanup_error cell_error *ignored = NULL;
+  client_request(socket, req, &answer, &ignored);
+}
+
 int cmd_create(const struct invocation *inv, cell_error **err) {
   const char *name;
   int rc = verb_name(inv, &name, err);
@@ -178,6 +190,12 @@ int cmd_create(const struct invocation *inv, cell_error **err) {
     fprintf(stderr, "cellctl: --template %s: imported as image %.19s (a copy; "
             "cellctl image list)\n", template_dir, id);
     json_gen_kv_string(g, "image", id);
+    cleanup_free char *req = request_finish(g);
+    cleanup_json struct json_value *answer = NULL;
+    rc = client_request(inv->socket, req, &answer, err);
+    if (rc != EXIT_OK)
+      forget_import(inv->socket, id);
+    return rc;
   }
   cleanup_free char *req = request_finish(g);
   cleanup_json struct json_value *answer = NULL;

@@ -9,13 +9,19 @@
 #include "base/util.h"
 #include "client.h"
 
-void print_json(const struct json_value *v) {
-  struct json_gen *g = json_gen_new(true);
+static void print_json_as(const struct json_value *v, bool pretty) {
+  struct json_gen *g = json_gen_new(pretty);
   json_gen_value(g, v);
   cleanup_free char *s = json_gen_finish(g, NULL);
   json_gen_free(g);
   fputs(s, stdout);
+  if (!pretty)
+    fputc('\n', stdout);
 }
+
+void print_json(const struct json_value *v) { print_json_as(v, true); }
+
+void print_json_line(const struct json_value *v) { print_json_as(v, false); }
 
 /* MEM/CPU/PIDS, each "-" when unlimited. */
 static char *limits_text(const struct json_value *i) {

@@ -9,6 +9,8 @@
 
 /* Pretty-printed, for --json. */
 void print_json(const struct json_value *v);
+/* The same on one line (for a stream of JSON lines). */
+void print_json_line(const struct json_value *v);
 /* `list`: one line per instance. */
 void print_instances(const struct json_value *list);
 /* `networks`: one line per network. */

@@ -148,7 +148,9 @@ static char *find_in_path(int rootfd, const char *cmd, char *const *env) {
       path = env[i] + 5;
   for (const char *p = path; *p;) {
     size_t len = strcspn(p, ":");
-    cleanup_free char *full = xasprintf("%.*s/%s", (int)len, p, cmd);
+    bool slash = len > 0 && p[len - 1] == '/';
+    cleanup_free char *full =
+        xasprintf("%.*s%s%s", (int)len, p, slash ? "" : "/", cmd);
     if (p[0] == '/' && has_program(rootfd, full))
       return steal_pointer(&full);
     p += len + (p[len] == ':');
@@ -350,7 +352,7 @@ static int mount_new_root(struct daemon *d, struct instance *in,
 
 static int prepare_instance_dir(struct daemon *d, struct instance *in,
                                 int templatefd, const struct json_value *v,
-                                cell_error **err) {
+                                enum api_code *code, cell_error **err) {
   struct instance_record *r = in->rec;
   if (mkdirat(d->instdirfd, r->name, 0711) < 0)
     return cell_fail_errno(err, "mkdir `%s/%s`", d->instances_dir, r->name);
@@ -359,6 +361,9 @@ static int prepare_instance_dir(struct daemon *d, struct instance *in,
     return -1;
   daemon_test_pause("create");
   int rc = r->image ? check_image_root(d, v, r, dir, err) : 0;
+  /* What the image lacks for this request is the request's fault. */
+  if (rc < 0)
+    *code = API_INVALID_REQUEST;
   if (rc == 0)
     rc = write_identity(d, r, dir, err);
   /* Mounted only while running. */
@@ -385,7 +390,8 @@ void op_create(struct daemon *d, struct conn *c, struct instance *unused,
     return;
   }
   struct instance *in = daemon_add_instance(d, r);
-  if (prepare_instance_dir(d, in, templatefd, v, &err) < 0 ||
+  code = API_FAILED;
+  if (prepare_instance_dir(d, in, templatefd, v, &code, &err) < 0 ||
       inst_save(d, in, &err) < 0) {
     /* No half-made instance: mounts, directory, record all go. */
     cell_error *e2 = NULL;
@@ -394,7 +400,7 @@ void op_create(struct daemon *d, struct conn *c, struct instance *unused,
       log_error("%s", e2->msg);
     cell_error_free(&e2);
     daemon_remove_instance(d, in);
-    conn_fail(d, c, API_FAILED, &err);
+    conn_fail(d, c, code, &err);
     return;
   }
   daemon_emit(d, in, "created");

@@ -27,13 +27,33 @@
 
 int daemon_image_open_store(struct daemon *d, cell_error **err) {
   cleanup_free char *dir = xasprintf("%s/images", d->cfg->state_dir);
-  if (image_store_open(dir, &d->store, err) < 0)
-    return -1;
-  /* Layers an interrupted import moved in, that no image uses. */
-  cleanup_error cell_error *gc = NULL;
-  if (image_store_collect(d->store, &gc) < 0)
-    log_warn("image store: %s", gc->msg);
-  return 0;
+  return image_store_open(dir, &d->store, err);
+}
+
+static bool image_in_use(const struct daemon *d, const char *id) {
+  for (size_t i = 0; i < d->n_inst; i++)
+    if (d->inst[i]->rec->image && strcmp(d->inst[i]->rec->image, id) == 0)
+      return true;
+  return false;
+}
+
+void daemon_image_collect(struct daemon *d) {
+  /* An image without a name nor an instance is what an import cut short
+   * between its description and its name left; then the layers no image
+   * uses (an import cut short before its description). */
+  cleanup_error cell_error *err = NULL;
+  for (size_t i = d->store->n_images; i-- > 0;) {
+    const char *id = d->store->images[i]->id;
+    if (image_store_ref_count(d->store, id) == 0 && !image_in_use(d, id)) {
+      log_info("image store: %s has no name and no instance: removed", id);
+      if (image_store_remove(d->store, id, true, &err) < 0)
+        break;
+    }
+  }
+  if (!err)
+    image_store_collect(d->store, &err);
+  if (err)
+    log_warn("image store: %s", err->msg);
 }
 
 /* ---- the import's child ------------------------------------------------- */

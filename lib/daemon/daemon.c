@@ -549,9 +549,9 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   }
   if (resolve_group(&d, err) < 0 || open_signals(&d, &old, err) < 0 ||
       open_state(&d, &lockfd, err) < 0 || daemon_image_open_store(&d, err) < 0 ||
-      daemon_load_instances(&d, err) < 0 ||
-      open_listener(&d, err) < 0)
+      daemon_load_instances(&d, err) < 0 || open_listener(&d, err) < 0)
     goto out;
+  daemon_image_collect(&d);
   if (open_deadline_timer(&d, err) < 0)
     goto out;
   daemon_console_init(&d);

@@ -214,21 +214,32 @@ static struct image *new_image(const struct import_job *j) {
   return img;
 }
 
-/* One layer: a root filesystem's tar stream, read to its end. */
-static int import_rootfs_stream(struct import_job *j, int fd, char **id_out,
-                                cell_error **err) {
-  struct layer_stats stats = {0};
+/* One layer: a root filesystem's tar stream, read to its end, extracted
+ * (not yet in the store). */
+static int extract_rootfs_stream(struct import_job *j, int fd,
+                                 struct layer_stats *stats, cell_error **err) {
   j->p.layers = 1;
-  if (extract_layer(j, fd, 0, LAYER_WHITEOUTS_NONE, &stats, err) < 0)
-    return -1;
+  return extract_layer(j, fd, 0, LAYER_WHITEOUTS_NONE, stats, err);
+}
+
+static int commit_rootfs(struct import_job *j, const struct layer_stats *stats,
+                         char **id_out, cell_error **err) {
   cleanup_image struct image *img = new_image(j);
-  cell_strv_push(&img->layers, stats.diff_id);
-  img->size = stats.bytes;
+  cell_strv_push(&img->layers, stats->diff_id);
+  img->size = stats->bytes;
   img->architecture = machine_architecture();
   if (commit_image(j, img, err) < 0)
     return -1;
   *id_out = xstrdup(img->id);
   return 0;
+}
+
+static int import_rootfs_stream(struct import_job *j, int fd, char **id_out,
+                                cell_error **err) {
+  struct layer_stats stats = {0};
+  if (extract_rootfs_stream(j, fd, &stats, err) < 0)
+    return -1;
+  return commit_rootfs(j, &stats, id_out, err);
 }
 
 static int import_oci(struct import_job *j, const struct oci_image *oci,
@@ -366,10 +377,15 @@ static int import_rootfs_dir(struct import_job *j, int dirfd, char **id_out,
   pid_t pid;
   if (spawn_tree_writer(dirfd, j->o, &stream, &errpipe, &pid, err) < 0)
     return -1;
-  int rc = import_rootfs_stream(j, stream, id_out, err);
+  struct layer_stats stats = {0};
+  int rc = extract_rootfs_stream(j, stream, &stats, err);
   /* A reader that stopped early must not leave the writer blocked. */
   close(steal_fd(&stream));
-  return reap_tree_writer(pid, errpipe, rc, err);
+  /* Only a stream the writer finished is the directory: a writer that
+   * failed half-way wrote a shorter, valid-looking archive. */
+  if (reap_tree_writer(pid, errpipe, rc, err) < 0)
+    return -1;
+  return commit_rootfs(j, &stats, id_out, err);
 }
 
 /* A member's OCI layout: tarred with the member's rights, then read as an

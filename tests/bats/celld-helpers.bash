@@ -24,6 +24,8 @@ celld_files() {
   else
     "$REPO/rootfs-tools/mkrootfs-busybox" "$TEMPLATE" >/dev/null
   fi
+  # Members import a template with their own rights: root's home too.
+  chmod o+rx "$TEMPLATE/root"
   local p=$D
   while [ "$p" != / ]; do
     chmod o+x "$p"

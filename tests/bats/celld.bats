@@ -91,13 +91,19 @@ wait_state() { # name state
   [ "$(stat -c %u "$STATE/instances/iso-a/rootfs/bin/busybox")" = "$a" ]
   [ "$(stat -c %u "$TEMPLATE/bin/busybox")" = 0 ]
   x iso-a sh -c 'echo secret > /root-of-a; chmod 600 /root-of-a'
-  [ "$(stat -c %u "$STATE/instances/iso-a/upper/root-of-a")" = "$a" ]
-  # The template is shared and read-only: a's write went to its upper layer.
+  # a's write went to its own layer, stored in the ids a's root has inside
+  # (what a snapshot or export carries), and shows on the host in a's range.
+  [ "$(stat -c %u "$STATE/instances/iso-a/disk/upper/root-of-a")" = 0 ]
+  [ "$(stat -c %u "$STATE/instances/iso-a/rootfs/root-of-a")" = "$a" ]
+  # The image is shared and read-only: nothing of a's reached it or b.
   [ ! -e "$TEMPLATE/root-of-a" ]
+  [ -z "$(find "$STATE/images/layers" -name root-of-a)" ]
   run x iso-b cat /root-of-a
   [ "$status" -ne 0 ]
-  # b's root is a stranger to a's files even when handed one.
-  cp -a "$STATE/instances/iso-a/upper/root-of-a" "$STATE/instances/iso-b/upper/from-a"
+  # b's root is a stranger to a's files even when handed one on the host:
+  # a's owner cannot even be written into b's layer.
+  run cp -a "$STATE/instances/iso-a/rootfs/root-of-a" "$STATE/instances/iso-b/rootfs/from-a"
+  [[ "$output" == *"Value too large"* ]]
   run x iso-b sh -c 'cat /from-a'
   [ "$status" -ne 0 ]
   run x iso-b sh -c 'echo x >> /from-a'
@@ -177,9 +183,12 @@ wait_state() { # name state
   [[ "$output" == *"does not exist"* ]]
   run -8 ctl create 'a/b' --template "$TEMPLATE"
   [[ "$output" == *"not allowed"* ]]
+  images=$(ctl image list --json | jq length)
   run -8 ctl create notroot --template "$D/notroot"
-  [[ "$output" == *"not a root filesystem"* ]]
+  [[ "$output" == *"has no /sbin/init"* ]]
   [ ! -e "$STATE/instances/notroot" ] && [ ! -e "$STATE/instances/notroot.json" ]
+  # The directory imported for it went with it.
+  [ "$(ctl image list --json | jq length)" = "$images" ]
   run -8 ctl create badpol --template "$TEMPLATE" --restart sometimes
   [[ "$output" == *"restart policy"* ]]
   run -2 ctl create x --memory lots --template "$TEMPLATE"
@@ -434,12 +443,13 @@ ghost_cgroup() {
   [ "$(field copied .rootfs_mode)" = copy ]
   start=$(field copied .id_start)
   # On the host the copy belongs to the range; the template is untouched.
-  [ "$(stat -c %u "$STATE/instances/copied/lower/bin/busybox")" = "$start" ]
+  busybox=$(find "$STATE/instances/copied/lower.copy" -path '*/bin/busybox')
+  [ "$(stat -c %u "$busybox")" = "$start" ]
   [ "$(stat -c %u "$TEMPLATE/bin/busybox")" = 0 ]
   ctl start copied
   run -0 ctl exec copied -- sh -c 'id -u; stat -c %u /bin/busybox; echo made > /new-file'
   [ "$output" = $'0\n0' ]
-  [ "$(stat -c %u "$STATE/instances/copied/upper/new-file")" = "$start" ]
+  [ "$(stat -c %u "$STATE/instances/copied/disk/upper/new-file")" = "$start" ]
   [ ! -e "$TEMPLATE/new-file" ]
   ctl destroy copied -f
   [ ! -e "$STATE/instances/copied" ]

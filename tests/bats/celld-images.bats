@@ -1,0 +1,348 @@
+# shellcheck shell=bash disable=SC2016
+# celld's image store, as an operator and a tenant use it: images imported
+# from a root filesystem (directory or tarball), an OCI image layout, an
+# oci-archive and a docker-archive; instances on them; hostile archives
+# refused with nothing left; progress and cancel; who sees what.
+#
+# The OCI images are made here, layer by layer, with tar and jq: a base
+# (the busybox rootfs and a few files), a layer that deletes a file
+# (".wh.gone") and makes a directory opaque (".wh..wh..opq"), and for the
+# application image a third that deletes /sbin/init and adds an
+# entrypoint.  podman turns one into a docker-archive when it is there.
+
+bats_require_minimum_version 1.5.0
+
+load celld-helpers
+POOL_START=62000000
+POOL_COUNT=$((65536 * 16))
+
+# ---- OCI images by hand ---------------------------------------------------
+
+# The blob of file $1 in layout $2: "sha256:<hex> <size>", the file moved in.
+blob() {
+  local hex size
+  hex=$(sha256sum "$1" | cut -d' ' -f1)
+  size=$(stat -c %s "$1")
+  mv "$1" "$2/blobs/sha256/$hex"
+  echo "sha256:$hex $size"
+}
+
+# A layer tar of directory $1 (owners as they are), gzip'd when $3 is gz,
+# into layout $2; prints "<blob digest> <size> <diff_id> <media type>".
+layer() {
+  local dir=$1 layout=$2 tmp diff
+  tmp=$(mktemp -p "$layout")
+  tar --numeric-owner --sort=name --mtime=@0 -C "$dir" -cf "$tmp" .
+  diff=sha256:$(sha256sum "$tmp" | cut -d' ' -f1)
+  if [ "${3:-}" = gz ]; then
+    gzip -n "$tmp"
+    echo "$(blob "$tmp.gz" "$layout") $diff application/vnd.oci.image.layer.v1.tar+gzip"
+  else
+    echo "$(blob "$tmp" "$layout") $diff application/vnd.oci.image.layer.v1.tar"
+  fi
+}
+
+# An OCI layout $1 of the layer directories $3..., config.config $2 (JSON).
+make_layout() {
+  local layout=$1 cfg=$2 l rows=()
+  shift 2
+  rm -rf "$layout"
+  mkdir -p "$layout/blobs/sha256"
+  echo '{"imageLayoutVersion":"1.0.0"}' >"$layout/oci-layout"
+  for l in "$@"; do
+    rows+=("$(layer "$l" "$layout" gz)")
+  done
+  printf '%s\n' "${rows[@]}" | jq -R 'split(" ") | {digest: .[0], size: (.[1]|tonumber), diff: .[2], mediaType: .[3]}' |
+    jq -s . >"$layout/layers.json"
+  jq -n --argjson c "$cfg" --slurpfile l "$layout/layers.json" \
+    '{architecture: "amd64", os: "linux", created: "2026-01-02T03:04:05Z",
+      config: $c, rootfs: {type: "layers", diff_ids: [$l[0][].diff]}}' >"$layout/config"
+  local config manifest
+  config=$(blob "$layout/config" "$layout")
+  jq -n --arg cd "${config% *}" --argjson cs "${config#* }" --slurpfile l "$layout/layers.json" \
+    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $cd, size: $cs},
+      layers: [$l[0][] | {mediaType, digest, size}]}' >"$layout/manifest"
+  manifest=$(blob "$layout/manifest" "$layout")
+  jq -n --arg md "${manifest% *}" --argjson ms "${manifest#* }" \
+    '{schemaVersion: 2, manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: $md, size: $ms}]}' >"$layout/index.json"
+  rm "$layout/layers.json"
+}
+
+setup_file() {
+  [ "$(id -u)" = 0 ] || skip "celld tests need root"
+  export CGPARENT=/cell-test-images-$$
+  celld_files
+  cat >"$D/celld.conf" <<EOF
+pool_start = $POOL_START
+pool_count = $POOL_COUNT
+range_size = 65536
+stop_timeout = 2
+cgroup_parent = $CGPARENT
+group = 4242
+lxcfs = off
+EOF
+  # Layer 1: the busybox rootfs, a file to delete, a directory to hide.
+  local L=$D/layers
+  mkdir -p "$L/1" "$L/2/etc" "$L/2/data" "$L/3/sbin" "$L/3/srv"
+  cp -a "$TEMPLATE/." "$L/1/"
+  echo gone >"$L/1/etc/gone"
+  echo kept >"$L/1/etc/kept"
+  mkdir -p "$L/1/data"
+  echo old >"$L/1/data/old"
+  # Layer 2: a whiteout and an opaque directory with new content.
+  : >"$L/2/etc/.wh.gone"
+  : >"$L/2/data/.wh..wh..opq"
+  echo new >"$L/2/data/new"
+  # Layer 3 (the application): no /sbin/init, an entrypoint.
+  : >"$L/3/sbin/.wh.init"
+  cat >"$L/3/app.sh" <<'EOS'
+#!/bin/sh
+echo "$GREETING $(pwd) $*" >/srv/out
+exec sleep 1000000
+EOS
+  chmod 755 "$L/3/app.sh"
+  export SYS=$D/sys-layout APP=$D/app-layout
+  make_layout "$SYS" '{}' "$L/1" "$L/2"
+  make_layout "$APP" '{"Entrypoint":["app.sh"],"Cmd":["arg"],
+    "Env":["PATH=/:/bin:/sbin","GREETING=hello"],"WorkingDir":"/srv"}' \
+    "$L/1" "$L/2" "$L/3"
+  start_daemon
+}
+
+teardown_file() {
+  [ -n "$D" ] || return 0
+  celld_stop
+  celld_leaks
+}
+
+teardown() {
+  destroy_all
+  for id in $(ctl image list --json 2>/dev/null | jq -r '.[].id'); do
+    ctl image rm "$id" >/dev/null 2>&1 || true
+  done
+}
+
+member() { setpriv --reuid "$1" --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" "${@:2}"; }
+
+# Nothing of an import under way or failed: no image, no layer no image
+# uses, an empty tmp/.
+store_is_clean() {
+  [ -z "$(ls -A "$STATE/images/tmp")" ] || { ls -la "$STATE/images/tmp"; return 1; }
+  local used
+  used=$(cat "$STATE"/images/images/*.json 2>/dev/null | jq -r '.layers[]' | sed 's/sha256://' | sort -u)
+  [ "$(ls "$STATE/images/layers" | sort)" = "$used" ] || {
+    echo "layers: $(ls "$STATE/images/layers")"; echo "used: $used"; return 1; }
+}
+
+@test "image import: an OCI layout's layers apply in order: a whiteout deletes, an opaque directory hides the lower one" {
+  run -0 ctl image import "$SYS" --name sys:1
+  id=$output
+  [[ "$id" == sha256:* ]]
+  run -0 ctl image show sys:1 --json
+  [ "$(echo "$output" | jq -r .id)" = "$id" ]
+  [ "$(echo "$output" | jq '.layers | length')" = 2 ]
+  [ "$(echo "$output" | jq -r .created)" = 2026-01-02T03:04:05Z ]
+  ctl create s1 --image sys:1 --init "/bin/sleep 1000000"
+  ctl start s1
+  run -0 inside s1 sh -c 'cat /etc/kept; ls /data; test ! -e /etc/gone && echo no-gone'
+  [ "$output" = $'kept\nnew\nno-gone' ]
+  # The layers are the image's, read-only and shared: the instance writes
+  # to its own layer, in the ids it has inside.
+  inside s1 sh -c 'echo mine > /data/mine; chown 7:7 /data/mine; rm /etc/kept'
+  [ "$(stat -c %u:%g "$STATE/instances/s1/disk/upper/data/mine")" = 7:7 ]
+  [ -z "$(find "$STATE/images/layers" -name mine)" ]
+  [ "$(find "$STATE/images/layers" -path '*/etc/kept' | wc -l)" = 1 ]
+  run -0 ctl list
+  [[ "$output" == *"sys:1"* ]]
+}
+
+@test "image import: the same image from a layout, an oci-archive and a docker-archive is one image, its layers stored once" {
+  run -0 ctl image import "$SYS" --name sys:layout
+  id=$output
+  tar -C "$SYS" -cf "$D/sys.tar" .
+  run -0 ctl image import "oci-archive:$D/sys.tar" --name sys:archive
+  [ "$output" = "$id" ]
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 2 ]
+  # The application image shares its two lower layers: one more is stored.
+  run -0 ctl image import "$APP" --name app
+  [ "$output" != "$id" ]
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 3 ]
+  if command -v podman >/dev/null; then
+    local pd=$D/podman
+    p() { podman --root "$pd/root" --runroot "$pd/run" --storage-driver vfs "$@"; }
+    p load -q -i "$D/sys.tar" >/dev/null
+    p save -q --format docker-archive -o "$D/sys-docker.tar" "$(p images -q | head -1)"
+    p rmi -af >/dev/null 2>&1 || true
+    rm -rf "$pd"
+    run -0 ctl image import "$D/sys-docker.tar" --name sys:docker
+    # The same layers (by content), so nothing new stored.
+    [ "$(ls "$STATE/images/layers" | wc -l)" = 3 ]
+    diff <(ctl image show sys:docker --json | jq -r '.layers[]') \
+      <(ctl image show sys:layout --json | jq -r '.layers[]')
+  fi
+  # Whichever way it came, it is one image under all its names.
+  run -0 ctl image show "$id" --json
+  [ "$(echo "$output" | jq -r '.names | map(select(startswith("sys:"))) | sort | join(",")')" = \
+    "$(command -v podman >/dev/null && echo sys:archive,sys:docker,sys:layout || echo sys:archive,sys:layout)" ]
+}
+
+@test "an application image runs its entrypoint and cmd as the instance's init, with its env and working directory" {
+  ctl image import "$APP" --name app:1 >/dev/null
+  ctl create a1 --image app:1
+  [ "$(field a1 '.init | join(" ")')" = "/app.sh arg" ]
+  ctl start a1
+  for _ in $(seq 50); do inside a1 test -s /srv/out && break; sleep 0.1; done
+  run -0 inside a1 cat /srv/out
+  [ "$output" = "hello /srv arg" ]
+  # An image with no init and no entrypoint needs --init, and says so.
+  run -8 ctl create noinit --image app:1 --init /sbin/init
+  [[ "$output" == *"has no program \`/sbin/init\`"* ]]
+  [ ! -e "$STATE/instances/noinit" ]
+}
+
+@test "rootfs tarballs (.tar, .tar.gz, .tar.xz, .tar.zst) and a pipe import as one layer, and boot" {
+  tar --numeric-owner -C "$TEMPLATE" -cf "$D/root.tar" .
+  gzip -kn "$D/root.tar"
+  xz -kT1 "$D/root.tar"
+  zstd -q -k "$D/root.tar"
+  for f in root.tar root.tar.gz root.tar.xz root.tar.zst; do
+    run -0 ctl image import "$D/$f" --name "rootfs:${f//./-}"
+  done
+  # One content, so one image and one layer, whatever the compression.
+  [ "$(ctl image list --json | jq 'map(.id) | unique | length')" = 1 ]
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 1 ]
+  run -0 ctl image import - --name rootfs:pipe <"$D/root.tar.zst"
+  [ "$(ctl image list --json | jq 'map(.id) | unique | length')" = 1 ]
+  ctl create r1 --image rootfs:pipe
+  ctl start r1
+  run -0 inside r1 cat /etc/hostname
+  [ "$output" = r1 ]
+}
+
+@test "moving or deleting the source after the import changes nothing for its instances" {
+  cp -a "$TEMPLATE" "$D/moving"
+  ctl image import "$D/moving" --name moving >/dev/null
+  ctl create m1 --image moving --init "/bin/sleep 1000000"
+  run -0 ctl create m2 --template "$D/moving" --init "/bin/sleep 1000000"
+  [[ "$output" == *"imported as image"* ]]
+  echo changed >"$D/moving/etc/motd"
+  mv "$D/moving" "$D/moved"
+  rm -rf "$D/moved"
+  ctl start m1
+  ctl start m2
+  run -0 inside m1 cat /bin/busybox
+  run inside m2 cat /etc/motd
+  [[ "$output" != *changed* ]]
+}
+
+@test "image rm is refused while an instance uses the image, and names it; then the image and its layers go" {
+  ctl image import "$SYS" --name busy >/dev/null
+  ctl create user1 --image busy
+  run -7 ctl image rm busy
+  [[ "$output" == *"used by \`user1\`"* ]]
+  ctl destroy user1
+  run -0 ctl image rm busy
+  [ -z "$(ls "$STATE/images/images")" ]
+  [ -z "$(ls "$STATE/images/layers")" ]
+  run -4 ctl image rm busy
+  [[ "$output" == *"no image"* ]]
+}
+
+@test "members import images of their own, seen by them and root only; root's images are theirs to use, not to remove" {
+  ctl image import "$SYS" --name shared >/dev/null
+  tar -C "$TEMPLATE" -cf "$D/mine.tar" .
+  chmod 644 "$D/mine.tar"
+  run -0 member 4243 image import "$D/mine.tar" --name mine
+  run -0 member 4243 image list --json
+  [ "$(echo "$output" | jq -r '[.[].names[]] | sort | join(",")')" = "mine:latest,shared:latest" ]
+  run -0 member 4244 image list --json
+  [ "$(echo "$output" | jq -r '[.[].names[]] | join(",")')" = "shared:latest" ]
+  run -4 member 4244 create theirs --image mine
+  run -0 ctl image list --json
+  [[ "$output" == *"uid:4243/mine:latest"* ]]
+  run -0 member 4244 create mine2 --image shared --init "/bin/sleep 1000000"
+  run -4 member 4244 image rm shared
+  [ "$(ctl image list --json | jq -r '[.[].names[]] | map(select(. == "shared:latest")) | length')" = 1 ]
+  member 4244 destroy mine2 -f
+  run -0 member 4243 image rm mine
+  # A member's directory import reads with the member's rights only.
+  mkdir -p "$D/secret/etc"
+  echo s3cret >"$D/secret/etc/shadow"
+  chmod 600 "$D/secret/etc/shadow"
+  run -1 member 4243 image import "$D/secret" --name stolen
+  [[ "$output" == *"ermission denied"* ]]
+  store_is_clean
+}
+
+@test "hostile archives: a path out, a write through a symlink, a hardlink out, a device, a bomb: refused, nothing written, nothing left" {
+  local h=$D/hostile
+  mkdir -p "$h"
+  python3 - "$h" <<'EOP'
+import io, sys, tarfile
+d = sys.argv[1]
+def tar(name, members):
+    with tarfile.open(f"{d}/{name}.tar", "w", format=tarfile.PAX_FORMAT) as t:
+        for m, data in members:
+            t.addfile(m, io.BytesIO(data) if data is not None else None)
+def f(name, data=b"x", **kw):
+    m = tarfile.TarInfo(name); m.size = len(data)
+    for k, v in kw.items(): setattr(m, k, v)
+    return (m, data)
+def link(name, target, kind=tarfile.SYMTYPE):
+    m = tarfile.TarInfo(name); m.type = kind; m.linkname = target
+    return (m, None)
+def dev(name):
+    m = tarfile.TarInfo(name); m.type = tarfile.BLKTYPE; m.devmajor = 8; m.devminor = 0
+    return (m, None)
+tar("dotdot", [f("etc/ok"), f("../../../../../../tmp/cell-hostile-dotdot")])
+tar("symlink", [link("etc", "/tmp"), f("etc/cell-hostile-symlink")])
+tar("hardlink", [link("passwd", "/etc/passwd", tarfile.LNKTYPE)])
+tar("device", [dev("dev/sda")])
+EOP
+  truncate -s 100G "$h/sparse"
+  tar -S -C "$h" -cf "$h/bomb.tar" sparse
+  rm "$h/sparse"
+  run -1 ctl image import "$h/dotdot.tar" --name x
+  [[ "$output" == *".."* ]]
+  run -1 ctl image import "$h/symlink.tar" --name x
+  [[ "$output" == *"symlink"* ]]
+  run -1 ctl image import "$h/hardlink.tar" --name x
+  run -1 ctl image import "$h/device.tar" --name x
+  [[ "$output" == *"device"* ]]
+  run -1 ctl image import "$h/bomb.tar" --name x
+  [[ "$output" == *"limit"* ]]
+  [ ! -e /tmp/cell-hostile-dotdot ] && [ ! -e /tmp/cell-hostile-symlink ]
+  [ "$(ctl image list --json | jq length)" = 0 ]
+  store_is_clean
+}
+
+@test "progress: JSON lines with --progress=json, nothing but the id without a terminal; Ctrl-C cancels and leaves nothing" {
+  tar -C "$TEMPLATE" -cf "$D/p.tar" .
+  run -0 ctl image import "$D/p.tar" --name p --progress=json
+  # Every line is JSON: the steps, then the image.
+  echo "$output" | jq -e . >/dev/null
+  [ "$(echo "$output" | jq -r 'select(.progress) | .progress.step' | tr '\n' ' ')" = "layer done " ]
+  [ "$(echo "$output" | tail -1 | jq -r .image.names[0])" = p:latest ]
+  run -0 ctl image import "$D/p.tar" --name p2
+  [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+  # A slow source, interrupted while it is read.
+  { cat "$D/p.tar"; sleep 30; } | "$CELLCTL" --socket "$SOCK" image import - --name slow 2>"$D/cancel.err" &
+  local pid=$!
+  for _ in $(seq 50); do
+    [ -n "$(ls -A "$STATE/images/tmp")" ] && break
+    sleep 0.1
+  done
+  [ -n "$(ls -A "$STATE/images/tmp")" ]
+  kill -INT "$(pgrep -f 'image import - --name slow' | head -1)"
+  wait "$pid" || true
+  grep -q "import cancelled" "$D/cancel.err"
+  for _ in $(seq 50); do
+    [ -z "$(ls -A "$STATE/images/tmp")" ] && break
+    sleep 0.1
+  done
+  run -4 ctl image show slow
+  store_is_clean
+  pkill -f "sleep 30" || true
+}
