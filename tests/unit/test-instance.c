@@ -334,7 +334,8 @@ TEST(bad_records_name_the_field) {
   refused("name", "\"../../etc/passwd\"", "name `../../etc/passwd`");
   refused("name", "\"a/b\"", "`/` is not allowed");
   refused("name", "\"\"", "name: must not be empty");
-  refused("template", NULL, "template: must be a string");
+  refused("template", NULL, "template or image: one is required");
+  refused("template", "7", "template: must be a string");
   refused("owner", "-1", "owner: must be an integer");
   refused("id_start", "4294967296", "id_start: must be an integer");
   refused("id_start", "\"200000\"", "id_start: must be an integer");
