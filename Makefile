@@ -45,7 +45,8 @@ TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
              libnftables-dev libarchive-dev libssl-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod lxcfs \
-             bsdutils podman containerd nftables python3 apparmor mmdebstrap
+             bsdutils podman containerd nftables python3 apparmor mmdebstrap \
+             skopeo zstd xz-utils
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.
 DEB_FUZZ  := clang libclang-rt-14-dev
 

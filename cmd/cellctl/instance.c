@@ -187,14 +187,15 @@ int cmd_create(const struct invocation *inv, cell_error **err) {
     rc = image_import_source(inv->socket, template_dir, NULL, false, &id, err);
     if (rc != EXIT_OK)
       return rc;
-    fprintf(stderr, "cellctl: --template %s: imported as image %.19s (a copy; "
-            "cellctl image list)\n", template_dir, id);
     json_gen_kv_string(g, "image", id);
     cleanup_free char *req = request_finish(g);
     cleanup_json struct json_value *answer = NULL;
     rc = client_request(inv->socket, req, &answer, err);
     if (rc != EXIT_OK)
       forget_import(inv->socket, id);
+    else
+      fprintf(stderr, "cellctl: --template %s: imported as image %.19s (a "
+              "copy; cellctl image list)\n", template_dir, id);
     return rc;
   }
   cleanup_free char *req = request_finish(g);

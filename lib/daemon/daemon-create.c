@@ -332,7 +332,12 @@ static int check_image_root(struct daemon *d, const struct json_value *v,
   if (!given &&
       choose_image_init(rootfd, daemon_image_of(d, r), r, err) < 0)
     return -1;
-  cleanup_free char *shown = xasprintf("image `%s`", r->image_name);
+  /* An image imported for --template is best known by where it was. */
+  const struct image *img = daemon_image_of(d, r);
+  cleanup_free char *shown =
+      img && img->source && strncmp(r->image_name, "sha256:", 7) == 0
+          ? xasprintf("image `%.19s` (from `%s`)", r->image_name, img->source)
+          : xasprintf("image `%s`", r->image_name);
   if (check_init_present(rootfd, shown, r->init[0], given, err) < 0)
     return -1;
   return choose_halt_signal(rootfd, v, r, err);

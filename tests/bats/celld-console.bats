@@ -132,7 +132,7 @@ wait_rc() { # tag -> echoes the exit code
   ctl start con1
   pid=$(field con1 .pid)
   # busybox init runs a login shell on the console (the default inittab).
-  grep -q '^::respawn:.*/bin/sh -l' "$STATE/instances/con1/upper/etc/inittab"
+  grep -q '^::respawn:.*/bin/sh -l' "$STATE/instances/con1/disk/upper/etc/inittab"
   in_instance con1 sh -c 'echo marker-before-attach > /dev/console'
   # Input that ends at once: the buffer, then it leaves once output settles.
   run -0 --separate-stderr ctl console con1 </dev/null

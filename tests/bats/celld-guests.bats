@@ -87,7 +87,7 @@ debian_template() {
   # In the instance's own layer, its root's, mode 0644.
   start=$(field id1 .id_start)
   for f in hostname hosts resolv.conf machine-id; do
-    [ "$(stat -c '%u %g %a' "$STATE/instances/id1/upper/etc/$f")" = "$start $start 644" ]
+    [ "$(stat -c '%u %g %a' "$STATE/instances/id1/disk/upper/etc/$f")" = "0 0 644" ]
   done
   [ "$(snapshot "$TEMPLATE")" = "$before" ]
   ctl destroy id1 -f
@@ -110,7 +110,7 @@ debian_template() {
   [ "$(snapshot "$evil")" = "$evil_before" ]
   # The instance's are plain files of its own, the links replaced.
   for f in hostname hosts resolv.conf machine-id; do
-    [ -f "$STATE/instances/evil/upper/etc/$f" ] && [ ! -L "$STATE/instances/evil/upper/etc/$f" ]
+    [ -f "$STATE/instances/evil/disk/upper/etc/$f" ] && [ ! -L "$STATE/instances/evil/disk/upper/etc/$f" ]
   done
   ctl start evil
   run -0 inside evil cat /etc/hostname
@@ -128,7 +128,7 @@ debian_template() {
   cp -a "$TEMPLATE" "$bare"
   rm "$bare/sbin/init"
   run -8 ctl create bare1 --template "$bare"
-  [[ "$output" == *"template \`$bare\` has no /sbin/init"*"--init"*"mkrootfs-debian"* ]]
+  [[ "$output" == *"(from \`$bare\`) has no /sbin/init"*"--init"*"mkrootfs-debian"* ]]
   [ ! -e "$STATE/instances/bare1" ] && [ ! -e "$STATE/instances/bare1.json" ]
   run -8 ctl create bare2 --template "$bare" --init /bin/nothere
   [[ "$output" == *"has no program \`/bin/nothere\`"* ]]
@@ -137,21 +137,21 @@ debian_template() {
   run -0 inside bare3 echo alive
   [ "$output" = alive ]
   # Not busybox's init: no inittab of celld's.
-  [ ! -e "$STATE/instances/bare3/upper/etc/inittab" ]
+  [ ! -e "$STATE/instances/bare3/disk/upper/etc/inittab" ]
   ctl destroy bare3 -f
   rm -rf "$bare"
 }
 
 @test "the default inittab goes only to a busybox /sbin/init, and never over the template's" {
   ctl create bb --template "$TEMPLATE"
-  grep -q "written by celld" "$STATE/instances/bb/upper/etc/inittab"
+  grep -q "written by celld" "$STATE/instances/bb/disk/upper/etc/inittab"
   other=$STATE/templates/other-init
   cp -a "$TEMPLATE" "$other"
   rm "$other/sbin/init"
   printf '#!/bin/sh\nexec sleep 100000\n' >"$other/sbin/init"
   chmod 755 "$other/sbin/init"
   ctl create oi --template "$other"
-  [ ! -e "$STATE/instances/oi/upper/etc/inittab" ]
+  [ ! -e "$STATE/instances/oi/disk/upper/etc/inittab" ]
   [ "$(field oi .halt_signal)" = 15 ]
   ctl destroy bb
   ctl destroy oi
@@ -309,8 +309,8 @@ debian_template() {
   before=$(snapshot "$deb")
   ctl create deb1 --template "$deb" --net g
   [ "$(field deb1 .halt_signal)" = "$(($(kill -l RTMIN) + 3))" ]
-  [ ! -e "$STATE/instances/deb1/upper/etc/inittab" ]
-  [ "$(cat "$STATE/instances/deb1/upper/etc/hostname")" = deb1 ]
+  [ ! -e "$STATE/instances/deb1/disk/upper/etc/inittab" ]
+  [ "$(cat "$STATE/instances/deb1/disk/upper/etc/hostname")" = deb1 ]
   # Its shell as the init (the guest's own systemd boot is another test's).
   ctl create deb2 --template "$deb" --init "/bin/sh -c 'exec sleep 100000'" --net g
   ctl start deb2
@@ -324,7 +324,7 @@ debian_template() {
   addr=$(field deb2 '.networks[0].ipv4')
   run -0 inside deb2 getent hosts deb2
   [[ "$output" == "$addr"*deb2* ]]
-  [ "$(inside deb2 cat /etc/machine-id)" != "$(cat "$STATE/instances/deb1/upper/etc/machine-id")" ]
+  [ "$(inside deb2 cat /etc/machine-id)" != "$(cat "$STATE/instances/deb1/disk/upper/etc/machine-id")" ]
   ctl destroy deb1
   ctl destroy deb2 -f
   [ "$(snapshot "$deb")" = "$before" ]

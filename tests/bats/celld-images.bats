@@ -202,6 +202,26 @@ store_is_clean() {
   [ ! -e "$STATE/instances/noinit" ]
 }
 
+@test "skopeo's transports: an image in podman's containers-storage imports through skopeo" {
+  command -v skopeo >/dev/null || skip "skopeo is not installed (make deps)"
+  command -v podman >/dev/null || skip "podman is not installed (make deps)"
+  local pd=$D/podman-cs
+  p() { podman --root "$pd/root" --runroot "$pd/run" --storage-driver vfs "$@"; }
+  tar -C "$TEMPLATE" -c . | p import -q - localhost/cs:1 >/dev/null
+  run -0 ctl image import "containers-storage:[vfs@$pd/root+$pd/run]localhost/cs:1" --name cs
+  p rmi -af >/dev/null 2>&1 || true
+  rm -rf "$pd"
+  run -0 ctl image show cs --json
+  [[ "$(echo "$output" | jq -r .source)" == containers-storage:* ]]
+  ctl create cs1 --image cs
+  ctl start cs1
+  run -0 inside cs1 cat /etc/hostname
+  [ "$output" = cs1 ]
+  # Without skopeo on PATH: what to install, and nothing sent to celld.
+  run -1 env PATH=/nonexistent "$CELLCTL" --socket "$SOCK" image import docker://example.invalid/x
+  [[ "$output" == *"apt-get install skopeo"* ]]
+}
+
 @test "rootfs tarballs (.tar, .tar.gz, .tar.xz, .tar.zst) and a pipe import as one layer, and boot" {
   tar --numeric-owner -C "$TEMPLATE" -cf "$D/root.tar" .
   gzip -kn "$D/root.tar"

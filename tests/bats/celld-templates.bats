@@ -1,9 +1,11 @@
 # shellcheck shell=bash disable=SC2016
-# Templates and names, seen as attacks: a group member may use only the
-# templates root has put in template_dirs (never /, nor a symlink out of
-# them), celld writes an instance's files only into the instance's own
-# layer, and a member learns no other owner's instance names.  Against a
-# private daemon started once for this file.
+# Templates and names, seen as attacks, through the API's `template` field
+# (a live directory, which API clients may still send; cellctl imports a
+# directory as an image instead, celld-images.bats): a group member may use
+# only the templates root has put in template_dirs (never /, nor a symlink
+# out of them), celld writes an instance's files only into the instance's
+# own layer, and a member learns no other owner's instance names.  Against
+# a private daemon started once for this file.
 
 bats_require_minimum_version 1.5.0
 
@@ -42,6 +44,23 @@ teardown_file() {
 member() { setpriv --reuid 4243 --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" "$@"; }
 other_member() { setpriv --reuid 4244 --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" "$@"; }
 
+# create through the API's `template` field, as root (ctl) or the member:
+# cellctl's exit status for the reply's code, and its error line.
+raw_create() { # ctl|member|other_member name template [init words...]
+  local as=$1 name=$2 tpl=$3 init=null req reply
+  shift 3
+  [ $# -eq 0 ] || init=$(printf '%s\n' "$@" | jq -R . | jq -cs .)
+  req=$(jq -cn --arg n "$name" --arg t "$tpl" --argjson i "$init" \
+    '{version: 1, op: "create", name: $n, template: $t} + (if $i then {init: $i} else {} end)')
+  reply=$(echo "$req" | "$as" raw)
+  echo "$reply" | jq -e .ok >/dev/null && return 0
+  echo "cellctl: $(echo "$reply" | jq -r .error)"
+  case $(echo "$reply" | jq -r .code) in
+  not-found) return 4 ;; permission-denied) return 5 ;; exists) return 6 ;;
+  wrong-state) return 7 ;; invalid-request) return 8 ;; *) return 1 ;;
+  esac
+}
+
 # A member's raw create of name from template: refused (permission-denied)
 # with an error that says what.
 refused_raw() { # name template what
@@ -61,7 +80,7 @@ nothing_of() { # name
 }
 
 @test "a group member cannot use / (or a symlink to it) as a template" {
-  run -5 member create slash --template /
+  run -5 raw_create member slash /
   [[ "$output" == *"template \`/\`: not in a template directory ($STATE/templates:$D/more)"* ]]
   nothing_of slash
   # A symlink to / in an allowed directory (in raw requests: cellctl would
@@ -77,13 +96,13 @@ nothing_of() { # name
   refused_raw dotdot "$STATE/templates/../../../.." "are not allowed"
   refused_raw dotdot "$STATE/templates/busybox/../../../../.." "are not allowed"
   ln -s / "$D/outside/host"
-  run -5 member create outside --template "$D/outside/host"
+  run -5 raw_create member outside "$D/outside/host"
   [[ "$output" == *"not in a template directory"* ]]
   # A real template, but not in an allowed directory.
-  run -5 member create outside2 --template "$D/outside/busybox"
+  run -5 raw_create member outside2 "$D/outside/busybox"
   [[ "$output" == *"ask root to put it there"* ]]
   # The allowed directory itself is not a template.
-  run -5 member create itself --template "$STATE/templates"
+  run -5 raw_create member itself "$STATE/templates"
   rm "$STATE/templates/host" "$STATE/templates/up" "$D/outside/host"
   for n in viahost viahostsrv viaup viaup2 dotdot outside outside2 itself; do nothing_of "$n"; done
   run -0 member list --json
@@ -91,8 +110,8 @@ nothing_of() { # name
 }
 
 @test "root-made templates in template_dirs still work for members; root may name any directory" {
-  run -0 member create fromdefault --template "$TEMPLATE" --init "/bin/sleep 100000"
-  run -0 member create frommore --template "$D/more/busybox" --init "/bin/sleep 100000"
+  run -0 raw_create member fromdefault "$TEMPLATE" /bin/sleep 100000
+  run -0 raw_create member frommore "$D/more/busybox" /bin/sleep 100000
   [ "$(field frommore .template)" = "$(realpath "$D/more/busybox")" ]
   [ "$(field fromdefault .owner)" = 4243 ]
   run -0 member start fromdefault
@@ -102,7 +121,7 @@ nothing_of() { # name
   run -0 member destroy frommore
   # Root is trusted with any directory (docs/api.md), through a symlink too.
   ln -s "$D/outside/busybox" "$D/outside/link"
-  ctl create rootsown --template "$D/outside/link" --init "/bin/sleep 100000"
+  raw_create ctl rootsown "$D/outside/link" /bin/sleep 100000
   [ "$(field rootsown .template)" = "$(realpath "$D/outside/busybox")" ]
   ctl start rootsown
   ctl destroy rootsown -f
@@ -115,7 +134,7 @@ nothing_of() { # name
   mkdir "$STATE/templates/m4243"
   cp -a "$TEMPLATE" "$STATE/templates/m4243/t"
   chown -R 4243:4242 "$STATE/templates/m4243"
-  run -0 member create swapped --template "$STATE/templates/m4243/t" --init "/bin/sleep 100000"
+  run -0 raw_create member swapped "$STATE/templates/m4243/t" /bin/sleep 100000
   setpriv --reuid 4243 --regid 4242 --clear-groups mv "$STATE/templates/m4243/t" "$STATE/templates/m4243/t.old"
   setpriv --reuid 4243 --regid 4242 --clear-groups ln -s / "$STATE/templates/m4243/t"
   run -1 member start swapped
@@ -126,7 +145,7 @@ nothing_of() { # name
   # no longer start (root's own are not bound by the list).
   setpriv --reuid 4243 --regid 4242 --clear-groups rm "$STATE/templates/m4243/t"
   setpriv --reuid 4243 --regid 4242 --clear-groups mv "$STATE/templates/m4243/t.old" "$STATE/templates/m4243/t"
-  run -0 member create inmore --template "$D/more/busybox" --init "/bin/sleep 100000"
+  run -0 raw_create member inmore "$D/more/busybox" /bin/sleep 100000
   kill "$(cat "$D/celld.pid")"
   sleep 0.3
   cp "$D/celld.conf" "$D/celld.conf.saved"
@@ -156,9 +175,9 @@ nothing_of() { # name
   host_before=$(snapshot "$host")
   evil_before=$(snapshot "$evil")
   # The link leads nowhere inside the template: no etc/, refused clearly.
-  run -8 member create evil1 --template "$evil"
+  run -8 raw_create member evil1 "$evil"
   [[ "$output" == *"not a root filesystem"* ]]
-  run -8 ctl create evil2 --template "$evil"
+  run -8 raw_create ctl evil2 "$evil"
   [[ "$output" == *"not a root filesystem"* ]]
   nothing_of evil1
   nothing_of evil2
@@ -168,15 +187,15 @@ nothing_of() { # name
   mkdir -p "$evil$host"
   cp -a "$TEMPLATE/etc/." "$evil$host/"
   evil_before=$(snapshot "$evil")
-  run -0 member create evil3 --template "$evil"
-  run -0 ctl create evil4 --template "$evil"
+  run -0 raw_create member evil3 "$evil"
+  run -0 raw_create ctl evil4 "$evil"
   [ "$(snapshot "$host")" = "$host_before" ]
   [ "$(snapshot "$evil")" = "$evil_before" ]
   [ ! -e "$host/inittab" ] && [ ! -e "$evil$host/inittab" ]
   for n in evil3 evil4; do
     start=$(field "$n" .id_start)
-    grep -q "written by celld" "$STATE/instances/$n/upper$host/inittab"
-    [ "$(stat -c %u "$STATE/instances/$n/upper$host/inittab")" = "$start" ]
+    grep -q "written by celld" "$STATE/instances/$n/disk/upper$host/inittab"
+    [ "$(stat -c %u "$STATE/instances/$n/disk/upper$host/inittab")" = 0 ]
   done
   ctl start evil4
   run -0 ctl exec evil4 -- cat /etc/inittab
@@ -188,22 +207,22 @@ nothing_of() { # name
 }
 
 @test "a member asking for a name another owner uses learns only that it is not available" {
-  ctl create rootsname --template "$TEMPLATE" --init "/bin/sleep 100000"
-  run -0 other_member create othersname --template "$TEMPLATE" --init "/bin/sleep 100000"
-  run -5 member create rootsname --template "$TEMPLATE"
+  raw_create ctl rootsname "$TEMPLATE" /bin/sleep 100000
+  run -0 raw_create other_member othersname "$TEMPLATE" /bin/sleep 100000
+  run -5 raw_create member rootsname "$TEMPLATE"
   taken_by_root=$output
-  run -5 member create othersname --template "$TEMPLATE"
+  run -5 raw_create member othersname "$TEMPLATE"
   taken_by_other=$output
   # Not that it exists, not whose: the same words for either owner.
   [[ "$taken_by_root" == *"name \`rootsname\` is not available: choose another name"* ]]
   [ "${taken_by_other/othersname/rootsname}" = "$taken_by_root" ]
   [[ "$taken_by_root$taken_by_other" != *exist* ]]
   [[ "$taken_by_root$taken_by_other" != *owner* ]] && [[ "$taken_by_other" != *4244* ]]
-  run -0 member create minename --template "$TEMPLATE" --init "/bin/sleep 100000"
+  run -0 raw_create member minename "$TEMPLATE" /bin/sleep 100000
   # Its own name, and root: that it exists (code exists).
-  run -6 member create minename --template "$TEMPLATE"
+  run -6 raw_create member minename "$TEMPLATE"
   [[ "$output" == *"already exists"* ]]
-  run -6 ctl create othersname --template "$TEMPLATE"
+  run -6 raw_create ctl othersname "$TEMPLATE"
   [[ "$output" == *"already exists"* ]]
   run -0 member destroy minename
   run -0 other_member destroy othersname
