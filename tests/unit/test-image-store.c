@@ -151,6 +151,8 @@ TEST(ref_parse_good_names_and_the_default_tag) {
 TEST(ref_parse_bad_names_are_refused_naming_the_part) {
   parse_refused("Upper", "image name `Upper`");
   parse_refused("-x", "image name `-x`");
+  parse_refused("x-", "image name `x-`");
+  parse_refused("x.", "image name `x.`");
   parse_refused("a//b", "image name `a//b`");
   parse_refused("a/", "image name `a/`");
   parse_refused("/a", "image name `/a`");
