@@ -315,6 +315,30 @@ TEST(a_tar_stream_through_a_pipe_is_spooled_and_imported) {
   CHECK(count_dir(s->dirfd, "tmp") == 0);
 }
 
+TEST(a_directory_the_importer_cannot_read_is_refused_and_leaves_nothing) {
+  cleanup_image_store struct image_store *s = new_store();
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof(path), "%s/unreadable", base);
+  must(mkdir(path, 0755), path);
+  cleanup_close int src = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  must(src, path);
+  write_file_at(src, "a-public", "public\n", 0644, 0);
+  write_file_at(src, "b-shadow", "secret\n", 0600, 0);
+  struct image_import_opts o = {.read_uid = 65534, .read_gid = 65534};
+  char msg[1024];
+  cleanup_free char *id = import(s, src, &o, msg, sizeof(msg));
+  CHECK(id == NULL);
+  CHECK_CONTAINS(msg, "read the directory");
+  CHECK_CONTAINS(msg, "b-shadow");
+  CHECK_CONTAINS(msg, "Permission denied");
+  CHECK(store_is_empty(s));
+
+  /* Root reads it. */
+  o.read_uid = o.read_gid = 0;
+  cleanup_free char *ok = import(s, src, &o, msg, sizeof(msg));
+  CHECK(ok != NULL);
+}
+
 /* ---- OCI layouts ----------------------------------------------------------- */
 
 #define LAYER_TYPE "application/vnd.oci.image.layer.v1.tar"
@@ -600,6 +624,7 @@ int main(void) {
   RUN(a_tarball_is_one_layer_with_its_files);
   RUN(a_gzip_tarball_is_one_layer_with_its_files);
   RUN(a_tar_stream_through_a_pipe_is_spooled_and_imported);
+  RUN(a_directory_the_importer_cannot_read_is_refused_and_leaves_nothing);
   RUN(an_oci_layout_imports_its_layers_in_overlay_form_and_its_config);
   RUN(a_layout_whose_config_names_another_layer_is_refused);
   RUN(progress_of_a_rootfs_is_one_layer_then_done);
