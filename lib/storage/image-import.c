@@ -312,7 +312,9 @@ static void tree_writer(int dirfd, int out, int errfd,
     cell_fail_errno(&err, "take the importer's ids");
   else
     tree_archive_write(dirfd, out, NULL, &err);
-  if (err)
+  /* EPIPE: the reader stopped (a limit, a bad entry); its own error says
+   * why, not this one. */
+  if (err && err->errnum != EPIPE)
     cell_write_all(errfd, err->msg, strlen(err->msg));
   _exit(err ? 1 : 0);
 }
@@ -349,7 +351,8 @@ static int spawn_tree_writer(int dirfd, const struct image_import_opts *o,
 }
 
 /* The writer's verdict: its own error first (a read it was refused says
- * more than the extraction's broken stream). */
+ * more than the extraction's broken stream); a writer that only lost its
+ * reader says nothing, and the extraction's error stands. */
 static int reap_tree_writer(pid_t pid, int errpipe, int extract_rc,
                             cell_error **err) {
   int status = 0;

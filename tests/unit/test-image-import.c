@@ -339,6 +339,51 @@ TEST(a_directory_the_importer_cannot_read_is_refused_and_leaves_nothing) {
   CHECK(ok != NULL);
 }
 
+TEST(an_image_past_the_size_limit_is_refused_and_leaves_nothing) {
+  cleanup_image_store struct image_store *s = new_store();
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof(path), "%s/big", base);
+  must(mkdir(path, 0755), path);
+  cleanup_close int src = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  must(src, path);
+  size_t big = 1 << 20;
+  char *data = xcalloc(big + 1, 1);
+  memset(data, 'x', big);
+  write_file_at(src, "big", data, 0644, 0);
+  free(data);
+  struct image_import_opts o = {.lim = {.max_bytes = 4096}};
+  char msg[1024];
+  /* A directory. */
+  cleanup_free char *id = import(s, src, &o, msg, sizeof(msg));
+  CHECK(id == NULL);
+  CHECK_CONTAINS(msg, "past its limit of 4096 bytes");
+  CHECK(strstr(msg, "Broken pipe") == NULL);
+  CHECK(store_is_empty(s));
+  /* A tarball of it. */
+  snprintf(path, sizeof(path), "%s/big.tar", base);
+  struct archive *a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  must(archive_write_open_filename(a, path) == ARCHIVE_OK ? 0 : -1, path);
+  struct archive_entry *e = archive_entry_new();
+  archive_entry_set_pathname(e, "big");
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  archive_entry_set_size(e, (la_int64_t)big);
+  archive_write_header(a, e);
+  char chunk[4096];
+  memset(chunk, 'x', sizeof(chunk));
+  for (size_t i = 0; i < big / sizeof(chunk); i++)
+    archive_write_data(a, chunk, sizeof(chunk));
+  archive_entry_free(e);
+  archive_write_free(a);
+  cleanup_close int tfd = open(path, O_RDONLY | O_CLOEXEC);
+  must(tfd, path);
+  cleanup_free char *id2 = import(s, tfd, &o, msg, sizeof(msg));
+  CHECK(id2 == NULL);
+  CHECK_CONTAINS(msg, "past its limit of 4096 bytes");
+  CHECK(store_is_empty(s));
+}
+
 /* ---- OCI layouts ----------------------------------------------------------- */
 
 #define LAYER_TYPE "application/vnd.oci.image.layer.v1.tar"
@@ -625,6 +670,7 @@ int main(void) {
   RUN(a_gzip_tarball_is_one_layer_with_its_files);
   RUN(a_tar_stream_through_a_pipe_is_spooled_and_imported);
   RUN(a_directory_the_importer_cannot_read_is_refused_and_leaves_nothing);
+  RUN(an_image_past_the_size_limit_is_refused_and_leaves_nothing);
   RUN(an_oci_layout_imports_its_layers_in_overlay_form_and_its_config);
   RUN(a_layout_whose_config_names_another_layer_is_refused);
   RUN(progress_of_a_rootfs_is_one_layer_then_done);
