@@ -244,6 +244,11 @@ static int import_rootfs_stream(struct import_job *j, int fd, char **id_out,
 
 static int import_oci(struct import_job *j, const struct oci_image *oci,
                       char **id_out, cell_error **err) {
+  /* Each layer is checked against its diff_id: a config without them
+   * would let any content in. */
+  if (!oci->config.diff_ids)
+    return cell_fail(err, 0, "the image config has no rootfs.diff_ids: "
+                     "its layers cannot be verified");
   cleanup_image struct image *img = new_image(j);
   j->p.layers = (unsigned)oci->n_layers;
   j->p.total = 0;

@@ -463,10 +463,15 @@ static const struct ent upper[] = {
     {"opq/y", false, "y\n"},
 };
 
-/* A layout of lower and upper with a config; bad_diff_id: the config's
- * second diff_id is not upper's.  *diff_ids gets the two layers' true
- * digests. */
-static int oci_layout(bool bad_diff_id, char *diff_ids[2]) {
+enum layout_kind {
+  LAYOUT_GOOD,
+  LAYOUT_BAD_DIFF_ID, /* the config's second diff_id is not upper's */
+  LAYOUT_NO_DIFF_IDS, /* the config has no rootfs.diff_ids */
+};
+
+/* A layout of lower and upper with a config, damaged as kind says.
+ * *diff_ids gets the two layers' true digests. */
+static int oci_layout(enum layout_kind kind, char *diff_ids[2]) {
   char path[PATH_MAX + 32];
   snprintf(path, sizeof(path), "%s/layout%d", base, count++);
   must(mkdir(path, 0755), path);
@@ -482,21 +487,29 @@ static int oci_layout(bool bad_diff_id, char *diff_ids[2]) {
   diff_ids[0] = add_blob(fd, l0, l0len);
   diff_ids[1] = add_blob(fd, l1, l1len);
   cleanup_free char *wrong = xasprintf("sha256:%064d", 0);
+  cleanup_free char *rootfs =
+      kind == LAYOUT_NO_DIFF_IDS ? xstrdup("")
+                                 : xasprintf(",\"diff_ids\":[\"%s\",\"%s\"]",
+                                             diff_ids[0],
+                                             kind == LAYOUT_BAD_DIFF_ID
+                                                 ? wrong
+                                                 : diff_ids[1]);
   cleanup_free char *config = xasprintf(
       "{\"architecture\":\"arm64\",\"os\":\"linux\","
       "\"created\":\"2026-12-06T12:00:00Z\",\"config\":{"
       "\"Entrypoint\":[\"/bin/sh\",\"-c\"],\"Cmd\":[\"echo hi\"],"
       "\"Env\":[\"PATH=/bin\",\"LANG=C.UTF-8\"],\"WorkingDir\":\"/srv\"},"
-      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}",
-      diff_ids[0], bad_diff_id ? wrong : diff_ids[1]);
+      "\"rootfs\":{\"type\":\"layers\"%s}}", rootfs);
   cleanup_free char *cd = add_blob(fd, config, strlen(config));
+  cleanup_free char *layers = xasprintf(
+      "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu},"
+      "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
+      LAYER_TYPE, diff_ids[0], l0len, LAYER_TYPE, diff_ids[1], l1len);
   cleanup_free char *manifest = xasprintf(
       "{\"schemaVersion\":2,\"mediaType\":\"%s\","
       "\"config\":{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu},"
-      "\"layers\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu},"
-      "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}]}",
-      MANIFEST_TYPE, CONFIG_TYPE, cd, strlen(config), LAYER_TYPE, diff_ids[0],
-      l0len, LAYER_TYPE, diff_ids[1], l1len);
+      "\"layers\":[%s]}",
+      MANIFEST_TYPE, CONFIG_TYPE, cd, strlen(config), layers);
   cleanup_free char *md = add_blob(fd, manifest, strlen(manifest));
   cleanup_free char *index = xasprintf(
       "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\","
@@ -550,7 +563,7 @@ static void log_progress(void *ctx, const struct image_import_progress *p) {
 TEST(an_oci_layout_imports_its_layers_in_overlay_form_and_its_config) {
   cleanup_image_store struct image_store *s = new_store();
   char *diff_ids[2];
-  cleanup_close int src = oci_layout(false, diff_ids);
+  cleanup_close int src = oci_layout(LAYOUT_GOOD, diff_ids);
   struct progress_log log = {0};
   struct image_import_opts o = {.source = "layout", .progress = log_progress,
                                 .progress_ctx = &log};
@@ -619,7 +632,7 @@ TEST(an_oci_layout_imports_its_layers_in_overlay_form_and_its_config) {
 TEST(a_layout_whose_config_names_another_layer_is_refused) {
   cleanup_image_store struct image_store *s = new_store();
   char *diff_ids[2];
-  cleanup_close int src = oci_layout(true, diff_ids);
+  cleanup_close int src = oci_layout(LAYOUT_BAD_DIFF_ID, diff_ids);
   struct progress_log log = {0};
   struct image_import_opts o = {.progress = log_progress,
                                 .progress_ctx = &log};
@@ -631,6 +644,20 @@ TEST(a_layout_whose_config_names_another_layer_is_refused) {
   CHECK(store_is_empty(s));
   for (size_t i = 0; i < log.n; i++)
     CHECK(strcmp(log.steps[i], "done") != 0);
+  free(diff_ids[0]);
+  free(diff_ids[1]);
+}
+
+TEST(a_layout_whose_config_has_no_diff_ids_is_refused) {
+  cleanup_image_store struct image_store *s = new_store();
+  char *diff_ids[2];
+  cleanup_close int src = oci_layout(LAYOUT_NO_DIFF_IDS, diff_ids);
+  struct image_import_opts o = {0};
+  char msg[1024];
+  cleanup_free char *id = import(s, src, &o, msg, sizeof(msg));
+  CHECK(id == NULL);
+  CHECK_CONTAINS(msg, "no rootfs.diff_ids");
+  CHECK(store_is_empty(s));
   free(diff_ids[0]);
   free(diff_ids[1]);
 }
@@ -673,6 +700,7 @@ int main(void) {
   RUN(an_image_past_the_size_limit_is_refused_and_leaves_nothing);
   RUN(an_oci_layout_imports_its_layers_in_overlay_form_and_its_config);
   RUN(a_layout_whose_config_names_another_layer_is_refused);
+  RUN(a_layout_whose_config_has_no_diff_ids_is_refused);
   RUN(progress_of_a_rootfs_is_one_layer_then_done);
   cleanup_error cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, base, &err) < 0)
