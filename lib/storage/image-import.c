@@ -244,6 +244,10 @@ static int import_rootfs_stream(struct import_job *j, int fd, char **id_out,
 
 static int import_oci(struct import_job *j, const struct oci_image *oci,
                       char **id_out, cell_error **err) {
+  /* An image is at least one layer (the store refuses a description of
+   * none). */
+  if (oci->n_layers == 0)
+    return cell_fail(err, 0, "the image has no layers");
   /* Each layer is checked against its diff_id: a config without them
    * would let any content in. */
   if (!oci->config.diff_ids)

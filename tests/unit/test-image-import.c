@@ -467,6 +467,7 @@ enum layout_kind {
   LAYOUT_GOOD,
   LAYOUT_BAD_DIFF_ID, /* the config's second diff_id is not upper's */
   LAYOUT_NO_DIFF_IDS, /* the config has no rootfs.diff_ids */
+  LAYOUT_NO_LAYERS,   /* the manifest lists no layer, the config none */
 };
 
 /* A layout of lower and upper with a config, damaged as kind says.
@@ -489,6 +490,7 @@ static int oci_layout(enum layout_kind kind, char *diff_ids[2]) {
   cleanup_free char *wrong = xasprintf("sha256:%064d", 0);
   cleanup_free char *rootfs =
       kind == LAYOUT_NO_DIFF_IDS ? xstrdup("")
+      : kind == LAYOUT_NO_LAYERS ? xstrdup(",\"diff_ids\":[]")
                                  : xasprintf(",\"diff_ids\":[\"%s\",\"%s\"]",
                                              diff_ids[0],
                                              kind == LAYOUT_BAD_DIFF_ID
@@ -501,10 +503,14 @@ static int oci_layout(enum layout_kind kind, char *diff_ids[2]) {
       "\"Env\":[\"PATH=/bin\",\"LANG=C.UTF-8\"],\"WorkingDir\":\"/srv\"},"
       "\"rootfs\":{\"type\":\"layers\"%s}}", rootfs);
   cleanup_free char *cd = add_blob(fd, config, strlen(config));
-  cleanup_free char *layers = xasprintf(
-      "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu},"
-      "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
-      LAYER_TYPE, diff_ids[0], l0len, LAYER_TYPE, diff_ids[1], l1len);
+  cleanup_free char *layers =
+      kind == LAYOUT_NO_LAYERS
+          ? xstrdup("")
+          : xasprintf(
+                "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu},"
+                "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
+                LAYER_TYPE, diff_ids[0], l0len, LAYER_TYPE, diff_ids[1],
+                l1len);
   cleanup_free char *manifest = xasprintf(
       "{\"schemaVersion\":2,\"mediaType\":\"%s\","
       "\"config\":{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu},"
@@ -662,6 +668,25 @@ TEST(a_layout_whose_config_has_no_diff_ids_is_refused) {
   free(diff_ids[1]);
 }
 
+TEST(a_layout_of_no_layers_is_refused) {
+  cleanup_image_store struct image_store *s = new_store();
+  char *diff_ids[2];
+  cleanup_close int src = oci_layout(LAYOUT_NO_LAYERS, diff_ids);
+  struct image_import_opts o = {0};
+  char msg[1024];
+  cleanup_free char *id = import(s, src, &o, msg, sizeof(msg));
+  CHECK(id == NULL);
+  CHECK_CONTAINS(msg, "no layers");
+  CHECK(store_is_empty(s));
+  /* The store still opens. */
+  struct image_store *again = NULL;
+  cleanup_error cell_error *err = NULL;
+  CHECK(image_store_open(s->dir, &again, &err) == 0);
+  image_store_free(again);
+  free(diff_ids[0]);
+  free(diff_ids[1]);
+}
+
 TEST(progress_of_a_rootfs_is_one_layer_then_done) {
   cleanup_image_store struct image_store *s = new_store();
   cleanup_close int src = make_rootfs("rootfs-progress");
@@ -701,6 +726,7 @@ int main(void) {
   RUN(an_oci_layout_imports_its_layers_in_overlay_form_and_its_config);
   RUN(a_layout_whose_config_names_another_layer_is_refused);
   RUN(a_layout_whose_config_has_no_diff_ids_is_refused);
+  RUN(a_layout_of_no_layers_is_refused);
   RUN(progress_of_a_rootfs_is_one_layer_then_done);
   cleanup_error cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, base, &err) < 0)
