@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include "base/util.h"
 #include "storage/image-import.h"
 #include "storage/image-store.h"
+#include "storage/tree-archive.h"
 #include "unit.h"
 
 static char base[PATH_MAX]; /* <tmp>/cell-image-import-XXXXXX */
@@ -687,6 +689,111 @@ TEST(a_layout_of_no_layers_is_refused) {
   free(diff_ids[1]);
 }
 
+/* The layout at fd tarred (an oci-archive) into a new file of base;
+ * returns it open for reading. */
+static int tar_of_layout(int fd) {
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof(path), "%s/oci-archive%d.tar", base, count++);
+  int out = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  must(out, path);
+  cleanup_error cell_error *err = NULL;
+  if (tree_archive_write(fd, out, NULL, &err) < 0) {
+    fprintf(stderr, "tree_archive_write: %s\n", err->msg);
+    exit(2);
+  }
+  must((int)lseek(out, 0, SEEK_SET), path);
+  return out;
+}
+
+TEST(an_oci_archive_is_told_from_a_rootfs_and_is_the_layouts_image) {
+  cleanup_image_store struct image_store *s = new_store();
+  char *diff_ids[2];
+  cleanup_close int layout = oci_layout(LAYOUT_GOOD, diff_ids);
+  struct image_import_opts o = {.source = "layout"};
+  char msg[1024];
+  cleanup_free char *from_layout = import(s, layout, &o, msg, sizeof(msg));
+  CHECK(from_layout != NULL);
+  cleanup_close int tfd = tar_of_layout(layout);
+  o.source = "oci-archive";
+  cleanup_free char *from_archive = import(s, tfd, &o, msg, sizeof(msg));
+  CHECK_STR(msg, "");
+  /* Not one layer holding oci-layout and blobs/: the same two layers. */
+  CHECK_STR(from_archive, from_layout);
+  CHECK(count_dir(s->dirfd, "images") == 1);
+  CHECK(count_dir(s->dirfd, "layers") == 2);
+  CHECK(count_dir(s->dirfd, "tmp") == 0);
+  free(diff_ids[0]);
+  free(diff_ids[1]);
+}
+
+TEST(a_pipe_past_the_size_limit_is_refused_while_spooling) {
+  cleanup_image_store struct image_store *s = new_store();
+  int p[2];
+  must(pipe2(p, O_CLOEXEC), "pipe");
+  pid_t pid = fork();
+  must(pid, "fork");
+  if (pid == 0) {
+    close(p[0]);
+    signal(SIGPIPE, SIG_IGN);
+    char buf[4096];
+    memset(buf, 'x', sizeof(buf));
+    for (int i = 0; i < 256; i++)
+      if (cell_write_all(p[1], buf, sizeof(buf)) < 0)
+        _exit(0);
+    _exit(0);
+  }
+  close(p[1]);
+  struct image_import_opts o = {.lim = {.max_bytes = 65536}};
+  char msg[1024];
+  cleanup_free char *id = import(s, p[0], &o, msg, sizeof(msg));
+  close(p[0]);
+  waitpid(pid, NULL, 0);
+  CHECK(id == NULL);
+  CHECK_CONTAINS(msg, "larger than the image size limit (65536 bytes");
+  CHECK(store_is_empty(s));
+}
+
+TEST(a_directory_past_the_entry_limit_is_refused_and_leaves_nothing) {
+  cleanup_image_store struct image_store *s = new_store();
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof(path), "%s/many", base);
+  must(mkdir(path, 0755), path);
+  cleanup_close int src = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  must(src, path);
+  for (int i = 0; i < 2000; i++) {
+    char name[32];
+    snprintf(name, sizeof(name), "f%04d", i);
+    write_file_at(src, name, "", 0644, 0);
+  }
+  struct image_import_opts o = {.lim = {.max_entries = 100}};
+  char msg[1024];
+  cleanup_free char *id = import(s, src, &o, msg, sizeof(msg));
+  CHECK(id == NULL);
+  CHECK_CONTAINS(msg, "more than 100 entries");
+  CHECK(strstr(msg, "Broken pipe") == NULL);
+  CHECK(store_is_empty(s));
+}
+
+TEST(a_file_that_is_no_archive_is_refused_and_leaves_nothing) {
+  cleanup_image_store struct image_store *s = new_store();
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof(path), "%s/junk", base);
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  must(fd, path);
+  char junk[4096];
+  for (size_t i = 0; i < sizeof(junk); i++)
+    junk[i] = (char)(i * 7 + 1);
+  must((int)cell_write_all(fd, junk, sizeof(junk)), path);
+  must((int)lseek(fd, 0, SEEK_SET), path);
+  struct image_import_opts o = {0};
+  char msg[1024];
+  cleanup_free char *id = import(s, fd, &o, msg, sizeof(msg));
+  close(fd);
+  CHECK(id == NULL);
+  CHECK_CONTAINS(msg, "not an archive libarchive can read");
+  CHECK(store_is_empty(s));
+}
+
 TEST(progress_of_a_rootfs_is_one_layer_then_done) {
   cleanup_image_store struct image_store *s = new_store();
   cleanup_close int src = make_rootfs("rootfs-progress");
@@ -727,6 +834,10 @@ int main(void) {
   RUN(a_layout_whose_config_names_another_layer_is_refused);
   RUN(a_layout_whose_config_has_no_diff_ids_is_refused);
   RUN(a_layout_of_no_layers_is_refused);
+  RUN(an_oci_archive_is_told_from_a_rootfs_and_is_the_layouts_image);
+  RUN(a_pipe_past_the_size_limit_is_refused_while_spooling);
+  RUN(a_directory_past_the_entry_limit_is_refused_and_leaves_nothing);
+  RUN(a_file_that_is_no_archive_is_refused_and_leaves_nothing);
   RUN(progress_of_a_rootfs_is_one_layer_then_done);
   cleanup_error cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, base, &err) < 0)
