@@ -244,6 +244,15 @@ static int import_rootfs_stream(struct import_job *j, int fd, char **id_out,
 
 static int import_oci(struct import_job *j, const struct oci_image *oci,
                       char **id_out, cell_error **err) {
+  /* An image is at least one layer (the store refuses a description of
+   * none). */
+  if (oci->n_layers == 0)
+    return cell_fail(err, 0, "the image has no layers");
+  /* Each layer is checked against its diff_id: a config without them
+   * would let any content in. */
+  if (!oci->config.diff_ids)
+    return cell_fail(err, 0, "the image config has no rootfs.diff_ids: "
+                     "its layers cannot be verified");
   cleanup_image struct image *img = new_image(j);
   j->p.layers = (unsigned)oci->n_layers;
   j->p.total = 0;
@@ -312,7 +321,9 @@ static void tree_writer(int dirfd, int out, int errfd,
     cell_fail_errno(&err, "take the importer's ids");
   else
     tree_archive_write(dirfd, out, NULL, &err);
-  if (err)
+  /* EPIPE: the reader stopped (a limit, a bad entry); its own error says
+   * why, not this one. */
+  if (err && err->errnum != EPIPE)
     cell_write_all(errfd, err->msg, strlen(err->msg));
   _exit(err ? 1 : 0);
 }
@@ -349,7 +360,8 @@ static int spawn_tree_writer(int dirfd, const struct image_import_opts *o,
 }
 
 /* The writer's verdict: its own error first (a read it was refused says
- * more than the extraction's broken stream). */
+ * more than the extraction's broken stream); a writer that only lost its
+ * reader says nothing, and the extraction's error stands. */
 static int reap_tree_writer(pid_t pid, int errpipe, int extract_rc,
                             cell_error **err) {
   int status = 0;

@@ -261,14 +261,14 @@ static void ref_clear(struct image_ref *r) {
 
 static bool name_ok(const char *s) {
   size_t n = strlen(s);
-  if (n == 0 || n > IMAGE_NAME_MAX || s[0] == '/' || s[n - 1] == '/')
+  if (n == 0 || n > IMAGE_NAME_MAX || strchr("._-/", s[n - 1]))
     return false;
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
     bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
     if (alnum)
       continue;
-    /* A separator never starts a part nor follows another. */
+    /* A separator never starts or ends a part nor follows another. */
     if (!strchr("._-/", c) || i == 0 || strchr("._-/", s[i - 1]))
       return false;
   }

@@ -25,8 +25,9 @@
 #include "base/error.h"
 #include "storage/digest.h"
 
-/* NAME: [a-z0-9][a-z0-9._-]* (and '/' between such parts, as registries
- * name images); TAG: [A-Za-z0-9_][A-Za-z0-9_.-]*. */
+/* NAME: runs of [a-z0-9] joined by single separators . _ - and / (as
+ * registries name images), never starting or ending with one; TAG:
+ * [A-Za-z0-9_][A-Za-z0-9_.-]*. */
 #define IMAGE_NAME_MAX 128
 #define IMAGE_TAG_MAX 128
 #define IMAGE_DEFAULT_TAG "latest"
