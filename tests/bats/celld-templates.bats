@@ -194,8 +194,8 @@ nothing_of() { # name
   [ ! -e "$host/inittab" ] && [ ! -e "$evil$host/inittab" ]
   for n in evil3 evil4; do
     start=$(field "$n" .id_start)
-    grep -q "written by celld" "$STATE/instances/$n/disk/upper$host/inittab"
-    [ "$(stat -c %u "$STATE/instances/$n/disk/upper$host/inittab")" = 0 ]
+    grep -q "written by celld" "$STATE/instances/$n/upper$host/inittab"
+    [ "$(stat -c %u "$STATE/instances/$n/upper$host/inittab")" = "$start" ]
   done
   ctl start evil4
   run -0 ctl exec evil4 -- cat /etc/inittab
