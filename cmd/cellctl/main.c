@@ -14,6 +14,7 @@
 #include "celld.h"
 #include "image.h"
 #include "instance.h"
+#include "snapshot.h"
 
 static const struct verb verbs[] = {
     {"create", cmd_create,
@@ -50,6 +51,17 @@ static const struct verb verbs[] = {
      "the networks instances can join (celld.conf)"},
     {"wait-ready", cmd_wait_ready, "[--timeout S]",
      "wait until celld answers (default 30 s; exit 3 if it does not)"},
+    {"snapshot", cmd_snapshot, "NAME [SNAP] | rm NAME SNAP",
+     "freeze an instance's writable layer as a snapshot (a stopped one:\n"
+     "      no data copied; a running one: frozen while its layer is copied);\n"
+     "      prints the snapshot's name.  rm removes one"},
+    {"snapshots", cmd_snapshots, "NAME [--json]", "an instance's snapshots"},
+    {"restore", cmd_restore, "NAME SNAP",
+     "a stopped instance back to a snapshot (what it wrote since goes)"},
+    {"clone", cmd_clone, "SRC DST [--start]",
+     "a new instance on SRC's layers, as SRC is now: no data copied; its\n"
+     "      own ids, addresses, hostname and machine-id"},
+    {"rename", cmd_rename, "OLD NEW", "rename a stopped instance"},
     {"image", cmd_image,
      "import SOURCE [--name NAME[:TAG]] [--progress=auto|json|none]\n"
      "| list [--json] | show IMAGE [--json] | tag IMAGE NAME[:TAG] | rm IMAGE...",

@@ -22,6 +22,7 @@
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-runtime.h"
+#include "daemon/daemon-snapshot.h"
 #include "daemon/idrange.h"
 #include "daemon/instance-identity.h"
 #include "daemon/instance-rootfs.h"
@@ -408,6 +409,118 @@ void op_create(struct daemon *d, struct conn *c, struct instance *unused,
     conn_fail(d, c, code, &err);
     return;
   }
+  daemon_emit(d, in, "created");
+  conn_reply_instance(d, c, in);
+}
+
+/* ---- clone ---------------------------------------------------------------- */
+
+/* The networks src is on, as a create request names them (new addresses). */
+static struct json_value *networks_of(const struct instance_record *src) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_array_open(g);
+  for (size_t i = 0; i < src->n_nets; i++) {
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "network", src->nets[i].network);
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+  size_t len = 0;
+  cleanup_free char *text = json_gen_finish(g, &len);
+  json_gen_free(g);
+  struct json_value *v = NULL;
+  cell_error *err = NULL;
+  if (json_parse(text, len, &v, &err) < 0)
+    cell_error_free(&err);
+  return v;
+}
+
+/* dst's record: src's image, layers, limits and init; its own name,
+ * hostname, id range, addresses and identity. */
+static int clone_record(struct daemon *d, struct conn *c,
+                        const struct instance_record *src, const char *name,
+                        char **own_layers, struct instance_record *r,
+                        enum api_code *code, cell_error **err) {
+  r->name = xstrdup(name);
+  r->hostname = xstrdup(name);
+  r->image = xstrdup(src->image);
+  r->image_name = xstrdup(src->image_name);
+  r->layers = cell_strv_dup(src->layers);
+  r->own_layers = own_layers;
+  r->env = cell_strv_dup(src->env);
+  r->workdir = src->workdir ? xstrdup(src->workdir) : NULL;
+  r->init = cell_strv_dup(src->init);
+  r->memory = src->memory;
+  r->cpu_milli = src->cpu_milli;
+  r->pids = src->pids;
+  r->restart = src->restart;
+  r->restart_max = src->restart_max;
+  r->owner = c->cred.uid;
+  r->id_count = d->cfg->pool.size;
+  r->state = xstrdup("created");
+  r->exit_code = -1;
+  r->created = cell_rfc3339_now();
+  r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, name);
+  cleanup_free uint32_t *used = NULL;
+  used_ranges(d, &used);
+  if (idrange_alloc(&d->cfg->pool, used, d->n_inst, &r->id_start, err) < 0) {
+    *code = API_FAILED;
+    return -1;
+  }
+  cleanup_json struct json_value *nets = networks_of(src);
+  return daemon_net_plan(d, nets, r, code, err);
+}
+
+void op_clone(struct daemon *d, struct conn *c, struct instance *src,
+              const struct json_value *v) {
+  cell_error *err = NULL;
+  enum api_code code = API_INVALID_REQUEST;
+  const char *name = request_str(v, "as");
+  if (!name) {
+    conn_error(d, c, API_INVALID_REQUEST, "field `as`: required, the clone's name");
+    return;
+  }
+  if (instance_check_name(name, &err) < 0 ||
+      check_name_free(d, c, name, &code, &err) < 0) {
+    conn_fail(d, c, code, &err);
+    return;
+  }
+  /* What src is now, frozen: a stopped one goes on above it, a running
+   * one keeps its own writable layer and the clone gets a copy. */
+  bool was_running = src->pidfd >= 0;
+  cleanup_free char *layer = NULL;
+  if (snapshot_freeze(d, src, true, &layer, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  if (!was_running && layer)
+    inst_save_or_log(d, src);
+  char **own = cell_strv_dup(src->rec->own_layers);
+  if (was_running && layer)
+    cell_strv_push(&own, layer);
+  if (!own)
+    own = xcalloc(1, sizeof(char *));
+  struct instance_record *r = xcalloc(1, sizeof(*r));
+  if (clone_record(d, c, src->rec, name, own, r, &code, &err) < 0) {
+    instance_record_free(r);
+    daemon_collect_layers(d);
+    conn_fail(d, c, code, &err);
+    return;
+  }
+  struct instance *in = daemon_add_instance(d, r);
+  code = API_FAILED;
+  if (prepare_instance_dir(d, in, -1, v, &code, &err) < 0 ||
+      inst_save(d, in, &err) < 0) {
+    cell_error *e2 = NULL;
+    inst_destroy_now(d, in, &e2);
+    cell_error_free(&e2);
+    daemon_remove_instance(d, in);
+    daemon_collect_layers(d);
+    conn_fail(d, c, code, &err);
+    return;
+  }
+  log_info("%s: cloned from %s (%zu layers of its own, shared)", name,
+           src->rec->name, cell_strv_len(r->own_layers));
   daemon_emit(d, in, "created");
   conn_reply_instance(d, c, in);
 }

@@ -10,4 +10,9 @@
 void op_create(struct daemon *d, struct conn *c, struct instance *in,
                const struct json_value *v);
 
+/* clone: a new instance on the layers of name's (frozen for it), with its
+ * own name, ids, addresses and identity; no data copied. */
+void op_clone(struct daemon *d, struct conn *c, struct instance *src,
+              const struct json_value *v);
+
 #endif

@@ -18,6 +18,7 @@
 #include "base/syscalls.h"
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
+#include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "storage/image-import.h"
 
@@ -46,14 +47,13 @@ void daemon_image_collect(struct daemon *d) {
     const char *id = d->store->images[i]->id;
     if (image_store_ref_count(d->store, id) == 0 && !image_in_use(d, id)) {
       log_info("image store: %s has no name and no instance: removed", id);
-      if (image_store_remove(d->store, id, true, &err) < 0)
+      if (image_store_remove(d->store, id, &err) < 0)
         break;
     }
   }
-  if (!err)
-    image_store_collect(d->store, &err);
   if (err)
     log_warn("image store: %s", err->msg);
+  daemon_collect_layers(d);
 }
 
 /* ---- the import's child ------------------------------------------------- */
@@ -173,6 +173,8 @@ static void reply_imported(struct daemon *d, struct conn *c,
     cell_error_free(&err);
     return;
   }
+  /* A name it took from another image may have been that one's last. */
+  daemon_image_collect(d);
   log_info("image %s imported by uid %u%s%s%s%s", id, (unsigned)j->owner,
            j->name ? " as " : "", j->name ? j->name : "", j->name ? ":" : "",
            j->name ? j->tag : "");
@@ -488,6 +490,7 @@ void op_image_tag(struct daemon *d, struct conn *c, struct instance *unused,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
+  daemon_image_collect(d);
   op_image_show(d, c, NULL, v);
 }
 
@@ -565,11 +568,12 @@ void op_image_rm(struct daemon *d, struct conn *c, struct instance *unused,
     return;
   }
   bool removed = image_store_ref_count(d->store, id) == 0;
-  /* An import under way may be about to use a layer no image has yet. */
-  if (removed && image_store_remove(d->store, id, d->n_jobs > 0, &err) < 0) {
+  if (removed && image_store_remove(d->store, id, &err) < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
+  if (removed)
+    daemon_collect_layers(d);
   log_info("image %s: %s removed by uid %u%s", id, text, (unsigned)c->cred.uid,
            removed ? " (and its content)" : "");
   struct json_gen *g = json_gen_new(false);

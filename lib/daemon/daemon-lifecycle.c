@@ -179,6 +179,8 @@ void inst_finish_destroy(struct daemon *d, struct instance *in) {
   daemon_emit(d, in, "destroyed");
   inst_answer_waiters(d, in, NULL);
   daemon_remove_instance(d, in);
+  /* Its own layers and its snapshots', unless a clone shares them. */
+  daemon_collect_layers(d);
 }
 
 /* How an init ended.  reboot(2) in a pid namespace ends its init: killed

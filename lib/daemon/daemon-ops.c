@@ -16,6 +16,7 @@
 #include "daemon/daemon-query.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
+#include "daemon/daemon-snapshot.h"
 
 /* Who may call an op (docs/api.md, "Who may do what"). */
 enum access {
@@ -58,6 +59,9 @@ static const struct request_field limits[] = {
 static const struct request_field exec_fields[] = {
     {"name", S}, {"args", A}, {"tty", B}, {"env", A}, {"cwd", S}, {NULL, 0}};
 static const struct request_field signal_fields[] = {{"signal", N}, {NULL, 0}};
+static const struct request_field snapshot_fields[] = {
+    {"name", S}, {"snapshot", S}, {NULL, 0}};
+static const struct request_field name_as[] = {{"name", S}, {"as", S}, {NULL, 0}};
 static const struct request_field import_fields[] = {
     {"as", S}, {"source", S}, {NULL, 0}};
 static const struct request_field image_only[] = {{"image", S}, {NULL, 0}};
@@ -84,6 +88,13 @@ static const struct op ops[] = {
     {"exec", exec_fields, ACCESS_MEMBER, NULL, true, false, exec_op},
     {"signal", signal_fields, ACCESS_MEMBER, NULL, false, true, exec_op_signal},
     {"console", name_only, ACCESS_MEMBER, NULL, true, false, console_op},
+    {"snapshot", snapshot_fields, ACCESS_MEMBER, NULL, true, false, op_snapshot},
+    {"snapshots", name_only, ACCESS_MEMBER, NULL, true, false, op_snapshots},
+    {"restore", snapshot_fields, ACCESS_MEMBER, NULL, true, false, op_restore},
+    {"snapshot.rm", snapshot_fields, ACCESS_MEMBER, NULL, true, false,
+     op_snapshot_rm},
+    {"clone", name_as, ACCESS_MEMBER, NULL, true, false, op_clone},
+    {"rename", name_as, ACCESS_MEMBER, NULL, true, false, op_rename},
     {"image.import", import_fields, ACCESS_MEMBER, NULL, false, false,
      op_image_import},
     {"image.list", no_fields, ACCESS_MEMBER, NULL, false, true, op_image_list},

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "storage/image-store.h"
 #include "daemon/daemon-oom.h"
 
 char *daemon_inst_dir(struct daemon *d, const char *name) {
@@ -90,4 +91,30 @@ void inst_answer_waiters(struct daemon *d, struct instance *in,
   free(in->waiters);
   in->waiters = NULL;
   in->n_waiters = 0;
+}
+
+static void push_hex(char ***v, char *const *layers) {
+  for (size_t i = 0; layers && layers[i]; i++)
+    cell_strv_push(v, layers[i] + strlen("sha256:"));
+}
+
+char **daemon_layers_in_use(const struct daemon *d) {
+  char **v = xcalloc(1, sizeof(char *));
+  for (size_t i = 0; i < d->n_inst; i++) {
+    const struct instance_record *r = d->inst[i]->rec;
+    push_hex(&v, r->layers);
+    push_hex(&v, r->own_layers);
+    for (size_t s = 0; s < r->n_snaps; s++)
+      push_hex(&v, r->snaps[s].own_layers);
+  }
+  return v;
+}
+
+void daemon_collect_layers(struct daemon *d) {
+  if (d->n_jobs > 0)
+    return;
+  cleanup_strv char **keep = daemon_layers_in_use(d);
+  cleanup_error cell_error *err = NULL;
+  if (image_store_collect(d->store, keep, &err) < 0)
+    log_warn("image store: %s", err->msg);
 }

@@ -30,4 +30,11 @@ void inst_add_waiter(struct instance *in, uint64_t conn_id);
 void inst_answer_waiters(struct daemon *d, struct instance *in,
                          const char *error);
 
+/* The store's layers the instances hold themselves (their own layers and
+ * their snapshots'; their images' too), as hex names. */
+char **daemon_layers_in_use(const struct daemon *d);
+/* Remove the store's layers neither an image nor an instance uses (not
+ * while an import may be about to use one). */
+void daemon_collect_layers(struct daemon *d);
+
 #endif

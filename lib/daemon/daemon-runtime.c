@@ -93,7 +93,10 @@ static char **overlay_layer_names(char *const *layers) {
 static int mount_image_root(struct daemon *d, const char *dir,
                             const struct instance_record *r, const char **mode,
                             cell_error **err) {
-  cleanup_strv char **names = overlay_layer_names(r->layers);
+  cleanup_strv char **stack = cell_strv_dup(r->layers);
+  for (size_t i = 0; r->own_layers && r->own_layers[i]; i++)
+    cell_strv_push(&stack, r->own_layers[i]);
+  cleanup_strv char **names = overlay_layer_names(stack);
   cleanup_free char *layers_dir = xasprintf("%s/layers", d->store->dir);
   for (size_t i = 0; names && names[i]; i++) {
     struct stat st;

@@ -18,6 +18,8 @@
  *   daemon-conn.c       client connections: replies, events, rights
  *   daemon-exec.c       the exec, signal and console ops
  *   daemon-image.c      the image ops, and the image of a new instance
+ *   daemon-snapshot.c   snapshots, restore, rename; freezing a writable
+ *                       layer into a shared one (snapshots, clones)
  *   daemon-control.c    the start, stop, restart, destroy and set ops
  *   daemon-create.c     the create op
  *   daemon-query.c      the list, show, networks and events ops

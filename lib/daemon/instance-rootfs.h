@@ -50,6 +50,10 @@ int instance_rootfs_mount_layers(const char *inst_dir,
 /* Unmount rootfs/, disk.idmapped/, layers/ and lower/ (lazily; no error
  * when not mounted). */
 int instance_rootfs_umount(const char *inst_dir, cell_error **err);
+/* Copy the layer tree srcdir into the empty directory dstdir as it is:
+ * owners, modes, times, xattrs (overlay whiteouts and opaque markers
+ * too), reflinked where the filesystem can. */
+int instance_layer_copy(int srcdir, int dstdir, cell_error **err);
 /* Whether path is a mount point. */
 bool instance_is_mountpoint(const char *path);
 

@@ -22,6 +22,13 @@ void instance_record_free(struct instance_record *r) {
   free(r->image);
   free(r->image_name);
   cell_strv_free(r->layers);
+  cell_strv_free(r->own_layers);
+  for (size_t i = 0; i < r->n_snaps; i++) {
+    free(r->snaps[i].name);
+    free(r->snaps[i].created);
+    cell_strv_free(r->snaps[i].own_layers);
+  }
+  free(r->snaps);
   cell_strv_free(r->env);
   free(r->workdir);
   free(r->hostname);
@@ -111,6 +118,17 @@ char *instance_record_to_json(const struct instance_record *r, bool pretty) {
     json_gen_kv_string(g, "image", r->image);
     json_gen_kv_string(g, "image_name", r->image_name ? r->image_name : "");
     gen_strv(g, "layers", r->layers);
+    gen_strv(g, "own_layers", r->own_layers);
+    json_gen_key(g, "snapshots");
+    json_gen_array_open(g);
+    for (size_t i = 0; i < r->n_snaps; i++) {
+      json_gen_object_open(g);
+      json_gen_kv_string(g, "name", r->snaps[i].name);
+      json_gen_kv_string(g, "created", r->snaps[i].created);
+      gen_strv(g, "own_layers", r->snaps[i].own_layers);
+      json_gen_object_close(g);
+    }
+    json_gen_array_close(g);
     gen_strv(g, "env", r->env);
     if (r->workdir)
       json_gen_kv_string(g, "workdir", r->workdir);
@@ -197,6 +215,34 @@ static int get_strings(const struct json_value *o, const char *key,
   return 0;
 }
 
+/* Layer names become paths under the store: only digests. */
+static int check_digests(const char *key, char *const *v, cell_error **err) {
+  for (size_t i = 0; v && v[i]; i++)
+    if (strncmp(v[i], "sha256:", 7) != 0 || strlen(v[i]) != 71 ||
+        strspn(v[i] + 7, "0123456789abcdef") != 64)
+      return cell_fail(err, 0, "%s[%zu]: not a sha256 digest", key, i);
+  return 0;
+}
+
+static int read_snapshots(const struct json_value *o, struct instance_record *r,
+                          cell_error **err) {
+  const struct json_value *a = json_object_get(o, "snapshots");
+  if (a == NULL)
+    return 0;
+  if (a->type != JSON_ARRAY)
+    return cell_fail(err, 0, "snapshots: must be an array");
+  r->snaps = xcalloc(a->u.array.len + 1, sizeof(*r->snaps));
+  for (size_t i = 0; i < a->u.array.len; i++) {
+    const struct json_value *e = a->u.array.items[i];
+    struct instance_snapshot *s = &r->snaps[r->n_snaps++];
+    if (get_string(e, "name", false, &s->name, err) < 0 ||
+        get_string(e, "created", false, &s->created, err) < 0 ||
+        get_strings(e, "own_layers", &s->own_layers, err) < 0)
+      return cell_error_wrap(err, "snapshots[%zu]", i);
+  }
+  return 0;
+}
+
 static int get_int(const struct json_value *o, const char *key, int64_t min,
                    int64_t max, int64_t *out, cell_error **err) {
   const struct json_value *v = json_object_get(o, key);
@@ -239,6 +285,8 @@ static int read_record(const struct json_value *o, struct instance_record *r,
       get_string(o, "image_name", true, &r->image_name, err) < 0 ||
       get_string(o, "workdir", true, &r->workdir, err) < 0 ||
       get_strings(o, "layers", &r->layers, err) < 0 ||
+      get_strings(o, "own_layers", &r->own_layers, err) < 0 ||
+      read_snapshots(o, r, err) < 0 ||
       get_strings(o, "env", &r->env, err) < 0 ||
       get_int(o, "owner", 0, UINT32_MAX, &owner, err) < 0 ||
       get_int(o, "id_start", 0, UINT32_MAX, &start, err) < 0 ||
@@ -261,14 +309,15 @@ static int read_record(const struct json_value *o, struct instance_record *r,
     return cell_fail(err, 0, "cgroup: must be an absolute path");
   if (!r->template_dir && !r->image)
     return cell_fail(err, 0, "template or image: one is required");
-  /* Layer names become paths under the store: only digests. */
   if (r->image && (!r->layers || !r->layers[0]))
     return cell_fail(err, 0, "layers: an image's instance needs them");
-  for (size_t i = 0; r->layers && r->layers[i]; i++)
-    if (strncmp(r->layers[i], "sha256:", 7) != 0 ||
-        strlen(r->layers[i]) != 71 ||
-        strspn(r->layers[i] + 7, "0123456789abcdef") != 64)
-      return cell_fail(err, 0, "layers[%zu]: not a sha256 digest", i);
+  if (check_digests("layers", r->layers, err) < 0 ||
+      check_digests("own_layers", r->own_layers, err) < 0)
+    return -1;
+  for (size_t i = 0; i < r->n_snaps; i++)
+    if (check_digests("snapshots[].own_layers", r->snaps[i].own_layers, err) < 0 ||
+        instance_check_name(r->snaps[i].name, err) < 0)
+      return -1;
   if (instance_check_name(r->name, err) < 0 ||
       instance_parse_restart(restart, &r->restart, &r->restart_max, err) < 0)
     return -1;

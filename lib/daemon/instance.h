@@ -42,12 +42,23 @@ struct instance_net {
 
 enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
+/* A snapshot: the instance's own layers as they were, all frozen. */
+struct instance_snapshot {
+  char *name;
+  char *created;     /* RFC 3339 */
+  char **own_layers; /* "sha256:<hex>" (random names), bottom first */
+};
+
 struct instance_record {
   char *name;
   char *template_dir;   /* absolute; NULL for an instance of an image */
   char *image;          /* "sha256:<hex>" of its image; NULL: a template */
   char *image_name;     /* NAME:TAG as given at create (what it showed as) */
   char **layers;        /* its image's layers, "sha256:<hex>", bottom first */
+  char **own_layers;    /* its own frozen layers (snapshots, clones) above
+                           them, bottom first */
+  struct instance_snapshot *snaps;
+  size_t n_snaps;
   char **env;           /* the image's environment for its init: KEY=value */
   char *workdir;        /* the image's working directory for its init */
   uid_t owner;          /* uid of who created it */

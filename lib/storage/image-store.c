@@ -525,7 +525,15 @@ static bool is_hex64(const char *s) {
   return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
-int image_store_collect(struct image_store *s, cell_error **err) {
+static bool named_in(char *const *keep, const char *hex) {
+  for (size_t i = 0; keep && keep[i]; i++)
+    if (strcmp(keep[i], hex) == 0)
+      return true;
+  return false;
+}
+
+int image_store_collect(struct image_store *s, char *const *keep,
+                        cell_error **err) {
   int fd = openat(s->layersfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = fd < 0 ? NULL : fdopendir(fd);
   if (!d) {
@@ -535,7 +543,8 @@ int image_store_collect(struct image_store *s, cell_error **err) {
   }
   cleanup_strv char **unused = NULL;
   for (struct dirent *e; (e = readdir(d));)
-    if (is_hex64(e->d_name) && !layer_in_use(s, e->d_name))
+    if (is_hex64(e->d_name) && !layer_in_use(s, e->d_name) &&
+        !named_in(keep, e->d_name))
       cell_strv_push(&unused, e->d_name);
   closedir(d);
   for (size_t i = 0; unused && unused[i]; i++)
@@ -544,7 +553,7 @@ int image_store_collect(struct image_store *s, cell_error **err) {
   return 0;
 }
 
-int image_store_remove(struct image_store *s, const char *id, bool keep_layers,
+int image_store_remove(struct image_store *s, const char *id,
                        cell_error **err) {
   const char *hex = image_id_hex(id);
   if (!hex)
@@ -558,7 +567,7 @@ int image_store_remove(struct image_store *s, const char *id, bool keep_layers,
       s->images[i] = s->images[--s->n_images];
       break;
     }
-  return keep_layers ? 0 : image_store_collect(s, err);
+  return 0;
 }
 
 /* ---- opening ------------------------------------------------------------ */

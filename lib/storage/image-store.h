@@ -116,13 +116,14 @@ int image_store_untag(struct image_store *s, uid_t owner, const char *text,
                       char **id_out, cell_error **err);
 /* How many refs name id. */
 size_t image_store_ref_count(const struct image_store *s, const char *id);
-/* Remove image id (its description) and every layer no image uses any
- * more.  keep_layers: don't remove layers (an import is under way and may
- * be about to use them); they go at the next collection. */
+/* Remove image id (its description; its layers stay until collected). */
 int image_store_remove(struct image_store *s, const char *id,
-                       bool keep_layers, cell_error **err);
-/* Remove the layers no image uses (what an interrupted import left). */
-int image_store_collect(struct image_store *s, cell_error **err);
+                       cell_error **err);
+/* Remove the layers no image uses and keep (NULL-terminated hex names,
+ * may be NULL: the layers instances hold themselves) does not name: what
+ * removed images and interrupted imports left. */
+int image_store_collect(struct image_store *s, char *const *keep,
+                        cell_error **err);
 /* "<hex>" of "sha256:<hex>" (a pointer into id), NULL if it is not one. */
 const char *image_id_hex(const char *id);
 

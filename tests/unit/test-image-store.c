@@ -510,7 +510,8 @@ TEST(a_shared_layer_stays_until_its_last_image_goes) {
   CHECK(count_dir(s->dirfd, "layers") == 3);
   cleanup_error cell_error *err = NULL;
 
-  CHECK(image_store_remove(s, one, false, &err) == 0);
+  CHECK(image_store_remove(s, one, &err) == 0 &&
+        image_store_collect(s, NULL, &err) == 0);
   CHECK(image_store_find(s, one) == NULL);
   CHECK(image_store_find(s, two) != NULL);
   CHECK(!exists_at(s->layersfd, image_id_hex(la)));
@@ -518,7 +519,8 @@ TEST(a_shared_layer_stays_until_its_last_image_goes) {
   CHECK(exists_at(s->layersfd, image_id_hex(lc)));
   CHECK(count_dir(s->dirfd, "images") == 1);
 
-  CHECK(image_store_remove(s, two, false, &err) == 0);
+  CHECK(image_store_remove(s, two, &err) == 0 &&
+        image_store_collect(s, NULL, &err) == 0);
   CHECK(count_dir(s->dirfd, "layers") == 0);
   CHECK(count_dir(s->dirfd, "images") == 0);
   CHECK(s->n_images == 0);
@@ -527,7 +529,7 @@ TEST(a_shared_layer_stays_until_its_last_image_goes) {
   cleanup_image_store struct image_store *t = open_store(path);
   CHECK(t->n_images == 0);
 
-  CHECK(image_store_remove(s, "debian", false, &err) < 0);
+  CHECK(image_store_remove(s, "debian", &err) < 0);
   CHECK(err && err->errnum == EINVAL);
 }
 
@@ -542,11 +544,11 @@ TEST(keep_layers_keeps_them_until_the_next_collection) {
   add_layer_dir(s, stray);
   must(mkdirat(s->layersfd, "not-a-layer", 0700), "mkdir");
   cleanup_error cell_error *err = NULL;
-  CHECK(image_store_remove(s, one, true, &err) == 0);
+  CHECK(image_store_remove(s, one, &err) == 0);
   CHECK(image_store_find(s, one) == NULL);
   CHECK(exists_at(s->layersfd, image_id_hex(la)));
   CHECK(exists_at(s->layersfd, image_id_hex(stray)));
-  CHECK(image_store_collect(s, &err) == 0);
+  CHECK(image_store_collect(s, NULL, &err) == 0);
   CHECK(!exists_at(s->layersfd, image_id_hex(la)));
   CHECK(!exists_at(s->layersfd, image_id_hex(stray)));
   CHECK(exists_at(s->layersfd, "not-a-layer"));

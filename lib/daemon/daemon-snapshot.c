@@ -1,0 +1,355 @@
+/* Snapshots, restore and rename of instances, and the freezing of an
+ * instance's writable layer that snapshots and clones share.
+ *
+ * An instance's root is its image's layers, then its own frozen layers
+ * (own_layers), then its writable layer (disk/upper), all in
+ * container-relative ids.  Freezing a stopped instance's writable layer
+ * is a rename into the image store's layers/ under a random 64-hex name,
+ * and a new empty writable layer: O(1), whatever it holds.  A running
+ * instance's cannot move under its mounted overlay: its cgroup is frozen
+ * for the instant a copy of the layer takes (reflinks where the filesystem
+ * has them), and it goes on with its own writable layer.  A snapshot
+ * records the own layers as they were; restore puts them back under a new
+ * empty writable layer. */
+#include "daemon/daemon-snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "cgroup/cgroup.h"
+#include "daemon/daemon-conn.h"
+#include "daemon/daemon-records.h"
+#include "daemon/daemon-request.h"
+#include "daemon/instance-rootfs.h"
+#include "storage/image-store.h"
+
+/* Overlayfs stacks at most 500 lower layers, and our option string holds
+ * about 60 names: an instance's own layers stop well below. */
+#define MAX_OWN_LAYERS 32
+
+static bool running(const struct instance *in) { return in->pidfd >= 0; }
+
+static int random_layer_name(char out[65], cell_error **err) {
+  unsigned char b[32];
+  if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+    return cell_fail_errno(err, "getrandom for a layer name");
+  for (size_t i = 0; i < sizeof(b); i++)
+    snprintf(out + 2 * i, 3, "%02x", b[i]);
+  return 0;
+}
+
+static int open_dir_at(int dirfd, const char *name, int *out, cell_error **err) {
+  *out = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  return *out < 0 ? cell_fail_errno(err, "open `%s`", name) : 0;
+}
+
+/* A new empty writable layer (its root the container's root's, as the
+ * image's is) with a fresh overlay work directory. */
+static int new_writable_layer(int diskfd, cell_error **err) {
+  if (cell_rm_rf_at(diskfd, "work", err) < 0)
+    return -1;
+  if (mkdirat(diskfd, "upper", 0755) < 0 || mkdirat(diskfd, "work", 0700) < 0)
+    return cell_fail_errno(err, "make a new writable layer");
+  if (fchownat(diskfd, "upper", 0, 0, AT_SYMLINK_NOFOLLOW) < 0 ||
+      fchownat(diskfd, "work", 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "chown the new writable layer");
+  return 0;
+}
+
+/* A stopped instance: disk/upper moves into the store, O(1). */
+static int freeze_by_rename(struct daemon *d, struct instance *in,
+                            const char *name, cell_error **err) {
+  cleanup_free char *disk = xasprintf("%s/%s/disk", d->instances_dir,
+                                      in->rec->name);
+  cleanup_close int diskfd = -1;
+  if (open_dir_at(AT_FDCWD, disk, &diskfd, err) < 0)
+    return -1;
+  if (renameat(diskfd, "upper", d->store->layersfd, name) < 0)
+    return cell_fail_errno(err, "move the writable layer of `%s` into the "
+                           "image store (they must be on one filesystem)",
+                           in->rec->name);
+  return new_writable_layer(diskfd, err);
+}
+
+/* The copy, the instance frozen while it runs. */
+static int copy_while_frozen(const struct instance *in, int src, int dst,
+                             cell_error **err) {
+  struct cgroup *cg = NULL;
+  if (cgroup_open(in->rec->cgroup, &cg, err) < 0)
+    return -1;
+  int rc = cgroup_freeze(cg, true, err);
+  /* What it wrote is in the page cache, which the copy reads: no sync. */
+  if (rc == 0)
+    rc = instance_layer_copy(src, dst, err);
+  cell_error *thaw = NULL;
+  if (cgroup_freeze(cg, false, &thaw) < 0) {
+    log_error("%s: thaw after its snapshot: %s", in->rec->name, thaw->msg);
+    cell_error_free(&thaw);
+  }
+  cgroup_free(cg);
+  return rc;
+}
+
+/* A running instance: its writable layer copied into the store. */
+static int freeze_by_copy(struct daemon *d, struct instance *in,
+                          const char *name, cell_error **err) {
+  cleanup_free char *upper = xasprintf("%s/%s/disk/upper", d->instances_dir,
+                                       in->rec->name);
+  cleanup_close int src = -1, dst = -1;
+  if (open_dir_at(AT_FDCWD, upper, &src, err) < 0)
+    return -1;
+  if (mkdirat(d->store->layersfd, name, 0755) < 0)
+    return cell_fail_errno(err, "make a layer in the image store");
+  if (open_dir_at(d->store->layersfd, name, &dst, err) == 0 &&
+      copy_while_frozen(in, src, dst, err) == 0)
+    return 0;
+  cleanup_error cell_error *ignored = NULL;
+  cell_rm_rf_at(d->store->layersfd, name, &ignored);
+  return -1;
+}
+
+/* Whether the instance's writable layer holds nothing (a stopped one that
+ * has not run since its last freeze). */
+static bool writable_layer_empty(struct daemon *d, const struct instance *in) {
+  cleanup_free char *upper = xasprintf("%s/%s/disk/upper", d->instances_dir,
+                                       in->rec->name);
+  int fd = open(upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+  if (!dir) {
+    if (fd >= 0)
+      close(fd);
+    return false;
+  }
+  bool empty = true;
+  for (struct dirent *e; empty && (e = readdir(dir));)
+    empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+  closedir(dir);
+  return empty;
+}
+
+int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
+                    char **layer_out, cell_error **err) {
+  struct instance_record *r = in->rec;
+  if (!r->image)
+    return cell_fail(err, 0, "instance `%s` is on a template, not an image: "
+                     "snapshots and clones need an image's instance", r->name);
+  if (r->rootfs_mode && strcmp(r->rootfs_mode, "copy") == 0)
+    return cell_fail(err, 0, "instance `%s` is a copy (idmap = copy): its "
+                     "layer is in host ids and cannot be shared", r->name);
+  if (cell_strv_len(r->own_layers) >= MAX_OWN_LAYERS)
+    return cell_fail(err, 0, "instance `%s` has %d layers of its own, the "
+                     "most an overlay stacks well: remove a snapshot",
+                     r->name, MAX_OWN_LAYERS);
+  bool by_rename = move && !running(in);
+  /* Nothing new since the last freeze: its own layers say it all (so a
+   * thousand clones of a stopped instance add no layer to its stack). */
+  *layer_out = NULL;
+  if (by_rename && writable_layer_empty(d, in))
+    return 0;
+  char name[65];
+  if (random_layer_name(name, err) < 0)
+    return -1;
+  if ((by_rename ? freeze_by_rename(d, in, name, err)
+                 : freeze_by_copy(d, in, name, err)) < 0)
+    return -1;
+  *layer_out = xasprintf("sha256:%s", name);
+  /* A stopped instance goes on above the layer it froze. */
+  if (by_rename)
+    cell_strv_push(&r->own_layers, *layer_out);
+  return 0;
+}
+
+/* ---- ops ---------------------------------------------------------------- */
+
+static struct instance_snapshot *find_snap(struct instance_record *r,
+                                           const char *name) {
+  for (size_t i = 0; i < r->n_snaps; i++)
+    if (strcmp(r->snaps[i].name, name) == 0)
+      return &r->snaps[i];
+  return NULL;
+}
+
+static void reply_snapshots(struct daemon *d, struct conn *c,
+                            const struct instance_record *r) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_key(g, "snapshots");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < r->n_snaps; i++) {
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "name", r->snaps[i].name);
+    json_gen_kv_string(g, "created", r->snaps[i].created);
+    json_gen_kv_int(g, "layers", (int64_t)cell_strv_len(r->snaps[i].own_layers));
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}
+
+/* snap-YYYYmmdd-HHMMSS, unique among the instance's. */
+static char *default_snap_name(const struct instance_record *r) {
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char base[32];
+  strftime(base, sizeof(base), "snap-%Y%m%d-%H%M%S", &tm);
+  char *name = xstrdup(base);
+  for (int n = 2; find_snap((struct instance_record *)r, name); n++) {
+    free(name);
+    name = xasprintf("%s-%d", base, n);
+  }
+  return name;
+}
+
+void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
+                 const struct json_value *v) {
+  struct instance_record *r = in->rec;
+  cell_error *err = NULL;
+  const char *given = request_str(v, "snapshot");
+  cleanup_free char *name = given ? xstrdup(given) : default_snap_name(r);
+  if (instance_check_name(name, &err) < 0) {
+    cell_error_wrap(&err, "snapshot name");
+    conn_fail(d, c, API_INVALID_REQUEST, &err);
+    return;
+  }
+  if (find_snap(r, name)) {
+    conn_error(d, c, API_EXISTS, "that snapshot exists: give another name");
+    return;
+  }
+  cleanup_free char *layer = NULL;
+  if (snapshot_freeze(d, in, true, &layer, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  r->snaps = xrealloc(r->snaps, (r->n_snaps + 1) * sizeof(*r->snaps));
+  struct instance_snapshot *s = &r->snaps[r->n_snaps++];
+  s->name = xstrdup(name);
+  s->created = cell_rfc3339_now();
+  s->own_layers = cell_strv_dup(r->own_layers);
+  /* A running instance's copy is the snapshot's alone. */
+  if (layer && running(in))
+    cell_strv_push(&s->own_layers, layer);
+  inst_save_or_log(d, in);
+  log_info("%s: snapshot %s (%s)", r->name, name,
+           running(in) ? "frozen while copied" : "its layer frozen");
+  reply_snapshots(d, c, r);
+}
+
+void op_snapshots(struct daemon *d, struct conn *c, struct instance *in,
+                  const struct json_value *v) {
+  reply_snapshots(d, c, in->rec);
+}
+
+static struct instance_snapshot *named_snap(struct daemon *d, struct conn *c,
+                                            struct instance *in,
+                                            const struct json_value *v) {
+  const char *name = request_str(v, "snapshot");
+  struct instance_snapshot *s = name ? find_snap(in->rec, name) : NULL;
+  if (!name)
+    conn_error(d, c, API_INVALID_REQUEST, "field `snapshot`: required");
+  else if (!s)
+    conn_error(d, c, API_NOT_FOUND, "no such snapshot (cellctl snapshots NAME)");
+  return s;
+}
+
+void op_restore(struct daemon *d, struct conn *c, struct instance *in,
+                const struct json_value *v) {
+  struct instance_snapshot *s = named_snap(d, c, in, v);
+  if (!s)
+    return;
+  if (running(in)) {
+    conn_error(d, c, API_WRONG_STATE, "instance is running: stop it first");
+    return;
+  }
+  cell_error *err = NULL;
+  cleanup_free char *disk = xasprintf("%s/%s/disk", d->instances_dir,
+                                      in->rec->name);
+  cleanup_close int diskfd = -1;
+  /* What it wrote since goes; the snapshot's layers come back. */
+  if (open_dir_at(AT_FDCWD, disk, &diskfd, &err) < 0 ||
+      cell_rm_rf_at(diskfd, "upper", &err) < 0 ||
+      new_writable_layer(diskfd, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  cell_strv_free(in->rec->own_layers);
+  in->rec->own_layers = cell_strv_dup(s->own_layers);
+  inst_save_or_log(d, in);
+  daemon_collect_layers(d);
+  log_info("%s: restored snapshot %s", in->rec->name, s->name);
+  conn_reply_instance(d, c, in);
+}
+
+void op_snapshot_rm(struct daemon *d, struct conn *c, struct instance *in,
+                    const struct json_value *v) {
+  struct instance_snapshot *s = named_snap(d, c, in, v);
+  if (!s)
+    return;
+  struct instance_record *r = in->rec;
+  free(s->name);
+  free(s->created);
+  cell_strv_free(s->own_layers);
+  *s = r->snaps[--r->n_snaps];
+  inst_save_or_log(d, in);
+  daemon_collect_layers(d);
+  reply_snapshots(d, c, r);
+}
+
+void op_rename(struct daemon *d, struct conn *c, struct instance *in,
+               const struct json_value *v) {
+  struct instance_record *r = in->rec;
+  const char *to = request_str(v, "as");
+  cell_error *err = NULL;
+  if (!to || instance_check_name(to, &err) < 0) {
+    if (!err)
+      cell_fail(&err, 0, "field `as`: required, the new name");
+    conn_fail(d, c, API_INVALID_REQUEST, &err);
+    return;
+  }
+  if (daemon_find_instance(d, to)) {
+    conn_error(d, c, c->root ? API_EXISTS : API_PERMISSION_DENIED,
+               "that name is not available: choose another name");
+    return;
+  }
+  if (running(in) || in->timerfd >= 0) {
+    conn_error(d, c, API_WRONG_STATE, "instance is running: stop it first");
+    return;
+  }
+  cleanup_free char *to_json = xasprintf("%s.json", to);
+  cleanup_free char *from_json = xasprintf("%s.json", r->name);
+  /* The directory first, then the record under its new name (written
+   * before the old one goes: a crash between leaves the old record, whose
+   * directory is missing; startup takes the one whose directory exists). */
+  if (renameat(d->instdirfd, r->name, d->instdirfd, to) < 0) {
+    cell_fail_errno(&err, "rename `%s`", r->name);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  cleanup_free char *old = steal_pointer(&r->name);
+  r->name = xstrdup(to);
+  free(r->cgroup);
+  r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, to);
+  if (inst_save(d, in, &err) < 0) {
+    renameat(d->instdirfd, to, d->instdirfd, old);
+    free(r->name);
+    r->name = steal_pointer(&old);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  unlinkat(d->instdirfd, from_json, 0);
+  log_info("%s: renamed %s", old, to);
+  daemon_emit(d, in, "renamed");
+  conn_reply_instance(d, c, in);
+}
