@@ -67,7 +67,7 @@ help:
 	@echo "make rootfs-debian  a systemd Debian guest in $(BUILD)/rootfs-debian (mmdebstrap);"
 	@echo "                    IMPORT=NAME[:TAG]: then into celld's image store"
 	@echo "make install    install into \$$DESTDIR\$$PREFIX"
-	@echo "make bench      cell against crun and runc, celld's cost per instance (figures)"
+	@echo "make bench      cell against crun and runc, celld's cost per instance and image (figures)"
 	@echo "make soak       1000 instance lifecycles with celld killed -9 in 50; checks for leaks"
 
 deps:
@@ -192,11 +192,12 @@ fuzz: fuzz-build
 fuzz-ci:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
-# Figures, not tests: cell against crun and runc on one bundle, and what an
-# instance costs celld (needs root).
+# Figures, not tests: cell against crun and runc on one bundle, what an
+# instance costs celld, and what images cost it (needs root).
 bench: all rootfs $(BUILD)/timeit
 	tests/bench/bench.sh $(BUILD)
 	tests/bench/bench-celld.sh $(BUILD)
+	tests/bench/bench-images.sh $(BUILD)
 
 $(BUILD)/timeit: tests/bench/timeit.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
