@@ -65,9 +65,10 @@ help:
 	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (300) under ASan + UBSan"
 	@echo "make fuzz-ci    the same, 60 s each: fails on a crash, leak or timeout"
 	@echo "make demo       build a busybox rootfs and run a demo container"
-	@echo "make rootfs-debian  a systemd Debian guest in $(BUILD)/rootfs-debian (mmdebstrap)"
+	@echo "make rootfs-debian  a systemd Debian guest in $(BUILD)/rootfs-debian (mmdebstrap);"
+	@echo "                    IMPORT=NAME[:TAG]: then into celld's image store"
 	@echo "make install    install into \$$DESTDIR\$$PREFIX"
-	@echo "make bench      cell against crun and runc, celld's cost per instance (figures)"
+	@echo "make bench      cell against crun and runc, celld's cost per instance and image (figures)"
 	@echo "make soak       1000 instance lifecycles with celld killed -9 in 50; checks for leaks"
 
 deps:
@@ -192,11 +193,12 @@ fuzz: fuzz-build
 fuzz-ci:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
-# Figures, not tests: cell against crun and runc on one bundle, and what an
-# instance costs celld (needs root).
+# Figures, not tests: cell against crun and runc on one bundle, what an
+# instance costs celld, and what images cost it (needs root).
 bench: all rootfs $(BUILD)/timeit
 	tests/bench/bench.sh $(BUILD)
 	tests/bench/bench-celld.sh $(BUILD)
+	tests/bench/bench-images.sh $(BUILD)
 
 $(BUILD)/timeit: tests/bench/timeit.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
@@ -213,7 +215,12 @@ $(BUILD)/rootfs/bin/busybox:
 
 # A standard Debian guest (systemd, networkd) for celld templates; minutes
 # of apt the first time, nothing after (remove the directory to rebuild).
-rootfs-debian: $(BUILD)/rootfs-debian/sbin/init
+# IMPORT=NAME[:TAG]: then into celld's image store (the build as it is,
+# when there is one already; the same tree again is the same image).
+rootfs-debian: $(BUILD)/rootfs-debian/sbin/init $(if $(IMPORT),$(BUILD)/cellctl)
+ifneq ($(IMPORT),)
+	$(BUILD)/cellctl image import $(BUILD)/rootfs-debian --name $(IMPORT) --progress=none
+endif
 $(BUILD)/rootfs-debian/sbin/init:
 	rm -rf $(BUILD)/rootfs-debian
 	rootfs-tools/mkrootfs-debian $(BUILD)/rootfs-debian
