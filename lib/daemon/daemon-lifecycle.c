@@ -35,7 +35,11 @@ void inst_arm_timer(struct daemon *d, struct instance *in, long ms,
     }
     daemon_watch(d, in->timerfd, TAG_TIMER, EPOLLIN);
   }
+  /* An it_value of zero disarms a timerfd: "now" is one nanosecond
+   * (stop --timeout 0 waited for ever). */
   struct itimerspec its = {.it_value = {ms / 1000, (ms % 1000) * 1000000}};
+  if (ms <= 0)
+    its.it_value = (struct timespec){0, 1};
   timerfd_settime(in->timerfd, 0, &its, NULL);
   in->timer_restart = restart;
 }

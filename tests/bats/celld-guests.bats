@@ -203,6 +203,13 @@ debian_template() {
   # Not running: celld's refusal, and no claim of a signal sent.
   run -7 ctl stop st
   [[ "$output" != *stopping* ]]
+  # --timeout 0: the halt signal, then SIGKILL at once (it once waited
+  # for ever: a timer of zero is a disarmed one).
+  ctl create st0 --image "$(field st .image)" --init "/bin/sleep 100000"
+  ctl start st0
+  run -0 timeout 10 "$CELLCTL" --socket "$SOCK" stop st0 --timeout 0
+  [ "$(field st0 .state)" = stopped ]
+  ctl destroy st0
   ctl destroy st
 }
 
