@@ -181,10 +181,12 @@ void inst_finish_destroy(struct daemon *d, struct instance *in) {
     return;
   }
   daemon_emit(d, in, "destroyed");
+  /* Its own layers and its snapshots' go (unless a clone shares them)
+   * before the client hears it is gone. */
+  instance_record_drop_layers(in->rec);
+  daemon_collect_layers(d);
   inst_answer_waiters(d, in, NULL);
   daemon_remove_instance(d, in);
-  /* Its own layers and its snapshots', unless a clone shares them. */
-  daemon_collect_layers(d);
 }
 
 /* How an init ended.  reboot(2) in a pid namespace ends its init: killed

@@ -14,6 +14,18 @@
 #include "base/resolve.h"
 #include "base/util.h"
 
+void instance_record_drop_layers(struct instance_record *r) {
+  cell_strv_free(steal_pointer(&r->layers));
+  cell_strv_free(steal_pointer(&r->own_layers));
+  for (size_t i = 0; i < r->n_snaps; i++) {
+    free(r->snaps[i].name);
+    free(r->snaps[i].created);
+    cell_strv_free(r->snaps[i].own_layers);
+  }
+  free(steal_pointer(&r->snaps));
+  r->n_snaps = 0;
+}
+
 void instance_record_free(struct instance_record *r) {
   if (!r)
     return;
@@ -21,14 +33,7 @@ void instance_record_free(struct instance_record *r) {
   free(r->template_dir);
   free(r->image);
   free(r->image_name);
-  cell_strv_free(r->layers);
-  cell_strv_free(r->own_layers);
-  for (size_t i = 0; i < r->n_snaps; i++) {
-    free(r->snaps[i].name);
-    free(r->snaps[i].created);
-    cell_strv_free(r->snaps[i].own_layers);
-  }
-  free(r->snaps);
+  instance_record_drop_layers(r);
   cell_strv_free(r->env);
   free(r->workdir);
   free(r->hostname);

@@ -85,6 +85,8 @@ struct instance_record {
 };
 
 void instance_record_free(struct instance_record *r);
+/* Forget the layers it holds (an instance being destroyed). */
+void instance_record_drop_layers(struct instance_record *r);
 
 /* [A-Za-z0-9][A-Za-z0-9_.-]*, at most INSTANCE_NAME_MAX bytes. */
 int instance_check_name(const char *name, cell_error **err);
