@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "cgroup/cgroup.h"
 #include "daemon/daemon-console.h"
 #include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-net.h"
@@ -292,6 +293,21 @@ void lifecycle_on_pidfd(struct daemon *d, int fd) {
   }
 }
 
+/* SIGKILL to every process of the instance, through its cgroup, which is
+ * thawed first if something left it frozen (a frozen process waits for the
+ * thaw even to die). */
+static void kill_whole_cgroup(const struct instance *in) {
+  struct cgroup *cg = NULL;
+  cell_error *err = NULL;
+  if (cgroup_open(in->rec->cgroup, &cg, &err) == 0)
+    cgroup_kill_all(cg, SIGKILL, &err);
+  if (err) {
+    log_warn("%s: kill its cgroup: %s", in->rec->name, err->msg);
+    cell_error_free(&err);
+  }
+  cgroup_free(cg);
+}
+
 void lifecycle_on_timer(struct daemon *d, int fd) {
   for (size_t i = 0; i < d->n_inst; i++) {
     struct instance *in = d->inst[i];
@@ -316,6 +332,7 @@ void lifecycle_on_timer(struct daemon *d, int fd) {
     log_warn("%s: did not stop in time: SIGKILL", in->rec->name);
     if (in->pidfd >= 0)
       daemon_pidfd_signal(in->pidfd, SIGKILL);
+    kill_whole_cgroup(in);
     inst_disarm_timer(d, in);
     return;
   }

@@ -79,6 +79,20 @@ static int freeze_by_rename(struct daemon *d, struct instance *in,
   return new_writable_layer(diskfd, err);
 }
 
+/* An instance left frozen would hang for ever (even SIGKILL waits for a
+ * thaw): a thaw that fails is tried again. */
+static void thaw_or_log(const struct instance *in, const struct cgroup *cg) {
+  for (int tries = 0; tries < 5; tries++) {
+    cell_error *err = NULL;
+    if (cgroup_freeze(cg, false, &err) == 0)
+      return;
+    log_error("%s: thaw after its snapshot: %s%s", in->rec->name, err->msg,
+              tries < 4 ? " (again)" : "");
+    cell_error_free(&err);
+    usleep(10000);
+  }
+}
+
 /* The copy, the instance frozen while it runs. */
 static int copy_while_frozen(const struct instance *in, int src, int dst,
                              cell_error **err) {
@@ -89,11 +103,7 @@ static int copy_while_frozen(const struct instance *in, int src, int dst,
   /* What it wrote is in the page cache, which the copy reads: no sync. */
   if (rc == 0)
     rc = instance_layer_copy(src, dst, err);
-  cell_error *thaw = NULL;
-  if (cgroup_freeze(cg, false, &thaw) < 0) {
-    log_error("%s: thaw after its snapshot: %s", in->rec->name, thaw->msg);
-    cell_error_free(&thaw);
-  }
+  thaw_or_log(in, cg);
   cgroup_free(cg);
   return rc;
 }

@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2016
 # Fault injection in celld: each fallible call celld makes (and the
-# runtime in it, and the processes it forks) while it creates, starts,
-# stops and destroys an instance with a network, one call of each distinct
+# runtime in it, and the processes it forks: the image import's too) while
+# it imports a template, creates, starts, snapshots, stops, clones and
+# destroys an instance with a network, one call of each distinct
 # path, is failed in turn with EIO (tests/fault/fault-inject.c).  After each: the client got one clear
 # line, celld still serves, a destroy -f clears what is left, nothing
 # leaked (mounts, processes of the pool, cgroups, veths, celld's fds), and
@@ -80,7 +81,10 @@ life() {
   {
     ctl create w --template "$TEMPLATE" --memory 64M --net f &&
       ctl start w &&
+      ctl snapshot w s1 >/dev/null &&
       ctl stop w --timeout 2 &&
+      ctl clone w w2 &&
+      ctl destroy w2 &&
       ctl destroy w
   } >"$LIFE_OUT" 2>&1 </dev/null
 }
@@ -94,6 +98,12 @@ leftovers() {
   find /sys/fs/cgroup/*"$CGPARENT" -mindepth 1 -type d 2>/dev/null | sed 's/^/cgroup /'
   nsenter --net="/run/netns/$NETNS" ip -o link show master "$BR" 2>/dev/null |
     awk -F': ' '{print "veth " $2}'
+  # The image store: nothing of an import under way, no layer no image
+  # holds (the instances are gone).
+  ls -A "$STATE/images/tmp" | sed 's/^/import-tmp /'
+  local used
+  used=$(cat "$STATE"/images/images/*.json 2>/dev/null | jq -r '.layers[]' | sed 's/sha256://' | sort -u)
+  comm -23 <(ls "$STATE/images/layers" | sort) <(echo "$used") | sed 's/^/layer /'
 }
 
 @test "fault injection in celld: every failure point of an instance's life fails cleanly and leaves nothing" {
@@ -124,13 +134,15 @@ leftovers() {
     fi
     if [ "$rc" -ne 0 ]; then
       failed=$((failed + 1))
-      # (stop's own report of what it does is not an error line.)
-      sed -i '/^stopping w: /d; /^stopped w in /d' "$LIFE_OUT"
+      # (stop's report of what it does, and create's notice of the
+      # template's import, are not error lines.)
+      sed -i '/^stopping w: /d; /^stopped w in /d; /: imported as image /d' "$LIFE_OUT"
       if [ "$(wc -l <"$LIFE_OUT")" -ne 1 ] || ! grep -q '^cellctl: ' "$LIFE_OUT"; then
         echo "call $n ($site): not one clear line: $(cat "$LIFE_OUT")" >&2
         return 1
       fi
     fi
+    ctl destroy w2 -f >/dev/null 2>&1 || true
     if ! ctl destroy w -f >/dev/null 2>&1 && ctl show w >/dev/null 2>&1; then
       echo "call $n ($site): destroy -f cannot remove what is left" >&2
       return 1
@@ -152,5 +164,5 @@ leftovers() {
   set -o functrace
   # And the life of an instance works as before.
   life
-  echo "# celld: $total calls of create, start, stop and destroy on $(echo "$points" | wc -w) paths, one of each failed in turn: $failed made the life fail cleanly, the rest were survived; $(sort -u "$sites" | wc -l) distinct call sites" >&3
+  echo "# celld: $total calls of import, create, start, snapshot, stop, clone and destroy on $(echo "$points" | wc -w) paths, one of each failed in turn: $failed made the life fail cleanly, the rest were survived; $(sort -u "$sites" | wc -l) distinct call sites" >&3
 }
