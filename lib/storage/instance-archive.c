@@ -310,7 +310,7 @@ struct expected {
 };
 
 static void expected_free(struct expected *e, size_t n) {
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; e && i < n; i++) {
     free(e[i].entry);
     free(e[i].name);
   }
@@ -455,6 +455,13 @@ static void read_progress(const struct reader *rd, const char *step) {
   rd->o->progress(rd->o->progress_ctx, &p);
 }
 
+/* The stream's start cannot be read: a short stream is cut before its
+ * first entry is whole, which looks the same as a stream of another kind. */
+static int fail_unreadable(struct archive *ar, cell_error **err) {
+  return cell_fail(err, 0, "not an export of cell (a zstd-compressed tar), "
+                   "or truncated or damaged: %s", archive_error_string(ar));
+}
+
 static int fail_stream(struct reader *rd, const char *what, cell_error **err) {
   const char *why = archive_error_string(rd->ar);
   return cell_fail(err, 0, "%s: the stream is truncated or damaged (%s)", what,
@@ -502,8 +509,7 @@ static int read_manifest(struct reader *rd, struct instance_import **im,
   if (r == ARCHIVE_EOF)
     return cell_fail(err, 0, "the stream is empty");
   if (r < ARCHIVE_WARN)
-    return cell_fail(err, 0, "not an export of cell (a zstd-compressed "
-                     "tar): %s", archive_error_string(rd->ar));
+    return fail_unreadable(rd->ar, err);
   const char *name = archive_entry_pathname(e);
   la_int64_t size = archive_entry_size(e);
   if (!name || strcmp(name, INSTANCE_ARCHIVE_JSON) != 0)
@@ -638,9 +644,10 @@ int instance_archive_read(int in_fd, int workfd,
     return cell_fail(err, ENOMEM, "libarchive");
   archive_read_support_filter_zstd(ar);
   archive_read_support_format_tar(ar);
-  if (archive_read_open_fd(ar, in_fd, OUT_BLOCK_SIZE) != ARCHIVE_OK)
-    return cell_fail(err, 0, "not an export of cell (a zstd-compressed tar): "
-                     "%s", archive_error_string(ar));
+  if (archive_read_open_fd(ar, in_fd, OUT_BLOCK_SIZE) != ARCHIVE_OK) {
+    fail_unreadable(ar, err);
+    return cell_error_wrap(err, "import");
+  }
   struct reader rd = {.ar = ar, .o = o, .workfd = workfd};
   if (read_all(&rd, err) < 0)
     return cell_error_wrap(err, "import");
