@@ -40,8 +40,11 @@ start_daemon_b() {
   return 1
 }
 
-write_conf() { # file pool_start cgroup_parent
+write_conf() { # file pool_start cgroup_parent bridge-prefix
   cat >"$1" <<EOF
+network.front.bridge = ${4}f$$
+network.front.subnet4 = 10.251.1.0/24
+network.front.subnet6 = none
 pool_start = $2
 pool_count = $POOL_COUNT
 range_size = 65536
@@ -58,8 +61,11 @@ setup_file() {
   celld_files
   export STATE_B=$D/state-b SOCK_B=$D/celld-b.sock
   mkdir -p "$STATE_B"
-  write_conf "$D/celld.conf" "$POOL_START" "$CGPARENT"
-  write_conf "$D/celld-b.conf" "$B_POOL_START" "$CGPARENT_B"
+  write_conf "$D/celld.conf" "$POOL_START" "$CGPARENT" cxa
+  write_conf "$D/celld-b.conf" "$B_POOL_START" "$CGPARENT_B" cxb
+  # A network the second host lacks.
+  printf '%s\n' "network.gone.bridge = cxag$$" "network.gone.subnet4 = 10.251.2.0/24" \
+    "network.gone.subnet6 = none" >>"$D/celld.conf"
   start_daemon
   start_daemon_b
   ctl image import "$TEMPLATE" --name busybox >/dev/null
@@ -159,6 +165,25 @@ nothing_left_on_b() {
   [[ "$output" == *"instance \`y\` already exists"* ]]
   [ -z "$(ls -A "$STATE_B/images/tmp")" ]
   [ "$(ls "$STATE_B/images/layers" | wc -l)" = "$layers" ]
+}
+
+@test "networks: an address kept where it is free, else a new one and a warning; a network the host lacks dropped" {
+  # Created, never started (an export takes a created instance too): no
+  # bridge is made on either host.
+  ctl create net1 --image busybox --init "/bin/sleep 1000000" \
+    --net front:10.251.1.5 --net gone >/dev/null
+  ctl export net1 "$D/net1.cell"
+  ctl destroy net1
+  run -0 ctl_b import "$D/net1.cell" --name n1
+  [[ "$output" == *"warning: network \`gone\` does not exist here"* ]]
+  [ "$(ctl_b show n1 --json | jq -c '[.networks[] | [.network, .ipv4, .interface]]')" = \
+    '[["front","10.251.1.5","eth0"]]' ]
+  # The same stream again: the address is n1's now.
+  run -0 ctl_b import "$D/net1.cell" --name n2
+  [[ "$output" == *"warning: network \`front\`: address 10.251.1.5 is not free here"* ]]
+  ip=$(ctl_b show n2 --json | jq -r '.networks[0].ipv4')
+  [[ "$ip" == 10.251.1.* ]]
+  [ "$ip" != 10.251.1.5 ]
 }
 
 @test "a truncated stream is refused and leaves nothing" {
