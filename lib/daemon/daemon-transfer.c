@@ -281,16 +281,22 @@ struct placed {
   char *dir;      /* the instance's directory, made */
 };
 
+static void warn_undo(int rc, cell_error **err) {
+  if (rc < 0)
+    log_warn("import: undoing: %s", (*err)->msg);
+  cell_error_free(err);
+}
+
 static void undo_placed(struct daemon *d, struct placed *p) {
   cell_error *err = NULL;
-  if (p->dir && cell_rm_rf_at(d->instdirfd, p->dir, &err) < 0)
-    log_warn("import: %s", err->msg), cell_error_free(&err);
-  if (p->image_id && image_store_remove(d->store, p->image_id, true, &err) < 0)
-    log_warn("import: %s", err->msg), cell_error_free(&err);
+  if (p->dir)
+    warn_undo(cell_rm_rf_at(d->instdirfd, p->dir, &err), &err);
+  if (p->image_id)
+    warn_undo(image_store_remove(d->store, p->image_id, true, &err), &err);
   for (size_t i = 0; p->layers && p->layers[i]; i++)
-    if (layer_remove_tree(d->store->layersfd, image_id_hex(p->layers[i]),
-                          &err) < 0)
-      log_warn("import: %s", err->msg), cell_error_free(&err);
+    warn_undo(layer_remove_tree(d->store->layersfd,
+                                image_id_hex(p->layers[i]), &err),
+              &err);
 }
 
 static void placed_free(struct placed *p) {
@@ -338,14 +344,31 @@ static const struct image *place_image(struct daemon *d,
   return image_store_load(d->store, im->image->id, err);
 }
 
+/* What the sender's record says that this host keeps as it is: checked
+ * as create checks a request's (the stream is root's, but still a stream
+ * from elsewhere). */
+static int check_kept_fields(const struct instance_record *r,
+                             cell_error **err) {
+  if (!r->image || r->template_dir)
+    return cell_fail(err, 0, "the record is not of an image's instance");
+  if (!r->init || !r->init[0] || r->init[0][0] != '/')
+    return cell_fail(err, 0, "the record's init is not an absolute path");
+  const char *h = r->hostname;
+  if (!h || !h[0] || strlen(h) > 64 ||
+      strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                "0123456789-.") != strlen(h))
+    return cell_fail(err, 0, "the record's hostname is not a host name");
+  return 0;
+}
+
 /* The sender's record made one of this host: the new name, owner, id
  * range, cgroup and addresses; a new instance, never started here.  Its
  * hostname, limits, init and environment stay. */
 static int remake_record(struct daemon *d, struct instance_record *r,
                          const char *name, uid_t owner, const struct image *img,
                          char ***warnings, cell_error **err) {
-  if (!r->image || r->template_dir)
-    return cell_fail(err, 0, "the record is not of an image's instance");
+  if (check_kept_fields(r, err) < 0)
+    return -1;
   free(r->name);
   r->name = xstrdup(name);
   r->owner = owner;
