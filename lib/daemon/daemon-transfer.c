@@ -453,14 +453,18 @@ make_instance(struct daemon *d, struct image_job *j, struct placed *p,
   if (instance_import_load(workfd, &im, err) < 0)
     return NULL;
   if (instance_record_from_json(im->record_json, strlen(im->record_json), &r,
-                                err) < 0) {
-    *code = API_INVALID_REQUEST;
+                                err) < 0)
     return cell_error_wrap(err, "the stream's record"), NULL;
-  }
   const char *name = ij->as ? ij->as : r->name;
   const struct image *img = NULL;
-  if (check_new_name(d, name, code, err) < 0 ||
-      place_layers(d, workfd, im, p, err) < 0 ||
+  if (check_new_name(d, name, code, err) < 0) {
+    instance_record_free(r);
+    return NULL;
+  }
+  /* What fails from here is the stream's or this host's: failed, as a
+   * damaged stream is (check_new_name set its own code). */
+  *code = API_FAILED;
+  if (place_layers(d, workfd, im, p, err) < 0 ||
       !(img = place_image(d, im, p, err)) ||
       remake_record(d, r, name, j->owner, img, warnings, err) < 0 ||
       place_instance_dir(d, workfd, name, p, err) < 0) {

@@ -216,6 +216,28 @@ EOF
   nothing_left_on_b "$layers"
 }
 
+@test "a record the target cannot take is refused after its layers were moved in, and all of it is undone" {
+  # B lacks the image: its layer is moved into the store, and its
+  # description written, before the record is found wrong.
+  for id in $(ctl_b image list --json | jq -r '.[].id'); do
+    ctl_b image rm "$id" >/dev/null 2>&1 || true
+  done
+  rm -rf "$STATE_B/images/layers/"* "$STATE_B/images/images/"*
+  ctl export web1 "$D/full.cell"
+  mkdir "$D/unpacked"
+  zstd -dc "$D/full.cell" | tar -C "$D/unpacked" -xf -
+  jq -c '.instance.hostname = "no/such host"' "$D/unpacked/cell-export.json" >"$D/json"
+  mv "$D/json" "$D/unpacked/cell-export.json"
+  (cd "$D/unpacked" && tar --format=pax -cf - cell-export.json layers/*.tar disk.tar) |
+    zstd -q >"$D/bad.cell"
+  rm -rf "$D/unpacked"
+  run -1 ctl_b import "$D/bad.cell" --name badhost
+  [ "${#lines[@]}" = 1 ]
+  [[ "$output" == *"the record's hostname is not a host name"* ]]
+  nothing_left_on_b 0
+  [ -z "$(ls -A "$STATE_B/images/images")" ]
+}
+
 @test "what is not an export is refused and leaves nothing" {
   layers=$(ls "$STATE_B/images/layers" | wc -l)
   run -1 ctl_b import "$TEMPLATE/bin/busybox"
