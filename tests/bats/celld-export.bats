@@ -259,6 +259,21 @@ EOF
   [ ! -s "$D/exists.cell" ]
 }
 
+@test "an instance being exported can neither start nor be destroyed until the export is done" {
+  # The reader waits: the export blocks on a full pipe, its instance busy.
+  "$CELLCTL" --socket "$SOCK" export web1 - | { sleep 3; cat >/dev/null; } &
+  reader=$!
+  sleep 1
+  run -7 ctl start web1
+  [[ "$output" == *"instance \`web1\` is being exported"* ]]
+  run -7 ctl destroy web1
+  [[ "$output" == *"being exported"* ]]
+  wait "$reader"
+  sleep 0.5
+  ctl start web1
+  ctl stop web1 >/dev/null
+}
+
 @test "export and import are root's: a member is refused (permission-denied)" {
   run -5 bash -c 'setpriv --reuid 4243 --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" export web1 - >/dev/null'
   [[ "$output" == *"only root may export"* ]]
