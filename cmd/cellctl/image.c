@@ -335,7 +335,8 @@ static int image_list(const struct invocation *inv, cell_error **err) {
   bool json = want_json(inv, 2, &extra);
   if (extra)
     return usage_error(err, "image list: only --json");
-  cleanup_free char *req = request_finish(request_new("image.list", NULL));
+  cleanup_json_gen struct json_gen *g = request_new("image.list", NULL);
+  cleanup_free char *req = request_finish(g);
   cleanup_json struct json_value *answer = NULL;
   int rc = client_request(inv->socket, req, &answer, err);
   if (rc != EXIT_OK)

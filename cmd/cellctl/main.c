@@ -15,6 +15,7 @@
 #include "image.h"
 #include "instance.h"
 #include "snapshot.h"
+#include "transfer.h"
 
 static const struct verb verbs[] = {
     {"create", cmd_create,
@@ -72,6 +73,13 @@ static const struct verb verbs[] = {
      "      skopeo.  IMAGE: NAME[:TAG] (tag latest by default) or an id\n"
      "      (12 or more hex digits).  rm is refused while an instance uses\n"
      "      the image.  Members import their own; root's are theirs to use"},
+    {"export", cmd_export, "NAME FILE|- [--progress=auto|json|none]",
+     "write a stopped instance (its record, its image, its disk) as one\n"
+     "      stream to FILE (made new) or to standard output; root only"},
+    {"import", cmd_import, "FILE|- [--name NEW] [--progress=auto|json|none]",
+     "make an instance of an exported stream (from FILE or standard\n"
+     "      input), with an id range and addresses of this host; root only.\n"
+     "      cellctl export web1 - | ssh host cellctl import -"},
     {"raw", cmd_raw, "", "send stdin lines as they are, print the answers"},
 };
 

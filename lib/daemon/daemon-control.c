@@ -2,6 +2,7 @@
  * and set (its limits, applied to the running cgroup at once). */
 #include "daemon/daemon-control.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@ void op_start(struct daemon *d, struct conn *c, struct instance *in,
     inst_disarm_timer(d, in);
   if (inst_start(d, in, &err) < 0) {
     inst_save_or_log(d, in);
-    conn_fail(d, c, API_FAILED, &err);
+    conn_fail(d, c, err->errnum == EBUSY ? API_WRONG_STATE : API_FAILED, &err);
     return;
   }
   in->rec->restarts = 0;
@@ -87,6 +88,11 @@ void op_restart(struct daemon *d, struct conn *c, struct instance *in,
 void op_destroy(struct daemon *d, struct conn *c, struct instance *in,
                 const struct json_value *v) {
   const struct json_value *force = json_object_get(v, "force");
+  if (in->exports > 0) {
+    conn_error(d, c, API_WRONG_STATE, "instance is being exported: destroy it "
+                                      "when the export is done");
+    return;
+  }
   if (in->pidfd >= 0) {
     if (!force || !force->u.boolean) {
       conn_error(d, c, API_WRONG_STATE,

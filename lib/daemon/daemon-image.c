@@ -127,6 +127,8 @@ static void run_worker(struct daemon *d, int srcfd, int outfd,
 /* ---- jobs in the loop --------------------------------------------------- */
 
 static void job_free(struct image_job *j) {
+  if (j->ctx_free)
+    j->ctx_free(j->ctx);
   if (j->pidfd >= 0)
     close(j->pidfd);
   if (j->pipefd >= 0)
@@ -207,6 +209,10 @@ static void job_line(struct daemon *d, struct image_job *j, const char *line,
     return;
   }
   j->done = true;
+  if (j->on_result) {
+    j->on_result(d, j, v);
+    return;
+  }
   const char *id = request_str(v, "id");
   const char *error = request_str(v, "error");
   if (id) {
@@ -221,10 +227,14 @@ static void job_end(struct daemon *d, size_t index) {
   if (!j->done) {
     struct conn *c = j->conn_id ? daemon_find_conn(d, j->conn_id) : NULL;
     if (c)
-      conn_error(d, c, API_FAILED, "import failed: its process died");
+      conn_error(d, c, API_FAILED, j->on_result
+                                       ? "failed: its process died"
+                                       : "import failed: its process died");
   }
   daemon_unwatch(d, j->pipefd);
   job_remove_leftovers(d, j);
+  if (j->on_end)
+    j->on_end(d, j);
   struct conn *c = j->conn_id ? daemon_find_conn(d, j->conn_id) : NULL;
   if (c)
     c->import_pidfd = -1;
@@ -278,6 +288,25 @@ static int parse_target_name(const struct json_value *v, char **name,
     return 0;
   return image_ref_parse(text, name, tag, err);
 }
+
+bool daemon_image_jobs_full(const struct daemon *d) {
+  return d->n_jobs >= MAX_IMPORTS;
+}
+
+void daemon_image_add_job(struct daemon *d, struct conn *c,
+                          struct image_job *j, pid_t pid, int pipefd) {
+  j->conn_id = c->id;
+  j->pid = pid;
+  j->pipefd = pipefd;
+  j->pidfd = cell_pidfd_open(pid);
+  fcntl(j->pipefd, F_SETFL, O_NONBLOCK);
+  daemon_watch(d, j->pipefd, TAG_IMAGE_JOB, EPOLLIN);
+  c->import_pidfd = j->pidfd;
+  d->jobs = xrealloc(d->jobs, (d->n_jobs + 1) * sizeof(*d->jobs));
+  d->jobs[d->n_jobs++] = j;
+}
+
+void daemon_image_job_free(struct image_job *j) { job_free(j); }
 
 static int spawn_job(struct daemon *d, struct conn *c, struct image_job *j,
                      const char *source, cell_error **err) {

@@ -153,6 +153,69 @@ int daemon_net_plan(struct daemon *d, const struct json_value *networks,
   return 0;
 }
 
+/* One address of an imported net: the old one when it is still fine here,
+ * else a new one (and a warning). */
+static int replan_address(struct daemon *d, const struct daemon_network *net,
+                          bool six, const char *old, char **out,
+                          char ***warnings, cell_error **err) {
+  enum api_code code;
+  struct net_ip wanted;
+  cell_error *refused = NULL;
+  if (old && net_ip_parse(old, &wanted, &refused) == 0 &&
+      pick_address(d, net, six, &wanted, out, &code, &refused) == 0)
+    return 0;
+  if (pick_address(d, net, six, NULL, out, &code, err) < 0) {
+    cell_error_free(&refused);
+    return cell_error_wrap(err, "network `%s`", net->name);
+  }
+  char *w = old ? xasprintf("network `%s`: address %s is not free here "
+                            "(%s): %s instead",
+                            net->name, old,
+                            refused ? refused->msg : "not in its subnet", *out)
+                : xasprintf("network `%s`: address %s given", net->name, *out);
+  cell_strv_push(warnings, w);
+  free(w);
+  cell_error_free(&refused);
+  return 0;
+}
+
+int daemon_net_replan(struct daemon *d, struct instance_record *r,
+                      char ***warnings, cell_error **err) {
+  struct instance_net old[INSTANCE_MAX_NETS];
+  size_t n_old = r->n_nets < INSTANCE_MAX_NETS ? r->n_nets : INSTANCE_MAX_NETS;
+  memcpy(old, r->nets, sizeof(old));
+  memset(r->nets, 0, sizeof(r->nets));
+  r->n_nets = 0;
+  int rc = 0;
+  for (size_t i = 0; i < n_old && rc == 0; i++) {
+    const struct daemon_network *net = daemon_config_network(d->cfg, old[i].network);
+    if (!net) {
+      char *w = xasprintf("network `%s` does not exist here: the instance "
+                          "is no longer on it", old[i].network);
+      cell_strv_push(warnings, w);
+      free(w);
+      continue;
+    }
+    struct instance_net *n = &r->nets[r->n_nets++];
+    n->network = xstrdup(net->name);
+    n->ifname = xasprintf("eth%zu", r->n_nets - 1);
+    n->host_veth = new_host_veth(d, r);
+    if ((net->has4 && replan_address(d, net, false, old[i].ipv4, &n->ipv4,
+                                     warnings, err) < 0) ||
+        (net->has6 && replan_address(d, net, true, old[i].ipv6, &n->ipv6,
+                                     warnings, err) < 0))
+      rc = -1;
+  }
+  for (size_t i = 0; i < n_old; i++) {
+    free(old[i].network);
+    free(old[i].ifname);
+    free(old[i].host_veth);
+    free(old[i].ipv4);
+    free(old[i].ipv6);
+  }
+  return rc;
+}
+
 /* The gateway addresses of the network (on the bridge, with the subnets'
  * prefixes) and the instance's addresses on it. */
 static size_t gateways_of(const struct daemon_network *net,

@@ -20,6 +20,13 @@
 int daemon_net_plan(struct daemon *d, const struct json_value *networks,
                     struct instance_record *r, enum api_code *code,
                     cell_error **err);
+/* The networks of a record made on another host (an imported instance),
+ * planned again here: each keeps its address when this host has a
+ * network of that name whose subnet holds it and no other instance has
+ * it, else it gets a free one; a network this host lacks is dropped.
+ * Each change is a line pushed to *warnings. */
+int daemon_net_replan(struct daemon *d, struct instance_record *r,
+                      char ***warnings, cell_error **err);
 /* Give the namespace of pid its interfaces (loopback only without
  * networks).  On failure the caller's daemon_net_detach removes what was
  * made (it also runs when the start fails later). */

@@ -17,6 +17,7 @@
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-snapshot.h"
+#include "daemon/daemon-transfer.h"
 
 /* Who may call an op (docs/api.md, "Who may do what"). */
 enum access {
@@ -64,6 +65,8 @@ static const struct request_field snapshot_fields[] = {
 static const struct request_field name_as[] = {{"name", S}, {"as", S}, {NULL, 0}};
 static const struct request_field import_fields[] = {
     {"as", S}, {"source", S}, {NULL, 0}};
+static const struct request_field transfer_import_fields[] = {
+    {"as", S}, {NULL, 0}};
 static const struct request_field image_only[] = {{"image", S}, {NULL, 0}};
 static const struct request_field image_tag_fields[] = {
     {"image", S}, {"as", S}, {NULL, 0}};
@@ -102,6 +105,14 @@ static const struct op ops[] = {
     {"image.tag", image_tag_fields, ACCESS_MEMBER, NULL, false, false,
      op_image_tag},
     {"image.rm", image_only, ACCESS_MEMBER, NULL, false, false, op_image_rm},
+    /* Root's: an import makes layers the store trusts by name, and an
+     * export hands out a whole instance. */
+    {"export", name_only, ACCESS_ROOT,
+     "permission denied: only root may export an instance", true, false,
+     op_export},
+    {"import", transfer_import_fields, ACCESS_ROOT,
+     "permission denied: only root may import an instance", false, false,
+     op_import},
 };
 
 static const struct op *find_op(const char *name) {

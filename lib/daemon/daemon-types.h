@@ -22,6 +22,8 @@
  *                       layer into a shared one (snapshots, clones)
  *   daemon-control.c    the start, stop, restart, destroy and set ops
  *   daemon-create.c     the create op
+ *   daemon-transfer.c   the export and import ops (an instance shipped
+ *                       between hosts as one stream)
  *   daemon-query.c      the list, show, networks and events ops
  *   daemon-ops.c        the ops[] table and the dispatch of a request
  *   daemon.c            the event loop: startup, accept, reading requests
@@ -87,6 +89,9 @@ struct instance {
   /* What its /proc shows since this celld started it ("lxcfs", or "host
    * (lxcfs unavailable: WHY)"); NULL: not started by this celld. */
   char *proc_view;
+  /* Exports reading its disk (daemon-transfer.c): it may not start or be
+   * destroyed meanwhile. */
+  int exports;
 };
 
 struct conn {
@@ -120,6 +125,8 @@ enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
 
 struct daemon_lxcfs; /* daemon-lxcfs.c's own */
 struct image_store;  /* storage/image-store.h */
+struct json_value;   /* base/json.h */
+struct daemon;
 
 /* An image import, run by a child process that reports progress and its
  * result as JSON lines on pipefd (daemon-image.c). */
@@ -133,6 +140,15 @@ struct image_job {
   bool done;        /* its result has come */
   uid_t owner;
   char *name, *tag; /* the name it gets; NULL: none (anonymous) */
+  /* A job of another op (an export, an instance's import): its result
+   * line goes to on_result, not to the image import's handling; on_end
+   * runs when the job is over, whatever became of it; ctx is theirs,
+   * freed by ctx_free. */
+  void (*on_result)(struct daemon *d, struct image_job *j,
+                    const struct json_value *result);
+  void (*on_end)(struct daemon *d, struct image_job *j);
+  void *ctx;
+  void (*ctx_free)(void *ctx);
 };
 
 struct daemon {

@@ -97,8 +97,8 @@ static char *identity_json(const struct image *img) {
   return text;
 }
 
-static void image_identity_digest(const struct image *img,
-                                  char out[static DIGEST_STR_LEN]) {
+void image_identity_digest(const struct image *img,
+                           char out[static DIGEST_STR_LEN]) {
   cleanup_free char *text = identity_json(img);
   cleanup_digest digest_ctx *d = digest_new();
   digest_update(d, text, strlen(text));
@@ -180,6 +180,28 @@ int image_from_json(const char *text, size_t len, const char *id,
   }
   *out = steal_pointer(&img);
   return 0;
+}
+
+struct image *image_with_layers_above(const struct image *img,
+                                      char *const *above) {
+  struct image *c = xcalloc(1, sizeof(*c));
+  c->layers = cell_strv_dup(img->layers);
+  for (size_t i = 0; above && above[i]; i++)
+    cell_strv_push(&c->layers, above[i]);
+  c->size = img->size;
+  c->created = img->created ? xstrdup(img->created) : NULL;
+  c->imported = img->imported ? xstrdup(img->imported) : NULL;
+  c->architecture = img->architecture ? xstrdup(img->architecture) : NULL;
+  c->source = img->source ? xstrdup(img->source) : NULL;
+  c->entrypoint = cell_strv_dup(img->entrypoint);
+  c->cmd = cell_strv_dup(img->cmd);
+  c->env = cell_strv_dup(img->env);
+  c->working_dir = img->working_dir ? xstrdup(img->working_dir) : NULL;
+  c->user = img->user ? xstrdup(img->user) : NULL;
+  char id[DIGEST_STR_LEN];
+  image_identity_digest(c, id);
+  c->id = xstrdup(id);
+  return c;
 }
 
 const struct image *image_store_find(const struct image_store *s,

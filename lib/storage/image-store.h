@@ -94,6 +94,15 @@ const struct image *image_store_load(struct image_store *s, const char *id,
 const struct image *image_store_find(const struct image_store *s,
                                      const char *id);
 
+/* The image's id: the sha256 of what it is (layers, config,
+ * architecture, created). */
+void image_identity_digest(const struct image *img,
+                           char out[static DIGEST_STR_LEN]);
+/* A new image: img with the layers above (an instance's own, frozen)
+ * stacked on its own, its id computed (the caller frees it). */
+struct image *image_with_layers_above(const struct image *img,
+                                      char *const *above);
+
 /* "NAME[:TAG]" split and checked; the tag defaults to latest. */
 int image_ref_parse(const char *text, char **name, char **tag,
                     cell_error **err);

@@ -107,6 +107,8 @@ struct extract {
   bool raw_done;       /* raw has no more data */
   struct archive *ar;  /* the tar read from raw */
   int archive_fd;
+  layer_read_fn read_fn; /* instead of archive_fd, when set */
+  void *read_ctx;
   int dirfd;
   uint64_t max_bytes, max_entries;
   enum layer_whiteouts whiteouts;
@@ -133,13 +135,19 @@ static void extract_free(struct extract *x) {
   free(x->dirs);
 }
 
+static ssize_t read_source(struct extract *x) {
+  if (x->read_fn)
+    return x->read_fn(x->read_ctx, x->read_buf, READ_BUF_SIZE);
+  return read(x->archive_fd, x->read_buf, READ_BUF_SIZE);
+}
+
 /* libarchive reads through here so that the digest sees every byte once. */
 static la_ssize_t read_archive(struct archive *ar, void *data,
                                const void **buf) {
   struct extract *x = data;
   ssize_t n;
   do
-    n = read(x->archive_fd, x->read_buf, READ_BUF_SIZE);
+    n = read_source(x);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     archive_set_error(ar, errno, "read the layer");
@@ -189,7 +197,7 @@ static int digest_rest(struct extract *x, cell_error **err) {
     return cell_fail(err, 0, "read the end of the layer: %s",
                      archive_error_string(x->ar));
   for (;;) {
-    n = read(x->archive_fd, x->read_buf, READ_BUF_SIZE);
+    n = read_source(x);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -904,11 +912,14 @@ static int extract_all(struct extract *x, cell_error **err) {
   return apply_dir_times(x, err) < 0 ? -1 : digest_rest(x, err);
 }
 
-int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
-                  enum layer_whiteouts whiteouts, struct layer_stats *stats,
-                  cell_error **err) {
+static int extract_with(struct extract *src, int dirfd,
+                        const struct layer_limits *lim,
+                        enum layer_whiteouts whiteouts,
+                        struct layer_stats *stats, cell_error **err) {
   struct extract x = {
-      .archive_fd = archive_fd,
+      .archive_fd = src->archive_fd,
+      .read_fn = src->read_fn,
+      .read_ctx = src->read_ctx,
       .dirfd = dirfd,
       .max_bytes = lim ? lim->max_bytes : 0,
       .max_entries = lim ? lim->max_entries : 0,
@@ -928,4 +939,19 @@ int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
   }
   extract_free(&x);
   return r;
+}
+
+int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
+                  enum layer_whiteouts whiteouts, struct layer_stats *stats,
+                  cell_error **err) {
+  struct extract src = {.archive_fd = archive_fd};
+  return extract_with(&src, dirfd, lim, whiteouts, stats, err);
+}
+
+int layer_extract_from(layer_read_fn read_fn, void *ctx, int dirfd,
+                       const struct layer_limits *lim,
+                       enum layer_whiteouts whiteouts,
+                       struct layer_stats *stats, cell_error **err) {
+  struct extract src = {.archive_fd = -1, .read_fn = read_fn, .read_ctx = ctx};
+  return extract_with(&src, dirfd, lim, whiteouts, stats, err);
 }

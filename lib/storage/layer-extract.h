@@ -37,6 +37,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 #include "storage/digest.h"
@@ -98,6 +99,18 @@ enum layer_whiteouts {
 int layer_extract(int archive_fd, int dirfd, const struct layer_limits *lim,
                   enum layer_whiteouts whiteouts, struct layer_stats *stats,
                   cell_error **err);
+
+/* What layer_extract_from reads the layer through: up to len bytes into
+ * buf; 0 at its end; -1 with errno set on an error. */
+typedef ssize_t (*layer_read_fn)(void *ctx, void *buf, size_t len);
+
+/* layer_extract of a stream that is no fd: one entry of an outer archive
+ * (instance-archive.c reads each layer of an export this way, hashing it
+ * as it goes). */
+int layer_extract_from(layer_read_fn read_fn, void *ctx, int dirfd,
+                       const struct layer_limits *lim,
+                       enum layer_whiteouts whiteouts,
+                       struct layer_stats *stats, cell_error **err);
 
 /* The xattrs a layer carries: "security.capability" (file capabilities)
  * and "user.*", but "user.overlay.*", which overlayfs reads instead of

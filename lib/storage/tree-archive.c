@@ -86,6 +86,7 @@ struct tree_writer {
   int write_errno; /* of the write to out_fd that failed */
   bool failed;     /* out_fd gets nothing more */
   uint64_t bytes;
+  bool oci; /* whiteouts in the OCI form, owners container-relative */
   struct inode_map inodes;
   char *copy_buf;
 };
@@ -215,6 +216,77 @@ static int check_same_inode(int fd, const struct stat *st, struct stat *now,
   return 0;
 }
 
+/* ---- the OCI form of overlayfs's whiteouts ------------------------------ */
+
+static bool is_overlay_whiteout(const struct stat *st) {
+  return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+/* An id above the range cannot be mapped into an instance: such an entry
+ * in a tree meant to be container-relative is a tree in host ids (a
+ * copy-mode layer), which must not travel as one. */
+static int check_oci_ids(const struct tree_writer *w, const struct stat *st,
+                         cell_error **err) {
+  if (w->oci && (st->st_uid > LAYER_MAX_ID || st->st_gid > LAYER_MAX_ID))
+    return cell_fail(err, 0,
+                     "owned by %u:%u, beyond the container's ids (0..%d)",
+                     (unsigned int)st->st_uid, (unsigned int)st->st_gid,
+                     LAYER_MAX_ID);
+  return 0;
+}
+
+/* An empty regular file owned by 0:0: what OCI whiteouts are made of.
+ * It has the mtime of what it stands for (layer_extract gives it back to
+ * the whiteout it makes), so that the same tree gives the same bytes. */
+static int write_marker(struct tree_writer *w, const char *path,
+                        time_t mtime, cell_error **err) {
+  struct stat st = {.st_mode = S_IFREG | 0644};
+  st.st_mtim.tv_sec = mtime;
+  cleanup_entry struct archive_entry *e = entry_of(path, &st);
+  return write_header(w, e, err);
+}
+
+/* The whiteout NAME (a 0:0 char device) as ".wh.NAME" beside it.  Its
+ * owner is whatever overlayfs gave it (not an id of the instance), so it
+ * is not looked at. */
+static int write_oci_whiteout(struct tree_writer *w, const char *name,
+                              const char *path, const struct stat *st,
+                              cell_error **err) {
+  size_t dir_len = strlen(path) - strlen(name);
+  cleanup_free char *marker =
+      xasprintf("%.*s.wh.%s", (int)dir_len, path, name);
+  return write_marker(w, marker, st->st_mtim.tv_sec, err);
+}
+
+/* What overlayfs says of a directory in xattrs we cannot carry: a
+ * redirect (a renamed lower directory) or a metacopy (contents still in
+ * the lower layer).  Written as they are, they would lose data. */
+static int check_overlay_xattrs(int fd, cell_error **err) {
+  static const char *const refused[] = {"trusted.overlay.redirect",
+                                        "trusted.overlay.metacopy"};
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+    if (fgetxattr(fd, refused[i], NULL, 0) >= 0)
+      return cell_fail(err, 0, "it has %s, which a layer cannot carry",
+                       refused[i]);
+  return 0;
+}
+
+/* A directory overlayfs made opaque gets ".wh..wh..opq", right after it. */
+static int write_oci_opaque(struct tree_writer *w, int fd, const char *path,
+                            cell_error **err) {
+  if (!w->oci)
+    return 0;
+  if (check_overlay_xattrs(fd, err) < 0)
+    return -1;
+  char value[2];
+  ssize_t n = fgetxattr(fd, "trusted.overlay.opaque", value, sizeof(value));
+  if (n != 1 || value[0] != 'y')
+    return 0;
+  const char *sep = path[strlen(path) - 1] == '/' ? "" : "/";
+  cleanup_free char *marker = xasprintf("%s%s.wh..wh..opq", path, sep);
+  return write_marker(w, marker, 0, err);
+}
+
 /* ---- the walk ----------------------------------------------------------- */
 
 static int write_dir_contents(struct tree_writer *w, int dirfd,
@@ -253,6 +325,8 @@ static int write_file(struct tree_writer *w, int dirfd, const char *name,
   struct stat now;
   if (check_same_inode(fd, st, &now, err) < 0)
     return -1;
+  if (w->oci && check_overlay_xattrs(fd, err) < 0)
+    return -1;
   cleanup_entry struct archive_entry *e = entry_of(path, &now);
   archive_entry_set_size(e, now.st_size);
   if (add_xattrs(e, fd, err) < 0 || write_header(w, e, err) < 0)
@@ -271,7 +345,8 @@ static int write_dir(struct tree_writer *w, int dirfd, const char *name,
   if (check_same_inode(fd, st, &now, err) < 0)
     return -1;
   cleanup_entry struct archive_entry *e = entry_of(path, &now);
-  if (add_xattrs(e, fd, err) < 0 || write_header(w, e, err) < 0)
+  if (add_xattrs(e, fd, err) < 0 || write_header(w, e, err) < 0 ||
+      write_oci_opaque(w, fd, path, err) < 0)
     return -1;
   return write_dir_contents(w, fd, path, depth, err);
 }
@@ -311,6 +386,12 @@ static int write_node(struct tree_writer *w, int dirfd, const char *name,
   if (depth > LAYER_MAX_DEPTH)
     return cell_fail(err, 0, "it is deeper than %d components",
                      LAYER_MAX_DEPTH);
+  /* Before the hardlink check: overlayfs makes its whiteouts as links
+   * of one inode. */
+  if (w->oci && is_overlay_whiteout(&st))
+    return write_oci_whiteout(w, name, path, &st, err);
+  if (check_oci_ids(w, &st, err) < 0)
+    return -1;
   if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
     const char *first = inode_seen(&w->inodes, &st, path);
     if (first != NULL)
@@ -394,14 +475,16 @@ static int write_root(struct tree_writer *w, int dirfd, cell_error **err) {
   if (fd < 0 || fstat(fd, &st) < 0)
     return cell_fail_errno(err, "open the directory");
   cleanup_entry struct archive_entry *e = entry_of("./", &st);
-  if (add_xattrs(e, fd, err) < 0 || write_header(w, e, err) < 0)
+  if (check_oci_ids(w, &st, err) < 0 || add_xattrs(e, fd, err) < 0 ||
+      write_header(w, e, err) < 0 || write_oci_opaque(w, fd, "./", err) < 0)
     return cell_error_wrap(err, "\"./\"");
   return write_dir_contents(w, fd, "./", 0, err);
 }
 
-int tree_archive_write(int dirfd, int out_fd, uint64_t *bytes_out,
-                       cell_error **err) {
-  struct tree_writer w = {.out_fd = out_fd, .copy_buf = xmalloc(COPY_BUF_SIZE)};
+static int write_tree(int dirfd, int out_fd, bool oci, uint64_t *bytes_out,
+                      cell_error **err) {
+  struct tree_writer w = {
+      .out_fd = out_fd, .oci = oci, .copy_buf = xmalloc(COPY_BUF_SIZE)};
   int r = open_writer(&w, err);
   if (r == 0)
     r = write_root(&w, dirfd, err);
@@ -418,4 +501,14 @@ int tree_archive_write(int dirfd, int out_fd, uint64_t *bytes_out,
   if (r == 0 && bytes_out)
     *bytes_out = w.bytes;
   return r < 0 ? cell_error_wrap(err, "archive the tree") : 0;
+}
+
+int tree_archive_write(int dirfd, int out_fd, uint64_t *bytes_out,
+                       cell_error **err) {
+  return write_tree(dirfd, out_fd, false, bytes_out, err);
+}
+
+int tree_archive_write_oci(int dirfd, int out_fd, uint64_t *bytes_out,
+                           cell_error **err) {
+  return write_tree(dirfd, out_fd, true, bytes_out, err);
 }

@@ -41,4 +41,17 @@
 int tree_archive_write(int dirfd, int out_fd, uint64_t *bytes_out,
                        cell_error **err);
 
+/* The same for a tree in overlayfs's form (a store layer, an instance's
+ * upper), written in the OCI form that travels between hosts: a whiteout
+ * NAME (a 0:0 char device, whatever its owner) becomes an empty regular
+ * file ".wh.NAME" owned by 0:0, and a directory with
+ * trusted.overlay.opaque=y is followed by a ".wh..wh..opq" entry in it.
+ * Any other entry owned by an id above LAYER_MAX_ID is an error (the tree
+ * is not container-relative), and so is a redirect or metacopy xattr of
+ * overlayfs (what they point to is not in the tree).  layer_extract with
+ * LAYER_WHITEOUTS_OVERLAY reads the stream back into the same tree.  Must
+ * run as root (trusted.* xattrs are read). */
+int tree_archive_write_oci(int dirfd, int out_fd, uint64_t *bytes_out,
+                           cell_error **err);
+
 #endif

@@ -377,6 +377,111 @@ TEST(a_reader_gone_away_is_an_error_not_a_crash) {
   close(p[1]);
 }
 
+/* An overlayfs layer: a whiteout, an opaque directory, a file. */
+static void build_overlay_tree(int src) {
+  must(mkdirat(src, "etc", 0755), "etc");
+  put_file(src, "etc/motd", "hi\n", 0644, 0, 0);
+  must(mknodat(src, "etc/gone", S_IFCHR, makedev(0, 0)), "whiteout");
+  must(fchmodat(src, "etc/gone", 0, 0), "chmod whiteout");
+  must(mkdirat(src, "opaque", 0700), "opaque");
+  int fd = openat(src, "opaque", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  must(fd, "open opaque");
+  must(fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0), "set opaque");
+  close(fd);
+  put_file(src, "opaque/new", "new\n", 0600, 1000, 1000);
+  static const char *const all[] = {"etc/motd", "etc/gone", "opaque/new",
+                                    "opaque", "etc", "."};
+  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+    set_mtime(src, all[i], 1100000000 + (time_t)i);
+}
+
+static int write_oci_to_memfd(int src, cell_error **err) {
+  int out = memfd_create("tree", MFD_CLOEXEC);
+  must(out, "memfd_create");
+  if (tree_archive_write_oci(src, out, NULL, err) < 0) {
+    close(out);
+    return -1;
+  }
+  must((int)lseek(out, 0, SEEK_SET), "lseek");
+  return out;
+}
+
+TEST(an_overlay_tree_travels_in_the_oci_form_and_comes_back) {
+  cleanup_close int src = fresh_dir("src");
+  build_overlay_tree(src);
+  cleanup_error cell_error *err = NULL;
+  cleanup_close int tar = write_oci_to_memfd(src, &err);
+  CHECK(tar >= 0);
+  if (err)
+    fprintf(stderr, "tree_archive_write_oci: %s\n", err->msg);
+  cleanup_free char *list = list_archive(tar);
+  CHECK_STR(list, "./\n"
+                  "./etc/\n"
+                  "./etc/.wh.gone\n"
+                  "./etc/motd\n"
+                  "./opaque/\n"
+                  "./opaque/.wh..wh..opq\n"
+                  "./opaque/new\n");
+  cleanup_close int dst = fresh_dir("dst");
+  CHECK(layer_extract(tar, dst, NULL, LAYER_WHITEOUTS_OVERLAY, NULL, &err) == 0);
+  if (err)
+    fprintf(stderr, "layer_extract: %s\n", err->msg);
+  compared = 0;
+  check_same_node(src, dst, ".");
+  check_same_tree(src, dst, ".");
+  CHECK(compared == 6);
+  CHECK(count_entries(dst, "opaque") == 1); /* no .wh. file left */
+  int fd = openat(dst, "opaque", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char v[4] = "";
+  CHECK(fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v)) == 1 &&
+        v[0] == 'y');
+  close(fd);
+  /* The plain form keeps the device as it is and no xattr. */
+  cleanup_close int plain = write_to_memfd(src, NULL);
+  cleanup_free char *plain_list = list_archive(plain);
+  CHECK_CONTAINS(plain_list, "./etc/gone\n");
+  CHECK(strstr(plain_list, ".wh.") == NULL);
+}
+
+/* overlayfs's own whiteouts, in an upper layer: links of one inode,
+ * owned by an id beyond the range; they still travel, as whiteouts. */
+TEST(overlayfs_whiteouts_of_any_owner_and_links_are_whiteouts) {
+  cleanup_close int src = fresh_dir("src");
+  must(mknodat(src, "a", S_IFCHR, makedev(0, 0)), "whiteout");
+  must(fchownat(src, "a", 65536, 65536, AT_SYMLINK_NOFOLLOW), "chown");
+  must(linkat(src, "a", src, "b", 0), "link");
+  cleanup_error cell_error *err = NULL;
+  cleanup_close int tar = write_oci_to_memfd(src, &err);
+  CHECK(tar >= 0);
+  cleanup_free char *list = list_archive(tar);
+  CHECK_STR(list, "./\n./.wh.a\n./.wh.b\n");
+  cleanup_close int dst = fresh_dir("dst");
+  CHECK(layer_extract(tar, dst, NULL, LAYER_WHITEOUTS_OVERLAY, NULL, &err) == 0);
+  struct stat st;
+  CHECK(fstatat(dst, "b", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISCHR(st.st_mode) && st.st_rdev == 0 && st.st_uid == 0);
+}
+
+TEST(an_owner_beyond_the_container_ids_is_refused_in_the_oci_form) {
+  cleanup_close int src = fresh_dir("src");
+  put_file(src, "f", "x", 0644, 70000, 0);
+  cleanup_error cell_error *err = NULL;
+  CHECK(write_oci_to_memfd(src, &err) < 0);
+  CHECK_CONTAINS(err ? err->msg : "", "owned by 70000:0");
+  CHECK_CONTAINS(err ? err->msg : "", "\"./f\"");
+}
+
+TEST(an_overlay_redirect_is_refused_in_the_oci_form) {
+  cleanup_close int src = fresh_dir("src");
+  must(mkdirat(src, "moved", 0755), "moved");
+  int fd = openat(src, "moved", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  must(fsetxattr(fd, "trusted.overlay.redirect", "/old", 4, 0), "redirect");
+  close(fd);
+  cleanup_error cell_error *err = NULL;
+  CHECK(write_oci_to_memfd(src, &err) < 0);
+  CHECK_CONTAINS(err ? err->msg : "", "trusted.overlay.redirect");
+}
+
 int main(void) {
   umask(022);
   const char *tmp = getenv("TMPDIR");
@@ -393,6 +498,10 @@ int main(void) {
   RUN(a_symlink_to_the_root_is_archived_not_followed);
   RUN(a_tree_deeper_than_the_limit_is_refused);
   RUN(a_reader_gone_away_is_an_error_not_a_crash);
+  RUN(an_overlay_tree_travels_in_the_oci_form_and_comes_back);
+  RUN(overlayfs_whiteouts_of_any_owner_and_links_are_whiteouts);
+  RUN(an_owner_beyond_the_container_ids_is_refused_in_the_oci_form);
+  RUN(an_overlay_redirect_is_refused_in_the_oci_form);
 
   cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, base, &err) < 0)
