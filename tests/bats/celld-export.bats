@@ -280,3 +280,25 @@ EOF
   run -5 bash -c 'setpriv --reuid 4243 --regid 4242 --clear-groups "$CELLCTL" --socket "$SOCK" import - </dev/null'
   [[ "$output" == *"only root may import"* ]]
 }
+
+@test "a clone with a snapshot behind it ships whole: its own frozen layers travel as its image's" {
+  ctl create orig --image busybox --init "/bin/sleep 1000000"
+  ctl start orig
+  inside_a() { ctl exec "$1" -- "${@:2}" </dev/null; }
+  inside_a orig sh -c 'echo frozen > /frozen'
+  ctl stop orig --timeout 1
+  ctl snapshot orig s1 >/dev/null
+  ctl clone orig copy
+  ctl start copy
+  inside_a copy sh -c 'echo upper > /upper'
+  ctl stop copy --timeout 1
+  [ "$(ctl show copy --json | jq '.own_layers | length')" = 1 ]
+  ctl export copy - | ctl_b import - --name arrived
+  [ "$(ctl_b show arrived --json | jq '(.own_layers // []) | length')" = 0 ]
+  ctl_b start arrived
+  run -0 inside_b arrived sh -c 'cat /frozen /upper'
+  [ "$output" = $'frozen\nupper' ]
+  ctl_b destroy arrived -f
+  ctl destroy copy
+  ctl destroy orig
+}
