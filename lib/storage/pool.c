@@ -59,6 +59,21 @@ int pool_probe(const char *path, struct pool_fs *out, cell_error **err) {
   return 0;
 }
 
+int pool_require_quota(const char *name, const char *path, cell_error **err) {
+  struct pool_fs fs;
+  if (pool_probe(path, &fs, err) < 0)
+    return cell_error_wrap(err, "pool `%s`", name);
+  if (fs.quota == POOL_QUOTA_BTRFS)
+    return 0;
+  if (fs.quota == POOL_QUOTA_NOT_YET)
+    return cell_fail(err, ENOTSUP, "pool `%s` is on %s, whose project quotas "
+                     "celld does not set yet: put the instance in a btrfs "
+                     "pool (pool.NAME.path)", name, fs.fs);
+  return cell_fail(err, ENOTSUP, "pool `%s` is on %s, which has no quotas "
+                   "celld can set: put the instance in a btrfs pool "
+                   "(pool.NAME.path)", name, fs.fs);
+}
+
 /* The directory path is in, opened, and path's last component. */
 static int open_parent(const char *path, char **base, cell_error **err) {
   cleanup_free char *dircopy = xstrdup(path);

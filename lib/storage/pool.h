@@ -24,6 +24,9 @@ struct pool_fs {
 
 /* What the filesystem of path is and offers. */
 int pool_probe(const char *path, struct pool_fs *out, cell_error **err);
+/* 0 when the pool name at path can limit a disk; otherwise -1 and an
+ * error naming the pool, its filesystem, and the way out. */
+int pool_require_quota(const char *name, const char *path, cell_error **err);
 /* Make the empty disk directory path (its parent exists): a subvolume on
  * btrfs, a plain directory elsewhere; 0700, root's. */
 int pool_disk_create(const char *path, cell_error **err);
