@@ -397,7 +397,7 @@ static int make_disk(struct daemon *d, const struct instance_record *r,
   if (strcmp(r->pool, DAEMON_DEFAULT_POOL) != 0) {
     cleanup_free char *dir = xstrndup(disk, strlen(disk) - strlen("/disk"));
     cleanup_free char *parent = xstrndup(dir, strlen(dir) - strlen(r->name) - 1);
-    if (cell_mkdir_p(parent, 0711, err) < 0)
+    if (cell_mkdir_p(parent, 0700, err) < 0)
       return -1;
     if (mkdir(dir, 0700) < 0)
       return cell_fail_errno(err, "mkdir `%s`", dir);

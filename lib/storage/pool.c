@@ -65,13 +65,11 @@ int pool_require_quota(const char *name, const char *path, cell_error **err) {
     return cell_error_wrap(err, "pool `%s`", name);
   if (fs.quota == POOL_QUOTA_BTRFS)
     return 0;
-  if (fs.quota == POOL_QUOTA_NOT_YET)
-    return cell_fail(err, ENOTSUP, "pool `%s` is on %s, whose project quotas "
-                     "celld does not set yet: put the instance in a btrfs "
-                     "pool (pool.NAME.path)", name, fs.fs);
   return cell_fail(err, ENOTSUP, "pool `%s` is on %s, which has no quotas "
-                   "celld can set: put the instance in a btrfs pool "
-                   "(pool.NAME.path)", name, fs.fs);
+                   "celld can set%s: put the instance in a btrfs pool "
+                   "(pool.NAME.path)", name, fs.fs,
+                   fs.quota == POOL_QUOTA_NOT_YET ? " (project quotas: not yet)"
+                                                  : "");
 }
 
 /* The directory path is in, opened, and path's last component. */
