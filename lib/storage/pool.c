@@ -182,9 +182,11 @@ static uint64_t subvolume_id(int fd) {
   return ioctl(fd, BTRFS_IOC_INO_LOOKUP, &args) < 0 ? 0 : args.treeid;
 }
 
-/* The subvolume goes in one ioctl, whatever it holds; its qgroup after,
- * where the kernel has not dropped it already (it does once the cleaner
- * has freed the subvolume's blocks, on newer kernels). */
+/* The subvolume goes in one ioctl, whatever it holds.  Its qgroup: the
+ * kernel's cleaner frees the subvolume's blocks later, in the background,
+ * and (6.x) removes the qgroup then; removing it here succeeds only for
+ * an empty one (older kernels would keep it stale), so a failure is
+ * ignored: waiting for the cleaner would stall celld. */
 static int destroy_subvolume(int parent, const char *base, const char *path,
                              cell_error **err) {
   uint64_t id = 0;

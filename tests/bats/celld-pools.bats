@@ -152,4 +152,8 @@ subvolumes_of() { # name
   [ "$(subvolumes_of d)" = 0 ]
   [ "$(subvolumes_of d3)" = 0 ]
   [ -z "$(ls -A "$MNT/cell/instances")" ]
+  # Once the kernel's cleaner has dropped them, their qgroups go too.
+  btrfs subvolume sync "$MNT" >/dev/null
+  run -0 btrfs qgroup show "$MNT"
+  [[ "$output" != *stale* ]]
 }
