@@ -379,14 +379,15 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
   /* The directory first, then the record under its new name (written
    * before the old one goes: a crash between leaves the old record, whose
    * directory is missing; startup takes the one whose directory exists). */
-  if (rename_pool_dir(d, r, r->name, to, &err) < 0) {
+  if (renameat(d->instdirfd, r->name, d->instdirfd, to) < 0) {
+    cell_fail_errno(&err, "rename `%s`", r->name);
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  if (renameat(d->instdirfd, r->name, d->instdirfd, to) < 0) {
-    cell_fail_errno(&err, "rename `%s`", r->name);
-    cleanup_error cell_error *ignored = NULL;
-    rename_pool_dir(d, r, to, r->name, &ignored);
+  /* Its disk's directory in a pool after: a crash before leaves the disk
+   * under the name the record still has. */
+  if (rename_pool_dir(d, r, r->name, to, &err) < 0) {
+    renameat(d->instdirfd, to, d->instdirfd, r->name);
     conn_fail(d, c, API_FAILED, &err);
     return;
   }

@@ -157,3 +157,21 @@ subvolumes_of() { # name
   run -0 btrfs qgroup show "$MNT"
   [[ "$output" != *stale* ]]
 }
+
+@test "a disk left in a pool without its instance is removed by the next celld; an instance's disk stays" {
+  ctl create keep --image bb --pool fast --disk 30M --init "$SLEEP"
+  # What a celld killed in the middle of a create leaves.
+  mkdir -p "$MNT/cell/instances/ghost"
+  btrfs subvolume create "$MNT/cell/instances/ghost/disk" >/dev/null
+  kill "$(cat "$D/celld.pid")"
+  for _ in $(seq 50); do
+    kill -0 "$(cat "$D/celld.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  start_daemon
+  [ ! -e "$MNT/cell/instances/ghost" ]
+  [ "$(subvolumes_of ghost)" = 0 ]
+  [ "$(subvolumes_of keep)" = 1 ]
+  [ "$(field keep .disk)" = $((30 << 20)) ]
+  grep -q "ghost: a disk left by an earlier celld" "$D/celld.log"
+}
