@@ -41,6 +41,10 @@ int cmd_networks(const struct invocation *inv, cell_error **err) {
   return ask_and_print(inv, "networks", print_networks, err);
 }
 
+int cmd_pools(const struct invocation *inv, cell_error **err) {
+  return ask_and_print(inv, "pools", print_pools, err);
+}
+
 /* Until celld goes (or we are killed): EXIT_CONNECT then. */
 int cmd_events(const struct invocation *inv, cell_error **err) {
   struct verb_flags flags;

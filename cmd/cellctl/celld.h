@@ -4,6 +4,6 @@
 
 #include "cellctl.h"
 
-verb_fn cmd_list, cmd_networks, cmd_events, cmd_raw, cmd_wait_ready;
+verb_fn cmd_list, cmd_networks, cmd_pools, cmd_events, cmd_raw, cmd_wait_ready;
 
 #endif

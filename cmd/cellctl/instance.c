@@ -86,6 +86,8 @@ static const struct option create_options[] = {
     {"hostname", required_argument, NULL, 'H'},
     {"net", required_argument, NULL, 'n'},
     {"halt-signal", required_argument, NULL, 's'},
+    {"pool", required_argument, NULL, 'P'},
+    {"disk", required_argument, NULL, 'd'},
     {NULL, 0, NULL, 0},
 };
 
@@ -114,6 +116,13 @@ static int gen_create_option(struct json_gen *g, int o, const char *arg,
     json_gen_key(g, "pids");
     json_gen_int(g, n);
     return EXIT_OK;
+  case 'd':
+    if (!cell_parse_size(arg, &n) || n <= 0)
+      return usage_error(err, "--disk `%s`: expected a size like 10G", arg);
+    json_gen_key(g, "disk");
+    json_gen_int(g, n);
+    return EXIT_OK;
+  case 'P': json_gen_kv_string(g, "pool", arg); return EXIT_OK;
   case 'i': return gen_init(g, arg, err);
   case 's': return gen_halt_signal(g, arg, err);
   case 'a': json_gen_kv_bool(g, "autostart", true); return EXIT_OK;
@@ -318,6 +327,9 @@ static bool gen_setting(struct json_gen *g, const char *arg) {
              cell_parse_ll(arg + 5, 0, INT32_MAX, &n)) {
     json_gen_key(g, "pids");
     json_gen_int(g, n);
+  } else if (strncmp(arg, "disk=", 5) == 0 && cell_parse_size(arg + 5, &n)) {
+    json_gen_key(g, "disk");
+    json_gen_int(g, n);
   } else {
     return false;
   }
@@ -330,11 +342,12 @@ int cmd_set(const struct invocation *inv, cell_error **err) {
   if (rc != EXIT_OK)
     return rc;
   if (inv->argc < 3)
-    return usage_error(err, "set: memory=.. cpus=.. pids=..");
+    return usage_error(err, "set: memory=.. cpus=.. pids=.. disk=..");
   cleanup_json_gen struct json_gen *g = request_new("set", name);
   for (int k = 2; k < inv->argc; k++)
     if (!gen_setting(g, inv->argv[k]))
-      return usage_error(err, "set: `%s`: expected memory=SIZE, cpus=N or pids=N",
+      return usage_error(err, "set: `%s`: expected memory=SIZE, cpus=N, pids=N "
+                         "or disk=SIZE",
                          inv->argv[k]);
   cleanup_free char *req = request_finish(g);
   cleanup_json struct json_value *answer = NULL;

@@ -21,7 +21,8 @@ static const struct verb verbs[] = {
     {"create", cmd_create,
      "NAME --image IMAGE|--template DIR [--memory SIZE] [--cpus N] [--pids N]\n"
      "[--init CMD] [--autostart] [--restart no|on-failure[:N]|always]\n"
-     "[--hostname H] [--net NETWORK[:ADDRESS]]... [--halt-signal SIG]",
+     "[--hostname H] [--net NETWORK[:ADDRESS]]... [--halt-signal SIG]\n"
+     "[--pool POOL] [--disk SIZE]",
      "create an instance of an image (cellctl image list); --template DIR\n"
      "      imports DIR as an image first (a copy: DIR may change or go).\n"
      "      --net: eth0, eth1, ... in order.\n"
@@ -30,7 +31,9 @@ static const struct verb verbs[] = {
      "      word ($, *, ; are plain).  Without it: /sbin/init, or an\n"
      "      application image's entrypoint.  --halt-signal (name or number) is what\n"
      "      stop sends the init; default from the init: systemd SIGRTMIN+3,\n"
-     "      busybox SIGUSR2, sysvinit SIGPWR, else SIGTERM"},
+     "      busybox SIGUSR2, sysvinit SIGPWR, else SIGTERM.  --pool: where its\n"
+     "      disk lives (cellctl pools; default: the state directory); --disk:\n"
+     "      what it may hold (a btrfs pool's qgroup limit)"},
     {"start", cmd_start, "NAME", "start an instance"},
     {"stop", cmd_stop, "NAME [--timeout S]",
      "stop an instance: its halt signal, SIGKILL after S seconds\n"
@@ -40,8 +43,8 @@ static const struct verb verbs[] = {
      "remove an instance and all of its files (-f: even a running one)"},
     {"list", cmd_list, "[--json]", "the instances"},
     {"show", cmd_show, "NAME [--json]", "one instance"},
-    {"set", cmd_set, "NAME memory=SIZE cpus=N pids=N",
-     "change the limits of an instance"},
+    {"set", cmd_set, "NAME memory=SIZE cpus=N pids=N disk=SIZE",
+     "change the limits of an instance, live (0: no limit)"},
     {"events", cmd_events, "[--json]", "the events of the instances, as they come"},
     {"exec", cmd_exec, "NAME [-t] -- CMD...", "run a command in a running instance"},
     {"enter", cmd_enter, "NAME", "a login shell as its root"},
@@ -50,6 +53,9 @@ static const struct verb verbs[] = {
      "      instance: what its console last said (64 KiB), then exits"},
     {"networks", cmd_networks, "[--json]",
      "the networks instances can join (celld.conf)"},
+    {"pools", cmd_pools, "[--json]",
+     "the pools instances' disks live in (celld.conf pool.NAME.path): their\n"
+     "      filesystem, quota support, size, use and instances"},
     {"wait-ready", cmd_wait_ready, "[--timeout S]",
      "wait until celld answers (default 30 s; exit 3 if it does not)"},
     {"snapshot", cmd_snapshot, "NAME [SNAP] | rm NAME SNAP",

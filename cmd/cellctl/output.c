@@ -87,6 +87,40 @@ static void print_instance_networks(const struct json_value *i) {
   }
 }
 
+static char *size_text(long long bytes) {
+  if (bytes >= 10LL << 30)
+    return xasprintf("%lldG", bytes >> 30);
+  if (bytes >= 10LL << 20)
+    return xasprintf("%lldM", bytes >> 20);
+  return xasprintf("%lldK", (bytes + 1023) >> 10);
+}
+
+/* Its pool, what its disk holds, and its limit. */
+static void print_instance_disk(const struct json_value *i) {
+  long long used = field_int(i, "disk_used", -1), limit = field_int(i, "disk", 0);
+  cleanup_free char *u = used >= 0 ? size_text(used) : xstrdup("?");
+  cleanup_free char *l = limit > 0 ? size_text(limit) : xstrdup("no limit");
+  printf("%-12s %s\n", "pool", field_string(i, "pool"));
+  printf("%-12s %s used, %s\n", "disk", u, l);
+}
+
+void print_pools(const struct json_value *list) {
+  printf("%-16s %-8s %-14s %-8s %-8s %-30s %s\n", "NAME", "FS", "QUOTA", "SIZE",
+         "USED", "PATH", "INSTANCES");
+  for (size_t k = 0; list && list->type == JSON_ARRAY && k < list->u.array.len; k++) {
+    const struct json_value *p = list->u.array.items[k];
+    cleanup_free char *size = size_text(field_int(p, "size", 0));
+    cleanup_free char *used = size_text(field_int(p, "used", 0));
+    const struct json_value *insts = json_object_get(p, "instances");
+    size_t n = insts && insts->type == JSON_ARRAY ? insts->u.array.len : 0;
+    printf("%-16s %-8s %-14s %-8s %-8s %-30s %zu\n", field_string(p, "name"),
+           field_string(p, "filesystem"), field_string(p, "quota"), size, used,
+           field_string(p, "path"), n);
+    if (json_object_get(p, "error"))
+      printf("  %s\n", field_string(p, "error"));
+  }
+}
+
 void print_instance(const struct json_value *i) {
   const char *keys[] = {"name", "state", "hostname", "restart", "created",
                         "exit_time", "rootfs_mode", "proc_view"};
@@ -107,6 +141,7 @@ void print_instance(const struct json_value *i) {
          field_int(i, "id_start", 0) + field_int(i, "id_count", 0) - 1);
   cleanup_free char *lim = limits_text(i);
   printf("%-12s %s\n", "limits", lim);
+  print_instance_disk(i);
   printf("%-12s %lld\n", "owner", field_int(i, "owner", 0));
   printf("%-12s %lld\n", "restarts", field_int(i, "restarts", 0));
   print_instance_networks(i);
@@ -142,14 +177,6 @@ void print_event(const char *line, bool json) {
       printf(" exit_code=unknown");
   }
   printf("\n");
-}
-
-static char *size_text(long long bytes) {
-  if (bytes >= 10LL << 30)
-    return xasprintf("%lldG", bytes >> 30);
-  if (bytes >= 10LL << 20)
-    return xasprintf("%lldM", bytes >> 20);
-  return xasprintf("%lldK", (bytes + 1023) >> 10);
 }
 
 /* The first name of an image, or <none>. */

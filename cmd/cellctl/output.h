@@ -15,6 +15,8 @@ void print_json_line(const struct json_value *v);
 void print_instances(const struct json_value *list);
 /* `networks`: one line per network. */
 void print_networks(const struct json_value *list);
+/* `pools`: one line per pool. */
+void print_pools(const struct json_value *list);
 /* `show`: one line per field. */
 void print_instance(const struct json_value *inst);
 /* image list's table, and one image (image show). */

@@ -3,7 +3,7 @@
  * Each key is a row of a table, as systemd's ConfigTableItem and LXC's
  * config_jump_table: its name, the parser of its type, and where the value
  * goes (an offset into struct daemon_config, or into struct daemon_network
- * for the network.NAME.KEY keys).  A new key is one row, and one line of
+ * for the network.NAME.KEY keys, struct daemon_pool for pool.NAME.KEY).  A new key is one row, and one line of
  * config/celld.conf (a unit test holds the two together). */
 #include "daemon/daemon-config.h"
 
@@ -66,6 +66,11 @@ void daemon_config_clear(struct daemon_config *c) {
     free(c->networks[i].dns);
   }
   c->n_networks = 0;
+  for (size_t i = 0; i < c->n_pools; i++) {
+    free(c->pools[i].name);
+    free(c->pools[i].path);
+  }
+  c->n_pools = 0;
   c->state_dir = c->socket_path = c->group = c->cgroup_parent = NULL;
   c->template_dirs = c->lxcfs = NULL;
 }
@@ -106,7 +111,18 @@ const struct daemon_network *daemon_config_network(const struct daemon_config *c
   return NULL;
 }
 
-/* [A-Za-z0-9][A-Za-z0-9_.-]*: no `:`, which separates NAME:ADDR in --net. */
+const char *daemon_config_pool_path(const struct daemon_config *c,
+                                    const char *name) {
+  if (strcmp(name, DAEMON_DEFAULT_POOL) == 0)
+    return c->state_dir;
+  for (size_t i = 0; i < c->n_pools; i++)
+    if (strcmp(c->pools[i].name, name) == 0)
+      return c->pools[i].path;
+  return NULL;
+}
+
+/* [A-Za-z0-9][A-Za-z0-9_.-]*: no `:`, which separates NAME:ADDR in --net
+ * (pool names follow the same rule). */
 static bool network_name_ok(const char *s, size_t len) {
   if (len == 0 || len > 31 || !isalnum((unsigned char)s[0]))
     return false;
@@ -138,6 +154,15 @@ static int check_networks(const struct daemon_config *c, cell_error **err) {
       subnets[n++] = (struct net_named_subnet){net->name, net->subnet6};
   }
   return net_check_no_overlap(subnets, n, err);
+}
+
+/* Every pool has its path. */
+static int check_pools(const struct daemon_config *c, cell_error **err) {
+  for (size_t i = 0; i < c->n_pools; i++)
+    if (!c->pools[i].path)
+      return cell_fail(err, 0, "pool `%s`: no path (pool.%s.path)",
+                       c->pools[i].name, c->pools[i].name);
+  return 0;
 }
 
 /* ---- the typed parsers -------------------------------------------------- */
@@ -221,6 +246,14 @@ static int parse_path_list(const struct config_key *k, const char *v,
     if (p[-1] == ':' && *p == '\0')
       return -1;
   }
+  return parse_string(k, v, target);
+}
+
+/* A plain absolute path (not `/`), and an overlay option can name it. */
+static int parse_pool_path(const struct config_key *k, const char *v,
+                           void *target) {
+  if (!plain_absolute_path(v, strlen(v)) || strpbrk(v, ",:\\"))
+    return -1;
   return parse_string(k, v, target);
 }
 
@@ -423,6 +456,17 @@ static const struct config_key network_keys[] = {
     {.name = "dns", .parse = parse_dns, .offset = NETWORK(dns)},
 };
 
+#define POOL(field) offsetof(struct daemon_pool, field)
+
+/* The KEY of pool.NAME.KEY. */
+static const struct config_key pool_keys[] = {
+    {.name = "path", .parse = parse_pool_path, .offset = POOL(path)},
+};
+
+const char *daemon_config_pool_key(size_t i) {
+  return i < N_KEYS(pool_keys) ? pool_keys[i].name : NULL;
+}
+
 const char *daemon_config_key(size_t i) {
   return i < N_KEYS(keys) ? keys[i].name : NULL;
 }
@@ -474,9 +518,46 @@ static int apply_network(struct daemon_config *c, const char *key,
   return k->parse(k, v, n) < 0 ? BAD_VALUE : 0;
 }
 
+/* The pool of that name, a new one when there is none yet; NULL when
+ * there is no room for one more. */
+static struct daemon_pool *pool_named(struct daemon_config *c,
+                                      const char *name, size_t len) {
+  for (size_t i = 0; i < c->n_pools; i++)
+    if (strlen(c->pools[i].name) == len &&
+        strncmp(c->pools[i].name, name, len) == 0)
+      return &c->pools[i];
+  if (c->n_pools == DAEMON_MAX_POOLS)
+    return NULL;
+  struct daemon_pool *p = &c->pools[c->n_pools++];
+  *p = (struct daemon_pool){.name = xstrndup(name, len)};
+  return p;
+}
+
+/* pool.NAME.KEY = VALUE.  `default` is the state directory: state_dir
+ * moves it, not a pool line. */
+static int apply_pool(struct daemon_config *c, const char *key,
+                      const char *v) {
+  const char *name = key + strlen("pool.");
+  const char *dot = strrchr(name, '.');
+  if (!dot || !network_name_ok(name, (size_t)(dot - name)))
+    return UNKNOWN_KEY;
+  const struct config_key *k = find_key(pool_keys, N_KEYS(pool_keys), dot + 1);
+  if (!k)
+    return UNKNOWN_KEY;
+  if ((size_t)(dot - name) == strlen(DAEMON_DEFAULT_POOL) &&
+      strncmp(name, DAEMON_DEFAULT_POOL, (size_t)(dot - name)) == 0)
+    return BAD_VALUE;
+  struct daemon_pool *p = pool_named(c, name, (size_t)(dot - name));
+  if (!p)
+    return BAD_VALUE;
+  return k->parse(k, v, p) < 0 ? BAD_VALUE : 0;
+}
+
 static int apply(struct daemon_config *c, const char *key, const char *v) {
   if (strncmp(key, "network.", strlen("network.")) == 0)
     return apply_network(c, key, v);
+  if (strncmp(key, "pool.", strlen("pool.")) == 0)
+    return apply_pool(c, key, v);
   const struct config_key *k = find_key(keys, N_KEYS(keys), key);
   if (!k)
     return UNKNOWN_KEY;
@@ -517,7 +598,8 @@ int daemon_config_load(struct daemon_config *c, const char *path,
       return cell_fail(err, 0, "%s: line %d: %s: bad value `%s`", path,
                        lineno, key, value);
   }
-  if (idrange_pool_check(&c->pool, err) < 0 || check_networks(c, err) < 0)
+  if (idrange_pool_check(&c->pool, err) < 0 || check_networks(c, err) < 0 ||
+      check_pools(c, err) < 0)
     return cell_error_wrap(err, "%s", path);
   return 0;
 }

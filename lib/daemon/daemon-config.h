@@ -26,7 +26,18 @@ struct daemon_network {
   char *dns;                  /* ADDR[,ADDR]: its instances' resolv.conf; NULL: the global dns */
 };
 
+/* A pool (celld.conf `pool.NAME.path = DIR`): a directory where the
+ * disks of instances created in it live, <path>/instances/NAME/disk
+ * (storage/pool.h says what its filesystem offers). */
+struct daemon_pool {
+  char *name;
+  char *path;                 /* absolute; NULL until its path line */
+};
+
 #define DAEMON_DEFAULT_NETWORK "default"
+/* The pool that is the state directory, there without a line. */
+#define DAEMON_DEFAULT_POOL "default"
+#define DAEMON_MAX_POOLS 64
 #define DAEMON_MAX_NETWORKS 64
 
 struct daemon_config {
@@ -59,11 +70,18 @@ struct daemon_config {
   char *lxcfs;
   struct daemon_network networks[DAEMON_MAX_NETWORKS];
   size_t n_networks;    /* networks[0] is `default` unless the config drops it */
+  struct daemon_pool pools[DAEMON_MAX_POOLS]; /* besides `default` */
+  size_t n_pools;
 };
 
 /* The network of that name; NULL when there is none. */
 const struct daemon_network *daemon_config_network(const struct daemon_config *c,
                                                    const char *name);
+
+/* The directory of the pool of that name (`default`: the state
+ * directory); NULL when there is none. */
+const char *daemon_config_pool_path(const struct daemon_config *c,
+                                    const char *name);
 
 /* The name servers of an instance on net (NULL: none on a network): the
  * network's dns, else the global one; NULL when there is none. */
@@ -86,5 +104,7 @@ int daemon_config_load(struct daemon_config *c, const char *path,
  * gives the KEY of the network.NAME.KEY keys. */
 const char *daemon_config_key(size_t i);
 const char *daemon_config_network_key(size_t i);
+/* The KEY of the pool.NAME.KEY keys likewise. */
+const char *daemon_config_pool_key(size_t i);
 
 #endif

@@ -26,6 +26,7 @@
 #include "daemon/idrange.h"
 #include "daemon/instance-identity.h"
 #include "daemon/instance-rootfs.h"
+#include "storage/pool.h"
 
 static int used_ranges(struct daemon *d, uint32_t **out) {
   uint32_t *used = xcalloc(d->n_inst ? d->n_inst : 1, sizeof(*used));
@@ -205,6 +206,31 @@ static int choose_halt_signal(int templatefd, const struct json_value *v,
   return 0;
 }
 
+/* The request's pool (`default` without one) and disk limit: a limit
+ * only where the pool's filesystem can hold it, a pool only for an
+ * image's instance (a template's keeps its layer beside its record). */
+static int choose_pool(struct daemon *d, const struct json_value *v,
+                       struct instance_record *r, enum api_code *code,
+                       cell_error **err) {
+  const char *pool = request_str(v, "pool");
+  bool given;
+  if (request_limit(v, "disk", &r->disk, &given, err) < 0)
+    return -1;
+  if (r->disk > 0 && r->disk < (1 << 20))
+    return cell_fail(err, 0, "field `disk`: at least 1 MiB");
+  r->pool = xstrdup(pool ? pool : DAEMON_DEFAULT_POOL);
+  const char *path = daemon_config_pool_path(d->cfg, r->pool);
+  if (!path) {
+    *code = API_NOT_FOUND;
+    return cell_fail(err, 0, "no pool `%s` (the pools there are: cellctl "
+                     "pools)", r->pool);
+  }
+  if ((pool || r->disk) && r->template_dir)
+    return cell_fail(err, 0, "fields `pool` and `disk`: an instance of an "
+                     "image only (--image), not of a template");
+  return r->disk ? pool_require_quota(r->pool, path, err) : 0;
+}
+
 /* The record of a create request; on failure *code says why. */
 static int fill_record(struct daemon *d, struct conn *c,
                        const struct json_value *v, struct instance_record *r,
@@ -242,6 +268,8 @@ static int fill_record(struct daemon *d, struct conn *c,
   r->cpu_milli = milli;
   if (r->memory > 0 && r->memory < (4 << 20))
     return cell_fail(err, 0, "field `memory`: at least 4 MiB");
+  if (choose_pool(d, v, r, code, err) < 0)
+    return -1;
   const char *restart = request_str(v, "restart");
   if (instance_parse_restart(restart ? restart : "no", &r->restart,
                              &r->restart_max, err) < 0)
@@ -356,12 +384,37 @@ static int mount_new_root(struct daemon *d, struct instance *in,
   return 0;
 }
 
+/* An image's instance's disk, in its pool: a btrfs subvolume there,
+ * with its limit, or a directory.  Outside the default pool its
+ * directory there, <pool>/instances/NAME, holds the disk alone. */
+static int make_disk(struct daemon *d, const struct instance_record *r,
+                     cell_error **err) {
+  if (!r->image)
+    return 0;
+  cleanup_free char *disk = daemon_inst_disk_dir(d, r, err);
+  if (!disk)
+    return -1;
+  if (strcmp(r->pool, DAEMON_DEFAULT_POOL) != 0) {
+    cleanup_free char *dir = xstrndup(disk, strlen(disk) - strlen("/disk"));
+    cleanup_free char *parent = xstrndup(dir, strlen(dir) - strlen(r->name) - 1);
+    if (cell_mkdir_p(parent, 0700, err) < 0)
+      return -1;
+    if (mkdir(dir, 0700) < 0)
+      return cell_fail_errno(err, "mkdir `%s`", dir);
+  }
+  if (pool_disk_create(disk, err) < 0)
+    return -1;
+  return r->disk ? pool_disk_set_limit(disk, (uint64_t)r->disk, err) : 0;
+}
+
 static int prepare_instance_dir(struct daemon *d, struct instance *in,
                                 int templatefd, const struct json_value *v,
                                 enum api_code *code, cell_error **err) {
   struct instance_record *r = in->rec;
   if (mkdirat(d->instdirfd, r->name, 0711) < 0)
     return cell_fail_errno(err, "mkdir `%s/%s`", d->instances_dir, r->name);
+  if (make_disk(d, r, err) < 0)
+    return -1;
   cleanup_free char *dir = daemon_inst_dir(d, r->name);
   if (mount_new_root(d, in, templatefd, dir, err) < 0)
     return -1;
@@ -453,6 +506,9 @@ static int clone_record(struct daemon *d, struct conn *c,
   r->memory = src->memory;
   r->cpu_milli = src->cpu_milli;
   r->pids = src->pids;
+  /* Its disk beside src's, under the same limit. */
+  r->pool = xstrdup(src->pool ? src->pool : DAEMON_DEFAULT_POOL);
+  r->disk = src->disk;
   r->restart = src->restart;
   r->restart_max = src->restart_max;
   r->owner = c->cred.uid;

@@ -25,6 +25,7 @@
 #include "daemon/instance-rootfs.h"
 #include "daemon/instance-spec.h"
 #include "runtime/container.h"
+#include "storage/pool.h"
 
 void inst_arm_timer(struct daemon *d, struct instance *in, long ms,
                     bool restart) {
@@ -144,6 +145,29 @@ void inst_stop(struct daemon *d, struct instance *in, int timeout) {
   inst_arm_timer(d, in, timeout * 1000L, false);
 }
 
+/* The instance's disk, first: a btrfs subvolume is a mount boundary that
+ * rm -rf of its directory does not cross.  Outside the default pool, its
+ * directory there too.  A pool celld.conf no longer names is left alone
+ * (said in the log): the record still goes. */
+static int remove_disk(struct daemon *d, const struct instance_record *r,
+                       cell_error **err) {
+  cell_error *gone = NULL;
+  cleanup_free char *disk = daemon_inst_disk_dir(d, r, &gone);
+  if (!disk) {
+    log_warn("%s", gone->msg);
+    cell_error_free(&gone);
+    return 0;
+  }
+  if (pool_disk_remove(disk, err) < 0)
+    return -1;
+  if (!r->pool || strcmp(r->pool, DAEMON_DEFAULT_POOL) == 0)
+    return 0;
+  cleanup_free char *dir = xstrndup(disk, strlen(disk) - strlen("/disk"));
+  if (rmdir(dir) < 0 && errno != ENOENT)
+    return cell_fail_errno(err, "rmdir `%s`", dir);
+  return 0;
+}
+
 void inst_destroy_now(struct daemon *d, struct instance *in, cell_error **err) {
   const char *name = in->rec->name;
   daemon_runtime_delete(d, name);
@@ -157,6 +181,8 @@ void inst_destroy_now(struct daemon *d, struct instance *in, cell_error **err) {
     return;
   }
   daemon_test_pause("destroy");
+  if (remove_disk(d, in->rec, err) < 0)
+    return;
   if (cell_rm_rf_at(d->instdirfd, name, err) < 0)
     return;
   if (instance_record_remove(d->instdirfd, name, err) < 0)

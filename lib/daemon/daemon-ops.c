@@ -48,7 +48,7 @@ static const struct request_field create_fields[] = {
     {"name", S}, {"template", S}, {"image", S}, {"memory", N}, {"cpus", N},
     {"pids", N},
     {"init", A}, {"autostart", B}, {"restart", S}, {"hostname", S},
-    {"networks", A}, {"halt_signal", S}, {NULL, 0}};
+    {"networks", A}, {"halt_signal", S}, {"pool", S}, {"disk", N}, {NULL, 0}};
 static const struct request_field no_fields[] = {{NULL, 0}};
 static const struct request_field name_only[] = {{"name", S}, {NULL, 0}};
 static const struct request_field with_timeout[] = {
@@ -56,7 +56,8 @@ static const struct request_field with_timeout[] = {
 static const struct request_field with_force[] = {
     {"name", S}, {"force", B}, {NULL, 0}};
 static const struct request_field limits[] = {
-    {"name", S}, {"memory", N}, {"cpus", N}, {"pids", N}, {NULL, 0}};
+    {"name", S}, {"memory", N}, {"cpus", N}, {"pids", N}, {"disk", N},
+    {NULL, 0}};
 static const struct request_field exec_fields[] = {
     {"name", S}, {"args", A}, {"tty", B}, {"env", A}, {"cwd", S}, {NULL, 0}};
 static const struct request_field signal_fields[] = {{"signal", N}, {NULL, 0}};
@@ -82,6 +83,7 @@ static const struct op ops[] = {
     {"list", no_fields, ACCESS_MEMBER, NULL, false, true, op_list},
     {"events", no_fields, ACCESS_MEMBER, NULL, false, true, op_events},
     {"networks", no_fields, ACCESS_MEMBER, NULL, false, true, op_networks},
+    {"pools", no_fields, ACCESS_MEMBER, NULL, false, true, op_pools},
     {"show", name_only, ACCESS_MEMBER, NULL, true, false, op_show},
     {"start", name_only, ACCESS_MEMBER, NULL, true, false, op_start},
     {"stop", with_timeout, ACCESS_MEMBER, NULL, true, false, op_stop},

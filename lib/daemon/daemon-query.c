@@ -1,4 +1,4 @@
-/* The ops that only read: list, show, networks, and events (a
+/* The ops that only read: list, show, networks, pools, and events (a
  * subscription to the instances' events). */
 #include "daemon/daemon-query.h"
 
@@ -7,7 +7,9 @@
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-lxcfs.h"
+#include "daemon/daemon-records.h"
 #include "net/network.h"
+#include "storage/pool.h"
 
 void op_list(struct daemon *d, struct conn *c, struct instance *unused,
              const struct json_value *req) {
@@ -42,6 +44,18 @@ void op_list(struct daemon *d, struct conn *c, struct instance *unused,
   conn_send(d, c, out);
 }
 
+/* What the instance's disk holds, as du counts it (-1 when it cannot be
+ * read); its limit is the record's `disk`. */
+static void gen_disk_used(struct daemon *d, struct json_gen *g,
+                          const struct instance_record *r) {
+  cleanup_error cell_error *err = NULL;
+  cleanup_free char *dir = r->image ? daemon_inst_disk_dir(d, r, &err)
+                                    : daemon_inst_dir(d, r->name);
+  uint64_t used = 0;
+  bool known = dir && pool_disk_usage(dir, &used, &err) == 0;
+  json_gen_kv_int(g, "disk_used", known ? (int64_t)used : -1);
+}
+
 void op_show(struct daemon *d, struct conn *c, struct instance *in,
              const struct json_value *req) {
   struct json_gen *g = json_gen_new(false);
@@ -64,6 +78,7 @@ void op_show(struct daemon *d, struct conn *c, struct instance *in,
                                   ? xstrdup(in->proc_view)
                                   : lxcfs_proc_view(d);
     json_gen_kv_string(g, "proc_view", view);
+    gen_disk_used(d, g, in->rec);
     json_gen_object_close(g);
   }
   cell_error_free(&err);
@@ -112,6 +127,65 @@ void op_networks(struct daemon *d, struct conn *c, struct instance *unused,
     json_gen_kv_int(g, "instances", (int64_t)instances_on(d, c, net->name));
     json_gen_object_close(g);
   }
+  json_gen_array_close(g);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}
+
+static const char *quota_word(enum pool_quota q) {
+  switch (q) {
+  case POOL_QUOTA_BTRFS: return "btrfs-qgroups";
+  case POOL_QUOTA_NOT_YET: return "not-yet";
+  default: return "none";
+  }
+}
+
+/* One pool: where, on what, how full, and the instances of it the peer
+ * may see (with their limits). */
+static void gen_pool(struct daemon *d, struct conn *c, struct json_gen *g,
+                     const char *name, const char *path) {
+  json_gen_object_open(g);
+  json_gen_kv_string(g, "name", name);
+  json_gen_kv_string(g, "path", path);
+  struct pool_fs fs;
+  cleanup_error cell_error *err = NULL;
+  if (pool_probe(path, &fs, &err) < 0) {
+    json_gen_kv_string(g, "error", err->msg);
+  } else {
+    json_gen_kv_string(g, "filesystem", fs.fs);
+    json_gen_kv_string(g, "quota", quota_word(fs.quota));
+    json_gen_kv_int(g, "size", (int64_t)fs.size);
+    json_gen_kv_int(g, "used", (int64_t)(fs.size - fs.avail));
+    json_gen_kv_int(g, "available", (int64_t)fs.avail);
+  }
+  json_gen_key(g, "instances");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < d->n_inst; i++) {
+    const struct instance_record *r = d->inst[i]->rec;
+    if (!conn_may_see(c, d->inst[i]) ||
+        strcmp(r->pool ? r->pool : DAEMON_DEFAULT_POOL, name) != 0)
+      continue;
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "name", r->name);
+    json_gen_kv_int(g, "disk", r->disk);
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+  json_gen_object_close(g);
+}
+
+void op_pools(struct daemon *d, struct conn *c, struct instance *unused,
+              const struct json_value *req) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_key(g, "pools");
+  json_gen_array_open(g);
+  gen_pool(d, c, g, DAEMON_DEFAULT_POOL, d->cfg->state_dir);
+  for (size_t i = 0; i < d->cfg->n_pools; i++)
+    gen_pool(d, c, g, d->cfg->pools[i].name, d->cfg->pools[i].path);
   json_gen_array_close(g);
   json_gen_object_close(g);
   cleanup_free char *out = json_gen_finish(g, NULL);

@@ -12,6 +12,10 @@ void op_list(struct daemon *d, struct conn *c, struct instance *in,
              const struct json_value *v);
 void op_show(struct daemon *d, struct conn *c, struct instance *in,
              const struct json_value *v);
+/* Each pool: name, path, filesystem, quota support, size and use, and
+ * the instances in it the peer may see. */
+void op_pools(struct daemon *d, struct conn *c, struct instance *in,
+              const struct json_value *v);
 /* The configured networks, with how many of the peer's instances are on
  * each. */
 void op_networks(struct daemon *d, struct conn *c, struct instance *in,

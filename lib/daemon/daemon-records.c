@@ -2,6 +2,7 @@
  * waits for them. */
 #include "daemon/daemon-records.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +14,18 @@
 
 char *daemon_inst_dir(struct daemon *d, const char *name) {
   return xasprintf("%s/%s", d->instances_dir, name);
+}
+
+char *daemon_inst_disk_dir(struct daemon *d, const struct instance_record *r,
+                           cell_error **err) {
+  const char *pool = r->pool ? r->pool : DAEMON_DEFAULT_POOL;
+  const char *path = daemon_config_pool_path(d->cfg, pool);
+  if (!path) {
+    cell_fail(err, ENOENT, "instance `%s`: its pool `%s` is not in celld.conf "
+              "(pool.%s.path)", r->name, pool, pool);
+    return NULL;
+  }
+  return xasprintf("%s/instances/%s/disk", path, r->name);
 }
 
 struct instance *daemon_find_instance(struct daemon *d, const char *name) {

@@ -11,6 +11,11 @@
 
 /* <state>/instances/<name>, freed by the caller. */
 char *daemon_inst_dir(struct daemon *d, const char *name);
+/* Where the instance's disk lives: <pool path>/instances/<name>/disk of
+ * its pool (in the default pool: <state>/instances/<name>/disk); NULL, err
+ * set, when celld.conf has no such pool any more. */
+char *daemon_inst_disk_dir(struct daemon *d, const struct instance_record *r,
+                           cell_error **err);
 struct instance *daemon_find_instance(struct daemon *d, const char *name);
 /* Takes rec. */
 struct instance *daemon_add_instance(struct daemon *d,

@@ -104,7 +104,10 @@ static int mount_image_root(struct daemon *d, const char *dir,
       return cell_fail(err, 0, "instance `%s`: its image's layer %s is missing "
                        "from the image store", r->name, names[i]);
   }
-  return instance_rootfs_mount_layers(dir, r, layers_dir, names,
+  cleanup_free char *disk = daemon_inst_disk_dir(d, r, err);
+  if (!disk)
+    return -1;
+  return instance_rootfs_mount_layers(dir, disk, r, layers_dir, names,
                                       d->cfg->force_copy, mode, err);
 }
 

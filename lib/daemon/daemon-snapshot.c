@@ -64,18 +64,44 @@ static int new_writable_layer(int diskfd, cell_error **err) {
   return 0;
 }
 
-/* A stopped instance: disk/upper moves into the store, O(1). */
+/* The layer copied into a new directory of the store (reflinks where the
+ * filesystem has them); nothing left of it on failure. */
+static int copy_into_store(struct daemon *d, int src, const char *name,
+                           cell_error **err) {
+  cleanup_close int dst = -1;
+  if (mkdirat(d->store->layersfd, name, 0755) < 0)
+    return cell_fail_errno(err, "make a layer in the image store");
+  if (open_dir_at(d->store->layersfd, name, &dst, err) == 0 &&
+      instance_layer_copy(src, dst, err) == 0)
+    return 0;
+  cleanup_error cell_error *ignored = NULL;
+  cell_rm_rf_at(d->store->layersfd, name, &ignored);
+  return -1;
+}
+
+/* A stopped instance: disk/upper moves into the store, O(1).  A disk in a
+ * pool on another filesystem than the store, or in a btrfs subvolume of
+ * its own (a rename never leaves a subvolume), gives EXDEV: then the layer
+ * is copied into the store instead (reflinks where the two filesystems
+ * are one, a full copy otherwise) and the disk's copy removed. */
 static int freeze_by_rename(struct daemon *d, struct instance *in,
                             const char *name, cell_error **err) {
-  cleanup_free char *disk = xasprintf("%s/%s/disk", d->instances_dir,
-                                      in->rec->name);
+  cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, err);
   cleanup_close int diskfd = -1;
-  if (open_dir_at(AT_FDCWD, disk, &diskfd, err) < 0)
+  if (!disk || open_dir_at(AT_FDCWD, disk, &diskfd, err) < 0)
     return -1;
-  if (renameat(diskfd, "upper", d->store->layersfd, name) < 0)
-    return cell_fail_errno(err, "move the writable layer of `%s` into the "
-                           "image store (they must be on one filesystem)",
-                           in->rec->name);
+  if (renameat(diskfd, "upper", d->store->layersfd, name) < 0) {
+    if (errno != EXDEV)
+      return cell_fail_errno(err, "move the writable layer of `%s` into the "
+                             "image store", in->rec->name);
+    cleanup_close int src = -1;
+    if (open_dir_at(diskfd, "upper", &src, err) < 0 ||
+        copy_into_store(d, src, name, err) < 0)
+      return cell_error_wrap(err, "copy the writable layer of `%s` into the "
+                             "image store", in->rec->name);
+    if (cell_rm_rf_at(diskfd, "upper", err) < 0)
+      return -1;
+  }
   return new_writable_layer(diskfd, err);
 }
 
@@ -111,8 +137,10 @@ static int copy_while_frozen(const struct instance *in, int src, int dst,
 /* A running instance: its writable layer copied into the store. */
 static int freeze_by_copy(struct daemon *d, struct instance *in,
                           const char *name, cell_error **err) {
-  cleanup_free char *upper = xasprintf("%s/%s/disk/upper", d->instances_dir,
-                                       in->rec->name);
+  cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, err);
+  if (!disk)
+    return -1;
+  cleanup_free char *upper = xasprintf("%s/upper", disk);
   cleanup_close int src = -1, dst = -1;
   if (open_dir_at(AT_FDCWD, upper, &src, err) < 0)
     return -1;
@@ -129,8 +157,11 @@ static int freeze_by_copy(struct daemon *d, struct instance *in,
 /* Whether the instance's writable layer holds nothing (a stopped one that
  * has not run since its last freeze). */
 static bool writable_layer_empty(struct daemon *d, const struct instance *in) {
-  cleanup_free char *upper = xasprintf("%s/%s/disk/upper", d->instances_dir,
-                                       in->rec->name);
+  cleanup_error cell_error *ignored = NULL;
+  cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, &ignored);
+  if (!disk)
+    return false;
+  cleanup_free char *upper = xasprintf("%s/upper", disk);
   int fd = open(upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   DIR *dir = fd < 0 ? NULL : fdopendir(fd);
   if (!dir) {
@@ -284,11 +315,10 @@ void op_restore(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   cell_error *err = NULL;
-  cleanup_free char *disk = xasprintf("%s/%s/disk", d->instances_dir,
-                                      in->rec->name);
+  cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, &err);
   cleanup_close int diskfd = -1;
   /* What it wrote since goes; the snapshot's layers come back. */
-  if (open_dir_at(AT_FDCWD, disk, &diskfd, &err) < 0 ||
+  if (!disk || open_dir_at(AT_FDCWD, disk, &diskfd, &err) < 0 ||
       cell_rm_rf_at(diskfd, "upper", &err) < 0 ||
       new_writable_layer(diskfd, &err) < 0) {
     conn_fail(d, c, API_FAILED, &err);
@@ -315,6 +345,23 @@ void op_snapshot_rm(struct daemon *d, struct conn *c, struct instance *in,
   inst_save_or_log(d, in);
   daemon_collect_layers(d);
   reply_snapshots(d, c, r);
+}
+
+/* Outside the default pool the disk's directory there follows the name
+ * (in the default pool it is inside the instance's directory). */
+static int rename_pool_dir(struct daemon *d, const struct instance_record *r,
+                           const char *from, const char *to, cell_error **err) {
+  if (!r->pool || strcmp(r->pool, DAEMON_DEFAULT_POOL) == 0 || !r->image)
+    return 0;
+  const char *path = daemon_config_pool_path(d->cfg, r->pool);
+  if (!path)
+    return cell_fail(err, ENOENT, "instance `%s`: its pool `%s` is not in "
+                     "celld.conf (pool.%s.path)", r->name, r->pool, r->pool);
+  cleanup_free char *old = xasprintf("%s/instances/%s", path, from);
+  cleanup_free char *new = xasprintf("%s/instances/%s", path, to);
+  if (rename(old, new) < 0)
+    return cell_fail_errno(err, "rename `%s`", old);
+  return 0;
 }
 
 void op_rename(struct daemon *d, struct conn *c, struct instance *in,
@@ -347,12 +394,21 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
+  /* Its disk's directory in a pool after: a crash before leaves the disk
+   * under the name the record still has. */
+  if (rename_pool_dir(d, r, r->name, to, &err) < 0) {
+    renameat(d->instdirfd, to, d->instdirfd, r->name);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
   cleanup_free char *old = steal_pointer(&r->name);
   r->name = xstrdup(to);
   free(r->cgroup);
   r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, to);
   if (inst_save(d, in, &err) < 0) {
     renameat(d->instdirfd, to, d->instdirfd, old);
+    cleanup_error cell_error *ignored = NULL;
+    rename_pool_dir(d, r, to, old, &ignored);
     free(r->name);
     r->name = steal_pointer(&old);
     conn_fail(d, c, API_FAILED, &err);

@@ -4,6 +4,7 @@
 #include "daemon/daemon-startup.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "daemon/daemon-runtime.h"
 #include "daemon/idrange.h"
 #include "runtime/container.h"
+#include "storage/pool.h"
 
 static void warn_record(const char *file, const char *msg) {
   log_error("instances/%s: %s: skipped", file, msg);
@@ -101,8 +103,46 @@ static void sweep_orphans(struct daemon *d, const char *dirpath, bool runtime) {
       continue;
     }
     daemon_rootfs_umount(d, e->d_name);
-    if (cell_rm_rf_at(d->instdirfd, e->d_name, &err) < 0) {
+    /* A disk that is a btrfs subvolume first: rm -rf does not cross it. */
+    cleanup_free char *disk = xasprintf("%s/%s/disk", dirpath, e->d_name);
+    if (pool_disk_remove(disk, &err) < 0 ||
+        cell_rm_rf_at(d->instdirfd, e->d_name, &err) < 0) {
       log_error("%s", err->msg);
+      cell_error_free(&err);
+    }
+  }
+  closedir(dir);
+}
+
+/* Whether the instance of that name has its disk in that pool. */
+static bool disk_in_pool(struct daemon *d, const char *name, const char *pool) {
+  const struct instance *in = daemon_find_instance(d, name);
+  return in && in->rec->image && in->rec->pool &&
+         strcmp(in->rec->pool, pool) == 0;
+}
+
+/* A disk in a pool outside the default one without an instance that has
+ * it there: left by a celld killed in a create or a destroy. */
+static void sweep_pool(struct daemon *d, const struct daemon_pool *p) {
+  cleanup_free char *dirpath = xasprintf("%s/instances", p->path);
+  DIR *dir = opendir(dirpath);
+  if (!dir)
+    return;
+  for (struct dirent *e; (e = readdir(dir));) {
+    cell_error *err = NULL;
+    if (e->d_name[0] == '.' || e->d_type != DT_DIR ||
+        disk_in_pool(d, e->d_name, p->name) ||
+        instance_check_name(e->d_name, &err) < 0) {
+      cell_error_free(&err);
+      continue;
+    }
+    log_warn("pool `%s`: %s: a disk left by an earlier celld: removing it",
+             p->name, e->d_name);
+    cleanup_free char *inst = xasprintf("%s/%s", dirpath, e->d_name);
+    cleanup_free char *disk = xasprintf("%s/disk", inst);
+    if (pool_disk_remove(disk, &err) < 0 || rmdir(inst) < 0) {
+      log_error("pool `%s`: %s: %s", p->name, e->d_name,
+                err ? err->msg : strerror(errno));
       cell_error_free(&err);
     }
   }
@@ -200,6 +240,8 @@ int daemon_load_instances(struct daemon *d, cell_error **err) {
     qsort(d->inst, d->n_inst, sizeof(*d->inst), cmp_created);
   sweep_orphans(d, d->runroot, true);
   sweep_orphans(d, d->instances_dir, false);
+  for (size_t i = 0; i < d->cfg->n_pools; i++)
+    sweep_pool(d, &d->cfg->pools[i]);
   sweep_cgroups(d);
   sweep_exec_dir(d);
   daemon_net_sweep_bridges(d);

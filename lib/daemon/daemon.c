@@ -361,6 +361,19 @@ static int lock_state_dir(int fd) {
   }
 }
 
+/* Each pool's instances/ directory, root's alone (an instance reaches its
+ * disk through its idmapped mount, never by this path).  A pool that
+ * cannot be made ready (its filesystem not mounted yet) is said in the
+ * log and in `pools`; celld serves the others. */
+static void prepare_pools(const struct daemon_config *c) {
+  for (size_t i = 0; i < c->n_pools; i++) {
+    cleanup_free char *dir = xasprintf("%s/instances", c->pools[i].path);
+    cleanup_error cell_error *err = NULL;
+    if (cell_mkdir_p(dir, 0700, &err) < 0)
+      log_warn("pool `%s`: %s", c->pools[i].name, err->msg);
+  }
+}
+
 static int open_state(struct daemon *d, int *lockfd, cell_error **err) {
   const struct daemon_config *c = d->cfg;
   if (cell_mkdir_p(c->state_dir, 0711, err) < 0)
@@ -384,6 +397,7 @@ static int open_state(struct daemon *d, int *lockfd, cell_error **err) {
   d->instdirfd = open(d->instances_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (d->instdirfd < 0)
     return cell_fail_errno(err, "open `%s`", d->instances_dir);
+  prepare_pools(c);
   return 0;
 }
 

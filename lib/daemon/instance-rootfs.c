@@ -507,12 +507,11 @@ static char *disk_map(uint32_t start, uint32_t count) {
 /* Mount the image's layers and the disk idmapped.  1: both are there;
  * 0: the kernel or a filesystem refuses the idmap, nothing stays mounted
  * (the caller copies); -1: an error. */
-static int mount_layers_and_disk(const char *inst_dir,
+static int mount_layers_and_disk(const char *inst_dir, const char *disk,
                                  const struct instance_record *r, int layersfd,
                                  const char *layers_dir,
                                  struct new_mounts *mounted, cell_error **err) {
   cleanup_free char *layers = xasprintf("%s/layers", inst_dir);
-  cleanup_free char *disk = xasprintf("%s/disk", inst_dir);
   cleanup_free char *disk_idmapped = xasprintf("%s/disk.idmapped", inst_dir);
   if (!instance_is_mountpoint(layers)) {
     cleanup_free char *map = map_of_range(r->id_start, r->id_count);
@@ -626,21 +625,22 @@ static bool recorded_mode_is(const struct instance_record *r, const char *m) {
   return r->rootfs_mode && strcmp(r->rootfs_mode, m) == 0;
 }
 
-int instance_rootfs_mount_layers(const char *inst_dir,
+int instance_rootfs_mount_layers(const char *inst_dir, const char *disk_dir,
                                  const struct instance_record *r,
                                  const char *layers_dir,
                                  char *const *layer_ids, bool force_copy,
                                  const char **mode, cell_error **err) {
   if (check_layer_ids(layer_ids, err) < 0)
     return -1;
-  if (strpbrk(inst_dir, ",:\\"))
+  cleanup_free char *disk =
+      disk_dir ? xstrdup(disk_dir) : xasprintf("%s/disk", inst_dir);
+  if (strpbrk(inst_dir, ",:\\") || strpbrk(disk, ",:\\"))
     return cell_fail(err, EINVAL,
                      "`%s`: an overlay option cannot name a path with , : or \\",
-                     inst_dir);
+                     strpbrk(inst_dir, ",:\\") ? inst_dir : disk);
   if (r->id_start == 0 || r->id_count == 0)
     return cell_fail(err, EINVAL, "instance `%s`: no id range", r->name);
   cleanup_free char *rootfs = xasprintf("%s/rootfs", inst_dir);
-  cleanup_free char *disk = xasprintf("%s/disk", inst_dir);
   cleanup_free char *layers = xasprintf("%s/layers", inst_dir);
   cleanup_free char *disk_idmapped = xasprintf("%s/disk.idmapped", inst_dir);
   /* The options of both modes, made (and their length checked) before
@@ -680,8 +680,8 @@ int instance_rootfs_mount_layers(const char *inst_dir,
                      r->name);
   cleanup_new_mounts struct new_mounts mounted = {0};
   if (!copy) {
-    int m = mount_layers_and_disk(inst_dir, r, layersfd, layers_dir, &mounted,
-                                  err);
+    int m = mount_layers_and_disk(inst_dir, disk, r, layersfd, layers_dir,
+                                  &mounted, err);
     if (m < 0)
       return -1;
     if (m == 0 && recorded_mode_is(r, "idmap"))

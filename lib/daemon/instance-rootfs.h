@@ -30,8 +30,9 @@ int instance_rootfs_mount(const char *inst_dir, const struct instance_record *r,
                           cell_error **err);
 /* Mount the instance's root on its image: layers_dir (the store's layers
  * directory, absolute) idmapped read-only at <inst_dir>/layers;
- * <inst_dir>/disk (upper/ and work/, container-relative ids on disk)
- * idmapped at <inst_dir>/disk.idmapped; the overlay on <inst_dir>/rootfs
+ * disk_dir (upper/ and work/, container-relative ids on disk; NULL:
+ * <inst_dir>/disk; elsewhere when the instance is in a pool) idmapped at
+ * <inst_dir>/disk.idmapped; the overlay on <inst_dir>/rootfs
  * with lowerdir = the layers top first, upperdir/workdir in
  * disk.idmapped.  layer_ids: 64-hex names, BOTTOM first, NULL-terminated.
  * Idempotent (what is mounted stays); on failure nothing this call mounted
@@ -42,7 +43,7 @@ int instance_rootfs_mount(const char *inst_dir, const struct instance_record *r,
  * mounted in the other (its disk's owners depend on it).  Refused: more
  * layers than overlayfs's options can name ("flatten it"), an overlay that
  * would come up read-only. */
-int instance_rootfs_mount_layers(const char *inst_dir,
+int instance_rootfs_mount_layers(const char *inst_dir, const char *disk_dir,
                                  const struct instance_record *r,
                                  const char *layers_dir,
                                  char *const *layer_ids, bool force_copy,

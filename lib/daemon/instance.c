@@ -33,6 +33,7 @@ void instance_record_free(struct instance_record *r) {
   free(r->template_dir);
   free(r->image);
   free(r->image_name);
+  free(r->pool);
   instance_record_drop_layers(r);
   cell_strv_free(r->env);
   free(r->workdir);
@@ -144,6 +145,8 @@ char *instance_record_to_json(const struct instance_record *r, bool pretty) {
   json_gen_kv_int(g, "memory", r->memory);
   json_gen_kv_int(g, "cpu_milli", r->cpu_milli);
   json_gen_kv_int(g, "pids", r->pids);
+  json_gen_kv_string(g, "pool", r->pool ? r->pool : "default");
+  json_gen_kv_int(g, "disk", r->disk);
   cleanup_free char *restart = instance_restart_string(r->restart, r->restart_max);
   json_gen_kv_string(g, "restart", restart);
   json_gen_kv_int(g, "restarts", r->restarts);
@@ -299,6 +302,9 @@ static int read_record(const struct json_value *o, struct instance_record *r,
       get_int(o, "memory", 0, INT64_MAX, &r->memory, err) < 0 ||
       get_int(o, "cpu_milli", 0, INT64_MAX, &r->cpu_milli, err) < 0 ||
       get_int(o, "pids", 0, INT64_MAX, &r->pids, err) < 0 ||
+      get_string(o, "pool", true, &r->pool, err) < 0 ||
+      (json_object_get(o, "disk") && /* written before pools existed */
+       get_int(o, "disk", 0, INT64_MAX, &r->disk, err) < 0) ||
       get_string(o, "restart", false, &restart, err) < 0 ||
       get_int(o, "restarts", 0, INT32_MAX, &restarts, err) < 0 ||
       get_string(o, "hostname", false, &r->hostname, err) < 0 ||
@@ -310,6 +316,10 @@ static int read_record(const struct json_value *o, struct instance_record *r,
     return -1;
   if (read_nets(o, r, err) < 0)
     return -1;
+  if (!r->pool)
+    r->pool = xstrdup("default");
+  if (instance_check_name(r->pool, err) < 0)
+    return cell_error_wrap(err, "pool");
   if (r->cgroup && r->cgroup[0] != '/')
     return cell_fail(err, 0, "cgroup: must be an absolute path");
   if (!r->template_dir && !r->image)

@@ -67,6 +67,8 @@ struct instance_record {
   int64_t memory;       /* bytes; 0: no limit */
   int64_t cpu_milli;    /* thousandths of a cpu; 0: no limit */
   int64_t pids;         /* 0: no limit */
+  char *pool;           /* the pool its disk is in ("default": the state dir) */
+  int64_t disk;         /* bytes its disk may hold; 0: no limit */
   enum restart_policy restart;
   int restart_max;      /* on-failure:N; 0: no bound */
   int restarts;         /* restarts done by the policy since the last start */

@@ -436,12 +436,13 @@ static char *shown_key(const char *line) {
   return len > 0 && *after == '=' ? xstrndup(line, len) : NULL;
 }
 
-/* Whether shown is key; for a network key, network.NAME.key, any NAME. */
-static bool is_key(const char *shown, const char *key, bool network) {
-  if (!network)
+/* Whether shown is key; for a key of a table (family "network." or
+ * "pool."), FAMILY.NAME.key, any NAME. */
+static bool is_key(const char *shown, const char *key, const char *family) {
+  if (!family)
     return strcmp(shown, key) == 0;
-  size_t prefix = strlen("network."), len = strlen(shown), klen = strlen(key);
-  return strncmp(shown, "network.", prefix) == 0 && len > prefix + klen + 1 &&
+  size_t prefix = strlen(family), len = strlen(shown), klen = strlen(key);
+  return strncmp(shown, family, prefix) == 0 && len > prefix + klen + 1 &&
          shown[len - klen - 1] == '.' && strcmp(shown + len - klen, key) == 0;
 }
 
@@ -458,15 +459,15 @@ static char **shown_keys(const char *text) {
 }
 
 static void check_documented(char *const *shown, const char *key,
-                             bool network) {
+                             const char *family) {
   bool found = false;
   for (size_t i = 0; shown && shown[i] && !found; i++)
-    found = is_key(shown[i], key, network);
+    found = is_key(shown[i], key, family);
   CHECK(found);
   if (!found)
-    fprintf(stderr, "  config/celld.conf: no `%s%s =` nor `# %s%s =` line\n",
-            network ? "network.NAME." : "", key,
-            network ? "network.NAME." : "", key);
+    fprintf(stderr, "  config/celld.conf: no `%s%s%s =` nor `# %s%s%s =` line\n",
+            family ? family : "", family ? "NAME." : "", key,
+            family ? family : "", family ? "NAME." : "", key);
 }
 
 TEST(every_key_documented) {
@@ -482,13 +483,45 @@ TEST(every_key_documented) {
     return;
   }
   cleanup_strv char **shown = shown_keys(text);
-  size_t n = 0, n_network = 0;
+  size_t n = 0, n_network = 0, n_pool = 0;
   for (const char *key; (key = daemon_config_key(n)); n++)
-    check_documented(shown, key, false);
+    check_documented(shown, key, NULL);
   for (const char *key; (key = daemon_config_network_key(n_network));
        n_network++)
-    check_documented(shown, key, true);
-  CHECK(n > 0 && n_network > 0);
+    check_documented(shown, key, "network.");
+  for (const char *key; (key = daemon_config_pool_key(n_pool)); n_pool++)
+    check_documented(shown, key, "pool.");
+  CHECK(n > 0 && n_network > 0 && n_pool > 0);
+}
+
+TEST(pools_defined) {
+  struct daemon_config c;
+  CHECK_STR(load("state_dir = /var/lib/x\n"
+                 "pool.fast.path = /srv/fast\n"
+                 "pool.big.disk.path = /mnt/big\n",
+                 &c, NULL),
+            "");
+  CHECK(c.n_pools == 2);
+  CHECK_STR(daemon_config_pool_path(&c, "default"), "/var/lib/x");
+  CHECK_STR(daemon_config_pool_path(&c, "fast"), "/srv/fast");
+  CHECK_STR(daemon_config_pool_path(&c, "big.disk"), "/mnt/big");
+  CHECK(daemon_config_pool_path(&c, "nosuch") == NULL);
+  daemon_config_clear(&c);
+}
+
+TEST(bad_pools) {
+  struct daemon_config c;
+  /* `default` is the state directory; paths are plain absolute ones. */
+  CHECK(strstr(load("pool.default.path = /srv/x\n", &c, NULL), "bad value"));
+  daemon_config_clear(&c);
+  CHECK(strstr(load("pool.a.path = srv/x\n", &c, NULL), "bad value"));
+  daemon_config_clear(&c);
+  CHECK(strstr(load("pool.a.path = /srv/../x\n", &c, NULL), "bad value"));
+  daemon_config_clear(&c);
+  CHECK(strstr(load("pool.a.path = /srv/a,b\n", &c, NULL), "bad value"));
+  daemon_config_clear(&c);
+  CHECK(strstr(load("pool.a.size = 1\n", &c, NULL), "unknown key"));
+  daemon_config_clear(&c);
 }
 
 int main(void) {
@@ -516,6 +549,8 @@ int main(void) {
   RUN(template_dirs_default_follows_the_state_dir);
   RUN(template_dirs_listed_or_none);
   RUN(every_key_documented);
+  RUN(pools_defined);
+  RUN(bad_pools);
   remove_tmpdir();
   UNIT_DONE();
 }

@@ -119,7 +119,7 @@ static int mount_image(struct fixture *f, bool force_copy, const char **mode,
                        cell_error **err) {
   struct instance_record r = record();
   char *ids[] = {(char *)bottom_id, (char *)top_id, NULL};
-  return instance_rootfs_mount_layers(f->inst, &r, f->layers, ids, force_copy,
+  return instance_rootfs_mount_layers(f->inst, NULL, &r, f->layers, ids, force_copy,
                                       mode, err);
 }
 
@@ -369,7 +369,7 @@ TEST(too_many_layers_refused_nothing_mounted) {
   struct instance_record r = record();
   cleanup_error cell_error *err = NULL;
   const char *mode = NULL;
-  CHECK(instance_rootfs_mount_layers(f.inst, &r, f.layers, ids, false, &mode,
+  CHECK(instance_rootfs_mount_layers(f.inst, NULL, &r, f.layers, ids, false, &mode,
                                      &err) < 0);
   CHECK_CONTAINS(err ? err->msg : NULL, "image has 70 layers");
   CHECK_CONTAINS(err ? err->msg : NULL, "flatten it");
@@ -388,7 +388,7 @@ TEST(missing_layer_refused_nothing_mounted) {
   struct instance_record r = record();
   cleanup_error cell_error *err = NULL;
   const char *mode = NULL;
-  CHECK(instance_rootfs_mount_layers(f.inst, &r, f.layers, ids, false, &mode,
+  CHECK(instance_rootfs_mount_layers(f.inst, NULL, &r, f.layers, ids, false, &mode,
                                      &err) < 0);
   CHECK_CONTAINS(err ? err->msg : NULL, missing);
   CHECK(mounts_under(f.inst) == 0);
@@ -403,14 +403,14 @@ TEST(recorded_mode_kept) {
   const char *mode = NULL;
   /* A disk in container ids is never mounted as a copy. */
   r.rootfs_mode = "idmap";
-  CHECK(instance_rootfs_mount_layers(f.inst, &r, f.layers, ids, true, &mode,
+  CHECK(instance_rootfs_mount_layers(f.inst, NULL, &r, f.layers, ids, true, &mode,
                                      &err) < 0);
   CHECK_CONTAINS(err ? err->msg : NULL, "cannot be mounted as a copy");
   CHECK(mounts_under(f.inst) == 0);
   cell_error_free(&err);
   /* A disk in host ids stays a copy, asked or not. */
   r.rootfs_mode = "copy";
-  CHECK(instance_rootfs_mount_layers(f.inst, &r, f.layers, ids, false, &mode,
+  CHECK(instance_rootfs_mount_layers(f.inst, NULL, &r, f.layers, ids, false, &mode,
                                      &err) == 0);
   CHECK_STR(mode, "copy");
   CHECK(owned(f.inst, "disk/upper", ID_START));
@@ -423,7 +423,7 @@ TEST(bad_layer_id_refused) {
   struct instance_record r = record();
   cleanup_error cell_error *err = NULL;
   const char *mode = NULL;
-  CHECK(instance_rootfs_mount_layers(f.inst, &r, f.layers, ids, false, &mode,
+  CHECK(instance_rootfs_mount_layers(f.inst, NULL, &r, f.layers, ids, false, &mode,
                                      &err) < 0);
   CHECK_CONTAINS(err ? err->msg : NULL, "is not a layer id");
   CHECK(mounts_under(f.inst) == 0);
