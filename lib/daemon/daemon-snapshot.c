@@ -384,7 +384,6 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     conn_error(d, c, API_WRONG_STATE, "instance is running: stop it first");
     return;
   }
-  cleanup_free char *to_json = xasprintf("%s.json", to);
   cleanup_free char *from_json = xasprintf("%s.json", r->name);
   /* The directory first, then the record under its new name (written
    * before the old one goes: a crash between leaves the old record, whose
