@@ -10,92 +10,24 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "base/util.h"
 #include "client.h"
 #include "output.h"
-
-enum progress_mode { PROGRESS_AUTO, PROGRESS_TTY, PROGRESS_JSON, PROGRESS_NONE };
+#include "progress.h"
 
 struct import_args {
   const char *source;
   const char *as; /* NAME[:TAG] or NULL */
   enum progress_mode progress;
 };
-
-/* ---- progress ------------------------------------------------------------ */
-
-static volatile sig_atomic_t progress_shown;
-
-static void on_interrupt(int sig) {
-  static const char msg[] = "\ncellctl: import cancelled\n";
-  static const char plain[] = "cellctl: import cancelled\n";
-  if (progress_shown)
-    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-  else
-    (void)!write(STDERR_FILENO, plain, sizeof(plain) - 1);
-  _exit(128 + sig);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void human(char *buf, size_t len, double bytes) {
-  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    u++;
-  }
-  snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
-
-/* "layer 2/3  120.5 MiB / 300.0 MiB  45.2 MiB/s  ETA 4s" over itself. */
-static void show_progress_line(const struct json_value *p, double started) {
-  long long bytes = field_int(p, "bytes", 0), total = field_int(p, "total", 0);
-  long long layer = field_int(p, "layer", 0), layers = field_int(p, "layers", 0);
-  double elapsed = now_s() - started;
-  double rate = elapsed > 0.2 ? (double)bytes / elapsed : 0;
-  char done[32], all[32], speed[32];
-  human(done, sizeof(done), (double)bytes);
-  human(all, sizeof(all), (double)total);
-  human(speed, sizeof(speed), rate);
-  fprintf(stderr, "\r\033[K%s", strcmp(field_string(p, "step"), "read") == 0
-                                    ? "reading" : "importing");
-  if (layers)
-    fprintf(stderr, "  layer %lld/%lld", layer, layers);
-  fprintf(stderr, "  %s", done);
-  if (total)
-    fprintf(stderr, " / %s", all);
-  if (rate > 0)
-    fprintf(stderr, "  %s/s", speed);
-  if (rate > 0 && total > bytes)
-    fprintf(stderr, "  ETA %.0fs", (double)(total - bytes) / rate);
-  fflush(stderr);
-  progress_shown = 1;
-}
-
-static void on_progress(const char *line, const struct json_value *p,
-                        enum progress_mode mode, double started) {
-  if (mode == PROGRESS_JSON) {
-    printf("%s\n", line);
-    fflush(stdout);
-  } else if (mode == PROGRESS_TTY) {
-    show_progress_line(p, started);
-  }
-}
 
 /* ---- the source ---------------------------------------------------------- */
 
@@ -188,44 +120,21 @@ static int open_source(const char *source, int *fd, char **shown,
 
 /* ---- import -------------------------------------------------------------- */
 
-static int send_import(struct client *c, const struct import_args *a, int fd,
-                       const char *shown, cell_error **err) {
+/* The source opened with the caller's rights, its fd handed to celld; the
+ * answer once the import is done. */
+static int run_import(const char *socket, const struct import_args *a,
+                      struct json_value **answer, cell_error **err) {
+  cleanup_close int fd = -1;
+  cleanup_free char *shown = NULL;
+  if (open_source(a->source, &fd, &shown, err) < 0)
+    return EXIT_FAILED;
   cleanup_json_gen struct json_gen *g = request_new("image.import", NULL);
   json_gen_kv_string(g, "source", shown);
   if (a->as)
     json_gen_kv_string(g, "as", a->as);
   cleanup_free char *req = request_finish(g);
-  cleanup_free char *line = xasprintf("%s\n", req);
-  if (cell_send_with_fd(c->fd, line, strlen(line), fd) < 0) {
-    cell_fail_errno(err, "send");
-    return EXIT_CONNECT;
-  }
-  return EXIT_OK;
-}
-
-/* Progress lines until the answer. */
-static int await_import(struct client *c, enum progress_mode mode,
-                        struct json_value **answer, cell_error **err) {
-  double started = now_s();
-  for (;;) {
-    cleanup_free char *line = client_read_line(c);
-    if (!line) {
-      cell_fail(err, 0, "the daemon closed the connection");
-      return EXIT_CONNECT;
-    }
-    cleanup_json struct json_value *v = NULL;
-    cleanup_error cell_error *bad = NULL;
-    if (json_parse(line, strlen(line), &v, &bad) == 0 &&
-        json_object_get(v, "progress")) {
-      on_progress(line, json_object_get(v, "progress"), mode, started);
-      continue;
-    }
-    if (progress_shown) {
-      fputc('\n', stderr);
-      progress_shown = 0;
-    }
-    return client_answer(line, answer, err);
-  }
+  return progress_call_with_fd(socket, req, fd, "importing", a->progress,
+                               answer, err);
 }
 
 int image_import_source(const char *socket, const char *source, const char *as,
@@ -234,18 +143,8 @@ int image_import_source(const char *socket, const char *source, const char *as,
                           .progress = quiet || !isatty(STDERR_FILENO)
                                           ? PROGRESS_NONE
                                           : PROGRESS_TTY};
-  cleanup_close int fd = -1;
-  cleanup_free char *shown = NULL;
-  if (open_source(source, &fd, &shown, err) < 0)
-    return EXIT_FAILED;
-  cleanup_client struct client c = {.fd = -1};
-  int rc = client_dial(&c, socket, err);
-  if (rc == EXIT_OK)
-    rc = send_import(&c, &a, fd, shown, err);
-  close(steal_fd(&fd));
   cleanup_json struct json_value *answer = NULL;
-  if (rc == EXIT_OK)
-    rc = await_import(&c, a.progress, &answer, err);
+  int rc = run_import(socket, &a, &answer, err);
   if (rc == EXIT_OK)
     *id = xstrdup(field_string(json_object_get(answer, "image"), "id"));
   return rc;
@@ -253,7 +152,7 @@ int image_import_source(const char *socket, const char *source, const char *as,
 
 static int parse_import(const struct invocation *inv, struct import_args *a,
                         cell_error **err) {
-  a->progress = PROGRESS_AUTO;
+  a->progress = progress_mode_parse("auto");
   for (int i = 2; i < inv->argc; i++) {
     const char *arg = inv->argv[i];
     if ((strcmp(arg, "--name") == 0 || strcmp(arg, "--as") == 0) &&
@@ -262,14 +161,11 @@ static int parse_import(const struct invocation *inv, struct import_args *a,
     } else if (has_prefix(arg, "--name=")) {
       a->as = arg + 7;
     } else if (has_prefix(arg, "--progress=")) {
-      const char *m = arg + 11;
-      a->progress = strcmp(m, "json") == 0   ? PROGRESS_JSON
-                    : strcmp(m, "tty") == 0  ? PROGRESS_TTY
-                    : strcmp(m, "none") == 0 ? PROGRESS_NONE
-                    : strcmp(m, "auto") == 0 ? PROGRESS_AUTO
-                                             : (enum progress_mode)-1;
-      if ((int)a->progress < 0)
-        return usage_error(err, "--progress `%s`: auto, tty, json or none", m);
+      int m = progress_mode_parse(arg + 11);
+      if (m < 0)
+        return usage_error(err, "--progress `%s`: auto, tty, json or none",
+                           arg + 11);
+      a->progress = (enum progress_mode)m;
     } else if (arg[0] == '-' && arg[1] != '\0') {
       return usage_error(err, "image import: unknown option `%s`", arg);
     } else if (a->source) {
@@ -281,8 +177,6 @@ static int parse_import(const struct invocation *inv, struct import_args *a,
   if (!a->source)
     return usage_error(err, "image import: SOURCE is needed (a directory, a "
                             "tarball, an OCI layout or archive, or -)");
-  if (a->progress == PROGRESS_AUTO)
-    a->progress = isatty(STDERR_FILENO) ? PROGRESS_TTY : PROGRESS_NONE;
   return EXIT_OK;
 }
 
@@ -291,28 +185,15 @@ static int image_import(const struct invocation *inv, cell_error **err) {
   int rc = parse_import(inv, &a, err);
   if (rc != EXIT_OK)
     return rc;
-  cleanup_close int fd = -1;
-  cleanup_free char *shown = NULL;
-  if (open_source(a.source, &fd, &shown, err) < 0)
-    return EXIT_FAILED;
-  cleanup_client struct client c = {.fd = -1};
-  rc = client_dial(&c, inv->socket, err);
-  if (rc == EXIT_OK)
-    rc = send_import(&c, &a, fd, shown, err);
-  close(steal_fd(&fd));
-  if (rc != EXIT_OK)
-    return rc;
-  signal(SIGINT, on_interrupt);
-  signal(SIGTERM, on_interrupt);
+  progress_cancel_on_signals("import", NULL);
   cleanup_json struct json_value *answer = NULL;
-  rc = await_import(&c, a.progress, &answer, err);
+  rc = run_import(inv->socket, &a, &answer, err);
   if (rc != EXIT_OK)
     return rc;
-  const struct json_value *img = json_object_get(answer, "image");
   if (a.progress == PROGRESS_JSON)
     print_json_line(answer);
   else
-    printf("%s\n", field_string(img, "id"));
+    printf("%s\n", field_string(json_object_get(answer, "image"), "id"));
   return EXIT_OK;
 }
 

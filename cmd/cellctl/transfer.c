@@ -10,123 +10,23 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "base/util.h"
 #include "client.h"
 #include "output.h"
-
-enum progress_mode { PROGRESS_TTY, PROGRESS_JSON, PROGRESS_NONE };
+#include "progress.h"
 
 struct transfer_args {
   const char *name; /* export: the instance; import: --name, or NULL */
   const char *file; /* a path or - */
   enum progress_mode progress;
 };
-
-/* The file an export is making, removed when it does not complete (a
- * signal handler reads it). */
-static const char *volatile partial_file;
-static volatile sig_atomic_t progress_shown;
-
-static void on_interrupt(int sig) {
-  static const char msg[] = "\ncellctl: cancelled\n";
-  const char *m = progress_shown ? msg : msg + 1;
-  (void)!write(STDERR_FILENO, m, strlen(m));
-  if (partial_file)
-    unlink(partial_file);
-  _exit(128 + sig);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void human(char *buf, size_t len, double bytes) {
-  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    u++;
-  }
-  snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
-
-/* "exporting  layer 1/2  12.5 MiB  30.1 MiB/s" over itself. */
-static void show_progress_line(const char *verb, const struct json_value *p,
-                               double started) {
-  long long bytes = field_int(p, "bytes", 0);
-  long long part = field_int(p, "part", 0), parts = field_int(p, "parts", 0);
-  double elapsed = now_s() - started;
-  char done[32], speed[32];
-  human(done, sizeof(done), (double)bytes);
-  human(speed, sizeof(speed), elapsed > 0.2 ? (double)bytes / elapsed : 0);
-  fprintf(stderr, "\r\033[K%s  %s %lld/%lld  %s", verb,
-          field_string(p, "step"), part, parts, done);
-  if (elapsed > 0.2)
-    fprintf(stderr, "  %s/s", speed);
-  fflush(stderr);
-  progress_shown = 1;
-}
-
-/* Progress lines until the answer. */
-static int await_answer(struct client *c, const char *verb,
-                        enum progress_mode mode, struct json_value **answer,
-                        cell_error **err) {
-  double started = now_s();
-  for (;;) {
-    cleanup_free char *line = client_read_line(c);
-    if (!line) {
-      cell_fail(err, 0, "the daemon closed the connection");
-      return EXIT_CONNECT;
-    }
-    cleanup_json struct json_value *v = NULL;
-    cleanup_error cell_error *bad = NULL;
-    const struct json_value *p = NULL;
-    if (json_parse(line, strlen(line), &v, &bad) == 0 &&
-        (p = json_object_get(v, "progress"))) {
-      if (mode == PROGRESS_JSON) {
-        printf("%s\n", line);
-        fflush(stdout);
-      } else if (mode == PROGRESS_TTY) {
-        show_progress_line(verb, p, started);
-      }
-      continue;
-    }
-    if (progress_shown) {
-      fputc('\n', stderr);
-      progress_shown = 0;
-    }
-    return client_answer(line, answer, err);
-  }
-}
-
-/* Send req with fd; then the answer, after the progress. */
-static int call_with_fd(const struct invocation *inv, const char *req, int fd,
-                        const char *verb, enum progress_mode mode,
-                        struct json_value **answer, cell_error **err) {
-  cleanup_client struct client c = {.fd = -1};
-  int rc = client_dial(&c, inv->socket, err);
-  if (rc != EXIT_OK)
-    return rc;
-  cleanup_free char *line = xasprintf("%s\n", req);
-  if (cell_send_with_fd(c.fd, line, strlen(line), fd) < 0) {
-    cell_fail_errno(err, "send");
-    return EXIT_CONNECT;
-  }
-  signal(SIGINT, on_interrupt);
-  signal(SIGTERM, on_interrupt);
-  return await_answer(&c, verb, mode, answer, err);
-}
 
 static bool has_prefix(const char *s, const char *p) {
   return strncmp(s, p, strlen(p)) == 0;
@@ -138,7 +38,7 @@ static int parse_args(const struct invocation *inv, bool import,
   const char *verb = import ? "import" : "export";
   const char *positional[2] = {NULL, NULL};
   int n = 0;
-  int mode = isatty(STDERR_FILENO) ? PROGRESS_TTY : PROGRESS_NONE;
+  int mode = progress_mode_parse("auto");
   for (int i = 1; i < inv->argc; i++) {
     const char *arg = inv->argv[i];
     if (import && strcmp(arg, "--name") == 0 && i + 1 < inv->argc) {
@@ -146,14 +46,10 @@ static int parse_args(const struct invocation *inv, bool import,
     } else if (import && has_prefix(arg, "--name=")) {
       a->name = arg + 7;
     } else if (has_prefix(arg, "--progress=")) {
-      const char *m = arg + 11;
-      mode = strcmp(m, "json") == 0   ? PROGRESS_JSON
-             : strcmp(m, "tty") == 0  ? PROGRESS_TTY
-             : strcmp(m, "none") == 0 ? PROGRESS_NONE
-             : strcmp(m, "auto") == 0 ? mode
-                                      : -1;
+      mode = progress_mode_parse(arg + 11);
       if (mode < 0)
-        return usage_error(err, "--progress `%s`: auto, tty, json or none", m);
+        return usage_error(err, "--progress `%s`: auto, tty, json or none",
+                           arg + 11);
     } else if (arg[0] == '-' && arg[1] != '\0') {
       return usage_error(err, "%s: unknown option `%s`", verb, arg);
     } else if (n < (import ? 1 : 2)) {
@@ -194,7 +90,6 @@ static int open_output(const char *file, cell_error **err) {
                 0600);
   if (fd < 0)
     return cell_fail_errno(err, "`%s`", file);
-  partial_file = file;
   return fd;
 }
 
@@ -209,10 +104,14 @@ int cmd_export(const struct invocation *inv, cell_error **err) {
   cleanup_json_gen struct json_gen *g = request_new("export", a.name);
   cleanup_free char *req = request_finish(g);
   cleanup_json struct json_value *answer = NULL;
-  rc = call_with_fd(inv, req, fd, "exporting", a.progress, &answer, err);
+  /* A file made for the stream goes when the export does not complete. */
+  const char *partial = strcmp(a.file, "-") == 0 ? NULL : a.file;
+  progress_cancel_on_signals("export", partial);
+  rc = progress_call_with_fd(inv->socket, req, fd, "exporting", a.progress,
+                             &answer, err);
   if (rc != EXIT_OK) {
-    if (partial_file)
-      unlink(partial_file);
+    if (partial)
+      unlink(partial);
     return rc;
   }
   if (a.progress == PROGRESS_JSON)
@@ -250,7 +149,9 @@ int cmd_import(const struct invocation *inv, cell_error **err) {
     json_gen_kv_string(g, "as", a.name);
   cleanup_free char *req = request_finish(g);
   cleanup_json struct json_value *answer = NULL;
-  rc = call_with_fd(inv, req, fd, "importing", a.progress, &answer, err);
+  progress_cancel_on_signals("import", NULL);
+  rc = progress_call_with_fd(inv->socket, req, fd, "importing", a.progress,
+                             &answer, err);
   if (rc != EXIT_OK)
     return rc;
   const struct json_value *warnings = json_object_get(answer, "warnings");
