@@ -165,6 +165,20 @@ static void job_remove_leftovers(struct daemon *d, const struct image_job *j) {
 static void gen_image(struct daemon *d, struct json_gen *g,
                       const struct image *img, uid_t caller, bool full);
 
+/* {"ok":true,"image":...}: with its layers and config when full. */
+static void reply_image(struct daemon *d, struct conn *c,
+                        const struct image *img, bool full) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_key(g, "image");
+  gen_image(d, g, img, c->cred.uid, full);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}
+
 static void reply_imported(struct daemon *d, struct conn *c,
                            const struct image_job *j, const char *id) {
   cell_error *err = NULL;
@@ -182,15 +196,7 @@ static void reply_imported(struct daemon *d, struct conn *c,
            j->name ? j->tag : "");
   if (!c)
     return;
-  struct json_gen *g = json_gen_new(false);
-  json_gen_object_open(g);
-  json_gen_kv_bool(g, "ok", true);
-  json_gen_key(g, "image");
-  gen_image(d, g, img, c->cred.uid, false);
-  json_gen_object_close(g);
-  cleanup_free char *out = json_gen_finish(g, NULL);
-  json_gen_free(g);
-  conn_send(d, c, out);
+  reply_image(d, c, img, false);
 }
 
 /* A line from the worker: progress for the client, or its result. */
@@ -487,15 +493,7 @@ void op_image_show(struct daemon *d, struct conn *c, struct instance *unused,
     fail_lookup(d, c, &err);
     return;
   }
-  struct json_gen *g = json_gen_new(false);
-  json_gen_object_open(g);
-  json_gen_kv_bool(g, "ok", true);
-  json_gen_key(g, "image");
-  gen_image(d, g, img, c->cred.uid, true);
-  json_gen_object_close(g);
-  cleanup_free char *out = json_gen_finish(g, NULL);
-  json_gen_free(g);
-  conn_send(d, c, out);
+  reply_image(d, c, img, true);
 }
 
 void op_image_tag(struct daemon *d, struct conn *c, struct instance *unused,
