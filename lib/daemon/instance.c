@@ -13,6 +13,7 @@
 #include "base/json.h"
 #include "base/resolve.h"
 #include "base/util.h"
+#include "storage/digest.h"
 
 void instance_record_drop_layers(struct instance_record *r) {
   cell_strv_free(steal_pointer(&r->layers));
@@ -226,8 +227,7 @@ static int get_strings(const struct json_value *o, const char *key,
 /* Layer names become paths under the store: only digests. */
 static int check_digests(const char *key, char *const *v, cell_error **err) {
   for (size_t i = 0; v && v[i]; i++)
-    if (strncmp(v[i], "sha256:", 7) != 0 || strlen(v[i]) != 71 ||
-        strspn(v[i] + 7, "0123456789abcdef") != 64)
+    if (!digest_is_valid(v[i]))
       return cell_fail(err, 0, "%s[%zu]: not a sha256 digest", key, i);
   return 0;
 }
