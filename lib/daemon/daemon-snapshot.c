@@ -385,9 +385,9 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   cleanup_free char *from_json = xasprintf("%s.json", r->name);
-  /* The directory first, then the record under its new name (written
-   * before the old one goes: a crash between leaves the old record, whose
-   * directory is missing; startup takes the one whose directory exists). */
+  /* The directory first, then the record under its new name, written
+   * before the old one goes.  A crash in between leaves a record whose
+   * directory is missing: startup does not yet mend that. */
   if (renameat(d->instdirfd, r->name, d->instdirfd, to) < 0) {
     cell_fail_errno(&err, "rename `%s`", r->name);
     conn_fail(d, c, API_FAILED, &err);
@@ -401,8 +401,8 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   cleanup_free char *old = steal_pointer(&r->name);
+  cleanup_free char *old_cgroup = steal_pointer(&r->cgroup);
   r->name = xstrdup(to);
-  free(r->cgroup);
   r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, to);
   if (inst_save(d, in, &err) < 0) {
     renameat(d->instdirfd, to, d->instdirfd, old);
@@ -410,6 +410,8 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     rename_pool_dir(d, r, to, old, &ignored);
     free(r->name);
     r->name = steal_pointer(&old);
+    free(r->cgroup);
+    r->cgroup = steal_pointer(&old_cgroup);
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
