@@ -53,3 +53,33 @@ teardown() {
   [ "${lines[1]}" = /home/admin ]
 }
 
+@test "make install puts the man pages and bash completion where man and bash find them" {
+  local dest=$BATS_TEST_TMPDIR/dest
+  run -0 make -s -C "$REPO" install BUILD="$(dirname "$CELLCTL")" DESTDIR="$dest" PREFIX=/usr
+  for page in man1/cellctl.1 man5/celld.conf.5 man8/cell.8 man8/celld.8; do
+    [ -s "$dest/usr/share/man/$page" ]
+  done
+  # man renders them; each names every command the program knows.
+  run -0 man -l "$dest/usr/share/man/man1/cellctl.1"
+  local verb
+  for verb in $("$CELLCTL" --help | awk '/^commands:/ {on = 1; next} /^[a-z]/ {on = 0} on && /^  [a-z]/ {print $1}'); do
+    grep -q "^       $verb" <<<"$output"
+  done
+  run -0 man -l "$dest/usr/share/man/man8/cell.8"
+  [[ "$output" == *"CELL UPDATE"* && "$output" == *"--memory-swap"* ]]
+  # celld.conf(5): every key of the shipped config.
+  run -0 man -l "$dest/usr/share/man/man5/celld.conf.5"
+  for key in pool_start stop_timeout lxcfs network.default.subnet4 pool.fast.path; do
+    grep -q "^       $key" <<<"$output"
+  done
+  # bash completes verbs, a verb's flags, and instance names.
+  ctl create compl-me --image bb
+  run -0 bash -c "source '$dest/usr/share/bash-completion/completions/cell'
+    cellctl() { '$CELLCTL' --socket '$SOCK' \"\$@\"; }
+    COMP_WORDS=(cellctl sn); COMP_CWORD=1; _cellctl; echo \"\${COMPREPLY[*]}\"
+    COMP_WORDS=(cellctl create x --mem); COMP_CWORD=3; _cellctl; echo \"\${COMPREPLY[*]}\"
+    COMP_WORDS=(cellctl start comp); COMP_CWORD=2; _cellctl; echo \"\${COMPREPLY[*]}\""
+  [ "${lines[0]}" = "snapshot snapshots" ]
+  [ "${lines[1]}" = "--memory" ]
+  [ "${lines[2]}" = "compl-me" ]
+}
