@@ -83,3 +83,53 @@ teardown() {
   [ "${lines[1]}" = "--memory" ]
   [ "${lines[2]}" = "compl-me" ]
 }
+
+@test "flags and NAME in any order; sizes with a fraction" {
+  ctl create --image bb --memory 1.5G --cpus 0.5 any1
+  [ "$(field any1 .memory)" = $((3 << 29)) ]
+  ctl start any1
+  ctl stop --timeout 0 any1 >/dev/null
+  ctl create --memory=256MiB any2 --image bb
+  [ "$(field any2 .memory)" = $((256 << 20)) ]
+  # What follows -- is the command's, flags and all.
+  ctl start any2
+  run -0 ctl exec any2 -- echo --memory 1G
+  [ "$output" = "--memory 1G" ]
+}
+
+@test "a usage error is one line that says where the usage is" {
+  run -2 ctl create --image bb
+  [ "${#lines[@]}" -eq 1 ]
+  [ "$output" = "cellctl: create: NAME is needed (see cellctl create --help)" ]
+  run -2 ctl create u1 --image bb --memory lots
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"--memory \`lots\`"*"--help)" ]]
+  run -0 ctl create --help
+  [[ "$output" == "usage: cellctl create NAME "* ]]
+  run -4 ctl show u1
+}
+
+@test "--cpus beyond the host's CPUs is refused, naming how many there are" {
+  local host
+  host=$(nproc)
+  run -8 ctl create c1 --image bb --cpus $((host + 1))
+  [[ "$output" == *"more than the $host CPU"* ]]
+  run -4 ctl show c1
+  ctl create c1 --image bb --cpus "$host"
+  run -8 ctl set c1 cpus=$((host * 2))
+  [[ "$output" == *"more than the $host CPU"* ]]
+}
+
+@test "errors name the instance and the way out" {
+  ctl create busy --image bb
+  ctl start busy
+  run -7 ctl destroy busy
+  [ "$output" = "cellctl: instance \`busy\` is running: stop it first, or use destroy -f" ]
+  run -7 ctl rename busy idle
+  [[ "$output" == *"instance \`busy\` is running: stop it first (cellctl stop busy)" ]]
+  ctl stop busy --timeout 0 >/dev/null
+  run -7 ctl stop busy
+  [[ "$output" == *"instance \`busy\` is not running"* ]]
+  run -3 "$CELLCTL" --socket "$BATS_TEST_TMPDIR/none" list
+  [[ "$output" == *"is celld running?"*"CELL_SOCKET"* ]]
+}
