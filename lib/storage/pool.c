@@ -139,9 +139,8 @@ static int qgroup_limit(int fd, uint64_t bytes) {
   return ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &args);
 }
 
-/* The project id of the disk fd, where its filesystem enforces project
- * quotas and the id is inherited by what is made beneath; else 0. */
-static uint32_t disk_project(int fd) {
+/* Only an inherited id is a disk's: what is made beneath has it too. */
+uint32_t pool_disk_project(int fd) {
   uint32_t id = 0;
   bool inherit = false;
   cell_error *err = NULL;
@@ -158,7 +157,7 @@ int pool_disk_set_limit(const char *path, uint64_t bytes, cell_error **err) {
                                         O_CLOEXEC);
   if (fd < 0)
     return cell_fail_errno(err, "open `%s`", path);
-  uint32_t project = disk_project(fd);
+  uint32_t project = pool_disk_project(fd);
   if (project) {
     if (project_quota_set_limit(fd, project, bytes, err) < 0)
       return cell_error_wrap(err, "`%s`", path);
@@ -215,7 +214,7 @@ int pool_disk_usage(const char *path, uint64_t *bytes, cell_error **err) {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return cell_fail_errno(err, "open `%s`", path);
-  uint32_t project = disk_project(fd);
+  uint32_t project = pool_disk_project(fd);
   uint64_t limit;
   if (project) {
     int rc = project_quota_get(fd, project, bytes, &limit, err);
@@ -264,7 +263,7 @@ static int lift_project_limit(int parent, const char *base, const char *path,
                               cell_error **err) {
   cleanup_close int fd = openat(parent, base, O_RDONLY | O_DIRECTORY |
                                                   O_NOFOLLOW | O_CLOEXEC);
-  uint32_t project = fd < 0 ? 0 : disk_project(fd);
+  uint32_t project = fd < 0 ? 0 : pool_disk_project(fd);
   if (project && project_quota_set_limit(fd, project, 0, err) < 0)
     return cell_error_wrap(err, "`%s`", path);
   return 0;

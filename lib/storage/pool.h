@@ -37,6 +37,9 @@ int pool_disk_create(const char *path, uint32_t project, cell_error **err);
  * hold to bytes, 0: no limit; btrfs quotas are enabled on its filesystem
  * first when they are not. */
 int pool_disk_set_limit(const char *path, uint64_t bytes, cell_error **err);
+/* The project id of the disk directory fd where its filesystem enforces
+ * project quotas, else 0. */
+uint32_t pool_disk_project(int fd);
 /* Bytes the disk at path takes: its project's usage where it has one,
  * else what the files beneath take (st_blocks, each inode once), as du
  * counts them. */
