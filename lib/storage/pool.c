@@ -215,13 +215,14 @@ int pool_disk_usage(const char *path, uint64_t *bytes, cell_error **err) {
   if (fd < 0)
     return cell_fail_errno(err, "open `%s`", path);
   uint32_t project = pool_disk_project(fd);
+  if (!project) /* usage_at owns fd */
+    return usage_at(fd, bytes, err) < 0 ? cell_error_wrap(err, "`%s`", path)
+                                        : 0;
+  cleanup_close int owned = fd;
   uint64_t limit;
-  if (project) {
-    int rc = project_quota_get(fd, project, bytes, &limit, err);
-    close(fd);
-    return rc < 0 ? cell_error_wrap(err, "`%s`", path) : 0;
-  }
-  return usage_at(fd, bytes, err) < 0 ? cell_error_wrap(err, "`%s`", path) : 0;
+  if (project_quota_get(owned, project, bytes, &limit, err) < 0)
+    return cell_error_wrap(err, "`%s`", path);
+  return 0;
 }
 
 /* The id of the subvolume whose root fd is (its qgroup is 0/ID). */
