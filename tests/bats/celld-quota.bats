@@ -3,8 +3,9 @@
 # image (prjquota) and one on an ext4 image (-O quota,project, prjquota),
 # each instance's disk a directory with a project id of its own whose
 # block limit a write inside runs into, the limit changed live and seen by
-# df inside, snapshots and clones keeping their ids, and no project id or
-# limit left once the instances are gone.  The kernels of this project's
+# df inside, snapshots and clones keeping their ids, no project id or
+# limit left once the instances are gone, and none that an instance can
+# leave.  The kernels of this project's
 # build hosts lack XFS quotas and ext4's quota format: these run in the
 # cgroup v2 guest (make check-cgroupv2), and skip elsewhere.
 
@@ -109,10 +110,6 @@ quota_in_pool() { # fs
   lsattr -d "$disk" | grep -q '^[^ ]*P'  # inherited by what is made in it
   ctl start q
   [ "$(project_of "$disk/upper")" = "$id" ]
-  # The escape: its root taken out of the project.
-  run -1 inside q try-syscall leave_project
-  [ "$output" = EINVAL ] || [ "$output" = EPERM ]
-  [ "$(project_of "$disk/upper")" = "$id" ]
   run inside q dd if=/dev/zero of=/big bs=1M count=40
   [ "$status" -ne 0 ]
   [[ "$output" == *"Disk quota exceeded"* || "$output" == *"No space left"* ]]
@@ -159,6 +156,17 @@ quota_in_pool() { # fs
 
 @test "ext4: a project quota stops a write inside, set disk= changes it live, df shows it; nothing is left" {
   quota_in_pool ext4
+}
+
+@test "attack: an instance's root takes / out of its project to leave its disk quota" {
+  ctl create esc --image bb --pool xfs --disk 10M --init "$SLEEP"
+  ctl start esc
+  run -1 inside esc try-syscall leave_project
+  [ "$output" = EINVAL ] || [ "$output" = EPERM ]
+  [ "$(project_of "$D/xfs/cell/instances/esc/disk/upper")" = "$(field esc .id_start)" ]
+  run inside esc dd if=/dev/zero of=/big bs=1M count=20
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Disk quota exceeded"* || "$output" == *"No space left"* ]]
 }
 
 @test "a project limit left by a killed celld is lifted by the next; an instance's stays" {
