@@ -107,4 +107,9 @@ static inline int sys_rt_sigaction(int sig, const struct kernel_sigaction *act,
   return (int)syscall(SYS_rt_sigaction, sig, act, old, sizeof(act->mask));
 }
 
+/* quotactl on the filesystem fd is on (5.14): no device path to find. */
+static inline int sys_quotactl_fd(int fd, unsigned cmd, int id, void *addr) {
+  return (int)syscall(SYS_quotactl_fd, fd, cmd, id, addr);
+}
+
 #endif

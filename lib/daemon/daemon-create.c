@@ -402,7 +402,7 @@ static int make_disk(struct daemon *d, const struct instance_record *r,
     if (mkdir(dir, 0700) < 0)
       return cell_fail_errno(err, "mkdir `%s`", dir);
   }
-  if (pool_disk_create(disk, err) < 0)
+  if (pool_disk_create(disk, r->id_start, err) < 0)
     return -1;
   return r->disk ? pool_disk_set_limit(disk, (uint64_t)r->disk, err) : 0;
 }

@@ -137,7 +137,7 @@ void op_networks(struct daemon *d, struct conn *c, struct instance *unused,
 static const char *quota_word(enum pool_quota q) {
   switch (q) {
   case POOL_QUOTA_BTRFS: return "btrfs-qgroups";
-  case POOL_QUOTA_NOT_YET: return "not-yet";
+  case POOL_QUOTA_PROJECT: return "project";
   default: return "none";
   }
 }

@@ -30,6 +30,7 @@
 #include "daemon/daemon-request.h"
 #include "daemon/instance-rootfs.h"
 #include "storage/image-store.h"
+#include "storage/pool.h"
 
 /* Overlayfs stacks at most 500 lower layers, and our option string holds
  * about 60 names: an instance's own layers stop well below. */
@@ -79,18 +80,30 @@ static int copy_into_store(struct daemon *d, int src, const char *name,
   return -1;
 }
 
+/* Whether upper moves into the store in one rename: not out of a disk
+ * with a project id (XFS, ext4), whose files would keep it, and so stay
+ * counted in the instance's quota and outlive it there. */
+static int move_upper(struct daemon *d, int diskfd, const char *name) {
+  if (pool_disk_project(diskfd)) {
+    errno = EXDEV;
+    return -1;
+  }
+  return renameat(diskfd, "upper", d->store->layersfd, name);
+}
+
 /* A stopped instance: disk/upper moves into the store, O(1).  A disk in a
- * pool on another filesystem than the store, or in a btrfs subvolume of
- * its own (a rename never leaves a subvolume), gives EXDEV: then the layer
- * is copied into the store instead (reflinks where the two filesystems
- * are one, a full copy otherwise) and the disk's copy removed. */
+ * pool on another filesystem than the store, in a btrfs subvolume of its
+ * own (a rename never leaves a subvolume), or with a project id, gives
+ * EXDEV: then the layer is copied into the store instead (reflinks where
+ * the two filesystems are one, a full copy otherwise) and the disk's copy
+ * removed. */
 static int freeze_by_rename(struct daemon *d, struct instance *in,
                             const char *name, cell_error **err) {
   cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, err);
   cleanup_close int diskfd = -1;
   if (!disk || open_dir_at(AT_FDCWD, disk, &diskfd, err) < 0)
     return -1;
-  if (renameat(diskfd, "upper", d->store->layersfd, name) < 0) {
+  if (move_upper(d, diskfd, name) < 0) {
     if (errno != EXDEV)
       return cell_fail_errno(err, "move the writable layer of `%s` into the "
                              "image store", in->rec->name);

@@ -149,6 +149,32 @@ static void sweep_pool(struct daemon *d, const struct daemon_pool *p) {
   closedir(dir);
 }
 
+/* Whether an instance's disk has project id id (the host uid of its root). */
+static bool project_claimed(void *ctx, uint32_t id) {
+  struct daemon *d = ctx;
+  for (size_t i = 0; i < d->n_inst; i++)
+    if (d->inst[i]->rec->image && d->inst[i]->rec->id_start == id)
+      return true;
+  return false;
+}
+
+/* Project quota limits on ids of celld's uid pool that no instance has:
+ * left by a celld killed between setting a limit and removing its disk
+ * (a disk left with its directory had its limit lifted with it). */
+static void lift_stray_limits(struct daemon *d, const char *pool,
+                              const char *path) {
+  cell_error *err = NULL;
+  int n = pool_lift_stray_limits(path, d->cfg->pool.start, d->cfg->pool.count,
+                                 project_claimed, d, &err);
+  if (n < 0) {
+    log_error("pool `%s`: %s", pool, err->msg);
+    cell_error_free(&err);
+  } else if (n > 0) {
+    log_warn("pool `%s`: lifted %d project quota limit%s left by an earlier "
+             "celld", pool, n, n == 1 ? "" : "s");
+  }
+}
+
 /* Whether every process in cg runs as an id of celld's pool: only then is
  * a cgroup ours to empty (cgroup_parent may be shared, or badly chosen). */
 static bool only_pool_processes(struct daemon *d, const struct cgroup *cg) {
@@ -242,6 +268,9 @@ int daemon_load_instances(struct daemon *d, cell_error **err) {
   sweep_orphans(d, d->instances_dir, false);
   for (size_t i = 0; i < d->cfg->n_pools; i++)
     sweep_pool(d, &d->cfg->pools[i]);
+  lift_stray_limits(d, DAEMON_DEFAULT_POOL, d->cfg->state_dir);
+  for (size_t i = 0; i < d->cfg->n_pools; i++)
+    lift_stray_limits(d, d->cfg->pools[i].name, d->cfg->pools[i].path);
   sweep_cgroups(d);
   sweep_exec_dir(d);
   daemon_net_sweep_bridges(d);

@@ -107,7 +107,7 @@ subvolumes_of() { # name
   run ctl create nq --image bb --disk 50M --init "$SLEEP"
   [ "$status" -ne 0 ]
   [ "${#lines[@]}" = 1 ]
-  [[ "$output" == *"pool \`default\` is on "*", which has no quotas celld can set"*"put the instance in a btrfs pool (pool.NAME.path)"* ]]
+  [[ "$output" == *"pool \`default\` is on "*", which has no quotas celld can set"*"put the instance in a pool on btrfs, or on XFS or ext4 mounted with prjquota (pool.NAME.path)"* ]]
   [ ! -e "$STATE/instances/nq" ]
   [ ! -e "$STATE/instances/nq.json" ]
   run ctl show nq

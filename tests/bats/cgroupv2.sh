@@ -2,8 +2,9 @@
 # The cgroup tests once more on a cgroup v2 only kernel: boot the VM of
 # VM_RUN once and run build/tests/test-cgroup and tests/bats/cgroups.bats
 # in it (make check-cgroupv2), runc-runtime.bats' tests of a pre-existing
-# container cgroup (cgroup.freeze), a selection of the celld tests, and the
-# AppArmor test (the guest kernel has AppArmor enabled).
+# container cgroup (cgroup.freeze), a selection of the celld tests, the
+# XFS and ext4 project quota tests (celld-quota.bats), and the AppArmor
+# test (the guest kernel has AppArmor enabled).
 #
 # Usage: tests/bats/cgroupv2.sh VM_RUN [BUILD_DIR]
 #
@@ -80,6 +81,10 @@ export CELLD="$2/celld" CELLCTL="$2/cellctl" BATS_TEST_TIMEOUT=600
 bats --timing -f "lifecycle|events: oom" tests/bats/celld.bats
 bats --timing -f "ring buffer on attach" tests/bats/celld-console.bats
 bats --timing -f "reach each other" tests/bats/celld-net.bats
+# Disk quotas on XFS and ext4 project quotas, which the host kernels of
+# this project lack (CONFIG_XFS_QUOTA, CONFIG_QFMT_V2).
+echo "# tests/bats/celld-quota.bats"
+CELL_TEST_HELPERS="$2/tests" bats --timing tests/bats/celld-quota.bats
 # Instances on cgroup v2 alone: their cgroups are their own and delegated,
 # and a Debian guest boots with systemd (the image built on the host).
 echo "# tests/bats/celld-root.bats, celld-systemd.bats (a selection)"

@@ -3,11 +3,15 @@
  * errno's name (exit 1).  Static, so that it runs in any rootfs.  The
  * arguments are harmless on purpose: a call that gets past the filter and
  * the capability checks fails on them (EFAULT, EBADF, EINVAL) instead of
- * doing anything. */
+ * doing anything.  Except leave_project, which is the escape itself: it
+ * takes / out of its project (XFS, ext4), and so out of its disk quota. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,6 +31,17 @@ static long call_iopl(void) { return syscall(SYS_iopl, 3); }
 static long call_swapoff(void) { return syscall(SYS_swapoff, "/cell-none"); }
 /* umount2("/", MNT_FORCE): refused by the filter before the kernel looks. */
 static long call_umount_force(void) { return syscall(SYS_umount2, "/cell-none", 1); }
+/* Project id 0 and no inheritance on /: what is written next would count
+ * in no project.  Only the init user namespace may change either. */
+static long call_leave_project(void) {
+  int fd = open("/", O_RDONLY | O_DIRECTORY);
+  struct fsxattr fa;
+  if (fd < 0 || ioctl(fd, FS_IOC_FSGETXATTR, &fa) < 0)
+    return -1;
+  fa.fsx_projid = 0;
+  fa.fsx_xflags &= ~FS_XFLAG_PROJINHERIT;
+  return ioctl(fd, FS_IOC_FSSETXATTR, &fa);
+}
 
 static const struct probe probes[] = {
     {"init_module", call_init_module},
@@ -37,6 +52,7 @@ static const struct probe probes[] = {
     {"iopl", call_iopl},
     {"swapoff", call_swapoff},
     {"umount_force", call_umount_force},
+    {"leave_project", call_leave_project},
 };
 
 int main(int argc, char **argv) {

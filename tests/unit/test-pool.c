@@ -31,7 +31,7 @@ TEST(quota_refused_naming_pool_and_filesystem) {
   struct pool_fs fs;
   cell_error *err = NULL;
   CHECK(pool_probe(tmpdir, &fs, &err) == 0);
-  if (fs.quota == POOL_QUOTA_BTRFS) {
+  if (fs.quota != POOL_QUOTA_NONE) {
     CHECK(pool_require_quota("p", tmpdir, &err) == 0);
     return;
   }
@@ -46,12 +46,12 @@ TEST(quota_refused_naming_pool_and_filesystem) {
 TEST(disk_made_measured_and_removed) {
   cell_error *err = NULL;
   cleanup_free char *disk = xasprintf("%s/disk", tmpdir);
-  CHECK(pool_disk_create(disk, &err) == 0);
+  CHECK(pool_disk_create(disk, 0, &err) == 0);
   struct stat st;
   CHECK(stat(disk, &st) == 0 && S_ISDIR(st.st_mode) &&
         (st.st_mode & 07777) == 0700);
   /* A second create of the same disk is an error, not a reuse. */
-  CHECK(pool_disk_create(disk, &err) < 0);
+  CHECK(pool_disk_create(disk, 0, &err) < 0);
   cell_error_free(&err);
   cleanup_free char *sub = xasprintf("%s/upper", disk);
   CHECK(mkdir(sub, 0755) == 0);
@@ -71,6 +71,24 @@ TEST(disk_made_measured_and_removed) {
   CHECK(pool_disk_remove(disk, &err) == 0);
 }
 
+static bool claims_none(void *ctx, uint32_t id) { return false; }
+
+/* Without project quotas (this kernel or filesystem), a project id asked
+ * for is not set and nothing is lifted: no error either way. */
+TEST(project_asked_where_there_are_no_project_quotas) {
+  struct pool_fs fs;
+  cell_error *err = NULL;
+  CHECK(pool_probe(tmpdir, &fs, &err) == 0);
+  if (fs.quota == POOL_QUOTA_PROJECT)
+    return;
+  cleanup_free char *disk = xasprintf("%s/pdisk", tmpdir);
+  CHECK(pool_disk_create(disk, 70000000, &err) == 0);
+  CHECK(pool_lift_stray_limits(tmpdir, 70000000, 65536, claims_none, NULL,
+                               &err) == 0);
+  CHECK(pool_disk_remove(disk, &err) == 0);
+  CHECK(access(disk, F_OK) < 0);
+}
+
 int main(void) {
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
@@ -79,6 +97,7 @@ int main(void) {
   RUN(probe_names_the_filesystem);
   RUN(quota_refused_naming_pool_and_filesystem);
   RUN(disk_made_measured_and_removed);
+  RUN(project_asked_where_there_are_no_project_quotas);
   rmdir(tmpdir);
   UNIT_DONE();
 }
