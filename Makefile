@@ -203,11 +203,13 @@ fuzz-ci:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 # Figures, not tests: cell against crun and runc on one bundle, what an
-# instance costs celld, and what images cost it (needs root).
+# instance costs celld, what images cost it, and the frozen time of a
+# checkpoint + restore against runc's where criu works (needs root).
 bench: all rootfs $(BUILD)/timeit
 	tests/bench/bench.sh $(BUILD)
 	tests/bench/bench-celld.sh $(BUILD)
 	tests/bench/bench-images.sh $(BUILD)
+	tests/bench/bench-criu.sh $(BUILD)
 
 $(BUILD)/timeit: tests/bench/timeit.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<

@@ -5,6 +5,7 @@
 # and later do not (their vDSO layout is new to it).
 #
 # Usage: tests/bats/criu.sh VM_RUN [BUILD_DIR]
+# CRIU_BENCH=1: then tests/bench/bench-criu.sh in the guest (figures).
 #
 # As tests/bats/cgroupv2.sh: everything is built on the host (the guest
 # runs ~50 times slower), the busybox rootfs included, and the guest, which
@@ -60,11 +61,16 @@ rootfs=/var/tmp/cell-test-rootfs
 cp -a "$2/test-rootfs" "$rootfs"
 CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
   BATS_TEST_TIMEOUT=600 bats --timing tests/bats/criu.bats
+# The frozen time of cell against runc (make bench'"'"'s figure), on request:
+# emulated, only the ratio means something.
+if [ "${3:-0}" = 1 ]; then
+  CELL_BENCH_ROOTFS=$rootfs BENCH_CRIU_N=3 tests/bench/bench-criu.sh "$2"
+fi
 '
 
 start=$(date +%s)
 rc=0
 VM_TIMEOUT=${VM_TIMEOUT:-1200} "$vm_run" "$repo" bash -c "$guest_script" \
-  guest "$repo" "$build" || rc=$?
+  guest "$repo" "$build" "${CRIU_BENCH:-0}" || rc=$?
 echo "# check-criu: exit status $rc after $(($(date +%s) - start)) s"
 exit "$rc"
