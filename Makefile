@@ -46,7 +46,7 @@ DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev li
              libnftables-dev libarchive-dev libssl-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod lxcfs \
              bsdutils podman containerd nftables python3 apparmor mmdebstrap \
-             skopeo zstd xz-utils btrfs-progs man-db xfsprogs
+             skopeo zstd xz-utils btrfs-progs man-db xfsprogs criu
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.
 DEB_FUZZ  := clang libclang-rt-14-dev
 
@@ -83,6 +83,8 @@ help:
 	@echo "make check      layer check + unit tests + bats end-to-end tests"
 	@echo "make lint       check that lib/'s includes follow its layers"
 	@echo "make fault      fail each fallible call of cell's commands in turn"
+	@echo "make check-cgroupv2  the cgroup tests in a cgroup-v2-only VM (../shared/tools/vm-run)"
+	@echo "make check-criu      the checkpoint/restore tests in that VM, where criu works"
 	@echo "make asan       build and run every test under ASan + UBSan"
 	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (300) under ASan + UBSan"
 	@echo "make fuzz-ci    the same, 60 s each: fails on a crash, leak or timeout"
@@ -185,6 +187,13 @@ VM_RUN ?= $(abspath ../shared/tools/vm-run)
 check-cgroupv2: all $(BUILD)/tests/test-cgroup $(TEST_HELPERS)
 	tests/bats/cgroupv2.sh "$(VM_RUN)" "$(BUILD)"
 
+# The checkpoint and restore tests (tests/bats/criu.bats) in the same VM,
+# whose kernel criu knows (tests/bats/criu.sh).  Fails when there is no VM
+# tool.
+.PHONY: check-criu
+check-criu: all
+	tests/bats/criu.sh "$(VM_RUN)" "$(BUILD)"
+
 asan:
 	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  CFLAGS="-O1 -g" all lint unit bats
@@ -216,11 +225,13 @@ fuzz-ci:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 # Figures, not tests: cell against crun and runc on one bundle, what an
-# instance costs celld, and what images cost it (needs root).
+# instance costs celld, what images cost it, and the frozen time of a
+# checkpoint + restore against runc's where criu works (needs root).
 bench: all rootfs $(BUILD)/timeit
 	tests/bench/bench.sh $(BUILD)
 	tests/bench/bench-celld.sh $(BUILD)
 	tests/bench/bench-images.sh $(BUILD)
+	tests/bench/bench-criu.sh $(BUILD)
 
 $(BUILD)/timeit: tests/bench/timeit.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<

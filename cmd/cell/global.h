@@ -9,6 +9,7 @@ struct global {
   const char *root;
   const char *log_format;
   bool debug;
+  const char *criu; /* --criu PATH; NULL: criu on PATH */
 };
 
 struct command {

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/version.h"
 #include "cgroup-commands.h"
+#include "checkpoint-commands.h"
 #include "commands.h"
 #include "exec.h"
 #include "oci/state.h"
@@ -31,6 +32,8 @@ static const struct command commands[] = {
     {"events", cmd_events, "print a container's events and statistics"},
     {"spec", cmd_spec, "write a default config.json"},
     {"features", cmd_features, "print the features of this runtime"},
+    {"checkpoint", cmd_checkpoint, "save a running container with criu"},
+    {"restore", cmd_restore, "make a container again from a checkpoint"},
     {NULL, NULL, NULL},
 };
 
@@ -49,6 +52,7 @@ static void usage(FILE *out) {
           "  --log FILE          write diagnostics to FILE\n"
           "  --log-format FMT    text (default) or json\n"
           "  --debug             log debug messages\n"
+          "  --criu PATH         the criu program (default: criu on PATH)\n"
           "  --version, -v       print the version\n"
           "  --help, -h          print this help\n\n"
           "Commands:\n");
@@ -73,7 +77,7 @@ static void version(void) {
     printf("libseccomp: %u.%u.%u\n", v->major, v->minor, v->micro);
 }
 
-enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG, OPT_IGNORED };
+enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG, OPT_CRIU, OPT_IGNORED };
 
 int main(int argc, char **argv) {
   static const struct option global_opts[] = {
@@ -81,12 +85,12 @@ int main(int argc, char **argv) {
       {"log", required_argument, NULL, OPT_LOG},
       {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
       {"debug", no_argument, NULL, OPT_DEBUG},
+      {"criu", required_argument, NULL, OPT_CRIU},
       {"version", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       /* Flags runc accepts that do not apply to cell: accepted so that
        * clients passing them keep working. */
       {"systemd-cgroup", no_argument, NULL, OPT_IGNORED},
-      {"criu", required_argument, NULL, OPT_IGNORED},
       {"rootless", required_argument, NULL, OPT_IGNORED},
       {NULL, 0, NULL, 0},
   };
@@ -100,6 +104,7 @@ int main(int argc, char **argv) {
     case OPT_LOG: log_file = optarg; break;
     case OPT_LOG_FORMAT: g.log_format = optarg; break;
     case OPT_DEBUG: g.debug = true; break;
+    case OPT_CRIU: g.criu = optarg; break;
     case OPT_IGNORED: break;
     case 'v': version(); return 0;
     case 'h': usage(stdout); return 0;

@@ -516,6 +516,16 @@ int cgroup_freeze(const struct cgroup *cg, bool frozen, cell_error **err) {
   return 0;
 }
 
+char *cgroup_freezer_dir(const struct cgroup *cg) {
+  struct cgroup_hier *h =
+      cg->layout == CGROUP_UNIFIED ? NULL : cgroup_dirs_find_v1(cg, "freezer");
+  if (h)
+    return xasprintf("%s%s", h->mount, h->path);
+  if (cg->v2_fd >= 0 && cg_exists(cg->v2_fd, "cgroup.freeze"))
+    return xasprintf("%s%s", cg->v2_mount, cg->v2_path);
+  return NULL;
+}
+
 bool cgroup_is_frozen(const struct cgroup *cg) {
   struct cgroup_target t;
   if (freezer_target(cg, &t) < 0)

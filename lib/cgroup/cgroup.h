@@ -95,5 +95,9 @@ int cgroup_pids_everywhere(const struct cgroup *cg, pid_t **pids, size_t *n,
                            cell_error **err);
 int cgroup_freeze(const struct cgroup *cg, bool frozen, cell_error **err);
 bool cgroup_is_frozen(const struct cgroup *cg);
+/* The directory of the cgroup whose freezer serves the container (v1
+ * freezer hierarchy, else cgroup2), for a tool that freezes by path
+ * (criu --freeze-cgroup); NULL when there is no freezer.  Caller frees. */
+char *cgroup_freezer_dir(const struct cgroup *cg);
 
 #endif

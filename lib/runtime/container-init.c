@@ -258,6 +258,12 @@ void container_init(const struct init_args *a) {
     if (terminal_setup(a->console_fd, p, true, &err) < 0)
       fail(&c, err);
     close(a->console_fd);
+  } else if (setsid() < 0 && errno != EPERM) {
+    /* A session of its own, as runc's init makes it with or without a
+     * terminal: criu dumps only a process tree whose session leader is
+     * inside it (EPERM: already a group leader, which keeps its own). */
+    cell_fail_errno(&err, "setsid");
+    fail(&c, err);
   }
   if (process_chdir(p, &err) < 0 || process_find_executable(p, &exe, &err) < 0)
     fail(&c, err);

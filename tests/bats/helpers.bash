@@ -291,10 +291,11 @@ check_leaks() {
   return "$leaks"
 }
 
-# state_entries: what the state root holds besides cell's cache of compiled
-# seccomp filters (shared by all containers on purpose, not state).
+# state_entries: what the state root holds besides cell's caches of
+# compiled seccomp filters and of `criu check`'s verdict (shared by all
+# containers on purpose, not state).
 state_entries() {
-  ls -A "$ROOT" | grep -vx .seccomp-cache || true
+  ls -A "$ROOT" | grep -vx -e .seccomp-cache -e .criu-check || true
 }
 
 # expect_message TEXT: the output of the last `run` contains TEXT.  For

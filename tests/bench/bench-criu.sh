@@ -1,0 +1,85 @@
+#!/bin/bash
+# make bench: how long a checkpoint then a restore freezes a busybox
+# container, cell against runc on the same bundle in the same run (a
+# figure, not a test).  The container appends /proc/uptime to a file every
+# few ms; the frozen time is the longest gap between two lines around the
+# checkpoint + restore -d.  Where criu cannot work (criu 3.17 on kernels
+# from 6.13 on), it says so and measures nothing; `make check-criu`'s VM
+# is such a place (CRIU_BENCH=1 there), emulated, so there only the ratio
+# means something.
+#
+#   tests/bench/bench-criu.sh BUILD_DIR      (BENCH_CRIU_N=5 rounds)
+set -euo pipefail
+
+build=$(realpath "${1:-build}")
+N=${BENCH_CRIU_N:-5}
+rootfs=${CELL_BENCH_ROOTFS:-$build/rootfs}
+export PATH=$PATH:/usr/sbin:/sbin
+
+echo "# checkpoint + restore: frozen time of a busybox container (ms)"
+if ! command -v criu >/dev/null; then
+  echo "skipped: criu is not installed"
+  exit 0
+fi
+if ! why=$(criu check 2>&1); then
+  echo "skipped: criu $(criu --version | sed -n 's/^Version: //p') cannot work on kernel $(uname -r):" \
+    "$(grep -m1 Error <<<"$why" | sed 's/^Error ([^)]*): //')"
+  exit 0
+fi
+
+work=$(mktemp -d /run/cell-bench-criu.XXXXXX)
+declare -A runtime=([cell]=$build/cell)
+command -v runc >/dev/null && runtime[runc]=$(command -v runc)
+
+cleanup() {
+  for rt in "${!runtime[@]}"; do
+    for id in $("${runtime[$rt]}" --root "$work/$rt" list -q 2>/dev/null); do
+      "${runtime[$rt]}" --root "$work/$rt" delete -f "$id" >/dev/null 2>&1 || true
+    done
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/bundle" "$work/host"
+"$build/cell" spec -b "$work/bundle"
+jq --arg rootfs "$rootfs" --arg host "$work/host" '
+  .ociVersion = "1.0.2" | .process.terminal = false
+  | .root = {path: $rootfs, readonly: true}
+  | .process.args = ["sh", "-c", "exec </dev/null >/dev/null 2>&1
+      while :; do read u _ </proc/uptime; echo $u >>/host/beats; sleep 0.005; done"]
+  | .mounts += [{destination: "/host", type: "bind", source: $host,
+                 options: ["rbind", "rw"]}]' \
+  "$work/bundle/config.json" >"$work/config.json"
+mv "$work/config.json" "$work/bundle/config.json"
+
+# The longest gap between two beats, in ms.
+longest_gap() {
+  awk 'NR > 1 { d = ($1 - prev) * 1000; if (d > max) max = d } { prev = $1 }
+       END { printf "%d\n", max }' "$work/host/beats"
+}
+
+# One round: start, let it beat, checkpoint, restore, let it beat, stop.
+round() {
+  local rt=$1 exe=$2 id=bench-$1-$3
+  rm -f "$work/host/beats"
+  rm -rf "$work/img"
+  (cd "$work/bundle" && "$exe" --root "$work/$rt" run -d "$id" </dev/null >/dev/null 2>&1)
+  sleep 1
+  (cd "$work/bundle" && "$exe" --root "$work/$rt" checkpoint --image-path "$work/img" "$id" &&
+    "$exe" --root "$work/$rt" restore -d --image-path "$work/img" "$id" </dev/null >/dev/null 2>&1)
+  sleep 1
+  "$exe" --root "$work/$rt" delete -f "$id" >/dev/null 2>&1
+  longest_gap
+}
+
+printf '%-6s %8s %8s\n' runtime median max
+for rt in cell runc; do
+  [ -n "${runtime[$rt]:-}" ] || continue
+  gaps=()
+  for ((i = 0; i < N; i++)); do
+    gaps+=("$(round "$rt" "${runtime[$rt]}" "$i")")
+  done
+  printf '%s\n' "${gaps[@]}" | sort -n |
+    awk -v rt="$rt" '{ v[NR] = $1 } END { printf "%-6s %8d %8d\n", rt, v[int((NR + 1) / 2)], v[NR] }'
+done
