@@ -255,6 +255,7 @@ static void instance_exited(struct daemon *d, struct instance *in, int code,
   close(in->pidfd);
   in->pidfd = -1;
   in->pid = 0;
+  in->killed = false;
   inst_disarm_timer(d, in);
   /* An OOM kill of the init itself is seen before it is forgotten. */
   oom_check(d, in);
@@ -322,6 +323,9 @@ void lifecycle_on_pidfd(struct daemon *d, int fd) {
   }
 }
 
+/* How often SIGKILL is sent again while the init is still there. */
+enum { KILL_AGAIN_MS = 1000 };
+
 /* SIGKILL to every process of the instance, through its cgroup, which is
  * thawed first if something left it frozen (a frozen process waits for the
  * thaw even to die). */
@@ -358,11 +362,18 @@ void lifecycle_on_timer(struct daemon *d, int fd) {
       daemon_emit(d, in, "restarted");
       return;
     }
-    log_warn("%s: did not stop in time: SIGKILL", in->rec->name);
+    if (in->killed)
+      log_warn("%s: still there after SIGKILL: again", in->rec->name);
+    else
+      log_warn("%s: did not stop in time: SIGKILL", in->rec->name);
+    in->killed = true;
     if (in->pidfd >= 0)
       daemon_pidfd_signal(in->pidfd, SIGKILL);
     kill_whole_cgroup(in);
-    inst_disarm_timer(d, in);
+    /* Until its exit disarms it: a kill that failed half-way (a thaw
+     * refused, say) would leave the init frozen, and a stop or a
+     * destroy -f waiting for ever. */
+    inst_arm_timer(d, in, KILL_AGAIN_MS, false);
     return;
   }
 }

@@ -80,6 +80,7 @@ struct instance {
   enum after_exit after;
   int timerfd;        /* SIGKILL deadline, or the restart delay */
   bool timer_restart; /* the timer is the restart delay */
+  bool killed;        /* the stop timer sent SIGKILL: it is sent again each second */
   uint64_t *waiters;  /* ids of the clients waiting for it to stop */
   size_t n_waiters;
   struct cgroup *cgroup;        /* while running: for its OOM kill count */
