@@ -97,7 +97,9 @@ struct instance {
   bool timer_restart; /* the timer is the restart delay */
   uint64_t *waiters;  /* ids of the clients waiting for it to stop */
   size_t n_waiters;
-  struct cgroup *cgroup;        /* while running: for its OOM kill count */
+  /* While running: its memory, cpuacct and pids directories, for its OOM
+   * kill count (daemon-oom.c) and its usage (daemon-usage.c). */
+  struct cgroup *cgroup;
   unsigned long long oom_kills; /* the count already reported */
   int oom_fd;                   /* readable on an OOM event; -1: polled */
   int oom_recheck;              /* ticks left to read the count again */

@@ -91,17 +91,29 @@ static void sample_disk(struct daemon *d, struct instance *in, uint64_t now_ms) 
   k->disk_at_ms = now_ms;
 }
 
+/* Through the directories celld keeps while it runs; opened for this
+ * sample only when there are none (no memory controller to watch). */
+static void sample_cgroup(struct instance *in, struct cgroup_usage *u) {
+  if (in->cgroup) {
+    cgroup_usage(in->cgroup, u);
+    return;
+  }
+  cleanup_error cell_error *err = NULL;
+  struct cgroup *cg = NULL;
+  if (cgroup_open(in->rec->cgroup, &cg, &err) == 0) {
+    cgroup_usage(cg, u);
+    cgroup_free(cg);
+  } else {
+    *u = (struct cgroup_usage){0};
+  }
+}
+
 static void sample(struct daemon *d, struct instance *in, struct nl_sock *nl,
                    struct usage *u) {
   *u = (struct usage){.running = in->pidfd >= 0};
   uint64_t now = daemon_now_ms();
   if (u->running) {
-    cleanup_error cell_error *err = NULL;
-    struct cgroup *cg = NULL;
-    if (cgroup_open(in->rec->cgroup, &cg, &err) == 0) {
-      cgroup_usage(cg, &u->cg);
-      cgroup_free(cg);
-    }
+    sample_cgroup(in, &u->cg);
     if (u->cg.has_cpu)
       update_cpu_ratio(&in->usage, u->cg.cpu_ns, now);
     sample_nics(in->rec, nl, u);
