@@ -102,6 +102,15 @@ sample() { # SERIES-WITH-LABELS
   inside u1 pkill sleep || inside u1 killall sleep || true
 }
 
+@test "top redraws in place on a terminal and quits on q" {
+  # script gives top a terminal; q comes after two or three redraws.
+  run -0 bash -c "(sleep 2.3; printf q) |
+    timeout 10 script -qfc '$CELLCTL --socket $SOCK top --interval 1' /dev/null"
+  [ "$(grep -o $'\e\\[H' <<<"$output" | wc -l)" -ge 2 ] # cursor home each time
+  [[ "$output" == *u1\ *running* ]]
+  [[ "$output" == *$'\e[?25h' ]] # the cursor given back at the end
+}
+
 @test "rx/tx bytes and packets per NIC, as the instance sees them, after a ping" {
   a2=$(ctl show u2 --json | jq -r '.networks[0].ipv4')
   inside u1 ping -c 5 -i 0.2 -s 1000 -W 2 "$a2"
