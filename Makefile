@@ -5,7 +5,7 @@ DESTDIR ?=
 BUILD   ?= build
 
 CC      ?= gcc
-PKGS    := yajl libcap libseccomp libmnl libnftables
+PKGS    := yajl libcap libseccomp libmnl libnftables libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -20,8 +20,10 @@ CELL_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 # that do not use them (only celld filters bridge ports).  libarchive (layer
 # tarballs) and libcrypto (their sha256) are linked dynamically: the static
 # libarchive would drag in every compression library it knows.
+# libmicrohttpd (celld's metrics over HTTP) likewise, and only celld uses it.
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 LDLIBS  += -Wl,--as-needed -Wl,-Bstatic -lyajl_s -lcap -lseccomp -Wl,-Bdynamic -lmnl -lnftables \
-           -larchive -lcrypto
+           -larchive -lcrypto $(MHD_LIBS)
 SAN_FLAGS ?=
 
 # libcell: one folder per layer (docs/architecture.md).
@@ -43,7 +45,7 @@ TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
 
 # Debian packages the build and the tests need (make deps).
 DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev libmnl-dev \
-             libnftables-dev libarchive-dev libssl-dev
+             libnftables-dev libarchive-dev libssl-dev libmicrohttpd-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod lxcfs \
              bsdutils podman containerd nftables python3 apparmor mmdebstrap \
              skopeo zstd xz-utils btrfs-progs man-db xfsprogs criu

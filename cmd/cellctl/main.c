@@ -16,6 +16,7 @@
 #include "image.h"
 #include "instance.h"
 #include "snapshot.h"
+#include "top.h"
 #include "transfer.h"
 
 static const struct verb verbs[] = {
@@ -42,8 +43,19 @@ static const struct verb verbs[] = {
     {"restart", cmd_restart, "NAME [--timeout S]", "stop and start an instance"},
     {"destroy", cmd_destroy, "NAME [-f]",
      "remove an instance and all of its files (-f: even a running one)"},
-    {"list", cmd_list, "[--json]", "the instances"},
-    {"show", cmd_show, "NAME [--json]", "one instance"},
+    {"list", cmd_list, "[--json]",
+     "the instances, with the memory and CPU share they use now"},
+    {"show", cmd_show, "NAME [--json]",
+     "one instance: its settings, and its use of memory, CPU, pids,\n"
+     "      network (as it sees it) and disk"},
+    {"top", cmd_top, "[--once] [--interval S]",
+     "every instance's use, redrawn every S seconds (2) on a terminal;\n"
+     "      q or Ctrl-C quits.  --once, or not on a terminal: one table.\n"
+     "      CPU% is over celld's last interval (at least a second)"},
+    {"metrics", cmd_metrics, "",
+     "the same in the Prometheus text format (base units: bytes,\n"
+     "      seconds), for node_exporter's textfile collector; celld.conf\n"
+     "      metrics_listen serves it over HTTP too"},
     {"set", cmd_set, "NAME memory=SIZE cpus=N pids=N disk=SIZE",
      "change the limits of an instance, live (0: no limit)"},
     {"events", cmd_events, "[--json]", "the events of the instances, as they come"},

@@ -8,6 +8,7 @@
 #include "base/signals.h"
 #include "base/util.h"
 #include "client.h"
+#include "usage.h"
 
 static void print_json_as(const struct json_value *v, bool pretty) {
   struct json_gen *g = json_gen_new(pretty);
@@ -44,17 +45,22 @@ static const char *address_text(const struct json_value *i) {
   return strcmp(v4, "-") != 0 ? v4 : field_string(n, "ipv6");
 }
 
+/* MEM and CPU% are what it uses now; MEM/CPU/PIDS its limits. */
 void print_instances(const struct json_value *list) {
-  printf("%-20s %-10s %-8s %-10s %-5s %-18s %-16s %s\n", "NAME", "STATE", "PID",
-         "IDS", "EXIT", "MEM/CPU/PIDS", "ADDRESS", "IMAGE");
+  printf("%-20s %-10s %-8s %-10s %-5s %-7s %-5s %-18s %-16s %s\n", "NAME",
+         "STATE", "PID", "IDS", "EXIT", "MEM", "CPU%", "MEM/CPU/PIDS", "ADDRESS",
+         "IMAGE");
   for (size_t k = 0; list && k < list->u.array.len; k++) {
     const struct json_value *i = list->u.array.items[k];
     long long code = field_int(i, "exit_code", -1);
     cleanup_free char *exit = code >= 0 ? xasprintf("%lld", code) : xstrdup("-");
     cleanup_free char *lim = limits_text(i);
-    printf("%-20s %-10s %-8lld %-10lld %-5s %-18s %-16s %s\n",
+    cleanup_free char *mem = usage_memory_text(i);
+    cleanup_free char *cpu = usage_cpu_text(i);
+    printf("%-20s %-10s %-8lld %-10lld %-5s %-7s %-5s %-18s %-16s %s\n",
            field_string(i, "name"), field_string(i, "state"),
-           field_int(i, "pid", 0), field_int(i, "id_start", 0), exit, lim,
+           field_int(i, "pid", 0), field_int(i, "id_start", 0), exit, mem, cpu,
+           lim,
            address_text(i), json_object_get(i, "image_name")
                                 ? field_string(i, "image_name")
                                 : field_string(i, "template"));
@@ -141,6 +147,7 @@ void print_instance(const struct json_value *i) {
          field_int(i, "id_start", 0) + field_int(i, "id_count", 0) - 1);
   cleanup_free char *lim = limits_text(i);
   printf("%-12s %s\n", "limits", lim);
+  print_usage_lines(i);
   print_instance_disk(i);
   printf("%-12s %lld\n", "owner", field_int(i, "owner", 0));
   printf("%-12s %lld\n", "restarts", field_int(i, "restarts", 0));

@@ -60,6 +60,11 @@ struct cgroup_ops {
   void (*stats_memory)(int fd, struct json_gen *g);
   void (*stats_blkio)(int fd, struct json_gen *g);
   void (*stats_hugetlb)(int fd, char *const *sizes, struct json_gen *g);
+
+  /* Live usage (celld's show, top and metrics): false when the file is
+   * not there.  Memory in bytes now and at its highest; CPU time in ns. */
+  bool (*usage_memory)(int fd, uint64_t *current, uint64_t *peak);
+  bool (*usage_cpu)(int cpuacct_fd, uint64_t *ns);
 };
 
 #endif

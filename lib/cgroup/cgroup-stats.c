@@ -100,6 +100,20 @@ int cgroup_stats_json(const struct cgroup *cg, char **json, cell_error **err) {
   return 0;
 }
 
+void cgroup_usage(const struct cgroup *cg, struct cgroup_usage *u) {
+  *u = (struct cgroup_usage){0};
+  struct cgroup_target t = stats_target(cg, "memory", "memory.current");
+  u->has_memory = t.ops->usage_memory(t.fd, &u->memory, &u->memory_peak);
+  if (cg->layout == CGROUP_UNIFIED) {
+    u->has_cpu = cgroup_ops_v2.usage_cpu(cg->v2_fd, &u->cpu_ns);
+  } else {
+    struct cgroup_hier *acct = cgroup_dirs_find_v1(cg, "cpuacct");
+    u->has_cpu = cgroup_ops_v1.usage_cpu(acct ? acct->fd : -1, &u->cpu_ns);
+  }
+  int fd = stats_target(cg, "pids", "pids.current").fd;
+  u->has_pids = fd >= 0 && cg_read_u64(fd, "pids.current", &u->pids);
+}
+
 /* ---- OOM events
  * -------------------------------------------------------------- */
 

@@ -4,6 +4,9 @@
 #ifndef CELL_CGROUP_STATS_H
 #define CELL_CGROUP_STATS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "base/error.h"
 
 struct cgroup;
@@ -20,5 +23,15 @@ void cgroup_oom_watch_ack(int fd);
 int cgroup_stats_json(const struct cgroup *cg, char **json, cell_error **err);
 int cgroup_oom_count(const struct cgroup *cg, unsigned long long *n,
                      cell_error **err);
+
+/* What the container uses now (celld's show, top and metrics).  A field
+ * whose has_ flag is false could not be read (no such controller). */
+struct cgroup_usage {
+  uint64_t memory, memory_peak; /* bytes */
+  uint64_t cpu_ns;              /* CPU time so far */
+  uint64_t pids;
+  bool has_memory, has_cpu, has_pids;
+};
+void cgroup_usage(const struct cgroup *cg, struct cgroup_usage *u);
 
 #endif

@@ -637,6 +637,17 @@ static void stats_hugetlb(int fd, char *const *sizes, struct json_gen *g) {
   json_gen_object_close(g);
 }
 
+/* ---- usage --------------------------------------------------------------- */
+
+static bool usage_memory(int fd, uint64_t *current, uint64_t *peak) {
+  return fd >= 0 && cg_read_u64(fd, "memory.usage_in_bytes", current) &&
+         cg_read_u64(fd, "memory.max_usage_in_bytes", peak);
+}
+
+static bool usage_cpu(int cpuacct_fd, uint64_t *ns) {
+  return cpuacct_fd >= 0 && cg_read_u64(cpuacct_fd, "cpuacct.usage", ns);
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 const struct cgroup_ops cgroup_ops_v1 = {
@@ -657,4 +668,6 @@ const struct cgroup_ops cgroup_ops_v1 = {
     .stats_memory = stats_memory,
     .stats_blkio = stats_blkio,
     .stats_hugetlb = stats_hugetlb,
+    .usage_memory = usage_memory,
+    .usage_cpu = usage_cpu,
 };

@@ -661,6 +661,25 @@ static void stats_hugetlb(int fd, char *const *sizes, struct json_gen *g) {
 
 /* ---- the table ----------------------------------------------------------- */
 
+/* memory.peak came in Linux 5.19: without it the peak is unknown, and
+ * the current value stands in for it (never below what is in use). */
+static bool usage_memory(int fd, uint64_t *current, uint64_t *peak) {
+  if (fd < 0 || !cg_read_u64(fd, "memory.current", current))
+    return false;
+  if (!cg_read_u64(fd, "memory.peak", peak))
+    *peak = *current;
+  return true;
+}
+
+/* cpu.stat's usage_usec, in ns; fd is the cgroup2 directory. */
+static bool usage_cpu(int fd, uint64_t *ns) {
+  uint64_t usec;
+  if (fd < 0 || !cg_read_keyed_u64(fd, "cpu.stat", "usage_usec", &usec))
+    return false;
+  *ns = usec * 1000;
+  return true;
+}
+
 const struct cgroup_ops cgroup_ops_v2 = {
     .set_memory = set_memory,
     .set_cpu = set_cpu,
@@ -679,4 +698,6 @@ const struct cgroup_ops cgroup_ops_v2 = {
     .stats_memory = stats_memory,
     .stats_blkio = stats_io,
     .stats_hugetlb = stats_hugetlb,
+    .usage_memory = usage_memory,
+    .usage_cpu = usage_cpu,
 };

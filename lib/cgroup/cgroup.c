@@ -675,19 +675,35 @@ int cgroup_destroy(struct cgroup *cg, cell_error **err) {
 
 /* ---- one directory for a long-lived watcher ------------------------------ */
 
-void cgroup_keep_only(struct cgroup *cg, const char *controller) {
-  struct cgroup_hier *keep =
-      cg->layout != CGROUP_UNIFIED ? cgroup_dirs_find_v1(cg, controller) : NULL;
+static bool kept(const struct cgroup *cg, const struct cgroup_hier *h,
+                 const char *const *controllers) {
+  for (size_t i = 0; controllers[i]; i++)
+    if (cgroup_dirs_find_v1(cg, controllers[i]) == h)
+      return true;
+  return false;
+}
+
+void cgroup_keep_controllers(struct cgroup *cg, const char *const *controllers) {
+  if (cg->layout == CGROUP_UNIFIED)
+    return; /* one directory serves them all */
+  /* The cgroup2 side stays when a controller has no v1 hierarchy. */
+  bool all_v1 = true;
+  for (size_t i = 0; controllers[i]; i++)
+    all_v1 = all_v1 && cgroup_dirs_find_v1(cg, controllers[i]) != NULL;
   for (size_t h = 0; h < cg->n_v1; h++) {
-    if (&cg->v1[h] != keep && cg->v1[h].fd >= 0) {
+    if (!kept(cg, &cg->v1[h], controllers) && cg->v1[h].fd >= 0) {
       close(cg->v1[h].fd);
       cg->v1[h].fd = -1;
     }
   }
-  if (keep && cg->v2_fd >= 0) {
+  if (all_v1 && cg->v2_fd >= 0) {
     close(cg->v2_fd);
     cg->v2_fd = -1;
   }
+}
+
+void cgroup_keep_only(struct cgroup *cg, const char *controller) {
+  cgroup_keep_controllers(cg, (const char *const[]){controller, NULL});
 }
 
 /* Add the names of the directories below the cgroup directory fd to *names

@@ -82,6 +82,8 @@ int cgroup_destroy(struct cgroup *cg, cell_error **err);
  * controller: a long-lived watcher (celld, per instance) then holds one fd,
  * not one per hierarchy. */
 void cgroup_keep_only(struct cgroup *cg, const char *controller);
+/* The same for a NULL-terminated list of controllers. */
+void cgroup_keep_controllers(struct cgroup *cg, const char *const *controllers);
 int cgroup_kill_all(const struct cgroup *cg, int signo, cell_error **err);
 /* The names of the cgroups right below the cgroup at path, in any
  * hierarchy (a NULL-terminated list, empty when there is none). */

@@ -7,11 +7,13 @@
  * config/celld.conf (a unit test holds the two together). */
 #include "daemon/daemon-config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -181,6 +183,7 @@ struct config_key {
   size_t present_offset; /* subnets: of the bool that says there is one */
   long long min, max;    /* numbers: the range; subnets: the longest prefix */
   const char *no, *yes;  /* bools: the words for false and for true */
+  const char *expect;    /* what a good value looks like, for the error */
 };
 
 #define N_KEYS(table) (sizeof(table) / sizeof((table)[0]))
@@ -396,6 +399,43 @@ static int parse_dns(const struct config_key *k, const char *v, void *target) {
   return parse_string(k, v, target);
 }
 
+/* `off`, IPV4:PORT or [IPV6]:PORT, port 1 to 65535. */
+static int parse_listen(const struct config_key *k, const char *v,
+                        void *target) {
+  struct daemon_listen *l = field_of(k, target);
+  if (strcmp(v, "off") == 0) {
+    *l = (struct daemon_listen){.on = false};
+    return 0;
+  }
+  const char *colon = strrchr(v, ':');
+  long long port;
+  if (!colon || strlen(v) >= sizeof(l->text) ||
+      !cell_parse_ll(colon + 1, 1, 65535, &port))
+    return -1;
+  struct daemon_listen n = {.on = true};
+  cleanup_free char *host = xstrndup(v, (size_t)(colon - v));
+  size_t hlen = strlen(host);
+  if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&n.addr;
+    host[hlen - 1] = '\0';
+    if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+      return -1;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    n.len = sizeof(*a);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&n.addr;
+    if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+      return -1;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    n.len = sizeof(*a);
+  }
+  snprintf(n.text, sizeof(n.text), "%s", v);
+  *l = n;
+  return 0;
+}
+
 /* ---- the keys ------------------------------------------------------------ */
 
 #define CONFIG(field) offsetof(struct daemon_config, field)
@@ -432,6 +472,9 @@ static const struct config_key keys[] = {
      .offset = CONFIG(template_dirs)},
     {.name = "dns", .parse = parse_dns, .offset = CONFIG(dns)},
     {.name = "lxcfs", .parse = parse_lxcfs, .offset = CONFIG(lxcfs)},
+    {.name = "metrics_listen", .parse = parse_listen,
+     .offset = CONFIG(metrics_listen),
+     .expect = "ADDRESS:PORT, [IPV6]:PORT or off, as 127.0.0.1:9477"},
     /* What an imported image may expand to: a bomb stops here. */
     {.name = "image_max_size", .parse = parse_size,
      .offset = CONFIG(image_max_size), .min = 1 << 20},
@@ -594,6 +637,10 @@ int daemon_config_load(struct daemon_config *c, const char *path,
     if (r == UNKNOWN_KEY)
       return cell_fail(err, 0, "%s: line %d: unknown key `%s`", path,
                        lineno, key);
+    const struct config_key *k = find_key(keys, N_KEYS(keys), key);
+    if (r < 0 && k && k->expect)
+      return cell_fail(err, 0, "%s: line %d: %s: bad value `%s`: expected %s",
+                       path, lineno, key, value, k->expect);
     if (r < 0)
       return cell_fail(err, 0, "%s: line %d: %s: bad value `%s`", path,
                        lineno, key, value);

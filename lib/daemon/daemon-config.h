@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "base/error.h"
@@ -32,6 +33,15 @@ struct daemon_network {
 struct daemon_pool {
   char *name;
   char *path;                 /* absolute; NULL until its path line */
+};
+
+/* An address celld listens on over TCP (metrics_listen): on is false
+ * for `off`; text is how celld.conf wrote it, for messages. */
+struct daemon_listen {
+  bool on;
+  struct sockaddr_storage addr;
+  socklen_t len;
+  char text[64];
 };
 
 #define DAEMON_DEFAULT_NETWORK "default"
@@ -68,6 +78,9 @@ struct daemon_config {
    * lxcfs in $PATH), "off" (the host's), an executable to run, or the
    * directory an lxcfs already serves on. */
   char *lxcfs;
+  /* Where celld serves its metrics over HTTP (daemon-http.c); off by
+   * default. */
+  struct daemon_listen metrics_listen;
   struct daemon_network networks[DAEMON_MAX_NETWORKS];
   size_t n_networks;    /* networks[0] is `default` unless the config drops it */
   struct daemon_pool pools[DAEMON_MAX_POOLS]; /* besides `default` */

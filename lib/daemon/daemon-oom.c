@@ -15,8 +15,11 @@
 void oom_watch(struct daemon *d, struct instance *in) {
   oom_unwatch(d, in);
   cell_error *err = NULL;
+  /* Also what daemon-usage reads at each scrape: no cgroup_open (a look
+   * at every hierarchy) per instance per scrape. */
   if (cgroup_open(in->rec->cgroup, &in->cgroup, &err) == 0)
-    cgroup_keep_only(in->cgroup, "memory");
+    cgroup_keep_controllers(in->cgroup,
+                            (const char *const[]){"memory", "cpuacct", "pids", NULL});
   if (!in->cgroup ||
       cgroup_oom_count(in->cgroup, &in->oom_kills, &err) < 0) {
     log_debug("%s: no OOM events: %s", in->rec->name, err->msg);

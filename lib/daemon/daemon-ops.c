@@ -84,6 +84,7 @@ static const struct op ops[] = {
     {"events", no_fields, ACCESS_MEMBER, NULL, false, true, op_events},
     {"networks", no_fields, ACCESS_MEMBER, NULL, false, true, op_networks},
     {"pools", no_fields, ACCESS_MEMBER, NULL, false, true, op_pools},
+    {"metrics", no_fields, ACCESS_MEMBER, NULL, false, true, op_metrics},
     {"show", name_only, ACCESS_MEMBER, NULL, true, false, op_show},
     {"start", name_only, ACCESS_MEMBER, NULL, true, false, op_start},
     {"stop", with_timeout, ACCESS_MEMBER, NULL, true, false, op_stop},

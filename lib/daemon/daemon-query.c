@@ -8,6 +8,7 @@
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-records.h"
+#include "daemon/daemon-usage.h"
 #include "net/network.h"
 #include "storage/pool.h"
 
@@ -35,6 +36,7 @@ void op_list(struct daemon *d, struct conn *c, struct instance *unused,
       json_gen_value(g, v->u.object.values[k]);
     }
     json_gen_kv_int(g, "pid", in->pidfd >= 0 ? in->pid : 0);
+    usage_gen_json(d, in, g, false);
     json_gen_object_close(g);
   }
   json_gen_array_close(g);
@@ -42,18 +44,6 @@ void op_list(struct daemon *d, struct conn *c, struct instance *unused,
   cleanup_free char *out = json_gen_finish(g, NULL);
   json_gen_free(g);
   conn_send(d, c, out);
-}
-
-/* What the instance's disk holds, as du counts it (-1 when it cannot be
- * read); its limit is the record's `disk`. */
-static void gen_disk_used(struct daemon *d, struct json_gen *g,
-                          const struct instance_record *r) {
-  cleanup_error cell_error *err = NULL;
-  cleanup_free char *dir = r->image ? daemon_inst_disk_dir(d, r, &err)
-                                    : daemon_inst_dir(d, r->name);
-  uint64_t used = 0;
-  bool known = dir && pool_disk_usage(dir, &used, &err) == 0;
-  json_gen_kv_int(g, "disk_used", known ? (int64_t)used : -1);
 }
 
 void op_show(struct daemon *d, struct conn *c, struct instance *in,
@@ -78,7 +68,10 @@ void op_show(struct daemon *d, struct conn *c, struct instance *in,
                                   ? xstrdup(in->proc_view)
                                   : lxcfs_proc_view(d);
     json_gen_kv_string(g, "proc_view", view);
-    gen_disk_used(d, g, in->rec);
+    /* Fresh: whoever asks about one instance may have just written. */
+    usage_gen_json(d, in, g, true);
+    json_gen_kv_int(g, "disk_used", in->usage.disk_known
+                                        ? (int64_t)in->usage.disk_used : -1);
     json_gen_object_close(g);
   }
   cell_error_free(&err);
@@ -187,6 +180,23 @@ void op_pools(struct daemon *d, struct conn *c, struct instance *unused,
   for (size_t i = 0; i < d->cfg->n_pools; i++)
     gen_pool(d, c, g, d->cfg->pools[i].name, d->cfg->pools[i].path);
   json_gen_array_close(g);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}
+
+static bool conn_sees(const void *ctx, const struct instance *in) {
+  return conn_may_see(ctx, in);
+}
+
+void op_metrics(struct daemon *d, struct conn *c, struct instance *unused,
+                const struct json_value *req) {
+  cleanup_free char *text = usage_prometheus(d, conn_sees, c);
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_kv_string(g, "metrics", text);
   json_gen_object_close(g);
   cleanup_free char *out = json_gen_finish(g, NULL);
   json_gen_free(g);

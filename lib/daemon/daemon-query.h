@@ -20,6 +20,10 @@ void op_pools(struct daemon *d, struct conn *c, struct instance *in,
  * each. */
 void op_networks(struct daemon *d, struct conn *c, struct instance *in,
                  const struct json_value *v);
+/* {"ok":true,"metrics":TEXT}: the usage of the instances the peer may
+ * see in the Prometheus text format (daemon-usage.h). */
+void op_metrics(struct daemon *d, struct conn *c, struct instance *in,
+                const struct json_value *v);
 /* {"ok":true}, then every event of the instances the peer may see. */
 void op_events(struct daemon *d, struct conn *c, struct instance *in,
                const struct json_value *v);

@@ -12,6 +12,8 @@
  *                       rootfs mounts, stdio, pids)
  *   daemon-lxcfs.c      the lxcfs that gives instances their own /proc view
  *   daemon-net.c        networks: addresses at create, veths at each start
+ *   daemon-usage.c      live usage: cgroups, NIC counters, disk; the
+ *                       Prometheus text
  *   daemon-console.c    the console keeper's client
  *   daemon-lifecycle.c  start, stop, exit, restart policy, destroy
  *   daemon-startup.c    loading the records, adoption, autostart
@@ -26,6 +28,7 @@
  *                       between hosts as one stream)
  *   daemon-query.c      the list, show, networks and events ops
  *   daemon-ops.c        the ops[] table and the dispatch of a request
+ *   daemon-http.c       the metrics over HTTP (libmicrohttpd)
  *   daemon.c            the event loop: startup, accept, reading requests
  * A lower file tells a higher one something through the hooks of struct
  * daemon (set by daemon.c), never by a call up.
@@ -71,6 +74,18 @@ enum api_code {
 
 enum after_exit { AFTER_NOTHING, AFTER_START, AFTER_DESTROY };
 
+/* What celld keeps of an instance's usage between samples
+ * (daemon-usage.c): the CPU time at the sample that began the current
+ * interval, the CPU share over the last whole interval, and the disk use,
+ * which takes a walk of its files and so is read again only when old. */
+struct usage_keep {
+  uint64_t cpu_ns, cpu_at_ms; /* cpu_at_ms 0: no sample yet */
+  double cpu_ratio;           /* CPUs busy over the last interval */
+  bool cpu_ratio_known;
+  uint64_t disk_used, disk_at_ms; /* disk_at_ms 0: not read yet */
+  bool disk_known;
+};
+
 struct instance {
   struct instance_record *rec;
   pid_t pid;
@@ -83,7 +98,9 @@ struct instance {
   bool killed;        /* the stop timer sent SIGKILL: it is sent again each second */
   uint64_t *waiters;  /* ids of the clients waiting for it to stop */
   size_t n_waiters;
-  struct cgroup *cgroup;        /* while running: for its OOM kill count */
+  /* While running: its memory, cpuacct and pids directories, for its OOM
+   * kill count (daemon-oom.c) and its usage (daemon-usage.c). */
+  struct cgroup *cgroup;
   unsigned long long oom_kills; /* the count already reported */
   int oom_fd;                   /* readable on an OOM event; -1: polled */
   int oom_recheck;              /* ticks left to read the count again */
@@ -93,6 +110,7 @@ struct instance {
   /* Exports reading its disk (daemon-transfer.c): it may not start or be
    * destroyed meanwhile. */
   int exports;
+  struct usage_keep usage; /* daemon-usage.c's last samples */
 };
 
 struct conn {
@@ -122,9 +140,10 @@ struct conn {
 
 enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
            TAG_OOM, TAG_OOM_EVENT, TAG_DEADLINE, TAG_EXEC_HELPER, TAG_LXCFS,
-           TAG_LXCFS_TIMER, TAG_IMAGE_JOB };
+           TAG_LXCFS_TIMER, TAG_IMAGE_JOB, TAG_HTTP, TAG_HTTP_TIMER };
 
 struct daemon_lxcfs; /* daemon-lxcfs.c's own */
+struct daemon_http;  /* daemon-http.c's own */
 struct image_store;  /* storage/image-store.h */
 struct json_value;   /* base/json.h */
 struct daemon;
@@ -169,6 +188,7 @@ struct daemon {
   int deadlinefd; /* timerfd: the earliest deadline_ms of the connections */
   int sparefd;    /* given up to accept-and-close a peer when out of fds */
   struct daemon_lxcfs *lxcfs; /* NULL until lxcfs_init */
+  struct daemon_http *http;   /* the metrics endpoint; NULL: off */
   struct image_store *store;  /* <state_dir>/images */
   struct image_job **jobs;    /* imports under way */
   size_t n_jobs;

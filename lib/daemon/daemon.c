@@ -29,6 +29,7 @@
 #include "daemon/daemon-console.h"
 #include "daemon/daemon-exec.h"
 #include "daemon/daemon-image.h"
+#include "daemon/daemon-http.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-oom.h"
@@ -465,6 +466,8 @@ static void loop(struct daemon *d) {
         lxcfs_on_timer(d);
       } else if (t == TAG_IMAGE_JOB) {
         image_job_on_readable(d, fd);
+      } else if (t == TAG_HTTP || t == TAG_HTTP_TIMER) {
+        http_on_event(d);
       } else {
         struct conn *c = daemon_conn_by_fd(d, fd);
         if (!c)
@@ -480,6 +483,7 @@ static void loop(struct daemon *d) {
 }
 
 static void teardown(struct daemon *d) {
+  http_stop(d);
   daemon_image_stop_jobs(d);
   image_store_free(steal_pointer(&d->store));
   daemon_console_close(d);
@@ -572,7 +576,7 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   lxcfs_init(&d);
   daemon_watch(&d, d.listenfd, TAG_LISTEN, EPOLLIN);
   daemon_watch(&d, d.sigfd, TAG_SIGNAL, EPOLLIN);
-  if (oom_open_timer(&d, err) < 0)
+  if (oom_open_timer(&d, err) < 0 || http_start(&d, err) < 0)
     goto out;
   /* The socket accepts from here on: whoever waits may go on (requests
    * that come during the autostart wait for it in the socket's queue). */

@@ -203,6 +203,16 @@ static int link_attr_cb(const struct nlattr *a, void *data) {
     if (mnl_attr_validate(a, MNL_TYPE_NESTED) >= 0)
       mnl_attr_parse_nested(a, info_attr_cb, info);
     break;
+  case IFLA_STATS64:
+    if (mnl_attr_get_payload_len(a) >= sizeof(struct rtnl_link_stats64)) {
+      struct rtnl_link_stats64 st;
+      memcpy(&st, mnl_attr_get_payload(a), sizeof(st)); /* may be unaligned */
+      info->rx_bytes = st.rx_bytes;
+      info->tx_bytes = st.tx_bytes;
+      info->rx_packets = st.rx_packets;
+      info->tx_packets = st.tx_packets;
+    }
+    break;
   }
   return MNL_CB_OK;
 }

@@ -56,6 +56,8 @@ struct nl_link_info {
   unsigned master; /* index of the bridge it is a port of, 0 if none */
   unsigned mtu;
   char kind[16];   /* IFLA_INFO_KIND: "bridge", "veth", "" if none */
+  /* Its counters (IFLA_STATS64), as this end sees them. */
+  uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
 };
 int nl_link_get(struct nl_sock *nl, const char *name, struct nl_link_info *out,
                 cell_error **err);

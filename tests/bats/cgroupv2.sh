@@ -75,12 +75,14 @@ echo "# tests/bats/runc-runtime.bats (its pre-existing cgroup tests)"
 CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
   BATS_TEST_TIMEOUT=600 bats --timing -f "pre-existing cgroup" tests/bats/runc-runtime.bats
 # celld on cgroup v2 alone: an instance'"'"'s lifecycle and limits, its OOM
-# event, a console, and two instances on a network.
+# event, a console, two instances on a network, and their usage.
 echo "# tests/bats/celld*.bats (a selection)"
 export CELLD="$2/celld" CELLCTL="$2/cellctl" BATS_TEST_TIMEOUT=600
 bats --timing -f "lifecycle|events: oom" tests/bats/celld.bats
 bats --timing -f "ring buffer on attach" tests/bats/celld-console.bats
 bats --timing -f "reach each other" tests/bats/celld-net.bats
+# Usage from the v2 files (memory.current and .peak, cpu.stat, pids.current).
+bats --timing -f "memory current|CPU time|metrics is" tests/bats/celld-metrics.bats
 # Disk quotas on XFS and ext4 project quotas, which the host kernels of
 # this project lack (CONFIG_XFS_QUOTA, CONFIG_QFMT_V2).
 echo "# tests/bats/celld-quota.bats"

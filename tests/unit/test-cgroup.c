@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/util.h"
@@ -1004,6 +1005,56 @@ TEST(oom_watch_fd_wakes_on_a_kill) {
   CHECK(destroy(cg) == 0);
 }
 
+/* 8 MiB touched, then a spin of 300 ms of CPU time. */
+static int touch_and_spin(void *arg) {
+  (void)arg;
+  volatile char *mem = mmap(NULL, 8 << 20, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  for (size_t i = 0; mem != MAP_FAILED && i < (8 << 20); i += 4096)
+    mem[i] = 1;
+  struct timespec t0, t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  do
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) <
+         300000000LL);
+  return 0;
+}
+
+TEST(usage_through_the_directories_celld_keeps) {
+  struct fixture f;
+  fixture_init(&f, "usage");
+  struct cgroup *cg = create(&f);
+  CHECK(cg != NULL);
+  if (cg == NULL)
+    return;
+  cell_error *err = NULL;
+  struct cgroup *w = NULL;
+  CHECK_STR(msg_of(cgroup_open(f.path, &w, &err), &err), "");
+  if (w == NULL) {
+    destroy(cg);
+    return;
+  }
+  cgroup_keep_controllers(w, (const char *const[]){"memory", "cpuacct", "pids", NULL});
+  struct cgroup_usage u;
+  cgroup_usage(w, &u);
+  CHECK(u.has_memory && u.has_cpu && u.has_pids);
+  CHECK(u.pids == 0 && u.cpu_ns == 0);
+  struct child c = spawn(touch_and_spin, NULL);
+  CHECK(enter(cg, c.pid) == 0);
+  cgroup_usage(w, &u);
+  CHECK(u.pids == 1);
+  release(&c);
+  int st = wait_status(c.pid);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  cgroup_usage(w, &u);
+  CHECK(u.pids == 0);
+  CHECK(u.cpu_ns >= 300000000ULL); /* what it spent stays counted */
+  CHECK(u.memory_peak >= 8ULL << 20 && u.memory_peak >= u.memory);
+  cgroup_free(w);
+  CHECK(destroy(cg) == 0);
+}
+
 int main(void) {
   if (geteuid() != 0) {
     printf("skipped: needs root\n");
@@ -1031,6 +1082,7 @@ int main(void) {
   RUN(hugetlb_on_unified);
   RUN(kill_all);
   RUN(oom_watch_fd_wakes_on_a_kill);
+  RUN(usage_through_the_directories_celld_keeps);
   /* Only the leaves go with cgroup_destroy; the test's parent is ours. */
   remove_everywhere(parent);
   CHECK(!exists_anywhere(parent));

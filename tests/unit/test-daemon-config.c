@@ -1,7 +1,9 @@
 /* celld.conf (lib/daemon/daemon-config.c): the defaults, every key, and
  * errors that point at the file, the line and the key. */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -524,6 +526,45 @@ TEST(bad_pools) {
   daemon_config_clear(&c);
 }
 
+TEST(metrics_listen_ipv4_ipv6_and_off) {
+  struct daemon_config c;
+  CHECK_STR(load("", &c, NULL), "");
+  CHECK(!c.metrics_listen.on); /* off unless asked for */
+  daemon_config_clear(&c);
+
+  CHECK_STR(load("metrics_listen = 127.0.0.1:9477\n", &c, NULL), "");
+  const struct sockaddr_in *a4 = (const void *)&c.metrics_listen.addr;
+  CHECK(c.metrics_listen.on && a4->sin_family == AF_INET);
+  CHECK(ntohs(a4->sin_port) == 9477 && ntohl(a4->sin_addr.s_addr) == 0x7f000001);
+  CHECK(c.metrics_listen.len == sizeof(*a4));
+  CHECK_STR(c.metrics_listen.text, "127.0.0.1:9477");
+  daemon_config_clear(&c);
+
+  CHECK_STR(load("metrics_listen = [::1]:65535\n", &c, NULL), "");
+  const struct sockaddr_in6 *a6 = (const void *)&c.metrics_listen.addr;
+  CHECK(c.metrics_listen.on && a6->sin6_family == AF_INET6);
+  CHECK(ntohs(a6->sin6_port) == 65535 && IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr));
+  daemon_config_clear(&c);
+
+  /* A later `off` turns it off again. */
+  CHECK_STR(load("metrics_listen = 0.0.0.0:1\nmetrics_listen = off\n", &c, NULL), "");
+  CHECK(!c.metrics_listen.on);
+  daemon_config_clear(&c);
+}
+
+TEST(bad_metrics_listen_says_what_is_expected) {
+  const char *bad[] = {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536",
+                       "localhost:9477", "::1:9477", "[::1]", "[127.0.0.1]:80",
+                       "1.2.3.4:80x", ":9477", "on"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+    cleanup_free char *text = xasprintf("metrics_listen = %s\n", bad[i]);
+    cleanup_free char *want = xasprintf(
+        "line 1: metrics_listen: bad value `%s`: expected ADDRESS:PORT, "
+        "[IPV6]:PORT or off, as 127.0.0.1:9477", bad[i]);
+    fails_with(text, want);
+  }
+}
+
 int main(void) {
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
@@ -551,6 +592,8 @@ int main(void) {
   RUN(every_key_documented);
   RUN(pools_defined);
   RUN(bad_pools);
+  RUN(metrics_listen_ipv4_ipv6_and_off);
+  RUN(bad_metrics_listen_says_what_is_expected);
   remove_tmpdir();
   UNIT_DONE();
 }
