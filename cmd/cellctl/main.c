@@ -14,6 +14,7 @@
 #include "celld.h"
 #include "image.h"
 #include "instance.h"
+#include "log.h"
 #include "snapshot.h"
 #include "transfer.h"
 
@@ -45,6 +46,16 @@ static const struct verb verbs[] = {
     {"show", cmd_show, "NAME [--json]", "one instance"},
     {"set", cmd_set, "NAME memory=SIZE cpus=N pids=N disk=SIZE",
      "change the limits of an instance, live (0: no limit)"},
+    {"pause", cmd_pause, "NAME",
+     "freeze every process of a running instance (its cgroup's freezer);\n"
+     "      list and show say `paused`; exec is refused until resume; stop\n"
+     "      and destroy -f thaw it first"},
+    {"resume", cmd_resume, "NAME", "thaw a paused instance"},
+    {"log", cmd_log, "NAME [-n N]",
+     "the last N lines (default 50, 0: all) of the instance's own log:\n"
+     "      created, started, stopped, exits with their status or signal, OOM\n"
+     "      kills, restarts by policy, reboot and poweroff from inside, and\n"
+     "      the ops that changed it, with who asked (1 MiB, then rotated)"},
     {"events", cmd_events, "[--json]", "the events of the instances, as they come"},
     {"exec", cmd_exec, "NAME [-t] -- CMD...", "run a command in a running instance"},
     {"enter", cmd_enter, "NAME", "a login shell as its root"},

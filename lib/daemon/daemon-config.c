@@ -60,6 +60,8 @@ void daemon_config_clear(struct daemon_config *c) {
   free(c->lxcfs);
   free(c->pidfile);
   c->pidfile = NULL;
+  free(c->log_path);
+  c->log_path = NULL;
   for (size_t i = 0; i < c->n_networks; i++) {
     free(c->networks[i].name);
     free(c->networks[i].bridge);
@@ -257,6 +259,14 @@ static int parse_pool_path(const struct config_key *k, const char *v,
   return parse_string(k, v, target);
 }
 
+/* An absolute path, or empty: none (standard error). */
+static int parse_log_path(const struct config_key *k, const char *v,
+                          void *target) {
+  if (*v && v[0] != '/')
+    return -1;
+  return parse_string_or_none(k, v, target);
+}
+
 /* auto, off, or a plain absolute path (a binary, or a mount point). */
 static int parse_lxcfs(const struct config_key *k, const char *v,
                        void *target) {
@@ -432,6 +442,7 @@ static const struct config_key keys[] = {
      .offset = CONFIG(template_dirs)},
     {.name = "dns", .parse = parse_dns, .offset = CONFIG(dns)},
     {.name = "lxcfs", .parse = parse_lxcfs, .offset = CONFIG(lxcfs)},
+    {.name = "log", .parse = parse_log_path, .offset = CONFIG(log_path)},
     /* What an imported image may expand to: a bomb stops here. */
     {.name = "image_max_size", .parse = parse_size,
      .offset = CONFIG(image_max_size), .min = 1 << 20},
