@@ -12,6 +12,7 @@
 #include "attach.h"
 #include "cellctl.h"
 #include "celld.h"
+#include "file.h"
 #include "image.h"
 #include "instance.h"
 #include "log.h"
@@ -51,6 +52,14 @@ static const struct verb verbs[] = {
      "      list and show say `paused`; exec is refused until resume; stop\n"
      "      and destroy -f thaw it first"},
     {"resume", cmd_resume, "NAME", "thaw a paused instance"},
+    {"file", cmd_file,
+     "push [--uid N] [--gid N] [--mode M] LOCAL NAME:/PATH\n"
+     "| pull NAME:/PATH LOCAL",
+     "copy a regular file into a running or stopped instance, or out of\n"
+     "      it (LOCAL made new).  Pushed files belong to the instance's root\n"
+     "      unless --uid/--gid (its own ids) say otherwise, with LOCAL's mode\n"
+     "      unless --mode (octal).  Symlinks inside resolve inside the\n"
+     "      instance, never on the host; /proc and /sys files are refused"},
     {"log", cmd_log, "NAME [-n N]",
      "the last N lines (default 50, 0: all) of the instance's own log:\n"
      "      created, started, stopped, exits with their status or signal, OOM\n"

@@ -12,6 +12,7 @@
 #include "daemon/daemon-control.h"
 #include "daemon/daemon-create.h"
 #include "daemon/daemon-exec.h"
+#include "daemon/daemon-files.h"
 #include "daemon/daemon-image.h"
 #include "daemon/daemon-query.h"
 #include "daemon/daemon-records.h"
@@ -65,6 +66,10 @@ static const struct request_field snapshot_fields[] = {
     {"name", S}, {"snapshot", S}, {NULL, 0}};
 static const struct request_field log_fields[] = {
     {"name", S}, {"lines", N}, {NULL, 0}};
+static const struct request_field push_fields[] = {
+    {"name", S}, {"path", S}, {"uid", N}, {"gid", N}, {"mode", N}, {NULL, 0}};
+static const struct request_field pull_fields[] = {
+    {"name", S}, {"path", S}, {NULL, 0}};
 static const struct request_field name_as[] = {{"name", S}, {"as", S}, {NULL, 0}};
 static const struct request_field import_fields[] = {
     {"as", S}, {"source", S}, {NULL, 0}};
@@ -93,6 +98,8 @@ static const struct op ops[] = {
     {"restart", with_timeout, ACCESS_MEMBER, NULL, true, false, op_restart},
     {"destroy", with_force, ACCESS_MEMBER, NULL, true, false, op_destroy},
     {"set", limits, ACCESS_MEMBER, NULL, true, false, op_set},
+    {"file.push", push_fields, ACCESS_MEMBER, NULL, true, false, op_file_push},
+    {"file.pull", pull_fields, ACCESS_MEMBER, NULL, true, false, op_file_pull},
     {"pause", name_only, ACCESS_MEMBER, NULL, true, false, op_pause},
     {"resume", name_only, ACCESS_MEMBER, NULL, true, false, op_resume},
     {"exec", exec_fields, ACCESS_MEMBER, NULL, true, false, exec_op},

@@ -7,6 +7,7 @@
  *   daemon-types.h      these types
  *   daemon-log.c        the log of operations, one line per request
  *   instance-log.c      an instance's own log file
+ *   instance-files.c    files into and out of a root, through fds
  *   daemon-request.c    fields of a JSON request: types, limits
  *   daemon-oom.c        counting an instance's OOM kills
  *   daemon-records.c    the instances in memory and their records on disk
@@ -24,6 +25,7 @@
  *                       layer into a shared one (snapshots, clones)
  *   daemon-control.c    the start, stop, restart, destroy and set ops
  *   daemon-create.c     the create op
+ *   daemon-files.c      the file.push and file.pull ops
  *   daemon-transfer.c   the export and import ops (an instance shipped
  *                       between hosts as one stream)
  *   daemon-query.c      the list, show, networks and events ops

@@ -146,3 +146,95 @@ TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
   run -0 ctl log p
   [[ "$output" == *" paused"*" resumed"* ]]
 }
+
+@test "file push and pull: a running and a stopped instance, owners and mode as the instance sees them" {
+  ctl create f --image bb --init "$SLEEP"
+  printf 'one\n' >"$D/one"
+  chmod 0640 "$D/one"
+  # Stopped: its root is mounted for the copy, and unmounted after.
+  run -0 ctl file push "$D/one" f:/root/one
+  [ -z "$(grep " $STATE/instances/f/rootfs " /proc/self/mountinfo)" ]
+  ctl start f
+  run -0 ctl file push --uid 1000 --gid 100 --mode 0600 "$D/one" f:/tmp/two
+  run -0 inside f stat -c '%u %g %a %s' /root/one /tmp/two
+  [ "$output" = $'0 0 640 4\n1000 100 600 4' ]
+  # On the host, the instance's ids: its range.
+  [ "$(stat -c %u "/proc/$(field f .pid)/root/tmp/two")" = $((POOL_START + 1000)) ]
+  inside f sh -c 'echo inside > /tmp/three; chmod 0604 /tmp/three'
+  run -0 ctl file pull f:/tmp/three "$D/three"
+  [ "$(cat "$D/three")" = inside ]
+  [ "$(stat -c '%U %a' "$D/three")" = "root 604" ]
+  ctl stop f
+  run -0 ctl file pull f:/tmp/two "$D/two"
+  [ "$(cat "$D/two")" = one ]
+  [ -z "$(grep " $STATE/instances/f/rootfs " /proc/self/mountinfo)" ]
+  # Bad input: one line, nothing left behind.
+  run -1 ctl file pull f:/nonexistent "$D/four"
+  [ "${#lines[@]}" = 1 ]
+  [[ "$output" == *"/nonexistent"*"No such file"* ]]
+  [ ! -e "$D/four" ]
+  run -1 ctl file pull f:/tmp/two "$D/two"
+  [[ "$output" == *"a pull makes a new file"* ]]
+  run -1 ctl file push "$D/one" f:/nodir/x
+  [[ "$output" == *"directory \`/nodir\`"* ]]
+  run -1 ctl file push "$D/one" f:/root
+  [[ "$output" == *"is a directory"* ]]
+  run -2 ctl file push "$D/one" f:relative
+  run -2 ctl file push --uid 70000 "$D/one" f:/x
+  run -1 ctl file push /dev/null f:/x
+  ctl start f
+  [ -z "$(inside f sh -c 'ls -a / /root /tmp | grep cell-push')" ]
+}
+
+@test "attack: a symlink in the instance to the host's /etc/shadow (absolute and ../..) reads and writes the instance's own file" {
+  ctl create a --image bb --init "$SLEEP"
+  ctl start a
+  shadow_sum=$(sha256sum /etc/shadow)
+  inside a sh -c 'echo instance-shadow > /etc/shadow; ln -s /etc/shadow /tmp/abs; ln -s ../../../../../../../etc/shadow /tmp/rel'
+  for link in abs rel; do
+    run -0 ctl file pull "a:/tmp/$link" "$D/pulled-$link"
+    [ "$(cat "$D/pulled-$link")" = instance-shadow ]
+  done
+  # A host path named inside: it does not exist there.
+  inside a ln -s "$D/one" /tmp/hostpath
+  run -1 ctl file pull a:/tmp/hostpath "$D/pulled-host"
+  [ ! -e "$D/pulled-host" ]
+  # A push onto the links replaces them; the host's shadow is untouched.
+  printf 'pwned\n' >"$D/pwn"
+  run -0 ctl file push "$D/pwn" a:/tmp/abs
+  run -0 ctl file push "$D/pwn" a:/tmp/rel
+  [ "$(sha256sum /etc/shadow)" = "$shadow_sum" ]
+  run -0 inside a sh -c 'cat /tmp/abs /etc/shadow; test -L /tmp/abs || echo replaced'
+  [ "$output" = $'pwned\ninstance-shadow\nreplaced' ]
+}
+
+@test "attack: a symlinked parent directory leading to the host's /etc cannot place a file there" {
+  ctl create b --image bb --init "$SLEEP"
+  ctl start b
+  inside b sh -c "ln -s /etc /tmp/etc-link; ln -s ../../../../../../etc /tmp/etc-rel; ln -s $D /tmp/hostdir"
+  printf 'x\n' >"$D/x"
+  run -0 ctl file push "$D/x" b:/tmp/etc-link/cell-attack-$$
+  run -0 ctl file push "$D/x" b:/tmp/etc-rel/cell-attack2-$$
+  [ ! -e "/etc/cell-attack-$$" ] && [ ! -e "/etc/cell-attack2-$$" ]
+  run -0 inside b ls /etc/cell-attack-$$ /etc/cell-attack2-$$
+  run -1 ctl file push "$D/x" b:/tmp/hostdir/planted
+  [ ! -e "$D/planted" ]
+}
+
+@test "attack: a pull of /proc or /sys files of a running instance (the host's memory, kernel state) is refused" {
+  ctl create k --image bb --init "$SLEEP"
+  ctl start k
+  for f in /proc/1/environ /proc/self/status /proc/cpuinfo /sys/kernel/uevent_seqnum; do
+    run -1 ctl file pull "k:$f" "$D/proc-file"
+    [[ "$output" == *"kernel filesystem"* || "$output" == *"No such file"* ]]
+    [ ! -e "$D/proc-file" ]
+  done
+  run -1 ctl file pull k:/proc/1/environ "$D/proc-file"
+  [[ "$output" == *"kernel filesystem (/proc, /sys, ...): not a file of the instance"* ]]
+  # Links to them, too.
+  inside k ln -s /proc/kcore /tmp/core
+  run -1 ctl file pull k:/tmp/core "$D/proc-file"
+  [ ! -e "$D/proc-file" ]
+  run -1 ctl file pull k:/dev/null "$D/proc-file"
+  [[ "$output" == *"not a regular file"* ]]
+}
