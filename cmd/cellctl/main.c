@@ -60,11 +60,12 @@ static const struct verb verbs[] = {
      "      unless --uid/--gid (its own ids) say otherwise, with LOCAL's mode\n"
      "      unless --mode (octal).  Symlinks inside resolve inside the\n"
      "      instance, never on the host; /proc and /sys files are refused"},
-    {"log", cmd_log, "NAME [-n N]",
+    {"log", cmd_log, "NAME [-n N] [-f|--follow]",
      "the last N lines (default 50, 0: all) of the instance's own log:\n"
      "      created, started, stopped, exits with their status or signal, OOM\n"
      "      kills, restarts by policy, reboot and poweroff from inside, and\n"
-     "      the ops that changed it, with who asked (1 MiB, then rotated)"},
+     "      the ops that changed it, with who asked (1 MiB, then rotated).\n"
+     "      --follow: then what comes, until the instance is destroyed"},
     {"events", cmd_events, "[--json]", "the events of the instances, as they come"},
     {"exec", cmd_exec, "NAME [-t] -- CMD...", "run a command in a running instance"},
     {"enter", cmd_enter, "NAME", "a login shell as its root"},

@@ -87,6 +87,8 @@ TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 
 @test "cellctl log: the instance's lifecycle, exits with their status or signal, OOM kills, who asked" {
   ctl create v --image bb --init "$SLEEP" --memory 16M
+  ctl log v --follow >"$D/follow" 2>&1 3>&- &
+  follower=$!
   ctl start v
   ctl stop v
   ctl start v
@@ -103,6 +105,12 @@ TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
   [ "${#lines[@]}" = 2 ]
   run -2 ctl log v -n lots
   run -4 ctl log nosuch
+  # --follow printed each line once as it came, and ends with the instance.
+  ctl destroy v
+  run -4 wait "$follower"
+  grep -q " oom: " "$D/follow"
+  [ "$(grep -c ' started$' "$D/follow")" = 2 ]
+  [ "$(tail -1 "$D/follow")" = "cellctl: instance \`v\` does not exist" ]
 }
 
 @test "pause: a paused instance runs nothing, shows paused (across a celld restart), refuses exec, and stops or is destroyed" {
