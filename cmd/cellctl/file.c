@@ -3,9 +3,14 @@
  * cellctl opens the local file itself, with its own rights, and hands
  * celld the open fd (celld never opens a path on a client's word); celld
  * resolves the path inside the instance through fds that never follow a
- * symlink out of it.  A pull that fails removes the file it was making. */
+ * symlink out of it.  A pull that fails removes the file it was making.
+ * push -r walks the local tree through fds, never following a symlink of
+ * it: directories, files and symlinks (as links, which resolve inside the
+ * instance) go one request each; a tree with anything else in it (a
+ * device, a FIFO, a socket) is refused before anything is sent. */
 #include "file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,6 +29,7 @@ struct file_args {
   const char *name; /* the instance */
   const char *path; /* inside it */
   long long uid, gid, mode; /* -1: not given */
+  bool recursive;
 };
 
 /* NAME:/path into name and path (name points into a copy kept in *buf). */
@@ -61,9 +67,10 @@ static int parse_option(const struct invocation *inv, int *i, bool push,
                       : strcmp(arg, "--gid") == 0  ? &a->gid
                       : strcmp(arg, "--mode") == 0 ? &a->mode
                                                    : NULL;
-  if (strcmp(arg, "-r") == 0)
-    return usage_error(err, "file: -r (trees) is not supported yet: copy "
-                       "files one by one, or use exec with tar");
+  if (push && strcmp(arg, "-r") == 0) {
+    a->recursive = true;
+    return EXIT_OK;
+  }
   if (!push || !target)
     return usage_error(err, "file %s: unknown option `%s`",
                        push ? "push" : "pull", arg);
@@ -98,29 +105,115 @@ static int parse_args(const struct invocation *inv, bool push,
   return parse_remote(positional[push ? 1 : 0], a, buf, err);
 }
 
+/* One push request; fd -1 for a directory or a symlink. */
+static int push_request(const struct invocation *inv, const struct file_args *a,
+                        const char *path, const char *type, const char *target,
+                        long long mode, int fd, cell_error **err) {
+  cleanup_json_gen struct json_gen *g = request_new("file.push", a->name);
+  json_gen_kv_string(g, "path", path);
+  json_gen_kv_int(g, "uid", a->uid >= 0 ? a->uid : 0);
+  json_gen_kv_int(g, "gid", a->gid >= 0 ? a->gid : 0);
+  json_gen_kv_string(g, "type", type);
+  if (target)
+    json_gen_kv_string(g, "target", target);
+  else
+    json_gen_kv_int(g, "mode", mode);
+  cleanup_free char *req = request_finish(g);
+  cleanup_json struct json_value *answer = NULL;
+  if (fd >= 0)
+    return progress_call_with_fd(inv->socket, req, fd, "pushing",
+                                 PROGRESS_NONE, &answer, err);
+  return client_request(inv->socket, req, &answer, err);
+}
+
+static int push_file(const struct invocation *inv, const struct file_args *a,
+                     int fd, const struct stat *st, const char *path,
+                     cell_error **err) {
+  /* Without --mode, the local file's permission bits. */
+  long long mode = a->mode >= 0 ? a->mode : (long long)(st->st_mode & 0777);
+  return push_request(inv, a, path, "file", NULL, mode, fd, err);
+}
+
+static int push_tree(const struct invocation *inv, const struct file_args *a,
+                     int dirfd, const char *name, const char *shown,
+                     const char *path, bool send, cell_error **err);
+
+/* The entries of the directory fd, each pushed (or checked) in turn. */
+static int push_children(const struct invocation *inv,
+                         const struct file_args *a, int fd, const char *shown,
+                         const char *path, bool send, cell_error **err) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  DIR *dir = copy < 0 ? NULL : fdopendir(copy);
+  if (!dir) {
+    if (copy >= 0)
+      close(copy);
+    return cell_fail_errno(err, "`%s`", shown), EXIT_FAILED;
+  }
+  int rc = EXIT_OK;
+  struct dirent *e;
+  while (rc == EXIT_OK && (e = readdir(dir))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    cleanup_free char *child_shown = xasprintf("%s/%s", shown, e->d_name);
+    cleanup_free char *child_path = xasprintf("%s/%s", path, e->d_name);
+    rc = push_tree(inv, a, fd, e->d_name, child_shown, child_path, send, err);
+  }
+  closedir(dir);
+  return rc;
+}
+
+/* name under dirfd, to path in the instance; with send false, only
+ * checked (that the whole tree can go before any of it does). */
+static int push_tree(const struct invocation *inv, const struct file_args *a,
+                     int dirfd, const char *name, const char *shown,
+                     const char *path, bool send, cell_error **err) {
+  struct stat st;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "`%s`", shown), EXIT_FAILED;
+  if (S_ISLNK(st.st_mode)) {
+    char target[4096];
+    ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+    if (n <= 0)
+      return cell_fail_errno(err, "readlink `%s`", shown), EXIT_FAILED;
+    target[n] = '\0';
+    return send ? push_request(inv, a, path, "symlink", target, 0, -1, err)
+                : EXIT_OK;
+  }
+  if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+    return cell_fail(err, 0, "`%s` is not a regular file, a directory nor a "
+                     "symlink: nothing was copied", shown), EXIT_FAILED;
+  cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY |
+                                                 O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return cell_fail_errno(err, "`%s`", shown), EXIT_FAILED;
+  if (S_ISREG(st.st_mode))
+    return send ? push_file(inv, a, fd, &st, path, err) : EXIT_OK;
+  int rc = send ? push_request(inv, a, path, "directory", NULL,
+                               st.st_mode & 07777, -1, err)
+                : EXIT_OK;
+  return rc == EXIT_OK ? push_children(inv, a, fd, shown, path, send, err) : rc;
+}
+
 static int push(const struct invocation *inv, cell_error **err) {
   struct file_args a;
   cleanup_free char *buf = NULL;
   int rc = parse_args(inv, true, &a, &buf, err);
   if (rc != EXIT_OK)
     return rc;
+  if (a.recursive) {
+    rc = push_tree(inv, &a, AT_FDCWD, a.local, a.local, a.path, false, err);
+    return rc == EXIT_OK
+               ? push_tree(inv, &a, AT_FDCWD, a.local, a.local, a.path, true, err)
+               : rc;
+  }
   cleanup_close int fd = open(a.local, O_RDONLY | O_NOCTTY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) < 0)
     return cell_fail_errno(err, "`%s`", a.local), EXIT_FAILED;
   if (!S_ISREG(st.st_mode))
     return cell_fail(err, 0, "`%s` is not a regular file: only files are "
-                     "copied", a.local), EXIT_FAILED;
-  cleanup_json_gen struct json_gen *g = request_new("file.push", a.name);
-  json_gen_kv_string(g, "path", a.path);
-  json_gen_kv_int(g, "uid", a.uid >= 0 ? a.uid : 0);
-  json_gen_kv_int(g, "gid", a.gid >= 0 ? a.gid : 0);
-  /* Without --mode, the local file's permission bits. */
-  json_gen_kv_int(g, "mode", a.mode >= 0 ? a.mode : (long long)(st.st_mode & 0777));
-  cleanup_free char *req = request_finish(g);
-  cleanup_json struct json_value *answer = NULL;
-  return progress_call_with_fd(inv->socket, req, fd, "pushing", PROGRESS_NONE,
-                               &answer, err);
+                     "copied (-r for a directory)", a.local), EXIT_FAILED;
+  return push_file(inv, &a, fd, &st, a.path, err);
 }
 
 static int pull(const struct invocation *inv, cell_error **err) {

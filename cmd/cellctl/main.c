@@ -53,13 +53,15 @@ static const struct verb verbs[] = {
      "      and destroy -f thaw it first"},
     {"resume", cmd_resume, "NAME", "thaw a paused instance"},
     {"file", cmd_file,
-     "push [--uid N] [--gid N] [--mode M] LOCAL NAME:/PATH\n"
+     "push [-r] [--uid N] [--gid N] [--mode M] LOCAL NAME:/PATH\n"
      "| pull NAME:/PATH LOCAL",
      "copy a regular file into a running or stopped instance, or out of\n"
      "      it (LOCAL made new).  Pushed files belong to the instance's root\n"
      "      unless --uid/--gid (its own ids) say otherwise, with LOCAL's mode\n"
      "      unless --mode (octal).  Symlinks inside resolve inside the\n"
-     "      instance, never on the host; /proc and /sys files are refused"},
+     "      instance, never on the host; /proc and /sys files are refused.\n"
+     "      push -r: a directory and all in it (its symlinks as symlinks;\n"
+     "      devices, FIFOs and sockets refused before anything is sent)"},
     {"log", cmd_log, "NAME [-n N] [-f|--follow]",
      "the last N lines (default 50, 0: all) of the instance's own log:\n"
      "      created, started, stopped, exits with their status or signal, OOM\n"

@@ -23,8 +23,12 @@
 #include "daemon/daemon-runtime.h"
 #include "daemon/instance-files.h"
 
+enum push_type { PUSH_FILE, PUSH_DIRECTORY, PUSH_SYMLINK };
+
 struct file_work {
   bool push;
+  enum push_type type;
+  const char *target; /* of a symlink */
   int rootfd, clientfd;
   const char *path;
   uid_t uid;
@@ -90,10 +94,17 @@ static void run_copy(const struct file_work *w, int outfd) {
   cell_error *err = NULL;
   uint64_t size = 0;
   mode_t mode = w->mode;
-  int rc = w->push ? instance_file_push(w->rootfd, w->path, w->clientfd,
-                                        w->uid, w->gid, w->mode, &size, &err)
-                   : instance_file_pull(w->rootfd, w->path, w->clientfd,
-                                        &mode, &size, &err);
+  int rc;
+  if (!w->push)
+    rc = instance_file_pull(w->rootfd, w->path, w->clientfd, &mode, &size, &err);
+  else if (w->type == PUSH_DIRECTORY)
+    rc = instance_dir_push(w->rootfd, w->path, w->uid, w->gid, w->mode, &err);
+  else if (w->type == PUSH_SYMLINK)
+    rc = instance_symlink_push(w->rootfd, w->path, w->target, w->uid, w->gid,
+                               &err);
+  else
+    rc = instance_file_push(w->rootfd, w->path, w->clientfd, w->uid, w->gid,
+                            w->mode, &size, &err);
   send_result(outfd, err, mode, size);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -188,6 +199,19 @@ static int push_fields(const struct instance *in, const struct json_value *v,
                      (long long)max);
   if (m && (!json_get_int64(m, &mode) || mode < 0 || mode > 07777))
     return cell_fail(err, 0, "field `mode`: permission bits, 0 to 07777");
+  const char *type = request_str(v, "type");
+  w->type = !type || strcmp(type, "file") == 0 ? PUSH_FILE
+            : strcmp(type, "directory") == 0  ? PUSH_DIRECTORY
+            : strcmp(type, "symlink") == 0    ? PUSH_SYMLINK
+                                              : (enum push_type)-1;
+  if ((int)w->type < 0)
+    return cell_fail(err, 0, "field `type`: file, directory or symlink");
+  w->target = request_str(v, "target");
+  if ((w->type == PUSH_SYMLINK) != (w->target != NULL))
+    return cell_fail(err, 0, "field `target`: required with type symlink, "
+                     "and only with it");
+  if (w->target && (!*w->target || strlen(w->target) >= 4096))
+    return cell_fail(err, 0, "field `target`: 1 to 4095 bytes");
   w->uid = (uid_t)(in->rec->id_start + (uint32_t)uid);
   w->gid = (gid_t)(in->rec->id_start + (uint32_t)gid);
   w->mode = (mode_t)mode;
@@ -202,11 +226,15 @@ static int check_request(struct daemon *d, struct conn *c, struct instance *in,
   if (!w->path || w->path[0] != '/')
     return cell_fail(err, 0, "field `path`: required, an absolute path inside "
                      "the instance");
-  if (c->n_fds != 1)
-    return cell_fail(err, 0, "send the fd to %s with the request (SCM_RIGHTS)",
-                     w->push ? "read from" : "write to");
   if (w->push && push_fields(in, v, w, err) < 0)
     return -1;
+  bool needs_fd = !w->push || w->type == PUSH_FILE;
+  if (c->n_fds != (needs_fd ? 1u : 0u))
+    return cell_fail(err, 0, needs_fd ? "send the fd to %s with the request "
+                                        "(SCM_RIGHTS)"
+                                      : "a %s comes with no fd",
+                     needs_fd ? (w->push ? "read from" : "write to")
+                              : "directory or symlink");
   *code = API_FAILED;
   if (daemon_image_jobs_full(d))
     return cell_fail(err, EBUSY, "too many copies, imports and exports under "
@@ -216,7 +244,8 @@ static int check_request(struct daemon *d, struct conn *c, struct instance *in,
 
 static void file_op(struct daemon *d, struct conn *c, struct instance *in,
                     const struct json_value *v, bool push) {
-  struct file_work w = {.push = push, .rootfd = -1, .clientfd = c->fds[0]};
+  struct file_work w = {.push = push, .rootfd = -1,
+                        .clientfd = c->n_fds ? c->fds[0] : -1};
   cell_error *err = NULL;
   enum api_code code;
   if (check_request(d, c, in, v, &w, &code, &err) < 0) {

@@ -67,7 +67,8 @@ static const struct request_field snapshot_fields[] = {
 static const struct request_field log_fields[] = {
     {"name", S}, {"lines", N}, {NULL, 0}};
 static const struct request_field push_fields[] = {
-    {"name", S}, {"path", S}, {"uid", N}, {"gid", N}, {"mode", N}, {NULL, 0}};
+    {"name", S}, {"path", S}, {"uid", N}, {"gid", N}, {"mode", N},
+    {"type", S}, {"target", S}, {NULL, 0}};
 static const struct request_field pull_fields[] = {
     {"name", S}, {"path", S}, {NULL, 0}};
 static const struct request_field name_as[] = {{"name", S}, {"as", S}, {NULL, 0}};

@@ -107,16 +107,69 @@ static int fill_temp(int fd, int srcfd, uid_t uid, gid_t gid, mode_t mode,
   return 0;
 }
 
-int instance_file_push(int rootfd, const char *path, int srcfd, uid_t uid,
-                       gid_t gid, mode_t mode, uint64_t *size,
+/* The directory path is in, resolved inside the root, and its last name. */
+static int open_parent(int rootfd, const char *path, char **base,
                        cell_error **err) {
-  cleanup_free char *dir = NULL, *base = NULL, *tmp = NULL;
-  if (split_path(path, &dir, &base, err) < 0)
+  cleanup_free char *dir = NULL;
+  if (split_path(path, &dir, base, err) < 0)
     return -1;
   cleanup_close int dirfd = resolve_open(rootfd, dir, O_RDONLY | O_DIRECTORY, err);
   if (dirfd < 0)
     return cell_error_wrap(err, "directory `%s` in the instance", dir);
   if (check_not_kernel_fs(dirfd, path, err) < 0)
+    return -1;
+  return steal_fd(&dirfd);
+}
+
+int instance_dir_push(int rootfd, const char *path, uid_t uid, gid_t gid,
+                      mode_t mode, cell_error **err) {
+  cleanup_free char *base = NULL;
+  cleanup_close int dirfd = open_parent(rootfd, path, &base, err);
+  if (dirfd < 0)
+    return -1;
+  if (mkdirat(dirfd, base, 0700) < 0 && errno != EEXIST)
+    return cell_fail_errno(err, "mkdir `%s`", path);
+  /* An existing one is used if it is a directory, never through a link. */
+  cleanup_close int fd =
+      openat(dirfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "`%s` in the instance: not a directory", path);
+  if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode & 07777) < 0)
+    return cell_fail_errno(err, "chown or chmod `%s`", path);
+  return 0;
+}
+
+int instance_symlink_push(int rootfd, const char *path, const char *target,
+                          uid_t uid, gid_t gid, cell_error **err) {
+  cleanup_free char *base = NULL, *tmp = NULL;
+  cleanup_close int dirfd = open_parent(rootfd, path, &base, err);
+  if (dirfd < 0)
+    return -1;
+  /* Made beside it and renamed over: what was there is replaced, never
+   * followed.  The link is only text: it resolves inside the instance. */
+  for (int tries = 0; tries < 100; tries++) {
+    free(tmp);
+    tmp = xasprintf(".cell-push.%d.%d", (int)getpid(), rand());
+    if (symlinkat(target, dirfd, tmp) == 0)
+      break;
+    if (errno != EEXIST)
+      return cell_fail_errno(err, "symlink `%s`", path);
+  }
+  if (fchownat(dirfd, tmp, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+      renameat(dirfd, tmp, dirfd, base) < 0) {
+    cell_fail_errno(err, "symlink `%s`", path);
+    unlinkat(dirfd, tmp, 0);
+    return -1;
+  }
+  return 0;
+}
+
+int instance_file_push(int rootfd, const char *path, int srcfd, uid_t uid,
+                       gid_t gid, mode_t mode, uint64_t *size,
+                       cell_error **err) {
+  cleanup_free char *base = NULL, *tmp = NULL;
+  cleanup_close int dirfd = open_parent(rootfd, path, &base, err);
+  if (dirfd < 0)
     return -1;
   struct stat st;
   if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))

@@ -20,6 +20,14 @@
 int instance_file_push(int rootfd, const char *path, int srcfd, uid_t uid,
                        gid_t gid, mode_t mode, uint64_t *size,
                        cell_error **err);
+/* A directory at path (made when missing; an existing one must be a
+ * directory, not a link to one), owned by uid:gid with mode. */
+int instance_dir_push(int rootfd, const char *path, uid_t uid, gid_t gid,
+                      mode_t mode, cell_error **err);
+/* A symlink to target at path, owned by uid:gid, replacing what is there
+ * (not a directory). */
+int instance_symlink_push(int rootfd, const char *path, const char *target,
+                          uid_t uid, gid_t gid, cell_error **err);
 /* The regular file at path inside rootfd, copied to dstfd; *mode: its
  * permission bits, *size: its bytes. */
 int instance_file_pull(int rootfd, const char *path, int dstfd, mode_t *mode,

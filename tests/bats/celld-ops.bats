@@ -246,3 +246,27 @@ TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
   run -1 ctl file pull k:/dev/null "$D/proc-file"
   [[ "$output" == *"not a regular file"* ]]
 }
+
+@test "attack: a tree with symlinks to the host's /etc pushed with -r sends links, never the host's files" {
+  ctl create t --image bb --init "$SLEEP"
+  ctl start t
+  rm -rf "$D/tree"
+  mkdir -p "$D/tree/sub/deep"
+  echo a >"$D/tree/a"
+  echo b >"$D/tree/sub/deep/b"
+  chmod 0750 "$D/tree/sub"
+  ln -s /etc/shadow "$D/tree/shadow"
+  ln -s /etc "$D/tree/etc-dir"
+  run -0 ctl file push -r --uid 1000 "$D/tree" t:/tmp/tree
+  run -0 inside t sh -c 'cd /tmp/tree && stat -c "%n %u %a" a sub sub/deep/b && readlink shadow etc-dir && test -d etc-dir/ && echo dir'
+  [ "$output" = $'a 1000 644\nsub 1000 750\nsub/deep/b 1000 644\n/etc/shadow\n/etc\ndir' ]
+  # The links resolve inside: no host shadow came along.
+  run -0 inside t sh -c 'grep -c "^root:" /tmp/tree/shadow || true'
+  [ "$(grep -c '^root:' /etc/shadow)" = 1 ]
+  [ "$output" = 0 ]
+  # A FIFO in the tree: refused before anything is sent.
+  mkfifo "$D/tree/fifo"
+  run -1 ctl file push -r "$D/tree" t:/tmp/tree2
+  [[ "$output" == *"fifo\` is not a regular file, a directory nor a symlink: nothing was copied" ]]
+  run -1 inside t test -e /tmp/tree2
+}
