@@ -261,9 +261,9 @@ TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
   run -0 inside t sh -c 'cd /tmp/tree && stat -c "%n %u %a" a sub sub/deep/b && readlink shadow etc-dir && test -d etc-dir/ && echo dir'
   [ "$output" = $'a 1000 644\nsub 1000 750\nsub/deep/b 1000 644\n/etc/shadow\n/etc\ndir' ]
   # The links resolve inside: no host shadow came along.
-  run -0 inside t sh -c 'grep -c "^root:" /tmp/tree/shadow || true'
-  [ "$(grep -c '^root:' /etc/shadow)" = 1 ]
-  [ "$output" = 0 ]
+  inside t sh -c 'echo inside > /etc/shadow'
+  run -0 inside t cat /tmp/tree/shadow
+  [ "$output" = inside ]
   # A FIFO in the tree: refused before anything is sent.
   mkfifo "$D/tree/fifo"
   run -1 ctl file push -r "$D/tree" t:/tmp/tree2
