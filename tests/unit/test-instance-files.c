@@ -157,6 +157,24 @@ TEST(attack_proc_files_are_refused) {
   rootfd = saved;
 }
 
+TEST(attack_a_directory_pushed_onto_a_symlink_to_the_host_is_refused) {
+  CHECK(symlinkat(base, rootfd, "dirlink") == 0);
+  cell_error *err = NULL;
+  CHECK(instance_dir_push(rootfd, "/dirlink", getuid(), getgid(), 0700, &err) < 0);
+  cell_error_free(&err);
+  struct stat st;
+  CHECK(stat(base, &st) == 0 && (st.st_mode & 0777) == 0700); /* mkdtemp's */
+  CHECK(instance_dir_push(rootfd, "/newdir", getuid(), getgid(), 0750, &err) == 0);
+  CHECK(fstatat(rootfd, "newdir", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0750);
+  CHECK(instance_symlink_push(rootfd, "/dirlink", "/etc", getuid(), getgid(),
+                              &err) == 0);
+  char target[64] = "";
+  CHECK(readlinkat(rootfd, "dirlink", target, sizeof(target) - 1) == 4);
+  CHECK_STR(target, "/etc");
+  cell_error_free(&err);
+}
+
 int main(void) {
   setup();
   RUN(a_push_writes_the_file_with_its_owner_and_mode);
@@ -165,6 +183,7 @@ int main(void) {
   RUN(attack_a_symlinked_parent_directory_stays_inside);
   RUN(special_files_and_bad_paths_are_refused);
   RUN(attack_proc_files_are_refused);
+  RUN(attack_a_directory_pushed_onto_a_symlink_to_the_host_is_refused);
   close(rootfd);
   cell_error *err = NULL;
   cell_rm_rf_at(AT_FDCWD, base, &err);
