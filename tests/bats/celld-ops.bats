@@ -114,7 +114,7 @@ TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 }
 
 @test "pause: a paused instance runs nothing, shows paused (across a celld restart), refuses exec, and stops or is destroyed" {
-  ctl create p --image bb --init "/bin/sh -c 'trap \"exit 0\" TERM; while :; do date +%s%N > /tick; sleep 0.05; done & wait'"
+  ctl create p --image bb --init "/bin/sh -c 'trap \"exit 0\" TERM; i=0; while :; do i=\$((i+1)); echo \$i > /tick; sleep 0.05; done & wait'"
   ctl start p
   ctl create q --image bb --init "$SLEEP"
   ctl start q
