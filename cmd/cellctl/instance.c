@@ -283,6 +283,14 @@ int cmd_stop(const struct invocation *inv, cell_error **err) {
   return rc;
 }
 
+int cmd_pause(const struct invocation *inv, cell_error **err) {
+  return plain_verb(inv, 0, err);
+}
+
+int cmd_resume(const struct invocation *inv, cell_error **err) {
+  return plain_verb(inv, 0, err);
+}
+
 int cmd_restart(const struct invocation *inv, cell_error **err) {
   return plain_verb(inv, FLAG_TIMEOUT, err);
 }

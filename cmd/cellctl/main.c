@@ -13,8 +13,10 @@
 #include "attach.h"
 #include "cellctl.h"
 #include "celld.h"
+#include "file.h"
 #include "image.h"
 #include "instance.h"
+#include "log.h"
 #include "snapshot.h"
 #include "top.h"
 #include "transfer.h"
@@ -58,6 +60,27 @@ static const struct verb verbs[] = {
      "      metrics_listen serves it over HTTP too"},
     {"set", cmd_set, "NAME memory=SIZE cpus=N pids=N disk=SIZE",
      "change the limits of an instance, live (0: no limit)"},
+    {"pause", cmd_pause, "NAME",
+     "freeze every process of a running instance (its cgroup's freezer);\n"
+     "      list and show say `paused`; exec is refused until resume; stop\n"
+     "      and destroy -f thaw it first"},
+    {"resume", cmd_resume, "NAME", "thaw a paused instance"},
+    {"file", cmd_file,
+     "push [-r] [--uid N] [--gid N] [--mode M] LOCAL NAME:/PATH\n"
+     "| pull NAME:/PATH LOCAL",
+     "copy a regular file into a running or stopped instance, or out of\n"
+     "      it (LOCAL made new).  Pushed files belong to the instance's root\n"
+     "      unless --uid/--gid (its own ids) say otherwise, with LOCAL's mode\n"
+     "      unless --mode (octal).  Symlinks inside resolve inside the\n"
+     "      instance, never on the host; /proc and /sys files are refused.\n"
+     "      push -r: a directory and all in it (its symlinks as symlinks;\n"
+     "      devices, FIFOs and sockets refused before anything is sent)"},
+    {"log", cmd_log, "NAME [-n N] [-f|--follow]",
+     "the last N lines (default 50, 0: all) of the instance's own log:\n"
+     "      created, started, stopped, exits with their status or signal, OOM\n"
+     "      kills, restarts by policy, reboot and poweroff from inside, and\n"
+     "      the ops that changed it, with who asked (1 MiB, then rotated).\n"
+     "      --follow: then what comes, until the instance is destroyed"},
     {"events", cmd_events, "[--json]", "the events of the instances, as they come"},
     {"exec", cmd_exec, "NAME [-t] -- CMD...", "run a command in a running instance"},
     {"enter", cmd_enter, "NAME", "a login shell as its root"},

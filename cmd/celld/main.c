@@ -15,13 +15,20 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: celld [--state-dir DIR] [--socket PATH] [--config FILE]\n"
-          "             [--pidfile FILE] [--foreground] [--debug] [--autostart]\n"
+          "             [--pidfile FILE] [--log FILE] [--foreground] [--debug]\n"
+          "             [--autostart]\n"
           "celld returns once its socket accepts (exit 0), or with the reason\n"
           "it could not start (exit 1): another celld on the state dir, a bad\n"
           "celld.conf, ...  --foreground stays in front (for a service\n"
           "manager: it sends READY=1 to $NOTIFY_SOCKET).  Clients find the\n"
           "socket with --socket, else $CELL_SOCKET, else /run/cell/celld.sock;\n"
-          "`cellctl wait-ready` waits for it.\n");
+          "`cellctl wait-ready` waits for it.\n"
+          "Every request is logged, one line each: time (RFC 3339, ms), the\n"
+          "peer's uid and pid, the op, the instance, ok or the error.  The log\n"
+          "goes to --log FILE (or celld.conf `log`, appended), else to standard\n"
+          "error: in the background that is <state-dir>/celld.log.  Each\n"
+          "instance's own log (`cellctl log NAME`) is\n"
+          "<state-dir>/instances/NAME/log.\n");
 }
 
 /* What the waiting parent makes of the pipe: "READY\n", or the reason. */
@@ -93,11 +100,12 @@ int main(int argc, char **argv) {
       {"debug", no_argument, NULL, 'd'},
       {"autostart", no_argument, NULL, 'a'},
       {"pidfile", required_argument, NULL, 'p'},
+      {"log", required_argument, NULL, 'l'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   const char *state_dir = NULL, *socket_path = NULL, *config = NULL;
-  const char *pidfile = NULL;
+  const char *pidfile = NULL, *log_file = NULL;
   bool foreground = false, debug = false, autostart = false;
   int o;
   while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -109,6 +117,7 @@ int main(int argc, char **argv) {
     case 'd': debug = true; break;
     case 'a': autostart = true; break;
     case 'p': pidfile = optarg; break;
+    case 'l': log_file = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -142,6 +151,15 @@ int main(int argc, char **argv) {
       goto fail;
     }
     cfg.pidfile = xstrdup(pidfile);
+  }
+  if (log_file) {
+    free(cfg.log_path);
+    cfg.log_path = xstrdup(log_file);
+  }
+  /* celld's own messages go to the log file too, beside the ops. */
+  if (cfg.log_path && log_init("celld", cfg.log_path, "text", debug, &err) < 0) {
+    cell_error_wrap(&err, "--log (or celld.conf `log`)");
+    goto fail;
   }
   if (geteuid() != 0) {
     cell_fail(&err, 0, "must run as root");

@@ -62,6 +62,8 @@ void daemon_config_clear(struct daemon_config *c) {
   free(c->lxcfs);
   free(c->pidfile);
   c->pidfile = NULL;
+  free(c->log_path);
+  c->log_path = NULL;
   for (size_t i = 0; i < c->n_networks; i++) {
     free(c->networks[i].name);
     free(c->networks[i].bridge);
@@ -258,6 +260,14 @@ static int parse_pool_path(const struct config_key *k, const char *v,
   if (!plain_absolute_path(v, strlen(v)) || strpbrk(v, ",:\\"))
     return -1;
   return parse_string(k, v, target);
+}
+
+/* An absolute path, or empty: none (standard error). */
+static int parse_log_path(const struct config_key *k, const char *v,
+                          void *target) {
+  if (*v && v[0] != '/')
+    return -1;
+  return parse_string_or_none(k, v, target);
 }
 
 /* auto, off, or a plain absolute path (a binary, or a mount point). */
@@ -475,6 +485,7 @@ static const struct config_key keys[] = {
     {.name = "metrics_listen", .parse = parse_listen,
      .offset = CONFIG(metrics_listen),
      .expect = "ADDRESS:PORT, [IPV6]:PORT or off, as 127.0.0.1:9477"},
+    {.name = "log", .parse = parse_log_path, .offset = CONFIG(log_path)},
     /* What an imported image may expand to: a bomb stops here. */
     {.name = "image_max_size", .parse = parse_size,
      .offset = CONFIG(image_max_size), .min = 1 << 20},

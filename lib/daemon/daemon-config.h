@@ -69,6 +69,9 @@ struct daemon_config {
    * for none; and a pid file to write then, NULL for none. */
   int ready_fd;
   char *pidfile;
+  /* The log of operations (daemon-log.h): a file, or NULL for standard
+   * error (<state_dir>/celld.log when celld runs in the background). */
+  char *log_path;
   char *cgroup_parent;  /* instances' cgroups go under it; default /cell-instances */
   /* Where members' templates may be: absolute directories, `:`-separated;
    * "" none (root only); NULL the default, <state_dir>/templates. */

@@ -3,6 +3,7 @@
 #include "daemon/daemon-conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,12 @@
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/signals.h"
 #include "base/syscalls.h"
 #include "base/util.h"
+#include "daemon/daemon-log.h"
+#include "daemon/daemon-records.h"
+#include "daemon/instance-log.h"
 
 struct conn *daemon_find_conn(struct daemon *d, uint64_t id) {
   for (size_t i = 0; i < d->n_conns; i++)
@@ -58,7 +63,55 @@ void conn_end_exec_helper(struct daemon *d, struct conn *c, bool kill_all) {
   c->deadline_ms = 0;
 }
 
+void conn_begin_op(struct conn *c, const char *op, const char *name) {
+  free(c->op);
+  free(c->op_name);
+  c->op = op ? xstrdup(op) : NULL;
+  c->op_name = name ? xstrdup(name) : NULL;
+  c->op_pending = true;
+  c->op_changes_instance = false;
+}
+
+/* A line of the instance's own log for an op that changed it: who, and
+ * how it ended. */
+static void log_op_on_instance(struct daemon *d, const struct conn *c,
+                               const char *error) {
+  if (!c->op_changes_instance || !c->op_name ||
+      !daemon_find_instance(d, c->op_name))
+    return;
+  cleanup_close int dirfd =
+      openat(d->instdirfd, c->op_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                           O_CLOEXEC);
+  if (dirfd < 0)
+    return;
+  cleanup_free char *text =
+      error ? xasprintf("%s by uid %u: failed: %s", c->op, (unsigned)c->cred.uid,
+                        error)
+            : xasprintf("%s by uid %u", c->op, (unsigned)c->cred.uid);
+  instance_log_append(dirfd, text, INSTANCE_LOG_MAX);
+}
+
+/* The answer to the pending request is going out: its log line. */
+static void end_op(struct daemon *d, struct conn *c, const char *error,
+                   enum api_code code) {
+  if (!c->op_pending)
+    return;
+  c->op_pending = false;
+  struct op_log_entry e = {.uid = c->cred.uid, .pid = c->cred.pid,
+                           .op = c->op, .name = c->op_name, .error = error,
+                           .code = error ? api_code_name(code) : NULL};
+  daemon_log_op(d->logfd, &e);
+  log_op_on_instance(d, c, error);
+}
+
+void conn_note_answer(struct daemon *d, struct conn *c) {
+  end_op(d, c, NULL, API_FAILED);
+}
+
 void conn_close(struct daemon *d, struct conn *c) {
+  /* A request never answered: the client went first. */
+  end_op(d, c, "the client closed the connection before the answer",
+         API_FAILED);
   for (size_t i = 0; i < d->n_conns; i++) {
     if (d->conns[i] != c)
       continue;
@@ -82,6 +135,8 @@ void conn_close(struct daemon *d, struct conn *c) {
   }
   free(c->in);
   free(c->out);
+  free(c->op);
+  free(c->op_name);
   free(c);
 }
 
@@ -116,6 +171,9 @@ bool conn_flush(struct daemon *d, struct conn *c) {
 }
 
 bool conn_send(struct daemon *d, struct conn *c, const char *json) {
+  /* Answers open with "ok" (progress lines and events do not). */
+  if (strncmp(json, "{\"ok\":", 6) == 0)
+    end_op(d, c, NULL, API_FAILED);
   size_t len = strlen(json);
   if (c->out_len + len + 1 > MAX_OUTBUF) {
     /* A subscriber that does not read loses its subscription, not our
@@ -148,6 +206,7 @@ const char *api_code_name(enum api_code code) {
 
 void conn_error(struct daemon *d, struct conn *c, enum api_code code,
                 const char *msg) {
+  end_op(d, c, msg, code);
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
   json_gen_kv_bool(g, "ok", false);
@@ -191,7 +250,49 @@ bool conn_may_see(const struct conn *c, const struct instance *in) {
   return c->root || (c->member && in->rec->owner == c->cred.uid);
 }
 
+/* How the init ended, from its exit code (128+N: killed by signal N). */
+static char *exit_text(int code) {
+  if (code < 0)
+    return xstrdup("exit status unknown (it did not end under this celld)");
+  char buf[32];
+  const char *sig = code > 128 ? signal_name(code - 128, buf, sizeof(buf)) : NULL;
+  if (sig)
+    return xasprintf("killed by signal %d (%s)", code - 128, sig);
+  return xasprintf("exit status %d", code);
+}
+
+/* The event as a line of the instance's own log. */
+static char *event_text(const struct instance *in, const char *event) {
+  if (strcmp(event, "died") == 0 || strcmp(event, "stopped") == 0) {
+    cleanup_free char *how = exit_text(in->rec->exit_code);
+    return xasprintf("%s: %s", event, how);
+  }
+  if (strcmp(event, "oom") == 0)
+    return xasprintf("oom: the kernel killed a process for memory (%llu OOM "
+                     "kills since it started)", in->oom_kills);
+  if (strcmp(event, "rebooted") == 0)
+    return xstrdup("rebooted: its init called reboot");
+  if (strcmp(event, "poweroff") == 0)
+    return xstrdup("poweroff: its init called poweroff or halt");
+  if (strcmp(event, "restarted") == 0 && in->rec->restarts > 0)
+    return xasprintf("restarted by its restart policy (restart %d)",
+                     in->rec->restarts);
+  return xstrdup(event);
+}
+
+static void log_event_on_instance(struct daemon *d, const struct instance *in,
+                                  const char *event) {
+  cleanup_close int dirfd =
+      openat(d->instdirfd, in->rec->name,
+             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd < 0)
+    return; /* destroyed: its log went with it */
+  cleanup_free char *text = event_text(in, event);
+  instance_log_append(dirfd, text, INSTANCE_LOG_MAX);
+}
+
 void conn_emit_event(struct daemon *d, struct instance *in, const char *event) {
+  log_event_on_instance(d, in, event);
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
   json_gen_kv_string(g, "event", event);

@@ -18,6 +18,11 @@ void conn_drop_fds(struct conn *c);
 /* Forget the helper starting an exec for c (with kill_all: SIGKILL it
  * and the command it made first); nothing when there is none. */
 void conn_end_exec_helper(struct daemon *d, struct conn *c, bool kill_all);
+/* A request is being handled: op (NULL: none given) on the instance name
+ * (NULL: none); its answer, when it goes, is logged (daemon-log.h). */
+void conn_begin_op(struct conn *c, const char *op, const char *name);
+/* An answer sent other than by conn_send (with an fd): logged as ok. */
+void conn_note_answer(struct daemon *d, struct conn *c);
 /* Close and free it (its exec gets SIGHUP, its exec helper SIGKILL). */
 void conn_close(struct daemon *d, struct conn *c);
 /* Write what the socket takes now; the rest waits for EPOLLOUT.  False

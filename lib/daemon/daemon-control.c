@@ -1,5 +1,6 @@
-/* The ops that change an existing instance: start, stop, restart, destroy
- * and set (its limits, applied to the running cgroup at once). */
+/* The ops that change an existing instance: start, stop, restart, destroy,
+ * set (its limits, applied to the running cgroup at once), and pause and
+ * resume (its cgroup frozen and thawed). */
 #include "daemon/daemon-control.h"
 
 #include <errno.h>
@@ -107,6 +108,8 @@ void op_destroy(struct daemon *d, struct conn *c, struct instance *in,
     in->after = AFTER_DESTROY;
     in->stopping = true;
     inst_add_waiter(in, c->id);
+    /* A frozen process waits for the thaw even to die. */
+    inst_thaw_if_paused(in);
     daemon_pidfd_signal(in->pidfd, SIGKILL);
     return;
   }
@@ -219,4 +222,43 @@ void op_set(struct daemon *d, struct conn *c, struct instance *in,
   return;
 fail:
   conn_fail(d, c, API_FAILED, &err);
+}
+
+/* Pause and resume: the cgroup freezer (v1's freezer.state, v2's
+ * cgroup.freeze).  A paused instance stays paused across a restart of
+ * celld: the state is in its record and in its cgroup. */
+static void pause_or_resume(struct daemon *d, struct conn *c,
+                            struct instance *in, bool pause) {
+  cell_error *err = NULL;
+  if (in->pidfd < 0) {
+    cell_fail(&err, 0, "instance `%s` is not running: start it first",
+              in->rec->name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (inst_is_paused(in) == pause) {
+    cell_fail(&err, 0, pause ? "instance `%s` is already paused (cellctl "
+                               "resume %s)"
+                             : "instance `%s` is not paused (%s runs)",
+              in->rec->name, in->rec->name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (inst_freeze(in, pause, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  inst_save_or_log(d, in);
+  daemon_emit(d, in, pause ? "paused" : "resumed");
+  conn_reply_instance(d, c, in);
+}
+
+void op_pause(struct daemon *d, struct conn *c, struct instance *in,
+              const struct json_value *v) {
+  pause_or_resume(d, c, in, true);
+}
+
+void op_resume(struct daemon *d, struct conn *c, struct instance *in,
+               const struct json_value *v) {
+  pause_or_resume(d, c, in, false);
 }

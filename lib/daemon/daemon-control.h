@@ -21,5 +21,10 @@ void op_destroy(struct daemon *d, struct conn *c, struct instance *in,
 /* memory, cpus, pids: in the record, and in the cgroup when running. */
 void op_set(struct daemon *d, struct conn *c, struct instance *in,
             const struct json_value *v);
+/* Freeze its cgroup (state "paused"); thaw it (state "running"). */
+void op_pause(struct daemon *d, struct conn *c, struct instance *in,
+              const struct json_value *v);
+void op_resume(struct daemon *d, struct conn *c, struct instance *in,
+               const struct json_value *v);
 
 #endif

@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-console.h"
+#include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-runtime.h"
 #include "runtime/exec.h"
@@ -231,6 +232,7 @@ static void exec_started(struct daemon *d, struct conn *c, pid_t pid,
     /* The master rides with the answer; we keep no copy of it. */
     int rc = cell_send_with_fd(c->fd, line, strlen(line), master);
     close(master);
+    conn_note_answer(d, c);
     if (rc < 0)
       conn_close(d, c);
     return;
@@ -319,6 +321,13 @@ void exec_op(struct daemon *d, struct conn *c, struct instance *in,
   }
   if (in->pidfd < 0) {
     cell_fail(&err, 0, "instance `%s` is not running", in->rec->name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (inst_is_paused(in)) {
+    /* Its command would hang, frozen with the rest. */
+    cell_fail(&err, 0, "instance `%s` is paused: resume it first (cellctl "
+              "resume %s)", in->rec->name, in->rec->name);
     conn_fail(d, c, API_WRONG_STATE, &err);
     return;
   }
@@ -420,6 +429,7 @@ void console_op(struct daemon *d, struct conn *c, struct instance *in,
                                    : "{\"ok\":true}\n";
   r = cell_send_with_fd(c->fd, line, strlen(line), sv[1]);
   close(sv[1]);
+  conn_note_answer(d, c);
   if (r < 0)
     conn_close(d, c);
 }

@@ -130,6 +130,45 @@ int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
   return 0;
 }
 
+bool inst_is_paused(const struct instance *in) {
+  return in->pidfd >= 0 && strcmp(in->rec->state, "paused") == 0;
+}
+
+int inst_freeze(struct instance *in, bool frozen, cell_error **err) {
+  struct cgroup *cg = NULL;
+  if (cgroup_open(in->rec->cgroup, &cg, err) < 0)
+    return -1;
+  int rc = cgroup_freeze(cg, frozen, err);
+  cgroup_free(cg);
+  if (rc < 0)
+    return cell_error_wrap(err, "%s `%s`", frozen ? "pause" : "resume",
+                           in->rec->name);
+  inst_set_state(in, frozen ? "paused" : "running");
+  return 0;
+}
+
+bool inst_cgroup_is_frozen(const struct instance *in) {
+  struct cgroup *cg = NULL;
+  cell_error *err = NULL;
+  if (cgroup_open(in->rec->cgroup, &cg, &err) < 0) {
+    cell_error_free(&err);
+    return false;
+  }
+  bool frozen = cgroup_is_frozen(cg);
+  cgroup_free(cg);
+  return frozen;
+}
+
+void inst_thaw_if_paused(struct instance *in) {
+  if (!inst_is_paused(in))
+    return;
+  cell_error *err = NULL;
+  if (inst_freeze(in, false, &err) < 0) {
+    log_error("%s", err->msg);
+    cell_error_free(&err);
+  }
+}
+
 static int halt_signal(const struct instance *in) {
   /* Chosen at create from the init (or given); records from before that
    * have none: the conventional SIGTERM. */
@@ -140,6 +179,8 @@ void inst_stop(struct daemon *d, struct instance *in, int timeout) {
   if (in->stopping)
     return;
   in->stopping = true;
+  /* A frozen init would not see its halt signal until thawed. */
+  inst_thaw_if_paused(in);
   if (daemon_pidfd_signal(in->pidfd, halt_signal(in)) < 0)
     log_warn("%s: signal the init: %s", in->rec->name, strerror(errno));
   inst_arm_timer(d, in, timeout * 1000L, false);

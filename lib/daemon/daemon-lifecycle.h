@@ -17,7 +17,16 @@ void inst_disarm_timer(struct daemon *d, struct instance *in);
 /* Mount its root, create and start its container, attach its networks:
  * running.  Undone on failure. */
 int inst_start(struct daemon *d, struct instance *in, cell_error **err);
-/* The halt signal; SIGKILL after timeout seconds. */
+/* Paused: running, its cgroup frozen (state "paused"). */
+bool inst_is_paused(const struct instance *in);
+/* Freeze (pause) or thaw (resume) its cgroup; the state follows. */
+int inst_freeze(struct instance *in, bool frozen, cell_error **err);
+/* Whether its cgroup is frozen now (false when it cannot be read). */
+bool inst_cgroup_is_frozen(const struct instance *in);
+/* Thawed when paused (what ends it must reach its processes); a failure
+ * is logged. */
+void inst_thaw_if_paused(struct instance *in);
+/* The halt signal (thawed first); SIGKILL after timeout seconds. */
 void inst_stop(struct daemon *d, struct instance *in, int timeout);
 /* Everything of a stopped instance goes but its entry in d->inst. */
 void inst_destroy_now(struct daemon *d, struct instance *in, cell_error **err);

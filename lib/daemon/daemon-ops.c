@@ -12,6 +12,7 @@
 #include "daemon/daemon-control.h"
 #include "daemon/daemon-create.h"
 #include "daemon/daemon-exec.h"
+#include "daemon/daemon-files.h"
 #include "daemon/daemon-image.h"
 #include "daemon/daemon-query.h"
 #include "daemon/daemon-records.h"
@@ -63,6 +64,13 @@ static const struct request_field exec_fields[] = {
 static const struct request_field signal_fields[] = {{"signal", N}, {NULL, 0}};
 static const struct request_field snapshot_fields[] = {
     {"name", S}, {"snapshot", S}, {NULL, 0}};
+static const struct request_field log_fields[] = {
+    {"name", S}, {"lines", N}, {NULL, 0}};
+static const struct request_field push_fields[] = {
+    {"name", S}, {"path", S}, {"uid", N}, {"gid", N}, {"mode", N},
+    {"type", S}, {"target", S}, {NULL, 0}};
+static const struct request_field pull_fields[] = {
+    {"name", S}, {"path", S}, {NULL, 0}};
 static const struct request_field name_as[] = {{"name", S}, {"as", S}, {NULL, 0}};
 static const struct request_field import_fields[] = {
     {"as", S}, {"source", S}, {NULL, 0}};
@@ -86,11 +94,16 @@ static const struct op ops[] = {
     {"pools", no_fields, ACCESS_MEMBER, NULL, false, true, op_pools},
     {"metrics", no_fields, ACCESS_MEMBER, NULL, false, true, op_metrics},
     {"show", name_only, ACCESS_MEMBER, NULL, true, false, op_show},
+    {"log", log_fields, ACCESS_MEMBER, NULL, true, false, op_log},
     {"start", name_only, ACCESS_MEMBER, NULL, true, false, op_start},
     {"stop", with_timeout, ACCESS_MEMBER, NULL, true, false, op_stop},
     {"restart", with_timeout, ACCESS_MEMBER, NULL, true, false, op_restart},
     {"destroy", with_force, ACCESS_MEMBER, NULL, true, false, op_destroy},
     {"set", limits, ACCESS_MEMBER, NULL, true, false, op_set},
+    {"file.push", push_fields, ACCESS_MEMBER, NULL, true, false, op_file_push},
+    {"file.pull", pull_fields, ACCESS_MEMBER, NULL, true, false, op_file_pull},
+    {"pause", name_only, ACCESS_MEMBER, NULL, true, false, op_pause},
+    {"resume", name_only, ACCESS_MEMBER, NULL, true, false, op_resume},
     {"exec", exec_fields, ACCESS_MEMBER, NULL, true, false, exec_op},
     {"signal", signal_fields, ACCESS_MEMBER, NULL, false, true, exec_op_signal},
     {"console", name_only, ACCESS_MEMBER, NULL, true, false, console_op},
@@ -217,6 +230,28 @@ static int lookup(struct daemon *d, struct conn *c, const char *name,
   return 0;
 }
 
+/* A request refused before it was understood is logged with the op and
+ * name it gave, if it is JSON enough to give them. */
+static void begin_refused_op(struct conn *c, const char *line, size_t len) {
+  cleanup_json struct json_value *v = NULL;
+  cell_error *err = NULL;
+  if (json_parse(line, len, &v, &err) < 0 || v->type != JSON_OBJECT) {
+    cell_error_free(&err);
+    conn_begin_op(c, NULL, NULL);
+    return;
+  }
+  conn_begin_op(c, request_str(v, "op"), request_str(v, "name"));
+}
+
+/* Ops that only look: they leave no line in the instance's own log. */
+static bool only_looks(const struct op *op) {
+  static const char *const looks[] = {"show", "snapshots", "console", "log"};
+  for (size_t i = 0; i < sizeof(looks) / sizeof(*looks); i++)
+    if (strcmp(op->name, looks[i]) == 0)
+      return true;
+  return false;
+}
+
 void ops_handle_line(struct daemon *d, struct conn *c, const char *line,
                      size_t len) {
   const struct request_peer peer = {
@@ -226,14 +261,17 @@ void ops_handle_line(struct daemon *d, struct conn *c, const char *line,
   enum api_code code;
   cell_error *err = NULL;
   if (ops_check_request(line, len, &peer, &v, &op, &code, &err) < 0) {
+    begin_refused_op(c, line, len);
     conn_fail(d, c, code, &err);
     return;
   }
+  conn_begin_op(c, op->name, request_str(v, "name"));
   struct instance *in = NULL;
   if (op->needs_instance &&
       lookup(d, c, request_str(v, "name"), &in, &err) < 0) {
     conn_fail(d, c, API_NOT_FOUND, &err);
     return;
   }
+  c->op_changes_instance = op->needs_instance && !only_looks(op);
   op->run(d, c, in, v);
 }

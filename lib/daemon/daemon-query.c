@@ -1,7 +1,10 @@
-/* The ops that only read: list, show, networks, pools, and events (a
- * subscription to the instances' events). */
+/* The ops that only read: list, show, networks, pools, log (an
+ * instance's own log) and events (a subscription to the instances'
+ * events). */
 #include "daemon/daemon-query.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "base/util.h"
@@ -9,6 +12,7 @@
 #include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-usage.h"
+#include "daemon/instance-log.h"
 #include "net/network.h"
 #include "storage/pool.h"
 
@@ -207,4 +211,42 @@ void op_events(struct daemon *d, struct conn *c, struct instance *unused,
                const struct json_value *req) {
   c->subscriber = true;
   conn_send(d, c, "{\"ok\":true}");
+}
+
+/* What one answer of `log` may carry: well under a connection's output
+ * buffer (MAX_OUTBUF), which a bigger answer would close. */
+#define LOG_ANSWER_MAX (MAX_OUTBUF / 2)
+
+void op_log(struct daemon *d, struct conn *c, struct instance *in,
+            const struct json_value *req) {
+  int64_t n = 0;
+  const struct json_value *lines = json_object_get(req, "lines");
+  if (lines && (!json_get_int64(lines, &n) || n < 0 || n > 1000000)) {
+    conn_error(d, c, API_INVALID_REQUEST,
+               "field `lines`: an integer in [0, 1000000] (0: all)");
+    return;
+  }
+  cell_error *err = NULL;
+  cleanup_close int dirfd =
+      openat(d->instdirfd, in->rec->name,
+             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_strv char **text = NULL;
+  if (dirfd < 0)
+    cell_fail_errno(&err, "open the directory of `%s`", in->rec->name);
+  if (err || instance_log_tail(dirfd, (size_t)n, LOG_ANSWER_MAX, &text, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_key(g, "lines");
+  json_gen_array_open(g);
+  for (char **l = text; *l; l++)
+    json_gen_string(g, *l);
+  json_gen_array_close(g);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
 }

@@ -24,6 +24,10 @@ void op_networks(struct daemon *d, struct conn *c, struct instance *in,
  * see in the Prometheus text format (daemon-usage.h). */
 void op_metrics(struct daemon *d, struct conn *c, struct instance *in,
                 const struct json_value *v);
+/* The last `lines` lines (0 or none: all) of the instance's own log:
+ * {"ok":true,"lines":[...]}. */
+void op_log(struct daemon *d, struct conn *c, struct instance *in,
+            const struct json_value *v);
 /* {"ok":true}, then every event of the instances the peer may see. */
 void op_events(struct daemon *d, struct conn *c, struct instance *in,
                const struct json_value *v);

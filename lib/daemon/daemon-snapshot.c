@@ -26,6 +26,7 @@
 #include "base/util.h"
 #include "cgroup/cgroup.h"
 #include "daemon/daemon-conn.h"
+#include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/instance-rootfs.h"
@@ -135,6 +136,9 @@ static void thaw_or_log(const struct instance *in, const struct cgroup *cg) {
 /* The copy, the instance frozen while it runs. */
 static int copy_while_frozen(const struct instance *in, int src, int dst,
                              cell_error **err) {
+  /* Paused already: frozen it stays, the snapshot must not thaw it. */
+  if (inst_is_paused(in))
+    return instance_layer_copy(src, dst, err);
   struct cgroup *cg = NULL;
   if (cgroup_open(in->rec->cgroup, &cg, err) < 0)
     return -1;

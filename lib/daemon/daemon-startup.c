@@ -34,14 +34,16 @@ static void warn_record(const char *file, const char *msg) {
 static void adopt(struct daemon *d, struct instance *in) {
   const char *name = in->rec->name;
   const char *state = in->rec->state;
-  bool was_running = strcmp(state, "running") == 0 || strcmp(state, "restarting") == 0;
+  bool was_running = strcmp(state, "running") == 0 ||
+                     strcmp(state, "paused") == 0 ||
+                     strcmp(state, "restarting") == 0;
   pid_t pid = 0;
   cell_error *err = NULL;
   int pidfd = -1;
   if (daemon_runtime_pid(d, name, &pid, &err) == 0) {
     cleanup_free char *json = NULL;
     if (container_state_json(d->runroot, name, &json, &err) == 0 &&
-        strstr(json, "\"running\"")) {
+        (strstr(json, "\"running\"") || strstr(json, "\"paused\""))) {
       pidfd = cell_pidfd_open(pid);
     }
   }
@@ -52,9 +54,10 @@ static void adopt(struct daemon *d, struct instance *in) {
     in->child = daemon_parent_of(pid) == getpid();
     daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
     oom_watch(d, in);
-    inst_set_state(in, "running");
+    /* Paused before celld restarted: its cgroup says so still. */
+    inst_set_state(in, inst_cgroup_is_frozen(in) ? "paused" : "running");
     inst_save_or_log(d, in);
-    log_info("%s: found running as pid %d", name, (int)pid);
+    log_info("%s: found %s as pid %d", name, in->rec->state, (int)pid);
     return;
   }
   daemon_runtime_delete(d, name);

@@ -5,6 +5,9 @@
  * celld's files, bottom to top; each includes only headers of files below
  * it (its own layer's types come from here):
  *   daemon-types.h      these types
+ *   daemon-log.c        the log of operations, one line per request
+ *   instance-log.c      an instance's own log file
+ *   instance-files.c    files into and out of a root, through fds
  *   daemon-request.c    fields of a JSON request: types, limits
  *   daemon-oom.c        counting an instance's OOM kills
  *   daemon-records.c    the instances in memory and their records on disk
@@ -24,6 +27,7 @@
  *                       layer into a shared one (snapshots, clones)
  *   daemon-control.c    the start, stop, restart, destroy and set ops
  *   daemon-create.c     the create op
+ *   daemon-files.c      the file.push and file.pull ops
  *   daemon-transfer.c   the export and import ops (an instance shipped
  *                       between hosts as one stream)
  *   daemon-query.c      the list, show, networks and events ops
@@ -136,6 +140,12 @@ struct conn {
   char *exec_instance;
   int import_pidfd; /* the image import this client waits for; -1: none */
   uint64_t deadline_ms; /* CLOCK_MONOTONIC ms when its wait ends; 0: none */
+  /* The request whose answer is not yet sent (daemon-log.h): its op and
+   * the instance it names (NULL: none); logged with that answer. */
+  char *op;
+  char *op_name;
+  bool op_pending;
+  bool op_changes_instance; /* also a line of the instance's own log */
 };
 
 enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
@@ -175,6 +185,7 @@ struct daemon {
   const struct daemon_config *cfg;
   int epfd, listenfd, sigfd, instdirfd, oomfd;
   int ready_fd; /* cfg->ready_fd until celld says it serves (daemon-ready.c) */
+  int logfd;    /* the log of operations (daemon-log.h) */
   char *instances_dir, *runroot, *execdir;
   gid_t group_gid;
   bool have_group;

@@ -31,6 +31,7 @@
 #include "daemon/daemon-image.h"
 #include "daemon/daemon-http.h"
 #include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-log.h"
 #include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-oom.h"
 #include "daemon/daemon-ops.h"
@@ -510,6 +511,8 @@ static void teardown(struct daemon *d) {
     close(d->epfd);
   if (d->instdirfd >= 0)
     close(d->instdirfd);
+  if (d->logfd >= 0)
+    close(d->logfd);
   free(d->instances_dir);
   free(d->runroot);
   free(d->execdir);
@@ -545,6 +548,7 @@ static void raise_fd_limit(void) {
 int daemon_run(const struct daemon_config *cfg, cell_error **err) {
   struct daemon d = {.cfg = cfg, .epfd = -1, .listenfd = -1, .sigfd = -1,
                      .instdirfd = -1, .oomfd = -1, .keeperfd = -1,
+                     .logfd = -1,
                      .ready_fd = cfg->ready_fd,
                      .deadlinefd = -1, .sparefd = -1,
                      .emit_event = conn_emit_event,
@@ -565,6 +569,8 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
     cell_fail_errno(err, "epoll_create1");
     return -1;
   }
+  if (daemon_log_open(cfg->log_path, &d.logfd, err) < 0)
+    goto out;
   if (resolve_group(&d, err) < 0 || open_signals(&d, &old, err) < 0 ||
       open_state(&d, &lockfd, err) < 0 || daemon_image_open_store(&d, err) < 0 ||
       daemon_load_instances(&d, err) < 0 || open_listener(&d, err) < 0)
