@@ -2,6 +2,7 @@
 #include "net/network.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -228,6 +229,34 @@ int net_allocate(const struct net_subnet *s, const struct net_ip *gateway,
   }
   *out = num_to_ip(s->base.family, cand);
   return 0;
+}
+
+/* FNV-1a of the seed, 40 bits of it. */
+void network_stable_mac(const char *seed, uint8_t mac[6]) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char *p = seed; *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+  mac[0] = 0x02;
+  for (int i = 1; i < 6; i++)
+    mac[i] = (uint8_t)(h >> (8 * (i - 1)));
+}
+
+bool net_dns_name_ok(const char *name) {
+  size_t len = strlen(name);
+  if (len == 0 || len > 253)
+    return false;
+  for (const char *p = name; *p;) {
+    size_t label = strcspn(p, ".");
+    if (label == 0 || label > 63 || p[0] == '-' || p[label - 1] == '-')
+      return false;
+    for (size_t i = 0; i < label; i++)
+      if (!isalnum((unsigned char)p[i]) && p[i] != '-')
+        return false;
+    p += label;
+    if (*p == '.' && *++p == '\0')
+      return false;
+  }
+  return true;
 }
 
 int net_ifname_validate(const char *name, cell_error **err) {
