@@ -46,7 +46,7 @@ DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev li
              libnftables-dev libarchive-dev libssl-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod lxcfs \
              bsdutils podman containerd nftables python3 apparmor mmdebstrap \
-             skopeo zstd xz-utils btrfs-progs
+             skopeo zstd xz-utils btrfs-progs dnsmasq-base
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.
 DEB_FUZZ  := clang libclang-rt-14-dev
 

@@ -12,6 +12,13 @@
 #include "base/util.h"
 #include "net/network.h"
 
+/* A name an instance may have in DNS: one label.  A dotted one
+ * (`www.example.org`) would answer, for every other instance of the
+ * network, for a name of the world that its owner does not own. */
+static bool name_servable(const char *name) {
+  return !strchr(name, '.') && net_dns_name_ok(name);
+}
+
 /* The record's interface on the network, NULL when it is not on it. */
 static const struct instance_net *net_of(const struct instance_record *r,
                                          const char *network) {
@@ -40,7 +47,7 @@ char *dnsmasq_hosts_text(const struct daemon_network *net,
     abort();
   for (size_t i = 0; i < n; i++) {
     const struct instance_net *in = net_of(recs[i], net->name);
-    if (!in || !net_dns_name_ok(recs[i]->name))
+    if (!in || !name_servable(recs[i]->name))
       continue;
     host_line(f, in->ipv4, recs[i]->name, net->domain);
     host_line(f, in->ipv6, recs[i]->name, net->domain);
@@ -69,7 +76,7 @@ char *dnsmasq_dhcp_hosts_text(const struct daemon_network *net,
       fprintf(f, ",%s", in->ipv4);
     if (in->ipv6)
       fprintf(f, ",[%s]", in->ipv6);
-    if (net_dns_name_ok(recs[i]->name))
+    if (name_servable(recs[i]->name))
       fprintf(f, ",%s", recs[i]->name);
     fputc('\n', f);
   }

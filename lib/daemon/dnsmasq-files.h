@@ -12,14 +12,14 @@
 #include "daemon/instance.h"
 
 /* "ADDR NAME NAME.DOMAIN" for each address of each record on the network
- * (no DOMAIN: NAME alone); records whose names DNS cannot carry are left
- * out. */
+ * (no DOMAIN: NAME alone); records whose names are not one DNS label are
+ * left out (a dotted name could pass for a name of the world). */
 char *dnsmasq_hosts_text(const struct daemon_network *net,
                          const struct instance_record *const *recs, size_t n);
 
 /* "MAC,IPV4,[IPV6],NAME" for each record on the network: its own MAC
  * (network_stable_mac of its host veth) gets its own addresses; NAME only
- * when DNS can carry it. */
+ * when it is one DNS label. */
 char *dnsmasq_dhcp_hosts_text(const struct daemon_network *net,
                               const struct instance_record *const *recs,
                               size_t n);
