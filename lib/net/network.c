@@ -303,8 +303,16 @@ int network_bridge_ensure(const char *bridge, const struct net_addr *gateways,
                        "network device `%s` exists and is not a bridge",
                        bridge);
   }
+  /* A MAC of its own: a bridge without one takes its ports' lowest, and a
+   * port that goes (an instance destroyed) would change the gateway's MAC
+   * under every other instance's ARP cache, cutting them off from the
+   * gateway (and its DNS server) for seconds. */
+  uint8_t mac[6];
+  network_stable_mac(bridge, mac);
+  int r = made ? nl_link_set_mac(nl, bridge, mac, err) : 0;
   /* Also on a bridge that was there: every start makes sure of it. */
-  int r = nl_bridge_no_linklocal_learn(nl, bridge, err);
+  if (r == 0)
+    r = nl_bridge_no_linklocal_learn(nl, bridge, err);
   for (size_t i = 0; r == 0 && i < n_gateways; i++)
     r = nl_addr_add(nl, bridge, &gateways[i], err);
   if (r == 0 && mtu && !made)

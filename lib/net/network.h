@@ -76,7 +76,8 @@ int net_ifname_validate(const char *name, cell_error **err);
 
 /* ---- setup steps (celld) ------------------------------------------------------ */
 /* Create the bridge if missing (an existing link of that name must be a
- * bridge), give it the gateway addresses (with the subnets' prefixes), the
+ * bridge; a new one gets a MAC of its own, network_stable_mac of its
+ * name, which no port changes), give it the gateway addresses (with the subnets' prefixes), the
  * MTU (0: leave it) and bring it up.  Idempotent. */
 int network_bridge_ensure(const char *bridge, const struct net_addr *gateways,
                           size_t n_gateways, unsigned mtu, cell_error **err);
