@@ -360,6 +360,9 @@ static void server_init(struct daemon *d, struct dnsmasq_server *s,
   cleanup_free char *parent = xasprintf("%s/dnsmasq", d->cfg->state_dir);
   chmod(parent, 0711);
   chmod(s->paths.dir, 0755);
+  /* A fresh log for each celld: it says why the last start failed. */
+  if (truncate(s->paths.log, 0) < 0 && errno != ENOENT)
+    log_warn("truncate `%s`: %s", s->paths.log, strerror(errno));
   end_leftover(s);
 }
 
