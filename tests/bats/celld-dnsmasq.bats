@@ -143,7 +143,8 @@ chmod +x /tmp/lease.sh'
 
 @test "dnsmasq listens on its bridge alone, as an unprivileged user: nothing on 0.0.0.0:53, [::]:53 or lo" {
   new l1 --net d
-  pid=$(eventually dnsmasq_pid d)
+  eventually dnsmasq_pid d
+  pid=$(dnsmasq_pid d)
   run -0 ps -o user= -p "$pid"
   [ "$output" = dnsmasq ]
   run -0 host ss -Hlnptu
@@ -165,7 +166,8 @@ chmod +x /tmp/lease.sh'
   new k1 --net d
   new k2 --net d
   a1=$(field k1 '.networks[0].ipv4')
-  pid=$(eventually dnsmasq_pid d)
+  eventually dnsmasq_pid d
+  pid=$(dnsmasq_pid d)
   eventually resolves k2 k1 "$a1"
   kill -9 "$pid"
   eventually eval '[ -n "$(dnsmasq_pid d)" ] && [ "$(dnsmasq_pid d)" != '"$pid"' ]'
@@ -186,7 +188,8 @@ chmod +x /tmp/lease.sh'
 
 @test "stopping celld stops its dnsmasq; the next celld starts one for the instances still running" {
   new s1 --net d
-  pid=$(eventually dnsmasq_pid d)
+  eventually dnsmasq_pid d
+  pid=$(dnsmasq_pid d)
   kill "$(cat "$D/celld.pid")"
   eventually eval '! kill -0 '"$pid"
   # The instance ran on without celld: its bridge is up, and the next
