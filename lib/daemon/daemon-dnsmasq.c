@@ -148,6 +148,10 @@ static void spawn(struct daemon *d, struct dnsmasq_server *s) {
     return;
   }
   write_files(d, s);
+  /* No lease of an earlier run: one of a destroyed instance would keep
+   * its address from the next instance that gets it. */
+  if (truncate(s->paths.leases, 0) < 0 && errno != ENOENT)
+    log_warn("truncate `%s`: %s", s->paths.leases, strerror(errno));
   cleanup_strv char **argv =
       dnsmasq_argv(m->binary, s->net, &s->paths,
                    daemon_config_dns_upstream(d->cfg, s->net), m->user);

@@ -76,8 +76,6 @@ char *dnsmasq_dhcp_hosts_text(const struct daemon_network *net,
       fprintf(f, ",%s", in->ipv4);
     if (in->ipv6)
       fprintf(f, ",[%s]", in->ipv6);
-    if (name_servable(recs[i]->name))
-      fprintf(f, ",%s", recs[i]->name);
     fputc('\n', f);
   }
   fclose(f);
@@ -160,6 +158,10 @@ char **dnsmasq_argv(const char *binary, const struct daemon_network *net,
   /* The only DHCP server of the bridge: a guest that asks for its old
    * lease after a restart of dnsmasq gets its answer at once. */
   cell_strv_push(&v, "--dhcp-authoritative");
+  /* Names come from the hosts file alone: none from a lease, which would
+   * outlive its instance, and none a guest asks for (it could claim
+   * another's). */
+  cell_strv_push(&v, "--dhcp-ignore-names");
   /* A name without a dot is an instance's or nothing: never sent out. */
   cell_strv_push(&v, "--domain-needed");
   if (net->domain) {
