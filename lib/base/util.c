@@ -477,3 +477,17 @@ bool cell_parse_size(const char *s, long long *out) {
   *out = whole * mul + part;
   return true;
 }
+
+char *cell_find_in_path(const char *name) {
+  const char *path = getenv("PATH");
+  cleanup_free char *copy =
+      xstrdup(path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+  char *save = NULL;
+  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    char *p = xasprintf("%s/%s", d, name);
+    if (access(p, X_OK) == 0)
+      return p;
+    free(p);
+  }
+  return NULL;
+}

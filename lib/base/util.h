@@ -95,6 +95,9 @@ unsigned long long cell_proc_start_time(pid_t pid);
 /* True when pid is alive (not a zombie) and has the given start time. */
 bool cell_proc_alive(pid_t pid, unsigned long long start_time);
 int cell_pidfd_open(pid_t pid);
+/* An executable of that name in $PATH (unset: the usual directories,
+ * sbin ones too), or NULL; the caller frees. */
+char *cell_find_in_path(const char *name);
 /* Default disposition for every signal (ignored ones survive exec) and an
  * empty mask: for a process about to exec something else. */
 void cell_reset_signals(void);

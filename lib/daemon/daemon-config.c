@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include "base/util.h"
@@ -26,7 +27,8 @@ static void add_default_network(struct daemon_config *c) {
   cell_error *ignored = NULL;
   *n = (struct daemon_network){.name = xstrdup(DAEMON_DEFAULT_NETWORK),
                                .bridge = xstrdup("cell0"),
-                               .has4 = true, .has6 = true, .filter = true};
+                               .has4 = true, .has6 = true, .filter = true,
+                               .dnsmasq = true};
   net_subnet_parse("10.210.0.0/16", &n->subnet4, &ignored);
   net_subnet_parse("fd00:ce11::/64", &n->subnet6, &ignored);
 }
@@ -68,6 +70,9 @@ void daemon_config_clear(struct daemon_config *c) {
     free(c->networks[i].name);
     free(c->networks[i].bridge);
     free(c->networks[i].dns);
+    free(c->networks[i].domain);
+    free(c->networks[i].dns_upstream);
+    free(c->networks[i].gateway_dns);
   }
   c->n_networks = 0;
   for (size_t i = 0; i < c->n_pools; i++) {
@@ -81,7 +86,20 @@ void daemon_config_clear(struct daemon_config *c) {
 
 const char *daemon_config_dns(const struct daemon_config *c,
                               const struct daemon_network *net) {
-  return net && net->dns ? net->dns : c->dns;
+  if (net && net->dns)
+    return net->dns;
+  return net && net->dnsmasq ? net->gateway_dns : c->dns;
+}
+
+const char *daemon_config_dns_search(const struct daemon_config *c,
+                                     const struct daemon_network *net) {
+  (void)c;
+  return net && net->dnsmasq && !net->dns ? net->domain : NULL;
+}
+
+const char *daemon_config_dns_upstream(const struct daemon_config *c,
+                                       const struct daemon_network *net) {
+  return net->dns_upstream ? net->dns_upstream : c->dns;
 }
 
 char **daemon_config_template_dirs(const struct daemon_config *c) {
@@ -158,6 +176,26 @@ static int check_networks(const struct daemon_config *c, cell_error **err) {
       subnets[n++] = (struct net_named_subnet){net->name, net->subnet6};
   }
   return net_check_no_overlap(subnets, n, err);
+}
+
+/* The bridge's addresses, `,`-separated: the name servers of a network
+ * whose dnsmasq serves its instances. */
+static void fill_gateway_dns(struct daemon_config *c) {
+  for (size_t i = 0; i < c->n_networks; i++) {
+    struct daemon_network *net = &c->networks[i];
+    char a4[INET6_ADDRSTRLEN] = "", a6[INET6_ADDRSTRLEN] = "";
+    struct net_ip gw;
+    if (net->has4) {
+      gw = net_subnet_first_host(&net->subnet4);
+      net_ip_to_string(&gw, a4, sizeof(a4));
+    }
+    if (net->has6) {
+      gw = net_subnet_first_host(&net->subnet6);
+      net_ip_to_string(&gw, a6, sizeof(a6));
+    }
+    free(net->gateway_dns);
+    net->gateway_dns = xasprintf("%s%s%s", a4, *a4 && *a6 ? "," : "", a6);
+  }
 }
 
 /* Every pool has its path. */
@@ -446,6 +484,15 @@ static int parse_listen(const struct config_key *k, const char *v,
   return 0;
 }
 
+/* A DNS domain (net_dns_name_ok), nothing dnsmasq would read as another
+ * option; `none`: none. */
+static int parse_domain(const struct config_key *k, const char *v,
+                        void *target) {
+  if (strcmp(v, "none") == 0)
+    return parse_string_or_none(k, "", target);
+  return net_dns_name_ok(v) ? parse_string(k, v, target) : -1;
+}
+
 /* ---- the keys ------------------------------------------------------------ */
 
 #define CONFIG(field) offsetof(struct daemon_config, field)
@@ -508,6 +555,10 @@ static const struct config_key network_keys[] = {
     {.name = "filter", .parse = parse_bool, .offset = NETWORK(filter),
      .no = "no", .yes = "yes"},
     {.name = "dns", .parse = parse_dns, .offset = NETWORK(dns)},
+    {.name = "dnsmasq", .parse = parse_bool, .offset = NETWORK(dnsmasq),
+     .no = "no", .yes = "yes"},
+    {.name = "domain", .parse = parse_domain, .offset = NETWORK(domain)},
+    {.name = "dns_upstream", .parse = parse_dns, .offset = NETWORK(dns_upstream)},
 };
 
 #define POOL(field) offsetof(struct daemon_pool, field)
@@ -550,7 +601,8 @@ static struct daemon_network *network_named(struct daemon_config *c,
   if (n || c->n_networks == DAEMON_MAX_NETWORKS)
     return n;
   n = &c->networks[c->n_networks++];
-  *n = (struct daemon_network){.name = steal_pointer(&nname), .filter = true};
+  *n = (struct daemon_network){.name = steal_pointer(&nname), .filter = true,
+                               .dnsmasq = true};
   return n;
 }
 
@@ -659,5 +711,6 @@ int daemon_config_load(struct daemon_config *c, const char *path,
   if (idrange_pool_check(&c->pool, err) < 0 || check_networks(c, err) < 0 ||
       check_pools(c, err) < 0)
     return cell_error_wrap(err, "%s", path);
+  fill_gateway_dns(c);
   return 0;
 }

@@ -25,6 +25,15 @@ struct daemon_network {
   bool keep_bridge;           /* the bridge stays when its last instance goes */
   bool filter;                /* anti-spoofing on its ports; default yes */
   char *dns;                  /* ADDR[,ADDR]: its instances' resolv.conf; NULL: the global dns */
+  /* celld runs a dnsmasq on the bridge (daemon-dnsmasq.c): DHCP with
+   * static leases, the instances' names, and IPv6 router advertisements;
+   * default yes. */
+  bool dnsmasq;
+  char *domain;               /* its instances' names also as NAME.DOMAIN; NULL: none */
+  char *dns_upstream;         /* ADDR[,ADDR]: where dnsmasq forwards; NULL: the global dns */
+  /* With dnsmasq: the bridge's addresses, its instances' name servers
+   * unless dns says otherwise (filled in by daemon_config_load). */
+  char *gateway_dns;
 };
 
 /* A pool (celld.conf `pool.NAME.path = DIR`): a directory where the
@@ -100,9 +109,18 @@ const char *daemon_config_pool_path(const struct daemon_config *c,
                                     const char *name);
 
 /* The name servers of an instance on net (NULL: none on a network): the
- * network's dns, else the global one; NULL when there is none. */
+ * network's dns, else its dnsmasq (the bridge's addresses), else the
+ * global one; NULL when there is none. */
 const char *daemon_config_dns(const struct daemon_config *c,
                               const struct daemon_network *net);
+/* The search domain of an instance on net: the network's domain when its
+ * dnsmasq is the instance's name server, else NULL. */
+const char *daemon_config_dns_search(const struct daemon_config *c,
+                                     const struct daemon_network *net);
+/* Where the network's dnsmasq forwards what it does not know: its
+ * dns_upstream, else the global dns; NULL: nowhere. */
+const char *daemon_config_dns_upstream(const struct daemon_config *c,
+                                       const struct daemon_network *net);
 
 /* The directories members' templates must be in (template_dirs, or
  * <state_dir>/templates when unset), a new NULL-terminated list, never

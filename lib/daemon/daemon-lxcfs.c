@@ -109,20 +109,6 @@ static void unmount_all(const char *dir) {
 
 /* ---- starting and stopping it -------------------------------------------- */
 
-/* An executable of that name in $PATH, or NULL. */
-static char *find_in_path(const char *name) {
-  const char *path = getenv("PATH");
-  cleanup_free char *copy = xstrdup(path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
-  char *save = NULL;
-  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-    char *p = xasprintf("%s/%s", d, name);
-    if (access(p, X_OK) == 0)
-      return p;
-    free(p);
-  }
-  return NULL;
-}
-
 /* The pid in the pid file when that process is an lxcfs serving on our
  * directory (one an earlier celld started); 0 otherwise. */
 static pid_t leftover_pid(const struct daemon_lxcfs *l) {
@@ -283,7 +269,7 @@ static void configure(struct daemon_lxcfs *l, const struct daemon_config *c) {
   if (strcmp(v, "off") == 0) {
     set_why(l, xstrdup("lxcfs = off in celld.conf"));
   } else if (strcmp(v, "auto") == 0) {
-    l->binary = find_in_path("lxcfs");
+    l->binary = cell_find_in_path("lxcfs");
     l->mode = l->binary ? LXCFS_RUN : LXCFS_OFF;
     if (!l->binary)
       set_why(l, xstrdup("no lxcfs in $PATH: install the lxcfs package, or "

@@ -18,6 +18,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "daemon/daemon-dnsmasq.h"
 #include "daemon/daemon-request.h"
 #include "net/bridge-filter.h"
 #include "net/network.h"
@@ -247,17 +248,6 @@ static int addresses_of(const struct daemon_network *net,
   return 0;
 }
 
-/* A locally administered unicast MAC (02:...) from the host veth name,
- * which is unique and kept in the record: FNV-1a, 40 bits of it. */
-static void stable_mac(const char *host_veth, uint8_t mac[6]) {
-  uint64_t h = 1469598103934665603ULL;
-  for (const char *p = host_veth; *p; p++)
-    h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-  mac[0] = 0x02;
-  for (int i = 1; i < 6; i++)
-    mac[i] = (uint8_t)(h >> (8 * (i - 1)));
-}
-
 /* What the instance's port on the bridge may claim: its MAC, its
  * addresses.  Without the filter an instance's root (CAP_NET_RAW in its
  * namespace) could take over another's address with a gratuitous ARP. */
@@ -286,10 +276,9 @@ static int filter_port(const struct daemon_network *net,
 
 /* routed[0], routed[1]: an earlier interface has the IPv4, IPv6 default
  * route.  The first network of a family gets it (eth0 before eth1). */
-static int attach_one(int nsfd, const struct instance_net *in,
-                      const struct daemon_config *cfg, bool routed[2],
-                      cell_error **err) {
-  const struct daemon_network *net = daemon_config_network(cfg, in->network);
+static int attach_one(struct daemon *d, int nsfd, const struct instance_net *in,
+                      bool routed[2], cell_error **err) {
+  const struct daemon_network *net = daemon_config_network(d->cfg, in->network);
   if (!net)
     return cell_fail(err, 0, "network `%s` is no longer in the configuration",
                      in->network);
@@ -307,10 +296,13 @@ static int attach_one(int nsfd, const struct instance_net *in,
       /* A pair left by a celld killed in the middle of an attach. */
       network_detach(in->host_veth, err) < 0)
     return -1;
+  /* With its addresses on the bridge: dnsmasq binds to them. */
+  if (net->dnsmasq)
+    dnsmasq_network_up(d, net);
   /* The same MAC at every start: neighbours' ARP and NDP caches stay
    * right when the instance restarts with its address. */
   uint8_t mac[6];
-  stable_mac(in->host_veth, mac);
+  network_stable_mac(in->host_veth, mac);
   /* Before the port exists: its first frame is filtered already. */
   if (net->filter && filter_port(net, in, mac, addrs, n_addrs, err) < 0)
     return -1;
@@ -330,7 +322,7 @@ int daemon_net_attach(struct daemon *d, const struct instance_record *r,
                : 0;
   bool routed[2] = {false, false};
   for (size_t i = 0; i < r->n_nets; i++) {
-    if (attach_one(nsfd, &r->nets[i], d->cfg, routed, err) < 0)
+    if (attach_one(d, nsfd, &r->nets[i], routed, err) < 0)
       return cell_error_wrap(err, "network `%s` of `%s`", r->nets[i].network,
                              r->name);
   }
@@ -369,6 +361,7 @@ static void remove_bridge_if_unused(struct daemon *d,
   } else if (removed) {
     log_info("network `%s`: bridge %s removed (no instance left)", net->name,
              net->bridge);
+    dnsmasq_network_down(d, net);
   }
 }
 

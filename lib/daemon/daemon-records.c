@@ -44,6 +44,7 @@ struct instance *daemon_add_instance(struct daemon *d,
   in->oom_fd = -1;
   d->inst = xrealloc(d->inst, (d->n_inst + 1) * sizeof(*d->inst));
   d->inst[d->n_inst++] = in;
+  d->names_changed = true;
   return in;
 }
 
@@ -69,6 +70,7 @@ void daemon_remove_instance(struct daemon *d, struct instance *in) {
       continue;
     memmove(&d->inst[i], &d->inst[i + 1], (d->n_inst - i - 1) * sizeof(*d->inst));
     d->n_inst--;
+    d->names_changed = true;
     break;
   }
   daemon_free_instance(d, in);

@@ -442,6 +442,7 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   unlinkat(d->instdirfd, from_json, 0);
+  d->names_changed = true;
   log_info("%s: renamed %s", old, to);
   daemon_emit(d, in, "renamed");
   conn_reply_instance(d, c, in);

@@ -14,6 +14,7 @@
  *   daemon-runtime.c    what the runtime does for an instance (delete,
  *                       rootfs mounts, stdio, pids)
  *   daemon-lxcfs.c      the lxcfs that gives instances their own /proc view
+ *   daemon-dnsmasq.c    a dnsmasq per network: DHCP, names, RAs
  *   daemon-net.c        networks: addresses at create, veths at each start
  *   daemon-usage.c      live usage: cgroups, NIC counters, disk; the
  *                       Prometheus text
@@ -150,10 +151,12 @@ struct conn {
 
 enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,
            TAG_OOM, TAG_OOM_EVENT, TAG_DEADLINE, TAG_EXEC_HELPER, TAG_LXCFS,
-           TAG_LXCFS_TIMER, TAG_IMAGE_JOB, TAG_HTTP, TAG_HTTP_TIMER };
+           TAG_LXCFS_TIMER, TAG_IMAGE_JOB, TAG_HTTP, TAG_HTTP_TIMER,
+           TAG_DNSMASQ, TAG_DNSMASQ_TIMER };
 
-struct daemon_lxcfs; /* daemon-lxcfs.c's own */
-struct daemon_http;  /* daemon-http.c's own */
+struct daemon_lxcfs;   /* daemon-lxcfs.c's own */
+struct daemon_http;    /* daemon-http.c's own */
+struct daemon_dnsmasq; /* daemon-dnsmasq.c's own */
 struct image_store;  /* storage/image-store.h */
 struct json_value;   /* base/json.h */
 struct daemon;
@@ -200,6 +203,10 @@ struct daemon {
   int sparefd;    /* given up to accept-and-close a peer when out of fds */
   struct daemon_lxcfs *lxcfs; /* NULL until lxcfs_init */
   struct daemon_http *http;   /* the metrics endpoint; NULL: off */
+  struct daemon_dnsmasq *dnsmasq; /* NULL until dnsmasq_init */
+  /* An instance came, went or was renamed: the networks' dnsmasq files
+   * are made again before the next wait of the event loop. */
+  bool names_changed;
   struct image_store *store;  /* <state_dir>/images */
   struct image_job **jobs;    /* imports under way */
   size_t n_jobs;

@@ -27,6 +27,7 @@
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-console.h"
+#include "daemon/daemon-dnsmasq.h"
 #include "daemon/daemon-exec.h"
 #include "daemon/daemon-image.h"
 #include "daemon/daemon-http.h"
@@ -51,6 +52,8 @@ static void reap_orphans(struct daemon *d) {
       lxcfs_on_exit(d);
       continue;
     }
+    if (dnsmasq_on_exit(d, si.si_pid))
+      continue;
     struct instance *owner = NULL;
     for (size_t i = 0; i < d->n_inst; i++)
       if (d->inst[i]->pidfd >= 0 && d->inst[i]->pid == si.si_pid)
@@ -465,6 +468,10 @@ static void loop(struct daemon *d) {
         lxcfs_on_pidfd(d, fd);
       } else if (t == TAG_LXCFS_TIMER) {
         lxcfs_on_timer(d);
+      } else if (t == TAG_DNSMASQ) {
+        dnsmasq_on_pidfd(d, fd);
+      } else if (t == TAG_DNSMASQ_TIMER) {
+        dnsmasq_on_timer(d, fd);
       } else if (t == TAG_IMAGE_JOB) {
         image_job_on_readable(d, fd);
       } else if (t == TAG_HTTP || t == TAG_HTTP_TIMER) {
@@ -480,6 +487,10 @@ static void loop(struct daemon *d) {
       }
     }
     arm_deadline(d);
+    if (d->names_changed) {
+      d->names_changed = false;
+      dnsmasq_sync(d);
+    }
   }
 }
 
@@ -489,6 +500,7 @@ static void teardown(struct daemon *d) {
   image_store_free(steal_pointer(&d->store));
   daemon_console_close(d);
   lxcfs_stop(d);
+  dnsmasq_stop(d);
   while (d->n_conns)
     conn_close(d, d->conns[0]);
   free(d->conns);
@@ -580,6 +592,7 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
     goto out;
   daemon_console_init(&d);
   lxcfs_init(&d);
+  dnsmasq_init(&d);
   daemon_watch(&d, d.listenfd, TAG_LISTEN, EPOLLIN);
   daemon_watch(&d, d.sigfd, TAG_SIGNAL, EPOLLIN);
   if (oom_open_timer(&d, err) < 0 || http_start(&d, err) < 0)

@@ -56,7 +56,7 @@ char *identity_hosts_text(const struct instance_record *r) {
   return text;
 }
 
-char *identity_resolv_text(const char *dns) {
+char *identity_resolv_text(const char *dns, const char *search) {
   if (!dns || !*dns)
     return xstrdup("# written by celld: no DNS server is configured for this\n"
                    "# instance's network (celld.conf: dns = ADDR, or\n"
@@ -69,6 +69,11 @@ char *identity_resolv_text(const char *dns) {
     free(text);
     text = more;
     p += len + (p[len] == ',');
+  }
+  if (search && *search) {
+    char *more = xasprintf("%ssearch %s\n", text, search);
+    free(text);
+    text = more;
   }
   return text;
 }
@@ -126,7 +131,8 @@ static int replace_file(int etcfd, const char *name, const char *text,
 }
 
 int identity_write(int rootfd, const struct instance_record *r,
-                   const char *dns, uid_t owner, cell_error **err) {
+                   const char *dns, const char *search, uid_t owner,
+                   cell_error **err) {
   /* /etc resolved inside the root: a template's etc that is a symlink,
    * even to an absolute host path, leads where it leads inside it. */
   cleanup_close int etcfd =
@@ -138,7 +144,7 @@ int identity_write(int rootfd, const struct instance_record *r,
     return -1;
   cleanup_free char *hostname = identity_hostname_text(r->hostname);
   cleanup_free char *hosts = identity_hosts_text(r);
-  cleanup_free char *resolv = identity_resolv_text(dns);
+  cleanup_free char *resolv = identity_resolv_text(dns, search);
   if (replace_file(etcfd, "hostname", hostname, owner, err) < 0 ||
       replace_file(etcfd, "hosts", hosts, owner, err) < 0 ||
       replace_file(etcfd, "resolv.conf", resolv, owner, err) < 0 ||

@@ -18,9 +18,10 @@ char *identity_hostname_text(const char *hostname);
  * addresses (or on 127.0.1.1 when it has none, as Debian does), so that
  * `hostname -f` resolves.  A dotted name also gets its first label. */
 char *identity_hosts_text(const struct instance_record *r);
-/* One `nameserver` line per address of dns (comma-separated); with none,
- * a comment that says so and where to set one. */
-char *identity_resolv_text(const char *dns);
+/* One `nameserver` line per address of dns (comma-separated), and a
+ * `search` line for search (NULL: none); with no dns, a comment that says
+ * so and where to set one. */
+char *identity_resolv_text(const char *dns, const char *search);
 /* 32 lowercase hex digits and a newline, from 16 random bytes made a
  * version 4 UUID as systemd makes its own (never all zeros). */
 void identity_machine_id_text(const uint8_t bytes[16], char out[34]);
@@ -31,7 +32,8 @@ void identity_machine_id_text(const uint8_t bytes[16], char out[34]);
  * renamed over what the template had: a template's symlink at
  * /etc/hostname is replaced, never followed. */
 int identity_write(int rootfd, const struct instance_record *r,
-                   const char *dns, uid_t owner, cell_error **err);
+                   const char *dns, const char *search, uid_t owner,
+                   cell_error **err);
 
 enum init_kind { INIT_OTHER, INIT_SYSTEMD, INIT_BUSYBOX, INIT_SYSVINIT };
 

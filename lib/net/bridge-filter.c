@@ -95,6 +95,20 @@ static void arp_rules(FILE *f, const char *rule, const char *mac,
   fprintf(f, "%s ether type ip ip saddr %s accept\n", rule, ip);
 }
 
+/* DHCP before the port has its address (a DISCOVER from 0.0.0.0) is let
+ * through, but only with the port's own MAC as the client's hardware
+ * address (chaddr: bytes 28 to 33 of the message, after the 8 of UDP's
+ * header), wherever it comes from: a lease is asked for oneself. */
+static void dhcp_rules(FILE *f, const char *rule, const uint8_t m[6]) {
+  char macx[13];
+  snprintf(macx, sizeof(macx), "%02x%02x%02x%02x%02x%02x", m[0], m[1], m[2],
+           m[3], m[4], m[5]);
+  fprintf(f, "%s ether type ip udp dport 67 @th,288,48 != 0x%s drop\n", rule,
+          macx);
+  fprintf(f, "%s ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 "
+          "udp sport 68 udp dport 67 accept\n", rule);
+}
+
 /* Neighbour discovery: no router solicitations, advertisements (an
  * instance is no router; the host takes them on its bridge when not
  * forwarding) or redirects (types 133, 134, 137).  A neighbour
@@ -170,8 +184,10 @@ char *bridge_filter_port_commands(const char *bridge,
   fprintf(f, "add chain bridge %s %s\nflush chain bridge %s %s\n", table, chain,
           table, chain);
   fprintf(f, "%s ether saddr != %s drop\n", rule, mac);
-  if (id->ipv4)
+  if (id->ipv4) {
+    dhcp_rules(f, rule, id->mac);
     arp_rules(f, rule, mac, id->ipv4);
+  }
   ipv6_rules(f, rule, id->mac, id->ipv6);
   fprintf(f, "%s drop\n", rule);
   fprintf(f, "add element bridge %s ports { \"%s\" : jump %s }\n", table,

@@ -2,6 +2,7 @@
 #include "net/network.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -230,6 +231,34 @@ int net_allocate(const struct net_subnet *s, const struct net_ip *gateway,
   return 0;
 }
 
+/* FNV-1a of the seed, 40 bits of it. */
+void network_stable_mac(const char *seed, uint8_t mac[6]) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char *p = seed; *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+  mac[0] = 0x02;
+  for (int i = 1; i < 6; i++)
+    mac[i] = (uint8_t)(h >> (8 * (i - 1)));
+}
+
+bool net_dns_name_ok(const char *name) {
+  size_t len = strlen(name);
+  if (len == 0 || len > 253)
+    return false;
+  for (const char *p = name; *p;) {
+    size_t label = strcspn(p, ".");
+    if (label == 0 || label > 63 || p[0] == '-' || p[label - 1] == '-')
+      return false;
+    for (size_t i = 0; i < label; i++)
+      if (!isalnum((unsigned char)p[i]) && p[i] != '-')
+        return false;
+    p += label;
+    if (*p == '.' && *++p == '\0')
+      return false;
+  }
+  return true;
+}
+
 int net_ifname_validate(const char *name, cell_error **err) {
   if (name == NULL || name[0] == '\0')
     return cell_fail(err, 0, "interface name must not be empty");
@@ -274,8 +303,16 @@ int network_bridge_ensure(const char *bridge, const struct net_addr *gateways,
                        "network device `%s` exists and is not a bridge",
                        bridge);
   }
+  /* A MAC of its own: a bridge without one takes its ports' lowest, and a
+   * port that goes (an instance destroyed) would change the gateway's MAC
+   * under every other instance's ARP cache, cutting them off from the
+   * gateway (and its DNS server) for seconds. */
+  uint8_t mac[6];
+  network_stable_mac(bridge, mac);
+  int r = made ? nl_link_set_mac(nl, bridge, mac, err) : 0;
   /* Also on a bridge that was there: every start makes sure of it. */
-  int r = nl_bridge_no_linklocal_learn(nl, bridge, err);
+  if (r == 0)
+    r = nl_bridge_no_linklocal_learn(nl, bridge, err);
   for (size_t i = 0; r == 0 && i < n_gateways; i++)
     r = nl_addr_add(nl, bridge, &gateways[i], err);
   if (r == 0 && mtu && !made)

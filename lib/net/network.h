@@ -59,6 +59,16 @@ int net_allocate(const struct net_subnet *s, const struct net_ip *gateway,
                  const struct net_ip *used, size_t n_used, struct net_ip *out,
                  cell_error **err);
 
+/* A locally administered unicast MAC (02:...) made from seed (an
+ * instance's host veth name, unique and kept in its record): the same MAC
+ * at every start, so that neighbours' caches and DHCP's static leases
+ * stay right. */
+void network_stable_mac(const char *seed, uint8_t mac[6]);
+
+/* A DNS name: `.`-separated labels of letters, digits and `-` (not first
+ * or last), 63 characters each, 253 in all. */
+bool net_dns_name_ok(const char *name);
+
 /* 1 to 15 (IFNAMSIZ - 1) characters, none of '/', ':' or white space, not
  * "." or "..": "interface name `averyveryverylongname` is longer than 15
  * characters". */
@@ -66,7 +76,8 @@ int net_ifname_validate(const char *name, cell_error **err);
 
 /* ---- setup steps (celld) ------------------------------------------------------ */
 /* Create the bridge if missing (an existing link of that name must be a
- * bridge), give it the gateway addresses (with the subnets' prefixes), the
+ * bridge; a new one gets a MAC of its own, network_stable_mac of its
+ * name, which no port changes), give it the gateway addresses (with the subnets' prefixes), the
  * MTU (0: leave it) and bring it up.  Idempotent. */
 int network_bridge_ensure(const char *bridge, const struct net_addr *gateways,
                           size_t n_gateways, unsigned mtu, cell_error **err);

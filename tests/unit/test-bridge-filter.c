@@ -35,6 +35,11 @@ TEST(a_port_may_claim_its_own_mac_and_addresses_only) {
   CHECK_CONTAINS(t, "port-cv0000abcd ether saddr != 02:11:22:33:44:55 drop");
   CHECK_CONTAINS(t, "arp saddr ether 02:11:22:33:44:55 arp saddr ip 10.9.0.2 accept");
   CHECK_CONTAINS(t, "ip saddr 10.9.0.2 accept");
+  /* DHCP from no address yet, for its own MAC only. */
+  CHECK_CONTAINS(t, "udp dport 67 @th,288,48 != 0x021122334455 drop\n");
+  CHECK_CONTAINS(t, "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 "
+                    "udp dport 67 accept\n");
+  CHECK(strstr(t, "@th,288,48") < strstr(t, "ip saddr 0.0.0.0"));
   CHECK_CONTAINS(t, "ip6 saddr fd09::2 accept");
   /* The link-local address of the MAC's EUI-64 (02 -> 00). */
   CHECK_CONTAINS(t, "ip6 saddr fe80::11:22ff:fe33:4455 accept");
@@ -61,6 +66,7 @@ TEST(without_ipv4_no_arp_and_no_ipv4) {
     return;
   CHECK(strstr(t, "ether type arp") == NULL);
   CHECK(strstr(t, "ip saddr") == NULL);
+  CHECK(strstr(t, "udp dport 67") == NULL);
   CHECK(strstr(t, "add table") == NULL);
   CHECK_CONTAINS(t, "ip6 saddr fe80::11:22ff:fe33:4455 accept");
   free(t);

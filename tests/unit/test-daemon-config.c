@@ -150,7 +150,11 @@ TEST(dns_global_and_per_network) {
             "");
   CHECK_STR(c.dns, "10.0.0.1,fd00::53");
   CHECK_STR(daemon_config_dns(&c, NULL), "10.0.0.1,fd00::53");
+  /* The default network's dnsmasq serves its instances, and asks the
+   * global servers what it does not know. */
   CHECK_STR(daemon_config_dns(&c, daemon_config_network(&c, "default")),
+            "10.210.0.1,fd00:ce11::1");
+  CHECK_STR(daemon_config_dns_upstream(&c, daemon_config_network(&c, "default")),
             "10.0.0.1,fd00::53");
   CHECK_STR(daemon_config_dns(&c, daemon_config_network(&c, "lan")),
             "192.168.7.1");
@@ -397,7 +401,46 @@ TEST(networks_defined_and_changed) {
   daemon_config_clear(&c);
 }
 
+TEST(dnsmasq_of_a_network) {
+  struct daemon_config c;
+  CHECK_STR(load("dns = 10.0.0.1\n"
+                 "network.lan.bridge = lan0\n"
+                 "network.lan.subnet4 = 192.168.7.0/24\n"
+                 "network.lan.domain = lan.example\n"
+                 "network.lan.dns_upstream = 9.9.9.9,2620:fe::fe\n"
+                 "network.off.bridge = off0\n"
+                 "network.off.subnet6 = fd07::/64\n"
+                 "network.off.dnsmasq = no\n",
+                 &c, NULL),
+            "");
+  const struct daemon_network *lan = daemon_config_network(&c, "lan");
+  const struct daemon_network *off = daemon_config_network(&c, "off");
+  CHECK(lan->dnsmasq);
+  CHECK(!off->dnsmasq);
+  /* The bridge's address; the domain to search; its own upstream. */
+  CHECK_STR(daemon_config_dns(&c, lan), "192.168.7.1");
+  CHECK_STR(daemon_config_dns_search(&c, lan), "lan.example");
+  CHECK_STR(daemon_config_dns_upstream(&c, lan), "9.9.9.9,2620:fe::fe");
+  /* Without dnsmasq: as before, the global servers and no domain. */
+  CHECK_STR(daemon_config_dns(&c, off), "10.0.0.1");
+  CHECK(daemon_config_dns_search(&c, off) == NULL);
+  daemon_config_clear(&c);
+}
+
 TEST(bad_networks) {
+  fails_with("network.x.dnsmasq = on\n",
+             "line 1: network.x.dnsmasq: bad value `on`");
+  fails_with("network.x.domain = a..b\n",
+             "line 1: network.x.domain: bad value `a..b`");
+  fails_with("network.x.domain = -a.b\n",
+             "line 1: network.x.domain: bad value `-a.b`");
+  /* Nothing that dnsmasq's command line would take for more. */
+  fails_with("network.x.domain = a/b\n",
+             "line 1: network.x.domain: bad value `a/b`");
+  fails_with("network.x.dns_upstream = 10.0.0.300\n",
+             "line 1: network.x.dns_upstream: bad value `10.0.0.300`");
+  fails_with("network.x.dns_upstream = 1.1.1.1,--port=0\n",
+             "line 1: network.x.dns_upstream: bad value `1.1.1.1,--port=0`");
   /* Per line: a bad value or key names the line. */
   fails_with("network.x.bridge = averyveryverylongname\n",
              "line 1: network.x.bridge: bad value `averyveryverylongname`");
@@ -586,6 +629,7 @@ int main(void) {
   RUN(missing_file);
   RUN(default_network);
   RUN(networks_defined_and_changed);
+  RUN(dnsmasq_of_a_network);
   RUN(bad_networks);
   RUN(template_dirs_default_follows_the_state_dir);
   RUN(template_dirs_listed_or_none);

@@ -44,13 +44,18 @@ TEST(hosts_names_each_static_address_and_the_short_name) {
 }
 
 TEST(resolv_conf_one_nameserver_per_address) {
-  cleanup_free char *t = identity_resolv_text("10.0.0.1,fd00::53");
+  cleanup_free char *t = identity_resolv_text("10.0.0.1,fd00::53", NULL);
   CHECK_CONTAINS(t, "nameserver 10.0.0.1\nnameserver fd00::53\n");
 }
 
+TEST(resolv_conf_of_a_network_with_dnsmasq_searches_its_domain) {
+  cleanup_free char *t = identity_resolv_text("10.0.0.1,fd00::1", "cell.test");
+  CHECK_CONTAINS(t, "nameserver 10.0.0.1\nnameserver fd00::1\nsearch cell.test\n");
+}
+
 TEST(resolv_conf_without_dns_names_no_server) {
-  cleanup_free char *none = identity_resolv_text(NULL);
-  cleanup_free char *empty = identity_resolv_text("");
+  cleanup_free char *none = identity_resolv_text(NULL, NULL);
+  cleanup_free char *empty = identity_resolv_text("", NULL);
   CHECK(strstr(none, "nameserver") == NULL);
   CHECK_CONTAINS(none, "dns = ADDR");
   CHECK_STR(none, empty);
@@ -140,7 +145,7 @@ TEST(identity_files_replace_symlinks_never_follow_them) {
   write_at(root, "etc/passwd", "root:x:0:0::/root:/bin/sh\n");
   struct instance_record r = record("guest");
   cell_error *err = NULL;
-  CHECK(identity_write(root, &r, "10.0.0.1", getuid(), &err) == 0);
+  CHECK(identity_write(root, &r, "10.0.0.1", NULL, getuid(), &err) == 0);
   if (err)
     fprintf(stderr, "  %s\n", err->msg);
   cell_error_free(&err);
@@ -160,7 +165,7 @@ TEST(identity_files_replace_symlinks_never_follow_them) {
   /* no temporary file left behind */
   CHECK(faccessat(root, "etc/.hostname.celld-new", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
   /* a second write gives another machine-id */
-  CHECK(identity_write(root, &r, NULL, getuid(), &err) == 0);
+  CHECK(identity_write(root, &r, NULL, NULL, getuid(), &err) == 0);
   cell_error_free(&err);
   cleanup_free char *id2 = read_at(root, "etc/machine-id");
   CHECK(strcmp(id, id2) != 0);
@@ -172,7 +177,7 @@ TEST(a_directory_in_the_way_is_an_error_not_a_follow) {
   CHECK(mkdirat(root, "etc/hostname", 0755) == 0);
   struct instance_record r = record("guest");
   cell_error *err = NULL;
-  CHECK(identity_write(root, &r, NULL, getuid(), &err) < 0);
+  CHECK(identity_write(root, &r, NULL, NULL, getuid(), &err) < 0);
   CHECK(err && strstr(err->msg, "/etc/hostname"));
   cell_error_free(&err);
   close(root);
@@ -187,6 +192,7 @@ int main(void) {
   RUN(hosts_without_an_address_puts_the_name_on_127_0_1_1);
   RUN(hosts_names_each_static_address_and_the_short_name);
   RUN(resolv_conf_one_nameserver_per_address);
+  RUN(resolv_conf_of_a_network_with_dnsmasq_searches_its_domain);
   RUN(resolv_conf_without_dns_names_no_server);
   RUN(machine_id_is_32_hex_digits_a_version_4_uuid);
   RUN(halt_signals_follow_the_init);
