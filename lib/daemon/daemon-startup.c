@@ -54,6 +54,9 @@ static void adopt(struct daemon *d, struct instance *in) {
     oom_watch(d, in);
     inst_set_state(in, "running");
     inst_save_or_log(d, in);
+    /* Its root lives in its own mount namespace: what a celld killed in
+     * the middle of its start left in ours goes. */
+    daemon_rootfs_umount(d, name);
     log_info("%s: found running as pid %d", name, (int)pid);
     return;
   }
