@@ -3,9 +3,11 @@
 # socket, id pool and cgroup parent) makes one busybox instance, starts and
 # stops it, then clones it BENCH_CLONES_N times and starts each clone.  It
 # reports the time of a clone, the create (clone) + start time of the 1st,
-# 10th, 100th and Nth (the median of a window of 11 around each: does a
-# start slow down as instances accumulate?), the disk of the state dir
-# against one instance, celld's RSS and mount table per running instance.
+# 10th, 100th and Nth (the median and the least of a window of 21 around
+# each: does a start slow down as instances accumulate?  The least is the
+# figure a busy host disturbs least), the disk of the state dir
+# against one instance, celld's RSS and mount table per running instance,
+# and what a new mount namespace copied from celld's costs the kernel.
 # Then BENCH_CLONES_DEBIAN_N clones of a Debian instance (not started: a
 # thousand systemd guests do not fit this host), for their disk against
 # one.  Everything is destroyed, and anything left (mounts, processes,
@@ -189,12 +191,12 @@ now_us() {
   echo "${EPOCHREALTIME/./}"
 }
 
-# The median in ms of the microsecond figures on stdin.
-median_ms() {
+# "median (least)" in ms of the microsecond figures on stdin.
+median_least_ms() {
   sort -n | awk '{ v[NR] = $1 }
     END { if (NR == 0) { print "-"; exit }
           m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-          printf "%.1f\n", m / 1000 }'
+          printf "%.1f (%.1f)\n", m / 1000, v[1] / 1000 }'
 }
 
 # Lines FROM..TO (1-based, clipped to the file) of FILE.
@@ -202,15 +204,15 @@ window() { # FILE FROM TO
   sed -n "$2,$3p" "$1"
 }
 
-# The 11 figures around the Kth of N (shifted to fit), the 1st alone.
+# The 21 figures around the Kth of N (shifted to fit), the 1st alone.
 around() { # FILE K
   local k=$2 from to
   if [ "$k" = 1 ]; then
     window "$1" 1 1
     return
   fi
-  from=$((k - 5))
-  to=$((k + 5))
+  from=$((k - 10))
+  to=$((k + 10))
   [ "$to" -le "$N" ] || { from=$((from - (to - N))); to=$N; }
   [ "$from" -ge 1 ] || from=1
   window "$1" "$from" "$to"
@@ -230,6 +232,18 @@ rss_kib() {
 
 mount_lines() { # PID
   wc -l <"/proc/$1/mountinfo"
+}
+
+# What the kernel spends on a new user and mount namespace copied from
+# celld's (as each container's is): the least of 50 `unshare -Um true`
+# run from celld's namespace, in ms.
+unshare_ms() {
+  local i t0
+  for ((i = 0; i < 50; i++)); do
+    t0=$(now_us)
+    nsenter -t "$daemon_pid" -m unshare -Um true
+    echo $(($(now_us) - t0))
+  done | sort -n | head -1 | awk '{ printf "%.1f", $1 / 1000 }'
 }
 
 # A source instance of IMAGE, started once and stopped: what one costs.
@@ -262,7 +276,9 @@ make_source src bench-busybox
 one_kib=$(state_kib)
 rss0=$(rss_kib)
 mnt0=$(mount_lines "$daemon_pid")
+ns0=$(unshare_ms)
 : >"$work/clone.us"
+: >"$work/start.us"
 : >"$work/create-start.us"
 for ((i = 1; i <= N; i++)); do
   t0=$(now_us)
@@ -271,6 +287,7 @@ for ((i = 1; i <= N; i++)); do
   out=$(ctl start "c$i" 2>&1) || die "start c$i: $out"
   t2=$(now_us)
   echo $((t1 - t0)) >>"$work/clone.us"
+  echo $((t2 - t1)) >>"$work/start.us"
   echo $((t2 - t0)) >>"$work/create-start.us"
 done
 running=$(ctl list --json | jq '[.[] | select(.state == "running")] | length')
@@ -278,6 +295,7 @@ running=$(ctl list --json | jq '[.[] | select(.state == "running")] | length')
 sleep 1
 rss1=$(rss_kib)
 mnt1=$(mount_lines "$daemon_pid")
+ns1=$(unshare_ms)
 all_kib=$(state_kib)
 last_pid=$(ctl show "c$N" --json | jq -r '.pid')
 inst_mnt=$(mount_lines "$last_pid")
@@ -317,7 +335,7 @@ fi
 # ---- the table ----------------------------------------------------------------------
 
 kv() { # LABEL VALUE [NOTE]
-  printf '%-52s %12s  %s\n' "$1" "$2" "${3:-}" | sed 's/ *$//'
+  printf '%-58s %12s  %s\n' "$1" "$2" "${3:-}" | sed 's/ *$//'
 }
 ratio() { # A B
   awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
@@ -330,15 +348,16 @@ printf '\nclones, %s, kernel %s; celld %s\n' "$(date -u +%F)" "$(uname -r)" "$bu
 printf '\n%d clones of a stopped busybox instance (its image imported from %s),\n' "$N" "$build/rootfs"
 printf 'each started (init: %s)\n\n' "$INIT"
 kv "" "ms"
-kv "cellctl clone (median of $N)" "$(median_ms <"$work/clone.us")"
+kv "cellctl clone (median (least) of $N)" "$(median_least_ms <"$work/clone.us")"
+kv "cellctl start (median (least) of $N)" "$(median_least_ms <"$work/start.us")"
 for k in 1 10 100 1000; do
   [ "$k" -le "$N" ] || continue
-  kv "clone + start, no. $k (median of a window of 11)" "$(around "$work/create-start.us" "$k" | median_ms)"
+  kv "clone + start, no. $k (median (least) of 21 around)" "$(around "$work/create-start.us" "$k" | median_least_ms)"
 done
 case $N in 1 | 10 | 100 | 1000) ;; *)
-  kv "clone + start, no. $N (median of the last 11)" "$(around "$work/create-start.us" "$N" | median_ms)" ;;
+  kv "clone + start, no. $N (median (least) of the last 21)" "$(around "$work/create-start.us" "$N" | median_least_ms)" ;;
 esac
-kv "clone + start (median of $N)" "$(median_ms <"$work/create-start.us")"
+kv "clone + start (median (least) of $N)" "$(median_least_ms <"$work/create-start.us")"
 kv "destroy -f x $N, total" "$destroy_ms"
 echo
 kv "" "KiB"
@@ -352,6 +371,10 @@ kv "" "lines"
 kv "celld's mountinfo, the source alone" "$mnt0"
 kv "celld's mountinfo with $N running clones" "$mnt1"
 kv "clone no. $N's mountinfo" "$inst_mnt"
+echo
+kv "" "ms"
+kv "unshare -Um true in celld's ns, source alone (least of 50)" "$ns0"
+kv "the same with $N running clones" "$ns1"
 echo
 if [ -n "$deb_note" ]; then
   kv "Debian clones" "-" "$deb_note"
