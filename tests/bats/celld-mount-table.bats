@@ -91,3 +91,12 @@ celld_state_mounts() {
   [ ! -e "$STATE/instances/a" ]
   [ -z "$(pool_pids)" ]
 }
+
+@test "a tenant's remount of its root without nodev is refused" {
+  ctl create t --image bb --init "$SLEEP"
+  ctl start t
+  run inside t mount -o remount,bind,dev /
+  [ "$status" -ne 0 ]
+  run -0 inside t awk '$5 == "/" {print $6}' /proc/self/mountinfo
+  [[ ",$output," == *",nodev,"* ]]
+}
