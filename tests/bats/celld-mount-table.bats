@@ -92,7 +92,7 @@ celld_state_mounts() {
   [ -z "$(pool_pids)" ]
 }
 
-@test "a tenant's remount of its root without nodev is refused" {
+@test "attack: an instance's root remounts its root without nodev" {
   ctl create t --image bb --init "$SLEEP"
   ctl start t
   run inside t mount -o remount,bind,dev /
