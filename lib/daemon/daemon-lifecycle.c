@@ -114,13 +114,19 @@ int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
   inst_disarm_timer(d, in);
   cleanup_free char *dir = daemon_inst_dir(d, in->rec->name);
   daemon_runtime_delete(d, in->rec->name);
-  if (inst_mount_root(d, in, err) < 0 || create_and_start(d, in, dir, err) < 0) {
+  /* The root is mounted in our namespace only while the container is
+   * made (it copies the namespace): instances that run leave nothing in
+   * it, and the copy each new one makes stays as small as the first. */
+  if (inst_mount_root(d, in, err) < 0 ||
+      instance_rootfs_keep_root_only(dir, err) < 0 ||
+      create_and_start(d, in, dir, err) < 0) {
     daemon_runtime_delete(d, in->rec->name);
     /* With the bridge, when it was made for this start alone. */
     daemon_net_detach(d, in->rec, true);
     daemon_rootfs_umount(d, in->rec->name);
     return cell_error_wrap(err, "start `%s`", in->rec->name);
   }
+  daemon_rootfs_umount(d, in->rec->name);
   in->stopping = false;
   in->after = AFTER_NOTHING;
   oom_watch(d, in);

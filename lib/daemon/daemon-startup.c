@@ -57,6 +57,9 @@ static void adopt(struct daemon *d, struct instance *in) {
     /* Paused before celld restarted: its cgroup says so still. */
     inst_set_state(in, inst_cgroup_is_frozen(in) ? "paused" : "running");
     inst_save_or_log(d, in);
+    /* Its root lives in its own mount namespace: what a celld killed in
+     * the middle of its start left in ours goes. */
+    daemon_rootfs_umount(d, name);
     log_info("%s: found %s as pid %d", name, in->rec->state, (int)pid);
     return;
   }

@@ -728,6 +728,16 @@ static int umount_all(const char *path, cell_error **err) {
   return 0;
 }
 
+int instance_rootfs_keep_root_only(const char *inst_dir, cell_error **err) {
+  static const char *const below[] = {"disk.idmapped", "layers", "lower"};
+  for (size_t i = 0; i < sizeof(below) / sizeof(below[0]); i++) {
+    cleanup_free char *path = xasprintf("%s/%s", inst_dir, below[i]);
+    if (umount_all(path, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 int instance_rootfs_umount(const char *inst_dir, cell_error **err) {
   /* The overlay first: it holds the others. */
   static const char *const mounts[] = {"rootfs", "disk.idmapped", "layers",

@@ -51,6 +51,15 @@ int instance_rootfs_mount_layers(const char *inst_dir, const char *disk_dir,
 /* Unmount rootfs/, disk.idmapped/, layers/ and lower/ (lazily; no error
  * when not mounted). */
 int instance_rootfs_umount(const char *inst_dir, cell_error **err);
+/* Before the container is made: of the instance's mounts, the overlay on
+ * rootfs/ alone stays.  The overlay holds its own copies of its layers,
+ * so layers/ and disk.idmapped/ (lower/ for a template) come off our
+ * mount namespace, which every new container copies.  The container gets
+ * its copy of rootfs/ as it is created, and then ours goes too
+ * (instance_rootfs_umount): its copy is locked in its user namespace and
+ * made private there, so our unmount does not reach it, and what our
+ * mount propagated to peers of our namespace goes with ours. */
+int instance_rootfs_keep_root_only(const char *inst_dir, cell_error **err);
 /* Copy the layer tree srcdir into the empty directory dstdir as it is:
  * owners, modes, times, xattrs (overlay whiteouts and opaque markers
  * too), reflinked where the filesystem can. */
