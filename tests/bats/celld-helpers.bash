@@ -116,6 +116,12 @@ inside() { # name cmd...
   ctl exec "$name" -- "$@" </dev/null
 }
 
+# The root of a running instance as the host sees it.  Its mounts live in
+# its own mount namespace alone, so the host reaches them through its init.
+root_of() { # name
+  echo "/proc/$(field "$1" .pid)/root"
+}
+
 # jq on `show --json`.
 field() {
   ctl show "$1" --json | jq -r "$2"

@@ -88,13 +88,13 @@ wait_state() { # name state
   # Files of the template appear owned by root inside, by the range on the host.
   run -0 x iso-a sh -c 'id -u; stat -c %u /bin/busybox'
   [ "$output" = $'0\n0' ]
-  [ "$(stat -c %u "$STATE/instances/iso-a/rootfs/bin/busybox")" = "$a" ]
+  [ "$(stat -c %u "$(root_of iso-a)/bin/busybox")" = "$a" ]
   [ "$(stat -c %u "$TEMPLATE/bin/busybox")" = 0 ]
   x iso-a sh -c 'echo secret > /root-of-a; chmod 600 /root-of-a'
   # a's write went to its own layer, stored in the ids a's root has inside
   # (what a snapshot or export carries), and shows on the host in a's range.
   [ "$(stat -c %u "$STATE/instances/iso-a/disk/upper/root-of-a")" = 0 ]
-  [ "$(stat -c %u "$STATE/instances/iso-a/rootfs/root-of-a")" = "$a" ]
+  [ "$(stat -c %u "$(root_of iso-a)/root-of-a")" = "$a" ]
   # The image is shared and read-only: nothing of a's reached it or b.
   [ ! -e "$TEMPLATE/root-of-a" ]
   [ -z "$(find "$STATE/images/layers" -name root-of-a)" ]
@@ -102,7 +102,7 @@ wait_state() { # name state
   [ "$status" -ne 0 ]
   # b's root is a stranger to a's files even when handed one on the host:
   # a's owner cannot even be written into b's layer.
-  run cp -a "$STATE/instances/iso-a/rootfs/root-of-a" "$STATE/instances/iso-b/rootfs/from-a"
+  run cp -a "$(root_of iso-a)/root-of-a" "$(root_of iso-b)/from-a"
   [[ "$output" == *"Value too large"* ]]
   run x iso-b sh -c 'cat /from-a'
   [ "$status" -ne 0 ]
