@@ -14,6 +14,7 @@
 #include "celld.h"
 #include "image.h"
 #include "instance.h"
+#include "profile.h"
 #include "snapshot.h"
 #include "transfer.h"
 
@@ -22,7 +23,7 @@ static const struct verb verbs[] = {
      "NAME --image IMAGE|--template DIR [--memory SIZE] [--cpus N] [--pids N]\n"
      "[--init CMD] [--autostart] [--restart no|on-failure[:N]|always]\n"
      "[--hostname H] [--net NETWORK[:ADDRESS]]... [--halt-signal SIG]\n"
-     "[--pool POOL] [--disk SIZE]",
+     "[--pool POOL] [--disk SIZE] [--profile P]...",
      "create an instance of an image (cellctl image list); --template DIR\n"
      "      imports DIR as an image first (a copy: DIR may change or go).\n"
      "      --net: eth0, eth1, ... in order.\n"
@@ -33,7 +34,8 @@ static const struct verb verbs[] = {
      "      stop sends the init; default from the init: systemd SIGRTMIN+3,\n"
      "      busybox SIGUSR2, sysvinit SIGPWR, else SIGTERM.  --pool: where its\n"
      "      disk lives (cellctl pools; default: the state directory); --disk:\n"
-     "      what it may hold (a btrfs pool's qgroup limit)"},
+     "      what it may hold (a btrfs pool's qgroup limit).  --profile: its\n"
+     "      settings, in order (a later one wins; the flags win over all)"},
     {"start", cmd_start, "NAME", "start an instance"},
     {"stop", cmd_stop, "NAME [--timeout S]",
      "stop an instance: its halt signal, SIGKILL after S seconds\n"
@@ -43,8 +45,19 @@ static const struct verb verbs[] = {
      "remove an instance and all of its files (-f: even a running one)"},
     {"list", cmd_list, "[--json]", "the instances"},
     {"show", cmd_show, "NAME [--json]", "one instance"},
-    {"set", cmd_set, "NAME memory=SIZE cpus=N pids=N disk=SIZE",
-     "change the limits of an instance, live (0: no limit)"},
+    {"set", cmd_set, "NAME KEY=VALUE...",
+     "change settings: live where the kernel allows, else at the next\n"
+     "      start (show lists them as pending).  Keys: restart, autostart,\n"
+     "      autostart.priority, autostart.delay, hostname, init, halt_signal,\n"
+     "      memory, swap, cpus, cpuset, pids, disk (0: no limit), env.KEY,\n"
+     "      mount.NAME=/srv/x:/data[:ro] and device.NAME=/dev/net/tun|/dev/fuse\n"
+     "      (root only); an empty env., mount. or device. value removes it"},
+    {"get", cmd_get, "NAME KEY", "one setting's value"},
+    {"profile", cmd_profile,
+     "create NAME [KEY=VALUE...] | set NAME KEY=VALUE... | show NAME | list\n"
+     "| rm NAME",
+     "named sets of settings (root makes them) that create --profile\n"
+     "      gives; an instance takes its profiles again at each start"},
     {"events", cmd_events, "[--json]", "the events of the instances, as they come"},
     {"exec", cmd_exec, "NAME [-t] -- CMD...", "run a command in a running instance"},
     {"enter", cmd_enter, "NAME", "a login shell as its root"},
