@@ -67,9 +67,12 @@ static char *get_kept(const struct instance_record *r, const char *key) {
 
 /* ---- values ------------------------------------------------------------ */
 
+/* One line: a value is shown up to a newline it holds. */
 static int bad(cell_error **err, const char *key, const char *value,
                const char *form) {
-  return cell_fail(err, EINVAL, "%s=%s: expected %s", key, value, form);
+  int shown = (int)strcspn(value, "\n");
+  return cell_fail(err, EINVAL, "%s=%.*s%s: expected %s", key, shown, value,
+                   value[shown] ? "..." : "", form);
 }
 
 static const struct setting *row_of(const char *key);
