@@ -24,6 +24,7 @@
 #include "daemon/daemon-runtime.h"
 #include "daemon/instance-attach.h"
 #include "daemon/instance-rootfs.h"
+#include "daemon/instance-settings.h"
 #include "daemon/instance-spec.h"
 #include "daemon/profile.h"
 #include "runtime/container.h"
@@ -110,6 +111,30 @@ static int create_and_start(struct daemon *d, struct instance *in,
   return 0;
 }
 
+int inst_plan_networks(struct daemon *d, struct instance_record *r,
+                       enum api_code *code, cell_error **err) {
+  const char *planned = instance_setting(r, "networks");
+  if (!planned)
+    return 0;
+  cleanup_free char *json = settings_networks_json(planned);
+  cleanup_json struct json_value *nets = NULL;
+  if (json_parse(json, strlen(json), &nets, err) < 0)
+    return -1;
+  for (size_t i = 0; i < r->n_nets; i++) {
+    free(r->nets[i].network);
+    free(r->nets[i].ifname);
+    free(r->nets[i].host_veth);
+    free(r->nets[i].ipv4);
+    free(r->nets[i].ipv6);
+  }
+  memset(r->nets, 0, sizeof(r->nets));
+  r->n_nets = 0;
+  if (daemon_net_plan(d, nets, r, code, err) < 0)
+    return cell_error_wrap(err, "networks");
+  instance_setting_drop(r, "networks");
+  return 0;
+}
+
 /* The profiles it uses, again, in order: an edit of one reaches it at
  * this start.  What it sets itself (own_keys) stays. */
 static int apply_profiles(struct daemon *d, struct instance_record *r,
@@ -140,7 +165,9 @@ int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
   inst_disarm_timer(d, in);
   cleanup_free char *dir = daemon_inst_dir(d, in->rec->name);
   daemon_runtime_delete(d, in->rec->name);
-  if (apply_profiles(d, in->rec, err) < 0)
+  enum api_code code;
+  if (apply_profiles(d, in->rec, err) < 0 ||
+      inst_plan_networks(d, in->rec, &code, err) < 0)
     return cell_error_wrap(err, "start `%s`", in->rec->name);
   if (inst_mount_root(d, in, err) < 0 || create_and_start(d, in, dir, err) < 0) {
     daemon_runtime_delete(d, in->rec->name);

@@ -10,6 +10,7 @@
 
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
+#include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/instance-attach.h"
@@ -131,6 +132,7 @@ static char *resources_json(const struct instance_record *r) {
   json_gen_object_open(g);
   json_gen_kv_int(g, "limit", r->pids > 0 ? r->pids : -1);
   json_gen_object_close(g);
+  settings_gen_block_io(g, r);
   json_gen_object_close(g);
   char *out = json_gen_finish(g, NULL);
   json_gen_free(g);
@@ -228,6 +230,13 @@ void op_set(struct daemon *d, struct conn *c, struct instance *in,
       put_all(c, next, pairs, &code, &err) < 0 ||
       (sets_disk(pairs) &&
        set_disk_limit(d, next, in->rec->disk, &code, &err) < 0)) {
+    conn_fail(d, c, code, &err);
+    return;
+  }
+  /* Stopped, new networks are planned now (a running instance's at its
+   * next start): a network or an address that is not to be had fails
+   * this set. */
+  if (in->pidfd < 0 && inst_plan_networks(d, next, &code, &err) < 0) {
     conn_fail(d, c, code, &err);
     return;
   }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "base/shell-words.h"
 #include "base/signals.h"
 #include "base/util.h"
@@ -405,6 +406,165 @@ static int put_device(struct instance_record *r, const char *key,
   return 0;
 }
 
+/* ---- networks: NETWORK[:ADDRESS],... in interface order ---------------- */
+
+/* none, or up to INSTANCE_MAX_NETS names each with an optional address
+ * (an IPv6 one keeps its own colons: the name has none). */
+static int put_networks(struct instance_record *r, const char *key,
+                        const char *value, cell_error **err) {
+  if (strcmp(value, "none") != 0) {
+    cleanup_free char *copy = xstrdup(value);
+    size_t n = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save), n++) {
+      tok[strcspn(tok, ":")] = '\0';
+      cleanup_error cell_error *why = NULL;
+      if (instance_check_name(tok, &why) < 0 || n >= INSTANCE_MAX_NETS)
+        return bad_form(err, key, value);
+    }
+    if (n == 0 || value[strlen(value) - 1] == ',' || strstr(value, ",,"))
+      return bad_form(err, key, value);
+  }
+  keep(r, key, value);
+  return 0;
+}
+
+/* What a start will give it: the planned change, else its networks now. */
+static char *get_networks(const struct instance_record *r, const char *key) {
+  const char *planned = instance_setting(r, key);
+  if (planned)
+    return xstrdup(planned);
+  if (r->n_nets == 0)
+    return xstrdup("none");
+  char *out = xstrdup("");
+  for (size_t i = 0; i < r->n_nets; i++) {
+    const char *addr = r->nets[i].ipv4 ? r->nets[i].ipv4 : r->nets[i].ipv6;
+    char *next = xasprintf("%s%s%s%s%s", out, i ? "," : "", r->nets[i].network,
+                           addr ? ":" : "", addr ? addr : "");
+    free(out);
+    out = next;
+  }
+  return out;
+}
+
+char *settings_networks_json(const char *value) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_array_open(g);
+  cleanup_free char *copy = xstrdup(strcmp(value, "none") == 0 ? "" : value);
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+       tok = strtok_r(NULL, ",", &save)) {
+    char *colon = strchr(tok, ':');
+    if (colon)
+      *colon = '\0';
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "network", tok);
+    if (colon)
+      json_gen_kv_string(g, "address", colon + 1);
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+  char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  return out;
+}
+
+void instance_setting_drop(struct instance_record *r, const char *key) {
+  keep(r, key, NULL);
+}
+
+/* ---- block I/O: a weight, and limits per device (MAJ:MIN) ------------- */
+
+static int put_blkio_weight(struct instance_record *r, const char *key,
+                            const char *value, cell_error **err) {
+  long long n;
+  if (!cell_parse_ll(value, 0, 1000, &n) || (n > 0 && n < 10))
+    return bad_form(err, key, value);
+  cleanup_free char *s = int_string(n);
+  keep(r, key, n ? s : NULL);
+  return 0;
+}
+
+/* blkio.read_bps.MAJ:MIN and the like: the member a device's numbers. */
+static int check_device_member(const char *key, cell_error **err) {
+  const char *m = strrchr(key, '.') + 1;
+  unsigned major, minor;
+  char end;
+  if (sscanf(m, "%u:%u%c", &major, &minor, &end) != 2)
+    return cell_fail(err, EINVAL, "%s: `%s` is not a device's MAJOR:MINOR "
+                     "(ls -l /dev/vda shows them)", key, m);
+  return 0;
+}
+
+/* A rate: bytes (a size, 10M) or operations per second; 0: no limit. */
+static int put_blkio_rate(struct instance_record *r, const char *key,
+                          const char *value, cell_error **err) {
+  long long n;
+  if (check_device_member(key, err) < 0)
+    return -1;
+  bool bytes = strstr(key, "_bps.") != NULL;
+  if (bytes ? !cell_parse_size(value, &n) || n < 0
+            : !cell_parse_ll(value, 0, INT64_MAX, &n))
+    return bad_form(err, key, value);
+  cleanup_free char *s = int_string(n);
+  keep(r, key, s);
+  return 0;
+}
+
+static char *get_blkio(const struct instance_record *r, const char *key) {
+  const char *v = instance_setting(r, key);
+  return xstrdup(v ? v : "0");
+}
+
+static const struct {
+  const char *prefix, *oci;
+} throttles[] = {
+    {"blkio.read_bps.", "throttleReadBpsDevice"},
+    {"blkio.write_bps.", "throttleWriteBpsDevice"},
+    {"blkio.read_iops.", "throttleReadIOPSDevice"},
+    {"blkio.write_iops.", "throttleWriteIOPSDevice"},
+};
+
+static void gen_throttle(struct json_gen *g, const struct instance_record *r,
+                         const char *prefix, const char *oci) {
+  size_t n = strlen(prefix);
+  bool open = false;
+  for (size_t i = 0; r->settings && r->settings[i]; i++) {
+    unsigned major, minor;
+    unsigned long long rate;
+    if (strncmp(r->settings[i], prefix, n) != 0 ||
+        sscanf(r->settings[i] + n, "%u:%u=%llu", &major, &minor, &rate) != 3)
+      continue;
+    if (!open) {
+      json_gen_key(g, oci);
+      json_gen_array_open(g);
+      open = true;
+    }
+    json_gen_object_open(g);
+    json_gen_kv_int(g, "major", major);
+    json_gen_kv_int(g, "minor", minor);
+    json_gen_kv_int(g, "rate", (int64_t)rate);
+    json_gen_object_close(g);
+  }
+  if (open)
+    json_gen_array_close(g);
+}
+
+void settings_gen_block_io(struct json_gen *g, const struct instance_record *r) {
+  bool any = false;
+  for (size_t i = 0; r->settings && r->settings[i]; i++)
+    any |= strncmp(r->settings[i], "blkio.", 6) == 0;
+  if (!any)
+    return;
+  json_gen_key(g, "blockIO");
+  json_gen_object_open(g);
+  const char *weight = instance_setting(r, "blkio.weight");
+  if (weight)
+    json_gen_kv_int(g, "weight", strtoll(weight, NULL, 10));
+  for (size_t i = 0; i < sizeof(throttles) / sizeof(*throttles); i++)
+    gen_throttle(g, r, throttles[i].prefix, throttles[i].oci);
+  json_gen_object_close(g);
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static const struct setting table[] = {
@@ -422,6 +582,8 @@ static const struct setting table[] = {
      "init", put_init, get_init},
     {"halt_signal", "a signal: SIGPWR, RTMIN+3, 15", EFFECT_AT_ONCE, false,
      "halt_signal", put_halt_signal, get_halt_signal},
+    {"networks", "NETWORK[:ADDRESS],... (eth0, eth1, ... in order), or none",
+     EFFECT_NEXT_START, false, "networks", put_networks, get_networks},
     {"memory", "a size like 512M (at least 4M), or 0 for no limit",
      EFFECT_LIMITS, false, "memory", put_memory, get_memory},
     {"swap", "a size like 1G of swap besides memory, or 0 for none",
@@ -434,6 +596,16 @@ static const struct setting table[] = {
      put_pids, get_pids},
     {"disk", "a size like 10G (at least 1M), or 0 for no limit", EFFECT_DISK,
      false, "disk", put_disk, get_disk},
+    {"blkio.weight", "an integer in [10, 1000], or 0 for the default",
+     EFFECT_LIMITS, false, NULL, put_blkio_weight, get_blkio},
+    {"blkio.read_bps.", "blkio.read_bps.MAJ:MIN=SIZE per second (0: none)",
+     EFFECT_LIMITS, false, NULL, put_blkio_rate, get_blkio},
+    {"blkio.write_bps.", "blkio.write_bps.MAJ:MIN=SIZE per second (0: none)",
+     EFFECT_LIMITS, false, NULL, put_blkio_rate, get_blkio},
+    {"blkio.read_iops.", "blkio.read_iops.MAJ:MIN=N per second (0: none)",
+     EFFECT_LIMITS, false, NULL, put_blkio_rate, get_blkio},
+    {"blkio.write_iops.", "blkio.write_iops.MAJ:MIN=N per second (0: none)",
+     EFFECT_LIMITS, false, NULL, put_blkio_rate, get_blkio},
     {"env.", "env.KEY=VALUE (empty: removed)", EFFECT_ENV, false, NULL, put_env,
      get_kept},
     {"mount.", "mount.NAME=/srv/x:/data[:ro] (empty: removed)", EFFECT_MOUNT,

@@ -51,6 +51,16 @@ char *settings_forms(void);
 /* The value r keeps for a key without a field of its own, or NULL. */
 const char *instance_setting(const struct instance_record *r, const char *key);
 
+/* The blkio.* settings as OCI's linux.resources.blockIO member (nothing
+ * when there are none). */
+struct json_gen;
+void settings_gen_block_io(struct json_gen *g, const struct instance_record *r);
+
+/* A networks= value as create's `networks` array (JSON text). */
+char *settings_networks_json(const char *value);
+/* The kept value of key goes (a planned change, once made). */
+void instance_setting_drop(struct instance_record *r, const char *key);
+
 /* The env.KEY=VALUE settings as KEY=VALUE (NULL when none). */
 char **instance_settings_env(const struct instance_record *r);
 

@@ -149,8 +149,9 @@ static void gen_resources(struct json_gen *g, const struct json_value *res,
                           const struct instance_record *r) {
   json_gen_object_open(g);
   gen_members_except(g, res, (const char *const[]){"memory", "cpu", "pids",
-                                                   "devices", NULL});
+                                                   "devices", "blockIO", NULL});
   gen_devices(g, json_object_get(res, "devices"), r);
+  settings_gen_block_io(g, r);
   if (r->memory > 0) {
     json_gen_key(g, "memory");
     json_gen_object_open(g);

@@ -26,6 +26,8 @@ stop_timeout = 2
 group = 4242
 cgroup_parent = $CGPARENT
 lxcfs = off
+network.n1.bridge = cst$$
+network.n1.subnet4 = 10.250.80.0/24
 EOF2
   start_daemon
   ctl image import "$TEMPLATE" --name bb >/dev/null
@@ -58,6 +60,22 @@ cgroup_memory() { # name
   return 1
 }
 
+# The MAJ:MIN of a whole disk of the host, and the read limits the
+# instance's cgroup has (v1 blkio or v2 io.max).
+host_disk() {
+  local b
+  for b in /sys/block/*; do
+    case $b in */loop* | */ram* | */zram* | */nbd*) continue ;; esac
+    cat "$b/dev"
+    return
+  done
+}
+cgroup_read_bps() { # name
+  local f=/sys/fs/cgroup/blkio"$CGPARENT/$1"/blkio.throttle.read_bps_device
+  [ -f "$f" ] && { cat "$f"; return; }
+  sed -n 's/^\([0-9:]*\) rbps=\([0-9]*\).*/\1 \2/p' /sys/fs/cgroup"$CGPARENT/$1"/io.max
+}
+
 @test "set on a stopped instance: the record keeps it, get reads it, start gives it" {
   ctl create s1 --image bb --init "$SLEEP"
   run -0 ctl set s1 hostname=web-1 memory=64M env.GREETING=hello restart=always \
@@ -87,7 +105,11 @@ cgroup_memory() { # name
 @test "set on a running instance: hostname, memory and env live; init pending until the next start" {
   ctl create r1 --image bb --init "$SLEEP"
   ctl start r1
-  run -0 ctl set r1 hostname=live-name memory=48M env.LIVE=yes init="/bin/sh -c 'sleep 1000000'"
+  local disk
+  disk=$(host_disk)
+  run -0 ctl set r1 hostname=live-name memory=48M env.LIVE=yes init="/bin/sh -c 'sleep 1000000'" \
+    "blkio.read_bps.$disk=1M"
+  [ "$(cgroup_read_bps r1)" = "$disk $((1 << 20))" ]
   run -0 inside r1 hostname
   [ "$output" = live-name ]
   [ "$(cgroup_memory r1)" = $((48 << 20)) ]
@@ -103,6 +125,23 @@ cgroup_memory() { # name
   run -0 inside r1 sh -c "tr '\\0' ' ' </proc/1/cmdline"
   [[ "$output" == *"sleep 1000000"* ]]
   [[ "$output" != *trap* ]]
+}
+
+@test "networks on a stopped instance: a NIC added and removed, its address planned as create plans it" {
+  # Planned only: no start, so no bridge is made on the host.
+  ctl create n1 --image bb --init "$SLEEP"
+  [ "$(ctl get n1 networks)" = none ]
+  run -0 ctl set n1 networks=n1:10.250.80.7
+  [ "$(field n1 '.networks[0].interface + " " + .networks[0].ipv4')" = "eth0 10.250.80.7" ]
+  [ "$(ctl get n1 networks)" = n1:10.250.80.7 ]
+  run -0 ctl set n1 networks=n1:10.250.80.7,n1
+  [ "$(field n1 '.networks | length')" = 2 ]
+  [ "$(field n1 '.networks[1].interface')" = eth1 ]
+  run -4 ctl set n1 networks=nosuch
+  run -8 ctl set n1 networks=n1:10.9.9.9
+  [ "$(field n1 '.networks | length')" = 2 ]
+  run -0 ctl set n1 networks=none
+  [ "$(field n1 '.networks | length')" = 0 ]
 }
 
 @test "bad keys and values: one line naming the key and the form, nothing changed" {

@@ -49,6 +49,9 @@ TEST(every_key_reads_back_what_was_set) {
   check_round_trip("cpuset", "0-1,3", "0-1,3");
   check_round_trip("pids", "100", "100");
   check_round_trip("disk", "10G", "10737418240");
+  check_round_trip("blkio.weight", "500", "500");
+  check_round_trip("blkio.read_bps.8:0", "1M", "1048576");
+  check_round_trip("blkio.write_iops.254:0", "100", "100");
   check_round_trip("env.GREETING", "hello world", "hello world");
   check_round_trip("mount.data", "/srv/x:/data:ro", "/srv/x:/data:ro");
   check_round_trip("device.tun", "/dev/net/tun", "/dev/net/tun");
@@ -85,6 +88,9 @@ TEST(bad_values_name_the_key_and_the_form) {
   check_refused("cpuset", "0,", "a CPU list");
   check_refused("autostart.priority", "1001", "[0, 1000]");
   check_refused("env.1X", "v", "not a name");
+  check_refused("blkio.weight", "5", "[10, 1000]");
+  check_refused("blkio.read_bps.sda", "1M", "MAJOR:MINOR");
+  check_refused("blkio.read_iops.8:0", "1M", "N per second");
   check_refused("env.A", "two\nlines", "env.A");
 }
 
