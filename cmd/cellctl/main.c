@@ -49,13 +49,14 @@ static const struct verb verbs[] = {
      "change settings: live where the kernel allows, else at the next\n"
      "      start (show lists them as pending).  Keys: restart, autostart,\n"
      "      autostart.priority, autostart.delay, hostname, init, halt_signal,\n"
-     "      memory, swap, cpus, cpuset, pids, disk (0: no limit), env.KEY,\n"
+     "      networks=NET[:ADDR],...|none, memory, swap, cpus, cpuset, pids,\n"
+     "      disk (0: no limit), blkio.weight, blkio.read_bps.MAJ:MIN (and\n"
+     "      write_bps, read_iops, write_iops), env.KEY,\n"
      "      mount.NAME=/srv/x:/data[:ro] and device.NAME=/dev/net/tun|/dev/fuse\n"
      "      (root only); an empty env., mount. or device. value removes it"},
     {"get", cmd_get, "NAME KEY", "one setting's value"},
     {"profile", cmd_profile,
-     "create NAME [KEY=VALUE...] | set NAME KEY=VALUE... | show NAME | list\n"
-     "| rm NAME",
+     "create|set NAME [KEY=VALUE...] | show|rm NAME | list",
      "named sets of settings (root makes them) that create --profile\n"
      "      gives; an instance takes its profiles again at each start"},
     {"events", cmd_events, "[--json]", "the events of the instances, as they come"},

@@ -361,9 +361,11 @@ static int fill_record(struct daemon *d, struct conn *c,
     *code = API_FAILED;
     return -1;
   }
-  if (take_profiles(d, v, r, code, err) < 0)
+  if (take_profiles(d, v, r, code, err) < 0 ||
+      daemon_net_plan(d, json_object_get(v, "networks"), r, code, err) < 0)
     return -1;
-  return daemon_net_plan(d, json_object_get(v, "networks"), r, code, err);
+  /* A profile's networks=, planned as the field's would be. */
+  return inst_plan_networks(d, r, code, err);
 }
 
 /* The name servers of the instance's first network (celld.conf dns); NULL
