@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -133,6 +134,11 @@ static int open_target(const char *target, bool is_dir, cell_error **err) {
  * makes inside is the instance's root's, and a filesystem mounted in the
  * namespace refuses host ids), then its mount namespace. */
 static int enter_instance(const struct ns_fds *ns, cell_error **err) {
+  /* Not dumpable first: the instance's root, whose uid the child takes,
+   * could otherwise ptrace it or open its /proc/PID/fd and reach the fds
+   * it has of celld. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    return cell_fail_errno(err, "prctl PR_SET_DUMPABLE");
   if (setns(ns->user, CLONE_NEWUSER) < 0)
     return cell_fail_errno(err, "join the instance's user namespace");
   if (setns(ns->mnt, CLONE_NEWNS) < 0)
@@ -303,7 +309,7 @@ int attach_hostname(pid_t pid, const char *hostname, cell_error **err) {
     return cell_fail_errno(err, "fork");
   if (child == 0) {
     cell_error *e = NULL;
-    if (setns(nsfd, CLONE_NEWUTS) < 0)
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || setns(nsfd, CLONE_NEWUTS) < 0)
       cell_fail_errno(&e, "join the instance's UTS namespace");
     else if (sethostname(hostname, strlen(hostname)) < 0)
       cell_fail_errno(&e, "sethostname `%s`", hostname);
