@@ -288,3 +288,23 @@ cgroup_read_bps() { # name
   ctl destroy p1 -f
   run -0 ctl profile rm base
 }
+
+@test "autostart: a higher autostart.priority starts first, its autostart.delay holds the next back" {
+  ctl create lo --image bb --init "$SLEEP"
+  ctl create hi --image bb --init "$SLEEP"
+  ctl set lo autostart=true autostart.priority=10
+  ctl set hi autostart=true autostart.priority=90 autostart.delay=3
+  kill "$(cat "$D/celld.pid")"
+  for _ in $(seq 50); do
+    kill -0 "$(cat "$D/celld.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  start_daemon
+  [ "$(field hi .state)" = running ]
+  [ "$(field lo .state)" != running ]
+  for _ in $(seq 100); do
+    [ "$(field lo .state)" = running ] && break
+    sleep 0.1
+  done
+  [ "$(field lo .state)" = running ]
+}
