@@ -256,13 +256,18 @@ static long autostart_number(const struct instance *in, const char *key) {
   return v ? strtol(v, NULL, 10) : 0;
 }
 
+struct autostart_entry {
+  struct instance *in;
+  size_t loaded; /* its place in d->inst */
+  long priority;
+};
+
 /* Higher autostart.priority first; equal ones in the order loaded. */
 static int by_priority(const void *a, const void *b) {
-  const struct instance *x = *(struct instance *const *)a;
-  const struct instance *y = *(struct instance *const *)b;
-  long px = autostart_number(x, "autostart.priority");
-  long py = autostart_number(y, "autostart.priority");
-  return px != py ? (py > px ? 1 : -1) : (x < y ? -1 : x > y);
+  const struct autostart_entry *x = a, *y = b;
+  if (x->priority != y->priority)
+    return y->priority > x->priority ? 1 : -1;
+  return x->loaded < y->loaded ? -1 : x->loaded > y->loaded;
 }
 
 static void autostart_now(struct daemon *d, struct instance *in) {
@@ -280,19 +285,20 @@ static void autostart_now(struct daemon *d, struct instance *in) {
  * ones after it back that many seconds, on the start timer (celld serves
  * meanwhile). */
 void daemon_autostart(struct daemon *d) {
-  struct instance **order = xcalloc(d->n_inst + 1, sizeof(*order));
+  struct autostart_entry *order = xcalloc(d->n_inst + 1, sizeof(*order));
   size_t n = 0;
   for (size_t i = 0; i < d->n_inst; i++)
     if (d->inst[i]->rec->autostart && d->inst[i]->pidfd < 0)
-      order[n++] = d->inst[i];
+      order[n++] = (struct autostart_entry){
+          d->inst[i], i, autostart_number(d->inst[i], "autostart.priority")};
   qsort(order, n, sizeof(*order), by_priority);
   long wait_ms = 0;
   for (size_t i = 0; i < n; i++) {
     if (wait_ms == 0)
-      autostart_now(d, order[i]);
+      autostart_now(d, order[i].in);
     else
-      inst_arm_timer(d, order[i], wait_ms, true);
-    wait_ms += autostart_number(order[i], "autostart.delay") * 1000;
+      inst_arm_timer(d, order[i].in, wait_ms, true);
+    wait_ms += autostart_number(order[i].in, "autostart.delay") * 1000;
   }
   free(order);
 }

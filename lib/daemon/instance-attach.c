@@ -55,8 +55,10 @@ int attach_make_device(const char *dir, const char *name, unsigned major,
     return cell_fail_errno(err, "open `%s`", dir);
   if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
     return cell_fail_errno(err, "remove the old node `%s/%s`", dir, name);
+  /* 0660 whatever celld's umask: its group inside may use it too. */
   if (mknodat(dirfd, name, S_IFCHR | 0660, makedev(major, minor)) < 0 ||
-      fchownat(dirfd, name, root, root, AT_SYMLINK_NOFOLLOW) < 0)
+      fchownat(dirfd, name, root, root, AT_SYMLINK_NOFOLLOW) < 0 ||
+      fchmodat(dirfd, name, 0660, 0) < 0)
     return cell_fail_errno(err, "make the node `%s/%s`", dir, name);
   int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)

@@ -28,6 +28,8 @@ cgroup_parent = $CGPARENT
 lxcfs = off
 network.n1.bridge = cst$$
 network.n1.subnet4 = 10.250.80.0/24
+network.n2.bridge = cst2$$
+network.n2.subnet4 = 10.250.81.0/24
 EOF2
   start_daemon
   ctl image import "$TEMPLATE" --name bb >/dev/null
@@ -134,9 +136,9 @@ cgroup_read_bps() { # name
   run -0 ctl set n1 networks=n1:10.250.80.7
   [ "$(field n1 '.networks[0].interface + " " + .networks[0].ipv4')" = "eth0 10.250.80.7" ]
   [ "$(ctl get n1 networks)" = n1:10.250.80.7 ]
-  run -0 ctl set n1 networks=n1:10.250.80.7,n1
+  run -0 ctl set n1 networks=n1:10.250.80.7,n2
   [ "$(field n1 '.networks | length')" = 2 ]
-  [ "$(field n1 '.networks[1].interface')" = eth1 ]
+  [ "$(field n1 '.networks[1].interface + " " + .networks[1].network')" = "eth1 n2" ]
   run -4 ctl set n1 networks=nosuch
   run -8 ctl set n1 networks=n1:10.9.9.9
   [ "$(field n1 '.networks | length')" = 2 ]
@@ -299,7 +301,7 @@ cgroup_read_bps() { # name
     kill -0 "$(cat "$D/celld.pid")" 2>/dev/null || break
     sleep 0.1
   done
-  start_daemon
+  start_daemon --autostart
   [ "$(field hi .state)" = running ]
   [ "$(field lo .state)" != running ]
   for _ in $(seq 100); do
