@@ -46,14 +46,36 @@ DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev li
              libnftables-dev libarchive-dev libssl-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod lxcfs \
              bsdutils podman containerd nftables python3 apparmor mmdebstrap \
-             skopeo zstd xz-utils btrfs-progs
+             skopeo zstd xz-utils btrfs-progs man-db
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.
 DEB_FUZZ  := clang libclang-rt-14-dev
 
-.PHONY: all deps check lint unit bats asan install uninstall clean demo rootfs rootfs-debian help bench \
+.PHONY: all docs deps check lint unit bats asan install uninstall clean demo rootfs rootfs-debian help bench \
         fuzz fuzz-ci fuzz-build
 
-all: $(PROGRAMS) $(LIBCELL)
+all: $(PROGRAMS) $(LIBCELL) docs
+
+# Man pages and bash completion, made of the programs' own --help and of
+# config/celld.conf (docs/cli/), so that they cannot disagree.
+MAN_PAGES := $(BUILD)/man/cell.8 $(BUILD)/man/celld.8 $(BUILD)/man/cellctl.1 $(BUILD)/man/celld.conf.5
+COMPLETION := $(BUILD)/completion/cell
+docs: $(MAN_PAGES) $(COMPLETION)
+
+$(BUILD)/man/cell.8: $(BUILD)/cell docs/cli/help2roff
+	@mkdir -p $(@D)
+	docs/cli/help2roff $< 8 "an OCI container runtime, a drop-in for runc" >$@.tmp && mv $@.tmp $@
+$(BUILD)/man/celld.8: $(BUILD)/celld docs/cli/help2roff
+	@mkdir -p $(@D)
+	docs/cli/help2roff $< 8 "the daemon that keeps cell's persistent instances" >$@.tmp && mv $@.tmp $@
+$(BUILD)/man/cellctl.1: $(BUILD)/cellctl docs/cli/help2roff
+	@mkdir -p $(@D)
+	docs/cli/help2roff $< 1 "manage celld's instances, images, snapshots and networks" >$@.tmp && mv $@.tmp $@
+$(BUILD)/man/celld.conf.5: config/celld.conf docs/cli/conf2roff
+	@mkdir -p $(@D)
+	docs/cli/conf2roff $< >$@.tmp && mv $@.tmp $@
+$(COMPLETION): $(BUILD)/cellctl $(BUILD)/cell docs/cli/help2completion
+	@mkdir -p $(@D)
+	docs/cli/help2completion $(BUILD)/cellctl $(BUILD)/cell >$@.tmp && mv $@.tmp $@
 
 help:
 	@echo "make            build $(BUILD)/cell and $(BUILD)/libcell.a"
@@ -237,10 +259,21 @@ install: all
 	install -m 0644 config/celld.conf config/celld.service $(DESTDIR)$(PREFIX)/share/cell/
 	install -d $(DESTDIR)$(PREFIX)/share/doc/cell
 	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/cell/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 $(BUILD)/man/cellctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(BUILD)/man/celld.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 $(BUILD)/man/cell.8 $(BUILD)/man/celld.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 $(COMPLETION) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cell
+	ln -sf cell $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cellctl
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cell $(DESTDIR)$(PREFIX)/bin/celld $(DESTDIR)$(PREFIX)/bin/cellctl $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-debian
 	rm -rf $(DESTDIR)$(PREFIX)/share/cell $(DESTDIR)$(PREFIX)/share/doc/cell
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/cellctl.1 $(DESTDIR)$(PREFIX)/share/man/man5/celld.conf.5 \
+	  $(DESTDIR)$(PREFIX)/share/man/man8/cell.8 $(DESTDIR)$(PREFIX)/share/man/man8/celld.8 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cell \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cellctl
 
 # Header dependencies, written by -MMD.
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

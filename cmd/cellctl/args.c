@@ -1,7 +1,9 @@
 /* Argument helpers the verbs share (args.h). */
 #include "args.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
@@ -45,4 +47,38 @@ int verb_flags(const struct invocation *inv, int first, unsigned allowed,
     }
   }
   return EXIT_OK;
+}
+
+/* Whether FLAG takes a value, as the verb's synopsis writes it: "--flag
+ * VALUE" (or "-f VALUE"); "[--flag]" and "--flag=..." take none. */
+static bool takes_value(const char *synopsis, const char *flag) {
+  size_t len = strlen(flag);
+  for (const char *p = strstr(synopsis, flag); p; p = strstr(p + 1, flag)) {
+    bool starts = p == synopsis || strchr(" [|\n", p[-1]);
+    if (!starts || p[len] != ' ')
+      continue;
+    char next = p[len + 1];
+    return next != '[' && next != '|' && next != '-' && next != '\0' &&
+           !isspace((unsigned char)next);
+  }
+  return false;
+}
+
+void verb_args_in_order(const char *synopsis, int argc, char **argv) {
+  /* argv[0] is the verb; "--" ends what is ours (exec's command). */
+  int end = 1;
+  while (end < argc && strcmp(argv[end], "--") != 0)
+    end++;
+  cleanup_free char **flags = xcalloc((size_t)argc, sizeof(*flags));
+  int n_flags = 0, n_pos = 0;
+  for (int k = 1; k < end; k++) {
+    if (argv[k][0] != '-' || argv[k][1] == '\0') {
+      argv[1 + n_pos++] = argv[k];
+      continue;
+    }
+    flags[n_flags++] = argv[k];
+    if (!strchr(argv[k], '=') && takes_value(synopsis, argv[k]) && k + 1 < end)
+      flags[n_flags++] = argv[++k];
+  }
+  memcpy(argv + 1 + n_pos, flags, (size_t)n_flags * sizeof(*flags));
 }

@@ -15,6 +15,13 @@ int usage_error(cell_error **err, const char *fmt, ...)
 /* argv[1], the instance the verb acts on: EXIT_OK or a usage error. */
 int verb_name(const struct invocation *inv, const char **name, cell_error **err);
 
+/* Put the verb's positional arguments (NAME, SRC DST, KEY=VALUE...) first,
+ * in their order, and its flags after them, each with its value, so that
+ * `create --image X web1` is `create web1 --image X`.  Which flags take a
+ * value is read from the verb's synopsis (struct verb's usage).  What
+ * follows "--" stays where it is. */
+void verb_args_in_order(const char *synopsis, int argc, char **argv);
+
 enum verb_flag { FLAG_JSON = 1, FLAG_FORCE = 2, FLAG_TIMEOUT = 4 };
 
 struct verb_flags {

@@ -214,8 +214,21 @@ int cmd_enter(const struct invocation *inv, cell_error **err) {
     return rc;
   if (inv->argc != 2)
     return usage_error(err, "enter: unexpected `%s`", inv->argv[2]);
-  /* A login shell as the instance's root; a terminal when we have one. */
-  char *shell[] = {"/bin/sh", "-l", NULL};
+  /* A login shell as the instance's root, as `su -l` gives: its shell and
+   * home from the instance's /etc/passwd, read by the instance's own sh
+   * (nothing of the guest is parsed on the host), a clean environment,
+   * and a terminal when we have one. */
+  static const char login[] =
+      "home=/root shell=/bin/sh\n"
+      "while IFS=: read -r n _ _ _ _ h s; do\n"
+      "  if [ \"$n\" = root ]; then home=$h shell=$s; break; fi\n"
+      "done 2>/dev/null </etc/passwd\n"
+      "[ -x \"$shell\" ] || shell=/bin/sh\n"
+      "cd \"$home\" 2>/dev/null || { home=/; cd /; }\n"
+      "exec env -i ${TERM:+TERM=\"$TERM\"} HOME=\"$home\" USER=root LOGNAME=root \\\n"
+      "  SHELL=\"$shell\" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\\n"
+      "  \"$shell\" -l\n";
+  char *shell[] = {"/bin/sh", "-c", (char *)login, "cellctl-enter", NULL};
   return run_exec(inv, name, shell, foreground_has_terminal(), err);
 }
 

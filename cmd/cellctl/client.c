@@ -28,7 +28,10 @@ int client_dial(struct client *c, const char *flag, cell_error **err) {
   strcpy(sa.sun_path, path);
   cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    cell_fail_errno(err, "connect to `%s`", path);
+    int e = errno;
+    cell_fail(err, 0, "connect to `%s`: %s: is celld running? (start celld, "
+                      "or name its socket with --socket or CELL_SOCKET)",
+              path, strerror(e));
     return EXIT_CONNECT;
   }
   c->fd = steal_fd(&fd);

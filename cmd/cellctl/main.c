@@ -5,6 +5,7 @@
  * and attach.c (exec, enter, console), and talk to celld through client.c.
  * `cellctl --help` is made of verbs[] and exit_statuses[]. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -185,13 +186,23 @@ static int global_options(int argc, char **argv, const char **socket, int *first
   return EXIT_OK;
 }
 
-/* The verb's error, once; a usage error with the verb's usage. */
+/* The verb's error, once, on one line; a usage error says where the
+ * usage is rather than printing all of it. */
 static void report(const struct verb *v, int rc, cell_error *err) {
   if (!err)
     return;
-  fprintf(stderr, "cellctl: %s\n", err->msg);
   if (rc == EXIT_USAGE)
-    print_verb_usage(stderr, "usage: cellctl ", v);
+    fprintf(stderr, "cellctl: %s (see cellctl %s --help)\n", err->msg, v->name);
+  else
+    fprintf(stderr, "cellctl: %s\n", err->msg);
+}
+
+/* `cellctl VERB --help` (or -h), before any "--". */
+static bool wants_verb_help(int argc, char **argv) {
+  for (int k = 1; k < argc && strcmp(argv[k], "--") != 0; k++)
+    if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
+      return true;
+  return false;
 }
 
 int main(int argc, char **argv) {
@@ -208,6 +219,12 @@ int main(int argc, char **argv) {
     return global_usage_error("unknown command `%s`", argv[first]);
   struct invocation inv = {.verb = v, .socket = socket,
                            .argc = argc - first, .argv = argv + first};
+  if (wants_verb_help(inv.argc, inv.argv)) {
+    print_verb_usage(stdout, "usage: cellctl ", v);
+    printf("      %s\n", v->summary);
+    return EXIT_OK;
+  }
+  verb_args_in_order(v->usage, inv.argc, inv.argv);
   cleanup_error cell_error *err = NULL;
   rc = v->run(&inv, &err);
   report(v, rc, err);

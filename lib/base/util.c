@@ -2,6 +2,7 @@
 #include "base/syscalls.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -424,22 +425,55 @@ int cell_send_with_fd(int sock, const char *data, size_t len, int fd) {
 }
 
 
+/* The multiplier of a size's unit suffix ("", K, M, G, T, each alone or
+ * with "B" or "iB"; all powers of 1024), or 0 when it is none of them. */
+static long long size_unit(const char *u) {
+  static const char units[] = "kmgt";
+  if (*u == '\0')
+    return 1;
+  const char *at = strchr(units, *u | 0x20);
+  if (!at || *at == '\0')
+    return 0;
+  if (u[1] != '\0' && strcmp(u + 1, "iB") != 0 && strcmp(u + 1, "B") != 0)
+    return 0;
+  return 1LL << (10 * (at - units + 1));
+}
+
+/* "1.5G": the whole part, then up to 9 digits of fraction, scaled by the
+ * unit in integers (a double would round 8E-ish sizes).  A fraction needs
+ * a unit: half a byte means nothing. */
 bool cell_parse_size(const char *s, long long *out) {
+  if (!isdigit((unsigned char)*s))
+    return false;
   char *end;
   errno = 0;
-  long long n = strtoll(s, &end, 10);
-  if (errno || end == s || n < 0)
+  long long whole = strtoll(s, &end, 10);
+  if (errno)
     return false;
-  static const char units[] = "kmgt";
-  const char *u = *end ? strchr(units, *end | 0x20) : NULL;
-  if (*end && !u)
+  long long frac = 0, scale = 1;
+  if (*end == '.') {
+    end++;
+    if (!isdigit((unsigned char)*end))
+      return false;
+    for (; isdigit((unsigned char)*end); end++) {
+      if (scale >= 1000000000)
+        return false;
+      frac = frac * 10 + (*end - '0');
+      scale *= 10;
+    }
+  }
+  long long mul = size_unit(end);
+  if (mul == 0 || (scale > 1 && mul == 1) || whole > INT64_MAX / mul)
     return false;
-  if (*end && end[1] != '\0' && strcmp(end + 1, "iB") != 0 &&
-      strcmp(end + 1, "B") != 0)
+  /* frac * mul / scale, without overflow: mul is 1024 * m with m <= 2^30
+   * and frac < 10^9, so frac * m fits in 63 bits. */
+  long long part = 0;
+  if (scale > 1) {
+    long long fm = frac * (mul / 1024);
+    part = fm / scale * 1024 + fm % scale * 1024 / scale;
+  }
+  if (whole * mul > INT64_MAX - part)
     return false;
-  long long mul = u ? 1LL << (10 * (u - units + 1)) : 1;
-  if (n > INT64_MAX / mul)
-    return false;
-  *out = n * mul;
+  *out = whole * mul + part;
   return true;
 }

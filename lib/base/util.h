@@ -102,7 +102,8 @@ void cell_reset_signals(void);
 void cell_close_fds_from(int from, const int *keep, size_t nkeep);
 /* Parse a decimal integer in [min,max]; false on any garbage. */
 bool cell_parse_ll(const char *s, long long min, long long max, long long *out);
-/* SIZE: bytes, or with K, M, G or T (powers of 1024, "MiB" and "MB" too). */
+/* SIZE: bytes, or a number with K, M, G or T and a fraction if wanted
+ * ("1.5G"); powers of 1024 whether written "M", "MB" or "MiB". */
 bool cell_parse_size(const char *s, long long *out);
 
 /* Control data with room for up to CELL_MAX_PASSED_FDS fds. */

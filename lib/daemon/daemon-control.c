@@ -63,7 +63,9 @@ static void stop_then(struct daemon *d, struct conn *c, struct instance *in,
       op_start(d, c, in, v);
       return;
     }
-    conn_error(d, c, API_WRONG_STATE, "instance is not running");
+    cleanup_free char *msg = xasprintf(
+        "instance `%s` is not running: nothing to stop", in->rec->name);
+    conn_error(d, c, API_WRONG_STATE, msg);
     return;
   }
   in->after = after;
@@ -91,8 +93,10 @@ void op_destroy(struct daemon *d, struct conn *c, struct instance *in,
   }
   if (in->pidfd >= 0) {
     if (!force || !force->u.boolean) {
-      conn_error(d, c, API_WRONG_STATE,
-                 "instance is running: stop it first, or force");
+      cleanup_free char *msg = xasprintf(
+          "instance `%s` is running: stop it first, or use destroy -f",
+          in->rec->name);
+      conn_error(d, c, API_WRONG_STATE, msg);
       return;
     }
     in->after = AFTER_DESTROY;

@@ -305,13 +305,22 @@ static struct instance_snapshot *named_snap(struct daemon *d, struct conn *c,
   return s;
 }
 
+/* The refusal of an op that needs the instance stopped. */
+static void refuse_running(struct daemon *d, struct conn *c,
+                           const struct instance *in) {
+  cleanup_free char *msg = xasprintf(
+      "instance `%s` is running: stop it first (cellctl stop %s)",
+      in->rec->name, in->rec->name);
+  conn_error(d, c, API_WRONG_STATE, msg);
+}
+
 void op_restore(struct daemon *d, struct conn *c, struct instance *in,
                 const struct json_value *v) {
   struct instance_snapshot *s = named_snap(d, c, in, v);
   if (!s)
     return;
   if (running(in)) {
-    conn_error(d, c, API_WRONG_STATE, "instance is running: stop it first");
+    refuse_running(d, c, in);
     return;
   }
   cell_error *err = NULL;
@@ -381,7 +390,7 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   if (running(in) || in->timerfd >= 0) {
-    conn_error(d, c, API_WRONG_STATE, "instance is running: stop it first");
+    refuse_running(d, c, in);
     return;
   }
   cleanup_free char *from_json = xasprintf("%s.json", r->name);

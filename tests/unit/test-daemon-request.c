@@ -1,9 +1,11 @@
 /* celld's request checks (lib/daemon/daemon-request.c, the whole line in
  * daemon-ops.c) and the names of its error codes (daemon-conn.c): what
  * clients rely on. */
+#include <sched.h>
 #include <stdlib.h>
 
 #include "base/json.h"
+#include "base/util.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-ops.h"
 #include "daemon/daemon-request.h"
@@ -61,6 +63,27 @@ TEST(limits) {
   CHECK_STR(err ? err->msg : NULL, "field `pids`: must be an integer >= 0");
   cell_error_free(&err);
   CHECK(request_cpus(v, &milli, &given, &err) == 0 && given && milli == 500);
+}
+
+/* A quota of more CPUs than celld can run on is refused, naming the count;
+ * all of them is fine. */
+TEST(cpus_beyond_the_host) {
+  cpu_set_t set;
+  CHECK(sched_getaffinity(0, sizeof(set), &set) == 0);
+  int host = CPU_COUNT(&set);
+  cell_error *err = NULL;
+  int64_t milli = 0;
+  bool given = false;
+  cleanup_free char *all = xasprintf("{\"cpus\":%d}", host);
+  cleanup_free char *more = xasprintf("{\"cpus\":%d.5}", host);
+  cleanup_json struct json_value *v = NULL, *w = NULL;
+  CHECK(json_parse(all, strlen(all), &v, &err) == 0);
+  CHECK(json_parse(more, strlen(more), &w, &err) == 0);
+  CHECK(request_cpus(v, &milli, &given, &err) == 0 && milli == host * 1000);
+  CHECK(request_cpus(w, &milli, &given, &err) < 0);
+  cleanup_free char *want = xasprintf("more than the %d CPU", host);
+  CHECK_CONTAINS(err ? err->msg : NULL, want);
+  cell_error_free(&err);
 }
 
 TEST(code_names) {
@@ -143,6 +166,7 @@ int main(void) {
   RUN(unknown_field_is_named);
   RUN(wrong_type_is_named);
   RUN(limits);
+  RUN(cpus_beyond_the_host);
   RUN(code_names);
   RUN(line_passes);
   RUN(line_malformed);
