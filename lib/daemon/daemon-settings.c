@@ -219,6 +219,18 @@ static bool sets_disk(char *const *pairs) {
   return false;
 }
 
+/* The instance's own addresses are free for its new plan: the old record
+ * is hidden from the planner's look at the addresses in use meanwhile. */
+static int plan_stopped(struct daemon *d, struct instance *in,
+                        struct instance_record *next, enum api_code *code,
+                        cell_error **err) {
+  size_t n_old = in->rec->n_nets;
+  in->rec->n_nets = 0;
+  int rc = inst_plan_networks(d, next, code, err);
+  in->rec->n_nets = n_old;
+  return rc;
+}
+
 void op_set(struct daemon *d, struct conn *c, struct instance *in,
             const struct json_value *v) {
   cell_error *err = NULL;
@@ -236,7 +248,7 @@ void op_set(struct daemon *d, struct conn *c, struct instance *in,
   /* Stopped, new networks are planned now (a running instance's at its
    * next start): a network or an address that is not to be had fails
    * this set. */
-  if (in->pidfd < 0 && inst_plan_networks(d, next, &code, &err) < 0) {
+  if (in->pidfd < 0 && plan_stopped(d, in, next, &code, &err) < 0) {
     conn_fail(d, c, code, &err);
     return;
   }
