@@ -88,6 +88,7 @@ static const struct option create_options[] = {
     {"halt-signal", required_argument, NULL, 's'},
     {"pool", required_argument, NULL, 'P'},
     {"disk", required_argument, NULL, 'd'},
+    {"profile", required_argument, NULL, 'F'},
     {NULL, 0, NULL, 0},
 };
 
@@ -138,8 +139,8 @@ static int gen_create(const struct invocation *inv, struct json_gen *g,
   /* getopt sees NAME as its argv[0]; it reports nothing itself. */
   int argc = inv->argc - 1;
   char **argv = inv->argv + 1;
-  const char *nets[16];
-  size_t n_nets = 0;
+  const char *nets[16], *profiles[16];
+  size_t n_nets = 0, n_profiles = 0;
   optind = 0;
   opterr = 0;
   int o;
@@ -153,6 +154,10 @@ static int gen_create(const struct invocation *inv, struct json_gen *g,
       rc = usage_error(err, "--net `%s`: too many networks", optarg);
     else if (o == 'n')
       nets[n_nets++] = optarg;
+    else if (o == 'F' && n_profiles == sizeof(profiles) / sizeof(*profiles))
+      rc = usage_error(err, "--profile `%s`: too many profiles", optarg);
+    else if (o == 'F')
+      profiles[n_profiles++] = optarg;
     else if (o == 't')
       *template_dir = optarg;
     else
@@ -164,6 +169,13 @@ static int gen_create(const struct invocation *inv, struct json_gen *g,
     return usage_error(err, "create: unexpected `%s`", argv[optind]);
   if (n_nets)
     gen_networks(g, nets, n_nets);
+  if (n_profiles) {
+    json_gen_key(g, "profiles");
+    json_gen_array_open(g);
+    for (size_t i = 0; i < n_profiles; i++)
+      json_gen_string(g, profiles[i]);
+    json_gen_array_close(g);
+  }
   return EXIT_OK;
 }
 
@@ -321,43 +333,45 @@ int cmd_show(const struct invocation *inv, cell_error **err) {
   return EXIT_OK;
 }
 
-/* One KEY=VALUE of set into the request. */
-static bool gen_setting(struct json_gen *g, const char *arg) {
-  long long n;
-  double d;
-  if (strncmp(arg, "memory=", 7) == 0 && cell_parse_size(arg + 7, &n)) {
-    json_gen_key(g, "memory");
-    json_gen_int(g, n);
-  } else if (strncmp(arg, "cpus=", 5) == 0 && parse_cpus(arg + 5, &d)) {
-    json_gen_key(g, "cpus");
-    json_gen_double(g, d);
-  } else if (strncmp(arg, "pids=", 5) == 0 &&
-             cell_parse_ll(arg + 5, 0, INT32_MAX, &n)) {
-    json_gen_key(g, "pids");
-    json_gen_int(g, n);
-  } else if (strncmp(arg, "disk=", 5) == 0 && cell_parse_size(arg + 5, &n)) {
-    json_gen_key(g, "disk");
-    json_gen_int(g, n);
-  } else {
-    return false;
-  }
-  return true;
-}
-
 int cmd_set(const struct invocation *inv, cell_error **err) {
   const char *name;
   int rc = verb_name(inv, &name, err);
   if (rc != EXIT_OK)
     return rc;
   if (inv->argc < 3)
-    return usage_error(err, "set: memory=.. cpus=.. pids=.. disk=..");
+    return usage_error(err, "set: NAME KEY=VALUE... (cellctl help lists the "
+                       "keys)");
   cleanup_json_gen struct json_gen *g = request_new("set", name);
-  for (int k = 2; k < inv->argc; k++)
-    if (!gen_setting(g, inv->argv[k]))
-      return usage_error(err, "set: `%s`: expected memory=SIZE, cpus=N, pids=N "
-                         "or disk=SIZE",
-                         inv->argv[k]);
+  json_gen_key(g, "settings");
+  json_gen_array_open(g);
+  for (int k = 2; k < inv->argc; k++) {
+    /* The values are celld's to check, against its table of settings. */
+    if (!strchr(inv->argv[k], '=') || inv->argv[k][0] == '=')
+      return usage_error(err, "set: `%s`: expected KEY=VALUE", inv->argv[k]);
+    json_gen_string(g, inv->argv[k]);
+  }
+  json_gen_array_close(g);
   cleanup_free char *req = request_finish(g);
   cleanup_json struct json_value *answer = NULL;
   return client_request(inv->socket, req, &answer, err);
+}
+
+int cmd_get(const struct invocation *inv, cell_error **err) {
+  if (inv->argc != 3)
+    return usage_error(err, "get: NAME KEY");
+  cleanup_json_gen struct json_gen *g = request_new("get", inv->argv[1]);
+  json_gen_kv_string(g, "key", inv->argv[2]);
+  cleanup_free char *req = request_finish(g);
+  cleanup_json struct json_value *answer = NULL;
+  int rc = client_request(inv->socket, req, &answer, err);
+  if (rc != EXIT_OK)
+    return rc;
+  const struct json_value *value = json_object_get(answer, "value");
+  if (value && value->type == JSON_STRING)
+    printf("%s\n", value->u.string);
+  const struct json_value *pending = json_object_get(answer, "pending");
+  if (pending && pending->type == JSON_BOOL && pending->u.boolean)
+    fprintf(stderr, "cellctl: %s: pending, applies at the next start\n",
+            inv->argv[2]);
+  return EXIT_OK;
 }

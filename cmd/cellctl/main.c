@@ -17,6 +17,7 @@
 #include "image.h"
 #include "instance.h"
 #include "log.h"
+#include "profile.h"
 #include "snapshot.h"
 #include "top.h"
 #include "transfer.h"
@@ -26,7 +27,7 @@ static const struct verb verbs[] = {
      "NAME --image IMAGE|--template DIR [--memory SIZE] [--cpus N] [--pids N]\n"
      "[--init CMD] [--autostart] [--restart no|on-failure[:N]|always]\n"
      "[--hostname H] [--net NETWORK[:ADDRESS]]... [--halt-signal SIG]\n"
-     "[--pool POOL] [--disk SIZE]",
+     "[--pool POOL] [--disk SIZE] [--profile P]...",
      "create an instance of an image (cellctl image list); --template DIR\n"
      "      imports DIR as an image first (a copy: DIR may change or go).\n"
      "      --net: eth0, eth1, ... in order.\n"
@@ -37,7 +38,8 @@ static const struct verb verbs[] = {
      "      stop sends the init; default from the init: systemd SIGRTMIN+3,\n"
      "      busybox SIGUSR2, sysvinit SIGPWR, else SIGTERM.  --pool: where its\n"
      "      disk lives (cellctl pools; default: the state directory); --disk:\n"
-     "      what it may hold (a btrfs pool's qgroup limit)"},
+     "      what it may hold (a btrfs pool's qgroup limit).  --profile: its\n"
+     "      settings, in order (a later one wins; the flags win over all)"},
     {"start", cmd_start, "NAME", "start an instance"},
     {"stop", cmd_stop, "NAME [--timeout S]",
      "stop an instance: its halt signal, SIGKILL after S seconds\n"
@@ -58,8 +60,20 @@ static const struct verb verbs[] = {
      "the same in the Prometheus text format (base units: bytes,\n"
      "      seconds), for node_exporter's textfile collector; celld.conf\n"
      "      metrics_listen serves it over HTTP too"},
-    {"set", cmd_set, "NAME memory=SIZE cpus=N pids=N disk=SIZE",
-     "change the limits of an instance, live (0: no limit)"},
+    {"set", cmd_set, "NAME KEY=VALUE...",
+     "change settings: live where the kernel allows, else at the next\n"
+     "      start (show lists them as pending).  Keys: restart, autostart,\n"
+     "      autostart.priority, autostart.delay, hostname, init, halt_signal,\n"
+     "      networks=NET[:ADDR],...|none, memory, swap, cpus, cpuset, pids,\n"
+     "      disk (0: no limit), blkio.weight, blkio.read_bps.MAJ:MIN (and\n"
+     "      write_bps, read_iops, write_iops), env.KEY,\n"
+     "      mount.NAME=/srv/x:/data[:ro] and device.NAME=/dev/net/tun|/dev/fuse\n"
+     "      (root only); an empty env., mount. or device. value removes it"},
+    {"get", cmd_get, "NAME KEY", "one setting's value"},
+    {"profile", cmd_profile,
+     "create|set NAME [KEY=VALUE...] | show|rm NAME | list",
+     "named sets of settings (root makes them) that create --profile\n"
+     "      gives; an instance takes its profiles again at each start"},
     {"pause", cmd_pause, "NAME",
      "freeze every process of a running instance (its cgroup's freezer);\n"
      "      list and show say `paused`; exec is refused until resume; stop\n"

@@ -127,6 +127,16 @@ void print_pools(const struct json_value *list) {
   }
 }
 
+/* One line for each string of the array key (none: no line). */
+static void print_string_list(const struct json_value *i, const char *key,
+                              const char *label) {
+  const struct json_value *a = json_object_get(i, key);
+  for (size_t k = 0; a && a->type == JSON_ARRAY && k < a->u.array.len; k++)
+    if (a->u.array.items[k]->type == JSON_STRING)
+      printf("%-12s %s%s\n", label, a->u.array.items[k]->u.string,
+             strcmp(key, "pending") == 0 ? " (at the next start)" : "");
+}
+
 void print_instance(const struct json_value *i) {
   const char *keys[] = {"name", "state", "hostname", "restart", "created",
                         "exit_time", "rootfs_mode", "proc_view"};
@@ -161,6 +171,9 @@ void print_instance(const struct json_value *i) {
   const char *sig = signal_name((int)field_int(i, "halt_signal", SIGTERM), buf,
                                 sizeof(buf));
   printf("%-12s %s\n", "halt_signal", sig ? sig : "?");
+  print_string_list(i, "profiles", "profiles");
+  print_string_list(i, "settings", "setting");
+  print_string_list(i, "pending", "pending");
 }
 
 void print_event(const char *line, bool json) {

@@ -18,9 +18,6 @@ void op_restart(struct daemon *d, struct conn *c, struct instance *in,
 /* `force`: kill it when running; the answer comes once it is gone. */
 void op_destroy(struct daemon *d, struct conn *c, struct instance *in,
                 const struct json_value *v);
-/* memory, cpus, pids: in the record, and in the cgroup when running. */
-void op_set(struct daemon *d, struct conn *c, struct instance *in,
-            const struct json_value *v);
 /* Freeze its cgroup (state "paused"); thaw it (state "running"). */
 void op_pause(struct daemon *d, struct conn *c, struct instance *in,
               const struct json_value *v);

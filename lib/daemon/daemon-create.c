@@ -26,6 +26,8 @@
 #include "daemon/idrange.h"
 #include "daemon/instance-identity.h"
 #include "daemon/instance-rootfs.h"
+#include "daemon/instance-settings.h"
+#include "daemon/profile.h"
 #include "storage/pool.h"
 
 static int used_ranges(struct daemon *d, uint32_t **out) {
@@ -231,6 +233,47 @@ static int choose_pool(struct daemon *d, const struct json_value *v,
   return r->disk ? pool_require_quota(r->pool, path, err) : 0;
 }
 
+/* The keys create's own fields set: the profiles leave them alone. */
+static void note_own_keys(const struct json_value *v, struct instance_record *r) {
+  for (size_t i = 0; i < v->u.object.len; i++) {
+    const struct setting *s = setting_find(v->u.object.keys[i], NULL);
+    const char *field = s ? setting_create_field(s) : NULL;
+    if (field && strcmp(field, v->u.object.keys[i]) == 0)
+      settings_list_add(&r->own_keys, v->u.object.keys[i]);
+  }
+}
+
+/* `profiles`, in order (a later one wins), under the explicit fields;
+ * each named in the record, which takes them again at every start. */
+static int take_profiles(struct daemon *d, const struct json_value *v,
+                         struct instance_record *r, enum api_code *code,
+                         cell_error **err) {
+  const struct json_value *names = json_object_get(v, "profiles");
+  if (!names || names->u.array.len == 0)
+    return 0;
+  note_own_keys(v, r);
+  cleanup_close int dirfd = profile_dir_open(d->cfg->state_dir, err);
+  if (dirfd < 0)
+    return -1;
+  for (size_t i = 0; i < names->u.array.len; i++) {
+    const struct json_value *n = names->u.array.items[i];
+    if (n->type != JSON_STRING || instance_check_name(n->u.string, err) < 0)
+      return cell_fail(err, 0, "field `profiles[%zu]`: a profile's name", i);
+    struct profile *p = NULL;
+    if (profile_load(dirfd, n->u.string, &p, err) < 0) {
+      if ((*err)->errnum == ENOENT)
+        *code = API_NOT_FOUND;
+      return -1;
+    }
+    int rc = profile_apply(p, r, err);
+    profile_free(p);
+    if (rc < 0)
+      return -1;
+    settings_list_add(&r->profiles, n->u.string);
+  }
+  return 0;
+}
+
 /* The record of a create request; on failure *code says why. */
 static int fill_record(struct daemon *d, struct conn *c,
                        const struct json_value *v, struct instance_record *r,
@@ -318,7 +361,11 @@ static int fill_record(struct daemon *d, struct conn *c,
     *code = API_FAILED;
     return -1;
   }
-  return daemon_net_plan(d, json_object_get(v, "networks"), r, code, err);
+  if (take_profiles(d, v, r, code, err) < 0 ||
+      daemon_net_plan(d, json_object_get(v, "networks"), r, code, err) < 0)
+    return -1;
+  /* A profile's networks=, planned as the field's would be. */
+  return inst_plan_networks(d, r, code, err);
 }
 
 /* The name servers of the instance's first network (celld.conf dns, or

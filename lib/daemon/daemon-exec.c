@@ -21,6 +21,7 @@
 #include "daemon/daemon-console.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-request.h"
+#include "daemon/instance-settings.h"
 #include "daemon/daemon-runtime.h"
 #include "runtime/exec.h"
 #include "runtime/terminal.h"
@@ -308,6 +309,18 @@ static int start_helper(struct daemon *d, struct conn *c, struct instance *in,
   return 0;
 }
 
+/* env.KEY settings reach every new process, even those set after its
+ * start; the request's own env wins over them. */
+static void with_settings_env(const struct instance_record *r, char ***env) {
+  cleanup_strv char **all = instance_settings_env(r);
+  for (size_t i = 0; (*env)[i]; i++)
+    cell_strv_push(&all, (*env)[i]);
+  if (!all)
+    return;
+  cell_strv_free(*env);
+  *env = steal_pointer(&all);
+}
+
 void exec_op(struct daemon *d, struct conn *c, struct instance *in,
              const struct json_value *v) {
   cell_error *err = NULL;
@@ -331,6 +344,7 @@ void exec_op(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, API_WRONG_STATE, &err);
     return;
   }
+  with_settings_env(in->rec, &env);
   if (c->helper_sock >= 0) {
     conn_error(d, c, API_WRONG_STATE,
                "an exec is starting on this connection: wait for its answer");

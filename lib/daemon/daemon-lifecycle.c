@@ -22,8 +22,11 @@
 #include "daemon/daemon-oom.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-runtime.h"
+#include "daemon/instance-attach.h"
 #include "daemon/instance-rootfs.h"
+#include "daemon/instance-settings.h"
 #include "daemon/instance-spec.h"
+#include "daemon/profile.h"
 #include "runtime/container.h"
 #include "storage/pool.h"
 
@@ -92,8 +95,11 @@ static int create_and_start(struct daemon *d, struct instance *in,
   int pidfd = cell_pidfd_open(pid);
   if (pidfd < 0)
     return cell_fail_errno(err, "pidfd_open %d", (int)pid);
-  /* Its network namespace exists and its init has not run yet. */
+  cleanup_free char *devdir = xasprintf("%s/devices", dir);
+  /* Its network and mount namespaces exist and its init has not run yet:
+   * its host directories and devices are there when it does. */
   if (daemon_net_attach(d, in->rec, pid, err) < 0 ||
+      attach_settings(in->rec, pid, devdir, err) < 0 ||
       container_start(d->runroot, in->rec->name, err) < 0) {
     close(pidfd);
     return -1;
@@ -102,6 +108,51 @@ static int create_and_start(struct daemon *d, struct instance *in,
   in->pidfd = pidfd;
   in->child = daemon_parent_of(pid) == getpid();
   daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
+  return 0;
+}
+
+int inst_plan_networks(struct daemon *d, struct instance_record *r,
+                       enum api_code *code, cell_error **err) {
+  const char *planned = instance_setting(r, "networks");
+  if (!planned)
+    return 0;
+  cleanup_free char *json = settings_networks_json(planned);
+  cleanup_json struct json_value *nets = NULL;
+  if (json_parse(json, strlen(json), &nets, err) < 0)
+    return -1;
+  for (size_t i = 0; i < r->n_nets; i++) {
+    free(r->nets[i].network);
+    free(r->nets[i].ifname);
+    free(r->nets[i].host_veth);
+    free(r->nets[i].ipv4);
+    free(r->nets[i].ipv6);
+  }
+  memset(r->nets, 0, sizeof(r->nets));
+  r->n_nets = 0;
+  if (daemon_net_plan(d, nets, r, code, err) < 0)
+    return cell_error_wrap(err, "networks");
+  instance_setting_drop(r, "networks");
+  return 0;
+}
+
+/* The profiles it uses, again, in order: an edit of one reaches it at
+ * this start.  What it sets itself (own_keys) stays. */
+static int apply_profiles(struct daemon *d, struct instance_record *r,
+                          cell_error **err) {
+  if (!r->profiles)
+    return 0;
+  cleanup_close int dirfd = profile_dir_open(d->cfg->state_dir, err);
+  if (dirfd < 0)
+    return -1;
+  for (size_t i = 0; r->profiles[i]; i++) {
+    struct profile *p = NULL;
+    if (profile_load(dirfd, r->profiles[i], &p, err) < 0)
+      return -1;
+    int rc = profile_apply(p, r, err);
+    profile_free(p);
+    if (rc < 0)
+      return -1;
+  }
   return 0;
 }
 
@@ -114,6 +165,10 @@ int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
   inst_disarm_timer(d, in);
   cleanup_free char *dir = daemon_inst_dir(d, in->rec->name);
   daemon_runtime_delete(d, in->rec->name);
+  enum api_code code;
+  if (apply_profiles(d, in->rec, err) < 0 ||
+      inst_plan_networks(d, in->rec, &code, err) < 0)
+    return cell_error_wrap(err, "start `%s`", in->rec->name);
   /* The root is mounted in our namespace only while the container is
    * made (it copies the namespace): instances that run leave nothing in
    * it, and the copy each new one makes stays as small as the first. */
@@ -129,6 +184,8 @@ int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
   daemon_rootfs_umount(d, in->rec->name);
   in->stopping = false;
   in->after = AFTER_NOTHING;
+  /* What waited for a start has it now. */
+  cell_strv_free(steal_pointer(&in->rec->pending));
   oom_watch(d, in);
   inst_set_state(in, "running");
   if (inst_save(d, in, err) < 0)

@@ -16,6 +16,11 @@ void inst_arm_timer(struct daemon *d, struct instance *in, long ms,
 void inst_disarm_timer(struct daemon *d, struct instance *in);
 /* Mount its root, create and start its container, attach its networks:
  * running.  Undone on failure. */
+/* A networks= setting that waits (planned on a running instance, or
+ * taken from a profile) made into r's networks: addresses chosen, as
+ * create chooses them; on failure *code says why. */
+int inst_plan_networks(struct daemon *d, struct instance_record *r,
+                       enum api_code *code, cell_error **err);
 int inst_start(struct daemon *d, struct instance *in, cell_error **err);
 /* Paused: running, its cgroup frozen (state "paused"). */
 bool inst_is_paused(const struct instance *in);

@@ -17,6 +17,8 @@
 #include "daemon/daemon-query.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
+#include "daemon/daemon-settings.h"
+#include "daemon/daemon-profiles.h"
 #include "daemon/daemon-snapshot.h"
 #include "daemon/daemon-transfer.h"
 
@@ -49,16 +51,22 @@ static const struct request_field create_fields[] = {
     {"name", S}, {"template", S}, {"image", S}, {"memory", N}, {"cpus", N},
     {"pids", N},
     {"init", A}, {"autostart", B}, {"restart", S}, {"hostname", S},
-    {"networks", A}, {"halt_signal", S}, {"pool", S}, {"disk", N}, {NULL, 0}};
+    {"networks", A}, {"halt_signal", S}, {"pool", S}, {"disk", N},
+    {"profiles", A}, {NULL, 0}};
 static const struct request_field no_fields[] = {{NULL, 0}};
 static const struct request_field name_only[] = {{"name", S}, {NULL, 0}};
 static const struct request_field with_timeout[] = {
     {"name", S}, {"timeout", N}, {NULL, 0}};
 static const struct request_field with_force[] = {
     {"name", S}, {"force", B}, {NULL, 0}};
-static const struct request_field limits[] = {
-    {"name", S}, {"memory", N}, {"cpus", N}, {"pids", N}, {"disk", N},
-    {NULL, 0}};
+static const struct request_field set_fields[] = {
+    {"name", S}, {"settings", A}, {"memory", N}, {"cpus", N}, {"pids", N},
+    {"disk", N}, {NULL, 0}};
+static const struct request_field get_fields[] = {
+    {"name", S}, {"key", S}, {NULL, 0}};
+static const struct request_field profile_only[] = {{"profile", S}, {NULL, 0}};
+static const struct request_field profile_fields[] = {
+    {"profile", S}, {"settings", A}, {NULL, 0}};
 static const struct request_field exec_fields[] = {
     {"name", S}, {"args", A}, {"tty", B}, {"env", A}, {"cwd", S}, {NULL, 0}};
 static const struct request_field signal_fields[] = {{"signal", N}, {NULL, 0}};
@@ -99,7 +107,8 @@ static const struct op ops[] = {
     {"stop", with_timeout, ACCESS_MEMBER, NULL, true, false, op_stop},
     {"restart", with_timeout, ACCESS_MEMBER, NULL, true, false, op_restart},
     {"destroy", with_force, ACCESS_MEMBER, NULL, true, false, op_destroy},
-    {"set", limits, ACCESS_MEMBER, NULL, true, false, op_set},
+    {"set", set_fields, ACCESS_MEMBER, NULL, true, false, op_set},
+    {"get", get_fields, ACCESS_MEMBER, NULL, true, false, op_get},
     {"file.push", push_fields, ACCESS_MEMBER, NULL, true, false, op_file_push},
     {"file.pull", pull_fields, ACCESS_MEMBER, NULL, true, false, op_file_pull},
     {"pause", name_only, ACCESS_MEMBER, NULL, true, false, op_pause},
@@ -121,6 +130,21 @@ static const struct op ops[] = {
     {"image.tag", image_tag_fields, ACCESS_MEMBER, NULL, false, false,
      op_image_tag},
     {"image.rm", image_only, ACCESS_MEMBER, NULL, false, false, op_image_rm},
+    {"profile.list", no_fields, ACCESS_MEMBER, NULL, false, false,
+     op_profile_list},
+    {"profile.show", profile_only, ACCESS_MEMBER, NULL, false, false,
+     op_profile_show},
+    /* Root's: a profile may give its instances host directories and
+     * devices. */
+    {"profile.create", profile_fields, ACCESS_ROOT,
+     "permission denied: only root may make or change profiles", false, false,
+     op_profile_create},
+    {"profile.set", profile_fields, ACCESS_ROOT,
+     "permission denied: only root may make or change profiles", false, false,
+     op_profile_set},
+    {"profile.rm", profile_only, ACCESS_ROOT,
+     "permission denied: only root may make or change profiles", false, false,
+     op_profile_rm},
     /* Root's: an import makes layers the store trusts by name, and an
      * export hands out a whole instance. */
     {"export", name_only, ACCESS_ROOT,

@@ -20,6 +20,7 @@
 #include "daemon/daemon-oom.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-runtime.h"
+#include "daemon/instance-settings.h"
 #include "daemon/idrange.h"
 #include "runtime/container.h"
 #include "storage/pool.h"
@@ -285,18 +286,54 @@ int daemon_load_instances(struct daemon *d, cell_error **err) {
   return 0;
 }
 
-void daemon_autostart(struct daemon *d) {
-  for (size_t i = 0; i < d->n_inst; i++) {
-    struct instance *in = d->inst[i];
-    if (!in->rec->autostart || in->pidfd >= 0)
-      continue;
-    cell_error *err = NULL;
-    if (inst_start(d, in, &err) < 0) {
-      log_error("autostart: %s", err->msg);
-      cell_error_free(&err);
-      inst_save_or_log(d, in);
-      continue;
-    }
-    daemon_emit(d, in, "started");
+static long autostart_number(const struct instance *in, const char *key) {
+  const char *v = instance_setting(in->rec, key);
+  return v ? strtol(v, NULL, 10) : 0;
+}
+
+struct autostart_entry {
+  struct instance *in;
+  size_t loaded; /* its place in d->inst */
+  long priority;
+};
+
+/* Higher autostart.priority first; equal ones in the order loaded. */
+static int by_priority(const void *a, const void *b) {
+  const struct autostart_entry *x = a, *y = b;
+  if (x->priority != y->priority)
+    return y->priority > x->priority ? 1 : -1;
+  return x->loaded < y->loaded ? -1 : x->loaded > y->loaded;
+}
+
+static void autostart_now(struct daemon *d, struct instance *in) {
+  cell_error *err = NULL;
+  if (inst_start(d, in, &err) < 0) {
+    log_error("autostart: %s", err->msg);
+    cell_error_free(&err);
+    inst_save_or_log(d, in);
+    return;
   }
+  daemon_emit(d, in, "started");
+}
+
+/* In order of autostart.priority; one with an autostart.delay holds the
+ * ones after it back that many seconds, on the start timer (celld serves
+ * meanwhile). */
+void daemon_autostart(struct daemon *d) {
+  struct autostart_entry *order = xcalloc(d->n_inst + 1, sizeof(*order));
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_inst; i++)
+    if (d->inst[i]->rec->autostart && d->inst[i]->pidfd < 0)
+      order[n++] = (struct autostart_entry){
+          d->inst[i], i, autostart_number(d->inst[i], "autostart.priority")};
+  qsort(order, n, sizeof(*order), by_priority);
+  long wait_ms = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (wait_ms == 0)
+      autostart_now(d, order[i].in);
+    else
+      inst_arm_timer(d, order[i].in, wait_ms, true);
+    wait_ms += autostart_number(order[i].in, "autostart.delay") * 1000;
+  }
+  free(order);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "daemon/instance-settings.h"
 
 /* celld's own CPUs, in order; their number. */
 static int allowed_cpus(int cpus[CPU_SETSIZE]) {
@@ -31,6 +32,10 @@ static char *join(const int *cpus, int n) {
 }
 
 char *instance_cpuset(const struct instance_record *r) {
+  /* Chosen by hand (cpuset=): those, whatever the limit. */
+  const char *set = instance_setting(r, "cpuset");
+  if (set)
+    return xstrdup(set);
   if (r->cpu_milli <= 0)
     return NULL;
   int cpus[CPU_SETSIZE];

@@ -10,12 +10,14 @@
  * knows how to behave under (docs/security.md, "Instances"). */
 #include "daemon/instance-spec.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/json.h"
 #include "base/util.h"
 #include "daemon/instance-cpuset.h"
 #include "daemon/instance-lxcfs.h"
+#include "daemon/instance-settings.h"
 
 /* config/instance.json, from lib/oci/config-data.S. */
 extern const char cell_config_instance_json[];
@@ -47,23 +49,36 @@ static bool env_has_key(char *const *env, const char *kv) {
   return false;
 }
 
+/* Set with env.KEY=VALUE: it wins over the image and the profile. */
+static bool set_by_user(const struct instance_record *r, const char *kv) {
+  cleanup_free char *key = xasprintf("env.%.*s", (int)strcspn(kv, "="), kv);
+  return instance_setting(r, key) != NULL;
+}
+
 /* The profile's environment under the image's (an image's PATH wins), but
- * container=lxc is the profile's: guests go by it. */
+ * container=lxc is the profile's: guests go by it.  Over both, what was
+ * set with env.KEY. */
 static void gen_env(struct json_gen *g, const struct json_value *profile,
-                    char *const *image_env) {
+                    const struct instance_record *r) {
+  char *const *image_env = r->env;
   json_gen_key(g, "env");
   json_gen_array_open(g);
   for (size_t i = 0; image_env && image_env[i]; i++)
-    if (strncmp(image_env[i], "container=", 10) != 0)
+    if (strncmp(image_env[i], "container=", 10) != 0 &&
+        !set_by_user(r, image_env[i]))
       json_gen_string(g, image_env[i]);
   for (size_t i = 0; profile && profile->type == JSON_ARRAY &&
                      i < profile->u.array.len; i++) {
     const struct json_value *e = profile->u.array.items[i];
     if (e->type == JSON_STRING &&
         (strncmp(e->u.string, "container=", 10) == 0 ||
-         !env_has_key(image_env, e->u.string)))
+         !env_has_key(image_env, e->u.string)) &&
+        !set_by_user(r, e->u.string))
       json_gen_string(g, e->u.string);
   }
+  cleanup_strv char **user = instance_settings_env(r);
+  for (size_t i = 0; user && user[i]; i++)
+    json_gen_string(g, user[i]);
   json_gen_array_close(g);
 }
 
@@ -71,7 +86,7 @@ static void gen_process(struct json_gen *g, const struct json_value *p,
                         const struct instance_record *r) {
   json_gen_object_open(g);
   gen_members_except(g, p, (const char *const[]){"args", "env", "cwd", NULL});
-  gen_env(g, json_object_get(p, "env"), r->env);
+  gen_env(g, json_object_get(p, "env"), r);
   const struct json_value *cwd = json_object_get(p, "cwd");
   json_gen_kv_string(g, "cwd", r->workdir && r->workdir[0] == '/' ? r->workdir
                                : cwd && cwd->type == JSON_STRING ? cwd->u.string
@@ -104,18 +119,57 @@ static void gen_limit(struct json_gen *g, const char *controller,
   json_gen_object_close(g);
 }
 
+/* The profile's device rules, then one allowing each device.NAME. */
+static void gen_devices(struct json_gen *g, const struct json_value *profile,
+                        const struct instance_record *r) {
+  json_gen_key(g, "devices");
+  json_gen_array_open(g);
+  for (size_t i = 0; profile && profile->type == JSON_ARRAY &&
+                     i < profile->u.array.len; i++)
+    json_gen_value(g, profile->u.array.items[i]);
+  for (size_t i = 0; r->settings && r->settings[i]; i++) {
+    unsigned major, minor;
+    cleanup_error cell_error *ignored = NULL;
+    if (strncmp(r->settings[i], "device.", 7) != 0 ||
+        setting_device_numbers(strchr(r->settings[i], '=') + 1, &major, &minor,
+                               &ignored) < 0)
+      continue;
+    json_gen_object_open(g);
+    json_gen_kv_bool(g, "allow", true);
+    json_gen_kv_string(g, "type", "c");
+    json_gen_kv_int(g, "major", major);
+    json_gen_kv_int(g, "minor", minor);
+    json_gen_kv_string(g, "access", "rwm");
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
+}
+
 static void gen_resources(struct json_gen *g, const struct json_value *res,
                           const struct instance_record *r) {
   json_gen_object_open(g);
-  gen_members_except(g, res, (const char *const[]){"memory", "cpu", "pids", NULL});
-  if (r->memory > 0)
-    gen_limit(g, "memory", "limit", r->memory);
-  if (r->cpu_milli > 0) {
+  gen_members_except(g, res, (const char *const[]){"memory", "cpu", "pids",
+                                                   "devices", "blockIO", NULL});
+  gen_devices(g, json_object_get(res, "devices"), r);
+  settings_gen_block_io(g, r);
+  if (r->memory > 0) {
+    json_gen_key(g, "memory");
+    json_gen_object_open(g);
+    json_gen_kv_int(g, "limit", r->memory);
+    /* OCI's swap is memory and swap together. */
+    const char *swap = instance_setting(r, "swap");
+    if (swap)
+      json_gen_kv_int(g, "swap", r->memory + strtoll(swap, NULL, 10));
+    json_gen_object_close(g);
+  }
+  cleanup_free char *cpus = instance_cpuset(r);
+  if (r->cpu_milli > 0 || cpus) {
     json_gen_key(g, "cpu");
     json_gen_object_open(g);
-    json_gen_kv_int(g, "period", 100000);
-    json_gen_kv_int(g, "quota", r->cpu_milli * 100);
-    cleanup_free char *cpus = instance_cpuset(r);
+    if (r->cpu_milli > 0) {
+      json_gen_kv_int(g, "period", 100000);
+      json_gen_kv_int(g, "quota", r->cpu_milli * 100);
+    }
     if (cpus)
       json_gen_kv_string(g, "cpus", cpus);
     json_gen_object_close(g);

@@ -48,6 +48,10 @@ void instance_record_free(struct instance_record *r) {
     free(r->nets[i].ipv6);
   }
   cell_strv_free(r->init);
+  cell_strv_free(r->settings);
+  cell_strv_free(r->pending);
+  cell_strv_free(r->profiles);
+  cell_strv_free(r->own_keys);
   free(r->state);
   free(r->exit_time);
   free(r->created);
@@ -189,6 +193,10 @@ char *instance_record_to_json(const struct instance_record *r, bool pretty) {
     json_gen_object_close(g);
   }
   json_gen_array_close(g);
+  gen_strv(g, "settings", r->settings);
+  gen_strv(g, "pending", r->pending);
+  gen_strv(g, "profiles", r->profiles);
+  gen_strv(g, "own_keys", r->own_keys);
   json_gen_object_close(g);
   char *out = json_gen_finish(g, NULL);
   json_gen_free(g);
@@ -283,6 +291,20 @@ static int read_nets(const struct json_value *o, struct instance_record *r,
   return 0;
 }
 
+static int read_settings(const struct json_value *o, struct instance_record *r,
+                         cell_error **err) {
+  /* Records from before settings existed have none of these lists. */
+  if (get_strings(o, "settings", &r->settings, err) < 0 ||
+      get_strings(o, "pending", &r->pending, err) < 0 ||
+      get_strings(o, "profiles", &r->profiles, err) < 0 ||
+      get_strings(o, "own_keys", &r->own_keys, err) < 0)
+    return -1;
+  for (size_t i = 0; r->settings && r->settings[i]; i++)
+    if (!strchr(r->settings[i], '='))
+      return cell_fail(err, 0, "settings[%zu]: not KEY=VALUE", i);
+  return 0;
+}
+
 static int read_record(const struct json_value *o, struct instance_record *r,
                        cell_error **err) {
   int64_t owner, start, count, restarts, code = -1, halt = 0;
@@ -314,7 +336,7 @@ static int read_record(const struct json_value *o, struct instance_record *r,
       get_string(o, "rootfs_mode", true, &r->rootfs_mode, err) < 0 ||
       get_string(o, "cgroup", true, &r->cgroup, err) < 0)
     return -1;
-  if (read_nets(o, r, err) < 0)
+  if (read_nets(o, r, err) < 0 || read_settings(o, r, err) < 0)
     return -1;
   if (!r->pool)
     r->pool = xstrdup("default");

@@ -84,6 +84,12 @@ struct instance_record {
   char *cgroup;         /* its cgroup path, fixed at create: <cgroup_parent>/<name> */
   struct instance_net nets[INSTANCE_MAX_NETS]; /* none: loopback only */
   size_t n_nets;
+  /* The settings without a field of their own above, KEY=VALUE
+   * (instance-settings.h: swap, cpuset, env.*, mount.*, device.*, ...). */
+  char **settings;
+  char **pending;  /* keys set while running that wait for the next start */
+  char **profiles; /* the profiles it uses, in the order they apply */
+  char **own_keys; /* keys set on it (create flags, set): profiles skip them */
 };
 
 void instance_record_free(struct instance_record *r);
