@@ -289,6 +289,17 @@ static int copy_tree(int srcdir, int dstdir, uint32_t shift, cell_error **err) {
   return r;
 }
 
+int instance_new_writable_layer(int diskfd, cell_error **err) {
+  if (cell_rm_rf_at(diskfd, "work", err) < 0)
+    return -1;
+  if (mkdirat(diskfd, "upper", 0755) < 0 || mkdirat(diskfd, "work", 0700) < 0)
+    return cell_fail_errno(err, "make a new writable layer");
+  if (fchownat(diskfd, "upper", 0, 0, AT_SYMLINK_NOFOLLOW) < 0 ||
+      fchownat(diskfd, "work", 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "chown the new writable layer");
+  return 0;
+}
+
 int instance_layer_copy(int srcdir, int dstdir, cell_error **err) {
   struct stat st;
   if (fstat(srcdir, &st) < 0)

@@ -55,6 +55,10 @@ int instance_rootfs_umount(const char *inst_dir, cell_error **err);
  * owners, modes, times, xattrs (overlay whiteouts and opaque markers
  * too), reflinked where the filesystem can. */
 int instance_layer_copy(int srcdir, int dstdir, cell_error **err);
+/* A new empty writable layer in the disk diskfd: upper/ (its root the
+ * container's root's, as the image's is) and a fresh overlay work/.  An
+ * upper/ already there must be gone first. */
+int instance_new_writable_layer(int diskfd, cell_error **err);
 /* Whether path is a mount point. */
 bool instance_is_mountpoint(const char *path);
 
