@@ -35,6 +35,13 @@
 /* Overlayfs stacks at most 500 lower layers, and our option string holds
  * about 60 names: an instance's own layers stop well below. */
 #define MAX_OWN_LAYERS 32
+/* A stopped instance with this many layers of its own has them merged
+ * into one before its next freeze (docs/architecture.md, "Deep stacks"):
+ * every lookup of a name its writable layer lacks goes down each layer
+ * until one has it, so a deep stack slows every open and stat inside; 16
+ * keeps that within a few layers of its image's, and the mount's option
+ * string, which also names the image's layers, far from its limit. */
+#define FLATTEN_DEPTH 16
 
 static bool running(const struct instance *in) { return in->pidfd >= 0; }
 
@@ -135,6 +142,57 @@ static int freeze_by_rename(struct daemon *d, struct instance *in,
   return rc;
 }
 
+/* The layers merged bottom first into a new directory of the store's
+ * tmp/ (swept at the store's next open: a crash leaves nothing), moved
+ * into layers/ whole. */
+static int merge_into_store(struct daemon *d, char *const *layers,
+                            const char *name, cell_error **err) {
+  cleanup_free char *tmp = xasprintf("flatten-%s", name);
+  cleanup_close int dst = -1;
+  if (mkdirat(d->store->tmpfd, tmp, 0755) < 0)
+    return cell_fail_errno(err, "make a layer in the image store's tmp/");
+  int rc = open_dir_at(d->store->tmpfd, tmp, &dst, err);
+  for (size_t i = 0; rc == 0 && layers[i]; i++) {
+    cleanup_close int src = -1;
+    rc = open_dir_at(d->store->layersfd, layers[i] + strlen("sha256:"), &src,
+                     err);
+    if (rc == 0)
+      rc = instance_layer_merge(src, dst, err);
+  }
+  if (rc == 0 && renameat(d->store->tmpfd, tmp, d->store->layersfd, name) < 0)
+    rc = cell_fail_errno(err, "move a merged layer into the image store");
+  cleanup_error cell_error *ignored = NULL;
+  if (rc < 0)
+    cell_rm_rf_at(d->store->tmpfd, tmp, &ignored);
+  return rc;
+}
+
+/* A stopped instance's own layers become one.  Its snapshots keep theirs,
+ * which go when the last snapshot holding them does. */
+static int flatten_own_layers(struct daemon *d, struct instance *in,
+                              cell_error **err) {
+  struct instance_record *r = in->rec;
+  char name[65];
+  if (random_layer_name(name, err) < 0 ||
+      merge_into_store(d, r->own_layers, name, err) < 0)
+    return cell_error_wrap(err, "flatten the layers of `%s`", r->name);
+  char **old = steal_pointer(&r->own_layers);
+  r->own_layers = xcalloc(2, sizeof(char *));
+  r->own_layers[0] = xasprintf("sha256:%s", name);
+  if (inst_save(d, in, err) < 0) {
+    cell_strv_free(r->own_layers);
+    r->own_layers = old;
+    cleanup_error cell_error *ignored = NULL;
+    cell_rm_rf_at(d->store->layersfd, name, &ignored);
+    return -1;
+  }
+  log_info("%s: its %zu layers of its own flattened into one", r->name,
+           cell_strv_len(old));
+  cell_strv_free(old);
+  daemon_collect_layers(d);
+  return 0;
+}
+
 /* An instance left frozen would hang for ever (even SIGKILL waits for a
  * thaw): a thaw that fails is tried again. */
 static void thaw_or_log(const struct instance *in, const struct cgroup *cg) {
@@ -225,6 +283,9 @@ int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
   *layer_out = NULL;
   if (by_rename && writable_layer_empty(d, in))
     return 0;
+  if (by_rename && cell_strv_len(r->own_layers) >= FLATTEN_DEPTH &&
+      flatten_own_layers(d, in, err) < 0)
+    return -1;
   char name[65];
   if (random_layer_name(name, err) < 0)
     return -1;
