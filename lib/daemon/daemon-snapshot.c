@@ -405,15 +405,23 @@ void op_restore(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   cell_error *err = NULL;
-  /* Once begun, a restore is finished: by the next celld after a crash,
-   * by a restore again after an error. */
+  /* Once begun, a restore is finished: by the next celld after a crash;
+   * after an error, by its steps taken again at once (they start over
+   * from wherever the error left them), or by a restore again. */
   struct intent it = {.op = INTENT_RESTORE, .name = in->rec->name,
                       .arg = s->name};
-  if (intent_begin(d, &it, &err) < 0 ||
-      intent_apply_restore(d, in, s, &err) < 0) {
-    cell_error_wrap(&err, "restore `%s` (run it again to finish it)", s->name);
+  if (intent_begin(d, &it, &err) < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;
+  }
+  if (intent_apply_restore(d, in, s, &err) < 0) {
+    log_warn("%s: restore %s: %s (again)", in->rec->name, s->name, err->msg);
+    cell_error_free(&err);
+    if (intent_apply_restore(d, in, s, &err) < 0) {
+      cell_error_wrap(&err, "restore `%s` (run it again to finish it)", s->name);
+      conn_fail(d, c, API_FAILED, &err);
+      return;
+    }
   }
   intent_end(d, in->rec->name);
   daemon_collect_layers(d);
