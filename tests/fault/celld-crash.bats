@@ -77,9 +77,10 @@ teardown() {
 # takes 0.2 s to start here: a walk sets it twice per step).
 set_fault() {
   dd if=/dev/zero of="$FAULT_STATE" bs=272 count=1 conv=notrunc status=none
-  local n=$1 le="" i
+  local n=$1 le="" b i
   for i in 0 1 2 3 4 5 6 7; do
-    le+=$(printf '\\x%02x' $(((n >> (8 * i)) & 255)))
+    printf -v b '\\x%02x' $(((n >> (8 * i)) & 255))
+    le+=$b
   done
   printf "$le" | dd of="$FAULT_STATE" bs=1 seek=272 conv=notrunc status=none
 }
