@@ -47,10 +47,17 @@ int intent_begin(struct daemon *d, const struct intent *it, cell_error **err) {
   return 0;
 }
 
+/* An intent left behind would be replayed by the next celld (a restore
+ * done again over what was written since): an unlink that fails is tried
+ * once more. */
 void intent_end(struct daemon *d, const char *name) {
   cleanup_free char *file = intent_file(name);
-  if (unlinkat(d->instdirfd, file, 0) < 0 && errno != ENOENT)
-    log_warn("instances/%s: %s", file, strerror(errno));
+  for (int tries = 0; unlinkat(d->instdirfd, file, 0) < 0 && errno != ENOENT;
+       tries++)
+    if (tries == 1) {
+      log_error("instances/%s: %s", file, strerror(errno));
+      break;
+    }
   fsync(d->instdirfd);
 }
 
