@@ -326,18 +326,21 @@ check_import() {
 }
 
 @test "each step of a snapshot, a restore and a rename failed in turn: one clear line, done or undone, nothing left" {
+  [ -n "${CELL_TEST_UNVERIFIED:-}" ] || skip "not run yet on the build machine (CELL_TEST_UNVERIFIED=1 runs it)"
   walk snapshot fail
   walk restore fail
   walk rename fail
 }
 
 @test "in a btrfs pool, celld killed at each step of a snapshot (its layer copied across) and a rename (its disk's directory too)" {
+  [ -n "${CELL_TEST_UNVERIFIED:-}" ] || skip "not run yet on the build machine (CELL_TEST_UNVERIFIED=1 runs it)"
   [ -f "$D/loop" ] || skip "no mkfs.btrfs (btrfs-progs)"
   WPOOL=fast walk snapshot
   WPOOL=fast walk rename
 }
 
 @test "celld killed in the middle of an export: the instance stays as it was, nothing of the export is left" {
+  [ -n "${CELL_TEST_UNVERIFIED:-}" ] || skip "not run yet on the build machine (CELL_TEST_UNVERIFIED=1 runs it)"
   make_w
   mkfifo "$BATS_TEST_TMPDIR/pipe"
   # Nobody reads the pipe yet: the export's child blocks in the middle of
