@@ -535,8 +535,14 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  unlinkat(d->instdirfd, from_json, 0);
-  intent_end(d, old);
+  /* An old record left would be loaded beside the new one: one that
+   * cannot go keeps the intent, whose replay removes it. */
+  if (unlinkat(d->instdirfd, from_json, 0) < 0 && errno != ENOENT &&
+      unlinkat(d->instdirfd, from_json, 0) < 0 && errno != ENOENT)
+    log_error("%s: remove its old record: %s (the next celld does)", to,
+              strerror(errno));
+  else
+    intent_end(d, old);
   log_info("%s: renamed %s", old, to);
   daemon_emit(d, in, "renamed");
   conn_reply_instance(d, c, in);
