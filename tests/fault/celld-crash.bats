@@ -339,7 +339,9 @@ check_import() {
 }
 
 @test "celld killed in the middle of an export: the instance stays as it was, nothing of the export is left" {
-  [ -n "${CELL_TEST_UNVERIFIED:-}" ] || skip "not run yet on the build machine (CELL_TEST_UNVERIFIED=1 runs it)"
+  # Known broken: the reader's open of the fifo waits for a writer that
+  # never comes (cellctl does not open it), until the test's timeout.
+  [ -n "${CELL_TEST_UNVERIFIED:-}" ] || skip "hangs on its fifo: to be rewritten (CELL_TEST_UNVERIFIED=1 runs it)"
   make_w
   mkfifo "$BATS_TEST_TMPDIR/pipe"
   # Nobody reads the pipe yet: the export's child blocks in the middle of
