@@ -607,8 +607,6 @@ void op_clone(struct daemon *d, struct conn *c, struct instance *src,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  if (!was_running && layer)
-    inst_save_or_log(d, src);
   char **own = cell_strv_dup(src->rec->own_layers);
   if (was_running && layer)
     cell_strv_push(&own, layer);

@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "cgroup/cgroup.h"
 #include "daemon/daemon-console.h"
+#include "daemon/daemon-intent.h"
 #include "daemon/daemon-lxcfs.h"
 #include "daemon/daemon-net.h"
 #include "daemon/daemon-oom.h"
@@ -291,6 +292,9 @@ void inst_destroy_now(struct daemon *d, struct instance *in, cell_error **err) {
     return;
   if (instance_record_remove(d->instdirfd, name, err) < 0)
     return;
+  /* An intent a replay could not carry out goes with it: it must not act
+   * on a later instance of the same name. */
+  intent_end(d, name);
 }
 
 static bool wants_restart(const struct instance *in) {

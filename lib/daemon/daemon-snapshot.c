@@ -27,6 +27,7 @@
 #include "cgroup/cgroup.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-intent.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/instance-rootfs.h"
@@ -36,6 +37,13 @@
 /* Overlayfs stacks at most 500 lower layers, and our option string holds
  * about 60 names: an instance's own layers stop well below. */
 #define MAX_OWN_LAYERS 32
+/* A stopped instance with this many layers of its own has them merged
+ * into one before its next freeze (docs/architecture.md, "Deep stacks"):
+ * every lookup of a name its writable layer lacks goes down each layer
+ * until one has it, so a deep stack slows every open and stat inside; 16
+ * keeps that within a few layers of its image's, and the mount's option
+ * string, which also names the image's layers, far from its limit. */
+#define FLATTEN_DEPTH 16
 
 static bool running(const struct instance *in) { return in->pidfd >= 0; }
 
@@ -51,19 +59,6 @@ static int random_layer_name(char out[65], cell_error **err) {
 static int open_dir_at(int dirfd, const char *name, int *out, cell_error **err) {
   *out = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   return *out < 0 ? cell_fail_errno(err, "open `%s`", name) : 0;
-}
-
-/* A new empty writable layer (its root the container's root's, as the
- * image's is) with a fresh overlay work directory. */
-static int new_writable_layer(int diskfd, cell_error **err) {
-  if (cell_rm_rf_at(diskfd, "work", err) < 0)
-    return -1;
-  if (mkdirat(diskfd, "upper", 0755) < 0 || mkdirat(diskfd, "work", 0700) < 0)
-    return cell_fail_errno(err, "make a new writable layer");
-  if (fchownat(diskfd, "upper", 0, 0, AT_SYMLINK_NOFOLLOW) < 0 ||
-      fchownat(diskfd, "work", 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
-    return cell_fail_errno(err, "chown the new writable layer");
-  return 0;
 }
 
 /* The layer copied into a new directory of the store (reflinks where the
@@ -95,28 +90,121 @@ static int move_upper(struct daemon *d, int diskfd, const char *name) {
 /* A stopped instance: disk/upper moves into the store, O(1).  A disk in a
  * pool on another filesystem than the store, in a btrfs subvolume of its
  * own (a rename never leaves a subvolume), or with a project id, gives
- * EXDEV: then the layer is copied into the store instead (reflinks where
- * the two filesystems are one, a full copy otherwise) and the disk's copy
- * removed. */
+ * EXDEV: then the layer
+ * is copied into the store instead (reflinks where the two filesystems
+ * are one, a full copy otherwise) and the disk's copy moved aside to
+ * upper.frozen, removed once the record holds the layer.  The intent says
+ * which, for the undo. */
+static int move_upper_to_store(struct daemon *d, int diskfd,
+                               struct instance *in, struct intent *it,
+                               cell_error **err) {
+  if (move_upper(d, diskfd, it->arg) == 0)
+    return instance_new_writable_layer(diskfd, err);
+  if (errno != EXDEV)
+    return cell_fail_errno(err, "move the writable layer of `%s` into the "
+                           "image store", in->rec->name);
+  it->by_copy = true;
+  if (intent_begin(d, it, err) < 0)
+    return -1;
+  cleanup_close int src = -1;
+  if (open_dir_at(diskfd, "upper", &src, err) < 0 ||
+      copy_into_store(d, src, it->arg, err) < 0)
+    return cell_error_wrap(err, "copy the writable layer of `%s` into the "
+                           "image store", in->rec->name);
+  if (renameat(diskfd, "upper", diskfd, "upper.frozen") < 0)
+    return cell_fail_errno(err, "move the writable layer of `%s` aside",
+                           in->rec->name);
+  return instance_new_writable_layer(diskfd, err);
+}
+
+static void drop_top_layer(char **layers) {
+  size_t n = cell_strv_len(layers);
+  free(layers[n - 1]);
+  layers[n - 1] = NULL;
+}
+
+/* The steps of a stopped instance's freeze, its record saved with the
+ * layer on top of its own: all done, or all undone (here on an error, by
+ * the next celld after a crash: daemon-intent.h). */
 static int freeze_by_rename(struct daemon *d, struct instance *in,
                             const char *name, cell_error **err) {
-  cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, err);
+  struct instance_record *r = in->rec;
+  cleanup_free char *disk = daemon_inst_disk_dir(d, r, err);
   cleanup_close int diskfd = -1;
   if (!disk || open_dir_at(AT_FDCWD, disk, &diskfd, err) < 0)
     return -1;
-  if (move_upper(d, diskfd, name) < 0) {
-    if (errno != EXDEV)
-      return cell_fail_errno(err, "move the writable layer of `%s` into the "
-                             "image store", in->rec->name);
-    cleanup_close int src = -1;
-    if (open_dir_at(diskfd, "upper", &src, err) < 0 ||
-        copy_into_store(d, src, name, err) < 0)
-      return cell_error_wrap(err, "copy the writable layer of `%s` into the "
-                             "image store", in->rec->name);
-    if (cell_rm_rf_at(diskfd, "upper", err) < 0)
-      return -1;
+  struct intent it = {.op = INTENT_FREEZE, .name = r->name, .arg = name};
+  if (intent_begin(d, &it, err) < 0)
+    return -1;
+  int rc = move_upper_to_store(d, diskfd, in, &it, err);
+  if (rc == 0) {
+    cleanup_free char *layer = xasprintf("sha256:%s", name);
+    cell_strv_push(&r->own_layers, layer);
+    rc = inst_save(d, in, err);
+    if (rc < 0)
+      drop_top_layer(r->own_layers);
   }
-  return new_writable_layer(diskfd, err);
+  cleanup_error cell_error *undo_err = NULL;
+  if (rc < 0 && intent_undo_freeze(d, diskfd, name, it.by_copy, &undo_err) < 0) {
+    log_error("%s: undo its snapshot: %s (the next celld tries again)",
+              r->name, undo_err->msg);
+    return -1;
+  }
+  intent_end(d, r->name);
+  if (rc == 0 && cell_rm_rf_at(diskfd, "upper.frozen", &undo_err) < 0)
+    log_warn("%s: %s", r->name, undo_err->msg);
+  return rc;
+}
+
+/* The layers merged bottom first into a new directory of the store's
+ * tmp/ (swept at the store's next open: a crash leaves nothing), moved
+ * into layers/ whole. */
+static int merge_into_store(struct daemon *d, char *const *layers,
+                            const char *name, cell_error **err) {
+  cleanup_free char *tmp = xasprintf("flatten-%s", name);
+  cleanup_close int dst = -1;
+  if (mkdirat(d->store->tmpfd, tmp, 0755) < 0)
+    return cell_fail_errno(err, "make a layer in the image store's tmp/");
+  int rc = open_dir_at(d->store->tmpfd, tmp, &dst, err);
+  for (size_t i = 0; rc == 0 && layers[i]; i++) {
+    cleanup_close int src = -1;
+    rc = open_dir_at(d->store->layersfd, layers[i] + strlen("sha256:"), &src,
+                     err);
+    if (rc == 0)
+      rc = instance_layer_merge(src, dst, err);
+  }
+  if (rc == 0 && renameat(d->store->tmpfd, tmp, d->store->layersfd, name) < 0)
+    rc = cell_fail_errno(err, "move a merged layer into the image store");
+  cleanup_error cell_error *ignored = NULL;
+  if (rc < 0)
+    cell_rm_rf_at(d->store->tmpfd, tmp, &ignored);
+  return rc;
+}
+
+/* A stopped instance's own layers become one.  Its snapshots keep theirs,
+ * which go when the last snapshot holding them does. */
+static int flatten_own_layers(struct daemon *d, struct instance *in,
+                              cell_error **err) {
+  struct instance_record *r = in->rec;
+  char name[65];
+  if (random_layer_name(name, err) < 0 ||
+      merge_into_store(d, r->own_layers, name, err) < 0)
+    return cell_error_wrap(err, "flatten the layers of `%s`", r->name);
+  char **old = steal_pointer(&r->own_layers);
+  r->own_layers = xcalloc(2, sizeof(char *));
+  r->own_layers[0] = xasprintf("sha256:%s", name);
+  if (inst_save(d, in, err) < 0) {
+    cell_strv_free(r->own_layers);
+    r->own_layers = old;
+    cleanup_error cell_error *ignored = NULL;
+    cell_rm_rf_at(d->store->layersfd, name, &ignored);
+    return -1;
+  }
+  log_info("%s: its %zu layers of its own flattened into one", r->name,
+           cell_strv_len(old));
+  cell_strv_free(old);
+  daemon_collect_layers(d);
+  return 0;
 }
 
 /* An instance left frozen would hang for ever (even SIGKILL waits for a
@@ -212,16 +300,18 @@ int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
   *layer_out = NULL;
   if (by_rename && writable_layer_empty(d, in))
     return 0;
+  if (by_rename && cell_strv_len(r->own_layers) >= FLATTEN_DEPTH &&
+      flatten_own_layers(d, in, err) < 0)
+    return -1;
   char name[65];
   if (random_layer_name(name, err) < 0)
     return -1;
   if ((by_rename ? freeze_by_rename(d, in, name, err)
                  : freeze_by_copy(d, in, name, err)) < 0)
     return -1;
+  /* (A stopped instance goes on above the layer it froze: its record
+   * says so already.) */
   *layer_out = xasprintf("sha256:%s", name);
-  /* A stopped instance goes on above the layer it froze. */
-  if (by_rename)
-    cell_strv_push(&r->own_layers, *layer_out);
   return 0;
 }
 
@@ -341,18 +431,25 @@ void op_restore(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   cell_error *err = NULL;
-  cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, &err);
-  cleanup_close int diskfd = -1;
-  /* What it wrote since goes; the snapshot's layers come back. */
-  if (!disk || open_dir_at(AT_FDCWD, disk, &diskfd, &err) < 0 ||
-      cell_rm_rf_at(diskfd, "upper", &err) < 0 ||
-      new_writable_layer(diskfd, &err) < 0) {
+  /* Once begun, a restore is finished: by the next celld after a crash;
+   * after an error, by its steps taken again at once (they start over
+   * from wherever the error left them), or by a restore again. */
+  struct intent it = {.op = INTENT_RESTORE, .name = in->rec->name,
+                      .arg = s->name};
+  if (intent_begin(d, &it, &err) < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  cell_strv_free(in->rec->own_layers);
-  in->rec->own_layers = cell_strv_dup(s->own_layers);
-  inst_save_or_log(d, in);
+  if (intent_apply_restore(d, in, s, &err) < 0) {
+    log_warn("%s: restore %s: %s (again)", in->rec->name, s->name, err->msg);
+    cell_error_free(&err);
+    if (intent_apply_restore(d, in, s, &err) < 0) {
+      cell_error_wrap(&err, "restore `%s` (run it again to finish it)", s->name);
+      conn_fail(d, c, API_FAILED, &err);
+      return;
+    }
+  }
+  intent_end(d, in->rec->name);
   daemon_collect_layers(d);
   log_info("%s: restored snapshot %s", in->rec->name, s->name);
   conn_reply_instance(d, c, in);
@@ -374,17 +471,27 @@ void op_snapshot_rm(struct daemon *d, struct conn *c, struct instance *in,
 }
 
 /* Outside the default pool the disk's directory there follows the name
- * (in the default pool it is inside the instance's directory). */
-static int rename_pool_dir(struct daemon *d, const struct instance_record *r,
-                           const char *from, const char *to, cell_error **err) {
+ * (in the default pool it is inside the instance's directory): the
+ * directory it is in, or NULL. */
+static int pool_instances_dir(struct daemon *d, const struct instance_record *r,
+                              char **out, cell_error **err) {
+  *out = NULL;
   if (!r->pool || strcmp(r->pool, DAEMON_DEFAULT_POOL) == 0 || !r->image)
     return 0;
   const char *path = daemon_config_pool_path(d->cfg, r->pool);
   if (!path)
     return cell_fail(err, ENOENT, "instance `%s`: its pool `%s` is not in "
                      "celld.conf (pool.%s.path)", r->name, r->pool, r->pool);
-  cleanup_free char *old = xasprintf("%s/instances/%s", path, from);
-  cleanup_free char *new = xasprintf("%s/instances/%s", path, to);
+  *out = xasprintf("%s/instances", path);
+  return 0;
+}
+
+static int rename_pool_dir(const char *pool_dir, const char *from,
+                           const char *to, cell_error **err) {
+  if (!pool_dir)
+    return 0;
+  cleanup_free char *old = xasprintf("%s/%s", pool_dir, from);
+  cleanup_free char *new = xasprintf("%s/%s", pool_dir, to);
   if (rename(old, new) < 0)
     return cell_fail_errno(err, "rename `%s`", old);
   return 0;
@@ -411,18 +518,30 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   cleanup_free char *from_json = xasprintf("%s.json", r->name);
-  /* The directory first, then the record under its new name, written
-   * before the old one goes.  A crash in between leaves a record whose
-   * directory is missing: startup does not yet mend that. */
-  if (renameat(d->instdirfd, r->name, d->instdirfd, to) < 0) {
-    cell_fail_errno(&err, "rename `%s`", r->name);
+  cleanup_free char *pool_dir = NULL;
+  /* The directory, its disk's in a pool, then the record under its new
+   * name, written before the old one goes.  The intent says where a
+   * crash may have left it: the next celld finishes the rename once the
+   * new record is there, and undoes it otherwise. */
+  if (pool_instances_dir(d, r, &pool_dir, &err) < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  /* Its disk's directory in a pool after: a crash before leaves the disk
-   * under the name the record still has. */
-  if (rename_pool_dir(d, r, r->name, to, &err) < 0) {
+  struct intent it = {.op = INTENT_RENAME, .name = r->name, .arg = to,
+                      .pool_dir = pool_dir};
+  if (intent_begin(d, &it, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  if (renameat(d->instdirfd, r->name, d->instdirfd, to) < 0) {
+    cell_fail_errno(&err, "rename `%s`", r->name);
+    intent_end(d, r->name);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  if (rename_pool_dir(pool_dir, r->name, to, &err) < 0) {
     renameat(d->instdirfd, to, d->instdirfd, r->name);
+    intent_end(d, r->name);
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
@@ -433,15 +552,23 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
   if (inst_save(d, in, &err) < 0) {
     renameat(d->instdirfd, to, d->instdirfd, old);
     cleanup_error cell_error *ignored = NULL;
-    rename_pool_dir(d, r, to, old, &ignored);
+    rename_pool_dir(pool_dir, to, old, &ignored);
     free(r->name);
     r->name = steal_pointer(&old);
     free(r->cgroup);
     r->cgroup = steal_pointer(&old_cgroup);
+    intent_end(d, r->name);
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  unlinkat(d->instdirfd, from_json, 0);
+  /* An old record left would be loaded beside the new one: one that
+   * cannot go keeps the intent, whose replay removes it. */
+  if (unlinkat(d->instdirfd, from_json, 0) < 0 && errno != ENOENT &&
+      unlinkat(d->instdirfd, from_json, 0) < 0 && errno != ENOENT)
+    log_error("%s: remove its old record: %s (the next celld does)", to,
+              strerror(errno));
+  else
+    intent_end(d, old);
   d->names_changed = true;
   log_info("%s: renamed %s", old, to);
   daemon_emit(d, in, "renamed");

@@ -15,6 +15,7 @@
 #include "base/util.h"
 #include "cgroup/cgroup.h"
 #include "daemon/daemon-console.h"
+#include "daemon/daemon-intent.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-net.h"
 #include "daemon/daemon-oom.h"
@@ -256,6 +257,7 @@ static void sweep_exec_dir(struct daemon *d) {
 int daemon_load_instances(struct daemon *d, cell_error **err) {
   struct instance_record **recs = NULL;
   size_t n = 0;
+  intent_replay_renames(d);
   if (instance_record_load_all(d->instdirfd, &recs, &n, warn_record, err) < 0)
     return -1;
   for (size_t i = 0; i < n; i++) {
@@ -271,6 +273,7 @@ int daemon_load_instances(struct daemon *d, cell_error **err) {
   free(recs);
   if (d->n_inst > 1)
     qsort(d->inst, d->n_inst, sizeof(*d->inst), cmp_created);
+  intent_replay(d);
   sweep_orphans(d, d->runroot, true);
   sweep_orphans(d, d->instances_dir, false);
   for (size_t i = 0; i < d->cfg->n_pools; i++)

@@ -289,6 +289,102 @@ static int copy_tree(int srcdir, int dstdir, uint32_t shift, cell_error **err) {
   return r;
 }
 
+/* ---- merging layers ------------------------------------------------------ */
+
+static bool is_whiteout(const struct stat *st) {
+  return S_ISCHR(st->st_mode) && st->st_rdev == 0;
+}
+
+static bool is_opaque(int dirfd) {
+  char v[2];
+  ssize_t n = fgetxattr(dirfd, "trusted.overlay.opaque", v, sizeof(v));
+  return n == 1 && v[0] == 'y';
+}
+
+static int merge_tree(int srcdir, int dstdir, cell_error **err);
+
+/* The directory name of srcdir onto dstdir's: merged into the one there,
+ * or (over a file, a whiteout, or when it is opaque) in its place.  Over
+ * a whiteout it hides what the layers below the merged one have there,
+ * as overlayfs's lookup stops at the whiteout: it is made opaque. */
+static int merge_dir(int srcdir, int dstdir, const char *name,
+                     const struct stat *have, cell_error **err) {
+  cleanup_close int s = openat(srcdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (s < 0)
+    return cell_fail_errno(err, "merge: open `%s`", name);
+  bool replace = !have || !S_ISDIR(have->st_mode) || is_opaque(s);
+  if (replace) {
+    if (have && cell_rm_rf_at(dstdir, name, err) < 0)
+      return -1;
+    if (mkdirat(dstdir, name, 0700) < 0)
+      return cell_fail_errno(err, "merge: mkdir `%s`", name);
+  }
+  cleanup_close int d = openat(dstdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (d < 0)
+    return cell_fail_errno(err, "merge: open `%s`", name);
+  if (have && is_whiteout(have) &&
+      fsetxattr(d, "trusted.overlay.opaque", "y", 1, 0) < 0)
+    return cell_fail_errno(err, "merge: make `%s` opaque", name);
+  struct stat st;
+  if (fstat(s, &st) < 0 || fchown(d, st.st_uid, st.st_gid) < 0 ||
+      fchmod(d, st.st_mode & 07777) < 0)
+    return cell_fail_errno(err, "merge: owner and mode of `%s`", name);
+  if (copy_xattrs(s, d, name, err) < 0 || merge_tree(s, d, err) < 0)
+    return -1;
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  futimens(d, times);
+  return 0;
+}
+
+static int merge_entry(int srcdir, int dstdir, const char *name,
+                       cell_error **err) {
+  struct stat st, have;
+  if (fstatat(srcdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "merge: stat `%s`", name);
+  bool exists = fstatat(dstdir, name, &have, AT_SYMLINK_NOFOLLOW) == 0;
+  if (S_ISDIR(st.st_mode))
+    return merge_dir(srcdir, dstdir, name, exists ? &have : NULL, err);
+  /* A file, a link, a whiteout: it replaces whatever is there. */
+  if (exists && cell_rm_rf_at(dstdir, name, err) < 0)
+    return -1;
+  return copy_entry(srcdir, dstdir, name, 0, err);
+}
+
+static int merge_tree(int srcdir, int dstdir, cell_error **err) {
+  int fd = openat(srcdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  if (!d) {
+    if (fd >= 0)
+      close(fd);
+    return cell_fail_errno(err, "merge: read a directory");
+  }
+  int r = 0;
+  for (struct dirent *e; r == 0 && (e = readdir(d));)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      r = merge_entry(srcdir, dstdir, e->d_name, err);
+  closedir(d);
+  return r;
+}
+
+int instance_layer_merge(int srcdir, int dstdir, cell_error **err) {
+  struct stat st;
+  if (fstat(srcdir, &st) < 0 || fchown(dstdir, st.st_uid, st.st_gid) < 0 ||
+      fchmod(dstdir, st.st_mode & 07777) < 0)
+    return cell_fail_errno(err, "merge: the root of a layer");
+  return merge_tree(srcdir, dstdir, err);
+}
+
+int instance_new_writable_layer(int diskfd, cell_error **err) {
+  if (cell_rm_rf_at(diskfd, "work", err) < 0)
+    return -1;
+  if (mkdirat(diskfd, "upper", 0755) < 0 || mkdirat(diskfd, "work", 0700) < 0)
+    return cell_fail_errno(err, "make a new writable layer");
+  if (fchownat(diskfd, "upper", 0, 0, AT_SYMLINK_NOFOLLOW) < 0 ||
+      fchownat(diskfd, "work", 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "chown the new writable layer");
+  return 0;
+}
+
 int instance_layer_copy(int srcdir, int dstdir, cell_error **err) {
   struct stat st;
   if (fstat(srcdir, &st) < 0)

@@ -64,6 +64,18 @@ int instance_rootfs_keep_root_only(const char *inst_dir, cell_error **err);
  * owners, modes, times, xattrs (overlay whiteouts and opaque markers
  * too), reflinked where the filesystem can. */
 int instance_layer_copy(int srcdir, int dstdir, cell_error **err);
+/* The layer tree srcdir applied onto dstdir as overlayfs shows srcdir
+ * stacked above it, so that dstdir becomes the one layer both make,
+ * still to go above the same lower layers: an entry replaces what dstdir
+ * has there, a directory merges into a directory unless it is opaque, a
+ * whiteout (0:0 character device) stays a whiteout (it may hide a lower
+ * layer's file), a directory over a whiteout becomes opaque.  Files are
+ * copied as instance_layer_copy copies them (reflinks where it can). */
+int instance_layer_merge(int srcdir, int dstdir, cell_error **err);
+/* A new empty writable layer in the disk diskfd: upper/ (its root the
+ * container's root's, as the image's is) and a fresh overlay work/.  An
+ * upper/ already there must be gone first. */
+int instance_new_writable_layer(int diskfd, cell_error **err);
 /* Whether path is a mount point. */
 bool instance_is_mountpoint(const char *path);
 

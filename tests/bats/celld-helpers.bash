@@ -42,9 +42,9 @@ start_daemon() { # [celld flags...]
   # Not a job of the test's shell: its kill -9 is no news to report.
   disown $!
   # A socket file may be left by a killed daemon: wait for one that answers.
-  for _ in $(seq 100); do
+  for _ in $(seq 500); do
     "$CELLCTL" --socket "$SOCK" list >/dev/null 2>&1 && return 0
-    sleep 0.1
+    sleep 0.02
   done
   cat "$D/celld.log" >&2
   return 1

@@ -23,17 +23,30 @@
  *                     state file at each call (for a daemon, whose test
  *                     moves the point from one request to the next)
  *   CELL_FAULT_ERRNO  the errno of the failure (default EIO)
+ *   CELL_FAULT_KILL   1: the Nth call is not failed: the process the
+ *                     library was loaded into (celld) is killed with
+ *                     SIGKILL before the call is made, a crash at that
+ *                     step, and so is the child it forked that makes it.
+ *                     It and its forks count; the programs they run do
+ *                     not (the variables are taken out of the
+ *                     environment).
+ *   CELL_FAULT_ONLY   a comma-separated list of the calls to count (the
+ *                     names in "site", e.g. "renameat,mkdirat,fsync");
+ *                     unset: all of them but unlinkat, which is counted
+ *                     only when named here
  * The state file holds, after the run: the number of counted calls, and
  * whether the fault was injected and where ("mount /path/cell+0x1234",
  * for addr2line).  Its layout: calls (int64 at 0), injected (int64 at 8),
- * site (256 bytes at 16), fail_at (int64 at 272), and from 4096 the hash
- * of each call's path (uint64 each). */
+ * site (256 bytes at 16), fail_at (int64 at 272), no_kill (int64 at 280:
+ * not 0, a CELL_FAULT_KILL run fails the call as without it), and from
+ * 4096 the hash of each call's path (uint64 each). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/magic.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -57,7 +70,8 @@ struct fault_state {
   atomic_long injected; /* the call number that failed; 0: none yet */
   char site[256];       /* "NAME FILE+0xOFFSET" of the call that failed */
   atomic_long fail_at;  /* with CELL_FAULT_AT=file: the call to fail */
-  char pad[4096 - 3 * sizeof(long) - 256];
+  atomic_long no_kill;  /* with CELL_FAULT_KILL: fail the call instead */
+  char pad[4096 - 4 * sizeof(long) - 256];
   /* At 4096: for each call counted (the first FAULT_MAX_CALLS), a hash of
    * the call and its last callers, so that a test can fail one call of
    * each distinct path instead of every call. */
@@ -68,6 +82,9 @@ static struct fault_state *state;
 static long fail_at;
 static bool fail_at_from_file;
 static int fail_errno = EIO;
+static bool kill_mode;
+static pid_t main_pid;
+static char only[256]; /* ",name,name," or empty: every call */
 
 __attribute__((constructor)) static void fault_init(void) {
   const char *path = getenv("CELL_FAULT_STATE");
@@ -97,6 +114,25 @@ __attribute__((constructor)) static void fault_init(void) {
   const char *e = getenv("CELL_FAULT_ERRNO");
   if (e)
     fail_errno = atoi(e);
+  const char *k = getenv("CELL_FAULT_KILL");
+  kill_mode = k && strcmp(k, "1") == 0;
+  main_pid = getpid();
+  if (kill_mode) {
+    unsetenv("CELL_FAULT_KILL");
+    unsetenv("CELL_FAULT_STATE");
+  }
+  const char *o = getenv("CELL_FAULT_ONLY");
+  if (o && *o)
+    snprintf(only, sizeof(only), ",%s,", o);
+}
+
+/* Whether calls of that name are counted in this process. */
+static bool counted(const char *name) {
+  if (!only[0])
+    return strcmp(name, "unlinkat") != 0;
+  char key[64];
+  snprintf(key, sizeof(key), ",%s,", name);
+  return strstr(only, key) != NULL;
 }
 
 /* Count one call made from caller; true when it is the one to fail
@@ -135,13 +171,17 @@ static bool fault_count(const char *name, void *caller) {
   else
     snprintf(state->site, sizeof(state->site), "%s ?", name);
   atomic_store(&state->injected, n);
+  if (kill_mode && !atomic_load(&state->no_kill)) {
+    kill(main_pid, SIGKILL);
+    kill(getpid(), SIGKILL);
+  }
   errno = fail_errno;
   return true;
 }
 static __thread bool in_hook; /* backtrace() itself may open files */
 
 static bool fault_hit_from(const char *name, void *caller) {
-  if (state == NULL || in_hook)
+  if (state == NULL || in_hook || !counted(name))
     return false;
   in_hook = true;
   int saved = errno;
@@ -214,6 +254,13 @@ int rename(const char *old, const char *new_) {
   if (fault_hit("rename"))
     return -1;
   return real_rename(old, new_);
+}
+
+int unlinkat(int dirfd, const char *path, int flags) {
+  REAL(int, unlinkat, int, const char *, int);
+  if (fault_hit("unlinkat"))
+    return -1;
+  return real_unlinkat(dirfd, path, flags);
 }
 
 int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags) {

@@ -429,6 +429,105 @@ TEST(bad_layer_id_refused) {
   CHECK(mounts_under(f.inst) == 0);
 }
 
+/* ---- instance_layer_merge ----------------------------------------------- */
+
+static void put(int dirfd, const char *name, const char *text) {
+  int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  must(fd, name);
+  must((int)write(fd, text, strlen(text)), name);
+  close(fd);
+}
+
+static char *get(int dirfd, const char *name) {
+  char *text = NULL;
+  cleanup_error cell_error *err = NULL;
+  return cell_read_file_at(dirfd, name, 0, &text, NULL, &err) == 0 ? text : NULL;
+}
+
+static bool whiteout_at(int dirfd, const char *name) {
+  struct stat st;
+  return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISCHR(st.st_mode) && st.st_rdev == 0;
+}
+
+static bool opaque_at(int dirfd, const char *name) {
+  cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char v[2];
+  return fd >= 0 && fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v)) == 1 &&
+         v[0] == 'y';
+}
+
+static int sub(int dirfd, const char *name) {
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  must(fd, name);
+  return fd;
+}
+
+/* Three layers as overlayfs would stack them, merged bottom first into one
+ * that shows the same above the image's layers. */
+TEST(layers_merged_as_overlayfs_stacks_them) {
+  char base[] = "/tmp/cell-merge-XXXXXX";
+  must(mkdtemp(base) ? 0 : -1, "mkdtemp");
+  cleanup_close int b = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  must(b, base);
+  const char *names[] = {"l1", "l2", "l3", "merged"};
+  for (size_t i = 0; i < 4; i++)
+    must(mkdirat(b, names[i], 0755), names[i]);
+  cleanup_close int l1 = sub(b, "l1"), l2 = sub(b, "l2"), l3 = sub(b, "l3"),
+                    m = sub(b, "merged");
+  /* l1: files, a directory, a file later deleted. */
+  put(l1, "a", "1");
+  must(mkdirat(l1, "d", 0755), "d");
+  cleanup_close int l1d = sub(l1, "d");
+  put(l1d, "x", "1");
+  put(l1d, "y", "1");
+  put(l1, "gone", "1");
+  /* l2: a rewritten, d/y deleted, gone deleted, a file of the image
+   * deleted, a new directory. */
+  put(l2, "a", "2");
+  must(mkdirat(l2, "d", 0755), "d");
+  cleanup_close int l2d = sub(l2, "d");
+  must(mknodat(l2d, "y", S_IFCHR, 0), "whiteout");
+  must(mknodat(l2, "gone", S_IFCHR, 0), "whiteout");
+  must(mknodat(l2, "image-file", S_IFCHR, 0), "whiteout");
+  must(mkdirat(l2, "o", 0755), "o");
+  cleanup_close int l2o = sub(l2, "o");
+  put(l2o, "p", "1");
+  /* l3: d replaced by an opaque directory, o deleted, a directory where
+   * gone's whiteout was. */
+  must(mkdirat(l3, "d", 0700), "d");
+  cleanup_close int l3d = sub(l3, "d");
+  must(fsetxattr(l3d, "trusted.overlay.opaque", "y", 1, 0), "opaque");
+  put(l3d, "z", "3");
+  must(mknodat(l3, "o", S_IFCHR, 0), "whiteout");
+  must(mkdirat(l3, "gone", 0755), "gone");
+
+  cleanup_error cell_error *err = NULL;
+  CHECK(instance_layer_merge(l1, m, &err) == 0);
+  CHECK(instance_layer_merge(l2, m, &err) == 0);
+  CHECK(instance_layer_merge(l3, m, &err) == 0);
+  if (err)
+    fprintf(stderr, "merge: %s\n", err->msg);
+  cleanup_free char *a = get(m, "a");
+  CHECK_STR(a, "2");
+  cleanup_close int md = openat(m, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_free char *z = md >= 0 ? get(md, "z") : NULL;
+  CHECK_STR(z, "3");
+  CHECK(md >= 0 && faccessat(md, "x", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
+  CHECK(md >= 0 && faccessat(md, "y", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
+  CHECK(opaque_at(m, "d"));
+  struct stat st;
+  CHECK(fstatat(m, "d", &st, 0) == 0 && (st.st_mode & 07777) == 0700);
+  CHECK(whiteout_at(m, "o"));
+  CHECK(whiteout_at(m, "image-file"));
+  CHECK(opaque_at(m, "gone"));
+  cleanup_error cell_error *rmerr = NULL;
+  char *tail = strrchr(base, '/');
+  *tail = '\0';
+  cleanup_close int tmp = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  CHECK(cell_rm_rf_at(tmp, tail + 1, &rmerr) == 0);
+}
+
 int main(void) {
   if (geteuid() != 0) {
     printf("skip: not root\n");
@@ -442,5 +541,6 @@ int main(void) {
   RUN(missing_layer_refused_nothing_mounted);
   RUN(recorded_mode_kept);
   RUN(bad_layer_id_refused);
+  RUN(layers_merged_as_overlayfs_stacks_them);
   UNIT_DONE();
 }
