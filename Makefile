@@ -186,7 +186,7 @@ check: all lint unit bats fault
 # (tests/bats/cgroupv2.sh).  Fails when there is no VM tool.
 VM_RUN ?= $(abspath ../shared/tools/vm-run)
 .PHONY: check-cgroupv2
-check-cgroupv2: all $(BUILD)/tests/test-cgroup $(TEST_HELPERS)
+check-cgroupv2: all rootfs $(BUILD)/tests/test-cgroup $(TEST_HELPERS)
 	tests/bats/cgroupv2.sh "$(VM_RUN)" "$(BUILD)"
 
 # The checkpoint and restore tests (tests/bats/criu.bats) in the same VM,

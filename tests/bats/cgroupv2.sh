@@ -78,6 +78,9 @@ CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
 # event, a console, two instances on a network, and their usage.
 echo "# tests/bats/celld*.bats (a selection)"
 export CELLD="$2/celld" CELLCTL="$2/cellctl" BATS_TEST_TIMEOUT=600
+# The busybox template of every celld file, copied over 9p once.
+cp -a "$2/rootfs" /var/tmp/cell-template
+export CELLD_TEST_TEMPLATE_SRC=/var/tmp/cell-template
 bats --timing -f "lifecycle|events: oom" tests/bats/celld.bats
 bats --timing -f "ring buffer on attach" tests/bats/celld-console.bats
 bats --timing -f "reach each other" tests/bats/celld-net.bats
