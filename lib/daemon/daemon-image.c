@@ -157,8 +157,12 @@ static void job_remove_leftovers(struct daemon *d, const struct image_job *j) {
     struct stat st;
     if (fstatat(d->store->tmpfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
       break;
-    if (cell_rm_rf_at(d->store->tmpfd, name, &err) < 0)
-      log_warn("image store: %s", err->msg);
+    /* Once more when it fails: what stays here stays until a restart. */
+    if (cell_rm_rf_at(d->store->tmpfd, name, &err) < 0) {
+      cell_error_free(&err);
+      if (cell_rm_rf_at(d->store->tmpfd, name, &err) < 0)
+        log_warn("image store: %s", err->msg);
+    }
   }
 }
 

@@ -127,8 +127,19 @@ static void run_export(struct daemon *d, void *arg, int outfd) {
   _exit(rc == 0 ? 0 : 1);
 }
 
+/* The instance may start or go again: its disk is read. */
+static void export_end(struct daemon *d, struct image_job *j) {
+  struct instance *in = daemon_find_instance(d, j->ctx);
+  if (in && in->exports > 0)
+    in->exports--;
+}
+
 static void export_result(struct daemon *d, struct image_job *j,
                           const struct json_value *v) {
+  /* Before the answer, so that the client's next request (a destroy once
+   * the stream is safe elsewhere) finds the instance free. */
+  export_end(d, j);
+  j->on_end = NULL;
   struct conn *c = daemon_find_conn(d, j->conn_id);
   const struct json_value *ok = json_object_get(v, "ok");
   const char *name = j->ctx;
@@ -158,11 +169,6 @@ static void export_result(struct daemon *d, struct image_job *j,
   conn_send(d, c, out);
 }
 
-static void export_end(struct daemon *d, struct image_job *j) {
-  struct instance *in = daemon_find_instance(d, j->ctx);
-  if (in && in->exports > 0)
-    in->exports--;
-}
 
 /* Only a stopped instance of an image, in container ids, can be read
  * whole: its disk does not change under the export. */
