@@ -2,8 +2,9 @@
  * refused, limits read the same way by create and set. */
 #include "daemon/daemon-request.h"
 
-#include <sched.h>
 #include <string.h>
+
+#include "daemon/instance-settings.h"
 
 const char *request_str(const struct json_value *v, const char *key) {
   const struct json_value *f = json_object_get(v, key);
@@ -53,14 +54,6 @@ int request_limit(const struct json_value *v, const char *key, int64_t *out,
   return 0;
 }
 
-/* The CPUs celld itself may run on (its affinity), 0 when unknown. */
-static int usable_cpus(void) {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) < 0)
-    return 0;
-  return CPU_COUNT(&set);
-}
-
 int request_cpus(const struct json_value *v, int64_t *milli, bool *given,
                  cell_error **err) {
   const struct json_value *f = json_object_get(v, "cpus");
@@ -73,12 +66,7 @@ int request_cpus(const struct json_value *v, int64_t *milli, bool *given,
   *milli = (int64_t)(cpus * 1000 + 0.5);
   if (cpus > 0 && *milli < 10)
     return cell_fail(err, 0, "field `cpus`: at least 0.01");
-  /* More than celld may run on is a quota no process can reach: a typo,
-   * most likely.  cpuset, not cpus, picks which CPUs. */
-  int host = usable_cpus();
-  if (host > 0 && *milli > (int64_t)host * 1000)
-    return cell_fail(err, 0, "cpus %g: more than the %d CPU%s this host runs "
-                     "instances on (at most %d)", cpus, host,
-                     host == 1 ? "" : "s", host);
+  if (instance_cpus_fit_host(*milli, err) < 0)
+    return -1;
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,18 @@ static char *get_swap(const struct instance_record *r, const char *key) {
   return xstrdup(v ? v : "0");
 }
 
+int instance_cpus_fit_host(int64_t milli, cell_error **err) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) < 0)
+    return 0;
+  int host = CPU_COUNT(&set);
+  if (milli <= (int64_t)host * 1000)
+    return 0;
+  return cell_fail(err, 0, "cpus %g: more than the %d CPU%s this host runs "
+                   "instances on (at most %d)", (double)milli / 1000, host,
+                   host == 1 ? "" : "s", host);
+}
+
 static int put_cpus(struct instance_record *r, const char *key,
                     const char *value, cell_error **err) {
   char *end;
@@ -250,7 +263,10 @@ static int put_cpus(struct instance_record *r, const char *key,
   double d = strtod(value, &end);
   if (errno || end == value || *end || d < 0 || d > 4096)
     return bad_form(err, key, value);
-  r->cpu_milli = (int64_t)(d * 1000 + 0.5);
+  int64_t milli = (int64_t)(d * 1000 + 0.5);
+  if (instance_cpus_fit_host(milli, err) < 0)
+    return -1;
+  r->cpu_milli = milli;
   return 0;
 }
 

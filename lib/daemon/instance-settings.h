@@ -76,4 +76,9 @@ bool settings_list_has(char *const *list, const char *key);
 void settings_list_add(char ***list, const char *key);
 void settings_list_remove(char **list, const char *key);
 
+/* A CPU limit (thousandths of a CPU) beyond the CPUs celld may run on is
+ * a quota no process can reach, most likely a typo: refused, naming how
+ * many there are.  cpuset, not cpus, picks which. */
+int instance_cpus_fit_host(int64_t milli, cell_error **err);
+
 #endif
