@@ -39,8 +39,11 @@ setup_file() {
   command -v mkfs.xfs >/dev/null || skip "no mkfs.xfs (xfsprogs)"
   export CGPARENT=/cell-test-quota-$$
   celld_files
+  # (A skip in setup_file fails the file in Debian 12's bats: each test
+  # skips instead.)
   if ! make_pool_fs xfs 2>"$D/why" || ! make_pool_fs ext4 2>>"$D/why"; then
-    skip "this kernel has no XFS or ext4 project quotas ($(tail -1 "$D/why"))"
+    export NO_QUOTAS="this kernel has no XFS or ext4 project quotas (mount -o prjquota: $(head -1 "$D/why" | cut -c1-100))"
+    return 0
   fi
   # The state dir (the image store, the default pool) on the XFS one too:
   # the guest's tmpfs has no idmapped mounts (Linux 6.3), which snapshots
@@ -67,16 +70,23 @@ EOF2
 
 teardown_file() {
   [ -n "$D" ] || return 0
-  celld_stop
-  ctl image rm bb >/dev/null 2>&1 || true
-  celld_leaks || true
+  # (Skipped before celld started: only the loop devices to undo.)
+  if [ -f "$D/celld.pid" ]; then
+    celld_stop
+    ctl image rm bb >/dev/null 2>&1 || true
+    celld_leaks || true
+  fi
   umount "$D/xfs" "$D/ext4" 2>/dev/null || true
   [ -f "$D/loops" ] && xargs -r -n1 losetup -d <"$D/loops" 2>/dev/null || true
   rm -f "$D/xfs.img" "$D/ext4.img"
 }
 
+setup() {
+  [ -z "${NO_QUOTAS:-}" ] || skip "$NO_QUOTAS"
+}
+
 teardown() {
-  destroy_all
+  [ -n "${NO_QUOTAS:-}" ] || destroy_all
 }
 
 SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
