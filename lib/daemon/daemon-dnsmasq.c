@@ -173,6 +173,17 @@ static void spawn(struct daemon *d, struct dnsmasq_server *s) {
            (int)pid, s->net->bridge);
 }
 
+/* The restart delay is over or no longer wanted: its timer goes, so that
+ * celld holds no fd for a network whose dnsmasq runs or is not wanted. */
+static void drop_timer(struct daemon *d, struct dnsmasq_server *s) {
+  if (s->timerfd >= 0) {
+    daemon_unwatch(d, s->timerfd);
+    close(s->timerfd);
+  }
+  s->timerfd = -1;
+  s->armed = false;
+}
+
 static void arm_restart(struct daemon *d, struct dnsmasq_server *s) {
   if (s->timerfd < 0) {
     s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -254,7 +265,7 @@ void dnsmasq_on_timer(struct daemon *d, int fd) {
     uint64_t ticks;
     if (s->timerfd != fd || read(fd, &ticks, sizeof(ticks)) < 0)
       continue;
-    s->armed = false;
+    drop_timer(d, s);
     if (s->wanted && !s->pid)
       spawn(d, s);
   }
@@ -274,11 +285,7 @@ void dnsmasq_network_down(struct daemon *d, const struct daemon_network *net) {
   if (!s)
     return;
   s->wanted = false;
-  if (s->armed) {
-    struct itimerspec off = {0};
-    timerfd_settime(s->timerfd, 0, &off, NULL);
-    s->armed = false;
-  }
+  drop_timer(d, s);
   s->delay_ms = DNSMASQ_RESTART_MIN_MS;
   if (s->pid && !s->stopping) {
     s->stopping = true;
