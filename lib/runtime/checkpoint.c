@@ -94,7 +94,7 @@ static int write_descriptors(pid_t pid, const char *image, cell_error **err) {
   struct json_gen *g = json_gen_new(false);
   json_gen_array_open(g);
   for (int i = 0; i < 3; i++) {
-    char name[4], target[PATH_MAX];
+    char name[12], target[PATH_MAX];
     snprintf(name, sizeof(name), "%d", i);
     ssize_t n = readlinkat(fds, name, target, sizeof(target) - 1);
     target[n < 0 ? 0 : n] = '\0';

@@ -25,6 +25,8 @@ setup_file() {
   head -c $((4096 + 65536 * 8)) /dev/zero >"$FAULT_STATE"
   celld_files
   ip netns add "$NETNS"
+  # (No dnsmasq: a bridge whose removal failed keeps its dnsmasq, and so
+  # one fd of celld's, by design.)
   cat >"$D/celld.conf" <<EOF
 pool_start = $POOL_START
 pool_count = $POOL_COUNT
@@ -33,6 +35,7 @@ cgroup_parent = $CGPARENT
 network.f.bridge = $BR
 network.f.subnet4 = 10.97.1.0/24
 network.f.subnet6 = none
+network.f.dnsmasq = no
 EOF
   export CELLD_PREFIX="nsenter --net=/run/netns/$NETNS env LD_PRELOAD=$SHIM CELL_FAULT_STATE=$FAULT_STATE CELL_FAULT_AT=file ASAN_OPTIONS=verify_asan_link_order=0"
   start_daemon
