@@ -96,7 +96,8 @@ wait_for_events_end() {
 # --- limits ----------------------------------------------------------------
 
 @test "resources: the limits are in the container's cgroup files" {
-  setup_bundle sh -c 'cat /proc/self/cgroup > /host/cgroup; exec sleep 100'
+  # (Written whole, then renamed: the test waits for the name.)
+  setup_bundle sh -c 'cat /proc/self/cgroup > /host/cgroup.new && mv /host/cgroup.new /host/cgroup; exec sleep 100'
   # Without a cgroup namespace the container sees its cgroup's real path.
   update_config '
     .linux.namespaces |= map(select(.type != "cgroup"))
