@@ -141,7 +141,7 @@ wait_for_events_end() {
   setup_bundle sh -c 'while [ ! -e /host/go ]; do sleep 0.1; done
     sh -c "echo 1000 >/proc/self/oom_score_adj; exec head -c 67108864 /dev/zero" |
       sh -c "echo 1000 >/proc/self/oom_score_adj; exec tail"
-    echo "hog $?" > /host/hog; exec sleep 100'
+    echo "hog $?" > /host/hog.new; mv /host/hog.new /host/hog; exec sleep 100'
   update_config '.linux.resources.memory = {limit: 33554432}'
   cell_detached run -d "$CID"
   local events=$BATS_TEST_TMPDIR/events events_pid
