@@ -16,40 +16,14 @@
 #include "base/util.h"
 #include "oci/spec.h"
 #include "runtime/container-cgroup.h"
+#include "usage.h"
 
 /* Larger than any linux.resources object a person writes. */
 #define RESOURCES_MAX_SIZE (4u << 20)
 
-static int report(cell_error *err) {
-  log_error("%s", err ? err->msg : "unknown error");
-  cell_error_free(&err);
-  return 1;
-}
-
-static int usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int usage_error(const char *cmd, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  log_error("%s: %s (see cell %s --help)", cmd, msg, cmd);
-  return 1;
-}
-
 static int bad_option(const char *cmd, char **argv) {
   return usage_error(cmd, "unknown option or missing argument `%s`",
                      argv[optind - 1]);
-}
-
-/* Exactly one positional argument, the container id, after the options. */
-static int need_id(const char *cmd, int argc) {
-  if (argc - optind == 1)
-    return 0;
-  usage_error(cmd, argc - optind < 1 ? "missing container id"
-                                     : "too many arguments (expected an ID)");
-  return -1;
 }
 
 /* ---- pause, resume ------------------------------------------------------ */

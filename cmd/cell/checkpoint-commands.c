@@ -11,32 +11,7 @@
 #include "base/util.h"
 #include "runtime/checkpoint.h"
 #include "runtime/restore.h"
-
-static int report(cell_error *err) {
-  log_error("%s", err ? err->msg : "unknown error");
-  cell_error_free(&err);
-  return 1;
-}
-
-static int usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int usage_error(const char *cmd, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  log_error("%s: %s (see cell %s --help)", cmd, msg, cmd);
-  return 1;
-}
-
-static int need_id(const char *cmd, int argc) {
-  if (argc - optind == 1)
-    return 0;
-  usage_error(cmd, argc - optind < 1 ? "missing container id"
-                                     : "too many arguments (expected an ID)");
-  return -1;
-}
+#include "usage.h"
 
 enum {
   OPT_IMAGE_PATH = 256, OPT_WORK_PATH, OPT_PARENT_PATH, OPT_LEAVE_RUNNING,

@@ -19,19 +19,7 @@
 #include "oci/spec-default.h"
 #include "oci/spec.h"
 #include "runtime/container.h"
-
-static int report(cell_error *err) {
-  log_error("%s", err ? err->msg : "unknown error");
-  cell_error_free(&err);
-  return 1;
-}
-
-static int usage_error(const char *cmd, const char *fmt, const char *arg) {
-  char msg[512];
-  snprintf(msg, sizeof(msg), fmt, arg);
-  log_error("%s: %s (see cell %s --help)", cmd, msg, cmd);
-  return 1;
-}
+#include "usage.h"
 
 /* The options getopt did not know, or a missing argument. */
 static int bad_option(const char *cmd, char **argv) {
