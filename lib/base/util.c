@@ -491,3 +491,27 @@ char *cell_find_in_path(const char *name) {
   }
   return NULL;
 }
+
+pid_t cell_pidfile_process(const char *pidfile, const char *word1,
+                           const char *word2) {
+  cleanup_free char *text = NULL, *cmdline = NULL;
+  size_t len = 0;
+  long long pid;
+  cell_error *err = NULL;
+  if (cell_read_file_at(AT_FDCWD, pidfile, 64, &text, &len, &err) < 0) {
+    cell_error_free(&err);
+    return 0;
+  }
+  text[strcspn(text, "\n")] = '\0';
+  if (!cell_parse_ll(text, 2, INT32_MAX, &pid))
+    return 0;
+  cleanup_free char *path = xasprintf("/proc/%lld/cmdline", pid);
+  if (cell_read_file_at(AT_FDCWD, path, 1 << 16, &cmdline, &len, &err) < 0) {
+    cell_error_free(&err);
+    return 0;
+  }
+  for (size_t i = 0; i + 1 < len; i++)
+    if (cmdline[i] == '\0')
+      cmdline[i] = ' ';
+  return strstr(cmdline, word1) && strstr(cmdline, word2) ? (pid_t)pid : 0;
+}

@@ -98,6 +98,12 @@ int cell_pidfd_open(pid_t pid);
 /* An executable of that name in $PATH (unset: the usual directories,
  * sbin ones too), or NULL; the caller frees. */
 char *cell_find_in_path(const char *name);
+
+/* The pid in pidfile when that process still runs a command line that
+ * holds both words (a daemon an earlier run started: its program's name,
+ * and an argument only that run gave it); 0 otherwise. */
+pid_t cell_pidfile_process(const char *pidfile, const char *word1,
+                           const char *word2);
 /* Default disposition for every signal (ignored ones survive exec) and an
  * empty mask: for a process about to exec something else. */
 void cell_reset_signals(void);

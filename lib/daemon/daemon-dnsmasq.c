@@ -307,28 +307,7 @@ void dnsmasq_sync(struct daemon *d) {
 /* The pid in the pid file when that process is a dnsmasq with that pid
  * file on its command line (one an earlier celld started); 0 otherwise. */
 static pid_t leftover_pid(const struct dnsmasq_server *s) {
-  cleanup_free char *text = NULL, *cmdline = NULL;
-  size_t len = 0;
-  long long pid;
-  cell_error *err = NULL;
-  if (cell_read_file_at(AT_FDCWD, s->paths.pidfile, 64, &text, &len, &err) < 0) {
-    cell_error_free(&err);
-    return 0;
-  }
-  text[strcspn(text, "\n")] = '\0';
-  if (!cell_parse_ll(text, 2, INT32_MAX, &pid))
-    return 0;
-  cleanup_free char *path = xasprintf("/proc/%lld/cmdline", pid);
-  if (cell_read_file_at(AT_FDCWD, path, 1 << 16, &cmdline, &len, &err) < 0) {
-    cell_error_free(&err);
-    return 0;
-  }
-  for (size_t i = 0; i + 1 < len; i++)
-    if (cmdline[i] == '\0')
-      cmdline[i] = ' ';
-  return strstr(cmdline, "dnsmasq") && strstr(cmdline, s->paths.pidfile)
-             ? (pid_t)pid
-             : 0;
+  return cell_pidfile_process(s->paths.pidfile, "dnsmasq", s->paths.pidfile);
 }
 
 /* A dnsmasq a killed celld left holds the bridge's port 53 and knows
