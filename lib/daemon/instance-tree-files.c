@@ -327,6 +327,10 @@ static int open_target(int rootfd, const char *path, uid_t uid, gid_t gid,
       openat(dirfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return cell_fail_errno(err, "`%s` in the instance: not a directory", path);
+  /* The entries' parents are checked as they are opened; those right in
+   * the target, here. */
+  if (instance_check_not_kernel_fs(fd, path, err) < 0)
+    return -1;
   if (made && (fchown(fd, uid, gid) < 0 || fchmod(fd, 0755) < 0))
     return cell_fail_errno(err, "chown or chmod `%s`", path);
   return steal_fd(&fd);

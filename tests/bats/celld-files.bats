@@ -146,6 +146,14 @@ describe_tree() { # dir
   [ ! -e "$W/proc" ]
   run -1 ctl file pull -r k:/sys/kernel "$W/proc"
   [ ! -e "$W/proc" ]
+  # Nor are they written: right in them, or below.
+  mkdir -p "$W/tree/sub"
+  echo 1 >"$W/tree/sub/x"
+  echo 1 >"$W/tree/x"
+  for target in /proc /proc/sys /sys/kernel /proc/sys/kernel/cell-new; do
+    run -1 ctl file push -r "$W/tree" "k:$target"
+    [[ "$output" == *"kernel filesystem (/proc, /sys, ...): not a file of the instance"* ]]
+  done
 }
 
 # A tar stream of entries (name type [content|target]) on stdout, written
