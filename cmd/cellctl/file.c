@@ -268,6 +268,9 @@ static int push_stream(const struct invocation *inv, const struct file_args *a,
 
 static int push_recursive(const struct invocation *inv,
                           const struct file_args *a, cell_error **err) {
+  if (strcmp(a->local, "-") == 0 && isatty(STDIN_FILENO))
+    return usage_error(err, "file push -r - NAME:/PATH: stdin is a terminal; "
+                       "give it a tar stream");
   if (strcmp(a->local, "-") == 0)
     return push_stream(inv, a, -1, err);
   struct stat st;

@@ -93,8 +93,9 @@ static const struct verb verbs[] = {
      "      push -r: a tree with a device, FIFO or socket is refused before\n"
      "      anything is sent; entries with `..` or an absolute path are\n"
      "      refused.  pull -r: LOCAL made new, owned as the instance sees it\n"
-     "      when run as root (else by the caller); devices, FIFOs, sockets\n"
-     "      and /proc, /sys are left out, each with a warning"},
+     "      when run as root (else by the caller), files without set-id\n"
+     "      bits; devices, FIFOs, sockets and /proc, /sys are left out,\n"
+     "      each with a warning"},
     {"log", cmd_log, "NAME [-n N] [-f|--follow]",
      "the last N lines (default 50, 0: all) of the instance's own log:\n"
      "      created, started, stopped, exits with their status or signal, OOM\n"

@@ -404,6 +404,7 @@ int instance_tree_pull(int rootfd, const char *path, int dstfd,
   struct tree_pull p = {.path = path, .skipped = skipped, .ctx = ctx};
   struct tree_archive_opts opts = {.plain_only = true,
                                    .no_hardlinks = true,
+                                   .drop_setid = true,
                                    .id_base = id_base,
                                    .id_count = id_count,
                                    .skip_dir = skip_kernel_dir,

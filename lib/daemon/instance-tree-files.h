@@ -15,7 +15,9 @@
  *
  * Out of: the directory is written by tree-archive.h, never following a
  * symlink (a link goes as a link), owners in the instance's view of its
- * ids.  Devices, FIFOs, sockets and directories on kernel filesystems
+ * ids, files without their setuid and setgid bits (the instance's
+ * setuid-root file must not become the host's, where root extracts the
+ * tree with its owners).  Devices, FIFOs, sockets and directories on kernel filesystems
  * (/proc, /sys, ...) are left out, each reported.
  * Internal to lib/daemon. */
 #ifndef CELL_INSTANCE_TREE_FILES_H

@@ -212,6 +212,8 @@ static int write_header(struct tree_writer *w, struct archive_entry *e,
                         cell_error **err) {
   archive_entry_set_uid(e, mapped_id(w->opts, archive_entry_uid(e)));
   archive_entry_set_gid(e, mapped_id(w->opts, archive_entry_gid(e)));
+  if (w->opts->drop_setid && archive_entry_filetype(e) != AE_IFDIR)
+    archive_entry_set_perm(e, archive_entry_perm(e) & ~(mode_t)06000);
   if (archive_write_header(w->ar, e) < ARCHIVE_WARN)
     return fail_archive(w, "write its header", err);
   return 0;

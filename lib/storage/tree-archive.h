@@ -64,6 +64,11 @@ struct tree_archive_opts {
   /* Every name of a file written whole, never as a hardlink to the first:
    * for a reader that takes no hardlinks. */
   bool no_hardlinks;
+  /* Files written without their setuid and setgid bits (directories keep
+   * theirs, which only pass a group on): a tree whose owners are mapped
+   * into another user namespace's view must not carry a set-id file that
+   * would be root's where it lands. */
+  bool drop_setid;
   /* When id_count > 0: owners written as id - id_base (the instance's
    * view of its range); an id outside [id_base, id_base + id_count) is
    * written as 65534 (nobody, as the kernel shows an unmapped id). */

@@ -154,7 +154,8 @@ static void count_skipped(void *ctx, const char *path, const char *why) {
   n_skipped++;
 }
 
-/* Names and owners of a pulled stream, "name uid:gid\n" each. */
+/* Names, owners and modes of a pulled stream, "name uid:gid mode\n"
+ * each. */
 static char *describe(int fd) {
   lseek(fd, 0, SEEK_SET);
   struct archive *a = archive_read_new();
@@ -163,9 +164,11 @@ static char *describe(int fd) {
   char *out = xstrdup("");
   struct archive_entry *e;
   while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-    char *more = xasprintf("%s%s %lld:%lld\n", out, archive_entry_pathname(e),
+    char *more = xasprintf("%s%s %lld:%lld %o\n", out,
+                           archive_entry_pathname(e),
                            (long long)archive_entry_uid(e),
-                           (long long)archive_entry_gid(e));
+                           (long long)archive_entry_gid(e),
+                           (unsigned int)archive_entry_perm(e));
     free(out);
     out = more;
   }
@@ -175,6 +178,8 @@ static char *describe(int fd) {
 
 TEST(a_pull_maps_owners_into_the_instance_and_leaves_out_fifos) {
   CHECK(mkfifoat(rootfd, "t/d/fifo", 0644) == 0);
+  /* A setuid file of the instance: not one once out. */
+  CHECK(fchmodat(rootfd, "t/d/f", 04750, 0) == 0);
   cleanup_close int fd = memfd_create("pulled", MFD_CLOEXEC);
   uint64_t bytes = 0;
   cell_error *err = NULL;
@@ -184,7 +189,7 @@ TEST(a_pull_maps_owners_into_the_instance_and_leaves_out_fifos) {
   cell_error_free(&err);
   CHECK(bytes == 5 && n_skipped == 1);
   cleanup_free char *seen = describe(fd);
-  CHECK_STR(seen, "./ 0:0\n./d/ 0:0\n./d/f 0:0\n./d/l 0:0\n");
+  CHECK_STR(seen, "./ 0:0 755\n./d/ 0:0 755\n./d/f 0:0 750\n./d/l 0:0 777\n");
   /* An owner outside the range: nobody, as the kernel shows it. */
   cleanup_close int fd2 = memfd_create("pulled", MFD_CLOEXEC);
   CHECK(instance_tree_pull(rootfd, "/t", fd2, getuid() + 1, 10, NULL, NULL,
