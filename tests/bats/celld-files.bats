@@ -82,8 +82,10 @@ describe_tree() { # dir
   ctl start f
   run -0 inside f sh -c 'cd /srv && stat -c "%n %u:%g %a" . a sub sub/private sub/deep/big sub/rel-link && readlink abs-link && readlink sub/rel-link'
   [ "$output" = $'. 1000:100 755\na 1000:100 644\nsub 1000:100 751\nsub/private 1000:100 600\nsub/deep/big 1000:100 755\nsub/rel-link 1000:100 777\n/etc/shadow\n../a' ]
-  # Owners as the instance changes them come back as it sees them.
+  # Owners as the instance changes them come back as it sees them; a
+  # setuid file comes back without the bit (root's where it lands).
   inside f chown 2000:3000 /srv/sub/private
+  inside f chmod 4755 /srv/sub/deep/big
   run -0 ctl file pull -r f:/srv "$W/running"
   [ "$(describe_tree "$W/running")" = "$(describe_tree "$W/src")" ]
   [ "$(stat -c '%u:%g' "$W/running/a" "$W/running/sub/private" "$W/running/sub/rel-link")" = $'1000:100\n2000:3000\n1000:100' ]
