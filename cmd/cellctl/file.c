@@ -207,18 +207,23 @@ static int send_with_fd(const struct invocation *inv, struct client *c,
 }
 
 /* celld's answer to a tree's request, once the stream is over (rc: how
- * the local side went).  celld's refusal comes first: when it refused,
- * the stream failed for that reason. */
+ * the local side went).  Of two failures, the one that came first is
+ * told: the local side's, unless it is the stream breaking (EPIPE), which
+ * is what celld's failure looks like from here. */
 static int tree_answer(struct client *c, int rc, cell_error **local_err,
                        struct json_value **answer, cell_error **err) {
   cleanup_free char *line = client_read_line(c);
+  cleanup_error cell_error *answer_err = NULL;
   int answer_rc = EXIT_CONNECT;
   if (!line)
-    cell_fail(err, 0, "the daemon closed the connection");
+    cell_fail(&answer_err, 0, "the daemon closed the connection");
   else
-    answer_rc = client_answer(line, answer, err);
-  if (answer_rc != EXIT_OK) {
-    cell_error_free(local_err);
+    answer_rc = client_answer(line, answer, &answer_err);
+  bool local_first =
+      rc != EXIT_OK && *local_err && (*local_err)->errnum != EPIPE;
+  if (answer_rc != EXIT_OK && !local_first) {
+    *err = answer_err;
+    answer_err = NULL;
     return answer_rc;
   }
   if (rc != EXIT_OK) {
@@ -329,6 +334,13 @@ static int archive_fail(struct archive *ar, const char *what,
                    why ? why : "libarchive failed");
 }
 
+/* The stream from celld broke off: its answer says why (tree_answer). */
+static int stream_fail(struct archive *in, cell_error **err) {
+  const char *why = archive_error_string(in);
+  return cell_fail(err, EPIPE, "read the tree: %s",
+                   why ? why : "libarchive failed");
+}
+
 static int copy_entry_data(struct archive *in, struct archive *out,
                            const char *name, cell_error **err) {
   for (;;) {
@@ -339,7 +351,7 @@ static int copy_entry_data(struct archive *in, struct archive *out,
     if (r == ARCHIVE_EOF)
       return 0;
     if (r < ARCHIVE_WARN)
-      return archive_fail(in, "read the tree", err);
+      return stream_fail(in, err);
     if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
       return archive_fail(out, name, err);
   }
@@ -355,7 +367,7 @@ static int extract_entries(struct archive *in, struct archive *out,
     if (r == ARCHIVE_EOF)
       break;
     if (r < ARCHIVE_WARN)
-      return archive_fail(in, "read the tree", err);
+      return stream_fail(in, err);
     const char *name = archive_entry_pathname(e);
     if (archive_write_header(out, e) < ARCHIVE_WARN)
       return archive_fail(out, name, err);
@@ -385,7 +397,7 @@ static int extract_stream(int fd, cell_error **err) {
     flags |= ARCHIVE_EXTRACT_OWNER;
   archive_write_disk_set_options(out, flags);
   if (archive_read_open_fd(in, fd, 64 * 1024) != ARCHIVE_OK)
-    return archive_fail(in, "read the tree", err);
+    return stream_fail(in, err);
   return extract_entries(in, out, err);
 }
 
