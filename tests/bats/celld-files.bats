@@ -158,6 +158,26 @@ describe_tree() { # dir
   done
 }
 
+@test "attack: a directory swapped for a symlink to /etc during pull -r is never followed to the host's /etc" {
+  ctl create w --image bb --init "$SLEEP"
+  ctl start w
+  inside w sh -c 'mkdir -p /srv/s/d && echo inside >/srv/s/d/f && ln -s /etc /srv/s/etc-link'
+  # For 6 s the instance swaps d for a link to /etc and back, as fast as
+  # it can, while pulls run.
+  ctl exec w -- sh -c 'end=$(($(date +%s) + 6)); while [ $(date +%s) -lt $end ]; do mv /srv/s/d /srv/s/d.real; ln -s /etc /srv/s/d; rm /srv/s/d; mv /srv/s/d.real /srv/s/d; done' </dev/null &
+  swapper=$!
+  for i in $(seq 15); do
+    ctl file pull -r w:/srv/s "$W/out$i" 2>/dev/null || true
+    # Whatever came out: d is the instance's directory or a link as a
+    # link, never a directory holding the host's /etc.
+    [ ! -e "$W/out$i/d/shadow" ] && [ ! -e "$W/out$i/d/passwd" ]
+    [ ! -e "$W/out$i/d.real/shadow" ]
+  done
+  wait "$swapper" || true
+  # Most pulls went through, with d in one of its two forms.
+  [ "$(find "$W" -maxdepth 2 -path "$W/out*/d" | wc -l)" -ge 1 ]
+}
+
 # A tar stream of entries (name type [content|target]) on stdout, written
 # whole, or in two parts when a part separator "--wait FILE" is given: the
 # rest only once FILE exists.
