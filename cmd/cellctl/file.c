@@ -1,13 +1,20 @@
-/* cellctl file push|pull: a file copied into or out of an instance.
+/* cellctl file push|pull: a file or a tree copied into or out of an
+ * instance.
  *
  * cellctl opens the local file itself, with its own rights, and hands
  * celld the open fd (celld never opens a path on a client's word); celld
  * resolves the path inside the instance through fds that never follow a
  * symlink out of it.  A pull that fails removes the file it was making.
- * push -r walks the local tree through fds, never following a symlink of
- * it: directories, files and symlinks (as links, which resolve inside the
- * instance) go one request each; a tree with anything else in it (a
- * device, a FIFO, a socket) is refused before anything is sent. */
+ *
+ * -r: a tree goes as one request and one tar stream on a pipe whose other
+ * end rides with it (or stdin/stdout for LOCAL `-`).  push -r walks the
+ * local tree through fds, never following a symlink of it (links go as
+ * links, which resolve inside the instance); a tree with anything but
+ * directories, files and symlinks in it is refused before anything is
+ * sent.  pull -r extracts the stream into a directory it makes new (and
+ * removes again on failure), refusing absolute names, `..` and writing
+ * through a symlink; owners are the instance's ids when run as root (as
+ * cp -a keeps them), else the caller's. */
 #include "file.h"
 
 #include <dirent.h>
@@ -22,7 +29,9 @@
 #include "args.h"
 #include "base/util.h"
 #include "client.h"
+#include "local-tree.h"
 #include "progress.h"
+#include "storage/tree-archive.h"
 
 struct file_args {
   const char *local;
@@ -67,7 +76,7 @@ static int parse_option(const struct invocation *inv, int *i, bool push,
                       : strcmp(arg, "--gid") == 0  ? &a->gid
                       : strcmp(arg, "--mode") == 0 ? &a->mode
                                                    : NULL;
-  if (push && strcmp(arg, "-r") == 0) {
+  if (strcmp(arg, "-r") == 0) {
     a->recursive = true;
     return EXIT_OK;
   }
@@ -105,15 +114,22 @@ static int parse_args(const struct invocation *inv, bool push,
   return parse_remote(positional[push ? 1 : 0], a, buf, err);
 }
 
-/* One push request; fd -1 for a directory or a symlink. */
-static int push_request(const struct invocation *inv, const struct file_args *a,
-                        const char *path, const char *type, const char *target,
-                        long long mode, int fd, cell_error **err) {
-  cleanup_json_gen struct json_gen *g = request_new("file.push", a->name);
+/* A push request, its fields but those of the entry's kind. */
+static struct json_gen *push_request_new(const struct file_args *a,
+                                         const char *path, const char *type) {
+  struct json_gen *g = request_new("file.push", a->name);
   json_gen_kv_string(g, "path", path);
   json_gen_kv_int(g, "uid", a->uid >= 0 ? a->uid : 0);
   json_gen_kv_int(g, "gid", a->gid >= 0 ? a->gid : 0);
   json_gen_kv_string(g, "type", type);
+  return g;
+}
+
+/* One push request; fd -1 for a symlink. */
+static int push_request(const struct invocation *inv, const struct file_args *a,
+                        const char *path, const char *type, const char *target,
+                        long long mode, int fd, cell_error **err) {
+  cleanup_json_gen struct json_gen *g = push_request_new(a, path, type);
   if (target)
     json_gen_kv_string(g, "target", target);
   else
@@ -134,14 +150,11 @@ static int push_file(const struct invocation *inv, const struct file_args *a,
   return push_request(inv, a, path, "file", NULL, mode, fd, err);
 }
 
-static int push_tree(const struct invocation *inv, const struct file_args *a,
-                     int dirfd, const char *name, const char *shown,
-                     const char *path, bool send, cell_error **err);
+static int check_tree(int dirfd, const char *name, const char *shown,
+                      cell_error **err);
 
-/* The entries of the directory fd, each pushed (or checked) in turn. */
-static int push_children(const struct invocation *inv,
-                         const struct file_args *a, int fd, const char *shown,
-                         const char *path, bool send, cell_error **err) {
+/* The entries of the directory fd, each checked in turn. */
+static int check_children(int fd, const char *shown, cell_error **err) {
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   DIR *dir = copy < 0 ? NULL : fdopendir(copy);
   if (!dir) {
@@ -155,43 +168,136 @@ static int push_children(const struct invocation *inv,
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
       continue;
     cleanup_free char *child_shown = xasprintf("%s/%s", shown, e->d_name);
-    cleanup_free char *child_path = xasprintf("%s/%s", path, e->d_name);
-    rc = push_tree(inv, a, fd, e->d_name, child_shown, child_path, send, err);
+    rc = check_tree(fd, e->d_name, child_shown, err);
   }
   closedir(dir);
   return rc;
 }
 
-/* name under dirfd, to path in the instance; with send false, only
- * checked (that the whole tree can go before any of it does). */
-static int push_tree(const struct invocation *inv, const struct file_args *a,
-                     int dirfd, const char *name, const char *shown,
-                     const char *path, bool send, cell_error **err) {
+/* That name under dirfd holds only directories, files and symlinks: the
+ * whole tree can go before any of it does. */
+static int check_tree(int dirfd, const char *name, const char *shown,
+                      cell_error **err) {
   struct stat st;
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return cell_fail_errno(err, "`%s`", shown), EXIT_FAILED;
-  if (S_ISLNK(st.st_mode)) {
-    char target[4096];
-    ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
-    if (n <= 0)
-      return cell_fail_errno(err, "readlink `%s`", shown), EXIT_FAILED;
-    target[n] = '\0';
-    return send ? push_request(inv, a, path, "symlink", target, 0, -1, err)
-                : EXIT_OK;
-  }
-  if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+  if (S_ISLNK(st.st_mode) || S_ISREG(st.st_mode))
+    return EXIT_OK;
+  if (!S_ISDIR(st.st_mode))
     return cell_fail(err, 0, "`%s` is not a regular file, a directory nor a "
                      "symlink: nothing was copied", shown), EXIT_FAILED;
-  cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY |
-                                                 O_CLOEXEC | O_NONBLOCK);
+  cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY |
+                                                 O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return cell_fail_errno(err, "`%s`", shown), EXIT_FAILED;
+  return check_children(fd, shown, err);
+}
+
+/* Dial celld and send req with fd riding along. */
+static int send_with_fd(const struct invocation *inv, struct client *c,
+                        const char *req, int fd, cell_error **err) {
+  int rc = client_dial(c, inv->socket, err);
+  if (rc != EXIT_OK)
+    return rc;
+  cleanup_free char *line = xasprintf("%s\n", req);
+  if (cell_send_with_fd(c->fd, line, strlen(line), fd) < 0)
+    return cell_fail_errno(err, "send"), EXIT_CONNECT;
+  return EXIT_OK;
+}
+
+/* celld's answer to a tree's request, once the stream is over (rc: how
+ * the local side went).  Of two failures, the one that came first is
+ * told: the local side's, unless it is the stream breaking (EPIPE), which
+ * is what celld's failure looks like from here. */
+static int tree_answer(struct client *c, int rc, cell_error **local_err,
+                       struct json_value **answer, cell_error **err) {
+  cleanup_free char *line = client_read_line(c);
+  cleanup_error cell_error *answer_err = NULL;
+  int answer_rc = EXIT_CONNECT;
+  if (!line)
+    cell_fail(&answer_err, 0, "the daemon closed the connection");
+  else
+    answer_rc = client_answer(line, answer, &answer_err);
+  bool local_first =
+      rc != EXIT_OK && *local_err && (*local_err)->errnum != EPIPE;
+  if (answer_rc != EXIT_OK && !local_first) {
+    *err = answer_err;
+    answer_err = NULL;
+    return answer_rc;
+  }
+  if (rc != EXIT_OK) {
+    *err = *local_err;
+    *local_err = NULL;
+  }
+  return rc;
+}
+
+static void skipped_file_warning(void *ctx, const char *path,
+                                 const char *why) {
+  (void)ctx;
+  fprintf(stderr, "cellctl: warning: `%s` left out: %s\n", path, why);
+}
+
+/* The local directory as a tar stream into the pipe whose other end rides
+ * with the request; LOCAL `-`: stdin is the stream. */
+static int push_stream(const struct invocation *inv, const struct file_args *a,
+                       int dirfd, cell_error **err) {
+  cleanup_json_gen struct json_gen *g = push_request_new(a, a->path, "tree");
+  if (a->mode >= 0)
+    json_gen_kv_int(g, "mode", a->mode);
+  cleanup_free char *req = request_finish(g);
+  int p[2] = {STDIN_FILENO, -1};
+  if (dirfd >= 0 && pipe2(p, O_CLOEXEC) < 0)
+    return cell_fail_errno(err, "pipe"), EXIT_FAILED;
+  cleanup_close int write_end = p[1];
+  cleanup_client struct client c = {.fd = -1};
+  int rc = send_with_fd(inv, &c, req, p[0], err);
+  if (dirfd >= 0)
+    close(p[0]);
+  if (rc != EXIT_OK)
+    return rc;
+  cleanup_error cell_error *local_err = NULL;
+  if (dirfd >= 0) {
+    struct tree_archive_opts opts = {.plain_only = true,
+                                     .no_hardlinks = true,
+                                     .skipped = skipped_file_warning};
+    if (tree_archive_write_with(dirfd, write_end, &opts, NULL, &local_err) < 0)
+      rc = EXIT_FAILED;
+    close(write_end);
+    write_end = -1;
+  }
+  cleanup_json struct json_value *answer = NULL;
+  return tree_answer(&c, rc, &local_err, &answer, err);
+}
+
+static int push_recursive(const struct invocation *inv,
+                          const struct file_args *a, cell_error **err) {
+  if (strcmp(a->local, "-") == 0 && isatty(STDIN_FILENO))
+    return usage_error(err, "file push -r - NAME:/PATH: stdin is a terminal; "
+                       "give it a tar stream");
+  if (strcmp(a->local, "-") == 0)
+    return push_stream(inv, a, -1, err);
+  struct stat st;
+  if (fstatat(AT_FDCWD, a->local, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return cell_fail_errno(err, "`%s`", a->local), EXIT_FAILED;
+  int rc = check_tree(AT_FDCWD, a->local, a->local, err);
+  if (rc != EXIT_OK)
+    return rc;
+  if (S_ISLNK(st.st_mode)) {
+    char target[4096];
+    ssize_t n = readlink(a->local, target, sizeof(target) - 1);
+    if (n <= 0)
+      return cell_fail_errno(err, "readlink `%s`", a->local), EXIT_FAILED;
+    target[n] = '\0';
+    return push_request(inv, a, a->path, "symlink", target, 0, -1, err);
+  }
+  cleanup_close int fd = open(a->local, O_RDONLY | O_NOFOLLOW | O_NOCTTY |
+                                            O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return cell_fail_errno(err, "`%s`", a->local), EXIT_FAILED;
   if (S_ISREG(st.st_mode))
-    return send ? push_file(inv, a, fd, &st, path, err) : EXIT_OK;
-  int rc = send ? push_request(inv, a, path, "directory", NULL,
-                               st.st_mode & 07777, -1, err)
-                : EXIT_OK;
-  return rc == EXIT_OK ? push_children(inv, a, fd, shown, path, send, err) : rc;
+    return push_file(inv, a, fd, &st, a->path, err);
+  return push_stream(inv, a, fd, err);
 }
 
 static int push(const struct invocation *inv, cell_error **err) {
@@ -200,12 +306,8 @@ static int push(const struct invocation *inv, cell_error **err) {
   int rc = parse_args(inv, true, &a, &buf, err);
   if (rc != EXIT_OK)
     return rc;
-  if (a.recursive) {
-    rc = push_tree(inv, &a, AT_FDCWD, a.local, a.local, a.path, false, err);
-    return rc == EXIT_OK
-               ? push_tree(inv, &a, AT_FDCWD, a.local, a.local, a.path, true, err)
-               : rc;
-  }
+  if (a.recursive)
+    return push_recursive(inv, &a, err);
   cleanup_close int fd = open(a.local, O_RDONLY | O_NOCTTY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) < 0)
@@ -216,12 +318,78 @@ static int push(const struct invocation *inv, cell_error **err) {
   return push_file(inv, &a, fd, &st, a.path, err);
 }
 
+/* ---- pull -r ------------------------------------------------------------ */
+
+static void print_skipped(const struct json_value *answer) {
+  const struct json_value *list = json_object_get(answer, "skipped");
+  if (list && list->type == JSON_ARRAY)
+    for (size_t i = 0; i < list->u.array.len; i++)
+      skipped_file_warning(NULL, field_string(list->u.array.items[i], "path"),
+                           field_string(list->u.array.items[i], "why"));
+  long long more = field_int(answer, "skipped_more", 0);
+  if (more > 0)
+    fprintf(stderr, "cellctl: warning: %lld more left out\n", more);
+}
+
+/* LOCAL made new, as a directory; the tree extracted into it from the
+ * pipe whose write end rides with the request (LOCAL `-`: the stream goes
+ * to stdout as it is).  A failed pull removes what it made. */
+static int pull_recursive(const struct invocation *inv,
+                          const struct file_args *a, cell_error **err) {
+  cleanup_json_gen struct json_gen *g = request_new("file.pull", a->name);
+  json_gen_kv_string(g, "path", a->path);
+  json_gen_kv_bool(g, "recursive", true);
+  cleanup_free char *req = request_finish(g);
+  bool to_stdout = strcmp(a->local, "-") == 0;
+  if (to_stdout && isatty(STDOUT_FILENO))
+    return usage_error(err, "file pull -r NAME:/PATH -: stdout is a "
+                       "terminal; redirect it to a file or a pipe");
+  if (!to_stdout && mkdir(a->local, 0700) < 0)
+    return cell_fail_errno(err, "`%s` (a pull -r makes a new directory)",
+                           a->local), EXIT_FAILED;
+  cleanup_close int dirfd =
+      to_stdout ? -1
+                : open(a->local, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int p[2] = {-1, STDOUT_FILENO};
+  int rc = EXIT_OK;
+  cleanup_error cell_error *local_err = NULL;
+  if (!to_stdout && (dirfd < 0 || pipe2(p, O_CLOEXEC) < 0))
+    rc = (cell_fail_errno(&local_err, "`%s`", a->local), EXIT_FAILED);
+  cleanup_client struct client c = {.fd = -1};
+  cleanup_json struct json_value *answer = NULL;
+  if (rc == EXIT_OK) {
+    rc = send_with_fd(inv, &c, req, p[1], err);
+    bool sent = rc == EXIT_OK;
+    if (!to_stdout)
+      close(p[1]);
+    if (sent && !to_stdout && local_tree_extract(dirfd, p[0], &local_err) < 0)
+      rc = EXIT_FAILED;
+    if (p[0] >= 0)
+      close(p[0]); /* celld's child stops at a broken pipe */
+    if (sent)
+      rc = tree_answer(&c, rc, &local_err, &answer, err);
+  } else {
+    *err = local_err;
+    local_err = NULL;
+  }
+  if (rc != EXIT_OK && !to_stdout) {
+    cleanup_error cell_error *ignored = NULL;
+    cell_rm_rf_at(AT_FDCWD, a->local, &ignored);
+    return rc;
+  }
+  if (rc == EXIT_OK)
+    print_skipped(answer);
+  return rc;
+}
+
 static int pull(const struct invocation *inv, cell_error **err) {
   struct file_args a;
   cleanup_free char *buf = NULL;
   int rc = parse_args(inv, false, &a, &buf, err);
   if (rc != EXIT_OK)
     return rc;
+  if (a.recursive)
+    return pull_recursive(inv, &a, err);
   /* Made new: a pull never overwrites a local file. */
   cleanup_close int fd = open(a.local, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY |
                                            O_CLOEXEC, 0600);

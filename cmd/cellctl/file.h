@@ -1,4 +1,4 @@
-/* The file verb: push a file into an instance, pull one out. */
+/* The file verb: push a file or a tree into an instance, pull one out. */
 #ifndef CELLCTL_FILE_H
 #define CELLCTL_FILE_H
 

@@ -81,14 +81,21 @@ static const struct verb verbs[] = {
     {"resume", cmd_resume, "NAME", "thaw a paused instance"},
     {"file", cmd_file,
      "push [-r] [--uid N] [--gid N] [--mode M] LOCAL NAME:/PATH\n"
-     "| pull NAME:/PATH LOCAL",
+     "| pull [-r] NAME:/PATH LOCAL",
      "copy a regular file into a running or stopped instance, or out of\n"
      "      it (LOCAL made new).  Pushed files belong to the instance's root\n"
      "      unless --uid/--gid (its own ids) say otherwise, with LOCAL's mode\n"
      "      unless --mode (octal).  Symlinks inside resolve inside the\n"
      "      instance, never on the host; /proc and /sys files are refused.\n"
-     "      push -r: a directory and all in it (its symlinks as symlinks;\n"
-     "      devices, FIFOs and sockets refused before anything is sent)"},
+     "      -r: a directory and all in it, as one tar stream (LOCAL `-`:\n"
+     "      the stream, uncompressed, on stdin or stdout), symlinks as\n"
+     "      symlinks, modes and mtimes kept.\n"
+     "      push -r: a tree with a device, FIFO or socket is refused before\n"
+     "      anything is sent; entries with `..` or an absolute path are\n"
+     "      refused.  pull -r: LOCAL made new, owned as the instance sees it\n"
+     "      when run as root (else by the caller), files without set-id\n"
+     "      bits; devices, FIFOs, sockets and /proc, /sys are left out,\n"
+     "      each with a warning"},
     {"log", cmd_log, "NAME [-n N] [-f|--follow]",
      "the last N lines (default 50, 0: all) of the instance's own log:\n"
      "      created, started, stopped, exits with their status or signal, OOM\n"

@@ -22,12 +22,21 @@
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-runtime.h"
 #include "daemon/instance-files.h"
+#include "daemon/instance-tree-files.h"
 
-enum push_type { PUSH_FILE, PUSH_DIRECTORY, PUSH_SYMLINK };
+enum push_type { PUSH_FILE, PUSH_DIRECTORY, PUSH_SYMLINK, PUSH_TREE };
+
+/* The entries a pull -r left out that its answer names (the rest are
+ * counted): the result line, each byte escaped as \u00XX at worst, must
+ * stay under the job's line limit (8 KiB). */
+#define SKIPPED_NAMED_BYTES 1024
 
 struct file_work {
   bool push;
+  bool tree; /* a pull of a directory and all it holds */
   enum push_type type;
+  bool has_mode;
+  uint32_t id_start, id_count;
   const char *target; /* of a symlink */
   int rootfd, clientfd;
   const char *path;
@@ -67,22 +76,73 @@ static int open_stopped_root(struct daemon *d, struct instance *in,
   return fd;
 }
 
-static void send_result(int fd, const cell_error *err, mode_t mode,
-                        uint64_t size) {
+/* What the child tells celld: the copy's result, and for a tree its
+ * entries and what a pull left out. */
+struct copy_result {
+  mode_t mode;
+  uint64_t size, entries;
+  char **skipped; /* path, why, path, why ... */
+  size_t n_skipped, skipped_bytes;
+  uint64_t skipped_more;   /* left out, but not named */
+};
+
+static void note_skipped(void *ctx, const char *path, const char *why) {
+  struct copy_result *r = ctx;
+  size_t len = strlen(path) + strlen(why) + 32; /* and its JSON */
+  if (r->skipped_bytes + len > SKIPPED_NAMED_BYTES) {
+    r->skipped_more++;
+    return;
+  }
+  r->skipped_bytes += len;
+  r->skipped = xrealloc(r->skipped, (r->n_skipped + 2) * sizeof(char *));
+  r->skipped[r->n_skipped++] = xstrdup(path);
+  r->skipped[r->n_skipped++] = xstrdup(why);
+}
+
+static void send_result(int fd, const cell_error *err,
+                        const struct copy_result *r) {
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
   json_gen_kv_bool(g, "ok", err == NULL);
   if (err)
     json_gen_kv_string(g, "error", err->msg);
-  json_gen_kv_int(g, "mode", mode);
+  json_gen_kv_int(g, "mode", r->mode);
   json_gen_key(g, "size");
-  json_gen_uint(g, size);
+  json_gen_uint(g, r->size);
+  json_gen_key(g, "entries");
+  json_gen_uint(g, r->entries);
+  json_gen_key(g, "skipped_more");
+  json_gen_uint(g, r->skipped_more);
+  json_gen_key(g, "skipped");
+  json_gen_array_open(g);
+  for (size_t i = 0; i + 1 < r->n_skipped; i += 2) {
+    json_gen_object_open(g);
+    json_gen_kv_string(g, "path", r->skipped[i]);
+    json_gen_kv_string(g, "why", r->skipped[i + 1]);
+    json_gen_object_close(g);
+  }
+  json_gen_array_close(g);
   json_gen_object_close(g);
   size_t len = 0;
   cleanup_free char *text = json_gen_finish(g, &len);
   json_gen_free(g);
   cleanup_free char *line = xasprintf("%s\n", text);
   cell_write_all(fd, line, len + 1);
+}
+
+static int copy_tree(const struct file_work *w, struct copy_result *r,
+                     cell_error **err) {
+  if (w->push) {
+    struct tree_push_stats stats;
+    int rc = instance_tree_push(w->rootfd, w->path, w->clientfd, w->uid,
+                                w->gid, w->has_mode ? (int)w->mode : -1,
+                                &stats, err);
+    r->size = stats.bytes;
+    r->entries = stats.entries;
+    return rc;
+  }
+  return instance_tree_pull(w->rootfd, w->path, w->clientfd, w->id_start,
+                            w->id_count, note_skipped, r, &r->size, err);
 }
 
 static void run_copy(const struct file_work *w, int outfd) {
@@ -92,11 +152,13 @@ static void run_copy(const struct file_work *w, int outfd) {
   cell_reset_signals();
   signal(SIGPIPE, SIG_IGN);
   cell_error *err = NULL;
-  uint64_t size = 0;
-  mode_t mode = w->mode;
+  struct copy_result r = {.mode = w->mode};
   int rc;
-  if (!w->push)
-    rc = instance_file_pull(w->rootfd, w->path, w->clientfd, &mode, &size, &err);
+  if (w->tree || (w->push && w->type == PUSH_TREE))
+    rc = copy_tree(w, &r, &err);
+  else if (!w->push)
+    rc = instance_file_pull(w->rootfd, w->path, w->clientfd, &r.mode, &r.size,
+                            &err);
   else if (w->type == PUSH_DIRECTORY)
     rc = instance_dir_push(w->rootfd, w->path, w->uid, w->gid, w->mode, &err);
   else if (w->type == PUSH_SYMLINK)
@@ -104,8 +166,11 @@ static void run_copy(const struct file_work *w, int outfd) {
                                &err);
   else
     rc = instance_file_push(w->rootfd, w->path, w->clientfd, w->uid, w->gid,
-                            w->mode, &size, &err);
-  send_result(outfd, err, mode, size);
+                            w->mode, &r.size, &err);
+  /* The stream's end, before the answer: the client reads it to its EOF
+   * first. */
+  close(w->clientfd);
+  send_result(outfd, err, &r);
   _exit(rc == 0 ? 0 : 1);
 }
 
@@ -167,15 +232,24 @@ static void file_result(struct daemon *d, struct image_job *j,
     conn_error(d, c, API_FAILED, error ? error : "file copy failed");
     return;
   }
-  int64_t mode = 0, size = 0;
-  const struct json_value *m = json_object_get(v, "mode");
-  const struct json_value *s = json_object_get(v, "size");
-  if (m)
-    json_get_int64(m, &mode);
-  if (s)
-    json_get_int64(s, &size);
-  cleanup_free char *out = xasprintf("{\"ok\":true,\"mode\":%lld,\"size\":%lld}",
-                                     (long long)mode, (long long)size);
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  /* What the child counted, passed on as it is (numbers, and the entries
+   * a pull -r left out). */
+  static const char *const passed[] = {"mode", "size", "entries", "skipped",
+                                       "skipped_more"};
+  for (size_t i = 0; i < sizeof(passed) / sizeof(*passed); i++) {
+    const struct json_value *f = json_object_get(v, passed[i]);
+    if (f) {
+      json_gen_key(g, passed[i]);
+      json_gen_value(g, f);
+    }
+  }
+  json_gen_object_close(g);
+  size_t len = 0;
+  cleanup_free char *out = json_gen_finish(g, &len);
+  json_gen_free(g);
   conn_send(d, c, out);
 }
 
@@ -203,9 +277,11 @@ static int push_fields(const struct instance *in, const struct json_value *v,
   w->type = !type || strcmp(type, "file") == 0 ? PUSH_FILE
             : strcmp(type, "directory") == 0  ? PUSH_DIRECTORY
             : strcmp(type, "symlink") == 0    ? PUSH_SYMLINK
+            : strcmp(type, "tree") == 0       ? PUSH_TREE
                                               : (enum push_type)-1;
   if ((int)w->type < 0)
-    return cell_fail(err, 0, "field `type`: file, directory or symlink");
+    return cell_fail(err, 0, "field `type`: file, directory, symlink or tree");
+  w->has_mode = m != NULL;
   w->target = request_str(v, "target");
   if ((w->type == PUSH_SYMLINK) != (w->target != NULL))
     return cell_fail(err, 0, "field `target`: required with type symlink, "
@@ -228,7 +304,11 @@ static int check_request(struct daemon *d, struct conn *c, struct instance *in,
                      "the instance");
   if (w->push && push_fields(in, v, w, err) < 0)
     return -1;
-  bool needs_fd = !w->push || w->type == PUSH_FILE;
+  const struct json_value *r = json_object_get(v, "recursive");
+  w->tree = !w->push && r && r->type == JSON_BOOL && r->u.boolean;
+  w->id_start = in->rec->id_start;
+  w->id_count = in->rec->id_count;
+  bool needs_fd = !w->push || w->type == PUSH_FILE || w->type == PUSH_TREE;
   if (c->n_fds != (needs_fd ? 1u : 0u))
     return cell_fail(err, 0, needs_fd ? "send the fd to %s with the request "
                                         "(SCM_RIGHTS)"

@@ -78,7 +78,7 @@ static const struct request_field push_fields[] = {
     {"name", S}, {"path", S}, {"uid", N}, {"gid", N}, {"mode", N},
     {"type", S}, {"target", S}, {NULL, 0}};
 static const struct request_field pull_fields[] = {
-    {"name", S}, {"path", S}, {NULL, 0}};
+    {"name", S}, {"path", S}, {"recursive", B}, {NULL, 0}};
 static const struct request_field name_as[] = {{"name", S}, {"as", S}, {NULL, 0}};
 static const struct request_field import_fields[] = {
     {"as", S}, {"source", S}, {NULL, 0}};

@@ -8,6 +8,7 @@
  *   daemon-log.c        the log of operations, one line per request
  *   instance-log.c      an instance's own log file
  *   instance-files.c    files into and out of a root, through fds
+ *   instance-tree-files.c  whole trees into and out of a root, one tar stream
  *   daemon-request.c    fields of a JSON request: types, limits
  *   daemon-oom.c        counting an instance's OOM kills
  *   daemon-records.c    the instances in memory and their records on disk

@@ -17,7 +17,7 @@
 
 /* Kernel filesystems whose files are views of the kernel, not data of the
  * instance. */
-static bool kernel_fs(int fd) {
+bool instance_kernel_fs(int fd) {
   struct statfs sf;
   if (fstatfs(fd, &sf) < 0)
     return true;
@@ -35,8 +35,8 @@ static bool kernel_fs(int fd) {
   return false;
 }
 
-static int check_not_kernel_fs(int fd, const char *path, cell_error **err) {
-  if (kernel_fs(fd))
+int instance_check_not_kernel_fs(int fd, const char *path, cell_error **err) {
+  if (instance_kernel_fs(fd))
     return cell_fail(err, 0, "`%s` is on a kernel filesystem (/proc, "
                      "/sys, ...): not a file of the instance", path);
   return 0;
@@ -81,7 +81,7 @@ static int copy_fd(int in, int out, uint64_t *size, cell_error **err) {
 }
 
 /* A temporary name beside the target, made new (never an existing file). */
-static int make_temp(int dirfd, char **name, cell_error **err) {
+int instance_make_temp(int dirfd, char **name, cell_error **err) {
   for (int tries = 0; tries < 100; tries++) {
     free(*name);
     *name = xasprintf(".cell-push.%d.%d", (int)getpid(), rand());
@@ -108,7 +108,7 @@ static int fill_temp(int fd, int srcfd, uid_t uid, gid_t gid, mode_t mode,
 }
 
 /* The directory path is in, resolved inside the root, and its last name. */
-static int open_parent(int rootfd, const char *path, char **base,
+int instance_open_parent(int rootfd, const char *path, char **base,
                        cell_error **err) {
   cleanup_free char *dir = NULL;
   if (split_path(path, &dir, base, err) < 0)
@@ -116,7 +116,7 @@ static int open_parent(int rootfd, const char *path, char **base,
   cleanup_close int dirfd = resolve_open(rootfd, dir, O_RDONLY | O_DIRECTORY, err);
   if (dirfd < 0)
     return cell_error_wrap(err, "directory `%s` in the instance", dir);
-  if (check_not_kernel_fs(dirfd, path, err) < 0)
+  if (instance_check_not_kernel_fs(dirfd, path, err) < 0)
     return -1;
   return steal_fd(&dirfd);
 }
@@ -124,7 +124,7 @@ static int open_parent(int rootfd, const char *path, char **base,
 int instance_dir_push(int rootfd, const char *path, uid_t uid, gid_t gid,
                       mode_t mode, cell_error **err) {
   cleanup_free char *base = NULL;
-  cleanup_close int dirfd = open_parent(rootfd, path, &base, err);
+  cleanup_close int dirfd = instance_open_parent(rootfd, path, &base, err);
   if (dirfd < 0)
     return -1;
   if (mkdirat(dirfd, base, 0700) < 0 && errno != EEXIST)
@@ -142,7 +142,7 @@ int instance_dir_push(int rootfd, const char *path, uid_t uid, gid_t gid,
 int instance_symlink_push(int rootfd, const char *path, const char *target,
                           uid_t uid, gid_t gid, cell_error **err) {
   cleanup_free char *base = NULL, *tmp = NULL;
-  cleanup_close int dirfd = open_parent(rootfd, path, &base, err);
+  cleanup_close int dirfd = instance_open_parent(rootfd, path, &base, err);
   if (dirfd < 0)
     return -1;
   /* Made beside it and renamed over: what was there is replaced, never
@@ -168,14 +168,14 @@ int instance_file_push(int rootfd, const char *path, int srcfd, uid_t uid,
                        gid_t gid, mode_t mode, uint64_t *size,
                        cell_error **err) {
   cleanup_free char *base = NULL, *tmp = NULL;
-  cleanup_close int dirfd = open_parent(rootfd, path, &base, err);
+  cleanup_close int dirfd = instance_open_parent(rootfd, path, &base, err);
   if (dirfd < 0)
     return -1;
   struct stat st;
   if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
     return cell_fail(err, 0, "`%s` is a directory in the instance: give "
                      "the path of the file", path);
-  cleanup_close int fd = make_temp(dirfd, &tmp, err);
+  cleanup_close int fd = instance_make_temp(dirfd, &tmp, err);
   if (fd < 0)
     return -1;
   if (fill_temp(fd, srcfd, uid, gid, mode, size, err) < 0 ||
@@ -203,7 +203,7 @@ int instance_file_pull(int rootfd, const char *path, int dstfd, mode_t *mode,
   if (!S_ISREG(st.st_mode))
     return cell_fail(err, 0, "`%s` is not a regular file: only regular "
                      "files are copied", path);
-  if (check_not_kernel_fs(pathfd, path, err) < 0)
+  if (instance_check_not_kernel_fs(pathfd, path, err) < 0)
     return -1;
   char buf[32];
   cleanup_close int fd = open(resolve_fd_path(pathfd, buf), O_RDONLY | O_CLOEXEC);

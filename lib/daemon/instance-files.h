@@ -8,6 +8,7 @@
 #ifndef CELL_INSTANCE_FILES_H
 #define CELL_INSTANCE_FILES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,5 +33,18 @@ int instance_symlink_push(int rootfd, const char *path, const char *target,
  * permission bits, *size: its bytes. */
 int instance_file_pull(int rootfd, const char *path, int dstfd, mode_t *mode,
                        uint64_t *size, cell_error **err);
+
+/* Whether fd is on a kernel filesystem (procfs, sysfs, cgroupfs, debugfs,
+ * tracefs, securityfs, bpffs), or cannot be told; and the error saying
+ * so, naming path. */
+bool instance_kernel_fs(int fd);
+int instance_check_not_kernel_fs(int fd, const char *path, cell_error **err);
+/* A file made new beside the target in dirfd (mode 0600, never an
+ * existing name), its name in *name (freed and replaced). */
+int instance_make_temp(int dirfd, char **name, cell_error **err);
+/* The directory the absolute path is in, resolved inside rootfd, not on a
+ * kernel filesystem; *base: its last name (neither "." nor ".."). */
+int instance_open_parent(int rootfd, const char *path, char **base,
+                         cell_error **err);
 
 #endif

@@ -89,6 +89,7 @@ struct tree_writer {
   bool oci; /* whiteouts in the OCI form, owners container-relative */
   struct inode_map inodes;
   char *copy_buf;
+  const struct tree_archive_opts *opts; /* never NULL */
 };
 
 /* libarchive writes through here; a failed write (EPIPE: the reader is
@@ -197,8 +198,22 @@ static int add_xattrs(struct archive_entry *e, int fd, cell_error **err) {
   return 0;
 }
 
+/* An owner as opts say it is written: shifted into the range's view. */
+static la_int64_t mapped_id(const struct tree_archive_opts *o, la_int64_t id) {
+  if (o->id_count == 0)
+    return id;
+  if (id < (la_int64_t)o->id_base ||
+      id - (la_int64_t)o->id_base >= (la_int64_t)o->id_count)
+    return 65534;
+  return id - (la_int64_t)o->id_base;
+}
+
 static int write_header(struct tree_writer *w, struct archive_entry *e,
                         cell_error **err) {
+  archive_entry_set_uid(e, mapped_id(w->opts, archive_entry_uid(e)));
+  archive_entry_set_gid(e, mapped_id(w->opts, archive_entry_gid(e)));
+  if (w->opts->drop_setid && archive_entry_filetype(e) != AE_IFDIR)
+    archive_entry_set_perm(e, archive_entry_perm(e) & ~(mode_t)06000);
   if (archive_write_header(w->ar, e) < ARCHIVE_WARN)
     return fail_archive(w, "write its header", err);
   return 0;
@@ -289,6 +304,30 @@ static int write_oci_opaque(struct tree_writer *w, int fd, const char *path,
 
 /* ---- the walk ----------------------------------------------------------- */
 
+static int report_skipped(const struct tree_writer *w, const char *path,
+                          const char *why) {
+  if (w->opts->skipped)
+    w->opts->skipped(w->opts->ctx, path, why);
+  return 0;
+}
+
+/* Why opts leave out an entry of this type, or NULL. */
+static const char *special_left_out(const struct tree_writer *w,
+                                    const struct stat *st) {
+  if (!w->opts->plain_only)
+    return NULL;
+  switch (st->st_mode & S_IFMT) {
+  case S_IFCHR:
+  case S_IFBLK:
+    return "a device";
+  case S_IFIFO:
+    return "a FIFO";
+  case S_IFSOCK:
+    return "a socket";
+  }
+  return NULL;
+}
+
 static int write_dir_contents(struct tree_writer *w, int dirfd,
                               const char *path, unsigned int depth,
                               cell_error **err);
@@ -344,6 +383,10 @@ static int write_dir(struct tree_writer *w, int dirfd, const char *name,
   struct stat now;
   if (check_same_inode(fd, st, &now, err) < 0)
     return -1;
+  const char *why = w->opts->skip_dir ? w->opts->skip_dir(w->opts->ctx, fd)
+                                      : NULL;
+  if (why)
+    return report_skipped(w, path, why);
   cleanup_entry struct archive_entry *e = entry_of(path, &now);
   if (add_xattrs(e, fd, err) < 0 || write_header(w, e, err) < 0 ||
       write_oci_opaque(w, fd, path, err) < 0)
@@ -381,6 +424,9 @@ static int write_node(struct tree_writer *w, int dirfd, const char *name,
   struct stat st;
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return cell_fail_errno(err, "stat it");
+  const char *why = special_left_out(w, &st);
+  if (why)
+    return report_skipped(w, path, why);
   if (S_ISSOCK(st.st_mode))
     return 0; /* a socket means nothing without its process */
   if (depth > LAYER_MAX_DEPTH)
@@ -392,7 +438,7 @@ static int write_node(struct tree_writer *w, int dirfd, const char *name,
     return write_oci_whiteout(w, name, path, &st, err);
   if (check_oci_ids(w, &st, err) < 0)
     return -1;
-  if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+  if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && !w->opts->no_hardlinks) {
     const char *first = inode_seen(&w->inodes, &st, path);
     if (first != NULL)
       return write_hardlink(w, path, first, &st, err);
@@ -481,10 +527,14 @@ static int write_root(struct tree_writer *w, int dirfd, cell_error **err) {
   return write_dir_contents(w, fd, "./", 0, err);
 }
 
-static int write_tree(int dirfd, int out_fd, bool oci, uint64_t *bytes_out,
-                      cell_error **err) {
-  struct tree_writer w = {
-      .out_fd = out_fd, .oci = oci, .copy_buf = xmalloc(COPY_BUF_SIZE)};
+static int write_tree(int dirfd, int out_fd, bool oci,
+                      const struct tree_archive_opts *opts,
+                      uint64_t *bytes_out, cell_error **err) {
+  static const struct tree_archive_opts none;
+  struct tree_writer w = {.out_fd = out_fd,
+                          .oci = oci,
+                          .copy_buf = xmalloc(COPY_BUF_SIZE),
+                          .opts = opts ? opts : &none};
   int r = open_writer(&w, err);
   if (r == 0)
     r = write_root(&w, dirfd, err);
@@ -505,10 +555,16 @@ static int write_tree(int dirfd, int out_fd, bool oci, uint64_t *bytes_out,
 
 int tree_archive_write(int dirfd, int out_fd, uint64_t *bytes_out,
                        cell_error **err) {
-  return write_tree(dirfd, out_fd, false, bytes_out, err);
+  return write_tree(dirfd, out_fd, false, NULL, bytes_out, err);
+}
+
+int tree_archive_write_with(int dirfd, int out_fd,
+                            const struct tree_archive_opts *opts,
+                            uint64_t *bytes_out, cell_error **err) {
+  return write_tree(dirfd, out_fd, false, opts, bytes_out, err);
 }
 
 int tree_archive_write_oci(int dirfd, int out_fd, uint64_t *bytes_out,
                            cell_error **err) {
-  return write_tree(dirfd, out_fd, true, bytes_out, err);
+  return write_tree(dirfd, out_fd, true, NULL, bytes_out, err);
 }

@@ -28,6 +28,7 @@
 #ifndef CELL_TREE_ARCHIVE_H
 #define CELL_TREE_ARCHIVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -53,5 +54,40 @@ int tree_archive_write(int dirfd, int out_fd, uint64_t *bytes_out,
  * run as root (trusted.* xattrs are read). */
 int tree_archive_write_oci(int dirfd, int out_fd, uint64_t *bytes_out,
                            cell_error **err);
+
+/* What tree_archive_write_with may do differently from tree_archive_write
+ * (a tree copied out of an instance, rather than a layer). */
+struct tree_archive_opts {
+  /* Only directories, regular files and symlinks: devices, FIFOs and
+   * sockets are left out, each reported to skipped. */
+  bool plain_only;
+  /* Every name of a file written whole, never as a hardlink to the first:
+   * for a reader that takes no hardlinks. */
+  bool no_hardlinks;
+  /* Files written without their setuid and setgid bits (directories keep
+   * theirs, which only pass a group on): a tree whose owners are mapped
+   * into another user namespace's view must not carry a set-id file that
+   * would be root's where it lands. */
+  bool drop_setid;
+  /* When id_count > 0: owners written as id - id_base (the instance's
+   * view of its range); an id outside [id_base, id_base + id_count) is
+   * written as 65534 (nobody, as the kernel shows an unmapped id). */
+  uint32_t id_base, id_count;
+  /* May be NULL.  Called for each directory below the root once opened
+   * (fd, O_RDONLY): a reason to leave it out (and all it holds), reported
+   * to skipped, or NULL to take it (a kernel filesystem mounted there:
+   * /proc, /sys). */
+  const char *(*skip_dir)(void *ctx, int fd);
+  /* May be NULL.  Told each entry left out: its path in the stream
+   * ("./dev/null") and why ("a device"). */
+  void (*skipped)(void *ctx, const char *path, const char *why);
+  void *ctx;
+};
+
+/* tree_archive_write with opts (NULL: none, as tree_archive_write).  The
+ * stream is still deterministic for a given tree and opts. */
+int tree_archive_write_with(int dirfd, int out_fd,
+                            const struct tree_archive_opts *opts,
+                            uint64_t *bytes_out, cell_error **err);
 
 #endif
