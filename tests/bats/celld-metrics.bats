@@ -313,6 +313,7 @@ metrics_listen = 127.0.0.1:$((PORT + 1))
 metrics_token_file = $D/bad-token
 EOF2
   try_start() {
+    # shellcheck disable=SC2086 # CELLD_PREFIX is words
     run -1 $CELLD_PREFIX "$CELLD" --foreground --config "$D/bad.conf" \
       --state-dir "$D/bad-state" --socket "$D/bad.sock"
     [ "${#lines[@]}" = 1 ]
