@@ -48,7 +48,8 @@ DEB_BUILD := build-essential pkg-config libyajl-dev libcap-dev libseccomp-dev li
              libnftables-dev libarchive-dev libssl-dev libmicrohttpd-dev
 DEB_TEST  := bats jq busybox-static iproute2 util-linux procps psmisc kmod lxcfs \
              bsdutils podman containerd nftables python3 apparmor mmdebstrap \
-             skopeo zstd xz-utils btrfs-progs man-db xfsprogs criu dnsmasq-base
+             skopeo zstd xz-utils btrfs-progs man-db xfsprogs criu dnsmasq-base \
+             isc-dhcp-client
 # The fuzzers (make fuzz): clang and its libFuzzer runtime.
 DEB_FUZZ  := clang libclang-rt-14-dev
 

@@ -66,6 +66,8 @@ void daemon_config_clear(struct daemon_config *c) {
   c->pidfile = NULL;
   free(c->log_path);
   c->log_path = NULL;
+  free(c->metrics_token_file);
+  c->metrics_token_file = NULL;
   for (size_t i = 0; i < c->n_networks; i++) {
     free(c->networks[i].name);
     free(c->networks[i].bridge);
@@ -308,6 +310,14 @@ static int parse_log_path(const struct config_key *k, const char *v,
   return parse_string_or_none(k, v, target);
 }
 
+/* An absolute path; `none` or nothing: none. */
+static int parse_absolute_or_none(const struct config_key *k, const char *v,
+                                  void *target) {
+  if (*v && strcmp(v, "none") != 0 && v[0] != '/')
+    return -1;
+  return parse_string_or_none(k, strcmp(v, "none") == 0 ? "" : v, target);
+}
+
 /* auto, off, or a plain absolute path (a binary, or a mount point). */
 static int parse_lxcfs(const struct config_key *k, const char *v,
                        void *target) {
@@ -532,6 +542,9 @@ static const struct config_key keys[] = {
     {.name = "metrics_listen", .parse = parse_listen,
      .offset = CONFIG(metrics_listen),
      .expect = "ADDRESS:PORT, [IPV6]:PORT or off, as 127.0.0.1:9477"},
+    {.name = "metrics_token_file", .parse = parse_absolute_or_none,
+     .offset = CONFIG(metrics_token_file),
+     .expect = "an absolute path, or none"},
     {.name = "log", .parse = parse_log_path, .offset = CONFIG(log_path)},
     /* What an imported image may expand to: a bomb stops here. */
     {.name = "image_max_size", .parse = parse_size,

@@ -93,6 +93,9 @@ struct daemon_config {
   /* Where celld serves its metrics over HTTP (daemon-http.c); off by
    * default. */
   struct daemon_listen metrics_listen;
+  /* The file whose content a request to metrics_listen must carry as
+   * `Authorization: Bearer TOKEN` (daemon-http.c); NULL: none asked. */
+  char *metrics_token_file;
   struct daemon_network networks[DAEMON_MAX_NETWORKS];
   size_t n_networks;    /* networks[0] is `default` unless the config drops it */
   struct daemon_pool pools[DAEMON_MAX_POOLS]; /* besides `default` */

@@ -117,16 +117,21 @@ static bool write_files(struct daemon *d, struct dnsmasq_server *s) {
 
 /* ---- starting and ending it ---------------------------------------------- */
 
-static void exec_dnsmasq(const struct dnsmasq_server *s, char **argv) {
+/* Its environment: nothing of celld's (LD_PRELOAD, LD_LIBRARY_PATH, a
+ * sanitizer's or a test's variables) reaches a server that parses the
+ * instances' packets. */
+static char *const dnsmasq_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+
+/* In the child: only dup2, close_range and exec, which cannot fail for a
+ * reason of the host's; the files were opened by celld, which says when
+ * they cannot be. */
+static void exec_dnsmasq(int logfd, int null, char **argv) {
   setsid();
-  int logfd = open(s->paths.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (logfd < 0 || null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 ||
-      dup2(logfd, 2) < 0)
+  if (dup2(null, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
     _exit(127);
   cell_reset_signals();
   cell_close_fds_from(3, NULL, 0);
-  execv(argv[0], argv);
+  execve(argv[0], argv, dnsmasq_env);
   _exit(127);
 }
 
@@ -137,6 +142,17 @@ static void drop_pidfd(struct daemon *d, struct dnsmasq_server *s) {
   }
   s->pidfd = -1;
   s->pid = 0;
+}
+
+static void arm_restart(struct daemon *d, struct dnsmasq_server *s);
+
+/* It could not be started: tried again after the delay, as when it dies. */
+static void spawn_failed(struct daemon *d, struct dnsmasq_server *s,
+                         cell_error **err) {
+  log_error("network `%s`: start dnsmasq: %s: trying again in %u ms",
+            s->net->name, (*err)->msg, s->delay_ms);
+  cell_error_free(err);
+  arm_restart(d, s);
 }
 
 static void spawn(struct daemon *d, struct dnsmasq_server *s) {
@@ -152,18 +168,30 @@ static void spawn(struct daemon *d, struct dnsmasq_server *s) {
    * its address from the next instance that gets it. */
   if (truncate(s->paths.leases, 0) < 0 && errno != ENOENT)
     log_warn("truncate `%s`: %s", s->paths.leases, strerror(errno));
+  cleanup_close int logfd =
+      open(s->paths.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (logfd < 0) {
+    cell_fail_errno(&err, "open `%s`", s->paths.log);
+    spawn_failed(d, s, &err);
+    return;
+  }
+  cleanup_close int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null < 0) {
+    cell_fail_errno(&err, "open /dev/null");
+    spawn_failed(d, s, &err);
+    return;
+  }
   cleanup_strv char **argv =
       dnsmasq_argv(m->binary, s->net, &s->paths,
                    daemon_config_dns_upstream(d->cfg, s->net), m->user);
   pid_t pid = fork();
   if (pid < 0) {
     cell_fail_errno(&err, "fork");
-    log_error("network `%s`: start dnsmasq: %s", s->net->name, err->msg);
-    cell_error_free(&err);
+    spawn_failed(d, s, &err);
     return;
   }
   if (pid == 0)
-    exec_dnsmasq(s, argv);
+    exec_dnsmasq(logfd, null, argv);
   s->pid = pid;
   s->pidfd = cell_pidfd_open(pid);
   if (s->pidfd >= 0)
@@ -184,6 +212,7 @@ static void drop_timer(struct daemon *d, struct dnsmasq_server *s) {
   s->armed = false;
 }
 
+/* The restart after the delay, and the delay doubled for the next one. */
 static void arm_restart(struct daemon *d, struct dnsmasq_server *s) {
   if (s->timerfd < 0) {
     s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -197,6 +226,8 @@ static void arm_restart(struct daemon *d, struct dnsmasq_server *s) {
                                         (long)(s->delay_ms % 1000) * 1000000}};
   timerfd_settime(s->timerfd, 0, &its, NULL);
   s->armed = true;
+  s->delay_ms = s->delay_ms * 2 > DNSMASQ_RESTART_MAX_MS ? DNSMASQ_RESTART_MAX_MS
+                                                         : s->delay_ms * 2;
 }
 
 /* "exited with status N" / "killed by signal N"; the caller frees. */
@@ -231,8 +262,6 @@ static void on_ended(struct daemon *d, struct dnsmasq_server *s) {
   log_warn("network `%s`: dnsmasq (pid %d) %s (see %s): restarting it in %u ms",
            s->net->name, (int)pid, how, s->paths.log, s->delay_ms);
   arm_restart(d, s);
-  s->delay_ms = s->delay_ms * 2 > DNSMASQ_RESTART_MAX_MS ? DNSMASQ_RESTART_MAX_MS
-                                                         : s->delay_ms * 2;
 }
 
 bool dnsmasq_on_exit(struct daemon *d, pid_t pid) {

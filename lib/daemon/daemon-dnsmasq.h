@@ -1,8 +1,8 @@
 /* celld's dnsmasq: one per network with `dnsmasq = yes` (the default),
  * serving DHCP (static leases: each instance's own addresses for its own
  * MAC), the instances' names and, on an IPv6 subnet, router advertisements
- * and DHCPv6, on that network's bridge alone.  It runs while the bridge
- * does (made at the first instance's start, removed with the last), as
+ * and DHCPv6, on that network's bridge alone.  It runs while an instance
+ * is on the network (the bridge is made at the first one's start), as
  * celld's child, restarted with a growing delay when it dies, and ended
  * when celld exits.  Its files are under <state_dir>/dnsmasq/NETWORK.
  * Internal to lib/daemon. */
@@ -32,8 +32,9 @@ void dnsmasq_init(struct daemon *d);
 /* The network's bridge is up (an instance attaches): its dnsmasq runs
  * from now on, its files up to date. */
 void dnsmasq_network_up(struct daemon *d, const struct daemon_network *net);
-/* The network's bridge is gone: its dnsmasq is ended (reaped later, as
- * any child). */
+/* No instance is left on the network (its bridge removed, or its removal
+ * failed): its dnsmasq is ended (reaped later, as any child) and its
+ * restart delay dropped, so that celld holds no fd for it. */
 void dnsmasq_network_down(struct daemon *d, const struct daemon_network *net);
 
 /* Instances came, went or were renamed: each network's files rewritten

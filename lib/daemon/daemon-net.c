@@ -348,6 +348,10 @@ static void remove_bridge_if_unused(struct daemon *d,
                                     const struct instance_record *self) {
   if (net->keep_bridge || network_in_use(d, net->name, self))
     return;
+  /* Whatever becomes of the bridge: a server (and its fds in celld) for
+   * no instance of ours would outlive a removal that failed.  The next
+   * attach starts it again. */
+  dnsmasq_network_down(d, net);
   bool removed = false;
   cell_error *err = NULL;
   /* No instance of ours on it: no port of ours to filter. */
@@ -361,7 +365,6 @@ static void remove_bridge_if_unused(struct daemon *d,
   } else if (removed) {
     log_info("network `%s`: bridge %s removed (no instance left)", net->name,
              net->bridge);
-    dnsmasq_network_down(d, net);
   }
 }
 

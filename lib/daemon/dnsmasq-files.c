@@ -167,6 +167,12 @@ char **dnsmasq_argv(const char *binary, const struct daemon_network *net,
   if (net->domain) {
     push(&v, xasprintf("--domain=%s", net->domain));
     push(&v, xasprintf("--local=/%s/", net->domain));
+    /* DHCPv4 gives the domain to every client; DHCPv6 only with a name
+     * of the client's, and names come from the hosts file alone: the
+     * search list is given as an option, as DHCPv4's. */
+    if (net->has6)
+      push(&v, xasprintf("--dhcp-option=option6:domain-search,%s",
+                         net->domain));
   }
   push_upstream(&v, upstream);
   push_ranges(&v, net);

@@ -41,6 +41,13 @@ host() {
   nsenter --net="/run/netns/$NETNS" "$@"
 }
 
+# A failed test leaves no instance to the next (which expects the
+# bridge, and dnsmasq, to go with its own last one).
+teardown() {
+  dhclient_stop
+  destroy_all
+}
+
 teardown_file() {
   [ -n "$D" ] || return 0
   celld_stop
@@ -113,6 +120,105 @@ chmod +x /tmp/lease.sh'
   run -0 inside h1 cat /etc/resolv.conf
   [[ "$output" == *$'nameserver 10.97.1.1\nnameserver fd97:1::1\nsearch cell.test'* ]]
   ctl destroy h1 -f
+}
+
+# The host's dhclient -6 (isc-dhcp-client) in the network namespace of an
+# instance: busybox has no DHCPv6 client.  Its files are the test's: its
+# lease and pid files, an empty config, and a script that sets the
+# address it was given on eth0 and says what it got (never the host's
+# resolv.conf), with the options a guest's client asks for.  It stays in the background once it has a lease: ended by
+# dhclient_stop.
+dhclient6() { # NAME
+  local pid dir=$BATS_TEST_TMPDIR
+  pid=$(field "$1" .pid)
+  echo 'request dhcp6.name-servers, dhcp6.domain-search;' >"$dir/dhclient.conf"
+  cat >"$dir/dhclient-script" <<"S"
+#!/bin/sh
+case "$reason" in
+BOUND6|REBOOT6)
+  ip -6 addr add "$new_ip6_address/$new_ip6_prefixlen" dev "$interface"
+  echo "lease $new_ip6_address/$new_ip6_prefixlen dns $new_dhcp6_name_servers search $new_dhcp6_domain_search" >>"${0%/*}/dhclient.out"
+  ;;
+esac
+exit 0
+S
+  chmod +x "$dir/dhclient-script"
+  echo "$pid" >"$dir/instance.pid"
+  timeout 30 nsenter -n -t "$pid" dhclient -6 -1 -v -cf "$dir/dhclient.conf" \
+    -lf "$dir/dhclient6.leases" -pf "$dir/dhclient.pid" -sf "$dir/dhclient-script" eth0
+}
+
+dhclient_stop() {
+  local pid
+  pid=$(cat "$BATS_TEST_TMPDIR/dhclient.pid" 2>/dev/null) || return 0
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 20); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+@test "dhcpv6: an instance that drops its IPv6 address and asks dhclient -6 gets the address celld chose; its name resolves over IPv6" {
+  command -v dhclient >/dev/null || skip "dhclient is not installed (make deps: isc-dhcp-client)"
+  new v1 --net d
+  new v2 --net d
+  six=$(field v1 '.networks[0].ipv6')
+  eventually dnsmasq_pid d
+  inside v1 ip -6 addr flush dev eth0 scope global
+  run -0 inside v1 ip -6 -o addr show dev eth0 scope global
+  [ -z "$output" ]
+  # Its link-local address, which DHCPv6 asks from, is past its duplicate
+  # address detection.
+  link_local_ready() { ! nsenter -n -t "$(field v1 .pid)" ip -6 addr show dev eth0 | grep -q tentative; }
+  eventually link_local_ready
+  run -0 dhclient6 v1
+  dhclient_stop
+  # What the server offered: the instance's own address, the bridge as
+  # its name server, the network's domain.
+  run -0 cat "$BATS_TEST_TMPDIR/dhclient.out"
+  [[ "$output" == "lease $six/128 dns fd97:1::1 search cell.test."* ]]
+  run -0 inside v1 ip -6 -o addr show dev eth0 scope global
+  [[ "$output" == *"inet6 $six/128 "* ]]
+  grep -q "iaaddr $six " "$BATS_TEST_TMPDIR/dhclient6.leases"
+  # And another instance finds it by name, asking over IPv6 (AAAA).
+  run -0 inside v2 nslookup -type=AAAA v1 fd97:1::1
+  [[ "$output" == *"Address: $six"* ]] || [[ "$output" == *"Address 1: $six"* ]]
+  run -0 inside v2 nslookup -type=AAAA v1.cell.test fd97:1::1
+  [[ "$output" == *"$six"* ]]
+  # And reaches it there once v1 has the on-link prefix back, which the
+  # router advertisements give (DHCPv6 gives an address alone, a /128).
+  for _ in $(seq 15); do
+    inside v2 ping -6 -c 1 -W 1 "$six" >/dev/null 2>&1 && break
+  done
+  inside v2 ping -6 -c 1 -W 1 "$six"
+  ctl destroy v1 -f
+  ctl destroy v2 -f
+}
+
+@test "ra: an instance without its IPv6 default route gets one via the bridge from dnsmasq's router advertisements" {
+  new r1 --net d
+  eventually dnsmasq_pid d
+  pid=$(field r1 .pid)
+  inside r1 ip -6 route del default
+  run -0 inside r1 ip -6 route show default
+  [ -z "$output" ]
+  nsenter -n -t "$pid" sysctl -qw net.ipv6.conf.eth0.accept_ra=1
+  # The bridge's link-local address: where the advertisements come from.
+  gw=$(host ip -6 -o addr show dev "$BRD" scope link | awk '{sub(/\/.*/, "", $4); print $4}')
+  [[ "$gw" == fe80::* ]]
+  # dnsmasq advertises every few seconds in its first minute.
+  for _ in $(seq 150); do
+    route=$(nsenter -n -t "$pid" ip -6 route show default)
+    [ -n "$route" ] && break
+    sleep 0.1
+  done
+  [[ "$route" == "default via $gw dev eth0 "*"proto ra"* ]]
+  # The on-link prefix too, and nothing else: no route out of the host's.
+  run -0 inside r1 ip -6 route show
+  [[ "$output" == *"fd97:1::/64 dev eth0"* ]]
+  [ "$(grep -c via <<<"$output")" = 1 ]
+  ctl destroy r1 -f
 }
 
 @test "names: instances resolve each other as NAME and NAME.DOMAIN; a destroyed or renamed one stops resolving" {

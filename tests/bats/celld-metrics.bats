@@ -213,9 +213,142 @@ valid_exposition() {
     [[ "$output" == *"metrics_listen: bad value \`$bad\`: expected ADDRESS:PORT"* ]]
     [ ! -e "$D/bad.sock" ]
   done
-  # A port another program holds (here: the running celld's).
-  run -1 $CELLD_PREFIX "$CELLD" --foreground --config "$D/celld.conf" \
+  # A port another program holds (here: the running celld's).  The other
+  # celld shares no pool, cgroup parent nor network with the running one:
+  # its startup would sweep their processes, cgroups and bridge filter.
+  grep -v '^network\.\|^pool_\|^cgroup_parent' "$D/celld.conf" >"$D/bad.conf"
+  printf 'pool_start = %s\npool_count = 65536\ncgroup_parent = %s-bad\n' \
+    $((POOL_START + POOL_COUNT - 65536)) "$CGPARENT" >>"$D/bad.conf"
+  run -1 $CELLD_PREFIX "$CELLD" --foreground --config "$D/bad.conf" \
     --state-dir "$D/bad-state" --socket "$D/bad.sock"
   [[ "$output" == *"metrics_listen 127.0.0.1:$PORT: cannot listen there"*"set it to off"* ]]
   [ ! -e "$D/bad.sock" ]
+  rmdir /sys/fs/cgroup/*"$CGPARENT-bad" /sys/fs/cgroup"$CGPARENT-bad" 2>/dev/null || true
+  # The running celld's instances ran on.
+  [ "$(field u1 .state)" = running ]
+}
+
+# celld stopped (its instances run on) and started again with celld.conf's
+# metrics lines replaced by these.
+restart_with() { # LINE...
+  local pid
+  pid=$(cat "$D/celld.pid")
+  kill "$pid"
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  grep -v '^metrics_' "$D/celld.conf" >"$D/celld.conf.new"
+  printf '%s\n' "$@" >>"$D/celld.conf.new"
+  mv "$D/celld.conf.new" "$D/celld.conf"
+  start_daemon
+}
+
+# The HTTP status of GET /metrics (or PATH) with these curl arguments.
+status_of() { # [PATH] [CURL ARGS...]
+  local path=/metrics
+  [[ "${1:-}" == /* ]] && { path=$1; shift; }
+  host curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" \
+    "http://127.0.0.1:$PORT$path"
+}
+
+token_file() { # PATH TOKEN MODE: written whole, then moved in place
+  printf '%s\n' "$2" >"$1.new"
+  chmod "$3" "$1.new"
+  mv "$1.new" "$1"
+}
+
+@test "metrics_token_file: no token or a wrong one gets 401 and nothing else; the right one gets the metrics" {
+  tok=0123456789abcdef0123456789abcdef
+  token_file "$D/token" "$tok" 600
+  restart_with "metrics_listen = 127.0.0.1:$PORT" "metrics_token_file = $D/token"
+  grep -q "metrics on http://127.0.0.1:$PORT/metrics (bearer token required)" "$D/celld.log"
+  # No token: 401, the scheme to use, and not one instance's name.
+  run -0 host curl -s --max-time 5 -D "$D/headers" "http://127.0.0.1:$PORT/metrics"
+  grep -q '^HTTP/1.1 401' "$D/headers"
+  grep -qi '^WWW-Authenticate: Bearer' "$D/headers"
+  [[ "$output" != *u1* ]]
+  # Wrong tokens: the last character off, a prefix, one character more,
+  # another scheme, and the token with no scheme.
+  [ "$(status_of -H "Authorization: Bearer ${tok%f}e")" = 401 ]
+  [ "$(status_of -H "Authorization: Bearer ${tok:0:16}")" = 401 ]
+  [ "$(status_of -H "Authorization: Bearer ${tok}0")" = 401 ]
+  [ "$(status_of -u "user:$tok")" = 401 ]
+  [ "$(status_of -H "Authorization: $tok")" = 401 ]
+  # Without the token, no other path nor method tells more.
+  [ "$(status_of /other)" = 401 ]
+  [ "$(status_of -X POST)" = 401 ]
+  # The right one: the metrics, as before.
+  run -0 host curl -sS --fail --max-time 5 -H "Authorization: Bearer $tok" \
+    "http://127.0.0.1:$PORT/metrics"
+  valid_exposition <<<"$output"
+  grep -q '^cell_instance_running{instance="u1"} 1$' <<<"$output"
+  [ "$(status_of /other -H "Authorization: Bearer $tok")" = 404 ]
+  restart_with "metrics_listen = 127.0.0.1:$PORT"
+  [ "$(status_of)" = 200 ]
+}
+
+@test "metrics_listen on a non-loopback address without a token: celld says so in its log" {
+  token_file "$D/token" 0123456789abcdef0123456789abcdef 600
+  restart_with "metrics_listen = 0.0.0.0:$PORT"
+  run -0 grep -c "metrics_listen 0.0.0.0:$PORT is not a loopback address and no metrics_token_file is set" "$D/celld.log"
+  [ "$output" = 1 ]
+  restart_with "metrics_listen = 0.0.0.0:$PORT" "metrics_token_file = $D/token"
+  run -0 grep -c "metrics_listen 0.0.0.0:$PORT is not a loopback address" "$D/celld.log"
+  [ "$output" = 1 ]
+  # Loopback without a token: no warning either.
+  restart_with "metrics_listen = 127.0.0.1:$PORT"
+  run -0 grep -c "is not a loopback address" "$D/celld.log"
+  [ "$output" = 1 ]
+}
+
+@test "attack: a metrics token file others can read or write, or not root's, is refused at start" {
+  tok=0123456789abcdef0123456789abcdef
+  # A celld of its own (no instance, no network of the running one's).
+  cat >"$D/bad.conf" <<EOF2
+pool_start = $((POOL_START + POOL_COUNT - 65536))
+pool_count = 65536
+cgroup_parent = $CGPARENT-token
+metrics_listen = 127.0.0.1:$((PORT + 1))
+metrics_token_file = $D/bad-token
+EOF2
+  try_start() {
+    # shellcheck disable=SC2086 # CELLD_PREFIX is words
+    run -1 $CELLD_PREFIX "$CELLD" --foreground --config "$D/bad.conf" \
+      --state-dir "$D/bad-state" --socket "$D/bad.sock"
+    [ "${#lines[@]}" = 1 ]
+    [ ! -e "$D/bad.sock" ]
+  }
+  for mode in 644 604 602 620; do
+    token_file "$D/bad-token" "$tok" "$mode"
+    try_start
+    [[ "$output" == *"metrics_token_file \`$D/bad-token\`: owned by uid 0 with mode 0$mode: it must be owned by root and neither readable nor writable by others (chown root $D/bad-token; chmod 600 $D/bad-token)"* ]]
+  done
+  token_file "$D/bad-token" "$tok" 600
+  chown 65534 "$D/bad-token"
+  try_start
+  [[ "$output" == *"owned by uid 65534 with mode 0600: it must be owned by root"* ]]
+  token_file "$D/bad-token" short 600
+  try_start
+  [[ "$output" == *"expected one token of 16 to 1024 characters"* ]]
+  rm "$D/bad-token"
+  try_start
+  [[ "$output" == *"metrics_token_file \`$D/bad-token\`: open: No such file or directory"* ]]
+  # 640, root's: fine (a group of scrapers may read it).
+  token_file "$D/bad-token" "$tok" 640
+  $CELLD_PREFIX "$CELLD" --foreground --debug --config "$D/bad.conf" --state-dir "$D/bad-state" \
+    --socket "$D/bad.sock" 2>"$D/bad.log" &
+  pid=$!
+  for _ in $(seq 100); do
+    [ -S "$D/bad.sock" ] && break
+    sleep 0.05
+  done
+  [ -S "$D/bad.sock" ]
+  run -0 host curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+    -H "Authorization: Bearer $tok" "http://127.0.0.1:$((PORT + 1))/metrics"
+  [ "$output" = 200 ]
+  kill "$pid"
+  wait "$pid" || true
+  grep -q "metrics on http://127.0.0.1:$((PORT + 1))/metrics (bearer token required)" "$D/bad.log"
+  rmdir /sys/fs/cgroup/*"$CGPARENT-token" /sys/fs/cgroup"$CGPARENT-token" 2>/dev/null || true
 }

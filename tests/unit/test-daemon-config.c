@@ -608,6 +608,23 @@ TEST(bad_metrics_listen_says_what_is_expected) {
   }
 }
 
+TEST(metrics_token_file_absolute_or_none) {
+  struct daemon_config c;
+  CHECK_STR(load("", &c, NULL), "");
+  CHECK(c.metrics_token_file == NULL); /* no token unless asked for */
+  daemon_config_clear(&c);
+  CHECK_STR(load("metrics_token_file = /etc/cell/metrics.token\n", &c, NULL), "");
+  CHECK_STR(c.metrics_token_file, "/etc/cell/metrics.token");
+  daemon_config_clear(&c);
+  CHECK_STR(load("metrics_token_file = /x\nmetrics_token_file = none\n", &c, NULL),
+            "");
+  CHECK(c.metrics_token_file == NULL);
+  daemon_config_clear(&c);
+  fails_with("metrics_token_file = metrics.token\n",
+             "line 1: metrics_token_file: bad value `metrics.token`: expected "
+             "an absolute path, or none");
+}
+
 int main(void) {
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
@@ -637,6 +654,7 @@ int main(void) {
   RUN(pools_defined);
   RUN(bad_pools);
   RUN(metrics_listen_ipv4_ipv6_and_off);
+  RUN(metrics_token_file_absolute_or_none);
   RUN(bad_metrics_listen_says_what_is_expected);
   remove_tmpdir();
   UNIT_DONE();

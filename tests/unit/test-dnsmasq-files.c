@@ -101,6 +101,8 @@ TEST(argv_binds_the_bridge_alone_and_reads_no_host_file) {
   CHECK(has(v, "--dhcp-ignore-names"));
   CHECK(has(v, "--domain=cell.test"));
   CHECK(has(v, "--local=/cell.test/"));
+  /* DHCPv6 gives the search list too, as DHCPv4 does. */
+  CHECK(has(v, "--dhcp-option=option6:domain-search,cell.test"));
   CHECK(has(v, "--pid-file=/var/lib/cell/dnsmasq/lan/dnsmasq.pid"));
   CHECK(has(v, "--dhcp-leasefile=/var/lib/cell/dnsmasq/lan/leases"));
   CHECK(has(v, "--addn-hosts=/var/lib/cell/dnsmasq/lan/hosts"));
@@ -121,6 +123,7 @@ TEST(argv_without_ipv6_upstream_or_domain) {
   for (char **a = v; *a; a++) {
     CHECK(strncmp(*a, "--server=", 9) != 0);
     CHECK(strncmp(*a, "--domain=", 9) != 0);
+    CHECK(strncmp(*a, "--dhcp-option=", 14) != 0);
     CHECK(strncmp(*a, "--user=", 7) != 0);
     CHECK(strcmp(*a, "--enable-ra") != 0);
   }
