@@ -229,7 +229,7 @@ fuzz-ci:
 # Figures, not tests: cell against crun and runc on one bundle, what an
 # instance costs celld, what images cost it, and the frozen time of a
 # checkpoint + restore against runc's where criu works (needs root).
-bench: all rootfs $(BUILD)/timeit
+bench: all rootfs $(BUILD)/timeit $(BUILD)/floor
 	tests/bench/bench.sh $(BUILD)
 	tests/bench/bench-celld.sh $(BUILD)
 	tests/bench/bench-images.sh $(BUILD)
@@ -237,6 +237,9 @@ bench: all rootfs $(BUILD)/timeit
 	tests/bench/bench-clones.sh $(BUILD)
 
 $(BUILD)/timeit: tests/bench/timeit.c
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/floor: tests/bench/floor.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 # Not in make check: 1000 cycles of an instance's life through celld, with
