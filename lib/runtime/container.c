@@ -415,8 +415,8 @@ static int create_container(struct creation *c, cell_error **err) {
   if (delegate_cgroup(c->spec, c->cgroup, err) < 0)
     return -1;
   c->st.cgroup_path = xstrdup(cgroup_path(c->cgroup));
-  if (cell_write_file_atomic_at(c->dirfd, CELL_CONFIG_FILE, c->config_text,
-                                c->config_len, 0600, err) < 0)
+  if (cell_replace_file_at(c->dirfd, CELL_CONFIG_FILE, c->config_text,
+                           c->config_len, 0600, err) < 0)
     return -1;
   if (c->wait_for_start) {
     if (mkfifoat(c->dirfd, CELL_EXEC_FIFO, 0600) < 0 ||
