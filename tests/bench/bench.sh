@@ -21,6 +21,12 @@ declare -A runtime=([cell]=$build/cell)
 command -v crun >/dev/null && runtime[crun]=$(command -v crun)
 command -v runc >/dev/null && runtime[runc]=$(command -v runc)
 order=(cell crun runc)
+# Another build of cell in the same run (before and after a change), as a
+# last column: BENCH_CELL_BASE=path/to/cell.
+if [ -n "${BENCH_CELL_BASE:-}" ]; then
+  runtime[base]=$(realpath "$BENCH_CELL_BASE")
+  order+=(base)
+fi
 
 cleanup() {
   for rt in "${!runtime[@]}"; do
@@ -133,11 +139,15 @@ ratio() { # A B
 printf '\n%d runs each, interleaved in batches of %d, %s, kernel %s\n' \
   "$((rounds * BATCH))" "$BATCH" "$(date -u +%F)" "$(uname -r)"
 printf 'load average before %s, after %s\n\n' "$load_before" "$load_after"
-printf '%-30s %10s %10s %10s %10s %10s\n' "" cell crun runc cell/crun cell/runc
+base_title=
+[ -z "${runtime[base]:-}" ] || base_title=base
+printf '%-30s %10s %10s %10s %10s %10s %10s\n' "" cell crun runc cell/crun cell/runc "$base_title"
 row() { # LABEL KEY
   local c=${result[$2.cell]:-} k=${result[$2.crun]:-} r=${result[$2.runc]:-}
-  printf '%-30s %10s %10s %10s %10s %10s\n' "$1" "${c:--}" "${k:--}" "${r:--}" \
-    "$(ratio "$c" "$k")" "$(ratio "$c" "$r")"
+  local b=${result[$2.base]:-}
+  [ -n "$base_title" ] || b=' '
+  printf '%-30s %10s %10s %10s %10s %10s %10s\n' "$1" "${c:--}" "${k:--}" "${r:--}" \
+    "$(ratio "$c" "$k")" "$(ratio "$c" "$r")" "${b:--}"
 }
 row "run /bin/true, median ms" run.med
 row "run /bin/true, p90 ms" run.p90
@@ -151,7 +161,8 @@ floor=${result[floor.med.floor]}
 printf '\nthe kernel'"'"'s floor (tests/bench/floor.c: clone into the same six\n'
 printf 'namespaces, pivot_root, exec /bin/true), median %s ms, p90 %s ms\n' \
   "$floor" "${result[floor.p90.floor]}"
-printf '%-30s %10s %10s %10s\n' "run, no seccomp / floor" \
+printf '%-30s %10s %10s %10s %10s\n' "run, no seccomp / floor" \
   "$(ratio "${result[plain.med.cell]:-}" "$floor")" \
   "$(ratio "${result[plain.med.crun]:-}" "$floor")" \
-  "$(ratio "${result[plain.med.runc]:-}" "$floor")"
+  "$(ratio "${result[plain.med.runc]:-}" "$floor")" \
+  "$([ -z "$base_title" ] || ratio "${result[plain.med.base]:-}" "$floor")"
