@@ -287,8 +287,32 @@ lxc_destroy_all
 
 # ---- memory -------------------------------------------------------------------
 
-meminfo_kib() { # the kernel's and the processes' share: Slab + KernelStack + PageTables + AnonPages
-  awk '$1 ~ /^(Slab|KernelStack|PageTables|AnonPages):$/ { s += $2 } END { print s }' /proc/meminfo
+meminfo_kib() { # FIELDS: their sum in /proc/meminfo
+  awk -v f=" $* " 'index(f, " " substr($1, 1, length($1) - 1) " ") { s += $2 } END { print s }' /proc/meminfo
+}
+HOST_FIELDS="Slab KernelStack PageTables AnonPages"
+UNRECL_FIELDS="SUnreclaim KernelStack PageTables AnonPages"
+# What the memory controller charged to the instances' cgroups (their
+# processes, and the kernel objects the kernel accounts to them), KiB:
+# celld's instances below its cgroup parent; LXC's payloads and their
+# monitors (LXC's supervisor, one process per container).
+memcg_kib() { # KIND
+  local f
+  if [ "$1" = cell ]; then
+    f=/sys/fs/cgroup/memory$CGPARENT/memory.usage_in_bytes
+    [ -r "$f" ] || f=/sys/fs/cgroup$CGPARENT/memory.current
+    [ -r "$f" ] && awk '{ printf "%d", $1 / 1024 }' "$f" || echo 0
+    return
+  fi
+  # (none before the first start)
+  { cat /sys/fs/cgroup/memory/lxc.payload.cbl$$-*/memory.usage_in_bytes \
+    /sys/fs/cgroup/memory/lxc.monitor.cbl$$-*/memory.usage_in_bytes \
+    /sys/fs/cgroup/lxc.payload.cbl$$-*/memory.current \
+    /sys/fs/cgroup/lxc.monitor.cbl$$-*/memory.current 2>/dev/null || true; } |
+    awk '{ s += $1 } END { printf "%d", s / 1024 }'
+}
+per_instance() { # AFTER BEFORE
+  awk -v a="$1" -v b="$2" -v n="$IDLE" 'BEGIN { printf "%.0f", (a - b) / n }'
 }
 slabs() { # cache active_objs objsize
   awk 'NR > 2 { print $1, $2, $4 }' /proc/slabinfo
@@ -301,19 +325,24 @@ settle() {
 
 declare -A mem
 measure_idle() { # KIND MAKE-FUNCTION PREFIX
-  local kind=$1 make=$2 prefix=$3 before after i
+  local kind=$1 make=$2 prefix=$3 before after before_u after_u cg0 i
   settle
   slabs >"$work/slab.before"
-  before=$(meminfo_kib)
+  before=$(meminfo_kib $HOST_FIELDS)
+  before_u=$(meminfo_kib $UNRECL_FIELDS)
+  cg0=$(memcg_kib "$kind")
   local rss0=0
   [ "$kind" = cell ] && rss0=$(awk '$1 == "Rss:" {print $2}' "/proc/$daemon_pid/smaps_rollup")
   for ((i = 1; i <= IDLE; i++)); do
     "$make" "$prefix$i" || die "$kind: $prefix$i did not start"
   done
   settle
-  after=$(meminfo_kib)
+  after=$(meminfo_kib $HOST_FIELDS)
+  after_u=$(meminfo_kib $UNRECL_FIELDS)
   slabs >"$work/slab.after"
-  mem[$kind]=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.0f", (a - b) / n }')
+  mem[$kind]=$(per_instance "$after" "$before")
+  mem[$kind.unrecl]=$(per_instance "$after_u" "$before_u")
+  mem[$kind.memcg]=$(per_instance "$(memcg_kib "$kind")" "$cg0")
   if [ "$kind" = cell ]; then
     mem[celld]=$(awk -v a="$(awk '$1 == "Rss:" {print $2}' "/proc/$daemon_pid/smaps_rollup")" \
       -v b="$rss0" -v n="$IDLE" 'BEGIN { printf "%.1f", (a - b) / n }')
@@ -354,10 +383,16 @@ printf '%-48s %10s %10s %10s\n' "  start (lxc-start -d), median ms" \
   "${ms[cell.start]}" "${ms[lxc.start]}" "$(ratio "${ms[cell.start]}" "${ms[lxc.start]}")"
 printf '%-48s %10s %10s %10s\n' "host KiB per idle instance (x $IDLE)" \
   "${mem[cell]}" "${mem[lxc]}" "$(ratio "${mem[cell]}" "${mem[lxc]}")"
+printf '%-48s %10s %10s %10s\n' "  the same, unreclaimable slab only" \
+  "${mem[cell.unrecl]}" "${mem[lxc.unrecl]}" "$(ratio "${mem[cell.unrecl]}" "${mem[lxc.unrecl]}")"
+printf '%-48s %10s %10s %10s\n' "memcg KiB per idle instance (+ monitor for LXC)" \
+  "${mem[cell.memcg]}" "${mem[lxc.memcg]}" "$(ratio "${mem[cell.memcg]}" "${mem[lxc.memcg]}")"
 printf '%-48s %10s %10s\n' "mounts in an instance" "${mem[cell.mounts]}" "${mem[lxc.mounts]}"
 printf '%-48s %10s %10s\n' "cgroup hierarchies an instance is in" "${mem[cell.cgroups]}" "${mem[lxc.cgroups]}"
 printf '%-48s %10s\n' "celld's RSS per idle instance, KiB" "${mem[celld]}"
-printf '(host KiB: Slab + KernelStack + PageTables + AnonPages of /proc/meminfo;\n'
+printf '(host KiB: Slab + KernelStack + PageTables + AnonPages of /proc/meminfo,\n'
+printf ' all of the host: other work on it shows here too; memcg: what the\n'
+printf ' memory controller charged to the instances'"'"' cgroups, robust to that;\n'
 printf ' LXC privileged, lxc-copy %s, celld an image, rootfs %s)\n' \
   "${LXC_COPY_FLAGS:-a full copy of the rootfs}" "$rootfs_mode"
 printf '\nslab caches that grew most, KiB per instance\n'
