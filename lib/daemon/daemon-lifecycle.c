@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/procfs.h"
 #include "base/util.h"
 #include "cgroup/cgroup.h"
 #include "daemon/daemon-console.h"
@@ -72,10 +73,16 @@ static int create_and_start(struct daemon *d, struct instance *in,
   if (cell_replace_file_at(dirfd, "config.json", spec, strlen(spec), 0600,
                            err) < 0)
     return -1;
+  /* One procfs instance for all starts: no teardown of one at each. */
+  if (d->procfs < 0)
+    d->procfs = procfs_open_root(err);
+  if (d->procfs < 0)
+    return -1;
   struct container_opts o = {.root = d->runroot,
                              .id = in->rec->name,
                              .bundle = dir,
-                             .writable_net_sysctls = true};
+                             .writable_net_sysctls = true,
+                             .procfs = &d->procfs};
   int saved[3] = {-1, -1, -1};
   if (daemon_swap_stdio(dir, saved, err) < 0)
     return -1;

@@ -287,9 +287,15 @@ static void fill_state(struct creation *c) {
 static int start_child(struct creation *c, cell_error **err) {
   /* Before any namespace is joined (the pid one, here, for our
    * children): the container process joins the others with it in hand. */
-  c->procfs = procfs_open_root(err);
-  if (c->procfs < 0)
-    return -1;
+  if (c->opts->procfs && procfs_is_root(*c->opts->procfs)) {
+    c->procfs = fcntl(*c->opts->procfs, F_DUPFD_CLOEXEC, 3);
+    if (c->procfs < 0)
+      return cell_fail_errno(err, "dup the procfs fd");
+  } else {
+    c->procfs = procfs_open_root(err);
+    if (c->procfs < 0)
+      return -1;
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cell_fail_errno(err, "socketpair");
