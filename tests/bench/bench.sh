@@ -13,7 +13,8 @@ build=$(realpath "${1:-build}")
 N=${BENCH_N:-100}
 timeit=$build/timeit
 [ -x "$build/floor" ] || { echo "bench: $build/floor is missing (make $build/floor)" >&2; exit 2; }
-rootfs=$build/rootfs
+# Resolved: runc refuses a rootfs path through a symlink.
+rootfs=$(realpath "$build/rootfs")
 # State on tmpfs, where runtimes keep it (/run): fsync costs nothing there.
 work=$(mktemp -d /run/cell-bench.XXXXXX)
 
