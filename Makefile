@@ -95,7 +95,7 @@ help:
 	@echo "make rootfs-debian  a systemd Debian guest in $(BUILD)/rootfs-debian (mmdebstrap);"
 	@echo "                    IMPORT=NAME[:TAG]: then into celld's image store"
 	@echo "make install    install into \$$DESTDIR\$$PREFIX"
-	@echo "make bench      cell against crun and runc, celld's cost per instance, image and clone (figures)"
+	@echo "make bench      cell against crun, runc and the kernel's floor, celld against LXC, image and clone (figures)"
 	@echo "make soak       1000 instance lifecycles with celld killed -9 in 50; checks for leaks"
 
 deps:
@@ -230,14 +230,18 @@ fuzz-ci:
 # Figures, not tests: cell against crun and runc on one bundle, what an
 # instance costs celld, what images cost it, and the frozen time of a
 # checkpoint + restore against runc's where criu works (needs root).
-bench: all rootfs $(BUILD)/timeit
+bench: all rootfs $(BUILD)/timeit $(BUILD)/floor
 	tests/bench/bench.sh $(BUILD)
 	tests/bench/bench-celld.sh $(BUILD)
+	tests/bench/bench-lxc.sh $(BUILD)
 	tests/bench/bench-images.sh $(BUILD)
 	tests/bench/bench-criu.sh $(BUILD)
 	tests/bench/bench-clones.sh $(BUILD)
 
 $(BUILD)/timeit: tests/bench/timeit.c
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/floor: tests/bench/floor.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 # Not in make check: 1000 cycles of an instance's life through celld, with

@@ -158,15 +158,16 @@ int cell_read_file_at(int dirfd, const char *path, size_t max, char **out,
 }
 
 /* name may be a path: the temporary file goes beside it, in its directory,
- * which is the one to fsync. */
+ * which is the one to fsync when durable. */
 static int write_atomic_in_dir(int dirfd, const char *name, const void *data,
-                               size_t len, mode_t mode, cell_error **err) {
+                               size_t len, mode_t mode, bool durable,
+                               cell_error **err) {
   cleanup_free char *tmp = xasprintf(".%s.tmp", name);
   cleanup_close int fd =
       openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     return cell_fail_errno(err, "create `%s`", tmp);
-  if (cell_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+  if (cell_write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
     int e = errno;
     unlinkat(dirfd, tmp, 0);
     return cell_fail(err, e, "write `%s`", tmp);
@@ -177,15 +178,17 @@ static int write_atomic_in_dir(int dirfd, const char *name, const void *data,
     return cell_fail(err, e, "rename `%s`", tmp);
   }
   /* Make the rename itself durable. */
-  fsync(dirfd);
+  if (durable)
+    fsync(dirfd);
   return 0;
 }
 
-int cell_write_file_atomic_at(int dirfd, const char *name, const void *data,
-                              size_t len, mode_t mode, cell_error **err) {
+static int write_atomic_at(int dirfd, const char *name, const void *data,
+                           size_t len, mode_t mode, bool durable,
+                           cell_error **err) {
   const char *slash = strrchr(name, '/');
   if (slash == NULL && dirfd != AT_FDCWD)
-    return write_atomic_in_dir(dirfd, name, data, len, mode, err);
+    return write_atomic_in_dir(dirfd, name, data, len, mode, durable, err);
   cleanup_free char *dir =
       slash == NULL ? xstrdup(".")
                     : xstrndup(name, slash == name ? 1 : (size_t)(slash - name));
@@ -193,7 +196,18 @@ int cell_write_file_atomic_at(int dirfd, const char *name, const void *data,
       openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return cell_fail_errno(err, "open directory `%s`", dir);
-  return write_atomic_in_dir(dfd, slash ? slash + 1 : name, data, len, mode, err);
+  return write_atomic_in_dir(dfd, slash ? slash + 1 : name, data, len, mode,
+                             durable, err);
+}
+
+int cell_write_file_atomic_at(int dirfd, const char *name, const void *data,
+                              size_t len, mode_t mode, cell_error **err) {
+  return write_atomic_at(dirfd, name, data, len, mode, true, err);
+}
+
+int cell_replace_file_at(int dirfd, const char *name, const void *data,
+                         size_t len, mode_t mode, cell_error **err) {
+  return write_atomic_at(dirfd, name, data, len, mode, false, err);
 }
 
 int cell_write_pid_file(const char *path, pid_t pid, cell_error **err) {
@@ -201,7 +215,7 @@ int cell_write_pid_file(const char *path, pid_t pid, cell_error **err) {
     return 0;
   char buf[32];
   int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
-  if (cell_write_file_atomic_at(AT_FDCWD, path, buf, (size_t)n, 0644, err) < 0)
+  if (cell_replace_file_at(AT_FDCWD, path, buf, (size_t)n, 0644, err) < 0)
     return cell_error_wrap(err, "--pid-file `%s`", path);
   return 0;
 }

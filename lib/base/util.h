@@ -71,8 +71,14 @@ int cell_read_file_at(int dirfd, const char *path, size_t max, char **out,
  * (relative to dirfd). */
 int cell_write_file_atomic_at(int dirfd, const char *name, const void *data,
                               size_t len, mode_t mode, cell_error **err);
-/* --pid-file: the pid, written atomically (runc's readers may poll it);
- * nothing when path is NULL. */
+/* The same without the fsyncs: readers never see a torn file, but a crash
+ * of the host may lose it.  For what dies with the host anyway (a
+ * container's runtime state, a pid file): an fsync there costs milliseconds
+ * on a disk-backed /run and buys nothing. */
+int cell_replace_file_at(int dirfd, const char *name, const void *data,
+                         size_t len, mode_t mode, cell_error **err);
+/* --pid-file: the pid, replaced atomically (runc's readers may poll it),
+ * not fsynced; nothing when path is NULL. */
 int cell_write_pid_file(const char *path, pid_t pid, cell_error **err);
 /* Open, write all, close.  For /proc and /sys knobs (no O_CREAT). */
 int cell_write_knob(const char *path, const char *data, size_t len,

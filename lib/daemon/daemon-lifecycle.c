@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/procfs.h"
 #include "base/util.h"
 #include "cgroup/cgroup.h"
 #include "daemon/daemon-console.h"
@@ -68,13 +69,20 @@ static int create_and_start(struct daemon *d, struct instance *in,
   cleanup_close int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!spec || dirfd < 0)
     return spec ? cell_fail_errno(err, "open `%s`", dir) : -1;
-  if (cell_write_file_atomic_at(dirfd, "config.json", spec, strlen(spec), 0600,
-                                err) < 0)
+  /* Made again from the record at every start: no fsync. */
+  if (cell_replace_file_at(dirfd, "config.json", spec, strlen(spec), 0600,
+                           err) < 0)
+    return -1;
+  /* One procfs instance for all starts: no teardown of one at each. */
+  if (d->procfs < 0)
+    d->procfs = procfs_open_root(err);
+  if (d->procfs < 0)
     return -1;
   struct container_opts o = {.root = d->runroot,
                              .id = in->rec->name,
                              .bundle = dir,
-                             .writable_net_sysctls = true};
+                             .writable_net_sysctls = true,
+                             .procfs = &d->procfs};
   int saved[3] = {-1, -1, -1};
   if (daemon_swap_stdio(dir, saved, err) < 0)
     return -1;

@@ -70,8 +70,7 @@ static int pick_address(struct daemon *d, const struct daemon_network *net,
   return 0;
 }
 
-/* A host-side name no other instance has: "cv" and 8 hex digits, so that
- * the runtime's temporary peer name ("<name>-p") is unique too. */
+/* A host-side name no other instance has: "cv" and 8 hex digits. */
 static char *new_host_veth(struct daemon *d, const struct instance_record *self) {
   for (;;) {
     uint32_t x = 0;

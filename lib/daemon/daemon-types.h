@@ -202,6 +202,7 @@ struct daemon {
   int keeperfd; /* the console keeper (daemon-console.c); -1: none yet */
   int deadlinefd; /* timerfd: the earliest deadline_ms of the connections */
   int sparefd;    /* given up to accept-and-close a peer when out of fds */
+  int procfs;     /* the runtime's procfs root for every start; -1: none yet */
   struct daemon_lxcfs *lxcfs; /* NULL until lxcfs_init */
   struct daemon_http *http;   /* the metrics endpoint; NULL: off */
   struct daemon_dnsmasq *dnsmasq; /* NULL until dnsmasq_init */

@@ -517,6 +517,8 @@ static void teardown(struct daemon *d) {
     close(d->deadlinefd);
   if (d->sparefd >= 0)
     close(d->sparefd);
+  if (d->procfs >= 0)
+    close(d->procfs);
   if (d->oomfd >= 0)
     close(d->oomfd);
   if (d->epfd >= 0)
@@ -562,7 +564,7 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
                      .instdirfd = -1, .oomfd = -1, .keeperfd = -1,
                      .logfd = -1,
                      .ready_fd = cfg->ready_fd,
-                     .deadlinefd = -1, .sparefd = -1,
+                     .deadlinefd = -1, .sparefd = -1, .procfs = -1,
                      .emit_event = conn_emit_event,
                      .answer_waiter = conn_answer_waiter};
   cleanup_close int lockfd = -1;

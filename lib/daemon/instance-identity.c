@@ -103,29 +103,61 @@ static int random_machine_id(char out[34], cell_error **err) {
   return 0;
 }
 
-/* name in etcfd replaced by text: a new file (O_EXCL, O_NOFOLLOW, so that
- * nothing there beforehand is opened) renamed over whatever name was, so
- * that a symlink there is replaced and never followed. */
-static int replace_file(int etcfd, const char *name, const char *text,
-                        uid_t owner, cell_error **err) {
-  cleanup_free char *tmp = xasprintf(".%s.celld-new", name);
-  if (unlinkat(etcfd, tmp, 0) < 0 && errno != ENOENT)
-    return cell_fail_errno(err, "the instance's /etc/%s", tmp);
-  cleanup_close int fd =
-      openat(etcfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-             0644);
-  if (fd < 0 || cell_write_all(fd, text, strlen(text)) < 0 ||
-      fchown(fd, owner, owner) < 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
-    int e = errno;
-    unlinkat(etcfd, tmp, 0);
-    errno = e;
+/* One file of /etc being replaced: written under a temporary name, then
+ * renamed over name once every file is on disk. */
+struct staged_file {
+  const char *name;
+  char *tmp;
+  int fd;
+};
+
+static void staged_discard(int etcfd, struct staged_file *f) {
+  if (f->tmp)
+    unlinkat(etcfd, f->tmp, 0);
+  if (f->fd >= 0)
+    close(f->fd);
+  free(f->tmp);
+  f->tmp = NULL;
+  f->fd = -1;
+}
+
+/* A new file (O_EXCL, O_NOFOLLOW, so that nothing there beforehand is
+ * opened) with text, its writeback started: the fsyncs that follow find
+ * the data of all the files on its way, and one journal commit covers
+ * them. */
+static int stage_file(int etcfd, const char *name, const char *text,
+                      uid_t owner, struct staged_file *f, cell_error **err) {
+  f->name = name;
+  f->tmp = xasprintf(".%s.celld-new", name);
+  if (unlinkat(etcfd, f->tmp, 0) < 0 && errno != ENOENT)
+    return cell_fail_errno(err, "the instance's /etc/%s", f->tmp);
+  f->fd = openat(etcfd, f->tmp,
+                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (f->fd < 0) {
+    free(f->tmp);
+    f->tmp = NULL;
     return cell_fail_errno(err, "write the instance's /etc/%s", name);
   }
-  if (renameat(etcfd, tmp, etcfd, name) < 0) {
-    int e = errno;
-    unlinkat(etcfd, tmp, 0);
-    errno = e;
-    return cell_fail_errno(err, "replace the instance's /etc/%s", name);
+  if (cell_write_all(f->fd, text, strlen(text)) < 0 ||
+      fchown(f->fd, owner, owner) < 0 || fchmod(f->fd, 0644) < 0)
+    return cell_fail_errno(err, "write the instance's /etc/%s", name);
+  sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  return 0;
+}
+
+/* Each staged file on disk, then renamed over whatever its name was, so
+ * that a symlink there is replaced and never followed. */
+static int commit_files(int etcfd, struct staged_file *files, size_t n,
+                        cell_error **err) {
+  for (size_t i = 0; i < n; i++)
+    if (fsync(files[i].fd) < 0)
+      return cell_fail_errno(err, "write the instance's /etc/%s", files[i].name);
+  for (size_t i = 0; i < n; i++) {
+    if (renameat(etcfd, files[i].tmp, etcfd, files[i].name) < 0)
+      return cell_fail_errno(err, "replace the instance's /etc/%s",
+                             files[i].name);
+    free(files[i].tmp);
+    files[i].tmp = NULL;
   }
   return 0;
 }
@@ -145,10 +177,19 @@ int identity_write(int rootfd, const struct instance_record *r,
   cleanup_free char *hostname = identity_hostname_text(r->hostname);
   cleanup_free char *hosts = identity_hosts_text(r);
   cleanup_free char *resolv = identity_resolv_text(dns, search);
-  if (replace_file(etcfd, "hostname", hostname, owner, err) < 0 ||
-      replace_file(etcfd, "hosts", hosts, owner, err) < 0 ||
-      replace_file(etcfd, "resolv.conf", resolv, owner, err) < 0 ||
-      replace_file(etcfd, "machine-id", machine_id, owner, err) < 0)
+  struct staged_file files[4] = {{.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
+  int rc = stage_file(etcfd, "hostname", hostname, owner, &files[0], err) < 0 ||
+                   stage_file(etcfd, "hosts", hosts, owner, &files[1], err) < 0 ||
+                   stage_file(etcfd, "resolv.conf", resolv, owner, &files[2],
+                              err) < 0 ||
+                   stage_file(etcfd, "machine-id", machine_id, owner,
+                              &files[3], err) < 0 ||
+                   commit_files(etcfd, files, 4, err) < 0
+               ? -1
+               : 0;
+  for (size_t i = 0; i < 4; i++)
+    staged_discard(etcfd, &files[i]);
+  if (rc < 0)
     return -1;
   if (fsync(etcfd) < 0)
     return cell_fail_errno(err, "sync the instance's /etc");

@@ -301,8 +301,16 @@ int nl_link_count_ports(struct nl_sock *nl, unsigned master_index,
 
 /* ---- changing links ------------------------------------------------------- */
 
+/* A veth's peer, when link_new makes one: its name, and optionally the
+ * namespace it is made in (-1: the socket's) and its MAC address. */
+struct veth_peer {
+  const char *name;
+  int netns_fd;
+  const uint8_t *mac; /* 6 bytes, or NULL */
+};
+
 static int link_new(struct nl_sock *nl, const char *kind, const char *name,
-                    const char *peer, unsigned mtu) {
+                    const struct veth_peer *peer, unsigned mtu) {
   char buf[MNL_SOCKET_BUFFER_SIZE];
   struct ifinfomsg *ifi;
   struct nlmsghdr *h =
@@ -317,9 +325,13 @@ static int link_new(struct nl_sock *nl, const char *kind, const char *name,
     struct nlattr *p = mnl_attr_nest_start(h, VETH_INFO_PEER);
     struct ifinfomsg *pifi = mnl_nlmsg_put_extra_header(h, sizeof(*pifi));
     pifi->ifi_family = AF_UNSPEC;
-    mnl_attr_put_strz(h, IFLA_IFNAME, peer);
+    mnl_attr_put_strz(h, IFLA_IFNAME, peer->name);
     if (mtu)
       mnl_attr_put_u32(h, IFLA_MTU, mtu);
+    if (peer->mac)
+      mnl_attr_put(h, IFLA_ADDRESS, 6, peer->mac);
+    if (peer->netns_fd >= 0)
+      mnl_attr_put_u32(h, IFLA_NET_NS_FD, (uint32_t)peer->netns_fd);
     mnl_attr_nest_end(h, p);
     mnl_attr_nest_end(h, data);
   }
@@ -359,9 +371,21 @@ int nl_bridge_no_linklocal_learn(struct nl_sock *nl, const char *name,
 
 int nl_veth_add(struct nl_sock *nl, const char *name, const char *peer,
                 unsigned mtu, cell_error **err) {
-  int r = link_new(nl, "veth", name, peer, mtu);
+  struct veth_peer p = {.name = peer, .netns_fd = -1};
+  int r = link_new(nl, "veth", name, &p, mtu);
   if (r < 0)
     return cell_fail(err, -r, "create veth pair `%s` - `%s`", name, peer);
+  return 0;
+}
+
+int nl_veth_add_into(struct nl_sock *nl, const char *name, const char *peer,
+                     int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu,
+                     cell_error **err) {
+  struct veth_peer p = {.name = peer, .netns_fd = peer_netns_fd, .mac = peer_mac};
+  int r = link_new(nl, "veth", name, &p, mtu);
+  if (r < 0)
+    return cell_fail(err, -r, "create veth pair `%s` - `%s` (in the "
+                     "instance's network namespace)", name, peer);
   return 0;
 }
 

@@ -76,6 +76,13 @@ int nl_bridge_no_linklocal_learn(struct nl_sock *nl, const char *name,
                                  cell_error **err);
 int nl_veth_add(struct nl_sock *nl, const char *name, const char *peer,
                 unsigned mtu, cell_error **err);
+/* The same with the peer made directly in the namespace peer_netns_fd,
+ * with the MAC address peer_mac (6 bytes; NULL: a random one): no move of
+ * a link between namespaces, which waits for an RCU grace period (tens of
+ * milliseconds on a busy host). */
+int nl_veth_add_into(struct nl_sock *nl, const char *name, const char *peer,
+                     int peer_netns_fd, const uint8_t *peer_mac, unsigned mtu,
+                     cell_error **err);
 int nl_link_del(struct nl_sock *nl, const char *name, cell_error **err);
 /* Move a link into another network namespace (IFLA_NET_NS_FD). */
 int nl_link_set_netns(struct nl_sock *nl, const char *name, int netns_fd,

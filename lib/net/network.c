@@ -327,18 +327,13 @@ int network_bridge_ensure(const char *bridge, const struct net_addr *gateways,
   return r;
 }
 
-/* lo, then ifname: MTU, addresses, up, and the routes (they need the link
- * up and the gateway's subnet on it). */
+/* lo, then ifname (made there with its name, MAC and MTU): addresses, up,
+ * and the routes (they need the link up and the gateway's subnet on it). */
 static int configure_inside(struct nl_sock *nl, const char *ifname,
-                            const uint8_t *mac, unsigned mtu,
                             const struct net_addr *addrs,
                             size_t n_addrs, const struct net_ip *gateways,
                             size_t n_gateways, cell_error **err) {
   if (nl_link_set_up(nl, "lo", true, err) < 0)
-    return -1;
-  if (mtu && nl_link_set_mtu(nl, ifname, mtu, err) < 0)
-    return -1;
-  if (mac && nl_link_set_mac(nl, ifname, mac, err) < 0)
     return -1;
   for (size_t i = 0; i < n_addrs; i++)
     if (nl_addr_add(nl, ifname, &addrs[i], err) < 0)
@@ -351,33 +346,24 @@ static int configure_inside(struct nl_sock *nl, const char *ifname,
   return 0;
 }
 
-/* The peer's name while it is still in the host namespace: derived from
- * the host end so that two attaches never collide and a crash leaves a
- * name that the next network_detach of host_veth removes with it. */
-static void temp_peer_name(const char *host_veth, char out[IFNAMSIZ]) {
-  snprintf(out, IFNAMSIZ, "%.12s-p", host_veth);
-}
-
 static int attach_steps(struct nl_sock *host, int netns_fd, const char *bridge,
-                        const char *host_veth, const char *peer,
-                        const char *ifname, const uint8_t *mac, unsigned mtu,
+                        const char *host_veth, const char *ifname,
                         const struct net_addr *addrs, size_t n_addrs,
                         const struct net_ip *gateways, size_t n_gateways,
                         cell_error **err) {
   if (nl_link_set_master(host, host_veth, bridge, err) < 0 ||
-      nl_link_set_up(host, host_veth, true, err) < 0 ||
-      nl_link_set_netns(host, peer, netns_fd, err) < 0)
+      nl_link_set_up(host, host_veth, true, err) < 0)
     return -1;
   cleanup_nl struct nl_sock *inside = NULL;
   if (nl_open(netns_fd, &inside, err) < 0)
     return -1;
-  if (strcmp(peer, ifname) != 0 &&
-      nl_link_rename(inside, peer, ifname, err) < 0)
-    return -1;
-  return configure_inside(inside, ifname, mac, mtu, addrs, n_addrs, gateways,
+  return configure_inside(inside, ifname, addrs, n_addrs, gateways,
                           n_gateways, err);
 }
 
+/* The peer is made in the namespace under its final name: nothing of it
+ * is ever in the host's (no temporary name a crash could leave), and no
+ * move between namespaces. */
 int network_attach(int netns_fd, const char *bridge, const char *host_veth,
                    const char *ifname, const uint8_t *mac, unsigned mtu,
                    const struct net_addr *addrs,
@@ -386,15 +372,13 @@ int network_attach(int netns_fd, const char *bridge, const char *host_veth,
   if (net_ifname_validate(host_veth, err) < 0 ||
       net_ifname_validate(ifname, err) < 0)
     return -1;
-  char peer[IFNAMSIZ];
-  temp_peer_name(host_veth, peer);
   cleanup_nl struct nl_sock *host = NULL;
   if (nl_open(-1, &host, err) < 0)
     return -1;
-  if (nl_veth_add(host, host_veth, peer, mtu, err) < 0)
+  if (nl_veth_add_into(host, host_veth, ifname, netns_fd, mac, mtu, err) < 0)
     return -1;
-  if (attach_steps(host, netns_fd, bridge, host_veth, peer, ifname, mac, mtu, addrs,
-                   n_addrs, gateways, n_gateways, err) == 0)
+  if (attach_steps(host, netns_fd, bridge, host_veth, ifname, addrs, n_addrs,
+                   gateways, n_gateways, err) == 0)
     return 0;
   /* Deleting the host end takes the peer with it, wherever it is. */
   cell_error *ignored = NULL;

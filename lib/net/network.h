@@ -81,10 +81,10 @@ int net_ifname_validate(const char *name, cell_error **err);
  * MTU (0: leave it) and bring it up.  Idempotent. */
 int network_bridge_ensure(const char *bridge, const struct net_addr *gateways,
                           size_t n_gateways, unsigned mtu, cell_error **err);
-/* A veth pair host_veth <-> a temporary peer; host_veth joins the bridge
- * and comes up; the peer moves into the namespace netns_fd, becomes ifname
- * with the MAC address mac (6 bytes; NULL: a random one), the
- * MTU (0: leave it), the addresses and default routes via the
+/* A veth pair host_veth <-> ifname, the peer made in the namespace
+ * netns_fd with the MAC address mac (6 bytes; NULL: a random one) and the
+ * MTU (0: leave it); host_veth joins the bridge and comes up; the peer
+ * gets the addresses and default routes via the
  * gateways (one per family at most, may be none), and comes up with lo.
  * On failure the pair is deleted. */
 int network_attach(int netns_fd, const char *bridge, const char *host_veth,

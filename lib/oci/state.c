@@ -227,8 +227,9 @@ int state_write(int dirfd, const struct cell_state *st, cell_error **err) {
   if (st == NULL || st->id == NULL)
     return cell_fail(err, 0, "state.json: no container id to write");
   cleanup_free char *doc = state_file_json(st);
-  if (cell_write_file_atomic_at(dirfd, CELL_STATE_FILE, doc, strlen(doc), 0600,
-                                err) < 0)
+  /* Not fsynced: a container's state dies with the host. */
+  if (cell_replace_file_at(dirfd, CELL_STATE_FILE, doc, strlen(doc), 0600,
+                           err) < 0)
     return cell_error_wrap(err, "write state of container `%s`", st->id);
   return 0;
 }

@@ -1,6 +1,7 @@
 /* Per-container state under --root (default /run/cell):
- *   <root>/<id>/state.json   written atomically (temp + fsync + rename)
- *   <root>/<id>/config.json  the config as it was at create time
+ *   <root>/<id>/state.json   replaced atomically (temp + rename), not
+ *                            fsynced: it dies with the host
+ *   <root>/<id>/config.json  the config as it was at create time (likewise)
  *   <root>/<id>/exec.fifo    present between create and start
  * A container directory is locked (flock on its directory fd) by every
  * command that reads or changes it, so commands on one ID serialize. */

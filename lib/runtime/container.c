@@ -287,9 +287,15 @@ static void fill_state(struct creation *c) {
 static int start_child(struct creation *c, cell_error **err) {
   /* Before any namespace is joined (the pid one, here, for our
    * children): the container process joins the others with it in hand. */
-  c->procfs = procfs_open_root(err);
-  if (c->procfs < 0)
-    return -1;
+  if (c->opts->procfs && procfs_is_root(*c->opts->procfs)) {
+    c->procfs = fcntl(*c->opts->procfs, F_DUPFD_CLOEXEC, 3);
+    if (c->procfs < 0)
+      return cell_fail_errno(err, "dup the procfs fd");
+  } else {
+    c->procfs = procfs_open_root(err);
+    if (c->procfs < 0)
+      return -1;
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cell_fail_errno(err, "socketpair");
@@ -415,8 +421,8 @@ static int create_container(struct creation *c, cell_error **err) {
   if (delegate_cgroup(c->spec, c->cgroup, err) < 0)
     return -1;
   c->st.cgroup_path = xstrdup(cgroup_path(c->cgroup));
-  if (cell_write_file_atomic_at(c->dirfd, CELL_CONFIG_FILE, c->config_text,
-                                c->config_len, 0600, err) < 0)
+  if (cell_replace_file_at(c->dirfd, CELL_CONFIG_FILE, c->config_text,
+                           c->config_len, 0600, err) < 0)
     return -1;
   if (c->wait_for_start) {
     if (mkfifoat(c->dirfd, CELL_EXEC_FIFO, 0600) < 0 ||

@@ -23,6 +23,12 @@ struct container_opts {
    * makes /proc/sys read-only.  Needs a network namespace of the
    * container's own (refused otherwise); not an OCI field. */
   bool writable_net_sysctls;
+  /* A procfs root (procfs_open_root) the caller keeps open across many
+   * creates, borrowed; NULL: the create makes its own.  Making a private
+   * procfs instance is cheap; its teardown when the last fd goes waits for
+   * an RCU grace period (up to 10 ms on a busy host), which a long-lived
+   * caller pays once instead of at every create. */
+  const int *procfs;
 };
 
 int container_create(const struct container_opts *o, cell_error **err);

@@ -1088,9 +1088,14 @@ int rootfs_prepare(const struct rootfs_config *cfg, cell_error **err) {
   if (rootfs_propagation_flags(rootfs_propagation_name(cfg->spec), &asked,
                                err) < 0)
     return -1;
-  if (mount(NULL, "/", NULL, initial_root_propagation(asked), NULL) < 0)
+  unsigned long initial = initial_root_propagation(asked);
+  if (mount(NULL, "/", NULL, initial, NULL) < 0)
     return cell_fail_errno(err, "set the propagation of `/`");
-  if (make_rootfs_parent_private(cfg->procfs, cfg->rootfs, err) < 0)
+  /* After a recursive slave or private (the default), no mount of ours is
+   * shared: no need to read the mount table to find out. */
+  bool none_shared = (initial & MS_REC) && !(initial & MS_SHARED);
+  if (!none_shared &&
+      make_rootfs_parent_private(cfg->procfs, cfg->rootfs, err) < 0)
     return -1;
   if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
     return cell_fail_errno(err, "bind rootfs `%s` onto itself", cfg->rootfs);

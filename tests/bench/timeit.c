@@ -6,7 +6,12 @@
  *   timeit N LABEL CMD [ARG...]
  * prints: LABEL median_ms p90_ms median_peak_rss_kib failures
  * (the median of each run's peak RSS: a first run that fills a cache is
- * not what the runtime usually costs) */
+ * not what the runtime usually costs)
+ *
+ * With TIMEIT_RAW set in the environment it prints one line per run
+ * instead, "ms peak_rss_kib exit_status", and the caller makes the
+ * figures: a bench that interleaves short batches of several commands (so
+ * that a busy host disturbs them alike) pools the lines of each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +58,7 @@ int main(int argc, char **argv) {
   double *ms = calloc((size_t)n, sizeof(double));
   double *rss = calloc((size_t)n, sizeof(double));
   int failures = 0;
+  int raw = getenv("TIMEIT_RAW") != NULL;
   for (int i = 0; i < n; i++) {
     char **args = expand(argv + 3, argc - 3, i);
     double t0 = now_ms();
@@ -68,9 +74,17 @@ int main(int argc, char **argv) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
       failures++;
     rss[i] = (double)ru.ru_maxrss;
+    if (raw)
+      printf("%.3f %ld %d\n", ms[i], ru.ru_maxrss,
+             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     for (char **a = args; *a; a++)
       free(*a);
     free(args);
+  }
+  if (raw) {
+    free(ms);
+    free(rss);
+    return 0;
   }
   qsort(ms, (size_t)n, sizeof(double), cmp_double);
   qsort(rss, (size_t)n, sizeof(double), cmp_double);
