@@ -109,22 +109,30 @@ static void dhcp_rules(FILE *f, const char *rule, const uint8_t m[6]) {
           "udp sport 68 udp dport 67 accept\n", rule);
 }
 
-/* Neighbour discovery: no router solicitations, advertisements (an
- * instance is no router; the host takes them on its bridge when not
- * forwarding) or redirects (types 133, 134, 137).  A neighbour
- * solicitation or advertisement (135, 136) must have no extension header
- * and at most the one link-layer address option, which must be the port's
- * MAC: the kernel uses the first such option it finds, so a second one
- * would slip by.  own[] are the port's IPv6 addresses as raw integers. */
+/* Neighbour discovery: no router advertisements (an instance is no
+ * router; the host takes them on its bridge when not forwarding) and no
+ * redirects (types 134, 137).  A router solicitation (133) is let through,
+ * so that a guest coming up gets its network's advertisement at once
+ * rather than at the next periodic one; like a neighbour solicitation or
+ * advertisement (135, 136), it must have no extension header and at most
+ * the one link-layer address option, which must be the port's MAC: the
+ * receiver learns the sender's MAC from it, and the kernel uses the first
+ * such option it finds, so a second one would slip by.  own[] are the
+ * port's IPv6 addresses as raw integers. */
 static void ndp_rules(FILE *f, const char *rule, const uint8_t m[6],
                       char own[][35], size_t n_own) {
   char macx[13];
   snprintf(macx, sizeof(macx), "%02x%02x%02x%02x%02x%02x", m[0], m[1], m[2],
            m[3], m[4], m[5]);
   const char *nd = "ether type ip6 meta l4proto icmpv6 icmpv6 type";
-  fprintf(f, "%s %s 133-134 drop\n", rule, nd);
+  fprintf(f, "%s %s 134 drop\n", rule, nd);
   fprintf(f, "%s %s 137 drop\n", rule, nd);
-  fprintf(f, "%s %s 135-136 ip6 nexthdr != icmpv6 drop\n", rule, nd);
+  fprintf(f, "%s %s 133-136 ip6 nexthdr != icmpv6 drop\n", rule, nd);
+  /* A solicitation is 8 bytes, then its option: type 1 (source
+   * link-layer address), length 1 (8 bytes), the MAC. */
+  fprintf(f, "%s %s 133 ip6 length != 8 ip6 length != 16 drop\n", rule, nd);
+  fprintf(f, "%s %s 133 ip6 length 16 @th,64,64 != 0x0101%s drop\n", rule,
+          nd, macx);
   fprintf(f, "%s %s 135-136 ip6 length != 24 ip6 length != 32 drop\n", rule,
           nd);
   /* The option after the 24 bytes of the message: type 1 (source) or 2

@@ -207,8 +207,12 @@ dhclient_stop() {
   # The bridge's link-local address: where the advertisements come from.
   gw=$(host ip -6 -o addr show dev "$BRD" scope link | awk '{sub(/\/.*/, "", $4); print $4}')
   [[ "$gw" == fe80::* ]]
-  # dnsmasq advertises every few seconds in its first minute.
-  for _ in $(seq 150); do
+  # A guest coming up solicits (the bridge filter lets its solicitations
+  # through), and dnsmasq answers at once rather than at its next
+  # periodic advertisement.
+  inside r1 ip link set eth0 down
+  inside r1 ip link set eth0 up
+  for _ in $(seq 100); do
     route=$(nsenter -n -t "$pid" ip -6 route show default)
     [ -n "$route" ] && break
     sleep 0.1

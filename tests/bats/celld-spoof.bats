@@ -120,6 +120,16 @@ def advert(src, saddr, target, tlla):
     hdr = struct.pack('!IHBB', 0x60000000, len(msg), 58, 255) + ip6(saddr) + ip6(daddr)
     return mac('33:33:00:00:00:01') + mac(src) + b'\x86\xdd' + hdr + msg
 
+def solicit(src, saddr, slla):
+    # A router solicitation to all routers, with a source link-layer
+    # address option: a router learns the sender's MAC from it.
+    daddr = 'ff02::2'
+    msg = struct.pack('!BBHI', 133, 0, 0, 0) + b'\x01\x01' + mac(slla)
+    pseudo = ip6(saddr) + ip6(daddr) + struct.pack('!I3xB', len(msg), 58)
+    msg = msg[:2] + struct.pack('!H', csum(pseudo + msg)) + msg[4:]
+    hdr = struct.pack('!IHBB', 0x60000000, len(msg), 58, 255) + ip6(saddr) + ip6(daddr)
+    return mac('33:33:00:00:00:02') + mac(src) + b'\x86\xdd' + hdr + msg
+
 kind, a = sys.argv[1], sys.argv[2:]
 if kind == 'garp':       # SRC_MAC CLAIMED_IP: "CLAIMED_IP is at SRC_MAC"
     frame = arp(a[0], 1, a[0], a[1], '00:00:00:00:00:00', a[1])
@@ -131,6 +141,8 @@ elif kind == 'link-local':  # SRC_MAC GROUP: to a group the bridge keeps
     frame = mac(a[1]) + mac(a[0]) + b'\x88\x8e' + bytes(46)
 elif kind == 'advert':   # SRC_MAC SRC_IP6 TARGET_IP6 TARGET_MAC
     frame = advert(a[0], a[1], a[2], a[3])
+elif kind == 'solicit':  # SRC_MAC SRC_IP6 SOURCE_LINK_LAYER_MAC
+    frame = solicit(a[0], a[1], a[2])
 else:
     sys.exit('unknown kind ' + kind)
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -289,6 +301,24 @@ EOF
   [ "$(host ip -6 neigh show dev "$BR" to "$A_IP6" | awk '{print $3}')" = "$A_MAC" ]
   run -0 host busybox ping -6 -c1 -W2 "$B_IP6"
   run -0 host busybox ping -6 -c1 -W2 "$A_IP6"
+}
+
+@test "a router solicitation carrying another instance's MAC does not poison the router's neighbour entry" {
+  a_ll=$(x a ip -6 -o addr show dev eth0 scope link | awk '{print $4}' | cut -d/ -f1)
+  # The bridge as a router: it learns a soliciting neighbour's MAC.
+  host sysctl -qw "net.ipv6.conf.$BR.forwarding=1"
+  host ip -6 neigh del "$a_ll" dev "$BR" 2>/dev/null || true
+  spoof a solicit "$A_MAC" "$a_ll" "$B_MAC"
+  sleep 0.3
+  mac=$(host ip -6 neigh show dev "$BR" to "$a_ll" | awk '{print $3}')
+  # Its own MAC in the option gets through (solicitations are allowed):
+  # the router learns it.
+  spoof a solicit "$A_MAC" "$a_ll" "$A_MAC"
+  sleep 0.3
+  own=$(host ip -6 neigh show dev "$BR" to "$a_ll" | awk '{print $3}')
+  host sysctl -qw "net.ipv6.conf.$BR.forwarding=0"
+  [ "$mac" != "$B_MAC" ]
+  [ "$own" = "$A_MAC" ]
 }
 
 @test "a port's rules go when its instance stops, and when it is destroyed" {

@@ -46,7 +46,9 @@ TEST(a_port_may_claim_its_own_mac_and_addresses_only) {
   CHECK_CONTAINS(t, "@th,64,128 != 0xfe80000000000000001122fffe334455 "
                     "@th,64,128 != 0xfd090000000000000000000000000002 drop");
   CHECK_CONTAINS(t, "@th,192,64 != 0x0201021122334455 drop");
-  CHECK_CONTAINS(t, "icmpv6 type 133-134 drop");
+  CHECK_CONTAINS(t, "icmpv6 type 134 drop");
+  CHECK_CONTAINS(t, "icmpv6 type 133 ip6 length != 8 ip6 length != 16 drop");
+  CHECK_CONTAINS(t, "icmpv6 type 133 ip6 length 16 @th,64,64 != 0x0101021122334455 drop");
   CHECK_CONTAINS(t, "{ \"cv0000abcd\" : jump port-cv0000abcd }");
   /* Whatever no rule accepted. */
   CHECK_CONTAINS(t, "port-cv0000abcd drop\nadd element");
