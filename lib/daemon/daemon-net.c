@@ -79,9 +79,12 @@ static char *new_host_veth(struct daemon *d, const struct instance_record *self)
       x = (uint32_t)getpid() ^ (uint32_t)time(NULL);
     char *name = xasprintf("cv%08x", x);
     bool taken = false;
+    /* self may be one of d's records (a start plans its pending
+     * networks), its NIC being planned without a host end yet. */
     for (size_t i = 0; i < d->n_inst && !taken; i++)
       for (size_t j = 0; j < d->inst[i]->rec->n_nets; j++)
-        taken |= strcmp(d->inst[i]->rec->nets[j].host_veth, name) == 0;
+        taken |= d->inst[i]->rec->nets[j].host_veth &&
+                 strcmp(d->inst[i]->rec->nets[j].host_veth, name) == 0;
     for (size_t j = 0; j < self->n_nets && !taken; j++)
       taken = self->nets[j].host_veth &&
               strcmp(self->nets[j].host_veth, name) == 0;
