@@ -177,15 +177,21 @@ static int set_disk_limit(struct daemon *d, const struct instance_record *r,
   return 0;
 }
 
-/* A mount.NAME or device.NAME changed on a running instance: the old one
- * out, the new one in. */
-static int remount(struct instance *in, const char *key, const char *value,
-                   cell_error **err) {
-  const char *old = instance_setting(in->rec, key);
-  cleanup_free char *old_target = old ? attach_target(key, old) : NULL;
-  if (old_target && attach_umount(in->pid, old_target, err) < 0)
+/* A mount.NAME from one value to another (NULL: none): the old directory
+ * out, the new one in; when the new one fails the old one comes back. */
+static int swap_mount(pid_t pid, const char *key, const char *from,
+                      const char *to, cell_error **err) {
+  cleanup_free char *old_target = from ? attach_target(key, from) : NULL;
+  if (old_target && attach_umount(pid, old_target, err) < 0)
     return cell_error_wrap(err, "%s", key);
-  return *value ? attach_setting(in->pid, key, value, err) : 0;
+  if (!to || attach_setting(pid, key, to, err) == 0)
+    return 0;
+  cell_error *again = NULL;
+  if (from && attach_setting(pid, key, from, &again) < 0) {
+    log_warn("%s", again->msg);
+    cell_error_free(&again);
+  }
+  return -1;
 }
 
 /* ---- devices and NICs, live ---------------------------------------------- */
@@ -196,6 +202,9 @@ struct live_undo {
   bool nics;          /* next's new NICs attached */
   bool device_rules;  /* the device cgroup holds next's rules */
   char **devices;     /* device.* keys swapped to next's value */
+  char **mounts;      /* mount.* keys swapped to next's value */
+  bool hostname;      /* its UTS namespace has next's name */
+  bool limits;        /* its cgroup was given next's limits */
 };
 
 static bool sets_key(char *const *pairs, const char *key) {
@@ -244,13 +253,14 @@ static bool same_value(const char *a, const char *b) {
   return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-/* The device.* keys whose value next changes, each once. */
-static char **changed_devices(const struct instance_record *now,
-                              const struct instance_record *next,
-                              char *const *pairs) {
+/* The keys of a family (device., mount.) whose value next changes, each
+ * once. */
+static char **changed_keys(const struct instance_record *now,
+                           const struct instance_record *next,
+                           char *const *pairs, const char *family) {
   char **keys = NULL;
   for (size_t i = 0; pairs[i]; i++) {
-    if (strncmp(pairs[i], "device.", 7) != 0)
+    if (strncmp(pairs[i], family, strlen(family)) != 0)
       continue;
     cleanup_free char *key = key_of(pairs[i]);
     if (!same_value(instance_setting(now, key), instance_setting(next, key)))
@@ -264,7 +274,7 @@ static char **changed_devices(const struct instance_record *now,
 static int live_devices(struct daemon *d, struct instance *in,
                         struct instance_record *next, char *const *pairs,
                         struct live_undo *undo, cell_error **err) {
-  cleanup_strv char **keys = changed_devices(in->rec, next, pairs);
+  cleanup_strv char **keys = changed_keys(in->rec, next, pairs, "device.");
   if (!keys)
     return 0;
   if (update_device_rules(d, next, err) < 0)
@@ -302,25 +312,56 @@ static int plan_running(struct daemon *d, struct instance_record *next,
 static void undo_live(struct daemon *d, struct instance *in,
                       struct instance_record *next, struct live_undo *undo) {
   cell_error *err = NULL;
+  const char *name = in->rec->name;
+  if (undo->limits && update_limits(d, in->rec, &err) < 0) {
+    log_warn("%s: undo: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+  if (undo->hostname && attach_hostname(in->pid, in->rec->hostname, &err) < 0) {
+    log_warn("%s: undo: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+  for (size_t i = cell_strv_len(undo->mounts); i-- > 0;) {
+    const char *key = undo->mounts[i];
+    if (swap_mount(in->pid, key, instance_setting(next, key),
+                   instance_setting(in->rec, key), &err) < 0) {
+      log_warn("%s: undo %s: %s", name, key, err->msg);
+      cell_error_free(&err);
+    }
+  }
   for (size_t i = cell_strv_len(undo->devices); i-- > 0;) {
     const char *key = undo->devices[i];
     if (swap_device(d, in, key, instance_setting(next, key),
                     instance_setting(in->rec, key), &err) < 0) {
-      log_warn("%s: undo %s: %s", in->rec->name, key, err->msg);
+      log_warn("%s: undo %s: %s", name, key, err->msg);
       cell_error_free(&err);
     }
   }
   if (undo->device_rules && update_device_rules(d, in->rec, &err) < 0) {
-    log_warn("%s: undo: %s", in->rec->name, err->msg);
+    log_warn("%s: undo: %s", name, err->msg);
     cell_error_free(&err);
   }
   if (undo->nics)
     daemon_net_detach_gone(d, next, in->rec, in->pid);
 }
 
+static int live_mounts(struct instance *in, struct instance_record *next,
+                       char *const *pairs, struct live_undo *undo,
+                       cell_error **err) {
+  cleanup_strv char **keys = changed_keys(in->rec, next, pairs, "mount.");
+  for (size_t i = 0; keys && keys[i]; i++) {
+    if (swap_mount(in->pid, keys[i], instance_setting(in->rec, keys[i]),
+                   instance_setting(next, keys[i]), err) < 0)
+      return -1;
+    cell_strv_push(&undo->mounts, keys[i]);
+  }
+  return 0;
+}
+
 /* What the kernel lets change in the running instance, changed; the rest
  * marked pending in next.  NICs and devices first: they are the steps
- * most likely to fail, and what they made goes when a later one does. */
+ * most likely to fail.  When one fails, what the steps before it changed
+ * is changed back: the instance is left as it was. */
 static int apply_live(struct daemon *d, struct instance *in,
                       struct instance_record *next, char *const *pairs,
                       bool nics, cell_error **err) {
@@ -331,27 +372,32 @@ static int apply_live(struct daemon *d, struct instance *in,
   undo.nics = nics && rc == 0;
   if (rc == 0)
     rc = live_devices(d, in, next, pairs, &undo, err);
-  bool limits = false;
-  for (size_t i = 0; pairs[i] && rc == 0; i++) {
+  if (rc == 0)
+    rc = live_mounts(in, next, pairs, &undo, err);
+  bool limits = false, hostname = false;
+  for (size_t i = 0; pairs[i]; i++) {
     cleanup_free char *key = key_of(pairs[i]);
-    const char *value = strchr(pairs[i], '=') + 1;
     const struct setting *s = setting_find(key, err);
     switch (setting_effect(s)) {
     case EFFECT_LIMITS: limits = true; break;
-    case EFFECT_HOSTNAME:
-      rc = attach_hostname(in->pid, next->hostname, err);
-      break;
-    case EFFECT_MOUNT: rc = remount(in, key, value, err); break;
+    case EFFECT_HOSTNAME: hostname = true; break;
     case EFFECT_NEXT_START: settings_list_add(&next->pending, key); break;
-    case EFFECT_AT_ONCE: case EFFECT_DISK: case EFFECT_ENV:
+    case EFFECT_AT_ONCE: case EFFECT_DISK: case EFFECT_ENV: case EFFECT_MOUNT:
     case EFFECT_DEVICE: case EFFECT_NETWORKS: break;
     }
   }
-  if (rc == 0 && limits)
+  if (rc == 0 && hostname && strcmp(in->rec->hostname, next->hostname) != 0) {
+    rc = attach_hostname(in->pid, next->hostname, err);
+    undo.hostname = true;
+  }
+  if (rc == 0 && limits) {
+    undo.limits = true;
     rc = update_limits(d, next, err);
+  }
   if (rc < 0)
     undo_live(d, in, next, &undo);
   cell_strv_free(undo.devices);
+  cell_strv_free(undo.mounts);
   return rc;
 }
 
