@@ -85,6 +85,10 @@ static int make_tree(pid_t pid, int srcfd, bool is_dir, bool ro,
     attr.userns_fd = (uint64_t)userns;
   }
   attr.attr_set |= MOUNT_ATTR_NOSUID;
+  /* A device's node is of use only where nodes open: the clone keeps the
+   * flags of the mount it is on (a state dir on a nodev /tmp). */
+  if (!is_dir)
+    attr.attr_clr |= MOUNT_ATTR_NODEV;
   if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
     return cell_fail_errno(err, "idmap the mount (the host directory's "
                            "filesystem must support idmapped mounts)");

@@ -99,7 +99,7 @@ eventually() {
 
 # The static leases of the network's dnsmasq.
 leases() { # NETWORK
-  cat "$STATE/dnsmasq/$1/dhcp-hosts" 2>/dev/null
+  cat "$STATE/dnsmasq/$1/dhcp-hosts" 2>/dev/null || true
 }
 has_lease() { leases "$1" | grep -q ",$2\(,\|\$\)"; }
 
