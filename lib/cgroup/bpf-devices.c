@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <linux/bpf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -114,6 +115,114 @@ void dev_rule_format(const struct dev_rule *r, char *buf, size_t size) {
     access[n++] = 'm';
   access[n] = '\0';
   snprintf(buf, size, "%c %s:%s %s", r->type, major, minor, access);
+}
+
+/* ---- a v1 cgroup's list, and moving it to new rules ---------------------- */
+
+static bool parse_number(const char *s, int64_t *out) {
+  if (strcmp(s, "*") == 0) {
+    *out = DEV_ANY;
+    return true;
+  }
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || v > UINT32_MAX)
+    return false;
+  *out = (int64_t)v;
+  return true;
+}
+
+/* One line of devices.list: "c 1:3 rwm", "a *:* rwm". */
+static bool parse_list_line(const char *line, struct dev_rule *out) {
+  char type, major[16], minor[16], access[8];
+  if (sscanf(line, "%c %15[0-9*]:%15[0-9*] %7s", &type, major, minor,
+             access) != 4 ||
+      (type != 'a' && type != 'c' && type != 'b') ||
+      !parse_number(major, &out->major) || !parse_number(minor, &out->minor))
+    return false;
+  out->type = type;
+  out->access = 0;
+  for (const char *a = access; *a; a++) {
+    if (*a == 'r')
+      out->access |= DEV_ACCESS_READ;
+    else if (*a == 'w')
+      out->access |= DEV_ACCESS_WRITE;
+    else if (*a == 'm')
+      out->access |= DEV_ACCESS_MKNOD;
+    else
+      return false;
+  }
+  return out->access != 0;
+}
+
+int dev_policy_parse_list(const char *text, struct dev_policy *out,
+                          cell_error **err) {
+  *out = (struct dev_policy){.default_allow = false};
+  cleanup_free char *copy = xstrdup(text);
+  for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    struct dev_rule r = {.allow = true};
+    if (!parse_list_line(line, &r)) {
+      dev_policy_clear(out);
+      return cell_fail(err, EINVAL, "devices.list: cannot read `%s`", line);
+    }
+    if (r.type == 'a') {
+      /* The kernel shows a default allow as this line alone. */
+      dev_policy_clear(out);
+      out->default_allow = true;
+      return 0;
+    }
+    exception_add(out, &r);
+  }
+  return 0;
+}
+
+static unsigned access_for(const struct dev_policy *p, const struct dev_rule *r) {
+  for (size_t i = 0; i < p->n_exceptions; i++)
+    if (same_device(&p->exceptions[i], r))
+      return p->exceptions[i].access;
+  return 0;
+}
+
+static void push_rule(struct dev_rule **v, size_t *n, struct dev_rule r) {
+  *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+  (*v)[(*n)++] = r;
+}
+
+/* The rules that give `to` what `from` lacks: exceptions to the default. */
+static void push_missing(const struct dev_policy *from,
+                         const struct dev_policy *to, bool allow,
+                         struct dev_rule **out, size_t *n) {
+  for (size_t i = 0; i < to->n_exceptions; i++) {
+    struct dev_rule r = to->exceptions[i];
+    r.access &= ~access_for(from, &r);
+    r.allow = allow;
+    if (r.access)
+      push_rule(out, n, r);
+  }
+}
+
+bool dev_policy_transition(const struct dev_policy *from,
+                           const struct dev_policy *to, struct dev_rule **out,
+                           size_t *n) {
+  *out = NULL;
+  *n = 0;
+  if (from->default_allow != to->default_allow)
+    return false;
+  bool deny_default = !to->default_allow;
+  /* Narrowing first, then widening: never a moment with more than either
+   * policy gives.  Under a default deny the exceptions allow, so what
+   * `from` has beyond `to` goes first; under a default allow they deny,
+   * so what `to` adds goes first. */
+  if (deny_default) {
+    push_missing(to, from, false, out, n);
+    push_missing(from, to, true, out, n);
+  } else {
+    push_missing(from, to, false, out, n);
+    push_missing(to, from, true, out, n);
+  }
+  return true;
 }
 
 /* ---- the program --------------------------------------------------------- */

@@ -54,6 +54,19 @@ bool dev_policy_allows(const struct dev_policy *p, char type, uint32_t major,
 /* "c 1:3 rwm", "b *:* m", "a": the v1 devices.allow/deny syntax. */
 void dev_rule_format(const struct dev_rule *r, char *buf, size_t size);
 
+/* The policy a v1 cgroup's devices.list shows: "a *:* rwm" alone is a
+ * default allow (whose exceptions the kernel does not show); anything
+ * else a default deny with one allowed exception a line. */
+int dev_policy_parse_list(const char *text, struct dev_policy *out,
+                          cell_error **err);
+/* The rules that take a cgroup from `from` to `to` one device at a time,
+ * without a reset ("a"), which v1 refuses once a cgroup has children:
+ * first what `to` no longer allows, then what it adds.  false (and no
+ * rules) when the defaults differ: only a reset gets there. */
+bool dev_policy_transition(const struct dev_policy *from,
+                           const struct dev_policy *to, struct dev_rule **out,
+                           size_t *n);
+
 /* Number of BPF instructions the program for p has (for tests). */
 size_t bpf_devices_program_len(const struct dev_policy *p);
 

@@ -379,8 +379,8 @@ int cgv1_set_net_prio(int fd, const struct spec_net_priority *p, size_t n,
 
 /* ---- devices ------------------------------------------------------------- */
 
-static int set_devices(int fd, const struct dev_rule *rules, size_t n,
-                       cell_error **err) {
+static int write_device_rules(int fd, const struct dev_rule *rules, size_t n,
+                              cell_error **err) {
   for (size_t i = 0; i < n; i++) {
     char line[64];
     dev_rule_format(&rules[i], line, sizeof(line));
@@ -391,6 +391,32 @@ static int set_devices(int fd, const struct dev_rule *rules, size_t n,
       return -1;
   }
   return 0;
+}
+
+/* A cgroup that denies by default already (an update of a running
+ * container) goes to the new rules one device at a time: the kernel
+ * refuses a reset ("a") once the cgroup has children (a guest's systemd
+ * makes them), and a reset would leave a moment with no device at all.
+ * A new cgroup (allowing everything) takes the rules as they are. */
+static int set_devices(int fd, const struct dev_rule *rules, size_t n,
+                       cell_error **err) {
+  cleanup_free char *list = NULL;
+  struct dev_policy now, want;
+  cell_error *unread = NULL;
+  if (cg_read(fd, "devices.list", &list, &unread) < 0 ||
+      dev_policy_parse_list(list, &now, &unread) < 0) {
+    cell_error_free(&unread);
+    return write_device_rules(fd, rules, n, err);
+  }
+  dev_policy_from_rules(rules, n, &want);
+  cleanup_free struct dev_rule *steps = NULL;
+  size_t n_steps = 0;
+  bool stepwise = dev_policy_transition(&now, &want, &steps, &n_steps);
+  dev_policy_clear(&now);
+  dev_policy_clear(&want);
+  if (!stepwise)
+    return write_device_rules(fd, rules, n, err);
+  return write_device_rules(fd, steps, n_steps, err);
 }
 
 /* ---- freezer ------------------------------------------------------------- */

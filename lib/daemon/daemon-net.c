@@ -78,9 +78,12 @@ static char *new_host_veth(struct daemon *d, const struct instance_record *self)
       x = (uint32_t)getpid() ^ (uint32_t)time(NULL);
     char *name = xasprintf("cv%08x", x);
     bool taken = false;
+    /* self may be one of d's records (a start plans its pending
+     * networks), its NIC being planned without a host end yet. */
     for (size_t i = 0; i < d->n_inst && !taken; i++)
       for (size_t j = 0; j < d->inst[i]->rec->n_nets; j++)
-        taken |= strcmp(d->inst[i]->rec->nets[j].host_veth, name) == 0;
+        taken |= d->inst[i]->rec->nets[j].host_veth &&
+                 strcmp(d->inst[i]->rec->nets[j].host_veth, name) == 0;
     for (size_t j = 0; j < self->n_nets && !taken; j++)
       taken = self->nets[j].host_veth &&
               strcmp(self->nets[j].host_veth, name) == 0;
@@ -88,6 +91,43 @@ static char *new_host_veth(struct daemon *d, const struct instance_record *self)
       return name;
     free(name);
   }
+}
+
+/* One NIC on the network `name` into r as ifname (taken), with the
+ * address asked for (NULL: chosen). */
+static int plan_nic(struct daemon *d, const char *name, const char *address,
+                    char *ifname, struct instance_record *r,
+                    enum api_code *code, cell_error **err) {
+  cleanup_free char *owned_ifname = ifname;
+  const struct daemon_network *net = daemon_config_network(d->cfg, name);
+  if (!net) {
+    *code = API_NOT_FOUND;
+    return cell_fail(err, 0, "network `%s` does not exist", name);
+  }
+  for (size_t k = 0; k < r->n_nets; k++)
+    if (strcmp(r->nets[k].network, name) == 0)
+      return cell_fail(err, 0, "network `%s`: given twice", name);
+  if (r->n_nets >= INSTANCE_MAX_NETS)
+    return cell_fail(err, 0, "networks: at most %d", INSTANCE_MAX_NETS);
+  struct net_ip wanted;
+  if (address) {
+    if (net_ip_parse(address, &wanted, err) < 0)
+      return -1;
+    bool six = wanted.family == AF_INET6;
+    if (six ? !net->has6 : !net->has4)
+      return cell_fail(err, 0, "address %s: network `%s` has no IPv%c subnet",
+                       address, name, six ? '6' : '4');
+  }
+  struct instance_net *n = &r->nets[r->n_nets++];
+  n->network = xstrdup(name);
+  n->ifname = steal_pointer(&owned_ifname);
+  n->host_veth = new_host_veth(d, r);
+  const struct net_ip *want4 = address && wanted.family == AF_INET ? &wanted : NULL;
+  const struct net_ip *want6 = address && wanted.family == AF_INET6 ? &wanted : NULL;
+  if ((net->has4 && pick_address(d, net, false, want4, &n->ipv4, code, err) < 0) ||
+      (net->has6 && pick_address(d, net, true, want6, &n->ipv6, code, err) < 0))
+    return cell_error_wrap(err, "network `%s`", name);
+  return 0;
 }
 
 /* One `networks[i]` of a create request: {"network": N, "address": A}. */
@@ -107,35 +147,8 @@ static int plan_one(struct daemon *d, const struct json_value *e, size_t i,
     return cell_fail(err, 0, "field `networks[%zu].network`: required, a string", i);
   if (addr && addr->type != JSON_STRING)
     return cell_fail(err, 0, "field `networks[%zu].address`: must be a string", i);
-  const struct daemon_network *net = daemon_config_network(d->cfg, name);
-  if (!net) {
-    *code = API_NOT_FOUND;
-    return cell_fail(err, 0, "network `%s` does not exist", name);
-  }
-  for (size_t k = 0; k < r->n_nets; k++)
-    if (strcmp(r->nets[k].network, name) == 0)
-      return cell_fail(err, 0, "network `%s`: given twice", name);
-  struct net_ip wanted;
-  bool have_wanted = false;
-  if (addr) {
-    if (net_ip_parse(addr->u.string, &wanted, err) < 0)
-      return -1;
-    have_wanted = true;
-    bool six = wanted.family == AF_INET6;
-    if (six ? !net->has6 : !net->has4)
-      return cell_fail(err, 0, "address %s: network `%s` has no IPv%c subnet",
-                       addr->u.string, name, six ? '6' : '4');
-  }
-  struct instance_net *n = &r->nets[r->n_nets++];
-  n->network = xstrdup(name);
-  n->ifname = xasprintf("eth%zu", i);
-  n->host_veth = new_host_veth(d, r);
-  const struct net_ip *want4 = have_wanted && wanted.family == AF_INET ? &wanted : NULL;
-  const struct net_ip *want6 = have_wanted && wanted.family == AF_INET6 ? &wanted : NULL;
-  if ((net->has4 && pick_address(d, net, false, want4, &n->ipv4, code, err) < 0) ||
-      (net->has6 && pick_address(d, net, true, want6, &n->ipv6, code, err) < 0))
-    return cell_error_wrap(err, "network `%s`", name);
-  return 0;
+  return plan_nic(d, name, addr ? addr->u.string : NULL,
+                  xasprintf("eth%zu", i), r, code, err);
 }
 
 int daemon_net_plan(struct daemon *d, const struct json_value *networks,
@@ -389,4 +402,203 @@ void daemon_net_detach(struct daemon *d, const struct instance_record *r,
 void daemon_net_sweep_bridges(struct daemon *d) {
   for (size_t i = 0; i < d->cfg->n_networks; i++)
     remove_bridge_if_unused(d, &d->cfg->networks[i], NULL);
+}
+
+/* ---- NICs added and removed while the instance runs --------------------- */
+
+static void free_nic(struct instance_net *n) {
+  free(n->network);
+  free(n->ifname);
+  free(n->host_veth);
+  free(n->ipv4);
+  free(n->ipv6);
+  memset(n, 0, sizeof(*n));
+}
+
+/* The NIC of r with that host end, or NULL. */
+static const struct instance_net *nic_of(const struct instance_record *r,
+                                         const char *host_veth) {
+  for (size_t i = 0; i < r->n_nets; i++)
+    if (strcmp(r->nets[i].host_veth, host_veth) == 0)
+      return &r->nets[i];
+  return NULL;
+}
+
+/* An address asked for that the NIC does not have. */
+static bool address_differs(const struct instance_net *n, const char *address) {
+  struct net_ip want, have;
+  cleanup_error cell_error *ignored = NULL;
+  if (!address || net_ip_parse(address, &want, &ignored) < 0)
+    return false;
+  const char *now = want.family == AF_INET6 ? n->ipv6 : n->ipv4;
+  return !now || net_ip_parse(now, &have, &ignored) < 0 ||
+         !net_ip_equal(&want, &have);
+}
+
+/* The lowest ethN no NIC of r has. */
+static char *free_ifname(const struct instance_record *r) {
+  for (size_t i = 0;; i++) {
+    char *name = xasprintf("eth%zu", i);
+    bool taken = false;
+    for (size_t k = 0; k < r->n_nets && !taken; k++)
+      taken = strcmp(r->nets[k].ifname, name) == 0;
+    if (!taken)
+      return name;
+    free(name);
+  }
+}
+
+/* NETWORK[:ADDRESS],... (or none) into networks and addresses. */
+static size_t split_networks(const char *value, char *copy,
+                             const char *names[INSTANCE_MAX_NETS + 1],
+                             const char *addrs[INSTANCE_MAX_NETS + 1]) {
+  size_t n = 0;
+  if (strcmp(value, "none") == 0)
+    return 0;
+  strcpy(copy, value);
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save);
+       tok && n <= INSTANCE_MAX_NETS; tok = strtok_r(NULL, ",", &save)) {
+    char *colon = strchr(tok, ':');
+    if (colon)
+      *colon = '\0';
+    names[n] = tok;
+    addrs[n++] = colon ? colon + 1 : NULL;
+  }
+  return n;
+}
+
+int daemon_net_plan_live(struct daemon *d, const char *value,
+                         struct instance_record *next, enum api_code *code,
+                         cell_error **err) {
+  *code = API_INVALID_REQUEST;
+  cleanup_free char *copy = xstrdup(value);
+  const char *names[INSTANCE_MAX_NETS + 1], *addrs[INSTANCE_MAX_NETS + 1];
+  size_t n = split_networks(value, copy, names, addrs);
+  if (n > INSTANCE_MAX_NETS)
+    return cell_fail(err, 0, "networks: at most %d", INSTANCE_MAX_NETS);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(names[i], names[j]) == 0)
+        return cell_fail(err, 0, "network `%s`: given twice", names[i]);
+  struct instance_net old[INSTANCE_MAX_NETS];
+  size_t n_old = next->n_nets;
+  memcpy(old, next->nets, sizeof(old));
+  memset(next->nets, 0, sizeof(next->nets));
+  next->n_nets = 0;
+  bool kept[INSTANCE_MAX_NETS] = {false}, wanted_kept[INSTANCE_MAX_NETS + 1] = {false};
+  int rc = 1;
+  /* The NICs that stay, in the order they have, as they are. */
+  for (size_t k = 0; k < n_old; k++)
+    for (size_t i = 0; i < n; i++) {
+      if (strcmp(names[i], old[k].network) != 0)
+        continue;
+      if (address_differs(&old[k], addrs[i]))
+        rc = 0;
+      kept[k] = wanted_kept[i] = true;
+      next->nets[next->n_nets++] = old[k];
+    }
+  size_t n_kept = next->n_nets;
+  /* Then the new ones, each on the lowest free ethN. */
+  for (size_t i = 0; i < n && rc == 1; i++)
+    if (!wanted_kept[i] &&
+        plan_nic(d, names[i], addrs[i], free_ifname(next), next, code, err) < 0)
+      rc = -1;
+  if (rc == 1) {
+    for (size_t k = 0; k < n_old; k++)
+      if (!kept[k])
+        free_nic(&old[k]);
+    return 1;
+  }
+  /* Refused, or not for now: next has its NICs back as they were. */
+  for (size_t i = n_kept; i < next->n_nets; i++)
+    free_nic(&next->nets[i]);
+  memcpy(next->nets, old, sizeof(old));
+  next->n_nets = n_old;
+  return rc;
+}
+
+/* The NIC's veth pair and its port's filter gone, and its bridge when no
+ * instance but self is on the network any more. */
+static void detach_nic(struct daemon *d, const struct instance_record *self,
+                       const struct instance_net *nic) {
+  cell_error *err = NULL;
+  if (network_detach(nic->host_veth, &err) < 0) {
+    log_warn("%s: %s", self->name, err->msg);
+    cell_error_free(&err);
+  }
+  const struct daemon_network *net = daemon_config_network(d->cfg, nic->network);
+  if (net && net->filter &&
+      bridge_filter_port_remove(net->bridge, nic->host_veth, &err) < 0) {
+    log_warn("%s: %s", self->name, err->msg);
+    cell_error_free(&err);
+  }
+  if (net)
+    remove_bridge_if_unused(d, net, self);
+}
+
+/* The first NIC of r (before `before`, NULL: any) on a network of that
+ * family, and its network. */
+static const struct instance_net *
+first_of_family(struct daemon *d, const struct instance_record *r, bool six,
+                const struct instance_net *before,
+                const struct daemon_network **net) {
+  for (size_t i = 0; i < r->n_nets && &r->nets[i] != before; i++) {
+    *net = daemon_config_network(d->cfg, r->nets[i].network);
+    if (*net && (six ? (*net)->has6 : (*net)->has4))
+      return &r->nets[i];
+  }
+  return NULL;
+}
+
+int daemon_net_attach_new(struct daemon *d, const struct instance_record *now,
+                          const struct instance_record *next, pid_t pid,
+                          cell_error **err) {
+  cleanup_free char *path = xasprintf("/proc/%d/ns/net", (int)pid);
+  cleanup_close int nsfd = open(path, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0)
+    return cell_fail_errno(err, "open `%s`", path);
+  for (size_t i = 0; i < next->n_nets; i++) {
+    const struct instance_net *nic = &next->nets[i];
+    if (nic_of(now, nic->host_veth))
+      continue;
+    /* As at start: the default route of a family goes through the first
+     * NIC that has it. */
+    const struct daemon_network *net;
+    bool routed[2] = {first_of_family(d, next, false, nic, &net) != NULL,
+                      first_of_family(d, next, true, nic, &net) != NULL};
+    if (network_ifname_free(nsfd, nic->ifname, err) < 0 ||
+        attach_one(d, nsfd, nic, routed, err) < 0) {
+      cell_error_wrap(err, "network `%s` of `%s`", nic->network, next->name);
+      /* This one and those made before it go. */
+      for (size_t k = 0; k <= i; k++)
+        if (!nic_of(now, next->nets[k].host_veth))
+          detach_nic(d, now, &next->nets[k]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void daemon_net_detach_gone(struct daemon *d, const struct instance_record *now,
+                            const struct instance_record *next, pid_t pid) {
+  for (size_t i = 0; i < now->n_nets; i++)
+    if (!nic_of(next, now->nets[i].host_veth))
+      detach_nic(d, next, &now->nets[i]);
+  /* A family whose first NIC went: its default route through the first
+   * NIC that is left with it, as the next start would give it. */
+  cleanup_free char *path = xasprintf("/proc/%d/ns/net", (int)pid);
+  cleanup_close int nsfd = open(path, O_RDONLY | O_CLOEXEC);
+  for (int six = 0; six < 2 && nsfd >= 0; six++) {
+    const struct daemon_network *net_now, *net;
+    const struct instance_net *first_now = first_of_family(d, now, six, NULL, &net_now);
+    const struct instance_net *first_next = first_of_family(d, next, six, NULL, &net);
+    if (!first_now || !first_next || nic_of(next, first_now->host_veth))
+      continue;
+    struct net_ip gw = net_subnet_first_host(six ? &net->subnet6 : &net->subnet4);
+    cell_error *err = NULL;
+    if (network_default_route(nsfd, first_next->ifname, &gw, &err) < 0) {
+      log_warn("%s: %s", next->name, err->msg);
+      cell_error_free(&err);
+    }
+  }
 }

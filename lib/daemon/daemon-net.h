@@ -37,6 +37,28 @@ int daemon_net_attach(struct daemon *d, const struct instance_record *r,
  * kept by the config) with their filter tables. */
 void daemon_net_detach(struct daemon *d, const struct instance_record *r,
                        bool remove_bridges);
+/* A networks= value for a running instance, planned into next (a copy
+ * of its record, its NICs as they are now): each NIC whose network stays
+ * is kept as it is (interface, host end, MAC, addresses), in the order it
+ * has; the NICs of the other networks follow, each on the lowest free
+ * ethN, with its addresses chosen or checked as create does.  1: planned;
+ * 0: the address of a NIC that stays would change, which only a start
+ * gives (next as it was); -1: refused, *code saying why, next as it was. */
+int daemon_net_plan_live(struct daemon *d, const char *value,
+                         struct instance_record *next, enum api_code *code,
+                         cell_error **err);
+/* The NICs of next that now lacks, attached to the running instance whose
+ * init is pid as a start attaches them (a busy interface name inside is
+ * refused); when one fails, those made go with it. */
+int daemon_net_attach_new(struct daemon *d, const struct instance_record *now,
+                          const struct instance_record *next, pid_t pid,
+                          cell_error **err);
+/* The NICs of now that next lacks, gone (veth, filter, an unused bridge);
+ * a family whose default route went with them gets it through the first
+ * NIC left that has it.  Failures are logged: the NIC is gone either way
+ * from the instance's point of view. */
+void daemon_net_detach_gone(struct daemon *d, const struct instance_record *now,
+                            const struct instance_record *next, pid_t pid);
 /* At startup: the bridges and filter tables of networks no instance is
  * on (what a crash left). */
 void daemon_net_sweep_bridges(struct daemon *d);

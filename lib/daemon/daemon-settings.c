@@ -8,14 +8,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-net.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/instance-attach.h"
 #include "daemon/instance-cpuset.h"
 #include "daemon/instance-settings.h"
+#include "daemon/instance-spec.h"
 #include "oci/spec.h"
 #include "runtime/container-cgroup.h"
 #include "storage/pool.h"
@@ -174,49 +177,228 @@ static int set_disk_limit(struct daemon *d, const struct instance_record *r,
   return 0;
 }
 
-/* A mount.NAME or device.NAME changed on a running instance: the old one
- * out, the new one in. */
-static int remount(struct instance *in, const char *key, const char *value,
-                   cell_error **err) {
-  const char *old = instance_setting(in->rec, key);
-  cleanup_free char *old_target = old ? attach_target(key, old) : NULL;
-  if (old_target && attach_umount(in->pid, old_target, err) < 0)
+/* A mount.NAME from one value to another (NULL: none): the old directory
+ * out, the new one in; when the new one fails the old one comes back. */
+static int swap_mount(pid_t pid, const char *key, const char *from,
+                      const char *to, cell_error **err) {
+  cleanup_free char *old_target = from ? attach_target(key, from) : NULL;
+  if (old_target && attach_umount(pid, old_target, err) < 0)
     return cell_error_wrap(err, "%s", key);
-  return *value ? attach_setting(in->pid, key, value, err) : 0;
+  if (!to || attach_setting(pid, key, to, err) == 0)
+    return 0;
+  cell_error *again = NULL;
+  if (from && attach_setting(pid, key, from, &again) < 0) {
+    log_warn("%s", again->msg);
+    cell_error_free(&again);
+  }
+  return -1;
+}
+
+/* ---- devices and NICs, live ---------------------------------------------- */
+
+/* What a live set changed so far: undone, newest first, when a later step
+ * fails, so that the instance is left as it was. */
+struct live_undo {
+  bool nics;          /* next's new NICs attached */
+  bool device_rules;  /* the device cgroup holds next's rules */
+  char **devices;     /* device.* keys swapped to next's value */
+  char **mounts;      /* mount.* keys swapped to next's value */
+  bool hostname;      /* its UTS namespace has next's name */
+  bool limits;        /* its cgroup was given next's limits */
+};
+
+static bool sets_key(char *const *pairs, const char *key) {
+  size_t n = strlen(key);
+  for (size_t i = 0; pairs[i]; i++)
+    if (strncmp(pairs[i], key, n) == 0 && pairs[i][n] == '=')
+      return true;
+  return false;
+}
+
+/* The instance's device cgroup given the rules r's config has. */
+static int update_device_rules(struct daemon *d, const struct instance_record *r,
+                               cell_error **err) {
+  cleanup_free char *json = instance_spec_devices_json(r, err);
+  cleanup_resources struct spec_resources *res = NULL;
+  if (!json || spec_parse_resources(json, strlen(json), &res, err) < 0 ||
+      container_update(d->runroot, r->name, res, err) < 0)
+    return cell_error_wrap(err, "the device cgroup of `%s`", r->name);
+  return 0;
+}
+
+static char *devdir_of(struct daemon *d, const char *name) {
+  cleanup_free char *dir = daemon_inst_dir(d, name);
+  return xasprintf("%s/devices", dir);
+}
+
+/* A device key from one value to another (NULL: none): the old bind out,
+ * the new one in; when the new one fails the old one comes back. */
+static int swap_device(struct daemon *d, struct instance *in, const char *key,
+                       const char *from, const char *to, cell_error **err) {
+  cleanup_free char *devdir = devdir_of(d, in->rec->name);
+  if (from && attach_detach_device(in->pid, key, from, devdir, err) < 0)
+    return -1;
+  if (!to || attach_device(in->pid, key, to, devdir, in->rec->id_start, err) == 0)
+    return 0;
+  cell_error *again = NULL;
+  if (from &&
+      attach_device(in->pid, key, from, devdir, in->rec->id_start, &again) < 0) {
+    log_warn("%s: %s", in->rec->name, again->msg);
+    cell_error_free(&again);
+  }
+  return -1;
+}
+
+static bool same_value(const char *a, const char *b) {
+  return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The keys of a family (device., mount.) whose value next changes, each
+ * once. */
+static char **changed_keys(const struct instance_record *now,
+                           const struct instance_record *next,
+                           char *const *pairs, const char *family) {
+  char **keys = NULL;
+  for (size_t i = 0; pairs[i]; i++) {
+    if (strncmp(pairs[i], family, strlen(family)) != 0)
+      continue;
+    cleanup_free char *key = key_of(pairs[i]);
+    if (!same_value(instance_setting(now, key), instance_setting(next, key)))
+      settings_list_add(&keys, key);
+  }
+  return keys;
+}
+
+/* The device cgroup first (a device taken away is denied before its node
+ * goes, one given is allowed before its node comes), then the nodes. */
+static int live_devices(struct daemon *d, struct instance *in,
+                        struct instance_record *next, char *const *pairs,
+                        struct live_undo *undo, cell_error **err) {
+  cleanup_strv char **keys = changed_keys(in->rec, next, pairs, "device.");
+  if (!keys)
+    return 0;
+  if (update_device_rules(d, next, err) < 0)
+    return -1;
+  undo->device_rules = true;
+  for (size_t i = 0; keys[i]; i++) {
+    if (swap_device(d, in, keys[i], instance_setting(in->rec, keys[i]),
+                    instance_setting(next, keys[i]), err) < 0)
+      return -1;
+    cell_strv_push(&undo->devices, keys[i]);
+    settings_list_remove(next->pending, keys[i]);
+  }
+  return 0;
+}
+
+/* networks= on a running instance: planned before anything changes (a
+ * network or an address not to be had is refused with its code).  A NIC
+ * that stays but changes its address waits for the next start. */
+static int plan_running(struct daemon *d, struct instance_record *next,
+                        bool *live, enum api_code *code, cell_error **err) {
+  int rc = daemon_net_plan_live(d, instance_setting(next, "networks"), next,
+                                code, err);
+  if (rc < 0)
+    return cell_error_wrap(err, "networks");
+  *live = rc == 1;
+  if (*live) {
+    instance_setting_drop(next, "networks");
+    settings_list_remove(next->pending, "networks");
+  } else {
+    settings_list_add(&next->pending, "networks");
+  }
+  return 0;
+}
+
+static void undo_live(struct daemon *d, struct instance *in,
+                      struct instance_record *next, struct live_undo *undo) {
+  cell_error *err = NULL;
+  const char *name = in->rec->name;
+  if (undo->limits && update_limits(d, in->rec, &err) < 0) {
+    log_warn("%s: undo: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+  if (undo->hostname && attach_hostname(in->pid, in->rec->hostname, &err) < 0) {
+    log_warn("%s: undo: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+  for (size_t i = cell_strv_len(undo->mounts); i-- > 0;) {
+    const char *key = undo->mounts[i];
+    if (swap_mount(in->pid, key, instance_setting(next, key),
+                   instance_setting(in->rec, key), &err) < 0) {
+      log_warn("%s: undo %s: %s", name, key, err->msg);
+      cell_error_free(&err);
+    }
+  }
+  for (size_t i = cell_strv_len(undo->devices); i-- > 0;) {
+    const char *key = undo->devices[i];
+    if (swap_device(d, in, key, instance_setting(next, key),
+                    instance_setting(in->rec, key), &err) < 0) {
+      log_warn("%s: undo %s: %s", name, key, err->msg);
+      cell_error_free(&err);
+    }
+  }
+  if (undo->device_rules && update_device_rules(d, in->rec, &err) < 0) {
+    log_warn("%s: undo: %s", name, err->msg);
+    cell_error_free(&err);
+  }
+  if (undo->nics)
+    daemon_net_detach_gone(d, next, in->rec, in->pid);
+}
+
+static int live_mounts(struct instance *in, struct instance_record *next,
+                       char *const *pairs, struct live_undo *undo,
+                       cell_error **err) {
+  cleanup_strv char **keys = changed_keys(in->rec, next, pairs, "mount.");
+  for (size_t i = 0; keys && keys[i]; i++) {
+    if (swap_mount(in->pid, keys[i], instance_setting(in->rec, keys[i]),
+                   instance_setting(next, keys[i]), err) < 0)
+      return -1;
+    cell_strv_push(&undo->mounts, keys[i]);
+  }
+  return 0;
 }
 
 /* What the kernel lets change in the running instance, changed; the rest
- * marked pending in next. */
+ * marked pending in next.  NICs and devices first: they are the steps
+ * most likely to fail.  When one fails, what the steps before it changed
+ * is changed back: the instance is left as it was. */
 static int apply_live(struct daemon *d, struct instance *in,
                       struct instance_record *next, char *const *pairs,
-                      cell_error **err) {
-  bool limits = false;
+                      bool nics, cell_error **err) {
+  struct live_undo undo = {0};
+  int rc = 0;
+  if (nics && daemon_net_attach_new(d, in->rec, next, in->pid, err) < 0)
+    rc = -1;
+  undo.nics = nics && rc == 0;
+  if (rc == 0)
+    rc = live_devices(d, in, next, pairs, &undo, err);
+  if (rc == 0)
+    rc = live_mounts(in, next, pairs, &undo, err);
+  bool limits = false, hostname = false;
   for (size_t i = 0; pairs[i]; i++) {
     cleanup_free char *key = key_of(pairs[i]);
-    const char *value = strchr(pairs[i], '=') + 1;
     const struct setting *s = setting_find(key, err);
     switch (setting_effect(s)) {
     case EFFECT_LIMITS: limits = true; break;
-    case EFFECT_HOSTNAME:
-      if (attach_hostname(in->pid, next->hostname, err) < 0)
-        return -1;
-      break;
-    case EFFECT_MOUNT:
-      if (remount(in, key, value, err) < 0)
-        return -1;
-      break;
+    case EFFECT_HOSTNAME: hostname = true; break;
     case EFFECT_NEXT_START: settings_list_add(&next->pending, key); break;
-    case EFFECT_AT_ONCE: case EFFECT_DISK: case EFFECT_ENV: break;
+    case EFFECT_AT_ONCE: case EFFECT_DISK: case EFFECT_ENV: case EFFECT_MOUNT:
+    case EFFECT_DEVICE: case EFFECT_NETWORKS: break;
     }
   }
-  return limits ? update_limits(d, next, err) : 0;
-}
-
-static bool sets_disk(char *const *pairs) {
-  for (size_t i = 0; pairs[i]; i++)
-    if (strncmp(pairs[i], "disk=", 5) == 0)
-      return true;
-  return false;
+  if (rc == 0 && hostname && strcmp(in->rec->hostname, next->hostname) != 0) {
+    rc = attach_hostname(in->pid, next->hostname, err);
+    undo.hostname = true;
+  }
+  if (rc == 0 && limits) {
+    undo.limits = true;
+    rc = update_limits(d, next, err);
+  }
+  if (rc < 0)
+    undo_live(d, in, next, &undo);
+  cell_strv_free(undo.devices);
+  cell_strv_free(undo.mounts);
+  return rc;
 }
 
 /* The instance's own addresses are free for its new plan: the old record
@@ -240,7 +422,7 @@ void op_set(struct daemon *d, struct conn *c, struct instance *in,
   if (request_pairs(v, &pairs, &err) < 0 ||
       !(next = record_copy(in->rec, &err)) ||
       put_all(c, next, pairs, &code, &err) < 0 ||
-      (sets_disk(pairs) &&
+      (sets_key(pairs, "disk") &&
        set_disk_limit(d, next, in->rec->disk, &code, &err) < 0)) {
     conn_fail(d, c, code, &err);
     return;
@@ -252,14 +434,25 @@ void op_set(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, code, &err);
     return;
   }
-  if (in->pidfd >= 0 && apply_live(d, in, next, pairs, &err) < 0) {
+  bool nics = false;
+  if (in->pidfd >= 0 && sets_key(pairs, "networks") &&
+      plan_running(d, next, &nics, &code, &err) < 0) {
+    conn_fail(d, c, code, &err);
+    return;
+  }
+  if (in->pidfd >= 0 && apply_live(d, in, next, pairs, nics, &err) < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  /* The instance takes the new record whole. */
+  /* The instance takes the new record whole; the NICs it no longer has
+   * go, and the networks' dnsmasq learn its leases. */
   struct instance_record *old = in->rec;
   in->rec = steal_pointer(&next);
   next = old;
+  if (nics)
+    daemon_net_detach_gone(d, old, in->rec, in->pid);
+  if (sets_key(pairs, "networks"))
+    d->names_changed = true;
   if (inst_save(d, in, &err) < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;

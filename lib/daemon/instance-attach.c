@@ -85,6 +85,10 @@ static int make_tree(pid_t pid, int srcfd, bool is_dir, bool ro,
     attr.userns_fd = (uint64_t)userns;
   }
   attr.attr_set |= MOUNT_ATTR_NOSUID;
+  /* A device's node is of use only where nodes open: the clone keeps the
+   * flags of the mount it is on (a state dir on a nodev /tmp). */
+  if (!is_dir)
+    attr.attr_clr |= MOUNT_ATTR_NODEV;
   if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
     return cell_fail_errno(err, "idmap the mount (the host directory's "
                            "filesystem must support idmapped mounts)");
@@ -162,7 +166,17 @@ static void child_mount(const struct ns_fds *ns, int tree, bool is_dir, const ch
   child_exit(report, err);
 }
 
-static void child_umount(const struct ns_fds *ns, const char *target, int report) {
+/* The empty file a device's bind was made on: gone with the bind, so
+ * that the path is free again.  Anything else there is the instance's. */
+static void remove_placeholder(int dir, const char *base) {
+  struct stat st;
+  if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISREG(st.st_mode) && st.st_size == 0)
+    unlinkat(dir, base, 0);
+}
+
+static void child_umount(const struct ns_fds *ns, const char *target,
+                         bool remove, int report) {
   cell_error *err = NULL;
   cleanup_free char *parent = xstrdup(target);
   char *slash = strrchr(parent, '/');
@@ -172,10 +186,13 @@ static void child_umount(const struct ns_fds *ns, const char *target, int report
   if (enter_instance(ns, &err) == 0 &&
       (root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0 &&
       (dir = resolve_open_no_symlinks(root, *parent ? parent : "/",
-                                      O_PATH | O_DIRECTORY, &err)) >= 0 &&
-      (fchdir(dir) < 0 || umount2(base, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) &&
-      errno != EINVAL)
-    cell_fail_errno(&err, "unmount `%s`", target);
+                                      O_PATH | O_DIRECTORY, &err)) >= 0) {
+    if ((fchdir(dir) < 0 || umount2(base, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) &&
+        errno != EINVAL)
+      cell_fail_errno(&err, "unmount `%s`", target);
+    else if (remove)
+      remove_placeholder(dir, base);
+  }
   child_exit(report, err);
 }
 
@@ -201,10 +218,12 @@ static int wait_child(pid_t child, int report, cell_error **err) {
   return 0;
 }
 
+enum inside_op { INSIDE_MOUNT, INSIDE_UMOUNT, INSIDE_UMOUNT_REMOVE };
+
 /* A child that has joined the instance of pid mounts tree on target, or
- * unmounts target. */
+ * unmounts target (and removes a device's placeholder file). */
 static int run_inside(pid_t pid, int tree, bool is_dir, const char *target,
-                      bool mount, cell_error **err) {
+                      enum inside_op op, cell_error **err) {
   cleanup_free char *user = xasprintf("/proc/%d/ns/user", (int)pid);
   cleanup_free char *mnt = xasprintf("/proc/%d/ns/mnt", (int)pid);
   cleanup_close int userfd = open(user, O_RDONLY | O_CLOEXEC);
@@ -220,9 +239,9 @@ static int run_inside(pid_t pid, int tree, bool is_dir, const char *target,
   if (child < 0)
     return cell_fail_errno(err, "fork");
   if (child == 0) {
-    if (mount)
+    if (op == INSIDE_MOUNT)
       child_mount(&ns, tree, is_dir, target, wr);
-    child_umount(&ns, target, wr);
+    child_umount(&ns, target, op == INSIDE_UMOUNT_REMOVE, wr);
   }
   cell_closep(&wr);
   return wait_child(child, rd, err);
@@ -233,27 +252,47 @@ int attach_mount(pid_t pid, int srcfd, bool is_dir, const char *target,
   cleanup_close int tree = make_tree(pid, srcfd, is_dir, ro, err);
   if (tree < 0)
     return -1;
-  return run_inside(pid, tree, is_dir, target, true, err);
+  return run_inside(pid, tree, is_dir, target, INSIDE_MOUNT, err);
 }
 
 int attach_umount(pid_t pid, const char *target, cell_error **err) {
-  return run_inside(pid, -1, true, target, false, err);
+  return run_inside(pid, -1, true, target, INSIDE_UMOUNT, err);
 }
 
 /* A device: a node of its own, the instance root's, in devdir (on the
  * host's filesystem: a node made in the instance's own /dev, a filesystem
  * of its user namespace, could not be opened), bound on the path it has on
- * the host. */
-static int attach_device(pid_t pid, const char *key, const char *value,
-                         const char *devdir, uid_t root, cell_error **err) {
+ * the host.  A failed bind takes the node with it. */
+int attach_device(pid_t pid, const char *key, const char *value,
+                  const char *devdir, uid_t root, cell_error **err) {
   unsigned major, minor;
   if (setting_device_numbers(value, &major, &minor, err) < 0)
     return cell_error_wrap(err, "%s", key);
-  cleanup_close int fd = attach_make_device(devdir, key + strlen("device."),
-                                            major, minor, root, err);
-  if (fd < 0 || attach_mount(pid, fd, false, value, false, err) < 0)
+  const char *name = key + strlen("device.");
+  cleanup_close int fd = attach_make_device(devdir, name, major, minor, root,
+                                            err);
+  if (fd < 0)
     return cell_error_wrap(err, "%s", key);
+  if (attach_mount(pid, fd, false, value, false, err) < 0) {
+    attach_remove_device_node(devdir, name);
+    return cell_error_wrap(err, "%s", key);
+  }
   return 0;
+}
+
+int attach_detach_device(pid_t pid, const char *key, const char *value,
+                         const char *devdir, cell_error **err) {
+  if (run_inside(pid, -1, false, value, INSIDE_UMOUNT_REMOVE, err) < 0)
+    return cell_error_wrap(err, "%s", key);
+  attach_remove_device_node(devdir, key + strlen("device."));
+  return 0;
+}
+
+void attach_remove_device_node(const char *devdir, const char *name) {
+  cleanup_close int dirfd = open(devdir, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+                                 O_CLOEXEC);
+  if (dirfd >= 0)
+    unlinkat(dirfd, name, 0);
 }
 
 int attach_setting(pid_t pid, const char *key, const char *value,

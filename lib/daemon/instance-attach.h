@@ -33,6 +33,18 @@ int attach_umount(pid_t pid, const char *target, cell_error **err);
  * is pid: its source checked and opened on the host. */
 int attach_setting(pid_t pid, const char *key, const char *value,
                    cell_error **err);
+/* One device.NAME setting (key, value: its path) given to the running
+ * instance whose init is pid: a node of its own made in devdir, owned by
+ * root (the instance's root on the host), bound on that path inside.
+ * Nothing is left when it fails. */
+int attach_device(pid_t pid, const char *key, const char *value,
+                  const char *devdir, uid_t root, cell_error **err);
+/* The device of that setting taken away: its bind inside and the empty
+ * file under it, and its node in devdir. */
+int attach_detach_device(pid_t pid, const char *key, const char *value,
+                         const char *devdir, cell_error **err);
+/* The node NAME in devdir removed (gone already is fine). */
+void attach_remove_device_node(const char *devdir, const char *name);
 /* Every mount.* and device.* setting of r (at its start, before its init
  * runs); the devices' nodes are made in devdir. */
 int attach_settings(const struct instance_record *r, pid_t pid,

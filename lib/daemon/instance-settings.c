@@ -418,6 +418,16 @@ static int put_device(struct instance_record *r, const char *key,
     return -1;
   if (*value && setting_device_numbers(value, &major, &minor, err) < 0)
     return cell_error_wrap(err, "%s", key);
+  /* One bind a path: a second would stack on the first, and taking one
+   * away would leave the other. */
+  for (size_t i = 0; *value && r->settings && r->settings[i]; i++) {
+    const char *s = r->settings[i], *eq = strchr(s, '=');
+    size_t n = (size_t)(eq - s);
+    if (strncmp(s, "device.", 7) == 0 && strcmp(eq + 1, value) == 0 &&
+        (strlen(key) != n || strncmp(s, key, n) != 0))
+      return cell_fail(err, EINVAL, "%s: %s is given already as %.*s", key,
+                       value, (int)n, s);
+  }
   keep(r, key, *value ? value : NULL);
   return 0;
 }
@@ -599,7 +609,7 @@ static const struct setting table[] = {
     {"halt_signal", "a signal: SIGPWR, RTMIN+3, 15", EFFECT_AT_ONCE, false,
      "halt_signal", put_halt_signal, get_halt_signal},
     {"networks", "NETWORK[:ADDRESS],... (eth0, eth1, ... in order), or none",
-     EFFECT_NEXT_START, false, "networks", put_networks, get_networks},
+     EFFECT_NETWORKS, false, "networks", put_networks, get_networks},
     {"memory", "a size like 512M (at least 4M), or 0 for no limit",
      EFFECT_LIMITS, false, "memory", put_memory, get_memory},
     {"swap", "a size like 1G of swap besides memory, or 0 for none",
@@ -627,7 +637,7 @@ static const struct setting table[] = {
     {"mount.", "mount.NAME=/srv/x:/data[:ro] (empty: removed)", EFFECT_MOUNT,
      true, NULL, put_mount, get_kept},
     {"device.", "device.NAME=/dev/net/tun or /dev/fuse (empty: removed)",
-     EFFECT_NEXT_START, true, NULL, put_device, get_kept},
+     EFFECT_DEVICE, true, NULL, put_device, get_kept},
 };
 
 static const struct setting *row_of(const char *key) {

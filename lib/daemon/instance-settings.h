@@ -18,6 +18,10 @@ enum setting_effect {
   EFFECT_DISK,        /* its disk's quota, live */
   EFFECT_HOSTNAME,    /* its UTS namespace, live */
   EFFECT_MOUNT,       /* a host directory mounted in (or out), live */
+  EFFECT_DEVICE,      /* a node bound in (or out) and its device cgroup,
+                         live */
+  EFFECT_NETWORKS,    /* NICs added and removed live; a NIC that stays
+                         but changes its address waits for a start */
   EFFECT_ENV,         /* processes started from now on (exec); its init at
                          the next start */
   EFFECT_NEXT_START,  /* only a new start can give it: pending until then */

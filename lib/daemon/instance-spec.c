@@ -223,3 +223,22 @@ char *instance_spec_json(const struct instance_record *r, const char *rootfs,
   json_gen_free(g);
   return out;
 }
+
+char *instance_spec_devices_json(const struct instance_record *r,
+                                 cell_error **err) {
+  cleanup_json struct json_value *profile = NULL;
+  if (json_parse(cell_config_instance_json, strlen(cell_config_instance_json),
+                 &profile, err) < 0) {
+    cell_error_wrap(err, "config/instance.json");
+    return NULL;
+  }
+  const struct json_value *l = json_object_get(profile, "linux");
+  const struct json_value *res = l ? json_object_get(l, "resources") : NULL;
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  gen_devices(g, res ? json_object_get(res, "devices") : NULL, r);
+  json_gen_object_close(g);
+  char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  return out;
+}

@@ -12,4 +12,10 @@
 char *instance_spec_json(const struct instance_record *r, const char *rootfs,
                          const char *lxcfs_dir, cell_error **err);
 
+/* The device rules its config gives r (the profile's, then one allowing
+ * each device.NAME), as a linux.resources object for an update of the
+ * running instance's cgroup: {"devices":[...]}. */
+char *instance_spec_devices_json(const struct instance_record *r,
+                                 cell_error **err);
+
 #endif

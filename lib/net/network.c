@@ -387,6 +387,28 @@ int network_attach(int netns_fd, const char *bridge, const char *host_veth,
   return -1;
 }
 
+int network_ifname_free(int netns_fd, const char *ifname, cell_error **err) {
+  cleanup_nl struct nl_sock *nl = NULL;
+  if (nl_open(netns_fd, &nl, err) < 0)
+    return -1;
+  int r = nl_link_exists(nl, ifname, err);
+  if (r < 0)
+    return -1;
+  if (r > 0)
+    return cell_fail(err, EEXIST, "interface `%s` exists in the namespace "
+                     "already: remove it there (ip link del %s) and try "
+                     "again", ifname, ifname);
+  return 0;
+}
+
+int network_default_route(int netns_fd, const char *ifname,
+                          const struct net_ip *gateway, cell_error **err) {
+  cleanup_nl struct nl_sock *nl = NULL;
+  if (nl_open(netns_fd, &nl, err) < 0)
+    return -1;
+  return nl_route_add_default(nl, ifname, gateway, err);
+}
+
 int network_loopback_up(int netns_fd, cell_error **err) {
   cleanup_nl struct nl_sock *nl = NULL;
   if (nl_open(netns_fd, &nl, err) < 0)

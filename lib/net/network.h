@@ -92,6 +92,13 @@ int network_attach(int netns_fd, const char *bridge, const char *host_veth,
                    const struct net_addr *addrs,
                    size_t n_addrs, const struct net_ip *gateways,
                    size_t n_gateways, cell_error **err);
+/* Whether ifname is free in the namespace netns_fd; EEXIST naming it and
+ * the way out when a link has it (one the namespace's root made). */
+int network_ifname_free(int netns_fd, const char *ifname, cell_error **err);
+/* The default route of gateway's family in the namespace goes via
+ * gateway on ifname (an existing one is replaced). */
+int network_default_route(int netns_fd, const char *ifname,
+                          const struct net_ip *gateway, cell_error **err);
 /* Only lo, up: a namespace without networks. */
 int network_loopback_up(int netns_fd, cell_error **err);
 /* Delete the veth pair of host_veth (deleting one end deletes both); a veth

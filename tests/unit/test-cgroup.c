@@ -362,6 +362,74 @@ TEST(device_policy_replays_v1_semantics) {
   CHECK_STR(line, "a");
 }
 
+/* A v1 cgroup that denies by default moves to new rules one device at a
+ * time: its children make the kernel refuse a reset. */
+TEST(device_policy_transition_without_a_reset) {
+  cell_error *err = NULL;
+  struct dev_policy now, want;
+  CHECK(dev_policy_parse_list("c 1:3 rwm\nc 10:200 rwm\nc 136:* rwm\n",
+                              &now, &err) == 0);
+  CHECK(!now.default_allow && now.n_exceptions == 3);
+  CHECK(dev_policy_allows(&now, 'c', 136, 4, DEV_ACCESS_READ));
+  /* tun taken away, fuse given, null narrowed to rw. */
+  const struct dev_rule rules[] = {
+      {false, 'a', DEV_ANY, DEV_ANY, DEV_ACCESS_ALL},
+      {true, 'c', 1, 3, DEV_ACCESS_READ | DEV_ACCESS_WRITE},
+      {true, 'c', 136, DEV_ANY, DEV_ACCESS_ALL},
+      {true, 'c', 10, 229, DEV_ACCESS_ALL},
+  };
+  dev_policy_from_rules(rules, 4, &want);
+  struct dev_rule *steps = NULL;
+  size_t n = 0;
+  CHECK(dev_policy_transition(&now, &want, &steps, &n));
+  CHECK(n == 3);
+  char line[64];
+  /* What goes, first. */
+  CHECK(!steps[0].allow);
+  dev_rule_format(&steps[0], line, sizeof(line));
+  CHECK_STR(line, "c 1:3 m");
+  CHECK(!steps[1].allow);
+  dev_rule_format(&steps[1], line, sizeof(line));
+  CHECK_STR(line, "c 10:200 rwm");
+  CHECK(steps[2].allow);
+  dev_rule_format(&steps[2], line, sizeof(line));
+  CHECK_STR(line, "c 10:229 rwm");
+  /* Replayed on what the cgroup had, the steps give what was wanted. */
+  struct dev_policy after;
+  struct dev_rule replay[8] = {{false, 'a', DEV_ANY, DEV_ANY, DEV_ACCESS_ALL}};
+  size_t len = 1;
+  for (size_t i = 0; i < now.n_exceptions; i++)
+    replay[len++] = now.exceptions[i];
+  for (size_t i = 0; i < n; i++)
+    replay[len++] = steps[i];
+  dev_policy_from_rules(replay, len, &after);
+  CHECK(!dev_policy_allows(&after, 'c', 10, 200, DEV_ACCESS_READ));
+  CHECK(dev_policy_allows(&after, 'c', 10, 229, DEV_ACCESS_ALL));
+  CHECK(dev_policy_allows(&after, 'c', 1, 3, DEV_ACCESS_READ | DEV_ACCESS_WRITE));
+  CHECK(!dev_policy_allows(&after, 'c', 1, 3, DEV_ACCESS_MKNOD));
+  free(steps);
+  dev_policy_clear(&after);
+
+  /* Nothing changes: no step. */
+  CHECK(dev_policy_transition(&want, &want, &steps, &n) && n == 0);
+  free(steps);
+  dev_policy_clear(&now);
+
+  /* A new cgroup (the kernel shows its default allow alone) needs the
+   * reset: no steps. */
+  CHECK(dev_policy_parse_list("a *:* rwm\n", &now, &err) == 0);
+  CHECK(now.default_allow);
+  CHECK(!dev_policy_transition(&now, &want, &steps, &n) && n == 0);
+  dev_policy_clear(&now);
+  dev_policy_clear(&want);
+
+  CHECK(dev_policy_parse_list("c 1:3 rwx\n", &now, &err) < 0);
+  CHECK(strstr(err->msg, "c 1:3 rwx") != NULL);
+  cell_error_free(&err);
+  CHECK(dev_policy_parse_list("", &now, &err) == 0);
+  CHECK(!now.default_allow && now.n_exceptions == 0);
+}
+
 /* ---- layout, paths ------------------------------------------------------- */
 
 TEST(detect_layout) {
@@ -1071,6 +1139,7 @@ int main(void) {
                                                      : "legacy");
   RUN(ops_tables_are_complete);
   RUN(device_policy_replays_v1_semantics);
+  RUN(device_policy_transition_without_a_reset);
   RUN(detect_layout);
   RUN(path_rules);
   RUN(relative_path);

@@ -123,6 +123,22 @@ TEST(devices_only_from_the_allow_list) {
   CHECK(major == 10 && minor == 229);
 }
 
+/* Two binds on one path would stack, and taking one away would leave the
+ * other: a path is given once. */
+TEST(a_device_path_is_given_once) {
+  struct instance_record *r = record();
+  cell_error *err = NULL;
+  CHECK(setting_put_pair(r, "device.tun=/dev/net/tun", &err) == 0);
+  CHECK(setting_put_pair(r, "device.tun=/dev/net/tun", &err) == 0);
+  CHECK(setting_put_pair(r, "device.t2=/dev/net/tun", &err) < 0);
+  CHECK(err && strstr(err->msg, "given already as device.tun") != NULL);
+  cell_error_free(&err);
+  CHECK(setting_put_pair(r, "device.fuse=/dev/fuse", &err) == 0);
+  CHECK(setting_put_pair(r, "device.tun=", &err) == 0);
+  CHECK(setting_put_pair(r, "device.t2=/dev/net/tun", &err) == 0);
+  instance_record_free(r);
+}
+
 TEST(an_empty_family_member_removes_it) {
   struct instance_record *r = record();
   cell_error *err = NULL;
@@ -180,6 +196,7 @@ int main(void) {
   RUN(bad_values_name_the_key_and_the_form);
   RUN(mounts_take_two_absolute_paths_without_dotdot);
   RUN(devices_only_from_the_allow_list);
+  RUN(a_device_path_is_given_once);
   RUN(an_empty_family_member_removes_it);
   RUN(root_only_keys_are_the_host_mounts_and_devices);
   RUN(a_profile_leaves_the_keys_the_instance_sets_itself);
