@@ -126,8 +126,11 @@ static int write_descriptors(pid_t pid, int imagefd, cell_error **err) {
                                    0600, err);
 }
 
-/* --page-server ADDRESS:PORT, the port after the last colon (IPv6). */
-static int page_server_args(const char *spec, char ***argv, cell_error **err) {
+/* --page-server ADDRESS:PORT, the port after the last colon (IPv6).  With
+ * lazy pages the dump itself serves the pages there (criu's --address and
+ * --port alone), else it sends them to a page server (--page-server). */
+static int page_server_args(const char *spec, bool serve, char ***argv,
+                            cell_error **err) {
   const char *colon = strrchr(spec, ':');
   long long port;
   if (colon == NULL || colon == spec || !cell_parse_ll(colon + 1, 1, 65535, &port))
@@ -136,7 +139,8 @@ static int page_server_args(const char *spec, char ***argv, cell_error **err) {
                      "192.168.0.2:27)",
                      spec);
   cleanup_free char *address = xstrndup(spec, (size_t)(colon - spec));
-  cell_strv_push(argv, "--page-server");
+  if (!serve)
+    cell_strv_push(argv, "--page-server");
   cell_strv_push(argv, "--address");
   cell_strv_push(argv, address);
   cell_strv_push(argv, "--port");
@@ -175,7 +179,8 @@ static int dump_args(const struct checkpoint_opts *o, const struct dump_dirs *d,
     cell_strv_push(argv, "--status-fd");
     cell_strv_push(argv, fd);
   }
-  if (o->page_server && page_server_args(o->page_server, argv, err) < 0)
+  if (o->page_server &&
+      page_server_args(o->page_server, o->criu.lazy_pages, argv, err) < 0)
     return -1;
   return 0;
 }
@@ -278,7 +283,8 @@ int container_checkpoint(const struct checkpoint_opts *o, cell_error **err) {
                      "--pre-dump and --lazy-pages: choose one (a pre-dump "
                      "copies memory ahead, lazy pages copy it after)");
   cleanup_strv char **checked = NULL;
-  if (o->page_server && page_server_args(o->page_server, &checked, err) < 0)
+  if (o->page_server &&
+      page_server_args(o->page_server, false, &checked, err) < 0)
     return -1;
   struct dump_target t = {.rootfd = -1, .dirfd = -1};
   struct dump_dirs d = {.imagefd = -1, .workfd = -1};

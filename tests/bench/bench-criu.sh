@@ -73,13 +73,27 @@ round() {
   longest_gap
 }
 
-printf '%-6s %8s %8s\n' runtime median max
-for rt in cell runc; do
-  [ -n "${runtime[$rt]:-}" ] || continue
-  gaps=()
-  for ((i = 0; i < N; i++)); do
-    gaps+=("$(round "$rt" "${runtime[$rt]}" "$i")")
+# The rounds alternate between the runtimes, so that a slow spell of a
+# shared (or emulated) machine weighs on both alike.
+declare -A gaps=()
+for ((i = 0; i < N; i++)); do
+  for rt in cell runc; do
+    [ -n "${runtime[$rt]:-}" ] || continue
+    gaps[$rt]+="$(round "$rt" "${runtime[$rt]}" "$i") "
   done
-  printf '%s\n' "${gaps[@]}" | sort -n |
-    awk -v rt="$rt" '{ v[NR] = $1 } END { printf "%-6s %8d %8d\n", rt, v[int((NR + 1) / 2)], v[NR] }'
 done
+
+declare -A median=()
+printf '%-6s %8s %8s   (%d rounds each)\n' runtime median max "$N"
+for rt in cell runc; do
+  [ -n "${gaps[$rt]:-}" ] || continue
+  read -r median[$rt] max < <(tr ' ' '\n' <<<"${gaps[$rt]}" | grep . | sort -n |
+    awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)], v[NR] }')
+  printf '%-6s %8d %8d\n' "$rt" "${median[$rt]}" "$max"
+done
+if [ -n "${median[runc]:-}" ] && [ "${median[runc]}" -gt 0 ]; then
+  awk -v c="${median[cell]}" -v r="${median[runc]}" \
+    'BEGIN { printf "ratio  cell/runc = %.2f (medians)\n", c / r }'
+else
+  echo "ratio  none: runc is not installed"
+fi
