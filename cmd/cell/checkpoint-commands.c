@@ -137,6 +137,16 @@ static const char restore_help[] =
     "  --no-subreaper            accepted (the process is restored as our child)\n"
     CRIU_HELP;
 
+/* containerd's shim (go-runc) passes `-no-subreaper` with one dash, which
+ * runc's flag parser takes as the long flag and getopt would read as the
+ * short options -n -o ...: spelled with two here. */
+static void accept_go_runc_spelling(int argc, char **argv) {
+  static char no_subreaper[] = "--no-subreaper";
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "-no-subreaper") == 0)
+      argv[i] = no_subreaper;
+}
+
 int cmd_restore(const struct global *g, int argc, char **argv) {
   static const struct option opts[] = {
       CRIU_OPTIONS,
@@ -155,6 +165,7 @@ int cmd_restore(const struct global *g, int argc, char **argv) {
   o.criu.criu = g->criu;
   cleanup_strv char **empty_ns = NULL;
   int opt;
+  accept_go_runc_spelling(argc, argv);
   optind = 0;
   while ((opt = getopt_long(argc, argv, "+b:dh", opts, NULL)) != -1) {
     if (criu_flag(opt, &o.criu)) {

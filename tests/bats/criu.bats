@@ -322,3 +322,87 @@ podman_count_passes() {
   podman_cell logs "$CID" | grep -qx "$((at + 1))"
   [ "$(podman_cell logs "$CID" | grep -cx 1)" -eq 1 ]
 }
+
+# A containerd of the test's own (as containerd.bats starts it), its
+# runtime cell through containerd-shim-runc-v2 (--runc-binary).
+ctrd() {
+  command ctr --address "$CTRD/c.sock" --namespace "$CID" "$@"
+}
+
+start_containerd() {
+  CTRD=$BATS_TEST_TMPDIR/containerd
+  mkdir -p "$CTRD"
+  [ -e /run/containerd ] && CTRD_HAD_RUN_DIR=1
+  cat >"$CTRD/config.toml" <<EOC
+version = 2
+root = "$CTRD/root"
+state = "$CTRD/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CTRD/c.sock"
+[ttrpc]
+  address = "$CTRD/c.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CTRD/opt"
+EOC
+  containerd --config "$CTRD/config.toml" </dev/null >"$CTRD/log" 2>&1 3>&- &
+  CTRD_PID=$!
+  on_teardown stop_containerd
+  retry ctrd version >/dev/null 2>&1
+}
+
+stop_containerd() {
+  local c pid
+  for c in $(ctrd container ls -q 2>/dev/null); do
+    ctrd task kill -s KILL "$c" >/dev/null 2>&1 || true
+    ctrd task delete -f "$c" >/dev/null 2>&1 || true
+    ctrd container rm "$c" >/dev/null 2>&1 || true
+  done
+  kill "$CTRD_PID" 2>/dev/null || true
+  wait "$CTRD_PID" 2>/dev/null || true
+  for pid in $(grep -lzF -- "$CTRD/c.sock" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  awk -v d="$CTRD/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo |
+    sort -r | xargs -r umount -l
+  find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d -name "$CID" -exec rmdir {} + 2>/dev/null || true
+  [ -n "${CTRD_HAD_RUN_DIR:-}" ] ||
+    rmdir /run/containerd/fifo /run/containerd/s /run/containerd 2>/dev/null || true
+}
+
+# "TOKEN N": the token is drawn once, in the shell's memory.
+ctrd_count() {
+  ctrd task exec --exec-id "count-$RANDOM" "$CID" cat /tmp/count
+}
+
+ctrd_counted() {
+  local token n
+  read -r token n <<<"$(ctrd_count)"
+  [ "$token" = "$1" ] && [ "$n" -gt "$2" ]
+}
+
+@test "containerd's checkpoint (ctr container checkpoint --task, restore --live) with cell: the counter goes on" {
+  needs_working_criu
+  command -v containerd >/dev/null && command -v ctr >/dev/null ||
+    skip "containerd is not installed"
+  ensure_test_rootfs
+  start_containerd
+  "$REPO/tests/helpers/mkoci-image" "$TEST_ROOTFS" localhost/cell-criu:latest "$CTRD/image.tar"
+  ctrd image import --snapshotter native "$CTRD/image.tar" >/dev/null
+  ctrd run -d --runc-binary "$CELL" --runc-root "$CTRD/runc" --snapshotter native \
+    localhost/cell-criu:latest "$CID" \
+    sh -c 't=$RANDOM$RANDOM; i=0; while :; do i=$((i+1)); echo $t $i >/tmp/count; sleep 0.1; done'
+  retry eval '[ -n "$(ctrd_count)" ]'
+  local token at
+  read -r token at <<<"$(ctrd_count)"
+  ctrd container checkpoint --task "$CID" localhost/cell-criu-checkpoint:1
+  ctrd task kill -s KILL "$CID"
+  retry eval '! ctrd task ls | grep -q "^$CID .*RUNNING"'
+  ctrd task delete "$CID" >/dev/null
+  ctrd container rm "$CID"
+  ctrd container restore --live "$CID" localhost/cell-criu-checkpoint:1
+  ctrd task ls | grep -q "^$CID .*RUNNING"
+  # The restored shell counts on from its memory, with its token (its new
+  # snapshot's /tmp/count starts empty); a restarted one would draw anew.
+  retry ctrd_counted "$token" $((at + 2))
+}

@@ -64,7 +64,7 @@ cp -a "$2/test-rootfs" "$rootfs"
 # them at native speed.
 CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
   BATS_TEST_TIMEOUT=600 bats --timing \
-  -f "counter|leave-running|not running|podman" tests/bats/criu.bats
+  -f "counter|leave-running|not running|podman|containerd" tests/bats/criu.bats
 # The frozen time of cell against runc (make bench'"'"'s figure), on request:
 # emulated, only the ratio means something.
 if [ "${3:-0}" = 1 ]; then
