@@ -67,11 +67,13 @@ static const char checkpoint_help[] =
     "Usage: cell [--criu PATH] checkpoint [options] ID\n\n"
     "Save a running container's processes with criu (found on PATH, or\n"
     "--criu).  The container is deleted afterwards unless --leave-running\n"
-    "or --pre-dump.\n\n" CRIU_HELP
+    "or --pre-dump.  A container with a terminal is refused: criu run as a\n"
+    "program cannot hand a restored pty to --console-socket.\n\n" CRIU_HELP
     "  --leave-running           keep the container running\n"
     "  --pre-dump                memory only, to make the final dump short\n"
     "  --parent-path DIR         the previous pre-dump, relative to the image\n"
-    "  --page-server ADDR:PORT   send memory to criu's page server\n"
+    "  --page-server ADDR:PORT   send memory to criu's page server (with\n"
+    "                            --lazy-pages: serve it there on demand)\n"
     "  --status-fd FD            criu writes \\0 there once ready (lazy pages)\n";
 
 static int status_fd_flag(const char *arg, int *fd) {
