@@ -67,11 +67,13 @@ static const char checkpoint_help[] =
     "Usage: cell [--criu PATH] checkpoint [options] ID\n\n"
     "Save a running container's processes with criu (found on PATH, or\n"
     "--criu).  The container is deleted afterwards unless --leave-running\n"
-    "or --pre-dump.\n\n" CRIU_HELP
+    "or --pre-dump.  A container with a terminal is refused: criu run as a\n"
+    "program cannot hand a restored pty to --console-socket.\n\n" CRIU_HELP
     "  --leave-running           keep the container running\n"
     "  --pre-dump                memory only, to make the final dump short\n"
     "  --parent-path DIR         the previous pre-dump, relative to the image\n"
-    "  --page-server ADDR:PORT   send memory to criu's page server\n"
+    "  --page-server ADDR:PORT   send memory to criu's page server (with\n"
+    "                            --lazy-pages: serve it there on demand)\n"
     "  --status-fd FD            criu writes \\0 there once ready (lazy pages)\n";
 
 static int status_fd_flag(const char *arg, int *fd) {
@@ -137,6 +139,16 @@ static const char restore_help[] =
     "  --no-subreaper            accepted (the process is restored as our child)\n"
     CRIU_HELP;
 
+/* containerd's shim (go-runc) passes `-no-subreaper` with one dash, which
+ * runc's flag parser takes as the long flag and getopt would read as the
+ * short options -n -o ...: spelled with two here. */
+static void accept_go_runc_spelling(int argc, char **argv) {
+  static char no_subreaper[] = "--no-subreaper";
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "-no-subreaper") == 0)
+      argv[i] = no_subreaper;
+}
+
 int cmd_restore(const struct global *g, int argc, char **argv) {
   static const struct option opts[] = {
       CRIU_OPTIONS,
@@ -155,6 +167,7 @@ int cmd_restore(const struct global *g, int argc, char **argv) {
   o.criu.criu = g->criu;
   cleanup_strv char **empty_ns = NULL;
   int opt;
+  accept_go_runc_spelling(argc, argv);
   optind = 0;
   while ((opt = getopt_long(argc, argv, "+b:dh", opts, NULL)) != -1) {
     if (criu_flag(opt, &o.criu)) {

@@ -21,12 +21,24 @@
 struct dump_dirs {
   char *image;
   char *work;
+  int imagefd, workfd; /* what criu is given (criu_dir_arg) */
   bool image_made;
 };
 
 static void dump_dirs_free(struct dump_dirs *d) {
   free(d->image);
   free(d->work);
+  if (d->imagefd >= 0)
+    close(d->imagefd);
+  if (d->workfd >= 0)
+    close(d->workfd);
+}
+
+static int open_dir(const char *path, cell_error **err) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open the directory `%s`", path);
+  return fd;
 }
 
 static int make_dir(const char *path, bool *made, cell_error **err) {
@@ -53,10 +65,16 @@ static int open_dump_dirs(const struct criu_opts *o, struct dump_dirs *d,
                           cell_error **err) {
   d->image = absolute(o->image_path ? o->image_path : "checkpoint");
   d->work = o->work_path ? absolute(o->work_path) : xstrdup(d->image);
-  if (make_dir(d->image, &d->image_made, err) < 0)
+  if (make_dir(d->image, &d->image_made, err) < 0 ||
+      (d->imagefd = open_dir(d->image, err)) < 0)
     return cell_error_wrap(err, "--image-path");
   bool work_made = false;
-  if (o->work_path && make_dir(d->work, &work_made, err) < 0)
+  if (!o->work_path) {
+    d->workfd = fcntl(d->imagefd, F_DUPFD_CLOEXEC, 3);
+    return d->workfd < 0 ? cell_fail_errno(err, "dup") : 0;
+  }
+  if (make_dir(d->work, &work_made, err) < 0 ||
+      (d->workfd = open_dir(d->work, err)) < 0)
     return cell_error_wrap(err, "--work-path");
   return 0;
 }
@@ -83,7 +101,7 @@ static void note_log(const struct checkpoint_opts *o, const struct dump_dirs *d,
 }
 
 /* descriptors.json: what fds 0-2 of the container process are. */
-static int write_descriptors(pid_t pid, const char *image, cell_error **err) {
+static int write_descriptors(pid_t pid, int imagefd, cell_error **err) {
   cleanup_close int procfs = procfs_open_root(err);
   if (procfs < 0)
     return -1;
@@ -104,12 +122,15 @@ static int write_descriptors(pid_t pid, const char *image, cell_error **err) {
   size_t len = 0;
   cleanup_free char *json = json_gen_finish(g, &len);
   json_gen_free(g);
-  cleanup_free char *path = xasprintf("%s/%s", image, CHECKPOINT_DESCRIPTORS);
-  return cell_write_file_atomic_at(AT_FDCWD, path, json, len, 0600, err);
+  return cell_write_file_atomic_at(imagefd, CHECKPOINT_DESCRIPTORS, json, len,
+                                   0600, err);
 }
 
-/* --page-server ADDRESS:PORT, the port after the last colon (IPv6). */
-static int page_server_args(const char *spec, char ***argv, cell_error **err) {
+/* --page-server ADDRESS:PORT, the port after the last colon (IPv6).  With
+ * lazy pages the dump itself serves the pages there (criu's --address and
+ * --port alone), else it sends them to a page server (--page-server). */
+static int page_server_args(const char *spec, bool serve, char ***argv,
+                            cell_error **err) {
   const char *colon = strrchr(spec, ':');
   long long port;
   if (colon == NULL || colon == spec || !cell_parse_ll(colon + 1, 1, 65535, &port))
@@ -118,7 +139,8 @@ static int page_server_args(const char *spec, char ***argv, cell_error **err) {
                      "192.168.0.2:27)",
                      spec);
   cleanup_free char *address = xstrndup(spec, (size_t)(colon - spec));
-  cell_strv_push(argv, "--page-server");
+  if (!serve)
+    cell_strv_push(argv, "--page-server");
   cell_strv_push(argv, "--address");
   cell_strv_push(argv, address);
   cell_strv_push(argv, "--port");
@@ -129,8 +151,10 @@ static int page_server_args(const char *spec, char ***argv, cell_error **err) {
 static int dump_args(const struct checkpoint_opts *o, const struct dump_dirs *d,
                      const struct cell_state *st, const struct spec *s,
                      const char *freezer, char ***argv, cell_error **err) {
-  criu_args_begin(&o->criu, o->pre_dump ? "pre-dump" : "dump", d->image,
-                  d->work, argv);
+  cleanup_free char *image = criu_dir_arg(d->imagefd);
+  cleanup_free char *work = criu_dir_arg(d->workfd);
+  criu_args_begin(&o->criu, o->pre_dump ? "pre-dump" : "dump", image, work,
+                  argv);
   cleanup_free char *pid = xasprintf("%d", (int)st->pid);
   const char *fixed[] = {"-t", pid, "--root", st->rootfs, NULL};
   for (const char *const *a = fixed; *a; a++)
@@ -155,7 +179,8 @@ static int dump_args(const struct checkpoint_opts *o, const struct dump_dirs *d,
     cell_strv_push(argv, "--status-fd");
     cell_strv_push(argv, fd);
   }
-  if (o->page_server && page_server_args(o->page_server, argv, err) < 0)
+  if (o->page_server &&
+      page_server_args(o->page_server, o->criu.lazy_pages, argv, err) < 0)
     return -1;
   return 0;
 }
@@ -190,10 +215,20 @@ static int open_target(const struct checkpoint_opts *o, const char *criu,
                      "only a running or paused one can",
                      o->id, state_status_name(s));
   t->was_paused = s == CELL_STATUS_PAUSED;
-  if (criu_check_usable(criu, t->rootfd, "checkpoint", err) < 0)
-    return -1;
   t->spec = container_stored_spec(t->dirfd, err);
   if (t->spec == NULL)
+    return -1;
+  /* Its pty's master is the console socket's receiver's, outside what
+   * criu dumps; runc hands a new one over through criu's RPC
+   * (orphan_pts_master), which criu's command line does not offer. */
+  if (t->spec->process && t->spec->process->terminal)
+    return cell_fail(err, ENOTSUP,
+                     "container `%s` has a terminal (process.terminal): criu "
+                     "run as a program cannot give a restored pty to "
+                     "--console-socket; checkpoint a container whose stdio "
+                     "are pipes or /dev/null",
+                     o->id);
+  if (criu_check_usable(criu, t->rootfd, "checkpoint", err) < 0)
     return -1;
   t->cg = container_cgroup(t->st);
   if (t->cg == NULL)
@@ -217,19 +252,19 @@ static int dump(const struct checkpoint_opts *o, const char *criu,
   cleanup_free char *freezer = cgroup_freezer_dir(t->cg);
   cleanup_strv char **argv = NULL;
   if (dump_args(o, d, t->st, t->spec, freezer, &argv, err) < 0 ||
-      write_descriptors(t->st->pid, d->image, err) < 0)
+      write_descriptors(t->st->pid, d->imagefd, err) < 0)
     return -1;
   if (freezer && !t->was_paused && cgroup_freeze(t->cg, true, err) < 0)
     return -1;
   cleanup_free char *log =
       xasprintf("%s/%s.log", d->work, o->pre_dump ? "pre-dump" : "dump");
-  int keep[1] = {o->status_fd};
+  int keep[3] = {d->imagefd, d->workfd, o->status_fd};
   struct criu_exec x = {
       .argv = (const char *const *)argv,
       .log_path = log,
       .stdio = {-1, -1, -1},
       .keep_fds = keep,
-      .n_keep = o->status_fd >= 0 ? 1 : 0,
+      .n_keep = o->status_fd >= 0 ? 3 : 2,
   };
   int r = criu_run(criu, &x, err);
   bool still_running = r < 0 || o->leave_running || o->pre_dump;
@@ -248,10 +283,11 @@ int container_checkpoint(const struct checkpoint_opts *o, cell_error **err) {
                      "--pre-dump and --lazy-pages: choose one (a pre-dump "
                      "copies memory ahead, lazy pages copy it after)");
   cleanup_strv char **checked = NULL;
-  if (o->page_server && page_server_args(o->page_server, &checked, err) < 0)
+  if (o->page_server &&
+      page_server_args(o->page_server, false, &checked, err) < 0)
     return -1;
   struct dump_target t = {.rootfd = -1, .dirfd = -1};
-  struct dump_dirs d = {0};
+  struct dump_dirs d = {.imagefd = -1, .workfd = -1};
   int r = open_target(o, criu, &t, err);
   if (r == 0)
     r = open_dump_dirs(&o->criu, &d, err);

@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,10 +101,32 @@ static bool has_mount_namespace(const struct spec *s) {
   return spec_find_namespace(s, SPEC_NS_MOUNT) != NULL;
 }
 
+static bool is_null_device(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) &&
+         st.st_rdev == makedev(1, 3);
+}
+
+/* Stdio on the host's /dev/null (as conmon and `run -d` give it) becomes
+ * the container's own, as runc does: criu cannot dump an fd on a mount
+ * outside the container ("Can't lookup mount").  After the pivot, so
+ * /dev/null is the container's; a rootfs whose /dev/null is something
+ * else keeps the fds it was given. */
+static int reopen_dev_null_stdio(cell_error **err) {
+  cleanup_close int null = open("/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (null < 0 || !is_null_device(null))
+    return 0;
+  for (int fd = 0; fd < 3; fd++)
+    if (is_null_device(fd) && dup2(null, fd) < 0)
+      return cell_fail_errno(err, "reopen /dev/null as fd %d", fd);
+  return 0;
+}
+
 static int enter_rootfs(const struct rootfs_config *rc, cell_error **err) {
   if (!has_mount_namespace(rc->spec))
     return rootfs_chroot(rc, err);
-  if (rootfs_pivot(rc, err) < 0 || rootfs_finalize(rc, err) < 0)
+  if (rootfs_pivot(rc, err) < 0 || rootfs_finalize(rc, err) < 0 ||
+      reopen_dev_null_stdio(err) < 0)
     return -1;
   return 0;
 }

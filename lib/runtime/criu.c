@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/resolve.h"
+#include "base/syscalls.h"
 #include "base/util.h"
 
 #define CRIU_CHECK_CACHE ".criu-check"
@@ -296,6 +298,49 @@ void criu_args_bind_mounts(const struct spec *s, bool restore, char ***argv) {
     cell_strv_push(argv, "--ext-mount-map");
     cell_strv_push(argv, map);
   }
+}
+
+/* ---- what it is given by name --------------------------------------------- */
+
+static int destination_beneath(int rootfd, const char *dest) {
+  struct open_how how = {
+      .flags = O_PATH | O_CLOEXEC,
+      .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+  };
+  const char *rel = dest + strspn(dest, "/");
+  int fd = sys_openat2(rootfd, *rel ? rel : ".", &how);
+  if (fd >= 0) {
+    close(fd);
+    return 0;
+  }
+  return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+}
+
+int criu_check_mount_destinations(const char *rootfs, const struct spec *s,
+                                  const char *action, cell_error **err) {
+  cleanup_close int rootfd =
+      open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "%s: rootfs `%s`", action, rootfs);
+  for (size_t i = 0; i < s->n_mounts; i++) {
+    const char *dest = s->mounts[i].destination;
+    if (dest == NULL || destination_beneath(rootfd, dest) == 0)
+      continue;
+    if (errno == EXDEV || errno == ELOOP)
+      return cell_fail(err, 0,
+                       "%s: mount destination `%s` leads out of the rootfs "
+                       "`%s` through a symlink, and criu mounts by name: "
+                       "make it a directory (or a link that stays inside)",
+                       action, dest, rootfs);
+    return cell_fail_errno(err, "%s: mount destination `%s` in `%s`", action,
+                           dest, rootfs);
+  }
+  return 0;
+}
+
+char *criu_dir_arg(int dirfd) {
+  char buf[32];
+  return xstrdup(resolve_fd_path(dirfd, buf));
 }
 
 /* ---- running it ------------------------------------------------------------- */

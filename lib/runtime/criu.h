@@ -49,6 +49,22 @@ void criu_args_begin(const struct criu_opts *o, const char *action,
  * destination is bound again from the source. */
 void criu_args_bind_mounts(const struct spec *s, bool restore, char ***argv);
 
+/* criu mounts the image's mounts by name under its copy of the rootfs, so
+ * a symlink there would be followed as the host's: a destination that is
+ * an absolute symlink, or leads out with "..", would have it mount over a
+ * host path.  Refuse a rootfs where one of the config's mount destinations
+ * does not resolve beneath it (openat2 RESOLVE_BENEATH); a relative link
+ * that stays inside resolves the same way for criu as for cell, and a
+ * missing one is made by criu inside.  `action` starts the message. */
+int criu_check_mount_destinations(const char *rootfs, const struct spec *s,
+                                  const char *action, cell_error **err);
+
+/* The directory dirfd as criu is given it: "/proc/self/fd/N", valid in
+ * criu because criu_exec keeps dirfd at its number (keep_fds).  criu opens
+ * -D and chdirs to -W once, first thing: so it uses the directories cell
+ * made and checked, never a name resolved twice. */
+char *criu_dir_arg(int dirfd);
+
 /* How to run one criu command. */
 struct criu_exec {
   const char *const *argv;   /* argv[0] is ignored: criu's path is used */

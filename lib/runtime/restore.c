@@ -30,6 +30,7 @@ struct restoring {
   struct spec *spec;
   char *image;
   char *work;
+  int imagefd, workfd; /* what criu is given (criu_dir_arg) */
   int rootfd;
   int dirfd;
   bool dir_made;
@@ -51,6 +52,10 @@ static void restoring_cleanup(struct restoring *r, bool failed) {
     close(r->dirfd);
   if (r->rootfd >= 0)
     close(r->rootfd);
+  if (r->imagefd >= 0)
+    close(r->imagefd);
+  if (r->workfd >= 0)
+    close(r->workfd);
   spec_free(r->spec);
   free(r->criu);
   free(r->bundle);
@@ -100,25 +105,29 @@ static int find_image(struct restoring *r, cell_error **err) {
   const struct criu_opts *c = &r->o->criu;
   r->image = absolute(c->image_path ? c->image_path : "checkpoint");
   r->work = c->work_path ? absolute(c->work_path) : xstrdup(r->image);
-  struct stat sb;
-  if (stat(r->image, &sb) < 0 || !S_ISDIR(sb.st_mode))
+  r->imagefd = open(r->image, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (r->imagefd < 0)
     return cell_fail(err, 0,
                      "--image-path `%s`: no checkpoint there (make one with "
                      "cell checkpoint --image-path DIR)",
                      r->image);
   if (c->work_path && cell_mkdir_p(r->work, 0700, err) < 0)
     return cell_error_wrap(err, "--work-path");
+  r->workfd = c->work_path ? open(r->work, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                           : fcntl(r->imagefd, F_DUPFD_CLOEXEC, 3);
+  if (r->workfd < 0)
+    return cell_fail_errno(err, "--work-path `%s`", r->work);
   return 0;
 }
 
 /* Our fds 0-2 stand for the checkpointed process's pipes: criu gives the
  * restored process ours (--inherit-fd), as runc does. */
-static int inherit_fd_args(const char *image, char ***argv, cell_error **err) {
-  cleanup_free char *path = xasprintf("%s/%s", image, CHECKPOINT_DESCRIPTORS);
+static int inherit_fd_args(int imagefd, char ***argv, cell_error **err) {
   cleanup_free char *text = NULL;
   size_t len = 0;
   cleanup_json struct json_value *v = NULL;
-  if (cell_read_file_at(AT_FDCWD, path, 65536, &text, &len, err) < 0 ||
+  if (cell_read_file_at(imagefd, CHECKPOINT_DESCRIPTORS, 65536, &text, &len,
+                        err) < 0 ||
       json_parse(text, len, &v, err) < 0)
     return cell_error_wrap(err, "the checkpoint's " CHECKPOINT_DESCRIPTORS);
   if (v->type != JSON_ARRAY)
@@ -138,7 +147,9 @@ static int inherit_fd_args(const char *image, char ***argv, cell_error **err) {
 static int restore_args(struct restoring *r, const char *pidfile, char ***argv,
                         cell_error **err) {
   const struct criu_opts *c = &r->o->criu;
-  criu_args_begin(c, "restore", r->image, r->work, argv);
+  cleanup_free char *image = criu_dir_arg(r->imagefd);
+  cleanup_free char *work = criu_dir_arg(r->workfd);
+  criu_args_begin(c, "restore", image, work, argv);
   /* The root task becomes our child (sibling of criu), which exits once
    * it is restored. */
   const char *fixed[] = {"--root", r->rootfs, "--restore-detached",
@@ -151,27 +162,29 @@ static int restore_args(struct restoring *r, const char *pidfile, char ***argv,
     cell_strv_push(argv, cgroup_path(r->cg));
   }
   criu_args_bind_mounts(r->spec, true, argv);
-  return inherit_fd_args(r->image, argv, err);
+  return inherit_fd_args(r->imagefd, argv, err);
 }
 
-static int read_pidfile(const char *path, pid_t *pid, cell_error **err) {
+static int read_pidfile(int workfd, const char *name, pid_t *pid,
+                        cell_error **err) {
   cleanup_free char *text = NULL;
   size_t len = 0;
   long long n;
-  if (cell_read_file_at(AT_FDCWD, path, 64, &text, &len, err) < 0)
+  if (cell_read_file_at(workfd, name, 64, &text, &len, err) < 0)
     return cell_error_wrap(err, "criu's pid file");
   text[strcspn(text, "\n")] = '\0';
   if (!cell_parse_ll(text, 1, INT32_MAX, &n))
-    return cell_fail(err, 0, "criu's pid file `%s`: not a pid", path);
+    return cell_fail(err, 0, "criu's pid file `%s`: not a pid", name);
   *pid = (pid_t)n;
   return 0;
 }
 
 static int run_criu_restore(struct restoring *r, cell_error **err) {
-  cleanup_free char *pidfile = xasprintf("%s/restore.pid", r->work);
+  /* In the work directory, where criu runs. */
+  const char *pidfile = "restore.pid";
   cleanup_free char *log = xasprintf("%s/restore.log", r->work);
   cleanup_strv char **argv = NULL;
-  unlink(pidfile);
+  unlinkat(r->workfd, pidfile, 0);
   if (restore_args(r, pidfile, &argv, err) < 0)
     return -1;
   /* criu runs in the new cgroup, so that what it restores starts there. */
@@ -182,6 +195,8 @@ static int run_criu_restore(struct restoring *r, cell_error **err) {
       .argv = (const char *const *)argv,
       .log_path = log,
       .stdio = {0, 1, 2},
+      .keep_fds = (const int[]){r->imagefd, r->workfd},
+      .n_keep = 2,
       .join = &join,
   };
   int rc = criu_run(r->criu, &x, err);
@@ -192,7 +207,7 @@ static int run_criu_restore(struct restoring *r, cell_error **err) {
     (*err)->msg = msg;
     return -1;
   }
-  return read_pidfile(pidfile, &r->init_pid, err);
+  return read_pidfile(r->workfd, pidfile, &r->init_pid, err);
 }
 
 static int save_state(struct restoring *r, cell_error **err) {
@@ -222,6 +237,7 @@ static int restore_container(struct restoring *r, cell_error **err) {
   if (state_check_id(o->id, err) < 0 || criu_opts_check(&o->criu, err) < 0 ||
       criu_find(o->criu.criu, &r->criu, err) < 0 ||
       load_bundle(r, err) < 0 || find_image(r, err) < 0 ||
+      criu_check_mount_destinations(r->rootfs, r->spec, "restore", err) < 0 ||
       state_root_open(o->root, &r->rootfd, err) < 0 ||
       criu_check_usable(r->criu, r->rootfd, "restore", err) < 0)
     return -1;
@@ -240,7 +256,8 @@ static int restore_container(struct restoring *r, cell_error **err) {
 
 int container_restore(const struct restore_opts *o, int *exit_code,
                       cell_error **err) {
-  struct restoring r = {.o = o, .rootfd = -1, .dirfd = -1};
+  struct restoring r = {
+      .o = o, .rootfd = -1, .dirfd = -1, .imagefd = -1, .workfd = -1};
   /* Signals are taken through a signalfd before the process exists, so
    * that its exit is never missed. */
   struct foreground fg = {.sfd = -1, .master = -1};

@@ -59,12 +59,13 @@ fi
 # A copy in a tmpfs of the guest: containers start faster than from 9p.
 rootfs=/var/tmp/cell-test-rootfs
 cp -a "$2/test-rootfs" "$rootfs"
-# The tests of criu at work, and the refusal of a stopped container; the
-# refusals of bad flags are the same on the host, where make check runs
-# them at native speed.
+# The tests of criu at work (cell itself, --page-server, --lazy-pages,
+# the checkpoints of podman and containerd), and the refusal of a stopped
+# container; the refusals of bad flags are the same on the host, where
+# make check runs them at native speed.
 CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
   BATS_TEST_TIMEOUT=600 bats --timing \
-  -f "counter|leave-running|not running" tests/bats/criu.bats
+  -f "counter|leave-running|not running|podman|containerd" tests/bats/criu.bats
 # The frozen time of cell against runc (make bench'"'"'s figure), on request:
 # emulated, only the ratio means something.
 if [ "${3:-0}" = 1 ]; then
