@@ -68,11 +68,11 @@ int cmd_snapshots(const struct invocation *inv, cell_error **err) {
 }
 
 int cmd_restore(const struct invocation *inv, cell_error **err) {
-  if (inv->argc != 3)
-    return usage_error(err, "restore: NAME SNAP");
+  if (inv->argc != 2 && inv->argc != 3)
+    return usage_error(err, "restore: NAME [SNAP]");
   cleanup_json struct json_value *answer = NULL;
-  return call(inv, "restore", inv->argv[1], "snapshot", inv->argv[2], &answer,
-              err);
+  return call(inv, "restore", inv->argv[1], "snapshot",
+              inv->argc == 3 ? inv->argv[2] : NULL, &answer, err);
 }
 
 int cmd_clone(const struct invocation *inv, cell_error **err) {

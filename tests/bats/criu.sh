@@ -65,6 +65,10 @@ cp -a "$2/test-rootfs" "$rootfs"
 CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \
   BATS_TEST_TIMEOUT=600 bats --timing \
   -f "counter|leave-running|not running" tests/bats/criu.bats
+# celld'"'"'s checkpoint and restore of an instance (celld-criu.bats).
+cp -a "$2/rootfs" /var/tmp/cell-template
+CELLD="$2/celld" CELLCTL="$2/cellctl" CELLD_TEST_TEMPLATE_SRC=/var/tmp/cell-template \
+  BATS_TEST_TIMEOUT=600 bats --timing tests/bats/celld-criu.bats
 # The frozen time of cell against runc (make bench'"'"'s figure), on request:
 # emulated, only the ratio means something.
 if [ "${3:-0}" = 1 ]; then

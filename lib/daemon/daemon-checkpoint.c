@@ -1,0 +1,523 @@
+/* Stateful snapshots: see daemon-checkpoint.h.
+ *
+ * A checkpoint is three steps.  A child process asks whether criu can work
+ * here (runtime/criu.h: its verdict is kept per boot), freezes the
+ * instance's cgroup itself (criu then does not poll the freezer in 100 ms
+ * steps), and has criu dump the processes into checkpoints/.tmp-SNAP,
+ * leaving them frozen (or, with stop, killed).  The loop, on the child's
+ * result, copies the writable layer as a snapshot does, while the cgroup
+ * is still frozen: memory and disk are of the same instant.  Then the
+ * images are renamed to checkpoints/SNAP, the snapshot is recorded, and
+ * the instance thaws.  Any failure thaws it and removes the images. */
+#include "daemon/daemon-checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "cgroup/cgroup.h"
+#include "daemon/daemon-conn.h"
+#include "daemon/daemon-image.h"
+#include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-records.h"
+#include "daemon/daemon-request.h"
+#include "daemon/daemon-snapshot.h"
+#include "oci/spec.h"
+#include "runtime/criu.h"
+
+static void rm_rf_or_log(const char *path) {
+  cleanup_error cell_error *err = NULL;
+  if (cell_rm_rf_at(AT_FDCWD, path, &err) < 0)
+    log_warn("%s", err->msg);
+}
+
+/* ---- the child ---------------------------------------------------------- */
+
+/* What every child does first: die with celld, hold only its fds. */
+static void child_setup(int outfd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  int keep[] = {outfd};
+  cell_close_fds_from(3, keep, 1);
+  cell_reset_signals();
+  signal(SIGPIPE, SIG_IGN);
+}
+
+/* frozen_at: when it froze the cgroup (CLOCK_MONOTONIC, the loop's
+ * clock too), for the frozen time the client is told. */
+static void child_result(int fd, const cell_error *err, uint64_t frozen_at) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", err == NULL);
+  if (err)
+    json_gen_kv_string(g, "error", err->msg);
+  json_gen_key(g, "frozen_at_ms");
+  json_gen_uint(g, frozen_at);
+  json_gen_object_close(g);
+  size_t len = 0;
+  cleanup_free char *text = json_gen_finish(g, &len);
+  json_gen_free(g);
+  cleanup_free char *line = xasprintf("%s\n", text);
+  cell_write_all(fd, line, len + 1);
+}
+
+/* criu, found, and usable on this kernel: else the runtime's one line. */
+static int usable_criu(const char *runroot, const char *action, char **criu,
+                       cell_error **err) {
+  if (criu_find(NULL, criu, err) < 0)
+    return cell_error_wrap(err, "%s", action);
+  cleanup_close int rootfd =
+      open(runroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "open `%s`", runroot);
+  return criu_check_usable(*criu, rootfd, action, err);
+}
+
+struct dump_work {
+  char *runroot;
+  char *inst_dir; /* <state>/instances/<name> */
+  char *images;   /* <inst_dir>/checkpoints/.tmp-<snap> */
+  char *cgroup;
+  pid_t pid;
+  bool stop;
+  uint64_t frozen_at_ms; /* the child's */
+};
+
+static void dump_work_free(void *p) {
+  struct dump_work *w = p;
+  free(w->runroot);
+  free(w->inst_dir);
+  free(w->images);
+  free(w->cgroup);
+  free(w);
+}
+
+/* The init's terminal is the console keeper's pty: outside the instance,
+ * so criu records it as external, by its device numbers, as LXC does. */
+static void console_args(pid_t pid, char ***argv) {
+  cleanup_free char *fd0 = xasprintf("/proc/%d/fd/0", (int)pid);
+  struct stat sb;
+  if (stat(fd0, &sb) < 0 || !S_ISCHR(sb.st_mode))
+    return;
+  cleanup_free char *tty = xasprintf(
+      "tty[%llx:%llx]", (unsigned long long)sb.st_rdev,
+      (unsigned long long)sb.st_dev);
+  cell_strv_push(argv, "--external");
+  cell_strv_push(argv, tty);
+}
+
+/* The host directories and devices bound into it (config.json's binds)
+ * are external mounts, by their destination. */
+static int bind_args(const struct dump_work *w, char ***argv, cell_error **err) {
+  cleanup_free char *path = xasprintf("%s/config.json", w->inst_dir);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  cleanup_spec struct spec *s = NULL;
+  if (cell_read_file_at(AT_FDCWD, path, 0, &text, &len, err) < 0 ||
+      spec_parse(text, len, &s, err) < 0)
+    return cell_error_wrap(err, "the instance's config.json");
+  criu_args_bind_mounts(s, false, argv);
+  return 0;
+}
+
+static int dump_args(const struct dump_work *w, const char *freezer,
+                     char ***argv, cell_error **err) {
+  /* Established TCP stays (a client's connection survives a restore); the
+   * network namespace is dumped whole, with lo and its addresses. */
+  struct criu_opts o = {.tcp_established = true,
+                        .file_locks = true,
+                        .manage_cgroups_mode = "soft"};
+  criu_args_begin(&o, "dump", w->images, w->images, argv);
+  cleanup_free char *pid = xasprintf("%d", (int)w->pid);
+  cell_strv_push(argv, "-t");
+  cell_strv_push(argv, pid);
+  if (freezer) {
+    cell_strv_push(argv, "--freeze-cgroup");
+    cell_strv_push(argv, freezer);
+  }
+  if (!w->stop)
+    cell_strv_push(argv, "--leave-running");
+  console_args(w->pid, argv);
+  return bind_args(w, argv, err);
+}
+
+static int make_images_dir(const struct dump_work *w, cell_error **err) {
+  cleanup_free char *parent = xasprintf("%s/checkpoints", w->inst_dir);
+  if (mkdir(parent, 0700) < 0 && errno != EEXIST)
+    return cell_fail_errno(err, "mkdir `%s`", parent);
+  /* What a killed checkpoint of the same name left. */
+  cleanup_error cell_error *ignored = NULL;
+  cell_rm_rf_at(AT_FDCWD, w->images, &ignored);
+  if (mkdir(w->images, 0700) < 0)
+    return cell_fail_errno(err, "mkdir `%s`", w->images);
+  return 0;
+}
+
+/* Frozen first, then dumped; left frozen for the loop's copy of the disk
+ * when the dump worked (thawed by the loop), thawed when it did not. */
+static int dump_frozen(struct dump_work *w, const char *criu,
+                       cell_error **err) {
+  struct cgroup *cg = NULL;
+  if (cgroup_open(w->cgroup, &cg, err) < 0)
+    return -1;
+  cleanup_free char *freezer = cgroup_freezer_dir(cg);
+  cleanup_strv char **argv = NULL;
+  int rc = dump_args(w, freezer, &argv, err);
+  w->frozen_at_ms = daemon_now_ms();
+  if (rc == 0)
+    rc = cgroup_freeze(cg, true, err);
+  if (rc == 0) {
+    cleanup_free char *log = xasprintf("%s/dump.log", w->images);
+    struct criu_exec x = {.argv = (const char *const *)argv,
+                          .log_path = log,
+                          .stdio = {-1, -1, -1}};
+    rc = criu_run(criu, &x, err);
+    if (rc < 0) {
+      cell_error *ignored = NULL;
+      cgroup_freeze(cg, false, &ignored);
+      cell_error_free(&ignored);
+      /* Kept where the user can read it: the images go. */
+      cleanup_free char *kept = xasprintf("%s/checkpoints/dump-failed.log", w->inst_dir);
+      rename(log, kept);
+      cell_error_wrap(err, "checkpoint (criu's log: %s)", kept);
+    }
+  }
+  cgroup_free(cg);
+  return rc;
+}
+
+static void run_dump(struct dump_work *w, int outfd) {
+  child_setup(outfd);
+  cell_error *err = NULL;
+  cleanup_free char *criu = NULL;
+  int rc = usable_criu(w->runroot, "checkpoint", &criu, &err);
+  if (rc == 0)
+    rc = make_images_dir(w, &err);
+  if (rc == 0 && dump_frozen(w, criu, &err) < 0) {
+    rc = -1;
+    rm_rf_or_log(w->images);
+  }
+  child_result(outfd, err, w->frozen_at_ms);
+  _exit(rc == 0 ? 0 : 1);
+}
+
+/* Fork a child running fn(w, outfd); *pipefd gets the read end. */
+static pid_t spawn(void (*fn)(struct dump_work *w, int outfd),
+                   struct dump_work *w, int *pipefd, cell_error **err) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return cell_fail_errno(err, "pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    fn(w, p[1]);
+    _exit(1);
+  }
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return cell_fail_errno(err, "fork");
+  }
+  *pipefd = p[0];
+  return pid;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+struct checkpoint_job {
+  struct dump_work *w;
+  char *name, *snap;
+  bool stop;
+  bool made; /* the snapshot is recorded */
+};
+
+static void checkpoint_job_free(void *p) {
+  struct checkpoint_job *cj = p;
+  dump_work_free(cj->w);
+  free(cj->name);
+  free(cj->snap);
+  free(cj);
+}
+
+static bool child_ok(const struct json_value *v, const char **error) {
+  const struct json_value *ok = json_object_get(v, "ok");
+  *error = request_str(v, "error");
+  return ok && ok->type == JSON_BOOL && ok->u.boolean;
+}
+
+static void thaw_unless_paused(struct instance *in) {
+  if (in->pidfd < 0 || inst_is_paused(in))
+    return;
+  struct cgroup *cg = NULL;
+  cleanup_error cell_error *err = NULL;
+  if (cgroup_open(in->rec->cgroup, &cg, &err) < 0 ||
+      cgroup_freeze(cg, false, &err) < 0)
+    log_error("%s: thaw after its checkpoint: %s", in->rec->name, err->msg);
+  cgroup_free(cg);
+}
+
+/* The dump is done and the instance frozen (or gone, with stop): its disk
+ * too, then the images in place and the record. */
+static int finish_checkpoint(struct daemon *d, struct instance *in,
+                             struct checkpoint_job *cj, cell_error **err) {
+  if (snapshot_add(d, in, cj->snap, err) < 0)
+    return -1;
+  cleanup_free char *final = snapshot_images_dir(d, cj->name, cj->snap);
+  if (rename(cj->w->images, final) < 0) {
+    cell_fail_errno(err, "rename `%s`", cj->w->images);
+    snapshot_drop(d, in, cj->snap);
+    return -1;
+  }
+  return 0;
+}
+
+static void reply_checkpoint(struct daemon *d, struct conn *c,
+                             const struct checkpoint_job *cj, uint64_t ms) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_kv_string(g, "name", cj->name);
+  json_gen_kv_string(g, "snapshot", cj->snap);
+  json_gen_kv_bool(g, "stopped", cj->stop);
+  json_gen_kv_int(g, "frozen_ms", (int64_t)ms);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}
+
+static void checkpoint_result(struct daemon *d, struct image_job *j,
+                              const struct json_value *v) {
+  struct checkpoint_job *cj = j->ctx;
+  struct conn *c = daemon_find_conn(d, j->conn_id);
+  struct instance *in = daemon_find_instance(d, cj->name);
+  const char *error = NULL;
+  cell_error *err = NULL;
+  if (!child_ok(v, &error)) {
+    log_warn("%s: checkpoint failed: %s", cj->name, error ? error : "?");
+    if (c)
+      conn_error(d, c, API_FAILED, error ? error : "checkpoint failed");
+    return;
+  }
+  int rc = in ? finish_checkpoint(d, in, cj, &err)
+              : cell_fail(&err, 0, "instance `%s` went during its checkpoint",
+                          cj->name);
+  uint64_t frozen_at = daemon_now_ms();
+  const struct json_value *at = json_object_get(v, "frozen_at_ms");
+  if (at)
+    json_get_uint64(at, &frozen_at);
+  uint64_t frozen = daemon_now_ms() - frozen_at;
+  if (in)
+    thaw_unless_paused(in);
+  if (rc < 0) {
+    rm_rf_or_log(cj->w->images);
+    log_warn("%s: checkpoint failed: %s", cj->name, err->msg);
+    if (c)
+      conn_fail(d, c, API_FAILED, &err);
+    cell_error_free(&err);
+    return;
+  }
+  cj->made = true;
+  log_info("%s: checkpoint %s%s, frozen %llu ms", cj->name, cj->snap,
+           cj->stop ? ", stopped" : "", (unsigned long long)frozen);
+  if (c)
+    reply_checkpoint(d, c, cj, frozen);
+}
+
+/* Whatever became of the child: the instance is not left frozen, nor
+ * marked as checkpointing, and no half images stay. */
+static void checkpoint_end(struct daemon *d, struct image_job *j) {
+  struct checkpoint_job *cj = j->ctx;
+  struct instance *in = daemon_find_instance(d, cj->name);
+  rm_rf_or_log(cj->w->images);
+  if (!in)
+    return;
+  in->checkpointing = false;
+  if (cj->made && cj->stop)
+    return;
+  /* Not stopped after all: its exit would be a failure again. */
+  in->stopping = false;
+  thaw_unless_paused(in);
+}
+
+static const struct json_value *json_true_or_null(const struct json_value *v,
+                                                  const char *key) {
+  const struct json_value *b = json_object_get(v, key);
+  return b && b->type == JSON_BOOL && b->u.boolean ? b : NULL;
+}
+
+static struct dump_work *new_dump_work(struct daemon *d, struct instance *in,
+                                       const char *snap, bool stop) {
+  struct dump_work *w = xcalloc(1, sizeof(*w));
+  w->runroot = xstrdup(d->runroot);
+  w->inst_dir = daemon_inst_dir(d, in->rec->name);
+  w->images = xasprintf("%s/checkpoints/.tmp-%s", w->inst_dir, snap);
+  w->cgroup = xstrdup(in->rec->cgroup);
+  w->pid = in->pid;
+  w->stop = stop;
+  return w;
+}
+
+void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
+                   const struct json_value *v) {
+  const char *name = in->rec->name;
+  cell_error *err = NULL;
+  if (in->pidfd < 0) {
+    cell_fail(&err, 0, "instance `%s` is not running: a checkpoint saves a "
+              "running one's processes (cellctl snapshot %s saves a stopped "
+              "one's disk)", name, name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (in->checkpointing || in->exports > 0) {
+    cell_fail(&err, 0, "instance `%s` is being checkpointed or exported: "
+              "try again when that is done", name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (daemon_image_jobs_full(d)) {
+    conn_error(d, c, API_FAILED, "too many imports, exports and checkpoints "
+               "under way: try again when one has finished");
+    return;
+  }
+  cleanup_free char *snap = NULL;
+  enum api_code code = API_INVALID_REQUEST;
+  if (snapshot_new_name(in->rec, request_str(v, "snapshot"), &snap, &code,
+                        &err) < 0) {
+    conn_fail(d, c, code, &err);
+    return;
+  }
+  struct checkpoint_job *cj = xcalloc(1, sizeof(*cj));
+  cj->name = xstrdup(name);
+  cj->snap = xstrdup(snap);
+  cj->stop = json_true_or_null(v, "stop") != NULL;
+  cj->w = new_dump_work(d, in, snap, cj->stop);
+  int pipefd = -1;
+  pid_t pid = spawn(run_dump, cj->w, &pipefd, &err);
+  if (pid < 0) {
+    checkpoint_job_free(cj);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  /* With stop its init dies by criu's hand: an exit asked for, no
+   * restart. */
+  if (cj->stop)
+    in->stopping = true;
+  in->checkpointing = true;
+  struct image_job *j = xcalloc(1, sizeof(*j));
+  j->owner = c->cred.uid;
+  j->pidfd = j->pipefd = -1;
+  j->on_result = checkpoint_result;
+  j->on_end = checkpoint_end;
+  j->ctx = cj;
+  j->ctx_free = checkpoint_job_free;
+  daemon_image_add_job(d, c, j, pid, pipefd);
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+struct restore_job {
+  char *name, *snap;
+};
+
+static void restore_job_free(void *p) {
+  struct restore_job *rj = p;
+  free(rj->name);
+  free(rj->snap);
+  free(rj);
+}
+
+/* The child of a restore: is criu usable here?  Nothing is touched
+ * before it says so. */
+static void run_restore_check(struct dump_work *w, int outfd) {
+  child_setup(outfd);
+  cell_error *err = NULL;
+  cleanup_free char *criu = NULL;
+  int rc = usable_criu(w->runroot, "restore", &criu, &err);
+  child_result(outfd, err, 0);
+  _exit(rc == 0 ? 0 : 1);
+}
+
+static void restore_checked(struct daemon *d, struct image_job *j,
+                            const struct json_value *v) {
+  struct restore_job *rj = j->ctx;
+  struct conn *c = daemon_find_conn(d, j->conn_id);
+  struct instance *in = daemon_find_instance(d, rj->name);
+  const char *error = NULL;
+  cell_error *err = NULL;
+  if (!child_ok(v, &error)) {
+    if (c)
+      conn_error(d, c, API_FAILED, error ? error : "restore failed");
+    return;
+  }
+  struct instance_snapshot *s = NULL;
+  for (size_t i = 0; in && i < in->rec->n_snaps; i++)
+    if (strcmp(in->rec->snaps[i].name, rj->snap) == 0)
+      s = &in->rec->snaps[i];
+  if (!s || in->pidfd >= 0) {
+    if (c)
+      conn_error(d, c, API_WRONG_STATE, "the instance or its snapshot changed "
+                 "while criu was asked: try again");
+    return;
+  }
+  cleanup_free char *images = snapshot_images_dir(d, rj->name, rj->snap);
+  if (snapshot_restore_disk(d, in, s, &err) < 0 ||
+      inst_start_from_images(d, in, images, &err) < 0) {
+    log_warn("%s: restore %s: %s", rj->name, rj->snap, err->msg);
+    if (c)
+      conn_fail(d, c, API_FAILED, &err);
+    cell_error_free(&err);
+    return;
+  }
+  if (c)
+    conn_reply_instance(d, c, in);
+}
+
+void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
+                        const char *snap) {
+  cell_error *err = NULL;
+  if (daemon_image_jobs_full(d)) {
+    conn_error(d, c, API_FAILED, "too many imports, exports and checkpoints "
+               "under way: try again when one has finished");
+    return;
+  }
+  struct dump_work w = {.runroot = d->runroot};
+  int pipefd = -1;
+  pid_t pid = spawn(run_restore_check, &w, &pipefd, &err);
+  if (pid < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  struct restore_job *rj = xcalloc(1, sizeof(*rj));
+  rj->name = xstrdup(in->rec->name);
+  rj->snap = xstrdup(snap);
+  struct image_job *j = xcalloc(1, sizeof(*j));
+  j->owner = c->cred.uid;
+  j->pidfd = j->pipefd = -1;
+  j->on_result = restore_checked;
+  j->ctx = rj;
+  j->ctx_free = restore_job_free;
+  daemon_image_add_job(d, c, j, pid, pipefd);
+}
+
+void op_restore(struct daemon *d, struct conn *c, struct instance *in,
+                const struct json_value *v) {
+  struct instance_snapshot *s = snapshot_to_restore(d, c, in, v);
+  if (!s)
+    return;
+  if (!snapshot_is_stateful(d, in->rec->name, s->name)) {
+    snapshot_restore_plain(d, c, in, s);
+    return;
+  }
+  if (in->pidfd >= 0) {
+    snapshot_refuse_running(d, c, in);
+    return;
+  }
+  checkpoint_restore(d, c, in, s->name);
+}
