@@ -40,6 +40,7 @@ int cmd_checkpoint(const struct invocation *inv, cell_error **err) {
     return rc;
   /* The snapshot's name for scripts; how long it was frozen for people. */
   printf("%s\n", field_string(answer, "snapshot"));
+  fflush(stdout);
   fprintf(stderr, "frozen for %lld ms\n", field_int(answer, "frozen_ms", 0));
   return EXIT_OK;
 }

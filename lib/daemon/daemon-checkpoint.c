@@ -11,12 +11,15 @@
  * the instance thaws.  Any failure thaws it and removes the images. */
 #include "daemon/daemon-checkpoint.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,19 +27,34 @@
 #include "base/util.h"
 #include "cgroup/cgroup.h"
 #include "daemon/daemon-conn.h"
+#include "daemon/daemon-console.h"
 #include "daemon/daemon-image.h"
 #include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-lxcfs.h"
+#include "daemon/daemon-net.h"
+#include "daemon/daemon-oom.h"
+#include "daemon/daemon-runtime.h"
+#include "daemon/instance-rootfs.h"
+#include "daemon/instance-spec.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-snapshot.h"
 #include "oci/spec.h"
+#include "runtime/checkpoint.h"
 #include "runtime/criu.h"
+#include "runtime/restore.h"
 
 static void rm_rf_or_log(const char *path) {
   cleanup_error cell_error *err = NULL;
   if (cell_rm_rf_at(AT_FDCWD, path, &err) < 0)
     log_warn("%s", err->msg);
 }
+
+/* In a checkpoint's images: the device nodes bound into the instance and
+ * their host sources, "PATH SOURCE" a line (device_args). */
+#define EXTERNAL_DEVICES "celld-devices"
+/* ... and criu's key of the init's terminal, "tty[RDEV:DEV]". */
+#define CONSOLE_KEY "celld-console"
 
 /* ---- the child ---------------------------------------------------------- */
 
@@ -99,21 +117,101 @@ static void dump_work_free(void *p) {
 }
 
 /* The init's terminal is the console keeper's pty: outside the instance,
- * so criu records it as external, by its device numbers, as LXC does. */
-static void console_args(pid_t pid, char ***argv) {
-  cleanup_free char *fd0 = xasprintf("/proc/%d/fd/0", (int)pid);
+ * so criu records it as external, by its device numbers, as LXC does; the
+ * key goes to CONSOLE_KEY for the restore, which gives a new pty for it.
+ * Its stdio is that terminal, no pipe: descriptors.json (the runtime's
+ * restore reads it) says so. */
+static int console_args(const struct dump_work *w, char ***argv,
+                        cell_error **err) {
+  static const char no_pipes[] = "[\"/dev/null\",\"/dev/null\",\"/dev/null\"]";
+  cleanup_free char *desc = xasprintf("%s/" CHECKPOINT_DESCRIPTORS, w->images);
+  if (cell_write_file_atomic_at(AT_FDCWD, desc, no_pipes, strlen(no_pipes),
+                                0600, err) < 0)
+    return -1;
+  cleanup_free char *fd0 = xasprintf("/proc/%d/fd/0", (int)w->pid);
   struct stat sb;
   if (stat(fd0, &sb) < 0 || !S_ISCHR(sb.st_mode))
-    return;
+    return 0;
   cleanup_free char *tty = xasprintf(
       "tty[%llx:%llx]", (unsigned long long)sb.st_rdev,
       (unsigned long long)sb.st_dev);
   cell_strv_push(argv, "--external");
   cell_strv_push(argv, tty);
+  cleanup_free char *key = xasprintf("%s/" CONSOLE_KEY, w->images);
+  return cell_write_file_atomic_at(AT_FDCWD, key, tty, strlen(tty), 0600, err);
 }
 
-/* The host directories and devices bound into it (config.json's binds)
- * are external mounts, by their destination. */
+/* "\040" and the like in a mountinfo path, decoded in place. */
+static void unescape_octal(char *s) {
+  char *out = s;
+  for (char *in = s; *in; out++) {
+    if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' &&
+        in[2] <= '7' && in[3] >= '0' && in[3] <= '7') {
+      *out = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+      in += 4;
+    } else {
+      *out = *in++;
+    }
+  }
+  *out = '\0';
+}
+
+/* Where a device node bound into the instance comes from on the host:
+ * /dev/null for a masked file, the same path for a device of the config
+ * (/dev/tty, /dev/zero, ...), "console" for its terminal (celld gives a
+ * new one at restore); NULL when the host has no such node there. */
+static const char *device_source(const char *path, const struct stat *sb) {
+  if (strcmp(path, "/dev/console") == 0)
+    return "console";
+  if (sb->st_rdev == makedev(1, 3))
+    return "/dev/null";
+  struct stat host;
+  if (stat(path, &host) == 0 && S_ISCHR(host.st_mode) &&
+      host.st_rdev == sb->st_rdev)
+    return path;
+  return NULL;
+}
+
+/* The device nodes bound into it (its devices, its masked files bound
+ * from /dev/null, /dev/console) are mounts whose root criu cannot find
+ * inside: external, by their path, and bound again from the host at
+ * restore.  Their sources go to EXTERNAL_DEVICES, "PATH SOURCE" a line. */
+static int device_args(const struct dump_work *w, char ***argv,
+                       cell_error **err) {
+  cleanup_free char *path = xasprintf("/proc/%d/mountinfo", (int)w->pid);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  if (cell_read_file_at(AT_FDCWD, path, 0, &text, &len, err) < 0)
+    return -1;
+  cleanup_free char *list = xstrdup("");
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char mnt[4096];
+    /* id parent major:minor root mountpoint ... */
+    if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+      continue;
+    unescape_octal(mnt);
+    cleanup_free char *inside = xasprintf("/proc/%d/root%s", (int)w->pid, mnt);
+    struct stat sb;
+    const char *source = NULL;
+    if (mnt[0] != '/' || strchr(mnt, ' ') || lstat(inside, &sb) < 0 ||
+        !S_ISCHR(sb.st_mode) || !(source = device_source(mnt, &sb)))
+      continue;
+    cleanup_free char *map = xasprintf("%s:%s", mnt, mnt);
+    cell_strv_push(argv, "--ext-mount-map");
+    cell_strv_push(argv, map);
+    char *more = xasprintf("%s%s %s\n", list, mnt, source);
+    free(list);
+    list = more;
+  }
+  cleanup_free char *out = xasprintf("%s/" EXTERNAL_DEVICES, w->images);
+  return cell_write_file_atomic_at(AT_FDCWD, out, list, strlen(list), 0600,
+                                   err);
+}
+
+/* The host directories bound into it (config.json's binds) are external
+ * mounts, by their destination; so are its device nodes. */
 static int bind_args(const struct dump_work *w, char ***argv, cell_error **err) {
   cleanup_free char *path = xasprintf("%s/config.json", w->inst_dir);
   cleanup_free char *text = NULL;
@@ -123,7 +221,7 @@ static int bind_args(const struct dump_work *w, char ***argv, cell_error **err) 
       spec_parse(text, len, &s, err) < 0)
     return cell_error_wrap(err, "the instance's config.json");
   criu_args_bind_mounts(s, false, argv);
-  return 0;
+  return device_args(w, argv, err);
 }
 
 static int dump_args(const struct dump_work *w, const char *freezer,
@@ -143,7 +241,8 @@ static int dump_args(const struct dump_work *w, const char *freezer,
   }
   if (!w->stop)
     cell_strv_push(argv, "--leave-running");
-  console_args(w->pid, argv);
+  if (console_args(w, argv, err) < 0)
+    return -1;
   return bind_args(w, argv, err);
 }
 
@@ -422,6 +521,192 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
 
 /* ---- restore ------------------------------------------------------------ */
 
+/* A new pty for the restored init's terminal: the master for the keeper,
+ * the slave (owned by the instance's root) for criu to give the init. */
+static int open_console(const struct instance *in, int *master, int *slave,
+                        char **slave_path, cell_error **err) {
+  *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (*master < 0)
+    return cell_fail_errno(err, "open /dev/ptmx");
+  char name[64];
+  if (grantpt(*master) < 0 || unlockpt(*master) < 0 ||
+      ptsname_r(*master, name, sizeof(name)) != 0)
+    return cell_fail_errno(err, "a pty for the console");
+  *slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (*slave < 0)
+    return cell_fail_errno(err, "open `%s`", name);
+  if (fchown(*slave, in->rec->id_start, in->rec->id_start) < 0)
+    return cell_fail_errno(err, "chown `%s`", name);
+  *slave_path = xstrdup(name);
+  return 0;
+}
+
+/* criu's flags for the device nodes and the terminal the dump recorded
+ * (device_args, console_args). */
+static int external_args(const char *images, int slave, const char *slave_path,
+                         char ***argv, cell_error **err) {
+  cleanup_free char *path = xasprintf("%s/" EXTERNAL_DEVICES, images);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  if (cell_read_file_at(AT_FDCWD, path, 1 << 20, &text, &len, err) < 0)
+    return cell_error_wrap(err, "the checkpoint");
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *sp = strchr(line, ' ');
+    if (!sp)
+      continue;
+    *sp = '\0';
+    const char *source = strcmp(sp + 1, "console") == 0 ? slave_path : sp + 1;
+    cleanup_free char *map = xasprintf("%s:%s", line, source);
+    cell_strv_push(argv, "--ext-mount-map");
+    cell_strv_push(argv, map);
+  }
+  cleanup_free char *key_path = xasprintf("%s/" CONSOLE_KEY, images);
+  cleanup_free char *key = NULL;
+  cleanup_error cell_error *none = NULL;
+  if (cell_read_file_at(AT_FDCWD, key_path, 256, &key, &len, &none) < 0)
+    return 0; /* it had no terminal */
+  cleanup_free char *inherit = xasprintf("fd[%d]:%s", slave, key);
+  cell_strv_push(argv, "--inherit-fd");
+  cell_strv_push(argv, inherit);
+  return 0;
+}
+
+/* criu reads some images from inside the instance's user namespace, as
+ * its root: the images are given to that root (they are its own memory),
+ * and the directories above them let it through (0711). */
+static int give_images(const struct instance *in, const char *images,
+                       cell_error **err) {
+  uid_t id = in->rec->id_start;
+  cleanup_free char *parent = xasprintf("%s/..", images);
+  if (chmod(parent, 0711) < 0)
+    return cell_fail_errno(err, "chmod `%s`", parent);
+  int fd = open(images, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+  if (!dir) {
+    if (fd >= 0)
+      close(fd);
+    return cell_fail_errno(err, "open `%s`", images);
+  }
+  int rc = fchown(fd, id, id);
+  for (struct dirent *e; rc == 0 && (e = readdir(dir));)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      rc = fchownat(fd, e->d_name, id, id, AT_SYMLINK_NOFOLLOW);
+  closedir(dir);
+  return rc < 0 ? cell_fail_errno(err, "chown `%s`", images) : 0;
+}
+
+/* The instance's root mounted and its config written, as a start does. */
+static int prepare_root(struct daemon *d, struct instance *in, const char *dir,
+                        cell_error **err) {
+  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+  free(in->proc_view);
+  in->proc_view = lxcfs_proc_view(d);
+  cleanup_free char *spec =
+      instance_spec_json(in->rec, rootfs, lxcfs_dir_for_start(d), err);
+  cleanup_close int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!spec || dirfd < 0)
+    return spec ? cell_fail_errno(err, "open `%s`", dir) : -1;
+  if (inst_mount_root(d, in, err) < 0 ||
+      instance_rootfs_keep_root_only(dir, err) < 0)
+    return -1;
+  return cell_write_file_atomic_at(dirfd, "config.json", spec, strlen(spec),
+                                   0600, err);
+}
+
+static int run_runtime_restore(struct daemon *d, struct instance *in,
+                               const char *dir, const char *images,
+                               char **args, int slave, cell_error **err) {
+  cleanup_free char *work = xasprintf("%s/restore-work", dir);
+  if (cell_mkdir_p(work, 0700, err) < 0)
+    return -1;
+  int keep[1] = {slave};
+  struct restore_opts o = {
+      .root = d->runroot,
+      .id = in->rec->name,
+      .bundle = dir,
+      .detach = true,
+      .criu = {.image_path = images,
+               .work_path = work,
+               .tcp_established = true,
+               .file_locks = true,
+               .manage_cgroups_mode = "soft"},
+      .extra_args = args,
+      .inherit_fds = keep,
+      .n_inherit_fds = slave >= 0 ? 1 : 0,
+      .terminal_given = true,
+  };
+  int saved[3] = {-1, -1, -1};
+  if (daemon_swap_stdio(dir, saved, err) < 0)
+    return -1;
+  int exit_code = 0;
+  int rc = container_restore(&o, &exit_code, err);
+  daemon_restore_stdio(saved);
+  return rc;
+}
+
+/* The restored init watched as a started one is. */
+static int adopt_restored(struct daemon *d, struct instance *in,
+                          cell_error **err) {
+  pid_t pid;
+  if (daemon_runtime_pid(d, in->rec->name, &pid, err) < 0)
+    return -1;
+  int pidfd = cell_pidfd_open(pid);
+  if (pidfd < 0)
+    return cell_fail_errno(err, "pidfd_open %d", (int)pid);
+  in->pid = pid;
+  in->pidfd = pidfd;
+  in->child = daemon_parent_of(pid) == getpid();
+  daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
+  in->stopping = false;
+  in->after = AFTER_NOTHING;
+  oom_watch(d, in);
+  inst_set_state(in, "running");
+  return inst_save(d, in, err);
+}
+
+/* The processes of a stateful snapshot back, in a stopped instance whose
+ * disk is that snapshot's: its root mounted, its networks' bridges ready,
+ * a new console, and criu's restore through the runtime.  Undone when it
+ * fails. */
+static int restore_processes(struct daemon *d, struct instance *in,
+                             const char *images, cell_error **err) {
+  const char *name = in->rec->name;
+  cleanup_free char *dir = daemon_inst_dir(d, name);
+  cleanup_close int master = -1, slave = -1;
+  cleanup_free char *slave_path = NULL;
+  cleanup_strv char **args = NULL;
+  inst_disarm_timer(d, in);
+  daemon_runtime_delete(d, name);
+  int rc = prepare_root(d, in, dir, err);
+  if (rc == 0)
+    rc = give_images(in, images, err);
+  if (rc == 0)
+    rc = open_console(in, &master, &slave, &slave_path, err);
+  if (rc == 0)
+    rc = external_args(images, slave, slave_path, &args, err);
+  if (rc == 0)
+    rc = daemon_net_prepare_restore(d, in->rec, &args, err);
+  if (rc == 0)
+    rc = run_runtime_restore(d, in, dir, images, args, slave, err);
+  if (rc == 0)
+    rc = adopt_restored(d, in, err);
+  if (rc < 0) {
+    daemon_runtime_delete(d, name);
+    daemon_net_detach(d, in->rec, true);
+    daemon_rootfs_umount(d, name);
+    return cell_error_wrap(err, "restore `%s`", name);
+  }
+  daemon_rootfs_umount(d, name);
+  cell_error *e = NULL;
+  if (daemon_console_give(d, in, master, &e) < 0) {
+    log_warn("%s: no console: %s", name, e->msg);
+    cell_error_free(&e);
+  }
+  return 0;
+}
+
 struct restore_job {
   char *name, *snap;
 };
@@ -468,7 +753,7 @@ static void restore_checked(struct daemon *d, struct image_job *j,
   }
   cleanup_free char *images = snapshot_images_dir(d, rj->name, rj->snap);
   if (snapshot_restore_disk(d, in, s, &err) < 0 ||
-      inst_start_from_images(d, in, images, &err) < 0) {
+      restore_processes(d, in, images, &err) < 0) {
     log_warn("%s: restore %s: %s", rj->name, rj->snap, err->msg);
     if (c)
       conn_fail(d, c, API_FAILED, &err);

@@ -194,12 +194,6 @@ int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
   return 0;
 }
 
-int inst_start_from_images(struct daemon *d, struct instance *in,
-                           const char *images, cell_error **err) {
-  return cell_fail(err, ENOTSUP, "restore of `%s`'s processes from `%s`: not "
-                   "done yet", in->rec->name, images);
-}
-
 bool inst_is_paused(const struct instance *in) {
   return in->pidfd >= 0 && strcmp(in->rec->state, "paused") == 0;
 }

@@ -22,10 +22,7 @@ void inst_disarm_timer(struct daemon *d, struct instance *in);
 int inst_plan_networks(struct daemon *d, struct instance_record *r,
                        enum api_code *code, cell_error **err);
 int inst_start(struct daemon *d, struct instance *in, cell_error **err);
-/* Start it from criu's images of its processes (a stateful snapshot,
- * daemon-checkpoint.c) instead of its init. */
-int inst_start_from_images(struct daemon *d, struct instance *in,
-                           const char *images, cell_error **err);
+
 /* Paused: running, its cgroup frozen (state "paused"). */
 bool inst_is_paused(const struct instance *in);
 /* Freeze (pause) or thaw (resume) its cgroup; the state follows. */

@@ -82,7 +82,7 @@ static int load_bundle(struct restoring *r, cell_error **err) {
       spec_validate_for_create(r->spec, err) < 0 ||
       rootfs_bind_sources_in_bundle(r->spec, r->bundle, err) < 0)
     return cell_error_wrap(err, "config.json");
-  if (r->spec->process->terminal)
+  if (r->spec->process->terminal && !r->o->terminal_given)
     return cell_fail(err, ENOTSUP,
                      "config.json: process.terminal: a container with a "
                      "terminal cannot be restored yet (criu would have to "
@@ -151,6 +151,8 @@ static int restore_args(struct restoring *r, const char *pidfile, char ***argv,
     cell_strv_push(argv, cgroup_path(r->cg));
   }
   criu_args_bind_mounts(r->spec, true, argv);
+  for (char *const *a = r->o->extra_args; a && *a; a++)
+    cell_strv_push(argv, *a);
   return inherit_fd_args(r->image, argv, err);
 }
 
@@ -182,6 +184,8 @@ static int run_criu_restore(struct restoring *r, cell_error **err) {
       .argv = (const char *const *)argv,
       .log_path = log,
       .stdio = {0, 1, 2},
+      .keep_fds = r->o->inherit_fds,
+      .n_keep = r->o->n_inherit_fds,
       .join = &join,
   };
   int rc = criu_run(r->criu, &x, err);
