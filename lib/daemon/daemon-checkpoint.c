@@ -59,10 +59,10 @@ static void rm_rf_or_log(const char *path) {
 /* ---- the child ---------------------------------------------------------- */
 
 /* What every child does first: die with celld, hold only its fds. */
-static void child_setup(int outfd) {
+static void child_setup(int outfd, int also) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  int keep[] = {outfd};
-  cell_close_fds_from(3, keep, 1);
+  int keep[] = {outfd, also};
+  cell_close_fds_from(3, keep, also >= 0 ? 2 : 1);
   cell_reset_signals();
   signal(SIGPIPE, SIG_IGN);
 }
@@ -292,7 +292,7 @@ static int dump_frozen(struct dump_work *w, const char *criu,
 }
 
 static void run_dump(struct dump_work *w, int outfd) {
-  child_setup(outfd);
+  child_setup(outfd, -1);
   cell_error *err = NULL;
   cleanup_free char *criu = NULL;
   int rc = usable_criu(w->runroot, "checkpoint", &criu, &err);
@@ -325,6 +325,17 @@ static pid_t spawn(void (*fn)(struct dump_work *w, int outfd),
   }
   *pipefd = p[0];
   return pid;
+}
+
+/* A job of the loop (daemon-image.c watches it) for c's child. */
+static struct image_job *new_job(struct conn *c, void *ctx,
+                                 void (*ctx_free)(void *)) {
+  struct image_job *j = xcalloc(1, sizeof(*j));
+  j->owner = c->cred.uid;
+  j->pidfd = j->pipefd = -1;
+  j->ctx = ctx;
+  j->ctx_free = ctx_free;
+  return j;
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -509,13 +520,9 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
   if (cj->stop)
     in->stopping = true;
   in->checkpointing = true;
-  struct image_job *j = xcalloc(1, sizeof(*j));
-  j->owner = c->cred.uid;
-  j->pidfd = j->pipefd = -1;
+  struct image_job *j = new_job(c, cj, checkpoint_job_free);
   j->on_result = checkpoint_result;
   j->on_end = checkpoint_end;
-  j->ctx = cj;
-  j->ctx_free = checkpoint_job_free;
   daemon_image_add_job(d, c, j, pid, pipefd);
 }
 
@@ -615,16 +622,19 @@ static int prepare_root(struct daemon *d, struct instance *in, const char *dir,
                                    0600, err);
 }
 
-static int run_runtime_restore(struct daemon *d, struct instance *in,
-                               const char *dir, const char *images,
-                               char **args, int slave, cell_error **err) {
+/* In the restore's child: criu, through the runtime, with the runtime's
+ * stdio as a start has it.  The restored init is the child's child, and
+ * celld's (its subreaper) once the child is gone. */
+static int runtime_restore(const char *runroot, const char *name,
+                           const char *dir, const char *images,
+                           char *const *args, int slave, cell_error **err) {
   cleanup_free char *work = xasprintf("%s/restore-work", dir);
   if (cell_mkdir_p(work, 0700, err) < 0)
     return -1;
   int keep[1] = {slave};
   struct restore_opts o = {
-      .root = d->runroot,
-      .id = in->rec->name,
+      .root = runroot,
+      .id = name,
       .bundle = dir,
       .detach = true,
       .criu = {.image_path = images,
@@ -666,62 +676,170 @@ static int adopt_restored(struct daemon *d, struct instance *in,
   return inst_save(d, in, err);
 }
 
-/* The processes of a stateful snapshot back, in a stopped instance whose
- * disk is that snapshot's: its root mounted, its networks' bridges ready,
- * a new console, and criu's restore through the runtime.  Undone when it
- * fails. */
-static int restore_processes(struct daemon *d, struct instance *in,
-                             const char *images, cell_error **err) {
-  const char *name = in->rec->name;
-  cleanup_free char *dir = daemon_inst_dir(d, name);
-  cleanup_close int master = -1, slave = -1;
-  cleanup_free char *slave_path = NULL;
-  cleanup_strv char **args = NULL;
-  inst_disarm_timer(d, in);
-  daemon_runtime_delete(d, name);
-  int rc = prepare_root(d, in, dir, err);
-  if (rc == 0)
-    rc = give_images(in, images, err);
-  if (rc == 0)
-    rc = open_console(in, &master, &slave, &slave_path, err);
-  if (rc == 0)
-    rc = external_args(images, slave, slave_path, &args, err);
-  if (rc == 0)
-    rc = daemon_net_prepare_restore(d, in->rec, &args, err);
-  if (rc == 0)
-    rc = run_runtime_restore(d, in, dir, images, args, slave, err);
-  if (rc == 0)
-    rc = adopt_restored(d, in, err);
-  if (rc < 0) {
-    daemon_runtime_delete(d, name);
-    daemon_net_detach(d, in->rec, true);
-    daemon_rootfs_umount(d, name);
-    return cell_error_wrap(err, "restore `%s`", name);
-  }
-  daemon_rootfs_umount(d, name);
-  cell_error *e = NULL;
-  if (daemon_console_give(d, in, master, &e) < 0) {
-    log_warn("%s: no console: %s", name, e->msg);
-    cell_error_free(&e);
-  }
-  return 0;
-}
-
 struct restore_job {
   char *name, *snap;
+  char *runroot, *dir, *images;
+  char **args;
+  int master, slave;
+  bool adopted;
 };
 
 static void restore_job_free(void *p) {
   struct restore_job *rj = p;
   free(rj->name);
   free(rj->snap);
+  free(rj->runroot);
+  free(rj->dir);
+  free(rj->images);
+  cell_strv_free(rj->args);
+  if (rj->master >= 0)
+    close(rj->master);
+  if (rj->slave >= 0)
+    close(rj->slave);
   free(rj);
+}
+
+/* What the loop made ready for criu, undone (a failed restore). */
+static void restore_undo(struct daemon *d, struct restore_job *rj) {
+  daemon_runtime_delete(d, rj->name);
+  struct instance *in = daemon_find_instance(d, rj->name);
+  if (in && in->pidfd < 0)
+    daemon_net_detach(d, in->rec, true);
+  daemon_rootfs_umount(d, rj->name);
+}
+
+/* Its root mounted, a console, its networks ready, criu's flags: all
+ * that the child's criu needs. */
+static int restore_prepare(struct daemon *d, struct instance *in,
+                           struct restore_job *rj, cell_error **err) {
+  cleanup_free char *slave_path = NULL;
+  inst_disarm_timer(d, in);
+  daemon_runtime_delete(d, rj->name);
+  if (prepare_root(d, in, rj->dir, err) < 0 ||
+      give_images(in, rj->images, err) < 0 ||
+      open_console(in, &rj->master, &rj->slave, &slave_path, err) < 0 ||
+      external_args(rj->images, rj->slave, slave_path, &rj->args, err) < 0 ||
+      daemon_net_prepare_restore(d, in->rec, &rj->args, err) < 0)
+    return -1;
+  return 0;
+}
+
+static void run_restore(struct restore_job *rj, int outfd) {
+  child_setup(outfd, rj->slave);
+  cell_error *err = NULL;
+  int rc = runtime_restore(rj->runroot, rj->name, rj->dir, rj->images,
+                           rj->args, rj->slave, &err);
+  child_result(outfd, err, 0);
+  _exit(rc == 0 ? 0 : 1);
+}
+
+static pid_t spawn_restore(struct restore_job *rj, int *pipefd,
+                           cell_error **err) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return cell_fail_errno(err, "pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    run_restore(rj, p[1]);
+    _exit(1);
+  }
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return cell_fail_errno(err, "fork");
+  }
+  *pipefd = p[0];
+  return pid;
+}
+
+static void restore_result(struct daemon *d, struct image_job *j,
+                           const struct json_value *v) {
+  struct restore_job *rj = j->ctx;
+  struct conn *c = daemon_find_conn(d, j->conn_id);
+  struct instance *in = daemon_find_instance(d, rj->name);
+  const char *error = NULL;
+  cell_error *err = NULL;
+  if (!child_ok(v, &error))
+    cell_fail(&err, 0, "restore `%s`: %s", rj->name,
+              error ? error : "its process failed");
+  else if (!in)
+    cell_fail(&err, 0, "instance `%s` went during its restore", rj->name);
+  else if (adopt_restored(d, in, &err) == 0)
+    rj->adopted = true;
+  if (!rj->adopted) {
+    log_warn("%s: restore %s: %s", rj->name, rj->snap, err->msg);
+    if (c)
+      conn_fail(d, c, API_FAILED, &err);
+    cell_error_free(&err);
+    return;
+  }
+  daemon_rootfs_umount(d, rj->name);
+  if (daemon_console_give(d, in, rj->master, &err) < 0) {
+    log_warn("%s: no console: %s", rj->name, err->msg);
+    cell_error_free(&err);
+  }
+  log_info("%s: restored with its processes from %s", rj->name, rj->snap);
+  if (c)
+    conn_reply_instance(d, c, in);
+}
+
+static void restore_end(struct daemon *d, struct image_job *j) {
+  struct restore_job *rj = j->ctx;
+  struct instance *in = daemon_find_instance(d, rj->name);
+  if (in)
+    in->checkpointing = false;
+  if (!rj->adopted)
+    restore_undo(d, rj);
+}
+
+/* The disk is the snapshot's: the processes next, in a child. */
+static void restore_processes(struct daemon *d, struct conn *c,
+                              struct instance *in, const char *snap) {
+  cell_error *err = NULL;
+  struct restore_job *rj = xcalloc(1, sizeof(*rj));
+  rj->name = xstrdup(in->rec->name);
+  rj->snap = xstrdup(snap);
+  rj->runroot = xstrdup(d->runroot);
+  rj->dir = daemon_inst_dir(d, rj->name);
+  rj->images = snapshot_images_dir(d, rj->name, snap);
+  rj->master = rj->slave = -1;
+  int pipefd = -1;
+  pid_t pid = -1;
+  if (restore_prepare(d, in, rj, &err) == 0)
+    pid = spawn_restore(rj, &pipefd, &err);
+  if (pid < 0) {
+    restore_undo(d, rj);
+    restore_job_free(rj);
+    cell_error_wrap(&err, "restore `%s`", in->rec->name);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  /* The child has its own copy. */
+  close(rj->slave);
+  rj->slave = -1;
+  in->checkpointing = true;
+  struct image_job *j = new_job(c, rj, restore_job_free);
+  j->on_result = restore_result;
+  j->on_end = restore_end;
+  daemon_image_add_job(d, c, j, pid, pipefd);
+}
+
+struct check_job {
+  char *name, *snap;
+};
+
+static void check_job_free(void *p) {
+  struct check_job *cj = p;
+  free(cj->name);
+  free(cj->snap);
+  free(cj);
 }
 
 /* The child of a restore: is criu usable here?  Nothing is touched
  * before it says so. */
 static void run_restore_check(struct dump_work *w, int outfd) {
-  child_setup(outfd);
+  child_setup(outfd, -1);
   cell_error *err = NULL;
   cleanup_free char *criu = NULL;
   int rc = usable_criu(w->runroot, "restore", &criu, &err);
@@ -731,9 +849,9 @@ static void run_restore_check(struct dump_work *w, int outfd) {
 
 static void restore_checked(struct daemon *d, struct image_job *j,
                             const struct json_value *v) {
-  struct restore_job *rj = j->ctx;
+  struct check_job *ck = j->ctx;
   struct conn *c = daemon_find_conn(d, j->conn_id);
-  struct instance *in = daemon_find_instance(d, rj->name);
+  struct instance *in = daemon_find_instance(d, ck->name);
   const char *error = NULL;
   cell_error *err = NULL;
   if (!child_ok(v, &error)) {
@@ -743,25 +861,20 @@ static void restore_checked(struct daemon *d, struct image_job *j,
   }
   struct instance_snapshot *s = NULL;
   for (size_t i = 0; in && i < in->rec->n_snaps; i++)
-    if (strcmp(in->rec->snaps[i].name, rj->snap) == 0)
+    if (strcmp(in->rec->snaps[i].name, ck->snap) == 0)
       s = &in->rec->snaps[i];
-  if (!s || in->pidfd >= 0) {
-    if (c)
-      conn_error(d, c, API_WRONG_STATE, "the instance or its snapshot changed "
-                 "while criu was asked: try again");
+  if (!c)
+    return; /* nobody waits: nothing is touched */
+  if (!s || in->pidfd >= 0 || in->checkpointing) {
+    conn_error(d, c, API_WRONG_STATE, "the instance or its snapshot changed "
+               "while criu was asked: try again");
     return;
   }
-  cleanup_free char *images = snapshot_images_dir(d, rj->name, rj->snap);
-  if (snapshot_restore_disk(d, in, s, &err) < 0 ||
-      restore_processes(d, in, images, &err) < 0) {
-    log_warn("%s: restore %s: %s", rj->name, rj->snap, err->msg);
-    if (c)
-      conn_fail(d, c, API_FAILED, &err);
-    cell_error_free(&err);
+  if (snapshot_restore_disk(d, in, s, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  if (c)
-    conn_reply_instance(d, c, in);
+  restore_processes(d, c, in, ck->snap);
 }
 
 void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
@@ -779,15 +892,11 @@ void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  struct restore_job *rj = xcalloc(1, sizeof(*rj));
-  rj->name = xstrdup(in->rec->name);
-  rj->snap = xstrdup(snap);
-  struct image_job *j = xcalloc(1, sizeof(*j));
-  j->owner = c->cred.uid;
-  j->pidfd = j->pipefd = -1;
+  struct check_job *ck = xcalloc(1, sizeof(*ck));
+  ck->name = xstrdup(in->rec->name);
+  ck->snap = xstrdup(snap);
+  struct image_job *j = new_job(c, ck, check_job_free);
   j->on_result = restore_checked;
-  j->ctx = rj;
-  j->ctx_free = restore_job_free;
   daemon_image_add_job(d, c, j, pid, pipefd);
 }
 
