@@ -22,11 +22,14 @@ static int call(const struct invocation *inv, const char *op, const char *name,
 }
 
 static void print_snapshots(const struct json_value *list) {
-  printf("%-32s %-30s %s\n", "SNAPSHOT", "CREATED", "LAYERS");
+  printf("%-32s %-30s %-6s %s\n", "SNAPSHOT", "CREATED", "LAYERS", "PROCESSES");
   for (size_t i = 0; list && list->type == JSON_ARRAY && i < list->u.array.len; i++) {
     const struct json_value *s = list->u.array.items[i];
-    printf("%-32s %-30s %lld\n", field_string(s, "name"),
-           field_string(s, "created"), field_int(s, "layers", 0));
+    const struct json_value *st = json_object_get(s, "stateful");
+    bool stateful = st && st->type == JSON_BOOL && st->u.boolean;
+    printf("%-32s %-30s %-6lld %s\n", field_string(s, "name"),
+           field_string(s, "created"), field_int(s, "layers", 0),
+           stateful ? "yes" : "-");
   }
 }
 
