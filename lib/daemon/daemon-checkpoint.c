@@ -583,12 +583,7 @@ static int external_args(const char *images, int slave, const char *slave_path,
 /* criu reads some images from inside the instance's user namespace, as
  * its root: the images are given to that root (they are its own memory),
  * and the directories above them let it through (0711). */
-static int give_images(const struct instance *in, const char *images,
-                       cell_error **err) {
-  uid_t id = in->rec->id_start;
-  cleanup_free char *parent = xasprintf("%s/..", images);
-  if (chmod(parent, 0711) < 0)
-    return cell_fail_errno(err, "chmod `%s`", parent);
+static int chown_images(const char *images, uid_t id, cell_error **err) {
   int fd = open(images, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   DIR *dir = fd < 0 ? NULL : fdopendir(fd);
   if (!dir) {
@@ -602,6 +597,23 @@ static int give_images(const struct instance *in, const char *images,
       rc = fchownat(fd, e->d_name, id, id, AT_SYMLINK_NOFOLLOW);
   closedir(dir);
   return rc < 0 ? cell_fail_errno(err, "chown `%s`", images) : 0;
+}
+
+/* Back to root once criu is done: images an instance could write would
+ * be what criu, as host root, restores next time. */
+static void take_back_images(const char *images) {
+  cleanup_error cell_error *err = NULL;
+  if (chown_images(images, 0, &err) < 0)
+    log_warn("%s", err->msg);
+}
+
+static int give_images(const struct instance *in, const char *images,
+                       cell_error **err) {
+  uid_t id = in->rec->id_start;
+  cleanup_free char *parent = xasprintf("%s/..", images);
+  if (chmod(parent, 0711) < 0)
+    return cell_fail_errno(err, "chmod `%s`", parent);
+  return chown_images(images, id, err);
 }
 
 /* The instance's root mounted and its config written, as a start does. */
@@ -786,6 +798,7 @@ static void restore_result(struct daemon *d, struct image_job *j,
 
 static void restore_end(struct daemon *d, struct image_job *j) {
   struct restore_job *rj = j->ctx;
+  take_back_images(rj->images);
   struct instance *in = daemon_find_instance(d, rj->name);
   if (in)
     in->checkpointing = false;
@@ -810,6 +823,7 @@ static void restore_processes(struct daemon *d, struct conn *c,
     pid = spawn_restore(rj, &pipefd, &err);
   if (pid < 0) {
     restore_undo(d, rj);
+    take_back_images(rj->images);
     restore_job_free(rj);
     cell_error_wrap(&err, "restore `%s`", in->rec->name);
     conn_fail(d, c, API_FAILED, &err);
