@@ -194,7 +194,7 @@ check-cgroupv2: all rootfs $(BUILD)/tests/test-cgroup $(TEST_HELPERS)
 # whose kernel criu knows (tests/bats/criu.sh).  Fails when there is no VM
 # tool.
 .PHONY: check-criu
-check-criu: all
+check-criu: all rootfs
 	tests/bats/criu.sh "$(VM_RUN)" "$(BUILD)"
 
 asan:

@@ -18,6 +18,7 @@
 #include "instance.h"
 #include "log.h"
 #include "profile.h"
+#include "checkpoint.h"
 #include "snapshot.h"
 #include "top.h"
 #include "transfer.h"
@@ -120,8 +121,16 @@ static const struct verb verbs[] = {
      "      no data copied; a running one: frozen while its layer is copied);\n"
      "      prints the snapshot's name.  rm removes one"},
     {"snapshots", cmd_snapshots, "NAME [--json]", "an instance's snapshots"},
-    {"restore", cmd_restore, "NAME SNAP",
-     "a stopped instance back to a snapshot (what it wrote since goes)"},
+    {"restore", cmd_restore, "NAME [SNAP]",
+     "a stopped instance back to a snapshot, the newest by default (what\n"
+     "      it wrote since goes); a checkpoint's brings its processes back\n"
+     "      too, running where they were"},
+    {"checkpoint", cmd_checkpoint, "NAME [SNAP] [--stop]",
+     "a stateful snapshot: its disk and, by criu, its processes, taken\n"
+     "      while it is frozen; it goes on running (--stop: it stops).\n"
+     "      Prints the snapshot's name, and the time it was frozen on\n"
+     "      standard error.  Where criu cannot work (criu check), it fails\n"
+     "      at once and touches nothing"},
     {"clone", cmd_clone, "SRC DST [--start]",
      "a new instance on SRC's layers, as SRC is now: no data copied; its\n"
      "      own ids, addresses, hostname and machine-id"},

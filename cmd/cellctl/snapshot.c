@@ -22,11 +22,14 @@ static int call(const struct invocation *inv, const char *op, const char *name,
 }
 
 static void print_snapshots(const struct json_value *list) {
-  printf("%-32s %-30s %s\n", "SNAPSHOT", "CREATED", "LAYERS");
+  printf("%-32s %-30s %-6s %s\n", "SNAPSHOT", "CREATED", "LAYERS", "PROCESSES");
   for (size_t i = 0; list && list->type == JSON_ARRAY && i < list->u.array.len; i++) {
     const struct json_value *s = list->u.array.items[i];
-    printf("%-32s %-30s %lld\n", field_string(s, "name"),
-           field_string(s, "created"), field_int(s, "layers", 0));
+    const struct json_value *st = json_object_get(s, "stateful");
+    bool stateful = st && st->type == JSON_BOOL && st->u.boolean;
+    printf("%-32s %-30s %-6lld %s\n", field_string(s, "name"),
+           field_string(s, "created"), field_int(s, "layers", 0),
+           stateful ? "yes" : "-");
   }
 }
 
@@ -68,11 +71,11 @@ int cmd_snapshots(const struct invocation *inv, cell_error **err) {
 }
 
 int cmd_restore(const struct invocation *inv, cell_error **err) {
-  if (inv->argc != 3)
-    return usage_error(err, "restore: NAME SNAP");
+  if (inv->argc != 2 && inv->argc != 3)
+    return usage_error(err, "restore: NAME [SNAP]");
   cleanup_json struct json_value *answer = NULL;
-  return call(inv, "restore", inv->argv[1], "snapshot", inv->argv[2], &answer,
-              err);
+  return call(inv, "restore", inv->argv[1], "snapshot",
+              inv->argc == 3 ? inv->argv[2] : NULL, &answer, err);
 }
 
 int cmd_clone(const struct invocation *inv, cell_error **err) {

@@ -139,6 +139,11 @@ void daemon_console_take(struct daemon *d, struct instance *in, int listener,
     close(master);
 }
 
+int daemon_console_give(struct daemon *d, struct instance *in, int master,
+                        cell_error **err) {
+  return keeper_send(d, CONSOLE_CTL_ADD, in->rec->name, master, err);
+}
+
 void daemon_console_hangup(struct daemon *d, const char *name) {
   cell_error *err = NULL;
   if (keeper_send(d, CONSOLE_CTL_HANGUP, name, -1, &err) < 0) {

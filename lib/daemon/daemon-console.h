@@ -25,6 +25,10 @@ int daemon_console_listen(struct daemon *d, struct instance *in, char **path,
                           cell_error **err);
 void daemon_console_take(struct daemon *d, struct instance *in, int listener,
                          const char *path, bool created);
+/* A pty master made by celld itself (a restored instance's console) to
+ * the keeper, which keeps its own copy. */
+int daemon_console_give(struct daemon *d, struct instance *in, int master,
+                        cell_error **err);
 /* The instance is destroyed: its console and buffer go. */
 /* The instance stopped: the keeper closes its pty (its buffer stays). */
 void daemon_console_hangup(struct daemon *d, const char *name);

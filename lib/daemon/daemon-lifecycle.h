@@ -22,6 +22,7 @@ void inst_disarm_timer(struct daemon *d, struct instance *in);
 int inst_plan_networks(struct daemon *d, struct instance_record *r,
                        enum api_code *code, cell_error **err);
 int inst_start(struct daemon *d, struct instance *in, cell_error **err);
+
 /* Paused: running, its cgroup frozen (state "paused"). */
 bool inst_is_paused(const struct instance *in);
 /* Freeze (pause) or thaw (resume) its cgroup; the state follows. */

@@ -341,6 +341,44 @@ int daemon_net_attach(struct daemon *d, const struct instance_record *r,
   return 0;
 }
 
+/* One network's bridge, filter and dnsmasq made ready for a NIC that
+ * criu makes, and criu's flag for that NIC. */
+static int prepare_one(struct daemon *d, const struct instance_net *in,
+                       char ***criu_args, cell_error **err) {
+  const struct daemon_network *net = daemon_config_network(d->cfg, in->network);
+  if (!net)
+    return cell_fail(err, 0, "network `%s` is no longer in the configuration",
+                     in->network);
+  struct net_addr gw[2], addrs[2];
+  size_t n_gw = gateways_of(net, gw), n_addrs;
+  if (addresses_of(net, in, addrs, &n_addrs, err) < 0 ||
+      network_bridge_ensure(net->bridge, gw, n_gw, net->mtu, err) < 0 ||
+      network_detach(in->host_veth, err) < 0)
+    return -1;
+  if (net->dnsmasq)
+    dnsmasq_network_up(d, net);
+  /* criu brings back the instance's end with the MAC it had, the stable
+   * one of its start: the filter knows it before the port exists. */
+  uint8_t mac[6];
+  network_stable_mac(in->host_veth, mac);
+  if (net->filter && filter_port(net, in, mac, addrs, n_addrs, err) < 0)
+    return -1;
+  cleanup_free char *ext =
+      xasprintf("veth[%s]:%s@%s", in->ifname, in->host_veth, net->bridge);
+  cell_strv_push(criu_args, "--external");
+  cell_strv_push(criu_args, ext);
+  return 0;
+}
+
+int daemon_net_prepare_restore(struct daemon *d, const struct instance_record *r,
+                               char ***criu_args, cell_error **err) {
+  for (size_t i = 0; i < r->n_nets; i++)
+    if (prepare_one(d, &r->nets[i], criu_args, err) < 0)
+      return cell_error_wrap(err, "network `%s` of `%s`", r->nets[i].network,
+                             r->name);
+  return 0;
+}
+
 /* Whether an instance other than `self` is on the network. */
 static bool network_in_use(struct daemon *d, const char *network,
                            const struct instance_record *self) {

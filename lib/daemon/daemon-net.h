@@ -30,6 +30,11 @@ int daemon_net_replan(struct daemon *d, struct instance_record *r,
 /* Give the namespace of pid its interfaces (loopback only without
  * networks).  On failure the caller's daemon_net_detach removes what was
  * made (it also runs when the start fails later). */
+/* Before criu restores an instance's network namespace (a checkpoint's):
+ * each network's bridge, filter and dnsmasq ready, and criu's flags that
+ * make its NICs' host ends there, with their names of before. */
+int daemon_net_prepare_restore(struct daemon *d, const struct instance_record *r,
+                               char ***criu_args, cell_error **err);
 int daemon_net_attach(struct daemon *d, const struct instance_record *r,
                       pid_t pid, cell_error **err);
 /* Remove the instance's veth pairs (gone ones are fine) and their port

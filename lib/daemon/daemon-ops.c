@@ -19,6 +19,7 @@
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-settings.h"
 #include "daemon/daemon-profiles.h"
+#include "daemon/daemon-checkpoint.h"
 #include "daemon/daemon-snapshot.h"
 #include "daemon/daemon-transfer.h"
 
@@ -72,6 +73,8 @@ static const struct request_field exec_fields[] = {
 static const struct request_field signal_fields[] = {{"signal", N}, {NULL, 0}};
 static const struct request_field snapshot_fields[] = {
     {"name", S}, {"snapshot", S}, {NULL, 0}};
+static const struct request_field checkpoint_fields[] = {
+    {"name", S}, {"snapshot", S}, {"stop", B}, {NULL, 0}};
 static const struct request_field log_fields[] = {
     {"name", S}, {"lines", N}, {NULL, 0}};
 static const struct request_field push_fields[] = {
@@ -119,6 +122,8 @@ static const struct op ops[] = {
     {"snapshot", snapshot_fields, ACCESS_MEMBER, NULL, true, false, op_snapshot},
     {"snapshots", name_only, ACCESS_MEMBER, NULL, true, false, op_snapshots},
     {"restore", snapshot_fields, ACCESS_MEMBER, NULL, true, false, op_restore},
+    {"checkpoint", checkpoint_fields, ACCESS_MEMBER, NULL, true, false,
+     op_checkpoint},
     {"snapshot.rm", snapshot_fields, ACCESS_MEMBER, NULL, true, false,
      op_snapshot_rm},
     {"clone", name_as, ACCESS_MEMBER, NULL, true, false, op_clone},

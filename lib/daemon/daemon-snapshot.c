@@ -44,6 +44,8 @@
  * keeps that within a few layers of its image's, and the mount's option
  * string, which also names the image's layers, far from its limit. */
 #define FLATTEN_DEPTH 16
+/* <instance dir>/checkpoints/<snap>: a stateful snapshot's images. */
+#define SNAPSHOT_IMAGES "checkpoints"
 
 static bool running(const struct instance *in) { return in->pidfd >= 0; }
 
@@ -325,6 +327,26 @@ static struct instance_snapshot *find_snap(struct instance_record *r,
   return NULL;
 }
 
+/* ---- stateful snapshots' images (daemon-checkpoint.c makes them) ------- */
+
+char *snapshot_images_dir(struct daemon *d, const char *name, const char *snap) {
+  cleanup_free char *dir = daemon_inst_dir(d, name);
+  return xasprintf("%s/" SNAPSHOT_IMAGES "/%s", dir, snap);
+}
+
+bool snapshot_is_stateful(struct daemon *d, const char *name, const char *snap) {
+  cleanup_free char *dir = snapshot_images_dir(d, name, snap);
+  struct stat sb;
+  return lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static void remove_images(struct daemon *d, const char *name, const char *snap) {
+  cleanup_free char *dir = snapshot_images_dir(d, name, snap);
+  cleanup_error cell_error *err = NULL;
+  if (cell_rm_rf_at(AT_FDCWD, dir, &err) < 0)
+    log_warn("%s: snapshot %s: %s", name, snap, err->msg);
+}
+
 static void reply_snapshots(struct daemon *d, struct conn *c,
                             const struct instance_record *r) {
   struct json_gen *g = json_gen_new(false);
@@ -337,6 +359,8 @@ static void reply_snapshots(struct daemon *d, struct conn *c,
     json_gen_kv_string(g, "name", r->snaps[i].name);
     json_gen_kv_string(g, "created", r->snaps[i].created);
     json_gen_kv_int(g, "layers", (int64_t)cell_strv_len(r->snaps[i].own_layers));
+    json_gen_kv_bool(g, "stateful",
+                     snapshot_is_stateful(d, r->name, r->snaps[i].name));
     json_gen_object_close(g);
   }
   json_gen_array_close(g);
@@ -361,26 +385,24 @@ static char *default_snap_name(const struct instance_record *r) {
   return name;
 }
 
-void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
-                 const struct json_value *v) {
+int snapshot_new_name(const struct instance_record *r, const char *given,
+                      char **name, enum api_code *code, cell_error **err) {
+  *name = given ? xstrdup(given) : default_snap_name(r);
+  *code = API_INVALID_REQUEST;
+  if (instance_check_name(*name, err) < 0)
+    return cell_error_wrap(err, "snapshot name");
+  *code = API_EXISTS;
+  if (find_snap((struct instance_record *)r, *name))
+    return cell_fail(err, 0, "that snapshot exists: give another name");
+  return 0;
+}
+
+int snapshot_add(struct daemon *d, struct instance *in, const char *name,
+                 cell_error **err) {
   struct instance_record *r = in->rec;
-  cell_error *err = NULL;
-  const char *given = request_str(v, "snapshot");
-  cleanup_free char *name = given ? xstrdup(given) : default_snap_name(r);
-  if (instance_check_name(name, &err) < 0) {
-    cell_error_wrap(&err, "snapshot name");
-    conn_fail(d, c, API_INVALID_REQUEST, &err);
-    return;
-  }
-  if (find_snap(r, name)) {
-    conn_error(d, c, API_EXISTS, "that snapshot exists: give another name");
-    return;
-  }
   cleanup_free char *layer = NULL;
-  if (snapshot_freeze(d, in, true, &layer, &err) < 0) {
-    conn_fail(d, c, API_FAILED, &err);
-    return;
-  }
+  if (snapshot_freeze(d, in, true, &layer, err) < 0)
+    return -1;
   r->snaps = xrealloc(r->snaps, (r->n_snaps + 1) * sizeof(*r->snaps));
   struct instance_snapshot *s = &r->snaps[r->n_snaps++];
   s->name = xstrdup(name);
@@ -392,7 +414,37 @@ void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
   inst_save_or_log(d, in);
   log_info("%s: snapshot %s (%s)", r->name, name,
            running(in) ? "frozen while copied" : "its layer frozen");
-  reply_snapshots(d, c, r);
+  return 0;
+}
+
+void snapshot_drop(struct daemon *d, struct instance *in, const char *name) {
+  struct instance_record *r = in->rec;
+  struct instance_snapshot *s = find_snap(r, name);
+  if (!s)
+    return;
+  free(s->name);
+  free(s->created);
+  cell_strv_free(s->own_layers);
+  *s = r->snaps[--r->n_snaps];
+  inst_save_or_log(d, in);
+  daemon_collect_layers(d);
+}
+
+void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
+                 const struct json_value *v) {
+  cell_error *err = NULL;
+  cleanup_free char *name = NULL;
+  enum api_code code;
+  if (snapshot_new_name(in->rec, request_str(v, "snapshot"), &name, &code,
+                        &err) < 0) {
+    conn_fail(d, c, code, &err);
+    return;
+  }
+  if (snapshot_add(d, in, name, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  reply_snapshots(d, c, in->rec);
 }
 
 void op_snapshots(struct daemon *d, struct conn *c, struct instance *in,
@@ -412,46 +464,66 @@ static struct instance_snapshot *named_snap(struct daemon *d, struct conn *c,
   return s;
 }
 
+struct instance_snapshot *snapshot_to_restore(struct daemon *d, struct conn *c,
+                                              struct instance *in,
+                                              const struct json_value *v) {
+  if (request_str(v, "snapshot"))
+    return named_snap(d, c, in, v);
+  if (in->rec->n_snaps == 0) {
+    conn_error(d, c, API_NOT_FOUND, "the instance has no snapshot (cellctl "
+               "snapshot NAME, or cellctl checkpoint NAME)");
+    return NULL;
+  }
+  /* The newest: the last one taken. */
+  struct instance_snapshot *newest = &in->rec->snaps[0];
+  for (size_t i = 1; i < in->rec->n_snaps; i++)
+    if (strcmp(in->rec->snaps[i].created, newest->created) >= 0)
+      newest = &in->rec->snaps[i];
+  return newest;
+}
+
 /* The refusal of an op that needs the instance stopped. */
-static void refuse_running(struct daemon *d, struct conn *c,
-                           const struct instance *in) {
+void snapshot_refuse_running(struct daemon *d, struct conn *c,
+                             const struct instance *in) {
   cleanup_free char *msg = xasprintf(
       "instance `%s` is running: stop it first (cellctl stop %s)",
       in->rec->name, in->rec->name);
   conn_error(d, c, API_WRONG_STATE, msg);
 }
 
-void op_restore(struct daemon *d, struct conn *c, struct instance *in,
-                const struct json_value *v) {
-  struct instance_snapshot *s = named_snap(d, c, in, v);
-  if (!s)
-    return;
-  if (running(in)) {
-    refuse_running(d, c, in);
-    return;
-  }
-  cell_error *err = NULL;
+int snapshot_restore_disk(struct daemon *d, struct instance *in,
+                          struct instance_snapshot *s, cell_error **err) {
   /* Once begun, a restore is finished: by the next celld after a crash;
    * after an error, by its steps taken again at once (they start over
    * from wherever the error left them), or by a restore again. */
   struct intent it = {.op = INTENT_RESTORE, .name = in->rec->name,
                       .arg = s->name};
-  if (intent_begin(d, &it, &err) < 0) {
-    conn_fail(d, c, API_FAILED, &err);
-    return;
-  }
-  if (intent_apply_restore(d, in, s, &err) < 0) {
-    log_warn("%s: restore %s: %s (again)", in->rec->name, s->name, err->msg);
-    cell_error_free(&err);
-    if (intent_apply_restore(d, in, s, &err) < 0) {
-      cell_error_wrap(&err, "restore `%s` (run it again to finish it)", s->name);
-      conn_fail(d, c, API_FAILED, &err);
-      return;
-    }
+  if (intent_begin(d, &it, err) < 0)
+    return -1;
+  if (intent_apply_restore(d, in, s, err) < 0) {
+    log_warn("%s: restore %s: %s (again)", in->rec->name, s->name, (*err)->msg);
+    cell_error_free(err);
+    if (intent_apply_restore(d, in, s, err) < 0)
+      return cell_error_wrap(err, "restore `%s` (run it again to finish it)",
+                             s->name);
   }
   intent_end(d, in->rec->name);
   daemon_collect_layers(d);
   log_info("%s: restored snapshot %s", in->rec->name, s->name);
+  return 0;
+}
+
+void snapshot_restore_plain(struct daemon *d, struct conn *c,
+                            struct instance *in, struct instance_snapshot *s) {
+  if (running(in)) {
+    snapshot_refuse_running(d, c, in);
+    return;
+  }
+  cell_error *err = NULL;
+  if (snapshot_restore_disk(d, in, s, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
   conn_reply_instance(d, c, in);
 }
 
@@ -460,14 +532,9 @@ void op_snapshot_rm(struct daemon *d, struct conn *c, struct instance *in,
   struct instance_snapshot *s = named_snap(d, c, in, v);
   if (!s)
     return;
-  struct instance_record *r = in->rec;
-  free(s->name);
-  free(s->created);
-  cell_strv_free(s->own_layers);
-  *s = r->snaps[--r->n_snaps];
-  inst_save_or_log(d, in);
-  daemon_collect_layers(d);
-  reply_snapshots(d, c, r);
+  remove_images(d, in->rec->name, s->name);
+  snapshot_drop(d, in, s->name);
+  reply_snapshots(d, c, in->rec);
 }
 
 /* Outside the default pool the disk's directory there follows the name
@@ -514,7 +581,7 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   if (running(in) || in->timerfd >= 0) {
-    refuse_running(d, c, in);
+    snapshot_refuse_running(d, c, in);
     return;
   }
   cleanup_free char *from_json = xasprintf("%s.json", r->name);

@@ -19,12 +19,41 @@
 int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
                     char **layer_out, cell_error **err);
 
+/* A stateful snapshot (daemon-checkpoint.c) has criu's images of the
+ * instance's processes in <instance dir>/checkpoints/<snap>, renamed there
+ * whole: the directory's existence says the snapshot is stateful.  It goes
+ * with the snapshot (snapshot.rm), the instance (destroy) and follows a
+ * rename. */
+char *snapshot_images_dir(struct daemon *d, const char *name, const char *snap);
+bool snapshot_is_stateful(struct daemon *d, const char *name, const char *snap);
+
+/* The name of a new snapshot: given, or snap-<date>; *code says why not. */
+int snapshot_new_name(const struct instance_record *r, const char *given,
+                      char **name, enum api_code *code, cell_error **err);
+/* Take the snapshot `name` (snapshot_freeze) and record it, saved. */
+int snapshot_add(struct daemon *d, struct instance *in, const char *name,
+                 cell_error **err);
+/* Forget the snapshot `name` (an undo), saved; its layers collected. */
+void snapshot_drop(struct daemon *d, struct instance *in, const char *name);
+/* The snapshot a restore request names, or the newest when it names
+ * none; NULL: c was answered. */
+struct instance_snapshot *snapshot_to_restore(struct daemon *d, struct conn *c,
+                                              struct instance *in,
+                                              const struct json_value *v);
+/* The refusal of an op that needs the instance stopped. */
+void snapshot_refuse_running(struct daemon *d, struct conn *c,
+                             const struct instance *in);
+/* The instance's disk back to s (an intent makes it whole after a crash). */
+int snapshot_restore_disk(struct daemon *d, struct instance *in,
+                          struct instance_snapshot *s, cell_error **err);
+/* A stopped instance's disk back to s, and the answer to c. */
+void snapshot_restore_plain(struct daemon *d, struct conn *c,
+                            struct instance *in, struct instance_snapshot *s);
+
 void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
                  const struct json_value *v);
 void op_snapshots(struct daemon *d, struct conn *c, struct instance *in,
                   const struct json_value *v);
-void op_restore(struct daemon *d, struct conn *c, struct instance *in,
-                const struct json_value *v);
 void op_snapshot_rm(struct daemon *d, struct conn *c, struct instance *in,
                     const struct json_value *v);
 void op_rename(struct daemon *d, struct conn *c, struct instance *in,

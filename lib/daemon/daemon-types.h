@@ -116,6 +116,8 @@ struct instance {
   /* Exports reading its disk (daemon-transfer.c): it may not start or be
    * destroyed meanwhile. */
   int exports;
+  /* criu dumps it (daemon-checkpoint.c): no second checkpoint meanwhile. */
+  bool checkpointing;
   struct usage_keep usage; /* daemon-usage.c's last samples */
 };
 

@@ -87,7 +87,7 @@ static int load_bundle(struct restoring *r, cell_error **err) {
       spec_validate_for_create(r->spec, err) < 0 ||
       rootfs_bind_sources_in_bundle(r->spec, r->bundle, err) < 0)
     return cell_error_wrap(err, "config.json");
-  if (r->spec->process->terminal)
+  if (r->spec->process->terminal && !r->o->terminal_given)
     return cell_fail(err, ENOTSUP,
                      "config.json: process.terminal: a container with a "
                      "terminal cannot be restored yet (criu would have to "
@@ -162,6 +162,8 @@ static int restore_args(struct restoring *r, const char *pidfile, char ***argv,
     cell_strv_push(argv, cgroup_path(r->cg));
   }
   criu_args_bind_mounts(r->spec, true, argv);
+  for (char *const *a = r->o->extra_args; a && *a; a++)
+    cell_strv_push(argv, *a);
   return inherit_fd_args(r->imagefd, argv, err);
 }
 
@@ -191,12 +193,19 @@ static int run_criu_restore(struct restoring *r, cell_error **err) {
   struct cgroup_join join = {.n = 0};
   if (cgroup_join_open(r->cg, false, &join, err) < 0)
     return -1;
+  /* criu's directories, then what the caller hands over (--inherit-fd). */
+  size_t n_keep = 2 + r->o->n_inherit_fds;
+  cleanup_free int *keep = xcalloc(n_keep, sizeof(*keep));
+  keep[0] = r->imagefd;
+  keep[1] = r->workfd;
+  for (size_t i = 0; i < r->o->n_inherit_fds; i++)
+    keep[2 + i] = r->o->inherit_fds[i];
   struct criu_exec x = {
       .argv = (const char *const *)argv,
       .log_path = log,
       .stdio = {0, 1, 2},
-      .keep_fds = (const int[]){r->imagefd, r->workfd},
-      .n_keep = 2,
+      .keep_fds = keep,
+      .n_keep = n_keep,
       .join = &join,
   };
   int rc = criu_run(r->criu, &x, err);

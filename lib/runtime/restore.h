@@ -19,6 +19,14 @@ struct restore_opts {
   bool detach;
   bool no_subreaper;
   struct criu_opts criu;
+  /* For a caller that knows more of the container than its bundle (celld):
+   * more of criu's flags (its NICs, its device mounts), fds criu inherits
+   * at their numbers (--inherit-fd), and a process.terminal whose pty the
+   * caller gives (its slave among inherit_fds) rather than refused. */
+  char *const *extra_args;
+  const int *inherit_fds;
+  size_t n_inherit_fds;
+  bool terminal_given;
 };
 
 /* Restore, then (unless o->detach) wait for the container's process as

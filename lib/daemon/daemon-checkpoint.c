@@ -1,0 +1,931 @@
+/* Stateful snapshots: see daemon-checkpoint.h.
+ *
+ * A checkpoint is three steps.  A child process asks whether criu can work
+ * here (runtime/criu.h: its verdict is kept per boot), freezes the
+ * instance's cgroup itself (criu then does not poll the freezer in 100 ms
+ * steps), and has criu dump the processes into checkpoints/.tmp-SNAP,
+ * leaving them frozen (or, with stop, killed).  The loop, on the child's
+ * result, copies the writable layer as a snapshot does, while the cgroup
+ * is still frozen: memory and disk are of the same instant.  Then the
+ * images are renamed to checkpoints/SNAP, the snapshot is recorded, and
+ * the instance thaws.  Any failure thaws it and removes the images. */
+#include "daemon/daemon-checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "cgroup/cgroup.h"
+#include "daemon/daemon-conn.h"
+#include "daemon/daemon-console.h"
+#include "daemon/daemon-image.h"
+#include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-lxcfs.h"
+#include "daemon/daemon-net.h"
+#include "daemon/daemon-oom.h"
+#include "daemon/daemon-runtime.h"
+#include "daemon/instance-rootfs.h"
+#include "daemon/instance-spec.h"
+#include "daemon/daemon-records.h"
+#include "daemon/daemon-request.h"
+#include "daemon/daemon-snapshot.h"
+#include "oci/spec.h"
+#include "runtime/checkpoint.h"
+#include "runtime/criu.h"
+#include "runtime/restore.h"
+
+static void rm_rf_or_log(const char *path) {
+  cleanup_error cell_error *err = NULL;
+  if (cell_rm_rf_at(AT_FDCWD, path, &err) < 0)
+    log_warn("%s", err->msg);
+}
+
+/* In a checkpoint's images: the device nodes bound into the instance and
+ * their host sources, "PATH SOURCE" a line (device_args). */
+#define EXTERNAL_DEVICES "celld-devices"
+/* ... and criu's key of the init's terminal, "tty[RDEV:DEV]". */
+#define CONSOLE_KEY "celld-console"
+
+/* ---- the child ---------------------------------------------------------- */
+
+/* What every child does first: die with celld, hold only its fds. */
+static void child_setup(int outfd, int also) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  int keep[] = {outfd, also};
+  cell_close_fds_from(3, keep, also >= 0 ? 2 : 1);
+  cell_reset_signals();
+  signal(SIGPIPE, SIG_IGN);
+}
+
+/* frozen_at: when it froze the cgroup (CLOCK_MONOTONIC, the loop's
+ * clock too), for the frozen time the client is told. */
+static void child_result(int fd, const cell_error *err, uint64_t frozen_at) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", err == NULL);
+  if (err)
+    json_gen_kv_string(g, "error", err->msg);
+  json_gen_key(g, "frozen_at_ms");
+  json_gen_uint(g, frozen_at);
+  json_gen_object_close(g);
+  size_t len = 0;
+  cleanup_free char *text = json_gen_finish(g, &len);
+  json_gen_free(g);
+  cleanup_free char *line = xasprintf("%s\n", text);
+  cell_write_all(fd, line, len + 1);
+}
+
+/* criu, found, and usable on this kernel: else the runtime's one line. */
+static int usable_criu(const char *runroot, const char *action, char **criu,
+                       cell_error **err) {
+  if (criu_find(NULL, criu, err) < 0)
+    return cell_error_wrap(err, "%s", action);
+  cleanup_close int rootfd =
+      open(runroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "open `%s`", runroot);
+  return criu_check_usable(*criu, rootfd, action, err);
+}
+
+struct dump_work {
+  char *runroot;
+  char *inst_dir; /* <state>/instances/<name> */
+  char *images;   /* <inst_dir>/checkpoints/.tmp-<snap> */
+  char *cgroup;
+  pid_t pid;
+  bool stop;
+  uint64_t frozen_at_ms; /* the child's */
+};
+
+static void dump_work_free(void *p) {
+  struct dump_work *w = p;
+  free(w->runroot);
+  free(w->inst_dir);
+  free(w->images);
+  free(w->cgroup);
+  free(w);
+}
+
+/* The init's terminal is the console keeper's pty: outside the instance,
+ * so criu records it as external, by its device numbers, as LXC does; the
+ * key goes to CONSOLE_KEY for the restore, which gives a new pty for it.
+ * Its stdio is that terminal, no pipe: descriptors.json (the runtime's
+ * restore reads it) says so. */
+static int console_args(const struct dump_work *w, char ***argv,
+                        cell_error **err) {
+  static const char no_pipes[] = "[\"/dev/null\",\"/dev/null\",\"/dev/null\"]";
+  cleanup_free char *desc = xasprintf("%s/" CHECKPOINT_DESCRIPTORS, w->images);
+  if (cell_write_file_atomic_at(AT_FDCWD, desc, no_pipes, strlen(no_pipes),
+                                0600, err) < 0)
+    return -1;
+  cleanup_free char *fd0 = xasprintf("/proc/%d/fd/0", (int)w->pid);
+  struct stat sb;
+  if (stat(fd0, &sb) < 0 || !S_ISCHR(sb.st_mode))
+    return 0;
+  cleanup_free char *tty = xasprintf(
+      "tty[%llx:%llx]", (unsigned long long)sb.st_rdev,
+      (unsigned long long)sb.st_dev);
+  cell_strv_push(argv, "--external");
+  cell_strv_push(argv, tty);
+  cleanup_free char *key = xasprintf("%s/" CONSOLE_KEY, w->images);
+  return cell_write_file_atomic_at(AT_FDCWD, key, tty, strlen(tty), 0600, err);
+}
+
+/* "\040" and the like in a mountinfo path, decoded in place. */
+static void unescape_octal(char *s) {
+  char *out = s;
+  for (char *in = s; *in; out++) {
+    if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' &&
+        in[2] <= '7' && in[3] >= '0' && in[3] <= '7') {
+      *out = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+      in += 4;
+    } else {
+      *out = *in++;
+    }
+  }
+  *out = '\0';
+}
+
+/* Where a device node bound into the instance comes from on the host:
+ * /dev/null for a masked file, the same path for a device of the config
+ * (/dev/tty, /dev/zero, ...), "console" for its terminal (celld gives a
+ * new one at restore); NULL when the host has no such node there. */
+static const char *device_source(const char *path, const struct stat *sb) {
+  if (strcmp(path, "/dev/console") == 0)
+    return "console";
+  if (sb->st_rdev == makedev(1, 3))
+    return "/dev/null";
+  struct stat host;
+  if (stat(path, &host) == 0 && S_ISCHR(host.st_mode) &&
+      host.st_rdev == sb->st_rdev)
+    return path;
+  return NULL;
+}
+
+/* The device nodes bound into it (its devices, its masked files bound
+ * from /dev/null, /dev/console) are mounts whose root criu cannot find
+ * inside: external, by their path, and bound again from the host at
+ * restore.  Their sources go to EXTERNAL_DEVICES, "PATH SOURCE" a line. */
+static int device_args(const struct dump_work *w, char ***argv,
+                       cell_error **err) {
+  cleanup_free char *path = xasprintf("/proc/%d/mountinfo", (int)w->pid);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  if (cell_read_file_at(AT_FDCWD, path, 0, &text, &len, err) < 0)
+    return -1;
+  cleanup_free char *list = xstrdup("");
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char mnt[4096];
+    /* id parent major:minor root mountpoint ... */
+    if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+      continue;
+    unescape_octal(mnt);
+    cleanup_free char *inside = xasprintf("/proc/%d/root%s", (int)w->pid, mnt);
+    struct stat sb;
+    const char *source = NULL;
+    if (mnt[0] != '/' || strchr(mnt, ' ') || lstat(inside, &sb) < 0 ||
+        !S_ISCHR(sb.st_mode) || !(source = device_source(mnt, &sb)))
+      continue;
+    cleanup_free char *map = xasprintf("%s:%s", mnt, mnt);
+    cell_strv_push(argv, "--ext-mount-map");
+    cell_strv_push(argv, map);
+    char *more = xasprintf("%s%s %s\n", list, mnt, source);
+    free(list);
+    list = more;
+  }
+  cleanup_free char *out = xasprintf("%s/" EXTERNAL_DEVICES, w->images);
+  return cell_write_file_atomic_at(AT_FDCWD, out, list, strlen(list), 0600,
+                                   err);
+}
+
+/* The host directories bound into it (config.json's binds) are external
+ * mounts, by their destination; so are its device nodes. */
+static int bind_args(const struct dump_work *w, char ***argv, cell_error **err) {
+  cleanup_free char *path = xasprintf("%s/config.json", w->inst_dir);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  cleanup_spec struct spec *s = NULL;
+  if (cell_read_file_at(AT_FDCWD, path, 0, &text, &len, err) < 0 ||
+      spec_parse(text, len, &s, err) < 0)
+    return cell_error_wrap(err, "the instance's config.json");
+  criu_args_bind_mounts(s, false, argv);
+  return device_args(w, argv, err);
+}
+
+static int dump_args(const struct dump_work *w, const char *freezer,
+                     char ***argv, cell_error **err) {
+  /* Established TCP stays (a client's connection survives a restore); the
+   * network namespace is dumped whole, with lo and its addresses. */
+  struct criu_opts o = {.tcp_established = true,
+                        .file_locks = true,
+                        .manage_cgroups_mode = "soft"};
+  criu_args_begin(&o, "dump", w->images, w->images, argv);
+  cleanup_free char *pid = xasprintf("%d", (int)w->pid);
+  cell_strv_push(argv, "-t");
+  cell_strv_push(argv, pid);
+  if (freezer) {
+    cell_strv_push(argv, "--freeze-cgroup");
+    cell_strv_push(argv, freezer);
+  }
+  if (!w->stop)
+    cell_strv_push(argv, "--leave-running");
+  if (console_args(w, argv, err) < 0)
+    return -1;
+  return bind_args(w, argv, err);
+}
+
+static int make_images_dir(const struct dump_work *w, cell_error **err) {
+  cleanup_free char *parent = xasprintf("%s/checkpoints", w->inst_dir);
+  if (mkdir(parent, 0700) < 0 && errno != EEXIST)
+    return cell_fail_errno(err, "mkdir `%s`", parent);
+  /* What a killed checkpoint of the same name left. */
+  cleanup_error cell_error *ignored = NULL;
+  cell_rm_rf_at(AT_FDCWD, w->images, &ignored);
+  if (mkdir(w->images, 0700) < 0)
+    return cell_fail_errno(err, "mkdir `%s`", w->images);
+  return 0;
+}
+
+/* Frozen first, then dumped; left frozen for the loop's copy of the disk
+ * when the dump worked (thawed by the loop), thawed when it did not. */
+static int dump_frozen(struct dump_work *w, const char *criu,
+                       cell_error **err) {
+  struct cgroup *cg = NULL;
+  if (cgroup_open(w->cgroup, &cg, err) < 0)
+    return -1;
+  cleanup_free char *freezer = cgroup_freezer_dir(cg);
+  cleanup_strv char **argv = NULL;
+  int rc = dump_args(w, freezer, &argv, err);
+  w->frozen_at_ms = daemon_now_ms();
+  if (rc == 0)
+    rc = cgroup_freeze(cg, true, err);
+  if (rc == 0) {
+    cleanup_free char *log = xasprintf("%s/dump.log", w->images);
+    struct criu_exec x = {.argv = (const char *const *)argv,
+                          .log_path = log,
+                          .stdio = {-1, -1, -1}};
+    rc = criu_run(criu, &x, err);
+    if (rc < 0) {
+      cell_error *ignored = NULL;
+      cgroup_freeze(cg, false, &ignored);
+      cell_error_free(&ignored);
+      /* Kept where the user can read it: the images go. */
+      cleanup_free char *kept = xasprintf("%s/checkpoints/dump-failed.log", w->inst_dir);
+      rename(log, kept);
+      cell_error_wrap(err, "checkpoint (criu's log: %s)", kept);
+    }
+  }
+  cgroup_free(cg);
+  return rc;
+}
+
+static void run_dump(struct dump_work *w, int outfd) {
+  child_setup(outfd, -1);
+  cell_error *err = NULL;
+  cleanup_free char *criu = NULL;
+  int rc = usable_criu(w->runroot, "checkpoint", &criu, &err);
+  if (rc == 0)
+    rc = make_images_dir(w, &err);
+  if (rc == 0 && dump_frozen(w, criu, &err) < 0) {
+    rc = -1;
+    rm_rf_or_log(w->images);
+  }
+  child_result(outfd, err, w->frozen_at_ms);
+  _exit(rc == 0 ? 0 : 1);
+}
+
+/* Fork a child running fn(w, outfd); *pipefd gets the read end. */
+static pid_t spawn(void (*fn)(struct dump_work *w, int outfd),
+                   struct dump_work *w, int *pipefd, cell_error **err) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return cell_fail_errno(err, "pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    fn(w, p[1]);
+    _exit(1);
+  }
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return cell_fail_errno(err, "fork");
+  }
+  *pipefd = p[0];
+  return pid;
+}
+
+/* A job of the loop (daemon-image.c watches it) for c's child. */
+static struct image_job *new_job(struct conn *c, void *ctx,
+                                 void (*ctx_free)(void *)) {
+  struct image_job *j = xcalloc(1, sizeof(*j));
+  j->owner = c->cred.uid;
+  j->pidfd = j->pipefd = -1;
+  j->ctx = ctx;
+  j->ctx_free = ctx_free;
+  return j;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+struct checkpoint_job {
+  struct dump_work *w;
+  char *name, *snap;
+  bool stop;
+  bool made; /* the snapshot is recorded */
+};
+
+static void checkpoint_job_free(void *p) {
+  struct checkpoint_job *cj = p;
+  dump_work_free(cj->w);
+  free(cj->name);
+  free(cj->snap);
+  free(cj);
+}
+
+static bool child_ok(const struct json_value *v, const char **error) {
+  const struct json_value *ok = json_object_get(v, "ok");
+  *error = request_str(v, "error");
+  return ok && ok->type == JSON_BOOL && ok->u.boolean;
+}
+
+static void thaw_unless_paused(struct instance *in) {
+  if (in->pidfd < 0 || inst_is_paused(in))
+    return;
+  struct cgroup *cg = NULL;
+  cleanup_error cell_error *err = NULL;
+  if (cgroup_open(in->rec->cgroup, &cg, &err) < 0 ||
+      cgroup_freeze(cg, false, &err) < 0)
+    log_error("%s: thaw after its checkpoint: %s", in->rec->name, err->msg);
+  cgroup_free(cg);
+}
+
+/* The dump is done and the instance frozen (or gone, with stop): its disk
+ * too, then the images in place and the record. */
+static int finish_checkpoint(struct daemon *d, struct instance *in,
+                             struct checkpoint_job *cj, cell_error **err) {
+  if (snapshot_add(d, in, cj->snap, err) < 0)
+    return -1;
+  cleanup_free char *final = snapshot_images_dir(d, cj->name, cj->snap);
+  if (rename(cj->w->images, final) < 0) {
+    cell_fail_errno(err, "rename `%s`", cj->w->images);
+    snapshot_drop(d, in, cj->snap);
+    return -1;
+  }
+  return 0;
+}
+
+static void reply_checkpoint(struct daemon *d, struct conn *c,
+                             const struct checkpoint_job *cj, uint64_t ms) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_kv_string(g, "name", cj->name);
+  json_gen_kv_string(g, "snapshot", cj->snap);
+  json_gen_kv_bool(g, "stopped", cj->stop);
+  json_gen_kv_int(g, "frozen_ms", (int64_t)ms);
+  json_gen_object_close(g);
+  cleanup_free char *out = json_gen_finish(g, NULL);
+  json_gen_free(g);
+  conn_send(d, c, out);
+}
+
+static void checkpoint_result(struct daemon *d, struct image_job *j,
+                              const struct json_value *v) {
+  struct checkpoint_job *cj = j->ctx;
+  struct conn *c = daemon_find_conn(d, j->conn_id);
+  struct instance *in = daemon_find_instance(d, cj->name);
+  const char *error = NULL;
+  cell_error *err = NULL;
+  if (!child_ok(v, &error)) {
+    log_warn("%s: checkpoint failed: %s", cj->name, error ? error : "?");
+    if (c)
+      conn_error(d, c, API_FAILED, error ? error : "checkpoint failed");
+    return;
+  }
+  int rc = in ? finish_checkpoint(d, in, cj, &err)
+              : cell_fail(&err, 0, "instance `%s` went during its checkpoint",
+                          cj->name);
+  uint64_t frozen_at = daemon_now_ms();
+  const struct json_value *at = json_object_get(v, "frozen_at_ms");
+  if (at)
+    json_get_uint64(at, &frozen_at);
+  uint64_t frozen = daemon_now_ms() - frozen_at;
+  if (in)
+    thaw_unless_paused(in);
+  if (rc < 0) {
+    rm_rf_or_log(cj->w->images);
+    log_warn("%s: checkpoint failed: %s", cj->name, err->msg);
+    if (c)
+      conn_fail(d, c, API_FAILED, &err);
+    cell_error_free(&err);
+    return;
+  }
+  cj->made = true;
+  log_info("%s: checkpoint %s%s, frozen %llu ms", cj->name, cj->snap,
+           cj->stop ? ", stopped" : "", (unsigned long long)frozen);
+  if (c)
+    reply_checkpoint(d, c, cj, frozen);
+}
+
+/* Whatever became of the child: the instance is not left frozen, nor
+ * marked as checkpointing, and no half images stay. */
+static void checkpoint_end(struct daemon *d, struct image_job *j) {
+  struct checkpoint_job *cj = j->ctx;
+  struct instance *in = daemon_find_instance(d, cj->name);
+  rm_rf_or_log(cj->w->images);
+  if (!in)
+    return;
+  in->checkpointing = false;
+  if (cj->made && cj->stop)
+    return;
+  /* Not stopped after all: its exit would be a failure again. */
+  in->stopping = false;
+  thaw_unless_paused(in);
+}
+
+static const struct json_value *json_true_or_null(const struct json_value *v,
+                                                  const char *key) {
+  const struct json_value *b = json_object_get(v, key);
+  return b && b->type == JSON_BOOL && b->u.boolean ? b : NULL;
+}
+
+static struct dump_work *new_dump_work(struct daemon *d, struct instance *in,
+                                       const char *snap, bool stop) {
+  struct dump_work *w = xcalloc(1, sizeof(*w));
+  w->runroot = xstrdup(d->runroot);
+  w->inst_dir = daemon_inst_dir(d, in->rec->name);
+  w->images = xasprintf("%s/checkpoints/.tmp-%s", w->inst_dir, snap);
+  w->cgroup = xstrdup(in->rec->cgroup);
+  w->pid = in->pid;
+  w->stop = stop;
+  return w;
+}
+
+void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
+                   const struct json_value *v) {
+  const char *name = in->rec->name;
+  cell_error *err = NULL;
+  if (in->pidfd < 0) {
+    cell_fail(&err, 0, "instance `%s` is not running: a checkpoint saves a "
+              "running one's processes (cellctl snapshot %s saves a stopped "
+              "one's disk)", name, name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (in->checkpointing || in->exports > 0) {
+    cell_fail(&err, 0, "instance `%s` is being checkpointed or exported: "
+              "try again when that is done", name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (daemon_image_jobs_full(d)) {
+    conn_error(d, c, API_FAILED, "too many imports, exports and checkpoints "
+               "under way: try again when one has finished");
+    return;
+  }
+  cleanup_free char *snap = NULL;
+  enum api_code code = API_INVALID_REQUEST;
+  if (snapshot_new_name(in->rec, request_str(v, "snapshot"), &snap, &code,
+                        &err) < 0) {
+    conn_fail(d, c, code, &err);
+    return;
+  }
+  struct checkpoint_job *cj = xcalloc(1, sizeof(*cj));
+  cj->name = xstrdup(name);
+  cj->snap = xstrdup(snap);
+  cj->stop = json_true_or_null(v, "stop") != NULL;
+  cj->w = new_dump_work(d, in, snap, cj->stop);
+  int pipefd = -1;
+  pid_t pid = spawn(run_dump, cj->w, &pipefd, &err);
+  if (pid < 0) {
+    checkpoint_job_free(cj);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  /* With stop its init dies by criu's hand: an exit asked for, no
+   * restart. */
+  if (cj->stop)
+    in->stopping = true;
+  in->checkpointing = true;
+  struct image_job *j = new_job(c, cj, checkpoint_job_free);
+  j->on_result = checkpoint_result;
+  j->on_end = checkpoint_end;
+  daemon_image_add_job(d, c, j, pid, pipefd);
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+/* A new pty for the restored init's terminal: the master for the keeper,
+ * the slave (owned by the instance's root) for criu to give the init. */
+static int open_console(const struct instance *in, int *master, int *slave,
+                        char **slave_path, cell_error **err) {
+  *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (*master < 0)
+    return cell_fail_errno(err, "open /dev/ptmx");
+  char name[64];
+  if (grantpt(*master) < 0 || unlockpt(*master) < 0 ||
+      ptsname_r(*master, name, sizeof(name)) != 0)
+    return cell_fail_errno(err, "a pty for the console");
+  *slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (*slave < 0)
+    return cell_fail_errno(err, "open `%s`", name);
+  if (fchown(*slave, in->rec->id_start, in->rec->id_start) < 0)
+    return cell_fail_errno(err, "chown `%s`", name);
+  *slave_path = xstrdup(name);
+  return 0;
+}
+
+/* criu's flags for the device nodes and the terminal the dump recorded
+ * (device_args, console_args). */
+static int external_args(const char *images, int slave, const char *slave_path,
+                         char ***argv, cell_error **err) {
+  cleanup_free char *path = xasprintf("%s/" EXTERNAL_DEVICES, images);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  if (cell_read_file_at(AT_FDCWD, path, 1 << 20, &text, &len, err) < 0)
+    return cell_error_wrap(err, "the checkpoint");
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *sp = strchr(line, ' ');
+    if (!sp)
+      continue;
+    *sp = '\0';
+    const char *source = strcmp(sp + 1, "console") == 0 ? slave_path : sp + 1;
+    cleanup_free char *map = xasprintf("%s:%s", line, source);
+    cell_strv_push(argv, "--ext-mount-map");
+    cell_strv_push(argv, map);
+  }
+  cleanup_free char *key_path = xasprintf("%s/" CONSOLE_KEY, images);
+  cleanup_free char *key = NULL;
+  cleanup_error cell_error *none = NULL;
+  if (cell_read_file_at(AT_FDCWD, key_path, 256, &key, &len, &none) < 0)
+    return 0; /* it had no terminal */
+  cleanup_free char *inherit = xasprintf("fd[%d]:%s", slave, key);
+  cell_strv_push(argv, "--inherit-fd");
+  cell_strv_push(argv, inherit);
+  return 0;
+}
+
+/* criu reads some images from inside the instance's user namespace, as
+ * its root: the images are given to that root (they are its own memory),
+ * and the directories above them let it through (0711). */
+static int chown_images(const char *images, uid_t id, cell_error **err) {
+  int fd = open(images, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+  if (!dir) {
+    if (fd >= 0)
+      close(fd);
+    return cell_fail_errno(err, "open `%s`", images);
+  }
+  int rc = fchown(fd, id, id);
+  for (struct dirent *e; rc == 0 && (e = readdir(dir));)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      rc = fchownat(fd, e->d_name, id, id, AT_SYMLINK_NOFOLLOW);
+  closedir(dir);
+  return rc < 0 ? cell_fail_errno(err, "chown `%s`", images) : 0;
+}
+
+/* Back to root once criu is done: images an instance could write would
+ * be what criu, as host root, restores next time. */
+static void take_back_images(const char *images) {
+  cleanup_error cell_error *err = NULL;
+  if (chown_images(images, 0, &err) < 0)
+    log_warn("%s", err->msg);
+}
+
+static int give_images(const struct instance *in, const char *images,
+                       cell_error **err) {
+  uid_t id = in->rec->id_start;
+  cleanup_free char *parent = xasprintf("%s/..", images);
+  if (chmod(parent, 0711) < 0)
+    return cell_fail_errno(err, "chmod `%s`", parent);
+  return chown_images(images, id, err);
+}
+
+/* The instance's root mounted and its config written, as a start does. */
+static int prepare_root(struct daemon *d, struct instance *in, const char *dir,
+                        cell_error **err) {
+  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+  free(in->proc_view);
+  in->proc_view = lxcfs_proc_view(d);
+  cleanup_free char *spec =
+      instance_spec_json(in->rec, rootfs, lxcfs_dir_for_start(d), err);
+  cleanup_close int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!spec || dirfd < 0)
+    return spec ? cell_fail_errno(err, "open `%s`", dir) : -1;
+  if (inst_mount_root(d, in, err) < 0 ||
+      instance_rootfs_keep_root_only(dir, err) < 0)
+    return -1;
+  return cell_write_file_atomic_at(dirfd, "config.json", spec, strlen(spec),
+                                   0600, err);
+}
+
+/* In the restore's child: criu, through the runtime, with the runtime's
+ * stdio as a start has it.  The restored init is the child's child, and
+ * celld's (its subreaper) once the child is gone. */
+static int runtime_restore(const char *runroot, const char *name,
+                           const char *dir, const char *images,
+                           char *const *args, int slave, cell_error **err) {
+  cleanup_free char *work = xasprintf("%s/restore-work", dir);
+  if (cell_mkdir_p(work, 0700, err) < 0)
+    return -1;
+  int keep[1] = {slave};
+  struct restore_opts o = {
+      .root = runroot,
+      .id = name,
+      .bundle = dir,
+      .detach = true,
+      .criu = {.image_path = images,
+               .work_path = work,
+               .tcp_established = true,
+               .file_locks = true,
+               .manage_cgroups_mode = "soft"},
+      .extra_args = args,
+      .inherit_fds = keep,
+      .n_inherit_fds = slave >= 0 ? 1 : 0,
+      .terminal_given = true,
+  };
+  int saved[3] = {-1, -1, -1};
+  if (daemon_swap_stdio(dir, saved, err) < 0)
+    return -1;
+  int exit_code = 0;
+  int rc = container_restore(&o, &exit_code, err);
+  daemon_restore_stdio(saved);
+  return rc;
+}
+
+/* The restored init watched as a started one is. */
+static int adopt_restored(struct daemon *d, struct instance *in,
+                          cell_error **err) {
+  pid_t pid;
+  if (daemon_runtime_pid(d, in->rec->name, &pid, err) < 0)
+    return -1;
+  int pidfd = cell_pidfd_open(pid);
+  if (pidfd < 0)
+    return cell_fail_errno(err, "pidfd_open %d", (int)pid);
+  in->pid = pid;
+  in->pidfd = pidfd;
+  in->child = daemon_parent_of(pid) == getpid();
+  daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
+  in->stopping = false;
+  in->after = AFTER_NOTHING;
+  oom_watch(d, in);
+  inst_set_state(in, "running");
+  return inst_save(d, in, err);
+}
+
+struct restore_job {
+  char *name, *snap;
+  char *runroot, *dir, *images;
+  char **args;
+  int master, slave;
+  bool adopted;
+};
+
+static void restore_job_free(void *p) {
+  struct restore_job *rj = p;
+  free(rj->name);
+  free(rj->snap);
+  free(rj->runroot);
+  free(rj->dir);
+  free(rj->images);
+  cell_strv_free(rj->args);
+  if (rj->master >= 0)
+    close(rj->master);
+  if (rj->slave >= 0)
+    close(rj->slave);
+  free(rj);
+}
+
+/* What the loop made ready for criu, undone (a failed restore). */
+static void restore_undo(struct daemon *d, struct restore_job *rj) {
+  daemon_runtime_delete(d, rj->name);
+  struct instance *in = daemon_find_instance(d, rj->name);
+  if (in && in->pidfd < 0)
+    daemon_net_detach(d, in->rec, true);
+  daemon_rootfs_umount(d, rj->name);
+}
+
+/* Its root mounted, a console, its networks ready, criu's flags: all
+ * that the child's criu needs. */
+static int restore_prepare(struct daemon *d, struct instance *in,
+                           struct restore_job *rj, cell_error **err) {
+  cleanup_free char *slave_path = NULL;
+  inst_disarm_timer(d, in);
+  daemon_runtime_delete(d, rj->name);
+  if (prepare_root(d, in, rj->dir, err) < 0 ||
+      give_images(in, rj->images, err) < 0 ||
+      open_console(in, &rj->master, &rj->slave, &slave_path, err) < 0 ||
+      external_args(rj->images, rj->slave, slave_path, &rj->args, err) < 0 ||
+      daemon_net_prepare_restore(d, in->rec, &rj->args, err) < 0)
+    return -1;
+  return 0;
+}
+
+static void run_restore(struct restore_job *rj, int outfd) {
+  child_setup(outfd, rj->slave);
+  cell_error *err = NULL;
+  int rc = runtime_restore(rj->runroot, rj->name, rj->dir, rj->images,
+                           rj->args, rj->slave, &err);
+  child_result(outfd, err, 0);
+  _exit(rc == 0 ? 0 : 1);
+}
+
+static pid_t spawn_restore(struct restore_job *rj, int *pipefd,
+                           cell_error **err) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return cell_fail_errno(err, "pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    run_restore(rj, p[1]);
+    _exit(1);
+  }
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return cell_fail_errno(err, "fork");
+  }
+  *pipefd = p[0];
+  return pid;
+}
+
+static void restore_result(struct daemon *d, struct image_job *j,
+                           const struct json_value *v) {
+  struct restore_job *rj = j->ctx;
+  struct conn *c = daemon_find_conn(d, j->conn_id);
+  struct instance *in = daemon_find_instance(d, rj->name);
+  const char *error = NULL;
+  cell_error *err = NULL;
+  if (!child_ok(v, &error))
+    cell_fail(&err, 0, "restore `%s`: %s", rj->name,
+              error ? error : "its process failed");
+  else if (!in)
+    cell_fail(&err, 0, "instance `%s` went during its restore", rj->name);
+  else if (adopt_restored(d, in, &err) == 0)
+    rj->adopted = true;
+  if (!rj->adopted) {
+    log_warn("%s: restore %s: %s", rj->name, rj->snap, err->msg);
+    if (c)
+      conn_fail(d, c, API_FAILED, &err);
+    cell_error_free(&err);
+    return;
+  }
+  daemon_rootfs_umount(d, rj->name);
+  if (daemon_console_give(d, in, rj->master, &err) < 0) {
+    log_warn("%s: no console: %s", rj->name, err->msg);
+    cell_error_free(&err);
+  }
+  log_info("%s: restored with its processes from %s", rj->name, rj->snap);
+  if (c)
+    conn_reply_instance(d, c, in);
+}
+
+static void restore_end(struct daemon *d, struct image_job *j) {
+  struct restore_job *rj = j->ctx;
+  take_back_images(rj->images);
+  struct instance *in = daemon_find_instance(d, rj->name);
+  if (in)
+    in->checkpointing = false;
+  if (!rj->adopted)
+    restore_undo(d, rj);
+}
+
+/* The disk is the snapshot's: the processes next, in a child. */
+static void restore_processes(struct daemon *d, struct conn *c,
+                              struct instance *in, const char *snap) {
+  cell_error *err = NULL;
+  struct restore_job *rj = xcalloc(1, sizeof(*rj));
+  rj->name = xstrdup(in->rec->name);
+  rj->snap = xstrdup(snap);
+  rj->runroot = xstrdup(d->runroot);
+  rj->dir = daemon_inst_dir(d, rj->name);
+  rj->images = snapshot_images_dir(d, rj->name, snap);
+  rj->master = rj->slave = -1;
+  int pipefd = -1;
+  pid_t pid = -1;
+  if (restore_prepare(d, in, rj, &err) == 0)
+    pid = spawn_restore(rj, &pipefd, &err);
+  if (pid < 0) {
+    restore_undo(d, rj);
+    take_back_images(rj->images);
+    restore_job_free(rj);
+    cell_error_wrap(&err, "restore `%s`", in->rec->name);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  /* The child has its own copy. */
+  close(rj->slave);
+  rj->slave = -1;
+  in->checkpointing = true;
+  struct image_job *j = new_job(c, rj, restore_job_free);
+  j->on_result = restore_result;
+  j->on_end = restore_end;
+  daemon_image_add_job(d, c, j, pid, pipefd);
+}
+
+struct check_job {
+  char *name, *snap;
+};
+
+static void check_job_free(void *p) {
+  struct check_job *cj = p;
+  free(cj->name);
+  free(cj->snap);
+  free(cj);
+}
+
+/* The child of a restore: is criu usable here?  Nothing is touched
+ * before it says so. */
+static void run_restore_check(struct dump_work *w, int outfd) {
+  child_setup(outfd, -1);
+  cell_error *err = NULL;
+  cleanup_free char *criu = NULL;
+  int rc = usable_criu(w->runroot, "restore", &criu, &err);
+  child_result(outfd, err, 0);
+  _exit(rc == 0 ? 0 : 1);
+}
+
+static void restore_checked(struct daemon *d, struct image_job *j,
+                            const struct json_value *v) {
+  struct check_job *ck = j->ctx;
+  struct conn *c = daemon_find_conn(d, j->conn_id);
+  struct instance *in = daemon_find_instance(d, ck->name);
+  const char *error = NULL;
+  cell_error *err = NULL;
+  if (!child_ok(v, &error)) {
+    if (c)
+      conn_error(d, c, API_FAILED, error ? error : "restore failed");
+    return;
+  }
+  struct instance_snapshot *s = NULL;
+  for (size_t i = 0; in && i < in->rec->n_snaps; i++)
+    if (strcmp(in->rec->snaps[i].name, ck->snap) == 0)
+      s = &in->rec->snaps[i];
+  if (!c)
+    return; /* nobody waits: nothing is touched */
+  if (!s || in->pidfd >= 0 || in->checkpointing) {
+    conn_error(d, c, API_WRONG_STATE, "the instance or its snapshot changed "
+               "while criu was asked: try again");
+    return;
+  }
+  if (snapshot_restore_disk(d, in, s, &err) < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  restore_processes(d, c, in, ck->snap);
+}
+
+void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
+                        const char *snap) {
+  cell_error *err = NULL;
+  if (daemon_image_jobs_full(d)) {
+    conn_error(d, c, API_FAILED, "too many imports, exports and checkpoints "
+               "under way: try again when one has finished");
+    return;
+  }
+  struct dump_work w = {.runroot = d->runroot};
+  int pipefd = -1;
+  pid_t pid = spawn(run_restore_check, &w, &pipefd, &err);
+  if (pid < 0) {
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  struct check_job *ck = xcalloc(1, sizeof(*ck));
+  ck->name = xstrdup(in->rec->name);
+  ck->snap = xstrdup(snap);
+  struct image_job *j = new_job(c, ck, check_job_free);
+  j->on_result = restore_checked;
+  daemon_image_add_job(d, c, j, pid, pipefd);
+}
+
+void op_restore(struct daemon *d, struct conn *c, struct instance *in,
+                const struct json_value *v) {
+  struct instance_snapshot *s = snapshot_to_restore(d, c, in, v);
+  if (!s)
+    return;
+  if (!snapshot_is_stateful(d, in->rec->name, s->name)) {
+    snapshot_restore_plain(d, c, in, s);
+    return;
+  }
+  if (in->pidfd >= 0) {
+    snapshot_refuse_running(d, c, in);
+    return;
+  }
+  checkpoint_restore(d, c, in, s->name);
+}

@@ -1,0 +1,229 @@
+# shellcheck shell=bash disable=SC2016
+# Stateful snapshots of instances (cellctl checkpoint, restore).  Where
+# criu works (the VM of `make check-criu`: Debian 12's kernel 6.1 and criu
+# 3.17) a counter in an instance is checkpointed and restored; where it
+# cannot (kernels from 6.13 on with criu 3.17), checkpoint and restore must
+# refuse at once with the runtime's one line and touch nothing.  The tests
+# of each kind skip on the other, saying why.
+
+bats_require_minimum_version 1.5.0
+
+load celld-helpers
+POOL_START=158000000
+POOL_COUNT=$((65536 * 8))
+
+setup_file() {
+  [ "$(id -u)" = 0 ] || return 0
+  export CGPARENT=/cell-test-criu-$$ BRG=ctc$$
+  CRIU_BIN=$(PATH=$PATH:/usr/sbin:/sbin command -v criu || true)
+  CRIU_WORKS=no
+  CRIU_REASON="criu is not installed"
+  if [ -n "$CRIU_BIN" ]; then
+    CRIU_REASON=$("$CRIU_BIN" check 2>&1 | grep -m1 Error | sed 's/^Error ([^)]*): //')
+    if "$CRIU_BIN" check >/dev/null 2>&1; then
+      CRIU_WORKS=yes
+    fi
+  fi
+  export CRIU_BIN CRIU_WORKS CRIU_REASON
+  celld_files
+  cat >"$D/celld.conf" <<EOF
+pool_start = $POOL_START
+pool_count = $POOL_COUNT
+range_size = 65536
+stop_timeout = 2
+cgroup_parent = $CGPARENT
+lxcfs = off
+network.c.bridge = $BRG
+network.c.subnet4 = 10.97.58.0/24
+network.c.subnet6 = none
+EOF
+  start_daemon
+  ctl image import "$TEMPLATE" --name bb >/dev/null
+}
+
+teardown_file() {
+  [ -n "${D:-}" ] || return 0
+  celld_stop
+  ctl image rm bb >/dev/null 2>&1 || true
+  celld_leaks
+  ip link del "$BRG" 2>/dev/null || true
+}
+
+setup() {
+  [ "$(id -u)" = 0 ] || skip "celld tests need root"
+}
+
+teardown() {
+  destroy_all
+}
+
+needs_working_criu() {
+  [ "$CRIU_WORKS" = yes ] ||
+    skip "criu cannot work here (${CRIU_REASON:-see criu check}): make check-criu runs this in a VM where it does"
+}
+
+needs_failing_criu() {
+  [ -n "$CRIU_BIN" ] || skip "criu is not installed"
+  [ "$CRIU_WORKS" = no ] || skip "criu works on this kernel: there is no refusal to test"
+}
+
+# A counter kept in the shell's memory, written to /count: a restored
+# process goes on from where it was, a restarted one would start over.
+COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
+
+count() {
+  inside "$1" cat /count 2>/dev/null || echo 0
+}
+
+count_passes() { # name N
+  [ "$(count "$1")" -gt "$2" ]
+}
+
+# Each look is an exec, slow in the emulated VM: a deadline, not a count.
+wait_count_passes() { # name N
+  local end=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$end" ]; do
+    count_passes "$1" "$2" && return 0
+    sleep 0.1
+  done
+  echo "the counter of $1 stays at $(count "$1")" >&2
+  return 1
+}
+
+@test "checkpoint where criu cannot work fails at once naming criu, the kernel and why, and touches nothing" {
+  needs_failing_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes k 2
+  local version pid
+  version=$("$CRIU_BIN" --version | sed -n 's/^Version: //p')
+  pid=$(field k .pid)
+  run -1 ctl checkpoint k
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"checkpoint: criu $version cannot work on kernel $(uname -r)"* ]]
+  [[ "$output" == *"$CRIU_REASON"* ]]
+  # Running as it was, not frozen (still counting); no snapshot, no images.
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count k)
+  wait_count_passes k "$at"
+  [ "$(ctl snapshots k --json | jq length)" = 0 ]
+  [ ! -e "$STATE/instances/k/checkpoints" ] ||
+    [ -z "$(ls -A "$STATE/instances/k/checkpoints")" ]
+  # --stop too: it goes on running.
+  run -1 ctl checkpoint k --stop
+  [[ "$output" == *"kernel $(uname -r)"* ]]
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+}
+
+@test "restore of a checkpoint where criu cannot work fails at once and leaves the disk as it was" {
+  needs_failing_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  inside k sh -c 'echo before > /note'
+  ctl stop k --timeout 5
+  ctl snapshot k s1 >/dev/null
+  ctl start k
+  inside k sh -c 'echo after > /note'
+  ctl stop k --timeout 5
+  # A checkpoint made where criu works (this one cannot make it): its
+  # images, as celld keeps them.
+  mkdir -p "$STATE/instances/k/checkpoints/s1"
+  run -0 ctl snapshots k --json
+  [ "$(echo "$output" | jq -r '.[0].stateful')" = true ]
+  run -1 ctl restore k s1
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"restore: criu "*"cannot work on kernel $(uname -r)"* ]]
+  # The newest snapshot by default: the same refusal.
+  run -1 ctl restore k
+  [[ "$output" == *"restore: criu "* ]]
+  [ "$(field k .state)" = stopped ]
+  ctl start k
+  run -0 inside k cat /note
+  [ "$output" = after ]
+}
+
+@test "checkpoint of a stopped instance, of a nonexistent one, and with a taken name are refused" {
+  ctl create k --image bb --init "$COUNTER"
+  run -7 ctl checkpoint k
+  [[ "$output" == *"not running"*"cellctl snapshot k"* ]]
+  run -4 ctl checkpoint nosuch
+  ctl snapshot k s1 >/dev/null
+  ctl start k
+  run -6 ctl checkpoint k s1
+  [[ "$output" == *"exists"* ]]
+  run -2 ctl checkpoint k --bogus
+  [ "$(ctl snapshots k --json | jq length)" = 1 ]
+}
+
+@test "a counter in an instance keeps counting after checkpoint and restore" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER" --net c
+  ctl start k
+  wait_count_passes k 5
+  local ip
+  ip=$(field k '.networks[0].ipv4')
+  # Without --stop it goes on running.
+  run -0 ctl checkpoint k live
+  [ "${lines[0]}" = live ]
+  [[ "$output" == *"frozen for "*" ms"* ]]
+  local at
+  at=$(count k)
+  wait_count_passes k "$at"
+  run -0 ctl checkpoint k c1 --stop
+  [ "$(field k .state)" = stopped ]
+  [ "$(ctl snapshots k --json | jq -r '.[] | select(.name == "c1") | .stateful')" = true ]
+  ctl restore k c1
+  [ "$(field k .state)" = running ]
+  at=$(count k)
+  # Counting on from where it was (a new init would start at 1).
+  [ "$at" -gt 5 ]
+  wait_count_passes k "$at"
+  # Its images, which criu reads as host root, are root's again: the
+  # instance's root had them only while criu restored it.
+  [ -z "$(find "$STATE/instances/k/checkpoints/c1" ! -uid 0)" ]
+  [ "$(field k '.networks[0].ipv4')" = "$ip" ]
+  run -0 inside k ip -4 addr show
+  [[ "$output" == *"$ip"* ]]
+}
+
+# lines_pass NAME N: the server has received more than N lines.
+lines_pass() {
+  [ "$(inside "$1" sh -c 'wc -l < /received' 2>/dev/null || echo 0)" -gt "$2" ]
+}
+
+wait_lines_pass() { # name N
+  local end=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$end" ]; do
+    lines_pass "$1" "$2" && return 0
+    sleep 0.1
+  done
+  echo "the server $1 received no more than $2 lines" >&2
+  return 1
+}
+
+@test "an established TCP connection from another instance on the network survives checkpoint --stop and restore" {
+  needs_working_criu
+  ctl create srv --image bb --net c \
+    --init "/bin/sh -c 'exec </dev/null >/dev/null 2>&1; sleep 1000000 | nc -l -p 7000 > /received'"
+  ctl start srv
+  local ip
+  ip=$(field srv '.networks[0].ipv4')
+  # One connection for ever: numbered lines, 10 a second.  A new
+  # connection would need a new server (nc -l takes one; its stdin, a
+  # pipe that stays open, keeps it from ending the connection).
+  ctl create cli --image bb --net c --init "/bin/sh -c 'exec </dev/null >/dev/null 2>&1; sleep 3; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.1; done | nc $ip 7000'"
+  ctl start cli
+  wait_lines_pass srv 5
+  local cli_pid
+  cli_pid=$(field cli .pid)
+  ctl checkpoint srv c1 --stop >/dev/null
+  ctl restore srv c1
+  local at
+  at=$(inside srv sh -c 'wc -l < /received')
+  wait_lines_pass srv $((at + 5))
+  # The same connection: every line once, in order, none lost.
+  run -0 inside srv awk 'NR != $1 { print "line " NR ": " $0 }' /received
+  [ -z "$output" ]
+  [ "$(field cli .pid)" = "$cli_pid" ] && [ "$(field cli .state)" = running ]
+}
