@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -66,15 +67,47 @@ static bool reaches_without_mount(int root, const char *path) {
   return errno == ENOSYS || (errno == ENOENT && strcmp(path, "sys") != 0);
 }
 
+/* Is root a procfs of our own pid namespace?  The runtime names its
+ * children by the numbers clone gave it; a procfs of an ancestor's pid
+ * namespace (`unshare -p` without a new /proc) numbers them otherwise,
+ * and a write by number would reach another process.  "self" must be our
+ * own pid, and its NSpid line hold that one number alone (more: the
+ * procfs's namespace is an ancestor of ours, where we only look alike). */
+static bool numbers_pids_as_we_do(int root) {
+  char self[32];
+  ssize_t n = readlinkat(root, "self", self, sizeof(self) - 1);
+  if (n <= 0)
+    return false;
+  self[n] = '\0';
+  char *end;
+  long pid = strtol(self, &end, 10);
+  if (*end != '\0' || pid != (long)getpid())
+    return false;
+  char path[48];
+  snprintf(path, sizeof(path), "%s/status", self);
+  cell_error *err = NULL;
+  cleanup_close int fd = procfs_open_beneath(root, path, O_RDONLY, &err);
+  cell_error_free(&err);
+  char buf[4096];
+  ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+  if (len <= 0)
+    return false;
+  buf[len] = '\0';
+  const char *ns = strstr(buf, "\nNSpid:");
+  if (ns == NULL)
+    return true; /* a kernel before 4.1: "self" alone tells */
+  /* "NSpid:\t<pid>\n": one number, ours. */
+  long nspid = strtol(ns + strlen("\nNSpid:"), &end, 10);
+  return nspid == pid && *end == '\n';
+}
+
 /* Does the host's /proc serve every open the runtime makes: sysctls with
- * no mount on their way, and a "self" for this process (its pid
- * namespace is the procfs's or a child of it)? */
+ * no mount on their way, and this process's pid namespace? */
 static bool serves_the_runtime(int root) {
   for (size_t i = 0; i < sizeof(written_dirs) / sizeof(written_dirs[0]); i++)
     if (!reaches_without_mount(root, written_dirs[i]))
       return false;
-  char self[32];
-  return readlinkat(root, "self", self, sizeof(self)) > 0;
+  return numbers_pids_as_we_do(root);
 }
 
 /* The caller's /proc, opened before the runtime joins anything: what a
@@ -91,7 +124,7 @@ static int open_host_proc(void) {
 int procfs_open_root(cell_error **err) {
   /* The host's /proc when it is a procfs root that serves the runtime;
    * else a private instance (a /proc with read-only binds over sys/, in
-   * a container); without the privilege to make one (a runtime in a user
+   * a container; a /proc of another pid namespace); without the privilege to make one (a runtime in a user
    * namespace it does not own, an old kernel), the host's /proc still,
    * checked: writes then fail on the mount in their way, never pass it. */
   int fd = open_host_proc();

@@ -18,8 +18,8 @@
  * detached mount whose release waits for an RCU grace period (0.2 to
  * 10 ms at every run).  A private instance is the fallback where the
  * host's /proc would refuse the runtime's writes: a mount on the way to
- * the sysctls (a container engine's read-only /proc/sys), or no "self"
- * for this process (a /proc of another pid namespace). */
+ * the sysctls (a container engine's read-only /proc/sys), or a /proc of
+ * another pid namespace than ours, which numbers processes otherwise. */
 #ifndef CELL_PROCFS_H
 #define CELL_PROCFS_H
 
