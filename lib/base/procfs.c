@@ -124,9 +124,10 @@ static int open_host_proc(void) {
 int procfs_open_root(cell_error **err) {
   /* The host's /proc when it is a procfs root that serves the runtime;
    * else a private instance (a /proc with read-only binds over sys/, in
-   * a container; a /proc of another pid namespace); without the privilege to make one (a runtime in a user
-   * namespace it does not own, an old kernel), the host's /proc still,
-   * checked: writes then fail on the mount in their way, never pass it. */
+   * a container; a /proc of another pid namespace); without the
+   * privilege to make one (a runtime in a user namespace it does not own,
+   * an old kernel), the host's /proc still, checked: writes then fail on
+   * the mount in their way, never pass it. */
   int fd = open_host_proc();
   if (fd < 0)
     fd = open_private_instance();

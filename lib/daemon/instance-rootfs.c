@@ -107,9 +107,10 @@ struct userns_holder {
   int ready; /* the child is in its namespace */
   int done;  /* we have what we need: its closing lets the child go */
 };
+#define NO_HOLDER {.pid = -1, .ready = -1, .done = -1}
 
 static int userns_holder_start(struct userns_holder *h, cell_error **err) {
-  *h = (struct userns_holder){.pid = -1, .ready = -1, .done = -1};
+  *h = (struct userns_holder)NO_HOLDER;
   int ready[2], done[2];
   if (pipe2(ready, O_CLOEXEC) < 0)
     return cell_fail_errno(err, "pipe");
@@ -140,7 +141,9 @@ static void userns_holder_end(struct userns_holder *h) {
   h->pid = -1;
 }
 
-static void userns_holder_endp(struct userns_holder *h) { userns_holder_end(h); }
+static void userns_holder_endp(struct userns_holder *h) {
+  userns_holder_end(h);
+}
 #define cleanup_holder __attribute__((cleanup(userns_holder_endp)))
 
 /* The held namespace, its uid_map and gid_map set to map: an fd of it. */
@@ -148,7 +151,8 @@ static int userns_holder_fd(struct userns_holder *h, const char *map,
                             cell_error **err) {
   char c = 'n';
   if (read(h->ready, &c, 1) != 1 || c != 'y')
-    return cell_fail(err, 0, "make a user namespace for the idmap: the child failed");
+    return cell_fail(err, 0,
+                     "make a user namespace for the idmap: the child failed");
   if (write_maps(h->pid, map, err) < 0)
     return -1;
   cleanup_free char *ns = xasprintf("/proc/%d/ns/user", (int)h->pid);
@@ -160,7 +164,7 @@ static int userns_holder_fd(struct userns_holder *h, const char *map,
 
 /* A user namespace fd whose uid_map and gid_map are map. */
 static int userns_fd_for_map(const char *map, cell_error **err) {
-  cleanup_holder struct userns_holder h;
+  cleanup_holder struct userns_holder h = NO_HOLDER;
   if (userns_holder_start(&h, err) < 0)
     return -1;
   return userns_holder_fd(&h, map, err);
@@ -649,9 +653,11 @@ static int mount_layers_and_disk(const char *inst_dir, const char *disk,
   cleanup_free char *disk_idmapped = xasprintf("%s/disk.idmapped", inst_dir);
   bool layers_needed = !instance_is_mountpoint(layers);
   bool disk_needed = !instance_is_mountpoint(disk_idmapped);
-  /* Both children first: their user namespaces are made at once. */
-  cleanup_holder struct userns_holder for_layers = {.pid = -1, .ready = -1, .done = -1};
-  cleanup_holder struct userns_holder for_disk = {.pid = -1, .ready = -1, .done = -1};
+  /* Both children first: their user namespaces are made at once.  The
+   * second holds a copy of the first's `done` until it exits, so it is
+   * let go first (cleanups run in reverse order). */
+  cleanup_holder struct userns_holder for_layers = NO_HOLDER;
+  cleanup_holder struct userns_holder for_disk = NO_HOLDER;
   if ((layers_needed && userns_holder_start(&for_layers, err) < 0) ||
       (disk_needed && userns_holder_start(&for_disk, err) < 0))
     return -1;
