@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -29,7 +30,9 @@ bool procfs_is_root(int fd) {
 }
 
 /* A procfs instance of our own, attached nowhere: nobody can mount over
- * any of its files.  Not subset=pid, which would hide sys/ (sysctls). */
+ * any of its files.  Not subset=pid, which would hide sys/ (sysctls).
+ * Dearer than the host's: its release, at the last close, waits for an
+ * expedited RCU grace period (0.2 to 10 ms), so only a fallback. */
 static int open_private_instance(void) {
   cleanup_close int fsfd = sys_fsopen("proc", FSOPEN_CLOEXEC);
   if (fsfd < 0)
@@ -40,10 +43,94 @@ static int open_private_instance(void) {
                      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 }
 
+/* The directories the runtime writes beneath (sysctls): none of them may
+ * be another mount, or every write there would be refused (EXDEV).  A
+ * container engine's /proc has read-only binds over sys/, a systemd host
+ * one at sys/fs/binfmt_misc, which the runtime never writes. */
+static const char *const written_dirs[] = {"sys", "sys/kernel", "sys/net",
+                                           "sys/fs", "sys/vm", "sys/user"};
+
+static bool reaches_without_mount(int root, const char *path) {
+  struct open_how how = {
+      .flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+      .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+                 RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+  };
+  int fd = sys_openat2(root, path, &how);
+  if (fd >= 0) {
+    close(fd);
+    return true;
+  }
+  /* sys/ itself must be there; its children may be missing (no
+   * network namespaces in the kernel, say), and kernels without
+   * openat2 walk (procfs_open_beneath) and are not probed. */
+  return errno == ENOSYS || (errno == ENOENT && strcmp(path, "sys") != 0);
+}
+
+/* Is root a procfs of our own pid namespace?  The runtime names its
+ * children by the numbers clone gave it; a procfs of an ancestor's pid
+ * namespace (`unshare -p` without a new /proc) numbers them otherwise,
+ * and a write by number would reach another process.  "self" must be our
+ * own pid, and its NSpid line hold that one number alone (more: the
+ * procfs's namespace is an ancestor of ours, where we only look alike). */
+static bool numbers_pids_as_we_do(int root) {
+  char self[32];
+  ssize_t n = readlinkat(root, "self", self, sizeof(self) - 1);
+  if (n <= 0)
+    return false;
+  self[n] = '\0';
+  char *end;
+  long pid = strtol(self, &end, 10);
+  if (*end != '\0' || pid != (long)getpid())
+    return false;
+  char path[48];
+  snprintf(path, sizeof(path), "%s/status", self);
+  cell_error *err = NULL;
+  cleanup_close int fd = procfs_open_beneath(root, path, O_RDONLY, &err);
+  cell_error_free(&err);
+  char buf[4096];
+  ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+  if (len <= 0)
+    return false;
+  buf[len] = '\0';
+  const char *ns = strstr(buf, "\nNSpid:");
+  if (ns == NULL)
+    return true; /* a kernel before 4.1: "self" alone tells */
+  /* "NSpid:\t<pid>\n": one number, ours. */
+  long nspid = strtol(ns + strlen("\nNSpid:"), &end, 10);
+  return nspid == pid && *end == '\n';
+}
+
+/* Does the host's /proc serve every open the runtime makes: sysctls with
+ * no mount on their way, and this process's pid namespace? */
+static bool serves_the_runtime(int root) {
+  for (size_t i = 0; i < sizeof(written_dirs) / sizeof(written_dirs[0]); i++)
+    if (!reaches_without_mount(root, written_dirs[i]))
+      return false;
+  return numbers_pids_as_we_do(root);
+}
+
+/* The caller's /proc, opened before the runtime joins anything: what a
+ * container mounts there later is never seen through this fd. */
+static int open_host_proc(void) {
+  int fd = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0 && !(procfs_is_root(fd) && serves_the_runtime(fd))) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
 int procfs_open_root(cell_error **err) {
-  /* Without the privilege to make one (a runtime in a user namespace it
-   * does not own, an old kernel), the host's /proc, checked. */
-  int fd = open_private_instance();
+  /* The host's /proc when it is a procfs root that serves the runtime;
+   * else a private instance (a /proc with read-only binds over sys/, in
+   * a container; a /proc of another pid namespace); without the
+   * privilege to make one (a runtime in a user namespace it does not own,
+   * an old kernel), the host's /proc still, checked: writes then fail on
+   * the mount in their way, never pass it. */
+  int fd = open_host_proc();
+  if (fd < 0)
+    fd = open_private_instance();
   if (fd < 0)
     fd = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)

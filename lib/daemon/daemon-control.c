@@ -28,8 +28,12 @@ void op_start(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, err->errnum == EBUSY ? API_WRONG_STATE : API_FAILED, &err);
     return;
   }
-  in->rec->restarts = 0;
-  inst_save_or_log(d, in);
+  /* inst_start saved the record; again only when a count of policy
+   * restarts goes (each save is two fsyncs). */
+  if (in->rec->restarts != 0) {
+    in->rec->restarts = 0;
+    inst_save_or_log(d, in);
+  }
   daemon_emit(d, in, "started");
   conn_reply_instance(d, c, in);
 }

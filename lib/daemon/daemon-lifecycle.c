@@ -73,7 +73,8 @@ static int create_and_start(struct daemon *d, struct instance *in,
   if (cell_replace_file_at(dirfd, "config.json", spec, strlen(spec), 0600,
                            err) < 0)
     return -1;
-  /* One procfs instance for all starts: no teardown of one at each. */
+  /* One procfs root for all starts: no teardown of one at each, were it
+   * a private instance. */
   if (d->procfs < 0)
     d->procfs = procfs_open_root(err);
   if (d->procfs < 0)

@@ -87,9 +87,9 @@ static int write_maps(pid_t pid, const char *map, cell_error **err) {
   return 0;
 }
 
-/* The child of userns_fd_for_map: in a new user namespace, it tells the
+/* The child of a userns_holder: in a new user namespace, it tells the
  * parent so and waits until the parent is done with it. */
-_Noreturn static void userns_holder(int ready, int done) {
+_Noreturn static void userns_holder_child(int ready, int done) {
   char c = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
   if (write(ready, &c, 1) != 1)
     _exit(1);
@@ -98,12 +98,19 @@ _Noreturn static void userns_holder(int ready, int done) {
   _exit(0);
 }
 
-/* A user namespace fd whose uid_map and gid_map are map: a child made in a
- * new user namespace holds it while we write its maps and open it.
- * fork + unshare rather than clone3: it also runs under valgrind. */
-static int userns_fd_for_map(const char *map, cell_error **err) {
-  /* ready: the child is in its namespace; done: we have what we need (its
-   * write end closing lets the child go). */
+/* A child made in a new user namespace, holding it while we write its
+ * maps and open it.  Started apart from that, so that the children for
+ * two maps make their namespaces at once.  fork + unshare rather than
+ * clone3: it also runs under valgrind. */
+struct userns_holder {
+  pid_t pid;
+  int ready; /* the child is in its namespace */
+  int done;  /* we have what we need: its closing lets the child go */
+};
+#define NO_HOLDER {.pid = -1, .ready = -1, .done = -1}
+
+static int userns_holder_start(struct userns_holder *h, cell_error **err) {
+  *h = (struct userns_holder)NO_HOLDER;
   int ready[2], done[2];
   if (pipe2(ready, O_CLOEXEC) < 0)
     return cell_fail_errno(err, "pipe");
@@ -117,34 +124,57 @@ static int userns_fd_for_map(const char *map, cell_error **err) {
   if (pid == 0) {
     close(ready_r);
     close(done_w);
-    userns_holder(ready_w, done_r);
+    userns_holder_child(ready_w, done_r);
   }
-  cell_closep(&ready_w);
-  cell_closep(&done_r);
-  char c = 'n';
-  int fd = -1;
-  if (read(ready_r, &c, 1) != 1 || c != 'y') {
-    cell_fail(err, 0, "make a user namespace for the idmap: the child failed");
-  } else if (write_maps(pid, map, err) == 0) {
-    cleanup_free char *ns = xasprintf("/proc/%d/ns/user", (int)pid);
-    fd = open(ns, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      cell_fail_errno(err, "open `%s`", ns);
-  }
-  cell_closep(&done_w);
-  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+  *h = (struct userns_holder){.pid = pid,
+                              .ready = steal_fd(&ready_r),
+                              .done = steal_fd(&done_w)};
+  return 0;
+}
+
+/* Let the child go and reap it. */
+static void userns_holder_end(struct userns_holder *h) {
+  cell_closep(&h->ready);
+  cell_closep(&h->done);
+  while (h->pid > 0 && waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
     ;
+  h->pid = -1;
+}
+
+static void userns_holder_endp(struct userns_holder *h) {
+  userns_holder_end(h);
+}
+#define cleanup_holder __attribute__((cleanup(userns_holder_endp)))
+
+/* The held namespace, its uid_map and gid_map set to map: an fd of it. */
+static int userns_holder_fd(struct userns_holder *h, const char *map,
+                            cell_error **err) {
+  char c = 'n';
+  if (read(h->ready, &c, 1) != 1 || c != 'y')
+    return cell_fail(err, 0,
+                     "make a user namespace for the idmap: the child failed");
+  if (write_maps(h->pid, map, err) < 0)
+    return -1;
+  cleanup_free char *ns = xasprintf("/proc/%d/ns/user", (int)h->pid);
+  int fd = open(ns, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open `%s`", ns);
   return fd;
+}
+
+/* A user namespace fd whose uid_map and gid_map are map. */
+static int userns_fd_for_map(const char *map, cell_error **err) {
+  cleanup_holder struct userns_holder h = NO_HOLDER;
+  if (userns_holder_start(&h, err) < 0)
+    return -1;
+  return userns_holder_fd(&h, map, err);
 }
 
 /* 1: srcfd's tree mounted on target, idmapped by map, with the
  * MOUNT_ATTR_* flags attrs; 0: the kernel or filesystem cannot idmap it
  * (the caller copies instead); -1: another error. */
-static int mount_idmapped(int srcfd, const char *shown, const char *target,
-                          const char *map, uint64_t attrs, cell_error **err) {
-  cleanup_close int userns = userns_fd_for_map(map, err);
-  if (userns < 0)
-    return -1;
+static int mount_idmapped_by(int srcfd, const char *shown, const char *target,
+                             int userns, uint64_t attrs, cell_error **err) {
   /* The very directory that was checked: no lookup by name again. */
   cleanup_close int tree = open_tree(srcfd, "",
                                      AT_EMPTY_PATH | OPEN_TREE_CLONE |
@@ -172,6 +202,14 @@ static int mount_idmapped(int srcfd, const char *shown, const char *target,
     return cell_fail_errno(err, "attach the idmapped `%s` on `%s`", shown,
                            target);
   return 1;
+}
+
+static int mount_idmapped(int srcfd, const char *shown, const char *target,
+                          const char *map, uint64_t attrs, cell_error **err) {
+  cleanup_close int userns = userns_fd_for_map(map, err);
+  if (userns < 0)
+    return -1;
+  return mount_idmapped_by(srcfd, shown, target, userns, attrs, err);
 }
 
 /* ---- the fallback: a copy of the template with every owner shifted ---- */
@@ -613,24 +651,40 @@ static int mount_layers_and_disk(const char *inst_dir, const char *disk,
                                  struct new_mounts *mounted, cell_error **err) {
   cleanup_free char *layers = xasprintf("%s/layers", inst_dir);
   cleanup_free char *disk_idmapped = xasprintf("%s/disk.idmapped", inst_dir);
-  if (!instance_is_mountpoint(layers)) {
+  bool layers_needed = !instance_is_mountpoint(layers);
+  bool disk_needed = !instance_is_mountpoint(disk_idmapped);
+  /* Both children first: their user namespaces are made at once.  The
+   * second holds a copy of the first's `done` until it exits, so it is
+   * let go first (cleanups run in reverse order). */
+  cleanup_holder struct userns_holder for_layers = NO_HOLDER;
+  cleanup_holder struct userns_holder for_disk = NO_HOLDER;
+  if ((layers_needed && userns_holder_start(&for_layers, err) < 0) ||
+      (disk_needed && userns_holder_start(&for_disk, err) < 0))
+    return -1;
+  if (layers_needed) {
     cleanup_free char *map = map_of_range(r->id_start, r->id_count);
-    int m = mount_idmapped(layersfd, layers_dir, layers, map,
-                           MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV |
-                               MOUNT_ATTR_NOSUID,
-                           err);
+    cleanup_close int userns = userns_holder_fd(&for_layers, map, err);
+    if (userns < 0)
+      return -1;
+    int m = mount_idmapped_by(layersfd, layers_dir, layers, userns,
+                              MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV |
+                                  MOUNT_ATTR_NOSUID,
+                              err);
     if (m <= 0)
       return m;
     mounted->paths[mounted->n++] = xstrdup(layers);
   }
-  if (!instance_is_mountpoint(disk_idmapped)) {
+  if (disk_needed) {
     cleanup_close int diskfd = open(disk, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
                                               O_CLOEXEC);
     if (diskfd < 0)
       return cell_fail_errno(err, "open `%s`", disk);
     cleanup_free char *map = disk_map(r->id_start, r->id_count);
-    int m = mount_idmapped(diskfd, disk, disk_idmapped, map,
-                           MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID, err);
+    cleanup_close int userns = userns_holder_fd(&for_disk, map, err);
+    if (userns < 0)
+      return -1;
+    int m = mount_idmapped_by(diskfd, disk, disk_idmapped, userns,
+                              MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID, err);
     if (m <= 0)
       return m;
     mounted->paths[mounted->n++] = xstrdup(disk_idmapped);

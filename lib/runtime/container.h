@@ -24,10 +24,10 @@ struct container_opts {
    * container's own (refused otherwise); not an OCI field. */
   bool writable_net_sysctls;
   /* A procfs root (procfs_open_root) the caller keeps open across many
-   * creates, borrowed; NULL: the create makes its own.  Making a private
-   * procfs instance is cheap; its teardown when the last fd goes waits for
-   * an RCU grace period (up to 10 ms on a busy host), which a long-lived
-   * caller pays once instead of at every create. */
+   * creates, borrowed; NULL: the create opens its own.  Where that root is
+   * a private procfs instance (the fallback), its teardown when the last
+   * fd goes waits for an RCU grace period (up to 10 ms on a busy host),
+   * which a long-lived caller pays once instead of at every create. */
   const int *procfs;
 };
 

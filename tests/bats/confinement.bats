@@ -342,6 +342,20 @@ create_fails_naming() {
   [ "$(cat /proc/sys/kernel/shmmax)" = "$host_before" ]
 }
 
+@test "sysctl: set under a host /proc whose sys/ is a read-only bind (the runtime nested in a container)" {
+  # The runtime's /proc as a container engine leaves it: sys/ a read-only
+  # bind over itself.  Its sysctl writes cannot pass that mount; they go
+  # to a procfs instance of the runtime's own instead.
+  setup_bundle cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax
+  update_config '.linux.sysctl = {"net.ipv4.ip_forward": "1", "kernel.shmmax": "7654321"}'
+  run -0 unshare -m --propagation private sh -c '
+    mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys /proc/sys &&
+    ! touch /proc/sys/kernel/shmmax 2>/dev/null && exec "$@"' sh \
+    "$CELL" --root "$ROOT" run "$CID"
+  [ "${lines[0]}" = 1 ]
+  [ "${lines[1]}" = 7654321 ]
+}
+
 @test "sysctl: a key no namespace of the container confines is refused, naming it" {
   swappiness=$(cat /proc/sys/vm/swappiness)
   setup_bundle true

@@ -96,6 +96,18 @@ load helpers
   [ "$(stat -c %u:%g "$HOSTDIR/made-inside")" = 100000:100000 ]
 }
 
+@test "user namespace: a runtime in a pid namespace whose /proc is its parent's still maps its own container" {
+  # /proc numbers processes as the parent pid namespace does: the maps
+  # written by the container's number must not go to another process.
+  setup_bundle sh -c 'cat /proc/self/uid_map /proc/self/gid_map'
+  use_user_namespace
+  run -0 unshare -p -f --kill-child "$CELL" --root "$ROOT" run "$CID"
+  read -ra uid_map <<<"${lines[0]}"
+  read -ra gid_map <<<"${lines[1]}"
+  [ "${uid_map[*]}" = "0 100000 65536" ]
+  [ "${gid_map[*]}" = "0 100000 65536" ]
+}
+
 @test "user namespace: a process user is mapped too" {
   setup_bundle sh -c 'id -u; touch /host/by-user'
   use_user_namespace

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/procfs.h"
@@ -15,6 +16,18 @@ TEST(the_root_is_a_procfs_root) {
   cleanup_close int procfs = procfs_open_root(&err);
   CHECK(procfs >= 0);
   CHECK(procfs_is_root(procfs));
+  cell_error_free(&err);
+}
+
+TEST(the_root_is_the_hosts_proc_when_it_serves) {
+  /* A private instance would be a superblock of its own: a device
+   * number of its own. */
+  cell_error *err = NULL;
+  cleanup_close int procfs = procfs_open_root(&err);
+  struct stat mine, host;
+  CHECK(fstat(procfs, &mine) == 0);
+  CHECK(stat("/proc", &host) == 0);
+  CHECK(mine.st_dev == host.st_dev);
   cell_error_free(&err);
 }
 
@@ -76,6 +89,7 @@ TEST(our_mountinfo_is_read_through_the_handle) {
 
 int main(void) {
   RUN(the_root_is_a_procfs_root);
+  RUN(the_root_is_the_hosts_proc_when_it_serves);
   RUN(other_directories_are_no_procfs_root);
   RUN(self_is_opened_by_number);
   RUN(links_and_dotdot_are_refused);
