@@ -339,11 +339,9 @@ EOF2
   $CELLD_PREFIX "$CELLD" --foreground --debug --config "$D/bad.conf" --state-dir "$D/bad-state" \
     --socket "$D/bad.sock" 2>"$D/bad.log" &
   pid=$!
-  for _ in $(seq 100); do
-    [ -S "$D/bad.sock" ] && break
-    sleep 0.05
-  done
-  [ -S "$D/bad.sock" ]
+  # Ready once it answers: its metrics listener is up by then (the socket
+  # file alone comes earlier).
+  "$CELLCTL" --socket "$D/bad.sock" wait-ready --timeout 10
   run -0 host curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
     -H "Authorization: Bearer $tok" "http://127.0.0.1:$((PORT + 1))/metrics"
   [ "$output" = 200 ]
