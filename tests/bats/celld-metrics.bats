@@ -33,6 +33,15 @@ EOF
   new u2 --net m
 }
 
+# A second celld a test started itself, stopped even when the test failed
+# (its open fds would keep bats waiting).
+teardown() {
+  if [ -s "$D/extra.pid" ]; then
+    kill "$(cat "$D/extra.pid")" 2>/dev/null || true
+    rm -f "$D/extra.pid"
+  fi
+}
+
 teardown_file() {
   [ -n "$D" ] || return 0
   celld_stop
@@ -339,6 +348,7 @@ EOF2
   $CELLD_PREFIX "$CELLD" --foreground --debug --config "$D/bad.conf" --state-dir "$D/bad-state" \
     --socket "$D/bad.sock" 2>"$D/bad.log" &
   pid=$!
+  echo "$pid" >"$D/extra.pid"
   # Ready once it answers: its metrics listener is up by then (the socket
   # file alone comes earlier).
   "$CELLCTL" --socket "$D/bad.sock" wait-ready --timeout 10
