@@ -22,6 +22,7 @@
 #include "daemon/daemon-checkpoint.h"
 #include "daemon/daemon-snapshot.h"
 #include "daemon/daemon-transfer.h"
+#include "daemon/daemon-migrate.h"
 
 /* Who may call an op (docs/api.md, "Who may do what"). */
 enum access {
@@ -158,6 +159,14 @@ static const struct op ops[] = {
     {"import", transfer_import_fields, ACCESS_ROOT,
      "permission denied: only root may import an instance", false, false,
      op_import},
+    /* Root's: a migration hands out a whole instance, or makes one of a
+     * stream whose layers the store trusts by name. */
+    {"migrate", name_only, ACCESS_ROOT,
+     "permission denied: only root may migrate an instance", true, false,
+     op_migrate},
+    {"receive", no_fields, ACCESS_ROOT,
+     "permission denied: only root may receive an instance", false, false,
+     op_receive},
 };
 
 static const struct op *find_op(const char *name) {
