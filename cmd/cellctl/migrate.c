@@ -99,6 +99,15 @@ int cmd_migrate(const struct invocation *inv, cell_error **err) {
     return usage_error(err, "migrate: NAME --to CMD (CMD: what runs `cellctl "
                             "receive` on the target, e.g. 'ssh host cellctl "
                             "receive')");
+  /* Refused before CMD runs when it cannot be (not running, criu unusable
+   * here): nothing touched on either side. */
+  cleanup_json_gen struct json_gen *cg = request_new("migrate", name);
+  json_gen_kv_bool(cg, "check", true);
+  cleanup_free char *check = request_finish(cg);
+  cleanup_json struct json_value *checked = NULL;
+  int rc = client_request(inv->socket, check, &checked, err);
+  if (rc != EXIT_OK)
+    return rc;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
     cell_fail_errno(err, "socketpair");
@@ -116,7 +125,7 @@ int cmd_migrate(const struct invocation *inv, cell_error **err) {
   /* celld holds the stream from here: CMD sees its end when celld's
    * child is done with it. */
   int fds[1] = {sv[0]};
-  int rc = call_with_fds(inv->socket, req, fds, 1, &answer, err);
+  rc = call_with_fds(inv->socket, req, fds, 1, &answer, err);
   close(sv[0]);
   wait_to(pid);
   if (rc != EXIT_OK)

@@ -203,6 +203,7 @@ struct send_work {
   uint32_t id_start, id_count;
   pid_t pid;
   int sock, upperfd;
+  bool check_only; /* criu's verdict only: no stream yet */
 };
 
 static void send_work_free(void *p) {
@@ -297,6 +298,10 @@ static void run_send(struct daemon *d, void *arg, int outfd) {
   int64_t frozen_ms = 0;
   /* Nothing touched on either side before both agree. */
   int rc = checkpoint_usable_criu(w->runroot, "migrate", &criu, &err);
+  if (w->check_only) {
+    child_result(outfd, err, 0);
+    _exit(rc == 0 ? 0 : 1);
+  }
   if (rc == 0)
     rc = send_hello(w, &err);
   if (rc == 0)
@@ -369,8 +374,17 @@ static void send_result(struct daemon *d, struct image_job *j,
   if (f)
     json_get_int64(f, &frozen_ms);
   sj->done = true;
-  if (in)
+  if (in && !sj->w->check_only)
     in->checkpointing = false;
+  if (sj->w->check_only) {
+    if (!c)
+      return;
+    if (result_ok(v, &error))
+      reply_migrated(d, c, sj->w->name, 0);
+    else
+      conn_error(d, c, API_FAILED, error ? error : "migration refused");
+    return;
+  }
   if (!result_ok(v, &error)) {
     log_warn("%s: migration failed, it runs on here: %s", sj->w->name,
              error ? error : "?");
@@ -394,6 +408,8 @@ static void send_end(struct daemon *d, struct image_job *j) {
   struct send_job *sj = j->ctx;
   struct instance *in = daemon_find_instance(d, sj->w->name);
   cleanup_error cell_error *err = NULL;
+  if (sj->w->check_only)
+    return;
   if (cell_rm_rf_at(AT_FDCWD, sj->w->images, &err) < 0)
     log_warn("%s", err->msg);
   if (!in || sj->done)
@@ -405,11 +421,11 @@ static void send_end(struct daemon *d, struct image_job *j) {
 }
 
 static int check_migratable(struct daemon *d, const struct conn *c,
-                            const struct instance *in, enum api_code *code,
-                            cell_error **err) {
+                            const struct instance *in, bool check_only,
+                            enum api_code *code, cell_error **err) {
   const struct instance_record *r = in->rec;
   *code = API_INVALID_REQUEST;
-  if (c->n_fds != 1)
+  if (c->n_fds != (check_only ? 0u : 1u))
     return cell_fail(err, 0, "migrate: send the stream's fd with the request "
                      "(SCM_RIGHTS)");
   if (!r->image || (r->rootfs_mode && strcmp(r->rootfs_mode, "copy") == 0))
@@ -437,7 +453,7 @@ static int check_migratable(struct daemon *d, const struct conn *c,
 
 static struct send_work *send_work_new(struct daemon *d, struct conn *c,
                                        const struct instance *in,
-                                       cell_error **err) {
+                                       bool check_only, cell_error **err) {
   const struct instance_record *r = in->rec;
   struct send_work *w = xcalloc(1, sizeof(*w));
   w->sock = w->upperfd = -1;
@@ -453,6 +469,9 @@ static struct send_work *send_work_new(struct daemon *d, struct conn *c,
   w->id_start = r->id_start;
   w->id_count = r->id_count;
   w->pid = in->pid;
+  w->check_only = check_only;
+  if (check_only)
+    return w;
   w->sock = fcntl(c->fds[0], F_DUPFD_CLOEXEC, 3);
   cleanup_free char *upper = xasprintf("%s/disk/upper", w->inst_dir);
   w->upperfd = open(upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -468,11 +487,13 @@ void op_migrate(struct daemon *d, struct conn *c, struct instance *in,
                 const struct json_value *v) {
   cell_error *err = NULL;
   enum api_code code;
-  if (check_migratable(d, c, in, &code, &err) < 0) {
+  const struct json_value *check = json_object_get(v, "check");
+  bool check_only = check && check->type == JSON_BOOL && check->u.boolean;
+  if (check_migratable(d, c, in, check_only, &code, &err) < 0) {
     conn_fail(d, c, code, &err);
     return;
   }
-  struct send_work *w = send_work_new(d, c, in, &err);
+  struct send_work *w = send_work_new(d, c, in, check_only, &err);
   int pipefd = -1;
   pid_t pid = w ? spawn(run_send, d, w, &pipefd, &err) : -1;
   if (pid < 0) {
@@ -482,12 +503,14 @@ void op_migrate(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   /* The child has its own copies. */
-  close(w->sock);
-  close(w->upperfd);
+  if (w->sock >= 0)
+    close(w->sock);
+  if (w->upperfd >= 0)
+    close(w->upperfd);
   w->sock = w->upperfd = -1;
   struct send_job *sj = xcalloc(1, sizeof(*sj));
   sj->w = w;
-  in->checkpointing = true;
+  in->checkpointing = !check_only;
   struct image_job *j = new_job(c->cred.uid, sj, send_job_free);
   j->on_result = send_result;
   j->on_end = send_end;

@@ -74,6 +74,8 @@ static const struct request_field exec_fields[] = {
 static const struct request_field signal_fields[] = {{"signal", N}, {NULL, 0}};
 static const struct request_field snapshot_fields[] = {
     {"name", S}, {"snapshot", S}, {NULL, 0}};
+static const struct request_field migrate_fields[] = {
+    {"name", S}, {"check", B}, {NULL, 0}};
 static const struct request_field checkpoint_fields[] = {
     {"name", S}, {"snapshot", S}, {"stop", B}, {NULL, 0}};
 static const struct request_field log_fields[] = {
@@ -161,7 +163,7 @@ static const struct op ops[] = {
      op_import},
     /* Root's: a migration hands out a whole instance, or makes one of a
      * stream whose layers the store trusts by name. */
-    {"migrate", name_only, ACCESS_ROOT,
+    {"migrate", migrate_fields, ACCESS_ROOT,
      "permission denied: only root may migrate an instance", true, false,
      op_migrate},
     {"receive", no_fields, ACCESS_ROOT,
