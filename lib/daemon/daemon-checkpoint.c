@@ -747,11 +747,11 @@ static int restore_prepare(struct daemon *d, struct instance *in,
   daemon_runtime_delete(d, rj->name);
   if (prepare_root(d, in, rj->dir, err) < 0 ||
       give_images(in, rj->images, err) < 0 ||
-      open_console(in, &rj->master, &rj->slave, &slave_path, err) < 0 ||
-      external_args(rj->images, rj->slave, slave_path, &rj->args, err) < 0 ||
-      daemon_net_prepare_restore(d, in->rec, &rj->args, err) < 0)
+      open_console(in, &rj->master, &rj->slave, &slave_path, err) < 0)
     return -1;
-  return 0;
+  if (external_args(rj->images, rj->slave, slave_path, &rj->args, err) < 0)
+    return -1;
+  return daemon_net_prepare_restore(d, in->rec, &rj->args, err);
 }
 
 static void run_restore(struct restore_job *rj, int outfd) {
