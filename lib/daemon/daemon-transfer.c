@@ -470,7 +470,8 @@ make_instance(struct daemon *d, struct image_job *j, const char *as,
   if (instance_record_from_json(im->record_json, strlen(im->record_json), &r,
                                 err) < 0)
     return cell_error_wrap(err, "the stream's record"), NULL;
-  const char *name = as ? as : r->name;
+  /* A copy: remake_record frees the record's name. */
+  cleanup_free char *name = xstrdup(as ? as : r->name);
   const struct image *img = NULL;
   if (check_new_name(d, name, code, err) < 0) {
     instance_record_free(r);

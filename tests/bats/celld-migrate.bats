@@ -179,10 +179,11 @@ hello() { # name networks-json
   ctl create k --image bb --init "$COUNTER"
   ctl start k
   wait_count_passes ctl k 5
-  run -0 ctl migrate k --to "$(TO)"
+  run ctl migrate k --to "$(TO)"
+  echo "# $output" | head -n 20 >&3
+  [ "$status" -eq 0 ]
   [ "${lines[0]}" = k ]
   [[ "$output" == *"frozen for "*" ms"* ]]
-  echo "# $output" >&3
   run -0 ctl list --json
   [ "$(echo "$output" | jq length)" = 0 ]
   [ "$(ctlb show k --json | jq -r .state)" = running ]
@@ -202,6 +203,7 @@ hello() { # name networks-json
   pid=$(field k .pid)
   # The receiver's input ends in the storage, after the handshake.
   run ctl migrate k --to "head -c 200000 | $(TO)"
+  echo "# $output" | head -n 20 >&3
   [ "$status" -ne 0 ]
   [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
   local at
