@@ -175,6 +175,7 @@ int cmd_receive(const struct invocation *inv, cell_error **err) {
   tell_source(rc == EXIT_OK ? NULL : *err);
   if (rc != EXIT_OK)
     return rc;
-  fprintf(stderr, "received %s: running\n", field_string(answer, "name"));
+  fprintf(stderr, "received %s: running\n",
+          field_string(json_object_get(answer, "instance"), "name"));
   return EXIT_OK;
 }

@@ -101,8 +101,12 @@ needs_failing_criu() {
 
 COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
 
-count() { # ctl-function name
-  "$1" exec "$2" -- cat /count </dev/null 2>/dev/null || echo 0
+# (A deadline on each look: an instance left frozen would hang it.)
+count() { # ctl|ctlb name
+  local sock=$SOCK
+  [ "$1" = ctlb ] && sock=$SOCK_B
+  timeout 20 "$CELLCTL" --socket "$sock" exec "$2" -- cat /count </dev/null 2>/dev/null ||
+    echo 0
 }
 
 wait_count_passes() { # ctl-function name N
@@ -179,11 +183,13 @@ hello() { # name networks-json
   ctl create k --image bb --init "$COUNTER"
   ctl start k
   wait_count_passes ctl k 5
-  run ctl migrate k --to "$(TO)"
-  echo "# $output" | head -n 20 >&3
+  run --separate-stderr timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "$(TO)"
+  echo "# $stderr" | head -n 20 >&3
   [ "$status" -eq 0 ]
-  [ "${lines[0]}" = k ]
-  [[ "$output" == *"frozen for "*" ms"* ]]
+  [ "$output" = k ]
+  [[ "$stderr" == *"received k: running"* ]]
+  [[ "$stderr" == *"frozen for "*" ms"* ]]
   run -0 ctl list --json
   [ "$(echo "$output" | jq length)" = 0 ]
   [ "$(ctlb show k --json | jq -r .state)" = running ]
@@ -201,12 +207,21 @@ hello() { # name networks-json
   wait_count_passes ctl k 2
   local pid
   pid=$(field k .pid)
-  # The receiver's input ends in the storage, after the handshake.
-  run ctl migrate k --to "head -c 200000 | $(TO)"
-  echo "# $output" | head -n 20 >&3
-  [ "$status" -ne 0 ]
+  # A receiver that agrees, then goes: the source is frozen and sending.
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "read -r hello; echo '{\"ok\":true}'"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
   [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
   local at
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+  # The receiver's input ends in the storage: the target makes nothing.
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "head -c 100000 | $(TO)"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
   at=$(count ctl k)
   wait_count_passes ctl k "$at"
   [ ! -e "$STATE/instances/k/checkpoints" ] ||
