@@ -390,8 +390,10 @@ static void send_result(struct daemon *d, struct image_job *j,
              error ? error : "?");
     if (in && in->pidfd >= 0)
       thaw(in);
+    cleanup_free char *msg = xasprintf("migrate `%s`: %s (it runs on here)",
+                                       sj->w->name, error ? error : "failed");
     if (c)
-      conn_error(d, c, API_FAILED, error ? error : "migration failed");
+      conn_error(d, c, API_FAILED, msg);
     return;
   }
   log_info("%s: migrated (frozen %lld ms); removed here", sj->w->name,
