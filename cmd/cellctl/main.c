@@ -135,8 +135,8 @@ static const struct verb verbs[] = {
     {"migrate", cmd_migrate, "NAME --to CMD",
      "move a running instance to another celld, live: CMD (run by sh -c)\n"
      "      reaches `cellctl receive` there, its standard input and output\n"
-     "      the stream (--to 'ssh host cellctl receive').  Its storage, then\n"
-     "      its processes by criu, frozen for the final copy only; it keeps\n"
+     "      the stream (--to 'ssh host cellctl receive').  It is frozen,\n"
+     "      dumped by criu, and its storage and criu's images sent; it keeps\n"
      "      its name, ids and addresses (where the target's network holds\n"
      "      them), and goes here once it runs there.  On any failure it runs\n"
      "      on here and nothing is left there.  Prints the frozen time on\n"
