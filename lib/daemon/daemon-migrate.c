@@ -287,6 +287,22 @@ static int send_done(int sock, cell_error **err) {
   return send_gen(sock, g, err);
 }
 
+/* A write failed: the target went.  Its reason, when it wrote one
+ * before it went, says more than the broken pipe. */
+static void prefer_target_reason(int sock, cell_error **err) {
+  cleanup_json struct json_value *v = NULL;
+  cell_error *none = NULL;
+  if (read_line(sock, &v, &none) < 0) {
+    cell_error_free(&none);
+    return;
+  }
+  const char *why = request_str(v, "error");
+  if (!why)
+    return;
+  cell_error_free(err);
+  cell_fail(err, 0, "the target: %s", why);
+}
+
 static void run_send(struct daemon *d, void *arg, int outfd) {
   struct send_work *w = arg;
   int keep[] = {w->sock, w->upperfd, outfd, d->store->layersfd,
@@ -310,9 +326,12 @@ static void run_send(struct daemon *d, void *arg, int outfd) {
     rc = checkpoint_dump_frozen(w->runroot, w->inst_dir, w->images, w->cgroup,
                                 w->pid, &frozen_at, &err);
   if (rc == 0 && (send_archive(d, w, &err) < 0 || send_images(w, &err) < 0 ||
-                  send_done(w->sock, &err) < 0 ||
-                  read_answer(w->sock, "the target", &err) < 0))
+                  send_done(w->sock, &err) < 0)) {
+    prefer_target_reason(w->sock, &err);
     rc = -1;
+  }
+  if (rc == 0)
+    rc = read_answer(w->sock, "the target", &err);
   if (frozen_at)
     frozen_ms = (int64_t)(daemon_now_ms() - frozen_at);
   child_result(outfd, err, frozen_ms);

@@ -223,6 +223,7 @@ hello() { # name networks-json
     --to "dd bs=4096 count=25 2>/dev/null | $(TO)"
   echo "# $output" | head -n 5 >&3
   [ "$status" -eq 1 ]
+  [[ "$output" == *"migrate \`k\`: the target: migration stream: ended in a blob (it runs on here)"* ]]
   [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
   at=$(count ctl k)
   wait_count_passes ctl k "$at"
