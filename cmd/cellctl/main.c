@@ -19,6 +19,7 @@
 #include "log.h"
 #include "profile.h"
 #include "checkpoint.h"
+#include "migrate.h"
 #include "snapshot.h"
 #include "top.h"
 #include "transfer.h"
@@ -131,6 +132,18 @@ static const struct verb verbs[] = {
      "      Prints the snapshot's name, and the time it was frozen on\n"
      "      standard error.  Where criu cannot work (criu check), it fails\n"
      "      at once and touches nothing"},
+    {"migrate", cmd_migrate, "NAME --to CMD",
+     "move a running instance to another celld, live: CMD (run by sh -c)\n"
+     "      reaches `cellctl receive` there, its standard input and output\n"
+     "      the stream (--to 'ssh host cellctl receive').  It is frozen,\n"
+     "      dumped by criu, and its storage and criu's images sent; it keeps\n"
+     "      its name, ids and addresses (where the target's network holds\n"
+     "      them), and goes here once it runs there.  On any failure it runs\n"
+     "      on here and nothing is left there.  Prints the frozen time on\n"
+     "      standard error; root only"},
+    {"receive", cmd_receive, "",
+     "the target's end of cellctl migrate: the stream on standard input\n"
+     "      and output; root only"},
     {"clone", cmd_clone, "SRC DST [--start]",
      "a new instance on SRC's layers, as SRC is now: no data copied; its\n"
      "      own ids, addresses, hostname and machine-id"},

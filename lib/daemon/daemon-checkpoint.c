@@ -86,8 +86,8 @@ static void child_result(int fd, const cell_error *err, uint64_t frozen_at) {
 }
 
 /* criu, found, and usable on this kernel: else the runtime's one line. */
-static int usable_criu(const char *runroot, const char *action, char **criu,
-                       cell_error **err) {
+int checkpoint_usable_criu(const char *runroot, const char *action,
+                           char **criu, cell_error **err) {
   if (criu_find(NULL, criu, err) < 0)
     return cell_error_wrap(err, "%s", action);
   cleanup_close int rootfd =
@@ -295,7 +295,7 @@ static void run_dump(struct dump_work *w, int outfd) {
   child_setup(outfd, -1);
   cell_error *err = NULL;
   cleanup_free char *criu = NULL;
-  int rc = usable_criu(w->runroot, "checkpoint", &criu, &err);
+  int rc = checkpoint_usable_criu(w->runroot, "checkpoint", &criu, &err);
   if (rc == 0)
     rc = make_images_dir(w, &err);
   if (rc == 0 && dump_frozen(w, criu, &err) < 0) {
@@ -304,6 +304,23 @@ static void run_dump(struct dump_work *w, int outfd) {
   }
   child_result(outfd, err, w->frozen_at_ms);
   _exit(rc == 0 ? 0 : 1);
+}
+
+int checkpoint_dump_frozen(const char *runroot, const char *inst_dir,
+                           const char *images, const char *cgroup, pid_t pid,
+                           uint64_t *frozen_at_ms, cell_error **err) {
+  struct dump_work w = {.runroot = (char *)runroot,
+                        .inst_dir = (char *)inst_dir,
+                        .images = (char *)images,
+                        .cgroup = (char *)cgroup,
+                        .pid = pid};
+  cleanup_free char *criu = NULL;
+  if (checkpoint_usable_criu(runroot, "migrate", &criu, err) < 0 ||
+      make_images_dir(&w, err) < 0)
+    return -1;
+  int rc = dump_frozen(&w, criu, err);
+  *frozen_at_ms = w.frozen_at_ms;
+  return rc;
 }
 
 /* Fork a child running fn(w, outfd); *pipefd gets the read end. */
@@ -694,6 +711,7 @@ struct restore_job {
   char **args;
   int master, slave;
   bool adopted;
+  bool destroy_on_failure; /* a migrated instance: nothing left of it */
 };
 
 static void restore_job_free(void *p) {
@@ -729,11 +747,11 @@ static int restore_prepare(struct daemon *d, struct instance *in,
   daemon_runtime_delete(d, rj->name);
   if (prepare_root(d, in, rj->dir, err) < 0 ||
       give_images(in, rj->images, err) < 0 ||
-      open_console(in, &rj->master, &rj->slave, &slave_path, err) < 0 ||
-      external_args(rj->images, rj->slave, slave_path, &rj->args, err) < 0 ||
-      daemon_net_prepare_restore(d, in->rec, &rj->args, err) < 0)
+      open_console(in, &rj->master, &rj->slave, &slave_path, err) < 0)
     return -1;
-  return 0;
+  if (external_args(rj->images, rj->slave, slave_path, &rj->args, err) < 0)
+    return -1;
+  return daemon_net_prepare_restore(d, in->rec, &rj->args, err);
 }
 
 static void run_restore(struct restore_job *rj, int outfd) {
@@ -804,11 +822,16 @@ static void restore_end(struct daemon *d, struct image_job *j) {
     in->checkpointing = false;
   if (!rj->adopted)
     restore_undo(d, rj);
+  if (!rj->adopted && rj->destroy_on_failure && in) {
+    in->after = AFTER_NOTHING;
+    inst_finish_destroy(d, in);
+  }
 }
 
 /* The disk is the snapshot's: the processes next, in a child. */
 static void restore_processes(struct daemon *d, struct conn *c,
-                              struct instance *in, const char *snap) {
+                              struct instance *in, const char *snap,
+                              bool destroy_on_failure) {
   cell_error *err = NULL;
   struct restore_job *rj = xcalloc(1, sizeof(*rj));
   rj->name = xstrdup(in->rec->name);
@@ -817,6 +840,7 @@ static void restore_processes(struct daemon *d, struct conn *c,
   rj->dir = daemon_inst_dir(d, rj->name);
   rj->images = snapshot_images_dir(d, rj->name, snap);
   rj->master = rj->slave = -1;
+  rj->destroy_on_failure = destroy_on_failure;
   int pipefd = -1;
   pid_t pid = -1;
   if (restore_prepare(d, in, rj, &err) == 0)
@@ -827,6 +851,8 @@ static void restore_processes(struct daemon *d, struct conn *c,
     restore_job_free(rj);
     cell_error_wrap(&err, "restore `%s`", in->rec->name);
     conn_fail(d, c, API_FAILED, &err);
+    if (destroy_on_failure)
+      inst_finish_destroy(d, in);
     return;
   }
   /* The child has its own copy. */
@@ -856,7 +882,7 @@ static void run_restore_check(struct dump_work *w, int outfd) {
   child_setup(outfd, -1);
   cell_error *err = NULL;
   cleanup_free char *criu = NULL;
-  int rc = usable_criu(w->runroot, "restore", &criu, &err);
+  int rc = checkpoint_usable_criu(w->runroot, "restore", &criu, &err);
   child_result(outfd, err, 0);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -888,7 +914,12 @@ static void restore_checked(struct daemon *d, struct image_job *j,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  restore_processes(d, c, in, ck->snap);
+  restore_processes(d, c, in, ck->snap, false);
+}
+
+void checkpoint_restore_migrated(struct daemon *d, struct conn *c,
+                                 struct instance *in, const char *snap) {
+  restore_processes(d, c, in, snap, true);
 }
 
 void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,

@@ -8,6 +8,8 @@
 #define CELL_DAEMON_CHECKPOINT_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 #include "base/json.h"
@@ -20,6 +22,23 @@
  * back, and the processes from criu's images. */
 void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
                         const char *snap);
+
+/* In a child: criu found and usable on this kernel (*criu its path), else
+ * the runtime's one line for action. */
+int checkpoint_usable_criu(const char *runroot, const char *action,
+                           char **criu, cell_error **err);
+/* In a child, for a migration: criu usable, then the instance's cgroup
+ * frozen (*frozen_at_ms, the loop's clock) and its processes (init pid)
+ * dumped into images (made new under inst_dir/checkpoints), left frozen
+ * and alive; thawed when the dump fails. */
+int checkpoint_dump_frozen(const char *runroot, const char *inst_dir,
+                           const char *images, const char *cgroup, pid_t pid,
+                           uint64_t *frozen_at_ms, cell_error **err);
+/* A migrated instance (made by a receive, its images in its checkpoints/
+ * snap) restored in a child, c answered as a restore's; when it fails the
+ * instance is destroyed: nothing is left of it. */
+void checkpoint_restore_migrated(struct daemon *d, struct conn *c,
+                                 struct instance *in, const char *snap);
 
 /* restore: a stateful snapshot's processes too (checkpoint_restore), a
  * plain one's disk (daemon-snapshot.c). */

@@ -22,6 +22,7 @@
 #include "daemon/daemon-checkpoint.h"
 #include "daemon/daemon-snapshot.h"
 #include "daemon/daemon-transfer.h"
+#include "daemon/daemon-migrate.h"
 
 /* Who may call an op (docs/api.md, "Who may do what"). */
 enum access {
@@ -73,6 +74,8 @@ static const struct request_field exec_fields[] = {
 static const struct request_field signal_fields[] = {{"signal", N}, {NULL, 0}};
 static const struct request_field snapshot_fields[] = {
     {"name", S}, {"snapshot", S}, {NULL, 0}};
+static const struct request_field migrate_fields[] = {
+    {"name", S}, {"check", B}, {NULL, 0}};
 static const struct request_field checkpoint_fields[] = {
     {"name", S}, {"snapshot", S}, {"stop", B}, {NULL, 0}};
 static const struct request_field log_fields[] = {
@@ -158,6 +161,14 @@ static const struct op ops[] = {
     {"import", transfer_import_fields, ACCESS_ROOT,
      "permission denied: only root may import an instance", false, false,
      op_import},
+    /* Root's: a migration hands out a whole instance, or makes one of a
+     * stream whose layers the store trusts by name. */
+    {"migrate", migrate_fields, ACCESS_ROOT,
+     "permission denied: only root may migrate an instance", true, false,
+     op_migrate},
+    {"receive", no_fields, ACCESS_ROOT,
+     "permission denied: only root may receive an instance", false, false,
+     op_receive},
 };
 
 static const struct op *find_op(const char *name) {

@@ -250,13 +250,13 @@ void op_export(struct daemon *d, struct conn *c, struct instance *in,
 
 /* The child's directory under tmp/: named as an image import's is, so that
  * daemon-image.c removes it when the job ends, whatever became of it. */
-static char *work_dir_name(pid_t pid) {
+char *transfer_work_dir_name(pid_t pid) {
   return xasprintf("import-%d-0", (int)pid);
 }
 
 static int import_into_work_dir(struct daemon *d, int srcfd, int outfd,
                                 cell_error **err) {
-  cleanup_free char *name = work_dir_name(getpid());
+  cleanup_free char *name = transfer_work_dir_name(getpid());
   if (mkdirat(d->store->tmpfd, name, 0700) < 0)
     return cell_fail_errno(err, "mkdir tmp/%s", name);
   cleanup_close int workfd = openat(d->store->tmpfd, name,
@@ -377,7 +377,7 @@ static int check_kept_fields(const struct instance_record *r,
  * hostname, limits, init and environment stay. */
 static int remake_record(struct daemon *d, struct instance_record *r,
                          const char *name, uid_t owner, const struct image *img,
-                         char ***warnings, cell_error **err) {
+                         bool keep_ids, char ***warnings, cell_error **err) {
   if (check_kept_fields(r, err) < 0)
     return -1;
   free(r->name);
@@ -401,6 +401,8 @@ static int remake_record(struct daemon *d, struct instance_record *r,
   r->rootfs_mode = xstrdup("idmap"); /* the disk holds container ids */
   free(r->cgroup);
   r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, name);
+  if (keep_ids) /* criu's images hold them (the receive checked them) */
+    return daemon_net_replan(d, r, warnings, err);
   r->id_count = d->cfg->pool.size;
   cleanup_free uint32_t *used = xcalloc(d->n_inst + 1, sizeof(*used));
   for (size_t i = 0; i < d->n_inst; i++)
@@ -451,11 +453,11 @@ static void import_job_free(void *ctx) {
 
 /* Everything but the record's saving; on failure p says what to undo. */
 static struct instance_record *
-make_instance(struct daemon *d, struct image_job *j, struct placed *p,
-              char ***warnings, enum api_code *code, cell_error **err) {
-  const struct import_job *ij = j->ctx;
+make_instance(struct daemon *d, struct image_job *j, const char *as,
+              bool keep_ids, struct placed *p, char ***warnings,
+              enum api_code *code, cell_error **err) {
   *code = API_FAILED;
-  cleanup_free char *work = work_dir_name(j->pid);
+  cleanup_free char *work = transfer_work_dir_name(j->pid);
   cleanup_close int workfd = openat(d->store->tmpfd, work,
                                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
                                         O_CLOEXEC);
@@ -468,7 +470,8 @@ make_instance(struct daemon *d, struct image_job *j, struct placed *p,
   if (instance_record_from_json(im->record_json, strlen(im->record_json), &r,
                                 err) < 0)
     return cell_error_wrap(err, "the stream's record"), NULL;
-  const char *name = ij->as ? ij->as : r->name;
+  /* A copy: remake_record frees the record's name. */
+  cleanup_free char *name = xstrdup(as ? as : r->name);
   const struct image *img = NULL;
   if (check_new_name(d, name, code, err) < 0) {
     instance_record_free(r);
@@ -479,7 +482,7 @@ make_instance(struct daemon *d, struct image_job *j, struct placed *p,
   *code = API_FAILED;
   if (place_layers(d, workfd, im, p, err) < 0 ||
       !(img = place_image(d, im, p, err)) ||
-      remake_record(d, r, name, j->owner, img, warnings, err) < 0 ||
+      remake_record(d, r, name, j->owner, img, keep_ids, warnings, err) < 0 ||
       place_instance_dir(d, workfd, name, p, err) < 0) {
     instance_record_free(r);
     return NULL;
@@ -511,28 +514,39 @@ static void reply_imported(struct daemon *d, struct conn *c,
   conn_send(d, c, out);
 }
 
+struct instance *transfer_place_import(struct daemon *d, struct image_job *j,
+                                       const char *as, bool keep_ids,
+                                       char ***warnings, enum api_code *code,
+                                       cell_error **err) {
+  struct placed p = {0};
+  struct instance_record *r =
+      make_instance(d, j, as, keep_ids, &p, warnings, code, err);
+  struct instance *in = r ? daemon_add_instance(d, r) : NULL;
+  if (in && inst_save(d, in, err) < 0) {
+    daemon_remove_instance(d, in);
+    in = NULL;
+  }
+  if (!in)
+    undo_placed(d, &p);
+  placed_free(&p);
+  return in;
+}
+
 static void finish_import(struct daemon *d, struct conn *c,
                           struct image_job *j) {
   cell_error *err = NULL;
   enum api_code code;
-  struct placed p = {0};
   cleanup_strv char **warnings = NULL;
-  struct instance_record *r = make_instance(d, j, &p, &warnings, &code, &err);
-  struct instance *in = r ? daemon_add_instance(d, r) : NULL;
-  if (in && inst_save(d, in, &err) < 0) {
-    daemon_remove_instance(d, in);
-    in = NULL;
-  }
+  const struct import_job *ij = j->ctx;
+  struct instance *in =
+      transfer_place_import(d, j, ij->as, false, &warnings, &code, &err);
   if (!in) {
     log_warn("import failed: %s", err->msg);
-    undo_placed(d, &p);
-    placed_free(&p);
     if (c)
       conn_fail(d, c, code, &err);
     cell_error_free(&err);
     return;
   }
-  placed_free(&p);
   log_info("instance %s imported (ids %u..)", in->rec->name,
            (unsigned)in->rec->id_start);
   for (size_t i = 0; warnings && warnings[i]; i++)

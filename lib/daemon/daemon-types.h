@@ -32,6 +32,8 @@
  *   daemon-files.c      the file.push and file.pull ops
  *   daemon-transfer.c   the export and import ops (an instance shipped
  *                       between hosts as one stream)
+ *   daemon-migrate.c    the migrate and receive ops (a running instance
+ *                       moved live to another celld over a stream)
  *   daemon-query.c      the list, show, networks and events ops
  *   daemon-ops.c        the ops[] table and the dispatch of a request
  *   daemon-http.c       the metrics over HTTP (libmicrohttpd)
@@ -116,7 +118,8 @@ struct instance {
   /* Exports reading its disk (daemon-transfer.c): it may not start or be
    * destroyed meanwhile. */
   int exports;
-  /* criu dumps it (daemon-checkpoint.c): no second checkpoint meanwhile. */
+  /* criu dumps it (daemon-checkpoint.c) or it is migrating
+   * (daemon-migrate.c): no second checkpoint meanwhile. */
   bool checkpointing;
   struct usage_keep usage; /* daemon-usage.c's last samples */
 };

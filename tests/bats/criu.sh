@@ -77,6 +77,10 @@ mount -o loop /var/tmp/celld-state.img /var/tmp/celld-state
 TMPDIR=/var/tmp/celld-state CELLD="$2/celld" CELLCTL="$2/cellctl" \
   CELLD_TEST_TEMPLATE_SRC=/var/tmp/cell-template BATS_TEST_TIMEOUT=600 \
   bats --timing tests/bats/celld-criu.bats
+# Live migration between two cellds (celld-migrate.bats), on the same ext4.
+TMPDIR=/var/tmp/celld-state CELLD="$2/celld" CELLCTL="$2/cellctl" \
+  CELLD_TEST_TEMPLATE_SRC=/var/tmp/cell-template BATS_TEST_TIMEOUT=600 \
+  bats --timing tests/bats/celld-migrate.bats
 umount /var/tmp/celld-state
 # The frozen time of cell against runc (make bench'"'"'s figure), on request:
 # emulated, only the ratio means something.

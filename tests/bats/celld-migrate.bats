@@ -1,0 +1,233 @@
+# shellcheck shell=bash disable=SC2016
+# Live migration of an instance between two cellds on one machine (two
+# state dirs, two sockets): cellctl migrate NAME --to "cellctl --socket B
+# receive".  Where criu works (the VM of `make check-criu`) a counter goes
+# on counting on the target and the source has the instance no more, and a
+# stream cut in mid-migration leaves the source running and the target
+# with nothing; where it cannot, migrate refuses before either side is
+# touched.  The tests of each kind skip on the other, saying why.
+
+bats_require_minimum_version 1.5.0
+
+load celld-helpers
+POOL_START=166000000
+POOL_COUNT=$((65536 * 8))
+POOL_B=167000000
+
+setup_file() {
+  [ "$(id -u)" = 0 ] || return 0
+  export CGPARENT=/cell-test-mig-$$ CGPARENT_B=/cell-test-migb-$$
+  CRIU_BIN=$(PATH=$PATH:/usr/sbin:/sbin command -v criu || true)
+  CRIU_WORKS=no
+  if [ -n "$CRIU_BIN" ] && "$CRIU_BIN" check >/dev/null 2>&1; then
+    CRIU_WORKS=yes
+  fi
+  export CRIU_BIN CRIU_WORKS
+  celld_files
+  cat >"$D/celld.conf" <<EOF2
+pool_start = $POOL_START
+pool_count = $POOL_COUNT
+range_size = 65536
+stop_timeout = 2
+cgroup_parent = $CGPARENT
+lxcfs = off
+EOF2
+  start_daemon
+  ctl image import "$TEMPLATE" --name bb >/dev/null
+  # The target: its own state, socket, pool and cgroup parent.
+  export DB=$D/b
+  export STATE_B=$DB/state SOCK_B=$DB/celld.sock
+  mkdir -p "$STATE_B"
+  cat >"$DB/celld.conf" <<EOF2
+pool_start = $POOL_B
+pool_count = $POOL_COUNT
+range_size = 65536
+stop_timeout = 2
+cgroup_parent = $CGPARENT_B
+lxcfs = off
+EOF2
+  "$CELLD" --foreground --debug --config "$DB/celld.conf" \
+    --state-dir "$STATE_B" --socket "$SOCK_B" 2>>"$DB/celld.log" 3>&- &
+  echo $! >"$DB/celld.pid"
+  disown $!
+  for _ in $(seq 500); do
+    ctlb list >/dev/null 2>&1 && return 0
+    sleep 0.02
+  done
+  cat "$DB/celld.log" >&2
+  return 1
+}
+
+teardown_file() {
+  [ -n "${D:-}" ] || return 0
+  for n in $(ctlb list --json 2>/dev/null | jq -r '.[].name'); do
+    ctlb destroy "$n" -f || true
+  done
+  kill "$(cat "$DB/celld.pid")" 2>/dev/null || true
+  celld_stop
+  ctl image rm bb >/dev/null 2>&1 || true
+  celld_leaks
+  rmdir /sys/fs/cgroup"$CGPARENT_B" 2>/dev/null || true
+}
+
+setup() {
+  [ "$(id -u)" = 0 ] || skip "celld tests need root"
+}
+
+teardown() {
+  destroy_all
+  for n in $(ctlb list --json 2>/dev/null | jq -r '.[].name'); do
+    ctlb destroy "$n" -f || true
+  done
+}
+
+ctlb() {
+  "$CELLCTL" --socket "$SOCK_B" "$@"
+}
+
+TO() {
+  echo "$CELLCTL --socket $SOCK_B receive"
+}
+
+needs_working_criu() {
+  [ "$CRIU_WORKS" = yes ] ||
+    skip "criu cannot work here (see criu check): make check-criu runs this in a VM where it does"
+}
+
+needs_failing_criu() {
+  [ -n "$CRIU_BIN" ] || skip "criu is not installed"
+  [ "$CRIU_WORKS" = no ] || skip "criu works on this kernel: there is no refusal to test"
+}
+
+COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
+
+# (A deadline on each look: an instance left frozen would hang it.)
+count() { # ctl|ctlb name
+  local sock=$SOCK
+  [ "$1" = ctlb ] && sock=$SOCK_B
+  timeout 20 "$CELLCTL" --socket "$sock" exec "$2" -- cat /count </dev/null 2>/dev/null ||
+    echo 0
+}
+
+wait_count_passes() { # ctl-function name N
+  local end=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$end" ]; do
+    [ "$(count "$1" "$2")" -gt "$3" ] && return 0
+    sleep 0.1
+  done
+  echo "the counter of $2 stays at $(count "$1" "$2")" >&2
+  return 1
+}
+
+# Nothing of a migration on the target: no instance, no work left in its
+# store's tmp/, no instance directory.
+target_is_clean() {
+  [ "$(ctlb list --json | jq length)" = 0 ]
+  [ -z "$(ls -A "$STATE_B/images/tmp" 2>/dev/null)" ]
+  [ -z "$(ls -A "$STATE_B/instances" 2>/dev/null)" ]
+}
+
+@test "migrate: bad input is refused in one line before anything is touched" {
+  run -2 ctl migrate k
+  [[ "$output" == *"--to CMD"* ]]
+  run -4 ctl migrate nosuch --to "$(TO)"
+  ctl create k --image bb --init "$COUNTER"
+  run -7 ctl migrate k --to "$(TO)"
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"not running"* ]]
+  [ "$(field k .state)" = created ]
+  target_is_clean
+}
+
+@test "migrate where criu cannot work fails at once naming criu and the kernel, and touches neither side" {
+  needs_failing_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  local version pid
+  version=$("$CRIU_BIN" --version | sed -n 's/^Version: //p')
+  pid=$(field k .pid)
+  run -1 ctl migrate k --to "$(TO)"
+  [[ "${lines[0]}" == *"migrate: criu $version cannot work on kernel $(uname -r)"* ]]
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+  [ ! -e "$STATE/instances/k/checkpoints" ] ||
+    [ -z "$(ls -A "$STATE/instances/k/checkpoints")" ]
+  target_is_clean
+}
+
+# What a source says first, written by hand: the target's refusals come
+# before it makes anything, and before its own criu is asked.
+hello() { # name networks-json
+  printf '{"cell_migrate":1,"name":"%s","id_start":%s,"id_count":65536,"networks":%s}\n' \
+    "$1" "$POOL_START" "$2"
+}
+
+@test "receive refuses a name taken on the target and a network it lacks, and makes nothing" {
+  ctlb image import "$TEMPLATE" --name bb >/dev/null
+  ctlb create k --image bb
+  run -1 --separate-stderr ctlb receive < <(hello k '[]')
+  [ "$(echo "$output" | head -n1 | jq -r .ok)" = false ]
+  [[ "$stderr" == *"instance \`k\` already exists on the target"* ]]
+  run -1 --separate-stderr ctlb receive < <(hello k2 '["nonet"]')
+  [[ "$stderr" == *"the target has no network \`nonet\`"* ]]
+  ctlb destroy k
+  ctlb image rm bb >/dev/null
+  target_is_clean
+}
+
+@test "a counter in an instance keeps counting after migrating to another celld, and the source has it no more" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 5
+  run --separate-stderr timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "$(TO)"
+  echo "# $stderr" | head -n 20 >&3
+  [ "$status" -eq 0 ]
+  [ "$output" = k ]
+  [[ "$stderr" == *"received k: running"* ]]
+  [[ "$stderr" == *"frozen for "*" ms"* ]]
+  run -0 ctl list --json
+  [ "$(echo "$output" | jq length)" = 0 ]
+  [ "$(ctlb show k --json | jq -r .state)" = running ]
+  local at
+  at=$(count ctlb k)
+  # Counting on from where it was (a new init would start at 1).
+  [ "$at" -gt 5 ]
+  wait_count_passes ctlb k "$at"
+}
+
+@test "a stream cut in mid-migration leaves the source running and counting and nothing on the target" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  local pid
+  pid=$(field k .pid)
+  # A receiver that agrees, then goes: the source is frozen and sending.
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "read -r hello; echo '{\"ok\":true}'"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+  # The receiver's input ends in the storage: the target makes nothing.
+  # (dd passes each read on as it comes, the handshake's line too; at
+  # most 25 reads of 4 KiB, well short of the storage.)
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "dd bs=4096 count=25 2>/dev/null | $(TO)"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"migrate \`k\`: the target: migration stream: ended in a blob (it runs on here)"* ]]
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+  [ ! -e "$STATE/instances/k/checkpoints" ] ||
+    [ -z "$(ls -A "$STATE/instances/k/checkpoints")" ]
+  target_is_clean
+}
