@@ -30,14 +30,30 @@ static void warn_record(const char *file, const char *msg) {
   log_error("instances/%s: %s: skipped", file, msg);
 }
 
+/* Its cgroup frozen, the record not paused: a snapshot, checkpoint or
+ * migration froze it and celld was killed before the thaw.  Left so, it
+ * would hang for ever (even SIGKILL waits for a thaw): it runs again. */
+static void thaw_unfinished_freeze(struct instance *in, bool was_paused) {
+  if (was_paused || !inst_cgroup_is_frozen(in))
+    return;
+  cell_error *err = NULL;
+  if (inst_freeze(in, false, &err) < 0) {
+    log_error("%s", err->msg);
+    cell_error_free(&err);
+    return;
+  }
+  log_warn("%s: left frozen by an operation an earlier celld did not "
+           "finish: thawed", in->rec->name);
+}
+
 /* Match the records against the runtime: what still runs is watched again
  * (through a pidfd: it is no longer our child, so its exit status will be
  * unknown); what died meanwhile is cleaned up. */
 static void adopt(struct daemon *d, struct instance *in) {
   const char *name = in->rec->name;
   const char *state = in->rec->state;
-  bool was_running = strcmp(state, "running") == 0 ||
-                     strcmp(state, "paused") == 0 ||
+  bool was_paused = strcmp(state, "paused") == 0;
+  bool was_running = strcmp(state, "running") == 0 || was_paused ||
                      strcmp(state, "restarting") == 0;
   pid_t pid = 0;
   cell_error *err = NULL;
@@ -56,6 +72,7 @@ static void adopt(struct daemon *d, struct instance *in) {
     in->child = daemon_parent_of(pid) == getpid();
     daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
     oom_watch(d, in);
+    thaw_unfinished_freeze(in, was_paused);
     /* Paused before celld restarted: its cgroup says so still. */
     inst_set_state(in, inst_cgroup_is_frozen(in) ? "paused" : "running");
     inst_save_or_log(d, in);

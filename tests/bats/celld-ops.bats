@@ -161,6 +161,44 @@ TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
   [[ "$output" == *" paused"*" resumed"* ]]
 }
 
+# Freeze an instance's cgroup behind celld's back, as a snapshot,
+# checkpoint or migration does for a moment (FROZEN or THAWED).
+freezer_set() { # CGROUP FROZEN|THAWED
+  local cg=$1
+  if [ -e "/sys/fs/cgroup/freezer$cg/freezer.state" ]; then
+    echo "$2" >"/sys/fs/cgroup/freezer$cg/freezer.state"
+  else
+    [ "$2" = FROZEN ] && echo 1 >"/sys/fs/cgroup$cg/cgroup.freeze" ||
+      echo 0 >"/sys/fs/cgroup$cg/cgroup.freeze"
+  fi
+}
+
+@test "celld killed while a snapshot or checkpoint had an instance frozen: the next celld thaws it, a paused one stays paused" {
+  ctl create fz --image bb --init "/bin/sh -c 'i=0; while :; do i=\$((i+1)); echo \$i > /tick; sleep 0.05; done'"
+  ctl start fz
+  ctl create pz --image bb --init "$SLEEP"
+  ctl start pz
+  ctl pause pz
+  root=$(root_of fz)
+  cg=$(field fz .cgroup)
+  pid=$(cat "$D/celld.pid")
+  kill -9 "$pid"
+  for _ in $(seq 50); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
+  freezer_set "$cg" FROZEN
+  tick=$(cat "$root/tick")
+  sleep 0.3
+  [ "$(cat "$root/tick")" = "$tick" ]
+  start_daemon --log "$OPLOG"
+  [ "$(field fz .state)" = running ]
+  sleep 0.3
+  [ "$(cat "$root/tick")" != "$tick" ]
+  grep -q "fz: left frozen by an operation an earlier celld did not finish: thawed" "$OPLOG"
+  [ "$(field pz .state)" = paused ]
+  ctl resume pz
+  run -0 ctl destroy fz -f
+  run -0 ctl destroy pz -f
+}
+
 @test "file push and pull: a running and a stopped instance, owners and mode as the instance sees them" {
   ctl create f --image bb --init "$SLEEP"
   printf 'one\n' >"$D/one"
