@@ -814,9 +814,21 @@ static void restore_result(struct daemon *d, struct image_job *j,
     conn_reply_instance(d, c, in);
 }
 
+/* A migrated instance's images served their one restore: no snapshot of
+ * the instance names them. */
+static void drop_migrated_images(const struct restore_job *rj) {
+  cell_error *err = NULL;
+  if (cell_rm_rf_at(AT_FDCWD, rj->images, &err) < 0) {
+    log_warn("%s: remove its migrated images: %s", rj->name, err->msg);
+    cell_error_free(&err);
+  }
+}
+
 static void restore_end(struct daemon *d, struct image_job *j) {
   struct restore_job *rj = j->ctx;
   take_back_images(rj->images);
+  if (rj->adopted && rj->destroy_on_failure)
+    drop_migrated_images(rj);
   struct instance *in = daemon_find_instance(d, rj->name);
   if (in)
     in->checkpointing = false;

@@ -198,6 +198,8 @@ hello() { # name networks-json
   # Counting on from where it was (a new init would start at 1).
   [ "$at" -gt 5 ]
   wait_count_passes ctlb k "$at"
+  # criu's images served their one restore: none kept on the target.
+  [ ! -e "$STATE_B/instances/k/checkpoints/migrate" ]
 }
 
 @test "a stream cut in mid-migration leaves the source running and counting and nothing on the target" {

@@ -86,7 +86,7 @@ bats --timing -f "ring buffer on attach" tests/bats/celld-console.bats
 bats --timing -f "reach each other" tests/bats/celld-net.bats
 # Usage from the v2 files (memory.current and .peak, cpu.stat, pids.current).
 bats --timing -f "memory current|CPU time|metrics is" tests/bats/celld-metrics.bats
-# A device given and taken live: v2 replaces the instance's BPF program.
+# A device given and taken live: v2 replaces the instance'"'"'s BPF program.
 CELL_TEST_HELPERS="$2/tests" bats --timing \
   -f "device given live|attack: a tenant keeps|fails in the middle" tests/bats/celld-live.bats
 # Disk quotas on XFS and ext4 project quotas, which the host kernels of
