@@ -207,7 +207,7 @@ asan:
 # the seeds (tests/fuzz/run).
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 300
-FUZZ_CI_SECONDS ?= 45
+FUZZ_CI_SECONDS ?= 25
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,%,$(sort $(wildcard tests/fuzz/fuzz-*.c)))
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
