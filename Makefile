@@ -90,7 +90,7 @@ help:
 	@echo "make check-criu      the checkpoint/restore tests in that VM, where criu works"
 	@echo "make asan       build and run every test under ASan + UBSan"
 	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (300) under ASan + UBSan"
-	@echo "make fuzz-ci    the same, 60 s each: fails on a crash, leak or timeout"
+	@echo "make fuzz-ci    the same, 25 s each: fails on a crash, leak or timeout"
 	@echo "make demo       build a busybox rootfs and run a demo container"
 	@echo "make rootfs-debian  a systemd Debian guest in $(BUILD)/rootfs-debian (mmdebstrap);"
 	@echo "                    IMPORT=NAME[:TAG]: then into celld's image store"
