@@ -99,6 +99,35 @@ static void adopt(struct daemon *d, struct instance *in) {
   }
 }
 
+/* criu's images of a checkpoint a killed celld did not finish: only a
+ * finished one is renamed from .tmp-SNAP to SNAP. */
+static void sweep_unfinished_checkpoints(struct daemon *d,
+                                         const struct instance *in) {
+  cleanup_free char *path = xasprintf("%s/checkpoints", in->rec->name);
+  int fd = openat(d->instdirfd, path,
+                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  DIR *dir = fdopendir(fd);
+  if (!dir) {
+    close(fd);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    if (strncmp(e->d_name, ".tmp-", 5) != 0)
+      continue;
+    cell_error *err = NULL;
+    log_warn("%s: the images of a checkpoint an earlier celld did not "
+             "finish: removing %s", in->rec->name, e->d_name);
+    if (cell_rm_rf_at(dirfd(dir), e->d_name, &err) < 0) {
+      log_error("%s", err->msg);
+      cell_error_free(&err);
+    }
+  }
+  closedir(dir);
+}
+
 static int cmp_created(const void *a, const void *b) {
   const struct instance *x = *(struct instance *const *)a;
   const struct instance *y = *(struct instance *const *)b;
@@ -301,8 +330,10 @@ int daemon_load_instances(struct daemon *d, cell_error **err) {
   sweep_cgroups(d);
   sweep_exec_dir(d);
   daemon_net_sweep_bridges(d);
-  for (size_t i = 0; i < d->n_inst; i++)
+  for (size_t i = 0; i < d->n_inst; i++) {
+    sweep_unfinished_checkpoints(d, d->inst[i]);
     adopt(d, d->inst[i]);
+  }
   return 0;
 }
 
