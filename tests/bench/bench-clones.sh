@@ -72,46 +72,9 @@ destroy_all() {
 }
 
 cleanup() {
-  local status=$? left=0 pids m cg id
+  local status=$? left=0
   set +e
-  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-    destroy_all 2>/dev/null
-    for id in $(ctl image list --json 2>/dev/null | jq -r '.[].id'); do
-      ctl image rm "$id" >/dev/null 2>&1 || echo "bench-clones: image rm $id failed" >&2
-    done
-  fi
-  stop_daemon
-  for _ in $(seq 20); do
-    [ -z "$(pool_pids)" ] && break
-    sleep 0.1
-  done
-  pids=$(pool_pids)
-  if [ -n "$pids" ]; then
-    echo "bench-clones: left: $(wc -w <<<"$pids") processes of the pool" >&2
-    echo "$pids" | xargs -r kill -9
-    left=1
-  fi
-  if [ -d "$STATE/run" ]; then
-    for n in $("$CELL" --root "$STATE/run" list -q 2>/dev/null); do
-      echo "bench-clones: left: runtime state of $n" >&2
-      "$CELL" --root "$STATE/run" delete -f "$n" >/dev/null 2>&1
-      left=1
-    done
-  fi
-  m=$(mounts_under "$work")
-  if [ -n "$m" ]; then
-    echo "bench-clones: left: $(echo "$m" | wc -l) mounts under $work" >&2
-    unmount_under "$work"
-    left=1
-  fi
-  for cg in $(cgroup_dirs); do
-    if [ -n "$(find "$cg" -mindepth 1 -type d)" ]; then
-      echo "bench-clones: left: cgroups under $cg" >&2
-      find "$cg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
-      left=1
-    fi
-    rmdir "$cg" || left=1
-  done
+  celld_teardown bench-clones || left=1
   if [ "$left" = 1 ] && [ -s "$LOG" ]; then
     echo "bench-clones: celld's log, last lines:" >&2
     tail -20 "$LOG" >&2

@@ -112,49 +112,10 @@ podman_cleanup() {
 }
 
 cleanup() {
-  local status=$? left=0 n pids m cg id
+  local status=$? left=0
   set +e
   podman_cleanup || left=1
-  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-    for n in $(ctl list --json 2>/dev/null | jq -r '.[].name'); do
-      ctl destroy "$n" -f >/dev/null 2>&1 || echo "bench-images: destroy $n failed" >&2
-    done
-    for id in $(ctl image list --json 2>/dev/null | jq -r '.[].id'); do
-      ctl image rm "$id" >/dev/null 2>&1 || echo "bench-images: image rm $id failed" >&2
-    done
-  fi
-  stop_daemon
-  for _ in $(seq 20); do
-    [ -z "$(pool_pids)" ] && break
-    sleep 0.1
-  done
-  pids=$(pool_pids)
-  if [ -n "$pids" ]; then
-    echo "bench-images: left: processes of the pool: $(tr '\n' ' ' <<<"$pids")" >&2
-    echo "$pids" | xargs -r kill -9
-    left=1
-  fi
-  if [ -d "$STATE/run" ]; then
-    for n in $("$CELL" --root "$STATE/run" list -q 2>/dev/null); do
-      echo "bench-images: left: runtime state of $n" >&2
-      "$CELL" --root "$STATE/run" delete -f "$n" >/dev/null 2>&1
-      left=1
-    done
-  fi
-  m=$(mounts_under "$work")
-  if [ -n "$m" ]; then
-    echo "bench-images: left: $(echo "$m" | wc -l) mounts under $work" >&2
-    unmount_under "$work"
-    left=1
-  fi
-  for cg in $(cgroup_dirs); do
-    if [ -n "$(find "$cg" -mindepth 1 -type d)" ]; then
-      echo "bench-images: left: cgroups under $cg" >&2
-      find "$cg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
-      left=1
-    fi
-    rmdir "$cg" || left=1
-  done
+  celld_teardown bench-images || left=1
   if [ "$left" = 1 ] && [ -s "$LOG" ]; then
     echo "bench-images: celld's log, last lines:" >&2
     tail -20 "$LOG" >&2
