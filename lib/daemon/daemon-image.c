@@ -636,3 +636,30 @@ const struct image *daemon_image_of(struct daemon *d,
                                     const struct instance_record *r) {
   return r->image ? image_store_find(d->store, r->image) : NULL;
 }
+
+void image_child_setup(const int *keep, size_t n) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  cell_close_fds_from(3, keep, n);
+  cell_reset_signals();
+  signal(SIGPIPE, SIG_IGN);
+}
+
+pid_t image_child_spawn(void (*work)(struct daemon *d, void *arg, int outfd),
+                   struct daemon *d, void *arg, int *pipefd, cell_error **err) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return cell_fail_errno(err, "pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    work(d, arg, p[1]);
+    _exit(1);
+  }
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return cell_fail_errno(err, "fork");
+  }
+  *pipefd = p[0];
+  return pid;
+}

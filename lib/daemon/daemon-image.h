@@ -47,4 +47,14 @@ int daemon_image_for_instance(struct daemon *d, const struct conn *c,
 const struct image *daemon_image_of(struct daemon *d,
                                     const struct instance_record *r);
 
+/* What an image job's child does first: die with celld, hold only the
+ * fds keep[0..n) besides stdio, default signals, no SIGPIPE. */
+void image_child_setup(const int *keep, size_t n);
+
+/* Fork a child running work(d, arg, outfd); *pipefd gets the read end of
+ * the pipe it answers on. */
+pid_t image_child_spawn(void (*work)(struct daemon *d, void *arg, int outfd),
+                        struct daemon *d, void *arg, int *pipefd,
+                        cell_error **err);
+
 #endif

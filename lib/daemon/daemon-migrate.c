@@ -151,33 +151,6 @@ static void child_result(int fd, const cell_error *err, int64_t frozen_ms) {
   cell_error_free(&ignored);
 }
 
-static void child_setup(const int *keep, size_t n) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  cell_close_fds_from(3, keep, n);
-  cell_reset_signals();
-  signal(SIGPIPE, SIG_IGN);
-}
-
-static pid_t spawn(void (*work)(struct daemon *d, void *arg, int outfd),
-                   struct daemon *d, void *arg, int *pipefd, cell_error **err) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return cell_fail_errno(err, "pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    work(d, arg, p[1]);
-    _exit(1);
-  }
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return cell_fail_errno(err, "fork");
-  }
-  *pipefd = p[0];
-  return pid;
-}
-
 static struct image_job *new_job(uid_t owner, void *ctx,
                                  void (*ctx_free)(void *)) {
   struct image_job *j = xcalloc(1, sizeof(*j));
@@ -307,7 +280,7 @@ static void run_send(struct daemon *d, void *arg, int outfd) {
   struct send_work *w = arg;
   int keep[] = {w->sock, w->upperfd, outfd, d->store->layersfd,
                 d->store->tmpfd};
-  child_setup(keep, sizeof(keep) / sizeof(keep[0]));
+  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
   cell_error *err = NULL;
   cleanup_free char *criu = NULL;
   uint64_t frozen_at = 0;
@@ -516,7 +489,7 @@ void op_migrate(struct daemon *d, struct conn *c, struct instance *in,
   }
   struct send_work *w = send_work_new(d, c, in, check_only, &err);
   int pipefd = -1;
-  pid_t pid = w ? spawn(run_send, d, w, &pipefd, &err) : -1;
+  pid_t pid = w ? image_child_spawn(run_send, d, w, &pipefd, &err) : -1;
   if (pid < 0) {
     if (w)
       send_work_free(w);
@@ -677,7 +650,7 @@ static int recv_blobs(struct daemon *d, const struct recv_work *w, int workfd,
 static void run_receive(struct daemon *d, void *arg, int outfd) {
   struct recv_work *w = arg;
   int keep[] = {w->in, w->out, outfd, d->store->layersfd, d->store->tmpfd};
-  child_setup(keep, sizeof(keep) / sizeof(keep[0]));
+  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
   cell_error *err = NULL;
   int rc = recv_hello(d, w, &err);
   cleanup_free char *work = transfer_work_dir_name(getpid());
@@ -762,7 +735,7 @@ void op_receive(struct daemon *d, struct conn *c, struct instance *unused,
   }
   struct recv_work w = {c->fds[0], c->fds[c->n_fds - 1]};
   int pipefd = -1;
-  pid_t pid = spawn(run_receive, d, &w, &pipefd, &err);
+  pid_t pid = image_child_spawn(run_receive, d, &w, &pipefd, &err);
   if (pid < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;

@@ -67,35 +67,6 @@ static void child_result(int fd, const cell_error *err, uint64_t size) {
   send_json_line(fd, g);
 }
 
-/* What every child does first: die with celld, hold only its fds. */
-static void child_setup(const int *keep, size_t n) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  cell_close_fds_from(3, keep, n);
-  cell_reset_signals();
-  signal(SIGPIPE, SIG_IGN);
-}
-
-/* Fork a child running work(arg, outfd); *pipefd gets the read end. */
-static pid_t spawn(void (*work)(struct daemon *d, void *arg, int outfd),
-                   struct daemon *d, void *arg, int *pipefd, cell_error **err) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return cell_fail_errno(err, "pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    work(d, arg, p[1]);
-    _exit(1);
-  }
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return cell_fail_errno(err, "fork");
-  }
-  *pipefd = p[0];
-  return pid;
-}
-
 static struct image_job *new_job(uid_t owner) {
   struct image_job *j = xcalloc(1, sizeof(*j));
   j->owner = owner;
@@ -115,7 +86,7 @@ static void run_export(struct daemon *d, void *arg, int outfd) {
   struct export_work *w = arg;
   const struct image_store *s = d->store;
   int keep[] = {w->clientfd, w->upperfd, outfd, s->layersfd, s->tmpfd};
-  child_setup(keep, sizeof(keep) / sizeof(keep[0]));
+  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
   struct instance_export x = {
       .record_json = w->record_json, .image = w->image,
       .layersfd = s->layersfd, .upperfd = w->upperfd, .spoolfd = s->tmpfd,
@@ -232,7 +203,7 @@ void op_export(struct daemon *d, struct conn *c, struct instance *in,
       image_with_layers_above(daemon_image_of(d, in->rec), in->rec->own_layers);
   struct export_work w = {c->fds[0], upperfd, record, with_own};
   int pipefd = -1;
-  pid_t pid = spawn(run_export, d, &w, &pipefd, &err);
+  pid_t pid = image_child_spawn(run_export, d, &w, &pipefd, &err);
   if (pid < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;
@@ -276,7 +247,7 @@ static void run_import(struct daemon *d, void *arg, int outfd) {
   int srcfd = *(int *)arg;
   const struct image_store *s = d->store;
   int keep[] = {srcfd, outfd, s->layersfd, s->tmpfd};
-  child_setup(keep, sizeof(keep) / sizeof(keep[0]));
+  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
   cell_error *err = NULL;
   int rc = import_into_work_dir(d, srcfd, outfd, &err);
   child_result(outfd, err, 0);
@@ -592,7 +563,7 @@ void op_import(struct daemon *d, struct conn *c, struct instance *unused,
   }
   int srcfd = c->fds[0];
   int pipefd = -1;
-  pid_t pid = spawn(run_import, d, &srcfd, &pipefd, &err);
+  pid_t pid = image_child_spawn(run_import, d, &srcfd, &pipefd, &err);
   if (pid < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;
