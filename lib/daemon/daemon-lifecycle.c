@@ -84,6 +84,12 @@ static int create_and_start(struct daemon *d, struct instance *in,
                              .bundle = dir,
                              .writable_net_sysctls = true,
                              .procfs = &d->procfs};
+  /* The port filters' transactions run while the container is made;
+   * attach waits for them. */
+  __attribute__((cleanup(daemon_net_filters_cancel)))
+  struct daemon_net_filters filters = {.n = 0};
+  if (daemon_net_filters_begin(d, in->rec, &filters, err) < 0)
+    return -1;
   int saved[3] = {-1, -1, -1};
   if (daemon_swap_stdio(dir, saved, err) < 0)
     return -1;
@@ -108,7 +114,7 @@ static int create_and_start(struct daemon *d, struct instance *in,
   cleanup_free char *devdir = xasprintf("%s/devices", dir);
   /* Its network and mount namespaces exist and its init has not run yet:
    * its host directories and devices are there when it does. */
-  if (daemon_net_attach(d, in->rec, pid, err) < 0 ||
+  if (daemon_net_attach(d, in->rec, pid, &filters, err) < 0 ||
       attach_settings(in->rec, pid, devdir, err) < 0 ||
       container_start(d->runroot, in->rec->name, err) < 0) {
     close(pidfd);
