@@ -124,13 +124,14 @@ has_option() {
   [[ "${lines[3]}" == *"Read-only file system"* ]]
 }
 
-@test "no-pivot: a nested user namespace cannot mount a fresh procfs to reach sysrq-trigger" {
-  # The chroot of --no-pivot only hides the host's /proc: unless the
-  # runtime detaches it, it stays in the container's mount namespace,
-  # fully visible, and the kernel then lets a user namespace mount a
-  # procfs of its own, unmasked.  The helper leaves the chroot (it needs
-  # CAP_SYS_CHROOT: docker's default set has it), unshares a user, mount
-  # and pid namespace and tries the mount.
+@test "no-pivot: a nested user namespace cannot mount a fresh procfs or sysfs to reach sysrq-trigger or /sys/firmware" {
+  # The chroot of --no-pivot only hides the host's /proc and /sys: unless
+  # the runtime detaches them, they stay in the container's mount
+  # namespace, fully visible, and the kernel then lets a user namespace
+  # mount a procfs or sysfs of its own, unmasked.  The helper leaves the
+  # chroot (it needs CAP_SYS_CHROOT: docker's default set has it),
+  # unshares a user, mount, pid and network namespace and tries both
+  # mounts.
   setup_bundle sh -c 'awk "\$5 == \"/proc\" { print \$5, \$(NF - 2) }" /proc/self/mountinfo
     /host/nested-procfs /host/escape; echo "status $?"'
   cp "${CELL_TEST_HELPERS:-$REPO/build/tests}/nested-procfs" "$HOSTDIR/"
@@ -143,7 +144,8 @@ has_option() {
   [ "${lines[1]}" = "chroot left" ]
   [ "${lines[2]}" = "unshare: ok" ]
   [ "${lines[3]}" = "mount proc: Operation not permitted" ]
-  [ "${lines[4]}" = "status 1" ]
+  [ "${lines[4]}" = "mount sysfs: Operation not permitted" ]
+  [ "${lines[5]}" = "status 1" ]
 }
 
 # --- /sys/fs/cgroup on a v1 or hybrid host ------------------------------------
