@@ -77,6 +77,63 @@ has_option() {
   has_option "$opts" nosymfollow
 }
 
+@test "rrw, rsuid and rdiratime clear a submount's ro, nosuid and nodiratime" {
+  make_tree_with_submount
+  mount -o remount,bind,ro,nosuid,nodiratime "$TREE/sub"
+  setup_bundle sh -c 'touch /mnt/sub/below && echo written; cat /proc/self/mountinfo'
+  add_mount "$(jq -n --arg s "$TREE" \
+    '{destination: "/mnt", type: "bind", source: $s,
+      options: ["rbind", "rrw", "rsuid", "rdiratime"]}')"
+  run -0 cell run "$CID"
+  [ "${lines[0]}" = written ]
+  opts=$(mount_opts_of /mnt/sub)
+  has_option "$opts" rw
+  ! has_option "$opts" nosuid
+  ! has_option "$opts" nodiratime
+}
+
+# atime_mode_of DEST: noatime, relatime or strictatime (neither shown), as
+# mountinfo has it for the topmost mount on DEST in $output.
+atime_mode_of() {
+  local opts
+  opts=$(mount_opts_of "$1") || return 1
+  if has_option "$opts" noatime; then
+    echo noatime
+  elif has_option "$opts" relatime; then
+    echo relatime
+  else
+    echo strictatime
+  fi
+}
+
+@test "the r*atime options set the atime mode of every submount" {
+  if is_runc; then
+    skip "runc 1.1.5 fails on ratime and rnostrictatime (EINVAL) and ignores rnorelatime"
+  fi
+  make_tree_with_submount
+  # The submount starts as noatime, so that each mode below is a change.
+  mount -o remount,bind,noatime "$TREE/sub"
+  setup_bundle cat /proc/self/mountinfo
+  # A tmpfs on /mnt for the mount points, which the shared rootfs lacks.
+  add_mount '{"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}'
+  local opt
+  for opt in rstrictatime rrelatime ratime rnostrictatime rnorelatime rnoatime; do
+    add_mount "$(jq -n --arg s "$TREE" --arg o "$opt" \
+      '{destination: ("/mnt/" + $o), type: "bind", source: $s, options: ["rbind", $o]}')"
+  done
+  run -0 cell run "$CID"
+  [ "$(atime_mode_of /mnt/rstrictatime/sub)" = strictatime ]
+  [ "$(atime_mode_of /mnt/rrelatime/sub)" = relatime ]
+  # Documented in README: ratime and rnostrictatime give relatime,
+  # rnorelatime strictatime.
+  [ "$(atime_mode_of /mnt/ratime/sub)" = relatime ]
+  [ "$(atime_mode_of /mnt/rnostrictatime/sub)" = relatime ]
+  [ "$(atime_mode_of /mnt/rnorelatime/sub)" = strictatime ]
+  [ "$(atime_mode_of /mnt/rnoatime/sub)" = noatime ]
+  # The top of each tree too.
+  [ "$(atime_mode_of /mnt/rstrictatime)" = strictatime ]
+}
+
 @test "rro on a tmpfs mount" {
   if is_runc; then
     skip "runc 1.1.5 applies the recursive options to bind mounts only"
