@@ -172,13 +172,19 @@ atime_mode_of() {
   setup_bundle sh -c 'echo x >/dev/null && echo null-works
     [ -L /dev/ptmx ] && echo ptmx-link
     [ -d /dev/pts ] && echo pts-dir
-    touch /dev/new 2>&1; true'
+    touch /dev/new 2>&1
+    awk "\$5 ~ /^\/dev(\/pts)?\$/ { print \$5, \$6, \$(NF - 2) }" /proc/self/mountinfo; true'
   update_config '(.mounts[] | select(.destination == "/dev") | .options) += ["ro"]'
+  [ "$(jq '[.mounts[] | select(.destination == "/dev/pts" and .type == "devpts")] | length' config.json)" = 1 ]
   run -0 cell run "$CID"
   [ "${lines[0]}" = null-works ]
   [ "${lines[1]}" = ptmx-link ]
   [ "${lines[2]}" = pts-dir ]
   [[ "${lines[3]}" == *"Read-only file system"* ]]
+  # devpts was mounted on it before it became read-only, and /dev itself
+  # is read-only.
+  [[ "${lines[4]}" == "/dev ro,"*" tmpfs" ]]
+  [[ "${lines[5]}" == "/dev/pts rw,"*" devpts" ]]
 }
 
 @test "no-pivot: a nested user namespace cannot mount a fresh procfs or sysfs to reach sysrq-trigger or /sys/firmware" {
