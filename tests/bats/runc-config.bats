@@ -142,6 +142,21 @@ profile_without_clone3() {
   [ "${lines[1]}" = "nr:165: EPERM" ]
 }
 
+@test "seccomp: a syscall the profile allows but this libseccomp does not know (mseal) gets ENOSYS, not the default errno" {
+  [ "$(uname -m)" = x86_64 ] || skip "mseal's number (462) is x86_64's"
+  setup_bundle /host/syscall-probe nr:462
+  use_syscall_probe
+  update_config '.linux.seccomp = $profile' --argjson profile "$(profile_without_clone3)"
+  [ "$(jq '[.linux.seccomp.syscalls[] | select(.action == "SCMP_ACT_ALLOW") | .names[]] | index("mseal")' config.json)" != null ]
+  run -0 cell run "$CID"
+  # A libseccomp that knows mseal allows it, and the kernel answers the
+  # empty call itself (EINVAL, or ENOSYS before 6.10); one that does not
+  # cannot add the rule, and the syscall is newer than every one the
+  # profile could name: ENOSYS.  Never the default's EPERM, which a
+  # program would take for a refusal instead of falling back.
+  [[ "$output" == "nr:462: ENOSYS" || "$output" == "nr:462: EINVAL" ]]
+}
+
 @test "seccomp: a profile that does not name clone3 gives ENOSYS for it, so threads fall back to clone" {
   if is_runc; then
     skip "runc 1.1.5 gives clone3 the default errno when the profile names a newer syscall (close_range ...)"
