@@ -188,6 +188,7 @@ LOGRUS_TEXT='^time="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z" leve
 @test "--version prints version, commit, spec and libseccomp lines as runc does" {
   run -0 "$CELL" --version
   [[ "${lines[0]}" =~ ^[a-z]+\ version\ [0-9]+\.[0-9]+\.[0-9]+ ]]
+  is_runc || [[ "${lines[0]}" == "cell version "* ]]
   [[ "${lines[1]}" =~ ^commit:\ .+ ]]
   [[ "${lines[2]}" =~ ^spec:\ 1\.[0-9]+\.[0-9]+ ]]
   printf '%s\n' "${lines[@]}" | grep -qE '^libseccomp: [0-9]+\.[0-9]+\.[0-9]+$'
