@@ -88,8 +88,8 @@ has_option() {
   [ "${lines[0]}" = written ]
   opts=$(mount_opts_of /mnt/sub)
   has_option "$opts" rw
-  ! has_option "$opts" nosuid
-  ! has_option "$opts" nodiratime
+  run ! has_option "$opts" nosuid
+  run ! has_option "$opts" nodiratime
 }
 
 # atime_mode_of DEST: noatime, relatime or strictatime (neither shown), as
