@@ -185,14 +185,16 @@ profile_without_clone3() {
   setup_bundle true
   update_config '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", syscalls: [
       {names: ["no_such_syscall_cell_test", "mkdir"], action: "SCMP_ACT_ERRNO"}]}'
-  if ! is_runc; then
-    # The first run compiles the profile (later ones read it from a cache).
-    run -0 --separate-stderr cell --debug run "$CID"
-    [[ "$stderr" == *'unknown syscall `no_such_syscall_cell_test`'* ]]
-  fi
+  # Each run below is the first of its state root: it compiles the
+  # profile, where the names are read (later runs read the program from a
+  # cache in the root and would say nothing either way).
   run -0 --separate-stderr cell run "$CID"
   [ -z "$stderr" ]
   [ -z "$output" ]
+  if ! is_runc; then
+    run -0 --separate-stderr "$CELL" --root "$BATS_TEST_TMPDIR/root-debug" --debug run "$CID"
+    [[ "$stderr" == *'unknown syscall `no_such_syscall_cell_test`'* ]]
+  fi
 }
 
 # --- exec with a seccomp notify profile -----------------------------------------
