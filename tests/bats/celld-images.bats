@@ -343,7 +343,7 @@ EOP
   run -0 ctl image import "$D/p.tar" --name p --progress=json
   # Every line is JSON: the steps, then the image.
   echo "$output" | jq -e . >/dev/null
-  [ "$(echo "$output" | jq -r 'select(.progress) | .progress.step' | tr '\n' ' ')" = "layer done " ]
+  [ "$(echo "$output" | jq -r 'select(.progress) | .progress.step' | uniq | tr '\n' ' ')" = "layer done " ]
   [ "$(echo "$output" | tail -1 | jq -r .image.names[0])" = p:latest ]
   run -0 ctl image import "$D/p.tar" --name p2
   [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
@@ -365,4 +365,29 @@ EOP
   run -4 ctl image show slow
   store_is_clean
   pkill -f "sleep 30" || true
+}
+
+@test "on a terminal, an import shows one progress line that moves: the layer, bytes of the total, the rate, the time left" {
+  mkdir -p "$D/big"
+  head -c 384M /dev/urandom >"$D/big/blob"
+  tar -C "$D/big" -cf "$D/big.tar" .
+  rm -rf "$D/big"
+  # script(1) gives cellctl a terminal; --progress is left to its default.
+  run -0 script -qec "$CELLCTL --socket $SOCK image import $D/big.tar --name big" /dev/null
+  rm "$D/big.tar"
+  # The terminal turns each newline into CR LF: two lines, the progress
+  # line (rewritten in place, each state after a CR and an erase to the
+  # end of the line) and the id.
+  local text=${output//$'\r\n'/$'\n'}
+  text=${text%$'\r'}
+  [ "$(printf '%s' "$text" | grep -c '')" = 2 ]
+  [[ "${text##*$'\n'}" =~ ^sha256:[0-9a-f]{64}$ ]]
+  local line=${text%%$'\n'*} states
+  states=$(printf '%s' "$line" | tr '\r' '\n' | sed 's/^\x1b\[K//')
+  echo "$states"
+  # Part-way: the layer, what is read of the whole, the rate and the time
+  # left; at the end, all of it.
+  echo "$states" | grep -Eq '^importing  layer 1/1  [0-9.]+ MiB / 384.0 MiB  [0-9.]+ MiB/s  ETA [0-9]+s$'
+  echo "$states" | tail -1 | grep -Eq '^importing  layer 1/1  384.0 MiB / 384.0 MiB  [0-9.]+ MiB/s$'
+  ctl image rm big
 }
