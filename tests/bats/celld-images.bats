@@ -270,6 +270,50 @@ store_is_clean() {
   [[ "$output" == *"no image"* ]]
 }
 
+@test "image tag: a second name for an image; a name given to another image takes the old one away once nothing holds it" {
+  ctl image import "$SYS" --name sys:1 >/dev/null
+  ctl image import "$APP" --name app:1 >/dev/null
+  sys=$(ctl image show sys:1 --json | jq -r .id)
+  run -0 ctl image tag sys:1 sys:stable
+  run -0 ctl image show sys:stable --json
+  [ "$(echo "$output" | jq -r .id)" = "$sys" ]
+  [ "$(echo "$output" | jq -r '.names | sort | join(",")')" = sys:1,sys:stable ]
+  run -0 ctl image list
+  [[ "$output" == *"sys:1"*"${sys:7:12}"* ]]
+  # The application image's only name goes to the system image: nothing
+  # holds it any more, and its own layer goes with it.
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 3 ]
+  run -0 ctl image tag sys:stable app:1
+  [ "$(ctl image show app:1 --json | jq -r .id)" = "$sys" ]
+  [ "$(ctl image list --json | jq length)" = 1 ]
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 2 ]
+  # An image an instance uses keeps it when its last name goes, without a
+  # name; it goes with the instance, not at the next start of celld.
+  app=$(ctl image import "$APP" --name app:2)
+  ctl create a1 --image app:2
+  run -0 ctl image tag sys:1 app:2
+  run -0 ctl image show "$app" --json
+  [ "$(echo "$output" | jq -c '[.names, .instances]')" = '[[],["a1"]]' ]
+  ctl destroy a1
+  run -4 ctl image show "$app"
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 2 ]
+  store_is_clean
+  # A member's name for root's image is the member's own.
+  run -0 member 4243 image tag sys:1 mine:1
+  run -0 member 4243 image show mine:1
+  run -4 member 4244 image show mine:1
+  [ "$(ctl image show sys:1 --json | jq -r '.names | sort | join(",")')" = \
+    "app:1,app:2,sys:1,sys:stable,uid:4243/mine:1" ]
+  run -0 member 4243 image rm mine:1
+  # Refused, naming what is wrong.
+  run -4 ctl image tag nosuch:1 x
+  [[ "$output" == *"no image \`nosuch:1\`"* ]]
+  run -8 ctl image tag sys:1 Bad
+  [[ "$output" == *"image name \`Bad\`"* ]]
+  run -2 ctl image tag sys:1
+  [[ "$output" == *"IMAGE NAME[:TAG]"* ]]
+}
+
 @test "members import images of their own, seen by them and root only; root's images are theirs to use, not to remove" {
   ctl image import "$SYS" --name shared >/dev/null
   tar -C "$TEMPLATE" -cf "$D/mine.tar" .
