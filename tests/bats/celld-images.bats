@@ -406,6 +406,33 @@ archive_entries() {
   store_is_clean
 }
 
+@test "mkrootfs-debian --import NAME:TAG puts the guest it built into celld's store, its id the only line on stdout" {
+  # A stand-in for mmdebstrap (the real build is celld-guests.bats'): the
+  # busybox rootfs as the guest, in the directory mmdebstrap is given.
+  mkdir -p "$D/fakebin"
+  printf '%s\n' '#!/bin/sh' 'while [ "${1#--}" != "$1" ]; do shift; done' \
+    "cp -a '$TEMPLATE/.' \"\$2/\"" >"$D/fakebin/mmdebstrap"
+  chmod 755 "$D/fakebin/mmdebstrap"
+  run -0 --separate-stderr env PATH="$D/fakebin:$PATH" CELLCTL="$CELLCTL" CELL_SOCKET="$SOCK" \
+    "$REPO/rootfs-tools/mkrootfs-debian" --import guest:1 "$D/guest"
+  [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+  [[ "$stderr" == *"imported $D/guest as guest:1: $output"* ]]
+  run -0 ctl image show guest:1 --json
+  [ "$(echo "$output" | jq -r .source)" = "$D/guest" ]
+  ctl create g1 --image guest:1 --init "/bin/sleep 1000000"
+  ctl start g1
+  run -0 inside g1 cat /etc/hostname
+  [ "$output" = g1 ]
+  # Without a celld to take it: one line, before anything is built.
+  run -1 env PATH="$D/fakebin:$PATH" CELLCTL="$CELLCTL" CELL_SOCKET="$D/nosuch.sock" \
+    "$REPO/rootfs-tools/mkrootfs-debian" --import guest:2 "$D/guest2"
+  [ "${#lines[@]}" = 1 ]
+  [[ "$output" == "mkrootfs-debian: --import: celld does not answer"* ]]
+  [ ! -e "$D/guest2" ]
+  run -1 "$REPO/rootfs-tools/mkrootfs-debian" --import Guest "$D/guest2"
+  [[ "$output" == *"image name \`Guest'"* ]]
+}
+
 @test "hostile archives: a path out, a write through a symlink, a hardlink out, a device, a bomb: refused, nothing written, nothing left" {
   local h=$D/hostile
   mkdir -p "$h"
