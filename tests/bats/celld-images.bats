@@ -456,6 +456,7 @@ def dev(name):
 tar("dotdot", [f("etc/ok"), f("../../../../../../tmp/cell-hostile-dotdot")])
 tar("symlink", [link("etc", "/tmp"), f("etc/cell-hostile-symlink")])
 tar("hardlink", [link("passwd", "/etc/passwd", tarfile.LNKTYPE)])
+tar("absolute", [f("/tmp/cell-hostile-absolute", b"inside\n")])
 tar("device", [dev("dev/sda")])
 EOP
   truncate -s 100G "$h/sparse"
@@ -466,6 +467,7 @@ EOP
   run -1 ctl image import "$h/symlink.tar" --name x
   [[ "$output" == *"symlink"* ]]
   run -1 ctl image import "$h/hardlink.tar" --name x
+  [[ "$output" == *"hardlink target \"/etc/passwd\" is not in the layer"* ]]
   run -1 ctl image import "$h/device.tar" --name x
   [[ "$output" == *"device"* ]]
   run -1 ctl image import "$h/bomb.tar" --name x
@@ -473,6 +475,10 @@ EOP
   [ ! -e /tmp/cell-hostile-dotdot ] && [ ! -e /tmp/cell-hostile-symlink ]
   [ "$(ctl image list --json | jq length)" = 0 ]
   store_is_clean
+  # An absolute name lands in the layer, as tar would put it.
+  run -0 ctl image import "$h/absolute.tar" --name abs
+  [ ! -e /tmp/cell-hostile-absolute ]
+  [ "$(cat "$STATE"/images/layers/*/tmp/cell-hostile-absolute)" = inside ]
 }
 
 @test "progress: JSON lines with --progress=json, nothing but the id without a terminal; Ctrl-C cancels and leaves nothing" {
