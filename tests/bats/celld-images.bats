@@ -95,18 +95,22 @@ EOF
   : >"$L/2/etc/.wh.gone"
   : >"$L/2/data/.wh..wh..opq"
   echo new >"$L/2/data/new"
-  # Layer 3 (the application): no /sbin/init, an entrypoint.
+  # Layer 3 (the application): no /sbin/init, an entrypoint, run as the
+  # busybox rootfs's `user` (1000) and group `users` (100).
   : >"$L/3/sbin/.wh.init"
   cat >"$L/3/app.sh" <<'EOS'
 #!/bin/sh
-echo "$GREETING $(pwd) $*" >/srv/out
+echo "$GREETING $(pwd) $* $(id -u):$(id -g)" >/srv/out
 exec sleep 1000000
 EOS
   chmod 755 "$L/3/app.sh"
-  export SYS=$D/sys-layout APP=$D/app-layout
+  chown 1000:100 "$L/3/srv"
+  export SYS=$D/sys-layout APP=$D/app-layout GHOST=$D/ghost-layout
   make_layout "$SYS" '{}' "$L/1" "$L/2"
   make_layout "$APP" '{"Entrypoint":["app.sh"],"Cmd":["arg"],
-    "Env":["PATH=/:/bin:/sbin","GREETING=hello"],"WorkingDir":"/srv"}' \
+    "Env":["PATH=/:/bin:/sbin","GREETING=hello"],"WorkingDir":"/srv",
+    "User":"user:users"}' "$L/1" "$L/2" "$L/3"
+  make_layout "$GHOST" '{"Entrypoint":["app.sh"],"Env":["PATH=/:/bin"],"User":"ghost"}' \
     "$L/1" "$L/2" "$L/3"
   start_daemon
 }
@@ -254,14 +258,30 @@ archive_entries() {
   done
 }
 
-@test "an application image runs its entrypoint and cmd as the instance's init, with its env and working directory" {
+@test "an application image runs its entrypoint and cmd as the instance's init, with its env, working directory and user" {
   ctl image import "$APP" --name app:1 >/dev/null
   ctl create a1 --image app:1
   [ "$(field a1 '.init | join(" ")')" = "/app.sh arg" ]
+  [ "$(field a1 .init_user)" = 1000:100 ]
   ctl start a1
-  for _ in $(seq 50); do inside a1 test -s /srv/out && break; sleep 0.1; done
+  for _ in $(seq 50); do inside a1 sh -c 'test -s /srv/out' && break; sleep 0.1; done
   run -0 inside a1 cat /srv/out
-  [ "$output" = "hello /srv arg" ]
+  [ "$output" = "hello /srv arg 1000:100" ]
+  # A clone runs as the same user; an init of one's own runs as root.
+  ctl stop a1
+  ctl clone a1 a2
+  [ "$(field a2 .init_user)" = 1000:100 ]
+  ctl set a2 init="/bin/sh /app.sh again"
+  [ "$(field a2 .init_user)" = null ]
+  ctl start a2
+  for _ in $(seq 50); do inside a2 grep -q again /srv/out && break; sleep 0.1; done
+  run -0 inside a2 cat /srv/out
+  [ "$output" = "hello /srv again 0:0" ]
+  # A user the image's /etc/passwd does not have: refused at create.
+  ctl image import "$GHOST" --name ghost >/dev/null
+  run -8 ctl create g1 --image ghost
+  [[ "$output" == *"image \`ghost\`: its user \`ghost\` is not in its /etc/passwd"* ]]
+  [ ! -e "$STATE/instances/g1" ]
   # An image with no init and no entrypoint needs --init, and says so.
   run -8 ctl create noinit --image app:1 --init /sbin/init
   [[ "$output" == *"has no program \`/sbin/init\`"* ]]
