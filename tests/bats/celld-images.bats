@@ -121,7 +121,17 @@ teardown_file() {
   celld_leaks
 }
 
+# celld again with the celld.conf a test changed (saved as celld.conf.saved).
+restore_conf() {
+  [ -e "$D/celld.conf.saved" ] || return 0
+  mv "$D/celld.conf.saved" "$D/celld.conf"
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  start_daemon
+}
+
 teardown() {
+  restore_conf
   pbuild_clean
   destroy_all
   for id in $(ctl image list --json 2>/dev/null | jq -r '.[].id'); do
@@ -499,6 +509,33 @@ EOP
   run -0 ctl image import "$h/absolute.tar" --name abs
   [ ! -e /tmp/cell-hostile-absolute ]
   [ "$(cat "$STATE"/images/layers/*/tmp/cell-hostile-absolute)" = inside ]
+}
+
+@test "image_max_size and image_max_entries of celld.conf stop an archive that expands past them, naming the setting" {
+  mkdir -p "$D/limits/bytes" "$D/limits/entries"
+  head -c 2M /dev/zero >"$D/limits/bytes/two-mib"
+  for i in $(seq 1100); do : >"$D/limits/entries/$i"; done
+  tar -C "$D/limits/bytes" -cf "$D/limits/bytes.tar" .
+  gzip -k "$D/limits/bytes.tar"
+  tar -C "$D/limits/entries" -cf "$D/limits/entries.tar" .
+  # Both fit the defaults.
+  run -0 ctl image import "$D/limits/bytes.tar.gz" --name fits
+  ctl image rm fits
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  cp "$D/celld.conf" "$D/celld.conf.saved"
+  printf '%s\n' "image_max_size = 1M" "image_max_entries = 1000" >>"$D/celld.conf"
+  start_daemon
+  run -1 ctl image import "$D/limits/bytes.tar.gz" --name big
+  [[ "$output" == *"past its limit of 1048576 bytes"*"raise image_max_size in celld.conf"* ]]
+  run -1 ctl image import "$D/limits/entries.tar" --name many
+  [[ "$output" == *"more than 1000 entries"*"raise image_max_entries in celld.conf"* ]]
+  # A stream is held to the size before it is read as an archive.
+  run -1 ctl image import - --name piped < <(cat "$D/limits/bytes.tar")
+  [[ "$output" == *"larger than the image size limit (1048576 bytes, image_max_size in celld.conf)"* ]]
+  [ "$(ctl image list --json | jq length)" = 0 ]
+  store_is_clean
+  restore_conf
 }
 
 @test "progress: JSON lines with --progress=json, nothing but the id without a terminal; Ctrl-C cancels and leaves nothing" {
