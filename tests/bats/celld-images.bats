@@ -547,16 +547,22 @@ EOP
   [ "$(echo "$output" | tail -1 | jq -r .image.names[0])" = p:latest ]
   run -0 ctl image import "$D/p.tar" --name p2
   [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
-  # A slow source, interrupted while it is read.
-  { cat "$D/p.tar"; sleep 30; } | "$CELLCTL" --socket "$SOCK" image import - --name slow 2>"$D/cancel.err" &
-  local pid=$!
+  # A source that does not end (a FIFO whose writer stays), interrupted
+  # while it is read.
+  mkfifo "$D/slow"
+  "$CELLCTL" --socket "$SOCK" image import - --name slow <"$D/slow" 2>"$D/cancel.err" &
+  local pid=$! w
+  exec {w}>"$D/slow"
+  cat "$D/p.tar" >&"$w"
   for _ in $(seq 50); do
     [ -n "$(ls -A "$STATE/images/tmp")" ] && break
     sleep 0.1
   done
   [ -n "$(ls -A "$STATE/images/tmp")" ]
-  kill -INT "$(pgrep -f 'image import - --name slow' | head -1)"
+  kill -INT "$pid"
   wait "$pid" || true
+  exec {w}>&-
+  rm "$D/slow"
   grep -q "import cancelled" "$D/cancel.err"
   for _ in $(seq 50); do
     [ -z "$(ls -A "$STATE/images/tmp")" ] && break
@@ -564,7 +570,6 @@ EOP
   done
   run -4 ctl image show slow
   store_is_clean
-  pkill -f "sleep 30" || true
 }
 
 @test "on a terminal, an import shows one progress line that moves: the layer, bytes of the total, the rate, the time left" {
