@@ -340,7 +340,9 @@ void inst_finish_destroy(struct daemon *d, struct instance *in) {
   /* Its own layers and its snapshots' go (unless a clone shares them)
    * before the client hears it is gone. */
   instance_record_drop_layers(in->rec);
-  daemon_collect_layers(d);
+  /* And its image, when it was the last to hold one without a name. */
+  free(steal_pointer(&in->rec->image));
+  daemon_collect_images(d);
   inst_answer_waiters(d, in, NULL);
   daemon_remove_instance(d, in);
 }
