@@ -15,7 +15,9 @@
 #include "base/log.h"
 #include "base/syscalls.h"
 #include "base/util.h"
+#include "daemon/daemon-config.h"
 #include "daemon/daemon-records.h"
+#include "daemon/instance-identity.h"
 #include "daemon/instance-rootfs.h"
 #include "storage/image-store.h"
 #include "runtime/container.h"
@@ -122,6 +124,23 @@ int inst_mount_root(struct daemon *d, struct instance *in, cell_error **err) {
     in->rec->rootfs_mode = xstrdup(mode);
   }
   return 0;
+}
+
+int inst_write_identity(struct daemon *d, const struct instance_record *r,
+                        const char *dir, bool fresh_machine_id,
+                        cell_error **err) {
+  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+  cleanup_close int rootfd =
+      open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rootfd < 0)
+    return cell_fail_errno(err, "open `%s`", rootfs);
+  const struct daemon_network *net =
+      r->n_nets ? daemon_config_network(d->cfg, r->nets[0].network) : NULL;
+  const char *dns = r->n_nets ? daemon_config_dns(d->cfg, net) : NULL;
+  const char *search = r->n_nets ? daemon_config_dns_search(d->cfg, net) : NULL;
+  /* The root is idmapped: the instance's root is its first id here. */
+  return (fresh_machine_id ? identity_write : identity_write_names)(
+      rootfd, r, dns, search, r->id_start, err);
 }
 
 /* The container's stdio: /dev/null in, <dir>/console.log out, so that an

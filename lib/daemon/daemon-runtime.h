@@ -6,6 +6,7 @@
 #define CELL_DAEMON_RUNTIME_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "base/error.h"
@@ -20,6 +21,14 @@ int daemon_runtime_pid(struct daemon *d, const char *name, pid_t *pid,
 /* The container's runtime state goes (logged, unless there is none). */
 void daemon_runtime_delete(struct daemon *d, const char *name);
 int inst_mount_root(struct daemon *d, struct instance *in, cell_error **err);
+/* The identity files (instance-identity.h) of r, with the DNS of its
+ * first network (none without a network: from loopback alone no server
+ * is reachable), written into its root mounted at <dir>/rootfs: all four
+ * at create and clone (fresh_machine_id), all but the machine-id at a
+ * rename. */
+int inst_write_identity(struct daemon *d, const struct instance_record *r,
+                        const char *dir, bool fresh_machine_id,
+                        cell_error **err);
 /* Unmounted (or logged). */
 void daemon_rootfs_umount(struct daemon *d, const char *name);
 /* stdio to /dev/null and <dir>/console.log for the runtime, and back. */

@@ -1,8 +1,8 @@
 /* An instance's identity in its own root: /etc/hostname, /etc/hosts,
- * /etc/resolv.conf and /etc/machine-id, written at create into the
- * instance's writable layer (never into its template), and what its init
- * is (systemd, busybox, sysvinit), which decides the halt signal and
- * whether it needs celld's default inittab. */
+ * /etc/resolv.conf and /etc/machine-id, written at create (and, but the
+ * machine-id, at a rename) into the instance's writable layer (never into
+ * its template), and what its init is (systemd, busybox, sysvinit), which
+ * decides the halt signal and whether it needs celld's default inittab. */
 #ifndef CELL_INSTANCE_IDENTITY_H
 #define CELL_INSTANCE_IDENTITY_H
 
@@ -34,6 +34,12 @@ void identity_machine_id_text(const uint8_t bytes[16], char out[34]);
 int identity_write(int rootfd, const struct instance_record *r,
                    const char *dns, const char *search, uid_t owner,
                    cell_error **err);
+/* The same but the machine-id, which stays: after a rename the instance
+ * is the same machine under another name (its journal, kept under
+ * /var/log/journal/MACHINE-ID, stays its own). */
+int identity_write_names(int rootfd, const struct instance_record *r,
+                         const char *dns, const char *search, uid_t owner,
+                         cell_error **err);
 
 enum init_kind { INIT_OTHER, INIT_SYSTEMD, INIT_BUSYBOX, INIT_SYSVINIT };
 
