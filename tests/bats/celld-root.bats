@@ -78,14 +78,56 @@ limit_on_host() { # name
   [ "${lines[-1]}" = done ]
 }
 
-@test "root of an instance: configures its own interfaces" {
+@test "root of an instance: configures its own interfaces and routes" {
   run -0 inside r1 sh -c 'ip link set lo mtu 1400 && ip link show lo'
   [[ "$output" == *"mtu 1400"* ]]
   run -0 inside r1 sh -c 'ip link add v0 type veth peer name v1 &&
-    ip addr add 10.99.0.1/24 dev v0 && ip link set v0 up && ip -o addr show v0'
+    ip addr add 10.99.0.1/24 dev v0 && ip link set v0 up &&
+    ip -o addr show v0'
   [[ "$output" == *"10.99.0.1/24"* ]]
-  # The host has no such link.
+  run -0 inside r1 sh -c 'ip route add 10.99.7.0/24 via 10.99.0.2 dev v0 && ip route show'
+  [[ "$output" == *"10.99.7.0/24 via 10.99.0.2 dev v0"* ]]
+  # The host has no such link, nor the route.
   ! ip link show v0 2>/dev/null
+  [[ "$(ip route show)" != *10.99.7.0/24* ]]
+}
+
+# What systemd needs of its container (systemd's CONTAINER_INTERFACE, as
+# LXC and systemd-nspawn give it): container= in its environment, tmpfs on
+# /run and /run/lock, a pty as /dev/console, /sys read-only, /proc/sys
+# read-only but for net.*.
+@test "root of an instance: its init's environment and mounts are what systemd needs" {
+  run -0 inside r1 sh -c "tr '\\0' '\\n' </proc/1/environ"
+  [[ "$output" == *container=lxc* ]]
+  # mount point, type, options: the type is the field after the " - ".
+  run -0 inside r1 awk '{for (i = 7; $i != "-"; i++); print $5, $(i + 1), $6}' /proc/self/mountinfo
+  local mounts=$output
+  [[ "$mounts" == *$'\n/run tmpfs rw,'* ]]
+  [[ "$mounts" == *$'\n/run/lock tmpfs rw,'* ]]
+  [[ "$mounts" == *$'\n/sys sysfs ro,'* ]]
+  [[ "$mounts" == *$'\n/proc/sys proc ro,'* ]]
+  [[ "$mounts" == *$'\n/proc/sys/net proc rw,'* ]]
+  # /dev/console: a pty of the instance's devpts (major 136), celld's
+  # console keeper at its other end.
+  run -0 inside r1 ls -lL /dev/console
+  [[ "$output" == c*" 136, "* ]]
+}
+
+# Debian sets kernel.dmesg_restrict = 1, which keeps the kernel log from
+# every user namespace but the host's; with 0 the kernel lets anyone read
+# it, and then the instance's root can: no filter of celld's is in the way.
+@test "root of an instance: reads its dmesg where the kernel lets it" {
+  local restrict
+  restrict=$(cat /proc/sys/kernel/dmesg_restrict)
+  echo 0 >/proc/sys/kernel/dmesg_restrict
+  run inside r1 dmesg
+  echo "$restrict" >/proc/sys/kernel/dmesg_restrict
+  [ "$status" -eq 0 ]
+  [ -n "$output" ]
+  echo 1 >/proc/sys/kernel/dmesg_restrict
+  run inside r1 dmesg
+  echo "$restrict" >/proc/sys/kernel/dmesg_restrict
+  [ "$status" -ne 0 ]
 }
 
 @test "root of an instance: sets net.* sysctls of its namespace, not the host's" {
@@ -186,7 +228,8 @@ ask_init() { # name command
 }
 
 @test "attack: an instance looks for the host's or another instance's cgroups" {
-  run -0 inside r1 sh -c 'find /sys/fs/cgroup -name "r2*"; cat /proc/self/cgroup /proc/1/cgroup /proc/self/mountinfo'
+  run -0 inside r1 sh -c 'find /sys/fs/cgroup -name "r2*"
+    cat /proc/[0-9]*/cgroup /proc/[0-9]*/mountinfo /proc/[0-9]*/cpuset 2>/dev/null'
   [[ "$output" != *r2* ]]
   [[ "$output" != *"$CGPARENT"* ]]
 }
