@@ -5,7 +5,7 @@
 # nothing past that namespace: no module, no kexec, no file handle out of
 # its root, no host device, no limit of its own lifted, no other tenant's
 # cgroup in sight.  Against a private daemon started once for this file,
-# with busybox instances that carry the try-syscall probe.
+# with busybox instances that carry the try-syscall and exe-watch probes.
 
 bats_require_minimum_version 1.5.0
 
@@ -19,6 +19,7 @@ setup_file() {
   export CGPARENT=/cell-test-root-$$
   celld_files
   cp "${CELL_TEST_HELPERS:-$REPO/build/tests}/try-syscall" "$TEMPLATE/bin/"
+  cp "${CELL_TEST_HELPERS:-$REPO/build/tests}/exe-watch" "$TEMPLATE/bin/"
   cat >"$D/celld.conf" <<EOF
 pool_start = $POOL_START
 pool_count = $POOL_COUNT
@@ -168,6 +169,25 @@ limit_on_host() { # name
     run -1 inside r1 try-syscall "$call"
     [ "$output" = EPERM ]
   done
+}
+
+# The root of an instance has CAP_SYS_PTRACE in its user namespace, and
+# every exec helper that joins the instance runs the host's binary until it
+# execs the command: one that could be opened through /proc/PID/exe would
+# be the host's binary, writable once idle (CVE-2019-5736).
+@test "attack: an instance's root opens the host's binary through /proc/PID/exe of an exec joining it (CVE-2019-5736)" {
+  inside r1 exe-watch 8 /bin/busybox >"$BATS_TEST_TMPDIR/caught" &
+  local watch=$!
+  sleep 1
+  for _ in $(seq 30); do
+    inside r1 true
+  done
+  wait "$watch"
+  # It caught helpers before their exec, while they were the host's binary
+  # (or it proves nothing; about 28 of 30 here) ...
+  [ "$(grep -c ' refused EACCES$' "$BATS_TEST_TMPDIR/caught")" -ge 10 ]
+  # ... and opened none of them: they are not dumpable.
+  run ! grep HOST "$BATS_TEST_TMPDIR/caught"
 }
 
 @test "attack: an instance's root makes a node of a host disk" {
