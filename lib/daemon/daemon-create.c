@@ -372,7 +372,7 @@ static int fill_record(struct daemon *d, struct conn *c,
  * its identity, and busybox's inittab where busybox init would need one. */
 static int write_identity(struct daemon *d, const struct instance_record *r,
                           const char *dir, cell_error **err) {
-  if (inst_write_identity(d, r, dir, true, err) < 0)
+  if (inst_write_identity(d, r, dir, err) < 0)
     return -1;
   cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
   cleanup_close int rootfd =

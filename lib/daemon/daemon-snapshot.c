@@ -30,7 +30,6 @@
 #include "daemon/daemon-intent.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
-#include "daemon/daemon-runtime.h"
 #include "daemon/instance-rootfs.h"
 #include "storage/image-store.h"
 #include "storage/pool.h"
@@ -565,26 +564,6 @@ static int rename_pool_dir(const char *pool_dir, const char *from,
   return 0;
 }
 
-/* A stopped instance's /etc/hostname, hosts and resolv.conf written again
- * for its record as it is now, through its root mounted for the while. */
-static int rewrite_identity(struct daemon *d, struct instance *in,
-                            cell_error **err) {
-  cleanup_free char *dir = daemon_inst_dir(d, in->rec->name);
-  /* Even a failed mount is undone as a mounted one. */
-  int rc = inst_mount_root(d, in, err);
-  if (rc == 0)
-    rc = inst_write_identity(d, in->rec, dir, false, err);
-  cell_error *uerr = NULL;
-  if (instance_rootfs_umount(dir, &uerr) < 0) {
-    if (rc == 0) {
-      *err = uerr;
-      return -1;
-    }
-    cell_error_free(&uerr);
-  }
-  return rc;
-}
-
 void op_rename(struct daemon *d, struct conn *c, struct instance *in,
                const struct json_value *v) {
   struct instance_record *r = in->rec;
@@ -637,14 +616,15 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
   cleanup_free char *old_cgroup = steal_pointer(&r->cgroup);
   r->name = xstrdup(to);
   r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, to);
-  /* A host name that was the name follows it; one chosen (--hostname,
-   * set hostname=) stays.  Either way its files name it anew. */
+  /* A host name that was the name follows it (its /etc/hostname and hosts
+   * say so from its next start: inst_update_names); one chosen
+   * (--hostname, set hostname=) stays. */
   cleanup_free char *old_hostname = NULL;
   if (strcmp(r->hostname, old) == 0) {
     old_hostname = steal_pointer(&r->hostname);
     r->hostname = xstrdup(to);
   }
-  if (rewrite_identity(d, in, &err) < 0 || inst_save(d, in, &err) < 0) {
+  if (inst_save(d, in, &err) < 0) {
     renameat(d->instdirfd, to, d->instdirfd, old);
     cleanup_error cell_error *ignored = NULL;
     rename_pool_dir(pool_dir, to, old, &ignored);
@@ -656,12 +636,6 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
       free(r->hostname);
       r->hostname = steal_pointer(&old_hostname);
     }
-    /* Its files back to its old name (what they said, but for a file
-     * the tenant changed). */
-    cleanup_error cell_error *unwritten = NULL;
-    if (rewrite_identity(d, in, &unwritten) < 0)
-      log_error("%s: its /etc/hostname and hosts back to its name: %s",
-                r->name, unwritten->msg);
     intent_end(d, r->name);
     conn_fail(d, c, API_FAILED, &err);
     return;

@@ -169,3 +169,12 @@ stop_events() { kill "$EVENTS"; }
   [ "$(field deb .state)" = stopped ]
   grep -q ' poweroff  *deb$' "$BATS_TEST_TMPDIR/events"
 }
+
+@test "a host name set while the guest is stopped is the one systemd boots with" {
+  [ "$(field deb .state)" = stopped ]
+  ctl set deb hostname=tenant-srv
+  ctl start deb
+  run -0 wait_booted deb
+  run -0 inside deb sh -c 'hostname; cat /etc/hostname; hostname -f'
+  [ "$output" = $'tenant-srv\ntenant-srv\ntenant-srv' ]
+}
