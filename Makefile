@@ -39,7 +39,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Static helpers run inside the busybox rootfs of containers and instances,
 # which has no libc.
 STATIC_HELPERS := $(BUILD)/tests/nested-procfs $(BUILD)/tests/syscall-probe \
-                  $(BUILD)/tests/try-syscall $(BUILD)/tests/dev-probe
+                  $(BUILD)/tests/try-syscall $(BUILD)/tests/dev-probe $(BUILD)/tests/exe-watch
 TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so \
                 $(BUILD)/tests/seccomp-agent $(BUILD)/tests/oci-inspect $(STATIC_HELPERS)
 

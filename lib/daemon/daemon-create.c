@@ -372,37 +372,17 @@ static int fill_record(struct daemon *d, struct conn *c,
   return inst_plan_networks(d, r, code, err);
 }
 
-/* The name servers of the instance's first network (celld.conf dns, or
- * its dnsmasq); NULL with no network: from loopback alone no server is
- * reachable. */
-static const char *instance_dns(const struct daemon_config *cfg,
-                                const struct instance_record *r) {
-  if (r->n_nets == 0)
-    return NULL;
-  return daemon_config_dns(cfg, daemon_config_network(cfg, r->nets[0].network));
-}
-
-/* The search domain of the instance's first network's dnsmasq, or NULL. */
-static const char *instance_dns_search(const struct daemon_config *cfg,
-                                       const struct instance_record *r) {
-  if (r->n_nets == 0)
-    return NULL;
-  return daemon_config_dns_search(cfg,
-                                  daemon_config_network(cfg, r->nets[0].network));
-}
-
 /* The instance's own files, in its mounted root (so in its own layer):
  * its identity, and busybox's inittab where busybox init would need one. */
 static int write_identity(struct daemon *d, const struct instance_record *r,
                           const char *dir, cell_error **err) {
+  if (inst_write_identity(d, r, dir, err) < 0)
+    return -1;
   cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
   cleanup_close int rootfd =
       open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (rootfd < 0)
     return cell_fail_errno(err, "open `%s`", rootfs);
-  if (identity_write(rootfd, r, instance_dns(d->cfg, r),
-                     instance_dns_search(d->cfg, r), r->id_start, err) < 0)
-    return -1;
   if (strcmp(r->init[0], DEFAULT_INIT) == 0 &&
       identity_init_kind(rootfd, DEFAULT_INIT) == INIT_BUSYBOX)
     return write_default_inittab(rootfd, r->id_start, err);

@@ -192,6 +192,7 @@ int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
    * made (it copies the namespace): instances that run leave nothing in
    * it, and the copy each new one makes stays as small as the first. */
   if (inst_mount_root(d, in, err) < 0 ||
+      inst_update_names(in->rec, dir, err) < 0 ||
       instance_rootfs_keep_root_only(dir, err) < 0 ||
       create_and_start(d, in, dir, err) < 0) {
     daemon_runtime_delete(d, in->rec->name);

@@ -15,7 +15,9 @@
 #include "base/log.h"
 #include "base/syscalls.h"
 #include "base/util.h"
+#include "daemon/daemon-config.h"
 #include "daemon/daemon-records.h"
+#include "daemon/instance-identity.h"
 #include "daemon/instance-rootfs.h"
 #include "storage/image-store.h"
 #include "runtime/container.h"
@@ -122,6 +124,63 @@ int inst_mount_root(struct daemon *d, struct instance *in, cell_error **err) {
     in->rec->rootfs_mode = xstrdup(mode);
   }
   return 0;
+}
+
+static int open_root(const char *dir, cell_error **err) {
+  cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+  int fd = open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open `%s`", rootfs);
+  return fd;
+}
+
+#define NAMES_WRITTEN "hostname.written"
+
+static int note_names_written(const struct instance_record *r,
+                              const char *dir, cell_error **err) {
+  cleanup_free char *text = identity_hostname_text(r->hostname);
+  cleanup_free char *path = xasprintf("%s/" NAMES_WRITTEN, dir);
+  return cell_write_file_atomic_at(AT_FDCWD, path, text, strlen(text), 0600,
+                                   err);
+}
+
+/* The root is idmapped: the instance's root is its first id here. */
+int inst_write_identity(struct daemon *d, const struct instance_record *r,
+                        const char *dir, cell_error **err) {
+  cleanup_close int rootfd = open_root(dir, err);
+  if (rootfd < 0)
+    return -1;
+  const struct daemon_network *net =
+      r->n_nets ? daemon_config_network(d->cfg, r->nets[0].network) : NULL;
+  if (identity_write(rootfd, r,
+                     r->n_nets ? daemon_config_dns(d->cfg, net) : NULL,
+                     r->n_nets ? daemon_config_dns_search(d->cfg, net) : NULL,
+                     r->id_start, err) < 0)
+    return -1;
+  return note_names_written(r, dir, err);
+}
+
+int inst_update_names(const struct instance_record *r, const char *dir,
+                      cell_error **err) {
+  cleanup_free char *path = xasprintf("%s/" NAMES_WRITTEN, dir);
+  cleanup_free char *written = NULL;
+  cleanup_free char *now = identity_hostname_text(r->hostname);
+  size_t len = 0;
+  cell_error *rerr = NULL;
+  if (cell_read_file_at(AT_FDCWD, path, 4096, &written, &len, &rerr) < 0) {
+    bool missing = rerr->errnum == ENOENT;
+    cell_error_free(&rerr);
+    /* An instance of a celld that kept no note: its files are taken to
+     * say its name (they did, unless it changed since). */
+    if (missing)
+      return note_names_written(r, dir, err);
+  } else if (strcmp(written, now) == 0) {
+    return 0;
+  }
+  cleanup_close int rootfd = open_root(dir, err);
+  if (rootfd < 0 || identity_write_names(rootfd, r, r->id_start, err) < 0)
+    return cell_error_wrap(err, "its new host name `%s`", r->hostname);
+  return note_names_written(r, dir, err);
 }
 
 /* The container's stdio: /dev/null in, <dir>/console.log out, so that an

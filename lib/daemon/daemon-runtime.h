@@ -20,6 +20,20 @@ int daemon_runtime_pid(struct daemon *d, const char *name, pid_t *pid,
 /* The container's runtime state goes (logged, unless there is none). */
 void daemon_runtime_delete(struct daemon *d, const char *name);
 int inst_mount_root(struct daemon *d, struct instance *in, cell_error **err);
+/* The identity files (instance-identity.h) of r, written into its root
+ * mounted at <dir>/rootfs at create and clone: all four, with the DNS of
+ * its first network (none without a network: from loopback alone no
+ * server is reachable).  <dir>/hostname.written keeps the host name they
+ * say. */
+int inst_write_identity(struct daemon *d, const struct instance_record *r,
+                        const char *dir, cell_error **err);
+/* At a start, its root mounted: /etc/hostname and hosts written again when
+ * r's host name is no longer the one of <dir>/hostname.written (a rename,
+ * `set hostname=`), before its init reads them (a systemd guest takes its
+ * host name from /etc/hostname).  What the tenant wrote there stays until
+ * the host name changes. */
+int inst_update_names(const struct instance_record *r, const char *dir,
+                      cell_error **err);
 /* Unmounted (or logged). */
 void daemon_rootfs_umount(struct daemon *d, const char *name);
 /* stdio to /dev/null and <dir>/console.log for the runtime, and back. */

@@ -616,6 +616,14 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
   cleanup_free char *old_cgroup = steal_pointer(&r->cgroup);
   r->name = xstrdup(to);
   r->cgroup = xasprintf("%s/%s", d->cfg->cgroup_parent, to);
+  /* A host name that was the name follows it (its /etc/hostname and hosts
+   * say so from its next start: inst_update_names); one chosen
+   * (--hostname, set hostname=) stays. */
+  cleanup_free char *old_hostname = NULL;
+  if (strcmp(r->hostname, old) == 0) {
+    old_hostname = steal_pointer(&r->hostname);
+    r->hostname = xstrdup(to);
+  }
   if (inst_save(d, in, &err) < 0) {
     renameat(d->instdirfd, to, d->instdirfd, old);
     cleanup_error cell_error *ignored = NULL;
@@ -624,6 +632,10 @@ void op_rename(struct daemon *d, struct conn *c, struct instance *in,
     r->name = steal_pointer(&old);
     free(r->cgroup);
     r->cgroup = steal_pointer(&old_cgroup);
+    if (old_hostname) {
+      free(r->hostname);
+      r->hostname = steal_pointer(&old_hostname);
+    }
     intent_end(d, r->name);
     conn_fail(d, c, API_FAILED, &err);
     return;

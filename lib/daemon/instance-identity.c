@@ -163,31 +163,29 @@ static int commit_files(int etcfd, struct staged_file *files, size_t n,
   return 0;
 }
 
-int identity_write(int rootfd, const struct instance_record *r,
-                   const char *dns, const char *search, uid_t owner,
-                   cell_error **err) {
+/* hostname and hosts, then resolv.conf and machine-id when their text is
+ * given (NULL: the file stays as it is). */
+static int write_files(int rootfd, const struct instance_record *r,
+                       const char *resolv, const char *machine_id, uid_t owner,
+                       cell_error **err) {
   /* /etc resolved inside the root: a template's etc that is a symlink,
    * even to an absolute host path, leads where it leads inside it. */
   cleanup_close int etcfd =
       resolve_open(rootfd, "/etc", O_RDONLY | O_DIRECTORY, err);
   if (etcfd < 0)
     return cell_error_wrap(err, "the instance's /etc");
-  char machine_id[34];
-  if (random_machine_id(machine_id, err) < 0)
-    return -1;
   cleanup_free char *hostname = identity_hostname_text(r->hostname);
   cleanup_free char *hosts = identity_hosts_text(r);
-  cleanup_free char *resolv = identity_resolv_text(dns, search);
+  const char *names[4] = {"hostname", "hosts", "resolv.conf", "machine-id"};
+  const char *texts[4] = {hostname, hosts, resolv, machine_id};
   struct staged_file files[4] = {{.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
-  int rc = stage_file(etcfd, "hostname", hostname, owner, &files[0], err) < 0 ||
-                   stage_file(etcfd, "hosts", hosts, owner, &files[1], err) < 0 ||
-                   stage_file(etcfd, "resolv.conf", resolv, owner, &files[2],
-                              err) < 0 ||
-                   stage_file(etcfd, "machine-id", machine_id, owner,
-                              &files[3], err) < 0 ||
-                   commit_files(etcfd, files, 4, err) < 0
-               ? -1
-               : 0;
+  size_t n = 0;
+  int rc = 0;
+  for (size_t i = 0; i < 4 && rc == 0; i++)
+    if (texts[i])
+      rc = stage_file(etcfd, names[i], texts[i], owner, &files[n++], err);
+  if (rc == 0)
+    rc = commit_files(etcfd, files, n, err);
   for (size_t i = 0; i < 4; i++)
     staged_discard(etcfd, &files[i]);
   if (rc < 0)
@@ -195,6 +193,21 @@ int identity_write(int rootfd, const struct instance_record *r,
   if (fsync(etcfd) < 0)
     return cell_fail_errno(err, "sync the instance's /etc");
   return 0;
+}
+
+int identity_write(int rootfd, const struct instance_record *r,
+                   const char *dns, const char *search, uid_t owner,
+                   cell_error **err) {
+  char machine_id[34];
+  if (random_machine_id(machine_id, err) < 0)
+    return -1;
+  cleanup_free char *resolv = identity_resolv_text(dns, search);
+  return write_files(rootfd, r, resolv, machine_id, owner, err);
+}
+
+int identity_write_names(int rootfd, const struct instance_record *r,
+                         uid_t owner, cell_error **err) {
+  return write_files(rootfd, r, NULL, NULL, owner, err);
 }
 
 /* ---- the init ------------------------------------------------------------ */

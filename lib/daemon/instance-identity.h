@@ -1,8 +1,8 @@
 /* An instance's identity in its own root: /etc/hostname, /etc/hosts,
- * /etc/resolv.conf and /etc/machine-id, written at create into the
- * instance's writable layer (never into its template), and what its init
- * is (systemd, busybox, sysvinit), which decides the halt signal and
- * whether it needs celld's default inittab. */
+ * /etc/resolv.conf and /etc/machine-id, written at create (the first two
+ * again when its host name changes) into the instance's writable layer
+ * (never into its template), and what its init is (systemd, busybox, sysvinit), which
+ * decides the halt signal and whether it needs celld's default inittab. */
 #ifndef CELL_INSTANCE_IDENTITY_H
 #define CELL_INSTANCE_IDENTITY_H
 
@@ -34,6 +34,12 @@ void identity_machine_id_text(const uint8_t bytes[16], char out[34]);
 int identity_write(int rootfd, const struct instance_record *r,
                    const char *dns, const char *search, uid_t owner,
                    cell_error **err);
+/* /etc/hostname and /etc/hosts alone, as identity_write makes them: what
+ * names the instance, written again when its host name changed (a rename,
+ * `set hostname=`).  Its resolv.conf and machine-id stay: the same machine
+ * (its journal is kept under /var/log/journal/MACHINE-ID). */
+int identity_write_names(int rootfd, const struct instance_record *r,
+                         uid_t owner, cell_error **err);
 
 enum init_kind { INIT_OTHER, INIT_SYSTEMD, INIT_BUSYBOX, INIT_SYSVINIT };
 

@@ -336,3 +336,23 @@ debian_template() {
   ctl destroy deb2 -f
   [ "$(snapshot "$deb")" = "$before" ]
 }
+
+@test "mkrootfs-debian --init busybox: a Debian minbase guest that boots on busybox init and halts on SIGUSR2" {
+  command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (make deps)"
+  local bb=$D/debian-busybox
+  "$REPO/rootfs-tools/mkrootfs-debian" --init busybox "$bb" >"$D/mkrootfs-busybox.log" 2>&1 ||
+    { cat "$D/mkrootfs-busybox.log"; false; }
+  [ "$(readlink "$bb/sbin/init")" = /bin/busybox ]
+  [ ! -e "$bb/lib/systemd/systemd" ]
+  ctl create bbd --template "$bb"
+  [ "$(field bbd .halt_signal)" = "$(kill -l USR2)" ]
+  grep -q "written by celld" "$STATE/instances/bbd/disk/upper/etc/inittab"
+  ctl start bbd
+  run -0 inside bbd sh -c '. /etc/os-release; echo $ID; hostname'
+  [ "$output" = $'debian\nbbd' ]
+  run -0 ctl stop bbd
+  [[ "${lines[0]}" == "stopping bbd: sent SIGUSR2 to its init, "* ]]
+  run ! grep -q "bbd: did not stop in time" "$D/celld.log"
+  ctl destroy bbd
+  rm -rf "$bb"
+}

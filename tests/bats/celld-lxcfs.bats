@@ -99,6 +99,9 @@ restart_daemon() { # [lxcfs value]
   [ "$(field v .proc_view)" = lxcfs ]
   run -0 ctl show v
   [[ "$output" == *"proc_view    lxcfs"* ]]
+  # Each of LXC's files, lxcfs's own over the instance's /proc and /sys.
+  run -0 inside v awk '{for (i = 7; $i != "-"; i++); if ($(i + 1) == "fuse.lxcfs") print $5}' /proc/self/mountinfo
+  [ "$(echo "$output" | sort | tr '\n' ' ')" = "/proc/cpuinfo /proc/diskstats /proc/loadavg /proc/meminfo /proc/stat /proc/swaps /proc/uptime /sys/devices/system/cpu/online " ]
 }
 
 @test "a memory limit is MemTotal in /proc/meminfo and the total of free" {
@@ -129,6 +132,16 @@ restart_daemon() { # [lxcfs value]
   [ "$output" = 1 ]
   # Two, live, then no limit: every cpu again.
   ctl set cpu cpus=2
+  run -0 inside cpu nproc
+  [ "$output" = 2 ]
+  ctl set cpu cpus=1
+  run -0 inside cpu nproc
+  [ "$output" = 1 ]
+  # A fraction is rounded up: half a cpu is one, 1.2 are two.
+  ctl set cpu cpus=0.5
+  run -0 inside cpu nproc
+  [ "$output" = 1 ]
+  ctl set cpu cpus=1.2
   run -0 inside cpu nproc
   [ "$output" = 2 ]
   ctl set cpu cpus=1

@@ -5,7 +5,7 @@
 # nothing past that namespace: no module, no kexec, no file handle out of
 # its root, no host device, no limit of its own lifted, no other tenant's
 # cgroup in sight.  Against a private daemon started once for this file,
-# with busybox instances that carry the try-syscall probe.
+# with busybox instances that carry the try-syscall and exe-watch probes.
 
 bats_require_minimum_version 1.5.0
 
@@ -19,6 +19,7 @@ setup_file() {
   export CGPARENT=/cell-test-root-$$
   celld_files
   cp "${CELL_TEST_HELPERS:-$REPO/build/tests}/try-syscall" "$TEMPLATE/bin/"
+  cp "${CELL_TEST_HELPERS:-$REPO/build/tests}/exe-watch" "$TEMPLATE/bin/"
   cat >"$D/celld.conf" <<EOF
 pool_start = $POOL_START
 pool_count = $POOL_COUNT
@@ -78,14 +79,56 @@ limit_on_host() { # name
   [ "${lines[-1]}" = done ]
 }
 
-@test "root of an instance: configures its own interfaces" {
+@test "root of an instance: configures its own interfaces and routes" {
   run -0 inside r1 sh -c 'ip link set lo mtu 1400 && ip link show lo'
   [[ "$output" == *"mtu 1400"* ]]
   run -0 inside r1 sh -c 'ip link add v0 type veth peer name v1 &&
-    ip addr add 10.99.0.1/24 dev v0 && ip link set v0 up && ip -o addr show v0'
+    ip addr add 10.99.0.1/24 dev v0 && ip link set v0 up &&
+    ip -o addr show v0'
   [[ "$output" == *"10.99.0.1/24"* ]]
-  # The host has no such link.
+  run -0 inside r1 sh -c 'ip route add 10.99.7.0/24 via 10.99.0.2 dev v0 && ip route show'
+  [[ "$output" == *"10.99.7.0/24 via 10.99.0.2 dev v0"* ]]
+  # The host has no such link, nor the route.
   ! ip link show v0 2>/dev/null
+  [[ "$(ip route show)" != *10.99.7.0/24* ]]
+}
+
+# What systemd needs of its container (systemd's CONTAINER_INTERFACE, as
+# LXC and systemd-nspawn give it): container= in its environment, tmpfs on
+# /run and /run/lock, a pty as /dev/console, /sys read-only, /proc/sys
+# read-only but for net.*.
+@test "root of an instance: its init's environment and mounts are what systemd needs" {
+  run -0 inside r1 sh -c "tr '\\0' '\\n' </proc/1/environ"
+  [[ "$output" == *container=lxc* ]]
+  # mount point, type, options: the type is the field after the " - ".
+  run -0 inside r1 awk '{for (i = 7; $i != "-"; i++); print $5, $(i + 1), $6}' /proc/self/mountinfo
+  local mounts=$output
+  [[ "$mounts" == *$'\n/run tmpfs rw,'* ]]
+  [[ "$mounts" == *$'\n/run/lock tmpfs rw,'* ]]
+  [[ "$mounts" == *$'\n/sys sysfs ro,'* ]]
+  [[ "$mounts" == *$'\n/proc/sys proc ro,'* ]]
+  [[ "$mounts" == *$'\n/proc/sys/net proc rw,'* ]]
+  # /dev/console: a pty of the instance's devpts (major 136), celld's
+  # console keeper at its other end.
+  run -0 inside r1 ls -lL /dev/console
+  [[ "$output" == c*" 136, "* ]]
+}
+
+# Debian sets kernel.dmesg_restrict = 1, which keeps the kernel log from
+# every user namespace but the host's; with 0 the kernel lets anyone read
+# it, and then the instance's root can: no filter of celld's is in the way.
+@test "root of an instance: reads its dmesg where the kernel lets it" {
+  local restrict
+  restrict=$(cat /proc/sys/kernel/dmesg_restrict)
+  echo 0 >/proc/sys/kernel/dmesg_restrict
+  run inside r1 dmesg
+  echo "$restrict" >/proc/sys/kernel/dmesg_restrict
+  [ "$status" -eq 0 ]
+  [ -n "$output" ]
+  echo 1 >/proc/sys/kernel/dmesg_restrict
+  run inside r1 dmesg
+  echo "$restrict" >/proc/sys/kernel/dmesg_restrict
+  [ "$status" -ne 0 ]
 }
 
 @test "root of an instance: sets net.* sysctls of its namespace, not the host's" {
@@ -126,6 +169,25 @@ limit_on_host() { # name
     run -1 inside r1 try-syscall "$call"
     [ "$output" = EPERM ]
   done
+}
+
+# The root of an instance has CAP_SYS_PTRACE in its user namespace, and
+# every exec helper that joins the instance runs the host's binary until it
+# execs the command: one that could be opened through /proc/PID/exe would
+# be the host's binary, writable once idle (CVE-2019-5736).
+@test "attack: an instance's root opens the host's binary through /proc/PID/exe of an exec joining it (CVE-2019-5736)" {
+  inside r1 exe-watch 8 /bin/busybox >"$BATS_TEST_TMPDIR/caught" &
+  local watch=$!
+  sleep 1
+  for _ in $(seq 30); do
+    inside r1 true
+  done
+  wait "$watch"
+  # It caught helpers before their exec, while they were the host's binary
+  # (or it proves nothing; about 28 of 30 here) ...
+  [ "$(grep -c ' refused EACCES$' "$BATS_TEST_TMPDIR/caught")" -ge 10 ]
+  # ... and opened none of them: they are not dumpable.
+  run ! grep HOST "$BATS_TEST_TMPDIR/caught"
 }
 
 @test "attack: an instance's root makes a node of a host disk" {
@@ -186,7 +248,8 @@ ask_init() { # name command
 }
 
 @test "attack: an instance looks for the host's or another instance's cgroups" {
-  run -0 inside r1 sh -c 'find /sys/fs/cgroup -name "r2*"; cat /proc/self/cgroup /proc/1/cgroup /proc/self/mountinfo'
+  run -0 inside r1 sh -c 'find /sys/fs/cgroup -name "r2*"
+    cat /proc/[0-9]*/cgroup /proc/[0-9]*/mountinfo /proc/[0-9]*/cpuset 2>/dev/null'
   [[ "$output" != *r2* ]]
   [[ "$output" != *"$CGPARENT"* ]]
 }

@@ -98,6 +98,9 @@ cgroup_read_bps() { # name
   ctl start s1
   run -0 inside s1 hostname
   [ "$output" = web-1 ]
+  # Its files too, which a systemd guest sets its host name from.
+  run -0 inside s1 sh -c 'cat /etc/hostname; hostname -f'
+  [ "$output" = $'web-1\nweb-1' ]
   [ "$(cgroup_memory s1)" = $((64 << 20)) ]
   run -0 inside s1 sh -c 'echo $GREETING'
   [ "$output" = hello ]
@@ -105,7 +108,7 @@ cgroup_read_bps() { # name
   grep -q '"env.GREETING=hello"' "$STATE/instances/s1.json"
 }
 
-@test "set on a running instance: hostname, memory and env live; init pending until the next start" {
+@test "set on a running instance: hostname, memory and env live; init pending until the next start; /etc/hostname and hosts name it from then" {
   ctl create r1 --image bb --init "$SLEEP"
   ctl start r1
   local disk
@@ -123,8 +126,16 @@ cgroup_read_bps() { # name
   [[ "$output" == *"pending      init (at the next start)"* ]]
   run -0 --separate-stderr ctl get r1 init
   [[ "$stderr" == *"pending, applies at the next start"* ]]
+  # The tenant's own edit of its /etc/hosts stays while the name does not
+  # change; the new name reaches /etc/hostname and hosts at the next start.
   ctl restart r1 --timeout 1
   [ "$(field r1 '.pending | length')" = 0 ]
+  run -0 inside r1 sh -c 'cat /etc/hostname; grep -c live-name /etc/hosts'
+  [ "$output" = $'live-name\n1' ]
+  inside r1 sh -c 'echo "10.9.9.9 tenant-added" >>/etc/hosts'
+  ctl restart r1 --timeout 1
+  run -0 inside r1 grep -c tenant-added /etc/hosts
+  [ "$output" = 1 ]
   run -0 inside r1 sh -c "tr '\\0' ' ' </proc/1/cmdline"
   [[ "$output" == *"sleep 1000000"* ]]
   [[ "$output" != *trap* ]]

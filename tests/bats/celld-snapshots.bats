@@ -127,17 +127,32 @@ SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
   run -4 ctl clone nosuch c9
 }
 
-@test "rename a stopped instance; a running one is refused" {
+@test "rename a stopped instance: its host name and files follow, its machine-id stays; a running one is refused" {
   ctl create old --image bb --init "$SLEEP"
   ctl start old
+  machine_id=$(inside old cat /etc/machine-id)
   run -7 ctl rename old new
   [[ "$output" == *"stop it first"* ]]
   ctl stop old --timeout 5
   ctl rename old new
   run -4 ctl show old
   [ -d "$STATE/instances/new" ] && [ ! -e "$STATE/instances/old" ] && [ ! -e "$STATE/instances/old.json" ]
+  [ "$(field new .hostname)" = new ]
   ctl start new
-  run -0 inside new true
+  run -0 inside new sh -c 'hostname; cat /etc/hostname; hostname -f'
+  [ "$output" = $'new\nnew\nnew' ]
+  run -0 inside new cat /etc/hosts
+  [[ "$output" == *$'127.0.1.1\tnew'* && "$output" != *old* ]]
+  # The same machine under another name.
+  [ "$(inside new cat /etc/machine-id)" = "$machine_id" ]
+  # A host name chosen at create is the tenant's: it stays.
+  ctl create chosen --image bb --init "$SLEEP" --hostname www.example.org
+  ctl rename chosen chosen2
+  [ "$(field chosen2 .hostname)" = www.example.org ]
+  ctl start chosen2
+  run -0 inside chosen2 sh -c 'hostname; cat /etc/hostname'
+  [ "$output" = $'www.example.org\nwww.example.org' ]
+  ctl destroy chosen2 -f
   # A restarted celld finds it under its new name.
   kill -9 "$(cat "$D/celld.pid")"
   sleep 0.3

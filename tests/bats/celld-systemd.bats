@@ -120,15 +120,26 @@ unexpected_failures() { # name
   ctl destroy other -f
 }
 
-@test "systemctl reboot inside restarts the guest, which boots again" {
+# celld's events, from now until stop_events.
+watch_events() {
+  ctl events >"$BATS_TEST_TMPDIR/events" &
+  EVENTS=$!
+  sleep 0.2
+}
+stop_events() { kill "$EVENTS"; }
+
+@test "systemctl reboot inside restarts the guest, which boots again, and says so in the events" {
   local pid
   pid=$(field deb .pid)
+  watch_events
   inside deb systemctl reboot || true
   for _ in $(seq 100); do
     [ "$(field deb .state)" = running ] && [ "$(field deb .pid)" != "$pid" ] && break
     sleep 0.2
   done
+  stop_events
   [ "$(field deb .pid)" != "$pid" ]
+  grep -q ' rebooted  *deb$' "$BATS_TEST_TMPDIR/events"
   run -0 wait_booted deb
   [[ "$output" == running || "$output" == degraded ]]
 }
@@ -145,13 +156,25 @@ unexpected_failures() { # name
   ! grep -q "deb: did not stop in time" "$D/celld.log"
 }
 
-@test "systemctl poweroff inside stops the guest" {
+@test "systemctl poweroff inside stops the guest, and says so in the events" {
   ctl start deb
   run -0 wait_booted deb
+  watch_events
   inside deb systemctl poweroff || true
   for _ in $(seq 100); do
     [ "$(field deb .state)" = stopped ] && break
     sleep 0.2
   done
+  stop_events
   [ "$(field deb .state)" = stopped ]
+  grep -q ' poweroff  *deb$' "$BATS_TEST_TMPDIR/events"
+}
+
+@test "a host name set while the guest is stopped is the one systemd boots with" {
+  [ "$(field deb .state)" = stopped ]
+  ctl set deb hostname=tenant-srv
+  ctl start deb
+  run -0 wait_booted deb
+  run -0 inside deb sh -c 'hostname; cat /etc/hostname; hostname -f'
+  [ "$output" = $'tenant-srv\ntenant-srv\ntenant-srv' ]
 }

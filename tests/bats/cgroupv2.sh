@@ -94,11 +94,12 @@ CELL_TEST_HELPERS="$2/tests" bats --timing \
 echo "# tests/bats/celld-quota.bats"
 CELL_TEST_HELPERS="$2/tests" bats --timing tests/bats/celld-quota.bats
 # Instances on cgroup v2 alone: their cgroups are their own and delegated,
-# and a Debian guest boots with systemd (the image built on the host).
-echo "# tests/bats/celld-root.bats, celld-systemd.bats (a selection)"
-bats --timing -f "cgroup|delegation" tests/bats/celld-root.bats
-CELL_TEST_DEBIAN=$3 bats --timing -f "boots|getty|nested|cgroups" \
-  tests/bats/celld-systemd.bats
+# their mounts what systemd needs, and a Debian guest boots with systemd
+# (the image built on the host), reboots, stops in under 5 s (about 2 s
+# here) and powers off.
+echo "# tests/bats/celld-root.bats (a selection), celld-systemd.bats"
+bats --timing -f "cgroup|delegation|systemd needs" tests/bats/celld-root.bats
+CELL_TEST_DEBIAN=$3 bats --timing tests/bats/celld-systemd.bats
 # AppArmor, which the guest kernel has enabled: process.apparmorProfile.
 echo "# tests/bats/apparmor.bats"
 CELL="$2/cell" CELL_TEST_ROOTFS="$rootfs" CELL_TEST_POLL_TENTHS=1200 \

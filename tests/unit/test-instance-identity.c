@@ -172,6 +172,30 @@ TEST(identity_files_replace_symlinks_never_follow_them) {
   close(root);
 }
 
+TEST(a_new_host_name_rewrites_hostname_and_hosts_only) {
+  int root = mkroot("renamed");
+  struct instance_record r = record("old");
+  cell_error *err = NULL;
+  CHECK(identity_write(root, &r, "10.0.0.1", NULL, getuid(), &err) == 0);
+  cell_error_free(&err);
+  cleanup_free char *id = read_at(root, "etc/machine-id");
+  /* The tenant's own resolver stays. */
+  write_at(root, "etc/resolv.conf", "nameserver 192.0.2.53\n");
+  r.hostname = "new";
+  CHECK(identity_write_names(root, &r, getuid(), &err) == 0);
+  cell_error_free(&err);
+  cleanup_free char *hostname = read_at(root, "etc/hostname");
+  cleanup_free char *hosts = read_at(root, "etc/hosts");
+  cleanup_free char *resolv = read_at(root, "etc/resolv.conf");
+  cleanup_free char *id2 = read_at(root, "etc/machine-id");
+  CHECK_STR(hostname, "new\n");
+  CHECK_CONTAINS(hosts, "127.0.1.1\tnew\n");
+  CHECK(strstr(hosts, "old") == NULL);
+  CHECK_STR(resolv, "nameserver 192.0.2.53\n");
+  CHECK_STR(id2, id);
+  close(root);
+}
+
 TEST(a_directory_in_the_way_is_an_error_not_a_follow) {
   int root = mkroot("dir-in-way");
   CHECK(mkdirat(root, "etc/hostname", 0755) == 0);
@@ -249,6 +273,7 @@ int main(void) {
   RUN(halt_signals_follow_the_init);
   RUN(init_kind_follows_links_inside_the_root);
   RUN(identity_files_replace_symlinks_never_follow_them);
+  RUN(a_new_host_name_rewrites_hostname_and_hosts_only);
   RUN(a_directory_in_the_way_is_an_error_not_a_follow);
   RUN(an_image_user_is_looked_up_in_the_image_not_the_host);
   cleanup_free char *rm = xasprintf("rm -rf %s", tmpdir);
