@@ -135,12 +135,15 @@ static const struct verb verbs[] = {
     {"migrate", cmd_migrate, "NAME --to CMD",
      "move a running instance to another celld, live: CMD (run by sh -c)\n"
      "      reaches `cellctl receive` there, its standard input and output\n"
-     "      the stream (--to 'ssh host cellctl receive').  It is frozen,\n"
-     "      dumped by criu, and its storage and criu's images sent; it keeps\n"
+     "      the stream (--to 'ssh host cellctl receive').  While it runs,\n"
+     "      the image layers the target lacks and its memory (rounds of\n"
+     "      criu pre-dump) go; then it is frozen, dumped by criu (what it\n"
+     "      wrote since), and its disk and criu's images sent; it keeps\n"
      "      its name, ids and addresses (where the target's network holds\n"
      "      them), and goes here once it runs there.  On any failure it runs\n"
-     "      on here and nothing is left there.  Prints the frozen time on\n"
-     "      standard error; root only"},
+     "      on here and nothing is left there.  Prints on standard error\n"
+     "      what went while it ran and frozen, and the frozen time; root\n"
+     "      only"},
     {"receive", cmd_receive, "",
      "the target's end of cellctl migrate: the stream on standard input\n"
      "      and output; root only"},

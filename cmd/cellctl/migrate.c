@@ -59,6 +59,32 @@ static int call_with_fds(const char *socket, const char *req, const int *fds,
 
 /* ---- migrate ------------------------------------------------------------- */
 
+/* What went while it ran and what went frozen, on standard error. */
+static void print_figures(const struct json_value *answer) {
+  fprintf(stderr, "layers sent while it ran: %lld (%lld bytes); already on "
+          "the target: %lld\n", field_int(answer, "layers_sent", 0),
+          field_int(answer, "layers_bytes", 0),
+          field_int(answer, "layers_had", 0));
+  const struct json_value *rounds = json_object_get(answer, "rounds");
+  for (size_t i = 0;
+       rounds && rounds->type == JSON_ARRAY && i < rounds->u.array.len; i++) {
+    const struct json_value *r = rounds->u.array.items[i];
+    fprintf(stderr, "pre-copy round %zu: %lld bytes of memory pages, %lld "
+            "bytes of images\n", i + 1, field_int(r, "pages_bytes", 0),
+            field_int(r, "bytes", 0));
+  }
+  const struct json_value *why = json_object_get(answer, "precopy_error");
+  if (why && why->type == JSON_STRING)
+    fprintf(stderr, "pre-copy stopped, the frozen dump took all the memory: "
+            "%s\n", why->u.string);
+  const struct json_value *frozen = json_object_get(answer, "frozen_images");
+  fprintf(stderr, "frozen part: %lld bytes of memory pages, %lld bytes of "
+          "images, %lld bytes of disk\n", field_int(frozen, "pages_bytes", 0),
+          field_int(frozen, "bytes", 0),
+          field_int(answer, "frozen_disk_bytes", 0));
+  fprintf(stderr, "frozen for %lld ms\n", field_int(answer, "frozen_ms", 0));
+}
+
 /* CMD with the stream as its standard input and output. */
 static pid_t run_to(const char *cmd, int stream, cell_error **err) {
   pid_t pid = fork();
@@ -132,7 +158,7 @@ int cmd_migrate(const struct invocation *inv, cell_error **err) {
     return rc;
   printf("%s\n", field_string(answer, "name"));
   fflush(stdout);
-  fprintf(stderr, "frozen for %lld ms\n", field_int(answer, "frozen_ms", 0));
+  print_figures(answer);
   return EXIT_OK;
 }
 

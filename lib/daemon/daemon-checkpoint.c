@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,7 @@ struct dump_work {
   char *inst_dir; /* <state>/instances/<name> */
   char *images;   /* <inst_dir>/checkpoints/.tmp-<snap> */
   char *cgroup;
+  char *parent; /* a migration's last pre-dump round, relative to images */
   pid_t pid;
   bool stop;
   uint64_t frozen_at_ms; /* the child's */
@@ -113,6 +115,7 @@ static void dump_work_free(void *p) {
   free(w->inst_dir);
   free(w->images);
   free(w->cgroup);
+  free(w->parent);
   free(w);
 }
 
@@ -224,6 +227,33 @@ static int bind_args(const struct dump_work *w, char ***argv, cell_error **err) 
   return device_args(w, argv, err);
 }
 
+/* The kernel tracks what the processes write from a pre-dump on; with a
+ * parent (the round before, relative to the images) criu writes only the
+ * pages written since, and links the images to it ("parent"). */
+static void track_mem_args(const char *parent, char ***argv) {
+  cell_strv_push(argv, "--track-mem");
+  if (!parent)
+    return;
+  cell_strv_push(argv, "--prev-images-dir");
+  cell_strv_push(argv, parent);
+}
+
+/* The restore follows criu's link to the round before: it must be the one
+ * criu was given, which stays inside the images' directory. */
+static int check_parent_link(const char *images, const char *parent,
+                             cell_error **err) {
+  char got[PATH_MAX];
+  cleanup_free char *link = xasprintf("%s/parent", images);
+  ssize_t n = readlink(link, got, sizeof(got) - 1);
+  if (n < 0)
+    return cell_fail_errno(err, "criu left no link `%s`", link);
+  got[n] = '\0';
+  if (strcmp(got, parent) != 0)
+    return cell_fail(err, 0, "criu's link `%s` leads to `%s`, not `%s`", link,
+                     got, parent);
+  return 0;
+}
+
 static int dump_args(const struct dump_work *w, const char *freezer,
                      char ***argv, cell_error **err) {
   /* Established TCP stays (a client's connection survives a restore); the
@@ -241,6 +271,8 @@ static int dump_args(const struct dump_work *w, const char *freezer,
   }
   if (!w->stop)
     cell_strv_push(argv, "--leave-running");
+  if (w->parent)
+    track_mem_args(w->parent, argv);
   if (console_args(w, argv, err) < 0)
     return -1;
   return bind_args(w, argv, err);
@@ -277,6 +309,8 @@ static int dump_frozen(struct dump_work *w, const char *criu,
                           .log_path = log,
                           .stdio = {-1, -1, -1}};
     rc = criu_run(criu, &x, err);
+    if (rc == 0 && w->parent)
+      rc = check_parent_link(w->images, w->parent, err);
     if (rc < 0) {
       cell_error *ignored = NULL;
       cgroup_freeze(cg, false, &ignored);
@@ -306,17 +340,74 @@ static void run_dump(struct dump_work *w, int outfd) {
   _exit(rc == 0 ? 0 : 1);
 }
 
+int checkpoint_images_new(const char *inst_dir, const char *images,
+                          cell_error **err) {
+  struct dump_work w = {.inst_dir = (char *)inst_dir, .images = (char *)images};
+  return make_images_dir(&w, err);
+}
+
+/* criu pre-dump with its own freeze of the cgroup, which it thaws once
+ * it has the pages (it writes them out while the processes run). */
+static void pre_dump_args(const struct dump_work *w, const char *freezer,
+                          char ***argv) {
+  struct criu_opts o = {.manage_cgroups_mode = "soft"};
+  criu_args_begin(&o, "pre-dump", w->images, w->images, argv);
+  cleanup_free char *pid = xasprintf("%d", (int)w->pid);
+  cell_strv_push(argv, "-t");
+  cell_strv_push(argv, pid);
+  if (freezer) {
+    cell_strv_push(argv, "--freeze-cgroup");
+    cell_strv_push(argv, freezer);
+  }
+  track_mem_args(w->parent, argv);
+}
+
+int checkpoint_pre_dump(const char *runroot, const char *inst_dir,
+                        const char *images, const char *parent,
+                        const char *cgroup, pid_t pid, cell_error **err) {
+  struct dump_work w = {.inst_dir = (char *)inst_dir,
+                        .images = (char *)images,
+                        .parent = (char *)parent,
+                        .pid = pid};
+  cleanup_free char *criu = NULL;
+  struct cgroup *cg = NULL;
+  if (checkpoint_usable_criu(runroot, "migrate", &criu, err) < 0 ||
+      cgroup_open(cgroup, &cg, err) < 0)
+    return -1;
+  cleanup_free char *freezer = cgroup_freezer_dir(cg);
+  cgroup_free(cg);
+  cleanup_strv char **argv = NULL;
+  pre_dump_args(&w, freezer, &argv);
+  if (mkdir(images, 0700) < 0)
+    return cell_fail_errno(err, "mkdir `%s`", images);
+  cleanup_free char *log = xasprintf("%s/pre-dump.log", images);
+  struct criu_exec x = {.argv = (const char *const *)argv,
+                        .log_path = log,
+                        .stdio = {-1, -1, -1}};
+  int rc = criu_run(criu, &x, err);
+  if (rc == 0 && parent)
+    rc = check_parent_link(images, parent, err);
+  if (rc < 0) {
+    cleanup_free char *kept =
+        xasprintf("%s/checkpoints/pre-dump-failed.log", inst_dir);
+    rename(log, kept);
+    cell_error_wrap(err, "pre-copy (criu's log: %s)", kept);
+  }
+  return rc;
+}
+
 int checkpoint_dump_frozen(const char *runroot, const char *inst_dir,
-                           const char *images, const char *cgroup, pid_t pid,
+                           const char *images, const char *parent,
+                           const char *cgroup, pid_t pid,
                            uint64_t *frozen_at_ms, cell_error **err) {
   struct dump_work w = {.runroot = (char *)runroot,
                         .inst_dir = (char *)inst_dir,
                         .images = (char *)images,
                         .cgroup = (char *)cgroup,
+                        .parent = (char *)parent,
                         .pid = pid};
   cleanup_free char *criu = NULL;
-  if (checkpoint_usable_criu(runroot, "migrate", &criu, err) < 0 ||
-      make_images_dir(&w, err) < 0)
+  if (checkpoint_usable_criu(runroot, "migrate", &criu, err) < 0)
     return -1;
   int rc = dump_frozen(&w, criu, err);
   *frozen_at_ms = w.frozen_at_ms;
@@ -597,23 +688,38 @@ static int external_args(const char *images, int slave, const char *slave_path,
   return 0;
 }
 
-/* criu reads some images from inside the instance's user namespace, as
- * its root: the images are given to that root (they are its own memory),
- * and the directories above them let it through (0711). */
-static int chown_images(const char *images, uid_t id, cell_error **err) {
-  int fd = open(images, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+/* The directory fd (taken) and its entries, and with depth those of its
+ * subdirectories, never through a link. */
+static int chown_dir(int fd, uid_t id, int depth) {
+  DIR *dir = fdopendir(fd);
   if (!dir) {
-    if (fd >= 0)
-      close(fd);
-    return cell_fail_errno(err, "open `%s`", images);
+    close(fd);
+    return -1;
   }
   int rc = fchown(fd, id, id);
-  for (struct dirent *e; rc == 0 && (e = readdir(dir));)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-      rc = fchownat(fd, e->d_name, id, id, AT_SYMLINK_NOFOLLOW);
+  for (struct dirent *e; rc == 0 && (e = readdir(dir));) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    rc = fchownat(fd, e->d_name, id, id, AT_SYMLINK_NOFOLLOW);
+    if (rc < 0 || depth == 0 || e->d_type != DT_DIR)
+      continue;
+    int sub = openat(fd, e->d_name,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    rc = sub < 0 ? -1 : chown_dir(sub, id, depth - 1);
+  }
   closedir(dir);
-  return rc < 0 ? cell_fail_errno(err, "chown `%s`", images) : 0;
+  return rc;
+}
+
+/* criu reads some images from inside the instance's user namespace, as
+ * its root: the images are given to that root (they are its own memory),
+ * and the directories above them let it through (0711).  A migration's
+ * pre-copy rounds are directories beside its images, their parents. */
+static int chown_images(const char *images, uid_t id, cell_error **err) {
+  int fd = open(images, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || chown_dir(fd, id, 1) < 0)
+    return cell_fail_errno(err, "chown `%s`", images);
+  return 0;
 }
 
 /* Back to root once criu is done: images an instance could write would

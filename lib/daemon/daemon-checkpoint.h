@@ -27,12 +27,26 @@ void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
  * the runtime's one line for action. */
 int checkpoint_usable_criu(const char *runroot, const char *action,
                            char **criu, cell_error **err);
+/* A migration's images directory, made new under inst_dir/checkpoints
+ * (what a killed one left there goes). */
+int checkpoint_images_new(const char *inst_dir, const char *images,
+                          cell_error **err);
+/* In a child, for a migration: one round of memory pre-copy while the
+ * instance runs (criu pre-dump --track-mem, criu's own short freeze) into
+ * images, made new; with parent (the round before, relative to images)
+ * only the pages written since.  On failure criu's log is kept as
+ * inst_dir/checkpoints/pre-dump-failed.log. */
+int checkpoint_pre_dump(const char *runroot, const char *inst_dir,
+                        const char *images, const char *parent,
+                        const char *cgroup, pid_t pid, cell_error **err);
 /* In a child, for a migration: criu usable, then the instance's cgroup
  * frozen (*frozen_at_ms, the loop's clock) and its processes (init pid)
- * dumped into images (made new under inst_dir/checkpoints), left frozen
- * and alive; thawed when the dump fails. */
+ * dumped into images (made by checkpoint_images_new), left frozen and
+ * alive; thawed when the dump fails.  With parent (the last pre-copy
+ * round, relative to images), only the pages written since it. */
 int checkpoint_dump_frozen(const char *runroot, const char *inst_dir,
-                           const char *images, const char *cgroup, pid_t pid,
+                           const char *images, const char *parent,
+                           const char *cgroup, pid_t pid,
                            uint64_t *frozen_at_ms, cell_error **err);
 /* A migrated instance (made by a receive, its images in its checkpoints/
  * snap) restored in a child, c answered as a restore's; when it fails the

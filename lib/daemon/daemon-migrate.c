@@ -2,16 +2,31 @@
  *
  * The stream between the two cellds is lines of JSON, each followed by
  * the raw bytes of a blob when it announces one:
- *   source: {"cell_migrate":1,"name":N,"id_start":I,"id_count":C,
- *            "networks":[...]}
- *   target: {"ok":true} or {"ok":false,"error":E}  (nothing made yet)
- *   source: {"blob":"archive","size":S} + S bytes   (the export stream)
- *           {"blob":"image","file":F,"size":S} + S bytes, each image file
- *           {"done":true}
+ *   source: {"cell_migrate":2,"name":N,"id_start":I,"id_count":C,
+ *            "networks":[...],"layers":[L...]}
+ *   target: {"ok":true,"have":[L...]}  (the layers its store has)
+ *           or, from cellctl receive, {"ok":false,"error":E}: the end
+ * While the instance runs:
+ *   source: {"blob":"layer","name":L,"sha256":H,"size":S} + S bytes, each
+ *           layer the target lacks (its OCI tar)
+ *           {"round":K} then {"blob":"image","round":K,"file":F,"size":S}
+ *           + S bytes, each file of pre-copy round K (1, 2, ...: criu
+ *           pre-dump, from round 2 on only the pages written since)
+ * Frozen:
+ *   source: {"blob":"archive","size":S} + S bytes (the export stream with
+ *           its layers apart: the record, the image, the disk)
+ *           {"blob":"image","file":F,"size":S} + S bytes, each file of the
+ *           final dump (only the pages written since round P)
+ *           {"done":true,"parent":P}  (0: no round, a whole dump)
  *   target: {"ok":true} once the instance runs there, or the error
  *           (cellctl receive writes it when its celld answers).
- * The source freezes the instance before its final dump and thaws it on
- * any failure; it kills and destroys it only after the target's ok.  The
+ * The rounds are directories pre-K beside the final images, in the one
+ * directory a rename moves (checkpoints/.tmp-migrate here, tmp/ then
+ * checkpoints/migrate there); each holds criu's link "parent" to the
+ * round before, which the target makes itself: the stream carries
+ * regular files only.  criu freezes the instance for a moment in each
+ * round; this celld freezes it for the final dump and thaws it on any
+ * failure; it kills and destroys it only after the target's ok.  The
  * target's work is in tmp/import-PID-0 (gone with the job whatever
  * happens) until the instance is made; a failed restore destroys it. */
 #include "daemon/daemon-migrate.h"
@@ -40,10 +55,18 @@
 #include "storage/image-store.h"
 #include "storage/instance-archive.h"
 
-#define MIGRATE_FORMAT 1
+#define MIGRATE_FORMAT 2
 #define MIGRATE_MAX_LINE 65536
 /* The images' directory under the instance's checkpoints/, both sides. */
 #define MIGRATE_SNAP "migrate"
+/* Rounds of pre-copy at most: each costs criu's short freeze, and the
+ * pages a program keeps writing come again in every round. */
+#define MIGRATE_MAX_ROUNDS 3
+/* Pages of a round under which another round gains nothing worth its
+ * freeze: the final dump copies as few in no time. */
+#define MIGRATE_ROUND_ENOUGH (256u << 10)
+/* A round's directory, beside the final images. */
+#define ROUND_DIR "pre-%u"
 
 /* ---- the stream --------------------------------------------------------- */
 
@@ -55,16 +78,6 @@ static int send_gen(int fd, struct json_gen *g, cell_error **err) {
   if (cell_write_all(fd, line, len + 1) < 0)
     return cell_fail_errno(err, "migration stream: write");
   return 0;
-}
-
-static int send_answer(int fd, const cell_error *failed, cell_error **err) {
-  struct json_gen *g = json_gen_new(false);
-  json_gen_object_open(g);
-  json_gen_kv_bool(g, "ok", failed == NULL);
-  if (failed)
-    json_gen_kv_string(g, "error", failed->msg);
-  json_gen_object_close(g);
-  return send_gen(fd, g, err);
 }
 
 /* One line, byte by byte: what follows it is a blob for someone else. */
@@ -119,32 +132,90 @@ static int copy_bytes(int from, int to, uint64_t size, cell_error **err) {
   return 0;
 }
 
-static int send_blob(int sock, const char *kind, const char *file, int fd,
-                     cell_error **err) {
-  struct stat sb;
-  if (fstat(fd, &sb) < 0 || lseek(fd, 0, SEEK_SET) < 0)
-    return cell_fail_errno(err, "migration: a blob to send");
+/* The line that announces a blob of this kind, open for more fields. */
+static struct json_gen *blob_line(const char *kind) {
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
   json_gen_kv_string(g, "blob", kind);
-  if (file)
-    json_gen_kv_string(g, "file", file);
+  return g;
+}
+
+/* The line g (its size added) and fd's bytes; *size (may be NULL) gets
+ * their count. */
+static int send_blob(int sock, struct json_gen *g, int fd, uint64_t *size,
+                     cell_error **err) {
+  struct stat sb;
+  if (fstat(fd, &sb) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+    json_gen_free(g);
+    return cell_fail_errno(err, "migration: a blob to send");
+  }
   json_gen_key(g, "size");
   json_gen_uint(g, (uint64_t)sb.st_size);
   json_gen_object_close(g);
   if (send_gen(sock, g, err) < 0)
     return -1;
+  if (size)
+    *size = (uint64_t)sb.st_size;
   return copy_bytes(fd, sock, (uint64_t)sb.st_size, err);
 }
 
-/* The line a child ends with, for the loop. */
-static void child_result(int fd, const cell_error *err, int64_t frozen_ms) {
+/* criu's images sent of one dump: its memory pages (pages-*.img), and
+ * all its files. */
+struct images_sent {
+  uint64_t pages, bytes;
+};
+
+/* What a migration sent, for the user: the layers while it ran, each
+ * pre-copy round, and the frozen part. */
+struct migrate_stats {
+  unsigned layers_sent, layers_had;
+  uint64_t layers_bytes;
+  struct images_sent rounds[MIGRATE_MAX_ROUNDS];
+  unsigned n_rounds;
+  char *precopy_error; /* why the rounds stopped short, when they did */
+  struct images_sent frozen_images;
+  uint64_t frozen_disk;
+  int64_t frozen_ms;
+};
+
+static void images_gen(struct json_gen *g, const struct images_sent *s) {
+  json_gen_object_open(g);
+  json_gen_key(g, "pages_bytes");
+  json_gen_uint(g, s->pages);
+  json_gen_key(g, "bytes");
+  json_gen_uint(g, s->bytes);
+  json_gen_object_close(g);
+}
+
+static void stats_gen(struct json_gen *g, const struct migrate_stats *st) {
+  json_gen_kv_int(g, "frozen_ms", st->frozen_ms);
+  json_gen_kv_int(g, "layers_sent", st->layers_sent);
+  json_gen_kv_int(g, "layers_had", st->layers_had);
+  json_gen_key(g, "layers_bytes");
+  json_gen_uint(g, st->layers_bytes);
+  json_gen_key(g, "rounds");
+  json_gen_array_open(g);
+  for (unsigned i = 0; i < st->n_rounds; i++)
+    images_gen(g, &st->rounds[i]);
+  json_gen_array_close(g);
+  if (st->precopy_error)
+    json_gen_kv_string(g, "precopy_error", st->precopy_error);
+  json_gen_key(g, "frozen_images");
+  images_gen(g, &st->frozen_images);
+  json_gen_key(g, "frozen_disk_bytes");
+  json_gen_uint(g, st->frozen_disk);
+}
+
+/* The line a child ends with, for the loop (st: a source's, or NULL). */
+static void child_result(int fd, const cell_error *err,
+                         const struct migrate_stats *st) {
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
   json_gen_kv_bool(g, "ok", err == NULL);
   if (err)
     json_gen_kv_string(g, "error", err->msg);
-  json_gen_kv_int(g, "frozen_ms", frozen_ms);
+  if (st)
+    stats_gen(g, st);
   json_gen_object_close(g);
   cell_error *ignored = NULL;
   send_gen(fd, g, &ignored);
@@ -208,14 +279,68 @@ static int send_hello(const struct send_work *w, cell_error **err) {
   for (size_t i = 0; w->networks && w->networks[i]; i++)
     json_gen_string(g, w->networks[i]);
   json_gen_array_close(g);
+  json_gen_key(g, "layers");
+  json_gen_array_open(g);
+  for (size_t i = 0; w->image->layers && w->image->layers[i]; i++)
+    json_gen_string(g, w->image->layers[i]);
+  json_gen_array_close(g);
   json_gen_object_close(g);
   return send_gen(w->sock, g, err);
 }
 
-/* The export stream of the frozen instance, spooled (its size goes
- * first), then sent. */
+static bool strv_has(char *const *v, const char *s) {
+  for (size_t i = 0; v && v[i]; i++)
+    if (strcmp(v[i], s) == 0)
+      return true;
+  return false;
+}
+
+/* The target's answer to the hello: the layers its store has. */
+static int read_accept(int sock, char ***have, cell_error **err) {
+  cleanup_json struct json_value *v = NULL;
+  if (read_line(sock, &v, err) < 0)
+    return cell_error_wrap(err, "the target");
+  const char *error = NULL;
+  if (!result_ok(v, &error))
+    return cell_fail(err, 0, "the target: %s", error ? error : "refused");
+  const struct json_value *h = json_object_get(v, "have");
+  for (size_t i = 0; h && h->type == JSON_ARRAY && i < h->u.array.len; i++)
+    if (h->u.array.items[i]->type == JSON_STRING)
+      cell_strv_push(have, h->u.array.items[i]->u.string);
+  return 0;
+}
+
+/* Each layer the target lacks, while the instance runs. */
+static int send_layers(struct daemon *d, const struct send_work *w,
+                       char *const *have, struct migrate_stats *st,
+                       cell_error **err) {
+  for (size_t i = 0; w->image->layers && w->image->layers[i]; i++) {
+    const char *name = w->image->layers[i];
+    if (strv_has(have, name)) {
+      st->layers_had++;
+      continue;
+    }
+    cleanup_close int fd = -1;
+    uint64_t size = 0;
+    char sha256[DIGEST_STR_LEN];
+    if (instance_archive_spool_layer(d->store->layersfd, d->store->tmpfd, name,
+                                     &fd, &size, sha256, err) < 0)
+      return cell_error_wrap(err, "migration");
+    struct json_gen *g = blob_line("layer");
+    json_gen_kv_string(g, "name", name);
+    json_gen_kv_string(g, "sha256", sha256);
+    if (send_blob(w->sock, g, fd, &size, err) < 0)
+      return -1;
+    st->layers_sent++;
+    st->layers_bytes += size;
+  }
+  return 0;
+}
+
+/* The export stream of the frozen instance, its layers apart, spooled
+ * (its size goes first), then sent. */
 static int send_archive(struct daemon *d, const struct send_work *w,
-                        cell_error **err) {
+                        uint64_t *size, cell_error **err) {
   cleanup_close int fd =
       openat(d->store->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0)
@@ -224,38 +349,97 @@ static int send_archive(struct daemon *d, const struct send_work *w,
                               .image = w->image,
                               .layersfd = d->store->layersfd,
                               .upperfd = w->upperfd,
-                              .spoolfd = d->store->tmpfd};
-  uint64_t size = 0;
-  if (instance_archive_write(&x, fd, &size, err) < 0)
+                              .spoolfd = d->store->tmpfd,
+                              .layers_apart = true};
+  if (instance_archive_write(&x, fd, NULL, err) < 0)
     return -1;
-  return send_blob(w->sock, "archive", NULL, fd, err);
+  return send_blob(w->sock, blob_line("archive"), fd, size, err);
 }
 
-static int send_images(const struct send_work *w, cell_error **err) {
-  int dfd = open(w->images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+/* criu's files in dir: of round (1, 2, ...) or, 0, the final dump.  Its
+ * logs stay here: the restore has no use for them. */
+static int send_images(const struct send_work *w, const char *dir_path,
+                       unsigned round, struct images_sent *sent,
+                       cell_error **err) {
+  int dfd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *dir = dfd < 0 ? NULL : fdopendir(dfd);
   if (!dir) {
     if (dfd >= 0)
       close(dfd);
-    return cell_fail_errno(err, "open `%s`", w->images);
+    return cell_fail_errno(err, "open `%s`", dir_path);
   }
   int rc = 0;
   for (struct dirent *e; rc == 0 && (e = readdir(dir));) {
-    if (e->d_type != DT_REG)
+    size_t len = strlen(e->d_name);
+    if (e->d_type != DT_REG ||
+        (len > 4 && strcmp(e->d_name + len - 4, ".log") == 0))
       continue;
     cleanup_close int fd =
         openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    rc = fd < 0 ? cell_fail_errno(err, "open `%s/%s`", w->images, e->d_name)
-                : send_blob(w->sock, "image", e->d_name, fd, err);
+    if (fd < 0) {
+      rc = cell_fail_errno(err, "open `%s/%s`", dir_path, e->d_name);
+      break;
+    }
+    struct json_gen *g = blob_line("image");
+    json_gen_kv_string(g, "file", e->d_name);
+    if (round)
+      json_gen_kv_int(g, "round", round);
+    uint64_t size = 0;
+    rc = send_blob(w->sock, g, fd, &size, err);
+    sent->bytes += size;
+    if (strncmp(e->d_name, "pages-", 6) == 0)
+      sent->pages += size;
   }
   closedir(dir);
   return rc;
 }
 
-static int send_done(int sock, cell_error **err) {
+static int send_round_start(int sock, unsigned round, cell_error **err) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_int(g, "round", round);
+  json_gen_object_close(g);
+  return send_gen(sock, g, err);
+}
+
+/* Rounds of pre-copy while the instance runs, each sent as it is made,
+ * until one's pages are few, or no fewer by a quarter than the round
+ * before's, or MIGRATE_MAX_ROUNDS; *last is the round the final dump
+ * builds on (0: none).  A round criu fails ends them, and the final dump
+ * is then whole: a failed pre-dump may have reset the kernel's tracking
+ * of written pages without saving them. */
+static int precopy(const struct send_work *w, struct migrate_stats *st,
+                   unsigned *last, cell_error **err) {
+  *last = 0;
+  for (unsigned k = 1; k <= MIGRATE_MAX_ROUNDS; k++) {
+    cleanup_free char *dir = xasprintf("%s/" ROUND_DIR, w->images, k);
+    cleanup_free char *parent =
+        k > 1 ? xasprintf("../" ROUND_DIR, k - 1) : NULL;
+    cell_error *failed = NULL;
+    if (checkpoint_pre_dump(w->runroot, w->inst_dir, dir, parent, w->cgroup,
+                            w->pid, &failed) < 0) {
+      st->precopy_error = xasprintf("round %u: %s", k, failed->msg);
+      cell_error_free(&failed);
+      *last = 0;
+      return 0;
+    }
+    struct images_sent *sent = &st->rounds[st->n_rounds++];
+    if (send_round_start(w->sock, k, err) < 0 ||
+        send_images(w, dir, k, sent, err) < 0)
+      return -1;
+    *last = k;
+    if (sent->pages < MIGRATE_ROUND_ENOUGH ||
+        (k > 1 && sent->pages * 4 > st->rounds[k - 2].pages * 3))
+      break;
+  }
+  return 0;
+}
+
+static int send_done(int sock, unsigned parent, cell_error **err) {
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
   json_gen_kv_bool(g, "done", true);
+  json_gen_kv_int(g, "parent", parent);
   json_gen_object_close(g);
   return send_gen(sock, g, err);
 }
@@ -276,6 +460,40 @@ static void prefer_target_reason(int sock, cell_error **err) {
   cell_fail(err, 0, "the target: %s", why);
 }
 
+/* While it runs: the layers the target lacks, then the pre-copy rounds
+ * (*last: the one the final dump builds on). */
+static int send_running(struct daemon *d, const struct send_work *w,
+                        struct migrate_stats *st, unsigned *last,
+                        cell_error **err) {
+  cleanup_strv char **have = NULL;
+  if (send_hello(w, err) < 0 || read_accept(w->sock, &have, err) < 0)
+    return -1;
+  if (send_layers(d, w, have, st, err) < 0 ||
+      checkpoint_images_new(w->inst_dir, w->images, err) < 0 ||
+      precopy(w, st, last, err) < 0) {
+    prefer_target_reason(w->sock, err);
+    return -1;
+  }
+  return 0;
+}
+
+/* Frozen: the final dump (on round last), the disk and the dump sent. */
+static int send_frozen(struct daemon *d, const struct send_work *w,
+                       unsigned last, struct migrate_stats *st,
+                       uint64_t *frozen_at, cell_error **err) {
+  cleanup_free char *parent = last ? xasprintf(ROUND_DIR, last) : NULL;
+  if (checkpoint_dump_frozen(w->runroot, w->inst_dir, w->images, parent,
+                             w->cgroup, w->pid, frozen_at, err) < 0)
+    return -1;
+  if (send_archive(d, w, &st->frozen_disk, err) < 0 ||
+      send_images(w, w->images, 0, &st->frozen_images, err) < 0 ||
+      send_done(w->sock, last, err) < 0) {
+    prefer_target_reason(w->sock, err);
+    return -1;
+  }
+  return 0;
+}
+
 static void run_send(struct daemon *d, void *arg, int outfd) {
   struct send_work *w = arg;
   int keep[] = {w->sock, w->upperfd, outfd, d->store->layersfd,
@@ -283,31 +501,24 @@ static void run_send(struct daemon *d, void *arg, int outfd) {
   image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
   cell_error *err = NULL;
   cleanup_free char *criu = NULL;
+  struct migrate_stats st = {0};
   uint64_t frozen_at = 0;
-  int64_t frozen_ms = 0;
+  unsigned last = 0;
   /* Nothing touched on either side before both agree. */
   int rc = checkpoint_usable_criu(w->runroot, "migrate", &criu, &err);
   if (w->check_only) {
-    child_result(outfd, err, 0);
+    child_result(outfd, err, NULL);
     _exit(rc == 0 ? 0 : 1);
   }
   if (rc == 0)
-    rc = send_hello(w, &err);
+    rc = send_running(d, w, &st, &last, &err);
   if (rc == 0)
-    rc = read_answer(w->sock, "the target", &err);
-  if (rc == 0)
-    rc = checkpoint_dump_frozen(w->runroot, w->inst_dir, w->images, w->cgroup,
-                                w->pid, &frozen_at, &err);
-  if (rc == 0 && (send_archive(d, w, &err) < 0 || send_images(w, &err) < 0 ||
-                  send_done(w->sock, &err) < 0)) {
-    prefer_target_reason(w->sock, &err);
-    rc = -1;
-  }
+    rc = send_frozen(d, w, last, &st, &frozen_at, &err);
   if (rc == 0)
     rc = read_answer(w->sock, "the target", &err);
   if (frozen_at)
-    frozen_ms = (int64_t)(daemon_now_ms() - frozen_at);
-  child_result(outfd, err, frozen_ms);
+    st.frozen_ms = (int64_t)(daemon_now_ms() - frozen_at);
+  child_result(outfd, err, &st);
   _exit(rc == 0 ? 0 : 1);
 }
 
@@ -342,13 +553,30 @@ static void remove_migrated(struct instance *in) {
   thaw(in);
 }
 
+/* result: the child's line, whose figures the client is told; NULL for
+ * a check. */
 static void reply_migrated(struct daemon *d, struct conn *c, const char *name,
-                           int64_t frozen_ms) {
+                           const struct json_value *result) {
+  static const char *const figures[] = {
+      "layers_sent", "layers_had", "layers_bytes", "rounds", "precopy_error",
+      "frozen_images", "frozen_disk_bytes", NULL};
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
   json_gen_kv_bool(g, "ok", true);
   json_gen_kv_string(g, "name", name);
-  json_gen_kv_int(g, "frozen_ms", frozen_ms);
+  const struct json_value *f = result ? json_object_get(result, "frozen_ms") : NULL;
+  json_gen_key(g, "frozen_ms");
+  if (f)
+    json_gen_value(g, f);
+  else
+    json_gen_int(g, 0);
+  for (size_t i = 0; result && figures[i]; i++) {
+    const struct json_value *v = json_object_get(result, figures[i]);
+    if (!v)
+      continue;
+    json_gen_key(g, figures[i]);
+    json_gen_value(g, v);
+  }
   json_gen_object_close(g);
   cleanup_free char *out = json_gen_finish(g, NULL);
   json_gen_free(g);
@@ -372,7 +600,7 @@ static void send_result(struct daemon *d, struct image_job *j,
     if (!c)
       return;
     if (result_ok(v, &error))
-      reply_migrated(d, c, sj->w->name, 0);
+      reply_migrated(d, c, sj->w->name, NULL);
     else
       conn_error(d, c, API_FAILED, error ? error : "migration refused");
     return;
@@ -388,6 +616,9 @@ static void send_result(struct daemon *d, struct image_job *j,
       conn_error(d, c, API_FAILED, msg);
     return;
   }
+  const char *precopy_error = request_str(v, "precopy_error");
+  if (precopy_error)
+    log_warn("%s: pre-copy stopped at %s", sj->w->name, precopy_error);
   log_info("%s: migrated (frozen %lld ms); removed here", sj->w->name,
            (long long)frozen_ms);
   if (in && in->pidfd >= 0)
@@ -395,7 +626,7 @@ static void send_result(struct daemon *d, struct image_job *j,
   else if (in)
     inst_finish_destroy(d, in);
   if (c)
-    reply_migrated(d, c, sj->w->name, frozen_ms);
+    reply_migrated(d, c, sj->w->name, v);
 }
 
 static void send_end(struct daemon *d, struct image_job *j) {
@@ -517,6 +748,15 @@ struct recv_work {
   int in, out;
 };
 
+/* What the target has received so far, in its work directory. */
+struct recv_state {
+  int workfd, imagesfd;
+  char **layers;   /* the instance's, from the hello */
+  unsigned rounds; /* of pre-copy, each in images/pre-K */
+  int roundfd;     /* the last one's */
+  bool have_archive;
+};
+
 static bool ranges_overlap(uint32_t a, uint32_t na, uint32_t b, uint32_t nb) {
   return (uint64_t)a < (uint64_t)b + nb && (uint64_t)b < (uint64_t)a + na;
 }
@@ -540,6 +780,16 @@ static int check_hello(struct daemon *d, const struct json_value *v,
   if (daemon_find_instance(d, name))
     return cell_fail(err, 0, "instance `%s` already exists on the target: "
                      "destroy or rename it there first", name);
+  const struct json_value *layers = json_object_get(v, "layers");
+  if (!layers || layers->type != JSON_ARRAY ||
+      layers->u.array.len > INSTANCE_ARCHIVE_MAX_LAYERS)
+    return cell_fail(err, 0, "not a migration of this version of celld");
+  for (size_t i = 0; i < layers->u.array.len; i++) {
+    const struct json_value *e = layers->u.array.items[i];
+    if (e->type != JSON_STRING || !digest_is_valid(e->u.string))
+      return cell_fail(err, 0, "migration stream: a layer that is not "
+                       "sha256:<hex>");
+  }
   const struct json_value *nets = json_object_get(v, "networks");
   for (size_t i = 0; nets && nets->type == JSON_ARRAY && i < nets->u.array.len;
        i++) {
@@ -560,20 +810,37 @@ static int check_hello(struct daemon *d, const struct json_value *v,
   return checkpoint_usable_criu(d->runroot, "migrate", &criu, err);
 }
 
-static int recv_hello(struct daemon *d, const struct recv_work *w,
-                      cell_error **err) {
-  cleanup_json struct json_value *v = NULL;
-  if (read_line(w->in, &v, err) < 0)
-    return -1;
-  cell_error *refused = NULL;
-  int rc = check_hello(d, v, &refused);
-  if (send_answer(w->out, refused, err) < 0) {
-    cell_error_free(&refused);
-    return -1;
+/* Yes to the hello, with the layers of the instance this store has: the
+ * source sends the others. */
+static int send_accept(struct daemon *d, int out, char *const *layers,
+                       cell_error **err) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", true);
+  json_gen_key(g, "have");
+  json_gen_array_open(g);
+  for (size_t i = 0; layers && layers[i]; i++) {
+    struct stat st;
+    if (fstatat(d->store->layersfd, image_id_hex(layers[i]), &st,
+                AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+      json_gen_string(g, layers[i]);
   }
-  if (rc < 0)
-    *err = refused;
-  return rc;
+  json_gen_array_close(g);
+  json_gen_object_close(g);
+  return send_gen(out, g, err);
+}
+
+/* A refusal is not answered here: cellctl receive writes it on the
+ * stream once its celld tells it, the one word the source reads. */
+static int recv_hello(struct daemon *d, const struct recv_work *w,
+                      struct recv_state *rs, cell_error **err) {
+  cleanup_json struct json_value *v = NULL;
+  if (read_line(w->in, &v, err) < 0 || check_hello(d, v, err) < 0)
+    return -1;
+  const struct json_value *layers = json_object_get(v, "layers");
+  for (size_t i = 0; i < layers->u.array.len; i++)
+    cell_strv_push(&rs->layers, layers->u.array.items[i]->u.string);
+  return send_accept(d, w->out, rs->layers, err);
 }
 
 /* An image file's name: one component, as criu names them. */
@@ -595,6 +862,104 @@ static int recv_archive(struct daemon *d, const struct recv_work *w,
   return instance_archive_read(fd, workfd, &o, err);
 }
 
+/* The stream up to the end of a blob, for the layer's extraction. */
+struct blob_reader {
+  int fd;
+  uint64_t left;
+  bool cut; /* the stream ended in the blob */
+};
+
+static ssize_t read_blob(void *ctx, void *buf, size_t len) {
+  struct blob_reader *b = ctx;
+  if (len > b->left)
+    len = (size_t)b->left;
+  if (len == 0)
+    return 0;
+  ssize_t r;
+  do
+    r = read(b->fd, buf, len);
+  while (r < 0 && errno == EINTR);
+  if (r == 0) {
+    b->cut = true;
+    errno = EIO;
+    return -1;
+  }
+  if (r > 0)
+    b->left -= (uint64_t)r;
+  return r;
+}
+
+/* A layer the target lacks (the hello named it), sent while the instance
+ * runs, into the work directory's layers/. */
+static int recv_layer(struct daemon *d, const struct recv_work *w,
+                      const struct recv_state *rs, const struct json_value *v,
+                      uint64_t size, cell_error **err) {
+  const char *name = request_str(v, "name");
+  if (rs->have_archive || !name || !strv_has(rs->layers, name))
+    return cell_fail(err, 0, "migration stream: a layer `%s` not announced, "
+                     "or late", name ? name : "");
+  struct blob_reader b = {.fd = w->in, .left = size};
+  struct instance_import_opts o = {
+      .layersfd = d->store->layersfd,
+      .lim = {d->cfg->image_max_size, d->cfg->image_max_entries}};
+  if (instance_archive_read_layer(read_blob, &b, name, request_str(v, "sha256"),
+                                  rs->workfd, &o, err) < 0) {
+    if (!b.cut)
+      return -1;
+    cell_error_free(err);
+    return cell_fail(err, 0, "migration stream: ended in a blob");
+  }
+  return 0;
+}
+
+/* Pre-copy round k's directory, with criu's link to the round before,
+ * made here: only the next round, before the frozen part. */
+static int recv_round(struct recv_state *rs, const struct json_value *v,
+                      cell_error **err) {
+  int64_t k = 0;
+  const struct json_value *r = json_object_get(v, "round");
+  if (!json_get_int64(r, &k) || k != (int64_t)rs->rounds + 1 ||
+      k > MIGRATE_MAX_ROUNDS || rs->have_archive)
+    return cell_fail(err, 0, "migration stream: a pre-copy round out of "
+                     "order");
+  char dir[32], parent[32];
+  snprintf(dir, sizeof(dir), ROUND_DIR, (unsigned)k);
+  snprintf(parent, sizeof(parent), "../" ROUND_DIR, (unsigned)k - 1);
+  if (mkdirat(rs->imagesfd, dir, 0700) < 0)
+    return cell_fail_errno(err, "mkdir images/%s", dir);
+  int fd = openat(rs->imagesfd, dir,
+                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return cell_fail_errno(err, "open images/%s", dir);
+  if (rs->roundfd >= 0)
+    close(rs->roundfd);
+  rs->roundfd = fd;
+  rs->rounds = (unsigned)k;
+  if (k > 1 && symlinkat(parent, fd, "parent") < 0)
+    return cell_fail_errno(err, "link images/%s/parent", dir);
+  return 0;
+}
+
+/* The final images build on round parent (0: none): criu's link to it. */
+static int recv_done(struct recv_state *rs, const struct json_value *v,
+                     cell_error **err) {
+  int64_t parent = 0;
+  const struct json_value *p = json_object_get(v, "parent");
+  if (p && (!json_get_int64(p, &parent) || parent < 0 ||
+            parent > (int64_t)rs->rounds))
+    return cell_fail(err, 0, "migration stream: the final dump builds on a "
+                     "round that did not come");
+  if (!rs->have_archive)
+    return cell_fail(err, 0, "migration stream: no storage came");
+  if (parent == 0)
+    return 0;
+  char dir[32];
+  snprintf(dir, sizeof(dir), ROUND_DIR, (unsigned)parent);
+  if (symlinkat(dir, rs->imagesfd, "parent") < 0)
+    return cell_fail_errno(err, "link images/parent");
+  return 0;
+}
+
 static int recv_image(const struct recv_work *w, int imagesfd,
                       const char *file, uint64_t size, cell_error **err) {
   if (!image_name_ok(file))
@@ -608,43 +973,56 @@ static int recv_image(const struct recv_work *w, int imagesfd,
   return copy_bytes(w->in, fd, size, err);
 }
 
-/* The blobs until {"done":true}: the archive extracted into workfd, the
- * images into its images/. */
-static int recv_blobs(struct daemon *d, const struct recv_work *w, int workfd,
-                      cell_error **err) {
-  if (mkdirat(workfd, "images", 0700) < 0)
+/* One blob: a layer, the archive, or an image file of a round (the one
+ * under way, before the archive) or of the final dump. */
+static int recv_blob(struct daemon *d, const struct recv_work *w,
+                     struct recv_state *rs, const struct json_value *v,
+                     cell_error **err) {
+  const char *kind = request_str(v, "blob");
+  const struct json_value *sz = json_object_get(v, "size");
+  uint64_t size = 0;
+  if (!kind || !sz || !json_get_uint64(sz, &size))
+    return cell_fail(err, 0, "migration stream: not a blob");
+  if (strcmp(kind, "layer") == 0)
+    return recv_layer(d, w, rs, v, size, err);
+  if (strcmp(kind, "archive") == 0 && !rs->have_archive) {
+    rs->have_archive = true;
+    return recv_archive(d, w, rs->workfd, size, err);
+  }
+  if (strcmp(kind, "image") != 0)
+    return cell_fail(err, 0, "migration stream: an unexpected `%s`", kind);
+  const struct json_value *r = json_object_get(v, "round");
+  int64_t round = 0;
+  if (r && (!json_get_int64(r, &round) || round != (int64_t)rs->rounds ||
+            round == 0 || rs->have_archive))
+    return cell_fail(err, 0, "migration stream: an image of a round not "
+                     "under way");
+  return recv_image(w, r ? rs->roundfd : rs->imagesfd,
+                    request_str(v, "file"), size, err);
+}
+
+/* The lines and blobs until {"done":...}: layers and the archive
+ * extracted into workfd, criu's images into its images/ (the rounds'
+ * in images/pre-K). */
+static int recv_blobs(struct daemon *d, const struct recv_work *w,
+                      struct recv_state *rs, cell_error **err) {
+  if (mkdirat(rs->workfd, "images", 0700) < 0)
     return cell_fail_errno(err, "mkdir images");
-  cleanup_close int imagesfd =
-      openat(workfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (imagesfd < 0)
+  rs->imagesfd = openat(rs->workfd, "images", O_RDONLY | O_DIRECTORY |
+                                                  O_NOFOLLOW | O_CLOEXEC);
+  if (rs->imagesfd < 0)
     return cell_fail_errno(err, "open images");
-  bool have_archive = false;
   for (;;) {
     cleanup_json struct json_value *v = NULL;
     if (read_line(w->in, &v, err) < 0)
       return -1;
     if (json_object_get(v, "done"))
-      break;
-    const char *kind = request_str(v, "blob");
-    const struct json_value *sz = json_object_get(v, "size");
-    uint64_t size = 0;
-    if (!kind || !sz || !json_get_uint64(sz, &size))
-      return cell_fail(err, 0, "migration stream: not a blob");
-    int rc;
-    if (strcmp(kind, "archive") == 0 && !have_archive) {
-      rc = recv_archive(d, w, workfd, size, err);
-      have_archive = true;
-    } else if (strcmp(kind, "image") == 0) {
-      rc = recv_image(w, imagesfd, request_str(v, "file"), size, err);
-    } else {
-      rc = cell_fail(err, 0, "migration stream: an unexpected `%s`", kind);
-    }
+      return recv_done(rs, v, err);
+    int rc = json_object_get(v, "blob") ? recv_blob(d, w, rs, v, err)
+                                        : recv_round(rs, v, err);
     if (rc < 0)
       return -1;
   }
-  if (!have_archive)
-    return cell_fail(err, 0, "migration stream: no storage came");
-  return 0;
 }
 
 static void run_receive(struct daemon *d, void *arg, int outfd) {
@@ -652,19 +1030,19 @@ static void run_receive(struct daemon *d, void *arg, int outfd) {
   int keep[] = {w->in, w->out, outfd, d->store->layersfd, d->store->tmpfd};
   image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
   cell_error *err = NULL;
-  int rc = recv_hello(d, w, &err);
+  struct recv_state rs = {.workfd = -1, .imagesfd = -1, .roundfd = -1};
+  int rc = recv_hello(d, w, &rs, &err);
   cleanup_free char *work = transfer_work_dir_name(getpid());
   if (rc == 0 && mkdirat(d->store->tmpfd, work, 0700) < 0)
     rc = cell_fail_errno(&err, "mkdir tmp/%s", work);
-  cleanup_close int workfd =
-      rc < 0 ? -1
-             : openat(d->store->tmpfd, work,
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (rc == 0 && workfd < 0)
+  if (rc == 0)
+    rs.workfd = openat(d->store->tmpfd, work,
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rc == 0 && rs.workfd < 0)
     rc = cell_fail_errno(&err, "open tmp/%s", work);
   if (rc == 0)
-    rc = recv_blobs(d, w, workfd, &err);
-  child_result(outfd, err, 0);
+    rc = recv_blobs(d, w, &rs, &err);
+  child_result(outfd, err, NULL);
   _exit(rc == 0 ? 0 : 1);
 }
 

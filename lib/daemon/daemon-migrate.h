@@ -10,9 +10,10 @@
 #include "daemon/daemon-types.h"
 
 /* migrate: the source's side, in a child: criu usable, the target agrees
- * (name free, networks, ids, criu), a pre-dump round while it runs, then
- * frozen: the final dump, the storage and the images sent, the target's
- * "running" awaited.  Then the instance is killed and destroyed here; on
+ * (name free, networks, ids, criu) and says which layers it has; while it
+ * runs, the other layers and rounds of memory pre-copy; then frozen: the
+ * final dump (what changed since the last round), the writable layer and
+ * the images sent, the target's "running" awaited.  Then the instance is killed and destroyed here; on
  * any failure it thaws and runs on. */
 void op_migrate(struct daemon *d, struct conn *c, struct instance *in,
                 const struct json_value *v);

@@ -103,7 +103,8 @@ static int spool_layer(const struct instance_export *x, const char *name,
   return 0;
 }
 
-/* Every part of the stream, spooled: the layers bottom first, the disk. */
+/* Every part of the stream, spooled: the layers bottom first (their
+ * names alone when they were sent apart), the disk. */
 static struct part *spool_all(const struct instance_export *x, size_t *n,
                               cell_error **err) {
   size_t layers = cell_strv_len(x->image->layers);
@@ -111,7 +112,9 @@ static struct part *spool_all(const struct instance_export *x, size_t *n,
   for (size_t i = 0; i <= layers; i++)
     parts[i].fd = -1;
   *n = layers + 1;
-  for (size_t i = 0; i < layers; i++)
+  for (size_t i = 0; i < layers && x->layers_apart; i++)
+    parts[i].name = xstrdup(x->image->layers[i]);
+  for (size_t i = 0; i < layers && !x->layers_apart; i++)
     if (spool_layer(x, x->image->layers[i], &parts[i], err) < 0)
       return parts_free(parts, *n), NULL;
   parts[layers].entry = xstrdup(DISK_ENTRY);
@@ -147,14 +150,18 @@ static char *manifest_text(const struct instance_export *x,
     return NULL;
   }
   json_gen_kv_string(g, "image_id", x->image->id);
+  if (x->layers_apart)
+    json_gen_kv_bool(g, "layers_apart", true);
   json_gen_key(g, "layers");
   json_gen_array_open(g);
   for (size_t i = 0; i + 1 < n; i++) {
     json_gen_object_open(g);
     json_gen_kv_string(g, "name", parts[i].name);
-    json_gen_kv_string(g, "sha256", parts[i].sha256);
-    json_gen_key(g, "size");
-    json_gen_uint(g, parts[i].size);
+    if (!x->layers_apart) {
+      json_gen_kv_string(g, "sha256", parts[i].sha256);
+      json_gen_key(g, "size");
+      json_gen_uint(g, parts[i].size);
+    }
     json_gen_object_close(g);
   }
   json_gen_array_close(g);
@@ -260,6 +267,8 @@ static int write_stream(const struct instance_export *x, struct out *o,
     return -1;
   cleanup_free char *buf = xmalloc(COPY_BUF_SIZE);
   for (size_t i = 0; i < n; i++) {
+    if (parts[i].fd < 0)
+      continue; /* a layer sent apart */
     progress(x, i + 1 < n ? "layer" : "disk", (unsigned)i + 1, (unsigned)n,
              o->bytes);
     if (write_part(ar, o, &parts[i], buf, err) < 0)
@@ -305,6 +314,7 @@ void instance_import_free(struct instance_import *im) {
 struct expected {
   char *entry;
   char *name; /* the layer's store name; NULL: the disk */
+  bool apart; /* a layer sent apart: no entry in the stream */
   char sha256[DIGEST_STR_LEN];
   uint64_t size;
 };
@@ -332,7 +342,7 @@ static int parse_part(const struct json_value *v, const char *what,
   return 0;
 }
 
-static int parse_layer(const struct json_value *v, size_t i,
+static int parse_layer(const struct json_value *v, size_t i, bool apart,
                        struct expected *e, cell_error **err) {
   cleanup_free char *what = xasprintf("layers[%zu]", i);
   const char *name = v->type == JSON_OBJECT ? json_str(v, "name") : NULL;
@@ -340,7 +350,8 @@ static int parse_layer(const struct json_value *v, size_t i,
     return cell_fail(err, 0, "%s: `name` must be sha256:<hex>", what);
   e->name = xstrdup(name);
   e->entry = xasprintf("layers/%s.tar", image_id_hex(name));
-  return parse_part(v, what, e, err);
+  e->apart = apart;
+  return apart ? 0 : parse_part(v, what, e, err);
 }
 
 /* The parts the JSON announces, in the order they must come. */
@@ -351,11 +362,13 @@ static struct expected *parse_parts(const struct json_value *root, size_t *n,
       layers->u.array.len > INSTANCE_ARCHIVE_MAX_LAYERS)
     return cell_fail(err, 0, "`layers`: an array of at most %d layers",
                      INSTANCE_ARCHIVE_MAX_LAYERS), NULL;
+  const struct json_value *a = json_object_get(root, "layers_apart");
+  bool apart = a && a->type == JSON_BOOL && a->u.boolean;
   size_t count = layers->u.array.len;
   struct expected *e = xcalloc(count + 1, sizeof(*e));
   *n = count + 1;
   for (size_t i = 0; i < count; i++)
-    if (parse_layer(layers->u.array.items[i], i, &e[i], err) < 0)
+    if (parse_layer(layers->u.array.items[i], i, apart, &e[i], err) < 0)
       return expected_free(e, *n), NULL;
   e[count].entry = xstrdup(DISK_ENTRY);
   if (parse_part(json_object_get(root, "disk"), "disk", &e[count], err) < 0)
@@ -586,8 +599,25 @@ static bool store_has(const struct reader *rd, const char *hex) {
          S_ISDIR(st.st_mode);
 }
 
+/* A layer sent apart: the store has it, or it was read apart into the
+ * work directory (instance_archive_read_layer). */
+static int check_apart(const struct reader *rd, const struct expected *e,
+                       cell_error **err) {
+  const char *hex = image_id_hex(e->name);
+  cleanup_free char *read_apart = xasprintf("layers/%s", hex);
+  struct stat st;
+  if (store_has(rd, hex) ||
+      (fstatat(rd->workfd, read_apart, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+       S_ISDIR(st.st_mode)))
+    return 0;
+  return cell_fail(err, 0, "layer %s: sent apart from the stream, but "
+                   "neither in this store nor received", e->name);
+}
+
 static int read_part(struct reader *rd, const struct expected *e,
                      cell_error **err) {
+  if (e->apart)
+    return check_apart(rd, e, err);
   if (next_entry(rd, e->entry, e->size, err) < 0)
     return -1;
   read_progress(rd, e->name ? "layer" : "disk");
@@ -634,6 +664,52 @@ static int read_all(struct reader *rd, cell_error **err) {
   if (r == 0)
     read_progress(rd, "done");
   return r;
+}
+
+/* ---- a migration's layers, apart ---------------------------------------- */
+
+int instance_archive_spool_layer(int layersfd, int spoolfd, const char *name,
+                                 int *fd, uint64_t *size,
+                                 char sha256[static DIGEST_STR_LEN],
+                                 cell_error **err) {
+  struct instance_export x = {.layersfd = layersfd, .spoolfd = spoolfd};
+  struct part *p = xcalloc(1, sizeof(*p));
+  p->fd = -1;
+  int r = spool_layer(&x, name, p, err);
+  if (r == 0) {
+    *fd = p->fd;
+    p->fd = -1;
+    *size = p->size;
+    memcpy(sha256, p->sha256, DIGEST_STR_LEN);
+  }
+  parts_free(p, 1);
+  return r;
+}
+
+int instance_archive_read_layer(layer_read_fn read_fn, void *ctx,
+                                const char *name, const char *sha256,
+                                int workfd,
+                                const struct instance_import_opts *o,
+                                cell_error **err) {
+  if (!name || !digest_is_valid(name) || !sha256 || !digest_is_valid(sha256))
+    return cell_fail(err, 0, "a layer sent apart: its name and sha256 must "
+                     "be sha256:<hex>");
+  const char *hex = image_id_hex(name);
+  cleanup_close int layersfd = make_dir(workfd, "layers", true, err);
+  if (layersfd < 0)
+    return -1;
+  /* Not existing_ok: a layer sent twice is refused. */
+  cleanup_close int fd = make_dir(layersfd, hex, false, err);
+  if (fd < 0)
+    return -1;
+  struct layer_stats stats;
+  if (layer_extract_from(read_fn, ctx, fd, &o->lim, LAYER_WHITEOUTS_OVERLAY,
+                         &stats, err) < 0)
+    return cell_error_wrap(err, "layer %s", name);
+  if (strcmp(stats.digest, sha256) != 0)
+    return cell_fail(err, 0, "layer %s: its sha256 is %s, the sender says "
+                     "%s: the stream is damaged", name, stats.digest, sha256);
+  return 0;
 }
 
 int instance_archive_read(int in_fd, int workfd,

@@ -14,6 +14,14 @@
  * ".wh." whiteouts, owners container-relative.  The record is opaque
  * here (the daemon's instance.h says what it holds).
  *
+ * A migration sends the layers its target lacks apart and first, while
+ * the instance still runs (instance_archive_spool_layer, then
+ * instance_archive_read_layer on the target), and then a stream that
+ * leaves them out: its JSON says "layers_apart": true, each layer is its
+ * name alone, and the stream carries disk.tar only.  Its reader finds
+ * each layer in the store or among those read apart into the same work
+ * directory, or refuses it.
+ *
  * Reading is one pass over a pipe, never a seek: the JSON first (its size
  * bounded), then each entry hashed while it is extracted, compared with
  * the JSON's sha256 and size; a missing, extra or out-of-order entry, a
@@ -27,6 +35,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "storage/digest.h"
 #include "storage/image-store.h"
 #include "storage/layer-extract.h"
 
@@ -56,6 +65,7 @@ struct instance_export {
   int spoolfd;
   instance_progress_fn progress; /* may be NULL */
   void *progress_ctx;
+  bool layers_apart; /* the layers were sent apart: the disk only */
 };
 
 /* Write the stream of x to out_fd (a file or a pipe; the caller ignores
@@ -92,6 +102,24 @@ struct instance_import_opts {
 int instance_archive_read(int in_fd, int workfd,
                           const struct instance_import_opts *o,
                           cell_error **err);
+
+/* A migration's layer sent apart: the store's layer name (sha256:<hex>)
+ * as the stream would carry it (its OCI tar), spooled into an anonymous
+ * file under spoolfd: *fd, rewound (the caller closes it), its size and
+ * sha256, which go before it. */
+int instance_archive_spool_layer(int layersfd, int spoolfd, const char *name,
+                                 int *fd, uint64_t *size,
+                                 char sha256[static DIGEST_STR_LEN],
+                                 cell_error **err);
+
+/* Such a layer read through read_fn (to its end, which the caller sets
+ * where the layer ends) into workfd's layers/<hex>/, made new, while it is
+ * hashed; a layer whose sha256 differs is refused (damaged on its way). */
+int instance_archive_read_layer(layer_read_fn read_fn, void *ctx,
+                                const char *name, const char *sha256,
+                                int workfd,
+                                const struct instance_import_opts *o,
+                                cell_error **err);
 
 /* The JSON a read left in workfd, parsed and checked. */
 int instance_import_load(int workfd, struct instance_import **out,

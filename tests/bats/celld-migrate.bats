@@ -2,10 +2,13 @@
 # Live migration of an instance between two cellds on one machine (two
 # state dirs, two sockets): cellctl migrate NAME --to "cellctl --socket B
 # receive".  Where criu works (the VM of `make check-criu`) a counter goes
-# on counting on the target and the source has the instance no more, and a
-# stream cut in mid-migration leaves the source running and the target
-# with nothing; where it cannot, migrate refuses before either side is
-# touched.  The tests of each kind skip on the other, saying why.
+# on counting on the target and the source has the instance no more, its
+# memory copied in rounds while it ran and only what changed since sent
+# frozen; the layers the target has are not sent again; a stream cut in
+# mid-migration, or the target killed once the rounds are done, leaves the
+# source running and the target with nothing; where criu cannot work,
+# migrate refuses before either side is touched.  The tests of each kind
+# skip on the other, saying why.
 
 bats_require_minimum_version 1.5.0
 
@@ -46,6 +49,10 @@ stop_timeout = 2
 cgroup_parent = $CGPARENT_B
 lxcfs = off
 EOF2
+  start_target
+}
+
+start_target() {
   "$CELLD" --foreground --debug --config "$DB/celld.conf" \
     --state-dir "$STATE_B" --socket "$SOCK_B" 2>>"$DB/celld.log" 3>&- &
   echo $! >"$DB/celld.pid"
@@ -76,6 +83,8 @@ setup() {
 
 teardown() {
   destroy_all
+  # A test that killed the target's celld and failed before its restart.
+  kill -0 "$(cat "$DB/celld.pid")" 2>/dev/null || start_target
   for n in $(ctlb list --json 2>/dev/null | jq -r '.[].name'); do
     ctlb destroy "$n" -f || true
   done
@@ -100,6 +109,11 @@ needs_failing_criu() {
 }
 
 COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
+# The same beside a process holding 32 MiB of memory it wrote once, as a
+# program's data; it forks no more (the counter's forks are small: a fork
+# of the holder would be a new process of 32 MiB for criu), and the count
+# begins once the memory is held.
+MEMORY_COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; (m=\$(yes 0123456789abcdef | head -c 33554432); : >/held; while :; do sleep 100000; done) & while [ ! -e /held ]; do sleep 0.1; done; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
 
 # (A deadline on each look: an instance left frozen would hang it.)
 count() { # ctl|ctlb name
@@ -161,15 +175,18 @@ target_is_clean() {
 # What a source says first, written by hand: the target's refusals come
 # before it makes anything, and before its own criu is asked.
 hello() { # name networks-json
-  printf '{"cell_migrate":1,"name":"%s","id_start":%s,"id_count":65536,"networks":%s}\n' \
+  printf '{"cell_migrate":2,"name":"%s","id_start":%s,"id_count":65536,"networks":%s,"layers":[]}\n' \
     "$1" "$POOL_START" "$2"
 }
 
-@test "receive refuses a name taken on the target and a network it lacks, and makes nothing" {
+@test "receive refuses a name taken on the target and a network it lacks, once, and makes nothing" {
   ctlb image import "$TEMPLATE" --name bb >/dev/null
   ctlb create k --image bb
   run -1 --separate-stderr ctlb receive < <(hello k '[]')
-  [ "$(echo "$output" | head -n1 | jq -r .ok)" = false ]
+  # One word for the source, the refusal, not two.
+  [ "${#lines[@]}" -eq 1 ]
+  [ "$(echo "$output" | jq -r .ok)" = false ]
+  [[ "$(echo "$output" | jq -r .error)" == *"instance \`k\` already exists on the target"* ]]
   [[ "$stderr" == *"instance \`k\` already exists on the target"* ]]
   run -1 --separate-stderr ctlb receive < <(hello k2 '["nonet"]')
   [[ "$stderr" == *"the target has no network \`nonet\`"* ]]
@@ -178,18 +195,34 @@ hello() { # name networks-json
   target_is_clean
 }
 
+# The figure of a line of migrate's standard error: "PREFIX N ...".
+figure() { # prefix
+  sed -n "s/^$1\([0-9][0-9]*\).*/\1/p" <<<"$stderr" | head -n1
+}
+
 @test "a counter in an instance keeps counting after migrating to another celld, and the source has it no more" {
   needs_working_criu
-  ctl create k --image bb --init "$COUNTER"
+  ctl create k --image bb --init "$MEMORY_COUNTER"
   ctl start k
   wait_count_passes ctl k 5
   run --separate-stderr timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
     --to "$(TO)"
-  echo "# $stderr" | head -n 20 >&3
+  echo "$stderr" | sed 's/^/# /' | head -n 20 >&3
   [ "$status" -eq 0 ]
   [ "$output" = k ]
   [[ "$stderr" == *"received k: running"* ]]
   [[ "$stderr" == *"frozen for "*" ms"* ]]
+  # The target had no layer: its image's went while it ran.
+  [[ "$stderr" == *"layers sent while it ran: 1 ("*" bytes); already on the target: 0"* ]]
+  # Its memory went in rounds while it ran, its 32 MiB in the first;
+  # frozen, only the pages the counter wrote since the last one.
+  local round1 frozen
+  round1=$(figure 'pre-copy round 1: ')
+  frozen=$(figure 'frozen part: ')
+  [ -n "$round1" ] && [ -n "$frozen" ]
+  [ "$round1" -ge 33554432 ]
+  [ $((frozen * 4)) -lt "$round1" ]
+  [[ "$stderr" != *"pre-copy stopped"* ]]
   run -0 ctl list --json
   [ "$(echo "$output" | jq length)" = 0 ]
   [ "$(ctlb show k --json | jq -r .state)" = running ]
@@ -200,6 +233,32 @@ hello() { # name networks-json
   wait_count_passes ctlb k "$at"
   # criu's images served their one restore: none kept on the target.
   [ ! -e "$STATE_B/instances/k/checkpoints/migrate" ]
+  [ ! -e "$STATE/instances/k" ]
+}
+
+@test "migrating back sends no layer the other side has, and the counter counts on" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 5
+  run --separate-stderr timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "$(TO)"
+  [ "$status" -eq 0 ]
+  local at
+  at=$(count ctlb k)
+  wait_count_passes ctlb k "$at"
+  # Back to the first celld, whose store has the image's layer.
+  run --separate-stderr timeout 150 "$CELLCTL" --socket "$SOCK_B" migrate k \
+    --to "$CELLCTL --socket $SOCK receive"
+  echo "$stderr" | sed 's/^/# /' | head -n 20 >&3
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"layers sent while it ran: 0 (0 bytes); already on the target: 1"* ]]
+  [ "$(ctlb list --json | jq length)" = 0 ]
+  [ "$(field k .state)" = running ]
+  local back
+  back=$(count ctl k)
+  [ "$back" -gt "$at" ]
+  wait_count_passes ctl k "$back"
 }
 
 @test "a stream cut in mid-migration leaves the source running and counting and nothing on the target" {
@@ -231,5 +290,39 @@ hello() { # name networks-json
   wait_count_passes ctl k "$at"
   [ ! -e "$STATE/instances/k/checkpoints" ] ||
     [ -z "$(ls -A "$STATE/instances/k/checkpoints")" ]
+  target_is_clean
+}
+
+@test "the target killed once the pre-copy rounds are done leaves the source running and counting and nothing on the target" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  local pid images=$STATE/instances/k/checkpoints/.tmp-migrate
+  pid=$(field k .pid)
+  timeout 150 "$CELLCTL" --socket "$SOCK" migrate k --to "$(TO)" \
+    >"$BATS_TEST_TMPDIR/out" 2>&1 &
+  local mig=$!
+  # The final dump begins (its log appears) once the rounds are sent: the
+  # target's celld dies then, in the frozen part.
+  local end=$((SECONDS + 120))
+  while [ ! -e "$images/dump.log" ] && [ "$SECONDS" -lt "$end" ]; do
+    sleep 0.05
+  done
+  [ -d "$images/pre-1" ]
+  kill -KILL "$(cat "$DB/celld.pid")"
+  local rc=0
+  wait "$mig" || rc=$?
+  sed 's/^/# /' "$BATS_TEST_TMPDIR/out" >&3
+  [ "$rc" -eq 1 ]
+  grep -q "(it runs on here)" "$BATS_TEST_TMPDIR/out"
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+  [ ! -e "$STATE/instances/k/checkpoints" ] ||
+    [ -z "$(ls -A "$STATE/instances/k/checkpoints")" ]
+  # The next celld of the target finds nothing of it.
+  start_target
   target_is_clean
 }

@@ -2,7 +2,8 @@
  * read back gives its record, its image, its layer (unless the store has
  * it) and its disk, whiteouts and all; a stream cut short, one whose part
  * differs from its digest and one whose parts come out of order are
- * refused. */
+ * refused.  A migration's stream with its layers apart carries the disk
+ * alone: its layer must be in the store or read apart first. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -21,6 +22,9 @@
 
 #define LAYER_HEX "1111111111111111111111111111111111111111111111111111111111111111"
 #define LAYER_NAME "sha256:" LAYER_HEX
+
+#define ZERO_SHA \
+  "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 
 static char base[PATH_MAX];
 static int basefd = -1;
@@ -81,7 +85,7 @@ static void build_sender(int *layersfd, int *upperfd, int *spoolfd) {
   *spoolfd = fresh_dir(basefd, "spool");
 }
 
-static int export_to_memfd(void) {
+static int export_to_memfd_apart(bool layers_apart) {
   int layersfd, upperfd, spoolfd;
   build_sender(&layersfd, &upperfd, &spoolfd);
   char *layers[] = {LAYER_NAME, NULL};
@@ -89,7 +93,8 @@ static int export_to_memfd(void) {
                       .architecture = "amd64"};
   struct instance_export x = {.record_json = "{\"name\":\"web1\"}",
                               .image = &img, .layersfd = layersfd,
-                              .upperfd = upperfd, .spoolfd = spoolfd};
+                              .upperfd = upperfd, .spoolfd = spoolfd,
+                              .layers_apart = layers_apart};
   int out = memfd_create("stream", MFD_CLOEXEC);
   must(out, "memfd");
   uint64_t size = 0;
@@ -105,6 +110,10 @@ static int export_to_memfd(void) {
   close(upperfd);
   close(spoolfd);
   return out;
+}
+
+static int export_to_memfd(void) {
+  return export_to_memfd_apart(false);
 }
 
 /* Read in into a fresh work/; the target store's layers/ has the layer
@@ -181,6 +190,112 @@ TEST(a_stream_cut_short_is_refused_as_truncated) {
   }
 }
 
+/* ---- a migration's layers, apart ---------------------------------------- */
+
+/* The sender's layer spooled as a migration sends it apart. */
+static int spool_sender_layer(uint64_t *size, char sha256[DIGEST_STR_LEN]) {
+  int layersfd, upperfd, spoolfd, fd = -1;
+  build_sender(&layersfd, &upperfd, &spoolfd);
+  cleanup_error cell_error *err = NULL;
+  CHECK(instance_archive_spool_layer(layersfd, spoolfd, LAYER_NAME, &fd, size,
+                                     sha256, &err) == 0);
+  if (err)
+    fprintf(stderr, "instance_archive_spool_layer: %s\n", err->msg);
+  close(layersfd);
+  close(upperfd);
+  close(spoolfd);
+  return fd;
+}
+
+struct bounded {
+  int fd;
+  uint64_t left;
+};
+
+static ssize_t read_bounded(void *ctx, void *buf, size_t len) {
+  struct bounded *b = ctx;
+  if (len > b->left)
+    len = (size_t)b->left;
+  ssize_t n = len ? read(b->fd, buf, len) : 0;
+  if (n > 0)
+    b->left -= (uint64_t)n;
+  return n;
+}
+
+static int read_layer_apart(int fd, uint64_t size, const char *sha256,
+                            int workfd, cell_error **err) {
+  struct bounded b = {fd, size};
+  struct instance_import_opts o = {.layersfd = -1};
+  return instance_archive_read_layer(read_bounded, &b, LAYER_NAME, sha256,
+                                     workfd, &o, err);
+}
+
+TEST(a_stream_with_its_layers_apart_carries_the_disk_alone) {
+  cleanup_close int full = export_to_memfd();
+  cleanup_close int thin = export_to_memfd_apart(true);
+  struct stat a, b;
+  must(fstat(full, &a), "fstat");
+  must(fstat(thin, &b), "fstat");
+  CHECK(b.st_size < a.st_size);
+  /* The target store has the layer: the disk comes, no layer. */
+  cleanup_close int work = -1;
+  cleanup_error cell_error *err = NULL;
+  CHECK(import_from(thin, true, &work, &err) == 0);
+  if (err)
+    fprintf(stderr, "instance_archive_read: %s\n", err->msg);
+  cleanup_free char *note = read_text(work, "upper/root/note");
+  CHECK_STR(note, "shipped\n");
+  cleanup_instance_import struct instance_import *im = NULL;
+  CHECK(instance_import_load(work, &im, &err) == 0);
+  CHECK_STR(im && im->layers ? im->layers[0] : "", LAYER_NAME);
+}
+
+TEST(a_layer_apart_neither_in_the_store_nor_received_is_refused) {
+  cleanup_close int thin = export_to_memfd_apart(true);
+  cleanup_close int work = -1;
+  cleanup_error cell_error *err = NULL;
+  CHECK(import_from(thin, false, &work, &err) < 0);
+  CHECK_CONTAINS(err ? err->msg : "", "layer " LAYER_NAME ": sent apart "
+                 "from the stream, but neither in this store nor received");
+}
+
+TEST(a_layer_read_apart_first_completes_the_stream) {
+  uint64_t size = 0;
+  char sha256[DIGEST_STR_LEN] = "";
+  cleanup_close int layer = spool_sender_layer(&size, sha256);
+  cleanup_close int thin = export_to_memfd_apart(true);
+  cleanup_close int target = fresh_dir(basefd, "target");
+  cleanup_close int layersfd = fresh_dir(target, "layers");
+  cleanup_close int work = fresh_dir(basefd, "work");
+  cleanup_error cell_error *err = NULL;
+  CHECK(read_layer_apart(layer, size, sha256, work, &err) == 0);
+  if (err)
+    fprintf(stderr, "instance_archive_read_layer: %s\n", err->msg);
+  cleanup_free char *os = read_text(work, "layers/" LAYER_HEX "/etc/os");
+  CHECK_STR(os, "busybox\n");
+  CHECK(is_whiteout(work, "layers/" LAYER_HEX "/etc/gone"));
+  struct instance_import_opts o = {.layersfd = layersfd};
+  CHECK(instance_archive_read(thin, work, &o, &err) == 0);
+  if (err)
+    fprintf(stderr, "instance_archive_read: %s\n", err->msg);
+  cleanup_free char *note = read_text(work, "upper/root/note");
+  CHECK_STR(note, "shipped\n");
+}
+
+TEST(a_layer_apart_damaged_or_sent_twice_is_refused) {
+  uint64_t size = 0;
+  char sha256[DIGEST_STR_LEN] = "";
+  cleanup_close int layer = spool_sender_layer(&size, sha256);
+  cleanup_close int work = fresh_dir(basefd, "work");
+  cleanup_error cell_error *err = NULL;
+  CHECK(read_layer_apart(layer, size, ZERO_SHA, work, &err) < 0);
+  CHECK_CONTAINS(err ? err->msg : "", "the stream is damaged");
+  cell_error_free(&err);
+  must((int)lseek(layer, 0, SEEK_SET), "lseek");
+  CHECK(read_layer_apart(layer, size, sha256, work, &err) < 0);
+  CHECK_CONTAINS(err ? err->msg : "", "mkdir " LAYER_HEX);
+}
+
 /* ---- streams made by hand ----------------------------------------------- */
 
 struct hand_part {
@@ -216,8 +331,6 @@ static char empty_tar[1024];
   "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 
 #define LAYER_ENTRY "layers/" LAYER_HEX ".tar"
-#define ZERO_SHA \
-  "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 
 /* The JSON of an instance of one layer; both parts are empty tars. */
 static char *manifest(const char *layer_sha, const char *disk_sha) {
@@ -327,6 +440,10 @@ int main(void) {
   RUN(a_stream_read_back_gives_the_record_the_layer_and_the_disk);
   RUN(a_layer_the_store_has_is_checked_not_extracted);
   RUN(a_stream_cut_short_is_refused_as_truncated);
+  RUN(a_stream_with_its_layers_apart_carries_the_disk_alone);
+  RUN(a_layer_apart_neither_in_the_store_nor_received_is_refused);
+  RUN(a_layer_read_apart_first_completes_the_stream);
+  RUN(a_layer_apart_damaged_or_sent_twice_is_refused);
   RUN(a_hand_made_stream_of_empty_parts_is_read);
   RUN(a_part_that_differs_from_its_digest_is_refused_as_damaged);
   RUN(a_part_missing_out_of_order_or_extra_is_refused);
