@@ -511,6 +511,55 @@ EOP
   [ "$(cat "$STATE"/images/layers/*/tmp/cell-hostile-absolute)" = inside ]
 }
 
+@test "an archive's setuid-root and setgid files keep their bits with their ids mapped: root's inside, container-relative on disk, the instance's range seen from the host" {
+  # A rootfs tarball: the busybox rootfs, a setuid-root program, a setgid
+  # file of group 60, a setuid file of user 1000, and a file only root
+  # may open.
+  python3 - "$TEMPLATE" "$CELL_TEST_HELPERS/dev-probe" "$D/suid.tar" <<'EOP'
+import sys, tarfile
+src, probe, out = sys.argv[1:]
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    t.add(src, arcname=".")
+    def add(name, uid, gid, mode, path=probe):
+        with open(path, "rb") as f:
+            m = t.gettarinfo(fileobj=f, arcname=name)
+            m.uid, m.gid, m.uname, m.gname, m.mode = uid, gid, "", "", mode
+            t.addfile(m, f)
+    add("opt/suid-root", 0, 0, 0o4755)
+    add("opt/sgid-games", 0, 60, 0o2755)
+    add("opt/suid-user", 1000, 60, 0o4750)
+    add("opt/root-only", 0, 0, 0o600, f"{src}/etc/passwd")
+EOP
+  ctl image import "$D/suid.tar" --name suid >/dev/null
+  ctl create s1 --image suid
+  ctl start s1
+  # Inside: owned as in the archive, the s bits there.
+  run -0 inside s1 stat -c '%n %u:%g %A' /opt/suid-root /opt/sgid-games /opt/suid-user
+  [ "${lines[0]}" = "/opt/suid-root 0:0 -rwsr-xr-x" ]
+  [ "${lines[1]}" = "/opt/sgid-games 0:60 -rwxr-sr-x" ]
+  [ "${lines[2]}" = "/opt/suid-user 1000:60 -rwsr-x---" ]
+  # On disk, in the store's layer: the archive's (container-relative) ids,
+  # never the instance's host ids, and the same bits.
+  local opt
+  opt=$(ls -d "$STATE"/images/layers/*/opt)
+  [ "$(echo "$opt" | wc -l)" = 1 ]
+  run -0 stat -c '%u:%g %a' "$opt/suid-root" "$opt/sgid-games" "$opt/suid-user"
+  [ "${lines[*]}" = "0:0 4755 0:60 2755 1000:60 4750" ]
+  # From the host, in the instance's root: its range, through the
+  # idmapped mount.
+  local s root
+  s=$(field s1 .id_start)
+  root=/proc/$(field s1 .pid)/root
+  run -0 stat -c '%u:%g %a' "$root/opt/suid-root" "$root/opt/sgid-games" "$root/opt/suid-user"
+  [ "${lines[*]}" = "$s:$s 4755 $s:$((s + 60)) 2755 $((s + 1000)):$((s + 60)) 4750" ]
+  # The bit works: user 1000 opens a root-only file through the setuid-root
+  # program, not by itself.
+  run -1 inside s1 su -s /bin/sh user -c '/opt/sgid-games open /opt/root-only'
+  [ "$output" = EACCES ]
+  run -0 inside s1 su -s /bin/sh user -c '/opt/suid-root open /opt/root-only'
+  [ "$output" = opened ]
+}
+
 @test "image_max_size and image_max_entries of celld.conf stop an archive that expands past them, naming the setting" {
   mkdir -p "$D/limits/bytes" "$D/limits/entries"
   head -c 2M /dev/zero >"$D/limits/bytes/two-mib"
