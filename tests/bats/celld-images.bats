@@ -101,6 +101,7 @@ EOF
   cat >"$L/3/app.sh" <<'EOS'
 #!/bin/sh
 echo "$GREETING $(pwd) $* $(id -u):$(id -g)" >/srv/out
+id >/srv/id
 exec sleep 1000000
 EOS
   chmod 755 "$L/3/app.sh"
@@ -277,6 +278,9 @@ archive_entries() {
   for _ in $(seq 50); do inside a1 sh -c 'test -s /srv/out' && break; sleep 0.1; done
   run -0 inside a1 cat /srv/out
   [ "$output" = "hello /srv arg 1000:100" ]
+  # A group named in User is its one group (as docker: none of /etc/group's).
+  run -0 inside a1 cat /srv/id
+  [ "$output" = "uid=1000(user) gid=100(users) groups=100(users)" ]
   # A clone runs as the same user; an init of one's own runs as root.
   ctl stop a1
   ctl clone a1 a2
@@ -296,6 +300,43 @@ archive_entries() {
   run -8 ctl create noinit --image app:1 --init /sbin/init
   [[ "$output" == *"has no program \`/sbin/init\`"* ]]
   [ ! -e "$STATE/instances/noinit" ]
+}
+
+@test "an image's User without a group gets the groups its /etc/group lists it in, as docker gives them: id in the init shows them" {
+  local L=$D/layers
+  mkdir -p "$L/groups/etc"
+  # Its own group, two that list it, one that lists others only, one
+  # broken line that names it.
+  printf '%s\n' root:x:0: users:x:100:user audio:x:29:root,user,bob \
+    staff:x:50:users,user2 broken:x:none:user user:x:1000: >"$L/groups/etc/group"
+  make_layout "$D/groups-layout" '{"Entrypoint":["app.sh"],"Env":["PATH=/:/bin"],"User":"user"}' \
+    "$L/1" "$L/2" "$L/3" "$L/groups"
+  ctl image import "$D/groups-layout" --name groups >/dev/null
+  ctl create u1 --image groups
+  [ "$(field u1 .init_user)" = 1000:1000 ]
+  [ "$(field u1 '.init_groups | map(tostring) | join(" ")')" = "1000 100 29" ]
+  ctl start u1
+  for _ in $(seq 50); do inside u1 sh -c 'test -s /srv/id' && break; sleep 0.1; done
+  run -0 inside u1 cat /srv/id
+  [ "$output" = "uid=1000(user) gid=1000(user) groups=29(audio),100(users),1000(user)" ]
+  # A clone's init has them too.
+  ctl stop u1
+  ctl clone u1 u2
+  [ "$(field u2 '.init_groups | map(tostring) | join(" ")')" = "1000 100 29" ]
+}
+
+@test "an image whose /etc/group is a FIFO cannot hold celld at create: refused at once, naming it" {
+  local L=$D/layers
+  mkdir -p "$L/fifo/etc"
+  rm -f "$L/fifo/etc/group"
+  mkfifo "$L/fifo/etc/group"
+  make_layout "$D/fifo-layout" '{"Entrypoint":["app.sh"],"Env":["PATH=/:/bin"],"User":"user:staff"}' \
+    "$L/1" "$L/2" "$L/3" "$L/fifo"
+  ctl image import "$D/fifo-layout" --name fifo >/dev/null
+  run -8 timeout 20 "$CELLCTL" --socket "$SOCK" create f1 --image fifo
+  [[ "$output" == *"image \`fifo\`: its /etc/group is not a regular file"* ]]
+  [ ! -e "$STATE/instances/f1" ]
+  run -0 ctl list
 }
 
 @test "skopeo's transports: an image in podman's containers-storage imports through skopeo" {
