@@ -189,7 +189,8 @@ static int choose_image_init(int rootfd, const struct image *img,
   r->init[0] = abs;
   /* Its entrypoint runs as the image says (not an init given instead). */
   if (img->user &&
-      identity_image_user(rootfd, img->user, r->id_count, &r->init_user, err) < 0)
+      identity_image_user(rootfd, img->user, r->id_count, &r->init_user,
+                          &r->init_groups, &r->n_init_groups, err) < 0)
     return cell_error_wrap(err, "image `%s`", r->image_name);
   return 0;
 }
@@ -546,6 +547,9 @@ static int clone_record(struct daemon *d, struct conn *c,
   r->workdir = src->workdir ? xstrdup(src->workdir) : NULL;
   r->init = cell_strv_dup(src->init);
   r->init_user = src->init_user ? xstrdup(src->init_user) : NULL;
+  r->init_groups = xcalloc(src->n_init_groups + 1, sizeof(*r->init_groups));
+  for (size_t i = 0; i < src->n_init_groups; i++)
+    r->init_groups[r->n_init_groups++] = src->init_groups[i];
   r->memory = src->memory;
   r->cpu_milli = src->cpu_milli;
   r->pids = src->pids;

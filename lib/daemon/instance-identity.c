@@ -291,13 +291,36 @@ int identity_halt_signal(enum init_kind kind) {
 
 /* ---- an image's user ------------------------------------------------------ */
 
+/* An image's /etc/passwd and /etc/group are the image author's text, read
+ * by celld: bounded in size and in line length (Go's bufio.Scanner, which
+ * runc and docker read them with, stops at 64 KiB lines too), and in how
+ * many groups they may give the init (the kernel would take 65536). */
 #define ETC_FILE_MAX (1 << 20)
+#define ETC_LINE_MAX (64 << 10)
+#define IMAGE_GROUPS_MAX 1024
+
+/* Whether a line of text (NUL-terminated) is longer than ETC_LINE_MAX. */
+static bool has_long_line(const char *text) {
+  for (const char *p = text;;) {
+    const char *nl = strchr(p, '\n');
+    size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    if (len > ETC_LINE_MAX)
+      return true;
+    if (!nl)
+      return false;
+    p = nl + 1;
+  }
+}
 
 /* The text of path in the root at rootfd ("" when it has none). */
 static int read_etc_file(int rootfd, const char *path, char **out,
                          cell_error **err) {
   cell_error *why = NULL;
-  cleanup_close int fd = resolve_open(rootfd, path, O_RDONLY | O_CLOEXEC, &why);
+  /* O_NONBLOCK: a FIFO there opens at once (and is refused below) rather
+   * than holding celld until someone writes to it; O_NOCTTY: a terminal
+   * there never becomes celld's. */
+  cleanup_close int fd = resolve_open(
+      rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, &why);
   if (fd < 0 && why->errnum == ENOENT) {
     cell_error_free(&why);
     *out = xstrdup("");
@@ -307,16 +330,35 @@ static int read_etc_file(int rootfd, const char *path, char **out,
     *err = why;
     return -1;
   }
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return cell_fail_errno(err, "stat its %s", path);
+  if (!S_ISREG(st.st_mode))
+    return cell_fail(err, 0, "its %s is not a regular file", path);
+  if (st.st_size > ETC_FILE_MAX)
+    return cell_fail(err, 0, "its %s is larger than %d bytes", path,
+                     ETC_FILE_MAX);
   cleanup_free char *buf = xmalloc(ETC_FILE_MAX + 1);
   ssize_t n = cell_read_all(fd, buf, ETC_FILE_MAX + 1);
   if (n < 0)
     return cell_fail_errno(err, "read its %s", path);
-  if (n > ETC_FILE_MAX)
+  if (n > ETC_FILE_MAX) /* it grew after the fstat */
     return cell_fail(err, 0, "its %s is larger than %d bytes", path,
                      ETC_FILE_MAX);
   buf[n] = '\0';
+  if (has_long_line(buf))
+    return cell_fail(err, 0, "its %s has a line longer than %d bytes", path,
+                     ETC_LINE_MAX);
   *out = steal_pointer(&buf);
   return 0;
+}
+
+/* Split line at ':' into fields (at most max); how many it has. */
+static int split_fields(char *line, char **fields, int max) {
+  int n = 0;
+  for (char *rest = line; rest && n < max;)
+    fields[n++] = strsep(&rest, ":");
+  return n;
 }
 
 /* Field want (0-based) of the first line of a passwd or group text whose
@@ -328,9 +370,7 @@ static char *colon_field(const char *text, const char *key, int key_field,
   for (char *line = strtok_r(copy, "\n", &save); line;
        line = strtok_r(NULL, "\n", &save)) {
     char *fields[8] = {0};
-    int n = 0;
-    for (char *rest = line; rest && n < 8;)
-      fields[n++] = strsep(&rest, ":");
+    int n = split_fields(line, fields, 8);
     if (key_field < n && want < n && strcmp(fields[key_field], key) == 0)
       return xstrdup(fields[want]);
   }
@@ -341,31 +381,86 @@ static bool is_id(const char *s) {
   return *s && strlen(s) <= 10 && strspn(s, "0123456789") == strlen(s);
 }
 
+/* The init's groups so far: gid added unless there already. */
+struct gid_list {
+  uint32_t *v;
+  size_t n;
+};
+
+static int add_gid(struct gid_list *l, uint32_t gid, const char *user,
+                   cell_error **err) {
+  for (size_t i = 0; i < l->n; i++)
+    if (l->v[i] == gid)
+      return 0;
+  if (l->n == IMAGE_GROUPS_MAX)
+    return cell_fail(err, 0, "its user `%s` is in more than %d groups of its "
+                     "/etc/group", user, IMAGE_GROUPS_MAX);
+  l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+  l->v[l->n++] = gid;
+  return 0;
+}
+
+/* The gids of the groups of text (an /etc/group) whose member list names
+ * name, added to l; each must be below id_count.  A line whose gid is not
+ * a number is no group (never gid 0). */
+static int member_gids(const char *text, const char *name, uint32_t id_count,
+                       struct gid_list *l, cell_error **err) {
+  cleanup_free char *copy = xstrdup(text);
+  char *save = NULL;
+  for (char *line = strtok_r(copy, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *f[4] = {0};
+    if (split_fields(line, f, 4) < 4 || !is_id(f[2]))
+      continue;
+    bool member = false;
+    for (char *rest = f[3]; rest && !member;)
+      member = strcmp(strsep(&rest, ","), name) == 0;
+    if (!member)
+      continue;
+    uint64_t gid = strtoull(f[2], NULL, 10);
+    if (gid >= id_count)
+      return cell_fail(err, 0, "its user `%s` is in group `%s` (%" PRIu64
+                       "), outside the instance's ids (0 to %" PRIu32 ")",
+                       name, f[0], gid, id_count - 1);
+    if (add_gid(l, (uint32_t)gid, name, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 int identity_image_user(int rootfd, const char *spec, uint32_t id_count,
-                        char **out, cell_error **err) {
+                        char **out, uint32_t **groups, size_t *n_groups,
+                        cell_error **err) {
   cleanup_free char *user = xstrdup(spec);
   char *group = strchr(user, ':');
   if (group)
     *group++ = '\0';
   if (!*user || (group && !*group))
     return cell_fail(err, 0, "its user `%s`: expected USER[:GROUP]", spec);
-  cleanup_free char *passwd = NULL, *groups = NULL;
+  cleanup_free char *passwd = NULL, *etc_group = NULL;
   if (read_etc_file(rootfd, "/etc/passwd", &passwd, err) < 0)
     return -1;
+  /* The passwd entry's name: a numeric user that has one is that user. */
+  cleanup_free char *name = is_id(user) ? colon_field(passwd, user, 2, 0)
+                                        : colon_field(passwd, user, 0, 0);
   cleanup_free char *uid_text =
       is_id(user) ? xstrdup(user) : colon_field(passwd, user, 0, 2);
   if (!uid_text || !is_id(uid_text))
     return cell_fail(err, 0, "its user `%s` is not in its /etc/passwd", user);
   cleanup_free char *gid_text =
       colon_field(passwd, user, is_id(user) ? 2 : 0, 3);
+  /* /etc/group is read for a named group, and for the groups of a user
+   * the passwd names (docker gives those only when no group is named). */
+  if ((group && !is_id(group)) || (!group && name)) {
+    if (read_etc_file(rootfd, "/etc/group", &etc_group, err) < 0)
+      return -1;
+  }
   if (group && is_id(group)) {
     free(gid_text);
     gid_text = xstrdup(group);
   } else if (group) {
-    if (read_etc_file(rootfd, "/etc/group", &groups, err) < 0)
-      return -1;
     free(gid_text);
-    gid_text = colon_field(groups, group, 0, 2);
+    gid_text = colon_field(etc_group, group, 0, 2);
     if (!gid_text || !is_id(gid_text))
       return cell_fail(err, 0, "its group `%s` is not in its /etc/group",
                        group);
@@ -378,6 +473,18 @@ int identity_image_user(int rootfd, const char *spec, uint32_t id_count,
     return cell_fail(err, 0, "its user `%s` is %" PRIu64 ":%" PRIu64
                      ", outside the instance's ids (0 to %" PRIu32 ")",
                      spec, uid, gid, id_count - 1);
+  /* Its own group first, as initgroups(3) puts it: a setgid program it
+   * runs changes its gid, not the group it belongs to, so a file closed to
+   * that group stays closed. */
+  struct gid_list l = {0};
+  if (add_gid(&l, (uint32_t)gid, user, err) < 0 ||
+      (!group && name &&
+       member_gids(etc_group, name, id_count, &l, err) < 0)) {
+    free(l.v);
+    return -1;
+  }
   *out = xasprintf("%" PRIu64 ":%" PRIu64, uid, gid);
+  *groups = l.v;
+  *n_groups = l.n;
   return 0;
 }

@@ -52,11 +52,15 @@ enum init_kind identity_init_kind(int rootfd, const char *path);
 int identity_halt_signal(enum init_kind kind);
 
 /* An OCI image's User (USER, UID, USER:GROUP, UID:GID, ...) as "UID:GID"
- * in *out: names looked up in the /etc/passwd and /etc/group of the root
- * at rootfd (resolved inside it), a user's group its passwd entry's
- * (root's when a numeric user has none), as docker does.  Both ids must
- * be below id_count (the instance's range). */
+ * in *out and its groups in *groups (*n_groups of them, to free): names
+ * looked up in the /etc/passwd and /etc/group of the root at rootfd
+ * (resolved inside it, regular files only, bounded in size), as docker
+ * does: a user's group its passwd entry's (root's when a numeric user has
+ * none); its groups that gid, then, when no group is named, those of
+ * /etc/group that list the passwd entry's name.  Every id must be below
+ * id_count (the instance's range). */
 int identity_image_user(int rootfd, const char *spec, uint32_t id_count,
-                        char **out, cell_error **err);
+                        char **out, uint32_t **groups, size_t *n_groups,
+                        cell_error **err);
 
 #endif

@@ -174,6 +174,8 @@ static int put_init(struct instance_record *r, const char *key,
   r->init = steal_pointer(&words);
   /* The image's User was for its entrypoint, not for an init of one's own. */
   free(steal_pointer(&r->init_user));
+  free(steal_pointer(&r->init_groups));
+  r->n_init_groups = 0;
   return 0;
 }
 

@@ -82,14 +82,20 @@ static void gen_env(struct json_gen *g, const struct json_value *profile,
   json_gen_array_close(g);
 }
 
-/* An application image's User, "UID:GID" (instance-identity.h). */
-static void gen_init_user(struct json_gen *g, const char *user) {
+/* An application image's User, "UID:GID", and its groups
+ * (instance-identity.h). */
+static void gen_init_user(struct json_gen *g, const struct instance_record *r) {
   unsigned uid = 0, gid = 0;
-  sscanf(user, "%u:%u", &uid, &gid);
+  sscanf(r->init_user, "%u:%u", &uid, &gid);
   json_gen_key(g, "user");
   json_gen_object_open(g);
   json_gen_kv_int(g, "uid", uid);
   json_gen_kv_int(g, "gid", gid);
+  json_gen_key(g, "additionalGids");
+  json_gen_array_open(g);
+  for (size_t i = 0; i < r->n_init_groups; i++)
+    json_gen_int(g, r->init_groups[i]);
+  json_gen_array_close(g);
   json_gen_object_close(g);
 }
 
@@ -100,7 +106,7 @@ static void gen_process(struct json_gen *g, const struct json_value *p,
                                                  r->init_user ? "user" : NULL,
                                                  NULL});
   if (r->init_user)
-    gen_init_user(g, r->init_user);
+    gen_init_user(g, r);
   gen_env(g, json_object_get(p, "env"), r);
   const struct json_value *cwd = json_object_get(p, "cwd");
   json_gen_kv_string(g, "cwd", r->workdir && r->workdir[0] == '/' ? r->workdir

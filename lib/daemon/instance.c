@@ -39,6 +39,7 @@ void instance_record_free(struct instance_record *r) {
   cell_strv_free(r->env);
   free(r->workdir);
   free(r->init_user);
+  free(r->init_groups);
   free(r->hostname);
   free(r->cgroup);
   for (size_t i = 0; i < r->n_nets; i++) {
@@ -165,6 +166,13 @@ char *instance_record_to_json(const struct instance_record *r, bool pretty) {
   json_gen_array_close(g);
   if (r->init_user)
     json_gen_kv_string(g, "init_user", r->init_user);
+  if (r->n_init_groups) {
+    json_gen_key(g, "init_groups");
+    json_gen_array_open(g);
+    for (size_t i = 0; i < r->n_init_groups; i++)
+      json_gen_int(g, r->init_groups[i]);
+    json_gen_array_close(g);
+  }
   if (r->halt_signal > 0)
     json_gen_kv_int(g, "halt_signal", r->halt_signal);
   json_gen_kv_string(g, "state", r->state);
@@ -231,6 +239,24 @@ static int get_strings(const struct json_value *o, const char *key,
     if (a->u.array.items[i]->type != JSON_STRING)
       return cell_fail(err, 0, "%s[%zu]: must be a string", key, i);
     cell_strv_push(out, a->u.array.items[i]->u.string);
+  }
+  return 0;
+}
+
+/* An optional array of ids (init_groups); absent: none. */
+static int get_gids(const struct json_value *o, const char *key,
+                    struct instance_record *r, cell_error **err) {
+  const struct json_value *a = json_object_get(o, key);
+  if (a == NULL)
+    return 0;
+  if (a->type != JSON_ARRAY)
+    return cell_fail(err, 0, "%s: must be an array of ids", key);
+  r->init_groups = xcalloc(a->u.array.len + 1, sizeof(*r->init_groups));
+  for (size_t i = 0; i < a->u.array.len; i++) {
+    int64_t v;
+    if (!json_get_int64(a->u.array.items[i], &v) || v < 0 || v > UINT32_MAX)
+      return cell_fail(err, 0, "%s[%zu]: must be an id", key, i);
+    r->init_groups[r->n_init_groups++] = (uint32_t)v;
   }
   return 0;
 }
@@ -318,6 +344,7 @@ static int read_record(const struct json_value *o, struct instance_record *r,
       get_string(o, "image_name", true, &r->image_name, err) < 0 ||
       get_string(o, "workdir", true, &r->workdir, err) < 0 ||
       get_string(o, "init_user", true, &r->init_user, err) < 0 ||
+      get_gids(o, "init_groups", r, err) < 0 ||
       get_strings(o, "layers", &r->layers, err) < 0 ||
       get_strings(o, "own_layers", &r->own_layers, err) < 0 ||
       read_snapshots(o, r, err) < 0 ||

@@ -78,6 +78,8 @@ struct instance_record {
   char *init_user;      /* "UID:GID" its init runs as (an application
                            image's User, resolved in the image at create);
                            NULL: root */
+  uint32_t *init_groups; /* and its groups (its gid first); none for root */
+  size_t n_init_groups;
   int halt_signal;      /* what stops its init; 0 (older records): SIGTERM */
   char *state;          /* created | running | stopped */
   int exit_code;        /* -1: unknown; 128+N: killed by signal N */

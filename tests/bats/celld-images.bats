@@ -101,6 +101,7 @@ EOF
   cat >"$L/3/app.sh" <<'EOS'
 #!/bin/sh
 echo "$GREETING $(pwd) $* $(id -u):$(id -g)" >/srv/out
+id >/srv/id
 exec sleep 1000000
 EOS
   chmod 755 "$L/3/app.sh"
@@ -277,6 +278,9 @@ archive_entries() {
   for _ in $(seq 50); do inside a1 sh -c 'test -s /srv/out' && break; sleep 0.1; done
   run -0 inside a1 cat /srv/out
   [ "$output" = "hello /srv arg 1000:100" ]
+  # A group named in User is its one group (as docker: none of /etc/group's).
+  run -0 inside a1 cat /srv/id
+  [ "$output" = "uid=1000(user) gid=100(users) groups=100(users)" ]
   # A clone runs as the same user; an init of one's own runs as root.
   ctl stop a1
   ctl clone a1 a2
@@ -296,6 +300,43 @@ archive_entries() {
   run -8 ctl create noinit --image app:1 --init /sbin/init
   [[ "$output" == *"has no program \`/sbin/init\`"* ]]
   [ ! -e "$STATE/instances/noinit" ]
+}
+
+@test "an image's User without a group gets the groups its /etc/group lists it in, as docker gives them: id in the init shows them" {
+  local L=$D/layers
+  mkdir -p "$L/groups/etc"
+  # Its own group, two that list it, one that lists others only, one
+  # broken line that names it.
+  printf '%s\n' root:x:0: users:x:100:user audio:x:29:root,user,bob \
+    staff:x:50:users,user2 broken:x:none:user user:x:1000: >"$L/groups/etc/group"
+  make_layout "$D/groups-layout" '{"Entrypoint":["app.sh"],"Env":["PATH=/:/bin"],"User":"user"}' \
+    "$L/1" "$L/2" "$L/3" "$L/groups"
+  ctl image import "$D/groups-layout" --name groups >/dev/null
+  ctl create u1 --image groups
+  [ "$(field u1 .init_user)" = 1000:1000 ]
+  [ "$(field u1 '.init_groups | map(tostring) | join(" ")')" = "1000 100 29" ]
+  ctl start u1
+  for _ in $(seq 50); do inside u1 sh -c 'test -s /srv/id' && break; sleep 0.1; done
+  run -0 inside u1 cat /srv/id
+  [ "$output" = "uid=1000(user) gid=1000(user) groups=29(audio),100(users),1000(user)" ]
+  # A clone's init has them too.
+  ctl stop u1
+  ctl clone u1 u2
+  [ "$(field u2 '.init_groups | map(tostring) | join(" ")')" = "1000 100 29" ]
+}
+
+@test "an image whose /etc/group is a FIFO cannot hold celld at create: refused at once, naming it" {
+  local L=$D/layers
+  mkdir -p "$L/fifo/etc"
+  rm -f "$L/fifo/etc/group"
+  mkfifo "$L/fifo/etc/group"
+  make_layout "$D/fifo-layout" '{"Entrypoint":["app.sh"],"Env":["PATH=/:/bin"],"User":"user:staff"}' \
+    "$L/1" "$L/2" "$L/3" "$L/fifo"
+  ctl image import "$D/fifo-layout" --name fifo >/dev/null
+  run -8 timeout 20 "$CELLCTL" --socket "$SOCK" create f1 --image fifo
+  [[ "$output" == *"image \`fifo\`: its /etc/group is not a regular file"* ]]
+  [ ! -e "$STATE/instances/f1" ]
+  run -0 ctl list
 }
 
 @test "skopeo's transports: an image in podman's containers-storage imports through skopeo" {
@@ -509,6 +550,55 @@ EOP
   run -0 ctl image import "$h/absolute.tar" --name abs
   [ ! -e /tmp/cell-hostile-absolute ]
   [ "$(cat "$STATE"/images/layers/*/tmp/cell-hostile-absolute)" = inside ]
+}
+
+@test "an archive's setuid-root and setgid files keep their bits with their ids mapped: root's inside, container-relative on disk, the instance's range seen from the host" {
+  # A rootfs tarball: the busybox rootfs, a setuid-root program, a setgid
+  # file of group 60, a setuid file of user 1000, and a file only root
+  # may open.
+  python3 - "$TEMPLATE" "$CELL_TEST_HELPERS/dev-probe" "$D/suid.tar" <<'EOP'
+import sys, tarfile
+src, probe, out = sys.argv[1:]
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    t.add(src, arcname=".")
+    def add(name, uid, gid, mode, path=probe):
+        with open(path, "rb") as f:
+            m = t.gettarinfo(fileobj=f, arcname=name)
+            m.uid, m.gid, m.uname, m.gname, m.mode = uid, gid, "", "", mode
+            t.addfile(m, f)
+    add("opt/suid-root", 0, 0, 0o4755)
+    add("opt/sgid-games", 0, 60, 0o2755)
+    add("opt/suid-user", 1000, 60, 0o4750)
+    add("opt/root-only", 0, 0, 0o600, f"{src}/etc/passwd")
+EOP
+  ctl image import "$D/suid.tar" --name suid >/dev/null
+  ctl create s1 --image suid
+  ctl start s1
+  # Inside: owned as in the archive, the s bits there.
+  run -0 inside s1 stat -c '%n %u:%g %A' /opt/suid-root /opt/sgid-games /opt/suid-user
+  [ "${lines[0]}" = "/opt/suid-root 0:0 -rwsr-xr-x" ]
+  [ "${lines[1]}" = "/opt/sgid-games 0:60 -rwxr-sr-x" ]
+  [ "${lines[2]}" = "/opt/suid-user 1000:60 -rwsr-x---" ]
+  # On disk, in the store's layer: the archive's (container-relative) ids,
+  # never the instance's host ids, and the same bits.
+  local opt
+  opt=$(ls -d "$STATE"/images/layers/*/opt)
+  [ "$(echo "$opt" | wc -l)" = 1 ]
+  run -0 stat -c '%u:%g %a' "$opt/suid-root" "$opt/sgid-games" "$opt/suid-user"
+  [ "${lines[*]}" = "0:0 4755 0:60 2755 1000:60 4750" ]
+  # From the host, in the instance's root: its range, through the
+  # idmapped mount.
+  local s root
+  s=$(field s1 .id_start)
+  root=/proc/$(field s1 .pid)/root
+  run -0 stat -c '%u:%g %a' "$root/opt/suid-root" "$root/opt/sgid-games" "$root/opt/suid-user"
+  [ "${lines[*]}" = "$s:$s 4755 $s:$((s + 60)) 2755 $((s + 1000)):$((s + 60)) 4750" ]
+  # The bit works: user 1000 opens a root-only file through the setuid-root
+  # program, not by itself.
+  run -1 inside s1 su -s /bin/sh user -c '/opt/sgid-games open /opt/root-only'
+  [ "$output" = EACCES ]
+  run -0 inside s1 su -s /bin/sh user -c '/opt/suid-root open /opt/root-only'
+  [ "$output" = opened ]
 }
 
 @test "image_max_size and image_max_entries of celld.conf stop an archive that expands past them, naming the setting" {

@@ -207,13 +207,21 @@ TEST(a_directory_in_the_way_is_an_error_not_a_follow) {
   close(root);
 }
 
-/* "UID:GID" of an image's User, or the error's text. */
+/* "UID:GID G1,G2,..." of an image's User, or the error's text. */
 static char *image_user(int rootfd, const char *spec) {
   char *out = NULL;
+  cleanup_free uint32_t *groups = NULL;
+  size_t n = 0;
   cell_error *err = NULL;
-  if (identity_image_user(rootfd, spec, 65536, &out, &err) < 0) {
+  if (identity_image_user(rootfd, spec, 65536, &out, &groups, &n, &err) < 0) {
     out = xstrdup(err->msg);
     cell_error_free(&err);
+    return out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char *more = xasprintf("%s%c%u", out, i ? ',' : ' ', groups[i]);
+    free(out);
+    out = more;
   }
   return out;
 }
@@ -224,19 +232,26 @@ TEST(an_image_user_is_looked_up_in_the_image_not_the_host) {
            "root:x:0:0:root:/root:/bin/sh\n"
            "app:x:1000:1000::/srv:/bin/sh\n"
            "odd:x:2000\n");
-  write_at(root, "etc/group", "root:x:0:\nstaff:x:50:app\n");
+  write_at(root, "etc/group", "root:x:0:\nstaff:x:50:app\n"
+                               "apps:x:60:other,apps,app2\n"  /* not app */
+                               "audio:x:29:root,app,bob\n"
+                               "broken:x:nope:app\n"  /* no gid: no group */
+                               "again:x:29:app\n"     /* 29 once */
+                               "own:x:1000:app\n");   /* its own, once */
   struct {
     const char *spec, *want;
   } cases[] = {
-      {"app", "1000:1000"},
-      {"1000", "1000:1000"},     /* a numeric user takes its entry's group */
-      {"4242", "4242:0"},        /* none: root's group, as docker does */
-      {"app:staff", "1000:50"},
-      {"app:7", "1000:7"},
-      {"0:0", "0:0"},
+      /* Its group, then those that list it, as docker gives them. */
+      {"app", "1000:1000 1000,50,29"},
+      {"1000", "1000:1000 1000,50,29"}, /* a numeric user is its entry */
+      {"4242", "4242:0 0"},     /* none: root's group, as docker does */
+      {"app:staff", "1000:50 50"}, /* a group named: that group alone */
+      {"app:7", "1000:7 7"},
+      {"0:0", "0:0 0"},
+      {"root", "0:0 0,29"},
       {"ghost", "its user `ghost` is not in its /etc/passwd"},
       {"app:nogroup", "its group `nogroup` is not in its /etc/group"},
-      {"odd", "2000:0"}, /* a line without a group field */
+      {"odd", "2000:0 0"}, /* a line without a group field */
       {"70000", "outside the instance's ids (0 to 65535)"},
       {"app:", "expected USER[:GROUP]"},
       {":50", "expected USER[:GROUP]"},
@@ -258,6 +273,72 @@ TEST(an_image_user_is_looked_up_in_the_image_not_the_host) {
   close(root);
 }
 
+/* The text of file name in root replaced by len bytes of c, each line
+ * line_len long (0: one line). */
+static void write_filled(int root, const char *name, size_t len, char c,
+                         size_t line_len) {
+  cleanup_free char *text = xmalloc(len + 1);
+  memset(text, c, len);
+  for (size_t i = line_len; line_len && i < len; i += line_len + 1)
+    text[i] = '\n';
+  text[len] = '\0';
+  write_at(root, name, text);
+}
+
+TEST(a_hostile_etc_group_is_refused_in_bounded_time_not_followed) {
+  int root = mkroot("hostile-group");
+  write_at(root, "etc/passwd", "app:x:1000:1000::/:/bin/sh\n");
+  /* A FIFO would hold a reader until someone writes: refused at once
+   * (the alarm ends the test if the open waits). */
+  CHECK(mkfifoat(root, "etc/group", 0644) == 0);
+  alarm(10);
+  cleanup_free char *fifo = image_user(root, "app");
+  alarm(0);
+  CHECK_CONTAINS(fifo, "its /etc/group is not a regular file");
+  CHECK(unlinkat(root, "etc/group", 0) == 0);
+  /* Larger than 1 MiB, or one line longer than 64 KiB: refused. */
+  write_filled(root, "etc/group", (1 << 20) + 1, 'a', 100);
+  cleanup_free char *huge = image_user(root, "app");
+  CHECK_CONTAINS(huge, "its /etc/group is larger than 1048576 bytes");
+  write_filled(root, "etc/group", (64 << 10) + 1, 'a', 0);
+  cleanup_free char *wide = image_user(root, "app");
+  CHECK_CONTAINS(wide, "its /etc/group has a line longer than 65536 bytes");
+  /* 64 KiB lines are still lines: one lists the user among many. */
+  cleanup_free char *members = xmalloc((64 << 10) + 1);
+  memset(members, 'x', 64 << 10);
+  memcpy(members, "big:x:77:", 9);
+  memcpy(members + (64 << 10) - 4, ",app", 4);
+  members[64 << 10] = '\0';
+  cleanup_free char *text = xasprintf("%s\n", members);
+  write_at(root, "etc/group", text);
+  cleanup_free char *wide_ok = image_user(root, "app");
+  CHECK_CONTAINS(wide_ok, "1000:1000 1000,77");
+  /* More groups than the init may have. */
+  cleanup_free char *many = xstrdup("");
+  for (int gid = 1; gid <= 1100; gid++) {
+    char *more = xasprintf("%sg%d:x:%d:app\n", many, gid, gid);
+    free(many);
+    many = more;
+  }
+  write_at(root, "etc/group", many);
+  cleanup_free char *too_many = image_user(root, "app");
+  CHECK_CONTAINS(too_many, "its user `app` is in more than 1024 groups");
+  /* A group outside the instance's ids would fail at start: at create. */
+  write_at(root, "etc/group", "far:x:70000:app\n");
+  cleanup_free char *far = image_user(root, "app");
+  CHECK_CONTAINS(far, "in group `far` (70000), outside the instance's ids");
+  /* An /etc/group that links out is that path inside the root. */
+  cleanup_free char *host = xasprintf("%s/host-group", tmpdir);
+  int fd = open(host, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  CHECK(fd >= 0 && write(fd, "wheel:x:10:app\n", 15) == 15);
+  close(fd);
+  CHECK(unlinkat(root, "etc/group", 0) == 0);
+  CHECK(symlinkat(host, root, "etc/group") == 0);
+  cleanup_free char *linked = image_user(root, "app");
+  CHECK(strcmp(linked, "1000:1000 1000") == 0);
+  close(root);
+}
+
 int main(void) {
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
@@ -276,6 +357,7 @@ int main(void) {
   RUN(a_new_host_name_rewrites_hostname_and_hosts_only);
   RUN(a_directory_in_the_way_is_an_error_not_a_follow);
   RUN(an_image_user_is_looked_up_in_the_image_not_the_host);
+  RUN(a_hostile_etc_group_is_refused_in_bounded_time_not_followed);
   cleanup_free char *rm = xasprintf("rm -rf %s", tmpdir);
   if (system(rm) != 0)
     perror(rm);

@@ -697,6 +697,37 @@ TEST(spec_of_an_instance) {
   instance_record_free(r);
 }
 
+TEST(an_image_users_groups_are_kept_and_given_to_its_init) {
+  struct instance_record *r = full_record();
+  r->init_user = xstrdup("1000:100");
+  r->init_groups = xcalloc(3, sizeof(*r->init_groups));
+  r->init_groups[r->n_init_groups++] = 100;
+  r->init_groups[r->n_init_groups++] = 29;
+  cleanup_free char *text = instance_record_to_json(r, false);
+  CHECK(strstr(text, "\"init_groups\":[100,29]") != NULL);
+  struct instance_record *back = from_text(text);
+  CHECK(back && back->n_init_groups == 2 && back->init_groups[0] == 100 &&
+        back->init_groups[1] == 29);
+  instance_record_free(back);
+  cleanup_json struct json_value *spec = spec_of(r, "/x/rootfs");
+  CHECK(int_at(spec, "process.user.uid", 1000));
+  CHECK(int_at(spec, "process.user.gid", 100));
+  const struct json_value *gids = at(spec, "process.user.additionalGids");
+  CHECK(gids && gids->type == JSON_ARRAY && gids->u.array.len == 2);
+  int64_t g0 = 0, g1 = 0;
+  CHECK(gids && gids->type == JSON_ARRAY && gids->u.array.len == 2 &&
+        json_get_int64(gids->u.array.items[0], &g0) &&
+        json_get_int64(gids->u.array.items[1], &g1) && g0 == 100 && g1 == 29);
+  instance_record_free(r);
+  /* A group id that is not one is refused, naming the field. */
+  char *bad = strstr(text, "[100,29]");
+  CHECK(bad != NULL);
+  if (bad)
+    memcpy(bad, "[100,-1]", 8);
+  CHECK(from_text(text) == NULL);
+  CHECK_CONTAINS(last_msg, "init_groups[1]: must be an id");
+}
+
 TEST(spec_without_limits) {
   struct instance_record *r = full_record();
   r->memory = 0;
@@ -929,6 +960,7 @@ int main(void) {
   RUN(save_and_load_all);
   RUN(load_all_empty_dir);
   RUN(spec_of_an_instance);
+  RUN(an_image_users_groups_are_kept_and_given_to_its_init);
   RUN(spec_without_limits);
   RUN(spec_with_lxcfs_binds_its_files_after_the_defaults);
   RUN(member_cannot_use_root_or_a_symlink_to_it_as_template);
