@@ -30,11 +30,20 @@ int daemon_net_replan(struct daemon *d, struct instance_record *r,
 /* Give the namespace of pid its interfaces (loopback only without
  * networks).  On failure the caller's daemon_net_detach removes what was
  * made (it also runs when the start fails later). */
-/* Before criu restores an instance's network namespace (a checkpoint's):
- * each network's bridge, filter and dnsmasq ready, and criu's flags that
- * make its NICs' host ends there, with their names of before. */
+/* Before criu restores an instance (a checkpoint's): each network's
+ * bridge, filter and dnsmasq ready, and no veth pair left of its NICs'
+ * names.  criu restores it into a new, empty network namespace, to which
+ * daemon_net_attach_restored gives its NICs. */
 int daemon_net_prepare_restore(struct daemon *d, const struct instance_record *r,
-                               char ***criu_args, cell_error **err);
+                               cell_error **err);
+/* The NICs of r made in the network namespace nsfd as a start makes them
+ * (veth pair, stable MAC, addresses, default routes; loopback only
+ * without networks), on the bridges daemon_net_prepare_restore made
+ * ready.  Reads d's configuration only: it runs in a child of celld.  On
+ * failure, daemon_net_detach removes what was made. */
+int daemon_net_attach_restored(const struct daemon *d,
+                               const struct instance_record *r, int nsfd,
+                               cell_error **err);
 int daemon_net_attach(struct daemon *d, const struct instance_record *r,
                       pid_t pid, cell_error **err);
 /* Remove the instance's veth pairs (gone ones are fine) and their port
