@@ -313,7 +313,7 @@ static int nic_attach(const struct daemon_network *net, int nsfd,
   if (addresses_of(net, in, addrs, &n_addrs, err) < 0)
     return -1;
   uint8_t mac[6];
-  network_stable_mac(in->host_veth, mac);
+  instance_net_mac(in, mac);
   return network_attach(nsfd, net->bridge, in->host_veth, in->ifname, mac,
                         net->mtu, addrs, n_addrs, gw_ips, n_routes, err);
 }
@@ -335,7 +335,7 @@ static int nic_prepare(struct daemon *d, const struct daemon_network *net,
    * right when the instance restarts with its address.  The filter knows
    * it before the port exists: its first frame is filtered already. */
   uint8_t mac[6];
-  network_stable_mac(in->host_veth, mac);
+  instance_net_mac(in, mac);
   if (net->filter && filter_port(net, in, mac, addrs, n_addrs, err) < 0)
     return -1;
   return 0;
