@@ -497,6 +497,28 @@ static struct dump_work *new_dump_work(struct daemon *d, struct instance *in,
   return w;
 }
 
+/* Whether lxcfs's files are bound into the instance whose init is pid:
+ * mounts of a FUSE filesystem, which criu cannot dump. */
+static bool uses_lxcfs(pid_t pid) {
+  cleanup_free char *path = xasprintf("/proc/%d/mountinfo", (int)pid);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  cleanup_error cell_error *ignored = NULL;
+  if (cell_read_file_at(AT_FDCWD, path, 0, &text, &len, &ignored) < 0)
+    return false;
+  /* "... - fuse.lxcfs lxcfs rw,..." */
+  return strstr(text, " - fuse.lxcfs ") != NULL;
+}
+
+int checkpoint_refuse_lxcfs(const struct instance *in, const char *action,
+                            cell_error **err) {
+  if (in->pid <= 0 || !uses_lxcfs(in->pid))
+    return 0;
+  return cell_fail(err, 0, "%s `%s`: its /proc is lxcfs's, which criu "
+                   "cannot dump (lxcfs = off in celld.conf, then restart "
+                   "the instance)", action, in->rec->name);
+}
+
 void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
                    const struct json_value *v) {
   const char *name = in->rec->name;
@@ -505,6 +527,10 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
     cell_fail(&err, 0, "instance `%s` is not running: a checkpoint saves a "
               "running one's processes (cellctl snapshot %s saves a stopped "
               "one's disk)", name, name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (checkpoint_refuse_lxcfs(in, "checkpoint", &err) < 0) {
     conn_fail(d, c, API_WRONG_STATE, &err);
     return;
   }

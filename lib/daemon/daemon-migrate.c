@@ -432,6 +432,8 @@ static int check_migratable(struct daemon *d, const struct conn *c,
   if (inst_is_paused(in))
     return cell_fail(err, 0, "instance `%s` is paused: resume it first",
                      r->name);
+  if (checkpoint_refuse_lxcfs(in, "migrate", err) < 0)
+    return -1;
   if (in->checkpointing || in->exports > 0)
     return cell_fail(err, 0, "instance `%s` is being checkpointed, exported "
                      "or migrated: try again when that is done", r->name);
