@@ -687,11 +687,15 @@ static int prepare_root(struct daemon *d, struct instance *in, const char *dir,
  *
  * criu restores the instance into a new, empty network namespace (its
  * dump left it out), owned by the instance's user namespace as a start's
- * is.  At setup-namespaces, when the namespaces exist and before any
- * socket is restored, criu runs its action script: the script hands the
- * new init's pid to a thread of the restore's child through one fifo and
- * waits for its answer on another, while the thread makes the instance's
- * NICs as a start does.  Its TCP sockets then come back on its address.
+ * is.  At post-setup-namespaces, when the namespaces exist and before
+ * any socket is restored, criu runs its action script: the script hands
+ * the new init's pid to a thread of the restore's child through one fifo
+ * and waits for its answer on another, while the thread makes the
+ * instance's NICs as a start does.  Its TCP sockets then come back on its
+ * address.  Not at setup-namespaces: criu locks the new namespace's
+ * network (iptables) only between the two, and a peer's retransmission
+ * that reached the address before the lock, with no socket yet to take
+ * it, would be answered with a reset.
  * (criu 3.17 cannot restore into a namespace made beforehand and given
  * as external: its restored tasks, in their new user namespace, may not
  * join one that namespace does not own.) */
@@ -750,7 +754,8 @@ static void *net_hook_run(void *arg) {
   return NULL;
 }
 
-/* The script criu runs at each action; only setup-namespaces is ours. */
+/* The script criu runs at each action; only post-setup-namespaces is
+ * ours. */
 static int write_net_script(const char *path, const struct net_hook *h,
                             cell_error **err) {
   if (strchr(h->request, '\'') || strchr(h->answer, '\''))
@@ -759,7 +764,7 @@ static int write_net_script(const char *path, const struct net_hook *h,
   cleanup_free char *text = xasprintf(
       "#!/bin/sh\n"
       "# celld makes the instance's network once criu made its namespaces.\n"
-      "[ \"$CRTOOLS_SCRIPT_ACTION\" = setup-namespaces ] || exit 0\n"
+      "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-setup-namespaces ] || exit 0\n"
       "echo \"$CRTOOLS_INIT_PID\" >'%s' || exit 1\n"
       "read -r answer <'%s' || exit 1\n"
       "[ \"$answer\" = ok ]\n",
