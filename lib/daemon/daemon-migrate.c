@@ -33,6 +33,7 @@
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-image.h"
 #include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-net.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-runtime.h"
@@ -295,6 +296,11 @@ static void run_send(struct daemon *d, void *arg, int outfd) {
     rc = send_hello(w, &err);
   if (rc == 0)
     rc = read_answer(w->sock, "the target", &err);
+  /* Until it runs on the target, or on here again (thaw), nothing reaches
+   * it: its kernel would acknowledge TCP data that the target never gets. */
+  struct instance *in = daemon_find_instance(d, w->name);
+  if (rc == 0 && in)
+    daemon_net_ports_set_up(in->rec, false);
   if (rc == 0)
     rc = checkpoint_dump_frozen(w->runroot, w->inst_dir, w->images, w->cgroup,
                                 w->pid, &frozen_at, &err);
@@ -331,6 +337,12 @@ static void thaw(const struct instance *in) {
       cgroup_freeze(cg, false, &err) < 0)
     log_error("%s: thaw after a migration: %s", in->rec->name, err->msg);
   cgroup_free(cg);
+}
+
+/* The migration failed: it runs on here again, reachable again. */
+static void resume_here(const struct instance *in) {
+  daemon_net_ports_set_up(in->rec, true);
+  thaw(in);
 }
 
 /* It runs on the target: killed while still frozen (it dies at the
@@ -381,7 +393,7 @@ static void send_result(struct daemon *d, struct image_job *j,
     log_warn("%s: migration failed, it runs on here: %s", sj->w->name,
              error ? error : "?");
     if (in && in->pidfd >= 0)
-      thaw(in);
+      resume_here(in);
     cleanup_free char *msg = xasprintf("migrate `%s`: %s (it runs on here)",
                                        sj->w->name, error ? error : "failed");
     if (c)
@@ -411,7 +423,7 @@ static void send_end(struct daemon *d, struct image_job *j) {
   /* The child died without a word: it runs on here. */
   in->checkpointing = false;
   if (in->pidfd >= 0)
-    thaw(in);
+    resume_here(in);
 }
 
 static int check_migratable(struct daemon *d, const struct conn *c,

@@ -464,6 +464,16 @@ void daemon_net_detach(struct daemon *d, const struct instance_record *r,
   }
 }
 
+void daemon_net_ports_set_up(const struct instance_record *r, bool up) {
+  for (size_t i = 0; i < r->n_nets; i++) {
+    cell_error *err = NULL;
+    if (network_link_set_up(r->nets[i].host_veth, up, &err) < 0) {
+      log_warn("%s: %s", r->name, err->msg);
+      cell_error_free(&err);
+    }
+  }
+}
+
 void daemon_net_sweep_bridges(struct daemon *d) {
   for (size_t i = 0; i < d->cfg->n_networks; i++)
     remove_bridge_if_unused(d, &d->cfg->networks[i], NULL);

@@ -73,6 +73,10 @@ int daemon_net_attach_new(struct daemon *d, const struct instance_record *now,
  * from the instance's point of view. */
 void daemon_net_detach_gone(struct daemon *d, const struct instance_record *now,
                             const struct instance_record *next, pid_t pid);
+/* The host ends of r's NICs up or down: down, nothing reaches the
+ * instance, whose kernel would otherwise still answer (and acknowledge
+ * TCP data) while it is frozen for a migration.  Failures are logged. */
+void daemon_net_ports_set_up(const struct instance_record *r, bool up);
 /* At startup: the bridges and filter tables of networks no instance is
  * on (what a crash left). */
 void daemon_net_sweep_bridges(struct daemon *d);
