@@ -187,6 +187,10 @@ static int choose_image_init(int rootfd, const struct image *img,
                      r->image_name, r->init[0]);
   free(r->init[0]);
   r->init[0] = abs;
+  /* Its entrypoint runs as the image says (not an init given instead). */
+  if (img->user &&
+      identity_image_user(rootfd, img->user, r->id_count, &r->init_user, err) < 0)
+    return cell_error_wrap(err, "image `%s`", r->image_name);
   return 0;
 }
 
@@ -561,6 +565,7 @@ static int clone_record(struct daemon *d, struct conn *c,
   r->env = cell_strv_dup(src->env);
   r->workdir = src->workdir ? xstrdup(src->workdir) : NULL;
   r->init = cell_strv_dup(src->init);
+  r->init_user = src->init_user ? xstrdup(src->init_user) : NULL;
   r->memory = src->memory;
   r->cpu_milli = src->cpu_milli;
   r->pids = src->pids;

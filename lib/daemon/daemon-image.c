@@ -31,31 +31,6 @@ int daemon_image_open_store(struct daemon *d, cell_error **err) {
   return image_store_open(dir, &d->store, err);
 }
 
-static bool image_in_use(const struct daemon *d, const char *id) {
-  for (size_t i = 0; i < d->n_inst; i++)
-    if (d->inst[i]->rec->image && strcmp(d->inst[i]->rec->image, id) == 0)
-      return true;
-  return false;
-}
-
-void daemon_image_collect(struct daemon *d) {
-  /* An image without a name nor an instance is what an import cut short
-   * between its description and its name left; then the layers no image
-   * uses (an import cut short before its description). */
-  cleanup_error cell_error *err = NULL;
-  for (size_t i = d->store->n_images; i-- > 0;) {
-    const char *id = d->store->images[i]->id;
-    if (image_store_ref_count(d->store, id) == 0 && !image_in_use(d, id)) {
-      log_info("image store: %s has no name and no instance: removed", id);
-      if (image_store_remove(d->store, id, &err) < 0)
-        break;
-    }
-  }
-  if (err)
-    log_warn("image store: %s", err->msg);
-  daemon_collect_layers(d);
-}
-
 /* ---- the import's child ------------------------------------------------- */
 
 struct worker_out {
@@ -194,7 +169,7 @@ static void reply_imported(struct daemon *d, struct conn *c,
     return;
   }
   /* A name it took from another image may have been that one's last. */
-  daemon_image_collect(d);
+  daemon_collect_images(d);
   log_info("image %s imported by uid %u%s%s%s%s", id, (unsigned)j->owner,
            j->name ? " as " : "", j->name ? j->name : "", j->name ? ":" : "",
            j->name ? j->tag : "");
@@ -521,7 +496,7 @@ void op_image_tag(struct daemon *d, struct conn *c, struct instance *unused,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  daemon_image_collect(d);
+  daemon_collect_images(d);
   op_image_show(d, c, NULL, v);
 }
 

@@ -11,8 +11,6 @@
 
 /* Open <state_dir>/images (d->store). */
 int daemon_image_open_store(struct daemon *d, cell_error **err);
-/* With the instances loaded: remove what interrupted imports left. */
-void daemon_image_collect(struct daemon *d);
 /* The worker's pipe is readable (TAG_IMAGE_JOB). */
 void image_job_on_readable(struct daemon *d, int fd);
 /* Kill every import (celld stops). */

@@ -84,6 +84,12 @@ static int create_and_start(struct daemon *d, struct instance *in,
                              .bundle = dir,
                              .writable_net_sysctls = true,
                              .procfs = &d->procfs};
+  /* The port filters' transactions run while the container is made;
+   * attach waits for them. */
+  __attribute__((cleanup(daemon_net_filters_cancel)))
+  struct daemon_net_filters filters = {.n = 0};
+  if (daemon_net_filters_begin(d, in->rec, &filters, err) < 0)
+    return -1;
   int saved[3] = {-1, -1, -1};
   if (daemon_swap_stdio(dir, saved, err) < 0)
     return -1;
@@ -108,7 +114,7 @@ static int create_and_start(struct daemon *d, struct instance *in,
   cleanup_free char *devdir = xasprintf("%s/devices", dir);
   /* Its network and mount namespaces exist and its init has not run yet:
    * its host directories and devices are there when it does. */
-  if (daemon_net_attach(d, in->rec, pid, err) < 0 ||
+  if (daemon_net_attach(d, in->rec, pid, &filters, err) < 0 ||
       attach_settings(in->rec, pid, devdir, err) < 0 ||
       container_start(d->runroot, in->rec->name, err) < 0) {
     close(pidfd);
@@ -334,7 +340,9 @@ void inst_finish_destroy(struct daemon *d, struct instance *in) {
   /* Its own layers and its snapshots' go (unless a clone shares them)
    * before the client hears it is gone. */
   instance_record_drop_layers(in->rec);
-  daemon_collect_layers(d);
+  /* And its image, when it was the last to hold one without a name. */
+  free(steal_pointer(&in->rec->image));
+  daemon_collect_images(d);
   inst_answer_waiters(d, in, NULL);
   daemon_remove_instance(d, in);
 }

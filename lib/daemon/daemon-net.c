@@ -260,13 +260,21 @@ static int addresses_of(const struct daemon_network *net,
   return 0;
 }
 
+/* The way out, after what went wrong. */
+static void filter_way_out(const struct daemon_network *net, cell_error **err) {
+  char *msg = xasprintf("%s (without the filter: network.%s.filter = no "
+                        "in celld.conf)", (*err)->msg, net->name);
+  free((*err)->msg);
+  (*err)->msg = msg;
+}
+
 /* What the instance's port on the bridge may claim: its MAC, its
  * addresses.  Without the filter an instance's root (CAP_NET_RAW in its
  * namespace) could take over another's address with a gratuitous ARP. */
-static int filter_port(const struct daemon_network *net,
-                       const struct instance_net *in, const uint8_t mac[6],
-                       const struct net_addr *addrs, size_t n_addrs,
-                       cell_error **err) {
+static struct bridge_port_identity port_identity(const struct instance_net *in,
+                                                 const uint8_t mac[6],
+                                                 const struct net_addr *addrs,
+                                                 size_t n_addrs) {
   struct bridge_port_identity id = {.port = in->host_veth};
   memcpy(id.mac, mac, sizeof(id.mac));
   for (size_t i = 0; i < n_addrs; i++) {
@@ -275,12 +283,16 @@ static int filter_port(const struct daemon_network *net,
     else
       id.ipv6 = &addrs[i].ip;
   }
+  return id;
+}
+
+static int filter_port(const struct daemon_network *net,
+                       const struct instance_net *in, const uint8_t mac[6],
+                       const struct net_addr *addrs, size_t n_addrs,
+                       cell_error **err) {
+  struct bridge_port_identity id = port_identity(in, mac, addrs, n_addrs);
   if (bridge_filter_port_add(net->bridge, &id, err) < 0) {
-    /* The way out, after what went wrong. */
-    char *msg = xasprintf("%s (without the filter: network.%s.filter = no "
-                          "in celld.conf)", (*err)->msg, net->name);
-    free((*err)->msg);
-    (*err)->msg = msg;
+    filter_way_out(net, err);
     return -1;
   }
   return 0;
@@ -312,32 +324,26 @@ static int nic_attach(const struct daemon_network *net, int nsfd,
   size_t n_addrs, n_routes = routes_of(net, routed, gw_ips);
   if (addresses_of(net, in, addrs, &n_addrs, err) < 0)
     return -1;
+  /* The same MAC at every start: neighbours' ARP and NDP caches stay
+   * right when the instance restarts with its address. */
   uint8_t mac[6];
   instance_net_mac(in, mac);
   return network_attach(nsfd, net->bridge, in->host_veth, in->ifname, mac,
                         net->mtu, addrs, n_addrs, gw_ips, n_routes, err);
 }
 
-/* The NIC's bridge, filter and dnsmasq ready for it, and no veth pair of
- * its name left (by a celld killed in the middle of an attach). */
+/* The NIC's bridge and dnsmasq ready for it, and no veth pair of its name
+ * left (by a celld killed in the middle of an attach). */
 static int nic_prepare(struct daemon *d, const struct daemon_network *net,
                        const struct instance_net *in, cell_error **err) {
-  struct net_addr gw[2], addrs[2];
-  size_t n_gw = gateways_of(net, gw), n_addrs;
-  if (addresses_of(net, in, addrs, &n_addrs, err) < 0 ||
-      network_bridge_ensure(net->bridge, gw, n_gw, net->mtu, err) < 0 ||
+  struct net_addr gw[2];
+  size_t n_gw = gateways_of(net, gw);
+  if (network_bridge_ensure(net->bridge, gw, n_gw, net->mtu, err) < 0 ||
       network_detach(in->host_veth, err) < 0)
     return -1;
   /* With its addresses on the bridge: dnsmasq binds to them. */
   if (net->dnsmasq)
     dnsmasq_network_up(d, net);
-  /* The same MAC at every start: neighbours' ARP and NDP caches stay
-   * right when the instance restarts with its address.  The filter knows
-   * it before the port exists: its first frame is filtered already. */
-  uint8_t mac[6];
-  instance_net_mac(in, mac);
-  if (net->filter && filter_port(net, in, mac, addrs, n_addrs, err) < 0)
-    return -1;
   return 0;
 }
 
@@ -351,16 +357,63 @@ nic_network(const struct daemon *d, const struct instance_net *in,
   return net;
 }
 
+/* filter: the port's filter, begun (see daemon_net_filters_begin). */
 static int attach_one(struct daemon *d, int nsfd, const struct instance_net *in,
-                      bool routed[2], cell_error **err) {
+                      struct bridge_filter_job *filter, bool routed[2],
+                      cell_error **err) {
   const struct daemon_network *net = nic_network(d, in, err);
   if (!net || nic_prepare(d, net, in, err) < 0)
     return -1;
+  /* Before the port exists: its first frame is filtered already. */
+  if (bridge_filter_port_add_finish(filter, err) < 0) {
+    filter_way_out(net, err);
+    return -1;
+  }
   return nic_attach(net, nsfd, in, routed, err);
 }
 
+/* One NIC's filter child, begun. */
+static int filter_begin_one(struct daemon *d, const struct instance_net *in,
+                            struct bridge_filter_job *job, cell_error **err) {
+  *job = (struct bridge_filter_job){.pid = -1, .fd = -1};
+  const struct daemon_network *net = daemon_config_network(d->cfg, in->network);
+  if (!net || !net->filter)
+    return 0; /* attach_one says what is wrong with a missing network */
+  struct net_addr addrs[2];
+  size_t n_addrs;
+  if (addresses_of(net, in, addrs, &n_addrs, err) < 0)
+    return -1;
+  uint8_t mac[6];
+  instance_net_mac(in, mac);
+  struct bridge_port_identity id = port_identity(in, mac, addrs, n_addrs);
+  if (bridge_filter_port_add_begin(net->bridge, &id, job, err) < 0) {
+    filter_way_out(net, err);
+    return -1;
+  }
+  return 0;
+}
+
+int daemon_net_filters_begin(struct daemon *d, const struct instance_record *r,
+                             struct daemon_net_filters *f, cell_error **err) {
+  f->n = 0;
+  for (size_t i = 0; i < r->n_nets; i++) {
+    if (filter_begin_one(d, &r->nets[i], &f->job[i], err) < 0)
+      return cell_error_wrap(err, "network `%s` of `%s`", r->nets[i].network,
+                             r->name);
+    f->n = i + 1;
+  }
+  return 0;
+}
+
+void daemon_net_filters_cancel(struct daemon_net_filters *f) {
+  for (size_t i = 0; i < f->n; i++)
+    bridge_filter_job_cancel(&f->job[i]);
+  f->n = 0;
+}
+
 int daemon_net_attach(struct daemon *d, const struct instance_record *r,
-                      pid_t pid, cell_error **err) {
+                      pid_t pid, struct daemon_net_filters *filters,
+                      cell_error **err) {
   cleanup_free char *path = xasprintf("/proc/%d/ns/net", (int)pid);
   cleanup_close int nsfd = open(path, O_RDONLY | O_CLOEXEC);
   if (nsfd < 0)
@@ -371,18 +424,34 @@ int daemon_net_attach(struct daemon *d, const struct instance_record *r,
                : 0;
   bool routed[2] = {false, false};
   for (size_t i = 0; i < r->n_nets; i++) {
-    if (attach_one(d, nsfd, &r->nets[i], routed, err) < 0)
+    if (attach_one(d, nsfd, &r->nets[i], &filters->job[i], routed, err) < 0)
       return cell_error_wrap(err, "network `%s` of `%s`", r->nets[i].network,
                              r->name);
   }
   return 0;
 }
 
+/* The port's filter for a NIC criu's restore makes: known before the port
+ * exists, as at a start. */
+static int restore_filter(const struct daemon_network *net,
+                          const struct instance_net *in, cell_error **err) {
+  struct net_addr addrs[2];
+  size_t n_addrs;
+  if (!net->filter)
+    return 0;
+  if (addresses_of(net, in, addrs, &n_addrs, err) < 0)
+    return -1;
+  uint8_t mac[6];
+  instance_net_mac(in, mac);
+  return filter_port(net, in, mac, addrs, n_addrs, err);
+}
+
 int daemon_net_prepare_restore(struct daemon *d, const struct instance_record *r,
                                cell_error **err) {
   for (size_t i = 0; i < r->n_nets; i++) {
     const struct daemon_network *net = nic_network(d, &r->nets[i], err);
-    if (!net || nic_prepare(d, net, &r->nets[i], err) < 0)
+    if (!net || nic_prepare(d, net, &r->nets[i], err) < 0 ||
+        restore_filter(net, &r->nets[i], err) < 0)
       return cell_error_wrap(err, "network `%s` of `%s`", r->nets[i].network,
                              r->name);
   }
@@ -641,8 +710,11 @@ int daemon_net_attach_new(struct daemon *d, const struct instance_record *now,
     const struct daemon_network *net;
     bool routed[2] = {first_of_family(d, next, false, nic, &net) != NULL,
                       first_of_family(d, next, true, nic, &net) != NULL};
+    struct bridge_filter_job filter = {.pid = -1, .fd = -1};
     if (network_ifname_free(nsfd, nic->ifname, err) < 0 ||
-        attach_one(d, nsfd, nic, routed, err) < 0) {
+        filter_begin_one(d, nic, &filter, err) < 0 ||
+        attach_one(d, nsfd, nic, &filter, routed, err) < 0) {
+      bridge_filter_job_cancel(&filter);
       cell_error_wrap(err, "network `%s` of `%s`", nic->network, next->name);
       /* This one and those made before it go. */
       for (size_t k = 0; k <= i; k++)

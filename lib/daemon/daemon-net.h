@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/json.h"
 #include "daemon/daemon-types.h"
+#include "net/bridge-filter.h"
 
 /* The request's `networks` (may be NULL) into r->nets: names checked,
  * addresses chosen (or the ones asked for checked), host veth names.
@@ -27,9 +28,6 @@ int daemon_net_plan(struct daemon *d, const struct json_value *networks,
  * Each change is a line pushed to *warnings. */
 int daemon_net_replan(struct daemon *d, struct instance_record *r,
                       char ***warnings, cell_error **err);
-/* Give the namespace of pid its interfaces (loopback only without
- * networks).  On failure the caller's daemon_net_detach removes what was
- * made (it also runs when the start fails later). */
 /* Before criu restores an instance (a checkpoint's): each network's
  * bridge, filter and dnsmasq ready, and no veth pair left of its NICs'
  * names.  criu restores it into a new, empty network namespace, to which
@@ -44,8 +42,24 @@ int daemon_net_prepare_restore(struct daemon *d, const struct instance_record *r
 int daemon_net_attach_restored(const struct daemon *d,
                                const struct instance_record *r, int nsfd,
                                cell_error **err);
+/* The port filters of an instance's NICs, begun before its container is
+ * made: each filter's nftables transaction runs in a child meanwhile
+ * (a few ms a start).  daemon_net_attach finishes them; cancel reaps
+ * those not finished (on a failed start, before daemon_net_detach
+ * removes what they added). */
+struct daemon_net_filters {
+  struct bridge_filter_job job[INSTANCE_MAX_NETS];
+  size_t n; /* jobs begun (a NIC without a filter has an empty one) */
+};
+int daemon_net_filters_begin(struct daemon *d, const struct instance_record *r,
+                             struct daemon_net_filters *f, cell_error **err);
+void daemon_net_filters_cancel(struct daemon_net_filters *f);
+/* Give the namespace of pid its interfaces (loopback only without
+ * networks).  On failure the caller's daemon_net_detach removes what was
+ * made (it also runs when the start fails later). */
 int daemon_net_attach(struct daemon *d, const struct instance_record *r,
-                      pid_t pid, cell_error **err);
+                      pid_t pid, struct daemon_net_filters *filters,
+                      cell_error **err);
 /* Remove the instance's veth pairs (gone ones are fine) and their port
  * filters and, when asked, the bridges no other instance uses (unless
  * kept by the config) with their filter tables. */

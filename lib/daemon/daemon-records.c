@@ -125,6 +125,28 @@ char **daemon_layers_in_use(const struct daemon *d) {
   return v;
 }
 
+static bool image_in_use(const struct daemon *d, const char *id) {
+  for (size_t i = 0; i < d->n_inst; i++)
+    if (d->inst[i]->rec->image && strcmp(d->inst[i]->rec->image, id) == 0)
+      return true;
+  return false;
+}
+
+void daemon_collect_images(struct daemon *d) {
+  cleanup_error cell_error *err = NULL;
+  for (size_t i = d->store->n_images; i-- > 0;) {
+    const char *id = d->store->images[i]->id;
+    if (image_store_ref_count(d->store, id) == 0 && !image_in_use(d, id)) {
+      log_info("image store: %s has no name and no instance: removed", id);
+      if (image_store_remove(d->store, id, &err) < 0)
+        break;
+    }
+  }
+  if (err)
+    log_warn("image store: %s", err->msg);
+  daemon_collect_layers(d);
+}
+
 void daemon_collect_layers(struct daemon *d) {
   if (d->n_jobs > 0)
     return;

@@ -41,5 +41,10 @@ char **daemon_layers_in_use(const struct daemon *d);
 /* Remove the store's layers neither an image nor an instance uses (not
  * while an import may be about to use one). */
 void daemon_collect_layers(struct daemon *d);
+/* Remove the images with no name that no instance uses, then the layers
+ * no one uses: what an import cut short between its description and its
+ * name left, or an image whose last name `image tag` gave to another
+ * while an instance used it, once that instance is gone. */
+void daemon_collect_images(struct daemon *d);
 
 #endif

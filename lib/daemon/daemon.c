@@ -589,7 +589,7 @@ int daemon_run(const struct daemon_config *cfg, cell_error **err) {
       open_state(&d, &lockfd, err) < 0 || daemon_image_open_store(&d, err) < 0 ||
       daemon_load_instances(&d, err) < 0 || open_listener(&d, err) < 0)
     goto out;
-  daemon_image_collect(&d);
+  daemon_collect_images(&d);
   if (open_deadline_timer(&d, err) < 0)
     goto out;
   daemon_console_init(&d);

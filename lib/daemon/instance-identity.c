@@ -2,6 +2,7 @@
 #include "daemon/instance-identity.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -273,4 +274,97 @@ int identity_halt_signal(enum init_kind kind) {
   case INIT_OTHER: break;
   }
   return SIGTERM;
+}
+
+/* ---- an image's user ------------------------------------------------------ */
+
+#define ETC_FILE_MAX (1 << 20)
+
+/* The text of path in the root at rootfd ("" when it has none). */
+static int read_etc_file(int rootfd, const char *path, char **out,
+                         cell_error **err) {
+  cell_error *why = NULL;
+  cleanup_close int fd = resolve_open(rootfd, path, O_RDONLY | O_CLOEXEC, &why);
+  if (fd < 0 && why->errnum == ENOENT) {
+    cell_error_free(&why);
+    *out = xstrdup("");
+    return 0;
+  }
+  if (fd < 0) {
+    *err = why;
+    return -1;
+  }
+  cleanup_free char *buf = xmalloc(ETC_FILE_MAX + 1);
+  ssize_t n = cell_read_all(fd, buf, ETC_FILE_MAX + 1);
+  if (n < 0)
+    return cell_fail_errno(err, "read its %s", path);
+  if (n > ETC_FILE_MAX)
+    return cell_fail(err, 0, "its %s is larger than %d bytes", path,
+                     ETC_FILE_MAX);
+  buf[n] = '\0';
+  *out = steal_pointer(&buf);
+  return 0;
+}
+
+/* Field want (0-based) of the first line of a passwd or group text whose
+ * field key_field is key; NULL when no line has it. */
+static char *colon_field(const char *text, const char *key, int key_field,
+                         int want) {
+  cleanup_free char *copy = xstrdup(text);
+  char *save = NULL;
+  for (char *line = strtok_r(copy, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *fields[8] = {0};
+    int n = 0;
+    for (char *rest = line; rest && n < 8;)
+      fields[n++] = strsep(&rest, ":");
+    if (key_field < n && want < n && strcmp(fields[key_field], key) == 0)
+      return xstrdup(fields[want]);
+  }
+  return NULL;
+}
+
+static bool is_id(const char *s) {
+  return *s && strlen(s) <= 10 && strspn(s, "0123456789") == strlen(s);
+}
+
+int identity_image_user(int rootfd, const char *spec, uint32_t id_count,
+                        char **out, cell_error **err) {
+  cleanup_free char *user = xstrdup(spec);
+  char *group = strchr(user, ':');
+  if (group)
+    *group++ = '\0';
+  if (!*user || (group && !*group))
+    return cell_fail(err, 0, "its user `%s`: expected USER[:GROUP]", spec);
+  cleanup_free char *passwd = NULL, *groups = NULL;
+  if (read_etc_file(rootfd, "/etc/passwd", &passwd, err) < 0)
+    return -1;
+  cleanup_free char *uid_text =
+      is_id(user) ? xstrdup(user) : colon_field(passwd, user, 0, 2);
+  if (!uid_text || !is_id(uid_text))
+    return cell_fail(err, 0, "its user `%s` is not in its /etc/passwd", user);
+  cleanup_free char *gid_text =
+      colon_field(passwd, user, is_id(user) ? 2 : 0, 3);
+  if (group && is_id(group)) {
+    free(gid_text);
+    gid_text = xstrdup(group);
+  } else if (group) {
+    if (read_etc_file(rootfd, "/etc/group", &groups, err) < 0)
+      return -1;
+    free(gid_text);
+    gid_text = colon_field(groups, group, 0, 2);
+    if (!gid_text || !is_id(gid_text))
+      return cell_fail(err, 0, "its group `%s` is not in its /etc/group",
+                       group);
+  } else if (!gid_text || !is_id(gid_text)) {
+    free(gid_text);
+    gid_text = xstrdup("0");
+  }
+  uint64_t uid = strtoull(uid_text, NULL, 10), gid = strtoull(gid_text, NULL, 10);
+  if (uid >= id_count || gid >= id_count)
+    return cell_fail(err, 0, "its user `%s` is %" PRIu64 ":%" PRIu64
+                     ", outside the instance's ids (0 to %" PRIu32 ")",
+                     spec, uid, gid, id_count - 1);
+  *out = xasprintf("%" PRIu64 ":%" PRIu64, uid, gid);
+  return 0;
 }

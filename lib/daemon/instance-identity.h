@@ -45,4 +45,12 @@ enum init_kind identity_init_kind(int rootfd, const char *path);
 /* systemd SIGRTMIN+3, busybox SIGUSR2, sysvinit SIGPWR, else SIGTERM. */
 int identity_halt_signal(enum init_kind kind);
 
+/* An OCI image's User (USER, UID, USER:GROUP, UID:GID, ...) as "UID:GID"
+ * in *out: names looked up in the /etc/passwd and /etc/group of the root
+ * at rootfd (resolved inside it), a user's group its passwd entry's
+ * (root's when a numeric user has none), as docker does.  Both ids must
+ * be below id_count (the instance's range). */
+int identity_image_user(int rootfd, const char *spec, uint32_t id_count,
+                        char **out, cell_error **err);
+
 #endif

@@ -172,6 +172,8 @@ static int put_init(struct instance_record *r, const char *key,
     return bad_form(err, key, value);
   cell_strv_free(r->init);
   r->init = steal_pointer(&words);
+  /* The image's User was for its entrypoint, not for an init of one's own. */
+  free(steal_pointer(&r->init_user));
   return 0;
 }
 

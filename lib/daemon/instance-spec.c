@@ -82,10 +82,25 @@ static void gen_env(struct json_gen *g, const struct json_value *profile,
   json_gen_array_close(g);
 }
 
+/* An application image's User, "UID:GID" (instance-identity.h). */
+static void gen_init_user(struct json_gen *g, const char *user) {
+  unsigned uid = 0, gid = 0;
+  sscanf(user, "%u:%u", &uid, &gid);
+  json_gen_key(g, "user");
+  json_gen_object_open(g);
+  json_gen_kv_int(g, "uid", uid);
+  json_gen_kv_int(g, "gid", gid);
+  json_gen_object_close(g);
+}
+
 static void gen_process(struct json_gen *g, const struct json_value *p,
                         const struct instance_record *r) {
   json_gen_object_open(g);
-  gen_members_except(g, p, (const char *const[]){"args", "env", "cwd", NULL});
+  gen_members_except(g, p, (const char *const[]){"args", "env", "cwd",
+                                                 r->init_user ? "user" : NULL,
+                                                 NULL});
+  if (r->init_user)
+    gen_init_user(g, r->init_user);
   gen_env(g, json_object_get(p, "env"), r);
   const struct json_value *cwd = json_object_get(p, "cwd");
   json_gen_kv_string(g, "cwd", r->workdir && r->workdir[0] == '/' ? r->workdir

@@ -49,6 +49,7 @@ void instance_record_free(struct instance_record *r) {
   instance_record_drop_layers(r);
   cell_strv_free(r->env);
   free(r->workdir);
+  free(r->init_user);
   free(r->hostname);
   free(r->cgroup);
   for (size_t i = 0; i < r->n_nets; i++) {
@@ -173,6 +174,8 @@ char *instance_record_to_json(const struct instance_record *r, bool pretty) {
   for (char **a = r->init; a && *a; a++)
     json_gen_string(g, *a);
   json_gen_array_close(g);
+  if (r->init_user)
+    json_gen_kv_string(g, "init_user", r->init_user);
   if (r->halt_signal > 0)
     json_gen_kv_int(g, "halt_signal", r->halt_signal);
   json_gen_kv_string(g, "state", r->state);
@@ -325,6 +328,7 @@ static int read_record(const struct json_value *o, struct instance_record *r,
       get_string(o, "image", true, &r->image, err) < 0 ||
       get_string(o, "image_name", true, &r->image_name, err) < 0 ||
       get_string(o, "workdir", true, &r->workdir, err) < 0 ||
+      get_string(o, "init_user", true, &r->init_user, err) < 0 ||
       get_strings(o, "layers", &r->layers, err) < 0 ||
       get_strings(o, "own_layers", &r->own_layers, err) < 0 ||
       read_snapshots(o, r, err) < 0 ||

@@ -75,6 +75,9 @@ struct instance_record {
   bool autostart;
   char *hostname;
   char **init;          /* argv */
+  char *init_user;      /* "UID:GID" its init runs as (an application
+                           image's User, resolved in the image at create);
+                           NULL: root */
   int halt_signal;      /* what stops its init; 0 (older records): SIGTERM */
   char *state;          /* created | running | stopped */
   int exit_code;        /* -1: unknown; 128+N: killed by signal N */

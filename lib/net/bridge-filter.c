@@ -244,17 +244,22 @@ static void run_child(const char *text, int out) {
 /* libnftables exits the whole process when it cannot open its netlink
  * socket (out of fds, say), as the nft tool would: each transaction runs
  * in a child, so that this never takes celld with it. */
-static int run(const char *text, cell_error **err) {
+static int run_begin(const char *text, pid_t *pid, int *rd, cell_error **err) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0)
     return cell_fail_errno(err, "nftables: pipe");
-  cleanup_close int rd = p[0], wr = p[1];
-  pid_t pid = fork();
-  if (pid < 0)
+  cleanup_close int r = p[0], wr = p[1];
+  *pid = fork();
+  if (*pid < 0)
     return cell_fail_errno(err, "nftables: fork");
-  if (pid == 0)
+  if (*pid == 0)
     run_child(text, wr);
-  close(steal_fd(&wr));
+  *rd = steal_fd(&r);
+  return 0;
+}
+
+/* The child's end; its error text when it failed. */
+static int run_finish(pid_t pid, int rd, cell_error **err) {
   char why[512];
   size_t len = 0;
   ssize_t n;
@@ -275,25 +280,73 @@ static int run(const char *text, cell_error **err) {
                    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
-static int port_add(const char *bridge, const struct bridge_port_identity *id,
-                    bool with_table, cell_error **err) {
-  cleanup_free char *text =
-      bridge_filter_port_commands(bridge, id, with_table, err);
-  return text ? run(text, err) : -1;
+static int run(const char *text, cell_error **err) {
+  pid_t pid;
+  int rd;
+  if (run_begin(text, &pid, &rd, err) < 0)
+    return -1;
+  cleanup_close int rdfd = rd;
+  return run_finish(pid, rdfd, err);
+}
+
+int bridge_filter_port_add_begin(const char *bridge,
+                                 const struct bridge_port_identity *id,
+                                 struct bridge_filter_job *job,
+                                 cell_error **err) {
+  *job = (struct bridge_filter_job){.pid = -1, .fd = -1};
+  cleanup_free char *port_only =
+      bridge_filter_port_commands(bridge, id, false, err);
+  cleanup_free char *with_table =
+      port_only ? bridge_filter_port_commands(bridge, id, true, err) : NULL;
+  if (!with_table || run_begin(port_only, &job->pid, &job->fd, err) < 0)
+    return cell_error_wrap(err, "filter port `%s` of bridge `%s`", id->port,
+                           bridge);
+  job->with_table = steal_pointer(&with_table);
+  job->what = xasprintf("filter port `%s` of bridge `%s`", id->port, bridge);
+  return 0;
+}
+
+/* Forget the job, its child reaped; the child's result in *err. */
+static int job_reap(struct bridge_filter_job *job, cell_error **err) {
+  cleanup_close int fd = job->fd;
+  pid_t pid = job->pid;
+  job->pid = job->fd = -1;
+  return run_finish(pid, fd, err);
+}
+
+int bridge_filter_port_add_finish(struct bridge_filter_job *job,
+                                  cell_error **err) {
+  if (job->pid < 0)
+    return 0;
+  cleanup_free char *with_table = steal_pointer(&job->with_table);
+  cleanup_free char *what = steal_pointer(&job->what);
+  /* The table is there but for the first port: the port alone first, as
+   * re-making the table's rule costs more than the whole port. */
+  cleanup_error cell_error *no_table = NULL;
+  if (job_reap(job, &no_table) == 0)
+    return 0;
+  if (run(with_table, err) < 0)
+    return cell_error_wrap(err, "%s", what);
+  return 0;
+}
+
+void bridge_filter_job_cancel(struct bridge_filter_job *job) {
+  if (job->pid < 0)
+    return;
+  free(steal_pointer(&job->with_table));
+  free(steal_pointer(&job->what));
+  /* The child is waited for: what it added, the caller removes. */
+  cleanup_error cell_error *ignored = NULL;
+  job_reap(job, &ignored);
 }
 
 int bridge_filter_port_add(const char *bridge,
                            const struct bridge_port_identity *id,
                            cell_error **err) {
-  /* The table is there but for the first port: the port alone first, as
-   * re-making the table's rule costs more than the whole port. */
-  cleanup_error cell_error *no_table = NULL;
-  if (port_add(bridge, id, false, &no_table) == 0)
-    return 0;
-  if (port_add(bridge, id, true, err) < 0)
-    return cell_error_wrap(err, "filter port `%s` of bridge `%s`", id->port,
-                           bridge);
-  return 0;
+  struct bridge_filter_job job;
+  if (bridge_filter_port_add_begin(bridge, id, &job, err) < 0)
+    return -1;
+  return bridge_filter_port_add_finish(&job, err);
 }
 
 int bridge_filter_port_remove(const char *bridge, const char *port,

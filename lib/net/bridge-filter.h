@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 #include "net/netlink.h"
@@ -51,6 +52,26 @@ char *bridge_filter_port_commands(const char *bridge,
 int bridge_filter_port_add(const char *bridge,
                            const struct bridge_port_identity *id,
                            cell_error **err);
+/* The same in two halves, so that the transaction's child runs while the
+ * caller does other work (an instance's start makes its container).
+ * begin forks the child; finish waits for it (and makes the bridge's
+ * table when the port alone could not be added) and must come before
+ * the port's first frame; cancel only reaps the child of a job that is
+ * not to be finished (what it added stays, for the caller's removal).
+ * finish and cancel are no-ops on a job finished or never begun. */
+struct bridge_filter_job {
+  pid_t pid;        /* -1: no child */
+  int fd;           /* the child's error pipe */
+  char *with_table; /* the commands again, with the table's */
+  char *what;       /* "filter port `P` of bridge `B`", for errors */
+};
+int bridge_filter_port_add_begin(const char *bridge,
+                                 const struct bridge_port_identity *id,
+                                 struct bridge_filter_job *job,
+                                 cell_error **err);
+int bridge_filter_port_add_finish(struct bridge_filter_job *job,
+                                  cell_error **err);
+void bridge_filter_job_cancel(struct bridge_filter_job *job);
 /* Remove the port's chain and map entry; a port (or table) not filtered is
  * not an error. */
 int bridge_filter_port_remove(const char *bridge, const char *port,

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/util.h"
@@ -155,6 +156,40 @@ static int spool(struct import_job *j, int fd, cell_error **err) {
 
 /* ---- layers ------------------------------------------------------------- */
 
+/* A layer is most of an import (a Debian rootfs is one layer): its bytes
+ * are reported as they are read, at most every REPORT_NS, so that the
+ * progress line moves and can tell a rate and the time left. */
+#define REPORT_NS 100000000LL
+
+struct layer_reader {
+  struct import_job *j;
+  int fd;
+  uint64_t base;    /* the source's bytes before this layer */
+  uint64_t read;    /* of this layer so far */
+  long long last;   /* when the last report went, ns */
+};
+
+static long long monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static ssize_t read_layer(void *ctx, void *buf, size_t len) {
+  struct layer_reader *r = ctx;
+  ssize_t n = read(r->fd, buf, len);
+  if (n <= 0)
+    return n;
+  r->read += (uint64_t)n;
+  r->j->p.bytes = r->base + r->read;
+  long long now = monotonic_ns();
+  if (now - r->last >= REPORT_NS) {
+    r->last = now;
+    report(r->j, "layer");
+  }
+  return n;
+}
+
 static int extract_layer(struct import_job *j, int fd, unsigned index,
                          enum layer_whiteouts whiteouts,
                          struct layer_stats *stats, cell_error **err) {
@@ -168,7 +203,9 @@ static int extract_layer(struct import_job *j, int fd, unsigned index,
   struct layer_limits lim = {j->bytes_left, j->entries_left};
   j->p.layer = index + 1;
   report(j, "layer");
-  if (layer_extract(fd, dirfd, &lim, whiteouts, stats, err) < 0)
+  struct layer_reader r = {.j = j, .fd = fd, .base = j->p.bytes,
+                           .last = monotonic_ns()};
+  if (layer_extract_from(read_layer, &r, dirfd, &lim, whiteouts, stats, err) < 0)
     return j->p.layers > 1
                ? cell_error_wrap(err, "layer %u of %u", index + 1, j->p.layers)
                : -1;
@@ -273,7 +310,6 @@ static int import_oci(struct import_job *j, const struct oci_image *oci,
                        oci->config.diff_ids[i]);
     cell_strv_push(&img->layers, stats.diff_id);
     img->size += stats.bytes;
-    j->p.bytes += oci->layers[i].size;
   }
   const struct oci_image_config *c = &oci->config;
   img->entrypoint = cell_strv_dup(c->entrypoint);

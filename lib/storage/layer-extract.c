@@ -494,8 +494,8 @@ static int check_size(struct extract *x, struct archive_entry *e,
       (uint64_t)size > x->max_bytes - x->stats.bytes)
     return cell_fail(err, 0,
                      "its %lld bytes take the layer past its limit of %llu "
-                     "bytes (%llu already written; raise the limit if the "
-                     "image is genuine)",
+                     "bytes (%llu already written): raise image_max_size "
+                     "in celld.conf if the image is genuine",
                      (long long)size, (unsigned long long)x->max_bytes,
                      (unsigned long long)x->stats.bytes);
   x->stats.bytes += (uint64_t)size;
@@ -898,8 +898,9 @@ static int extract_all(struct extract *x, cell_error **err) {
                        archive_error_string(x->ar));
     if (x->max_entries != 0 && x->stats.entries == x->max_entries)
       return cell_fail(err, 0,
-                       "the layer has more than %llu entries, its limit "
-                       "(raise the limit if the image is genuine)",
+                       "the layer has more than %llu entries, its limit: "
+                       "raise image_max_entries in celld.conf if the image "
+                       "is genuine",
                        (unsigned long long)x->max_entries);
     const char *raw = archive_entry_pathname(e);
     if (raw == NULL || raw[0] == '\0')

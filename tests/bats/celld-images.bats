@@ -95,18 +95,22 @@ EOF
   : >"$L/2/etc/.wh.gone"
   : >"$L/2/data/.wh..wh..opq"
   echo new >"$L/2/data/new"
-  # Layer 3 (the application): no /sbin/init, an entrypoint.
+  # Layer 3 (the application): no /sbin/init, an entrypoint, run as the
+  # busybox rootfs's `user` (1000) and group `users` (100).
   : >"$L/3/sbin/.wh.init"
   cat >"$L/3/app.sh" <<'EOS'
 #!/bin/sh
-echo "$GREETING $(pwd) $*" >/srv/out
+echo "$GREETING $(pwd) $* $(id -u):$(id -g)" >/srv/out
 exec sleep 1000000
 EOS
   chmod 755 "$L/3/app.sh"
-  export SYS=$D/sys-layout APP=$D/app-layout
+  chown 1000:100 "$L/3/srv"
+  export SYS=$D/sys-layout APP=$D/app-layout GHOST=$D/ghost-layout
   make_layout "$SYS" '{}' "$L/1" "$L/2"
   make_layout "$APP" '{"Entrypoint":["app.sh"],"Cmd":["arg"],
-    "Env":["PATH=/:/bin:/sbin","GREETING=hello"],"WorkingDir":"/srv"}' \
+    "Env":["PATH=/:/bin:/sbin","GREETING=hello"],"WorkingDir":"/srv",
+    "User":"user:users"}' "$L/1" "$L/2" "$L/3"
+  make_layout "$GHOST" '{"Entrypoint":["app.sh"],"Env":["PATH=/:/bin"],"User":"ghost"}' \
     "$L/1" "$L/2" "$L/3"
   start_daemon
 }
@@ -117,7 +121,18 @@ teardown_file() {
   celld_leaks
 }
 
+# celld again with the celld.conf a test changed (saved as celld.conf.saved).
+restore_conf() {
+  [ -e "$D/celld.conf.saved" ] || return 0
+  mv "$D/celld.conf.saved" "$D/celld.conf"
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  start_daemon
+}
+
 teardown() {
+  restore_conf
+  pbuild_clean
   destroy_all
   for id in $(ctl image list --json 2>/dev/null | jq -r '.[].id'); do
     ctl image rm "$id" >/dev/null 2>&1 || true
@@ -188,14 +203,95 @@ store_is_clean() {
     "$(command -v podman >/dev/null && echo sys:archive,sys:docker,sys:layout || echo sys:archive,sys:layout)" ]
 }
 
-@test "an application image runs its entrypoint and cmd as the instance's init, with its env and working directory" {
+# podman with its storage in $D/podman-build (overlay: its diff of a
+# directory removed and made again is an opaque directory; vfs's lists a
+# whiteout for each file instead).
+pbuild() {
+  podman --root "$D/podman-build/root" --runroot "$D/podman-build/run" \
+    --storage-driver overlay "$@"
+}
+
+pbuild_clean() {
+  [ -d "$D/podman-build" ] || return 0
+  pbuild rmi -af >/dev/null 2>&1 || true
+  grep " $D/podman-build/" /proc/self/mountinfo | awk '{print $5}' | sort -r |
+    xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$D/podman-build"
+}
+
+# The files of the layers of docker-archive $1, one "LAYER PATH" a line.
+archive_entries() {
+  local l
+  for l in $(tar -xOf "$1" manifest.json | jq -r '.[0].Layers[]'); do
+    tar -xOf "$1" "$l" | tar -t | sed "s|^|$l |"
+  done
+}
+
+@test "an image podman builds from scratch (a layer deletes a file, another makes a directory opaque), saved as oci-archive and docker-archive, imports and boots" {
+  command -v podman >/dev/null || skip "podman is not installed (make deps)"
+  local ctx=$D/podman-build/ctx
+  mkdir -p "$ctx/root"
+  cp -a "$TEMPLATE/." "$ctx/root/"
+  echo gone >"$ctx/root/etc/gone"
+  mkdir "$ctx/root/data"
+  echo old >"$ctx/root/data/old"
+  tar --numeric-owner -C "$ctx/root" -cf "$ctx/root.tar" .
+  rm -rf "$ctx/root"
+  printf '%s\n' 'FROM scratch' 'ADD root.tar /' 'RUN rm /etc/gone' \
+    'RUN rm -rf /data && mkdir /data && echo new >/data/new' >"$ctx/Containerfile"
+  pbuild build -q --isolation chroot -t localhost/built:1 -f "$ctx/Containerfile" "$ctx" >/dev/null
+  pbuild save -q --format oci-archive -o "$D/built-oci.tar" localhost/built:1
+  pbuild save -q --format docker-archive -o "$D/built-docker.tar" localhost/built:1
+  pbuild_clean
+  # podman's layers, not ours: the whiteout in one, the opaque directory
+  # in another.
+  archive_entries "$D/built-docker.tar" >"$D/built-entries"
+  [ "$(grep -c ' etc/.wh.gone$' "$D/built-entries")" = 1 ]
+  [ "$(grep -c ' data/.wh..wh..opq$' "$D/built-entries")" = 1 ]
+  [ "$(grep ' etc/.wh.gone$' "$D/built-entries" | cut -d' ' -f1)" != \
+    "$(grep ' data/.wh..wh..opq$' "$D/built-entries" | cut -d' ' -f1)" ]
+  # Each archive known by its content alone (no oci-archive: prefix); the
+  # two are one image.
+  run -0 ctl image import "$D/built-oci.tar" --name built:oci
+  id=$output
+  [ "$(ctl image show built:oci --json | jq '.layers | length')" = 3 ]
+  run -0 ctl image import "$D/built-docker.tar" --name built:docker
+  [ "$output" = "$id" ]
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 3 ]
+  # Booted from each name: the deleted file is gone, the opaque directory
+  # shows only its own files.
+  for n in oci docker; do
+    ctl create "built-$n" --image "built:$n" --init "/bin/sleep 1000000"
+    ctl start "built-$n"
+    run -0 inside "built-$n" sh -c 'ls /data; test ! -e /etc/gone && echo no-gone; cat /etc/hostname'
+    [ "$output" = $'new\nno-gone\n'"built-$n" ]
+  done
+}
+
+@test "an application image runs its entrypoint and cmd as the instance's init, with its env, working directory and user" {
   ctl image import "$APP" --name app:1 >/dev/null
   ctl create a1 --image app:1
   [ "$(field a1 '.init | join(" ")')" = "/app.sh arg" ]
+  [ "$(field a1 .init_user)" = 1000:100 ]
   ctl start a1
-  for _ in $(seq 50); do inside a1 test -s /srv/out && break; sleep 0.1; done
+  for _ in $(seq 50); do inside a1 sh -c 'test -s /srv/out' && break; sleep 0.1; done
   run -0 inside a1 cat /srv/out
-  [ "$output" = "hello /srv arg" ]
+  [ "$output" = "hello /srv arg 1000:100" ]
+  # A clone runs as the same user; an init of one's own runs as root.
+  ctl stop a1
+  ctl clone a1 a2
+  [ "$(field a2 .init_user)" = 1000:100 ]
+  ctl set a2 init="/bin/sh /app.sh again"
+  [ "$(field a2 .init_user)" = null ]
+  ctl start a2
+  for _ in $(seq 50); do inside a2 grep -q again /srv/out && break; sleep 0.1; done
+  run -0 inside a2 cat /srv/out
+  [ "$output" = "hello /srv again 0:0" ]
+  # A user the image's /etc/passwd does not have: refused at create.
+  ctl image import "$GHOST" --name ghost >/dev/null
+  run -8 ctl create g1 --image ghost
+  [[ "$output" == *"image \`ghost\`: its user \`ghost\` is not in its /etc/passwd"* ]]
+  [ ! -e "$STATE/instances/g1" ]
   # An image with no init and no entrypoint needs --init, and says so.
   run -8 ctl create noinit --image app:1 --init /sbin/init
   [[ "$output" == *"has no program \`/sbin/init\`"* ]]
@@ -270,6 +366,50 @@ store_is_clean() {
   [[ "$output" == *"no image"* ]]
 }
 
+@test "image tag: a second name for an image; a name given to another image takes the old one away once nothing holds it" {
+  ctl image import "$SYS" --name sys:1 >/dev/null
+  ctl image import "$APP" --name app:1 >/dev/null
+  sys=$(ctl image show sys:1 --json | jq -r .id)
+  run -0 ctl image tag sys:1 sys:stable
+  run -0 ctl image show sys:stable --json
+  [ "$(echo "$output" | jq -r .id)" = "$sys" ]
+  [ "$(echo "$output" | jq -r '.names | sort | join(",")')" = sys:1,sys:stable ]
+  run -0 ctl image list
+  [[ "$output" == *"sys:1"*"${sys:7:12}"* ]]
+  # The application image's only name goes to the system image: nothing
+  # holds it any more, and its own layer goes with it.
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 3 ]
+  run -0 ctl image tag sys:stable app:1
+  [ "$(ctl image show app:1 --json | jq -r .id)" = "$sys" ]
+  [ "$(ctl image list --json | jq length)" = 1 ]
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 2 ]
+  # An image an instance uses keeps it when its last name goes, without a
+  # name; it goes with the instance, not at the next start of celld.
+  app=$(ctl image import "$APP" --name app:2)
+  ctl create a1 --image app:2
+  run -0 ctl image tag sys:1 app:2
+  run -0 ctl image show "$app" --json
+  [ "$(echo "$output" | jq -c '[.names, .instances]')" = '[[],["a1"]]' ]
+  ctl destroy a1
+  run -4 ctl image show "$app"
+  [ "$(ls "$STATE/images/layers" | wc -l)" = 2 ]
+  store_is_clean
+  # A member's name for root's image is the member's own.
+  run -0 member 4243 image tag sys:1 mine:1
+  run -0 member 4243 image show mine:1
+  run -4 member 4244 image show mine:1
+  [ "$(ctl image show sys:1 --json | jq -r '.names | sort | join(",")')" = \
+    "app:1,app:2,sys:1,sys:stable,uid:4243/mine:1" ]
+  run -0 member 4243 image rm mine:1
+  # Refused, naming what is wrong.
+  run -4 ctl image tag nosuch:1 x
+  [[ "$output" == *"no image \`nosuch:1\`"* ]]
+  run -8 ctl image tag sys:1 Bad
+  [[ "$output" == *"image name \`Bad\`"* ]]
+  run -2 ctl image tag sys:1
+  [[ "$output" == *"IMAGE NAME[:TAG]"* ]]
+}
+
 @test "members import images of their own, seen by them and root only; root's images are theirs to use, not to remove" {
   ctl image import "$SYS" --name shared >/dev/null
   tar -C "$TEMPLATE" -cf "$D/mine.tar" .
@@ -296,6 +436,33 @@ store_is_clean() {
   store_is_clean
 }
 
+@test "mkrootfs-debian --import NAME:TAG puts the guest it built into celld's store, its id the only line on stdout" {
+  # A stand-in for mmdebstrap (the real build is celld-guests.bats'): the
+  # busybox rootfs as the guest, in the directory mmdebstrap is given.
+  mkdir -p "$D/fakebin"
+  printf '%s\n' '#!/bin/sh' 'while [ "${1#--}" != "$1" ]; do shift; done' \
+    "cp -a '$TEMPLATE/.' \"\$2/\"" >"$D/fakebin/mmdebstrap"
+  chmod 755 "$D/fakebin/mmdebstrap"
+  run -0 --separate-stderr env PATH="$D/fakebin:$PATH" CELLCTL="$CELLCTL" CELL_SOCKET="$SOCK" \
+    "$REPO/rootfs-tools/mkrootfs-debian" --import guest:1 "$D/guest"
+  [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+  [[ "$stderr" == *"imported $D/guest as guest:1: $output"* ]]
+  run -0 ctl image show guest:1 --json
+  [ "$(echo "$output" | jq -r .source)" = "$D/guest" ]
+  ctl create g1 --image guest:1 --init "/bin/sleep 1000000"
+  ctl start g1
+  run -0 inside g1 cat /etc/hostname
+  [ "$output" = g1 ]
+  # Without a celld to take it: one line, before anything is built.
+  run -1 env PATH="$D/fakebin:$PATH" CELLCTL="$CELLCTL" CELL_SOCKET="$D/nosuch.sock" \
+    "$REPO/rootfs-tools/mkrootfs-debian" --import guest:2 "$D/guest2"
+  [ "${#lines[@]}" = 1 ]
+  [[ "$output" == "mkrootfs-debian: --import: celld does not answer"* ]]
+  [ ! -e "$D/guest2" ]
+  run -1 "$REPO/rootfs-tools/mkrootfs-debian" --import Guest "$D/guest2"
+  [[ "$output" == *"image name \`Guest'"* ]]
+}
+
 @test "hostile archives: a path out, a write through a symlink, a hardlink out, a device, a bomb: refused, nothing written, nothing left" {
   local h=$D/hostile
   mkdir -p "$h"
@@ -319,6 +486,7 @@ def dev(name):
 tar("dotdot", [f("etc/ok"), f("../../../../../../tmp/cell-hostile-dotdot")])
 tar("symlink", [link("etc", "/tmp"), f("etc/cell-hostile-symlink")])
 tar("hardlink", [link("passwd", "/etc/passwd", tarfile.LNKTYPE)])
+tar("absolute", [f("/tmp/cell-hostile-absolute", b"inside\n")])
 tar("device", [dev("dev/sda")])
 EOP
   truncate -s 100G "$h/sparse"
@@ -329,6 +497,7 @@ EOP
   run -1 ctl image import "$h/symlink.tar" --name x
   [[ "$output" == *"symlink"* ]]
   run -1 ctl image import "$h/hardlink.tar" --name x
+  [[ "$output" == *"hardlink target \"/etc/passwd\" is not in the layer"* ]]
   run -1 ctl image import "$h/device.tar" --name x
   [[ "$output" == *"device"* ]]
   run -1 ctl image import "$h/bomb.tar" --name x
@@ -336,6 +505,37 @@ EOP
   [ ! -e /tmp/cell-hostile-dotdot ] && [ ! -e /tmp/cell-hostile-symlink ]
   [ "$(ctl image list --json | jq length)" = 0 ]
   store_is_clean
+  # An absolute name lands in the layer, as tar would put it.
+  run -0 ctl image import "$h/absolute.tar" --name abs
+  [ ! -e /tmp/cell-hostile-absolute ]
+  [ "$(cat "$STATE"/images/layers/*/tmp/cell-hostile-absolute)" = inside ]
+}
+
+@test "image_max_size and image_max_entries of celld.conf stop an archive that expands past them, naming the setting" {
+  mkdir -p "$D/limits/bytes" "$D/limits/entries"
+  head -c 2M /dev/zero >"$D/limits/bytes/two-mib"
+  for i in $(seq 1100); do : >"$D/limits/entries/$i"; done
+  tar -C "$D/limits/bytes" -cf "$D/limits/bytes.tar" .
+  gzip -k "$D/limits/bytes.tar"
+  tar -C "$D/limits/entries" -cf "$D/limits/entries.tar" .
+  # Both fit the defaults.
+  run -0 ctl image import "$D/limits/bytes.tar.gz" --name fits
+  ctl image rm fits
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  cp "$D/celld.conf" "$D/celld.conf.saved"
+  printf '%s\n' "image_max_size = 1M" "image_max_entries = 1000" >>"$D/celld.conf"
+  start_daemon
+  run -1 ctl image import "$D/limits/bytes.tar.gz" --name big
+  [[ "$output" == *"past its limit of 1048576 bytes"*"raise image_max_size in celld.conf"* ]]
+  run -1 ctl image import "$D/limits/entries.tar" --name many
+  [[ "$output" == *"more than 1000 entries"*"raise image_max_entries in celld.conf"* ]]
+  # A stream is held to the size before it is read as an archive.
+  run -1 ctl image import - --name piped < <(cat "$D/limits/bytes.tar")
+  [[ "$output" == *"larger than the image size limit (1048576 bytes, image_max_size in celld.conf)"* ]]
+  [ "$(ctl image list --json | jq length)" = 0 ]
+  store_is_clean
+  restore_conf
 }
 
 @test "progress: JSON lines with --progress=json, nothing but the id without a terminal; Ctrl-C cancels and leaves nothing" {
@@ -343,20 +543,26 @@ EOP
   run -0 ctl image import "$D/p.tar" --name p --progress=json
   # Every line is JSON: the steps, then the image.
   echo "$output" | jq -e . >/dev/null
-  [ "$(echo "$output" | jq -r 'select(.progress) | .progress.step' | tr '\n' ' ')" = "layer done " ]
+  [ "$(echo "$output" | jq -r 'select(.progress) | .progress.step' | uniq | tr '\n' ' ')" = "layer done " ]
   [ "$(echo "$output" | tail -1 | jq -r .image.names[0])" = p:latest ]
   run -0 ctl image import "$D/p.tar" --name p2
   [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
-  # A slow source, interrupted while it is read.
-  { cat "$D/p.tar"; sleep 30; } | "$CELLCTL" --socket "$SOCK" image import - --name slow 2>"$D/cancel.err" &
-  local pid=$!
+  # A source that does not end (a FIFO whose writer stays), interrupted
+  # while it is read.
+  mkfifo "$D/slow"
+  "$CELLCTL" --socket "$SOCK" image import - --name slow <"$D/slow" 2>"$D/cancel.err" &
+  local pid=$! w
+  exec {w}>"$D/slow"
+  cat "$D/p.tar" >&"$w"
   for _ in $(seq 50); do
     [ -n "$(ls -A "$STATE/images/tmp")" ] && break
     sleep 0.1
   done
   [ -n "$(ls -A "$STATE/images/tmp")" ]
-  kill -INT "$(pgrep -f 'image import - --name slow' | head -1)"
+  kill -INT "$pid"
   wait "$pid" || true
+  exec {w}>&-
+  rm "$D/slow"
   grep -q "import cancelled" "$D/cancel.err"
   for _ in $(seq 50); do
     [ -z "$(ls -A "$STATE/images/tmp")" ] && break
@@ -364,5 +570,29 @@ EOP
   done
   run -4 ctl image show slow
   store_is_clean
-  pkill -f "sleep 30" || true
+}
+
+@test "on a terminal, an import shows one progress line that moves: the layer, bytes of the total, the rate, the time left" {
+  mkdir -p "$D/big"
+  head -c 384M /dev/urandom >"$D/big/blob"
+  tar -C "$D/big" -cf "$D/big.tar" .
+  rm -rf "$D/big"
+  # script(1) gives cellctl a terminal; --progress is left to its default.
+  run -0 script -qec "$CELLCTL --socket $SOCK image import $D/big.tar --name big" /dev/null
+  rm "$D/big.tar"
+  # The terminal turns each newline into CR LF: two lines, the progress
+  # line (rewritten in place, each state after a CR and an erase to the
+  # end of the line) and the id.
+  local text=${output//$'\r\n'/$'\n'}
+  text=${text%$'\r'}
+  [ "$(printf '%s' "$text" | grep -c '')" = 2 ]
+  [[ "${text##*$'\n'}" =~ ^sha256:[0-9a-f]{64}$ ]]
+  local line=${text%%$'\n'*} states
+  states=$(printf '%s' "$line" | tr '\r' '\n' | sed 's/^\x1b\[K//')
+  echo "$states"
+  # Part-way: the layer, what is read of the whole, the rate and the time
+  # left; at the end, all of it.
+  echo "$states" | grep -Eq '^importing  layer 1/1  [0-9.]+ MiB / 384.0 MiB  [0-9.]+ MiB/s  ETA [0-9]+s$'
+  echo "$states" | tail -1 | grep -Eq '^importing  layer 1/1  384.0 MiB / 384.0 MiB  [0-9.]+ MiB/s$'
+  ctl image rm big
 }

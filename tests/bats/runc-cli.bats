@@ -44,6 +44,22 @@ stop_container() {
   jq -e '.data.pids.limit == 20' <<<"$output"
 }
 
+@test "flags after the container id: create ID --bundle DIR --pid-file F, run ID --detach, pause/resume/start ID --help" {
+  setup_bundle sleep 1000
+  cd "$BATS_TEST_TMPDIR"
+  cell_detached create "$CID" --bundle "$BUNDLE" --pid-file "$BATS_TEST_TMPDIR/a.pid"
+  [ "$(cat "$BATS_TEST_TMPDIR/a.pid")" = "$(container_pid "$CID")" ]
+  for cmd in start pause resume; do
+    run -0 cell "$cmd" "$CID" --help
+    [[ "$output" == *"$cmd"* ]]
+  done
+  # --help answered: nothing was started.
+  [ "$(container_status "$CID")" = created ]
+  cell_detached run "$CID-b" --bundle "$BUNDLE" --detach --pid-file "$BATS_TEST_TMPDIR/b.pid"
+  [ "$(container_status "$CID-b")" = running ]
+  [ "$(cat "$BATS_TEST_TMPDIR/b.pid")" = "$(container_pid "$CID-b")" ]
+}
+
 @test "exec keeps what follows the id: exec ID --pid-file F true runs a program named --pid-file" {
   start_sleeper
   run -255 cell exec "$CID" --pid-file "$BATS_TEST_TMPDIR/exec.pid" true
@@ -130,6 +146,16 @@ LOGRUS_TEXT='^time="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z" leve
   run ! grep -vE "$LOGRUS_TEXT" "$BATS_TEST_TMPDIR/err"
 }
 
+@test "--debug --log FILE: the debug lines go to the file in logrus's text layout, none to stderr" {
+  setup_bundle sleep 1000
+  log=$BATS_TEST_TMPDIR/log.txt
+  timeout -k 5 30 "$CELL" --root "$ROOT" --log "$log" --debug create "$CID" \
+    </dev/null >/dev/null 2>"$BATS_TEST_TMPDIR/err" 3>&-
+  grep -E "$LOGRUS_TEXT" "$log" | grep -q ' level=debug '
+  run ! grep -vE "$LOGRUS_TEXT" "$log"
+  run ! grep -q 'level=debug' "$BATS_TEST_TMPDIR/err"
+}
+
 @test "--debug --log FILE --log-format json: debug and error lines as JSON in the file" {
   setup_bundle sleep 1000
   log=$BATS_TEST_TMPDIR/log.json
@@ -162,6 +188,7 @@ LOGRUS_TEXT='^time="[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z" leve
 @test "--version prints version, commit, spec and libseccomp lines as runc does" {
   run -0 "$CELL" --version
   [[ "${lines[0]}" =~ ^[a-z]+\ version\ [0-9]+\.[0-9]+\.[0-9]+ ]]
+  is_runc || [[ "${lines[0]}" == "cell version "* ]]
   [[ "${lines[1]}" =~ ^commit:\ .+ ]]
   [[ "${lines[2]}" =~ ^spec:\ 1\.[0-9]+\.[0-9]+ ]]
   printf '%s\n' "${lines[@]}" | grep -qE '^libseccomp: [0-9]+\.[0-9]+\.[0-9]+$'

@@ -77,6 +77,63 @@ has_option() {
   has_option "$opts" nosymfollow
 }
 
+@test "rrw, rsuid and rdiratime clear a submount's ro, nosuid and nodiratime" {
+  make_tree_with_submount
+  mount -o remount,bind,ro,nosuid,nodiratime "$TREE/sub"
+  setup_bundle sh -c 'touch /mnt/sub/below && echo written; cat /proc/self/mountinfo'
+  add_mount "$(jq -n --arg s "$TREE" \
+    '{destination: "/mnt", type: "bind", source: $s,
+      options: ["rbind", "rrw", "rsuid", "rdiratime"]}')"
+  run -0 cell run "$CID"
+  [ "${lines[0]}" = written ]
+  opts=$(mount_opts_of /mnt/sub)
+  has_option "$opts" rw
+  run ! has_option "$opts" nosuid
+  run ! has_option "$opts" nodiratime
+}
+
+# atime_mode_of DEST: noatime, relatime or strictatime (neither shown), as
+# mountinfo has it for the topmost mount on DEST in $output.
+atime_mode_of() {
+  local opts
+  opts=$(mount_opts_of "$1") || return 1
+  if has_option "$opts" noatime; then
+    echo noatime
+  elif has_option "$opts" relatime; then
+    echo relatime
+  else
+    echo strictatime
+  fi
+}
+
+@test "the r*atime options set the atime mode of every submount" {
+  if is_runc; then
+    skip "runc 1.1.5 fails on ratime and rnostrictatime (EINVAL) and ignores rnorelatime"
+  fi
+  make_tree_with_submount
+  # The submount starts as noatime, so that each mode below is a change.
+  mount -o remount,bind,noatime "$TREE/sub"
+  setup_bundle cat /proc/self/mountinfo
+  # A tmpfs on /mnt for the mount points, which the shared rootfs lacks.
+  add_mount '{"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}'
+  local opt
+  for opt in rstrictatime rrelatime ratime rnostrictatime rnorelatime rnoatime; do
+    add_mount "$(jq -n --arg s "$TREE" --arg o "$opt" \
+      '{destination: ("/mnt/" + $o), type: "bind", source: $s, options: ["rbind", $o]}')"
+  done
+  run -0 cell run "$CID"
+  [ "$(atime_mode_of /mnt/rstrictatime/sub)" = strictatime ]
+  [ "$(atime_mode_of /mnt/rrelatime/sub)" = relatime ]
+  # Documented in README: ratime and rnostrictatime give relatime,
+  # rnorelatime strictatime.
+  [ "$(atime_mode_of /mnt/ratime/sub)" = relatime ]
+  [ "$(atime_mode_of /mnt/rnostrictatime/sub)" = relatime ]
+  [ "$(atime_mode_of /mnt/rnorelatime/sub)" = strictatime ]
+  [ "$(atime_mode_of /mnt/rnoatime/sub)" = noatime ]
+  # The top of each tree too.
+  [ "$(atime_mode_of /mnt/rstrictatime)" = strictatime ]
+}
+
 @test "rro on a tmpfs mount" {
   if is_runc; then
     skip "runc 1.1.5 applies the recursive options to bind mounts only"
@@ -115,22 +172,29 @@ has_option() {
   setup_bundle sh -c 'echo x >/dev/null && echo null-works
     [ -L /dev/ptmx ] && echo ptmx-link
     [ -d /dev/pts ] && echo pts-dir
-    touch /dev/new 2>&1; true'
+    touch /dev/new 2>&1
+    awk "\$5 ~ /^\/dev(\/pts)?\$/ { print \$5, \$6, \$(NF - 2) }" /proc/self/mountinfo; true'
   update_config '(.mounts[] | select(.destination == "/dev") | .options) += ["ro"]'
+  [ "$(jq '[.mounts[] | select(.destination == "/dev/pts" and .type == "devpts")] | length' config.json)" = 1 ]
   run -0 cell run "$CID"
   [ "${lines[0]}" = null-works ]
   [ "${lines[1]}" = ptmx-link ]
   [ "${lines[2]}" = pts-dir ]
   [[ "${lines[3]}" == *"Read-only file system"* ]]
+  # devpts was mounted on it before it became read-only, and /dev itself
+  # is read-only.
+  [[ "${lines[4]}" == "/dev ro,"*" tmpfs" ]]
+  [[ "${lines[5]}" == "/dev/pts rw,"*" devpts" ]]
 }
 
-@test "no-pivot: a nested user namespace cannot mount a fresh procfs to reach sysrq-trigger" {
-  # The chroot of --no-pivot only hides the host's /proc: unless the
-  # runtime detaches it, it stays in the container's mount namespace,
-  # fully visible, and the kernel then lets a user namespace mount a
-  # procfs of its own, unmasked.  The helper leaves the chroot (it needs
-  # CAP_SYS_CHROOT: docker's default set has it), unshares a user, mount
-  # and pid namespace and tries the mount.
+@test "no-pivot: a nested user namespace cannot mount a fresh procfs or sysfs to reach sysrq-trigger or /sys/firmware" {
+  # The chroot of --no-pivot only hides the host's /proc and /sys: unless
+  # the runtime detaches them, they stay in the container's mount
+  # namespace, fully visible, and the kernel then lets a user namespace
+  # mount a procfs or sysfs of its own, unmasked.  The helper leaves the
+  # chroot (it needs CAP_SYS_CHROOT: docker's default set has it),
+  # unshares a user, mount, pid and network namespace and tries both
+  # mounts.
   setup_bundle sh -c 'awk "\$5 == \"/proc\" { print \$5, \$(NF - 2) }" /proc/self/mountinfo
     /host/nested-procfs /host/escape; echo "status $?"'
   cp "${CELL_TEST_HELPERS:-$REPO/build/tests}/nested-procfs" "$HOSTDIR/"
@@ -143,7 +207,8 @@ has_option() {
   [ "${lines[1]}" = "chroot left" ]
   [ "${lines[2]}" = "unshare: ok" ]
   [ "${lines[3]}" = "mount proc: Operation not permitted" ]
-  [ "${lines[4]}" = "status 1" ]
+  [ "${lines[4]}" = "mount sysfs: Operation not permitted" ]
+  [ "${lines[5]}" = "status 1" ]
 }
 
 # --- /sys/fs/cgroup on a v1 or hybrid host ------------------------------------

@@ -117,6 +117,10 @@ leftovers() {
   find /sys/fs/cgroup/*"$CGPARENT" -mindepth 1 -type d 2>/dev/null | sed 's/^/cgroup /'
   nsenter --net="/run/netns/$NETNS" ip -o link show master "$BR" 2>/dev/null |
     awk -F': ' '{print "veth " $2}'
+  # A port's filter chain (the ports' filters are begun before the
+  # container is made, so a failure between leaves one to remove).
+  nsenter --net="/run/netns/$NETNS" nft list chains bridge 2>/dev/null |
+    awk '$1 == "chain" && $2 ~ /^port-/ {print "nft " $2}'
   # The image store: nothing of an import under way, no layer no image
   # holds (the instances are gone).
   ls -A "$STATE/images/tmp" | sed 's/^/import-tmp /'

@@ -183,6 +183,57 @@ TEST(a_directory_in_the_way_is_an_error_not_a_follow) {
   close(root);
 }
 
+/* "UID:GID" of an image's User, or the error's text. */
+static char *image_user(int rootfd, const char *spec) {
+  char *out = NULL;
+  cell_error *err = NULL;
+  if (identity_image_user(rootfd, spec, 65536, &out, &err) < 0) {
+    out = xstrdup(err->msg);
+    cell_error_free(&err);
+  }
+  return out;
+}
+
+TEST(an_image_user_is_looked_up_in_the_image_not_the_host) {
+  int root = mkroot("users");
+  write_at(root, "etc/passwd",
+           "root:x:0:0:root:/root:/bin/sh\n"
+           "app:x:1000:1000::/srv:/bin/sh\n"
+           "odd:x:2000\n");
+  write_at(root, "etc/group", "root:x:0:\nstaff:x:50:app\n");
+  struct {
+    const char *spec, *want;
+  } cases[] = {
+      {"app", "1000:1000"},
+      {"1000", "1000:1000"},     /* a numeric user takes its entry's group */
+      {"4242", "4242:0"},        /* none: root's group, as docker does */
+      {"app:staff", "1000:50"},
+      {"app:7", "1000:7"},
+      {"0:0", "0:0"},
+      {"ghost", "its user `ghost` is not in its /etc/passwd"},
+      {"app:nogroup", "its group `nogroup` is not in its /etc/group"},
+      {"odd", "2000:0"}, /* a line without a group field */
+      {"70000", "outside the instance's ids (0 to 65535)"},
+      {"app:", "expected USER[:GROUP]"},
+      {":50", "expected USER[:GROUP]"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    cleanup_free char *got = image_user(root, cases[i].spec);
+    CHECK_CONTAINS(got, cases[i].want);
+  }
+  /* A passwd that links to a host file is that path inside the root:
+   * here, none at all; the host's file is not read. */
+  cleanup_free char *host = xasprintf("%s/host-passwd", tmpdir);
+  int fd = open(host, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  CHECK(fd >= 0 && write(fd, "ghost:x:7:7::/:/bin/sh\n", 23) == 23);
+  close(fd);
+  CHECK(unlinkat(root, "etc/passwd", 0) == 0);
+  CHECK(symlinkat(host, root, "etc/passwd") == 0);
+  cleanup_free char *from_host = image_user(root, "ghost");
+  CHECK_CONTAINS(from_host, "its user `ghost` is not in its /etc/passwd");
+  close(root);
+}
+
 int main(void) {
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
@@ -199,6 +250,7 @@ int main(void) {
   RUN(init_kind_follows_links_inside_the_root);
   RUN(identity_files_replace_symlinks_never_follow_them);
   RUN(a_directory_in_the_way_is_an_error_not_a_follow);
+  RUN(an_image_user_is_looked_up_in_the_image_not_the_host);
   cleanup_free char *rm = xasprintf("rm -rf %s", tmpdir);
   if (system(rm) != 0)
     perror(rm);
