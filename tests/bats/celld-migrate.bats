@@ -255,8 +255,11 @@ ECHO_SERVER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; exec nc -l -p 7000 -e 
 # to the server, what comes back goes to /from.
 CLIENT="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; mkfifo /to; while :; do cat /to; done | nc 10.98.7.10 7000 >/from'"
 
-listens_on_7000() { # ctl-function name
-  timeout 20 "$1" exec "$2" -- cat /proc/net/tcp </dev/null 2>/dev/null |
+listens_on_7000() { # ctl|ctlb name
+  local sock=$SOCK
+  [ "$1" = ctlb ] && sock=$SOCK_B
+  timeout 20 "$CELLCTL" --socket "$sock" exec "$2" -- cat /proc/net/tcp \
+    </dev/null 2>/dev/null |
     awk '$2 ~ /:1B58$/ && $4 == "0A" { found = 1 } END { exit !found }'
 }
 
