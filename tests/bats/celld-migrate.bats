@@ -255,11 +255,12 @@ ECHO_SERVER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; exec nc -l -p 7000 -e 
 # to the server, what comes back goes to /from.
 CLIENT="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; mkfifo /to; while :; do cat /to; done | nc 10.98.7.10 7000 >/from'"
 
+# (busybox's nc listens on IPv6's any address, for both families.)
 listens_on_7000() { # ctl|ctlb name
   local sock=$SOCK
   [ "$1" = ctlb ] && sock=$SOCK_B
-  timeout 20 "$CELLCTL" --socket "$sock" exec "$2" -- cat /proc/net/tcp \
-    </dev/null 2>/dev/null |
+  timeout 20 "$CELLCTL" --socket "$sock" exec "$2" -- \
+    cat /proc/net/tcp /proc/net/tcp6 </dev/null 2>/dev/null |
     awk '$2 ~ /:1B58$/ && $4 == "0A" { found = 1 } END { exit !found }'
 }
 
