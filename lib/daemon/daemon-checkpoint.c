@@ -51,6 +51,12 @@ static void rm_rf_or_log(const char *path) {
     log_warn("%s", err->msg);
 }
 
+/* How criu locks the instance's TCP connections while it dumps and
+ * restores them: nftables, through its library, in criu itself; the
+ * default (iptables) runs iptables-restore twice (IPv4, IPv6) at each
+ * lock and unlock, programs started while the instance is frozen. */
+#define NETWORK_LOCK "--network-lock=nftables"
+
 /* In a checkpoint's images: the device nodes bound into the instance and
  * their host sources, "PATH SOURCE" a line (device_args). */
 #define EXTERNAL_DEVICES "celld-devices"
@@ -247,6 +253,7 @@ static int dump_args(const struct dump_work *w, const char *freezer,
   }
   if (!w->stop)
     cell_strv_push(argv, "--leave-running");
+  cell_strv_push(argv, NETWORK_LOCK);
   if (console_args(w, argv, err) < 0)
     return -1;
   return bind_args(w, argv, err);
@@ -834,6 +841,7 @@ static int runtime_restore(const char *runroot, const char *name,
   cleanup_strv char **all = NULL;
   for (char **a = args; a && *a; a++)
     cell_strv_push(&all, *a);
+  cell_strv_push(&all, NETWORK_LOCK);
   if (net_hook_start(net, work, &all, err) < 0) {
     net_hook_stop(net);
     return -1;
