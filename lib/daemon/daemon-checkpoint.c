@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,12 @@ static void rm_rf_or_log(const char *path) {
   if (cell_rm_rf_at(AT_FDCWD, path, &err) < 0)
     log_warn("%s", err->msg);
 }
+
+/* How criu locks the instance's TCP connections while it dumps and
+ * restores them: nftables, through its library, in criu itself; the
+ * default (iptables) runs iptables-restore twice (IPv4, IPv6) at each
+ * lock and unlock, programs started while the instance is frozen. */
+#define NETWORK_LOCK "--network-lock=nftables"
 
 /* In a checkpoint's images: the device nodes bound into the instance and
  * their host sources, "PATH SOURCE" a line (device_args). */
@@ -256,11 +263,16 @@ static int check_parent_link(const char *images, const char *parent,
 
 static int dump_args(const struct dump_work *w, const char *freezer,
                      char ***argv, cell_error **err) {
-  /* Established TCP stays (a client's connection survives a restore); the
-   * network namespace is dumped whole, with lo and its addresses. */
+  /* Established TCP stays (a client's connection survives a restore).
+   * The network namespace is left out (its interfaces, addresses and
+   * routes are the instance's record, which celld makes again at the
+   * restore): criu would dump it with ip and iptables-save, each run
+   * while the instance is frozen. */
+  char *empty_net[] = {"network", NULL};
   struct criu_opts o = {.tcp_established = true,
                         .file_locks = true,
-                        .manage_cgroups_mode = "soft"};
+                        .manage_cgroups_mode = "soft",
+                        .empty_ns = empty_net};
   criu_args_begin(&o, "dump", w->images, w->images, argv);
   cleanup_free char *pid = xasprintf("%d", (int)w->pid);
   cell_strv_push(argv, "-t");
@@ -273,6 +285,7 @@ static int dump_args(const struct dump_work *w, const char *freezer,
     cell_strv_push(argv, "--leave-running");
   if (w->parent)
     track_mem_args(w->parent, argv);
+  cell_strv_push(argv, NETWORK_LOCK);
   if (console_args(w, argv, err) < 0)
     return -1;
   return bind_args(w, argv, err);
@@ -582,6 +595,28 @@ static struct dump_work *new_dump_work(struct daemon *d, struct instance *in,
   return w;
 }
 
+/* Whether lxcfs's files are bound into the instance whose init is pid:
+ * mounts of a FUSE filesystem, which criu cannot dump. */
+static bool uses_lxcfs(pid_t pid) {
+  cleanup_free char *path = xasprintf("/proc/%d/mountinfo", (int)pid);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  cleanup_error cell_error *ignored = NULL;
+  if (cell_read_file_at(AT_FDCWD, path, 0, &text, &len, &ignored) < 0)
+    return false;
+  /* "... - fuse.lxcfs lxcfs rw,..." */
+  return strstr(text, " - fuse.lxcfs ") != NULL;
+}
+
+int checkpoint_refuse_lxcfs(const struct instance *in, const char *action,
+                            cell_error **err) {
+  if (in->pid <= 0 || !uses_lxcfs(in->pid))
+    return 0;
+  return cell_fail(err, 0, "%s `%s`: its /proc is lxcfs's, which criu "
+                   "cannot dump (lxcfs = off in celld.conf, then restart "
+                   "the instance)", action, in->rec->name);
+}
+
 void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
                    const struct json_value *v) {
   const char *name = in->rec->name;
@@ -590,6 +625,10 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
     cell_fail(&err, 0, "instance `%s` is not running: a checkpoint saves a "
               "running one's processes (cellctl snapshot %s saves a stopped "
               "one's disk)", name, name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (checkpoint_refuse_lxcfs(in, "checkpoint", &err) < 0) {
     conn_fail(d, c, API_WRONG_STATE, &err);
     return;
   }
@@ -757,15 +796,163 @@ static int prepare_root(struct daemon *d, struct instance *in, const char *dir,
                                    0600, err);
 }
 
+/* ---- the network of a restored instance ------------------------------- *
+ *
+ * criu restores the instance into a new, empty network namespace (its
+ * dump left it out), owned by the instance's user namespace as a start's
+ * is.  At post-setup-namespaces, when the namespaces exist and before
+ * any socket is restored, criu runs its action script: the script hands
+ * the new init's pid to a thread of the restore's child through one fifo
+ * and waits for its answer on another, while the thread makes the
+ * instance's NICs as a start does.  Its TCP sockets then come back on its
+ * address.  Not at setup-namespaces: criu locks the new namespace's
+ * network (iptables) only between the two, and a peer's retransmission
+ * that reached the address before the lock, with no socket yet to take
+ * it, would be answered with a reset.
+ * (criu 3.17 cannot restore into a namespace made beforehand and given
+ * as external: its restored tasks, in their new user namespace, may not
+ * join one that namespace does not own.) */
+
+#define NET_HOOK "net-hook"
+#define NET_REQUEST "net-request"
+#define NET_ANSWER "net-answer"
+
+struct net_hook {
+  const struct daemon *d;
+  const struct instance_record *rec;
+  char *request, *answer; /* the fifos' paths */
+  int wake;               /* the request fifo, read-write: never blocks */
+  cell_error *err;        /* the thread's, when it failed */
+  pthread_t thread;
+  bool running;
+};
+
+/* The pid of the restored init, from the script; 0: criu ended first
+ * (net_hook_stop wrote 0).  wake keeps a writer on the fifo: this open
+ * does not block, the read waits for a line. */
+static pid_t net_hook_pid(const struct net_hook *h) {
+  int fd = open(h->request, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  char buf[32];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  long long pid = 0;
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+  return cell_parse_ll(buf, 1, INT32_MAX, &pid) ? (pid_t)pid : 0;
+}
+
+static void *net_hook_run(void *arg) {
+  struct net_hook *h = arg;
+  pid_t pid = net_hook_pid(h);
+  if (pid == 0)
+    return NULL;
+  cleanup_free char *ns = xasprintf("/proc/%d/ns/net", (int)pid);
+  int nsfd = open(ns, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0)
+    cell_fail_errno(&h->err, "open `%s`", ns);
+  else
+    daemon_net_attach_restored(h->d, h->rec, nsfd, &h->err);
+  if (nsfd >= 0)
+    close(nsfd);
+  const char *answer = h->err ? "failed\n" : "ok\n";
+  int fd = open(h->answer, O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    cell_write_all(fd, answer, strlen(answer));
+    close(fd);
+  }
+  return NULL;
+}
+
+/* The script criu runs at each action; only post-setup-namespaces is
+ * ours. */
+static int write_net_script(const char *path, const struct net_hook *h,
+                            cell_error **err) {
+  if (strchr(h->request, '\'') || strchr(h->answer, '\''))
+    return cell_fail(err, 0, "`%s`: a state directory with a quote cannot "
+                     "be given to criu's action script", path);
+  cleanup_free char *text = xasprintf(
+      "#!/bin/sh\n"
+      "# celld makes the instance's network once criu made its namespaces.\n"
+      "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-setup-namespaces ] || exit 0\n"
+      "echo \"$CRTOOLS_INIT_PID\" >'%s' || exit 1\n"
+      "read -r answer <'%s' || exit 1\n"
+      "[ \"$answer\" = ok ]\n",
+      h->request, h->answer);
+  return cell_write_file_atomic_at(AT_FDCWD, path, text, strlen(text), 0700,
+                                   err);
+}
+
+/* The fifos, the script and the thread that waits on them; criu's flag
+ * pushed to args. */
+static int net_hook_start(struct net_hook *h, const char *work, char ***args,
+                          cell_error **err) {
+  h->request = xasprintf("%s/" NET_REQUEST, work);
+  h->answer = xasprintf("%s/" NET_ANSWER, work);
+  cleanup_free char *script = xasprintf("%s/" NET_HOOK, work);
+  unlink(h->request);
+  unlink(h->answer);
+  if (mkfifo(h->request, 0600) < 0 || mkfifo(h->answer, 0600) < 0)
+    return cell_fail_errno(err, "mkfifo in `%s`", work);
+  h->wake = open(h->request, O_RDWR | O_CLOEXEC);
+  if (h->wake < 0)
+    return cell_fail_errno(err, "open `%s`", h->request);
+  if (write_net_script(script, h, err) < 0)
+    return -1;
+  int rc = pthread_create(&h->thread, NULL, net_hook_run, h);
+  if (rc != 0) {
+    errno = rc;
+    return cell_fail_errno(err, "a thread for the restored network");
+  }
+  h->running = true;
+  cell_strv_push(args, "--action-script");
+  cell_strv_push(args, script);
+  return 0;
+}
+
+/* criu is done: the thread is let go wherever it waits.  A pid of 0 ends
+ * its wait for the script's line; a reader on the answer fifo, held until
+ * it is gone, its open to answer a script that went. */
+static void net_hook_stop(struct net_hook *h) {
+  if (h->running) {
+    cell_write_all(h->wake, "0\n", 2);
+    int fd = open(h->answer, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    pthread_join(h->thread, NULL);
+    if (fd >= 0)
+      close(fd);
+  }
+  if (h->wake >= 0)
+    close(h->wake);
+  if (h->request)
+    unlink(h->request);
+  if (h->answer)
+    unlink(h->answer);
+  free(h->request);
+  free(h->answer);
+}
+
 /* In the restore's child: criu, through the runtime, with the runtime's
  * stdio as a start has it.  The restored init is the child's child, and
  * celld's (its subreaper) once the child is gone. */
 static int runtime_restore(const char *runroot, const char *name,
                            const char *dir, const char *images,
-                           char *const *args, int slave, cell_error **err) {
+                           char **args, int slave, struct net_hook *net,
+                           cell_error **err) {
   cleanup_free char *work = xasprintf("%s/restore-work", dir);
   if (cell_mkdir_p(work, 0700, err) < 0)
     return -1;
+  cleanup_strv char **all = NULL;
+  for (char **a = args; a && *a; a++)
+    cell_strv_push(&all, *a);
+  cell_strv_push(&all, NETWORK_LOCK);
+  if (net_hook_start(net, work, &all, err) < 0) {
+    net_hook_stop(net);
+    return -1;
+  }
+  char *empty_net[] = {"network", NULL};
   int keep[1] = {slave};
   struct restore_opts o = {
       .root = runroot,
@@ -776,8 +963,9 @@ static int runtime_restore(const char *runroot, const char *name,
                .work_path = work,
                .tcp_established = true,
                .file_locks = true,
-               .manage_cgroups_mode = "soft"},
-      .extra_args = args,
+               .manage_cgroups_mode = "soft",
+               .empty_ns = empty_net},
+      .extra_args = all,
       .inherit_fds = keep,
       .n_inherit_fds = slave >= 0 ? 1 : 0,
       .terminal_given = true,
@@ -788,6 +976,15 @@ static int runtime_restore(const char *runroot, const char *name,
   int exit_code = 0;
   int rc = container_restore(&o, &exit_code, err);
   daemon_restore_stdio(saved);
+  net_hook_stop(net);
+  /* What went wrong with the network says more than criu's "action
+   * script failed". */
+  if (rc < 0 && net->err) {
+    cell_error_free(err);
+    *err = steal_pointer(&net->err);
+    cell_error_wrap(err, "the restored instance's network");
+  }
+  cell_error_free(&net->err);
   return rc;
 }
 
@@ -812,6 +1009,7 @@ static int adopt_restored(struct daemon *d, struct instance *in,
 }
 
 struct restore_job {
+  struct daemon *d; /* read by the child (its copy) */
   char *name, *snap;
   char *runroot, *dir, *images;
   char **args;
@@ -857,14 +1055,17 @@ static int restore_prepare(struct daemon *d, struct instance *in,
     return -1;
   if (external_args(rj->images, rj->slave, slave_path, &rj->args, err) < 0)
     return -1;
-  return daemon_net_prepare_restore(d, in->rec, &rj->args, err);
+  return daemon_net_prepare_restore(d, in->rec, err);
 }
 
 static void run_restore(struct restore_job *rj, int outfd) {
   child_setup(outfd, rj->slave);
   cell_error *err = NULL;
-  int rc = runtime_restore(rj->runroot, rj->name, rj->dir, rj->images,
-                           rj->args, rj->slave, &err);
+  struct instance *in = daemon_find_instance(rj->d, rj->name);
+  struct net_hook net = {.d = rj->d, .rec = in ? in->rec : NULL, .wake = -1};
+  int rc = !in ? cell_fail(&err, 0, "instance `%s` went", rj->name)
+               : runtime_restore(rj->runroot, rj->name, rj->dir, rj->images,
+                                 rj->args, rj->slave, &net, &err);
   child_result(outfd, err, 0);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -957,6 +1158,7 @@ static void restore_processes(struct daemon *d, struct conn *c,
   rj->runroot = xstrdup(d->runroot);
   rj->dir = daemon_inst_dir(d, rj->name);
   rj->images = snapshot_images_dir(d, rj->name, snap);
+  rj->d = d;
   rj->master = rj->slave = -1;
   rj->destroy_on_failure = destroy_on_failure;
   int pipefd = -1;

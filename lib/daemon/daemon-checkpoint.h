@@ -23,6 +23,10 @@
 void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
                         const char *snap);
 
+/* An instance whose /proc is lxcfs's (FUSE mounts criu cannot dump):
+ * -1 and one line for `action` naming the way out; 0 otherwise. */
+int checkpoint_refuse_lxcfs(const struct instance *in, const char *action,
+                            cell_error **err);
 /* In a child: criu found and usable on this kernel (*criu its path), else
  * the runtime's one line for action. */
 int checkpoint_usable_criu(const char *runroot, const char *action,

@@ -48,6 +48,7 @@
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-image.h"
 #include "daemon/daemon-lifecycle.h"
+#include "daemon/daemon-net.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
 #include "daemon/daemon-runtime.h"
@@ -482,6 +483,12 @@ static int send_frozen(struct daemon *d, const struct send_work *w,
                        unsigned last, struct migrate_stats *st,
                        uint64_t *frozen_at, cell_error **err) {
   cleanup_free char *parent = last ? xasprintf(ROUND_DIR, last) : NULL;
+  /* Until it runs on the target, or on here again (resume_here), nothing
+   * reaches it: its kernel would acknowledge TCP data that the target
+   * never gets. */
+  struct instance *in = daemon_find_instance(d, w->name);
+  if (in)
+    daemon_net_ports_set_up(in->rec, false);
   if (checkpoint_dump_frozen(w->runroot, w->inst_dir, w->images, parent,
                              w->cgroup, w->pid, frozen_at, err) < 0)
     return -1;
@@ -542,6 +549,12 @@ static void thaw(const struct instance *in) {
       cgroup_freeze(cg, false, &err) < 0)
     log_error("%s: thaw after a migration: %s", in->rec->name, err->msg);
   cgroup_free(cg);
+}
+
+/* The migration failed: it runs on here again, reachable again. */
+static void resume_here(const struct instance *in) {
+  daemon_net_ports_set_up(in->rec, true);
+  thaw(in);
 }
 
 /* It runs on the target: killed while still frozen (it dies at the
@@ -609,7 +622,7 @@ static void send_result(struct daemon *d, struct image_job *j,
     log_warn("%s: migration failed, it runs on here: %s", sj->w->name,
              error ? error : "?");
     if (in && in->pidfd >= 0)
-      thaw(in);
+      resume_here(in);
     cleanup_free char *msg = xasprintf("migrate `%s`: %s (it runs on here)",
                                        sj->w->name, error ? error : "failed");
     if (c)
@@ -642,7 +655,7 @@ static void send_end(struct daemon *d, struct image_job *j) {
   /* The child died without a word: it runs on here. */
   in->checkpointing = false;
   if (in->pidfd >= 0)
-    thaw(in);
+    resume_here(in);
 }
 
 static int check_migratable(struct daemon *d, const struct conn *c,
@@ -663,6 +676,8 @@ static int check_migratable(struct daemon *d, const struct conn *c,
   if (inst_is_paused(in))
     return cell_fail(err, 0, "instance `%s` is paused: resume it first",
                      r->name);
+  if (checkpoint_refuse_lxcfs(in, "migrate", err) < 0)
+    return -1;
   if (in->checkpointing || in->exports > 0)
     return cell_fail(err, 0, "instance `%s` is being checkpointed, exported "
                      "or migrated: try again when that is done", r->name);

@@ -299,43 +299,77 @@ static int filter_port(const struct daemon_network *net,
 }
 
 /* routed[0], routed[1]: an earlier interface has the IPv4, IPv6 default
- * route.  The first network of a family gets it (eth0 before eth1).
- * filter: the port's filter, begun (see daemon_net_filters_begin). */
-static int attach_one(struct daemon *d, int nsfd, const struct instance_net *in,
-                      struct bridge_filter_job *filter, bool routed[2],
-                      cell_error **err) {
-  const struct daemon_network *net = daemon_config_network(d->cfg, in->network);
-  if (!net)
-    return cell_fail(err, 0, "network `%s` is no longer in the configuration",
-                     in->network);
-  struct net_addr gw[2], addrs[2];
-  struct net_ip gw_ips[2];
-  size_t n_gw = gateways_of(net, gw), n_addrs, n_routes = 0;
+ * route.  The first network of a family gets it (eth0 before eth1): its
+ * gateways go to gw_ips. */
+static size_t routes_of(const struct daemon_network *net, bool routed[2],
+                        struct net_ip gw_ips[2]) {
+  struct net_addr gw[2];
+  size_t n_gw = gateways_of(net, gw), n_routes = 0;
   for (size_t i = 0; i < n_gw; i++) {
     bool *done = &routed[gw[i].ip.family == AF_INET6];
     if (!*done)
       gw_ips[n_routes++] = gw[i].ip;
     *done = true;
   }
-  if (addresses_of(net, in, addrs, &n_addrs, err) < 0 ||
-      network_bridge_ensure(net->bridge, gw, n_gw, net->mtu, err) < 0 ||
-      /* A pair left by a celld killed in the middle of an attach. */
+  return n_routes;
+}
+
+/* The NIC's veth pair, its end in the namespace with the stable MAC, its
+ * addresses and its routes; the bridge (and filter) made ready before. */
+static int nic_attach(const struct daemon_network *net, int nsfd,
+                      const struct instance_net *in, bool routed[2],
+                      cell_error **err) {
+  struct net_addr addrs[2];
+  struct net_ip gw_ips[2];
+  size_t n_addrs, n_routes = routes_of(net, routed, gw_ips);
+  if (addresses_of(net, in, addrs, &n_addrs, err) < 0)
+    return -1;
+  /* The same MAC at every start: neighbours' ARP and NDP caches stay
+   * right when the instance restarts with its address. */
+  uint8_t mac[6];
+  instance_net_mac(in, mac);
+  return network_attach(nsfd, net->bridge, in->host_veth, in->ifname, mac,
+                        net->mtu, addrs, n_addrs, gw_ips, n_routes, err);
+}
+
+/* The NIC's bridge and dnsmasq ready for it, and no veth pair of its name
+ * left (by a celld killed in the middle of an attach). */
+static int nic_prepare(struct daemon *d, const struct daemon_network *net,
+                       const struct instance_net *in, cell_error **err) {
+  struct net_addr gw[2];
+  size_t n_gw = gateways_of(net, gw);
+  if (network_bridge_ensure(net->bridge, gw, n_gw, net->mtu, err) < 0 ||
       network_detach(in->host_veth, err) < 0)
     return -1;
   /* With its addresses on the bridge: dnsmasq binds to them. */
   if (net->dnsmasq)
     dnsmasq_network_up(d, net);
-  /* The same MAC at every start: neighbours' ARP and NDP caches stay
-   * right when the instance restarts with its address. */
-  uint8_t mac[6];
-  network_stable_mac(in->host_veth, mac);
+  return 0;
+}
+
+static const struct daemon_network *
+nic_network(const struct daemon *d, const struct instance_net *in,
+            cell_error **err) {
+  const struct daemon_network *net = daemon_config_network(d->cfg, in->network);
+  if (!net)
+    cell_fail(err, 0, "network `%s` is no longer in the configuration",
+              in->network);
+  return net;
+}
+
+/* filter: the port's filter, begun (see daemon_net_filters_begin). */
+static int attach_one(struct daemon *d, int nsfd, const struct instance_net *in,
+                      struct bridge_filter_job *filter, bool routed[2],
+                      cell_error **err) {
+  const struct daemon_network *net = nic_network(d, in, err);
+  if (!net || nic_prepare(d, net, in, err) < 0)
+    return -1;
   /* Before the port exists: its first frame is filtered already. */
   if (bridge_filter_port_add_finish(filter, err) < 0) {
     filter_way_out(net, err);
     return -1;
   }
-  return network_attach(nsfd, net->bridge, in->host_veth, in->ifname, mac, net->mtu,
-                        addrs, n_addrs, gw_ips, n_routes, err);
+  return nic_attach(net, nsfd, in, routed, err);
 }
 
 /* One NIC's filter child, begun. */
@@ -350,7 +384,7 @@ static int filter_begin_one(struct daemon *d, const struct instance_net *in,
   if (addresses_of(net, in, addrs, &n_addrs, err) < 0)
     return -1;
   uint8_t mac[6];
-  network_stable_mac(in->host_veth, mac);
+  instance_net_mac(in, mac);
   struct bridge_port_identity id = port_identity(in, mac, addrs, n_addrs);
   if (bridge_filter_port_add_begin(net->bridge, &id, job, err) < 0) {
     filter_way_out(net, err);
@@ -397,41 +431,47 @@ int daemon_net_attach(struct daemon *d, const struct instance_record *r,
   return 0;
 }
 
-/* One network's bridge, filter and dnsmasq made ready for a NIC that
- * criu makes, and criu's flag for that NIC. */
-static int prepare_one(struct daemon *d, const struct instance_net *in,
-                       char ***criu_args, cell_error **err) {
-  const struct daemon_network *net = daemon_config_network(d->cfg, in->network);
-  if (!net)
-    return cell_fail(err, 0, "network `%s` is no longer in the configuration",
-                     in->network);
-  struct net_addr gw[2], addrs[2];
-  size_t n_gw = gateways_of(net, gw), n_addrs;
-  if (addresses_of(net, in, addrs, &n_addrs, err) < 0 ||
-      network_bridge_ensure(net->bridge, gw, n_gw, net->mtu, err) < 0 ||
-      network_detach(in->host_veth, err) < 0)
+/* The port's filter for a NIC criu's restore makes: known before the port
+ * exists, as at a start. */
+static int restore_filter(const struct daemon_network *net,
+                          const struct instance_net *in, cell_error **err) {
+  struct net_addr addrs[2];
+  size_t n_addrs;
+  if (!net->filter)
+    return 0;
+  if (addresses_of(net, in, addrs, &n_addrs, err) < 0)
     return -1;
-  if (net->dnsmasq)
-    dnsmasq_network_up(d, net);
-  /* criu brings back the instance's end with the MAC it had, the stable
-   * one of its start: the filter knows it before the port exists. */
   uint8_t mac[6];
-  network_stable_mac(in->host_veth, mac);
-  if (net->filter && filter_port(net, in, mac, addrs, n_addrs, err) < 0)
-    return -1;
-  cleanup_free char *ext =
-      xasprintf("veth[%s]:%s@%s", in->ifname, in->host_veth, net->bridge);
-  cell_strv_push(criu_args, "--external");
-  cell_strv_push(criu_args, ext);
-  return 0;
+  instance_net_mac(in, mac);
+  return filter_port(net, in, mac, addrs, n_addrs, err);
 }
 
 int daemon_net_prepare_restore(struct daemon *d, const struct instance_record *r,
-                               char ***criu_args, cell_error **err) {
-  for (size_t i = 0; i < r->n_nets; i++)
-    if (prepare_one(d, &r->nets[i], criu_args, err) < 0)
+                               cell_error **err) {
+  for (size_t i = 0; i < r->n_nets; i++) {
+    const struct daemon_network *net = nic_network(d, &r->nets[i], err);
+    if (!net || nic_prepare(d, net, &r->nets[i], err) < 0 ||
+        restore_filter(net, &r->nets[i], err) < 0)
       return cell_error_wrap(err, "network `%s` of `%s`", r->nets[i].network,
                              r->name);
+  }
+  return 0;
+}
+
+int daemon_net_attach_restored(const struct daemon *d,
+                               const struct instance_record *r, int nsfd,
+                               cell_error **err) {
+  if (r->n_nets == 0)
+    return network_loopback_up(nsfd, err) < 0
+               ? cell_error_wrap(err, "loopback of `%s`", r->name)
+               : 0;
+  bool routed[2] = {false, false};
+  for (size_t i = 0; i < r->n_nets; i++) {
+    const struct daemon_network *net = nic_network(d, &r->nets[i], err);
+    if (!net || nic_attach(net, nsfd, &r->nets[i], routed, err) < 0)
+      return cell_error_wrap(err, "network `%s` of `%s`", r->nets[i].network,
+                             r->name);
+  }
   return 0;
 }
 
@@ -490,6 +530,16 @@ void daemon_net_detach(struct daemon *d, const struct instance_record *r,
     }
     if (remove_bridges && net)
       remove_bridge_if_unused(d, net, r);
+  }
+}
+
+void daemon_net_ports_set_up(const struct instance_record *r, bool up) {
+  for (size_t i = 0; i < r->n_nets; i++) {
+    cell_error *err = NULL;
+    if (network_link_set_up(r->nets[i].host_veth, up, &err) < 0) {
+      log_warn("%s: %s", r->name, err->msg);
+      cell_error_free(&err);
+    }
   }
 }
 

@@ -28,14 +28,20 @@ int daemon_net_plan(struct daemon *d, const struct json_value *networks,
  * Each change is a line pushed to *warnings. */
 int daemon_net_replan(struct daemon *d, struct instance_record *r,
                       char ***warnings, cell_error **err);
-/* Give the namespace of pid its interfaces (loopback only without
- * networks).  On failure the caller's daemon_net_detach removes what was
- * made (it also runs when the start fails later). */
-/* Before criu restores an instance's network namespace (a checkpoint's):
- * each network's bridge, filter and dnsmasq ready, and criu's flags that
- * make its NICs' host ends there, with their names of before. */
+/* Before criu restores an instance (a checkpoint's): each network's
+ * bridge, filter and dnsmasq ready, and no veth pair left of its NICs'
+ * names.  criu restores it into a new, empty network namespace, to which
+ * daemon_net_attach_restored gives its NICs. */
 int daemon_net_prepare_restore(struct daemon *d, const struct instance_record *r,
-                               char ***criu_args, cell_error **err);
+                               cell_error **err);
+/* The NICs of r made in the network namespace nsfd as a start makes them
+ * (veth pair, stable MAC, addresses, default routes; loopback only
+ * without networks), on the bridges daemon_net_prepare_restore made
+ * ready.  Reads d's configuration only: it runs in a child of celld.  On
+ * failure, daemon_net_detach removes what was made. */
+int daemon_net_attach_restored(const struct daemon *d,
+                               const struct instance_record *r, int nsfd,
+                               cell_error **err);
 /* The port filters of an instance's NICs, begun before its container is
  * made: each filter's nftables transaction runs in a child meanwhile
  * (a few ms a start).  daemon_net_attach finishes them; cancel reaps
@@ -48,6 +54,9 @@ struct daemon_net_filters {
 int daemon_net_filters_begin(struct daemon *d, const struct instance_record *r,
                              struct daemon_net_filters *f, cell_error **err);
 void daemon_net_filters_cancel(struct daemon_net_filters *f);
+/* Give the namespace of pid its interfaces (loopback only without
+ * networks).  On failure the caller's daemon_net_detach removes what was
+ * made (it also runs when the start fails later). */
 int daemon_net_attach(struct daemon *d, const struct instance_record *r,
                       pid_t pid, struct daemon_net_filters *filters,
                       cell_error **err);
@@ -78,6 +87,10 @@ int daemon_net_attach_new(struct daemon *d, const struct instance_record *now,
  * from the instance's point of view. */
 void daemon_net_detach_gone(struct daemon *d, const struct instance_record *now,
                             const struct instance_record *next, pid_t pid);
+/* The host ends of r's NICs up or down: down, nothing reaches the
+ * instance, whose kernel would otherwise still answer (and acknowledge
+ * TCP data) while it is frozen for a migration.  Failures are logged. */
+void daemon_net_ports_set_up(const struct instance_record *r, bool up);
 /* At startup: the bridges and filter tables of networks no instance is
  * on (what a crash left). */
 void daemon_net_sweep_bridges(struct daemon *d);

@@ -69,7 +69,7 @@ char *dnsmasq_dhcp_hosts_text(const struct daemon_network *net,
     if (!in || !in->host_veth || (!in->ipv4 && !in->ipv6))
       continue;
     uint8_t m[6];
-    network_stable_mac(in->host_veth, m);
+    instance_net_mac(in, m);
     fprintf(f, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
             m[5]);
     if (in->ipv4)

@@ -18,7 +18,7 @@ char *dnsmasq_hosts_text(const struct daemon_network *net,
                          const struct instance_record *const *recs, size_t n);
 
 /* "MAC,IPV4,[IPV6]" for each record on the network: its own MAC
- * (network_stable_mac of its host veth) gets its own addresses.  No name:
+ * (instance_net_mac) gets its own addresses.  No name:
  * names are the hosts file's alone. */
 char *dnsmasq_dhcp_hosts_text(const struct daemon_network *net,
                               const struct instance_record *const *recs,

@@ -13,6 +13,7 @@
 #include "base/json.h"
 #include "base/resolve.h"
 #include "base/util.h"
+#include "net/network.h"
 #include "storage/digest.h"
 
 void instance_record_drop_layers(struct instance_record *r) {
@@ -25,6 +26,16 @@ void instance_record_drop_layers(struct instance_record *r) {
   }
   free(steal_pointer(&r->snaps));
   r->n_snaps = 0;
+}
+
+void instance_net_mac(const struct instance_net *n, uint8_t mac[6]) {
+  if (!n->ipv4 && !n->ipv6) {
+    network_stable_mac(n->host_veth, mac);
+    return;
+  }
+  cleanup_free char *seed =
+      xasprintf("%s %s", n->ipv4 ? n->ipv4 : "-", n->ipv6 ? n->ipv6 : "-");
+  network_stable_mac(seed, mac);
 }
 
 void instance_record_free(struct instance_record *r) {

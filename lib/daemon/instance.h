@@ -98,6 +98,11 @@ struct instance_record {
 };
 
 void instance_record_free(struct instance_record *r);
+/* The MAC of a NIC's end inside, the same wherever and whenever it runs
+ * with its addresses (a start, a restore, a migration that kept them):
+ * its neighbours' ARP and NDP caches stay right.  From its addresses (its
+ * host end's name when it has none), unique on a network as they are. */
+void instance_net_mac(const struct instance_net *n, uint8_t mac[6]);
 /* Forget the layers it holds (an instance being destroyed). */
 void instance_record_drop_layers(struct instance_record *r);
 

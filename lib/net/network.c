@@ -431,6 +431,13 @@ int network_detach(const char *host_veth, cell_error **err) {
   return -1;
 }
 
+int network_link_set_up(const char *name, bool up, cell_error **err) {
+  cleanup_nl struct nl_sock *nl = NULL;
+  if (nl_open(-1, &nl, err) < 0)
+    return -1;
+  return nl_link_set_up(nl, name, up, err);
+}
+
 int network_bridge_remove_if_unused(const char *bridge, bool *removed,
                                     cell_error **err) {
   *removed = false;

@@ -104,6 +104,8 @@ int network_loopback_up(int netns_fd, cell_error **err);
 /* Delete the veth pair of host_veth (deleting one end deletes both); a veth
  * already gone is not an error (cleanup after a crash). */
 int network_detach(const char *host_veth, cell_error **err);
+/* The host's link `name` (a veth's host end) up or down. */
+int network_link_set_up(const char *name, bool up, cell_error **err);
 /* Delete the bridge when no link is a port of it any more; *removed says
  * whether it did.  A missing bridge is not an error; a link of that name
  * that is not a bridge is left alone. */

@@ -104,6 +104,25 @@ restart_daemon() { # [lxcfs value]
   [ "$(echo "$output" | sort | tr '\n' ' ')" = "/proc/cpuinfo /proc/diskstats /proc/loadavg /proc/meminfo /proc/stat /proc/swaps /proc/uptime /sys/devices/system/cpu/online " ]
 }
 
+@test "checkpoint and migrate of an instance whose /proc is lxcfs's are refused in one line, and it runs on" {
+  ctl image import "$TEMPLATE" --name lx >/dev/null
+  ctl create ck --image lx --init "/bin/sleep 100000"
+  ctl start ck
+  [ "$(field ck .proc_view)" = lxcfs ]
+  local pid
+  pid=$(field ck .pid)
+  run -7 ctl checkpoint ck
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"checkpoint \`ck\`: its /proc is lxcfs's, which criu cannot dump (lxcfs = off in celld.conf, then restart the instance)"* ]]
+  run -7 ctl migrate ck --to "cat >/dev/null"
+  [[ "$output" == *"migrate \`ck\`: its /proc is lxcfs's"* ]]
+  [ "$(field ck .state)" = running ] && [ "$(field ck .pid)" = "$pid" ]
+  [ ! -e "$STATE/instances/ck/checkpoints" ] ||
+    [ -z "$(ls -A "$STATE/instances/ck/checkpoints")" ]
+  ctl destroy ck -f
+  ctl image rm lx >/dev/null
+}
+
 @test "a memory limit is MemTotal in /proc/meminfo and the total of free" {
   ctl create mem --template "$TEMPLATE" --memory 256M
   ctl start mem

@@ -20,6 +20,8 @@ POOL_B=167000000
 setup_file() {
   [ "$(id -u)" = 0 ] || return 0
   export CGPARENT=/cell-test-mig-$$ CGPARENT_B=/cell-test-migb-$$
+  # The bridge both cellds' network `m` shares, as two hosts' would a LAN.
+  export BRM=ctm$$
   CRIU_BIN=$(PATH=$PATH:/usr/sbin:/sbin command -v criu || true)
   CRIU_WORKS=no
   if [ -n "$CRIU_BIN" ] && "$CRIU_BIN" check >/dev/null 2>&1; then
@@ -34,6 +36,11 @@ range_size = 65536
 stop_timeout = 2
 cgroup_parent = $CGPARENT
 lxcfs = off
+network.m.bridge = $BRM
+network.m.subnet4 = 10.98.7.0/24
+network.m.subnet6 = none
+network.m.keep_bridge = yes
+network.m.dnsmasq = no
 EOF2
   start_daemon
   ctl image import "$TEMPLATE" --name bb >/dev/null
@@ -48,6 +55,11 @@ range_size = 65536
 stop_timeout = 2
 cgroup_parent = $CGPARENT_B
 lxcfs = off
+network.m.bridge = $BRM
+network.m.subnet4 = 10.98.7.0/24
+network.m.subnet6 = none
+network.m.keep_bridge = yes
+network.m.dnsmasq = no
 EOF2
   start_target
 }
@@ -75,6 +87,9 @@ teardown_file() {
   ctl image rm bb >/dev/null 2>&1 || true
   celld_leaks
   rmdir /sys/fs/cgroup"$CGPARENT_B" 2>/dev/null || true
+  # Kept by both (keep_bridge): gone with the file's last instance.
+  ip link del "$BRM" 2>/dev/null || true
+  nft delete table bridge "cell-$BRM" 2>/dev/null || true
 }
 
 setup() {
@@ -325,4 +340,65 @@ figure() { # prefix
   # The next celld of the target finds nothing of it.
   start_target
   target_is_clean
+}
+
+# A server that echoes what it reads, on 10.98.7.10:7000 (one connection).
+ECHO_SERVER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; exec nc -l -p 7000 -e cat'"
+# A client that keeps one connection to it: what is written to /to goes
+# to the server, what comes back goes to /from.
+CLIENT="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; mkfifo /to; while :; do cat /to; done | nc 10.98.7.10 7000 >/from'"
+
+# (busybox's nc listens on IPv6's any address, for both families.)
+listens_on_7000() { # ctl|ctlb name
+  local sock=$SOCK
+  [ "$1" = ctlb ] && sock=$SOCK_B
+  timeout 20 "$CELLCTL" --socket "$sock" exec "$2" -- \
+    cat /proc/net/tcp /proc/net/tcp6 </dev/null 2>/dev/null |
+    awk '$2 ~ /:1B58$/ && $4 == "0A" { found = 1 } END { exit !found }'
+}
+
+# Send a line through the client's connection; it must come back.
+echoes() { # line
+  ctl exec cli -- sh -c "echo $1 >/to" </dev/null
+  local end=$((SECONDS + 60))
+  while [ "$SECONDS" -lt "$end" ]; do
+    timeout 20 "$CELLCTL" --socket "$SOCK" exec cli -- cat /from </dev/null |
+      grep -qx "$1" && return 0
+    sleep 0.2
+  done
+  echo "$1 did not come back: /from has $(ctl exec cli -- cat /from </dev/null)" >&2
+  return 1
+}
+
+@test "a TCP connection to an instance, from a client in another instance on the same network, survives its migration to another celld" {
+  needs_working_criu
+  ctl create srv --image bb --net m:10.98.7.10 --init "$ECHO_SERVER"
+  ctl start srv
+  local end=$((SECONDS + 60))
+  until listens_on_7000 ctl srv; do
+    [ "$SECONDS" -lt "$end" ] || { echo "the server does not listen" >&2; return 1; }
+    sleep 0.2
+  done
+  ctl create cli --image bb --net m --init "$CLIENT"
+  ctl start cli
+  until ctl exec cli -- test -p /to </dev/null; do
+    [ "$SECONDS" -lt "$end" ] || { echo "the client has no /to" >&2; return 1; }
+    sleep 0.2
+  done
+  echoes before
+  local nc_pid
+  nc_pid=$(ctl exec cli -- pidof nc </dev/null)
+  run --separate-stderr timeout 150 "$CELLCTL" --socket "$SOCK" migrate srv \
+    --to "$(TO)"
+  echo "# $stderr" | head -n 20 >&3
+  [ "$status" -eq 0 ]
+  [ "$(ctlb show srv --json | jq -r .state)" = running ]
+  # Its address came along: the target's network has the same subnet.
+  [ "$(ctlb show srv --json | jq -r '.networks[0].ipv4')" = 10.98.7.10 ]
+  # The same connection, both ways: the server takes one only, and the
+  # client's nc is the one that connected before.
+  echoes after
+  [ "$(ctl exec cli -- pidof nc </dev/null)" = "$nc_pid" ]
+  run listens_on_7000 ctlb srv
+  [ "$status" -ne 0 ]
 }

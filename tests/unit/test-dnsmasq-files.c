@@ -26,9 +26,9 @@ static struct instance_record record(const char *name, const char *network,
   return r;
 }
 
-static char *mac_of(const char *veth) {
+static char *mac_of(const struct instance_record *r) {
   uint8_t m[6];
-  network_stable_mac(veth, m);
+  instance_net_mac(&r->nets[0], m);
   return xasprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
                    m[4], m[5]);
 }
@@ -54,7 +54,7 @@ TEST(attack_a_dotted_or_odd_name_does_not_pass_for_a_name_of_the_world) {
   CHECK_STR(hosts, "");
   /* Their leases stay, without a name. */
   cleanup_free char *dhcp = dnsmasq_dhcp_hosts_text(&net, recs, 2);
-  cleanup_free char *mac = mac_of("cv00000001");
+  cleanup_free char *mac = mac_of(&a);
   cleanup_free char *line = xasprintf("%s,10.5.0.2\n", mac);
   CHECK_CONTAINS(dhcp, line);
   CHECK(strstr(dhcp, "example") == NULL && strstr(dhcp, "under") == NULL);
@@ -66,7 +66,7 @@ TEST(dhcp_hosts_give_each_mac_its_own_addresses) {
   struct instance_record b = record("web2", "lan", "cv0000abce", "10.5.0.3", NULL);
   const struct instance_record *recs[] = {&a, &b};
   cleanup_free char *t = dnsmasq_dhcp_hosts_text(&net, recs, 2);
-  cleanup_free char *ma = mac_of("cv0000abcd"), *mb = mac_of("cv0000abce");
+  cleanup_free char *ma = mac_of(&a), *mb = mac_of(&b);
   cleanup_free char *want = xasprintf("%s,10.5.0.2,[fd05::2]\n"
                                       "%s,10.5.0.3\n", ma, mb);
   CHECK_STR(t, want);

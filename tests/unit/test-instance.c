@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -942,6 +943,26 @@ static void remove_tmpdir(void) {
   }
 }
 
+/* A migrated instance gets a new host end but keeps its address: its
+ * neighbours must find it at the MAC they know. */
+TEST(a_nics_mac_follows_its_addresses_not_its_host_end) {
+  struct instance_net here = {.host_veth = "cv00000001", .ipv4 = "10.5.0.2"};
+  struct instance_net there = {.host_veth = "cv0000beef", .ipv4 = "10.5.0.2"};
+  struct instance_net other = {.host_veth = "cv00000001", .ipv4 = "10.5.0.3"};
+  struct instance_net six = {.host_veth = "cv00000001", .ipv4 = "10.5.0.2",
+                             .ipv6 = "fd05::2"};
+  uint8_t a[6], b[6], c[6], d[6];
+  instance_net_mac(&here, a);
+  instance_net_mac(&there, b);
+  instance_net_mac(&other, c);
+  instance_net_mac(&six, d);
+  CHECK(memcmp(a, b, 6) == 0);
+  CHECK(memcmp(a, c, 6) != 0);
+  CHECK(memcmp(a, d, 6) != 0);
+  /* Locally administered, unicast. */
+  CHECK((a[0] & 0x03) == 0x02);
+}
+
 int main(void) {
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
@@ -967,6 +988,7 @@ int main(void) {
   RUN(member_template_in_an_allowed_directory_opens);
   RUN(root_may_name_any_directory_symlinks_followed);
   RUN(template_whose_etc_and_sh_link_to_the_host_is_not_a_root_filesystem);
+  RUN(a_nics_mac_follows_its_addresses_not_its_host_end);
   remove_tmpdir();
   UNIT_DONE();
 }
