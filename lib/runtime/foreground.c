@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/util.h"
@@ -110,12 +111,26 @@ static bool handle_signals(struct foreground *f, pid_t pid, int *exit_code) {
   return reap(pid, exit_code);
 }
 
-/* What the process wrote last, without waiting for more: a child it left
- * behind may hold the terminal open. */
+/* What the process wrote last.  Its last bytes may still be on their way
+ * when it has exited (the kernel moves a pty's output to the master from a
+ * work queue, later under load), so a short silence ends the drain, not
+ * the first empty poll; the end of the terminal (all its fds closed) ends
+ * it at once.  Bounded: a child it left behind may hold the terminal open,
+ * and even keep writing. */
+#define DRAIN_QUIET_MS 50
+#define DRAIN_MAX_MS 1000
 static void drain_terminal(struct foreground *f) {
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   while (f->master >= 0) {
     struct pollfd q = {f->master, POLLIN, 0};
-    if (poll(&q, 1, 0) <= 0 || !foreground_pump(f->master, STDOUT_FILENO))
+    if (poll(&q, 1, DRAIN_QUIET_MS) <= 0 ||
+        !foreground_pump(f->master, STDOUT_FILENO))
+      return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - start.tv_sec) * 1000 +
+            (now.tv_nsec - start.tv_nsec) / 1000000 > DRAIN_MAX_MS)
       return;
   }
 }
