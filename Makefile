@@ -126,10 +126,12 @@ $(BUILD)/cmd/%.o: cmd/%.c
 # main.o is rebuilt then and only then.
 CELL_COMMIT := $(or $(if $(wildcard .git),$(shell git describe --tags --always --dirty 2>/dev/null)),unknown)
 
+# (A temporary file of its own: two makes may run at once, as in CI, where
+# the VM targets start beside make check on a tree already built.)
 $(BUILD)/cell-commit.stamp: FORCE
 	@mkdir -p $(@D)
-	@echo '$(CELL_COMMIT)' >$@.tmp
-	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+	@t=$@.tmp.$$$$; echo '$(CELL_COMMIT)' >$$t; \
+	  if cmp -s $$t $@; then rm $$t; else mv $$t $@; fi
 
 $(BUILD)/cmd/cell/main.o: $(BUILD)/cell-commit.stamp
 $(BUILD)/cmd/cell/main.o: CELL_CFLAGS += -DCELL_COMMIT='"$(CELL_COMMIT)"'
@@ -182,6 +184,11 @@ fault: $(PROGRAMS) $(TEST_HELPERS)
 	CELL=$(abspath $(BUILD)/cell) CELL_TEST_HELPERS=$(abspath $(BUILD)/tests) bats --timing tests/fault
 
 check: all lint unit bats fault
+
+# Everything check and the VM targets build, built: after it, makes of
+# these targets run side by side build nothing (CI does so).
+.PHONY: test-build
+test-build: all rootfs $(UNIT_BIN) $(TEST_HELPERS)
 
 # The cgroup tests once more, in a VM whose kernel has cgroup v2 only
 # (tests/bats/cgroupv2.sh).  Fails when there is no VM tool.
