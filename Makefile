@@ -88,6 +88,7 @@ help:
 	@echo "make fault      fail each fallible call of cell's commands in turn"
 	@echo "make check-cgroupv2  the cgroup tests in a cgroup-v2-only VM (../shared/tools/vm-run)"
 	@echo "make check-criu      the checkpoint/restore tests in that VM, where criu works"
+	@echo "make test-build      build all that check and the VM targets use (then they may run side by side)"
 	@echo "make asan       build and run every test under ASan + UBSan"
 	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (300) under ASan + UBSan"
 	@echo "make fuzz-ci    the same, 25 s each: fails on a crash, leak or timeout"
