@@ -338,7 +338,8 @@ static int dump_frozen(struct dump_work *w, const char *criu,
   return rc;
 }
 
-static void run_dump(struct dump_work *w, int outfd) {
+static void run_dump(struct daemon *d, void *arg, int outfd) {
+  struct dump_work *w = arg;
   child_setup(outfd, -1);
   cell_error *err = NULL;
   cleanup_free char *criu = NULL;
@@ -425,27 +426,6 @@ int checkpoint_dump_frozen(const char *runroot, const char *inst_dir,
   int rc = dump_frozen(&w, criu, err);
   *frozen_at_ms = w.frozen_at_ms;
   return rc;
-}
-
-/* Fork a child running fn(w, outfd); *pipefd gets the read end. */
-static pid_t spawn(void (*fn)(struct dump_work *w, int outfd),
-                   struct dump_work *w, int *pipefd, cell_error **err) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return cell_fail_errno(err, "pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    fn(w, p[1]);
-    _exit(1);
-  }
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return cell_fail_errno(err, "fork");
-  }
-  *pipefd = p[0];
-  return pid;
 }
 
 /* A job of the loop (daemon-image.c watches it) for c's child. */
@@ -656,7 +636,7 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
   cj->stop = json_true_or_null(v, "stop") != NULL;
   cj->w = new_dump_work(d, in, snap, cj->stop);
   int pipefd = -1;
-  pid_t pid = spawn(run_dump, cj->w, &pipefd, &err);
+  pid_t pid = image_child_spawn(run_dump, d, cj->w, &pipefd, &err);
   if (pid < 0) {
     checkpoint_job_free(cj);
     conn_fail(d, c, API_FAILED, &err);
@@ -1058,7 +1038,8 @@ static int restore_prepare(struct daemon *d, struct instance *in,
   return daemon_net_prepare_restore(d, in->rec, err);
 }
 
-static void run_restore(struct restore_job *rj, int outfd) {
+static void run_restore(struct daemon *d, void *arg, int outfd) {
+  struct restore_job *rj = arg;
   child_setup(outfd, rj->slave);
   cell_error *err = NULL;
   struct instance *in = daemon_find_instance(rj->d, rj->name);
@@ -1068,26 +1049,6 @@ static void run_restore(struct restore_job *rj, int outfd) {
                                  rj->args, rj->slave, &net, &err);
   child_result(outfd, err, 0);
   _exit(rc == 0 ? 0 : 1);
-}
-
-static pid_t spawn_restore(struct restore_job *rj, int *pipefd,
-                           cell_error **err) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return cell_fail_errno(err, "pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    run_restore(rj, p[1]);
-    _exit(1);
-  }
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return cell_fail_errno(err, "fork");
-  }
-  *pipefd = p[0];
-  return pid;
 }
 
 static void restore_result(struct daemon *d, struct image_job *j,
@@ -1164,7 +1125,7 @@ static void restore_processes(struct daemon *d, struct conn *c,
   int pipefd = -1;
   pid_t pid = -1;
   if (restore_prepare(d, in, rj, &err) == 0)
-    pid = spawn_restore(rj, &pipefd, &err);
+    pid = image_child_spawn(run_restore, d, rj, &pipefd, &err);
   if (pid < 0) {
     restore_undo(d, rj);
     take_back_images(rj->images);
@@ -1198,7 +1159,8 @@ static void check_job_free(void *p) {
 
 /* The child of a restore: is criu usable here?  Nothing is touched
  * before it says so. */
-static void run_restore_check(struct dump_work *w, int outfd) {
+static void run_restore_check(struct daemon *d, void *arg, int outfd) {
+  struct dump_work *w = arg;
   child_setup(outfd, -1);
   cell_error *err = NULL;
   cleanup_free char *criu = NULL;
@@ -1252,7 +1214,7 @@ void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
   }
   struct dump_work w = {.runroot = d->runroot};
   int pipefd = -1;
-  pid_t pid = spawn(run_restore_check, &w, &pipefd, &err);
+  pid_t pid = image_child_spawn(run_restore_check, d, &w, &pipefd, &err);
   if (pid < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;

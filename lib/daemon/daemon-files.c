@@ -145,7 +145,8 @@ static int copy_tree(const struct file_work *w, struct copy_result *r,
                             w->id_count, note_skipped, r, &r->size, err);
 }
 
-static void run_copy(const struct file_work *w, int outfd) {
+static void run_copy(struct daemon *d, void *arg, int outfd) {
+  const struct file_work *w = arg;
   int keep[] = {w->rootfd, w->clientfd, outfd};
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   cell_close_fds_from(3, keep, sizeof(keep) / sizeof(*keep));
@@ -172,25 +173,6 @@ static void run_copy(const struct file_work *w, int outfd) {
   close(w->clientfd);
   send_result(outfd, err, &r);
   _exit(rc == 0 ? 0 : 1);
-}
-
-static pid_t spawn_copy(const struct file_work *w, int *pipefd,
-                        cell_error **err) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return cell_fail_errno(err, "pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    run_copy(w, p[1]);
-  }
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return cell_fail_errno(err, "fork");
-  }
-  *pipefd = p[0];
-  return pid;
 }
 
 /* What the job remembers: the instance, and whether its root was mounted
@@ -338,7 +320,7 @@ static void file_op(struct daemon *d, struct conn *c, struct instance *in,
                                  : open_stopped_root(d, in, &mounted, &err);
   int pipefd = -1;
   w.rootfd = rootfd;
-  pid_t pid = rootfd < 0 ? -1 : spawn_copy(&w, &pipefd, &err);
+  pid_t pid = rootfd < 0 ? -1 : image_child_spawn(run_copy, d, &w, &pipefd, &err);
   if (pid < 0) {
     if (mounted)
       daemon_rootfs_umount(d, in->rec->name);
