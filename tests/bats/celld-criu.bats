@@ -15,16 +15,7 @@ POOL_COUNT=$((65536 * 8))
 setup_file() {
   [ "$(id -u)" = 0 ] || return 0
   export CGPARENT=/cell-test-criu-$$ BRG=ctc$$
-  CRIU_BIN=$(PATH=$PATH:/usr/sbin:/sbin command -v criu || true)
-  CRIU_WORKS=no
-  CRIU_REASON="criu is not installed"
-  if [ -n "$CRIU_BIN" ]; then
-    CRIU_REASON=$("$CRIU_BIN" check 2>&1 | grep -m1 Error | sed 's/^Error ([^)]*): //')
-    if "$CRIU_BIN" check >/dev/null 2>&1; then
-      CRIU_WORKS=yes
-    fi
-  fi
-  export CRIU_BIN CRIU_WORKS CRIU_REASON
+  criu_probe
   celld_files
   cat >"$D/celld.conf" <<EOF
 pool_start = $POOL_START
@@ -56,20 +47,6 @@ setup() {
 teardown() {
   destroy_all
 }
-
-needs_working_criu() {
-  [ "$CRIU_WORKS" = yes ] ||
-    skip "criu cannot work here (${CRIU_REASON:-see criu check}): make check-criu runs this in a VM where it does"
-}
-
-needs_failing_criu() {
-  [ -n "$CRIU_BIN" ] || skip "criu is not installed"
-  [ "$CRIU_WORKS" = no ] || skip "criu works on this kernel: there is no refusal to test"
-}
-
-# A counter kept in the shell's memory, written to /count: a restored
-# process goes on from where it was, a restarted one would start over.
-COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
 
 count() {
   inside "$1" cat /count 2>/dev/null || echo 0

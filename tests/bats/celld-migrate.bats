@@ -17,24 +17,15 @@ POOL_START=166000000
 POOL_COUNT=$((65536 * 8))
 POOL_B=167000000
 
-setup_file() {
-  [ "$(id -u)" = 0 ] || return 0
-  export CGPARENT=/cell-test-mig-$$ CGPARENT_B=/cell-test-migb-$$
-  # The bridge both cellds' network `m` shares, as two hosts' would a LAN.
-  export BRM=ctm$$
-  CRIU_BIN=$(PATH=$PATH:/usr/sbin:/sbin command -v criu || true)
-  CRIU_WORKS=no
-  if [ -n "$CRIU_BIN" ] && "$CRIU_BIN" check >/dev/null 2>&1; then
-    CRIU_WORKS=yes
-  fi
-  export CRIU_BIN CRIU_WORKS
-  celld_files
-  cat >"$D/celld.conf" <<EOF2
-pool_start = $POOL_START
+# The configuration of either celld: its own pool and cgroup parent, and
+# network `m` on the bridge both share.
+migrate_conf() { # POOL_START CGROUP_PARENT
+  cat <<EOF2
+pool_start = $1
 pool_count = $POOL_COUNT
 range_size = 65536
 stop_timeout = 2
-cgroup_parent = $CGPARENT
+cgroup_parent = $2
 lxcfs = off
 network.m.bridge = $BRM
 network.m.subnet4 = 10.98.7.0/24
@@ -42,25 +33,23 @@ network.m.subnet6 = none
 network.m.keep_bridge = yes
 network.m.dnsmasq = no
 EOF2
+}
+
+setup_file() {
+  [ "$(id -u)" = 0 ] || return 0
+  export CGPARENT=/cell-test-mig-$$ CGPARENT_B=/cell-test-migb-$$
+  # The bridge both cellds' network `m` shares, as two hosts' would a LAN.
+  export BRM=ctm$$
+  criu_probe
+  celld_files
+  migrate_conf "$POOL_START" "$CGPARENT" >"$D/celld.conf"
   start_daemon
   ctl image import "$TEMPLATE" --name bb >/dev/null
   # The target: its own state, socket, pool and cgroup parent.
   export DB=$D/b
   export STATE_B=$DB/state SOCK_B=$DB/celld.sock
   mkdir -p "$STATE_B"
-  cat >"$DB/celld.conf" <<EOF2
-pool_start = $POOL_B
-pool_count = $POOL_COUNT
-range_size = 65536
-stop_timeout = 2
-cgroup_parent = $CGPARENT_B
-lxcfs = off
-network.m.bridge = $BRM
-network.m.subnet4 = 10.98.7.0/24
-network.m.subnet6 = none
-network.m.keep_bridge = yes
-network.m.dnsmasq = no
-EOF2
+  migrate_conf "$POOL_B" "$CGPARENT_B" >"$DB/celld.conf"
   start_target
 }
 
@@ -113,19 +102,8 @@ TO() {
   echo "$CELLCTL --socket $SOCK_B receive"
 }
 
-needs_working_criu() {
-  [ "$CRIU_WORKS" = yes ] ||
-    skip "criu cannot work here (see criu check): make check-criu runs this in a VM where it does"
-}
-
-needs_failing_criu() {
-  [ -n "$CRIU_BIN" ] || skip "criu is not installed"
-  [ "$CRIU_WORKS" = no ] || skip "criu works on this kernel: there is no refusal to test"
-}
-
-COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
-# The same beside a process holding 32 MiB of memory it wrote once, as a
-# program's data; it forks no more (the counter's forks are small: a fork
+# COUNTER (celld-helpers.bash) beside a process holding 32 MiB of memory
+# it wrote once, as a program's data; it forks no more (the counter's forks are small: a fork
 # of the holder would be a new process of 32 MiB for criu), and the count
 # begins once the memory is held.
 MEMORY_COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; (m=\$(yes 0123456789abcdef | head -c 33554432); : >/held; while :; do sleep 100000; done) & while [ ! -e /held ]; do sleep 0.1; done; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
