@@ -75,53 +75,7 @@ veths() {
 }
 veths_before=$(veths)
 
-ctl() {
-  "$CELLCTL" --socket "$SOCK" "$@"
-}
-
-pool_pids() {
-  ps -eo pid=,uid=,stat= | awk -v s="$POOL_START" -v e="$POOL_END" \
-    '$2 >= s && $2 < e && $3 !~ /^Z/ {print $1}'
-}
-
-state_mounts() {
-  awk -v d="$STATE/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo
-}
-
-cgroup_dirs() {
-  local cg
-  for cg in /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT"; do
-    [ -d "$cg" ] && echo "$cg"
-  done
-  return 0
-}
-
-start_daemon() {
-  "$CELLD" --foreground --config "$work/celld.conf" --state-dir "$STATE" \
-    --socket "$SOCK" 2>>"$LOG" &
-  daemon_pid=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    ctl list >/dev/null 2>&1 && return 0
-    kill -0 "$daemon_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  cat "$LOG" >&2
-  die "celld did not answer on $SOCK"
-}
-
-stop_daemon() {
-  [ -n "$daemon_pid" ] || return 0
-  kill "$daemon_pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$daemon_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$daemon_pid" 2>/dev/null || true
-  wait "$daemon_pid" 2>/dev/null || true
-  daemon_pid=
-}
+. "$(dirname "$0")/celld-harness.sh"
 
 podman_cgroup_parents() {
   find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d -name libpod_parent 2>/dev/null
@@ -132,13 +86,6 @@ podman_cmd() {
     --tmpdir "$PODMAN_DIR/tmp" --network-config-dir "$PODMAN_DIR/cni" \
     --storage-driver "$PODMAN_DRIVER" --cgroup-manager cgroupfs \
     --events-backend file --runtime "$CELL" "$@"
-}
-
-unmount_under() { # DIR: everything mounted below it, deepest first
-  awk -v d="$1/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r |
-    while read -r m; do
-      umount -l "$m" 2>/dev/null || true
-    done
 }
 
 # The image from our rootfs, no registry; containers run by cell, idle like
@@ -199,47 +146,11 @@ podman_cleanup() {
 # Destroy through the daemon; whatever it could not (or a daemon that died)
 # left is a leak: reported, then removed by hand.
 cleanup() {
-  local status=$? left=0 n pids m cg
+  local status=$? left=0 m
   set +e
   podman_cleanup || left=1
   [ "$podman_left" = 0 ] || left=1
-  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-    for n in $(ctl list --json 2>/dev/null | jq -r '.[].name'); do
-      ctl destroy "$n" -f >/dev/null 2>&1 || echo "bench-celld: destroy $n failed" >&2
-    done
-  fi
-  stop_daemon
-  for _ in $(seq 20); do
-    [ -z "$(pool_pids)" ] && break
-    sleep 0.1
-  done
-  pids=$(pool_pids)
-  if [ -n "$pids" ]; then
-    echo "bench-celld: left: processes of the pool: $(tr '\n' ' ' <<<"$pids")" >&2
-    echo "$pids" | xargs -r kill -9
-    left=1
-  fi
-  if [ -d "$STATE/run" ]; then
-    for n in $("$CELL" --root "$STATE/run" list -q 2>/dev/null); do
-      echo "bench-celld: left: runtime state of $n" >&2
-      "$CELL" --root "$STATE/run" delete -f "$n" >/dev/null 2>&1
-      left=1
-    done
-  fi
-  m=$(state_mounts)
-  if [ -n "$m" ]; then
-    echo "bench-celld: left: $(echo "$m" | wc -l) mounts under $STATE" >&2
-    unmount_under "$STATE"
-    left=1
-  fi
-  for cg in $(cgroup_dirs); do
-    if [ -n "$(find "$cg" -mindepth 1 -type d)" ]; then
-      echo "bench-celld: left: cgroups under $cg" >&2
-      find "$cg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
-      left=1
-    fi
-    rmdir "$cg" || left=1
-  done
+  celld_teardown bench-celld || left=1
   # Our instances have no network: a new veth is a leak of celld's only
   # if nobody else on the host made one meanwhile, so a warning.
   m=$(comm -13 <(echo "$veths_before") <(veths))
@@ -496,9 +407,9 @@ printf '%-32s %10s  %s\n' "celld, per instance" "$last_pss" "measured here: dPSS
 if [ -n "$conmon_pss" ]; then
   printf '%-32s %10s  %s\n' "conmon (podman), per container" "$conmon_pss" "$conmon_note (RSS $conmon_rss)"
 else
-  printf '%-32s %10s  %s\n' "conmon (podman), per container" "~360" "reference from the issue, $conmon_note"
+  printf '%-32s %10s  %s\n' "conmon (podman), per container" "~360" "a reference figure, $conmon_note"
 fi
-printf '%-32s %10s  %s\n' "containerd-shim-runc-v2" "~2765" "reference from the issue (~2.7 MiB), not measured here"
+printf '%-32s %10s  %s\n' "containerd-shim-runc-v2" "~2765" "a reference figure (~2.7 MiB), not measured here"
 echo
 
 # A count that could not be reached is a failure of the bench, after the
