@@ -134,6 +134,13 @@ restart_daemon() { # [lxcfs value]
   [ "$(awk '/^MemTotal/ {print $2}' /proc/meminfo)" -gt 262144 ]
 }
 
+# NAME CPUS N: cpus=CPUS set live, nproc inside says N.
+nproc_after_set() {
+  ctl set "$1" "cpus=$2"
+  run -0 inside "$1" nproc
+  [ "$output" = "$3" ]
+}
+
 @test "a limit of one cpu: one processor in cpuinfo, one cpu online, nproc 1" {
   [ "$(grep -c ^processor /proc/cpuinfo)" -ge 2 ] || skip "the host has one cpu"
   ctl create cpu --template "$TEMPLATE" --cpus 1
@@ -149,23 +156,13 @@ restart_daemon() { # [lxcfs value]
   # nproc counts the cpus it may run on: one, a cpuset of its own.
   run -0 inside cpu nproc
   [ "$output" = 1 ]
-  # Two, live, then no limit: every cpu again.
-  ctl set cpu cpus=2
-  run -0 inside cpu nproc
-  [ "$output" = 2 ]
-  ctl set cpu cpus=1
-  run -0 inside cpu nproc
-  [ "$output" = 1 ]
-  # A fraction is rounded up: half a cpu is one, 1.2 are two.
-  ctl set cpu cpus=0.5
-  run -0 inside cpu nproc
-  [ "$output" = 1 ]
-  ctl set cpu cpus=1.2
-  run -0 inside cpu nproc
-  [ "$output" = 2 ]
-  ctl set cpu cpus=1
-  run -0 inside cpu nproc
-  [ "$output" = 1 ]
+  # Two, live, then one again; a fraction is rounded up: half a cpu is
+  # one, 1.2 are two.
+  nproc_after_set cpu 2 2
+  nproc_after_set cpu 1 1
+  nproc_after_set cpu 0.5 1
+  nproc_after_set cpu 1.2 2
+  nproc_after_set cpu 1 1
   # Without a limit, every cpu of the host.
   ctl create nocpu --template "$TEMPLATE"
   ctl start nocpu
