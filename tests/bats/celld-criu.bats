@@ -9,6 +9,7 @@
 bats_require_minimum_version 1.5.0
 
 load celld-helpers
+load criu-helpers
 POOL_START=158000000
 POOL_COUNT=$((65536 * 8))
 

@@ -130,34 +130,3 @@ root_of() { # name
 field() {
   ctl show "$1" --json | jq -r "$2"
 }
-
-# ---- criu (celld-criu.bats, celld-migrate.bats) ---------------------------
-
-# CRIU_BIN (empty: not installed), CRIU_WORKS (yes|no) and CRIU_REASON
-# (what `criu check` says is wrong), exported for the file's tests.
-criu_probe() {
-  CRIU_BIN=$(PATH=$PATH:/usr/sbin:/sbin command -v criu || true)
-  CRIU_WORKS=no
-  CRIU_REASON="criu is not installed"
-  if [ -n "$CRIU_BIN" ]; then
-    CRIU_REASON=$("$CRIU_BIN" check 2>&1 | grep -m1 Error | sed 's/^Error ([^)]*): //')
-    if "$CRIU_BIN" check >/dev/null 2>&1; then
-      CRIU_WORKS=yes
-    fi
-  fi
-  export CRIU_BIN CRIU_WORKS CRIU_REASON
-}
-
-needs_working_criu() {
-  [ "$CRIU_WORKS" = yes ] ||
-    skip "criu cannot work here (${CRIU_REASON:-see criu check}): make check-criu runs this in a VM where it does"
-}
-
-needs_failing_criu() {
-  [ -n "$CRIU_BIN" ] || skip "criu is not installed"
-  [ "$CRIU_WORKS" = no ] || skip "criu works on this kernel: there is no refusal to test"
-}
-
-# A counter kept in the shell's memory, written to /count: a restored
-# process goes on from where it was, a restarted one would start over.
-COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"

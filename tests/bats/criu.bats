@@ -6,19 +6,11 @@
 # touch nothing.  The tests of each kind skip on the other, saying why.
 
 load helpers
+load criu-helpers
 
 # `criu check` is slow in the VM: asked once for the whole file.
 setup_file() {
-  CRIU_BIN=$(PATH=$PATH:/usr/sbin:/sbin command -v criu || true)
-  CRIU_WORKS=no
-  CRIU_REASON="criu is not installed"
-  if [ -n "$CRIU_BIN" ]; then
-    CRIU_REASON=$("$CRIU_BIN" check 2>&1 | grep -m1 Error | sed 's/^Error ([^)]*): //')
-    if "$CRIU_BIN" check >/dev/null 2>&1; then
-      CRIU_WORKS=yes
-    fi
-  fi
-  export CRIU_BIN CRIU_WORKS CRIU_REASON
+  criu_probe
 }
 
 # The helper programs from `make` (build/tests), or compiled here when they
