@@ -261,6 +261,19 @@ static int check_parent_link(const char *images, const char *parent,
   return 0;
 }
 
+/* The tree criu takes (the init's), and the cgroup it freezes when we
+ * have not frozen it ourselves. */
+static void target_args(const struct dump_work *w, const char *freezer,
+                        char ***argv) {
+  cleanup_free char *pid = xasprintf("%d", (int)w->pid);
+  cell_strv_push(argv, "-t");
+  cell_strv_push(argv, pid);
+  if (freezer) {
+    cell_strv_push(argv, "--freeze-cgroup");
+    cell_strv_push(argv, freezer);
+  }
+}
+
 static int dump_args(const struct dump_work *w, const char *freezer,
                      char ***argv, cell_error **err) {
   /* Established TCP stays (a client's connection survives a restore).
@@ -274,13 +287,7 @@ static int dump_args(const struct dump_work *w, const char *freezer,
                         .manage_cgroups_mode = "soft",
                         .empty_ns = empty_net};
   criu_args_begin(&o, "dump", w->images, w->images, argv);
-  cleanup_free char *pid = xasprintf("%d", (int)w->pid);
-  cell_strv_push(argv, "-t");
-  cell_strv_push(argv, pid);
-  if (freezer) {
-    cell_strv_push(argv, "--freeze-cgroup");
-    cell_strv_push(argv, freezer);
-  }
+  target_args(w, freezer, argv);
   if (!w->stop)
     cell_strv_push(argv, "--leave-running");
   if (w->parent)
@@ -366,13 +373,7 @@ static void pre_dump_args(const struct dump_work *w, const char *freezer,
                           char ***argv) {
   struct criu_opts o = {.manage_cgroups_mode = "soft"};
   criu_args_begin(&o, "pre-dump", w->images, w->images, argv);
-  cleanup_free char *pid = xasprintf("%d", (int)w->pid);
-  cell_strv_push(argv, "-t");
-  cell_strv_push(argv, pid);
-  if (freezer) {
-    cell_strv_push(argv, "--freeze-cgroup");
-    cell_strv_push(argv, freezer);
-  }
+  target_args(w, freezer, argv);
   track_mem_args(w->parent, argv);
 }
 
