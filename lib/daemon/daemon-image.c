@@ -76,18 +76,24 @@ static void worker_result(int fd, const char *id, const cell_error *err) {
   send_line(fd, g);
 }
 
-static void run_worker(struct daemon *d, int srcfd, int outfd,
-                       const struct conn *c, const char *source) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+/* What an import's child reads, and for whom. */
+struct import_work {
+  int srcfd;
+  const struct conn *c;
+  const char *source;
+};
+
+static void run_worker(struct daemon *d, void *arg, int outfd) {
+  const struct import_work *w = arg;
+  const struct conn *c = w->c;
+  int srcfd = w->srcfd;
   const struct image_store *s = d->store;
   int keep[] = {srcfd, outfd, s->dirfd, s->layersfd, s->imagesfd, s->tmpfd};
-  cell_close_fds_from(3, keep, sizeof(keep) / sizeof(keep[0]));
-  cell_reset_signals();
-  signal(SIGPIPE, SIG_IGN);
+  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
   struct worker_out out = {outfd};
   struct image_import_opts o = {
       .lim = {d->cfg->image_max_size, d->cfg->image_max_entries},
-      .source = source,
+      .source = w->source,
       .read_uid = c->root ? 0 : c->cred.uid,
       .read_gid = c->root ? 0 : c->cred.gid,
       .progress = worker_progress,
@@ -293,29 +299,6 @@ void daemon_image_add_job(struct daemon *d, struct conn *c,
 
 void daemon_image_job_free(struct image_job *j) { job_free(j); }
 
-static int spawn_job(struct daemon *d, struct conn *c, struct image_job *j,
-                     const char *source, cell_error **err) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return cell_fail_errno(err, "pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    run_worker(d, c->fds[0], p[1], c, source);
-  }
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return cell_fail_errno(err, "fork");
-  }
-  j->pid = pid;
-  j->pipefd = p[0];
-  j->pidfd = cell_pidfd_open(pid);
-  fcntl(j->pipefd, F_SETFL, O_NONBLOCK);
-  daemon_watch(d, j->pipefd, TAG_IMAGE_JOB, EPOLLIN);
-  return 0;
-}
-
 void op_image_import(struct daemon *d, struct conn *c, struct instance *unused,
                      const struct json_value *v) {
   cell_error *err = NULL;
@@ -335,21 +318,21 @@ void op_image_import(struct daemon *d, struct conn *c, struct instance *unused,
     conn_fail(d, c, API_INVALID_REQUEST, &err);
     return;
   }
-  struct image_job *j = xcalloc(1, sizeof(*j));
-  j->conn_id = c->id;
-  j->owner = c->cred.uid;
-  j->name = steal_pointer(&name);
-  j->tag = steal_pointer(&tag);
-  j->pidfd = j->pipefd = -1;
   const char *source = request_str(v, "source");
-  if (spawn_job(d, c, j, source ? source : "(an fd)", &err) < 0) {
-    job_free(j);
+  struct import_work w = {.srcfd = c->fds[0],
+                          .c = c,
+                          .source = source ? source : "(an fd)"};
+  int pipefd = -1;
+  pid_t pid = image_child_spawn(run_worker, d, &w, &pipefd, &err);
+  if (pid < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  c->import_pidfd = j->pidfd;
-  d->jobs = xrealloc(d->jobs, (d->n_jobs + 1) * sizeof(*d->jobs));
-  d->jobs[d->n_jobs++] = j;
+  struct image_job *j = xcalloc(1, sizeof(*j));
+  j->owner = c->cred.uid;
+  j->name = steal_pointer(&name);
+  j->tag = steal_pointer(&tag);
+  daemon_image_add_job(d, c, j, pid, pipefd);
 }
 
 static void gen_strv_kv(struct json_gen *g, const char *key, char *const *v) {
