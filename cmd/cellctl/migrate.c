@@ -178,11 +178,7 @@ static void tell_source(const cell_error *failed) {
   if (failed)
     json_gen_kv_string(g, "error", failed->msg);
   json_gen_object_close(g);
-  size_t len = 0;
-  cleanup_free char *text = json_gen_finish(g, &len);
-  json_gen_free(g);
-  cleanup_free char *line = xasprintf("%s\n", text);
-  cell_write_all(STDOUT_FILENO, line, len + 1);
+  json_gen_write_line(g, STDOUT_FILENO);
 }
 
 int cmd_receive(const struct invocation *inv, cell_error **err) {

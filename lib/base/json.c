@@ -590,3 +590,14 @@ char *json_gen_finish(struct json_gen *g, size_t *len) {
     *len = n;
   return out;
 }
+
+ssize_t json_gen_write_line(struct json_gen *g, int fd) {
+  size_t len = 0;
+  char *text = json_gen_finish(g, &len);
+  json_gen_free(g);
+  if (len == 0 || text[len - 1] != '\n')
+    text[len++] = '\n'; /* json_gen_finish left room for it */
+  ssize_t r = cell_write_all(fd, text, len);
+  free(text);
+  return r;
+}

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 
@@ -80,5 +81,9 @@ void json_gen_kv_bool(struct json_gen *g, const char *key, bool v);
 /* Take the finished document (NUL-terminated, newline-terminated when
  * pretty).  The generator may be freed afterwards. */
 char *json_gen_finish(struct json_gen *g, size_t *len);
+/* The finished document of a compact generator as one line, newline-
+ * terminated, in a single write (readers on a pipe take whole lines);
+ * frees g.  What cell_write_all returns. */
+ssize_t json_gen_write_line(struct json_gen *g, int fd);
 
 #endif

@@ -86,11 +86,7 @@ static void child_result(int fd, const cell_error *err, uint64_t frozen_at) {
   json_gen_key(g, "frozen_at_ms");
   json_gen_uint(g, frozen_at);
   json_gen_object_close(g);
-  size_t len = 0;
-  cleanup_free char *text = json_gen_finish(g, &len);
-  json_gen_free(g);
-  cleanup_free char *line = xasprintf("%s\n", text);
-  cell_write_all(fd, line, len + 1);
+  json_gen_write_line(g, fd);
 }
 
 /* criu, found, and usable on this kernel: else the runtime's one line. */

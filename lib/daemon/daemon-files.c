@@ -123,11 +123,7 @@ static void send_result(int fd, const cell_error *err,
   }
   json_gen_array_close(g);
   json_gen_object_close(g);
-  size_t len = 0;
-  cleanup_free char *text = json_gen_finish(g, &len);
-  json_gen_free(g);
-  cleanup_free char *line = xasprintf("%s\n", text);
-  cell_write_all(fd, line, len + 1);
+  json_gen_write_line(g, fd);
 }
 
 static int copy_tree(const struct file_work *w, struct copy_result *r,

@@ -37,15 +37,6 @@ struct worker_out {
   int fd;
 };
 
-static void send_line(int fd, struct json_gen *g) {
-  size_t len = 0;
-  cleanup_free char *text = json_gen_finish(g, &len);
-  json_gen_free(g);
-  /* One write per line: the loop reads whole lines. */
-  cleanup_free char *line = xasprintf("%s\n", text);
-  cell_write_all(fd, line, len + 1);
-}
-
 static void worker_progress(void *ctx, const struct image_import_progress *p) {
   struct worker_out *out = ctx;
   struct json_gen *g = json_gen_new(false);
@@ -61,7 +52,7 @@ static void worker_progress(void *ctx, const struct image_import_progress *p) {
   json_gen_uint(g, p->total);
   json_gen_object_close(g);
   json_gen_object_close(g);
-  send_line(out->fd, g);
+  json_gen_write_line(g, out->fd);
 }
 
 static void worker_result(int fd, const char *id, const cell_error *err) {
@@ -73,7 +64,7 @@ static void worker_result(int fd, const char *id, const cell_error *err) {
   else
     json_gen_kv_string(g, "error", err ? err->msg : "import failed");
   json_gen_object_close(g);
-  send_line(fd, g);
+  json_gen_write_line(g, fd);
 }
 
 /* What an import's child reads, and for whom. */

@@ -72,11 +72,7 @@
 /* ---- the stream --------------------------------------------------------- */
 
 static int send_gen(int fd, struct json_gen *g, cell_error **err) {
-  size_t len = 0;
-  cleanup_free char *text = json_gen_finish(g, &len);
-  json_gen_free(g);
-  cleanup_free char *line = xasprintf("%s\n", text);
-  if (cell_write_all(fd, line, len + 1) < 0)
+  if (json_gen_write_line(g, fd) < 0)
     return cell_fail_errno(err, "migration stream: write");
   return 0;
 }

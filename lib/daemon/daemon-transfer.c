@@ -29,15 +29,6 @@
 
 /* ---- the child's lines -------------------------------------------------- */
 
-static void send_json_line(int fd, struct json_gen *g) {
-  size_t len = 0;
-  cleanup_free char *text = json_gen_finish(g, &len);
-  json_gen_free(g);
-  /* One write per line: the loop reads whole lines. */
-  cleanup_free char *line = xasprintf("%s\n", text);
-  cell_write_all(fd, line, len + 1);
-}
-
 static void child_progress(void *ctx,
                            const struct instance_archive_progress *p) {
   int fd = *(int *)ctx;
@@ -52,7 +43,7 @@ static void child_progress(void *ctx,
   json_gen_uint(g, p->bytes);
   json_gen_object_close(g);
   json_gen_object_close(g);
-  send_json_line(fd, g);
+  json_gen_write_line(g, fd);
 }
 
 static void child_result(int fd, const cell_error *err, uint64_t size) {
@@ -64,7 +55,7 @@ static void child_result(int fd, const cell_error *err, uint64_t size) {
   json_gen_key(g, "size");
   json_gen_uint(g, size);
   json_gen_object_close(g);
-  send_json_line(fd, g);
+  json_gen_write_line(g, fd);
 }
 
 static struct image_job *new_job(uid_t owner) {

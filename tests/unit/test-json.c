@@ -341,6 +341,26 @@ TEST(generator_replaces_invalid_utf8) {
   CHECK(v != NULL);
 }
 
+/* A line for a pipe: the compact document and one newline, in one
+ * write. */
+TEST(generator_writes_one_line) {
+  int p[2];
+  CHECK(pipe(p) == 0);
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_int(g, "a", 1);
+  json_gen_object_close(g);
+  CHECK(json_gen_write_line(g, p[1]) > 0);
+  close(p[1]);
+  char buf[64] = {0};
+  ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+  close(p[0]);
+  CHECK(n > 0);
+  CHECK(strchr(buf, '\n') == buf + n - 1);
+  cleanup_json struct json_value *v = parse(buf);
+  CHECK(v && json_object_get(v, "a") != NULL);
+}
+
 int main(void) {
   RUN(round_trip_compact);
   RUN(whitespace_and_escapes_normalised);
@@ -358,5 +378,6 @@ int main(void) {
   RUN(generator_pretty);
   RUN(generator_output_parses_back);
   RUN(generator_replaces_invalid_utf8);
+  RUN(generator_writes_one_line);
   UNIT_DONE();
 }
