@@ -135,10 +135,11 @@ load helpers
   update_config '.linux.namespaces += [{type: "time"}]
     | .linux.timeOffsets = {monotonic: {secs: 86400, nanosecs: 0},
                             boottime: {secs: 864000, nanosecs: 500}}'
+  # Read before the run: read after, it may have passed a second more.
+  host_uptime=$(cut -d. -f1 /proc/uptime)
   run -0 cell run "$CID"
   grep -qE '^monotonic +86400 +0$' <<<"$output"
   grep -qE '^boottime +864000 +500$' <<<"$output"
-  host_uptime=$(cut -d. -f1 /proc/uptime)
   [ "${lines[2]%.*}" -ge $((host_uptime + 864000)) ]
 }
 
