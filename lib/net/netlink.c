@@ -1,10 +1,9 @@
-/* rtnetlink through libmnl (see netlink.h). */
+/* rtnetlink requests (see netlink.h), built and read by nlmsg.h. */
 #include "net/netlink.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libmnl/libmnl.h>
 #include <linux/if.h>
 #include <linux/if_bridge.h>
 #include <linux/if_link.h>
@@ -18,31 +17,27 @@
 #include <time.h>
 
 #include "base/util.h"
+#include "net/nlmsg.h"
 
 struct nl_sock {
-  struct mnl_socket *sock;
-  unsigned portid;
-  unsigned seq;
+  int fd;
+  uint32_t portid;
+  uint32_t seq;
 };
 
 /* ---- opening ------------------------------------------------------------- */
 
 static int nl_wrap_fd(int fd, struct nl_sock **out, cell_error **err) {
-  struct mnl_socket *s = mnl_socket_fdopen(fd);
-  if (s == NULL) {
+  uint32_t portid;
+  if (nl_sock_bind(fd, &portid) < 0) {
     int e = errno;
     close(fd);
-    return cell_fail(err, e, "open a netlink socket");
-  }
-  if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) {
-    int e = errno;
-    mnl_socket_close(s);
     return cell_fail(err, e, "bind a netlink socket");
   }
   struct nl_sock *nl = xcalloc(1, sizeof(*nl));
-  nl->sock = s;
-  nl->portid = mnl_socket_get_portid(s);
-  nl->seq = (unsigned)time(NULL);
+  nl->fd = fd;
+  nl->portid = portid;
+  nl->seq = (uint32_t)time(NULL);
   *out = nl;
   return 0;
 }
@@ -129,47 +124,42 @@ int nl_open(int netns_fd, struct nl_sock **out, cell_error **err) {
 void nl_close(struct nl_sock *nl) {
   if (nl == NULL)
     return;
-  mnl_socket_close(nl->sock);
+  close(nl->fd);
   free(nl);
 }
 
 /* ---- one request, one answer ---------------------------------------------- */
 
-/* Send a request built in buf and read until its ACK (or the end of a dump),
+/* Send the request m and read until its ACK (or the end of a dump),
  * feeding data messages to cb.  Returns 0 or -errno of the kernel. */
-static int nl_talk(struct nl_sock *nl, struct nlmsghdr *req, mnl_cb_t cb,
+static int nl_talk(struct nl_sock *nl, struct nl_msg *m, nl_msg_cb cb,
                    void *data) {
-  req->nlmsg_seq = ++nl->seq;
-  req->nlmsg_flags |= NLM_F_ACK;
-  if (mnl_socket_sendto(nl->sock, req, req->nlmsg_len) < 0)
-    return -errno;
+  if (m->overflow)
+    return -EMSGSIZE;
+  m->h->nlmsg_seq = ++nl->seq;
+  m->h->nlmsg_flags |= NLM_F_ACK;
+  int r = nl_msg_send(nl->fd, m);
+  if (r < 0)
+    return r;
   /* Dumps come in messages of up to a page or more: 32 KiB keeps them whole. */
-  char buf[32768];
+  char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
   for (;;) {
-    ssize_t n = mnl_socket_recvfrom(nl->sock, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    /* mnl_cb_run turns NLMSG_ERROR into -1 with errno, an ACK (error 0) and
-     * NLMSG_DONE into MNL_CB_STOP. */
-    int r = mnl_cb_run(buf, (size_t)n, req->nlmsg_seq, nl->portid, cb, data);
-    if (r < 0)
-      return -errno;
-    if (r == MNL_CB_STOP)
-      return 0;
+    long n = nl_recv(nl->fd, buf, sizeof(buf));
+    if (n < 0)
+      return (int)n;
+    r = nl_run(buf, (size_t)n, m->h->nlmsg_seq, nl->portid, cb, data);
+    if (r != 0)
+      return r < 0 ? r : 0;
   }
 }
 
-static struct nlmsghdr *link_request(char *buf, uint16_t type, uint16_t flags,
-                                     struct ifinfomsg **ifi) {
-  struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
-  h->nlmsg_type = type;
-  h->nlmsg_flags = NLM_F_REQUEST | flags;
-  *ifi = mnl_nlmsg_put_extra_header(h, sizeof(**ifi));
-  (*ifi)->ifi_family = AF_UNSPEC;
-  return h;
+/* A request about a link: its ifinfomsg, zeroed but for the family. */
+static struct ifinfomsg *link_request(struct nl_msg *m, char (*buf)[NL_MSG_MAX],
+                                      uint16_t type, uint16_t flags) {
+  struct ifinfomsg *ifi =
+      nl_msg_start(m, buf, type, NLM_F_REQUEST | flags, sizeof(*ifi));
+  ifi->ifi_family = AF_UNSPEC;
+  return ifi;
 }
 
 /* ---- reading links ---------------------------------------------------------- */
@@ -180,33 +170,29 @@ struct link_parse {
   unsigned count;
 };
 
-static int info_attr_cb(const struct nlattr *a, void *data) {
-  struct nl_link_info *info = data;
-  if (mnl_attr_get_type(a) == IFLA_INFO_KIND &&
-      mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
-    snprintf(info->kind, sizeof(info->kind), "%s", mnl_attr_get_str(a));
-  return MNL_CB_OK;
+static void parse_link_info(const struct nlattr *linkinfo,
+                            struct nl_link_info *info) {
+  const struct nlattr *a;
+  nl_attr_for_each_nested(a, linkinfo)
+    if (nl_attr_type(a) == IFLA_INFO_KIND)
+      nl_attr_str(a, info->kind, sizeof(info->kind));
 }
 
-static int link_attr_cb(const struct nlattr *a, void *data) {
-  struct nl_link_info *info = data;
-  switch (mnl_attr_get_type(a)) {
+static void parse_link_attr(const struct nlattr *a, struct nl_link_info *info) {
+  switch (nl_attr_type(a)) {
   case IFLA_MASTER:
-    if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
-      info->master = mnl_attr_get_u32(a);
+    nl_attr_u32(a, &info->master);
     break;
   case IFLA_MTU:
-    if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
-      info->mtu = mnl_attr_get_u32(a);
+    nl_attr_u32(a, &info->mtu);
     break;
   case IFLA_LINKINFO:
-    if (mnl_attr_validate(a, MNL_TYPE_NESTED) >= 0)
-      mnl_attr_parse_nested(a, info_attr_cb, info);
+    parse_link_info(a, info);
     break;
   case IFLA_STATS64:
-    if (mnl_attr_get_payload_len(a) >= sizeof(struct rtnl_link_stats64)) {
+    if (nl_attr_len(a) >= sizeof(struct rtnl_link_stats64)) {
       struct rtnl_link_stats64 st;
-      memcpy(&st, mnl_attr_get_payload(a), sizeof(st)); /* may be unaligned */
+      memcpy(&st, nl_attr_data(a), sizeof(st)); /* may be unaligned */
       info->rx_bytes = st.rx_bytes;
       info->tx_bytes = st.tx_bytes;
       info->rx_packets = st.rx_packets;
@@ -214,32 +200,33 @@ static int link_attr_cb(const struct nlattr *a, void *data) {
     }
     break;
   }
-  return MNL_CB_OK;
 }
 
-static int link_msg_cb(const struct nlmsghdr *h, void *data) {
+static void link_msg_cb(const struct nlmsghdr *h, void *data) {
   struct link_parse *p = data;
-  if (h->nlmsg_type != RTM_NEWLINK)
-    return MNL_CB_OK;
-  const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(h);
+  if (h->nlmsg_type != RTM_NEWLINK ||
+      h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+    return;
+  const struct ifinfomsg *ifi = NLMSG_DATA(h);
   struct nl_link_info info = {.index = (unsigned)ifi->ifi_index};
-  mnl_attr_parse(h, sizeof(*ifi), link_attr_cb, &info);
+  const struct nlattr *a;
+  nl_attr_for_each(a, h, sizeof(*ifi))
+    parse_link_attr(a, &info);
   if (p->info)
     *p->info = info;
   if (p->want_master && info.master == p->want_master)
     p->count++;
-  return MNL_CB_OK;
 }
 
 static int link_get_raw(struct nl_sock *nl, const char *name,
                         struct nl_link_info *out) {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct ifinfomsg *ifi;
-  struct nlmsghdr *h = link_request(buf, RTM_GETLINK, 0, &ifi);
-  mnl_attr_put_strz(h, IFLA_IFNAME, name);
+  char buf[NL_MSG_MAX];
+  struct nl_msg m;
+  link_request(&m, &buf, RTM_GETLINK, 0);
+  nl_msg_put_strz(&m, IFLA_IFNAME, name);
   memset(out, 0, sizeof(*out));
   struct link_parse p = {.info = out};
-  return nl_talk(nl, h, link_msg_cb, &p);
+  return nl_talk(nl, &m, link_msg_cb, &p);
 }
 
 static int fail_no_device(cell_error **err, const char *prefix,
@@ -288,11 +275,11 @@ int nl_link_exists(struct nl_sock *nl, const char *name, cell_error **err) {
 
 int nl_link_count_ports(struct nl_sock *nl, unsigned master_index,
                         unsigned *count, cell_error **err) {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct ifinfomsg *ifi;
-  struct nlmsghdr *h = link_request(buf, RTM_GETLINK, NLM_F_DUMP, &ifi);
+  char buf[NL_MSG_MAX];
+  struct nl_msg m;
+  link_request(&m, &buf, RTM_GETLINK, NLM_F_DUMP);
   struct link_parse p = {.want_master = master_index};
-  int r = nl_talk(nl, h, link_msg_cb, &p);
+  int r = nl_talk(nl, &m, link_msg_cb, &p);
   if (r < 0)
     return cell_fail(err, -r, "list network devices");
   *count = p.count;
@@ -311,32 +298,31 @@ struct veth_peer {
 
 static int link_new(struct nl_sock *nl, const char *kind, const char *name,
                     const struct veth_peer *peer, unsigned mtu) {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct ifinfomsg *ifi;
-  struct nlmsghdr *h =
-      link_request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi);
-  mnl_attr_put_strz(h, IFLA_IFNAME, name);
+  char buf[NL_MSG_MAX];
+  struct nl_msg m;
+  link_request(&m, &buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  nl_msg_put_strz(&m, IFLA_IFNAME, name);
   if (mtu)
-    mnl_attr_put_u32(h, IFLA_MTU, mtu);
-  struct nlattr *linkinfo = mnl_attr_nest_start(h, IFLA_LINKINFO);
-  mnl_attr_put_strz(h, IFLA_INFO_KIND, kind);
+    nl_msg_put_u32(&m, IFLA_MTU, mtu);
+  struct nlattr *linkinfo = nl_msg_nest_start(&m, IFLA_LINKINFO);
+  nl_msg_put_strz(&m, IFLA_INFO_KIND, kind);
   if (peer) {
-    struct nlattr *data = mnl_attr_nest_start(h, IFLA_INFO_DATA);
-    struct nlattr *p = mnl_attr_nest_start(h, VETH_INFO_PEER);
-    struct ifinfomsg *pifi = mnl_nlmsg_put_extra_header(h, sizeof(*pifi));
+    struct nlattr *data = nl_msg_nest_start(&m, IFLA_INFO_DATA);
+    struct nlattr *p = nl_msg_nest_start(&m, VETH_INFO_PEER);
+    struct ifinfomsg *pifi = nl_msg_reserve(&m, sizeof(*pifi));
     pifi->ifi_family = AF_UNSPEC;
-    mnl_attr_put_strz(h, IFLA_IFNAME, peer->name);
+    nl_msg_put_strz(&m, IFLA_IFNAME, peer->name);
     if (mtu)
-      mnl_attr_put_u32(h, IFLA_MTU, mtu);
+      nl_msg_put_u32(&m, IFLA_MTU, mtu);
     if (peer->mac)
-      mnl_attr_put(h, IFLA_ADDRESS, 6, peer->mac);
+      nl_msg_put(&m, IFLA_ADDRESS, 6, peer->mac);
     if (peer->netns_fd >= 0)
-      mnl_attr_put_u32(h, IFLA_NET_NS_FD, (uint32_t)peer->netns_fd);
-    mnl_attr_nest_end(h, p);
-    mnl_attr_nest_end(h, data);
+      nl_msg_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)peer->netns_fd);
+    nl_msg_nest_end(&m, p);
+    nl_msg_nest_end(&m, data);
   }
-  mnl_attr_nest_end(h, linkinfo);
-  return nl_talk(nl, h, NULL, NULL);
+  nl_msg_nest_end(&m, linkinfo);
+  return nl_talk(nl, &m, NULL, NULL);
 }
 
 int nl_bridge_add(struct nl_sock *nl, const char *name, unsigned mtu,
@@ -349,21 +335,21 @@ int nl_bridge_add(struct nl_sock *nl, const char *name, unsigned mtu,
 
 int nl_bridge_no_linklocal_learn(struct nl_sock *nl, const char *name,
                                  cell_error **err) {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct ifinfomsg *ifi;
-  struct nlmsghdr *h = link_request(buf, RTM_NEWLINK, 0, &ifi);
-  mnl_attr_put_strz(h, IFLA_IFNAME, name);
-  struct nlattr *linkinfo = mnl_attr_nest_start(h, IFLA_LINKINFO);
-  mnl_attr_put_strz(h, IFLA_INFO_KIND, "bridge");
-  struct nlattr *data = mnl_attr_nest_start(h, IFLA_INFO_DATA);
+  char buf[NL_MSG_MAX];
+  struct nl_msg m;
+  link_request(&m, &buf, RTM_NEWLINK, 0);
+  nl_msg_put_strz(&m, IFLA_IFNAME, name);
+  struct nlattr *linkinfo = nl_msg_nest_start(&m, IFLA_LINKINFO);
+  nl_msg_put_strz(&m, IFLA_INFO_KIND, "bridge");
+  struct nlattr *data = nl_msg_nest_start(&m, IFLA_INFO_DATA);
   struct br_boolopt_multi opt = {
       .optval = 1u << BR_BOOLOPT_NO_LL_LEARN,
       .optmask = 1u << BR_BOOLOPT_NO_LL_LEARN,
   };
-  mnl_attr_put(h, IFLA_BR_MULTI_BOOLOPT, sizeof(opt), &opt);
-  mnl_attr_nest_end(h, data);
-  mnl_attr_nest_end(h, linkinfo);
-  int r = nl_talk(nl, h, NULL, NULL);
+  nl_msg_put(&m, IFLA_BR_MULTI_BOOLOPT, sizeof(opt), &opt);
+  nl_msg_nest_end(&m, data);
+  nl_msg_nest_end(&m, linkinfo);
+  int r = nl_talk(nl, &m, NULL, NULL);
   if (r < 0)
     return cell_fail(err, -r, "bridge `%s`: no_linklocal_learn", name);
   return 0;
@@ -401,21 +387,21 @@ struct link_change {
 
 static int link_modify(struct nl_sock *nl, uint16_t type, const char *name,
                        const struct link_change *c) {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct ifinfomsg *ifi;
-  struct nlmsghdr *h = link_request(buf, type, 0, &ifi);
-  mnl_attr_put_strz(h, IFLA_IFNAME, name);
+  char buf[NL_MSG_MAX];
+  struct nl_msg m;
+  struct ifinfomsg *ifi = link_request(&m, &buf, type, 0);
+  nl_msg_put_strz(&m, IFLA_IFNAME, name);
   if (c) {
     ifi->ifi_flags = c->flags;
     ifi->ifi_change = c->change;
     if (c->mac)
-      mnl_attr_put(h, c->attr, 6, c->mac);
+      nl_msg_put(&m, c->attr, 6, c->mac);
     else if (c->str)
-      mnl_attr_put_strz(h, c->attr, c->str);
+      nl_msg_put_strz(&m, c->attr, c->str);
     else if (c->attr)
-      mnl_attr_put_u32(h, c->attr, c->u32);
+      nl_msg_put_u32(&m, c->attr, c->u32);
   }
-  return nl_talk(nl, h, NULL, NULL);
+  return nl_talk(nl, &m, NULL, NULL);
 }
 
 int nl_link_del(struct nl_sock *nl, const char *name, cell_error **err) {
@@ -437,12 +423,12 @@ int nl_link_rename(struct nl_sock *nl, const char *name, const char *new_name,
   unsigned index;
   if (nl_link_index(nl, name, &index, err) < 0)
     return cell_error_wrap(err, "rename `%s` to `%s`", name, new_name);
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct ifinfomsg *ifi;
-  struct nlmsghdr *h = link_request(buf, RTM_NEWLINK, 0, &ifi);
+  char buf[NL_MSG_MAX];
+  struct nl_msg m;
+  struct ifinfomsg *ifi = link_request(&m, &buf, RTM_NEWLINK, 0);
   ifi->ifi_index = (int)index;
-  mnl_attr_put_strz(h, IFLA_IFNAME, new_name);
-  int r = nl_talk(nl, h, NULL, NULL);
+  nl_msg_put_strz(&m, IFLA_IFNAME, new_name);
+  int r = nl_talk(nl, &m, NULL, NULL);
   if (r < 0)
     return cell_fail(err, -r, "rename `%s` to `%s`", name, new_name);
   return 0;
@@ -506,22 +492,22 @@ int nl_addr_add(struct nl_sock *nl, const char *name, const struct net_addr *a,
   unsigned index;
   if (nl_link_index(nl, name, &index, err) < 0)
     return cell_error_wrap(err, "add address %s/%u", text, a->prefix);
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
-  h->nlmsg_type = RTM_NEWADDR;
-  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
-  struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(h, sizeof(*ifa));
+  char buf[NL_MSG_MAX];
+  struct nl_msg m;
+  struct ifaddrmsg *ifa =
+      nl_msg_start(&m, &buf, RTM_NEWADDR,
+                   NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE, sizeof(*ifa));
   ifa->ifa_family = (uint8_t)a->ip.family;
   ifa->ifa_prefixlen = (uint8_t)a->prefix;
   ifa->ifa_index = index;
   ifa->ifa_scope = RT_SCOPE_UNIVERSE;
-  mnl_attr_put(h, IFA_LOCAL, ip_len(&a->ip), a->ip.bytes);
-  mnl_attr_put(h, IFA_ADDRESS, ip_len(&a->ip), a->ip.bytes);
+  nl_msg_put(&m, IFA_LOCAL, ip_len(&a->ip), a->ip.bytes);
+  nl_msg_put(&m, IFA_ADDRESS, ip_len(&a->ip), a->ip.bytes);
   if (a->ip.family == AF_INET6) {
     ifa->ifa_flags = IFA_F_NODAD;
-    mnl_attr_put_u32(h, IFA_FLAGS, IFA_F_NODAD);
+    nl_msg_put_u32(&m, IFA_FLAGS, IFA_F_NODAD);
   }
-  int r = nl_talk(nl, h, NULL, NULL);
+  int r = nl_talk(nl, &m, NULL, NULL);
   if (r < 0)
     return cell_fail(err, -r, "add address %s/%u to `%s`", text, a->prefix,
                      name);
@@ -534,37 +520,36 @@ struct addr_list {
   size_t n;
 };
 
-static int addr_msg_cb(const struct nlmsghdr *h, void *data) {
+static void addr_msg_cb(const struct nlmsghdr *h, void *data) {
   struct addr_list *l = data;
-  if (h->nlmsg_type != RTM_NEWADDR)
-    return MNL_CB_OK;
-  const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(h);
+  if (h->nlmsg_type != RTM_NEWADDR ||
+      h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
+    return;
+  const struct ifaddrmsg *ifa = NLMSG_DATA(h);
   if (ifa->ifa_index != l->index || ifa->ifa_scope != RT_SCOPE_UNIVERSE ||
       (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
-    return MNL_CB_OK;
+    return;
   uint32_t flags = ifa->ifa_flags;
   const struct nlattr *local = NULL, *address = NULL, *a;
-  mnl_attr_for_each(a, h, sizeof(*ifa)) {
-    uint16_t t = mnl_attr_get_type(a);
+  nl_attr_for_each(a, h, sizeof(*ifa)) {
+    uint16_t t = nl_attr_type(a);
     if (t == IFA_LOCAL)
       local = a;
     else if (t == IFA_ADDRESS)
       address = a;
-    else if (t == IFA_FLAGS && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
-      flags = mnl_attr_get_u32(a);
+    else if (t == IFA_FLAGS)
+      nl_attr_u32(a, &flags);
   }
   const struct nlattr *ip = local ? local : address;
   size_t want = ifa->ifa_family == AF_INET ? 4 : 16;
-  if (!(flags & IFA_F_PERMANENT) || ip == NULL ||
-      mnl_attr_get_payload_len(ip) != want)
-    return MNL_CB_OK;
+  if (!(flags & IFA_F_PERMANENT) || ip == NULL || nl_attr_len(ip) != want)
+    return;
   l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
   struct net_addr *out = &l->v[l->n++];
   memset(out, 0, sizeof(*out));
   out->ip.family = ifa->ifa_family;
-  memcpy(out->ip.bytes, mnl_attr_get_payload(ip), want);
+  memcpy(out->ip.bytes, nl_attr_data(ip), want);
   out->prefix = ifa->ifa_prefixlen;
-  return MNL_CB_OK;
 }
 
 int nl_addr_list(struct nl_sock *nl, const char *name, struct net_addr **out,
@@ -574,13 +559,12 @@ int nl_addr_list(struct nl_sock *nl, const char *name, struct net_addr **out,
   struct addr_list l = {0};
   if (nl_link_index(nl, name, &l.index, err) < 0)
     return cell_error_wrap(err, "list the addresses of `%s`", name);
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
-  h->nlmsg_type = RTM_GETADDR;
-  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(h, sizeof(*ifa));
+  char buf[NL_MSG_MAX];
+  struct nl_msg m;
+  struct ifaddrmsg *ifa = nl_msg_start(&m, &buf, RTM_GETADDR,
+                                       NLM_F_REQUEST | NLM_F_DUMP, sizeof(*ifa));
   ifa->ifa_family = AF_UNSPEC;
-  int r = nl_talk(nl, h, addr_msg_cb, &l);
+  int r = nl_talk(nl, &m, addr_msg_cb, &l);
   if (r < 0) {
     free(l.v);
     return cell_fail(err, -r, "list the addresses of `%s`", name);
@@ -597,20 +581,20 @@ int nl_route_add_default(struct nl_sock *nl, const char *name,
   unsigned index;
   if (nl_link_index(nl, name, &index, err) < 0)
     return cell_error_wrap(err, "add default route via %s", text);
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
-  h->nlmsg_type = RTM_NEWROUTE;
-  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
-  struct rtmsg *rt = mnl_nlmsg_put_extra_header(h, sizeof(*rt));
+  char buf[NL_MSG_MAX];
+  struct nl_msg m;
+  struct rtmsg *rt =
+      nl_msg_start(&m, &buf, RTM_NEWROUTE,
+                   NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE, sizeof(*rt));
   rt->rtm_family = (uint8_t)gateway->family;
   rt->rtm_dst_len = 0;
   rt->rtm_table = RT_TABLE_MAIN;
   rt->rtm_protocol = RTPROT_BOOT;
   rt->rtm_scope = RT_SCOPE_UNIVERSE;
   rt->rtm_type = RTN_UNICAST;
-  mnl_attr_put(h, RTA_GATEWAY, ip_len(gateway), gateway->bytes);
-  mnl_attr_put_u32(h, RTA_OIF, index);
-  int r = nl_talk(nl, h, NULL, NULL);
+  nl_msg_put(&m, RTA_GATEWAY, ip_len(gateway), gateway->bytes);
+  nl_msg_put_u32(&m, RTA_OIF, index);
+  int r = nl_talk(nl, &m, NULL, NULL);
   if (r < 0)
     return cell_fail(err, -r, "add default route via %s on `%s`", text, name);
   return 0;

@@ -1,6 +1,5 @@
-/* rtnetlink requests through libmnl: links (bridge, veth), addresses and
- * routes, in the caller's network namespace or in another one.  The only
- * file of libcell that knows libmnl.
+/* rtnetlink requests (built by nlmsg.h): links (bridge, veth), addresses and
+ * routes, in the caller's network namespace or in another one.
  *
  * Every request carries NLM_F_ACK and waits for the kernel's answer, so a
  * function returning 0 means the kernel did it.  Errors name the operation
