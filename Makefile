@@ -25,15 +25,17 @@ MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicroh
 STATIC_LIBS := -lyajl_s -lcap -lseccomp
 LDLIBS  += -Wl,--as-needed -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -lnftables \
            -larchive -lcrypto $(MHD_LIBS)
-# cell itself, run for every container and every command a client sends,
-# is linked statically, libc included (static-pie: its addresses are still
+# cell, run for every container and every command a client sends, and
+# cellctl, run for every command of a VPS host's operator, are linked
+# statically, libc included (static-pie: their addresses are still
 # random): the dynamic loader and libc's relocations cost more CPU than
-# all of cell's own start (perf stat).  It needs none of the dynamic
-# libraries: its netlink messages are its own (lib/net/nlmsg.c), and it
-# never looks users up through NSS.  Under the sanitizers, whose runtimes
-# need dynamic linking, it is linked like the others; the fault walk, which
-# preloads its shim, runs tests/cell-dynamic, the same objects linked so.
-CELL_LDLIBS := $(if $(SAN_FLAGS),$(LDLIBS),-static-pie $(STATIC_LIBS))
+# all of cell's own start (perf stat).  They need none of the dynamic
+# libraries: the netlink messages are our own (lib/net/nlmsg.c), cellctl's
+# tar streams are cellctl-tree's, and neither looks users up through NSS.
+# Under the sanitizers, whose runtimes need dynamic linking, they are
+# linked like the others; the fault walk, which preloads its shim, runs
+# tests/cell-dynamic, cell's objects linked so.
+STATIC_PIE_LDLIBS := $(if $(SAN_FLAGS),$(LDLIBS),-static-pie $(STATIC_LIBS))
 SAN_FLAGS ?=
 
 # libcell: one folder per layer (docs/architecture.md).
@@ -43,6 +45,10 @@ LIB_ASM  := $(sort $(foreach l,$(LAYERS),$(wildcard lib/$(l)/*.S)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_ASM:%.S=$(BUILD)/%.o)
 LIBCELL  := $(BUILD)/libcell.a
 PROGRAMS := $(BUILD)/cell $(BUILD)/celld $(BUILD)/cellctl
+# Run by the programs, not by users: cellctl's tar streams (libarchive
+# stays out of cellctl, cmd/cellctl-tree/main.c).
+LIBEXECDIR ?= $(PREFIX)/libexec/cell
+LIBEXEC_PROGRAMS := $(BUILD)/cellctl-tree
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats tests use (tests/helpers).
@@ -66,7 +72,7 @@ DEB_FUZZ  := clang libclang-rt-14-dev
 .PHONY: all docs deps check lint unit bats asan install uninstall clean demo rootfs rootfs-debian help bench \
         fuzz fuzz-ci fuzz-build
 
-all: $(PROGRAMS) $(LIBCELL) docs
+all: $(PROGRAMS) $(LIBEXEC_PROGRAMS) $(LIBCELL) docs
 
 # Man pages and bash completion, made of the programs' own --help and of
 # config/celld.conf (docs/cli/), so that they cannot disagree.
@@ -146,13 +152,14 @@ $(BUILD)/cell-commit.stamp: FORCE
 
 $(BUILD)/cmd/cell/main.o: $(BUILD)/cell-commit.stamp
 $(BUILD)/cmd/cell/main.o: CELL_CFLAGS += -DCELL_COMMIT='"$(CELL_COMMIT)"'
+$(BUILD)/cmd/cellctl/tree-helper.o: CELL_CFLAGS += -DCELL_LIBEXECDIR='"$(LIBEXECDIR)"'
 
 FORCE:
 
 .SECONDEXPANSION:
-$(PROGRAMS): $(BUILD)/%: $$(call CMD_OBJ,%) $(LIBCELL)
+$(PROGRAMS) $(LIBEXEC_PROGRAMS): $(BUILD)/%: $$(call CMD_OBJ,%) $(LIBCELL)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
-$(BUILD)/cell: LDLIBS := $(CELL_LDLIBS)
+$(BUILD)/cell $(BUILD)/cellctl: LDLIBS := $(STATIC_PIE_LDLIBS)
 
 $(BUILD)/tests/cell-dynamic: $(call CMD_OBJ,cell) $(LIBCELL) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
@@ -185,7 +192,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
 
 # End-to-end tests drive the real binary; they need root.
-bats: $(PROGRAMS) $(TEST_HELPERS)
+bats: $(PROGRAMS) $(LIBEXEC_PROGRAMS) $(TEST_HELPERS)
 	CELL=$(abspath $(BUILD)/cell) CELLD=$(abspath $(BUILD)/celld) CELLCTL=$(abspath $(BUILD)/cellctl) CELL_TEST_HELPERS=$(abspath $(BUILD)/tests) bats --timing tests/bats
 
 # The layers of lib/ (docs/architecture.md), and the checker's own tests.
@@ -294,6 +301,8 @@ demo: all rootfs
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cell
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(LIBEXECDIR)
+	install -m 0755 $(LIBEXEC_PROGRAMS) $(DESTDIR)$(LIBEXECDIR)/
 	install -m 0755 rootfs-tools/mkrootfs-busybox $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox
 	install -m 0755 rootfs-tools/mkrootfs-debian $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-debian
 	install -m 0644 config/*.json $(DESTDIR)$(PREFIX)/share/cell/
@@ -310,7 +319,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cell $(DESTDIR)$(PREFIX)/bin/celld $(DESTDIR)$(PREFIX)/bin/cellctl $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-busybox $(DESTDIR)$(PREFIX)/bin/cell-mkrootfs-debian
-	rm -rf $(DESTDIR)$(PREFIX)/share/cell $(DESTDIR)$(PREFIX)/share/doc/cell
+	rm -rf $(DESTDIR)$(PREFIX)/share/cell $(DESTDIR)$(PREFIX)/share/doc/cell $(DESTDIR)$(LIBEXECDIR)
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/cellctl.1 $(DESTDIR)$(PREFIX)/share/man/man5/celld.conf.5 \
 	  $(DESTDIR)$(PREFIX)/share/man/man8/cell.8 $(DESTDIR)$(PREFIX)/share/man/man8/celld.8 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cell \

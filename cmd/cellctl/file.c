@@ -29,9 +29,8 @@
 #include "args.h"
 #include "base/util.h"
 #include "client.h"
-#include "local-tree.h"
 #include "progress.h"
-#include "storage/tree-archive.h"
+#include "tree-helper.h"
 
 struct file_args {
   const char *local;
@@ -232,12 +231,6 @@ static int tree_answer(struct client *c, int rc, cell_error **local_err,
   return rc;
 }
 
-static void skipped_file_warning(void *ctx, const char *path,
-                                 const char *why) {
-  (void)ctx;
-  fprintf(stderr, "cellctl: warning: `%s` left out: %s\n", path, why);
-}
-
 /* The local directory as a tar stream into the pipe whose other end rides
  * with the request; LOCAL `-`: stdin is the stream. */
 static int push_stream(const struct invocation *inv, const struct file_args *a,
@@ -258,10 +251,7 @@ static int push_stream(const struct invocation *inv, const struct file_args *a,
     return rc;
   cleanup_error cell_error *local_err = NULL;
   if (dirfd >= 0) {
-    struct tree_archive_opts opts = {.plain_only = true,
-                                     .no_hardlinks = true,
-                                     .skipped = skipped_file_warning};
-    if (tree_archive_write_with(dirfd, write_end, &opts, NULL, &local_err) < 0)
+    if (tree_helper_pack(dirfd, write_end, &local_err) < 0)
       rc = EXIT_FAILED;
     close(write_end);
     write_end = -1;
@@ -324,8 +314,9 @@ static void print_skipped(const struct json_value *answer) {
   const struct json_value *list = json_object_get(answer, "skipped");
   if (list && list->type == JSON_ARRAY)
     for (size_t i = 0; i < list->u.array.len; i++)
-      skipped_file_warning(NULL, field_string(list->u.array.items[i], "path"),
-                           field_string(list->u.array.items[i], "why"));
+      fprintf(stderr, "cellctl: warning: `%s` left out: %s\n",
+              field_string(list->u.array.items[i], "path"),
+              field_string(list->u.array.items[i], "why"));
   long long more = field_int(answer, "skipped_more", 0);
   if (more > 0)
     fprintf(stderr, "cellctl: warning: %lld more left out\n", more);
@@ -362,7 +353,7 @@ static int pull_recursive(const struct invocation *inv,
     bool sent = rc == EXIT_OK;
     if (!to_stdout)
       close(p[1]);
-    if (sent && !to_stdout && local_tree_extract(dirfd, p[0], &local_err) < 0)
+    if (sent && !to_stdout && tree_helper_unpack(dirfd, p[0], &local_err) < 0)
       rc = EXIT_FAILED;
     if (p[0] >= 0)
       close(p[0]); /* celld's child stops at a broken pipe */
