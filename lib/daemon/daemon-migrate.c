@@ -56,7 +56,7 @@
 #include "storage/image-store.h"
 #include "storage/instance-archive.h"
 
-#define MIGRATE_FORMAT 2
+#define MIGRATE_FORMAT 3
 #define MIGRATE_MAX_LINE 65536
 /* The images' directory under the instance's checkpoints/, both sides. */
 #define MIGRATE_SNAP "migrate"
@@ -810,13 +810,27 @@ static int check_hello(struct daemon *d, const struct json_value *v,
                        "its celld.conf first",
                        e->type == JSON_STRING ? e->u.string : "?");
   }
-  /* criu's images hold the instance's ids: it keeps them here. */
+  /* criu's images hold the instance's ids: it keeps them here, where
+   * they must be this celld's to give and no other instance's. */
+  const struct idrange_pool *pool = &d->cfg->pool;
+  if ((uint64_t)id_start < pool->start ||
+      (uint64_t)id_start + (uint64_t)id_count >
+          (uint64_t)pool->start + pool->count)
+    return cell_fail(err, 0, "the migrated instance's ids %lld..%lld are "
+                     "outside the target's pool %u..%llu: give the target's "
+                     "celld.conf a pool_start and pool_count that cover them "
+                     "(an instance keeps its ids when it migrates)",
+                     (long long)id_start, (long long)(id_start + id_count - 1),
+                     pool->start,
+                     (unsigned long long)pool->start + pool->count - 1);
   for (size_t i = 0; i < d->n_inst; i++)
     if (ranges_overlap((uint32_t)id_start, (uint32_t)id_count,
                        d->inst[i]->rec->id_start, d->inst[i]->rec->id_count))
       return cell_fail(err, 0, "the target's instance `%s` has ids of the "
-                       "range %lld..: they are the migrated instance's",
-                       d->inst[i]->rec->name, (long long)id_start);
+                       "range %lld..%lld, the migrated instance's: migrate "
+                       "or destroy it first, or migrate to another host",
+                       d->inst[i]->rec->name, (long long)id_start,
+                       (long long)(id_start + id_count - 1));
   cleanup_free char *criu = NULL;
   return checkpoint_usable_criu(d->runroot, "migrate", &criu, err);
 }

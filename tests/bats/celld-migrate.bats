@@ -16,17 +16,19 @@ load celld-helpers
 load criu-helpers
 POOL_START=166000000
 POOL_COUNT=$((65536 * 8))
-POOL_B=167000000
+# The target's pool covers the source's (an instance keeps its ids when it
+# migrates), and as much again.
+POOL_COUNT_B=$((POOL_COUNT * 2))
 
 # The configuration of either celld: its own pool and cgroup parent, and
 # network `m` on the bridge both share.
-migrate_conf() { # POOL_START CGROUP_PARENT
+migrate_conf() { # POOL_START POOL_COUNT CGROUP_PARENT
   cat <<EOF2
 pool_start = $1
-pool_count = $POOL_COUNT
+pool_count = $2
 range_size = 65536
 stop_timeout = 2
-cgroup_parent = $2
+cgroup_parent = $3
 lxcfs = off
 network.m.bridge = $BRM
 network.m.subnet4 = 10.98.7.0/24
@@ -43,14 +45,14 @@ setup_file() {
   export BRM=ctm$$
   criu_probe
   celld_files
-  migrate_conf "$POOL_START" "$CGPARENT" >"$D/celld.conf"
+  migrate_conf "$POOL_START" "$POOL_COUNT" "$CGPARENT" >"$D/celld.conf"
   start_daemon
   ctl image import "$TEMPLATE" --name bb >/dev/null
   # The target: its own state, socket, pool and cgroup parent.
   export DB=$D/b
   export STATE_B=$DB/state SOCK_B=$DB/celld.sock
   mkdir -p "$STATE_B"
-  migrate_conf "$POOL_B" "$CGPARENT_B" >"$DB/celld.conf"
+  migrate_conf "$POOL_START" "$POOL_COUNT_B" "$CGPARENT_B" >"$DB/celld.conf"
   start_target
 }
 
@@ -168,9 +170,9 @@ target_is_clean() {
 
 # What a source says first, written by hand: the target's refusals come
 # before it makes anything, and before its own criu is asked.
-hello() { # name networks-json
-  printf '{"cell_migrate":2,"name":"%s","id_start":%s,"id_count":65536,"networks":%s,"layers":[]}\n' \
-    "$1" "$POOL_START" "$2"
+hello() { # name networks-json [id_start]
+  printf '{"cell_migrate":3,"name":"%s","id_start":%s,"id_count":65536,"networks":%s,"layers":[]}\n' \
+    "$1" "${3:-$POOL_START}" "$2"
 }
 
 @test "receive refuses a name taken on the target and a network it lacks, once, and makes nothing" {
@@ -185,6 +187,30 @@ hello() { # name networks-json
   run -1 --separate-stderr ctlb receive < <(hello k2 '["nonet"]')
   [[ "$stderr" == *"the target has no network \`nonet\`"* ]]
   ctlb destroy k
+  ctlb image rm bb >/dev/null
+  target_is_clean
+}
+
+@test "receive refuses ids outside the target's pool or an instance's there at the handshake, and makes nothing" {
+  # Past the end of the target's pool: refused in the target's first
+  # answer, before the source sends a layer or a page.
+  local past=$((POOL_START + POOL_COUNT_B))
+  run -1 --separate-stderr ctlb receive < <(hello k '[]' "$past")
+  [ "${#lines[@]}" -eq 1 ]
+  [ "$(echo "$output" | jq -r .ok)" = false ]
+  [[ "$(echo "$output" | jq -r .error)" == *"ids $past..$((past + 65535)) are outside the target's pool $POOL_START..$((past - 1)): give the target's celld.conf a pool_start and pool_count that cover them"* ]]
+  [ "$(echo "$stderr" | wc -l)" -eq 1 ]
+  # Below its start.
+  run -1 --separate-stderr ctlb receive < <(hello k '[]' $((POOL_START - 65536)))
+  [[ "$stderr" == *"outside the target's pool"* ]]
+  # The range of an instance of the target's.
+  ctlb image import "$TEMPLATE" --name bb >/dev/null
+  ctlb create t --image bb
+  local ids
+  ids=$(ctlb show t --json | jq -r .id_start)
+  run -1 --separate-stderr ctlb receive < <(hello k '[]' "$ids")
+  [[ "$stderr" == *"the target's instance \`t\` has ids of the range $ids..$((ids + 65535))"* ]]
+  ctlb destroy t
   ctlb image rm bb >/dev/null
   target_is_clean
 }
