@@ -347,6 +347,85 @@ figure() { # prefix
   target_is_clean
 }
 
+# A --to CMD: cellctl receive behind a relay that passes the target's
+# lines on to the source until its Nth (1: the handshake's answer, 2: the
+# copy restored, 3: the commit's answer), at which it kills the receive
+# and goes, that line not passed on: the stream ends there both ways.
+relay() { # N
+  cat >"$BATS_TEST_TMPDIR/relay" <<EOF2
+#!/bin/bash
+coproc R { exec "$CELLCTL" --socket "$SOCK_B" receive 2>/dev/null; }
+exec 7<&"\${R[0]}" 8>&"\${R[1]}"
+cat <&0 >&8 &
+up=\$!
+n=0
+while IFS= read -r line <&7; do
+  n=\$((n + 1))
+  if [ "\$n" -eq $1 ]; then
+    kill -KILL "\$R_PID" "\$up"
+    exit 0
+  fi
+  printf '%s\n' "\$line"
+done
+kill "\$up"
+EOF2
+  echo "bash $BATS_TEST_TMPDIR/relay"
+}
+
+# The target's copy, when it has one to drop, takes a moment to go.
+target_becomes_clean() {
+  local end=$((SECONDS + 60))
+  until target_is_clean 2>/dev/null || [ "$SECONDS" -ge "$end" ]; do
+    sleep 0.2
+  done
+  ctlb list >&2
+  target_is_clean
+}
+
+@test "a receive killed after the target's restore leaves one copy running: the source" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  local pid
+  pid=$(field k .pid)
+  # The target's copy is restored, and its word of it never reaches the
+  # source: no commit comes.
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k --to "$(relay 2)"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"(it runs on here)"* ]]
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+  # The target's copy, held frozen for the commit, went with all it got.
+  target_becomes_clean
+}
+
+@test "the commit's answer lost leaves the source stopped, not destroyed, saying so, and the target's copy running" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  # The commit reaches the target; its answer does not come back.
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k --to "$(relay 3)"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"the commit went to the target but its answer did not come"*"see \`cellctl list\` on the target; here it is stopped, not destroyed: \`cellctl destroy k\` once it runs there, \`cellctl start k\` if it does not"* ]]
+  local end=$((SECONDS + 30))
+  until [ "$(field k .state)" = stopped ] || [ "$SECONDS" -ge "$end" ]; do
+    sleep 0.1
+  done
+  [ "$(field k .state)" = stopped ]
+  [ "$(ctlb show k --json | jq -r .state)" = running ]
+  local at
+  at=$(count ctlb k)
+  [ "$at" -gt 2 ]
+  wait_count_passes ctlb k "$at"
+}
+
 # A server that echoes what it reads, on 10.98.7.10:7000 (one connection).
 ECHO_SERVER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; exec nc -l -p 7000 -e cat'"
 # A client that keeps one connection to it: what is written to /to goes
