@@ -6,6 +6,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,7 +15,9 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-records.h"
+#include "daemon/daemon-runtime.h"
 #include "daemon/instance-rootfs.h"
 #include "storage/image-store.h"
 
@@ -21,6 +25,7 @@ static const char *const op_names[] = {
     [INTENT_FREEZE] = "freeze",
     [INTENT_RESTORE] = "restore",
     [INTENT_RENAME] = "rename",
+    [INTENT_RECEIVE] = "receive",
 };
 
 static char *intent_file(const char *name) {
@@ -224,6 +229,40 @@ static int replay_restore(struct daemon *d, struct instance *in,
   return 0;
 }
 
+/* What the runtime still runs of it (a restored copy held frozen for a
+ * commit): killed, thawed to die, and waited for a moment. */
+static void kill_received(struct daemon *d, struct instance *in) {
+  pid_t pid = 0;
+  cell_error *err = NULL;
+  int pidfd = daemon_runtime_pid(d, in->rec->name, &pid, &err) == 0
+                  ? cell_pidfd_open(pid)
+                  : -1;
+  cell_error_free(&err);
+  if (pidfd < 0)
+    return;
+  daemon_pidfd_signal(pidfd, SIGKILL);
+  if (inst_freeze(in, false, &err) < 0)
+    cell_error_free(&err);
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  poll(&p, 1, 10000);
+  close(pidfd);
+}
+
+/* A migration received and not committed: the source runs it, or will
+ * again; nothing of it stays here. */
+static int replay_receive(struct daemon *d, struct instance *in,
+                          cell_error **err) {
+  log_warn("%s: a migration received by an earlier celld, not committed: "
+           "removed", in->rec->name);
+  kill_received(d, in);
+  inst_destroy_now(d, in, err);
+  if (*err)
+    return -1;
+  instance_record_drop_layers(in->rec);
+  daemon_remove_instance(d, in);
+  return 0;
+}
+
 static int replay_one(struct daemon *d, const struct intent *it, bool renames,
                       cell_error **err) {
   if (renames)
@@ -231,8 +270,14 @@ static int replay_one(struct daemon *d, const struct intent *it, bool renames,
   struct instance *in = daemon_find_instance(d, it->name);
   if (!in || it->op == INTENT_RENAME)
     return 0; /* destroyed meanwhile: nothing of it is left to mend */
-  return it->op == INTENT_FREEZE ? replay_freeze(d, in, it, err)
-                                 : replay_restore(d, in, it, err);
+  switch (it->op) {
+  case INTENT_FREEZE:
+    return replay_freeze(d, in, it, err);
+  case INTENT_RESTORE:
+    return replay_restore(d, in, it, err);
+  default:
+    return replay_receive(d, in, err);
+  }
 }
 
 static bool has_suffix(const char *s, const char *suffix) {

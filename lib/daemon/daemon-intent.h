@@ -15,6 +15,10 @@ enum intent_op {
   INTENT_FREEZE,  /* disk/upper into the store's layers/<arg> */
   INTENT_RESTORE, /* the snapshot <arg> put back */
   INTENT_RENAME,  /* the instance renamed <arg> */
+  /* A migration received, from before its record lands to the source's
+   * commit: what a killed celld left of it (its record, disk, cgroup,
+   * veths, images, its restored processes held frozen) goes. */
+  INTENT_RECEIVE,
 };
 
 struct intent {
@@ -49,7 +53,7 @@ int intent_apply_restore(struct daemon *d, struct instance *in,
  * record was written) or undone. */
 void intent_replay_renames(struct daemon *d);
 /* At startup, the records loaded: freezes finished or undone, restores
- * finished. */
+ * finished, migrations received and not committed removed. */
 void intent_replay(struct daemon *d);
 
 #endif

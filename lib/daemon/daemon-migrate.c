@@ -58,6 +58,7 @@
 #include "daemon/daemon-checkpoint.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-image.h"
+#include "daemon/daemon-intent.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-net.h"
 #include "daemon/daemon-records.h"
@@ -855,6 +856,7 @@ struct recv_work {
 
 /* What the target has received so far, in its work directory. */
 struct recv_state {
+  char *name; /* the instance's, from the hello */
   int workfd, imagesfd;
   char **layers;   /* the instance's, from the hello */
   unsigned rounds; /* of pre-copy, each in images/pre-K */
@@ -959,6 +961,7 @@ static int recv_hello(struct daemon *d, const struct recv_work *w,
   const struct json_value *layers = json_object_get(v, "layers");
   for (size_t i = 0; i < layers->u.array.len; i++)
     cell_strv_push(&rs->layers, layers->u.array.items[i]->u.string);
+  rs->name = xstrdup(request_str(v, "name"));
   return send_accept(d, w->out, rs->layers, err);
 }
 
@@ -1161,7 +1164,17 @@ static void run_receive(struct daemon *d, void *arg, int outfd) {
     rc = cell_fail_errno(&err, "open tmp/%s", work);
   if (rc == 0)
     rc = recv_blobs(d, w, &rs, &err);
-  child_result(outfd, err, NULL, false);
+  /* The name the hello announced, for the loop's intent. */
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", rc == 0);
+  if (err)
+    json_gen_kv_string(g, "error", err->msg);
+  else
+    json_gen_kv_string(g, "name", rs.name);
+  json_gen_object_close(g);
+  cell_error *ignored = NULL;
+  send_gen(outfd, g, &ignored);
   _exit(rc == 0 ? 0 : 1);
 }
 
@@ -1246,6 +1259,8 @@ static void go_live(struct daemon *d, struct conn *c, struct instance *in,
                     struct handover *h) {
   in->checkpointing = false;
   resume_here(in);
+  /* Its own now: the next celld keeps it whatever happens. */
+  intent_end(d, in->rec->name);
   cell_error *err = NULL;
   if (send_flag(h->out, "ok", &err) < 0) {
     log_warn("%s: migrated, the source not told: %s", in->rec->name, err->msg);
@@ -1333,8 +1348,18 @@ static void receive_result(struct daemon *d, struct image_job *j,
   if (!c)
     return; /* nobody waits: nothing made */
   cleanup_strv char **warnings = NULL;
-  struct instance *in =
-      transfer_place_import(d, j, NULL, true, &warnings, &code, &err);
+  /* Before anything lands: a celld killed from here to the commit leaves
+   * its successor what to remove (daemon-intent.h). */
+  const char *name = request_str(v, "name");
+  struct intent it = {.op = INTENT_RECEIVE, .name = name, .arg = "migration"};
+  struct instance *in = NULL;
+  if (!name || daemon_find_instance(d, name))
+    cell_fail(&err, 0, "instance `%s` was made on the target meanwhile: "
+              "destroy or rename it there first", name ? name : "?");
+  else if (intent_begin(d, &it, &err) == 0 &&
+           !(in = transfer_place_import(d, j, name, true, &warnings, &code,
+                                        &err)))
+    intent_end(d, name);
   if (in && place_images(d, j, in->rec->name, &err) < 0) {
     inst_finish_destroy(d, in);
     in = NULL;

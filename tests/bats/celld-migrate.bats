@@ -350,8 +350,11 @@ figure() { # prefix
 # A --to CMD: cellctl receive behind a relay that passes the target's
 # lines on to the source until its Nth (1: the handshake's answer, 2: the
 # copy restored, 3: the commit's answer), at which it kills the receive
-# and goes, that line not passed on: the stream ends there both ways.
-relay() { # N
+# (and with `celld`, the target's celld first) and goes, that line not
+# passed on: the stream ends there both ways.
+relay() { # N [celld]
+  local also=
+  [ "${2:-}" = celld ] && also="kill -KILL $(cat "$DB/celld.pid")"
   cat >"$BATS_TEST_TMPDIR/relay" <<EOF2
 #!/bin/bash
 coproc R { exec "$CELLCTL" --socket "$SOCK_B" receive 2>/dev/null; }
@@ -362,6 +365,7 @@ n=0
 while IFS= read -r line <&7; do
   n=\$((n + 1))
   if [ "\$n" -eq $1 ]; then
+    $also
     kill -KILL "\$R_PID" "\$up"
     exit 0
   fi
@@ -424,6 +428,33 @@ target_becomes_clean() {
   at=$(count ctlb k)
   [ "$at" -gt 2 ]
   wait_count_passes ctlb k "$at"
+}
+
+@test "a target celld killed while its restored copy waits for the commit leaves one copy running: the source; its next start removes the received instance" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  local pid
+  pid=$(field k .pid)
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "$(relay 2 celld)"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"(it runs on here)"* ]]
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+  # Its restored processes, frozen, outlived it; the next celld does not
+  # thaw them: it removes them with the record, disk and cgroup that came.
+  start_target
+  target_is_clean
+  [ -z "$(find /sys/fs/cgroup -path "*$CGPARENT_B/*" -type d 2>/dev/null)" ]
+  grep -q "k: a migration received by an earlier celld, not committed: removed" "$DB/celld.log"
+  # And the source's copy is the one left running.
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
 }
 
 # A server that echoes what it reads, on 10.98.7.10:7000 (one connection).
