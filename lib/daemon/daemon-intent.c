@@ -6,8 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,9 +13,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-records.h"
-#include "daemon/daemon-runtime.h"
 #include "daemon/instance-rootfs.h"
 #include "storage/image-store.h"
 
@@ -229,42 +225,8 @@ static int replay_restore(struct daemon *d, struct instance *in,
   return 0;
 }
 
-/* What the runtime still runs of it (a restored copy held frozen for a
- * commit): killed, thawed to die, and waited for a moment. */
-static void kill_received(struct daemon *d, struct instance *in) {
-  pid_t pid = 0;
-  cell_error *err = NULL;
-  int pidfd = daemon_runtime_pid(d, in->rec->name, &pid, &err) == 0
-                  ? cell_pidfd_open(pid)
-                  : -1;
-  cell_error_free(&err);
-  if (pidfd < 0)
-    return;
-  daemon_pidfd_signal(pidfd, SIGKILL);
-  if (inst_freeze(in, false, &err) < 0)
-    cell_error_free(&err);
-  struct pollfd p = {.fd = pidfd, .events = POLLIN};
-  poll(&p, 1, 10000);
-  close(pidfd);
-}
-
-/* A migration received and not committed: the source runs it, or will
- * again; nothing of it stays here. */
-static int replay_receive(struct daemon *d, struct instance *in,
-                          cell_error **err) {
-  log_warn("%s: a migration received by an earlier celld, not committed: "
-           "removed", in->rec->name);
-  kill_received(d, in);
-  inst_destroy_now(d, in, err);
-  if (*err)
-    return -1;
-  instance_record_drop_layers(in->rec);
-  daemon_remove_instance(d, in);
-  return 0;
-}
-
 static int replay_one(struct daemon *d, const struct intent *it, bool renames,
-                      cell_error **err) {
+                      intent_drop_fn drop_received, cell_error **err) {
   if (renames)
     return it->op == INTENT_RENAME ? replay_rename(d, it, err) : 0;
   struct instance *in = daemon_find_instance(d, it->name);
@@ -276,7 +238,7 @@ static int replay_one(struct daemon *d, const struct intent *it, bool renames,
   case INTENT_RESTORE:
     return replay_restore(d, in, it, err);
   default:
-    return replay_receive(d, in, err);
+    return drop_received(d, in, err);
   }
 }
 
@@ -287,7 +249,8 @@ static bool has_suffix(const char *s, const char *suffix) {
 
 /* One intent file: replayed (when of this pass) and removed.  One that
  * cannot be replayed stays, for the next celld, and is said. */
-static void replay_file(struct daemon *d, const char *file, bool renames) {
+static void replay_file(struct daemon *d, const char *file, bool renames,
+                        intent_drop_fn drop_received) {
   cleanup_free char *text = NULL;
   size_t len = 0;
   struct intent_file f = {0};
@@ -298,7 +261,7 @@ static void replay_file(struct daemon *d, const char *file, bool renames) {
     json_free(f.json);
     return; /* the other pass's */
   }
-  if (!err && replay_one(d, &f.it, renames, &err) == 0)
+  if (!err && replay_one(d, &f.it, renames, drop_received, &err) == 0)
     unlinkat(d->instdirfd, file, 0);
   if (err) {
     log_error("instances/%s: %s", file, err->msg);
@@ -307,7 +270,8 @@ static void replay_file(struct daemon *d, const char *file, bool renames) {
   json_free(f.json);
 }
 
-static void replay_all(struct daemon *d, bool renames) {
+static void replay_all(struct daemon *d, bool renames,
+                       intent_drop_fn drop_received) {
   cleanup_close int fd = openat(d->instdirfd, ".", O_RDONLY | O_DIRECTORY |
                                                        O_CLOEXEC);
   DIR *dir = fd < 0 ? NULL : fdopendir(fd);
@@ -324,10 +288,12 @@ static void replay_all(struct daemon *d, bool renames) {
   }
   closedir(dir);
   for (size_t i = 0; files && files[i]; i++)
-    replay_file(d, files[i], renames);
+    replay_file(d, files[i], renames, drop_received);
   fsync(d->instdirfd);
 }
 
-void intent_replay_renames(struct daemon *d) { replay_all(d, true); }
+void intent_replay_renames(struct daemon *d) { replay_all(d, true, NULL); }
 
-void intent_replay(struct daemon *d) { replay_all(d, false); }
+void intent_replay(struct daemon *d, intent_drop_fn drop_received) {
+  replay_all(d, false, drop_received);
+}

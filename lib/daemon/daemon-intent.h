@@ -52,8 +52,12 @@ int intent_apply_restore(struct daemon *d, struct instance *in,
 /* At startup, before the records are loaded: renames finished (the new
  * record was written) or undone. */
 void intent_replay_renames(struct daemon *d);
+/* An instance removed with all it has, what still runs of it killed. */
+typedef int (*intent_drop_fn)(struct daemon *d, struct instance *in,
+                              cell_error **err);
 /* At startup, the records loaded: freezes finished or undone, restores
- * finished, migrations received and not committed removed. */
-void intent_replay(struct daemon *d);
+ * finished, migrations received and not committed dropped (by
+ * drop_received: the lifecycle's, above this file). */
+void intent_replay(struct daemon *d, intent_drop_fn drop_received);
 
 #endif
