@@ -470,16 +470,19 @@ static void thaw_unless_paused(struct instance *in) {
   cgroup_free(cg);
 }
 
-/* The dump is done and the instance frozen (or gone, with stop): its disk
- * too, then the images in place and the record. */
+/* The dump is done and the instance frozen (or gone, with stop): the
+ * images in place, then its disk and the record.  A celld killed between
+ * the two leaves images no snapshot names, which the next one removes
+ * (daemon-startup.c), never a snapshot recorded without its images: that
+ * one would be taken for a plain snapshot. */
 static int finish_checkpoint(struct daemon *d, struct instance *in,
                              struct checkpoint_job *cj, cell_error **err) {
-  if (snapshot_add(d, in, cj->snap, err) < 0)
-    return -1;
   cleanup_free char *final = snapshot_images_dir(d, cj->name, cj->snap);
-  if (rename(cj->w->images, final) < 0) {
-    cell_fail_errno(err, "rename `%s`", cj->w->images);
-    snapshot_drop(d, in, cj->snap);
+  if (rename(cj->w->images, final) < 0)
+    return cell_fail_errno(err, "rename `%s`", cj->w->images);
+  daemon_test_pause("checkpoint");
+  if (snapshot_add(d, in, cj->snap, err) < 0) {
+    rm_rf_or_log(final);
     return -1;
   }
   return 0;

@@ -101,8 +101,17 @@ static void adopt(struct daemon *d, struct instance *in) {
   }
 }
 
-/* criu's images of a checkpoint a killed celld did not finish: only a
- * finished one is renamed from .tmp-SNAP to SNAP. */
+static bool has_snapshot(const struct instance_record *r, const char *name) {
+  for (size_t i = 0; i < r->n_snaps; i++)
+    if (strcmp(r->snaps[i].name, name) == 0)
+      return true;
+  return false;
+}
+
+/* criu's images of a checkpoint a killed celld did not finish: .tmp-SNAP
+ * until the dump is whole, then SNAP, which its record names once the
+ * snapshot of its disk is made.  Images no snapshot names go: a later
+ * snapshot of that name would be taken for a stateful one. */
 static void sweep_unfinished_checkpoints(struct daemon *d,
                                          const struct instance *in) {
   cleanup_free char *path = xasprintf("%s/checkpoints", in->rec->name);
@@ -117,7 +126,10 @@ static void sweep_unfinished_checkpoints(struct daemon *d,
   }
   struct dirent *e;
   while ((e = readdir(dir))) {
-    if (strncmp(e->d_name, ".tmp-", 5) != 0)
+    if (e->d_type == DT_REG || strcmp(e->d_name, ".") == 0 ||
+        strcmp(e->d_name, "..") == 0 ||
+        (strncmp(e->d_name, ".tmp-", 5) != 0 &&
+         has_snapshot(in->rec, e->d_name)))
       continue;
     cell_error *err = NULL;
     log_warn("%s: the images of a checkpoint an earlier celld did not "
