@@ -5,8 +5,8 @@
  * speaks to the target's over it.  CMD is whatever reaches `cellctl
  * receive` on the target (ssh host cellctl receive; in tests cellctl
  * --socket B receive), which hands its standard input and output to its
- * celld, and writes the final word (the instance runs there, or why not)
- * on the stream itself. */
+ * celld, and writes why the target failed, when it did, on the stream
+ * itself. */
 #include "migrate.h"
 
 #include <errno.h>
@@ -170,13 +170,13 @@ static bool same_file(int a, int b) {
          sa.st_ino == sb.st_ino;
 }
 
-/* The final word on the stream, for the source. */
+/* Why the target failed, on the stream, for the source; its celld says
+ * the rest itself (the restored copy held, then the commit's answer). */
 static void tell_source(const cell_error *failed) {
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
-  json_gen_kv_bool(g, "ok", failed == NULL);
-  if (failed)
-    json_gen_kv_string(g, "error", failed->msg);
+  json_gen_kv_bool(g, "ok", false);
+  json_gen_kv_string(g, "error", failed->msg);
   json_gen_object_close(g);
   json_gen_write_line(g, STDOUT_FILENO);
 }
@@ -194,9 +194,10 @@ int cmd_receive(const struct invocation *inv, cell_error **err) {
   cleanup_free char *req = request_finish(g);
   cleanup_json struct json_value *answer = NULL;
   int rc = call_with_fds(inv->socket, req, fds, n, &answer, err);
-  tell_source(rc == EXIT_OK ? NULL : *err);
-  if (rc != EXIT_OK)
+  if (rc != EXIT_OK) {
+    tell_source(*err);
     return rc;
+  }
   fprintf(stderr, "received %s: running\n",
           field_string(json_object_get(answer, "instance"), "name"));
   return EXIT_OK;

@@ -470,16 +470,19 @@ static void thaw_unless_paused(struct instance *in) {
   cgroup_free(cg);
 }
 
-/* The dump is done and the instance frozen (or gone, with stop): its disk
- * too, then the images in place and the record. */
+/* The dump is done and the instance frozen (or gone, with stop): the
+ * images in place, then its disk and the record.  A celld killed between
+ * the two leaves images no snapshot names, which the next one removes
+ * (daemon-startup.c), never a snapshot recorded without its images: that
+ * one would be taken for a plain snapshot. */
 static int finish_checkpoint(struct daemon *d, struct instance *in,
                              struct checkpoint_job *cj, cell_error **err) {
-  if (snapshot_add(d, in, cj->snap, err) < 0)
-    return -1;
   cleanup_free char *final = snapshot_images_dir(d, cj->name, cj->snap);
-  if (rename(cj->w->images, final) < 0) {
-    cell_fail_errno(err, "rename `%s`", cj->w->images);
-    snapshot_drop(d, in, cj->snap);
+  if (rename(cj->w->images, final) < 0)
+    return cell_fail_errno(err, "rename `%s`", cj->w->images);
+  daemon_test_pause("checkpoint");
+  if (snapshot_add(d, in, cj->snap, err) < 0) {
+    rm_rf_or_log(final);
     return -1;
   }
   return 0;
@@ -802,6 +805,7 @@ struct net_hook {
   cell_error *err;        /* the thread's, when it failed */
   pthread_t thread;
   bool running;
+  bool ports_down; /* a held restore's: nothing reaches it yet */
 };
 
 /* The pid of the restored init, from the script; 0: criu ended first
@@ -831,8 +835,9 @@ static void *net_hook_run(void *arg) {
   int nsfd = open(ns, O_RDONLY | O_CLOEXEC);
   if (nsfd < 0)
     cell_fail_errno(&h->err, "open `%s`", ns);
-  else
-    daemon_net_attach_restored(h->d, h->rec, nsfd, &h->err);
+  else if (daemon_net_attach_restored(h->d, h->rec, nsfd, &h->err) == 0 &&
+           h->ports_down)
+    daemon_net_ports_set_up(h->rec, false);
   if (nsfd >= 0)
     close(nsfd);
   const char *answer = h->err ? "failed\n" : "ok\n";
@@ -992,7 +997,9 @@ struct restore_job {
   char **args;
   int master, slave;
   bool adopted;
+  bool handed; /* to hold.restored, which holds the instance now */
   bool destroy_on_failure; /* a migrated instance: nothing left of it */
+  struct restore_hold hold; /* a migrated instance's, until the commit */
 };
 
 static void restore_job_free(void *p) {
@@ -1003,6 +1010,8 @@ static void restore_job_free(void *p) {
   free(rj->dir);
   free(rj->images);
   cell_strv_free(rj->args);
+  if (rj->hold.ctx_free)
+    rj->hold.ctx_free(rj->hold.ctx);
   if (rj->master >= 0)
     close(rj->master);
   if (rj->slave >= 0)
@@ -1035,15 +1044,33 @@ static int restore_prepare(struct daemon *d, struct instance *in,
   return daemon_net_prepare_restore(d, in->rec, err);
 }
 
+/* A held restore's processes frozen the moment criu lets them go: they
+ * ran for that moment only, their host ports down, on their own disk. */
+static int freeze_restored(const struct instance *in, cell_error **err) {
+  struct cgroup *cg = NULL;
+  int rc = cgroup_open(in->rec->cgroup, &cg, err);
+  if (rc == 0)
+    rc = cgroup_freeze(cg, true, err);
+  cgroup_free(cg);
+  return rc < 0 ? cell_error_wrap(err, "freeze the restored instance") : 0;
+}
+
 static void run_restore(struct daemon *d, void *arg, int outfd) {
   struct restore_job *rj = arg;
   child_setup(outfd, rj->slave);
   cell_error *err = NULL;
   struct instance *in = daemon_find_instance(rj->d, rj->name);
-  struct net_hook net = {.d = rj->d, .rec = in ? in->rec : NULL, .wake = -1};
+  bool held = rj->hold.restored != NULL;
+  struct net_hook net = {.d = rj->d,
+                         .rec = in ? in->rec : NULL,
+                         .wake = -1,
+                         .ports_down = held};
   int rc = !in ? cell_fail(&err, 0, "instance `%s` went", rj->name)
                : runtime_restore(rj->runroot, rj->name, rj->dir, rj->images,
                                  rj->args, rj->slave, &net, &err);
+  /* Failed, the loop kills what criu restored (restore_undo). */
+  if (rc == 0 && held)
+    rc = freeze_restored(in, &err);
   child_result(outfd, err, 0);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -1074,9 +1101,16 @@ static void restore_result(struct daemon *d, struct image_job *j,
     log_warn("%s: no console: %s", rj->name, err->msg);
     cell_error_free(&err);
   }
-  log_info("%s: restored with its processes from %s", rj->name, rj->snap);
-  if (c)
+  log_info("%s: restored with its processes from %s%s", rj->name, rj->snap,
+           rj->hold.restored ? ", frozen until the source commits" : "");
+  if (rj->hold.restored) {
+    void *ctx = steal_pointer(&rj->hold.ctx);
+    rj->hold.ctx_free = NULL;
+    rj->handed = true;
+    rj->hold.restored(d, c, in, ctx);
+  } else if (c) {
     conn_reply_instance(d, c, in);
+  }
 }
 
 /* A migrated instance's images served their one restore: no snapshot of
@@ -1095,7 +1129,7 @@ static void restore_end(struct daemon *d, struct image_job *j) {
   if (rj->adopted && rj->destroy_on_failure)
     drop_migrated_images(rj);
   struct instance *in = daemon_find_instance(d, rj->name);
-  if (in)
+  if (in && !rj->handed)
     in->checkpointing = false;
   if (!rj->adopted)
     restore_undo(d, rj);
@@ -1108,7 +1142,8 @@ static void restore_end(struct daemon *d, struct image_job *j) {
 /* The disk is the snapshot's: the processes next, in a child. */
 static void restore_processes(struct daemon *d, struct conn *c,
                               struct instance *in, const char *snap,
-                              bool destroy_on_failure) {
+                              bool destroy_on_failure,
+                              struct restore_hold *hold) {
   cell_error *err = NULL;
   struct restore_job *rj = xcalloc(1, sizeof(*rj));
   rj->name = xstrdup(in->rec->name);
@@ -1119,6 +1154,8 @@ static void restore_processes(struct daemon *d, struct conn *c,
   rj->d = d;
   rj->master = rj->slave = -1;
   rj->destroy_on_failure = destroy_on_failure;
+  if (hold)
+    rj->hold = *hold;
   int pipefd = -1;
   pid_t pid = -1;
   if (restore_prepare(d, in, rj, &err) == 0)
@@ -1193,12 +1230,13 @@ static void restore_checked(struct daemon *d, struct image_job *j,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  restore_processes(d, c, in, ck->snap, false);
+  restore_processes(d, c, in, ck->snap, false, NULL);
 }
 
 void checkpoint_restore_migrated(struct daemon *d, struct conn *c,
-                                 struct instance *in, const char *snap) {
-  restore_processes(d, c, in, snap, true);
+                                 struct instance *in, const char *snap,
+                                 struct restore_hold *hold) {
+  restore_processes(d, c, in, snap, true, hold);
 }
 
 void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,

@@ -52,11 +52,23 @@ int checkpoint_dump_frozen(const char *runroot, const char *inst_dir,
                            const char *images, const char *parent,
                            const char *cgroup, pid_t pid,
                            uint64_t *frozen_at_ms, cell_error **err);
+/* A migrated instance restored but not yet live: its processes frozen in
+ * their cgroup and its host ports down, until the source commits the
+ * hand-over (daemon-migrate.c).  restored gets it instead of c's answer;
+ * ctx is its, freed by ctx_free whatever becomes of the restore. */
+struct restore_hold {
+  void (*restored)(struct daemon *d, struct conn *c, struct instance *in,
+                   void *ctx);
+  void *ctx;
+  void (*ctx_free)(void *ctx);
+};
+
 /* A migrated instance (made by a receive, its images in its checkpoints/
- * snap) restored in a child, c answered as a restore's; when it fails the
- * instance is destroyed: nothing is left of it. */
+ * snap) restored in a child and held (hold); when it fails, c is answered
+ * and the instance is destroyed: nothing is left of it. */
 void checkpoint_restore_migrated(struct daemon *d, struct conn *c,
-                                 struct instance *in, const char *snap);
+                                 struct instance *in, const char *snap,
+                                 struct restore_hold *hold);
 
 /* restore: a stateful snapshot's processes too (checkpoint_restore), a
  * plain one's disk (daemon-snapshot.c). */

@@ -21,6 +21,7 @@ static const char *const op_names[] = {
     [INTENT_FREEZE] = "freeze",
     [INTENT_RESTORE] = "restore",
     [INTENT_RENAME] = "rename",
+    [INTENT_RECEIVE] = "receive",
 };
 
 static char *intent_file(const char *name) {
@@ -225,14 +226,20 @@ static int replay_restore(struct daemon *d, struct instance *in,
 }
 
 static int replay_one(struct daemon *d, const struct intent *it, bool renames,
-                      cell_error **err) {
+                      intent_drop_fn drop_received, cell_error **err) {
   if (renames)
     return it->op == INTENT_RENAME ? replay_rename(d, it, err) : 0;
   struct instance *in = daemon_find_instance(d, it->name);
   if (!in || it->op == INTENT_RENAME)
     return 0; /* destroyed meanwhile: nothing of it is left to mend */
-  return it->op == INTENT_FREEZE ? replay_freeze(d, in, it, err)
-                                 : replay_restore(d, in, it, err);
+  switch (it->op) {
+  case INTENT_FREEZE:
+    return replay_freeze(d, in, it, err);
+  case INTENT_RESTORE:
+    return replay_restore(d, in, it, err);
+  default:
+    return drop_received(d, in, err);
+  }
 }
 
 static bool has_suffix(const char *s, const char *suffix) {
@@ -242,7 +249,8 @@ static bool has_suffix(const char *s, const char *suffix) {
 
 /* One intent file: replayed (when of this pass) and removed.  One that
  * cannot be replayed stays, for the next celld, and is said. */
-static void replay_file(struct daemon *d, const char *file, bool renames) {
+static void replay_file(struct daemon *d, const char *file, bool renames,
+                        intent_drop_fn drop_received) {
   cleanup_free char *text = NULL;
   size_t len = 0;
   struct intent_file f = {0};
@@ -253,7 +261,7 @@ static void replay_file(struct daemon *d, const char *file, bool renames) {
     json_free(f.json);
     return; /* the other pass's */
   }
-  if (!err && replay_one(d, &f.it, renames, &err) == 0)
+  if (!err && replay_one(d, &f.it, renames, drop_received, &err) == 0)
     unlinkat(d->instdirfd, file, 0);
   if (err) {
     log_error("instances/%s: %s", file, err->msg);
@@ -262,7 +270,8 @@ static void replay_file(struct daemon *d, const char *file, bool renames) {
   json_free(f.json);
 }
 
-static void replay_all(struct daemon *d, bool renames) {
+static void replay_all(struct daemon *d, bool renames,
+                       intent_drop_fn drop_received) {
   cleanup_close int fd = openat(d->instdirfd, ".", O_RDONLY | O_DIRECTORY |
                                                        O_CLOEXEC);
   DIR *dir = fd < 0 ? NULL : fdopendir(fd);
@@ -279,10 +288,12 @@ static void replay_all(struct daemon *d, bool renames) {
   }
   closedir(dir);
   for (size_t i = 0; files && files[i]; i++)
-    replay_file(d, files[i], renames);
+    replay_file(d, files[i], renames, drop_received);
   fsync(d->instdirfd);
 }
 
-void intent_replay_renames(struct daemon *d) { replay_all(d, true); }
+void intent_replay_renames(struct daemon *d) { replay_all(d, true, NULL); }
 
-void intent_replay(struct daemon *d) { replay_all(d, false); }
+void intent_replay(struct daemon *d, intent_drop_fn drop_received) {
+  replay_all(d, false, drop_received);
+}

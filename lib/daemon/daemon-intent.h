@@ -15,6 +15,10 @@ enum intent_op {
   INTENT_FREEZE,  /* disk/upper into the store's layers/<arg> */
   INTENT_RESTORE, /* the snapshot <arg> put back */
   INTENT_RENAME,  /* the instance renamed <arg> */
+  /* A migration received, from before its record lands to the source's
+   * commit: what a killed celld left of it (its record, disk, cgroup,
+   * veths, images, its restored processes held frozen) goes. */
+  INTENT_RECEIVE,
 };
 
 struct intent {
@@ -48,8 +52,12 @@ int intent_apply_restore(struct daemon *d, struct instance *in,
 /* At startup, before the records are loaded: renames finished (the new
  * record was written) or undone. */
 void intent_replay_renames(struct daemon *d);
+/* An instance removed with all it has, what still runs of it killed. */
+typedef int (*intent_drop_fn)(struct daemon *d, struct instance *in,
+                              cell_error **err);
 /* At startup, the records loaded: freezes finished or undone, restores
- * finished. */
-void intent_replay(struct daemon *d);
+ * finished, migrations received and not committed dropped (by
+ * drop_received: the lifecycle's, above this file). */
+void intent_replay(struct daemon *d, intent_drop_fn drop_received);
 
 #endif

@@ -18,15 +18,25 @@
  *           {"blob":"image","file":F,"size":S} + S bytes, each file of the
  *           final dump (only the pages written since round P)
  *           {"done":true,"parent":P}  (0: no round, a whole dump)
- *   target: {"ok":true} once the instance runs there, or the error
- *           (cellctl receive writes it when its celld answers).
+ *   target: {"restored":true} once the instance is restored there, held
+ *           frozen with its host ports down; or the error (cellctl
+ *           receive writes it when its celld answers)
+ * The hand-over, a commit:
+ *   source: {"commit":true}: from here on it never runs on here again
+ *   target: {"ok":true} once it runs there (thawed, reachable).
+ * The target's copy stays held until the commit comes; the stream's end,
+ * or HOLD_MAX_MS without a word, kills and destroys it instead.  A source
+ * whose commit is not answered leaves its copy stopped, not destroyed,
+ * and says how to check the target: one stopped copy rather than two
+ * running.
  * The rounds are directories pre-K beside the final images, in the one
  * directory a rename moves (checkpoints/.tmp-migrate here, tmp/ then
  * checkpoints/migrate there); each holds criu's link "parent" to the
  * round before, which the target makes itself: the stream carries
  * regular files only.  criu freezes the instance for a moment in each
  * round; this celld freezes it for the final dump and thaws it on any
- * failure; it kills and destroys it only after the target's ok.  The
+ * failure before the commit; it kills and destroys it only after the
+ * target's ok.  The
  * target's work is in tmp/import-PID-0 (gone with the job whatever
  * happens) until the instance is made; a failed restore destroys it. */
 #include "daemon/daemon-migrate.h"
@@ -34,6 +44,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +58,7 @@
 #include "daemon/daemon-checkpoint.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-image.h"
+#include "daemon/daemon-intent.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-net.h"
 #include "daemon/daemon-records.h"
@@ -56,7 +68,7 @@
 #include "storage/image-store.h"
 #include "storage/instance-archive.h"
 
-#define MIGRATE_FORMAT 2
+#define MIGRATE_FORMAT 3
 #define MIGRATE_MAX_LINE 65536
 /* The images' directory under the instance's checkpoints/, both sides. */
 #define MIGRATE_SNAP "migrate"
@@ -68,6 +80,10 @@
 #define MIGRATE_ROUND_ENOUGH (256u << 10)
 /* A round's directory, beside the final images. */
 #define ROUND_DIR "pre-%u"
+/* How long the target holds a restored instance frozen for the source's
+ * commit, which follows its word at once: a source that says nothing for
+ * this long has gone, and the target's copy goes. */
+#define HOLD_MAX_MS 60000
 
 /* ---- the stream --------------------------------------------------------- */
 
@@ -203,14 +219,17 @@ static void stats_gen(struct json_gen *g, const struct migrate_stats *st) {
   json_gen_uint(g, st->frozen_disk);
 }
 
-/* The line a child ends with, for the loop (st: a source's, or NULL). */
+/* The line a child ends with, for the loop (st: a source's, or NULL;
+ * committed: the source sent the commit). */
 static void child_result(int fd, const cell_error *err,
-                         const struct migrate_stats *st) {
+                         const struct migrate_stats *st, bool committed) {
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
   json_gen_kv_bool(g, "ok", err == NULL);
   if (err)
     json_gen_kv_string(g, "error", err->msg);
+  if (committed)
+    json_gen_kv_bool(g, "committed", true);
   if (st)
     stats_gen(g, st);
   json_gen_object_close(g);
@@ -497,6 +516,42 @@ static int send_frozen(struct daemon *d, const struct send_work *w,
   return 0;
 }
 
+/* The target's word once it has restored the instance, frozen:
+ * {"restored":true}, or why it could not (cellctl receive's). */
+static int read_restored(int sock, cell_error **err) {
+  cleanup_json struct json_value *v = NULL;
+  if (read_line(sock, &v, err) < 0)
+    return cell_error_wrap(err, "the target");
+  const struct json_value *r = json_object_get(v, "restored");
+  if (r && r->type == JSON_BOOL && r->u.boolean)
+    return 0;
+  const char *e = request_str(v, "error");
+  return cell_fail(err, 0, "the target: %s", e ? e : "refused");
+}
+
+static int send_flag(int sock, const char *key, cell_error **err) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, key, true);
+  json_gen_object_close(g);
+  return send_gen(sock, g, err);
+}
+
+/* The hand-over: the loop is told first (a child that dies after this
+ * leaves the instance stopped here, never running again beside the
+ * target's), then the target, which thaws its copy and answers. */
+static int commit(int sock, int outfd, cell_error **err) {
+  cell_error *ignored = NULL;
+  if (send_flag(outfd, "committing", &ignored) < 0) {
+    cell_error_free(&ignored);
+    return cell_fail(err, 0, "migration: the loop cannot be told of the "
+                     "commit");
+  }
+  if (send_flag(sock, "commit", err) < 0)
+    return -1;
+  return read_answer(sock, "the target's answer to the commit", err);
+}
+
 static void run_send(struct daemon *d, void *arg, int outfd) {
   struct send_work *w = arg;
   int keep[] = {w->sock, w->upperfd, outfd, d->store->layersfd,
@@ -510,7 +565,7 @@ static void run_send(struct daemon *d, void *arg, int outfd) {
   /* Nothing touched on either side before both agree. */
   int rc = checkpoint_usable_criu(w->runroot, "migrate", &criu, &err);
   if (w->check_only) {
-    child_result(outfd, err, NULL);
+    child_result(outfd, err, NULL, false);
     _exit(rc == 0 ? 0 : 1);
   }
   if (rc == 0)
@@ -518,10 +573,14 @@ static void run_send(struct daemon *d, void *arg, int outfd) {
   if (rc == 0)
     rc = send_frozen(d, w, last, &st, &frozen_at, &err);
   if (rc == 0)
-    rc = read_answer(w->sock, "the target", &err);
+    rc = read_restored(w->sock, &err);
+  bool committed = rc == 0;
+  if (committed)
+    rc = commit(w->sock, outfd, &err);
+  /* Until the target's answer: its thaw is inside. */
   if (frozen_at)
     st.frozen_ms = (int64_t)(daemon_now_ms() - frozen_at);
-  child_result(outfd, err, &st);
+  child_result(outfd, err, &st, committed);
   _exit(rc == 0 ? 0 : 1);
 }
 
@@ -529,7 +588,8 @@ static void run_send(struct daemon *d, void *arg, int outfd) {
 
 struct send_job {
   struct send_work *w;
-  bool done; /* its result came: the instance is killed or thawed */
+  bool done;       /* its result came: the instance is killed or thawed */
+  bool committing; /* the commit may have reached the target */
 };
 
 static void send_job_free(void *p) {
@@ -553,13 +613,33 @@ static void resume_here(const struct instance *in) {
   thaw(in);
 }
 
-/* It runs on the target: killed while still frozen (it dies at the
- * thaw, without running a step), then destroyed as destroy -f does. */
-static void remove_migrated(struct instance *in) {
-  in->after = AFTER_DESTROY;
+/* Killed while still frozen (it dies at the thaw, without running a
+ * step), then destroyed as destroy -f does, or only stopped. */
+static void kill_frozen(struct instance *in, bool destroy) {
+  in->after = destroy ? AFTER_DESTROY : AFTER_NOTHING;
   in->stopping = true;
   daemon_pidfd_signal(in->pidfd, SIGKILL);
   thaw(in);
+}
+
+/* The commit went, its answer did not come: it may run on the target.
+ * One copy stopped is better than two running: it stays here, stopped,
+ * for the user to start or destroy once the target is seen to. */
+static void stop_after_commit(struct daemon *d, struct conn *c,
+                              struct instance *in, const char *name,
+                              const char *error) {
+  log_warn("%s: migration committed but not answered (%s): stopped here",
+           name, error ? error : "its process died");
+  if (in && in->pidfd >= 0)
+    kill_frozen(in, false);
+  cleanup_free char *msg = xasprintf(
+      "migrate `%s`: the commit went to the target but its answer did not "
+      "come (%s): it may run there, see `cellctl list` on the target; here "
+      "it is stopped, not destroyed: `cellctl destroy %s` once it runs "
+      "there, `cellctl start %s` if it does not",
+      name, error ? error : "its process died", name, name);
+  if (c)
+    conn_error(d, c, API_FAILED, msg);
 }
 
 /* result: the child's line, whose figures the client is told; NULL for
@@ -602,6 +682,10 @@ static void send_result(struct daemon *d, struct image_job *j,
   const struct json_value *f = json_object_get(v, "frozen_ms");
   if (f)
     json_get_int64(f, &frozen_ms);
+  if (json_object_get(v, "committing")) {
+    sj->committing = true;
+    return; /* its result comes next */
+  }
   sj->done = true;
   if (in && !sj->w->check_only)
     in->checkpointing = false;
@@ -612,6 +696,10 @@ static void send_result(struct daemon *d, struct image_job *j,
       reply_migrated(d, c, sj->w->name, NULL);
     else
       conn_error(d, c, API_FAILED, error ? error : "migration refused");
+    return;
+  }
+  if (!result_ok(v, &error) && json_object_get(v, "committed")) {
+    stop_after_commit(d, c, in, sj->w->name, error);
     return;
   }
   if (!result_ok(v, &error)) {
@@ -631,7 +719,7 @@ static void send_result(struct daemon *d, struct image_job *j,
   log_info("%s: migrated (frozen %lld ms); removed here", sj->w->name,
            (long long)frozen_ms);
   if (in && in->pidfd >= 0)
-    remove_migrated(in);
+    kill_frozen(in, true);
   else if (in)
     inst_finish_destroy(d, in);
   if (c)
@@ -646,11 +734,18 @@ static void send_end(struct daemon *d, struct image_job *j) {
     return;
   if (cell_rm_rf_at(AT_FDCWD, sj->w->images, &err) < 0)
     log_warn("%s", err->msg);
-  if (!in || sj->done)
+  if (sj->done)
     return;
-  /* The child died without a word: it runs on here. */
-  in->checkpointing = false;
-  if (in->pidfd >= 0)
+  if (in)
+    in->checkpointing = false;
+  /* The child died without a word (the job answered nobody: its
+   * "committing" was a line): it runs on here, unless the commit went. */
+  if (sj->committing) {
+    stop_after_commit(d, daemon_find_conn(d, j->conn_id), in, sj->w->name,
+                      NULL);
+    return;
+  }
+  if (in && in->pidfd >= 0)
     resume_here(in);
 }
 
@@ -761,6 +856,7 @@ struct recv_work {
 
 /* What the target has received so far, in its work directory. */
 struct recv_state {
+  char *name; /* the instance's, from the hello */
   int workfd, imagesfd;
   char **layers;   /* the instance's, from the hello */
   unsigned rounds; /* of pre-copy, each in images/pre-K */
@@ -810,13 +906,27 @@ static int check_hello(struct daemon *d, const struct json_value *v,
                        "its celld.conf first",
                        e->type == JSON_STRING ? e->u.string : "?");
   }
-  /* criu's images hold the instance's ids: it keeps them here. */
+  /* criu's images hold the instance's ids: it keeps them here, where
+   * they must be this celld's to give and no other instance's. */
+  const struct idrange_pool *pool = &d->cfg->pool;
+  if ((uint64_t)id_start < pool->start ||
+      (uint64_t)id_start + (uint64_t)id_count >
+          (uint64_t)pool->start + pool->count)
+    return cell_fail(err, 0, "the migrated instance's ids %lld..%lld are "
+                     "outside the target's pool %u..%llu: give the target's "
+                     "celld.conf a pool_start and pool_count that cover them "
+                     "(an instance keeps its ids when it migrates)",
+                     (long long)id_start, (long long)(id_start + id_count - 1),
+                     pool->start,
+                     (unsigned long long)pool->start + pool->count - 1);
   for (size_t i = 0; i < d->n_inst; i++)
     if (ranges_overlap((uint32_t)id_start, (uint32_t)id_count,
                        d->inst[i]->rec->id_start, d->inst[i]->rec->id_count))
       return cell_fail(err, 0, "the target's instance `%s` has ids of the "
-                       "range %lld..: they are the migrated instance's",
-                       d->inst[i]->rec->name, (long long)id_start);
+                       "range %lld..%lld, the migrated instance's: migrate "
+                       "or destroy it first, or migrate to another host",
+                       d->inst[i]->rec->name, (long long)id_start,
+                       (long long)(id_start + id_count - 1));
   cleanup_free char *criu = NULL;
   return checkpoint_usable_criu(d->runroot, "migrate", &criu, err);
 }
@@ -851,6 +961,7 @@ static int recv_hello(struct daemon *d, const struct recv_work *w,
   const struct json_value *layers = json_object_get(v, "layers");
   for (size_t i = 0; i < layers->u.array.len; i++)
     cell_strv_push(&rs->layers, layers->u.array.items[i]->u.string);
+  rs->name = xstrdup(request_str(v, "name"));
   return send_accept(d, w->out, rs->layers, err);
 }
 
@@ -1053,8 +1164,156 @@ static void run_receive(struct daemon *d, void *arg, int outfd) {
     rc = cell_fail_errno(&err, "open tmp/%s", work);
   if (rc == 0)
     rc = recv_blobs(d, w, &rs, &err);
-  child_result(outfd, err, NULL);
+  /* The name the hello announced, for the loop's intent. */
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", rc == 0);
+  if (err)
+    json_gen_kv_string(g, "error", err->msg);
+  else
+    json_gen_kv_string(g, "name", rs.name);
+  json_gen_object_close(g);
+  cell_error *ignored = NULL;
+  send_gen(outfd, g, &ignored);
   _exit(rc == 0 ? 0 : 1);
+}
+
+/* ---- the target: the hand-over ------------------------------------------ */
+
+/* The stream, kept by the loop from the receive to the commit: the
+ * request's fds go with the request. */
+struct handover {
+  int in, out;
+  char *name; /* the instance, once restored */
+  bool decided;
+};
+
+static void handover_free(void *p) {
+  struct handover *h = p;
+  if (!h)
+    return; /* passed on to the restore */
+  if (h->in >= 0)
+    close(h->in);
+  if (h->out >= 0)
+    close(h->out);
+  free(h->name);
+  free(h);
+}
+
+static struct handover *handover_new(const struct conn *c, cell_error **err) {
+  struct handover *h = xcalloc(1, sizeof(*h));
+  h->in = fcntl(c->fds[0], F_DUPFD_CLOEXEC, 3);
+  h->out = fcntl(c->fds[c->n_fds - 1], F_DUPFD_CLOEXEC, 3);
+  if (h->in < 0 || h->out < 0) {
+    cell_fail_errno(err, "receive: keep the stream");
+    handover_free(h);
+    return NULL;
+  }
+  return h;
+}
+
+/* The child: the target's word that its copy is restored (frozen), then
+ * the source's commit, or the stream's end, or nothing for HOLD_MAX_MS. */
+static void run_await_commit(struct daemon *d, void *arg, int outfd) {
+  struct handover *h = arg;
+  int keep[] = {h->in, h->out, outfd};
+  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
+  cell_error *err = NULL;
+  cleanup_json struct json_value *v = NULL;
+  struct pollfd p = {.fd = h->in, .events = POLLIN};
+  int rc = send_flag(h->out, "restored", &err);
+  if (rc == 0 && poll(&p, 1, HOLD_MAX_MS) == 0)
+    rc = cell_fail(&err, 0, "the source sent no commit in %d s",
+                   HOLD_MAX_MS / 1000);
+  if (rc == 0)
+    rc = read_line(h->in, &v, &err);
+  const struct json_value *cm = v ? json_object_get(v, "commit") : NULL;
+  if (rc == 0 && !(cm && cm->type == JSON_BOOL && cm->u.boolean))
+    rc = cell_fail(&err, 0, "migration stream: not the source's commit");
+  child_result(outfd, err, NULL, false);
+  _exit(rc == 0 ? 0 : 1);
+}
+
+/* The source did not commit: the restored copy, frozen, is killed and
+ * destroyed with what came with it (its record, disk, cgroup, veths). */
+static void drop_held(struct daemon *d, struct conn *c, struct instance *in,
+                      const char *name, const char *why) {
+  log_warn("%s: the source did not commit its migration (%s): removed here",
+           name, why);
+  if (in) {
+    in->checkpointing = false;
+    if (in->pidfd >= 0)
+      kill_frozen(in, true);
+    else
+      inst_finish_destroy(d, in);
+  }
+  cleanup_free char *msg = xasprintf("receive `%s`: the source did not "
+                                     "commit (%s): nothing kept here",
+                                     name, why);
+  if (c)
+    conn_error(d, c, API_FAILED, msg);
+}
+
+/* Committed: it thaws, reachable, and only then the source hears. */
+static void go_live(struct daemon *d, struct conn *c, struct instance *in,
+                    struct handover *h) {
+  in->checkpointing = false;
+  resume_here(in);
+  /* Its own now: the next celld keeps it whatever happens. */
+  intent_end(d, in->rec->name);
+  cell_error *err = NULL;
+  if (send_flag(h->out, "ok", &err) < 0) {
+    log_warn("%s: migrated, the source not told: %s", in->rec->name, err->msg);
+    cell_error_free(&err);
+  }
+  log_info("instance %s: migration committed, it runs here", in->rec->name);
+  if (c)
+    conn_reply_instance(d, c, in);
+}
+
+static void commit_result(struct daemon *d, struct image_job *j,
+                          const struct json_value *v) {
+  struct handover *h = j->ctx;
+  struct conn *c = daemon_find_conn(d, j->conn_id);
+  struct instance *in = daemon_find_instance(d, h->name);
+  const char *error = NULL;
+  h->decided = true;
+  if (!result_ok(v, &error) || !in || in->pidfd < 0)
+    drop_held(d, c, in, h->name, error ? error : "its copy here went");
+  else
+    go_live(d, c, in, h);
+}
+
+static void commit_end(struct daemon *d, struct image_job *j) {
+  struct handover *h = j->ctx;
+  if (!h->decided)
+    drop_held(d, NULL, daemon_find_instance(d, h->name), h->name,
+              "the wait for it died");
+}
+
+/* restore_hold's: the instance restored, frozen, its ports down; the
+ * source is told and its commit awaited in a child.  The receive's
+ * client going meanwhile changes nothing: the stream decides. */
+static void hold_restored(struct daemon *d, struct conn *c,
+                          struct instance *in, void *ctx) {
+  struct handover *h = ctx;
+  cell_error *err = NULL;
+  h->name = xstrdup(in->rec->name);
+  in->checkpointing = true;
+  int pipefd = -1;
+  pid_t pid = c ? image_child_spawn(run_await_commit, d, h, &pipefd, &err)
+                : cell_fail(&err, 0, "its receive went");
+  if (pid < 0) {
+    drop_held(d, c, in, h->name, err->msg);
+    cell_error_free(&err);
+    handover_free(h);
+    return;
+  }
+  struct image_job *j = new_job(c->cred.uid, h, handover_free);
+  j->on_result = commit_result;
+  j->on_end = commit_end;
+  daemon_image_add_job(d, c, j, pid, pipefd);
+  c->import_pidfd = -1;
 }
 
 /* ---- the target: the loop ----------------------------------------------- */
@@ -1089,8 +1348,18 @@ static void receive_result(struct daemon *d, struct image_job *j,
   if (!c)
     return; /* nobody waits: nothing made */
   cleanup_strv char **warnings = NULL;
-  struct instance *in =
-      transfer_place_import(d, j, NULL, true, &warnings, &code, &err);
+  /* Before anything lands: a celld killed from here to the commit leaves
+   * its successor what to remove (daemon-intent.h). */
+  const char *name = request_str(v, "name");
+  struct intent it = {.op = INTENT_RECEIVE, .name = name, .arg = "migration"};
+  struct instance *in = NULL;
+  if (!name || daemon_find_instance(d, name))
+    cell_fail(&err, 0, "instance `%s` was made on the target meanwhile: "
+              "destroy or rename it there first", name ? name : "?");
+  else if (intent_begin(d, &it, &err) == 0 &&
+           !(in = transfer_place_import(d, j, name, true, &warnings, &code,
+                                        &err)))
+    intent_end(d, name);
   if (in && place_images(d, j, in->rec->name, &err) < 0) {
     inst_finish_destroy(d, in);
     in = NULL;
@@ -1105,7 +1374,9 @@ static void receive_result(struct daemon *d, struct image_job *j,
   log_info("instance %s received (ids %u..): restoring its processes",
            in->rec->name, (unsigned)in->rec->id_start);
   daemon_emit(d, in, "created");
-  checkpoint_restore_migrated(d, c, in, MIGRATE_SNAP);
+  struct restore_hold hold = {hold_restored, steal_pointer(&j->ctx),
+                              handover_free};
+  checkpoint_restore_migrated(d, c, in, MIGRATE_SNAP, &hold);
 }
 
 void op_receive(struct daemon *d, struct conn *c, struct instance *unused,
@@ -1123,13 +1394,16 @@ void op_receive(struct daemon *d, struct conn *c, struct instance *unused,
     return;
   }
   struct recv_work w = {c->fds[0], c->fds[c->n_fds - 1]};
+  struct handover *h = handover_new(c, &err);
   int pipefd = -1;
-  pid_t pid = image_child_spawn(run_receive, d, &w, &pipefd, &err);
+  pid_t pid = h ? image_child_spawn(run_receive, d, &w, &pipefd, &err) : -1;
   if (pid < 0) {
+    if (h)
+      handover_free(h);
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  struct image_job *j = new_job(c->cred.uid, NULL, NULL);
+  struct image_job *j = new_job(c->cred.uid, h, handover_free);
   j->on_result = receive_result;
   daemon_image_add_job(d, c, j, pid, pipefd);
 }

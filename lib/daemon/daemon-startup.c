@@ -6,6 +6,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,8 +101,17 @@ static void adopt(struct daemon *d, struct instance *in) {
   }
 }
 
-/* criu's images of a checkpoint a killed celld did not finish: only a
- * finished one is renamed from .tmp-SNAP to SNAP. */
+static bool has_snapshot(const struct instance_record *r, const char *name) {
+  for (size_t i = 0; i < r->n_snaps; i++)
+    if (strcmp(r->snaps[i].name, name) == 0)
+      return true;
+  return false;
+}
+
+/* criu's images of a checkpoint a killed celld did not finish: .tmp-SNAP
+ * until the dump is whole, then SNAP, which its record names once the
+ * snapshot of its disk is made.  Images no snapshot names go: a later
+ * snapshot of that name would be taken for a stateful one. */
 static void sweep_unfinished_checkpoints(struct daemon *d,
                                          const struct instance *in) {
   cleanup_free char *path = xasprintf("%s/checkpoints", in->rec->name);
@@ -115,7 +126,10 @@ static void sweep_unfinished_checkpoints(struct daemon *d,
   }
   struct dirent *e;
   while ((e = readdir(dir))) {
-    if (strncmp(e->d_name, ".tmp-", 5) != 0)
+    if (e->d_type == DT_REG || strcmp(e->d_name, ".") == 0 ||
+        strcmp(e->d_name, "..") == 0 ||
+        (strncmp(e->d_name, ".tmp-", 5) != 0 &&
+         has_snapshot(in->rec, e->d_name)))
       continue;
     cell_error *err = NULL;
     log_warn("%s: the images of a checkpoint an earlier celld did not "
@@ -300,6 +314,40 @@ static void sweep_exec_dir(struct daemon *d) {
   }
 }
 
+/* What the runtime still runs of it (a migrated copy held frozen for
+ * a commit): killed, thawed to die, and waited for a moment. */
+static void kill_leftover(struct daemon *d, struct instance *in) {
+  pid_t pid = 0;
+  cell_error *err = NULL;
+  int pidfd = daemon_runtime_pid(d, in->rec->name, &pid, &err) == 0
+                  ? cell_pidfd_open(pid)
+                  : -1;
+  cell_error_free(&err);
+  if (pidfd < 0)
+    return;
+  daemon_pidfd_signal(pidfd, SIGKILL);
+  if (inst_freeze(in, false, &err) < 0)
+    cell_error_free(&err);
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  poll(&p, 1, 10000);
+  close(pidfd);
+}
+
+/* A migration received and not committed (its intent left): the source
+ * runs it, or will again; nothing of it stays here. */
+static int drop_received(struct daemon *d, struct instance *in,
+                         cell_error **err) {
+  log_warn("%s: a migration received by an earlier celld, not committed: "
+           "removed", in->rec->name);
+  kill_leftover(d, in);
+  inst_destroy_now(d, in, err);
+  if (*err)
+    return -1;
+  instance_record_drop_layers(in->rec);
+  daemon_remove_instance(d, in);
+  return 0;
+}
+
 int daemon_load_instances(struct daemon *d, cell_error **err) {
   struct instance_record **recs = NULL;
   size_t n = 0;
@@ -319,7 +367,7 @@ int daemon_load_instances(struct daemon *d, cell_error **err) {
   free(recs);
   if (d->n_inst > 1)
     qsort(d->inst, d->n_inst, sizeof(*d->inst), cmp_created);
-  intent_replay(d);
+  intent_replay(d, drop_received);
   sweep_orphans(d, d->runroot, true);
   sweep_orphans(d, d->instances_dir, false);
   for (size_t i = 0; i < d->cfg->n_pools; i++)

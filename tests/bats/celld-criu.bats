@@ -165,6 +165,39 @@ wait_count_passes() { # name N
   [[ "$output" == *"$ip"* ]]
 }
 
+@test "a celld killed in the middle of a checkpoint leaves no half-made stateful snapshot and no frozen instance" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes k 2
+  local pid
+  pid=$(field k .pid)
+  # celld stops for a minute between the images and the snapshot of the
+  # disk, the instance frozen: it is killed there.
+  kill "$(cat "$D/celld.pid")"
+  sleep 0.3
+  CELLD_TEST_PAUSE=checkpoint start_daemon
+  ctl checkpoint k c1 >/dev/null 2>&1 &
+  local client=$! end=$((SECONDS + 120))
+  until grep -q "CELLD_TEST_PAUSE=checkpoint" "$D/celld.log" ||
+    [ "$SECONDS" -ge "$end" ]; do
+    sleep 0.1
+  done
+  grep -q "CELLD_TEST_PAUSE=checkpoint" "$D/celld.log"
+  kill -9 "$(cat "$D/celld.pid")"
+  wait "$client" || true
+  start_daemon
+  # No snapshot c1, stateful or plain, and no images of it.
+  [ "$(ctl snapshots k --json | jq '[.[] | select(.name == "c1")] | length')" = 0 ]
+  [ ! -e "$STATE/instances/k/checkpoints/c1" ]
+  [ ! -e "$STATE/instances/k/checkpoints/.tmp-c1" ]
+  # The same process, thawed, counting on.
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count k)
+  wait_count_passes k "$at"
+}
+
 # lines_pass NAME N: the server has received more than N lines.
 lines_pass() {
   [ "$(inside "$1" sh -c 'wc -l < /received' 2>/dev/null || echo 0)" -gt "$2" ]

@@ -16,17 +16,19 @@ load celld-helpers
 load criu-helpers
 POOL_START=166000000
 POOL_COUNT=$((65536 * 8))
-POOL_B=167000000
+# The target's pool covers the source's (an instance keeps its ids when it
+# migrates), and as much again.
+POOL_COUNT_B=$((POOL_COUNT * 2))
 
 # The configuration of either celld: its own pool and cgroup parent, and
 # network `m` on the bridge both share.
-migrate_conf() { # POOL_START CGROUP_PARENT
+migrate_conf() { # POOL_START POOL_COUNT CGROUP_PARENT
   cat <<EOF2
 pool_start = $1
-pool_count = $POOL_COUNT
+pool_count = $2
 range_size = 65536
 stop_timeout = 2
-cgroup_parent = $2
+cgroup_parent = $3
 lxcfs = off
 network.m.bridge = $BRM
 network.m.subnet4 = 10.98.7.0/24
@@ -43,14 +45,14 @@ setup_file() {
   export BRM=ctm$$
   criu_probe
   celld_files
-  migrate_conf "$POOL_START" "$CGPARENT" >"$D/celld.conf"
+  migrate_conf "$POOL_START" "$POOL_COUNT" "$CGPARENT" >"$D/celld.conf"
   start_daemon
   ctl image import "$TEMPLATE" --name bb >/dev/null
   # The target: its own state, socket, pool and cgroup parent.
   export DB=$D/b
   export STATE_B=$DB/state SOCK_B=$DB/celld.sock
   mkdir -p "$STATE_B"
-  migrate_conf "$POOL_B" "$CGPARENT_B" >"$DB/celld.conf"
+  migrate_conf "$POOL_START" "$POOL_COUNT_B" "$CGPARENT_B" >"$DB/celld.conf"
   start_target
 }
 
@@ -168,9 +170,9 @@ target_is_clean() {
 
 # What a source says first, written by hand: the target's refusals come
 # before it makes anything, and before its own criu is asked.
-hello() { # name networks-json
-  printf '{"cell_migrate":2,"name":"%s","id_start":%s,"id_count":65536,"networks":%s,"layers":[]}\n' \
-    "$1" "$POOL_START" "$2"
+hello() { # name networks-json [id_start]
+  printf '{"cell_migrate":3,"name":"%s","id_start":%s,"id_count":65536,"networks":%s,"layers":[]}\n' \
+    "$1" "${3:-$POOL_START}" "$2"
 }
 
 @test "receive refuses a name taken on the target and a network it lacks, once, and makes nothing" {
@@ -185,6 +187,30 @@ hello() { # name networks-json
   run -1 --separate-stderr ctlb receive < <(hello k2 '["nonet"]')
   [[ "$stderr" == *"the target has no network \`nonet\`"* ]]
   ctlb destroy k
+  ctlb image rm bb >/dev/null
+  target_is_clean
+}
+
+@test "receive refuses ids outside the target's pool or an instance's there at the handshake, and makes nothing" {
+  # Past the end of the target's pool: refused in the target's first
+  # answer, before the source sends a layer or a page.
+  local past=$((POOL_START + POOL_COUNT_B))
+  run -1 --separate-stderr ctlb receive < <(hello k '[]' "$past")
+  [ "${#lines[@]}" -eq 1 ]
+  [ "$(echo "$output" | jq -r .ok)" = false ]
+  [[ "$(echo "$output" | jq -r .error)" == *"ids $past..$((past + 65535)) are outside the target's pool $POOL_START..$((past - 1)): give the target's celld.conf a pool_start and pool_count that cover them"* ]]
+  [ "$(echo "$stderr" | wc -l)" -eq 1 ]
+  # Below its start.
+  run -1 --separate-stderr ctlb receive < <(hello k '[]' $((POOL_START - 65536)))
+  [[ "$stderr" == *"outside the target's pool"* ]]
+  # The range of an instance of the target's.
+  ctlb image import "$TEMPLATE" --name bb >/dev/null
+  ctlb create t --image bb
+  local ids
+  ids=$(ctlb show t --json | jq -r .id_start)
+  run -1 --separate-stderr ctlb receive < <(hello k '[]' "$ids")
+  [[ "$stderr" == *"the target's instance \`t\` has ids of the range $ids..$((ids + 65535))"* ]]
+  ctlb destroy t
   ctlb image rm bb >/dev/null
   target_is_clean
 }
@@ -319,6 +345,113 @@ figure() { # prefix
   # The next celld of the target finds nothing of it.
   start_target
   target_is_clean
+}
+
+# A --to CMD: cellctl receive behind a relay that passes the target's
+# lines on to the source until its Nth (1: the handshake's answer, 2: the
+# copy restored, 3: the commit's answer), at which it kills the receive
+# (and with `celld`, the target's celld first) and goes, that line not
+# passed on: the stream ends there both ways.
+relay() { # N [celld]
+  local also=
+  [ "${2:-}" = celld ] && also="kill -KILL $(cat "$DB/celld.pid")"
+  cat >"$BATS_TEST_TMPDIR/relay" <<EOF2
+#!/bin/bash
+coproc R { exec "$CELLCTL" --socket "$SOCK_B" receive 2>/dev/null; }
+exec 7<&"\${R[0]}" 8>&"\${R[1]}"
+cat <&0 >&8 &
+up=\$!
+n=0
+while IFS= read -r line <&7; do
+  n=\$((n + 1))
+  if [ "\$n" -eq $1 ]; then
+    $also
+    kill -KILL "\$R_PID" "\$up"
+    exit 0
+  fi
+  printf '%s\n' "\$line"
+done
+kill "\$up"
+EOF2
+  echo "bash $BATS_TEST_TMPDIR/relay"
+}
+
+# The target's copy, when it has one to drop, takes a moment to go.
+target_becomes_clean() {
+  local end=$((SECONDS + 60))
+  until target_is_clean 2>/dev/null || [ "$SECONDS" -ge "$end" ]; do
+    sleep 0.2
+  done
+  ctlb list >&2
+  target_is_clean
+}
+
+@test "a receive killed after the target's restore leaves one copy running: the source" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  local pid
+  pid=$(field k .pid)
+  # The target's copy is restored, and its word of it never reaches the
+  # source: no commit comes.
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k --to "$(relay 2)"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"(it runs on here)"* ]]
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+  # The target's copy, held frozen for the commit, went with all it got.
+  target_becomes_clean
+}
+
+@test "the commit's answer lost leaves the source stopped, not destroyed, saying so, and the target's copy running" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  # The commit reaches the target; its answer does not come back.
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k --to "$(relay 3)"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"the commit went to the target but its answer did not come"*"see \`cellctl list\` on the target; here it is stopped, not destroyed: \`cellctl destroy k\` once it runs there, \`cellctl start k\` if it does not"* ]]
+  local end=$((SECONDS + 30))
+  until [ "$(field k .state)" = stopped ] || [ "$SECONDS" -ge "$end" ]; do
+    sleep 0.1
+  done
+  [ "$(field k .state)" = stopped ]
+  [ "$(ctlb show k --json | jq -r .state)" = running ]
+  local at
+  at=$(count ctlb k)
+  [ "$at" -gt 2 ]
+  wait_count_passes ctlb k "$at"
+}
+
+@test "a target celld killed while its restored copy waits for the commit leaves one copy running: the source; its next start removes the received instance" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  local pid
+  pid=$(field k .pid)
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "$(relay 2 celld)"
+  echo "# $output" | head -n 5 >&3
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"(it runs on here)"* ]]
+  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+  # Its restored processes, frozen, outlived it; the next celld does not
+  # thaw them: it removes them with the record, disk and cgroup that came.
+  start_target
+  target_is_clean
+  [ -z "$(find /sys/fs/cgroup -path "*$CGPARENT_B/*" -type d 2>/dev/null)" ]
+  grep -q "k: a migration received by an earlier celld, not committed: removed" "$DB/celld.log"
 }
 
 # A server that echoes what it reads, on 10.98.7.10:7000 (one connection).
