@@ -1309,9 +1309,42 @@ static int open_dev_null(int rootfd, int *out, cell_error **err) {
   return 0;
 }
 
+/* A masked directory: the first gets an empty read-only tmpfs, the
+ * others a read-only bind of that same one (*mask, its root).  One file
+ * system, not one each: criu, which dumps every tmpfs by running tar
+ * while the container is frozen, dumps it once. */
+static int mask_dir(const struct rootfs_config *cfg, int rootfd,
+                    const char *path, const char *target, int *mask,
+                    cell_error **err) {
+  char p[32];
+  int r = *mask >= 0
+              ? mount(resolve_fd_path(*mask, p), target, NULL, MS_BIND, NULL)
+              : mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL);
+  if (r < 0)
+    return cell_fail_errno(err, "linux.maskedPaths: mask `%s`", path);
+  /* The mount covers target's directory: look it up again. */
+  cleanup_close int top = -1;
+  r = open_if_exists(cfg, rootfd, path, &top, err);
+  if (r <= 0)
+    return r < 0 ? cell_error_wrap(err, "linux.maskedPaths")
+                 : cell_fail(err, ENOENT, "linux.maskedPaths: `%s` is gone",
+                             path);
+  if (*mask < 0) {
+    *mask = steal_fd(&top);
+    return 0;
+  }
+  if (mount(NULL, resolve_fd_path(top, p), NULL,
+            MS_BIND | MS_REMOUNT | MS_RDONLY | lockable_flags_of(top),
+            NULL) < 0)
+    return cell_fail_errno(err, "linux.maskedPaths: remount `%s` read-only",
+                           path);
+  return 0;
+}
+
 static int mask_paths(const struct rootfs_config *cfg, int rootfd,
                       char *const *paths, cell_error **err) {
   cleanup_close int devnull = -1;
+  cleanup_close int mask = -1;
   for (size_t i = 0; paths && paths[i]; i++) {
     cleanup_close int fd = -1;
     int r = open_if_exists(cfg, rootfd, paths[i], &fd, err);
@@ -1325,13 +1358,13 @@ static int mask_paths(const struct rootfs_config *cfg, int rootfd,
     char target[32], source[32];
     resolve_fd_path(fd, target);
     if (S_ISDIR(st.st_mode)) {
-      r = mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL);
-    } else {
-      if (devnull < 0 && open_dev_null(rootfd, &devnull, err) < 0)
-        return cell_error_wrap(err, "linux.maskedPaths: mask `%s`", paths[i]);
-      r = mount(resolve_fd_path(devnull, source), target, NULL, MS_BIND, NULL);
+      if (mask_dir(cfg, rootfd, paths[i], target, &mask, err) < 0)
+        return -1;
+      continue;
     }
-    if (r < 0)
+    if (devnull < 0 && open_dev_null(rootfd, &devnull, err) < 0)
+      return cell_error_wrap(err, "linux.maskedPaths: mask `%s`", paths[i]);
+    if (mount(resolve_fd_path(devnull, source), target, NULL, MS_BIND, NULL) < 0)
       return cell_fail_errno(err, "linux.maskedPaths: mask `%s`", paths[i]);
   }
   return 0;

@@ -270,6 +270,21 @@ propagation_run() {
   has_option "$opts" ro
 }
 
+@test "maskedPaths: the masked directories share one read-only tmpfs" {
+  [ -d /proc/fs ] && [ -d /sys/firmware ]
+  setup_bundle cat /proc/self/mountinfo
+  update_config '.linux.maskedPaths = ["/proc/fs", "/sys/firmware"]
+                 | .linux.readonlyPaths = []'
+  run -0 cell run "$CID"
+  # One file system, not one each (criu dumps every tmpfs with tar while
+  # the container is frozen), read-only at both places.
+  read -r _ _ dev_a _ _ opts_a _ <<<"$(awk '$5 == "/proc/fs"' <<<"$output")"
+  read -r _ _ dev_b _ _ opts_b _ <<<"$(awk '$5 == "/sys/firmware"' <<<"$output")"
+  [ -n "$dev_a" ] && [ "$dev_a" = "$dev_b" ]
+  has_option "$opts_a" ro
+  has_option "$opts_b" ro
+}
+
 @test "--no-pivot: the rootfs is / without pivot_root" {
   setup_bundle sh -c 'test -x /bin/busybox && echo in-rootfs; test -e /host && echo host-mount
     test -e "$1" || echo no-host-files' sh "$REPO/Makefile"

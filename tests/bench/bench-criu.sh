@@ -4,10 +4,12 @@
 # figure, not a test), and a busybox instance of celld (cellctl checkpoint
 # --stop, then cellctl restore).  Each appends /proc/uptime to a file every
 # few ms; the frozen time is the longest gap between two lines around the
-# checkpoint + restore.  Where criu cannot work (criu 3.17 on kernels
-# from 6.13 on), it says so and measures nothing; `make check-criu`'s VM
-# is such a place (CRIU_BENCH=1 there), emulated, so there only the ratio
-# means something.
+# checkpoint + restore, plus what the restore's time namespace hides of it
+# (criu restores into one whose clocks go on from an instant of the dump:
+# its offset, negative, is in /proc/PID/timens_offsets).  Where criu cannot
+# work (criu 3.17 on kernels from 6.13 on), it says so and measures
+# nothing; `make check-criu`'s VM is such a place (CRIU_BENCH=1 there),
+# emulated, so there only the ratio means something.
 #
 #   tests/bench/bench-criu.sh BUILD_DIR      (BENCH_CRIU_N=5 rounds)
 #
@@ -93,10 +95,15 @@ jq --arg rootfs "$rootfs" --arg host "$work/host" '
   "$work/bundle/config.json" >"$work/config.json"
 mv "$work/config.json" "$work/bundle/config.json"
 
-# The longest gap between two beats, in ms.
-longest_gap() { # [FILE]
-  awk 'NR > 1 { d = ($1 - prev) * 1000; if (d > max) max = d } { prev = $1 }
-       END { printf "%d\n", max }' "${1:-$work/host/beats}"
+# The longest gap between two beats, in ms, and the time the restored
+# beats' clock lost (OFFSETS: a timens_offsets file's text, its boottime).
+longest_gap() { # FILE OFFSETS
+  awk -v offsets="$2" '
+    BEGIN { n = split(offsets, f, /[ \n]+/)
+            for (i = 1; i + 2 <= n; i++)
+              if (f[i] == "boottime") lost = -(f[i + 1] + f[i + 2] / 1e9) * 1000 }
+    NR > 1 { d = ($1 - prev) * 1000; if (d > max) max = d } { prev = $1 }
+    END { printf "%d\n", max + lost }' "$1"
 }
 
 BEAT="exec </dev/null >/dev/null 2>&1
@@ -123,8 +130,10 @@ instance_round() {
   ctl restore "$name" c >/dev/null
   sleep 1
   ctl exec "$name" -- cat /beats </dev/null >"$work/instance-beats"
+  local offsets
+  offsets=$(ctl exec "$name" -- cat /proc/1/timens_offsets </dev/null 2>/dev/null || true)
   ctl destroy "$name" -f >/dev/null
-  longest_gap "$work/instance-beats"
+  longest_gap "$work/instance-beats" "$offsets"
 }
 
 # One round: start, let it beat, checkpoint, restore, let it beat, stop.
@@ -139,8 +148,11 @@ round() {
   (cd "$work/bundle" && "$exe" --root "$work/$rt" checkpoint "${flags[@]}" --image-path "$work/img" "$id" &&
     "$exe" --root "$work/$rt" restore -d "${flags[@]}" --image-path "$work/img" "$id" </dev/null >/dev/null 2>&1)
   sleep 1
+  local pid offsets
+  pid=$("$exe" --root "$work/$rt" state "$id" | jq -r .pid)
+  offsets=$(cat "/proc/$pid/timens_offsets" 2>/dev/null || true)
   "$exe" --root "$work/$rt" delete -f "$id" >/dev/null 2>&1
-  longest_gap
+  longest_gap "$work/host/beats" "$offsets"
 }
 
 # The rounds alternate between the runtimes, so that a slow spell of a
