@@ -382,14 +382,42 @@ bool cell_parse_ll(const char *s, long long min, long long max, long long *out) 
   return true;
 }
 
+/* The UTC date of a day count since 1970-01-01 (the proleptic Gregorian
+ * calendar, in 400-year eras). */
+static void civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d) {
+  days += 719468;
+  int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  unsigned doe = (unsigned)(days - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* Not gmtime_r: glibc reads the time zone (/etc/localtime) at its first
+ * call, on every container start, for a UTC time that needs none. */
+char *cell_rfc3339(const struct timespec *t) {
+  struct timespec ts = *t;
+  int64_t secs = ts.tv_sec;
+  int64_t days = secs / 86400, rem = secs % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    days--;
+  }
+  int64_t y;
+  unsigned m, d;
+  civil_from_days(days, &y, &m, &d);
+  return xasprintf("%04lld-%02u-%02uT%02d:%02d:%02d.%09ldZ", (long long)y, m,
+                   d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
+                   ts.tv_nsec);
+}
+
 char *cell_rfc3339_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char date[64];
-  strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-  return xasprintf("%s.%09ldZ", date, ts.tv_nsec);
+  return cell_rfc3339(&ts);
 }
 
 void cell_reset_signals(void) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -136,7 +137,9 @@ void cell_msg_attach_fds(struct msghdr *mh, union cell_fd_control *ctl,
  * (SCM_RIGHTS) on the first sendmsg.  -1 with errno on failure. */
 int cell_send_with_fd(int sock, const char *data, size_t len, int fd);
 
-/* Current time as RFC 3339 with nanoseconds, UTC ("2026-01-02T03:04:05.123456789Z"). */
+/* A time as RFC 3339 with nanoseconds, UTC ("2026-01-02T03:04:05.123456789Z"). */
+char *cell_rfc3339(const struct timespec *ts);
+/* The current time so. */
 char *cell_rfc3339_now(void);
 
 #endif
