@@ -136,12 +136,15 @@ static int open_root(const char *dir, cell_error **err) {
 
 #define NAMES_WRITTEN "hostname.written"
 
+/* Durable, or left for the caller to sync (a create: before its record). */
 static int note_names_written(const struct instance_record *r,
-                              const char *dir, cell_error **err) {
+                              const char *dir, bool durable, cell_error **err) {
   cleanup_free char *text = identity_hostname_text(r->hostname);
   cleanup_free char *path = xasprintf("%s/" NAMES_WRITTEN, dir);
-  return cell_write_file_atomic_at(AT_FDCWD, path, text, strlen(text), 0600,
-                                   err);
+  return durable ? cell_write_file_atomic_at(AT_FDCWD, path, text,
+                                             strlen(text), 0600, err)
+                 : cell_replace_file_at(AT_FDCWD, path, text, strlen(text),
+                                        0600, err);
 }
 
 /* The root is idmapped: the instance's root is its first id here. */
@@ -157,7 +160,7 @@ int inst_write_identity(struct daemon *d, const struct instance_record *r,
                      r->n_nets ? daemon_config_dns_search(d->cfg, net) : NULL,
                      r->id_start, err) < 0)
     return -1;
-  return note_names_written(r, dir, err);
+  return note_names_written(r, dir, false, err);
 }
 
 int inst_update_names(const struct instance_record *r, const char *dir,
@@ -173,14 +176,14 @@ int inst_update_names(const struct instance_record *r, const char *dir,
     /* An instance of a celld that kept no note: its files are taken to
      * say its name (they did, unless it changed since). */
     if (missing)
-      return note_names_written(r, dir, err);
+      return note_names_written(r, dir, true, err);
   } else if (strcmp(written, now) == 0) {
     return 0;
   }
   cleanup_close int rootfd = open_root(dir, err);
   if (rootfd < 0 || identity_write_names(rootfd, r, r->id_start, err) < 0)
     return cell_error_wrap(err, "its new host name `%s`", r->hostname);
-  return note_names_written(r, dir, err);
+  return note_names_written(r, dir, true, err);
 }
 
 /* The container's stdio: /dev/null in, <dir>/console.log out, so that an

@@ -24,7 +24,8 @@ int inst_mount_root(struct daemon *d, struct instance *in, cell_error **err);
  * mounted at <dir>/rootfs at create and clone: all four, with the DNS of
  * its first network (none without a network: from loopback alone no
  * server is reachable).  <dir>/hostname.written keeps the host name they
- * say. */
+ * say.  None of them synced: the create puts them on disk before its
+ * record. */
 int inst_write_identity(struct daemon *d, const struct instance_record *r,
                         const char *dir, cell_error **err);
 /* At a start, its root mounted: /etc/hostname and hosts written again when

@@ -123,11 +123,12 @@ static void staged_discard(int etcfd, struct staged_file *f) {
 }
 
 /* A new file (O_EXCL, O_NOFOLLOW, so that nothing there beforehand is
- * opened) with text, its writeback started: the fsyncs that follow find
- * the data of all the files on its way, and one journal commit covers
- * them. */
+ * opened) with text; when durable, its writeback started: the fsyncs that
+ * follow find the data of all the files on its way, and one journal commit
+ * covers them. */
 static int stage_file(int etcfd, const char *name, const char *text,
-                      uid_t owner, struct staged_file *f, cell_error **err) {
+                      uid_t owner, bool durable, struct staged_file *f,
+                      cell_error **err) {
   f->name = name;
   f->tmp = xasprintf(".%s.celld-new", name);
   if (unlinkat(etcfd, f->tmp, 0) < 0 && errno != ENOENT)
@@ -142,15 +143,16 @@ static int stage_file(int etcfd, const char *name, const char *text,
   if (cell_write_all(f->fd, text, strlen(text)) < 0 ||
       fchown(f->fd, owner, owner) < 0 || fchmod(f->fd, 0644) < 0)
     return cell_fail_errno(err, "write the instance's /etc/%s", name);
-  sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  if (durable)
+    sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   return 0;
 }
 
-/* Each staged file on disk, then renamed over whatever its name was, so
- * that a symlink there is replaced and never followed. */
+/* Each staged file on disk (when durable), then renamed over whatever its
+ * name was, so that a symlink there is replaced and never followed. */
 static int commit_files(int etcfd, struct staged_file *files, size_t n,
-                        cell_error **err) {
-  for (size_t i = 0; i < n; i++)
+                        bool durable, cell_error **err) {
+  for (size_t i = 0; durable && i < n; i++)
     if (fsync(files[i].fd) < 0)
       return cell_fail_errno(err, "write the instance's /etc/%s", files[i].name);
   for (size_t i = 0; i < n; i++) {
@@ -164,10 +166,11 @@ static int commit_files(int etcfd, struct staged_file *files, size_t n,
 }
 
 /* hostname and hosts, then resolv.conf and machine-id when their text is
- * given (NULL: the file stays as it is). */
+ * given (NULL: the file stays as it is); on disk before it returns when
+ * durable, else the caller's to sync. */
 static int write_files(int rootfd, const struct instance_record *r,
                        const char *resolv, const char *machine_id, uid_t owner,
-                       cell_error **err) {
+                       bool durable, cell_error **err) {
   /* /etc resolved inside the root: a template's etc that is a symlink,
    * even to an absolute host path, leads where it leads inside it. */
   cleanup_close int etcfd =
@@ -183,14 +186,15 @@ static int write_files(int rootfd, const struct instance_record *r,
   int rc = 0;
   for (size_t i = 0; i < 4 && rc == 0; i++)
     if (texts[i])
-      rc = stage_file(etcfd, names[i], texts[i], owner, &files[n++], err);
+      rc = stage_file(etcfd, names[i], texts[i], owner, durable, &files[n++],
+                      err);
   if (rc == 0)
-    rc = commit_files(etcfd, files, n, err);
+    rc = commit_files(etcfd, files, n, durable, err);
   for (size_t i = 0; i < 4; i++)
     staged_discard(etcfd, &files[i]);
   if (rc < 0)
     return -1;
-  if (fsync(etcfd) < 0)
+  if (durable && fsync(etcfd) < 0)
     return cell_fail_errno(err, "sync the instance's /etc");
   return 0;
 }
@@ -202,12 +206,12 @@ int identity_write(int rootfd, const struct instance_record *r,
   if (random_machine_id(machine_id, err) < 0)
     return -1;
   cleanup_free char *resolv = identity_resolv_text(dns, search);
-  return write_files(rootfd, r, resolv, machine_id, owner, err);
+  return write_files(rootfd, r, resolv, machine_id, owner, false, err);
 }
 
 int identity_write_names(int rootfd, const struct instance_record *r,
                          uid_t owner, cell_error **err) {
-  return write_files(rootfd, r, NULL, NULL, owner, err);
+  return write_files(rootfd, r, NULL, NULL, owner, true, err);
 }
 
 /* ---- the init ------------------------------------------------------------ */

@@ -30,14 +30,17 @@ void identity_machine_id_text(const uint8_t bytes[16], char out[34]);
  * root), owned by owner (the instance's root) with mode 0644.  /etc is
  * resolved inside that root (never out of it), and each file is made new and
  * renamed over what the template had: a template's symlink at
- * /etc/hostname is replaced, never followed. */
+ * /etc/hostname is replaced, never followed.  Not synced: the caller (a
+ * create, whose record comes after) puts them on disk, with the rest of
+ * the new instance's files, in one go. */
 int identity_write(int rootfd, const struct instance_record *r,
                    const char *dns, const char *search, uid_t owner,
                    cell_error **err);
 /* /etc/hostname and /etc/hosts alone, as identity_write makes them: what
  * names the instance, written again when its host name changed (a rename,
  * `set hostname=`).  Its resolv.conf and machine-id stay: the same machine
- * (its journal is kept under /var/log/journal/MACHINE-ID). */
+ * (its journal is kept under /var/log/journal/MACHINE-ID).  On disk
+ * before it returns. */
 int identity_write_names(int rootfd, const struct instance_record *r,
                          uid_t owner, cell_error **err);
 

@@ -7,7 +7,7 @@
  * The calls counted are the ones that change or probe the system and can
  * fail for reasons outside the program's control: mount and unmount,
  * mkdir, open, rename, mknod, symlink, chown, unshare and setns, socket
- * and sendmsg (netlink), fsync, writes to procfs, sysfs and cgroupfs, and
+ * and sendmsg (netlink), fsync and syncfs, writes to procfs, sysfs and cgroupfs, and
  * the raw system calls of lib/base/syscalls.h (clone3, openat2,
  * pivot_root, open_tree, move_mount, pidfd_*, seccomp, bpf).  The count is
  * shared by every process of the run (the runtime, the container process
@@ -364,6 +364,13 @@ int fsync(int fd) {
   if (fault_hit("fsync"))
     return -1;
   return real_fsync(fd);
+}
+
+int syncfs(int fd) {
+  REAL(int, syncfs, int);
+  if (fault_hit("syncfs"))
+    return -1;
+  return real_syncfs(fd);
 }
 
 /* Writes count only to the kernel's control files: procfs (uid_map,
