@@ -176,6 +176,8 @@ freezer_set() { # CGROUP FROZEN|THAWED
 @test "celld killed while a snapshot or checkpoint had an instance frozen: the next celld thaws it and drops the unfinished images, a paused one stays paused" {
   ctl create fz --image bb --init "/bin/sh -c 'i=0; while :; do i=\$((i+1)); echo \$i > /tick; sleep 0.05; done'"
   ctl start fz
+  # A finished checkpoint: its snapshot (the images stand beside it).
+  ctl snapshot fz cp0 >/dev/null
   ctl create pz --image bb --init "$SLEEP"
   ctl start pz
   ctl pause pz
@@ -185,8 +187,10 @@ freezer_set() { # CGROUP FROZEN|THAWED
   kill -9 "$pid"
   for _ in $(seq 50); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
   freezer_set "$cg" FROZEN
-  # The images criu was writing, beside a finished checkpoint's.
-  mkdir -p "$STATE/instances/fz/checkpoints/.tmp-cp1" "$STATE/instances/fz/checkpoints/cp0"
+  # The images criu was writing, beside a finished checkpoint's, and
+  # images renamed into place whose snapshot was never recorded.
+  mkdir -p "$STATE/instances/fz/checkpoints/.tmp-cp1" "$STATE/instances/fz/checkpoints/cp0" \
+    "$STATE/instances/fz/checkpoints/cp2"
   echo pages >"$STATE/instances/fz/checkpoints/.tmp-cp1/pages-1.img"
   tick=$(cat "$root/tick")
   sleep 0.3
@@ -197,6 +201,7 @@ freezer_set() { # CGROUP FROZEN|THAWED
   [ "$(cat "$root/tick")" != "$tick" ]
   grep -q "fz: left frozen by an operation an earlier celld did not finish: thawed" "$OPLOG"
   [ ! -e "$STATE/instances/fz/checkpoints/.tmp-cp1" ]
+  [ ! -e "$STATE/instances/fz/checkpoints/cp2" ]
   [ -d "$STATE/instances/fz/checkpoints/cp0" ]
   [ "$(field pz .state)" = paused ]
   ctl resume pz
