@@ -172,34 +172,52 @@ long nl_recv(int fd, void *buf, size_t cap) {
   return (long)n;
 }
 
+/* What one message of an answer says: 1 the answer is complete, 0 go on,
+ * -errno the kernel's error or a malformed answer. */
+static int run_one(const struct nlmsghdr *h, uint32_t seq, uint32_t portid,
+                   nl_msg_cb cb, void *data) {
+  /* Not ours (another request's late answer): skip it. */
+  if (h->nlmsg_seq != seq || (h->nlmsg_pid != 0 && h->nlmsg_pid != portid))
+    return 0;
+  /* A dump that changed while it was read: its answer may be wrong. */
+  if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+    return -EINTR;
+  if (h->nlmsg_type == NLMSG_DONE) {
+    int status = 0;
+    if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(status)))
+      memcpy(&status, NLMSG_DATA(h), sizeof(status));
+    return status < 0 ? status : 1;
+  }
+  if (h->nlmsg_type == NLMSG_ERROR) {
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+      return -EPROTO;
+    const struct nlmsgerr *e = NLMSG_DATA(h);
+    if (e->error > 0)
+      return -EPROTO;
+    return e->error == 0 ? 1 : e->error;
+  }
+  if (h->nlmsg_type >= NLMSG_MIN_TYPE && cb != NULL)
+    cb(h, data);
+  return 0;
+}
+
 int nl_run(const void *buf, size_t len, uint32_t seq, uint32_t portid,
            nl_msg_cb cb, void *data) {
-  const struct nlmsghdr *h = buf;
-  int left = len > INT32_MAX ? INT32_MAX : (int)len;
-  for (; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-    /* Not ours (another request's late answer): skip it. */
-    if (h->nlmsg_seq != seq || (h->nlmsg_pid != 0 && h->nlmsg_pid != portid))
-      continue;
-    /* A dump that changed while it was read: its answer may be wrong. */
-    if (h->nlmsg_flags & NLM_F_DUMP_INTR)
-      return -EINTR;
-    if (h->nlmsg_type == NLMSG_DONE) {
-      int status = 0;
-      if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(status)))
-        memcpy(&status, NLMSG_DATA(h), sizeof(status));
-      return status < 0 ? status : 1;
-    }
-    if (h->nlmsg_type == NLMSG_ERROR) {
-      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
-        return -EPROTO;
-      const struct nlmsgerr *e = NLMSG_DATA(h);
-      if (e->error > 0)
-        return -EPROTO;
-      return e->error == 0 ? 1 : e->error;
-    }
-    if (h->nlmsg_type >= NLMSG_MIN_TYPE && cb != NULL)
-      cb(h, data);
+  const char *p = buf;
+  while (len > 0) {
+    const struct nlmsghdr *h = (const struct nlmsghdr *)p;
+    /* A partial message: the kernel never splits one. */
+    if (len < NLMSG_HDRLEN || h->nlmsg_len < NLMSG_HDRLEN ||
+        h->nlmsg_len > len)
+      return -EPROTO;
+    int r = run_one(h, seq, portid, cb, data);
+    if (r != 0)
+      return r;
+    size_t step = NLMSG_ALIGN(h->nlmsg_len);
+    if (step >= len)
+      break;
+    p += step;
+    len -= step;
   }
-  /* A partial message at the end: the kernel never splits one. */
-  return left <= 0 ? 0 : -EPROTO;
+  return 0;
 }
