@@ -78,17 +78,8 @@ static int run(const char *verb, int dirfd, int stream_fd, int stream_target,
   }
   close(p[1]);
   char text[4096];
-  size_t len = 0;
-  for (;;) {
-    ssize_t n = read(p[0], text + len, sizeof(text) - 1 - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    len += (size_t)n;
-    if (len == sizeof(text) - 1)
-      break;
-  }
+  ssize_t n = cell_read_all(p[0], text, sizeof(text) - 1);
+  size_t len = n > 0 ? (size_t)n : 0;
   text[len] = '\0';
   close(p[0]);
   int status;
@@ -99,7 +90,11 @@ static int run(const char *verb, int dirfd, int stream_fd, int stream_target,
     return 0;
   if (len > 0)
     return helper_error(text, err);
-  return cell_fail(err, EIO, "cellctl-tree %s: died (status %d)", verb, status);
+  if (WIFSIGNALED(status))
+    return cell_fail(err, EIO, "cellctl-tree %s: killed by signal %d", verb,
+                     WTERMSIG(status));
+  return cell_fail(err, EIO, "cellctl-tree %s: exit status %d, no reason given",
+                   verb, WEXITSTATUS(status));
 }
 
 int tree_helper_pack(int dirfd, int out_fd, cell_error **err) {
