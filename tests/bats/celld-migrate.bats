@@ -281,18 +281,23 @@ figure() { # prefix
   wait_count_passes ctl k "$back"
 }
 
-@test "a stream cut in mid-migration leaves the source running and counting and nothing on the target" {
-  needs_working_criu
+# k counting, then `cellctl migrate k --to TO`, which must fail (status 1),
+# its output shown; pid: k's init before.
+migrate_k_fails() { # TO
   ctl create k --image bb --init "$COUNTER"
   ctl start k
   wait_count_passes ctl k 2
-  local pid
   pid=$(field k .pid)
-  # A receiver that agrees, then goes: the source is frozen and sending.
-  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
-    --to "read -r hello; echo '{\"ok\":true}'"
+  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k --to "$1"
   echo "# $output" | head -n 5 >&3
   [ "$status" -eq 1 ]
+}
+
+@test "a stream cut in mid-migration leaves the source running and counting and nothing on the target" {
+  needs_working_criu
+  local pid
+  # A receiver that agrees, then goes: the source is frozen and sending.
+  migrate_k_fails "read -r hello; echo '{\"ok\":true}'"
   [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
   local at
   at=$(count ctl k)
@@ -388,16 +393,10 @@ target_becomes_clean() {
 
 @test "a receive killed after the target's restore leaves one copy running: the source" {
   needs_working_criu
-  ctl create k --image bb --init "$COUNTER"
-  ctl start k
-  wait_count_passes ctl k 2
   local pid
-  pid=$(field k .pid)
   # The target's copy is restored, and its word of it never reaches the
   # source: no commit comes.
-  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k --to "$(relay 2)"
-  echo "# $output" | head -n 5 >&3
-  [ "$status" -eq 1 ]
+  migrate_k_fails "$(relay 2)"
   [[ "$output" == *"(it runs on here)"* ]]
   [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
   local at
@@ -409,13 +408,9 @@ target_becomes_clean() {
 
 @test "the commit's answer lost leaves the source stopped, not destroyed, saying so, and the target's copy running" {
   needs_working_criu
-  ctl create k --image bb --init "$COUNTER"
-  ctl start k
-  wait_count_passes ctl k 2
+  local pid
   # The commit reaches the target; its answer does not come back.
-  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k --to "$(relay 3)"
-  echo "# $output" | head -n 5 >&3
-  [ "$status" -eq 1 ]
+  migrate_k_fails "$(relay 3)"
   [ "${#lines[@]}" -eq 1 ]
   [[ "$output" == *"the commit went to the target but its answer did not come"*"see \`cellctl list\` on the target; here it is stopped, not destroyed: \`cellctl destroy k\` once it runs there, \`cellctl start k\` if it does not"* ]]
   local end=$((SECONDS + 30))
@@ -432,15 +427,8 @@ target_becomes_clean() {
 
 @test "a target celld killed while its restored copy waits for the commit leaves one copy running: the source; its next start removes the received instance" {
   needs_working_criu
-  ctl create k --image bb --init "$COUNTER"
-  ctl start k
-  wait_count_passes ctl k 2
   local pid
-  pid=$(field k .pid)
-  run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
-    --to "$(relay 2 celld)"
-  echo "# $output" | head -n 5 >&3
-  [ "$status" -eq 1 ]
+  migrate_k_fails "$(relay 2 celld)"
   [[ "$output" == *"(it runs on here)"* ]]
   [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
   local at
