@@ -46,9 +46,10 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_ASM:%.S=$(BUILD)/%.o)
 LIBCELL  := $(BUILD)/libcell.a
 PROGRAMS := $(BUILD)/cell $(BUILD)/celld $(BUILD)/cellctl
 # Run by the programs, not by users: cellctl's tar streams (libarchive
-# stays out of cellctl, cmd/cellctl-tree/main.c).
+# stays out of cellctl, cmd/cellctl-tree/main.c) and criu's action script
+# at celld's restores (cmd/celld-criu-action/main.c).
 LIBEXECDIR ?= $(PREFIX)/libexec/cell
-LIBEXEC_PROGRAMS := $(BUILD)/cellctl-tree
+LIBEXEC_PROGRAMS := $(BUILD)/cellctl-tree $(BUILD)/celld-criu-action
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats tests use (tests/helpers).
@@ -152,14 +153,14 @@ $(BUILD)/cell-commit.stamp: FORCE
 
 $(BUILD)/cmd/cell/main.o: $(BUILD)/cell-commit.stamp
 $(BUILD)/cmd/cell/main.o: CELL_CFLAGS += -DCELL_COMMIT='"$(CELL_COMMIT)"'
-$(BUILD)/cmd/cellctl/tree-helper.o: CELL_CFLAGS += -DCELL_LIBEXECDIR='"$(LIBEXECDIR)"'
+$(BUILD)/lib/base/libexec.o: CELL_CFLAGS += -DCELL_LIBEXECDIR='"$(LIBEXECDIR)"'
 
 FORCE:
 
 .SECONDEXPANSION:
 $(PROGRAMS) $(LIBEXEC_PROGRAMS): $(BUILD)/%: $$(call CMD_OBJ,%) $(LIBCELL)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)
-$(BUILD)/cell $(BUILD)/cellctl: LDLIBS := $(STATIC_PIE_LDLIBS)
+$(BUILD)/cell $(BUILD)/cellctl $(BUILD)/celld-criu-action: LDLIBS := $(STATIC_PIE_LDLIBS)
 
 $(BUILD)/tests/cell-dynamic: $(call CMD_OBJ,cell) $(LIBCELL) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(LIBCELL) $(LDLIBS) $(SAN_FLAGS)

@@ -3,33 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/libexec.h"
 #include "base/util.h"
-
-#ifndef CELL_LIBEXECDIR
-#define CELL_LIBEXECDIR "/usr/local/libexec/cell"
-#endif
-
-/* Beside cellctl (a build tree), else where make install puts it. */
-static char *helper_path(void) {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) {
-    self[n] = '\0';
-    char *beside = xasprintf("%s/cellctl-tree", dirname(self));
-    if (access(beside, X_OK) == 0)
-      return beside;
-    free(beside);
-  }
-  return xstrdup(CELL_LIBEXECDIR "/cellctl-tree");
-}
 
 /* In the child: fds 3 (the directory), 4 (the error channel) and the
  * stream at stream_target (0 or 1), nothing else above 2. */
@@ -61,7 +42,7 @@ static int helper_error(const char *text, cell_error **err) {
 
 static int run(const char *verb, int dirfd, int stream_fd, int stream_target,
                cell_error **err) {
-  cleanup_free char *path = helper_path();
+  cleanup_free char *path = cell_libexec_path("cellctl-tree");
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0)
     return cell_fail_errno(err, "pipe");

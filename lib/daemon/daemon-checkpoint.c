@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/libexec.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "cgroup/cgroup.h"
@@ -781,10 +782,10 @@ static int prepare_root(struct daemon *d, struct instance *in, const char *dir,
  * criu restores the instance into a new, empty network namespace (its
  * dump left it out), owned by the instance's user namespace as a start's
  * is.  At post-setup-namespaces, when the namespaces exist and before
- * any socket is restored, criu runs its action script: the script hands
- * the new init's pid to a thread of the restore's child through one fifo
- * and waits for its answer on another, while the thread makes the
- * instance's NICs as a start does.  Its TCP sockets then come back on its
+ * any socket is restored, criu runs its action script
+ * (cmd/celld-criu-action): it hands the new init's pid to a thread of the
+ * restore's child through one fifo and waits for its answer on another,
+ * while the thread makes the instance's NICs as a start does.  Its TCP sockets then come back on its
  * address.  Not at setup-namespaces: criu locks the new namespace's
  * network (iptables) only between the two, and a peer's retransmission
  * that reached the address before the lock, with no socket yet to take
@@ -849,23 +850,19 @@ static void *net_hook_run(void *arg) {
   return NULL;
 }
 
-/* The script criu runs at each action; only post-setup-namespaces is
- * ours. */
-static int write_net_script(const char *path, const struct net_hook *h,
-                            cell_error **err) {
-  if (strchr(h->request, '\'') || strchr(h->answer, '\''))
-    return cell_fail(err, 0, "`%s`: a state directory with a quote cannot "
-                     "be given to criu's action script", path);
-  cleanup_free char *text = xasprintf(
-      "#!/bin/sh\n"
-      "# celld makes the instance's network once criu made its namespaces.\n"
-      "[ \"$CRTOOLS_SCRIPT_ACTION\" = post-setup-namespaces ] || exit 0\n"
-      "echo \"$CRTOOLS_INIT_PID\" >'%s' || exit 1\n"
-      "read -r answer <'%s' || exit 1\n"
-      "[ \"$answer\" = ok ]\n",
-      h->request, h->answer);
-  return cell_write_file_atomic_at(AT_FDCWD, path, text, strlen(text), 0700,
-                                   err);
+/* criu's action script: a link, in the restore's work directory, to
+ * celld-criu-action, which finds the fifos beside the path criu runs it
+ * by.  A static program, not a shell script: criu runs it at each of the
+ * restore's steps, most of them while the instance is frozen. */
+static int link_action_script(const char *path, cell_error **err) {
+  cleanup_free char *helper = cell_libexec_path("celld-criu-action");
+  if (access(helper, X_OK) < 0)
+    return cell_fail_errno(err, "`%s`, criu's action script at a restore: "
+                           "reinstall cell (make install)", helper);
+  unlink(path);
+  if (symlink(helper, path) < 0)
+    return cell_fail_errno(err, "link `%s` to `%s`", path, helper);
+  return 0;
 }
 
 /* The fifos, the script and the thread that waits on them; criu's flag
@@ -882,7 +879,7 @@ static int net_hook_start(struct net_hook *h, const char *work, char ***args,
   h->wake = open(h->request, O_RDWR | O_CLOEXEC);
   if (h->wake < 0)
     return cell_fail_errno(err, "open `%s`", h->request);
-  if (write_net_script(script, h, err) < 0)
+  if (link_action_script(script, err) < 0)
     return -1;
   int rc = pthread_create(&h->thread, NULL, net_hook_run, h);
   if (rc != 0) {

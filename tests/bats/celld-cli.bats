@@ -53,9 +53,12 @@ teardown() {
   [ "${lines[1]}" = /home/admin ]
 }
 
-@test "make install puts the man pages and bash completion where man and bash find them" {
+@test "make install puts the man pages, bash completion and helpers where man, bash and the programs find them" {
   local dest=$BATS_TEST_TMPDIR/dest
   run -0 make -s -C "$REPO" install BUILD="$(dirname "$CELLCTL")" DESTDIR="$dest" PREFIX=/usr
+  # cellctl's tar streams and criu's action script at celld's restores.
+  [ -x "$dest/usr/libexec/cell/cellctl-tree" ]
+  [ -x "$dest/usr/libexec/cell/celld-criu-action" ]
   for page in man1/cellctl.1 man5/celld.conf.5 man8/cell.8 man8/celld.8; do
     [ -s "$dest/usr/share/man/$page" ]
   done

@@ -121,6 +121,45 @@ wait_count_passes() { # name N
   [ "$output" = after ]
 }
 
+# The action script of celld's restores (cmd/celld-criu-action), as criu
+# runs it: by the path of a link in the restore's work directory, with the
+# step in CRTOOLS_SCRIPT_ACTION.  Here, where criu need not work, celld's
+# side of the two fifos is played by the test.
+@test "the restore's action script passes criu's other steps at once, and at post-setup-namespaces hands over the init's pid and returns celld's verdict" {
+  local work=$BATS_TEST_TMPDIR/restore-work step
+  mkdir "$work"
+  ln -s "$(dirname "$CELLD")/celld-criu-action" "$work/net-hook"
+  # No fifos yet: no other step looks for them.
+  for step in pre-restore setup-namespaces post-restore network-unlock pre-resume post-resume; do
+    CRTOOLS_SCRIPT_ACTION=$step CRTOOLS_INIT_PID=4242 timeout 10 "$work/net-hook"
+  done
+  [ "$(ls "$work")" = net-hook ]
+  mkfifo "$work/net-request" "$work/net-answer"
+  local verdict
+  for verdict in ok failed; do
+    (read -r pid <"$work/net-request" && echo "$pid" >"$work/got" &&
+      echo "$verdict" >"$work/net-answer") &
+    local celld_side=$!
+    run timeout 10 env CRTOOLS_SCRIPT_ACTION=post-setup-namespaces \
+      CRTOOLS_INIT_PID=4242 "$work/net-hook"
+    wait "$celld_side"
+    [ "$(cat "$work/got")" = 4242 ]
+    if [ "$verdict" = ok ]; then
+      [ "$status" -eq 0 ] && [ -z "$output" ]
+    else
+      [ "$status" -eq 1 ]
+      [ "$output" = "celld-criu-action: celld could not make the restored instance's network (its log says why)" ]
+    fi
+  done
+  # celld's fifos gone: one line naming the one missing, at once.
+  rm "$work/net-request"
+  run timeout 10 env CRTOOLS_SCRIPT_ACTION=post-setup-namespaces \
+    CRTOOLS_INIT_PID=4242 "$work/net-hook"
+  [ "$status" -eq 1 ]
+  [[ "$output" == "celld-criu-action: open \`$work/net-request\`"*"No such file"* ]]
+  [ ! -e "$work/net-request" ]
+}
+
 @test "checkpoint of a stopped instance, of a nonexistent one, and with a taken name are refused" {
   ctl create k --image bb --init "$COUNTER"
   run -7 ctl checkpoint k
