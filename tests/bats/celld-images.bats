@@ -681,8 +681,10 @@ EOP
   states=$(printf '%s' "$line" | tr '\r' '\n' | sed 's/^\x1b\[K//')
   echo "$states"
   # Part-way: the layer, what is read of the whole, the rate and the time
-  # left; at the end, all of it.
-  echo "$states" | grep -Eq '^importing  layer 1/1  [0-9.]+ MiB / 384.0 MiB  [0-9.]+ MiB/s  ETA [0-9]+s$'
-  echo "$states" | tail -1 | grep -Eq '^importing  layer 1/1  384.0 MiB / 384.0 MiB  [0-9.]+ MiB/s$'
+  # left; at the end, all of it.  Sizes and rates take the unit that fits
+  # them (a fast disk reads GiB/s).
+  local size='[0-9.]+ (B|KiB|MiB|GiB)'
+  echo "$states" | grep -Eq "^importing  layer 1/1  $size / 384.0 MiB  $size/s  ETA [0-9]+s\$"
+  echo "$states" | tail -1 | grep -Eq "^importing  layer 1/1  384.0 MiB / 384.0 MiB  $size/s\$"
   ctl image rm big
 }
