@@ -773,8 +773,10 @@ static int prepare_root(struct daemon *d, struct instance *in, const char *dir,
   if (inst_mount_root(d, in, err) < 0 ||
       instance_rootfs_keep_root_only(dir, err) < 0)
     return -1;
-  return cell_write_file_atomic_at(dirfd, "config.json", spec, strlen(spec),
-                                   0600, err);
+  /* Made again from the record at every start and restore: no fsync,
+   * which would count in the frozen time. */
+  return cell_replace_file_at(dirfd, "config.json", spec, strlen(spec), 0600,
+                              err);
 }
 
 /* ---- the network of a restored instance ------------------------------- *
