@@ -787,11 +787,11 @@ static int prepare_root(struct daemon *d, struct instance *in, const char *dir,
  * any socket is restored, criu runs its action script
  * (cmd/celld-criu-action): it hands the new init's pid to a thread of the
  * restore's child through one fifo and waits for its answer on another,
- * while the thread makes the instance's NICs as a start does.  Its TCP sockets then come back on its
- * address.  Not at setup-namespaces: criu locks the new namespace's
- * network (iptables) only between the two, and a peer's retransmission
- * that reached the address before the lock, with no socket yet to take
- * it, would be answered with a reset.
+ * while the thread makes the instance's NICs as a start does.  Its TCP
+ * sockets then come back on its address.  Not at setup-namespaces: criu
+ * locks the new namespace's network (iptables) only between the two, and
+ * a peer's retransmission that reached the address before the lock, with
+ * no socket yet to take it, would be answered with a reset.
  * (criu 3.17 cannot restore into a namespace made beforehand and given
  * as external: its restored tasks, in their new user namespace, may not
  * join one that namespace does not own.) */
