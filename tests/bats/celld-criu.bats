@@ -81,7 +81,8 @@ wait_count_passes() { # name N
   [[ "$output" == *"checkpoint: criu $version cannot work on kernel $(uname -r)"* ]]
   [[ "$output" == *"$CRIU_REASON"* ]]
   # Running as it was, not frozen (still counting); no snapshot, no images.
-  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
   local at
   at=$(count k)
   wait_count_passes k "$at"
@@ -91,7 +92,8 @@ wait_count_passes() { # name N
   # --stop too: it goes on running.
   run -1 ctl checkpoint k --stop
   [[ "$output" == *"kernel $(uname -r)"* ]]
-  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
 }
 
 @test "restore of a checkpoint where criu cannot work fails at once and leaves the disk as it was" {
@@ -145,7 +147,8 @@ wait_count_passes() { # name N
     wait "$celld_side"
     [ "$(cat "$work/got")" = 4242 ]
     if [ "$verdict" = ok ]; then
-      [ "$status" -eq 0 ] && [ -z "$output" ]
+      [ "$status" -eq 0 ]
+      [ -z "$output" ]
     else
       [ "$status" -eq 1 ]
       [ "$output" = "celld-criu-action: celld could not make the restored instance's network (its log says why)" ]
@@ -231,7 +234,8 @@ wait_count_passes() { # name N
   [ ! -e "$STATE/instances/k/checkpoints/c1" ]
   [ ! -e "$STATE/instances/k/checkpoints/.tmp-c1" ]
   # The same process, thawed, counting on.
-  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
   local at
   at=$(count k)
   wait_count_passes k "$at"
@@ -275,5 +279,6 @@ wait_lines_pass() { # name N
   # The same connection: every line once, in order, none lost.
   run -0 inside srv awk 'NR != $1 { print "line " NR ": " $0 }' /received
   [ -z "$output" ]
-  [ "$(field cli .pid)" = "$cli_pid" ] && [ "$(field cli .state)" = running ]
+  [ "$(field cli .pid)" = "$cli_pid" ]
+  [ "$(field cli .state)" = running ]
 }

@@ -159,7 +159,8 @@ target_is_clean() {
   pid=$(field k .pid)
   run -1 ctl migrate k --to "$(TO)"
   [[ "${lines[0]}" == *"migrate: criu $version cannot work on kernel $(uname -r)"* ]]
-  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
   local at
   at=$(count ctl k)
   wait_count_passes ctl k "$at"
@@ -239,7 +240,8 @@ figure() { # prefix
   local round1 frozen
   round1=$(figure 'pre-copy round 1: ')
   frozen=$(figure 'frozen part: ')
-  [ -n "$round1" ] && [ -n "$frozen" ]
+  [ -n "$round1" ]
+  [ -n "$frozen" ]
   [ "$round1" -ge 33554432 ]
   [ $((frozen * 4)) -lt "$round1" ]
   [[ "$stderr" != *"pre-copy stopped"* ]]
@@ -298,7 +300,8 @@ migrate_k_fails() { # TO
   local pid
   # A receiver that agrees, then goes: the source is frozen and sending.
   migrate_k_fails "read -r hello; echo '{\"ok\":true}'"
-  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
   local at
   at=$(count ctl k)
   wait_count_passes ctl k "$at"
@@ -310,7 +313,8 @@ migrate_k_fails() { # TO
   echo "# $output" | head -n 5 >&3
   [ "$status" -eq 1 ]
   [[ "$output" == *"migrate \`k\`: the target: migration stream: ended in a blob (it runs on here)"* ]]
-  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
   at=$(count ctl k)
   wait_count_passes ctl k "$at"
   [ ! -e "$STATE/instances/k/checkpoints" ] ||
@@ -341,7 +345,8 @@ migrate_k_fails() { # TO
   sed 's/^/# /' "$BATS_TEST_TMPDIR/out" >&3
   [ "$rc" -eq 1 ]
   grep -q "(it runs on here)" "$BATS_TEST_TMPDIR/out"
-  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
   local at
   at=$(count ctl k)
   wait_count_passes ctl k "$at"
@@ -398,7 +403,8 @@ target_becomes_clean() {
   # source: no commit comes.
   migrate_k_fails "$(relay 2)"
   [[ "$output" == *"(it runs on here)"* ]]
-  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
   local at
   at=$(count ctl k)
   wait_count_passes ctl k "$at"
@@ -430,7 +436,8 @@ target_becomes_clean() {
   local pid
   migrate_k_fails "$(relay 2 celld)"
   [[ "$output" == *"(it runs on here)"* ]]
-  [ "$(field k .state)" = running ] && [ "$(field k .pid)" = "$pid" ]
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
   local at
   at=$(count ctl k)
   wait_count_passes ctl k "$at"

@@ -81,7 +81,8 @@ TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
     --log /nonexistent/dir/celld.log
   [ "${#lines[@]}" = 1 ]
   [[ "$output" == "celld: --log"*"/nonexistent/dir/celld.log"*"No such file"* ]]
-  [ ! -e "$S/sock2" ] && [ ! -e "$S/state2" ]
+  [ ! -e "$S/sock2" ]
+  [ ! -e "$S/state2" ]
   for _ in $(seq 20); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
 }
 
@@ -277,7 +278,8 @@ freezer_set() { # CGROUP FROZEN|THAWED
   printf 'x\n' >"$D/x"
   run -0 ctl file push "$D/x" b:/tmp/etc-link/cell-attack-$$
   run -0 ctl file push "$D/x" b:/tmp/etc-rel/cell-attack2-$$
-  [ ! -e "/etc/cell-attack-$$" ] && [ ! -e "/etc/cell-attack2-$$" ]
+  [ ! -e "/etc/cell-attack-$$" ]
+  [ ! -e "/etc/cell-attack2-$$" ]
   run -0 inside b ls /etc/cell-attack-$$ /etc/cell-attack2-$$
   run -1 ctl file push "$D/x" b:/tmp/hostdir/planted
   [ ! -e "$D/planted" ]
