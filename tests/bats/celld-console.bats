@@ -282,7 +282,8 @@ wait_rc() { # tag -> echoes the exit code
   [[ "$output" == *"lost with an earlier console keeper"* ]]
   grep -q "none answered, started a new one.*1 running instances" "$D/celld.log"
   new=$(keeper_pids)
-  [ -n "$new" ] && [ "$new" != "$old" ]
+  [ -n "$new" ]
+  [ "$new" != "$old" ]
   # Its next start gives it a console again.
   ctl restart lost --timeout 5
   run -0 ctl console lost </dev/null

@@ -118,7 +118,8 @@ time.sleep(60)
     [ -s "$D/flood.1" ] && [ -s "$D/flood.2" ] && break
     sleep 0.1
   done
-  [ -s "$D/flood.1" ] && [ -s "$D/flood.2" ]
+  [ -s "$D/flood.1" ]
+  [ -s "$D/flood.2" ]
   root_still_served
   # celld does not spin (on accept, out of fds): at most 0.2 s of CPU in 2 s.
   local before after

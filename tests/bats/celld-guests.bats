@@ -82,7 +82,8 @@ debian_template() {
   # Two instances of one template: two machine-ids, each 32 hex digits.
   id1=$(inside id1 cat /etc/machine-id)
   id2=$(inside id2 cat /etc/machine-id)
-  [[ "$id1" =~ ^[0-9a-f]{32}$ ]] && [[ "$id2" =~ ^[0-9a-f]{32}$ ]]
+  [[ "$id1" =~ ^[0-9a-f]{32}$ ]]
+  [[ "$id2" =~ ^[0-9a-f]{32}$ ]]
   [ "$id1" != "$id2" ]
   # In the instance's own layer, its root's, mode 0644.
   start=$(field id1 .id_start)
@@ -110,7 +111,8 @@ debian_template() {
   [ "$(snapshot "$evil")" = "$evil_before" ]
   # The instance's are plain files of its own, the links replaced.
   for f in hostname hosts resolv.conf machine-id; do
-    [ -f "$STATE/instances/evil/disk/upper/etc/$f" ] && [ ! -L "$STATE/instances/evil/disk/upper/etc/$f" ]
+    [ -f "$STATE/instances/evil/disk/upper/etc/$f" ]
+    [ ! -L "$STATE/instances/evil/disk/upper/etc/$f" ]
   done
   ctl start evil
   run -0 inside evil cat /etc/hostname
@@ -129,7 +131,8 @@ debian_template() {
   rm "$bare/sbin/init"
   run -8 ctl create bare1 --template "$bare"
   [[ "$output" == *"(from \`$bare\`) has no /sbin/init"*"--init"*"mkrootfs-debian"* ]]
-  [ ! -e "$STATE/instances/bare1" ] && [ ! -e "$STATE/instances/bare1.json" ]
+  [ ! -e "$STATE/instances/bare1" ]
+  [ ! -e "$STATE/instances/bare1.json" ]
   run -8 ctl create bare2 --template "$bare" --init /bin/nothere
   [[ "$output" == *"has no program \`/bin/nothere\`"* ]]
   ctl create bare3 --template "$bare" --init "/bin/sh -c 'exec sleep 100000'"
@@ -180,7 +183,8 @@ debian_template() {
   [[ "$output" == *"--halt-signal"*"SIGNOPE"* ]]
   run -8 ctl create h-kill --template "$TEMPLATE" --halt-signal KILL
   [[ "$output" == *"cannot halt an init cleanly"* ]]
-  [ ! -e "$STATE/instances/h-bad" ] && [ ! -e "$STATE/instances/h-kill" ]
+  [ ! -e "$STATE/instances/h-bad" ]
+  [ ! -e "$STATE/instances/h-kill" ]
   # The record keeps it: a celld restart does not change it.
   [ "$(field h-sd .halt_signal)" = "$(($(kill -l RTMIN) + 3))" ]
   for n in h-bb h-sd h-other h-given h-num; do ctl destroy "$n"; done

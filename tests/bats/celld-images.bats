@@ -543,7 +543,8 @@ EOP
   [[ "$output" == *"device"* ]]
   run -1 ctl image import "$h/bomb.tar" --name x
   [[ "$output" == *"limit"* ]]
-  [ ! -e /tmp/cell-hostile-dotdot ] && [ ! -e /tmp/cell-hostile-symlink ]
+  [ ! -e /tmp/cell-hostile-dotdot ]
+  [ ! -e /tmp/cell-hostile-symlink ]
   [ "$(ctl image list --json | jq length)" = 0 ]
   store_is_clean
   # An absolute name lands in the layer, as tar would put it.

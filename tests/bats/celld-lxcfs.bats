@@ -116,7 +116,8 @@ restart_daemon() { # [lxcfs value]
   [[ "$output" == *"checkpoint \`ck\`: its /proc is lxcfs's, which criu cannot dump (lxcfs = off in celld.conf, then restart the instance)"* ]]
   run -7 ctl migrate ck --to "cat >/dev/null"
   [[ "$output" == *"migrate \`ck\`: its /proc is lxcfs's"* ]]
-  [ "$(field ck .state)" = running ] && [ "$(field ck .pid)" = "$pid" ]
+  [ "$(field ck .state)" = running ]
+  [ "$(field ck .pid)" = "$pid" ]
   [ ! -e "$STATE/instances/ck/checkpoints" ] ||
     [ -z "$(ls -A "$STATE/instances/ck/checkpoints")" ]
   ctl destroy ck -f

@@ -135,8 +135,10 @@ sample() { # SERIES-WITH-LABELS
   # The same counters, turned round from the host end: not below what
   # the instance counted just before, and within a few stray packets.
   tx=$(jq -r .tx_bytes <<<"$nic") rx=$(jq -r .rx_bytes <<<"$nic")
-  [ "$tx" -ge "$own_tx" ] && [ "$tx" -le $((own_tx + 2000)) ]
-  [ "$rx" -ge "$own_rx" ] && [ "$rx" -le $((own_rx + 2000)) ]
+  [ "$tx" -ge "$own_tx" ]
+  [ "$tx" -le $((own_tx + 2000)) ]
+  [ "$rx" -ge "$own_rx" ]
+  [ "$rx" -le $((own_rx + 2000)) ]
   # A one-way flow tells rx from tx: 200 KB from u1 to u2.
   # (Its stdin stays open: nc -l hangs up when its stdin ends.)
   inside u2 sh -c 'sleep 10 | nc -l -p 7000 >/dev/null 2>&1 &'

@@ -78,7 +78,8 @@ new() { # NAME [--net ...]: created and started, an idle init
   new n2 --net a
   a1=$(field n1 '.networks[0].ipv4')
   a2=$(field n2 '.networks[0].ipv4')
-  [ "$a1" = 10.99.1.2 ] && [ "$a2" = 10.99.1.3 ]
+  [ "$a1" = 10.99.1.2 ]
+  [ "$a2" = 10.99.1.3 ]
   [ "$(field n1 '.networks[0].interface')" = eth0 ]
   # Inside: eth0 with the address and the default route via the gateway.
   run -0 x n1 ip -o -4 addr show eth0
@@ -273,7 +274,8 @@ new() { # NAME [--net ...]: created and started, an idle init
   run -1 ctl create t2 --template "$TEMPLATE" --net tiny
   [[ "$output" == *"exhausted"* ]]
   for n in bad1 bad2 bad3 bad4 bad5 bad6 t2; do
-    [ ! -e "$STATE/instances/$n" ] && [ ! -e "$STATE/instances/$n.json" ]
+    [ ! -e "$STATE/instances/$n" ]
+    [ ! -e "$STATE/instances/$n.json" ]
   done
   ctl destroy t1
   run -0 ctl create t2 --template "$TEMPLATE" --net tiny

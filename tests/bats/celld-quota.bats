@@ -130,7 +130,8 @@ quota_in_pool() { # fs
   run -0 inside q dd if=/dev/zero of=/big bs=1M count=40
   [ "$(df_size q)" = 61440 ]
   used=$(field q .disk_used)
-  [ "$used" -ge $((40 << 20)) ] && [ "$used" -lt $((60 << 20)) ]
+  [ "$used" -ge $((40 << 20)) ]
+  [ "$used" -lt $((60 << 20)) ]
   run -0 projects "$fs"
   [ "${lines[0]}" = "$id $((used >> 10)) 61440" ]
   # A running instance's snapshot copies its layer.
@@ -144,7 +145,8 @@ quota_in_pool() { # fs
   [ "$(project_of "$disk/upper")" = "$id" ]
   # The layer's 40 MiB left the project with it.
   read -r pid pused plimit < <(projects "$fs")
-  [ "$pid $plimit" = "$id 61440" ] && [ "$pused" -lt 1024 ]
+  [ "$pid $plimit" = "$id 61440" ]
+  [ "$pused" -lt 1024 ]
   id2=$(field q2 .id_start)
   [ "$id2" != "$id" ]
   [ "$(project_of "$D/$fs/cell/instances/q2/disk")" = "$id2" ]

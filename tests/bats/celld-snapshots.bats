@@ -84,7 +84,8 @@ SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
   run -0 ctl snapshot r
   snap=$output
   [[ "$snap" == snap-* ]]
-  [ "$(field r .pid)" = "$pid" ] && [ "$(field r .state)" = running ]
+  [ "$(field r .pid)" = "$pid" ]
+  [ "$(field r .state)" = running ]
   inside r sh -c 'echo later > /state'
   run -7 ctl restore r "$snap"
   [[ "$output" == *"stop it first"* ]]

@@ -191,7 +191,8 @@ nothing_of() { # name
   run -0 raw_create ctl evil4 "$evil"
   [ "$(snapshot "$host")" = "$host_before" ]
   [ "$(snapshot "$evil")" = "$evil_before" ]
-  [ ! -e "$host/inittab" ] && [ ! -e "$evil$host/inittab" ]
+  [ ! -e "$host/inittab" ]
+  [ ! -e "$evil$host/inittab" ]
   for n in evil3 evil4; do
     start=$(field "$n" .id_start)
     grep -q "written by celld" "$STATE/instances/$n/upper$host/inittab"
@@ -217,7 +218,8 @@ nothing_of() { # name
   [[ "$taken_by_root" == *"name \`rootsname\` is not available: choose another name"* ]]
   [ "${taken_by_other/othersname/rootsname}" = "$taken_by_root" ]
   [[ "$taken_by_root$taken_by_other" != *exist* ]]
-  [[ "$taken_by_root$taken_by_other" != *owner* ]] && [[ "$taken_by_other" != *4244* ]]
+  [[ "$taken_by_root$taken_by_other" != *owner* ]]
+  [[ "$taken_by_other" != *4244* ]]
   run -0 raw_create member minename "$TEMPLATE" /bin/sleep 100000
   # Its own name, and root: that it exists (code exists).
   run -6 raw_create member minename "$TEMPLATE"

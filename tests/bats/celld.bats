@@ -186,7 +186,8 @@ wait_state() { # name state
   images=$(ctl image list --json | jq length)
   run -8 ctl create notroot --template "$D/notroot"
   [[ "$output" == *"has no /sbin/init"* ]]
-  [ ! -e "$STATE/instances/notroot" ] && [ ! -e "$STATE/instances/notroot.json" ]
+  [ ! -e "$STATE/instances/notroot" ]
+  [ ! -e "$STATE/instances/notroot.json" ]
   # The directory imported for it went with it.
   [ "$(ctl image list --json | jq length)" = "$images" ]
   run -8 ctl create badpol --template "$TEMPLATE" --restart sometimes
@@ -320,7 +321,8 @@ EOF
   status=0
   wait "$client" || status=$?
   [ "$status" = 3 ]
-  [ -d "$STATE/instances/half" ] && [ ! -e "$STATE/instances/half.json" ]
+  [ -d "$STATE/instances/half" ]
+  [ ! -e "$STATE/instances/half.json" ]
   start_daemon
   ! grep -q " $STATE/instances/half/" /proc/self/mountinfo
   [ ! -e "$STATE/instances/half" ]
@@ -354,7 +356,8 @@ EOF
   start_daemon
   [ "$(field gone .state)" = stopped ]
   run -0 ctl destroy gone
-  [ ! -e "$STATE/instances/gone.json" ] && [ ! -e "$STATE/instances/gone" ]
+  [ ! -e "$STATE/instances/gone.json" ]
+  [ ! -e "$STATE/instances/gone" ]
   ! grep -q " $STATE/instances/gone/" /proc/self/mountinfo
   [ -z "$(find /sys/fs/cgroup/*"$CGPARENT" -name gone 2>/dev/null)" ]
   run -4 ctl show gone
@@ -410,7 +413,8 @@ ghost_cgroup() {
   ctl create auto-1 --template "$TEMPLATE" --init "/bin/sleep 100000" --autostart
   ctl create plain --template "$TEMPLATE" --init "/bin/sleep 100000"
   ctl create auto-2 --template "$TEMPLATE" --init "/bin/sleep 100000" --autostart
-  [ "$(field auto-1 .autostart)" = true ] && [ "$(field plain .autostart)" = false ]
+  [ "$(field auto-1 .autostart)" = true ]
+  [ "$(field plain .autostart)" = false ]
   # As at boot: the daemon comes up with nothing running.
   kill "$(cat "$D/celld.pid")"
   sleep 0.3

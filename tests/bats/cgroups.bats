@@ -179,7 +179,8 @@ wait_for_events_end() {
   run -0 cell ps -f json "$CID"
   local n
   n=$(jq length <<<"$output")
-  [ "$n" -ge 10 ] && [ "$n" -le 20 ]
+  [ "$n" -ge 10 ]
+  [ "$n" -le 20 ]
   local pid
   pid=$(container_pid "$CID")
   [ "$(cg_read "$pid" pids pids.max)" = 20 ]

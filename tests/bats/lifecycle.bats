@@ -232,7 +232,8 @@ touch /host/ready; sleep 1000 & wait'
   created=$(jq -r .created <<<"$state")
   [[ "$created" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$ ]]
   t=$(date -d "$created" +%s)
-  [ "$t" -ge $((before - 1)) ] && [ "$t" -le $(($(date +%s) + 1)) ]
+  [ "$t" -ge $((before - 1)) ]
+  [ "$t" -le $(($(date +%s) + 1)) ]
 
   cell start "$CID"
   wait_for_status "$CID" running

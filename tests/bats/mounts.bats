@@ -280,7 +280,8 @@ propagation_run() {
   # the container is frozen), read-only at both places.
   read -r _ _ dev_a _ _ opts_a _ <<<"$(awk '$5 == "/proc/fs"' <<<"$output")"
   read -r _ _ dev_b _ _ opts_b _ <<<"$(awk '$5 == "/sys/firmware"' <<<"$output")"
-  [ -n "$dev_a" ] && [ "$dev_a" = "$dev_b" ]
+  [ -n "$dev_a" ]
+  [ "$dev_a" = "$dev_b" ]
   has_option "$opts_a" ro
   has_option "$opts_b" ro
 }
