@@ -472,21 +472,37 @@ static void thaw_unless_paused(struct instance *in) {
 }
 
 /* The dump is done and the instance frozen (or gone, with stop): the
- * images in place, then its disk and the record.  A celld killed between
- * the two leaves images no snapshot names, which the next one removes
- * (daemon-startup.c), never a snapshot recorded without its images: that
- * one would be taken for a plain snapshot. */
+ * images in place, then its disk's layer frozen (*layer: the copy of a
+ * running one's, else NULL).  The record comes after the thaw
+ * (record_checkpoint).  A celld killed between the two leaves images no
+ * snapshot names, which the next one removes (daemon-startup.c), never a
+ * snapshot recorded without its images: that one would be taken for a
+ * plain snapshot. */
 static int finish_checkpoint(struct daemon *d, struct instance *in,
-                             struct checkpoint_job *cj, cell_error **err) {
+                             struct checkpoint_job *cj, char **layer,
+                             cell_error **err) {
   cleanup_free char *final = snapshot_images_dir(d, cj->name, cj->snap);
   if (rename(cj->w->images, final) < 0)
     return cell_fail_errno(err, "rename `%s`", cj->w->images);
   daemon_test_pause("checkpoint");
-  if (snapshot_add(d, in, cj->snap, err) < 0) {
+  if (snapshot_freeze(d, in, true, layer, err) < 0) {
     rm_rf_or_log(final);
     return -1;
   }
   return 0;
+}
+
+/* The snapshot recorded once its layer and images are on disk; on failure
+ * neither stays. */
+static int record_checkpoint(struct daemon *d, struct instance *in,
+                             const struct checkpoint_job *cj,
+                             const char *layer, cell_error **err) {
+  if (snapshot_record(d, in, cj->snap, layer, err) == 0)
+    return 0;
+  cleanup_free char *final = snapshot_images_dir(d, cj->name, cj->snap);
+  rm_rf_or_log(final);
+  daemon_collect_layers(d);
+  return -1;
 }
 
 static void reply_checkpoint(struct daemon *d, struct conn *c,
@@ -517,7 +533,8 @@ static void checkpoint_result(struct daemon *d, struct image_job *j,
       conn_error(d, c, API_FAILED, error ? error : "checkpoint failed");
     return;
   }
-  int rc = in ? finish_checkpoint(d, in, cj, &err)
+  cleanup_free char *layer = NULL;
+  int rc = in ? finish_checkpoint(d, in, cj, &layer, &err)
               : cell_fail(&err, 0, "instance `%s` went during its checkpoint",
                           cj->name);
   uint64_t frozen_at = daemon_now_ms();
@@ -527,6 +544,8 @@ static void checkpoint_result(struct daemon *d, struct image_job *j,
   uint64_t frozen = daemon_now_ms() - frozen_at;
   if (in)
     thaw_unless_paused(in);
+  if (rc == 0)
+    rc = record_checkpoint(d, in, cj, layer, &err);
   if (rc < 0) {
     rm_rf_or_log(cj->w->images);
     log_warn("%s: checkpoint failed: %s", cj->name, err->msg);

@@ -451,35 +451,21 @@ static int make_disk(struct daemon *d, const struct instance_record *r,
   return r->disk ? pool_disk_set_limit(disk, (uint64_t)r->disk, err) : 0;
 }
 
-/* One syncfs of the filesystem at fd; same (a struct stat of one already
- * synced, or NULL) skips it when it is that one. */
-static int sync_fs_of(int fd, const char *shown, const struct stat *same,
-                      struct stat *st, cell_error **err) {
-  if (fstat(fd, st) < 0)
-    return cell_fail_errno(err, "stat `%s`", shown);
-  if (same && same->st_dev == st->st_dev)
-    return 0;
-  if (syncfs(fd) < 0)
-    return cell_fail_errno(err, "sync the filesystem of `%s`", shown);
-  return 0;
-}
-
 /* Everything the create wrote (the instance's directory, its disk, the
- * identity files and inittab in its writable layer, hostname.written) on
- * disk before its record is: the record is what makes the instance exist
- * after a crash of the host, so it must never name files that were lost.
- * One syncfs of each filesystem they are on (the state directory's, the
- * pool's when it is another) flushes them all, data and metadata, with
- * one journal commit, where an fsync of each file and of each directory
- * cost a commit apiece (about a dozen at a create).  The record's own
- * write (inst_save) then syncs it and its rename as before. */
+ * identity files and inittab in its writable layer, hostname.written, and
+ * for a clone of a running instance the copy of its layer in the image
+ * store) on disk before its record is: the record is what makes the
+ * instance exist after a crash of the host.  One syncfs of each
+ * filesystem they are on (the state directory's, the pool's and the
+ * store's when they are others) flushes them all, with one journal commit,
+ * where an fsync of each file and of each directory cost a commit apiece
+ * (about a dozen at a create).  The record's own write (inst_save) then
+ * syncs it and its rename as before. */
 static int sync_new_files(struct daemon *d, const struct instance_record *r,
                           cell_error **err) {
-  struct stat inst_st, disk_st;
-  if (sync_fs_of(d->instdirfd, d->instances_dir, NULL, &inst_st, err) < 0)
-    return -1;
-  if (!r->image)
-    return 0; /* a template's layer is in its directory */
+  if (!r->image) /* a template's layer is in its directory */
+    return daemon_sync_filesystems(&d->instdirfd,
+                                   (const char *[]){d->instances_dir}, 1, err);
   cleanup_free char *disk = daemon_inst_disk_dir(d, r, err);
   if (!disk)
     return -1;
@@ -487,7 +473,9 @@ static int sync_new_files(struct daemon *d, const struct instance_record *r,
       open(disk, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (diskfd < 0)
     return cell_fail_errno(err, "open `%s`", disk);
-  return sync_fs_of(diskfd, disk, &inst_st, &disk_st, err);
+  return daemon_sync_filesystems(
+      (const int[]){d->instdirfd, diskfd, d->store->layersfd},
+      (const char *[]){d->instances_dir, disk, d->store->dir}, 3, err);
 }
 
 static int prepare_instance_dir(struct daemon *d, struct instance *in,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -83,6 +84,27 @@ void inst_set_state(struct instance *in, const char *state) {
 
 int inst_save(struct daemon *d, struct instance *in, cell_error **err) {
   return instance_record_save(d->instdirfd, in->rec, err);
+}
+
+int daemon_sync_filesystems(const int *fds, const char *const *shown,
+                            size_t n, cell_error **err) {
+  dev_t synced[8];
+  size_t n_synced = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct stat st;
+    if (fstat(fds[i], &st) < 0)
+      return cell_fail_errno(err, "stat `%s`", shown[i]);
+    bool seen = false;
+    for (size_t j = 0; j < n_synced && !seen; j++)
+      seen = synced[j] == st.st_dev;
+    if (seen)
+      continue;
+    if (syncfs(fds[i]) < 0)
+      return cell_fail_errno(err, "sync the filesystem of `%s`", shown[i]);
+    if (n_synced < sizeof(synced) / sizeof(synced[0]))
+      synced[n_synced++] = st.st_dev;
+  }
+  return 0;
 }
 
 void inst_save_or_log(struct daemon *d, struct instance *in) {

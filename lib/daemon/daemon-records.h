@@ -26,6 +26,13 @@ void daemon_free_instance(struct daemon *d, struct instance *in);
 
 void inst_set_state(struct instance *in, const char *state);
 int inst_save(struct daemon *d, struct instance *in, cell_error **err);
+/* Files just written made durable before a record names them: a record
+ * must never name files a crash of the host lost.  One syncfs of each
+ * filesystem among the n directory fds (shown: their names, for the
+ * error): one journal commit each, where an fsync of every file and
+ * directory would cost one apiece. */
+int daemon_sync_filesystems(const int *fds, const char *const *shown,
+                            size_t n, cell_error **err);
 void inst_save_or_log(struct daemon *d, struct instance *in);
 
 /* The client conn_id waits for the instance to stop (or be destroyed). */

@@ -63,6 +63,22 @@ static int open_dir_at(int dirfd, const char *name, int *out, cell_error **err) 
   return *out < 0 ? cell_fail_errno(err, "open `%s`", name) : 0;
 }
 
+/* What a freeze made, on disk before a record names it: the layer in the
+ * store, the disk's new writable layer, and (a stateful snapshot) criu's
+ * images in the instance's directory.  Never while the instance is
+ * frozen: a syncfs writes back everything dirty on its filesystem, the
+ * other instances' pages too. */
+static int sync_frozen_layer(struct daemon *d, const struct instance *in,
+                             cell_error **err) {
+  cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, err);
+  cleanup_close int diskfd = -1;
+  if (!disk || open_dir_at(AT_FDCWD, disk, &diskfd, err) < 0)
+    return -1;
+  return daemon_sync_filesystems(
+      (const int[]){d->store->layersfd, diskfd, d->instdirfd},
+      (const char *[]){d->store->dir, disk, d->instances_dir}, 3, err);
+}
+
 /* The layer copied into a new directory of the store (reflinks where the
  * filesystem has them); nothing left of it on failure. */
 static int copy_into_store(struct daemon *d, int src, const char *name,
@@ -139,6 +155,8 @@ static int freeze_by_rename(struct daemon *d, struct instance *in,
   if (intent_begin(d, &it, err) < 0)
     return -1;
   int rc = move_upper_to_store(d, diskfd, in, &it, err);
+  if (rc == 0)
+    rc = sync_frozen_layer(d, in, err);
   if (rc == 0) {
     cleanup_free char *layer = xasprintf("sha256:%s", name);
     cell_strv_push(&r->own_layers, layer);
@@ -397,12 +415,11 @@ int snapshot_new_name(const struct instance_record *r, const char *given,
   return 0;
 }
 
-int snapshot_add(struct daemon *d, struct instance *in, const char *name,
-                 cell_error **err) {
+int snapshot_record(struct daemon *d, struct instance *in, const char *name,
+                    const char *layer, cell_error **err) {
   struct instance_record *r = in->rec;
-  cleanup_free char *layer = NULL;
-  if (snapshot_freeze(d, in, true, &layer, err) < 0)
-    return -1;
+  if (sync_frozen_layer(d, in, err) < 0)
+    return cell_error_wrap(err, "snapshot %s of `%s`", name, r->name);
   r->snaps = xrealloc(r->snaps, (r->n_snaps + 1) * sizeof(*r->snaps));
   struct instance_snapshot *s = &r->snaps[r->n_snaps++];
   s->name = xstrdup(name);
@@ -414,6 +431,18 @@ int snapshot_add(struct daemon *d, struct instance *in, const char *name,
   inst_save_or_log(d, in);
   log_info("%s: snapshot %s (%s)", r->name, name,
            running(in) ? "frozen while copied" : "its layer frozen");
+  return 0;
+}
+
+int snapshot_add(struct daemon *d, struct instance *in, const char *name,
+                 cell_error **err) {
+  cleanup_free char *layer = NULL;
+  if (snapshot_freeze(d, in, true, &layer, err) < 0)
+    return -1;
+  if (snapshot_record(d, in, name, layer, err) < 0) {
+    daemon_collect_layers(d);
+    return -1;
+  }
   return 0;
 }
 

@@ -13,9 +13,10 @@
 /* Freeze the instance's writable layer into a layer of the store; its
  * name ("sha256:<random hex>") in *layer_out.  A stopped instance's, with
  * move, is moved there (O(1)) and the instance goes on above it (appended
- * to own_layers, the record not yet saved); a running one's is copied
- * while its cgroup is frozen, and the instance keeps its own.  *layer_out
- * is NULL when a stopped instance's layer is empty (nothing to freeze). */
+ * to own_layers, the record saved once the layer is on disk); a running
+ * one's is copied while its cgroup is frozen, and the instance keeps its
+ * own (the copy not yet synced: snapshot_record does it).  *layer_out is
+ * NULL when a stopped instance's layer is empty (nothing to freeze). */
 int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
                     char **layer_out, cell_error **err);
 
@@ -33,6 +34,12 @@ int snapshot_new_name(const struct instance_record *r, const char *given,
 /* Take the snapshot `name` (snapshot_freeze) and record it, saved. */
 int snapshot_add(struct daemon *d, struct instance *in, const char *name,
                  cell_error **err);
+/* Record the snapshot `name` of what snapshot_freeze made (layer: its
+ * *layer_out), once that is on disk: after the thaw, so that the sync is
+ * not part of the freeze.  On failure nothing names the layer (the
+ * caller collects it). */
+int snapshot_record(struct daemon *d, struct instance *in, const char *name,
+                    const char *layer, cell_error **err);
 /* Forget the snapshot `name` (an undo), saved; its layers collected. */
 void snapshot_drop(struct daemon *d, struct instance *in, const char *name);
 /* The snapshot a restore request names, or the newest when it names

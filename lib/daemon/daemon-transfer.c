@@ -231,7 +231,14 @@ static int import_into_work_dir(struct daemon *d, int srcfd, int outfd,
       .lim = {d->cfg->image_max_size, d->cfg->image_max_entries},
       .progress = child_progress,
       .progress_ctx = &outfd};
-  return instance_archive_read(srcfd, workfd, &o, err);
+  if (instance_archive_read(srcfd, workfd, &o, err) < 0)
+    return -1;
+  /* On disk before the loop's record names it, and synced here, in the
+   * child, where a long write-back blocks no one: the loop then only
+   * renames it into place. */
+  if (syncfs(workfd) < 0)
+    return cell_fail_errno(err, "sync the imported instance");
+  return 0;
 }
 
 static void run_import(struct daemon *d, void *arg, int outfd) {

@@ -191,3 +191,88 @@ leftovers() {
   life
   echo "# celld: $total calls of import, create, start, stop and destroy on $(echo "$points" | wc -w) paths, one of each failed in turn: $failed made the life fail cleanly, the rest were survived; $(sort -u "$sites" | wc -l) distinct call sites" >&3
 }
+
+# The store's layers that neither an image nor an instance's record (its
+# own layers, its snapshots') names.
+unnamed_layers() {
+  local named
+  named=$(cat "$STATE"/images/images/*.json "$STATE"/instances/*.json 2>/dev/null |
+    jq -r '(.layers // [])[], (.own_layers // [])[],
+           ((.snapshots // [])[] | (.own_layers // [])[])' | sed 's/sha256://' | sort -u)
+  comm -23 <(ls "$STATE/images/layers" | sort) <(echo "$named")
+}
+
+# A walk of `cellctl snapshot` on instance sn (running or stopped), one
+# failure point at a time; BEFORE runs before each try (a stopped
+# instance's writable layer gets a file, so each try freezes one).  Every
+# try that fails: one line, no snapshot recorded, no layer left unnamed,
+# a running instance still running and not frozen.  The sites it failed
+# at are appended to $sites.
+snapshot_walk() { # running|stopped
+  local n rc site out=$BATS_TEST_TMPDIR/snap-out
+  set_fault 0
+  $BEFORE 0
+  ctl snapshot sn counted >/dev/null
+  ctl snapshot rm sn counted
+  for n in $(fault_points); do
+    $BEFORE "$n"
+    set_fault "$n"
+    rc=0
+    ctl snapshot sn "p$n" >"$out" 2>&1 </dev/null || rc=$?
+    site=$(fault_site)
+    set_fault 0
+    [ -z "$site" ] || echo "$site" >>"$sites"
+    if [ "$rc" -ne 0 ]; then
+      if [ "$(wc -l <"$out")" -ne 1 ] || ! grep -q '^cellctl: ' "$out"; then
+        echo "$1, call $n ($site): not one clear line: $(cat "$out")" >&2
+        return 1
+      fi
+      if ctl snapshots sn | grep -qw "p$n"; then
+        echo "$1, call $n ($site): the failed snapshot is recorded" >&2
+        return 1
+      fi
+    else
+      ctl snapshot rm sn "p$n"
+    fi
+    if [ -n "$(unnamed_layers)" ]; then
+      echo "$1, call $n ($site): layers left unnamed: $(unnamed_layers)" >&2
+      return 1
+    fi
+    if [ "$1" = running ] && ! timeout 10 "$CELLCTL" --socket "$SOCK" exec sn -- true </dev/null; then
+      echo "$1, call $n ($site): the instance is left frozen or gone" >&2
+      return 1
+    fi
+  done
+}
+
+no_file() { :; }
+# A file in the stopped instance's writable layer, owned by its root.
+upper_file() {
+  local upper=$STATE/instances/sn/disk/upper
+  echo "$1" >"$upper/f$1"
+  chown --reference="$upper" "$upper/f$1"
+}
+
+@test "fault injection in snapshots: each failure point records nothing, leaves no layer and no frozen instance; the layer is synced before its record" {
+  ctl image import "$TEMPLATE" --name fbb >/dev/null
+  ctl create sn --image fbb --init "/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
+  ctl start sn
+  ctl exec sn -- sh -c 'echo one >/note' </dev/null
+  sites=$BATS_TEST_TMPDIR/sites
+  : >"$sites"
+  trap - DEBUG
+  set +o functrace
+  BEFORE=no_file snapshot_walk running
+  ctl stop sn --timeout 0
+  BEFORE=upper_file snapshot_walk stopped
+  set -o functrace
+  # The copy and the moved layer are synced before the record names them:
+  # a syncfs was among the calls failed, and refused the snapshot.
+  grep -q "^syncfs " "$sites"
+  # And snapshots work as before.
+  ctl snapshot sn last
+  ctl destroy sn -f
+  ctl image rm fbb
+  [ -z "$(unnamed_layers)" ]
+  echo "# snapshots: $(wc -l <"$sites") calls failed in turn, $(sort -u "$sites" | wc -l) distinct call sites" >&3
+}
