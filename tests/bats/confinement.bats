@@ -285,7 +285,8 @@ create_fails_naming() {
 # --- maskedPaths, readonlyPaths ---------------------------------------------
 
 @test "maskedPaths of the default config: files read empty, directories are empty" {
-  [ -n "$(head -c 1 /proc/timer_list)" ] && [ -n "$(ls -A /sys/firmware)" ]
+  [ -n "$(head -c 1 /proc/timer_list)" ] || skip "the host's /proc/timer_list is empty"
+  [ -n "$(ls -A /sys/firmware)" ] || skip "the host's /sys/firmware is empty"
   setup_bundle sh -c 'wc -c < /proc/timer_list; wc -c < /proc/keys
     stat -c "%t:%T" /proc/timer_list; ls -A /sys/firmware | wc -l
     touch /sys/firmware/x 2>&1; echo x > /proc/timer_list 2>&1; echo end'
