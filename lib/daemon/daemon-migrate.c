@@ -1035,7 +1035,10 @@ static int recv_layer(struct daemon *d, const struct recv_work *w,
 }
 
 /* Pre-copy round k's directory, with criu's link to the round before,
- * made here: only the next round, before the frozen part. */
+ * made here: only the next round, before the frozen part.  What came
+ * before it (the layers, the rounds before) is synced first, while the
+ * instance still runs: the sync at the end of the stream, inside the
+ * freeze, then writes back little more than the frozen part. */
 static int recv_round(struct recv_state *rs, const struct json_value *v,
                       cell_error **err) {
   int64_t k = 0;
@@ -1044,6 +1047,8 @@ static int recv_round(struct recv_state *rs, const struct json_value *v,
       k > MIGRATE_MAX_ROUNDS || rs->have_archive)
     return cell_fail(err, 0, "migration stream: a pre-copy round out of "
                      "order");
+  if (syncfs(rs->workfd) < 0)
+    return cell_fail_errno(err, "sync what the migration received");
   char dir[32], parent[32];
   snprintf(dir, sizeof(dir), ROUND_DIR, (unsigned)k);
   snprintf(parent, sizeof(parent), "../" ROUND_DIR, (unsigned)k - 1);
@@ -1164,6 +1169,12 @@ static void run_receive(struct daemon *d, void *arg, int outfd) {
     rc = cell_fail_errno(&err, "open tmp/%s", work);
   if (rc == 0)
     rc = recv_blobs(d, w, &rs, &err);
+  /* The disk, layers and images on disk before the loop's record names
+   * them and before the commit: once the source hears the target's ok it
+   * destroys its copy, and a crash of this host must not lose the only
+   * one left.  Inside the freeze (recv_round synced what came before). */
+  if (rc == 0 && syncfs(rs.workfd) < 0)
+    rc = cell_fail_errno(&err, "sync what the migration received");
   /* The name the hello announced, for the loop's intent. */
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);
