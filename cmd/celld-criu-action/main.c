@@ -20,8 +20,7 @@
 
 #include "base/error.h"
 #include "base/util.h"
-
-#define OURS "post-setup-namespaces"
+#include "daemon/criu-action.h"
 
 /* `name` in the directory of the link criu ran. */
 static char *beside_link(const char *link, const char *name) {
@@ -62,8 +61,8 @@ static int hand_over(const char *self, cell_error **err) {
   if (pid == NULL || *pid == '\0')
     return cell_fail(err, EINVAL, "no CRTOOLS_INIT_PID: run by criu "
                      "restore --action-script only");
-  cleanup_free char *request = beside_link(self, "net-request");
-  cleanup_free char *answer = beside_link(self, "net-answer");
+  cleanup_free char *request = beside_link(self, CRIU_ACTION_REQUEST);
+  cleanup_free char *answer = beside_link(self, CRIU_ACTION_ANSWER);
   if (send_pid(request, pid, err) < 0)
     return -1;
   return read_verdict(answer, err);
@@ -71,7 +70,7 @@ static int hand_over(const char *self, cell_error **err) {
 
 int main(int argc, char **argv) {
   const char *action = getenv("CRTOOLS_SCRIPT_ACTION");
-  if (action == NULL || strcmp(action, OURS) != 0)
+  if (action == NULL || strcmp(action, CRIU_ACTION_OURS) != 0)
     return 0;
   cleanup_error cell_error *err = NULL;
   if (argc < 1)

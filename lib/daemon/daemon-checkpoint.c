@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cgroup/cgroup.h"
+#include "daemon/criu-action.h"
 #include "daemon/daemon-conn.h"
 #include "daemon/daemon-console.h"
 #include "daemon/daemon-image.h"
@@ -815,10 +816,6 @@ static int prepare_root(struct daemon *d, struct instance *in, const char *dir,
  * as external: its restored tasks, in their new user namespace, may not
  * join one that namespace does not own.) */
 
-#define NET_HOOK "net-hook"
-#define NET_REQUEST "net-request"
-#define NET_ANSWER "net-answer"
-
 struct net_hook {
   const struct daemon *d;
   const struct instance_record *rec;
@@ -890,9 +887,9 @@ static int link_action_script(const char *path, cell_error **err) {
  * pushed to args. */
 static int net_hook_start(struct net_hook *h, const char *work, char ***args,
                           cell_error **err) {
-  h->request = xasprintf("%s/" NET_REQUEST, work);
-  h->answer = xasprintf("%s/" NET_ANSWER, work);
-  cleanup_free char *script = xasprintf("%s/" NET_HOOK, work);
+  h->request = xasprintf("%s/" CRIU_ACTION_REQUEST, work);
+  h->answer = xasprintf("%s/" CRIU_ACTION_ANSWER, work);
+  cleanup_free char *script = xasprintf("%s/" CRIU_ACTION_SCRIPT, work);
   unlink(h->request);
   unlink(h->answer);
   if (mkfifo(h->request, 0600) < 0 || mkfifo(h->answer, 0600) < 0)
