@@ -56,8 +56,8 @@ setup_file() {
   start_target
 }
 
-start_target() {
-  "$CELLD" --foreground --debug --config "$DB/celld.conf" \
+start_target() { # [VAR=VALUE...]: its environment's additions
+  env "$@" "$CELLD" --foreground --debug --config "$DB/celld.conf" \
     --state-dir "$STATE_B" --socket "$SOCK_B" 2>>"$DB/celld.log" 3>&- &
   echo $! >"$DB/celld.pid"
   disown $!
@@ -355,6 +355,50 @@ migrate_k_fails() { # TO
   # The next celld of the target finds nothing of it.
   start_target
   target_is_clean
+}
+
+stop_target() {
+  local pid
+  pid=$(cat "$DB/celld.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# The target's celld under the fault library (tests/fault/fault-inject.c),
+# counting its syncfs calls alone and failing the Nth: the receive's sync
+# at a pre-copy round's start, while the instance runs, or the last one,
+# in the frozen part.
+@test "a target that cannot sync what it received refuses the migration: the source runs on, the target keeps nothing" {
+  needs_working_criu
+  local shim
+  shim=$(dirname "$CELLD")/tests/fault-inject.so
+  [ -f "$shim" ] || skip "no $shim"
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 2
+  local pid n at state=$BATS_TEST_TMPDIR/fault-state
+  pid=$(field k .pid)
+  for n in 1 2; do
+    head -c $((4096 + 65536 * 8)) /dev/zero >"$state"
+    stop_target
+    start_target LD_PRELOAD="$shim" CELL_FAULT_STATE="$state" \
+      CELL_FAULT_AT="$n" CELL_FAULT_ONLY=syncfs
+    run timeout 150 "$CELLCTL" --socket "$SOCK" migrate k --to "$(TO)"
+    echo "# $output" | head -n 5 >&3
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"sync what the migration received: Input/output error (it runs on here)"* ]]
+    [ "$(field k .state)" = running ]
+    [ "$(field k .pid)" = "$pid" ]
+    at=$(count ctl k)
+    wait_count_passes ctl k "$at"
+    target_is_clean
+  done
+  stop_target
+  start_target
 }
 
 # A --to CMD: cellctl receive behind a relay that passes the target's
