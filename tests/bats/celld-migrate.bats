@@ -129,6 +129,15 @@ wait_count_passes() { # ctl-function name N
   return 1
 }
 
+# The source's k runs on: the same init, still counting.
+source_runs_on() { # PID
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$1" ]
+  local at
+  at=$(count ctl k)
+  wait_count_passes ctl k "$at"
+}
+
 # Nothing of a migration on the target: no instance, no work left in its
 # store's tmp/, no instance directory.
 target_is_clean() {
@@ -159,11 +168,7 @@ target_is_clean() {
   pid=$(field k .pid)
   run -1 ctl migrate k --to "$(TO)"
   [[ "${lines[0]}" == *"migrate: criu $version cannot work on kernel $(uname -r)"* ]]
-  [ "$(field k .state)" = running ]
-  [ "$(field k .pid)" = "$pid" ]
-  local at
-  at=$(count ctl k)
-  wait_count_passes ctl k "$at"
+  source_runs_on "$pid"
   [ ! -e "$STATE/instances/k/checkpoints" ] ||
     [ -z "$(ls -A "$STATE/instances/k/checkpoints")" ]
   target_is_clean
@@ -300,11 +305,7 @@ migrate_k_fails() { # TO
   local pid
   # A receiver that agrees, then goes: the source is frozen and sending.
   migrate_k_fails "read -r hello; echo '{\"ok\":true}'"
-  [ "$(field k .state)" = running ]
-  [ "$(field k .pid)" = "$pid" ]
-  local at
-  at=$(count ctl k)
-  wait_count_passes ctl k "$at"
+  source_runs_on "$pid"
   # The receiver's input ends in the storage: the target makes nothing.
   # (dd passes each read on as it comes, the handshake's line too; at
   # most 25 reads of 4 KiB, well short of the storage.)
@@ -313,10 +314,7 @@ migrate_k_fails() { # TO
   echo "# $output" | head -n 5 >&3
   [ "$status" -eq 1 ]
   [[ "$output" == *"migrate \`k\`: the target: migration stream: ended in a blob (it runs on here)"* ]]
-  [ "$(field k .state)" = running ]
-  [ "$(field k .pid)" = "$pid" ]
-  at=$(count ctl k)
-  wait_count_passes ctl k "$at"
+  source_runs_on "$pid"
   [ ! -e "$STATE/instances/k/checkpoints" ] ||
     [ -z "$(ls -A "$STATE/instances/k/checkpoints")" ]
   target_is_clean
@@ -345,11 +343,7 @@ migrate_k_fails() { # TO
   sed 's/^/# /' "$BATS_TEST_TMPDIR/out" >&3
   [ "$rc" -eq 1 ]
   grep -q "(it runs on here)" "$BATS_TEST_TMPDIR/out"
-  [ "$(field k .state)" = running ]
-  [ "$(field k .pid)" = "$pid" ]
-  local at
-  at=$(count ctl k)
-  wait_count_passes ctl k "$at"
+  source_runs_on "$pid"
   [ ! -e "$STATE/instances/k/checkpoints" ] ||
     [ -z "$(ls -A "$STATE/instances/k/checkpoints")" ]
   # The next celld of the target finds nothing of it.
@@ -380,7 +374,7 @@ stop_target() {
   ctl create k --image bb --init "$COUNTER"
   ctl start k
   wait_count_passes ctl k 2
-  local pid n at state=$BATS_TEST_TMPDIR/fault-state
+  local pid n state=$BATS_TEST_TMPDIR/fault-state
   pid=$(field k .pid)
   for n in 1 2; do
     head -c $((4096 + 65536 * 8)) /dev/zero >"$state"
@@ -391,10 +385,7 @@ stop_target() {
     echo "# $output" | head -n 5 >&3
     [ "$status" -eq 1 ]
     [[ "$output" == *"sync what the migration received: Input/output error (it runs on here)"* ]]
-    [ "$(field k .state)" = running ]
-    [ "$(field k .pid)" = "$pid" ]
-    at=$(count ctl k)
-    wait_count_passes ctl k "$at"
+    source_runs_on "$pid"
     target_is_clean
   done
   stop_target
@@ -447,11 +438,7 @@ target_becomes_clean() {
   # source: no commit comes.
   migrate_k_fails "$(relay 2)"
   [[ "$output" == *"(it runs on here)"* ]]
-  [ "$(field k .state)" = running ]
-  [ "$(field k .pid)" = "$pid" ]
-  local at
-  at=$(count ctl k)
-  wait_count_passes ctl k "$at"
+  source_runs_on "$pid"
   # The target's copy, held frozen for the commit, went with all it got.
   target_becomes_clean
 }
@@ -480,11 +467,7 @@ target_becomes_clean() {
   local pid
   migrate_k_fails "$(relay 2 celld)"
   [[ "$output" == *"(it runs on here)"* ]]
-  [ "$(field k .state)" = running ]
-  [ "$(field k .pid)" = "$pid" ]
-  local at
-  at=$(count ctl k)
-  wait_count_passes ctl k "$at"
+  source_runs_on "$pid"
   # Its restored processes, frozen, outlived it; the next celld does not
   # thaw them: it removes them with the record, disk and cgroup that came.
   start_target
