@@ -154,6 +154,10 @@ strip_cr() {
   # The container's pty turns \n into \r\n; the caller's terminal, raw
   # while the runtime proxies it, adds nothing.
   run -0 in_pty "$CELL --root $ROOT run $CID" </dev/null
+  # script passes the end of its stdin on as a NUL, which the container's
+  # terminal echoes as "^@" wherever it falls in the output, between the
+  # two lines too: that is script's, not the container's.
+  output=${output//^@/}
   [[ "$output" == *$'a\r\nb\r'* ]]
   [[ "$output" != *$'\r\r'* ]]
 }
