@@ -57,7 +57,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # which has no libc.
 STATIC_HELPERS := $(BUILD)/tests/nested-procfs $(BUILD)/tests/syscall-probe \
                   $(BUILD)/tests/try-syscall $(BUILD)/tests/dev-probe $(BUILD)/tests/exe-watch
-TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so $(BUILD)/tests/cell-dynamic \
+TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so $(BUILD)/tests/late-id-map.so \
+                $(BUILD)/tests/cell-dynamic \
                 $(BUILD)/tests/seccomp-agent $(BUILD)/tests/oci-inspect $(STATIC_HELPERS)
 
 # Debian packages the build and the tests need (make deps).
@@ -170,6 +171,10 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIBCELL) | $(BUILD)/tests
 
 # Preloaded into cell by tests/bats/fault.bats; never sanitized itself.
 $(BUILD)/tests/fault-inject.so: tests/fault/fault-inject.c | $(BUILD)/tests
+	$(CC) -O1 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
+# Preloaded into criu by tests/bats/celld-criu.bats; never sanitized.
+$(BUILD)/tests/late-id-map.so: tests/helpers/late-id-map.c | $(BUILD)/tests
 	$(CC) -O1 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/recvtty: tests/helpers/recvtty.c | $(BUILD)/tests

@@ -754,10 +754,20 @@ static int chown_dir(int fd, uid_t id, int depth) {
 /* criu reads some images from inside the instance's user namespace, as
  * its root: the images are given to that root (they are its own memory),
  * and the directories above them let it through (0711).  A migration's
- * pre-copy rounds are directories beside its images, their parents. */
-static int chown_images(const char *images, uid_t id, cell_error **err) {
-  int fd = open(images, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || chown_dir(fd, id, 1) < 0)
+ * pre-copy rounds are directories beside its images, their parents.
+ *
+ * The images directory itself is 0711 while given, not 0700: criu's root
+ * task looks up its first image (timens-0.img, absent unless a time
+ * namespace was dumped) right after its clone into the new user
+ * namespace, racing criu's write of that namespace's id maps.  Before the
+ * maps, the task is still host root with no rights over a directory owned
+ * by the instance's root, and a 0700 one would answer EACCES, not ENOENT.
+ * Its entries are 0600: the names can be looked up, never the memory. */
+static int chown_images(const char *images, uid_t id, mode_t mode,
+                        cell_error **err) {
+  cleanup_close int fd =
+      open(images, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || fchmod(fd, mode) < 0 || chown_dir(steal_fd(&fd), id, 1) < 0)
     return cell_fail_errno(err, "chown `%s`", images);
   return 0;
 }
@@ -766,7 +776,7 @@ static int chown_images(const char *images, uid_t id, cell_error **err) {
  * be what criu, as host root, restores next time. */
 static void take_back_images(const char *images) {
   cleanup_error cell_error *err = NULL;
-  if (chown_images(images, 0, &err) < 0)
+  if (chown_images(images, 0, 0700, &err) < 0)
     log_warn("%s", err->msg);
 }
 
@@ -776,7 +786,7 @@ static int give_images(const struct instance *in, const char *images,
   cleanup_free char *parent = xasprintf("%s/..", images);
   if (chmod(parent, 0711) < 0)
     return cell_fail_errno(err, "chmod `%s`", parent);
-  return chown_images(images, id, err);
+  return chown_images(images, id, 0711, err);
 }
 
 /* The instance's root mounted and its config written, as a start does. */
