@@ -593,6 +593,16 @@ void image_child_setup(const int *keep, size_t n) {
   signal(SIGPIPE, SIG_IGN);
 }
 
+void image_child_result(int fd, const cell_error *err) {
+  struct json_gen *g = json_gen_new(false);
+  json_gen_object_open(g);
+  json_gen_kv_bool(g, "ok", err == NULL);
+  if (err)
+    json_gen_kv_string(g, "error", err->msg);
+  json_gen_object_close(g);
+  json_gen_write_line(g, fd);
+}
+
 pid_t image_child_spawn(void (*work)(struct daemon *d, void *arg, int outfd),
                    struct daemon *d, void *arg, int *pipefd, cell_error **err) {
   int p[2];

@@ -49,6 +49,10 @@ const struct image *daemon_image_of(struct daemon *d,
  * fds keep[0..n) besides stdio, default signals, no SIGPIPE. */
 void image_child_setup(const int *keep, size_t n);
 
+/* A child's last line, when its result is only whether it worked:
+ * {"ok": true} or {"ok": false, "error": ...}. */
+void image_child_result(int fd, const cell_error *err);
+
 /* Fork a child running work(d, arg, outfd); *pipefd gets the read end of
  * the pipe it answers on. */
 pid_t image_child_spawn(void (*work)(struct daemon *d, void *arg, int outfd),

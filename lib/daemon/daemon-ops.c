@@ -283,7 +283,8 @@ static void begin_refused_op(struct conn *c, const char *line, size_t len) {
   conn_begin_op(c, request_str(v, "op"), request_str(v, "name"));
 }
 
-/* Ops that only look: they leave no line in the instance's own log. */
+/* Ops that only look: they leave no line in the instance's own log, and
+ * they are all an instance takes while a snapshot of it is copied. */
 static bool only_looks(const struct op *op) {
   static const char *const looks[] = {"show", "snapshots", "console", "log"};
   for (size_t i = 0; i < sizeof(looks) / sizeof(*looks); i++)
@@ -310,6 +311,13 @@ void ops_handle_line(struct daemon *d, struct conn *c, const char *line,
   if (op->needs_instance &&
       lookup(d, c, request_str(v, "name"), &in, &err) < 0) {
     conn_fail(d, c, API_NOT_FOUND, &err);
+    return;
+  }
+  if (in && in->snapshotting && !only_looks(op)) {
+    cell_fail(&err, 0, "instance `%s`: a snapshot of it is being copied: "
+              "try again when `cellctl snapshot` has answered",
+              in->rec->name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
     return;
   }
   c->op_changes_instance = op->needs_instance && !only_looks(op);

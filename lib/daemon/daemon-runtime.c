@@ -225,7 +225,7 @@ int daemon_exit_code(const siginfo_t *si) {
 void daemon_test_pause(const char *where) {
   const char *want = getenv("CELLD_TEST_PAUSE");
   if (want && strcmp(want, where) == 0) {
-    log_warn("CELLD_TEST_PAUSE=%s: pausing", where);
+    log_warn("CELLD_TEST_PAUSE=%s: pausing (pid %d)", where, (int)getpid());
     sleep(60);
   }
 }

@@ -7,8 +7,9 @@
  * is a rename into the image store's layers/ under a random 64-hex name,
  * and a new empty writable layer: O(1), whatever it holds.  A running
  * instance's cannot move under its mounted overlay: its cgroup is frozen
- * for the instant a copy of the layer takes (reflinks where the filesystem
- * has them), and it goes on with its own writable layer.  A snapshot
+ * for the time a copy of the layer takes (reflinks where the filesystem
+ * has them; a snapshot's copy runs in a child process, below), and it
+ * goes on with its own writable layer.  A snapshot
  * records the own layers as they were; restore puts them back under a new
  * empty writable layer. */
 #include "daemon/daemon-snapshot.h"
@@ -26,10 +27,12 @@
 #include "base/util.h"
 #include "cgroup/cgroup.h"
 #include "daemon/daemon-conn.h"
+#include "daemon/daemon-image.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-intent.h"
 #include "daemon/daemon-records.h"
 #include "daemon/daemon-request.h"
+#include "daemon/daemon-runtime.h"
 #include "daemon/instance-rootfs.h"
 #include "storage/image-store.h"
 #include "storage/pool.h"
@@ -229,32 +232,46 @@ static int flatten_own_layers(struct daemon *d, struct instance *in,
 
 /* An instance left frozen would hang for ever (even SIGKILL waits for a
  * thaw): a thaw that fails is tried again. */
-static void thaw_or_log(const struct instance *in, const struct cgroup *cg) {
+static void thaw_or_log(const char *name, const struct cgroup *cg) {
   for (int tries = 0; tries < 5; tries++) {
     cell_error *err = NULL;
     if (cgroup_freeze(cg, false, &err) == 0)
       return;
-    log_error("%s: thaw after its snapshot: %s%s", in->rec->name, err->msg,
+    log_error("%s: thaw after its snapshot: %s%s", name, err->msg,
               tries < 4 ? " (again)" : "");
     cell_error_free(&err);
     usleep(10000);
   }
 }
 
+/* What a copy of a running instance's layer needs of it: a child has its
+ * own copy of this, not of the instance. */
+struct frozen_copy {
+  const char *name, *cgroup;
+  bool paused; /* frozen already by its owner: frozen it stays */
+};
+
+static struct frozen_copy frozen_copy_of(const struct instance *in) {
+  return (struct frozen_copy){.name = in->rec->name,
+                              .cgroup = in->rec->cgroup,
+                              .paused = inst_is_paused(in)};
+}
+
 /* The copy, the instance frozen while it runs. */
-static int copy_while_frozen(const struct instance *in, int src, int dst,
+static int copy_while_frozen(const struct frozen_copy *fc, int src, int dst,
                              cell_error **err) {
-  /* Paused already: frozen it stays, the snapshot must not thaw it. */
-  if (inst_is_paused(in))
+  if (fc->paused)
     return instance_layer_copy(src, dst, err);
   struct cgroup *cg = NULL;
-  if (cgroup_open(in->rec->cgroup, &cg, err) < 0)
+  if (cgroup_open(fc->cgroup, &cg, err) < 0)
     return -1;
   int rc = cgroup_freeze(cg, true, err);
+  if (rc == 0)
+    daemon_test_pause("snapshot-copy");
   /* What it wrote is in the page cache, which the copy reads: no sync. */
   if (rc == 0)
     rc = instance_layer_copy(src, dst, err);
-  thaw_or_log(in, cg);
+  thaw_or_log(fc->name, cg);
   cgroup_free(cg);
   return rc;
 }
@@ -271,8 +288,9 @@ static int freeze_by_copy(struct daemon *d, struct instance *in,
     return -1;
   if (mkdirat(d->store->layersfd, name, 0755) < 0)
     return cell_fail_errno(err, "make a layer in the image store");
+  struct frozen_copy fc = frozen_copy_of(in);
   if (open_dir_at(d->store->layersfd, name, &dst, err) == 0 &&
-      copy_while_frozen(in, src, dst, err) == 0)
+      copy_while_frozen(&fc, src, dst, err) == 0)
     return 0;
   cleanup_error cell_error *ignored = NULL;
   cell_rm_rf_at(d->store->layersfd, name, &ignored);
@@ -301,9 +319,8 @@ static bool writable_layer_empty(struct daemon *d, const struct instance *in) {
   return empty;
 }
 
-int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
-                    char **layer_out, cell_error **err) {
-  struct instance_record *r = in->rec;
+/* Whether the instance's writable layer may become a layer of the store. */
+static int check_freezable(const struct instance_record *r, cell_error **err) {
   if (!r->image)
     return cell_fail(err, 0, "instance `%s` is on a template, not an image: "
                      "snapshots and clones need an image's instance", r->name);
@@ -314,6 +331,14 @@ int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
     return cell_fail(err, 0, "instance `%s` has %d layers of its own, the "
                      "most an overlay stacks well: remove a snapshot",
                      r->name, MAX_OWN_LAYERS);
+  return 0;
+}
+
+int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
+                    char **layer_out, cell_error **err) {
+  struct instance_record *r = in->rec;
+  if (check_freezable(r, err) < 0)
+    return -1;
   bool by_rename = move && !running(in);
   /* Nothing new since the last freeze: its own layers say it all (so a
    * thousand clones of a stopped instance add no layer to its stack). */
@@ -415,22 +440,29 @@ int snapshot_new_name(const struct instance_record *r, const char *given,
   return 0;
 }
 
-int snapshot_record(struct daemon *d, struct instance *in, const char *name,
-                    const char *layer, cell_error **err) {
+/* The snapshot `name` in the instance's record, saved, once its layers
+ * are on disk.  copied: `layer` is a copy of the running instance's
+ * writable layer, the snapshot's alone. */
+static void record_snapshot(struct daemon *d, struct instance *in,
+                            const char *name, const char *layer, bool copied) {
   struct instance_record *r = in->rec;
-  if (sync_frozen_layer(d, in, err) < 0)
-    return cell_error_wrap(err, "snapshot %s of `%s`", name, r->name);
   r->snaps = xrealloc(r->snaps, (r->n_snaps + 1) * sizeof(*r->snaps));
   struct instance_snapshot *s = &r->snaps[r->n_snaps++];
   s->name = xstrdup(name);
   s->created = cell_rfc3339_now();
   s->own_layers = cell_strv_dup(r->own_layers);
-  /* A running instance's copy is the snapshot's alone. */
-  if (layer && running(in))
+  if (layer && copied)
     cell_strv_push(&s->own_layers, layer);
   inst_save_or_log(d, in);
   log_info("%s: snapshot %s (%s)", r->name, name,
-           running(in) ? "frozen while copied" : "its layer frozen");
+           copied ? "frozen while copied" : "its layer frozen");
+}
+
+int snapshot_record(struct daemon *d, struct instance *in, const char *name,
+                    const char *layer, cell_error **err) {
+  if (sync_frozen_layer(d, in, err) < 0)
+    return cell_error_wrap(err, "snapshot %s of `%s`", name, in->rec->name);
+  record_snapshot(d, in, name, layer, running(in));
   return 0;
 }
 
@@ -459,6 +491,164 @@ void snapshot_drop(struct daemon *d, struct instance *in, const char *name) {
   daemon_collect_layers(d);
 }
 
+/* ---- a running instance's snapshot, copied by a child ----------------- *
+ *
+ * The copy takes as long as the writable layer is large, and the freeze
+ * before it waits for every task of the instance to stop: neither may
+ * hold celld's loop, which serves every other instance meanwhile.  A
+ * child freezes the instance, copies its layer into the store, thaws it
+ * and syncs the copy; the loop then records the snapshot.  Until the
+ * child's answer the instance takes only the ops that look (daemon-ops.c):
+ * a resume, a stop, a file push would change it under the copy.  The
+ * store collects no layer while a job runs (daemon_collect_layers), and a
+ * celld killed in the middle leaves a layer no record names, which the
+ * next one collects, and an instance it thaws (daemon-startup.c). */
+
+struct snapshot_copy {
+  char *inst, *snap, *cgroup;
+  char layer[65]; /* its name in the store's layers/ */
+  struct frozen_copy fc;
+  int upper;      /* the instance's writable layer */
+  bool recorded;
+};
+
+static void snapshot_copy_free(void *p) {
+  struct snapshot_copy *sc = p;
+  free(sc->inst);
+  free(sc->snap);
+  free(sc->cgroup);
+  if (sc->upper >= 0)
+    close(sc->upper);
+  free(sc);
+}
+
+/* In the child: the layer copied with the instance frozen, then synced;
+ * on failure nothing of it is left in the store. */
+static int copy_running_layer(struct daemon *d, const struct snapshot_copy *sc,
+                              cell_error **err) {
+  int layers = d->store->layersfd;
+  if (mkdirat(layers, sc->layer, 0755) < 0)
+    return cell_fail_errno(err, "make a layer in the image store");
+  cleanup_close int dst = -1;
+  int rc = open_dir_at(layers, sc->layer, &dst, err);
+  if (rc == 0)
+    rc = copy_while_frozen(&sc->fc, sc->upper, dst, err);
+  if (rc == 0)
+    rc = daemon_sync_filesystems(&dst, (const char *[]){d->store->dir}, 1,
+                                 err);
+  cleanup_error cell_error *ignored = NULL;
+  if (rc < 0)
+    cell_rm_rf_at(layers, sc->layer, &ignored);
+  return rc;
+}
+
+static void run_snapshot_copy(struct daemon *d, void *arg, int outfd) {
+  struct snapshot_copy *sc = arg;
+  int keep[] = {outfd, sc->upper, d->store->layersfd};
+  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
+  cell_error *err = NULL;
+  int rc = copy_running_layer(d, sc, &err);
+  image_child_result(outfd, err);
+  _exit(rc == 0 ? 0 : 1);
+}
+
+static void snapshot_copy_result(struct daemon *d, struct image_job *j,
+                                 const struct json_value *v) {
+  struct snapshot_copy *sc = j->ctx;
+  struct conn *c = daemon_find_conn(d, j->conn_id);
+  struct instance *in = daemon_find_instance(d, sc->inst);
+  const struct json_value *ok = json_object_get(v, "ok");
+  const char *error = request_str(v, "error");
+  cell_error *err = NULL;
+  if (in)
+    in->snapshotting = false;
+  if (!ok || ok->type != JSON_BOOL || !ok->u.boolean)
+    cell_fail(&err, 0, "%s", error ? error : "its copy failed");
+  else if (!in)
+    cell_fail(&err, 0, "the instance went");
+  if (err) {
+    cell_error_wrap(&err, "snapshot %s of `%s`", sc->snap, sc->inst);
+    log_warn("%s", err->msg);
+    cleanup_error cell_error *ignored = NULL;
+    cell_rm_rf_at(d->store->layersfd, sc->layer, &ignored);
+    if (c)
+      conn_fail(d, c, API_FAILED, &err);
+    cell_error_free(&err);
+    return;
+  }
+  cleanup_free char *layer = xasprintf("sha256:%s", sc->layer);
+  record_snapshot(d, in, sc->snap, layer, true);
+  sc->recorded = true;
+  if (c)
+    reply_snapshots(d, c, in->rec);
+}
+
+/* Whatever became of the child: no copy left that no record names, and
+ * the instance neither frozen (a child killed in its copy) nor held. */
+static void snapshot_copy_end(struct daemon *d, struct image_job *j) {
+  struct snapshot_copy *sc = j->ctx;
+  if (!sc->recorded) {
+    cleanup_error cell_error *ignored = NULL;
+    cell_rm_rf_at(d->store->layersfd, sc->layer, &ignored);
+  }
+  struct instance *in = daemon_find_instance(d, sc->inst);
+  if (!in)
+    return;
+  in->snapshotting = false;
+  struct cgroup *cg = NULL;
+  cleanup_error cell_error *err = NULL;
+  if (running(in) && !sc->fc.paused && cgroup_open(sc->cgroup, &cg, &err) == 0)
+    thaw_or_log(sc->inst, cg);
+  cgroup_free(cg);
+}
+
+/* A running instance's snapshot `name`: answered when the child is done. */
+static void snapshot_running(struct daemon *d, struct conn *c,
+                             struct instance *in, const char *name) {
+  cell_error *err = NULL;
+  if (in->checkpointing) {
+    cell_fail(&err, 0, "instance `%s` is being checkpointed or migrated: "
+              "snapshot it when that is done", in->rec->name);
+    conn_fail(d, c, API_WRONG_STATE, &err);
+    return;
+  }
+  if (daemon_image_jobs_full(d)) {
+    conn_error(d, c, API_FAILED, "too many imports, exports, checkpoints and "
+               "snapshots under way: try again when one has finished");
+    return;
+  }
+  struct snapshot_copy *sc = xcalloc(1, sizeof(*sc));
+  sc->inst = xstrdup(in->rec->name);
+  sc->snap = xstrdup(name);
+  sc->cgroup = xstrdup(in->rec->cgroup);
+  sc->fc = (struct frozen_copy){.name = sc->inst, .cgroup = sc->cgroup,
+                                .paused = inst_is_paused(in)};
+  sc->upper = -1;
+  cleanup_free char *disk = NULL, *upper = NULL;
+  int pipefd = -1;
+  pid_t pid = -1;
+  if (check_freezable(in->rec, &err) == 0 &&
+      random_layer_name(sc->layer, &err) == 0 &&
+      (disk = daemon_inst_disk_dir(d, in->rec, &err)) != NULL &&
+      open_dir_at(AT_FDCWD, upper = xasprintf("%s/upper", disk), &sc->upper,
+                  &err) == 0)
+    pid = image_child_spawn(run_snapshot_copy, d, sc, &pipefd, &err);
+  if (pid < 0) {
+    snapshot_copy_free(sc);
+    conn_fail(d, c, API_FAILED, &err);
+    return;
+  }
+  in->snapshotting = true;
+  struct image_job *j = xcalloc(1, sizeof(*j));
+  j->owner = c->cred.uid;
+  j->pidfd = -1;
+  j->ctx = sc;
+  j->ctx_free = snapshot_copy_free;
+  j->on_result = snapshot_copy_result;
+  j->on_end = snapshot_copy_end;
+  daemon_image_add_job(d, c, j, pid, pipefd);
+}
+
 void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
                  const struct json_value *v) {
   cell_error *err = NULL;
@@ -467,6 +657,10 @@ void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
   if (snapshot_new_name(in->rec, request_str(v, "snapshot"), &name, &code,
                         &err) < 0) {
     conn_fail(d, c, code, &err);
+    return;
+  }
+  if (running(in)) {
+    snapshot_running(d, c, in, name);
     return;
   }
   if (snapshot_add(d, in, name, &err) < 0) {

@@ -121,6 +121,9 @@ struct instance {
   /* criu dumps it (daemon-checkpoint.c) or it is migrating
    * (daemon-migrate.c): no second checkpoint meanwhile. */
   bool checkpointing;
+  /* A child copies its writable layer for a snapshot, the instance frozen
+   * meanwhile (daemon-snapshot.c): only ops that look are taken. */
+  bool snapshotting;
   struct usage_keep usage; /* daemon-usage.c's last samples */
 };
 

@@ -208,15 +208,6 @@ wait_count_passes() { # name N
   [[ "$output" == *"$ip"* ]]
 }
 
-# celld again, with criu found on PATH_FIRST before the rest of PATH.
-restart_daemon() { # [PATH_FIRST]
-  local pid
-  pid=$(cat "$D/celld.pid")
-  kill "$pid"
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-  PATH="${1:+$1:}$PATH" start_daemon
-}
-
 # criu's root task looks up its first image (timens-0.img, absent here)
 # in its new user namespace before criu has written that namespace's id
 # maps: still host root there, with no rights over what the instance's
@@ -234,12 +225,12 @@ restart_daemon() { # [PATH_FIRST]
   ctl start k
   wait_count_passes k 5
   ctl checkpoint k c1 --stop
-  restart_daemon "$wrap"
+  PATH="$wrap:$PATH" restart_celld
   run ctl restore k c1
   local at
   at=$(count k)
   ctl destroy k -f
-  restart_daemon
+  restart_celld
   [ "$status" -eq 0 ] || {
     echo "$output"
     false

@@ -177,21 +177,12 @@ print(repr(s.recv(100)), round(time.time() - t))
 }
 
 # The file's celld, again (with the environment of the call).
-restart_daemon() {
-  kill "$(cat "$D/celld.pid")"
-  for _ in $(seq 50); do
-    kill -0 "$(cat "$D/celld.pid")" 2>/dev/null || break
-    sleep 0.1
-  done
-  start_daemon
-}
-
 @test "dos: an exec whose command the instance stops does not block celld" {
   ctl create stall --template "$TEMPLATE" --init "/bin/sleep 100000"
   ctl start stall
   # The command is stopped before it execs, as the instance's root can do
   # with kill -STOP: celld must not wait for it.
-  CELLD_TEST_PAUSE=exec restart_daemon
+  CELLD_TEST_PAUSE=exec restart_celld
   local t0=$SECONDS
   ( exec "$CELLCTL" --socket "$SOCK" exec stall -- true >"$D/stall.out" 2>&1 ) &
   local client=$!
@@ -206,7 +197,7 @@ restart_daemon() {
   grep -q 'did not start within 3 s (exec_timeout in celld.conf)' "$D/stall.out"
   [ $((SECONDS - t0)) -lt 10 ]
   # The stopped command is gone; the instance serves execs again.
-  restart_daemon
+  restart_celld
   run -0 ctl exec stall -- echo alive
   [ "$output" = alive ]
   [ "$(ps -eo stat=,args= | grep -c '^T.* true$' || true)" = 0 ]

@@ -54,6 +54,29 @@ start_daemon() { # [celld flags...]
   return 1
 }
 
+# celld stopped, waited for, and started again with the caller's
+# environment (CELLD_TEST_PAUSE=..., PATH=...).
+restart_celld() {
+  local pid
+  pid=$(cat "$D/celld.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  start_daemon
+}
+
+# The store's layers that neither an image nor an instance's record (its
+# own layers, its snapshots') names.
+unnamed_layers() {
+  local named
+  named=$(cat "$STATE"/images/images/*.json "$STATE"/instances/*.json 2>/dev/null |
+    jq -r '(.layers // [])[], (.own_layers // [])[],
+           ((.snapshots // [])[] | (.own_layers // [])[])' | sed 's/sha256://' | sort -u)
+  comm -23 <(ls "$STATE/images/layers" | sort) <(echo "$named")
+}
+
 destroy_all() {
   for n in $(ctl list --json 2>/dev/null | jq -r '.[].name'); do
     ctl destroy "$n" -f || true

@@ -96,6 +96,59 @@ SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
   [ "$output" = live ]
 }
 
+@test "dos: a running instance's snapshot copies in a child: celld serves on, the frozen instance takes only looks, a copy killed leaves nothing" {
+  ctl create r --image bb --init "$SLEEP"
+  ctl create other --image bb --init "$SLEEP"
+  ctl start r
+  ctl start other
+  inside r sh -c 'echo live > /state'
+  # The child pauses with the instance frozen, before its copy.
+  CELLD_TEST_PAUSE=snapshot-copy restart_celld
+  (exec "$CELLCTL" --socket "$SOCK" snapshot r s1 >"$D/snap.out" 2>&1) &
+  local client=$! child=
+  for _ in $(seq 100); do
+    child=$(sed -n 's/.*CELLD_TEST_PAUSE=snapshot-copy: pausing (pid \([0-9]*\)).*/\1/p' "$D/celld.log" | tail -n1)
+    [ -n "$child" ] && break
+    sleep 0.1
+  done
+  [ -n "$child" ]
+  [ "$child" != "$(cat "$D/celld.pid")" ]
+  # celld answers at once, and runs the other instances' commands.
+  timeout 2 "$CELLCTL" --socket "$SOCK" list >/dev/null
+  [ "$(field r .state)" = running ]
+  run -0 timeout 5 "$CELLCTL" --socket "$SOCK" exec other -- echo served
+  [ "$output" = served ]
+  # The instance under the copy takes only the ops that look.
+  run -0 ctl snapshots r
+  local op
+  for op in "stop r" "pause r" "resume r" "exec r -- true" "snapshot r s2" "destroy r -f"; do
+    # shellcheck disable=SC2086 # the op's words
+    # (stop says on stdout what it is about to do)
+    run --separate-stderr ctl $op
+    [ "$status" -ne 0 ]
+    [ "${#stderr_lines[@]}" -eq 1 ]
+    [[ "$stderr" == "cellctl: instance \`r\`: a snapshot of it is being copied: "* ]]
+  done
+  # The copy's process killed: one line for the client, nothing recorded,
+  # no layer left, the instance thawed and serving again.
+  kill -9 "$child"
+  local status=0
+  wait "$client" || status=$?
+  [ "$status" -ne 0 ]
+  [ "$(wc -l <"$D/snap.out")" = 1 ]
+  grep -q '^cellctl: ' "$D/snap.out"
+  [ -z "$(ctl snapshots r --json | jq -r '.[].name')" ]
+  [ -z "$(unnamed_layers)" ]
+  run -0 timeout 5 "$CELLCTL" --socket "$SOCK" exec r -- cat /state
+  [ "$output" = live ]
+  # And without the pause the snapshot is taken, the instance running on.
+  restart_celld
+  run -0 ctl snapshot r s1
+  [ "$(ctl snapshots r --json | jq -r '.[].name')" = s1 ]
+  [ "$(field r .state)" = running ]
+  [ -z "$(unnamed_layers)" ]
+}
+
 @test "clone: its own ids, address, hostname and machine-id on the same layers; no data copied for a stopped source" {
   ctl create src --image bb --init "$SLEEP" --net s
   ctl start src

@@ -192,16 +192,6 @@ leftovers() {
   echo "# celld: $total calls of import, create, start, stop and destroy on $(echo "$points" | wc -w) paths, one of each failed in turn: $failed made the life fail cleanly, the rest were survived; $(sort -u "$sites" | wc -l) distinct call sites" >&3
 }
 
-# The store's layers that neither an image nor an instance's record (its
-# own layers, its snapshots') names.
-unnamed_layers() {
-  local named
-  named=$(cat "$STATE"/images/images/*.json "$STATE"/instances/*.json 2>/dev/null |
-    jq -r '(.layers // [])[], (.own_layers // [])[],
-           ((.snapshots // [])[] | (.own_layers // [])[])' | sed 's/sha256://' | sort -u)
-  comm -23 <(ls "$STATE/images/layers" | sort) <(echo "$named")
-}
-
 # A walk of `cellctl snapshot` on instance sn (running or stopped), one
 # failure point at a time; BEFORE runs before each try (a stopped
 # instance's writable layer gets a file, so each try freezes one).  Every
