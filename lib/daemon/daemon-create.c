@@ -602,6 +602,58 @@ static int clone_record(struct daemon *d, struct conn *c,
   return daemon_net_plan(d, nets, r, code, err);
 }
 
+/* The clone `name` of src on src's own layers, and the layer of it
+ * frozen for the clone (a running src's copy: copied), answered.  0: the
+ * clone's record names the layer. */
+static int clone_on_layers(struct daemon *d, struct conn *c,
+                           struct instance *src, const char *name,
+                           const char *layer, bool copied) {
+  cell_error *err = NULL;
+  enum api_code code = API_INVALID_REQUEST;
+  /* (A running src's copy took a while: the name may be taken now.) */
+  if (check_name_free(d, c, name, &code, &err) < 0) {
+    conn_fail(d, c, code, &err);
+    return -1;
+  }
+  char **own = cell_strv_dup(src->rec->own_layers);
+  if (copied && layer)
+    cell_strv_push(&own, layer);
+  if (!own)
+    own = xcalloc(1, sizeof(char *));
+  struct instance_record *r = xcalloc(1, sizeof(*r));
+  if (clone_record(d, c, src->rec, name, own, r, &code, &err) < 0) {
+    instance_record_free(r);
+    daemon_collect_layers(d);
+    conn_fail(d, c, code, &err);
+    return -1;
+  }
+  struct instance *in = daemon_add_instance(d, r);
+  code = API_FAILED;
+  /* (A clone's request has no field of a create's.) */
+  if (prepare_instance_dir(d, in, -1, NULL, &code, &err) < 0 ||
+      inst_save(d, in, &err) < 0) {
+    cell_error *e2 = NULL;
+    inst_destroy_now(d, in, &e2);
+    cell_error_free(&e2);
+    daemon_remove_instance(d, in);
+    daemon_collect_layers(d);
+    conn_fail(d, c, code, &err);
+    return -1;
+  }
+  log_info("%s: cloned from %s (%zu layers of its own, shared)", name,
+           src->rec->name, cell_strv_len(r->own_layers));
+  daemon_emit(d, in, "created");
+  conn_reply_instance(d, c, in);
+  return 0;
+}
+
+/* A running source's copied layer: the clone on it, if its client is
+ * still there to be answered. */
+static int clone_copied(struct daemon *d, struct conn *c, struct instance *src,
+                        const char *layer, void *name) {
+  return c ? clone_on_layers(d, c, src, name, layer, true) : -1;
+}
+
 void op_clone(struct daemon *d, struct conn *c, struct instance *src,
               const struct json_value *v) {
   cell_error *err = NULL;
@@ -616,40 +668,18 @@ void op_clone(struct daemon *d, struct conn *c, struct instance *src,
     conn_fail(d, c, code, &err);
     return;
   }
-  /* What src is now, frozen: a stopped one goes on above it, a running
-   * one keeps its own writable layer and the clone gets a copy. */
-  bool was_running = src->pidfd >= 0;
+  /* A running src keeps its own writable layer and the clone gets a copy,
+   * made by a child; a stopped one goes on above its layer, frozen. */
+  if (src->pidfd >= 0) {
+    cleanup_free char *what =
+        xasprintf("clone `%s` of `%s`", name, src->rec->name);
+    snapshot_copy_running(d, c, src, what, clone_copied, xstrdup(name), free);
+    return;
+  }
   cleanup_free char *layer = NULL;
   if (snapshot_freeze(d, src, true, &layer, &err) < 0) {
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  char **own = cell_strv_dup(src->rec->own_layers);
-  if (was_running && layer)
-    cell_strv_push(&own, layer);
-  if (!own)
-    own = xcalloc(1, sizeof(char *));
-  struct instance_record *r = xcalloc(1, sizeof(*r));
-  if (clone_record(d, c, src->rec, name, own, r, &code, &err) < 0) {
-    instance_record_free(r);
-    daemon_collect_layers(d);
-    conn_fail(d, c, code, &err);
-    return;
-  }
-  struct instance *in = daemon_add_instance(d, r);
-  code = API_FAILED;
-  if (prepare_instance_dir(d, in, -1, v, &code, &err) < 0 ||
-      inst_save(d, in, &err) < 0) {
-    cell_error *e2 = NULL;
-    inst_destroy_now(d, in, &e2);
-    cell_error_free(&e2);
-    daemon_remove_instance(d, in);
-    daemon_collect_layers(d);
-    conn_fail(d, c, code, &err);
-    return;
-  }
-  log_info("%s: cloned from %s (%zu layers of its own, shared)", name,
-           src->rec->name, cell_strv_len(r->own_layers));
-  daemon_emit(d, in, "created");
-  conn_reply_instance(d, c, in);
+  clone_on_layers(d, c, src, name, layer, false);
 }

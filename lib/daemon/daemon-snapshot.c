@@ -497,7 +497,8 @@ void snapshot_drop(struct daemon *d, struct instance *in, const char *name) {
  * before it waits for every task of the instance to stop: neither may
  * hold celld's loop, which serves every other instance meanwhile.  A
  * child freezes the instance, copies its layer into the store, thaws it
- * and syncs the copy; the loop then records the snapshot.  Until the
+ * and syncs the copy; the loop then records the snapshot, or the clone
+ * (daemon-create.c), on it.  Until the
  * child's answer the instance takes only the ops that look (daemon-ops.c):
  * a resume, a stop, a file push would change it under the copy.  The
  * store collects no layer while a job runs (daemon_collect_layers), and a
@@ -505,20 +506,26 @@ void snapshot_drop(struct daemon *d, struct instance *in, const char *name) {
  * next one collects, and an instance it thaws (daemon-startup.c). */
 
 struct snapshot_copy {
-  char *inst, *snap, *cgroup;
+  char *inst, *cgroup;
+  char *what;     /* "snapshot NAME of `INST`", for its errors */
   char layer[65]; /* its name in the store's layers/ */
   struct frozen_copy fc;
   int upper;      /* the instance's writable layer */
-  bool recorded;
+  bool kept;      /* a record names the layer */
+  snapshot_copied_fn *copied;
+  void *ctx;
+  void (*ctx_free)(void *);
 };
 
 static void snapshot_copy_free(void *p) {
   struct snapshot_copy *sc = p;
   free(sc->inst);
-  free(sc->snap);
   free(sc->cgroup);
+  free(sc->what);
   if (sc->upper >= 0)
     close(sc->upper);
+  if (sc->ctx_free)
+    sc->ctx_free(sc->ctx);
   free(sc);
 }
 
@@ -567,27 +574,27 @@ static void snapshot_copy_result(struct daemon *d, struct image_job *j,
   else if (!in)
     cell_fail(&err, 0, "the instance went");
   if (err) {
-    cell_error_wrap(&err, "snapshot %s of `%s`", sc->snap, sc->inst);
+    cell_error_wrap(&err, "%s", sc->what);
     log_warn("%s", err->msg);
-    cleanup_error cell_error *ignored = NULL;
-    cell_rm_rf_at(d->store->layersfd, sc->layer, &ignored);
     if (c)
       conn_fail(d, c, API_FAILED, &err);
     cell_error_free(&err);
-    return;
+  } else {
+    cleanup_free char *layer = xasprintf("sha256:%s", sc->layer);
+    sc->kept = sc->copied(d, c, in, layer, sc->ctx) == 0;
   }
-  cleanup_free char *layer = xasprintf("sha256:%s", sc->layer);
-  record_snapshot(d, in, sc->snap, layer, true);
-  sc->recorded = true;
-  if (c)
-    reply_snapshots(d, c, in->rec);
+  /* Before the next request of the client: it may look at the store. */
+  if (!sc->kept) {
+    cleanup_error cell_error *ignored = NULL;
+    cell_rm_rf_at(d->store->layersfd, sc->layer, &ignored);
+  }
 }
 
 /* Whatever became of the child: no copy left that no record names, and
  * the instance neither frozen (a child killed in its copy) nor held. */
 static void snapshot_copy_end(struct daemon *d, struct image_job *j) {
   struct snapshot_copy *sc = j->ctx;
-  if (!sc->recorded) {
+  if (!sc->kept) {
     cleanup_error cell_error *ignored = NULL;
     cell_rm_rf_at(d->store->layersfd, sc->layer, &ignored);
   }
@@ -602,32 +609,31 @@ static void snapshot_copy_end(struct daemon *d, struct image_job *j) {
   cgroup_free(cg);
 }
 
-/* A running instance's snapshot `name`: answered when the child is done. */
-static void snapshot_running(struct daemon *d, struct conn *c,
-                             struct instance *in, const char *name) {
+void snapshot_copy_running(struct daemon *d, struct conn *c,
+                           struct instance *in, const char *what,
+                           snapshot_copied_fn *copied, void *ctx,
+                           void (*ctx_free)(void *)) {
   cell_error *err = NULL;
-  if (in->checkpointing) {
-    cell_fail(&err, 0, "instance `%s` is being checkpointed or migrated: "
-              "snapshot it when that is done", in->rec->name);
-    conn_fail(d, c, API_WRONG_STATE, &err);
-    return;
-  }
-  if (daemon_image_jobs_full(d)) {
-    conn_error(d, c, API_FAILED, "too many imports, exports, checkpoints and "
-               "snapshots under way: try again when one has finished");
-    return;
-  }
   struct snapshot_copy *sc = xcalloc(1, sizeof(*sc));
   sc->inst = xstrdup(in->rec->name);
-  sc->snap = xstrdup(name);
   sc->cgroup = xstrdup(in->rec->cgroup);
+  sc->what = xstrdup(what);
   sc->fc = (struct frozen_copy){.name = sc->inst, .cgroup = sc->cgroup,
                                 .paused = inst_is_paused(in)};
   sc->upper = -1;
+  sc->copied = copied;
+  sc->ctx = ctx;
+  sc->ctx_free = ctx_free;
+  if (in->checkpointing)
+    cell_fail(&err, 0, "instance `%s` is being checkpointed or migrated: "
+              "try again when that is done", in->rec->name);
+  else if (daemon_image_jobs_full(d))
+    cell_fail(&err, 0, "too many imports, exports, checkpoints and "
+              "snapshots under way: try again when one has finished");
   cleanup_free char *disk = NULL, *upper = NULL;
   int pipefd = -1;
   pid_t pid = -1;
-  if (check_freezable(in->rec, &err) == 0 &&
+  if (!err && check_freezable(in->rec, &err) == 0 &&
       random_layer_name(sc->layer, &err) == 0 &&
       (disk = daemon_inst_disk_dir(d, in->rec, &err)) != NULL &&
       open_dir_at(AT_FDCWD, upper = xasprintf("%s/upper", disk), &sc->upper,
@@ -635,7 +641,7 @@ static void snapshot_running(struct daemon *d, struct conn *c,
     pid = image_child_spawn(run_snapshot_copy, d, sc, &pipefd, &err);
   if (pid < 0) {
     snapshot_copy_free(sc);
-    conn_fail(d, c, API_FAILED, &err);
+    conn_fail(d, c, in->checkpointing ? API_WRONG_STATE : API_FAILED, &err);
     return;
   }
   in->snapshotting = true;
@@ -649,6 +655,15 @@ static void snapshot_running(struct daemon *d, struct conn *c,
   daemon_image_add_job(d, c, j, pid, pipefd);
 }
 
+/* A running instance's snapshot, its layer copied: recorded, answered. */
+static int snapshot_copied(struct daemon *d, struct conn *c,
+                           struct instance *in, const char *layer, void *name) {
+  record_snapshot(d, in, name, layer, true);
+  if (c)
+    reply_snapshots(d, c, in->rec);
+  return 0;
+}
+
 void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
                  const struct json_value *v) {
   cell_error *err = NULL;
@@ -660,7 +675,10 @@ void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
     return;
   }
   if (running(in)) {
-    snapshot_running(d, c, in, name);
+    cleanup_free char *what =
+        xasprintf("snapshot %s of `%s`", name, in->rec->name);
+    snapshot_copy_running(d, c, in, what, snapshot_copied,
+                          steal_pointer(&name), free);
     return;
   }
   if (snapshot_add(d, in, name, &err) < 0) {

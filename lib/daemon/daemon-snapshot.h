@@ -20,6 +20,21 @@
 int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
                     char **layer_out, cell_error **err);
 
+/* What becomes of a running instance's copied layer (layer: its name in
+ * the store, "sha256:<hex>"): c answered (c may be NULL: its client
+ * went), and 0 when a record names the layer now; else the layer goes. */
+typedef int snapshot_copied_fn(struct daemon *d, struct conn *c,
+                               struct instance *in, const char *layer,
+                               void *ctx);
+/* A running instance's writable layer copied into the store by a child,
+ * the instance frozen meanwhile and taking only the ops that look; then
+ * copied(..., ctx) in the loop.  On any failure c gets one line naming
+ * `what`, and nothing of the copy stays.  ctx_free(ctx) at the end. */
+void snapshot_copy_running(struct daemon *d, struct conn *c,
+                           struct instance *in, const char *what,
+                           snapshot_copied_fn *copied, void *ctx,
+                           void (*ctx_free)(void *));
+
 /* A stateful snapshot (daemon-checkpoint.c) has criu's images of the
  * instance's processes in <instance dir>/checkpoints/<snap>, renamed there
  * whole: the directory's existence says the snapshot is stateful.  It goes

@@ -96,7 +96,22 @@ SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
   [ "$output" = live ]
 }
 
-@test "dos: a running instance's snapshot copies in a child: celld serves on, the frozen instance takes only looks, a copy killed leaves nothing" {
+# The pid of the child that CELLD_TEST_PAUSE=snapshot-copy paused, the
+# Nth to pause (waited for).
+paused_child() { # N
+  local pids
+  for _ in $(seq 100); do
+    pids=$(sed -n 's/.*CELLD_TEST_PAUSE=snapshot-copy: pausing (pid \([0-9]*\)).*/\1/p' "$D/celld.log")
+    if [ "$(echo "$pids" | grep -c .)" -ge "$1" ]; then
+      echo "$pids" | sed -n "${1}p"
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+@test "dos: a running instance's snapshot and clone copy in a child: celld serves on, the frozen instance takes only looks, a copy killed leaves nothing" {
   ctl create r --image bb --init "$SLEEP"
   ctl create other --image bb --init "$SLEEP"
   ctl start r
@@ -104,14 +119,10 @@ SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
   inside r sh -c 'echo live > /state'
   # The child pauses with the instance frozen, before its copy.
   CELLD_TEST_PAUSE=snapshot-copy restart_celld
+  : >"$D/celld.log"
   (exec "$CELLCTL" --socket "$SOCK" snapshot r s1 >"$D/snap.out" 2>&1) &
-  local client=$! child=
-  for _ in $(seq 100); do
-    child=$(sed -n 's/.*CELLD_TEST_PAUSE=snapshot-copy: pausing (pid \([0-9]*\)).*/\1/p' "$D/celld.log" | tail -n1)
-    [ -n "$child" ] && break
-    sleep 0.1
-  done
-  [ -n "$child" ]
+  local client=$! child
+  child=$(paused_child 1)
   [ "$child" != "$(cat "$D/celld.pid")" ]
   # celld answers at once, and runs the other instances' commands.
   timeout 2 "$CELLCTL" --socket "$SOCK" list >/dev/null
@@ -141,6 +152,18 @@ SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
   [ -z "$(unnamed_layers)" ]
   run -0 timeout 5 "$CELLCTL" --socket "$SOCK" exec r -- cat /state
   [ "$output" = live ]
+  # A clone of it copies the same way: killed, no clone and no layer left.
+  (exec "$CELLCTL" --socket "$SOCK" clone r cl >"$D/clone.out" 2>&1) &
+  client=$!
+  child=$(paused_child 2)
+  timeout 2 "$CELLCTL" --socket "$SOCK" list >/dev/null
+  kill -9 "$child"
+  status=0
+  wait "$client" || status=$?
+  [ "$status" -ne 0 ]
+  [ "$(wc -l <"$D/clone.out")" = 1 ]
+  run -4 ctl show cl
+  [ -z "$(unnamed_layers)" ]
   # And without the pause the snapshot is taken, the instance running on.
   restart_celld
   run -0 ctl snapshot r s1
