@@ -29,44 +29,24 @@ static mode_t mode_arg(int flags, va_list ap) {
              : 0;
 }
 
-#define PASS_ON(name, ...)                                                     \
-  static int (*real)();                                                        \
-  if (!real)                                                                   \
-    real = (int (*)())dlsym(RTLD_NEXT, name);                                  \
-  return real(__VA_ARGS__)
+/* open, open64, openat and openat64: the same wait, then libc's own.  The
+ * mode is read only when the flags say there is one. */
+#define WRAP(name, params, path, ...)                                          \
+  int name params {                                                            \
+    va_list ap;                                                                \
+    va_start(ap, flags);                                                       \
+    mode_t mode = mode_arg(flags, ap);                                         \
+    va_end(ap);                                                                \
+    wait_if_id_map(path, flags);                                               \
+    static int (*real)();                                                      \
+    if (!real)                                                                 \
+      real = (int (*)())dlsym(RTLD_NEXT, #name);                               \
+    return real(__VA_ARGS__, mode);                                            \
+  }
 
-int openat(int dirfd, const char *path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  wait_if_id_map(path, flags);
-  PASS_ON("openat", dirfd, path, flags, mode);
-}
-
-int openat64(int dirfd, const char *path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  wait_if_id_map(path, flags);
-  PASS_ON("openat64", dirfd, path, flags, mode);
-}
-
-int open(const char *path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  wait_if_id_map(path, flags);
-  PASS_ON("open", path, flags, mode);
-}
-
-int open64(const char *path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  wait_if_id_map(path, flags);
-  PASS_ON("open64", path, flags, mode);
-}
+WRAP(openat, (int dirfd, const char *path, int flags, ...), path, dirfd, path,
+     flags)
+WRAP(openat64, (int dirfd, const char *path, int flags, ...), path, dirfd,
+     path, flags)
+WRAP(open, (const char *path, int flags, ...), path, path, flags)
+WRAP(open64, (const char *path, int flags, ...), path, path, flags)
