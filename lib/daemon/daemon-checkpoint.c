@@ -112,6 +112,11 @@ struct dump_work {
   pid_t pid;
   bool stop;
   uint64_t frozen_at_ms; /* the child's */
+  /* Without stop: the store's new layer, a copy of the writable layer
+   * (upper) the child makes while the dump holds the instance frozen;
+   * "" when there is none (the loop freezes a stopped one's). */
+  char layer[65];
+  int upper;
 };
 
 static void dump_work_free(void *p) {
@@ -121,6 +126,8 @@ static void dump_work_free(void *p) {
   free(w->images);
   free(w->cgroup);
   free(w->parent);
+  if (w->layer[0] && w->upper >= 0)
+    close(w->upper);
   free(w);
 }
 
@@ -308,8 +315,8 @@ static int make_images_dir(const struct dump_work *w, cell_error **err) {
   return 0;
 }
 
-/* Frozen first, then dumped; left frozen for the loop's copy of the disk
- * when the dump worked (thawed by the loop), thawed when it did not. */
+/* Frozen first, then dumped; left frozen for the copy of its disk when
+ * the dump worked (thawed by the loop), thawed when it did not. */
 static int dump_frozen(struct dump_work *w, const char *criu,
                        cell_error **err) {
   struct cgroup *cg = NULL;
@@ -345,16 +352,20 @@ static int dump_frozen(struct dump_work *w, const char *criu,
 
 static void run_dump(struct daemon *d, void *arg, int outfd) {
   struct dump_work *w = arg;
-  child_setup(outfd, -1);
+  int keep[] = {outfd, w->upper, d->store->layersfd};
+  image_child_setup(keep, w->layer[0] ? 3 : 1);
   cell_error *err = NULL;
   cleanup_free char *criu = NULL;
   int rc = checkpoint_usable_criu(w->runroot, "checkpoint", &criu, &err);
   if (rc == 0)
     rc = make_images_dir(w, &err);
-  if (rc == 0 && dump_frozen(w, criu, &err) < 0) {
-    rc = -1;
+  if (rc == 0)
+    rc = dump_frozen(w, criu, &err);
+  /* Still frozen by the dump: the disk as the images have it. */
+  if (rc == 0 && w->layer[0])
+    rc = snapshot_copy_frozen(d, w->upper, w->layer, &err);
+  if (rc < 0)
     rm_rf_or_log(w->images);
-  }
   child_result(outfd, err, w->frozen_at_ms);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -486,6 +497,10 @@ static int finish_checkpoint(struct daemon *d, struct instance *in,
   if (rename(cj->w->images, final) < 0)
     return cell_fail_errno(err, "rename `%s`", cj->w->images);
   daemon_test_pause("checkpoint");
+  if (cj->w->layer[0]) {
+    *layer = xasprintf("sha256:%s", cj->w->layer);
+    return 0;
+  }
   if (snapshot_freeze(d, in, true, layer, err) < 0) {
     rm_rf_or_log(final);
     return -1;
@@ -568,6 +583,10 @@ static void checkpoint_end(struct daemon *d, struct image_job *j) {
   struct checkpoint_job *cj = j->ctx;
   struct instance *in = daemon_find_instance(d, cj->name);
   rm_rf_or_log(cj->w->images);
+  /* (The store collects nothing while a job runs.) */
+  cleanup_error cell_error *ignored = NULL;
+  if (!cj->made && cj->w->layer[0])
+    cell_rm_rf_at(d->store->layersfd, cj->w->layer, &ignored);
   if (!in)
     return;
   in->checkpointing = false;
@@ -593,6 +612,7 @@ static struct dump_work *new_dump_work(struct daemon *d, struct instance *in,
   w->cgroup = xstrdup(in->rec->cgroup);
   w->pid = in->pid;
   w->stop = stop;
+  w->upper = -1;
   return w;
 }
 
@@ -657,7 +677,10 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
   cj->stop = json_true_or_null(v, "stop") != NULL;
   cj->w = new_dump_work(d, in, snap, cj->stop);
   int pipefd = -1;
-  pid_t pid = image_child_spawn(run_dump, d, cj->w, &pipefd, &err);
+  pid_t pid = -1;
+  if (cj->stop ||
+      snapshot_copy_prepare(d, in, cj->w->layer, &cj->w->upper, &err) == 0)
+    pid = image_child_spawn(run_dump, d, cj->w, &pipefd, &err);
   if (pid < 0) {
     checkpoint_job_free(cj);
     conn_fail(d, c, API_FAILED, &err);

@@ -529,24 +529,41 @@ static void snapshot_copy_free(void *p) {
   free(sc);
 }
 
-/* In the child: the layer copied with the instance frozen, then synced;
- * on failure nothing of it is left in the store. */
-static int copy_running_layer(struct daemon *d, const struct snapshot_copy *sc,
-                              cell_error **err) {
+/* In a child: the writable layer copied into layers/<layer> and synced,
+ * the instance frozen for the copy (fc), or frozen already (fc NULL); on
+ * failure nothing of it is left in the store. */
+static int copy_into_new_layer(struct daemon *d, const char *layer, int upper,
+                               const struct frozen_copy *fc, cell_error **err) {
   int layers = d->store->layersfd;
-  if (mkdirat(layers, sc->layer, 0755) < 0)
+  if (mkdirat(layers, layer, 0755) < 0)
     return cell_fail_errno(err, "make a layer in the image store");
   cleanup_close int dst = -1;
-  int rc = open_dir_at(layers, sc->layer, &dst, err);
+  int rc = open_dir_at(layers, layer, &dst, err);
   if (rc == 0)
-    rc = copy_while_frozen(&sc->fc, sc->upper, dst, err);
+    rc = fc ? copy_while_frozen(fc, upper, dst, err)
+            : instance_layer_copy(upper, dst, err);
   if (rc == 0)
     rc = daemon_sync_filesystems(&dst, (const char *[]){d->store->dir}, 1,
                                  err);
   cleanup_error cell_error *ignored = NULL;
   if (rc < 0)
-    cell_rm_rf_at(layers, sc->layer, &ignored);
+    cell_rm_rf_at(layers, layer, &ignored);
   return rc;
+}
+
+int snapshot_copy_frozen(struct daemon *d, int upper, const char *layer,
+                         cell_error **err) {
+  return copy_into_new_layer(d, layer, upper, NULL, err);
+}
+
+int snapshot_copy_prepare(struct daemon *d, const struct instance *in,
+                          char layer[65], int *upper, cell_error **err) {
+  cleanup_free char *disk = NULL, *path = NULL;
+  if (check_freezable(in->rec, err) < 0 || random_layer_name(layer, err) < 0 ||
+      (disk = daemon_inst_disk_dir(d, in->rec, err)) == NULL)
+    return -1;
+  path = xasprintf("%s/upper", disk);
+  return open_dir_at(AT_FDCWD, path, upper, err);
 }
 
 static void run_snapshot_copy(struct daemon *d, void *arg, int outfd) {
@@ -554,7 +571,7 @@ static void run_snapshot_copy(struct daemon *d, void *arg, int outfd) {
   int keep[] = {outfd, sc->upper, d->store->layersfd};
   image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
   cell_error *err = NULL;
-  int rc = copy_running_layer(d, sc, &err);
+  int rc = copy_into_new_layer(d, sc->layer, sc->upper, &sc->fc, &err);
   image_child_result(outfd, err);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -630,14 +647,9 @@ void snapshot_copy_running(struct daemon *d, struct conn *c,
   else if (daemon_image_jobs_full(d))
     cell_fail(&err, 0, "too many imports, exports, checkpoints and "
               "snapshots under way: try again when one has finished");
-  cleanup_free char *disk = NULL, *upper = NULL;
   int pipefd = -1;
   pid_t pid = -1;
-  if (!err && check_freezable(in->rec, &err) == 0 &&
-      random_layer_name(sc->layer, &err) == 0 &&
-      (disk = daemon_inst_disk_dir(d, in->rec, &err)) != NULL &&
-      open_dir_at(AT_FDCWD, upper = xasprintf("%s/upper", disk), &sc->upper,
-                  &err) == 0)
+  if (!err && snapshot_copy_prepare(d, in, sc->layer, &sc->upper, &err) == 0)
     pid = image_child_spawn(run_snapshot_copy, d, sc, &pipefd, &err);
   if (pid < 0) {
     snapshot_copy_free(sc);

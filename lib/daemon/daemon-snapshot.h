@@ -35,6 +35,15 @@ void snapshot_copy_running(struct daemon *d, struct conn *c,
                            snapshot_copied_fn *copied, void *ctx,
                            void (*ctx_free)(void *));
 
+/* For a child that holds a running instance frozen itself (a checkpoint's
+ * dump): in the loop, a new layer's name and the instance's writable
+ * layer opened (*upper); then in the child, the instance frozen, the copy
+ * into the store, synced (nothing of it left on failure). */
+int snapshot_copy_prepare(struct daemon *d, const struct instance *in,
+                          char layer[65], int *upper, cell_error **err);
+int snapshot_copy_frozen(struct daemon *d, int upper, const char *layer,
+                         cell_error **err);
+
 /* A stateful snapshot (daemon-checkpoint.c) has criu's images of the
  * instance's processes in <instance dir>/checkpoints/<snap>, renamed there
  * whole: the directory's existence says the snapshot is stateful.  It goes
