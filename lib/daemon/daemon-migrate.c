@@ -552,6 +552,24 @@ static int commit(int sock, int outfd, cell_error **err) {
   return read_answer(sock, "the target's answer to the commit", err);
 }
 
+/* A write the target's end refused (EPIPE): it went because it failed,
+ * and cellctl receive wrote why on the stream before it closed.  That
+ * line, if it comes within a moment, says more than the broken pipe. */
+static void take_target_reason(int sock, cell_error **err) {
+  if (*err == NULL || (*err)->errnum != EPIPE)
+    return;
+  struct pollfd p = {.fd = sock, .events = POLLIN};
+  if (poll(&p, 1, 2000) != 1)
+    return;
+  cleanup_json struct json_value *v = NULL;
+  cleanup_error cell_error *ignored = NULL;
+  const char *error = NULL;
+  if (read_line(sock, &v, &ignored) < 0 || result_ok(v, &error) || !error)
+    return;
+  cell_error_free(err);
+  cell_fail(err, 0, "the target: %s", error);
+}
+
 static void run_send(struct daemon *d, void *arg, int outfd) {
   struct send_work *w = arg;
   int keep[] = {w->sock, w->upperfd, outfd, d->store->layersfd,
@@ -574,6 +592,7 @@ static void run_send(struct daemon *d, void *arg, int outfd) {
     rc = send_frozen(d, w, last, &st, &frozen_at, &err);
   if (rc == 0)
     rc = read_restored(w->sock, &err);
+  take_target_reason(w->sock, &err);
   bool committed = rc == 0;
   if (committed)
     rc = commit(w->sock, outfd, &err);

@@ -320,6 +320,17 @@ migrate_k_fails() { # TO
   target_is_clean
 }
 
+@test "a target that fails in mid-stream is heard: its reason, not a broken pipe, and the source runs on" {
+  needs_working_criu
+  local pid
+  # A receiver that agrees, takes part of the storage, says why it stops
+  # (as cellctl receive does for its celld) and goes.
+  migrate_k_fails "read -r hello; echo '{\"ok\":true}'; head -c 65536 >/dev/null; echo '{\"ok\":false,\"error\":\"no room for the layer\"}'"
+  [[ "$output" == *"migrate \`k\`: the target: no room for the layer (it runs on here)"* ]]
+  [[ "$output" != *"Broken pipe"* ]]
+  source_runs_on "$pid"
+}
+
 @test "the target killed once the pre-copy rounds are done leaves the source running and counting and nothing on the target" {
   needs_working_criu
   ctl create k --image bb --init "$COUNTER"
