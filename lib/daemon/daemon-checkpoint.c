@@ -438,17 +438,6 @@ int checkpoint_dump_frozen(const char *runroot, const char *inst_dir,
   return rc;
 }
 
-/* A job of the loop (daemon-image.c watches it) for c's child. */
-static struct image_job *new_job(struct conn *c, void *ctx,
-                                 void (*ctx_free)(void *)) {
-  struct image_job *j = xcalloc(1, sizeof(*j));
-  j->owner = c->cred.uid;
-  j->pidfd = j->pipefd = -1;
-  j->ctx = ctx;
-  j->ctx_free = ctx_free;
-  return j;
-}
-
 /* ---- the loop ----------------------------------------------------------- */
 
 struct checkpoint_job {
@@ -464,12 +453,6 @@ static void checkpoint_job_free(void *p) {
   free(cj->name);
   free(cj->snap);
   free(cj);
-}
-
-static bool child_ok(const struct json_value *v, const char **error) {
-  const struct json_value *ok = json_object_get(v, "ok");
-  *error = request_str(v, "error");
-  return ok && ok->type == JSON_BOOL && ok->u.boolean;
 }
 
 static void thaw_unless_paused(struct instance *in) {
@@ -543,7 +526,7 @@ static void checkpoint_result(struct daemon *d, struct image_job *j,
   struct instance *in = daemon_find_instance(d, cj->name);
   const char *error = NULL;
   cell_error *err = NULL;
-  if (!child_ok(v, &error)) {
+  if (!image_child_ok(v, &error)) {
     log_warn("%s: checkpoint failed: %s", cj->name, error ? error : "?");
     if (c)
       conn_error(d, c, API_FAILED, error ? error : "checkpoint failed");
@@ -691,7 +674,7 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
   if (cj->stop)
     in->stopping = true;
   in->checkpointing = true;
-  struct image_job *j = new_job(c, cj, checkpoint_job_free);
+  struct image_job *j = image_job_new(c->cred.uid, cj, checkpoint_job_free);
   j->on_result = checkpoint_result;
   j->on_end = checkpoint_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -1130,7 +1113,7 @@ static void restore_result(struct daemon *d, struct image_job *j,
   struct instance *in = daemon_find_instance(d, rj->name);
   const char *error = NULL;
   cell_error *err = NULL;
-  if (!child_ok(v, &error))
+  if (!image_child_ok(v, &error))
     cell_fail(&err, 0, "restore `%s`: %s", rj->name,
               error ? error : "its process failed");
   else if (!in)
@@ -1222,7 +1205,7 @@ static void restore_processes(struct daemon *d, struct conn *c,
   close(rj->slave);
   rj->slave = -1;
   in->checkpointing = true;
-  struct image_job *j = new_job(c, rj, restore_job_free);
+  struct image_job *j = image_job_new(c->cred.uid, rj, restore_job_free);
   j->on_result = restore_result;
   j->on_end = restore_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -1258,7 +1241,7 @@ static void restore_checked(struct daemon *d, struct image_job *j,
   struct instance *in = daemon_find_instance(d, ck->name);
   const char *error = NULL;
   cell_error *err = NULL;
-  if (!child_ok(v, &error)) {
+  if (!image_child_ok(v, &error)) {
     if (c)
       conn_error(d, c, API_FAILED, error ? error : "restore failed");
     return;
@@ -1305,7 +1288,7 @@ void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
   struct check_job *ck = xcalloc(1, sizeof(*ck));
   ck->name = xstrdup(in->rec->name);
   ck->snap = xstrdup(snap);
-  struct image_job *j = new_job(c, ck, check_job_free);
+  struct image_job *j = image_job_new(c->cred.uid, ck, check_job_free);
   j->on_result = restore_checked;
   daemon_image_add_job(d, c, j, pid, pipefd);
 }

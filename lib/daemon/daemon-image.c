@@ -593,6 +593,22 @@ void image_child_setup(const int *keep, size_t n) {
   signal(SIGPIPE, SIG_IGN);
 }
 
+struct image_job *image_job_new(uid_t owner, void *ctx,
+                                void (*ctx_free)(void *)) {
+  struct image_job *j = xcalloc(1, sizeof(*j));
+  j->owner = owner;
+  j->pidfd = j->pipefd = -1;
+  j->ctx = ctx;
+  j->ctx_free = ctx_free;
+  return j;
+}
+
+bool image_child_ok(const struct json_value *v, const char **error) {
+  const struct json_value *ok = json_object_get(v, "ok");
+  *error = request_str(v, "error");
+  return ok && ok->type == JSON_BOOL && ok->u.boolean;
+}
+
 void image_child_result(int fd, const cell_error *err) {
   struct json_gen *g = json_gen_new(false);
   json_gen_object_open(g);

@@ -49,6 +49,13 @@ const struct image *daemon_image_of(struct daemon *d,
  * fds keep[0..n) besides stdio, default signals, no SIGPIPE. */
 void image_child_setup(const int *keep, size_t n);
 
+/* A job of another op for owner (a uid), its ctx freed by ctx_free, to
+ * be given its handlers and then daemon_image_add_job. */
+struct image_job *image_job_new(uid_t owner, void *ctx,
+                                void (*ctx_free)(void *));
+/* Whether a child's result line v says it worked; *error: its error. */
+bool image_child_ok(const struct json_value *v, const char **error);
+
 /* A child's last line, when its result is only whether it worked:
  * {"ok": true} or {"ok": false, "error": ...}. */
 void image_child_result(int fd, const cell_error *err);

@@ -238,22 +238,6 @@ static void child_result(int fd, const cell_error *err,
   cell_error_free(&ignored);
 }
 
-static struct image_job *new_job(uid_t owner, void *ctx,
-                                 void (*ctx_free)(void *)) {
-  struct image_job *j = xcalloc(1, sizeof(*j));
-  j->owner = owner;
-  j->pidfd = j->pipefd = -1;
-  j->ctx = ctx;
-  j->ctx_free = ctx_free;
-  return j;
-}
-
-static bool result_ok(const struct json_value *v, const char **error) {
-  const struct json_value *ok = json_object_get(v, "ok");
-  *error = request_str(v, "error");
-  return ok && ok->type == JSON_BOOL && ok->u.boolean;
-}
-
 /* ---- the source: the child ---------------------------------------------- */
 
 struct send_work {
@@ -317,7 +301,7 @@ static int read_accept(int sock, char ***have, cell_error **err) {
   if (read_line(sock, &v, err) < 0)
     return cell_error_wrap(err, "the target");
   const char *error = NULL;
-  if (!result_ok(v, &error))
+  if (!image_child_ok(v, &error))
     return cell_fail(err, 0, "the target: %s", error ? error : "refused");
   const struct json_value *h = json_object_get(v, "have");
   for (size_t i = 0; h && h->type == JSON_ARRAY && i < h->u.array.len; i++)
@@ -564,7 +548,7 @@ static void take_target_reason(int sock, cell_error **err) {
   cleanup_json struct json_value *v = NULL;
   cleanup_error cell_error *ignored = NULL;
   const char *error = NULL;
-  if (read_line(sock, &v, &ignored) < 0 || result_ok(v, &error) || !error)
+  if (read_line(sock, &v, &ignored) < 0 || image_child_ok(v, &error) || !error)
     return;
   cell_error_free(err);
   cell_fail(err, 0, "the target: %s", error);
@@ -711,17 +695,17 @@ static void send_result(struct daemon *d, struct image_job *j,
   if (sj->w->check_only) {
     if (!c)
       return;
-    if (result_ok(v, &error))
+    if (image_child_ok(v, &error))
       reply_migrated(d, c, sj->w->name, NULL);
     else
       conn_error(d, c, API_FAILED, error ? error : "migration refused");
     return;
   }
-  if (!result_ok(v, &error) && json_object_get(v, "committed")) {
+  if (!image_child_ok(v, &error) && json_object_get(v, "committed")) {
     stop_after_commit(d, c, in, sj->w->name, error);
     return;
   }
-  if (!result_ok(v, &error)) {
+  if (!image_child_ok(v, &error)) {
     log_warn("%s: migration failed, it runs on here: %s", sj->w->name,
              error ? error : "?");
     if (in && in->pidfd >= 0)
@@ -861,7 +845,7 @@ void op_migrate(struct daemon *d, struct conn *c, struct instance *in,
   struct send_job *sj = xcalloc(1, sizeof(*sj));
   sj->w = w;
   in->checkpointing = !check_only;
-  struct image_job *j = new_job(c->cred.uid, sj, send_job_free);
+  struct image_job *j = image_job_new(c->cred.uid, sj, send_job_free);
   j->on_result = send_result;
   j->on_end = send_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -1308,7 +1292,7 @@ static void commit_result(struct daemon *d, struct image_job *j,
   struct instance *in = daemon_find_instance(d, h->name);
   const char *error = NULL;
   h->decided = true;
-  if (!result_ok(v, &error) || !in || in->pidfd < 0)
+  if (!image_child_ok(v, &error) || !in || in->pidfd < 0)
     drop_held(d, c, in, h->name, error ? error : "its copy here went");
   else
     go_live(d, c, in, h);
@@ -1339,7 +1323,7 @@ static void hold_restored(struct daemon *d, struct conn *c,
     handover_free(h);
     return;
   }
-  struct image_job *j = new_job(c->cred.uid, h, handover_free);
+  struct image_job *j = image_job_new(c->cred.uid, h, handover_free);
   j->on_result = commit_result;
   j->on_end = commit_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -1369,7 +1353,7 @@ static void receive_result(struct daemon *d, struct image_job *j,
   const char *error = NULL;
   cell_error *err = NULL;
   enum api_code code = API_FAILED;
-  if (!result_ok(v, &error)) {
+  if (!image_child_ok(v, &error)) {
     log_warn("receive failed: %s", error ? error : "?");
     if (c)
       conn_error(d, c, API_FAILED, error ? error : "receive failed");
@@ -1433,7 +1417,7 @@ void op_receive(struct daemon *d, struct conn *c, struct instance *unused,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  struct image_job *j = new_job(c->cred.uid, h, handover_free);
+  struct image_job *j = image_job_new(c->cred.uid, h, handover_free);
   j->on_result = receive_result;
   daemon_image_add_job(d, c, j, pid, pipefd);
 }
