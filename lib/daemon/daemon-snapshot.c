@@ -511,6 +511,7 @@ struct snapshot_copy {
   char layer[65]; /* its name in the store's layers/ */
   struct frozen_copy fc;
   int upper;      /* the instance's writable layer */
+  bool answered;  /* the child's result came: it thawed the instance */
   bool kept;      /* a record names the layer */
   snapshot_copied_fn *copied;
   void *ctx;
@@ -576,17 +577,24 @@ static void run_snapshot_copy(struct daemon *d, void *arg, int outfd) {
   _exit(rc == 0 ? 0 : 1);
 }
 
+/* The copy, unless a record names it (it may be gone already). */
+static void drop_unkept_layer(struct daemon *d, const struct snapshot_copy *sc) {
+  cleanup_error cell_error *ignored = NULL;
+  if (!sc->kept)
+    cell_rm_rf_at(d->store->layersfd, sc->layer, &ignored);
+}
+
 static void snapshot_copy_result(struct daemon *d, struct image_job *j,
                                  const struct json_value *v) {
   struct snapshot_copy *sc = j->ctx;
   struct conn *c = daemon_find_conn(d, j->conn_id);
   struct instance *in = daemon_find_instance(d, sc->inst);
-  const struct json_value *ok = json_object_get(v, "ok");
-  const char *error = request_str(v, "error");
+  const char *error = NULL;
   cell_error *err = NULL;
+  sc->answered = true;
   if (in)
     in->snapshotting = false;
-  if (!ok || ok->type != JSON_BOOL || !ok->u.boolean)
+  if (!image_child_ok(v, &error))
     cell_fail(&err, 0, "%s", error ? error : "its copy failed");
   else if (!in)
     cell_fail(&err, 0, "the instance went");
@@ -601,27 +609,26 @@ static void snapshot_copy_result(struct daemon *d, struct image_job *j,
     sc->kept = sc->copied(d, c, in, layer, sc->ctx) == 0;
   }
   /* Before the next request of the client: it may look at the store. */
-  if (!sc->kept) {
-    cleanup_error cell_error *ignored = NULL;
-    cell_rm_rf_at(d->store->layersfd, sc->layer, &ignored);
-  }
+  drop_unkept_layer(d, sc);
 }
 
 /* Whatever became of the child: no copy left that no record names, and
- * the instance neither frozen (a child killed in its copy) nor held. */
+ * the instance neither frozen nor held.  A child that answered thawed it
+ * itself; one killed in its copy may have left it frozen.  (After an
+ * answer the instance takes every op again: a pause asked since is its
+ * owner's and stays.) */
 static void snapshot_copy_end(struct daemon *d, struct image_job *j) {
   struct snapshot_copy *sc = j->ctx;
-  if (!sc->kept) {
-    cleanup_error cell_error *ignored = NULL;
-    cell_rm_rf_at(d->store->layersfd, sc->layer, &ignored);
-  }
+  drop_unkept_layer(d, sc);
   struct instance *in = daemon_find_instance(d, sc->inst);
   if (!in)
     return;
   in->snapshotting = false;
+  if (sc->answered || sc->fc.paused || !running(in))
+    return;
   struct cgroup *cg = NULL;
   cleanup_error cell_error *err = NULL;
-  if (running(in) && !sc->fc.paused && cgroup_open(sc->cgroup, &cg, &err) == 0)
+  if (cgroup_open(sc->cgroup, &cg, &err) == 0)
     thaw_or_log(sc->inst, cg);
   cgroup_free(cg);
 }
@@ -657,11 +664,7 @@ void snapshot_copy_running(struct daemon *d, struct conn *c,
     return;
   }
   in->snapshotting = true;
-  struct image_job *j = xcalloc(1, sizeof(*j));
-  j->owner = c->cred.uid;
-  j->pidfd = -1;
-  j->ctx = sc;
-  j->ctx_free = snapshot_copy_free;
+  struct image_job *j = image_job_new(c->cred.uid, sc, snapshot_copy_free);
   j->on_result = snapshot_copy_result;
   j->on_end = snapshot_copy_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
