@@ -218,8 +218,8 @@ wait_count_passes() { # name N
   local wrap=$D/late-id-map real
   real=$(command -v criu)
   mkdir -p "$wrap"
-  printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$@"\n' \
-    "$(dirname "$CELLD")/tests/late-id-map.so" "$real" >"$wrap/criu"
+  printf '#!/bin/sh\necho "$1" >>%s/ran\nLD_PRELOAD=%s exec %s "$@"\n' \
+    "$wrap" "$(dirname "$CELLD")/tests/late-id-map.so" "$real" >"$wrap/criu"
   chmod +x "$wrap/criu"
   ctl create k --image bb --init "$COUNTER" --net c
   ctl start k
@@ -235,6 +235,8 @@ wait_count_passes() { # name N
     echo "$output"
     false
   }
+  # The restore was the preloaded criu's.
+  grep -qx restore "$wrap/ran"
   # Counting on from where it was (a new init would start at 1).
   [ "$at" -gt 5 ]
 }
