@@ -257,7 +257,7 @@ static double now_seconds(void) {
 
 /* What stop is about to do, from the instance's record: its halt signal
  * and how long celld waits before SIGKILL.  Nothing when it is not
- * running (celld's answer says so). */
+ * running, or when an operation holds it (celld's answer says so). */
 static void say_stopping(const struct invocation *inv, const char *name,
                          int timeout) {
   cleanup_json_gen struct json_gen *g = request_new("show", name);
@@ -267,7 +267,9 @@ static void say_stopping(const struct invocation *inv, const char *name,
   if (client_request(inv->socket, req, &answer, &ignored) != EXIT_OK)
     return;
   const struct json_value *inst = json_object_get(answer, "instance");
-  if (strcmp(field_string(inst, "state"), "running") != 0)
+  const struct json_value *busy = json_object_get(inst, "busy");
+  if (strcmp(field_string(inst, "state"), "running") != 0 ||
+      (busy && busy->type == JSON_STRING))
     return;
   char buf[32];
   const char *sig = signal_name((int)field_int(inst, "halt_signal", SIGTERM),

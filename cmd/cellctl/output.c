@@ -142,6 +142,10 @@ void print_instance(const struct json_value *i) {
                         "exit_time", "rootfs_mode", "proc_view"};
   for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
     printf("%-12s %s\n", keys[k], field_string(i, keys[k]));
+  const struct json_value *busy = json_object_get(i, "busy");
+  if (busy && busy->type == JSON_STRING)
+    printf("%-12s %s (it takes only show, log, console and snapshots "
+           "until that is done)\n", "busy", busy->u.string);
   if (json_object_get(i, "image"))
     printf("%-12s %s (%s)\n", "image", field_string(i, "image_name"),
            field_string(i, "image"));

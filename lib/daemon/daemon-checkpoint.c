@@ -361,6 +361,8 @@ static void run_dump(struct daemon *d, void *arg, int outfd) {
     rc = make_images_dir(w, &err);
   if (rc == 0)
     rc = dump_frozen(w, criu, &err);
+  if (rc == 0)
+    daemon_test_pause("checkpoint-dumped");
   /* Still frozen by the dump: the disk as the images have it. */
   if (rc == 0 && w->layer[0])
     rc = snapshot_copy_frozen(d, w->upper, w->layer, &err);
@@ -561,7 +563,7 @@ static void checkpoint_result(struct daemon *d, struct image_job *j,
 }
 
 /* Whatever became of the child: the instance is not left frozen, nor
- * marked as checkpointing, and no half images stay. */
+ * held, and no half images stay. */
 static void checkpoint_end(struct daemon *d, struct image_job *j) {
   struct checkpoint_job *cj = j->ctx;
   struct instance *in = daemon_find_instance(d, cj->name);
@@ -572,7 +574,7 @@ static void checkpoint_end(struct daemon *d, struct image_job *j) {
     cell_rm_rf_at(d->store->layersfd, cj->w->layer, &ignored);
   if (!in)
     return;
-  in->checkpointing = false;
+  in->hold = HOLD_NONE;
   if (cj->made && cj->stop)
     return;
   /* Not stopped after all: its exit would be a failure again. */
@@ -636,9 +638,9 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, API_WRONG_STATE, &err);
     return;
   }
-  if (in->checkpointing || in->exports > 0) {
-    cell_fail(&err, 0, "instance `%s` is being checkpointed or exported: "
-              "try again when that is done", name);
+  if (in->exports > 0) {
+    cell_fail(&err, 0, "instance `%s` is being exported: try again when "
+              "that is done", name);
     conn_fail(d, c, API_WRONG_STATE, &err);
     return;
   }
@@ -673,8 +675,10 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
    * restart. */
   if (cj->stop)
     in->stopping = true;
-  in->checkpointing = true;
-  struct image_job *j = image_job_new(c->cred.uid, cj, checkpoint_job_free);
+  in->hold = HOLD_CHECKPOINT;
+  cleanup_free char *what = xasprintf("checkpoint %s of `%s`", snap, name);
+  struct image_job *j =
+      image_job_new(c->cred.uid, what, cj, checkpoint_job_free);
   j->on_result = checkpoint_result;
   j->on_end = checkpoint_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -1161,7 +1165,7 @@ static void restore_end(struct daemon *d, struct image_job *j) {
     drop_migrated_images(rj);
   struct instance *in = daemon_find_instance(d, rj->name);
   if (in && !rj->handed)
-    in->checkpointing = false;
+    in->hold = HOLD_NONE;
   if (!rj->adopted)
     restore_undo(d, rj);
   if (!rj->adopted && rj->destroy_on_failure && in) {
@@ -1204,8 +1208,12 @@ static void restore_processes(struct daemon *d, struct conn *c,
   /* The child has its own copy. */
   close(rj->slave);
   rj->slave = -1;
-  in->checkpointing = true;
-  struct image_job *j = image_job_new(c->cred.uid, rj, restore_job_free);
+  in->hold = destroy_on_failure ? HOLD_MIGRATE_IN : HOLD_RESTORE;
+  cleanup_free char *what = xasprintf("restore of `%s` from %s", rj->name,
+                                      destroy_on_failure ? "its migration"
+                                                         : snap);
+  struct image_job *j =
+      image_job_new(c->cred.uid, what, rj, restore_job_free);
   j->on_result = restore_result;
   j->on_end = restore_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -1252,7 +1260,7 @@ static void restore_checked(struct daemon *d, struct image_job *j,
       s = &in->rec->snaps[i];
   if (!c)
     return; /* nobody waits: nothing is touched */
-  if (!s || in->pidfd >= 0 || in->checkpointing) {
+  if (!s || in->pidfd >= 0 || in->hold != HOLD_NONE) {
     conn_error(d, c, API_WRONG_STATE, "the instance or its snapshot changed "
                "while criu was asked: try again");
     return;
@@ -1288,7 +1296,9 @@ void checkpoint_restore(struct daemon *d, struct conn *c, struct instance *in,
   struct check_job *ck = xcalloc(1, sizeof(*ck));
   ck->name = xstrdup(in->rec->name);
   ck->snap = xstrdup(snap);
-  struct image_job *j = image_job_new(c->cred.uid, ck, check_job_free);
+  cleanup_free char *what =
+      xasprintf("restore of `%s` from %s", in->rec->name, snap);
+  struct image_job *j = image_job_new(c->cred.uid, what, ck, check_job_free);
   j->on_result = restore_checked;
   daemon_image_add_job(d, c, j, pid, pipefd);
 }

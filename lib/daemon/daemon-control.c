@@ -96,11 +96,6 @@ void op_destroy(struct daemon *d, struct conn *c, struct instance *in,
                                       "when the export is done");
     return;
   }
-  if (in->checkpointing) {
-    conn_error(d, c, API_WRONG_STATE, "criu is checkpointing or restoring the "
-               "instance: destroy it when that is done");
-    return;
-  }
   if (in->pidfd >= 0) {
     if (!force || !force->u.boolean) {
       cleanup_free char *msg = xasprintf(

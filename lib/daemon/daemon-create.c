@@ -673,7 +673,8 @@ void op_clone(struct daemon *d, struct conn *c, struct instance *src,
   if (src->pidfd >= 0) {
     cleanup_free char *what =
         xasprintf("clone `%s` of `%s`", name, src->rec->name);
-    snapshot_copy_running(d, c, src, what, clone_copied, xstrdup(name), free);
+    snapshot_copy_running(d, c, src, HOLD_CLONE, what, clone_copied,
+                          xstrdup(name), free);
     return;
   }
   cleanup_free char *layer = NULL;

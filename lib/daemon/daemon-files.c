@@ -324,16 +324,16 @@ static void file_op(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, err->errnum == EBUSY ? API_WRONG_STATE : API_FAILED, &err);
     return;
   }
-  struct image_job *j = xcalloc(1, sizeof(*j));
-  j->owner = c->cred.uid;
-  j->pidfd = -1;
   struct file_job *fj = xcalloc(1, sizeof(*fj));
   fj->name = xstrdup(in->rec->name);
   fj->mounted = mounted;
+  cleanup_free char *what = xasprintf(push ? "file push into `%s`"
+                                           : "file pull from `%s`",
+                                      in->rec->name);
+  struct image_job *j =
+      image_job_new(c->cred.uid, what, fj, file_job_free);
   j->on_result = file_result;
   j->on_end = file_end;
-  j->ctx = fj;
-  j->ctx_free = file_job_free;
   if (mounted)
     in->exports++; /* no start while its root is ours */
   daemon_image_add_job(d, c, j, pid, pipefd);

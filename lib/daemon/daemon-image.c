@@ -106,6 +106,7 @@ static void job_free(struct image_job *j) {
   if (j->pipefd >= 0)
     close(j->pipefd);
   free(j->buf);
+  free(j->what);
   free(j->name);
   free(j->tag);
   free(j);
@@ -208,10 +209,11 @@ static void job_end(struct daemon *d, size_t index) {
   struct image_job *j = d->jobs[index];
   if (!j->done) {
     struct conn *c = j->conn_id ? daemon_find_conn(d, j->conn_id) : NULL;
-    if (c)
-      conn_error(d, c, API_FAILED, j->on_result
-                                       ? "failed: its process died"
-                                       : "import failed: its process died");
+    if (c) {
+      cleanup_free char *msg =
+          xasprintf("%s failed: its process died", j->what);
+      conn_error(d, c, API_FAILED, msg);
+    }
   }
   daemon_unwatch(d, j->pipefd);
   job_remove_leftovers(d, j);
@@ -319,8 +321,7 @@ void op_image_import(struct daemon *d, struct conn *c, struct instance *unused,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  struct image_job *j = xcalloc(1, sizeof(*j));
-  j->owner = c->cred.uid;
+  struct image_job *j = image_job_new(c->cred.uid, "import", NULL, NULL);
   j->name = steal_pointer(&name);
   j->tag = steal_pointer(&tag);
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -593,10 +594,11 @@ void image_child_setup(const int *keep, size_t n) {
   signal(SIGPIPE, SIG_IGN);
 }
 
-struct image_job *image_job_new(uid_t owner, void *ctx,
+struct image_job *image_job_new(uid_t owner, const char *what, void *ctx,
                                 void (*ctx_free)(void *)) {
   struct image_job *j = xcalloc(1, sizeof(*j));
   j->owner = owner;
+  j->what = xstrdup(what);
   j->pidfd = j->pipefd = -1;
   j->ctx = ctx;
   j->ctx_free = ctx_free;

@@ -49,9 +49,10 @@ const struct image *daemon_image_of(struct daemon *d,
  * fds keep[0..n) besides stdio, default signals, no SIGPIPE. */
 void image_child_setup(const int *keep, size_t n);
 
-/* A job of another op for owner (a uid), its ctx freed by ctx_free, to
- * be given its handlers and then daemon_image_add_job. */
-struct image_job *image_job_new(uid_t owner, void *ctx,
+/* A job for owner (a uid), its ctx freed by ctx_free, to be given its
+ * handlers and then daemon_image_add_job.  what names the op ("export of
+ * `k`") in the one line its client gets if the job's process dies. */
+struct image_job *image_job_new(uid_t owner, const char *what, void *ctx,
                                 void (*ctx_free)(void *));
 /* Whether a child's result line v says it worked; *error: its error. */
 bool image_child_ok(const struct json_value *v, const char **error);

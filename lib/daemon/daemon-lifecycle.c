@@ -178,9 +178,9 @@ int inst_start(struct daemon *d, struct instance *in, cell_error **err) {
   if (in->exports > 0)
     return cell_fail(err, EBUSY, "instance `%s` is being exported: start it "
                      "when the export is done", in->rec->name);
-  if (in->checkpointing)
-    return cell_fail(err, EBUSY, "instance `%s` is being restored from a "
-                     "checkpoint", in->rec->name);
+  if (in->hold != HOLD_NONE)
+    return cell_fail(err, EBUSY, "instance `%s`: %s", in->rec->name,
+                     instance_hold_why(in->hold));
   inst_disarm_timer(d, in);
   cleanup_free char *dir = daemon_inst_dir(d, in->rec->name);
   daemon_runtime_delete(d, in->rec->name);

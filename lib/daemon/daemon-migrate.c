@@ -691,7 +691,7 @@ static void send_result(struct daemon *d, struct image_job *j,
   }
   sj->done = true;
   if (in && !sj->w->check_only)
-    in->checkpointing = false;
+    in->hold = HOLD_NONE;
   if (sj->w->check_only) {
     if (!c)
       return;
@@ -740,7 +740,7 @@ static void send_end(struct daemon *d, struct image_job *j) {
   if (sj->done)
     return;
   if (in)
-    in->checkpointing = false;
+    in->hold = HOLD_NONE;
   /* The child died without a word (the job answered nobody: its
    * "committing" was a line): it runs on here, unless the commit went. */
   if (sj->committing) {
@@ -772,9 +772,9 @@ static int check_migratable(struct daemon *d, const struct conn *c,
                      r->name);
   if (checkpoint_refuse_lxcfs(in, "migrate", err) < 0)
     return -1;
-  if (in->checkpointing || in->exports > 0)
-    return cell_fail(err, 0, "instance `%s` is being checkpointed, exported "
-                     "or migrated: try again when that is done", r->name);
+  if (in->exports > 0)
+    return cell_fail(err, 0, "instance `%s` is being exported: try again "
+                     "when that is done", r->name);
   *code = API_FAILED;
   if (!daemon_image_of(d, r))
     return cell_fail(err, 0, "instance `%s`: its image %s is not in the "
@@ -844,8 +844,10 @@ void op_migrate(struct daemon *d, struct conn *c, struct instance *in,
   w->sock = w->upperfd = -1;
   struct send_job *sj = xcalloc(1, sizeof(*sj));
   sj->w = w;
-  in->checkpointing = !check_only;
-  struct image_job *j = image_job_new(c->cred.uid, sj, send_job_free);
+  if (!check_only)
+    in->hold = HOLD_MIGRATE_OUT;
+  cleanup_free char *what = xasprintf("migration of `%s`", in->rec->name);
+  struct image_job *j = image_job_new(c->cred.uid, what, sj, send_job_free);
   j->on_result = send_result;
   j->on_end = send_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -1255,7 +1257,7 @@ static void drop_held(struct daemon *d, struct conn *c, struct instance *in,
   log_warn("%s: the source did not commit its migration (%s): removed here",
            name, why);
   if (in) {
-    in->checkpointing = false;
+    in->hold = HOLD_NONE;
     if (in->pidfd >= 0)
       kill_frozen(in, true);
     else
@@ -1271,7 +1273,7 @@ static void drop_held(struct daemon *d, struct conn *c, struct instance *in,
 /* Committed: it thaws, reachable, and only then the source hears. */
 static void go_live(struct daemon *d, struct conn *c, struct instance *in,
                     struct handover *h) {
-  in->checkpointing = false;
+  in->hold = HOLD_NONE;
   resume_here(in);
   /* Its own now: the next celld keeps it whatever happens. */
   intent_end(d, in->rec->name);
@@ -1313,7 +1315,7 @@ static void hold_restored(struct daemon *d, struct conn *c,
   struct handover *h = ctx;
   cell_error *err = NULL;
   h->name = xstrdup(in->rec->name);
-  in->checkpointing = true;
+  in->hold = HOLD_MIGRATE_IN;
   int pipefd = -1;
   pid_t pid = c ? image_child_spawn(run_await_commit, d, h, &pipefd, &err)
                 : cell_fail(&err, 0, "its receive went");
@@ -1323,7 +1325,9 @@ static void hold_restored(struct daemon *d, struct conn *c,
     handover_free(h);
     return;
   }
-  struct image_job *j = image_job_new(c->cred.uid, h, handover_free);
+  cleanup_free char *what =
+      xasprintf("receive of `%s` (the wait for the commit)", h->name);
+  struct image_job *j = image_job_new(c->cred.uid, what, h, handover_free);
   j->on_result = commit_result;
   j->on_end = commit_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -1417,7 +1421,7 @@ void op_receive(struct daemon *d, struct conn *c, struct instance *unused,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  struct image_job *j = image_job_new(c->cred.uid, h, handover_free);
+  struct image_job *j = image_job_new(c->cred.uid, "receive", h, handover_free);
   j->on_result = receive_result;
   daemon_image_add_job(d, c, j, pid, pipefd);
 }

@@ -284,7 +284,8 @@ static void begin_refused_op(struct conn *c, const char *line, size_t len) {
 }
 
 /* Ops that only look: they leave no line in the instance's own log, and
- * they are all an instance takes while a snapshot of it is copied. */
+ * they are all an instance takes while something holds it (a copy of its
+ * layer, criu, a migration: enum instance_hold). */
 static bool only_looks(const struct op *op) {
   static const char *const looks[] = {"show", "snapshots", "console", "log"};
   for (size_t i = 0; i < sizeof(looks) / sizeof(*looks); i++)
@@ -313,10 +314,9 @@ void ops_handle_line(struct daemon *d, struct conn *c, const char *line,
     conn_fail(d, c, API_NOT_FOUND, &err);
     return;
   }
-  if (in && in->snapshotting && !only_looks(op)) {
-    cell_fail(&err, 0, "instance `%s`: a snapshot of it is being copied: "
-              "try again when `cellctl snapshot` has answered",
-              in->rec->name);
+  if (in && in->hold != HOLD_NONE && !only_looks(op)) {
+    cell_fail(&err, 0, "instance `%s`: %s", in->rec->name,
+              instance_hold_why(in->hold));
     conn_fail(d, c, API_WRONG_STATE, &err);
     return;
   }

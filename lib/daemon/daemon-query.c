@@ -16,6 +16,14 @@
 #include "net/network.h"
 #include "storage/pool.h"
 
+/* What holds it (a snapshot's copy, criu, a migration), null for nothing:
+ * while it does, the instance takes only the ops that look. */
+static void gen_busy(struct json_gen *g, const struct instance *in) {
+  const char *busy = instance_hold_name(in->hold);
+  json_gen_key(g, "busy");
+  busy ? json_gen_string(g, busy) : json_gen_null(g);
+}
+
 void op_list(struct daemon *d, struct conn *c, struct instance *unused,
              const struct json_value *req) {
   struct json_gen *g = json_gen_new(false);
@@ -40,6 +48,7 @@ void op_list(struct daemon *d, struct conn *c, struct instance *unused,
       json_gen_value(g, v->u.object.values[k]);
     }
     json_gen_kv_int(g, "pid", in->pidfd >= 0 ? in->pid : 0);
+    gen_busy(g, in);
     usage_gen_json(d, in, g, false);
     json_gen_object_close(g);
   }
@@ -66,6 +75,7 @@ void op_show(struct daemon *d, struct conn *c, struct instance *in,
       json_gen_value(g, v->u.object.values[k]);
     }
     json_gen_kv_int(g, "pid", in->pidfd >= 0 ? in->pid : 0);
+    gen_busy(g, in);
     json_gen_kv_bool(g, "exit_status_known", in->pidfd < 0 || in->child);
     /* Running: what it got at its start; else what a start gets now. */
     cleanup_free char *view = in->pidfd >= 0 && in->proc_view

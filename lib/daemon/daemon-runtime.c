@@ -221,7 +221,8 @@ int daemon_exit_code(const siginfo_t *si) {
 /* Test-only (docs/api.md): CELLD_TEST_PAUSE=create stops celld for 60 s
  * in the middle of a create (directory made, root mounted, no record yet),
  * =destroy in the middle of a destroy (init killed, root unmounted, record
- * still there), so that a test can kill -9 it there. */
+ * still there), so that a test can kill -9 it there; others in
+ * docs/api.md. */
 void daemon_test_pause(const char *where) {
   const char *want = getenv("CELLD_TEST_PAUSE");
   if (want && strcmp(want, where) == 0) {

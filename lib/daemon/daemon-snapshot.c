@@ -593,7 +593,7 @@ static void snapshot_copy_result(struct daemon *d, struct image_job *j,
   cell_error *err = NULL;
   sc->answered = true;
   if (in)
-    in->snapshotting = false;
+    in->hold = HOLD_NONE;
   if (!image_child_ok(v, &error))
     cell_fail(&err, 0, "%s", error ? error : "its copy failed");
   else if (!in)
@@ -623,7 +623,7 @@ static void snapshot_copy_end(struct daemon *d, struct image_job *j) {
   struct instance *in = daemon_find_instance(d, sc->inst);
   if (!in)
     return;
-  in->snapshotting = false;
+  in->hold = HOLD_NONE;
   if (sc->answered || sc->fc.paused || !running(in))
     return;
   struct cgroup *cg = NULL;
@@ -634,7 +634,8 @@ static void snapshot_copy_end(struct daemon *d, struct image_job *j) {
 }
 
 void snapshot_copy_running(struct daemon *d, struct conn *c,
-                           struct instance *in, const char *what,
+                           struct instance *in, enum instance_hold hold,
+                           const char *what,
                            snapshot_copied_fn *copied, void *ctx,
                            void (*ctx_free)(void *)) {
   cell_error *err = NULL;
@@ -648,10 +649,7 @@ void snapshot_copy_running(struct daemon *d, struct conn *c,
   sc->copied = copied;
   sc->ctx = ctx;
   sc->ctx_free = ctx_free;
-  if (in->checkpointing)
-    cell_fail(&err, 0, "instance `%s` is being checkpointed or migrated: "
-              "try again when that is done", in->rec->name);
-  else if (daemon_image_jobs_full(d))
+  if (daemon_image_jobs_full(d))
     cell_fail(&err, 0, "too many imports, exports, checkpoints and "
               "snapshots under way: try again when one has finished");
   int pipefd = -1;
@@ -660,11 +658,12 @@ void snapshot_copy_running(struct daemon *d, struct conn *c,
     pid = image_child_spawn(run_snapshot_copy, d, sc, &pipefd, &err);
   if (pid < 0) {
     snapshot_copy_free(sc);
-    conn_fail(d, c, in->checkpointing ? API_WRONG_STATE : API_FAILED, &err);
+    conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  in->snapshotting = true;
-  struct image_job *j = image_job_new(c->cred.uid, sc, snapshot_copy_free);
+  in->hold = hold;
+  struct image_job *j =
+      image_job_new(c->cred.uid, what, sc, snapshot_copy_free);
   j->on_result = snapshot_copy_result;
   j->on_end = snapshot_copy_end;
   daemon_image_add_job(d, c, j, pid, pipefd);
@@ -692,7 +691,7 @@ void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
   if (running(in)) {
     cleanup_free char *what =
         xasprintf("snapshot %s of `%s`", name, in->rec->name);
-    snapshot_copy_running(d, c, in, what, snapshot_copied,
+    snapshot_copy_running(d, c, in, HOLD_SNAPSHOT, what, snapshot_copied,
                           steal_pointer(&name), free);
     return;
   }

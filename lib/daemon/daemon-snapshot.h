@@ -27,11 +27,13 @@ typedef int snapshot_copied_fn(struct daemon *d, struct conn *c,
                                struct instance *in, const char *layer,
                                void *ctx);
 /* A running instance's writable layer copied into the store by a child,
- * the instance frozen meanwhile and taking only the ops that look; then
+ * the instance frozen meanwhile and held (hold: a snapshot's or a
+ * clone's), taking only the ops that look; then
  * copied(..., ctx) in the loop.  On any failure c gets one line naming
  * `what`, and nothing of the copy stays.  ctx_free(ctx) at the end. */
 void snapshot_copy_running(struct daemon *d, struct conn *c,
-                           struct instance *in, const char *what,
+                           struct instance *in, enum instance_hold hold,
+                           const char *what,
                            snapshot_copied_fn *copied, void *ctx,
                            void (*ctx_free)(void *));
 

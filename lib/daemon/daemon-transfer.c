@@ -58,13 +58,6 @@ static void child_result(int fd, const cell_error *err, uint64_t size) {
   json_gen_write_line(g, fd);
 }
 
-static struct image_job *new_job(uid_t owner) {
-  struct image_job *j = xcalloc(1, sizeof(*j));
-  j->owner = owner;
-  j->pidfd = j->pipefd = -1;
-  return j;
-}
-
 /* ---- export ------------------------------------------------------------- */
 
 struct export_work {
@@ -199,11 +192,11 @@ void op_export(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, API_FAILED, &err);
     return;
   }
-  struct image_job *j = new_job(c->cred.uid);
+  cleanup_free char *what = xasprintf("export of `%s`", in->rec->name);
+  struct image_job *j =
+      image_job_new(c->cred.uid, what, xstrdup(in->rec->name), free);
   j->on_result = export_result;
   j->on_end = export_end;
-  j->ctx = xstrdup(in->rec->name);
-  j->ctx_free = free;
   in->exports++;
   daemon_image_add_job(d, c, j, pid, pipefd);
 }
@@ -568,9 +561,8 @@ void op_import(struct daemon *d, struct conn *c, struct instance *unused,
   }
   struct import_job *ij = xcalloc(1, sizeof(*ij));
   ij->as = as ? xstrdup(as) : NULL;
-  struct image_job *j = new_job(c->cred.uid);
+  struct image_job *j =
+      image_job_new(c->cred.uid, "import", ij, import_job_free);
   j->on_result = import_result;
-  j->ctx = ij;
-  j->ctx_free = import_job_free;
   daemon_image_add_job(d, c, j, pid, pipefd);
 }

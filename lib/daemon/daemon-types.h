@@ -94,6 +94,56 @@ struct usage_keep {
   bool disk_known;
 };
 
+/* An operation that holds an instance while a child or criu works on it:
+ * a copy of its writable layer for a snapshot or a clone, the instance
+ * frozen (daemon-snapshot.c); criu dumping or restoring it
+ * (daemon-checkpoint.c); its migration away, or in as the target's
+ * (daemon-migrate.c).  Another op would break it: a resume thaws what
+ * criu dumps, a stop kills what it restores, an exec's process is one
+ * criu cannot dump. */
+enum instance_hold {
+  HOLD_NONE,
+  HOLD_SNAPSHOT,
+  HOLD_CLONE,
+  HOLD_CHECKPOINT,
+  HOLD_RESTORE,
+  HOLD_MIGRATE_OUT,
+  HOLD_MIGRATE_IN,
+};
+
+/* Its name in `cellctl show` ("busy"), NULL for none. */
+static inline const char *instance_hold_name(enum instance_hold h) {
+  static const char *const names[] = {
+      [HOLD_NONE] = NULL,           [HOLD_SNAPSHOT] = "snapshot",
+      [HOLD_CLONE] = "clone",       [HOLD_CHECKPOINT] = "checkpoint",
+      [HOLD_RESTORE] = "restore",   [HOLD_MIGRATE_OUT] = "migrate",
+      [HOLD_MIGRATE_IN] = "receive",
+  };
+  return names[h];
+}
+
+/* What holds it and when to try again, for a refusal: "instance `r`: " and
+ * this. */
+static inline const char *instance_hold_why(enum instance_hold h) {
+  static const char *const why[] = {
+      [HOLD_NONE] = "nothing holds it",
+      [HOLD_SNAPSHOT] = "a snapshot of it is being copied: try again when "
+                        "`cellctl snapshot` has answered",
+      [HOLD_CLONE] = "a clone of it is being copied: try again when "
+                     "`cellctl clone` has answered",
+      [HOLD_CHECKPOINT] = "criu is checkpointing it: try again when "
+                          "`cellctl checkpoint` has answered",
+      [HOLD_RESTORE] = "criu is restoring it: try again when "
+                       "`cellctl restore` has answered",
+      [HOLD_MIGRATE_OUT] = "it is migrating to another host: try again "
+                           "when `cellctl migrate` has answered (here it "
+                           "runs on only if the migration fails)",
+      [HOLD_MIGRATE_IN] = "it is arriving by migration: try again when "
+                          "`cellctl receive` has answered",
+  };
+  return why[h];
+}
+
 struct instance {
   struct instance_record *rec;
   pid_t pid;
@@ -118,12 +168,9 @@ struct instance {
   /* Exports reading its disk (daemon-transfer.c): it may not start or be
    * destroyed meanwhile. */
   int exports;
-  /* criu dumps it (daemon-checkpoint.c) or it is migrating
-   * (daemon-migrate.c): no second checkpoint meanwhile. */
-  bool checkpointing;
-  /* A child copies its writable layer for a snapshot, the instance frozen
-   * meanwhile (daemon-snapshot.c): only ops that look are taken. */
-  bool snapshotting;
+  /* What holds it now, if anything: it takes only the ops that look
+   * meanwhile (daemon-ops.c). */
+  enum instance_hold hold;
   struct usage_keep usage; /* daemon-usage.c's last samples */
 };
 
@@ -181,6 +228,9 @@ struct image_job {
   size_t len;
   bool done;        /* its result has come */
   uid_t owner;
+  /* The op, for its client if the job's process dies without a result:
+   * "checkpoint `c1` of `k` failed: its process died". */
+  char *what;
   char *name, *tag; /* the name it gets; NULL: none (anonymous) */
   /* A job of another op (an export, an instance's import): its result
    * line goes to on_result, not to the image import's handling; on_end

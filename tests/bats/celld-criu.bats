@@ -46,6 +46,13 @@ setup() {
 }
 
 teardown() {
+  # What a failed pause test left: its paused child holds the instance,
+  # and celld pauses each checkpoint.
+  if [ -f "$D/paused" ]; then
+    kill -9 "$(cat "$D/paused")" 2>/dev/null || true
+    rm -f "$D/paused"
+    restart_celld
+  fi
   destroy_all
 }
 
@@ -239,6 +246,69 @@ wait_count_passes() { # name N
   grep -qx restore "$wrap/ran"
   # Counting on from where it was (a new init would start at 1).
   [ "$at" -gt 5 ]
+}
+
+# The pid of the process CELLD_TEST_PAUSE=WHERE paused (waited for).
+paused_pid() { # WHERE
+  local pid
+  for _ in $(seq 300); do
+    pid=$(sed -n "s/.*CELLD_TEST_PAUSE=$1: pausing (pid \([0-9]*\)).*/\1/p" "$D/celld.log" | tail -n1)
+    if [ -n "$pid" ]; then
+      echo "$pid"
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+@test "attack: a resume, stop, exec or other op while criu dumps an instance is refused in one line; the dump's child killed leaves it counting" {
+  needs_working_criu
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes k 3
+  # The dump's child pauses once criu has dumped the instance, which stays
+  # frozen under it until its disk is copied.
+  CELLD_TEST_PAUSE=checkpoint-dumped restart_celld
+  : >"$D/celld.log"
+  (exec "$CELLCTL" --socket "$SOCK" checkpoint k c1 >"$D/ck.out" 2>&1) &
+  local client=$! child
+  child=$(paused_pid checkpoint-dumped)
+  echo "$child" >"$D/paused"
+  [ "$child" != "$(cat "$D/celld.pid")" ]
+  [ "$(ctl show k --json | jq -r .busy)" = checkpoint ]
+  run -0 ctl show k
+  [[ "$output" == *"busy         checkpoint"* ]]
+  local op
+  for op in "resume k" "pause k" "stop k" "restart k" "exec k -- true" \
+    "snapshot k s" "clone k k2" "set k cpus=1" "rename k k3" "destroy k -f"; do
+    # shellcheck disable=SC2086 # the op's words
+    run --separate-stderr ctl $op
+    # wrong-state; exec's own status when its command could not be run
+    if [[ "$op" == exec* ]]; then [ "$status" -eq 125 ]; else [ "$status" -eq 7 ]; fi
+    [ "${#stderr_lines[@]}" -eq 1 ]
+    [ "$stderr" = "cellctl: instance \`k\`: criu is checkpointing it: try again when \`cellctl checkpoint\` has answered" ]
+    # (and stop does not say it is stopping)
+    [ -z "$output" ]
+  done
+  # Still frozen under the dump: the resume did not thaw it.
+  local at
+  at=$(cat "$STATE/instances/k/disk/upper/count")
+  sleep 1
+  [ "$(cat "$STATE/instances/k/disk/upper/count")" = "$at" ]
+  # The child killed: the client hears, nothing is recorded, the instance
+  # is thawed and takes ops again.
+  kill -9 "$child"
+  local status=0
+  wait "$client" || status=$?
+  [ "$status" -ne 0 ]
+  [ "$(cat "$D/ck.out")" = "cellctl: checkpoint c1 of \`k\` failed: its process died" ]
+  [ "$(ctl show k --json | jq -r .busy)" = null ]
+  [ -z "$(ctl snapshots k --json | jq -r '.[].name')" ]
+  [ -z "$(ls -A "$STATE/instances/k/checkpoints" 2>/dev/null)" ]
+  wait_count_passes k "$at"
+  rm "$D/paused"
+  restart_celld
 }
 
 @test "a celld killed in the middle of a checkpoint leaves no half-made stateful snapshot and no frozen instance" {

@@ -131,6 +131,7 @@ paused_child() { # N
   [ "$output" = served ]
   # The instance under the copy takes only the ops that look.
   run -0 ctl snapshots r
+  [ "$(ctl show r --json | jq -r .busy)" = snapshot ]
   local op
   for op in "stop r" "pause r" "resume r" "exec r -- true" "snapshot r s2" "destroy r -f"; do
     # shellcheck disable=SC2086 # the op's words
@@ -139,6 +140,8 @@ paused_child() { # N
     [ "$status" -ne 0 ]
     [ "${#stderr_lines[@]}" -eq 1 ]
     [[ "$stderr" == "cellctl: instance \`r\`: a snapshot of it is being copied: "* ]]
+    # (and stop does not say it is stopping)
+    [ -z "$output" ]
   done
   # The copy's process killed: one line for the client, nothing recorded,
   # no layer left, the instance thawed and serving again.
@@ -146,10 +149,10 @@ paused_child() { # N
   local status=0
   wait "$client" || status=$?
   [ "$status" -ne 0 ]
-  [ "$(wc -l <"$D/snap.out")" = 1 ]
-  grep -q '^cellctl: ' "$D/snap.out"
+  [ "$(cat "$D/snap.out")" = "cellctl: snapshot s1 of \`r\` failed: its process died" ]
   [ -z "$(ctl snapshots r --json | jq -r '.[].name')" ]
   [ -z "$(unnamed_layers)" ]
+  [ "$(ctl show r --json | jq -r .busy)" = null ]
   run -0 timeout 5 "$CELLCTL" --socket "$SOCK" exec r -- cat /state
   [ "$output" = live ]
   # A clone of it copies the same way: killed, no clone and no layer left.
@@ -157,11 +160,14 @@ paused_child() { # N
   client=$!
   child=$(paused_child 2)
   timeout 2 "$CELLCTL" --socket "$SOCK" list >/dev/null
+  [ "$(ctl show r --json | jq -r .busy)" = clone ]
+  run -7 --separate-stderr ctl stop r
+  [ "$stderr" = "cellctl: instance \`r\`: a clone of it is being copied: try again when \`cellctl clone\` has answered" ]
   kill -9 "$child"
   status=0
   wait "$client" || status=$?
   [ "$status" -ne 0 ]
-  [ "$(wc -l <"$D/clone.out")" = 1 ]
+  [ "$(cat "$D/clone.out")" = "cellctl: clone \`cl\` of \`r\` failed: its process died" ]
   run -4 ctl show cl
   [ -z "$(unnamed_layers)" ]
   # And without the pause the snapshot is taken, the instance running on.
