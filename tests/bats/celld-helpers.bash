@@ -97,9 +97,22 @@ pool_pids() {
       '$2 >= s && $2 < e && $3 !~ /^Z/ {print $1}'
 }
 
+# The console keeper of the celld of $D/celld.conf: a fork of it (its
+# command line), named celld-console.
+keeper_pids() {
+  local pid
+  for pid in $(pgrep -x celld-console); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+      grep -qF -- "--config $D/celld.conf " && echo "$pid"
+  done
+  return 0
+}
+
 # With the daemon gone: 1 (and what) when a mount under the state dir, a
-# process of the pool or a cgroup under the parent is left.  Leftover
-# processes are killed and the empty cgroup parents removed.
+# process of the pool, a console keeper (it outlives celld only while it
+# holds a console: an instance running, or one whose last output no celld
+# has saved) or a cgroup under the parent is left.  Leftover processes are
+# killed and the empty cgroup parents removed.
 celld_leaks() {
   local left=0
   if grep -q " $STATE/" /proc/self/mountinfo; then
@@ -118,6 +131,15 @@ celld_leaks() {
   if [ -n "$(pool_pids)" ]; then
     echo "processes left in the pool: $(pool_pids)" >&2
     pool_pids | xargs -r kill -9
+    left=1
+  fi
+  for _ in $(seq 20); do
+    [ -z "$(keeper_pids)" ] && break
+    sleep 0.1
+  done
+  if [ -n "$(keeper_pids)" ]; then
+    echo "console keeper left: $(keeper_pids)" >&2
+    keeper_pids | xargs -r kill -9
     left=1
   fi
   local cg
