@@ -137,6 +137,7 @@ void conn_close(struct daemon *d, struct conn *c) {
   free(c->out);
   free(c->op);
   free(c->op_name);
+  free(c->answer_at_destroy);
   free(c);
 }
 
@@ -332,8 +333,11 @@ void conn_answer_waiter(struct daemon *d, uint64_t conn_id,
   struct conn *c = daemon_find_conn(d, conn_id);
   if (!c)
     return;
+  cleanup_free char *ready = steal_pointer(&c->answer_at_destroy);
   if (error)
     conn_error(d, c, API_FAILED, error);
+  else if (ready)
+    conn_send(d, c, ready);
   else
     conn_reply_instance(d, c, in);
 }

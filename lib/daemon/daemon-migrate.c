@@ -647,8 +647,8 @@ static void stop_after_commit(struct daemon *d, struct conn *c,
 
 /* result: the child's line, whose figures the client is told; NULL for
  * a check. */
-static void reply_migrated(struct daemon *d, struct conn *c, const char *name,
-                           const struct json_value *result) {
+static char *migrated_answer(const char *name,
+                             const struct json_value *result) {
   static const char *const figures[] = {
       "layers_sent", "layers_had", "layers_bytes", "rounds", "precopy_error",
       "frozen_images", "frozen_disk_bytes", NULL};
@@ -670,8 +670,14 @@ static void reply_migrated(struct daemon *d, struct conn *c, const char *name,
     json_gen_value(g, v);
   }
   json_gen_object_close(g);
-  cleanup_free char *out = json_gen_finish(g, NULL);
+  char *out = json_gen_finish(g, NULL);
   json_gen_free(g);
+  return out;
+}
+
+static void reply_migrated(struct daemon *d, struct conn *c, const char *name,
+                           const struct json_value *result) {
+  cleanup_free char *out = migrated_answer(name, result);
   conn_send(d, c, out);
 }
 
@@ -721,9 +727,17 @@ static void send_result(struct daemon *d, struct image_job *j,
     log_warn("%s: pre-copy stopped at %s", sj->w->name, precopy_error);
   log_info("%s: migrated (frozen %lld ms); removed here", sj->w->name,
            (long long)frozen_ms);
-  if (in && in->pidfd >= 0)
+  /* The client hears once the copy here is gone: a script that goes on
+   * finds the name free (a migration back, a create). */
+  if (in && in->pidfd >= 0) {
     kill_frozen(in, true);
-  else if (in)
+    if (c) {
+      c->answer_at_destroy = migrated_answer(sj->w->name, v);
+      inst_add_waiter(in, c->id);
+    }
+    return;
+  }
+  if (in)
     inst_finish_destroy(d, in);
   if (c)
     reply_migrated(d, c, sj->w->name, v);

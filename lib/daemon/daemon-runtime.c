@@ -226,7 +226,11 @@ int daemon_exit_code(const siginfo_t *si) {
 void daemon_test_pause(const char *where) {
   const char *want = getenv("CELLD_TEST_PAUSE");
   if (want && strcmp(want, where) == 0) {
+    const char *s = getenv("CELLD_TEST_PAUSE_SECONDS");
+    long long seconds = 60;
+    if (s)
+      cell_parse_ll(s, 1, 3600, &seconds);
     log_warn("CELLD_TEST_PAUSE=%s: pausing (pid %d)", where, (int)getpid());
-    sleep(60);
+    sleep((unsigned)seconds);
   }
 }

@@ -203,6 +203,9 @@ struct conn {
   char *op_name;
   bool op_pending;
   bool op_changes_instance; /* also a line of the instance's own log */
+  /* Its answer, ready, sent once the instance it waits on is destroyed
+   * (a migration's figures, once its copy here is gone); NULL: none. */
+  char *answer_at_destroy;
 };
 
 enum tag { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_PIDFD, TAG_TIMER, TAG_EXEC,

@@ -108,6 +108,18 @@ keeper_pids() {
   return 0
 }
 
+# The processes LISTER lists given 2 s to go; 1 (and what) when some stay,
+# killed then.
+kill_leftovers() { # what lister
+  for _ in $(seq 20); do
+    [ -z "$("$2")" ] && return 0
+    sleep 0.1
+  done
+  echo "$1 left: $("$2")" >&2
+  "$2" | xargs -r kill -9
+  return 1
+}
+
 # With the daemon gone: 1 (and what) when a mount under the state dir, a
 # process of the pool, a console keeper (it outlives celld only while it
 # holds a console: an instance running, or one whose last output no celld
@@ -124,24 +136,8 @@ celld_leaks() {
       xargs -r -n1 umount -l 2>/dev/null || true
     left=1
   fi
-  for _ in $(seq 20); do
-    [ -z "$(pool_pids)" ] && break
-    sleep 0.1
-  done
-  if [ -n "$(pool_pids)" ]; then
-    echo "processes left in the pool: $(pool_pids)" >&2
-    pool_pids | xargs -r kill -9
-    left=1
-  fi
-  for _ in $(seq 20); do
-    [ -z "$(keeper_pids)" ] && break
-    sleep 0.1
-  done
-  if [ -n "$(keeper_pids)" ]; then
-    echo "console keeper left: $(keeper_pids)" >&2
-    keeper_pids | xargs -r kill -9
-    left=1
-  fi
+  kill_leftovers "processes of the pool" pool_pids || left=1
+  kill_leftovers "a console keeper" keeper_pids || left=1
   local cg
   for cg in /sys/fs/cgroup/*"$CGPARENT" /sys/fs/cgroup"$CGPARENT"; do
     [ -d "$cg" ] || continue

@@ -263,14 +263,19 @@ figure() { # prefix
   [ ! -e "$STATE/instances/k" ]
 }
 
-@test "migrating back sends no layer the other side has, and the counter counts on" {
+@test "migrating back sends no layer the other side has, and the counter counts on; migrate answers once the copy it leaves is gone" {
   needs_working_criu
   ctl create k --image bb --init "$COUNTER"
   ctl start k
   wait_count_passes ctl k 5
+  # The source's removal of its copy made slow: 3 s in its destroy.
+  CELLD_TEST_PAUSE=destroy CELLD_TEST_PAUSE_SECONDS=3 restart_celld
   run --separate-stderr timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
     --to "$(TO)"
   [ "$status" -eq 0 ]
+  # Answered only once it is gone here: the name is free at once.
+  [ ! -e "$STATE/instances/k.json" ]
+  restart_celld
   local at
   at=$(count ctlb k)
   wait_count_passes ctlb k "$at"
