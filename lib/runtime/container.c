@@ -522,12 +522,17 @@ static int check_startable(const struct cell_state *st, cell_error **err) {
   return cell_fail(err, 0, "cannot start an already running container");
 }
 
-static void run_poststart(int dirfd, const struct cell_state *st) {
-  cleanup_spec struct spec *s = container_stored_spec_or_warn(dirfd);
+static void poststart_hooks(const struct spec *s, const struct cell_state *st) {
   if (s == NULL || s->hooks.poststart.len == 0)
     return;
   cleanup_free char *json = state_to_json(st, CELL_STATUS_RUNNING, false);
   hooks_run_warn(&s->hooks.poststart, "poststart", json);
+}
+
+/* start's: the spec as create stored it (run has its own in memory). */
+static void run_poststart(int dirfd, const struct cell_state *st) {
+  cleanup_spec struct spec *s = container_stored_spec_or_warn(dirfd);
+  poststart_hooks(s, st);
 }
 
 int container_start(const char *root, const char *id, cell_error **err) {
@@ -669,12 +674,17 @@ static int wait_gone(const struct cell_state *st, cell_error **err) {
   return 0;
 }
 
-static void run_poststop(int dirfd, const struct cell_state *st) {
-  cleanup_spec struct spec *s = container_stored_spec_or_warn(dirfd);
+static void poststop_hooks(const struct spec *s, const struct cell_state *st) {
   if (s == NULL || s->hooks.poststop.len == 0)
     return;
   cleanup_free char *json = state_to_json(st, CELL_STATUS_STOPPED, false);
   hooks_run_warn(&s->hooks.poststop, "poststop", json);
+}
+
+/* delete's: the spec as create stored it. */
+static void run_poststop(int dirfd, const struct cell_state *st) {
+  cleanup_spec struct spec *s = container_stored_spec_or_warn(dirfd);
+  poststop_hooks(s, st);
 }
 
 /* Whatever is left in the cgroup (processes outside the pid namespace,
@@ -827,7 +837,7 @@ static int remove_after_run(struct creation *c, cell_error **err) {
   c->st.pid = c->init_pid;
   if (cgroup_destroy(c->cgroup, err) < 0)
     return -1;
-  run_poststop(c->dirfd, &c->st);
+  poststop_hooks(c->spec, &c->st);
   return state_dir_remove(c->rootfd, c->opts->id, err);
 }
 
@@ -855,7 +865,7 @@ static int run_container(struct creation *c, bool detach, int *exit_code,
     goto out;
   if (wait_exec(c, err) < 0)
     goto out;
-  run_poststart(c->dirfd, &c->st);
+  poststart_hooks(c->spec, &c->st);
   if (detach) {
     *exit_code = 0;
     r = 0;
