@@ -322,14 +322,16 @@ paused_pid() { # WHERE
   # disk, the instance frozen: it is killed there.
   kill "$(cat "$D/celld.pid")"
   sleep 0.3
+  # (The log's lines of earlier tests are not this pause's.)
+  : >"$D/celld.log"
   CELLD_TEST_PAUSE=checkpoint start_daemon
   ctl checkpoint k c1 >/dev/null 2>&1 &
   local client=$! end=$((SECONDS + 120))
-  until grep -q "CELLD_TEST_PAUSE=checkpoint" "$D/celld.log" ||
+  until grep -q "CELLD_TEST_PAUSE=checkpoint: pausing" "$D/celld.log" ||
     [ "$SECONDS" -ge "$end" ]; do
     sleep 0.1
   done
-  grep -q "CELLD_TEST_PAUSE=checkpoint" "$D/celld.log"
+  grep -q "CELLD_TEST_PAUSE=checkpoint: pausing" "$D/celld.log"
   kill -9 "$(cat "$D/celld.pid")"
   wait "$client" || true
   start_daemon
