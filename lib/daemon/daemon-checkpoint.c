@@ -782,11 +782,30 @@ static int chown_images(const char *images, uid_t id, mode_t mode,
   return 0;
 }
 
+/* The same race with an image that is there: a migration's images hold
+ * the time namespace's (timens-0.img, its clocks' offsets and nothing
+ * else), which the root task opens before the maps too.  Readable by
+ * all (0644) while given, as nothing else is; 0600 again after. */
+static int timens_images_mode(const char *images, mode_t mode,
+                              cell_error **err) {
+  DIR *dir = opendir(images);
+  if (!dir)
+    return cell_fail_errno(err, "open `%s`", images);
+  int rc = 0;
+  for (struct dirent *e; rc == 0 && (e = readdir(dir));)
+    if (strncmp(e->d_name, "timens-", 7) == 0 && e->d_type == DT_REG &&
+        fchmodat(dirfd(dir), e->d_name, mode, 0) < 0)
+      rc = cell_fail_errno(err, "chmod `%s/%s`", images, e->d_name);
+  closedir(dir);
+  return rc;
+}
+
 /* Back to root once criu is done: images an instance could write would
  * be what criu, as host root, restores next time. */
 static void take_back_images(const char *images) {
   cleanup_error cell_error *err = NULL;
-  if (chown_images(images, 0, 0700, &err) < 0)
+  if (chown_images(images, 0, 0700, &err) < 0 ||
+      timens_images_mode(images, 0600, &err) < 0)
     log_warn("%s", err->msg);
 }
 
@@ -796,7 +815,9 @@ static int give_images(const struct instance *in, const char *images,
   cleanup_free char *parent = xasprintf("%s/..", images);
   if (chmod(parent, 0711) < 0)
     return cell_fail_errno(err, "chmod `%s`", parent);
-  return chown_images(images, id, 0711, err);
+  if (chown_images(images, id, 0711, err) < 0)
+    return -1;
+  return timens_images_mode(images, 0644, err);
 }
 
 /* The instance's root mounted and its config written, as a start does. */

@@ -293,6 +293,42 @@ figure() { # prefix
   wait_count_passes ctl k "$back"
 }
 
+# criu's root task on the target opens the time namespace's image
+# (timens-0.img, which a migration's images hold) in its new user namespace
+# before criu has written the maps (tests/helpers/late-id-map.c makes that
+# order certain): still host root there, with no rights over a file the
+# instance's root owns unless all may read it (the CI's "Unable to open
+# timens-0.img: Permission denied").
+@test "a migration whose target's criu writes its id maps late still restores (criu's root task reads the time namespace's image before its maps)" {
+  needs_working_criu
+  local wrap=$D/late-id-map real
+  real=$(command -v criu)
+  mkdir -p "$wrap"
+  printf '#!/bin/sh\necho "$1" >>%s/ran\nLD_PRELOAD=%s exec %s "$@"\n' \
+    "$wrap" "$(dirname "$CELLD")/tests/late-id-map.so" "$real" >"$wrap/criu"
+  chmod +x "$wrap/criu"
+  kill "$(cat "$DB/celld.pid")"
+  sleep 0.3
+  start_target PATH="$wrap:$PATH"
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes ctl k 3
+  run --separate-stderr timeout 150 "$CELLCTL" --socket "$SOCK" migrate k \
+    --to "$(TO)"
+  echo "$stderr" | sed 's/^/# /' | head -n 8 >&3
+  kill "$(cat "$DB/celld.pid")"
+  sleep 0.3
+  start_target
+  [ "$status" -eq 0 ]
+  # The restore was the preloaded criu's, after pre-copy rounds.
+  grep -qx restore "$wrap/ran"
+  [[ "$stderr" == *"pre-copy round 1: "* ]]
+  local at
+  at=$(count ctlb k)
+  [ "$at" -gt 3 ]
+  wait_count_passes ctlb k "$at"
+}
+
 # k counting, then `cellctl migrate k --to TO`, which must fail (status 1),
 # its output shown; pid: k's init before.
 migrate_k_fails() { # TO
