@@ -256,6 +256,9 @@ teardown() {
   run -5 in_pty "run --rm -t $IMAGE $CID sh -c 'tty; test -t 0 && echo stdin-is-a-tty; read -r l; echo \"got [\$l]\"; exit 5'" \
     <<<"typed words"
   output=$(tr -d '\r' <<<"$output")
+  # (What the terminal showed, for a failure: this test failed once in a
+  # loaded CI with /dev/pts/ there but not stdin-is-a-tty.)
+  echo "$output"
   [[ "$output" == *"/dev/pts/"* ]]
   [[ "$output" == *stdin-is-a-tty* ]]
   [[ "$output" == *"got [typed words]"* ]]
