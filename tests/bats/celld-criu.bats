@@ -222,12 +222,8 @@ wait_count_passes() { # name N
 # (tests/helpers/late-id-map.c) makes it every time.
 @test "a restore whose id maps criu writes late still finds its images (criu's root task looks them up before its maps)" {
   needs_working_criu
-  local wrap=$D/late-id-map real
-  real=$(command -v criu)
-  mkdir -p "$wrap"
-  printf '#!/bin/sh\necho "$1" >>%s/ran\nLD_PRELOAD=%s exec %s "$@"\n' \
-    "$wrap" "$(dirname "$CELLD")/tests/late-id-map.so" "$real" >"$wrap/criu"
-  chmod +x "$wrap/criu"
+  local wrap=$D/late-id-map
+  late_id_map_criu "$wrap"
   ctl create k --image bb --init "$COUNTER" --net c
   ctl start k
   wait_count_passes k 5

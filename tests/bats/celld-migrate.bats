@@ -301,12 +301,8 @@ figure() { # prefix
 # timens-0.img: Permission denied").
 @test "a migration whose target's criu writes its id maps late still restores (criu's root task reads the time namespace's image before its maps)" {
   needs_working_criu
-  local wrap=$D/late-id-map real
-  real=$(command -v criu)
-  mkdir -p "$wrap"
-  printf '#!/bin/sh\necho "$1" >>%s/ran\nLD_PRELOAD=%s exec %s "$@"\n' \
-    "$wrap" "$(dirname "$CELLD")/tests/late-id-map.so" "$real" >"$wrap/criu"
-  chmod +x "$wrap/criu"
+  local wrap=$D/late-id-map
+  late_id_map_criu "$wrap"
   kill "$(cat "$DB/celld.pid")"
   sleep 0.3
   start_target PATH="$wrap:$PATH"

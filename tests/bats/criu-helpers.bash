@@ -31,3 +31,15 @@ needs_failing_criu() {
 # A counter kept in the shell's memory, written to /count: a restored
 # process goes on from where it was, a restarted one would start over.
 COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
+
+# DIR/criu: the criu on PATH, preloaded with tests/helpers/late-id-map.so
+# (it writes a restored user namespace's id maps 1 s late), which records
+# each command it ran (its first word) in DIR/ran.  For a celld's PATH.
+late_id_map_criu() { # DIR
+  local real
+  real=$(command -v criu)
+  mkdir -p "$1"
+  printf '#!/bin/sh\necho "$1" >>%s/ran\nLD_PRELOAD=%s exec %s "$@"\n' \
+    "$1" "$(dirname "$CELLD")/tests/late-id-map.so" "$real" >"$1/criu"
+  chmod +x "$1/criu"
+}
