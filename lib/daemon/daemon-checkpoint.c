@@ -792,10 +792,19 @@ static int timens_images_mode(const char *images, mode_t mode,
   if (!dir)
     return cell_fail_errno(err, "open `%s`", images);
   int rc = 0;
-  for (struct dirent *e; rc == 0 && (e = readdir(dir));)
-    if (strncmp(e->d_name, "timens-", 7) == 0 && e->d_type == DT_REG &&
-        fchmodat(dirfd(dir), e->d_name, mode, 0) < 0)
+  for (struct dirent *e; rc == 0 && (e = readdir(dir));) {
+    if (strncmp(e->d_name, "timens-", 7) != 0)
+      continue;
+    /* Never through a link (the instance's root owned the directory):
+     * the file itself, whatever d_type the file system gives. */
+    cleanup_close int fd = openat(dirfd(dir), e->d_name,
+                                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+                                      O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 ||
+        (S_ISREG(st.st_mode) && fchmod(fd, mode) < 0))
       rc = cell_fail_errno(err, "chmod `%s/%s`", images, e->d_name);
+  }
   closedir(dir);
   return rc;
 }
