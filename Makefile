@@ -57,7 +57,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # which has no libc.
 STATIC_HELPERS := $(BUILD)/tests/nested-procfs $(BUILD)/tests/syscall-probe \
                   $(BUILD)/tests/try-syscall $(BUILD)/tests/dev-probe $(BUILD)/tests/exe-watch
-TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so $(BUILD)/tests/late-id-map.so \
+TEST_HELPERS := $(BUILD)/tests/recvtty $(BUILD)/tests/fault-inject.so $(BUILD)/tests/late-open.so \
                 $(BUILD)/tests/cell-dynamic \
                 $(BUILD)/tests/seccomp-agent $(BUILD)/tests/oci-inspect $(STATIC_HELPERS)
 
@@ -174,7 +174,7 @@ $(BUILD)/tests/fault-inject.so: tests/fault/fault-inject.c | $(BUILD)/tests
 	$(CC) -O1 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 # Preloaded into criu by tests/bats/celld-criu.bats; never sanitized.
-$(BUILD)/tests/late-id-map.so: tests/helpers/late-id-map.c | $(BUILD)/tests
+$(BUILD)/tests/late-open.so: tests/helpers/late-open.c | $(BUILD)/tests
 	$(CC) -O1 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/recvtty: tests/helpers/recvtty.c | $(BUILD)/tests

@@ -295,13 +295,13 @@ figure() { # prefix
 
 # criu's root task on the target opens the time namespace's image
 # (timens-0.img, which a migration's images hold) in its new user namespace
-# before criu has written the maps (tests/helpers/late-id-map.c makes that
+# before criu has written the maps (tests/helpers/late-open.c makes that
 # order certain): still host root there, with no rights over a file the
 # instance's root owns unless all may read it (the CI's "Unable to open
 # timens-0.img: Permission denied").
 @test "a migration whose target's criu writes its id maps late still restores (criu's root task reads the time namespace's image before its maps)" {
   needs_working_criu
-  local wrap=$D/late-id-map
+  local wrap=$D/late-open
   late_id_map_criu "$wrap"
   kill "$(cat "$DB/celld.pid")"
   sleep 0.3

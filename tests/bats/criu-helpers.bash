@@ -32,14 +32,22 @@ needs_failing_criu() {
 # process goes on from where it was, a restarted one would start over.
 COUNTER="/bin/sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=\$((i+1)); echo \$i > /count.new; mv /count.new /count; sleep 0.1; done'"
 
-# DIR/criu: the criu on PATH, preloaded with tests/helpers/late-id-map.so
-# (it writes a restored user namespace's id maps 1 s late), which records
-# each command it ran (its first word) in DIR/ran.  For a celld's PATH.
-late_id_map_criu() { # DIR
+# DIR/criu: the criu on PATH, preloaded with tests/helpers/late-open.so,
+# which records each command it ran (its first word) in DIR/ran.  For a
+# celld's PATH.  Its opens for writing of files named PREFIXES (colon-
+# separated) wait: while GATE exists, if given, else 1 s.  DIR/waiting
+# appears when criu first waits.
+late_open_criu() { # DIR PREFIXES [GATE]
   local real
   real=$(command -v criu)
   mkdir -p "$1"
-  printf '#!/bin/sh\necho "$1" >>%s/ran\nLD_PRELOAD=%s exec %s "$@"\n' \
-    "$1" "$(dirname "$CELLD")/tests/late-id-map.so" "$real" >"$1/criu"
+  printf '#!/bin/sh\necho "$1" >>%s/ran\nLATE_OPEN=%s LATE_OPEN_GATE=%s LATE_OPEN_MARK=%s/waiting LD_PRELOAD=%s exec %s "$@"\n' \
+    "$1" "$2" "${3:-}" "$1" "$(dirname "$CELLD")/tests/late-open.so" "$real" >"$1/criu"
   chmod +x "$1/criu"
+}
+
+# DIR/criu: a criu that writes a restored user namespace's id maps 1 s
+# late (see late_open_criu).
+late_id_map_criu() { # DIR
+  late_open_criu "$1" uid_map:gid_map
 }
