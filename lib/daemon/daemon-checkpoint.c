@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -315,6 +316,29 @@ static int make_images_dir(const struct dump_work *w, cell_error **err) {
   return 0;
 }
 
+/* criu, run on an instance with its lock (inst_dir/criu.lock) held: criu
+ * and the child that runs it share the one open file.  A celld killed
+ * meanwhile takes the child with it, not criu, which must not die with
+ * its parasite code in the instance's processes: it dumps on, and at its
+ * end leaves the cgroup frozen, as it found it.  The next celld sees the
+ * lock still held and thaws nothing before that criu is gone
+ * (daemon-startup.c). */
+static int criu_run_locked(const char *inst_dir, const char *criu,
+                           struct criu_exec *x, cell_error **err) {
+  cleanup_free char *path = xasprintf("%s/" CHECKPOINT_CRIU_LOCK, inst_dir);
+  cleanup_close int fd =
+      open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return cell_fail_errno(err, "open `%s`", path);
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+    return cell_fail_errno(err, "`%s`: a criu an earlier celld started "
+                           "still works on the instance: try again when "
+                           "it is done", path);
+  x->keep_fds = &fd;
+  x->n_keep = 1;
+  return criu_run(criu, x, err);
+}
+
 /* Frozen first, then dumped; left frozen for the copy of its disk when
  * the dump worked (thawed by the loop), thawed when it did not. */
 static int dump_frozen(struct dump_work *w, const char *criu,
@@ -333,7 +357,7 @@ static int dump_frozen(struct dump_work *w, const char *criu,
     struct criu_exec x = {.argv = (const char *const *)argv,
                           .log_path = log,
                           .stdio = {-1, -1, -1}};
-    rc = criu_run(criu, &x, err);
+    rc = criu_run_locked(w->inst_dir, criu, &x, err);
     if (rc == 0 && w->parent)
       rc = check_parent_link(w->images, w->parent, err);
     if (rc < 0) {
@@ -410,7 +434,7 @@ int checkpoint_pre_dump(const char *runroot, const char *inst_dir,
   struct criu_exec x = {.argv = (const char *const *)argv,
                         .log_path = log,
                         .stdio = {-1, -1, -1}};
-  int rc = criu_run(criu, &x, err);
+  int rc = criu_run_locked(inst_dir, criu, &x, err);
   if (rc == 0 && parent)
     rc = check_parent_link(images, parent, err);
   if (rc < 0) {

@@ -15,6 +15,11 @@
 #include "base/json.h"
 #include "daemon/daemon-types.h"
 
+/* In an instance's directory: the lock each criu run that dumps it holds
+ * for as long as it runs, which outlives a killed celld (see
+ * daemon-startup.c). */
+#define CHECKPOINT_CRIU_LOCK "criu.lock"
+
 /* A restore of a stateful snapshot (op_restore found one): in a child,
  * whether criu can work here first; when it cannot, the refusal (one line
  * naming criu's version, the kernel and the reason `criu check` gives),

@@ -279,13 +279,14 @@ bool daemon_image_jobs_full(const struct daemon *d) {
 
 void daemon_image_add_job(struct daemon *d, struct conn *c,
                           struct image_job *j, pid_t pid, int pipefd) {
-  j->conn_id = c->id;
+  j->conn_id = c ? c->id : 0;
   j->pid = pid;
   j->pipefd = pipefd;
   j->pidfd = cell_pidfd_open(pid);
   fcntl(j->pipefd, F_SETFL, O_NONBLOCK);
   daemon_watch(d, j->pipefd, TAG_IMAGE_JOB, EPOLLIN);
-  c->import_pidfd = j->pidfd;
+  if (c)
+    c->import_pidfd = j->pidfd;
   d->jobs = xrealloc(d->jobs, (d->n_jobs + 1) * sizeof(*d->jobs));
   d->jobs[d->n_jobs++] = j;
 }

@@ -19,8 +19,9 @@ void daemon_image_stop_jobs(struct daemon *d);
 /* The jobs of other ops run as the imports do (a child that reports JSON
  * lines on pipefd, killed when its client goes) and count with them. */
 bool daemon_image_jobs_full(const struct daemon *d);
-/* Watch the job j of c, run by pid: its lines, its result to
- * j->on_result, its end to j->on_end.  j is the daemon's from here. */
+/* Watch the job j of c (NULL: a job of no client, as startup's), run by
+ * pid: its lines, its result to j->on_result, its end to j->on_end.  j is
+ * the daemon's from here. */
 void daemon_image_add_job(struct daemon *d, struct conn *c,
                           struct image_job *j, pid_t pid, int pipefd);
 /* A job not added (its ctx too). */

@@ -10,13 +10,16 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/util.h"
 #include "cgroup/cgroup.h"
+#include "daemon/daemon-checkpoint.h"
 #include "daemon/daemon-console.h"
+#include "daemon/daemon-image.h"
 #include "daemon/daemon-intent.h"
 #include "daemon/daemon-lifecycle.h"
 #include "daemon/daemon-net.h"
@@ -48,6 +51,117 @@ static void thaw_unfinished_freeze(struct instance *in, bool was_paused) {
            "finish: thawed", in->rec->name);
 }
 
+static void sweep_unfinished_checkpoints(struct daemon *d,
+                                         const struct instance *in);
+
+/* ---- a criu an earlier celld started -------------------------------------
+ * A celld killed while criu dumps an instance leaves that criu running
+ * (daemon-checkpoint.c's lock).  Until it ends, the instance is held:
+ * thawed now, it would be frozen again by criu at its end; its images'
+ * directory, removed now, is still being written. */
+
+/* Whether criu runs on it still: its lock is held. */
+static bool earlier_criu_works(struct daemon *d, const char *name) {
+  cleanup_free char *path = xasprintf("%s/" CHECKPOINT_CRIU_LOCK, name);
+  cleanup_close int fd =
+      openat(d->instdirfd, path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+}
+
+struct criu_wait {
+  char *name;
+  char *lock;      /* the lock's path */
+  bool was_paused; /* by its record */
+};
+
+static void criu_wait_free(void *p) {
+  struct criu_wait *w = p;
+  free(w->name);
+  free(w->lock);
+  free(w);
+}
+
+/* In a child: the lock taken, that is, that criu gone. */
+static void run_criu_wait(struct daemon *d, void *arg, int outfd) {
+  (void)d;
+  struct criu_wait *w = arg;
+  int keep[] = {outfd};
+  image_child_setup(keep, 1);
+  cell_error *err = NULL;
+  int fd = open(w->lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || flock(fd, LOCK_EX) < 0)
+    cell_fail_errno(&err, "wait for `%s`", w->lock);
+  image_child_result(outfd, err);
+  _exit(err ? 1 : 0);
+}
+
+static void thaw_unfinished_freeze(struct instance *in, bool was_paused);
+
+/* That criu is gone: what it left is dealt with as any killed celld's. */
+static void earlier_criu_ended(struct daemon *d, struct image_job *j,
+                               const struct json_value *v) {
+  struct criu_wait *w = j->ctx;
+  struct instance *in = daemon_find_instance(d, w->name);
+  const char *error = NULL;
+  if (!in || in->hold != HOLD_EARLIER_CRIU)
+    return;
+  in->hold = HOLD_NONE;
+  if (!image_child_ok(v, &error)) {
+    log_error("%s: %s: left as it is", w->name, error ? error : "failed");
+    return;
+  }
+  log_info("%s: the criu an earlier celld started has ended", w->name);
+  sweep_unfinished_checkpoints(d, in);
+  if (in->pidfd < 0)
+    return; /* criu's checkpoint --stop killed it */
+  thaw_unfinished_freeze(in, w->was_paused);
+  inst_set_state(in, inst_cgroup_is_frozen(in) ? "paused" : "running");
+  inst_save_or_log(d, in);
+}
+
+/* Its process killed before a result: the instance is left held by no
+ * one, as criu left it (`cellctl resume` thaws it). */
+static void earlier_criu_wait_over(struct daemon *d, struct image_job *j) {
+  struct criu_wait *w = j->ctx;
+  struct instance *in = daemon_find_instance(d, w->name);
+  if (!j->done && in && in->hold == HOLD_EARLIER_CRIU) {
+    in->hold = HOLD_NONE;
+    log_error("%s: the wait for an earlier celld's criu died: left as it is",
+              w->name);
+  }
+}
+
+/* Held until that criu is gone; 0 when none runs. */
+static int hold_for_earlier_criu(struct daemon *d, struct instance *in,
+                                 bool was_paused) {
+  if (!earlier_criu_works(d, in->rec->name))
+    return 0;
+  struct criu_wait *w = xcalloc(1, sizeof(*w));
+  w->name = xstrdup(in->rec->name);
+  w->lock = xasprintf("%s/%s/" CHECKPOINT_CRIU_LOCK, d->instances_dir,
+                      in->rec->name);
+  w->was_paused = was_paused;
+  cleanup_free char *what =
+      xasprintf("the wait for an earlier celld's criu on `%s`", w->name);
+  struct image_job *j = image_job_new(0, what, w, criu_wait_free);
+  j->on_result = earlier_criu_ended;
+  j->on_end = earlier_criu_wait_over;
+  cell_error *err = NULL;
+  int pipefd = -1;
+  pid_t pid = image_child_spawn(run_criu_wait, d, w, &pipefd, &err);
+  if (pid < 0) {
+    log_error("%s: %s", w->name, err->msg);
+    cell_error_free(&err);
+    daemon_image_job_free(j);
+    return -1;
+  }
+  daemon_image_add_job(d, NULL, j, pid, pipefd);
+  in->hold = HOLD_EARLIER_CRIU;
+  log_warn("%s: a criu an earlier celld started still works on it: held "
+           "until it ends", w->name);
+  return 1;
+}
+
 /* Match the records against the runtime: what still runs is watched again
  * (through a pidfd: it is no longer our child, so its exit status will be
  * unknown); what died meanwhile is cleaned up. */
@@ -74,10 +188,12 @@ static void adopt(struct daemon *d, struct instance *in) {
     in->child = daemon_parent_of(pid) == getpid();
     daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
     oom_watch(d, in);
-    thaw_unfinished_freeze(in, was_paused);
-    /* Paused before celld restarted: its cgroup says so still. */
-    inst_set_state(in, inst_cgroup_is_frozen(in) ? "paused" : "running");
-    inst_save_or_log(d, in);
+    if (hold_for_earlier_criu(d, in, was_paused) == 0) {
+      thaw_unfinished_freeze(in, was_paused);
+      /* Paused before celld restarted: its cgroup says so still. */
+      inst_set_state(in, inst_cgroup_is_frozen(in) ? "paused" : "running");
+      inst_save_or_log(d, in);
+    }
     /* Its root lives in its own mount namespace: what a celld killed in
      * the middle of its start left in ours goes. */
     daemon_rootfs_umount(d, name);
@@ -379,8 +495,9 @@ int daemon_load_instances(struct daemon *d, cell_error **err) {
   sweep_exec_dir(d);
   daemon_net_sweep_bridges(d);
   for (size_t i = 0; i < d->n_inst; i++) {
-    sweep_unfinished_checkpoints(d, d->inst[i]);
     adopt(d, d->inst[i]);
+    if (d->inst[i]->hold != HOLD_EARLIER_CRIU)
+      sweep_unfinished_checkpoints(d, d->inst[i]);
   }
   return 0;
 }

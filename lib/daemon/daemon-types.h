@@ -98,7 +98,8 @@ struct usage_keep {
  * a copy of its writable layer for a snapshot or a clone, the instance
  * frozen (daemon-snapshot.c); criu dumping or restoring it
  * (daemon-checkpoint.c); its migration away, or in as the target's
- * (daemon-migrate.c).  Another op would break it: a resume thaws what
+ * (daemon-migrate.c); a criu an earlier celld started and did not see
+ * end (daemon-startup.c).  Another op would break it: a resume thaws what
  * criu dumps, a stop kills what it restores, an exec's process is one
  * criu cannot dump. */
 enum instance_hold {
@@ -109,6 +110,7 @@ enum instance_hold {
   HOLD_RESTORE,
   HOLD_MIGRATE_OUT,
   HOLD_MIGRATE_IN,
+  HOLD_EARLIER_CRIU,
 };
 
 /* Its name in `cellctl show` ("busy"), NULL for none. */
@@ -117,7 +119,7 @@ static inline const char *instance_hold_name(enum instance_hold h) {
       [HOLD_NONE] = NULL,           [HOLD_SNAPSHOT] = "snapshot",
       [HOLD_CLONE] = "clone",       [HOLD_CHECKPOINT] = "checkpoint",
       [HOLD_RESTORE] = "restore",   [HOLD_MIGRATE_OUT] = "migrate",
-      [HOLD_MIGRATE_IN] = "receive",
+      [HOLD_MIGRATE_IN] = "receive",  [HOLD_EARLIER_CRIU] = "criu",
   };
   return names[h];
 }
@@ -140,6 +142,8 @@ static inline const char *instance_hold_why(enum instance_hold h) {
                            "runs on only if the migration fails)",
       [HOLD_MIGRATE_IN] = "it is arriving by migration: try again when "
                           "`cellctl receive` has answered",
+      [HOLD_EARLIER_CRIU] = "a criu an earlier celld started still works "
+                            "on it: try again when its `busy` is null",
   };
   return why[h];
 }

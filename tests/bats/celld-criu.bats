@@ -46,6 +46,8 @@ setup() {
 }
 
 teardown() {
+  # A failed test's criu stopped at its gate lets go.
+  rm -f "$D/late-core-gate"
   # What a failed pause test left: its paused child holds the instance,
   # and celld pauses each checkpoint.
   if [ -f "$D/paused" ]; then
@@ -219,10 +221,10 @@ wait_count_passes() { # name N
 # in its new user namespace before criu has written that namespace's id
 # maps: still host root there, with no rights over what the instance's
 # root owns.  A loaded machine makes that order now and then; the preload
-# (tests/helpers/late-id-map.c) makes it every time.
+# (tests/helpers/late-open.c) makes it every time.
 @test "a restore whose id maps criu writes late still finds its images (criu's root task looks them up before its maps)" {
   needs_working_criu
-  local wrap=$D/late-id-map
+  local wrap=$D/late-open
   late_id_map_criu "$wrap"
   ctl create k --image bb --init "$COUNTER" --net c
   ctl start k
@@ -336,6 +338,58 @@ paused_pid() { # WHERE
   [ ! -e "$STATE/instances/k/checkpoints/c1" ]
   [ ! -e "$STATE/instances/k/checkpoints/.tmp-c1" ]
   # The same process, thawed, counting on.
+  [ "$(field k .state)" = running ]
+  [ "$(field k .pid)" = "$pid" ]
+  local at
+  at=$(count k)
+  wait_count_passes k "$at"
+}
+
+# criu is celld's grandchild: a celld killed while criu dumps takes its
+# child with it, not criu, which would break the instance's processes if
+# it died with its parasite code in them.  That criu dumps on and, at its
+# end, freezes the cgroup again, as it found it.  The preload stops criu in
+# the middle of its dump, the processes seized, until the gate goes.
+@test "attack: a celld killed while criu dumps: the next one holds the instance until that criu ends, then thaws it and drops its images" {
+  needs_working_criu
+  local wrap=$D/late-core gate=$D/late-core-gate
+  late_open_criu "$wrap" core- "$gate"
+  touch "$gate"
+  ctl create k --image bb --init "$COUNTER"
+  ctl start k
+  wait_count_passes k 2
+  local pid
+  pid=$(field k .pid)
+  PATH="$wrap:$PATH" restart_celld
+  ctl checkpoint k c1 >/dev/null 2>&1 &
+  local client=$!
+  for _ in $(seq 1200); do
+    [ -e "$wrap/waiting" ] && break
+    sleep 0.1
+  done
+  [ -e "$wrap/waiting" ]
+  kill -9 "$(cat "$D/celld.pid")"
+  wait "$client" || true
+  : >"$D/celld.log"
+  start_daemon
+  # Held while that criu works: a resume would thaw what it dumps.
+  [ "$(field k .busy)" = criu ]
+  run ctl resume k
+  [ "$status" -eq 7 ]
+  [[ "$output" == *"a criu an earlier celld started still works on it"* ]]
+  [ -d "$STATE/instances/k/checkpoints/.tmp-c1" ]
+  rm "$gate"
+  for _ in $(seq 1200); do
+    [ "$(field k .busy)" = null ] && break
+    sleep 0.1
+  done
+  [ "$(field k .busy)" = null ]
+  grep -q "k: the criu an earlier celld started has ended" "$D/celld.log"
+  # It dumped (the preloaded criu), and what it left went: no snapshot
+  # c1, no images; the same process, thawed, counting on.
+  grep -qx dump "$wrap/ran"
+  [ "$(ctl snapshots k --json | jq '[.[] | select(.name == "c1")] | length')" = 0 ]
+  [ ! -e "$STATE/instances/k/checkpoints/.tmp-c1" ]
   [ "$(field k .state)" = running ]
   [ "$(field k .pid)" = "$pid" ]
   local at
