@@ -165,12 +165,17 @@ uint64_t caps_plan_mask(const struct caps_plan *plan, enum caps_set set) {
   return plan->sets[set];
 }
 
+/* Dropped without asking first whether it is there (one syscall per
+ * capability, not two): a drop of one already gone succeeds.  Only a
+ * runtime without CAP_SETPCAP is refused even then, which is no failure
+ * when the capability is gone already. */
 static int drop_bounding(uint64_t keep, cell_error **err) {
   unsigned n = kernel_cap_count();
   for (unsigned cap = 0; cap < n; cap++) {
-    if ((keep & cap_bit(cap)) || cap_get_bound((cap_value_t)cap) != 1)
+    if (keep & cap_bit(cap))
       continue;
-    if (cap_drop_bound((cap_value_t)cap) < 0) {
+    if (cap_drop_bound((cap_value_t)cap) < 0 &&
+        !(errno == EPERM && cap_get_bound((cap_value_t)cap) == 0)) {
       char name[64];
       cap_display_name(cap, name, sizeof(name));
       return cell_fail_errno(err, "process.capabilities.bounding: drop `%s`",
@@ -229,8 +234,11 @@ static int explain_capset_failure(const struct caps_plan *plan, int errnum,
   return cell_fail(err, errnum, "process.capabilities: capset");
 }
 
+/* Cleared with the one prctl: libcap's cap_reset_ambient first asks the
+ * kernel about each capability in turn, one syscall each. */
 static int set_ambient(uint64_t mask, cell_error **err) {
-  if (cap_reset_ambient() < 0 && !(errno == EINVAL && mask == 0))
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+      !(errno == EINVAL && mask == 0))
     return cell_fail_errno(err, "process.capabilities.ambient: clear");
   for (unsigned cap = 0; cap < CAPS_MASK_BITS; cap++) {
     if (!(mask & cap_bit(cap)))

@@ -147,6 +147,25 @@ load helpers
   [[ "${lines[4]}" =~ ^CapAmb:[[:space:]]+0000000000000000$ ]]
 }
 
+# A runtime whose bounding set lacks CAP_SETPCAP cannot drop from it; a
+# container that keeps all of it needs no drop, and must run.
+@test "capabilities: a runtime without CAP_SETPCAP runs a container that keeps the bounding set it has" {
+  setup_bundle grep '^CapBnd' /proc/self/status
+  local bnd
+  bnd=$(setpriv --bounding-set=-setpcap grep '^CapBnd' /proc/self/status | awk '{print $2}')
+  # Its names, from the features' list (in the order of their numbers).
+  local caps
+  caps=$(cell features | jq -c --arg bnd "$bnd" '
+    ($bnd | ascii_downcase | explode | map(if . >= 97 then . - 87 else . - 48 end)
+      | reduce .[] as $d (0; . * 16 + $d)) as $mask
+    | [.linux.capabilities | to_entries[]
+       | select((($mask / pow(2; .key)) | floor) % 2 == 1) | .value]')
+  update_config '.process.capabilities = {bounding: $caps, effective: [],
+      permitted: [], inheritable: [], ambient: []}' --argjson caps "$caps"
+  run -0 setpriv --bounding-set=-setpcap "$CELL" --root "$ROOT" run "$CID"
+  [[ "$output" =~ ^CapBnd:[[:space:]]+$bnd$ ]]
+}
+
 @test "the container gets stdio and no other descriptor of the runtime" {
   setup_bundle sh -c 'exec ls /proc/self/fd'
   exec 7>"$BATS_TEST_TMPDIR/not-for-the-container"
