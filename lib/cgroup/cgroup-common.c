@@ -32,6 +32,11 @@ int cg_write(int dirfd, const char *file, const char *value, const char *field,
   cleanup_close int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return write_failed(field, file, errno, err);
+  return cg_write_open(fd, file, value, field, err);
+}
+
+int cg_write_open(int fd, const char *file, const char *value,
+                  const char *field, cell_error **err) {
   size_t len = strlen(value);
   ssize_t n;
   do

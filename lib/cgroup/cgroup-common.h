@@ -23,6 +23,10 @@
  * "write FILE: strerror" when field is NULL). */
 int cg_write(int dirfd, const char *file, const char *value, const char *field,
              cell_error **err);
+/* The same write to fd, file opened already: for files that take many
+ * writes, each parsed on its own (devices.allow). */
+int cg_write_open(int fd, const char *file, const char *value,
+                  const char *field, cell_error **err);
 int cg_writef(int dirfd, const char *file, const char *field, cell_error **err,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Whole file, trailing newlines removed; "read FILE: strerror". */

@@ -379,16 +379,25 @@ int cgv1_set_net_prio(int fd, const struct spec_net_priority *p, size_t n,
 
 /* ---- devices ------------------------------------------------------------- */
 
-static int write_device_rules(int fd, const struct dev_rule *rules, size_t n,
-                              cell_error **err) {
+/* One write per rule (the kernel takes one a write) into devices.allow
+ * or devices.deny, each opened once: not an open and a close per rule. */
+static int write_device_rules(int dirfd, const struct dev_rule *rules,
+                              size_t n, cell_error **err) {
+  cleanup_close int allow = -1, deny = -1;
   for (size_t i = 0; i < n; i++) {
     char line[64];
     dev_rule_format(&rules[i], line, sizeof(line));
-    cleanup_free char *field =
-        xasprintf("linux.resources.devices: rule `%s`", line);
-    if (cg_write(fd, rules[i].allow ? "devices.allow" : "devices.deny", line,
-                 field, err) < 0)
-      return -1;
+    const char *file = rules[i].allow ? "devices.allow" : "devices.deny";
+    int *fd = rules[i].allow ? &allow : &deny;
+    if (*fd < 0)
+      *fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
+    cleanup_free char *field = NULL;
+    if (*fd < 0 || cg_write_open(*fd, file, line, NULL, err) < 0) {
+      field = xasprintf("linux.resources.devices: rule `%s`", line);
+      if (*fd < 0)
+        return cell_fail_errno(err, "%s: write %s", field, file);
+      return cell_error_wrap(err, "%s", field);
+    }
   }
   return 0;
 }
