@@ -287,7 +287,8 @@ static void begin_refused_op(struct conn *c, const char *line, size_t len) {
  * they are all an instance takes while something holds it (a copy of its
  * layer, criu, a migration: enum instance_hold). */
 static bool only_looks(const struct op *op) {
-  static const char *const looks[] = {"show", "snapshots", "console", "log"};
+  static const char *const looks[] = {"show", "snapshots", "console", "log",
+                                      "get"};
   for (size_t i = 0; i < sizeof(looks) / sizeof(*looks); i++)
     if (strcmp(op->name, looks[i]) == 0)
       return true;

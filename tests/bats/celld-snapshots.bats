@@ -131,6 +131,7 @@ paused_child() { # N
   [ "$output" = served ]
   # The instance under the copy takes only the ops that look.
   run -0 ctl snapshots r
+  run -0 ctl get r memory
   [ "$(ctl show r --json | jq -r .busy)" = snapshot ]
   local op
   for op in "stop r" "pause r" "resume r" "exec r -- true" "snapshot r s2" "destroy r -f"; do
