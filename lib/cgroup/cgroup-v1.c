@@ -186,6 +186,18 @@ static int read_cpuset_file(int fd, const char *file, char **out,
   return 0;
 }
 
+/* A parent whose cpus and mems a child had to copy passes them on to each
+ * child at its mkdir (cgroup.clone_children): the next container's cgroup
+ * beside this one needs no copy.  Each copy is a write the kernel checks
+ * against every sibling (validate_change), which a host of a thousand
+ * containers makes a thousand times slower.  Not the hierarchy's root,
+ * whose children are the whole host's.  Best effort: without it a child
+ * is filled as before. */
+static void pass_on_cpus(int fd) {
+  cleanup_error cell_error *ignored = NULL;
+  cg_write(fd, "cgroup.clone_children", "1", NULL, &ignored);
+}
+
 /* Copy cpuset.cpus / cpuset.mems from the parent while they are empty,
  * going up as far as needed (a parent made concurrently by another
  * runtime may be empty still). */
@@ -221,6 +233,8 @@ static int inherit_at(const char *mount, const char *path, int depth,
     if (read_cpuset_file(pfd, files[i], &value, err) < 0 ||
         cg_write(fd, files[i], value, "cpuset", err) < 0)
       return cell_error_wrap(err, "cgroup `%s`", full);
+    if (strcmp(parent, "/") != 0)
+      pass_on_cpus(pfd);
   }
   return 0;
 }

@@ -683,15 +683,34 @@ static bool kept(const struct cgroup *cg, const struct cgroup_hier *h,
   return false;
 }
 
+/* The directory held by an O_PATH fd, which serves openat as well: the
+ * close of a directory opened for reading makes the kernel look at its
+ * dnotify marks and POSIX locks, and a long-held fd is closed once in
+ * every child its holder forks (its copy, at exec or close_range).  With
+ * a thousand instances that was a tenth of celld's start of one. */
+static void hold_as_path(int *fd) {
+  if (*fd < 0)
+    return;
+  int path = openat(*fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (path < 0)
+    return; /* kept as it is */
+  close(*fd);
+  *fd = path;
+}
+
 void cgroup_keep_controllers(struct cgroup *cg, const char *const *controllers) {
-  if (cg->layout == CGROUP_UNIFIED)
-    return; /* one directory serves them all */
+  if (cg->layout == CGROUP_UNIFIED) {
+    hold_as_path(&cg->v2_fd); /* one directory serves them all */
+    return;
+  }
   /* The cgroup2 side stays when a controller has no v1 hierarchy. */
   bool all_v1 = true;
   for (size_t i = 0; controllers[i]; i++)
     all_v1 = all_v1 && cgroup_dirs_find_v1(cg, controllers[i]) != NULL;
   for (size_t h = 0; h < cg->n_v1; h++) {
-    if (!kept(cg, &cg->v1[h], controllers) && cg->v1[h].fd >= 0) {
+    if (kept(cg, &cg->v1[h], controllers)) {
+      hold_as_path(&cg->v1[h].fd);
+    } else if (cg->v1[h].fd >= 0) {
       close(cg->v1[h].fd);
       cg->v1[h].fd = -1;
     }
@@ -700,6 +719,7 @@ void cgroup_keep_controllers(struct cgroup *cg, const char *const *controllers) 
     close(cg->v2_fd);
     cg->v2_fd = -1;
   }
+  hold_as_path(&cg->v2_fd);
 }
 
 void cgroup_keep_only(struct cgroup *cg, const char *controller) {

@@ -80,7 +80,8 @@ int cgroup_destroy(struct cgroup *cg, cell_error **err);
 
 /* Close the directories of every hierarchy but the one that serves the
  * controller: a long-lived watcher (celld, per instance) then holds one fd,
- * not one per hierarchy. */
+ * not one per hierarchy, and an O_PATH one (the cgroup's files are read
+ * through it with openat; it cannot list the directory). */
 void cgroup_keep_only(struct cgroup *cg, const char *controller);
 /* The same for a NULL-terminated list of controllers. */
 void cgroup_keep_controllers(struct cgroup *cg, const char *const *controllers);

@@ -389,6 +389,31 @@ wait_for_events_end() {
   no_cgroup_left
 }
 
+# cgroup v1's cpuset: a new cgroup is empty (it takes no task) until its
+# cpus and mems are copied from its parent, a write the kernel checks
+# against every sibling.  The first container under a parent copies them;
+# the parent then hands them on at each mkdir.
+@test "cpuset (v1): the first container's cgroup copies its parent's cpus, the parent hands them on to the next" {
+  cgroup_v2 && skip "cgroup v2: a cpuset is never empty"
+  [ -d /sys/fs/cgroup/cpuset ] || skip "no v1 cpuset hierarchy"
+  local parent=/sys/fs/cgroup/cpuset/$CID-parent
+  setup_bundle sleep 100
+  update_config '.linux.cgroupsPath = $cg' --arg cg "/$CID-parent/$CID-a"
+  cell_detached run -d "$CID-a"
+  [ "$(<"$parent/cgroup.clone_children")" = 1 ]
+  [ "$(<"$parent/cpuset.cpus")" = "$(</sys/fs/cgroup/cpuset/cpuset.cpus)" ]
+  update_config '.linux.cgroupsPath = $cg' --arg cg "/$CID-parent/$CID-b"
+  cell_detached run -d "$CID-b"
+  local dir
+  dir=$(cg_dir "$(container_pid "$CID-b")" cpuset)
+  [ "$(<"$dir/cpuset.cpus")" = "$(<"$parent/cpuset.cpus")" ]
+  [ "$(<"$dir/cpuset.mems")" = "$(<"$parent/cpuset.mems")" ]
+  run -0 cell delete -f "$CID-a"
+  run -0 cell delete -f "$CID-b"
+  rmdir /sys/fs/cgroup/*/"$CID-parent" /sys/fs/cgroup/unified/"$CID-parent" 2>/dev/null || true
+  no_cgroup_left
+}
+
 @test "a create that fails on its resources leaves no cgroup" {
   setup_bundle sleep 100
   update_config '.linux.resources.cpu = {quota: 1, period: 100000}'
