@@ -647,11 +647,11 @@ static int clone_on_layers(struct daemon *d, struct conn *c,
   return 0;
 }
 
-/* A running source's copied layer: the clone on it, if its client is
- * still there to be answered. */
+/* The source's copied layer: the clone on it, if its client is still
+ * there to be answered.  (No layer: a stopped source's, among its own.) */
 static int clone_copied(struct daemon *d, struct conn *c, struct instance *src,
                         const char *layer, void *name) {
-  return c ? clone_on_layers(d, c, src, name, layer, true) : -1;
+  return c ? clone_on_layers(d, c, src, name, layer, layer != NULL) : -1;
 }
 
 void op_clone(struct daemon *d, struct conn *c, struct instance *src,
@@ -669,12 +669,13 @@ void op_clone(struct daemon *d, struct conn *c, struct instance *src,
     return;
   }
   /* A running src keeps its own writable layer and the clone gets a copy,
-   * made by a child; a stopped one goes on above its layer, frozen. */
-  if (src->pidfd >= 0) {
+   * made by a child; a stopped one goes on above its layer, frozen (by a
+   * child's copy too when a rename cannot move it into the store). */
+  if (src->pidfd >= 0 || snapshot_stopped_copies(d, src)) {
     cleanup_free char *what =
         xasprintf("clone `%s` of `%s`", name, src->rec->name);
-    snapshot_copy_running(d, c, src, HOLD_CLONE, what, clone_copied,
-                          xstrdup(name), free);
+    snapshot_copy_in_child(d, c, src, HOLD_CLONE, what, clone_copied,
+                           xstrdup(name), free);
     return;
   }
   cleanup_free char *layer = NULL;

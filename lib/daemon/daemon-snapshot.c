@@ -138,6 +138,97 @@ static int move_upper_to_store(struct daemon *d, int diskfd,
   return instance_new_writable_layer(diskfd, err);
 }
 
+/* The writable layer a child copied into the store (snapshot_copy_in_child),
+ * the instance held meanwhile: moved aside, as a copy in the loop would
+ * have left it. */
+static int set_copied_upper_aside(int diskfd, struct instance *in,
+                                  cell_error **err) {
+  if (renameat(diskfd, "upper", diskfd, "upper.frozen") < 0)
+    return cell_fail_errno(err, "move the writable layer of `%s` aside",
+                           in->rec->name);
+  return instance_new_writable_layer(diskfd, err);
+}
+
+/* ---- what a freeze moved aside, removed by a child ---------------------- */
+
+/* upper.frozen renamed out of the way of the next freeze (upper.old-HEX),
+ * then removed by a child: its size is the layer's.  What a killed celld
+ * left of one is removed by the next such removal. */
+#define OLD_UPPER_PREFIX "upper.old-"
+
+struct old_upper_removal {
+  int diskfd;
+};
+
+static void old_upper_removal_free(void *p) {
+  struct old_upper_removal *r = p;
+  if (r->diskfd >= 0)
+    close(r->diskfd);
+  free(r);
+}
+
+static int remove_old_uppers(int diskfd, cell_error **err) {
+  int fd = openat(diskfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+  if (!dir) {
+    if (fd >= 0)
+      close(fd);
+    return cell_fail_errno(err, "list the disk");
+  }
+  int rc = 0;
+  for (struct dirent *e; rc == 0 && (e = readdir(dir));)
+    if (strncmp(e->d_name, OLD_UPPER_PREFIX, strlen(OLD_UPPER_PREFIX)) == 0)
+      rc = cell_rm_rf_at(diskfd, e->d_name, err);
+  closedir(dir);
+  return rc;
+}
+
+static void run_old_upper_removal(struct daemon *d, void *arg, int outfd) {
+  struct old_upper_removal *r = arg;
+  int keep[] = {outfd, r->diskfd};
+  image_child_setup(keep, 2);
+  cell_error *err = NULL;
+  int rc = remove_old_uppers(r->diskfd, &err);
+  image_child_result(outfd, err);
+  _exit(rc == 0 ? 0 : 1);
+}
+
+static void old_upper_removed(struct daemon *d, struct image_job *j,
+                              const struct json_value *v) {
+  const char *error = NULL;
+  if (!image_child_ok(v, &error))
+    log_warn("%s: %s (tried again at its next snapshot)", j->what,
+             error ? error : "failed");
+}
+
+static void discard_frozen_upper(struct daemon *d, const char *inst, int diskfd,
+                                 const char *hex) {
+  cleanup_free char *old = xasprintf(OLD_UPPER_PREFIX "%s", hex);
+  cell_error *err = NULL;
+  struct old_upper_removal *r = xcalloc(1, sizeof(*r));
+  r->diskfd = fcntl(diskfd, F_DUPFD_CLOEXEC, 3);
+  int pipefd = -1;
+  pid_t pid = -1;
+  if (renameat(diskfd, "upper.frozen", diskfd, old) < 0)
+    cell_fail_errno(&err, "move `upper.frozen` aside");
+  else if (r->diskfd < 0)
+    cell_fail_errno(&err, "dup the disk's fd");
+  else
+    pid = image_child_spawn(run_old_upper_removal, d, r, &pipefd, &err);
+  if (pid < 0) {
+    log_warn("%s: %s (its copy is removed at its next snapshot or destroy)",
+             inst, err->msg);
+    cell_error_free(&err);
+    old_upper_removal_free(r);
+    return;
+  }
+  cleanup_free char *what =
+      xasprintf("the removal of `%s`'s old writable layer", inst);
+  struct image_job *j = image_job_new(0, what, r, old_upper_removal_free);
+  j->on_result = old_upper_removed;
+  daemon_image_add_job(d, NULL, j, pid, pipefd);
+}
+
 static void drop_top_layer(char **layers) {
   size_t n = cell_strv_len(layers);
   free(layers[n - 1]);
@@ -146,18 +237,21 @@ static void drop_top_layer(char **layers) {
 
 /* The steps of a stopped instance's freeze, its record saved with the
  * layer on top of its own: all done, or all undone (here on an error, by
- * the next celld after a crash: daemon-intent.h). */
-static int freeze_by_rename(struct daemon *d, struct instance *in,
-                            const char *name, cell_error **err) {
+ * the next celld after a crash: daemon-intent.h).  copied: a child has
+ * copied the writable layer into the store as `name` already. */
+static int freeze_stopped(struct daemon *d, struct instance *in,
+                          const char *name, bool copied, cell_error **err) {
   struct instance_record *r = in->rec;
   cleanup_free char *disk = daemon_inst_disk_dir(d, r, err);
   cleanup_close int diskfd = -1;
   if (!disk || open_dir_at(AT_FDCWD, disk, &diskfd, err) < 0)
     return -1;
-  struct intent it = {.op = INTENT_FREEZE, .name = r->name, .arg = name};
+  struct intent it = {
+      .op = INTENT_FREEZE, .name = r->name, .arg = name, .by_copy = copied};
   if (intent_begin(d, &it, err) < 0)
     return -1;
-  int rc = move_upper_to_store(d, diskfd, in, &it, err);
+  int rc = copied ? set_copied_upper_aside(diskfd, in, err)
+                  : move_upper_to_store(d, diskfd, in, &it, err);
   if (rc == 0)
     rc = sync_frozen_layer(d, in, err);
   if (rc == 0) {
@@ -174,7 +268,9 @@ static int freeze_by_rename(struct daemon *d, struct instance *in,
     return -1;
   }
   intent_end(d, r->name);
-  if (rc == 0 && cell_rm_rf_at(diskfd, "upper.frozen", &undo_err) < 0)
+  if (rc == 0 && copied)
+    discard_frozen_upper(d, r->name, diskfd, name);
+  else if (rc == 0 && cell_rm_rf_at(diskfd, "upper.frozen", &undo_err) < 0)
     log_warn("%s: %s", r->name, undo_err->msg);
   return rc;
 }
@@ -319,6 +415,20 @@ static bool writable_layer_empty(struct daemon *d, const struct instance *in) {
   return empty;
 }
 
+bool snapshot_stopped_copies(struct daemon *d, const struct instance *in) {
+  if (running(in) || !in->rec->image || writable_layer_empty(d, in))
+    return false;
+  cleanup_error cell_error *ignored = NULL;
+  cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, &ignored);
+  cleanup_close int diskfd = -1;
+  struct stat upper, layers;
+  if (!disk || open_dir_at(AT_FDCWD, disk, &diskfd, &ignored) < 0 ||
+      fstatat(diskfd, "upper", &upper, AT_SYMLINK_NOFOLLOW) < 0 ||
+      fstat(d->store->layersfd, &layers) < 0)
+    return false;
+  return upper.st_dev != layers.st_dev || pool_disk_project(diskfd);
+}
+
 /* Whether the instance's writable layer may become a layer of the store. */
 static int check_freezable(const struct instance_record *r, cell_error **err) {
   if (!r->image)
@@ -351,7 +461,7 @@ int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
   char name[65];
   if (random_layer_name(name, err) < 0)
     return -1;
-  if ((by_rename ? freeze_by_rename(d, in, name, err)
+  if ((by_rename ? freeze_stopped(d, in, name, false, err)
                  : freeze_by_copy(d, in, name, err)) < 0)
     return -1;
   /* (A stopped instance goes on above the layer it froze: its record
@@ -510,7 +620,9 @@ struct snapshot_copy {
   char *what;     /* "snapshot NAME of `INST`", for its errors */
   char layer[65]; /* its name in the store's layers/ */
   struct frozen_copy fc;
+  bool stopped;   /* not frozen for the copy, frozen in the loop after it */
   int upper;      /* the instance's writable layer */
+  int disk;       /* a stopped one's disk: what its last freeze left goes */
   bool answered;  /* the child's result came: it thawed the instance */
   bool kept;      /* a record names the layer */
   snapshot_copied_fn *copied;
@@ -525,6 +637,8 @@ static void snapshot_copy_free(void *p) {
   free(sc->what);
   if (sc->upper >= 0)
     close(sc->upper);
+  if (sc->disk >= 0)
+    close(sc->disk);
   if (sc->ctx_free)
     sc->ctx_free(sc->ctx);
   free(sc);
@@ -569,10 +683,17 @@ int snapshot_copy_prepare(struct daemon *d, const struct instance *in,
 
 static void run_snapshot_copy(struct daemon *d, void *arg, int outfd) {
   struct snapshot_copy *sc = arg;
-  int keep[] = {outfd, sc->upper, d->store->layersfd};
-  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]));
+  int keep[] = {outfd, sc->upper, d->store->layersfd, sc->disk};
+  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]) - !sc->stopped);
   cell_error *err = NULL;
-  int rc = copy_into_new_layer(d, sc->layer, sc->upper, &sc->fc, &err);
+  int rc = 0;
+  if (sc->stopped) {
+    daemon_test_pause("snapshot-copy");
+    rc = remove_old_uppers(sc->disk, &err);
+  }
+  if (rc == 0)
+    rc = copy_into_new_layer(d, sc->layer, sc->upper,
+                             sc->stopped ? NULL : &sc->fc, &err);
   image_child_result(outfd, err);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -598,12 +719,18 @@ static void snapshot_copy_result(struct daemon *d, struct image_job *j,
     cell_fail(&err, 0, "%s", error ? error : "its copy failed");
   else if (!in)
     cell_fail(&err, 0, "the instance went");
+  /* A stopped one goes on above the copy, frozen as a rename would have
+   * made it: its record names the layer, the callback gets none. */
+  if (!err && sc->stopped && freeze_stopped(d, in, sc->layer, true, &err) == 0)
+    sc->kept = true;
   if (err) {
     cell_error_wrap(&err, "%s", sc->what);
     log_warn("%s", err->msg);
     if (c)
       conn_fail(d, c, API_FAILED, &err);
     cell_error_free(&err);
+  } else if (sc->stopped) {
+    sc->copied(d, c, in, NULL, sc->ctx);
   } else {
     cleanup_free char *layer = xasprintf("sha256:%s", sc->layer);
     sc->kept = sc->copied(d, c, in, layer, sc->ctx) == 0;
@@ -633,11 +760,21 @@ static void snapshot_copy_end(struct daemon *d, struct image_job *j) {
   cgroup_free(cg);
 }
 
-void snapshot_copy_running(struct daemon *d, struct conn *c,
-                           struct instance *in, enum instance_hold hold,
-                           const char *what,
-                           snapshot_copied_fn *copied, void *ctx,
-                           void (*ctx_free)(void *)) {
+/* A stopped instance: its disk, and its own layers flattened first when
+ * they are many (as snapshot_freeze does). */
+static int prepare_stopped(struct daemon *d, struct instance *in, int *disk,
+                           cell_error **err) {
+  if (cell_strv_len(in->rec->own_layers) >= FLATTEN_DEPTH &&
+      flatten_own_layers(d, in, err) < 0)
+    return -1;
+  cleanup_free char *path = daemon_inst_disk_dir(d, in->rec, err);
+  return path ? open_dir_at(AT_FDCWD, path, disk, err) : -1;
+}
+
+void snapshot_copy_in_child(struct daemon *d, struct conn *c,
+                            struct instance *in, enum instance_hold hold,
+                            const char *what, snapshot_copied_fn *copied,
+                            void *ctx, void (*ctx_free)(void *)) {
   cell_error *err = NULL;
   struct snapshot_copy *sc = xcalloc(1, sizeof(*sc));
   sc->inst = xstrdup(in->rec->name);
@@ -645,7 +782,8 @@ void snapshot_copy_running(struct daemon *d, struct conn *c,
   sc->what = xstrdup(what);
   sc->fc = (struct frozen_copy){.name = sc->inst, .cgroup = sc->cgroup,
                                 .paused = inst_is_paused(in)};
-  sc->upper = -1;
+  sc->stopped = !running(in);
+  sc->upper = sc->disk = -1;
   sc->copied = copied;
   sc->ctx = ctx;
   sc->ctx_free = ctx_free;
@@ -654,6 +792,8 @@ void snapshot_copy_running(struct daemon *d, struct conn *c,
               "snapshots under way: try again when one has finished");
   int pipefd = -1;
   pid_t pid = -1;
+  if (!err && sc->stopped)
+    prepare_stopped(d, in, &sc->disk, &err);
   if (!err && snapshot_copy_prepare(d, in, sc->layer, &sc->upper, &err) == 0)
     pid = image_child_spawn(run_snapshot_copy, d, sc, &pipefd, &err);
   if (pid < 0) {
@@ -669,10 +809,11 @@ void snapshot_copy_running(struct daemon *d, struct conn *c,
   daemon_image_add_job(d, c, j, pid, pipefd);
 }
 
-/* A running instance's snapshot, its layer copied: recorded, answered. */
+/* A snapshot, its layer copied: recorded, answered.  (No layer: a stopped
+ * instance's, frozen, among its own layers now.) */
 static int snapshot_copied(struct daemon *d, struct conn *c,
                            struct instance *in, const char *layer, void *name) {
-  record_snapshot(d, in, name, layer, true);
+  record_snapshot(d, in, name, layer, layer != NULL);
   if (c)
     reply_snapshots(d, c, in->rec);
   return 0;
@@ -688,11 +829,11 @@ void op_snapshot(struct daemon *d, struct conn *c, struct instance *in,
     conn_fail(d, c, code, &err);
     return;
   }
-  if (running(in)) {
+  if (running(in) || snapshot_stopped_copies(d, in)) {
     cleanup_free char *what =
         xasprintf("snapshot %s of `%s`", name, in->rec->name);
-    snapshot_copy_running(d, c, in, HOLD_SNAPSHOT, what, snapshot_copied,
-                          steal_pointer(&name), free);
+    snapshot_copy_in_child(d, c, in, HOLD_SNAPSHOT, what, snapshot_copied,
+                           steal_pointer(&name), free);
     return;
   }
   if (snapshot_add(d, in, name, &err) < 0) {

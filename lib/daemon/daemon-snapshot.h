@@ -20,22 +20,30 @@
 int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
                     char **layer_out, cell_error **err);
 
-/* What becomes of a running instance's copied layer (layer: its name in
- * the store, "sha256:<hex>"): c answered (c may be NULL: its client
+/* What becomes of a copied layer (layer: its name in the store,
+ * "sha256:<hex>"; NULL when a stopped instance's record names it already,
+ * frozen among its own layers): c answered (c may be NULL: its client
  * went), and 0 when a record names the layer now; else the layer goes. */
 typedef int snapshot_copied_fn(struct daemon *d, struct conn *c,
                                struct instance *in, const char *layer,
                                void *ctx);
-/* A running instance's writable layer copied into the store by a child,
- * the instance frozen meanwhile and held (hold: a snapshot's or a
- * clone's), taking only the ops that look; then
- * copied(..., ctx) in the loop.  On any failure c gets one line naming
- * `what`, and nothing of the copy stays.  ctx_free(ctx) at the end. */
-void snapshot_copy_running(struct daemon *d, struct conn *c,
-                           struct instance *in, enum instance_hold hold,
-                           const char *what,
-                           snapshot_copied_fn *copied, void *ctx,
-                           void (*ctx_free)(void *));
+/* Whether a stopped instance's writable layer must be copied into the
+ * store to freeze it, not renamed (the copy then takes as long as the
+ * layer is large): it holds something, and its disk is on another
+ * filesystem or btrfs subvolume than the store, or has a project id. */
+bool snapshot_stopped_copies(struct daemon *d, const struct instance *in);
+/* The instance's writable layer copied into the store by a child, the
+ * instance held meanwhile (hold: a snapshot's or a clone's), taking only
+ * the ops that look: a running one frozen for the copy, after which it
+ * keeps its own writable layer; a stopped one (snapshot_stopped_copies)
+ * goes on above the copy, frozen in the loop in O(1) once it is made, and
+ * what it moved aside is removed by another child.  Then copied(..., ctx)
+ * in the loop.  On any failure c gets one line naming `what`, and nothing
+ * of the copy stays.  ctx_free(ctx) at the end. */
+void snapshot_copy_in_child(struct daemon *d, struct conn *c,
+                            struct instance *in, enum instance_hold hold,
+                            const char *what, snapshot_copied_fn *copied,
+                            void *ctx, void (*ctx_free)(void *));
 
 /* For a child that holds a running instance frozen itself (a checkpoint's
  * dump): in the loop, a new layer's name and the instance's writable

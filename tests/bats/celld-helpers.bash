@@ -67,6 +67,21 @@ restart_celld() {
   start_daemon
 }
 
+# The pid of the child that CELLD_TEST_PAUSE=snapshot-copy paused, the
+# Nth to pause (waited for).
+paused_child() { # N
+  local pids
+  for _ in $(seq 100); do
+    pids=$(sed -n 's/.*CELLD_TEST_PAUSE=snapshot-copy: pausing (pid \([0-9]*\)).*/\1/p' "$D/celld.log")
+    if [ "$(echo "$pids" | grep -c .)" -ge "$1" ]; then
+      echo "$pids" | sed -n "${1}p"
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
 # The store's layers that neither an image nor an instance's record (its
 # own layers, its snapshots') names.
 unnamed_layers() {

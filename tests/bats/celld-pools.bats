@@ -158,6 +158,58 @@ subvolumes_of() { # name
   [[ "$output" != *stale* ]]
 }
 
+# A stopped instance's layer on a btrfs pool cannot be renamed into the
+# store (a rename never leaves a subvolume): it is copied, which takes as
+# long as the layer is large.
+@test "dos: a stopped instance's snapshot on a btrfs pool copies in a child: celld serves on, the instance is held, a copy killed leaves nothing" {
+  ctl create d --image bb --pool fast --init "$SLEEP"
+  ctl create other --image bb --init "$SLEEP"
+  ctl start d
+  inside d sh -c 'echo kept > /note'
+  ctl stop d --timeout 5
+  CELLD_TEST_PAUSE=snapshot-copy restart_celld
+  : >"$D/celld.log"
+  (exec "$CELLCTL" --socket "$SOCK" snapshot d s1 >"$D/snap.out" 2>&1) &
+  local client=$! child
+  child=$(paused_child 1)
+  # celld serves the others; the one under the copy cannot start.
+  run -0 timeout 5 "$CELLCTL" --socket "$SOCK" start other
+  [ "$(field d .busy)" = snapshot ]
+  run -7 --separate-stderr ctl start d
+  [ "$stderr" = "cellctl: instance \`d\`: a snapshot of it is being copied: try again when \`cellctl snapshot\` has answered" ]
+  kill -9 "$child"
+  local status=0
+  wait "$client" || status=$?
+  [ "$status" -ne 0 ]
+  [ "$(cat "$D/snap.out")" = "cellctl: snapshot s1 of \`d\` failed: its process died" ]
+  [ -z "$(ctl snapshots d --json | jq -r '.[].name')" ]
+  [ -z "$(unnamed_layers)" ]
+  [ "$(field d .busy)" = null ]
+  # Without the pause: taken; the instance goes on above it, its writable
+  # layer empty, and the copy it moved aside goes (in a child too).
+  restart_celld
+  run -0 ctl snapshot d s1
+  local disk=$MNT/cell/instances/d/disk
+  [ -z "$(ls -A "$disk/upper")" ]
+  for _ in $(seq 100); do
+    [ -z "$(ls -d "$disk"/upper.* 2>/dev/null)" ] && break
+    sleep 0.1
+  done
+  [ -z "$(ls -d "$disk"/upper.* 2>/dev/null)" ]
+  ctl start d
+  run -0 inside d cat /note
+  [ "$output" = kept ]
+  # A clone copies the same way, and has what was written since.
+  inside d sh -c 'echo more > /more'
+  ctl stop d --timeout 5
+  run -0 ctl clone d d2
+  [ -z "$(ls -A "$disk/upper")" ]
+  ctl start d2
+  run -0 inside d2 cat /note /more
+  [ "$output" = "kept
+more" ]
+}
+
 @test "a disk left in a pool without its instance is removed by the next celld; an instance's disk stays" {
   ctl create keep --image bb --pool fast --disk 30M --init "$SLEEP"
   # What a celld killed in the middle of a create leaves.

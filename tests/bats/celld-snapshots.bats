@@ -96,21 +96,6 @@ SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
   [ "$output" = live ]
 }
 
-# The pid of the child that CELLD_TEST_PAUSE=snapshot-copy paused, the
-# Nth to pause (waited for).
-paused_child() { # N
-  local pids
-  for _ in $(seq 100); do
-    pids=$(sed -n 's/.*CELLD_TEST_PAUSE=snapshot-copy: pausing (pid \([0-9]*\)).*/\1/p' "$D/celld.log")
-    if [ "$(echo "$pids" | grep -c .)" -ge "$1" ]; then
-      echo "$pids" | sed -n "${1}p"
-      return 0
-    fi
-    sleep 0.1
-  done
-  return 1
-}
-
 @test "dos: a running instance's snapshot and clone copy in a child: celld serves on, the frozen instance takes only looks, a copy killed leaves nothing" {
   ctl create r --image bb --init "$SLEEP"
   ctl create other --image bb --init "$SLEEP"
