@@ -309,6 +309,19 @@ paused_pid() { # WHERE
   restart_celld
 }
 
+# No snapshot SNAP of NAME, stateful or plain, and no images of it; the
+# same process PID, running (thawed), counting on.
+checkpoint_dropped_counting_on() { # NAME SNAP PID
+  [ "$(ctl snapshots "$1" --json | jq --arg s "$2" '[.[] | select(.name == $s)] | length')" = 0 ]
+  [ ! -e "$STATE/instances/$1/checkpoints/$2" ]
+  [ ! -e "$STATE/instances/$1/checkpoints/.tmp-$2" ]
+  [ "$(field "$1" .state)" = running ]
+  [ "$(field "$1" .pid)" = "$3" ]
+  local at
+  at=$(count "$1")
+  wait_count_passes "$1" "$at"
+}
+
 @test "a celld killed in the middle of a checkpoint leaves no half-made stateful snapshot and no frozen instance" {
   needs_working_criu
   ctl create k --image bb --init "$COUNTER"
@@ -333,16 +346,7 @@ paused_pid() { # WHERE
   kill -9 "$(cat "$D/celld.pid")"
   wait "$client" || true
   start_daemon
-  # No snapshot c1, stateful or plain, and no images of it.
-  [ "$(ctl snapshots k --json | jq '[.[] | select(.name == "c1")] | length')" = 0 ]
-  [ ! -e "$STATE/instances/k/checkpoints/c1" ]
-  [ ! -e "$STATE/instances/k/checkpoints/.tmp-c1" ]
-  # The same process, thawed, counting on.
-  [ "$(field k .state)" = running ]
-  [ "$(field k .pid)" = "$pid" ]
-  local at
-  at=$(count k)
-  wait_count_passes k "$at"
+  checkpoint_dropped_counting_on k c1 "$pid"
 }
 
 # criu is celld's grandchild: a celld killed while criu dumps takes its
@@ -388,13 +392,7 @@ paused_pid() { # WHERE
   # It dumped (the preloaded criu), and what it left went: no snapshot
   # c1, no images; the same process, thawed, counting on.
   grep -qx dump "$wrap/ran"
-  [ "$(ctl snapshots k --json | jq '[.[] | select(.name == "c1")] | length')" = 0 ]
-  [ ! -e "$STATE/instances/k/checkpoints/.tmp-c1" ]
-  [ "$(field k .state)" = running ]
-  [ "$(field k .pid)" = "$pid" ]
-  local at
-  at=$(count k)
-  wait_count_passes k "$at"
+  checkpoint_dropped_counting_on k c1 "$pid"
 }
 
 # lines_pass NAME N: the server has received more than N lines.

@@ -82,6 +82,20 @@ paused_child() { # N
   return 1
 }
 
+# A snapshot s1 of NAME paused in its copy (CELLD_TEST_PAUSE=snapshot-copy,
+# its client's output in $D/snap.out): the copy's child killed, the client
+# gets one line, and nothing of the snapshot is left or holds NAME.
+snapshot_copy_killed() { # NAME CHILD CLIENT
+  kill -9 "$2"
+  local status=0
+  wait "$3" || status=$?
+  [ "$status" -ne 0 ]
+  [ "$(cat "$D/snap.out")" = "cellctl: snapshot s1 of \`$1\` failed: its process died" ]
+  [ -z "$(ctl snapshots "$1" --json | jq -r '.[].name')" ]
+  [ -z "$(unnamed_layers)" ]
+  [ "$(field "$1" .busy)" = null ]
+}
+
 # The store's layers that neither an image nor an instance's record (its
 # own layers, its snapshots') names.
 unnamed_layers() {

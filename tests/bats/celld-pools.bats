@@ -177,14 +177,7 @@ subvolumes_of() { # name
   [ "$(field d .busy)" = snapshot ]
   run -7 --separate-stderr ctl start d
   [ "$stderr" = "cellctl: instance \`d\`: a snapshot of it is being copied: try again when \`cellctl snapshot\` has answered" ]
-  kill -9 "$child"
-  local status=0
-  wait "$client" || status=$?
-  [ "$status" -ne 0 ]
-  [ "$(cat "$D/snap.out")" = "cellctl: snapshot s1 of \`d\` failed: its process died" ]
-  [ -z "$(ctl snapshots d --json | jq -r '.[].name')" ]
-  [ -z "$(unnamed_layers)" ]
-  [ "$(field d .busy)" = null ]
+  snapshot_copy_killed d "$child" "$client"
   # Without the pause: taken; the instance goes on above it, its writable
   # layer empty, and the copy it moved aside goes (in a child too).
   restart_celld

@@ -131,14 +131,7 @@ SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
   done
   # The copy's process killed: one line for the client, nothing recorded,
   # no layer left, the instance thawed and serving again.
-  kill -9 "$child"
-  local status=0
-  wait "$client" || status=$?
-  [ "$status" -ne 0 ]
-  [ "$(cat "$D/snap.out")" = "cellctl: snapshot s1 of \`r\` failed: its process died" ]
-  [ -z "$(ctl snapshots r --json | jq -r '.[].name')" ]
-  [ -z "$(unnamed_layers)" ]
-  [ "$(ctl show r --json | jq -r .busy)" = null ]
+  snapshot_copy_killed r "$child" "$client"
   run -0 timeout 5 "$CELLCTL" --socket "$SOCK" exec r -- cat /state
   [ "$output" = live ]
   # A clone of it copies the same way: killed, no clone and no layer left.
@@ -150,7 +143,7 @@ SLEEP="/bin/sh -c 'trap \"exit 0\" TERM; sleep 1000000 & wait'"
   run -7 --separate-stderr ctl stop r
   [ "$stderr" = "cellctl: instance \`r\`: a clone of it is being copied: try again when \`cellctl clone\` has answered" ]
   kill -9 "$child"
-  status=0
+  local status=0
   wait "$client" || status=$?
   [ "$status" -ne 0 ]
   [ "$(cat "$D/clone.out")" = "cellctl: clone \`cl\` of \`r\` failed: its process died" ]
