@@ -113,9 +113,9 @@ struct dump_work {
   pid_t pid;
   bool stop;
   uint64_t frozen_at_ms; /* the child's */
-  /* Without stop: the store's new layer, a copy of the writable layer
-   * (upper) the child makes while the dump holds the instance frozen;
-   * "" when there is none (the loop freezes a stopped one's). */
+  /* The store's new layer, a copy of the writable layer (upper) the
+   * child makes while the dump holds the instance frozen; "" when there
+   * is none (with stop, the loop freezes the stopped one's by a rename). */
   char layer[65];
   int upper;
 };
@@ -522,7 +522,10 @@ static int finish_checkpoint(struct daemon *d, struct instance *in,
 static int record_checkpoint(struct daemon *d, struct instance *in,
                              const struct checkpoint_job *cj,
                              const char *layer, cell_error **err) {
-  if (snapshot_record(d, in, cj->snap, layer, err) == 0)
+  /* The child's copy is the snapshot's alone, whatever became of the
+   * instance since; else snapshot_freeze copied a running one's. */
+  bool copied = cj->w->layer[0] != '\0' || in->pidfd >= 0;
+  if (snapshot_record(d, in, cj->snap, layer, copied, err) == 0)
     return 0;
   cleanup_free char *final = snapshot_images_dir(d, cj->name, cj->snap);
   rm_rf_or_log(final);
@@ -687,7 +690,11 @@ void op_checkpoint(struct daemon *d, struct conn *c, struct instance *in,
   cj->w = new_dump_work(d, in, snap, cj->stop);
   int pipefd = -1;
   pid_t pid = -1;
-  if (cj->stop ||
+  /* The dump's child copies the writable layer while criu holds the
+   * instance frozen; with stop, only where the loop could not rename it
+   * into the store once the instance is gone (it would copy it there). */
+  bool copy = !cj->stop || snapshot_layer_crosses(d, in);
+  if (!copy ||
       snapshot_copy_prepare(d, in, cj->w->layer, &cj->w->upper, &err) == 0)
     pid = image_child_spawn(run_dump, d, cj->w, &pipefd, &err);
   if (pid < 0) {

@@ -274,7 +274,10 @@ static int parse_target_name(const struct json_value *v, char **name,
 }
 
 bool daemon_image_jobs_full(const struct daemon *d) {
-  return d->n_jobs >= MAX_IMPORTS;
+  size_t asked = 0;
+  for (size_t i = 0; i < d->n_jobs; i++)
+    asked += d->jobs[i]->conn_id != 0;
+  return asked >= MAX_IMPORTS;
 }
 
 void daemon_image_add_job(struct daemon *d, struct conn *c,

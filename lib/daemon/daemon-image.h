@@ -17,7 +17,9 @@ void image_job_on_readable(struct daemon *d, int fd);
 void daemon_image_stop_jobs(struct daemon *d);
 
 /* The jobs of other ops run as the imports do (a child that reports JSON
- * lines on pipefd, killed when its client goes) and count with them. */
+ * lines on pipefd, killed when its client goes) and count with them; the
+ * ones celld starts for itself (no client: a removal, startup's wait for
+ * a criu) do not count. */
 bool daemon_image_jobs_full(const struct daemon *d);
 /* Watch the job j of c (NULL: a job of no client, as startup's), run by
  * pid: its lines, its result to j->on_result, its end to j->on_end.  j is

@@ -415,8 +415,8 @@ static bool writable_layer_empty(struct daemon *d, const struct instance *in) {
   return empty;
 }
 
-bool snapshot_stopped_copies(struct daemon *d, const struct instance *in) {
-  if (running(in) || !in->rec->image || writable_layer_empty(d, in))
+bool snapshot_layer_crosses(struct daemon *d, const struct instance *in) {
+  if (!in->rec->image)
     return false;
   cleanup_error cell_error *ignored = NULL;
   cleanup_free char *disk = daemon_inst_disk_dir(d, in->rec, &ignored);
@@ -427,6 +427,11 @@ bool snapshot_stopped_copies(struct daemon *d, const struct instance *in) {
       fstat(d->store->layersfd, &layers) < 0)
     return false;
   return upper.st_dev != layers.st_dev || pool_disk_project(diskfd);
+}
+
+bool snapshot_stopped_copies(struct daemon *d, const struct instance *in) {
+  return !running(in) && in->rec->image && !writable_layer_empty(d, in) &&
+         snapshot_layer_crosses(d, in);
 }
 
 /* Whether the instance's writable layer may become a layer of the store. */
@@ -569,10 +574,10 @@ static void record_snapshot(struct daemon *d, struct instance *in,
 }
 
 int snapshot_record(struct daemon *d, struct instance *in, const char *name,
-                    const char *layer, cell_error **err) {
+                    const char *layer, bool copied, cell_error **err) {
   if (sync_frozen_layer(d, in, err) < 0)
     return cell_error_wrap(err, "snapshot %s of `%s`", name, in->rec->name);
-  record_snapshot(d, in, name, layer, running(in));
+  record_snapshot(d, in, name, layer, copied);
   return 0;
 }
 
@@ -581,7 +586,8 @@ int snapshot_add(struct daemon *d, struct instance *in, const char *name,
   cleanup_free char *layer = NULL;
   if (snapshot_freeze(d, in, true, &layer, err) < 0)
     return -1;
-  if (snapshot_record(d, in, name, layer, err) < 0) {
+  /* (A running one's layer is a copy: snapshot_freeze.) */
+  if (snapshot_record(d, in, name, layer, running(in), err) < 0) {
     daemon_collect_layers(d);
     return -1;
   }

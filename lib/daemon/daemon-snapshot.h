@@ -27,10 +27,13 @@ int snapshot_freeze(struct daemon *d, struct instance *in, bool move,
 typedef int snapshot_copied_fn(struct daemon *d, struct conn *c,
                                struct instance *in, const char *layer,
                                void *ctx);
-/* Whether a stopped instance's writable layer must be copied into the
- * store to freeze it, not renamed (the copy then takes as long as the
- * layer is large): it holds something, and its disk is on another
- * filesystem or btrfs subvolume than the store, or has a project id. */
+/* Whether the instance's writable layer would have to be copied into the
+ * store, not renamed (the copy takes as long as the layer is large): its
+ * disk is on another filesystem or btrfs subvolume than the store, or
+ * has a project id. */
+bool snapshot_layer_crosses(struct daemon *d, const struct instance *in);
+/* Whether a stopped instance's freeze must copy: its writable layer holds
+ * something, and crosses. */
 bool snapshot_stopped_copies(struct daemon *d, const struct instance *in);
 /* The instance's writable layer copied into the store by a child, the
  * instance held meanwhile (hold: a snapshot's or a clone's), taking only
@@ -70,10 +73,11 @@ int snapshot_add(struct daemon *d, struct instance *in, const char *name,
                  cell_error **err);
 /* Record the snapshot `name` of what snapshot_freeze made (layer: its
  * *layer_out), once that is on disk: after the thaw, so that the sync is
- * not part of the freeze.  On failure nothing names the layer (the
- * caller collects it). */
+ * not part of the freeze.  copied: the layer is a copy the instance does
+ * not go on above (a running one's), the snapshot's alone.  On failure
+ * nothing names the layer (the caller collects it). */
 int snapshot_record(struct daemon *d, struct instance *in, const char *name,
-                    const char *layer, cell_error **err);
+                    const char *layer, bool copied, cell_error **err);
 /* Forget the snapshot `name` (an undo), saved; its layers collected. */
 void snapshot_drop(struct daemon *d, struct instance *in, const char *name);
 /* The snapshot a restore request names, or the newest when it names

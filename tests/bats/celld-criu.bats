@@ -29,6 +29,17 @@ network.c.bridge = $BRG
 network.c.subnet4 = 10.97.58.0/24
 network.c.subnet6 = none
 EOF
+  # A btrfs pool (where mkfs.btrfs is): its disks are subvolumes, whose
+  # writable layer a rename cannot move into the store.
+  if command -v mkfs.btrfs >/dev/null; then
+    export MNT=$D/btrfs
+    truncate -s 1G "$D/pool.img"
+    mkfs.btrfs -q "$D/pool.img"
+    losetup -f --show "$D/pool.img" >"$D/loop"
+    mkdir -p "$MNT"
+    mount "$(cat "$D/loop")" "$MNT"
+    echo "pool.fast.path = $MNT/cell" >>"$D/celld.conf"
+  fi
   start_daemon
   ctl image import "$TEMPLATE" --name bb >/dev/null
 }
@@ -39,6 +50,11 @@ teardown_file() {
   ctl image rm bb >/dev/null 2>&1 || true
   celld_leaks
   ip link del "$BRG" 2>/dev/null || true
+  if [ -f "$D/loop" ]; then
+    umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+    losetup -d "$(cat "$D/loop")" 2>/dev/null || true
+    rm -f "$D/pool.img"
+  fi
 }
 
 setup() {
@@ -393,6 +409,29 @@ checkpoint_dropped_counting_on() { # NAME SNAP PID
   # c1, no images; the same process, thawed, counting on.
   grep -qx dump "$wrap/ran"
   checkpoint_dropped_counting_on k c1 "$pid"
+}
+
+# A btrfs subvolume's writable layer cannot be renamed into the store: the
+# dump's child copies it while criu holds the instance, and the instance,
+# stopped, keeps its own (the loop copies nothing).
+@test "checkpoint --stop of an instance on a btrfs pool: the dump's child copies its layer; the restore counts on with its files" {
+  needs_working_criu
+  [ -f "$D/loop" ] || skip "no mkfs.btrfs (btrfs-progs)"
+  ctl create k --image bb --pool fast --init "$COUNTER"
+  ctl start k
+  inside k sh -c 'echo kept > /note'
+  wait_count_passes k 3
+  ctl checkpoint k c1 --stop
+  [ "$(field k .state)" = stopped ]
+  [ "$(cat "$MNT/cell/instances/k/disk/upper/note")" = kept ]
+  [ "$(ctl snapshots k --json | jq -r '.[] | select(.name == "c1") | .stateful')" = true ]
+  ctl restore k c1
+  local at
+  at=$(count k)
+  [ "$at" -gt 3 ]
+  wait_count_passes k "$at"
+  run -0 inside k cat /note
+  [ "$output" = kept ]
 }
 
 # lines_pass NAME N: the server has received more than N lines.
