@@ -209,15 +209,16 @@ static void discard_frozen_upper(struct daemon *d, const char *inst, int diskfd,
   r->diskfd = fcntl(diskfd, F_DUPFD_CLOEXEC, 3);
   int pipefd = -1;
   pid_t pid = -1;
-  if (renameat(diskfd, "upper.frozen", diskfd, old) < 0)
-    cell_fail_errno(&err, "move `upper.frozen` aside");
+  bool moved = renameat(diskfd, "upper.frozen", diskfd, old) == 0;
+  if (!moved)
+    cell_fail_errno(&err, "move `upper.frozen` aside (it stays in the disk)");
   else if (r->diskfd < 0)
     cell_fail_errno(&err, "dup the disk's fd");
   else
     pid = image_child_spawn(run_old_upper_removal, d, r, &pipefd, &err);
   if (pid < 0) {
-    log_warn("%s: %s (its copy is removed at its next snapshot or destroy)",
-             inst, err->msg);
+    log_warn("%s: %s%s", inst, err->msg,
+             moved ? " (removed at its next copied freeze, or with it)" : "");
     cell_error_free(&err);
     old_upper_removal_free(r);
     return;
@@ -690,16 +691,18 @@ int snapshot_copy_prepare(struct daemon *d, const struct instance *in,
 static void run_snapshot_copy(struct daemon *d, void *arg, int outfd) {
   struct snapshot_copy *sc = arg;
   int keep[] = {outfd, sc->upper, d->store->layersfd, sc->disk};
-  image_child_setup(keep, sizeof(keep) / sizeof(keep[0]) - !sc->stopped);
+  image_child_setup(keep, sc->stopped ? 4 : 3);
   cell_error *err = NULL;
-  int rc = 0;
   if (sc->stopped) {
     daemon_test_pause("snapshot-copy");
-    rc = remove_old_uppers(sc->disk, &err);
+    /* Best effort: garbage, which may be going already (the removal
+     * child of the last freeze), and no reason to refuse this one. */
+    cell_error *ignored = NULL;
+    if (remove_old_uppers(sc->disk, &ignored) < 0)
+      cell_error_free(&ignored);
   }
-  if (rc == 0)
-    rc = copy_into_new_layer(d, sc->layer, sc->upper,
-                             sc->stopped ? NULL : &sc->fc, &err);
+  int rc = copy_into_new_layer(d, sc->layer, sc->upper,
+                               sc->stopped ? NULL : &sc->fc, &err);
   image_child_result(outfd, err);
   _exit(rc == 0 ? 0 : 1);
 }

@@ -51,6 +51,15 @@ static void thaw_unfinished_freeze(struct instance *in, bool was_paused) {
            "finish: thawed", in->rec->name);
 }
 
+/* Thawed if an unfinished op left it frozen, and its state as its cgroup
+ * says (paused before celld restarted: frozen still), saved. */
+static void settle_adopted(struct daemon *d, struct instance *in,
+                           bool was_paused) {
+  thaw_unfinished_freeze(in, was_paused);
+  inst_set_state(in, inst_cgroup_is_frozen(in) ? "paused" : "running");
+  inst_save_or_log(d, in);
+}
+
 static void sweep_unfinished_checkpoints(struct daemon *d,
                                          const struct instance *in);
 
@@ -95,8 +104,6 @@ static void run_criu_wait(struct daemon *d, void *arg, int outfd) {
   _exit(err ? 1 : 0);
 }
 
-static void thaw_unfinished_freeze(struct instance *in, bool was_paused);
-
 /* That criu is gone: what it left is dealt with as any killed celld's. */
 static void earlier_criu_ended(struct daemon *d, struct image_job *j,
                                const struct json_value *v) {
@@ -112,11 +119,8 @@ static void earlier_criu_ended(struct daemon *d, struct image_job *j,
   }
   log_info("%s: the criu an earlier celld started has ended", w->name);
   sweep_unfinished_checkpoints(d, in);
-  if (in->pidfd < 0)
-    return; /* criu's checkpoint --stop killed it */
-  thaw_unfinished_freeze(in, w->was_paused);
-  inst_set_state(in, inst_cgroup_is_frozen(in) ? "paused" : "running");
-  inst_save_or_log(d, in);
+  if (in->pidfd >= 0) /* (criu's checkpoint --stop killed it) */
+    settle_adopted(d, in, w->was_paused);
 }
 
 /* Its process killed before a result: the instance is left held by no
@@ -188,12 +192,8 @@ static void adopt(struct daemon *d, struct instance *in) {
     in->child = daemon_parent_of(pid) == getpid();
     daemon_watch(d, pidfd, TAG_PIDFD, EPOLLIN);
     oom_watch(d, in);
-    if (hold_for_earlier_criu(d, in, was_paused) == 0) {
-      thaw_unfinished_freeze(in, was_paused);
-      /* Paused before celld restarted: its cgroup says so still. */
-      inst_set_state(in, inst_cgroup_is_frozen(in) ? "paused" : "running");
-      inst_save_or_log(d, in);
-    }
+    if (hold_for_earlier_criu(d, in, was_paused) == 0)
+      settle_adopted(d, in, was_paused);
     /* Its root lives in its own mount namespace: what a celld killed in
      * the middle of its start left in ours goes. */
     daemon_rootfs_umount(d, name);
